@@ -1,0 +1,417 @@
+"""The YAML catalog: model aliases, providers and their credentials, groups, prices.
+
+:func:`load_catalog` reads a file into a frozen :class:`Catalog`. Every mistake (bad YAML,
+an unknown or misspelt field, a wrong type, a group naming an undefined alias, an inline
+API key) is a :class:`~relay_core.ConfigError` pointing at file, line and column, the way
+a compiler reports one. Loading never imports a plugin and never reads a credential:
+credentials are references (``$env.NAME``, ``keyring:SERVICE/USER``, ``file:PATH``)
+resolved when a provider is first used, or by ``relay validate``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import attrs
+import cattrs
+import cattrs.gen
+from attrs import field, frozen
+
+from relay_core.errors import ConfigError, UnknownAlias
+from relay_core.pricing import ModelPrice, PricingProfile
+from relay_core.secrets import looks_like_api_key
+from relay_core.types import GenerationConfig
+
+__all__ = [
+    "Catalog",
+    "CredentialRef",
+    "Defaults",
+    "GroupConfig",
+    "Location",
+    "ModelConfig",
+    "ProviderConfig",
+    "load_catalog",
+    "parse_catalog",
+]
+
+Path_ = tuple[Union[str, int], ...]
+
+
+def _doc(text: str) -> dict[str, str]:
+    return {"doc": text}
+
+
+@frozen
+class Location:
+    """Where a catalog value was written."""
+
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+
+@frozen
+class CredentialRef:
+    """A reference to a secret: ``scheme`` (``env``, ``file``, ``keyring``...) and ``name``."""
+
+    scheme: str
+    name: str
+
+    _PATTERN = re.compile(r"^(?:\$env\.(?P<env>[A-Za-z_][A-Za-z0-9_]*)|(?P<scheme>[a-z][a-z0-9_-]*):(?P<rest>.+))$")
+
+    @classmethod
+    def parse(cls, text: str) -> CredentialRef:
+        """Parse ``$env.NAME`` or ``scheme:rest``; :class:`ValueError` for anything else,
+        including anything shaped like an inline key."""
+        match = cls._PATTERN.match(text.strip())
+        if match is None or looks_like_api_key(text):
+            raise ValueError(
+                "credentials must be references ($env.NAME, keyring:SERVICE/USER or "
+                "file:PATH), not inline values"
+            )
+        if match["env"]:
+            return cls("env", match["env"])
+        return cls(match["scheme"], match["rest"])
+
+    def __str__(self) -> str:
+        return f"$env.{self.name}" if self.scheme == "env" else f"{self.scheme}:{self.name}"
+
+
+@frozen(kw_only=True)
+class ProviderConfig:
+    """Settings of one provider; the key is the name used in ``provider/model`` targets."""
+
+    plugin: str | None = field(
+        default=None,
+        metadata=_doc("Provider plugin to use when the key is not a provider name "
+                      "(e.g. openai-compat for a local vLLM)."),
+    )
+    api_key: CredentialRef | None = field(
+        default=None, metadata=_doc("$env.NAME, keyring:SERVICE/USER or file:PATH; never the key.")
+    )
+    base_url: str | None = field(default=None, metadata=_doc("Overrides the plugin's default URL."))
+    timeout: float | None = field(default=None, metadata=_doc("Seconds per HTTP request."))
+    max_retries: int | None = field(default=None, metadata=_doc("Retries on 429, 5xx, timeouts."))
+    headers: dict[str, str] = field(factory=dict, metadata=_doc("Extra HTTP headers."))
+    options: dict[str, Any] = field(factory=dict, metadata=_doc("Plugin-specific settings."))
+
+
+@frozen(kw_only=True)
+class ModelConfig:
+    """An alias for ``provider/model`` with its default parameters and price."""
+
+    target: str = field(metadata=_doc("provider/model, e.g. openai/gpt-4.1 or mock/echo."))
+    params: GenerationConfig = field(
+        factory=GenerationConfig, metadata=_doc("Default generation settings.")
+    )
+    provider_kwargs: dict[str, Any] = field(
+        factory=dict, metadata=_doc("Passed to the provider's wire payload untouched.")
+    )
+    pricing: ModelPrice | None = field(
+        default=None, metadata=_doc("Price per million tokens; wins over every pricing source.")
+    )
+    pricing_profile: str | None = field(default=None, metadata=_doc("A pricing_profiles key."))
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+
+    @property
+    def provider(self) -> str:
+        return self.target.partition("/")[0]
+
+    @property
+    def model(self) -> str:
+        return self.target.partition("/")[2]
+
+
+@frozen(kw_only=True)
+class GroupConfig:
+    """Several aliases behind one name: ``fallback`` tries them in order on provider
+    errors, ``round_robin`` spreads calls across them."""
+
+    strategy: Literal["fallback", "round_robin"]
+    members: tuple[str, ...] = field(metadata=_doc("Model aliases or other groups."))
+
+
+@frozen(kw_only=True)
+class Defaults:
+    model: str | None = field(default=None, metadata=_doc("Alias used when a call names none."))
+    timeout: float = 60.0
+    max_retries: int = 3
+    log_format: Literal["console", "json"] = "console"
+
+
+@frozen(kw_only=True)
+class Catalog:
+    """A loaded catalog. ``path`` is the file it came from, for error messages."""
+
+    providers: dict[str, ProviderConfig] = field(factory=dict)
+    models: dict[str, ModelConfig] = field(factory=dict)
+    groups: dict[str, GroupConfig] = field(factory=dict)
+    pricing_profiles: dict[str, PricingProfile] = field(factory=dict)
+    defaults: Defaults = field(factory=Defaults)
+    path: str | None = field(default=None, eq=False, metadata={"internal": True})
+    positions: Mapping[Path_, tuple[int, int]] = field(
+        factory=dict, eq=False, repr=False, metadata={"internal": True}
+    )
+
+    def aliases(self) -> list[str]:
+        return sorted([*self.models, *self.groups])
+
+    def lookup(self, name: str) -> ModelConfig | GroupConfig:
+        """The model or group behind ``name``; a bare ``provider/model`` becomes a model."""
+        if name in self.models:
+            return self.models[name]
+        if name in self.groups:
+            return self.groups[name]
+        if "/" in name and name.partition("/")[0] and name.partition("/")[2]:
+            return ModelConfig(target=name)
+        raise UnknownAlias(name, known=self.aliases())
+
+    def where(self, at: Path_ = ()) -> Location:
+        """File, line and column of the node at path ``at`` (or of its nearest parent)."""
+        for end in range(len(at), -1, -1):
+            if at[:end] in self.positions:
+                line, column = self.positions[at[:end]]
+                return Location(self.path, line, column)
+        return Location(self.path)
+
+    def error(self, message: str, at: Path_ = ()) -> ConfigError:
+        """A :class:`ConfigError` pointing at the node at path ``at``."""
+        return ConfigError(message, **attrs.asdict(self.where(at)))
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    """Read and check a catalog file. Raises :class:`ConfigError` with file:line:column."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot read catalog: {error.strerror}", file=str(file)) from None
+    return parse_catalog(text, path=str(file))
+
+
+def parse_catalog(text: str, *, path: str = "<string>") -> Catalog:
+    """Check catalog text; ``path`` is only used in error messages."""
+    data, positions = _read_yaml(text, path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the catalog must be a mapping", file=path, line=1, column=1)
+    shell = Catalog(path=path, positions=positions)
+    try:
+        catalog = _strict.structure(data, Catalog)
+    except cattrs.BaseValidationError as error:
+        at, message = next(_validation_messages(error, ()))
+        raise shell.error(message, at) from None
+    catalog = attrs.evolve(catalog, path=path, positions=positions)
+    _check(catalog)
+    return catalog
+
+
+def _read_yaml(text: str, path: str) -> tuple[Any, dict[Path_, tuple[int, int]]]:
+    import yaml
+
+    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    positions: dict[Path_, tuple[int, int]] = {}
+    loader = loader_cls(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, positions
+        return _construct(loader, root, (), positions, path), positions
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or "invalid YAML"
+        raise ConfigError(
+            f"invalid YAML: {problem}",
+            file=path,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"invalid YAML: {error}", file=path) from None
+    finally:
+        loader.dispose()
+
+
+def _construct(loader: Any, node: Any, at: Path_, positions: dict[Path_, tuple[int, int]],
+               path: str) -> Any:
+    import yaml
+
+    positions[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int)):
+                raise ConfigError("mapping keys must be strings", file=path,
+                                  line=key_node.start_mark.line + 1,
+                                  column=key_node.start_mark.column + 1)
+            if key in result:
+                raise ConfigError(f"duplicate key {key!r}", file=path,
+                                  line=key_node.start_mark.line + 1,
+                                  column=key_node.start_mark.column + 1)
+            result[key] = _construct(loader, value_node, (*at, key), positions, path)
+            # Errors about an entry point at its key, where an editor would underline.
+            positions[(*at, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _construct(loader, item, (*at, index), positions, path)
+            for index, item in enumerate(node.value)
+        ]
+    return loader.construct_object(node, deep=True)
+
+
+def _validation_messages(error: BaseException, at: Path_) -> Iterator[tuple[Path_, str]]:
+    if isinstance(error, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
+        with_notes, without_notes = error.group_exceptions()
+        for inner, note in with_notes:
+            step = note.name if isinstance(note, cattrs.AttributeValidationNote) else note.index
+            yield from _validation_messages(inner, (*at, step))
+        for inner in without_notes:
+            yield from _validation_messages(inner, at)
+    elif isinstance(error, cattrs.ForbiddenExtraKeysError):
+        known = [a.name for a in attrs.fields(error.cl) if not a.metadata.get("internal")]
+        for key in sorted(error.extra_fields):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(known)}"
+            yield (*at, key), f"unknown field {key!r}{hint}"
+    elif isinstance(error, KeyError):
+        yield at[:-1], f"missing required field {at[-1]!r}" if at else "missing required field"
+    else:
+        field_name = ".".join(str(p) for p in at) or "catalog"
+        yield at, f"{field_name}: {error}"
+
+
+def _check(catalog: Catalog) -> None:
+    """Cross-references a type check cannot see."""
+    for name, model in catalog.models.items():
+        provider, _, model_name = model.target.partition("/")
+        if not provider or not model_name:
+            raise catalog.error(
+                f"model {name!r}: target {model.target!r} must be 'provider/model'",
+                ("models", name, "target"),
+            )
+        if model.pricing_profile and model.pricing_profile not in catalog.pricing_profiles:
+            raise catalog.error(
+                f"model {name!r}: unknown pricing_profile {model.pricing_profile!r}",
+                ("models", name, "pricing_profile"),
+            )
+    for name in [*catalog.models, *catalog.groups]:
+        if "/" in name:
+            section = "models" if name in catalog.models else "groups"
+            raise catalog.error(
+                f"alias {name!r} must not contain '/': that form is for provider/model targets",
+                (section, name),
+            )
+    for name in set(catalog.models) & set(catalog.groups):
+        raise catalog.error(f"{name!r} is both a model and a group", ("groups", name))
+    for name, group in catalog.groups.items():
+        if not group.members:
+            raise catalog.error(f"group {name!r} has no members", ("groups", name, "members"))
+        for index, member in enumerate(group.members):
+            try:
+                catalog.lookup(member)
+            except UnknownAlias as error:
+                raise catalog.error(
+                    f"group {name!r}: {error.reason}", ("groups", name, "members", index)
+                ) from None
+        _check_cycle(catalog, name, ())
+    if catalog.defaults.model is not None:
+        try:
+            catalog.lookup(catalog.defaults.model)
+        except UnknownAlias as error:
+            raise catalog.error(error.reason, ("defaults", "model")) from None
+    for name, provider in catalog.providers.items():
+        for header, value in provider.headers.items():
+            if looks_like_api_key(value):
+                raise catalog.error(
+                    f"provider {name!r}: header {header!r} holds what looks like a key; "
+                    "put it in api_key as a reference",
+                    ("providers", name, "headers", header),
+                )
+
+
+def _check_cycle(catalog: Catalog, name: str, seen: tuple[str, ...]) -> None:
+    if name in seen:
+        chain = " -> ".join((*seen, name))
+        raise catalog.error(f"groups refer to each other in a cycle: {chain}", ("groups", seen[0]))
+    group = catalog.groups.get(name)
+    if group is not None:
+        for member in group.members:
+            _check_cycle(catalog, member, (*seen, name))
+
+
+# ---------------------------------------------------------------------------- converter
+
+
+def _make_strict_converter() -> cattrs.Converter:
+    from relay_core.serialize import make_converter
+
+    conv = make_converter(strict=True)
+
+    def strict_scalar(kind: type, accepted: tuple[type, ...]) -> None:
+        def hook(value: Any, _: type) -> Any:
+            # bool is an int in Python, but `timeout: yes` is a mistake in a catalog.
+            if isinstance(value, bool) and kind is not bool or not isinstance(value, accepted):
+                raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+            return kind(value)
+
+        conv.register_structure_hook(kind, hook)
+
+    strict_scalar(str, (str,))
+    strict_scalar(int, (int,))
+    strict_scalar(float, (int, float))
+    strict_scalar(bool, (bool,))
+
+    def structure_literal(value: Any, literal: Any) -> Any:
+        allowed = typing.get_args(literal)
+        if value not in allowed:
+            raise ValueError(f"{value!r} is not one of {', '.join(map(repr, allowed))}")
+        return value
+
+    conv.register_structure_hook_func(
+        lambda cls: typing.get_origin(cls) is Literal, structure_literal
+    )
+
+    def structure_ref(value: Any, _: type) -> CredentialRef:
+        if not isinstance(value, str):
+            raise TypeError(f"expected a credential reference, got {type(value).__name__}")
+        return CredentialRef.parse(value)
+
+    conv.register_structure_hook(CredentialRef, structure_ref)
+    model_from_dict = cattrs.gen.make_dict_structure_fn(
+        ModelConfig, conv, _cattrs_forbid_extra_keys=True
+    )
+
+    def structure_model(value: Any, _: type) -> ModelConfig:
+        # `fast: mock/echo` is shorthand for `fast: {target: mock/echo}`.
+        if isinstance(value, str):
+            return ModelConfig(target=value)
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping or 'provider/model', got {type(value).__name__}")
+        return model_from_dict(value, ModelConfig)
+
+    conv.register_structure_hook(ModelConfig, structure_model)
+    catalog_from_dict = cattrs.gen.make_dict_structure_fn(
+        Catalog,
+        conv,
+        _cattrs_forbid_extra_keys=True,
+        path=cattrs.gen.override(omit=True),
+        positions=cattrs.gen.override(omit=True),
+    )
+    conv.register_structure_hook(Catalog, catalog_from_dict)
+    return conv
+
+
+_strict = _make_strict_converter()

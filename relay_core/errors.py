@@ -1,0 +1,271 @@
+"""Every error Relay raises, in one tree.
+
+Catch :class:`RelayError` to handle anything Relay raises; catch a branch to choose
+what to do::
+
+    RelayError
+    ├── ConfigError                  bad catalog: knows file, line and column
+    │   ├── CredentialError          a credential reference that does not resolve
+    │   └── UnknownAlias             a model alias the catalog does not define
+    ├── PluginNotInstalled           a provider no installed plugin provides
+    ├── UnsupportedCapability        the provider cannot do what the request asks
+    ├── GuardrailViolation           a guardrail refused the request or the response
+    └── ProviderError                the provider answered with an error, or not at all
+        ├── RateLimitError           retryable; ``retry_after`` seconds when known
+        ├── ProviderUnavailable      retryable; 5xx, connection refused or reset
+        ├── Timeout                  retryable; no answer in time
+        ├── MalformedResponse        retryable; an answer Relay cannot parse
+        ├── AuthenticationError      fail fast; the key is missing, wrong or lacks rights
+        ├── NotFoundError            fail fast; no such model or resource
+        ├── ContextWindowExceeded    fail fast here; a larger model may take it
+        ├── ContentPolicyError       fail fast; the provider refused the content
+        └── InvalidRequestError      fail fast; the request itself is wrong
+
+``ProviderError.retryable`` tells retry loops and fallback groups what to do: a retryable
+error is worth another attempt at the same provider, and any provider error except
+:class:`InvalidRequestError` is worth a try at the next member of a fallback group.
+
+Lower-level errors (httpx transport errors, HTTP status codes) are translated into this
+tree in exactly one place, :mod:`relay_core.http`, and chained with ``from``. Messages
+never contain a secret: every text passes through :func:`relay_core.secrets.mask`.
+"""
+
+from __future__ import annotations
+
+from relay_core.secrets import mask
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "ContentPolicyError",
+    "ContextWindowExceeded",
+    "CredentialError",
+    "GuardrailViolation",
+    "InvalidRequestError",
+    "MalformedResponse",
+    "NotFoundError",
+    "PluginNotInstalled",
+    "ProviderError",
+    "ProviderUnavailable",
+    "RateLimitError",
+    "RelayError",
+    "Timeout",
+    "UnknownAlias",
+    "UnsupportedCapability",
+]
+
+
+class RelayError(Exception):
+    """The root of every error Relay raises.
+
+    ``str(error)`` is a complete sentence for a person; the attributes of each subclass
+    carry the same facts for a program. Secrets are masked before the message is stored.
+    """
+
+    def __init__(self, message: str) -> None:
+        self.message = mask(message)
+        super().__init__(self.message)
+
+
+class ConfigError(RelayError):
+    """The catalog (or a value given in its place) is wrong.
+
+    ``file``, ``line`` and ``column`` (1-based) point at the offending node when it is
+    known; ``str()`` renders them as ``file:line:column: message`` like a compiler.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.reason = mask(message)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.file is None:
+            return self.reason
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.reason}"
+
+
+class CredentialError(ConfigError):
+    """A credential reference could not be resolved (e.g. an unset environment variable).
+
+    The message names the reference (``$env.OPENAI_API_KEY``), never a value.
+    """
+
+
+class UnknownAlias(ConfigError):
+    """A model alias or group name that the catalog does not define and that is not a
+    ``provider/model`` string either."""
+
+    def __init__(self, alias: str, *, known: list[str] | None = None) -> None:
+        self.alias = alias
+        hint = ""
+        if known:
+            hint = f"; known aliases: {', '.join(sorted(known))}"
+        super().__init__(
+            f"unknown model {alias!r}: not an alias in the catalog and not 'provider/model'{hint}"
+        )
+
+
+class PluginNotInstalled(RelayError):
+    """No installed plugin provides the named provider.
+
+    ``distribution`` is what to ``pip install``.
+    """
+
+    def __init__(self, provider: str, distribution: str) -> None:
+        self.provider = provider
+        self.distribution = distribution
+        super().__init__(
+            f"provider {provider!r} is not installed; pip install {distribution}"
+        )
+
+
+class UnsupportedCapability(RelayError):
+    """The provider (or model) lacks a capability the call needs, e.g. ``tools``."""
+
+    def __init__(self, provider: str, capability: str, *, model: str | None = None) -> None:
+        self.provider = provider
+        self.capability = capability
+        self.model = model
+        target = f"{provider}/{model}" if model else provider
+        super().__init__(f"{target} does not support {capability}")
+
+
+class GuardrailViolation(RelayError):
+    """A guardrail refused a request or a response. ``rule`` names the guardrail rule."""
+
+    def __init__(self, rule: str, message: str, *, custom_id: str | None = None) -> None:
+        self.rule = rule
+        self.custom_id = custom_id
+        prefix = f"request {custom_id!r}: " if custom_id else ""
+        super().__init__(f"{prefix}guardrail {rule!r} refused: {message}")
+
+
+class ProviderError(RelayError):
+    """The provider answered with an error, or did not answer.
+
+    Attributes: ``provider``, ``model``, ``status_code`` (None when there was no HTTP
+    answer), ``provider_message`` (the provider's own words, masked), ``custom_id`` of
+    the request when it had one, and ``retryable``.
+    """
+
+    retryable: bool = False
+    kind: str = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        custom_id: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.custom_id = custom_id
+        self.provider_message = mask(message)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = []
+        if self.provider:
+            parts.append(f"{self.provider}/{self.model}" if self.model else self.provider)
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.custom_id:
+            parts.append(f"request {self.custom_id!r}")
+        where = f" ({', '.join(parts)})" if parts else ""
+        return f"{self.kind}{where}: {self.provider_message}"
+
+
+class RateLimitError(ProviderError):
+    """Too many requests. ``retry_after`` is the wait in seconds the provider asked for."""
+
+    retryable = True
+    kind = "rate limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        status_code: int | None = None,
+        custom_id: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            message,
+            provider=provider,
+            model=model,
+            status_code=status_code,
+            custom_id=custom_id,
+        )
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider is down or overloaded (5xx, connection refused or reset)."""
+
+    retryable = True
+    kind = "provider unavailable"
+
+
+class Timeout(ProviderError):
+    """The provider did not answer in time."""
+
+    retryable = True
+    kind = "timed out"
+
+
+class MalformedResponse(ProviderError):
+    """The provider answered something Relay cannot parse; retrying usually helps."""
+
+    retryable = True
+    kind = "malformed response"
+
+
+class AuthenticationError(ProviderError):
+    """The API key is missing, wrong, expired or lacks the rights for this call."""
+
+    kind = "authentication failed"
+
+
+class NotFoundError(ProviderError):
+    """No such model, batch or resource at the provider."""
+
+    kind = "not found"
+
+
+class ContextWindowExceeded(ProviderError):
+    """The request is longer than the model's context window."""
+
+    kind = "context window exceeded"
+
+
+class ContentPolicyError(ProviderError):
+    """The provider refused the content under its usage policy."""
+
+    kind = "content policy"
+
+
+class InvalidRequestError(ProviderError):
+    """The provider rejected the request as malformed; no retry or fallback will help."""
+
+    kind = "invalid request"

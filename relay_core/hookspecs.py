@@ -1,0 +1,154 @@
+"""The hook contract between Relay's core and its plugins.
+
+A plugin is a module (or any object) with functions named after these hooks and marked
+with :data:`relay_core.hookimpl`. Relay finds installed plugins through the entry point
+group ``relay``::
+
+    # pyproject.toml of your plugin
+    [project.entry-points.relay]
+    acme = "relay_acme"
+
+and an application can register one in code: ``hub.plugins.register(module_or_object)``.
+
+Rules every hook implementation follows:
+
+- **No I/O and no heavy imports.** The module named by the entry point is imported
+  whenever plugins load (``relay --help``, ``relay plugins``, the first call). Keep it
+  small: register adapters by import string (``"relay_acme._adapter:AcmeProvider"``)
+  so the adapter module, and httpx with it, load only when a call needs them.
+- **Declare, don't store.** Registration hooks receive a ``register`` callback; the core
+  keeps the names, detects clashes and decides when to use what you registered.
+- Implement only the hooks you need; an implementation's parameters may be any subset of
+  the spec's, in any order (pluggy passes them by name).
+
+The hooks, by lifecycle phase: registration (providers, pricing sources, credential
+resolvers, CLI commands), then per call (guardrails, redaction, audit).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from relay_core.pricing import PricingSource
+    from relay_core.providers import Provider
+    from relay_core.types import AuditEvent, Request, Response
+
+__all__ = ["hookimpl", "hookspec"]
+
+hookspec = pluggy.HookspecMarker("relay")
+hookimpl = pluggy.HookimplMarker("relay")
+
+
+# ---------------------------------------------------------------------------- registration
+
+
+@hookspec
+def relay_register_providers(register: Callable[..., None]) -> None:
+    """Declare the provider adapters this plugin offers.
+
+    Call ``register(name, adapter, *, defaults=None)`` once per provider:
+
+    - ``name``: the provider name users write in ``provider/model`` targets and as keys
+      of the catalog's ``providers`` section (``"openai"``, ``"groq"``).
+    - ``adapter``: a :class:`relay_core.Provider` subclass, or preferably an import
+      string ``"package.module:ClassName"`` that the core imports on first use.
+    - ``defaults``: provider settings used when the catalog does not set them, e.g.
+      ``{"base_url": "https://api.groq.com/openai/v1", "api_key_env": "GROQ_API_KEY"}``;
+      this is how one adapter serves several presets.
+
+    Registering a name twice raises :class:`relay_core.ConfigError` naming both
+    plugins. Return nothing. Called once per plugin, when it is registered, so a plugin
+    registered in code after the first call is asked too.
+    """
+
+
+@hookspec
+def relay_register_pricing_sources(register: Callable[[PricingSource], None]) -> None:
+    """Declare sources of model prices.
+
+    Call ``register(source)`` with an object satisfying
+    :class:`relay_core.pricing.PricingSource`: a ``name``, a ``tier`` (``"live_api"``,
+    ``"snapshot"`` or ``"estimated"``) and ``price(provider, model)`` returning a
+    :class:`relay_core.pricing.ModelPrice` or ``None`` when it does not know the model.
+    ``price`` is called at call time and must not block on the network (cache what you
+    fetch). Prices set in the catalog always win; among sources, the better tier wins
+    (``live_api`` over ``snapshot`` over ``estimated``). Return nothing. Called once per
+    plugin, when it is registered.
+    """
+
+
+@hookspec
+def relay_register_credential_resolvers(
+    register: Callable[[str, Callable[[str], str]], None],
+) -> None:
+    """Declare how credential references of a scheme are resolved.
+
+    Call ``register(scheme, resolve)``: a reference ``scheme:rest`` in the catalog (for
+    example ``vault:team/openai``) is resolved by calling ``resolve("team/openai")``,
+    which returns the secret value, or raises :class:`LookupError` with a message that
+    names the reference but never a value when the secret does not exist. The core wraps
+    the value in a :class:`relay_core.Secret` so it is masked everywhere. The built-in
+    schemes are ``env`` (written ``$env.NAME``), ``file`` and ``keyring``; registering
+    one of them again replaces it. Called once per plugin, when it is registered.
+    """
+
+
+@hookspec
+def relay_register_commands(cli: Any) -> None:
+    """Add subcommands to the ``relay`` command line.
+
+    ``cli`` is the root :class:`click.Group`; add commands with ``cli.add_command(cmd)``
+    or the ``@cli.command()`` decorator. Import click inside this function, not at
+    module level. Exit codes follow Relay's: 0 ok, 1 failure, 2 bad usage or config.
+    Return nothing.
+    """
+
+
+# ---------------------------------------------------------------------------- per call
+
+
+@hookspec
+def relay_guardrail_pre(request: Request) -> None:
+    """Inspect a request before it is sent (after redaction).
+
+    ``request`` is the complete unified request, with ``model`` set to the concrete
+    ``provider/model`` target and ``custom_id`` set in batches. Return nothing to let it
+    pass; raise :class:`relay_core.GuardrailViolation` naming your rule to stop it. In a
+    batch, only that request fails and the violation is recorded in its result. Every
+    installed guardrail runs; the first violation stops the call.
+    """
+
+
+@hookspec
+def relay_guardrail_post(request: Request, response: Response) -> None:
+    """Inspect a response before the caller sees it.
+
+    Receives the request as sent and the complete response (for streams: once, with the
+    assembled response, before the final ``end`` event is yielded). Return nothing to
+    let it pass; raise :class:`relay_core.GuardrailViolation` to withhold it.
+    """
+
+
+@hookspec
+def relay_redact(request: Request) -> Request | None:
+    """Return a redacted copy of ``request``, or ``None`` to leave it as it is.
+
+    Called before the request leaves the process, is logged or is audited. Redactors are
+    chained: each receives the previous one's result. Must be pure (no I/O) and must not
+    change ``model`` or ``custom_id``.
+    """
+
+
+@hookspec
+def relay_audit(event: AuditEvent) -> None:
+    """Receive every call, batch and job event (see :class:`relay_core.AuditEvent`).
+
+    Events never carry secrets. A sink that fails must not break the call: exceptions
+    raised here are caught, logged with the plugin's name, and the call goes on. Keep it
+    fast or hand the event to a queue; it runs on the caller's path. Return nothing.
+    """

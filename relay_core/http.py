@@ -1,0 +1,371 @@
+"""HTTP for provider adapters: pooled clients, the retry policy, and error translation.
+
+This is the one boundary where lower-level failures become Relay errors:
+
+- httpx transport errors → :class:`~relay_core.Timeout` or
+  :class:`~relay_core.ProviderUnavailable` (:func:`translate_transport_error`);
+- HTTP error answers → the adapter's :class:`~relay_core.providers.ErrorRule` table, then
+  the status code (:func:`classify_status`).
+
+httpx is imported when the first client is built, never at ``import relay_core``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import random
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from attrs import frozen
+
+from relay_core import errors
+from relay_core.secrets import mask
+
+if TYPE_CHECKING:
+    import httpx
+
+    from relay_core.providers import ErrorRule, ProviderSettings
+    from relay_core.streaming import SSEEvent
+
+__all__ = [
+    "HttpClient",
+    "HttpPool",
+    "RetryPolicy",
+    "classify_status",
+    "parse_retry_after",
+    "retrying",
+    "translate_transport_error",
+]
+
+T = TypeVar("T")
+
+# The status codes every provider shares; an adapter's rules refine these.
+_BY_STATUS: dict[int, type[errors.ProviderError]] = {
+    400: errors.InvalidRequestError,
+    401: errors.AuthenticationError,
+    403: errors.AuthenticationError,
+    404: errors.NotFoundError,
+    408: errors.Timeout,
+    409: errors.ProviderUnavailable,
+    413: errors.ContextWindowExceeded,
+    422: errors.InvalidRequestError,
+    429: errors.RateLimitError,
+    504: errors.Timeout,
+}
+# Wording that means the same thing at every provider that uses it.
+_COMMON_RULES: tuple[tuple[str, type[errors.ProviderError]], ...] = (
+    ("context_length_exceeded", errors.ContextWindowExceeded),
+    ("maximum context length", errors.ContextWindowExceeded),
+    ("prompt is too long", errors.ContextWindowExceeded),
+    ("content_policy_violation", errors.ContentPolicyError),
+    ("content_filter", errors.ContentPolicyError),
+)
+_MAX_ERROR_BODY = 2000
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``retry-after`` (seconds or HTTP date)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_message(body: str) -> str:
+    """The provider's own message when the body is the usual JSON error shape."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body.strip()[:_MAX_ERROR_BODY] or "(empty body)"
+    error = payload.get("error", payload) if isinstance(payload, dict) else payload
+    if isinstance(error, dict):
+        for key in ("message", "detail", "error"):
+            if isinstance(error.get(key), str):
+                return str(error[key])
+    if isinstance(error, str):
+        return error
+    return body.strip()[:_MAX_ERROR_BODY]
+
+
+def classify_status(
+    status: int,
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    rules: Sequence[ErrorRule] = (),
+    provider: str | None = None,
+    model: str | None = None,
+    custom_id: str | None = None,
+) -> errors.ProviderError:
+    """The typed error for a failed HTTP answer (the body and message are masked)."""
+    lowered_body = body.lower()
+    cls: type[errors.ProviderError] | None = None
+    for rule in rules:
+        if (rule.status is None or rule.status == status) and (
+            rule.contains is None or rule.contains.lower() in lowered_body
+        ):
+            cls = rule.error
+            break
+    if cls is None and status < 500:
+        for needle, candidate in _COMMON_RULES:
+            if needle in lowered_body:
+                cls = candidate
+                break
+    if cls is None:
+        cls = _BY_STATUS.get(status) or (
+            errors.ProviderUnavailable if status >= 500 else errors.InvalidRequestError
+        )
+    message = mask(_error_message(body))
+    kwargs: dict[str, Any] = {
+        "provider": provider,
+        "model": model,
+        "status_code": status,
+        "custom_id": custom_id,
+    }
+    if cls is errors.RateLimitError or issubclass(cls, errors.RateLimitError):
+        return cls(message, retry_after=parse_retry_after(headers), **kwargs)  # type: ignore[call-arg]
+    return cls(message, **kwargs)
+
+
+def translate_transport_error(
+    error: Exception, *, provider: str | None = None, model: str | None = None
+) -> errors.ProviderError:
+    """The typed error for an httpx exception that carries no HTTP answer."""
+    import httpx
+
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if isinstance(error, httpx.TimeoutException):
+        return errors.Timeout(text, provider=provider, model=model)
+    if isinstance(error, httpx.DecodingError):
+        return errors.MalformedResponse(text, provider=provider, model=model)
+    if isinstance(error, (httpx.TransportError, httpx.StreamError)):
+        return errors.ProviderUnavailable(text, provider=provider, model=model)
+    return errors.ProviderError(text, provider=provider, model=model)
+
+
+# ---------------------------------------------------------------------------- retries
+
+
+@frozen(kw_only=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, honouring ``Retry-After``.
+
+    ``max_attempts`` counts the first try. ``deadline`` (seconds) bounds the whole call,
+    waits included; a ``Retry-After`` longer than the time left ends the retries at once.
+    """
+
+    max_attempts: int = 4
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    deadline: float | None = None
+
+    def backoff(self, attempt: int, error: BaseException) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` starts at 1)."""
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after)
+        ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (attempt - 1))
+        return random.uniform(0, ceiling)
+
+
+async def retrying(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[int, errors.ProviderError, float], None] | None = None,
+) -> T:
+    """Await ``call()`` until it succeeds, fails with a non-retryable error, or the policy
+    is spent; the last error is raised as it was."""
+    started = time.monotonic()
+    attempt = 1
+    while True:
+        try:
+            return await call()
+        except errors.ProviderError as error:
+            if not error.retryable or attempt >= policy.max_attempts:
+                raise
+            wait = policy.backoff(attempt, error)
+            if policy.deadline is not None:
+                left = policy.deadline - (time.monotonic() - started)
+                if wait >= left:
+                    raise
+            if on_retry is not None:
+                on_retry(attempt, error, wait)
+            await asyncio.sleep(wait)
+            attempt += 1
+
+
+# ---------------------------------------------------------------------------- clients
+
+
+class HttpPool:
+    """One pooled ``httpx.AsyncClient`` per (provider, base URL) and event loop.
+
+    A client is bound to the loop it was created on, so clients are kept per loop; a
+    hub used from sync code runs all calls on its own loop and so shares one client.
+    ``transport`` replaces the network, e.g. with ``httpx.MockTransport`` in tests.
+    """
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._transport = transport
+        self._clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str, str], httpx.AsyncClient]
+        ] = weakref.WeakKeyDictionary()
+
+    def client(self, provider: str, base_url: str, *, timeout: float) -> httpx.AsyncClient:
+        import httpx
+
+        loop = asyncio.get_running_loop()
+        clients = self._clients.setdefault(loop, {})
+        key = (provider, base_url)
+        client = clients.get(key)
+        if client is None or client.is_closed:
+            client = clients[key] = httpx.AsyncClient(
+                base_url=base_url,
+                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+                follow_redirects=True,
+            )
+        return client
+
+    async def aclose(self) -> None:
+        """Close the clients of the running loop (others close with their loop)."""
+        clients = self._clients.pop(asyncio.get_running_loop(), {})
+        for client in clients.values():
+            await client.aclose()
+
+
+class HttpClient:
+    """What an adapter calls as ``self.http``: JSON and SSE over the pooled client, with
+    the provider's base URL, timeout and headers, raising Relay's typed errors."""
+
+    def __init__(
+        self,
+        pool: HttpPool,
+        settings: ProviderSettings,
+        *,
+        base_url: str | None,
+        rules: Sequence[ErrorRule] = (),
+    ) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._base_url = (base_url or "").rstrip("/")
+        self._rules = rules
+
+    def _client(self) -> httpx.AsyncClient:
+        return self._pool.client(
+            self._settings.name, self._base_url, timeout=self._settings.timeout
+        )
+
+    def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
+        merged = dict(self._settings.headers)
+        merged.update(headers or {})
+        return merged
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request; a non-2xx answer or a transport failure raises a typed error."""
+        import httpx
+
+        try:
+            response = await self._client().request(
+                method, url, json=json, headers=self._headers(headers), **kwargs
+            )
+        except httpx.HTTPError as error:
+            raise translate_transport_error(
+                error, provider=self._settings.name, model=model
+            ) from error
+        if response.is_error:
+            raise self._status_error(response, response.text, model)
+        return response
+
+    async def json(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Send a request and return the answer's JSON body."""
+        response = await self.request(method, url, json=json, headers=headers, model=model, **kwargs)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise errors.MalformedResponse(
+                f"answer is not JSON: {response.text[:200]!r}",
+                provider=self._settings.name,
+                model=model,
+                status_code=response.status_code,
+            ) from error
+
+    async def stream_sse(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+    ) -> AsyncIterator[SSEEvent]:
+        """Send a request and yield its server-sent events as they arrive."""
+        import httpx
+
+        from relay_core.streaming import parse_sse
+
+        headers = {"accept": "text/event-stream", **(headers or {})}
+        try:
+            async with self._client().stream(
+                method, url, json=json, headers=self._headers(headers)
+            ) as response:
+                if response.is_error:
+                    body = (await response.aread()).decode("utf-8", errors="replace")
+                    raise self._status_error(response, body, model)
+                async for event in parse_sse(response.aiter_bytes()):
+                    yield event
+        except httpx.HTTPError as error:
+            raise translate_transport_error(
+                error, provider=self._settings.name, model=model
+            ) from error
+
+    def _status_error(
+        self, response: httpx.Response, body: str, model: str | None
+    ) -> errors.ProviderError:
+        return classify_status(
+            response.status_code,
+            body,
+            response.headers,
+            rules=self._rules,
+            provider=self._settings.name,
+            model=model,
+        )

@@ -1,0 +1,101 @@
+"""Secrets: a wrapper that will not print itself, and the masking every message passes through.
+
+A resolved credential is held in a :class:`Secret`. Creating one registers its value, so
+that :func:`mask` can blank it out of any text afterwards (log lines, error messages,
+provider answers that echo a key back). Text that merely *looks* like a provider key is
+masked as well, so a key that never went through Relay (pasted into a prompt, say) is not
+logged either.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+__all__ = ["MASK", "Secret", "looks_like_api_key", "mask"]
+
+MASK = "***"
+
+# Shapes of well-known provider keys, plus "Bearer <token>" in echoed headers. The pattern
+# errs towards masking: a false positive costs a few characters of a log line.
+_KEY_PATTERN = re.compile(
+    r"(?:sk-(?:ant-|proj-|or-)?[A-Za-z0-9_\-]{16,}"
+    r"|AIza[0-9A-Za-z_\-]{30,}"
+    r"|gsk_[A-Za-z0-9]{20,}"
+    r"|xai-[A-Za-z0-9]{20,}"
+    r"|(?<=Bearer )[A-Za-z0-9._\-]{12,})"
+)
+# A token with no spaces, long, mixing letters and digits: how inline keys usually look.
+_OPAQUE_TOKEN = re.compile(r"^[A-Za-z0-9_\-.+=]{24,}$")
+
+_known: set[str] = set()
+_known_pattern: re.Pattern[str] | None = None
+_lock = threading.Lock()
+
+# Shorter values are too likely to occur in ordinary text to be masked by value.
+_MIN_MASKED_LENGTH = 6
+
+
+def _register(value: str) -> None:
+    global _known_pattern
+    if len(value) < _MIN_MASKED_LENGTH or value in _known:
+        return
+    with _lock:
+        _known.add(value)
+        ordered = sorted(_known, key=len, reverse=True)
+        _known_pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def mask(text: str) -> str:
+    """Return ``text`` with every known secret and every key-shaped token replaced by ``***``."""
+    pattern = _known_pattern
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    return _KEY_PATTERN.sub(MASK, text)
+
+
+def looks_like_api_key(value: str) -> bool:
+    """True when ``value`` has the shape of an API key rather than of a reference or a word."""
+    if _KEY_PATTERN.search(value):
+        return True
+    if "/" in value or not _OPAQUE_TOKEN.match(value):
+        return False
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
+class Secret:
+    """A credential value that never shows itself in ``str``, ``repr``, logs or errors.
+
+    Call :meth:`reveal` at the one place the value is sent (an HTTP header). Two secrets
+    compare equal when their values do, so settings holding them remain comparable.
+    """
+
+    __slots__ = ("_source", "_value")
+
+    def __init__(self, value: str, *, source: str = "") -> None:
+        self._value = value
+        self._source = source
+        _register(value)
+
+    def reveal(self) -> str:
+        """The plain value: pass it straight to the wire, never to a message."""
+        return self._value
+
+    @property
+    def source(self) -> str:
+        """Where the value came from, e.g. ``$env.OPENAI_API_KEY``; safe to show."""
+        return self._source
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK}, source={self._source!r})" if self._source else f"Secret({MASK})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled")

@@ -1,0 +1,94 @@
+"""The one place Relay turns its types into plain data and back (cattrs).
+
+Two converters come from one factory: a lenient one for Relay's own values and provider
+payloads, and a strict one (unknown keys are errors) for the catalog. Content parts and
+stream events are tagged unions keyed by ``type``; bytes travel as base64 text. Fields at
+their default value are left out, which keeps JSONL small and fingerprints stable when a
+field is added.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.strategies import configure_tagged_union
+
+from relay_core import types as t
+
+__all__ = ["converter", "dumps", "fingerprint", "loads", "make_converter", "structure", "unstructure"]
+
+T = TypeVar("T")
+
+
+def _tag(cls: type) -> str:
+    tag: str = cls.TAG  # type: ignore[attr-defined]
+    return tag
+
+
+def make_converter(*, strict: bool = False) -> cattrs.Converter:
+    """A converter that knows every Relay type. ``strict`` rejects unknown keys."""
+    conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=strict)
+    conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
+    conv.register_structure_hook(bytes, _structure_bytes)
+    conv.register_unstructure_hook(tuple, _unstructure_sequence(conv))
+    configure_tagged_union(t.Part, conv, tag_generator=_tag, tag_name="type", default=t.TextPart)
+    configure_tagged_union(t.StreamEvent, conv, tag_generator=_tag, tag_name="type")
+    return conv
+
+
+def _structure_bytes(value: Any, _: type) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"expected base64 text, got {type(value).__name__}")
+    return base64.b64decode(value, validate=True)
+
+
+def _unstructure_sequence(conv: cattrs.Converter) -> Any:
+    # Tuples become lists, so unstructured data is plain JSON whatever the field type.
+    def hook(value: tuple[Any, ...]) -> list[Any]:
+        return [conv.unstructure(item) for item in value]
+
+    return hook
+
+
+converter = make_converter()
+
+
+def unstructure(value: Any) -> Any:
+    """Plain data (dicts, lists, strings, numbers) for any Relay value."""
+    if isinstance(value, t.PART_TYPES):
+        return converter.unstructure(value, unstructure_as=t.Part)
+    if isinstance(value, (t.TextDelta, t.ThinkingDelta, t.ToolCallDelta, t.UsageEvent, t.EndEvent)):
+        return converter.unstructure(value, unstructure_as=t.StreamEvent)
+    return converter.unstructure(value)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """The Relay value of type ``cls`` from plain data; raises cattrs' validation errors."""
+    return converter.structure(data, cls)
+
+
+def dumps(value: Any) -> str:
+    """One line of compact JSON for a Relay value (the JSONL form)."""
+    return json.dumps(unstructure(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def loads(text: str | bytes, cls: type[T]) -> T:
+    return structure(json.loads(text), cls)
+
+
+def fingerprint(value: Any) -> str:
+    """SHA-256 of a value's canonical JSON: sorted keys, no whitespace, ASCII escapes.
+
+    Python's float repr and json's escaping are the same in every supported version, so
+    the digest is too.
+    """
+    canonical = json.dumps(
+        unstructure(value), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()

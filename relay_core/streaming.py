@@ -1,0 +1,234 @@
+"""Assembling a streamed answer, and parsing server-sent events.
+
+Adapters feed provider deltas to a :class:`StreamAssembler` and yield them on; at the end
+``assembler.response(...)`` builds the :class:`~relay_core.Response` for the ``end`` event,
+the same one the non-streaming call would return. :func:`parse_sse` turns a byte stream
+into :class:`SSEEvent` values following the WHATWG rules (multi-line ``data``, comments,
+``event``/``id``/``retry`` fields, CR/LF/CRLF line ends).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from attrs import define, frozen
+
+from relay_core.errors import MalformedResponse
+from relay_core.types import (
+    FinishReason,
+    Part,
+    Response,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    ToolCallDelta,
+    ToolCallPart,
+    Usage,
+    UsageEvent,
+)
+
+__all__ = ["SSEEvent", "StreamAssembler", "parse_sse"]
+
+
+@define
+class _ToolCallBuffer:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = []
+
+
+class StreamAssembler:
+    """Collects stream events into content parts, in the order the model produced them.
+
+    Consecutive text deltas join into one text part, consecutive thinking deltas into one
+    thinking part, and tool-call deltas join by ``index`` into one call each.
+    """
+
+    def __init__(self, *, provider: str = "") -> None:
+        self._provider = provider
+        self._parts: list[Part | _ToolCallBuffer] = []
+        self._text: list[str] | None = None
+        self._thinking: list[str] | None = None
+        self._signature: str | None = None
+        self._tool_calls: dict[int, _ToolCallBuffer] = {}
+        self.usage = Usage()
+
+    def feed(self, event: StreamEvent) -> StreamEvent:
+        """Take one event into the answer and return it, for ``yield assembler.feed(e)``."""
+        if isinstance(event, TextDelta):
+            self._close_thinking()
+            if self._text is None:
+                self._text = []
+            self._text.append(event.text)
+        elif isinstance(event, ThinkingDelta):
+            self._close_text()
+            if self._thinking is None:
+                self._thinking = []
+            self._thinking.append(event.text)
+            if event.signature:
+                self._signature = event.signature
+        elif isinstance(event, ToolCallDelta):
+            self._close_text()
+            self._close_thinking()
+            buffer = self._tool_calls.get(event.index)
+            if buffer is None:
+                buffer = self._tool_calls[event.index] = _ToolCallBuffer(arguments=[])
+                self._parts.append(buffer)
+            buffer.id = event.id or buffer.id
+            buffer.name = event.name or buffer.name
+            buffer.arguments.append(event.arguments)
+        elif isinstance(event, UsageEvent):
+            # Providers send usage once at the end, or cumulatively: the last report wins.
+            self.usage = event.usage
+        return event
+
+    def _close_text(self) -> None:
+        if self._text is not None:
+            self._parts.append(TextPart("".join(self._text)))
+            self._text = None
+
+    def _close_thinking(self) -> None:
+        if self._thinking is not None:
+            self._parts.append(ThinkingPart("".join(self._thinking), signature=self._signature))
+            self._thinking = None
+            self._signature = None
+
+    def content(self) -> tuple[Part, ...]:
+        """The parts so far; tool-call arguments are parsed as JSON here."""
+        self._close_text()
+        self._close_thinking()
+        parts: list[Part] = []
+        for part in self._parts:
+            if isinstance(part, _ToolCallBuffer):
+                parts.append(self._tool_call(part))
+            else:
+                parts.append(part)
+        return tuple(parts)
+
+    def _tool_call(self, buffer: _ToolCallBuffer) -> ToolCallPart:
+        text = "".join(buffer.arguments).strip() or "{}"
+        try:
+            arguments = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise MalformedResponse(
+                f"tool call {buffer.name!r} streamed arguments that are not JSON: {error}",
+                provider=self._provider,
+            ) from error
+        if not isinstance(arguments, dict):
+            raise MalformedResponse(
+                f"tool call {buffer.name!r} arguments are not a JSON object",
+                provider=self._provider,
+            )
+        return ToolCallPart(buffer.id, buffer.name, arguments)
+
+    def response(
+        self,
+        *,
+        model: str,
+        finish_reason: FinishReason | None = None,
+        id: str | None = None,
+        raw: Any = None,
+    ) -> Response:
+        """The assembled response. ``finish_reason`` defaults to ``tool_calls`` when the
+        answer holds tool calls, else ``stop``."""
+        content = self.content()
+        if finish_reason is None:
+            has_calls = any(isinstance(p, ToolCallPart) for p in content)
+            finish_reason = "tool_calls" if has_calls else "stop"
+        return Response(
+            content=content,
+            model=model,
+            id=id,
+            finish_reason=finish_reason,
+            usage=self.usage,
+            raw=raw,
+        )
+
+
+# ---------------------------------------------------------------------------- SSE
+
+
+@frozen
+class SSEEvent:
+    """One server-sent event. ``event`` defaults to ``"message"`` as the spec says."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+    retry: int | None = None
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.data)
+        except json.JSONDecodeError as error:
+            raise MalformedResponse(f"server-sent event is not JSON: {self.data[:200]!r}") from error
+
+
+class _SSEDecoder:
+    """The line-level state machine of the event-stream format."""
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+        self.event = ""
+        self.id: str | None = None
+        self.retry: int | None = None
+
+    def line(self, line: str) -> SSEEvent | None:
+        if line == "":
+            if not self.data:
+                self.event = ""
+                return None
+            dispatched = SSEEvent("\n".join(self.data), self.event or "message", self.id, self.retry)
+            self.data, self.event = [], ""
+            return dispatched
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            self.data.append(value)
+        elif name == "event":
+            self.event = value
+        elif name == "id" and "\0" not in value:
+            self.id = value
+        elif name == "retry" and value.isdigit():
+            self.retry = int(value)
+        return None
+
+
+async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
+    """Parse a byte stream of ``text/event-stream`` into events.
+
+    Chunks may split lines and UTF-8 sequences anywhere. An event is dispatched at a blank
+    line; a trailing event with no blank line after it is dropped, as the spec requires
+    (a stream cut mid-event must not yield half an event).
+    """
+    import codecs
+
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    decoder = _SSEDecoder()
+    pending = ""
+    started = False
+    async for chunk in chunks:
+        pending += utf8.decode(chunk)
+        if not started and pending:
+            pending = pending.removeprefix("\ufeff")
+            started = True
+        lines = pending.splitlines(keepends=True)
+        # The last piece may be a line still arriving, or a "\r" whose "\n" is in the
+        # next chunk: keep it for later.
+        pending = lines.pop() if lines and not lines[-1].endswith("\n") else ""
+        for line in lines:
+            event = decoder.line(line.rstrip("\r\n"))
+            if event is not None:
+                yield event
+    pending += utf8.decode(b"", final=True)
+    for line in pending.splitlines(keepends=True):
+        if line.endswith(("\r", "\n")):
+            event = decoder.line(line.rstrip("\r\n"))
+            if event is not None:
+                yield event

@@ -1,0 +1,549 @@
+"""The unified request, response and stream-event types every provider maps to and from.
+
+All are attrs classes; the values are frozen. They (un)structure through the one converter
+in :mod:`relay_core.serialize`: content parts and stream events are tagged unions whose
+``type`` field is a stable string (``"text"``, ``"image"``, ``"tool_call"``,
+``"text_delta"``...), so JSONL files written today load in later versions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Union
+
+import attrs
+from attrs import field, frozen
+
+__all__ = [
+    "AuditEvent",
+    "BatchCounts",
+    "BatchItem",
+    "BatchState",
+    "Cost",
+    "CostSource",
+    "DocumentPart",
+    "EndEvent",
+    "ErrorInfo",
+    "FinishReason",
+    "GenerationConfig",
+    "ImagePart",
+    "Message",
+    "Part",
+    "ProviderBatch",
+    "ReasoningEffort",
+    "Request",
+    "Response",
+    "ResponseSchema",
+    "Role",
+    "StreamEvent",
+    "TextDelta",
+    "TextPart",
+    "ThinkingDelta",
+    "ThinkingPart",
+    "Tool",
+    "ToolCallDelta",
+    "ToolCallPart",
+    "ToolResultPart",
+    "Usage",
+    "UsageEvent",
+]
+
+Role = Literal["user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "unknown"]
+ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+CostSource = Literal["user_override", "live_api", "snapshot", "estimated", "unknown"]
+BatchState = Literal[
+    "validating",
+    "in_progress",
+    "finalizing",
+    "completed",
+    "failed",
+    "cancelling",
+    "cancelled",
+    "expired",
+]
+
+
+# ---------------------------------------------------------------------------- parts
+
+
+@frozen
+class TextPart:
+    """Plain text."""
+
+    TAG: ClassVar[str] = "text"
+    text: str
+
+
+def _one_source(instance: ImagePart | DocumentPart, _: attrs.Attribute[Any], __: object) -> None:
+    if (instance.url is None) == (instance.data is None):
+        raise ValueError(f"{type(instance).__name__} needs exactly one of url= or data=")
+
+
+@frozen
+class ImagePart:
+    """An image, by URL or as bytes. ``media_type`` is required with ``data``."""
+
+    TAG: ClassVar[str] = "image"
+    url: str | None = field(default=None, kw_only=True)
+    data: bytes | None = field(default=None, kw_only=True, repr=lambda d: f"<{len(d)} bytes>")
+    media_type: str | None = field(default=None, kw_only=True, validator=_one_source)
+    detail: Literal["auto", "low", "high"] | None = field(default=None, kw_only=True)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> ImagePart:
+        """Read an image file; the media type is guessed from its name."""
+        data, media_type = _read_media(path, "image/png")
+        return cls(data=data, media_type=media_type)
+
+    def base64(self) -> str:
+        """The bytes as base64 text, the form most providers want."""
+        return base64.b64encode(self.data or b"").decode("ascii")
+
+
+@frozen
+class DocumentPart:
+    """A document (PDF, plain text...), by URL or as bytes, with an optional file name."""
+
+    TAG: ClassVar[str] = "document"
+    url: str | None = field(default=None, kw_only=True)
+    data: bytes | None = field(default=None, kw_only=True, repr=lambda d: f"<{len(d)} bytes>")
+    media_type: str = field(default="application/pdf", kw_only=True, validator=_one_source)
+    name: str | None = field(default=None, kw_only=True)
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> DocumentPart:
+        """Read a document file; the media type is guessed from its name."""
+        data, media_type = _read_media(path, "application/pdf")
+        return cls(data=data, media_type=media_type, name=Path(path).name)
+
+    def base64(self) -> str:
+        """The bytes as base64 text."""
+        return base64.b64encode(self.data or b"").decode("ascii")
+
+
+def _read_media(path: str | Path, fallback: str) -> tuple[bytes, str]:
+    import mimetypes
+
+    media_type = mimetypes.guess_type(str(path))[0] or fallback
+    return Path(path).read_bytes(), media_type
+
+
+@frozen
+class ToolCallPart:
+    """The model asks for a tool to be called. ``arguments`` is already parsed JSON."""
+
+    TAG: ClassVar[str] = "tool_call"
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(factory=dict)
+
+
+@frozen
+class ToolResultPart:
+    """The result of a tool call, sent back to the model in a ``tool`` message."""
+
+    TAG: ClassVar[str] = "tool_result"
+    tool_call_id: str
+    content: str
+    name: str | None = None
+    is_error: bool = False
+
+    @classmethod
+    def from_value(
+        cls, tool_call_id: str, value: object, *, name: str | None = None
+    ) -> ToolResultPart:
+        """A result from any JSON-serialisable value (strings are sent as they are)."""
+        content = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return cls(tool_call_id=tool_call_id, content=content, name=name)
+
+
+@frozen
+class ThinkingPart:
+    """The model's reasoning. ``signature`` must be sent back unchanged in multi-turn calls
+    to providers that sign thinking (Anthropic); ``redacted`` marks encrypted thinking."""
+
+    TAG: ClassVar[str] = "thinking"
+    text: str
+    signature: str | None = None
+    redacted: bool = False
+
+
+Part = Union[TextPart, ImagePart, DocumentPart, ToolCallPart, ToolResultPart, ThinkingPart]
+PART_TYPES: tuple[type, ...] = (
+    TextPart,
+    ImagePart,
+    DocumentPart,
+    ToolCallPart,
+    ToolResultPart,
+    ThinkingPart,
+)
+
+
+def _to_parts(value: str | Part | Iterable[str | Part]) -> tuple[Part, ...]:
+    if isinstance(value, str):
+        return (TextPart(value),)
+    if isinstance(value, PART_TYPES):
+        return (value,)  # type: ignore[return-value]
+    return tuple(TextPart(p) if isinstance(p, str) else p for p in value)  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------- messages
+
+
+@frozen
+class Message:
+    """One turn of a conversation. ``content`` accepts a string, a part, or a list of both.
+
+    The system prompt is not a message: it is :attr:`Request.system`.
+    """
+
+    role: Role
+    content: tuple[Part, ...] = field(converter=_to_parts)
+
+    @classmethod
+    def user(cls, *content: str | Part) -> Message:
+        return cls("user", content)
+
+    @classmethod
+    def assistant(cls, *content: str | Part) -> Message:
+        return cls("assistant", content)
+
+    @classmethod
+    def tool(cls, *results: ToolResultPart) -> Message:
+        """A message carrying tool results, in answer to an assistant's tool calls."""
+        return cls("tool", results)
+
+    @property
+    def text(self) -> str:
+        """The text parts joined, without thinking or tool parts."""
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        return tuple(p for p in self.content if isinstance(p, ToolCallPart))
+
+
+# ---------------------------------------------------------------------------- request
+
+
+def _to_tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
+    return () if value is None else tuple(value)
+
+
+def _to_stop(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@frozen
+class GenerationConfig:
+    """Sampling and length settings; ``None`` means the provider's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] | None = field(default=None, converter=_to_stop)
+    seed: int | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    thinking_budget: int | None = None
+
+    def merged(self, override: GenerationConfig) -> GenerationConfig:
+        """This config with every field that ``override`` sets replaced."""
+        changes = {
+            a.name: getattr(override, a.name)
+            for a in attrs.fields(GenerationConfig)
+            if getattr(override, a.name) is not None
+        }
+        return attrs.evolve(self, **changes)
+
+
+@frozen
+class Tool:
+    """A function the model may call. ``parameters`` is a JSON Schema of an object."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(factory=lambda: {"type": "object", "properties": {}})
+
+
+@frozen
+class ResponseSchema:
+    """Ask for JSON output valid against ``schema`` (structured output)."""
+
+    schema: dict[str, Any]
+    name: str = "response"
+    strict: bool = True
+
+
+@frozen(kw_only=True)
+class Request:
+    """Everything a provider needs for one call.
+
+    ``model`` is an alias from the catalog or a ``provider/model`` string; the hub fills it
+    with the concrete target before handing the request to a provider. ``provider_kwargs``
+    are merged into the provider's wire payload untouched. ``custom_id`` identifies the
+    request in batches, errors and results. ``tags`` and ``metadata`` are for routing, audit
+    and your own bookkeeping, and never change the request's :meth:`fingerprint`.
+    """
+
+    messages: tuple[Message, ...] = field(converter=_to_tuple)
+    model: str = ""
+    system: str | None = None
+    config: GenerationConfig = field(factory=GenerationConfig)
+    tools: tuple[Tool, ...] = field(default=(), converter=_to_tuple)
+    tool_choice: str | None = None
+    response_schema: ResponseSchema | None = None
+    provider_kwargs: dict[str, Any] = field(factory=dict)
+    custom_id: str | None = None
+    tags: tuple[str, ...] = field(default=(), converter=_to_tuple)
+    metadata: dict[str, Any] = field(factory=dict)
+
+    @classmethod
+    def from_prompt(cls, prompt: str, *, model: str = "", **kwargs: Any) -> Request:
+        """A one-turn request: ``prompt`` as the user message."""
+        return cls(messages=(Message.user(prompt),), model=model, **kwargs)
+
+    def fingerprint(self) -> str:
+        """A stable SHA-256 of what the provider would see: the same in every process and
+        Python version, unchanged by ``custom_id``, ``tags`` and ``metadata``. Fields left
+        at their defaults do not contribute, so adding a field to Relay later does not
+        change the fingerprint of existing requests."""
+        from relay_core.serialize import fingerprint
+
+        return fingerprint(attrs.evolve(self, custom_id=None, tags=(), metadata={}))
+
+    @property
+    def parts(self) -> Iterable[Part]:
+        """Every content part of every message, in order."""
+        for message in self.messages:
+            yield from message.content
+
+
+# ---------------------------------------------------------------------------- response
+
+
+@frozen
+class Usage:
+    """Token counts. ``cached_input_tokens`` and ``reasoning_tokens`` are subsets of
+    ``input_tokens`` and ``output_tokens`` respectively, as providers report them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            *(getattr(self, a.name) + getattr(other, a.name) for a in attrs.fields(Usage))
+        )
+
+
+@frozen
+class Cost:
+    """What a call cost, and where the price came from.
+
+    ``amount`` is ``None`` whenever no price is known (``source="unknown"``): Relay never
+    reports a number it cannot stand behind.
+    """
+
+    amount: float | None = None
+    currency: str = "USD"
+    source: CostSource = "unknown"
+    input: float | None = None
+    output: float | None = None
+    batch_discount_applied: bool = False
+
+    @classmethod
+    def unknown(cls) -> Cost:
+        return cls()
+
+
+@frozen(kw_only=True)
+class Response:
+    """One answer, whatever the provider.
+
+    ``content`` holds the parts in the order the model produced them (thinking, text,
+    tool calls). ``raw`` is the provider's payload as received. ``latency`` is seconds
+    from send to the last byte; ``metadata`` records routing decisions and retries.
+    """
+
+    content: tuple[Part, ...] = field(default=(), converter=_to_parts)
+    model: str = ""
+    provider: str = ""
+    id: str | None = None
+    custom_id: str | None = None
+    finish_reason: FinishReason = "stop"
+    usage: Usage = field(factory=Usage)
+    cost: Cost = field(factory=Cost)
+    latency: float | None = None
+    raw: Any = None
+    metadata: dict[str, Any] = field(factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The answer's text parts joined (no thinking, no tool calls)."""
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def thinking(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, ThinkingPart))
+
+    @property
+    def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        return tuple(p for p in self.content if isinstance(p, ToolCallPart))
+
+    def json(self) -> Any:
+        """The text parsed as JSON: the value of a structured-output call."""
+        return json.loads(self.text)
+
+    def to_message(self) -> Message:
+        """This answer as an assistant message, to continue the conversation."""
+        return Message("assistant", self.content)
+
+
+# ---------------------------------------------------------------------------- stream events
+
+
+@frozen
+class TextDelta:
+    TAG: ClassVar[str] = "text_delta"
+    text: str
+
+
+@frozen
+class ThinkingDelta:
+    TAG: ClassVar[str] = "thinking_delta"
+    text: str
+    signature: str | None = None
+
+
+@frozen
+class ToolCallDelta:
+    """A piece of a tool call. Pieces with the same ``index`` belong to one call: the first
+    carries ``id`` and ``name``, the rest append to ``arguments`` (JSON text)."""
+
+    TAG: ClassVar[str] = "tool_call_delta"
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@frozen
+class UsageEvent:
+    TAG: ClassVar[str] = "usage"
+    usage: Usage
+
+
+@frozen
+class EndEvent:
+    """The last event of every stream: the assembled response, equal to what the
+    non-streaming call returns for the same content."""
+
+    TAG: ClassVar[str] = "end"
+    response: Response
+
+
+StreamEvent = Union[TextDelta, ThinkingDelta, ToolCallDelta, UsageEvent, EndEvent]
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+@frozen
+class ErrorInfo:
+    """An error as data, for result files: ``kind`` is the error class name."""
+
+    kind: str
+    message: str
+    status_code: int | None = None
+    retryable: bool = False
+
+    @classmethod
+    def from_exception(cls, error: BaseException) -> ErrorInfo:
+        from relay_core.errors import ProviderError
+        from relay_core.secrets import mask
+
+        return cls(
+            kind=type(error).__name__,
+            message=mask(str(error)),
+            status_code=getattr(error, "status_code", None),
+            retryable=isinstance(error, ProviderError) and error.retryable,
+        )
+
+
+@frozen
+class BatchCounts:
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.completed - self.failed
+
+
+@frozen(kw_only=True)
+class ProviderBatch:
+    """A batch as the provider reports it. Times are Unix seconds."""
+
+    id: str
+    provider: str
+    state: BatchState
+    counts: BatchCounts = field(factory=BatchCounts)
+    created_at: float | None = None
+    ended_at: float | None = None
+    metadata: dict[str, Any] = field(factory=dict)
+    raw: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("completed", "failed", "cancelled", "expired")
+
+
+@frozen
+class BatchItem:
+    """One request's outcome in a batch: a response or an error, never both."""
+
+    custom_id: str
+    response: Response | None = None
+    error: ErrorInfo | None = None
+
+
+
+# ---------------------------------------------------------------------------- audit
+
+
+@frozen(kw_only=True)
+class AuditEvent:
+    """What audit sinks receive for every call, batch and job event.
+
+    ``kind`` is one of ``call.succeeded``, ``call.failed``, ``stream.succeeded``,
+    ``stream.failed``, ``batch.submitted``, ``batch.status``, ``batch.retrieved``,
+    ``batch.cancelled``. Content is never included: an audit sink that wants it asks the
+    request (already redacted by ``relay_redact`` when redaction is installed).
+    ``at`` is Unix time in seconds.
+    """
+
+    kind: str
+    at: float
+    alias: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    custom_id: str | None = None
+    job_id: str | None = None
+    usage: Usage | None = None
+    cost: Cost | None = None
+    latency: float | None = None
+    error: ErrorInfo | None = None
+    metadata: dict[str, Any] = field(factory=dict)
