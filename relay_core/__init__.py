@@ -5,9 +5,7 @@ unless its own docstring says it is for plugin authors (``relay_core.http``,
 ``relay_core.streaming``, ``relay_core.hookspecs``, ``relay_core.serialize``).
 """
 
-from __future__ import annotations
-
-from typing import Any
+from typing import Any as _Any
 
 from relay_core.config import (
     Catalog,
@@ -147,7 +145,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     # Logging set-up pulls in the logging machinery; only load it when asked for.
     if name == "configure_logging":
         from relay_core.log import configure_logging

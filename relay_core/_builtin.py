@@ -41,7 +41,9 @@ def resolve_keyring(reference: str) -> str:
 
 
 @hookimpl
-def relay_register_credential_resolvers(register: Callable[[str, Callable[[str], str]], None]) -> None:
+def relay_register_credential_resolvers(
+    register: Callable[[str, Callable[[str], str]], None],
+) -> None:
     register("env", resolve_env)
     register("file", resolve_file)
     register("keyring", resolve_keyring)

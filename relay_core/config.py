@@ -15,7 +15,7 @@ import re
 import typing
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import attrs
 import cattrs
@@ -39,7 +39,7 @@ __all__ = [
     "parse_catalog",
 ]
 
-Path_ = tuple[Union[str, int], ...]
+Path_ = tuple[str | int, ...]
 
 
 def _doc(text: str) -> dict[str, str]:
@@ -62,7 +62,9 @@ class CredentialRef:
     scheme: str
     name: str
 
-    _PATTERN = re.compile(r"^(?:\$env\.(?P<env>[A-Za-z_][A-Za-z0-9_]*)|(?P<scheme>[a-z][a-z0-9_-]*):(?P<rest>.+))$")
+    _PATTERN = re.compile(
+        r"^(?:\$env\.(?P<env>[A-Za-z_][A-Za-z0-9_]*)|(?P<scheme>[a-z][a-z0-9_-]*):(?P<rest>.+))$"
+    )
 
     @classmethod
     def parse(cls, text: str) -> CredentialRef:
@@ -88,8 +90,10 @@ class ProviderConfig:
 
     plugin: str | None = field(
         default=None,
-        metadata=_doc("Provider plugin to use when the key is not a provider name "
-                      "(e.g. openai-compat for a local vLLM)."),
+        metadata=_doc(
+            "Provider plugin to use when the key is not a provider name "
+            "(e.g. openai-compat for a local vLLM)."
+        ),
     )
     api_key: CredentialRef | None = field(
         default=None, metadata=_doc("$env.NAME, keyring:SERVICE/USER or file:PATH; never the key.")
@@ -139,6 +143,8 @@ class GroupConfig:
 
 @frozen(kw_only=True)
 class Defaults:
+    """Settings that apply to every provider and call unless set closer to it."""
+
     model: str | None = field(default=None, metadata=_doc("Alias used when a call names none."))
     timeout: float = 60.0
     max_retries: int = 3
@@ -147,7 +153,10 @@ class Defaults:
 
 @frozen(kw_only=True)
 class Catalog:
-    """A loaded catalog. ``path`` is the file it came from, for error messages."""
+    """A Relay catalog: providers, model aliases, groups, pricing profiles, defaults.
+
+    ``path`` and ``positions`` record where it was read from, for error messages.
+    """
 
     providers: dict[str, ProviderConfig] = field(factory=dict)
     models: dict[str, ModelConfig] = field(factory=dict)
@@ -242,8 +251,9 @@ def _read_yaml(text: str, path: str) -> tuple[Any, dict[Path_, tuple[int, int]]]
         loader.dispose()
 
 
-def _construct(loader: Any, node: Any, at: Path_, positions: dict[Path_, tuple[int, int]],
-               path: str) -> Any:
+def _construct(
+    loader: Any, node: Any, at: Path_, positions: dict[Path_, tuple[int, int]], path: str
+) -> Any:
     import yaml
 
     positions[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -253,16 +263,23 @@ def _construct(loader: Any, node: Any, at: Path_, positions: dict[Path_, tuple[i
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int)):
-                raise ConfigError("mapping keys must be strings", file=path,
-                                  line=key_node.start_mark.line + 1,
-                                  column=key_node.start_mark.column + 1)
+                raise ConfigError(
+                    "mapping keys must be strings",
+                    file=path,
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                )
             if key in result:
-                raise ConfigError(f"duplicate key {key!r}", file=path,
-                                  line=key_node.start_mark.line + 1,
-                                  column=key_node.start_mark.column + 1)
-            result[key] = _construct(loader, value_node, (*at, key), positions, path)
+                raise ConfigError(
+                    f"duplicate key {key!r}",
+                    file=path,
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                )
+            entry = (*at, key)
+            result[key] = _construct(loader, value_node, entry, positions, path)
             # Errors about an entry point at its key, where an editor would underline.
-            positions[(*at, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            positions[entry] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
@@ -284,7 +301,11 @@ def _validation_messages(error: BaseException, at: Path_) -> Iterator[tuple[Path
         known = [a.name for a in attrs.fields(error.cl) if not a.metadata.get("internal")]
         for key in sorted(error.extra_fields):
             close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(known)}"
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f"; expected one of {', '.join(known)}"
+            )
             yield (*at, key), f"unknown field {key!r}{hint}"
     elif isinstance(error, KeyError):
         yield at[:-1], f"missing required field {at[-1]!r}" if at else "missing required field"
@@ -332,8 +353,8 @@ def _check(catalog: Catalog) -> None:
             catalog.lookup(catalog.defaults.model)
         except UnknownAlias as error:
             raise catalog.error(error.reason, ("defaults", "model")) from None
-    for name, provider in catalog.providers.items():
-        for header, value in provider.headers.items():
+    for name, provider_config in catalog.providers.items():
+        for header, value in provider_config.headers.items():
             if looks_like_api_key(value):
                 raise catalog.error(
                     f"provider {name!r}: header {header!r} holds what looks like a key; "
@@ -355,6 +376,9 @@ def _check_cycle(catalog: Catalog, name: str, seen: tuple[str, ...]) -> None:
 # ---------------------------------------------------------------------------- converter
 
 
+_LITERAL: Any = Literal
+
+
 def _make_strict_converter() -> cattrs.Converter:
     from relay_core.serialize import make_converter
 
@@ -363,7 +387,7 @@ def _make_strict_converter() -> cattrs.Converter:
     def strict_scalar(kind: type, accepted: tuple[type, ...]) -> None:
         def hook(value: Any, _: type) -> Any:
             # bool is an int in Python, but `timeout: yes` is a mistake in a catalog.
-            if isinstance(value, bool) and kind is not bool or not isinstance(value, accepted):
+            if (isinstance(value, bool) and kind is not bool) or not isinstance(value, accepted):
                 raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
             return kind(value)
 
@@ -381,7 +405,7 @@ def _make_strict_converter() -> cattrs.Converter:
         return value
 
     conv.register_structure_hook_func(
-        lambda cls: typing.get_origin(cls) is Literal, structure_literal
+        lambda cls: typing.get_origin(cls) is _LITERAL, structure_literal
     )
 
     def structure_ref(value: Any, _: type) -> CredentialRef:

@@ -38,5 +38,7 @@ def resolve_credential(
     try:
         value = resolver(reference.name)
     except LookupError as error:
-        raise CredentialError(f"credential {reference} cannot be resolved: {error}", **location) from None
+        raise CredentialError(
+            f"credential {reference} cannot be resolved: {error}", **location
+        ) from None
     return Secret(value, source=str(reference))

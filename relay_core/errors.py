@@ -88,15 +88,20 @@ class ConfigError(RelayError):
         self.reason = mask(message)
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    @property
+    def location(self) -> str | None:
+        """``file:line:column`` (as much of it as is known), or None."""
         if self.file is None:
-            return self.reason
+            return None
         where = self.file
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        return f"{where}: {self.reason}"
+        return where
+
+    def _render(self) -> str:
+        return self.reason if self.location is None else f"{self.location}: {self.reason}"
 
 
 class CredentialError(ConfigError):
@@ -129,9 +134,7 @@ class PluginNotInstalled(RelayError):
     def __init__(self, provider: str, distribution: str) -> None:
         self.provider = provider
         self.distribution = distribution
-        super().__init__(
-            f"provider {provider!r} is not installed; pip install {distribution}"
-        )
+        super().__init__(f"provider {provider!r} is not installed; pip install {distribution}")
 
 
 class UnsupportedCapability(RelayError):
@@ -181,6 +184,10 @@ class ProviderError(RelayError):
         self.custom_id = custom_id
         self.provider_message = mask(message)
         super().__init__(self._render())
+
+    def __str__(self) -> str:
+        # Rendered on demand: the hub adds custom_id and model after the adapter raised.
+        return self._render()
 
     def _render(self) -> str:
         parts = []

@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from relay_core.pricing import PricingSource
-    from relay_core.providers import Provider
     from relay_core.types import AuditEvent, Request, Response
 
 __all__ = ["hookimpl", "hookspec"]

@@ -142,7 +142,7 @@ def classify_status(
         "custom_id": custom_id,
     }
     if cls is errors.RateLimitError or issubclass(cls, errors.RateLimitError):
-        return cls(message, retry_after=parse_retry_after(headers), **kwargs)  # type: ignore[call-arg]
+        return cls(message, retry_after=parse_retry_after(headers), **kwargs)
     return cls(message, **kwargs)
 
 
@@ -163,6 +163,11 @@ def translate_transport_error(
 
 
 # ---------------------------------------------------------------------------- retries
+
+
+async def _sleep(seconds: float) -> None:
+    # One seam for tests to record backoff waits instead of sleeping through them.
+    await asyncio.sleep(seconds)
 
 
 @frozen(kw_only=True)
@@ -210,7 +215,7 @@ async def retrying(
                     raise
             if on_retry is not None:
                 on_retry(attempt, error, wait)
-            await asyncio.sleep(wait)
+            await _sleep(wait)
             attempt += 1
 
 
@@ -318,7 +323,9 @@ class HttpClient:
         **kwargs: Any,
     ) -> Any:
         """Send a request and return the answer's JSON body."""
-        response = await self.request(method, url, json=json, headers=headers, model=model, **kwargs)
+        response = await self.request(
+            method, url, json=json, headers=headers, model=model, **kwargs
+        )
         try:
             return response.json()
         except ValueError as error:

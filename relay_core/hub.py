@@ -16,13 +16,12 @@ loop is already running (a notebook, an async web handler).
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -53,6 +52,10 @@ from relay_core.types import (
     ThinkingPart,
     Tool,
 )
+
+if TYPE_CHECKING:
+    from relay_core.http import HttpPool
+    from relay_core.log import Logger
 
 __all__ = ["Hub", "ModelHandle"]
 
@@ -91,9 +94,13 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
             messages = tuple(prompt)
         request = Request(messages=messages, model=model, **options)
     if generation:
-        request = attrs.evolve(request, config=request.config.merged(GenerationConfig(**generation)))
+        request = attrs.evolve(
+            request, config=request.config.merged(GenerationConfig(**generation))
+        )
     if not request.messages:
-        raise InvalidRequestError("a request needs at least one message", custom_id=request.custom_id)
+        raise InvalidRequestError(
+            "a request needs at least one message", custom_id=request.custom_id
+        )
     return request
 
 
@@ -120,6 +127,8 @@ class _LoopThread:
     """A private event loop on a daemon thread, for the sync API."""
 
     def __init__(self) -> None:
+        import asyncio  # loaded with the first sync call: asyncio costs a cold start
+
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="relay-hub-loop", daemon=True
@@ -127,6 +136,8 @@ class _LoopThread:
         self._thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
@@ -187,7 +198,9 @@ class ModelHandle:
                 raise UnsupportedCapability(self.provider_name, str(capability), model=self.model)
         return concrete
 
-    def finish(self, request: Request, response: Response, started: float, *, batch: bool = False) -> Response:
+    def finish(
+        self, request: Request, response: Response, started: float, *, batch: bool = False
+    ) -> Response:
         """Stamp what the core owns on an adapter's response: provider, ids, latency, cost."""
         price, source = self.hub._price(self.config, self.adapter.settings.name, self.model)
         profile = None
@@ -235,6 +248,12 @@ class _GroupHandle:
         return members
 
 
+def _add_context(error: ProviderError, handle: ModelHandle, request: Request) -> None:
+    error.provider = error.provider or handle.provider_name
+    error.model = error.model or handle.model
+    error.custom_id = error.custom_id or request.custom_id
+
+
 def _worth_next_member(error: RelayError) -> bool:
     # A malformed request fails everywhere; anything else may work elsewhere.
     return isinstance(error, (ProviderError, UnsupportedCapability)) and not isinstance(
@@ -259,17 +278,32 @@ class Hub:
         autoload: bool = True,
         transport: Any = None,
     ) -> None:
-        from relay_core.http import HttpPool
-        from relay_core.log import get_logger
-
         self.catalog = catalog or Catalog()
         self.plugins = plugins or PluginRegistry(autoload=autoload)
-        self._pool = HttpPool(transport=transport)
-        self._log = get_logger("relay.hub")
+        self._transport = transport
+        self._http_pool: HttpPool | None = None
+        self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | _GroupHandle] = {}
         self._adapters: dict[str, Provider] = {}
         self._lock = threading.Lock()
         self._loop_thread: _LoopThread | None = None
+
+    # asyncio, httpx and logging load on the first call, not when the hub is built.
+    @property
+    def _pool(self) -> HttpPool:
+        if self._http_pool is None:
+            from relay_core.http import HttpPool
+
+            self._http_pool = HttpPool(transport=self._transport)
+        return self._http_pool
+
+    @property
+    def _log(self) -> Logger:
+        if self._logger is None:
+            from relay_core.log import get_logger
+
+            self._logger = get_logger("relay.hub")
+        return self._logger
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Hub:
@@ -286,7 +320,9 @@ class Hub:
         :meth:`achat` with the group's name, which routes per call)."""
         handle = self._handle(alias)
         if not isinstance(handle, ModelHandle):
-            raise InvalidRequestError(f"{handle.alias!r} is a group; call hub.chat({handle.alias!r}, ...)")
+            raise InvalidRequestError(
+                f"{handle.alias!r} is a group; call hub.chat({handle.alias!r}, ...)"
+            )
         return handle
 
     def _handle(self, alias: str | None) -> ModelHandle | _GroupHandle:
@@ -321,17 +357,22 @@ class Hub:
         defaults_options = defaults.get("options", {})
         settings = ProviderSettings(
             name=name,
-            api_key=self._api_key(name, config, defaults.get("api_key_env", adapter_cls.api_key_env)),
+            api_key=self._api_key(
+                name, config, defaults.get("api_key_env", adapter_cls.api_key_env)
+            ),
             base_url=config.base_url or defaults.get("base_url") or adapter_cls.default_base_url,
             timeout=config.timeout or self.catalog.defaults.timeout,
             max_retries=(
-                config.max_retries if config.max_retries is not None
+                config.max_retries
+                if config.max_retries is not None
                 else self.catalog.defaults.max_retries
             ),
             headers=dict(config.headers),
             options={**defaults_options, **config.options},
         )
-        http = HttpClient(self._pool, settings, base_url=settings.base_url, rules=adapter_cls.error_rules)
+        http = HttpClient(
+            self._pool, settings, base_url=settings.base_url, rules=adapter_cls.error_rules
+        )
         return adapter_cls(settings, http)
 
     def _api_key(self, name: str, config: ProviderConfig, env_var: str | None) -> Any:
@@ -339,7 +380,9 @@ class Hub:
 
         if config.api_key is not None:
             return resolve_credential(
-                config.api_key, self.plugins, where=self.catalog.where(("providers", name, "api_key"))
+                config.api_key,
+                self.plugins,
+                where=self.catalog.where(("providers", name, "api_key")),
             )
         if env_var is None:
             return None
@@ -358,7 +401,9 @@ class Hub:
         if config.pricing is not None:
             return config.pricing, "user_override"
         best = None
-        for source in sorted(self.plugins.pricing_sources(), key=lambda s: TIER_RANK.get(s.tier, 9)):
+        for source in sorted(
+            self.plugins.pricing_sources(), key=lambda s: TIER_RANK.get(s.tier, 9)
+        ):
             price = source.price(provider, model)
             if price is not None:
                 best = (price, source.tier)
@@ -403,32 +448,54 @@ class Hub:
         try:
             response = await self._retrying(handle, lambda: handle.adapter.chat(concrete), retries)
         except ProviderError as error:
-            error.custom_id = error.custom_id or request.custom_id
-            self._audit("call.failed", handle, request, error=ErrorInfo.from_exception(error),
-                        latency=time.perf_counter() - started)
+            _add_context(error, handle, request)
+            self._audit(
+                "call.failed",
+                handle,
+                request,
+                error=ErrorInfo.from_exception(error),
+                latency=time.perf_counter() - started,
+            )
             raise
         response = handle.finish(request, response, started)
         if retries:
             response = attrs.evolve(response, metadata={**response.metadata, "retries": retries})
         self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
-        self._audit("call.succeeded", handle, request, usage=response.usage,
-                    cost=response.cost, latency=response.latency)
-        self._log.debug("call.succeeded", alias=handle.alias, provider=handle.provider_name,
-                        model=response.model, latency=response.latency)
+        self._audit(
+            "call.succeeded",
+            handle,
+            request,
+            usage=response.usage,
+            cost=response.cost,
+            latency=response.latency,
+        )
+        self._log.debug(
+            "call.succeeded",
+            alias=handle.alias,
+            provider=handle.provider_name,
+            model=response.model,
+            latency=response.latency,
+        )
         return response
 
-    async def _retrying(self, handle: ModelHandle, call: Any, retries: list[str]) -> Response:
+    async def _retrying(
+        self, handle: ModelHandle, call: Callable[[], Awaitable[T]], retries: list[str]
+    ) -> T:
         from relay_core.http import RetryPolicy, retrying
 
         policy = RetryPolicy(max_attempts=handle.adapter.settings.max_retries + 1)
 
         def on_retry(attempt: int, error: ProviderError, wait: float) -> None:
             retries.append(type(error).__name__)
-            self._log.warning("call.retry", alias=handle.alias, attempt=attempt,
-                              error=type(error).__name__, wait=round(wait, 3))
+            self._log.warning(
+                "call.retry",
+                alias=handle.alias,
+                attempt=attempt,
+                error=type(error).__name__,
+                wait=round(wait, 3),
+            )
 
-        result: Response = await retrying(call, policy, on_retry=on_retry)
-        return result
+        return await retrying(call, policy, on_retry=on_retry)
 
     async def _call_group(self, group: _GroupHandle, request: Request) -> Response:
         attempts: list[dict[str, str]] = []
@@ -446,7 +513,9 @@ class Hub:
                 "group": group.alias,
                 "strategy": group.config.strategy,
                 "member": member,
-                "reason": "first healthy member" if attempts else (
+                "reason": "first healthy member"
+                if attempts
+                else (
                     "next in rotation" if group.config.strategy == "round_robin" else "first member"
                 ),
                 "failed": attempts,
@@ -455,7 +524,9 @@ class Hub:
         assert last_error is not None
         raise last_error
 
-    async def _stream(self, handle: ModelHandle | _GroupHandle, request: Request) -> AsyncIterator[StreamEvent]:
+    async def _stream(
+        self, handle: ModelHandle | _GroupHandle, request: Request
+    ) -> AsyncIterator[StreamEvent]:
         if isinstance(handle, _GroupHandle):
             async for event in self._stream_group(handle, request):
                 yield event
@@ -472,33 +543,51 @@ class Hub:
                 if isinstance(event, EndEvent):
                     response = handle.finish(request, event.response, started)
                     self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
-                    self._audit("stream.succeeded", handle, request, usage=response.usage,
-                                cost=response.cost, latency=response.latency)
+                    self._audit(
+                        "stream.succeeded",
+                        handle,
+                        request,
+                        usage=response.usage,
+                        cost=response.cost,
+                        latency=response.latency,
+                    )
                     yield EndEvent(response)
                     return
                 yield event
             raise MalformedResponse(
-                "stream ended before its end event", provider=handle.provider_name,
-                model=handle.model, custom_id=request.custom_id,
+                "stream ended before its end event",
+                provider=handle.provider_name,
+                model=handle.model,
+                custom_id=request.custom_id,
             )
         except ProviderError as error:
-            error.custom_id = error.custom_id or request.custom_id
-            self._audit("stream.failed", handle, request, error=ErrorInfo.from_exception(error),
-                        latency=time.perf_counter() - started)
+            _add_context(error, handle, request)
+            self._audit(
+                "stream.failed",
+                handle,
+                request,
+                error=ErrorInfo.from_exception(error),
+                latency=time.perf_counter() - started,
+            )
             raise
 
-    async def _open_stream(self, handle: ModelHandle, request: Request) -> AsyncIterator[StreamEvent]:
+    async def _open_stream(
+        self, handle: ModelHandle, request: Request
+    ) -> AsyncIterator[StreamEvent]:
         """The adapter's stream with its first event already received, so that a failure
         before any output is retried like a chat call; later failures are not."""
         retries: list[str] = []
 
-        async def first() -> Any:
+        async def first() -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
             stream = handle.adapter.stream(request)
             try:
                 head = await stream.__anext__()
             except StopAsyncIteration:
-                raise MalformedResponse("stream ended before its first event",
-                                        provider=handle.provider_name, model=handle.model) from None
+                raise MalformedResponse(
+                    "stream ended before its first event",
+                    provider=handle.provider_name,
+                    model=handle.model,
+                ) from None
             return head, stream
 
         head, stream = await self._retrying(handle, first, retries)
@@ -510,7 +599,9 @@ class Hub:
 
         return chained()
 
-    async def _stream_group(self, group: _GroupHandle, request: Request) -> AsyncIterator[StreamEvent]:
+    async def _stream_group(
+        self, group: _GroupHandle, request: Request
+    ) -> AsyncIterator[StreamEvent]:
         last_error: RelayError | None = None
         for member in group.order():
             stream = self._stream(self._handle(member), request)
@@ -530,8 +621,9 @@ class Hub:
 
     # -- public calls -------------------------------------------------------------------
 
-    async def achat(self, model: str | Request | None = None, prompt: Prompt | None = None,
-                    **options: Any) -> Response:
+    async def achat(
+        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+    ) -> Response:
         """Send one request and return the whole answer.
 
         ``hub.achat("fast", "Hi")``, ``hub.achat("fast", [Message.user(...)], tools=[...])``
@@ -542,13 +634,15 @@ class Hub:
         request = build_request(model or "", prompt, **options)
         return await self._call(self._handle(model), request)
 
-    def chat(self, model: str | Request | None = None, prompt: Prompt | None = None,
-             **options: Any) -> Response:
+    def chat(
+        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+    ) -> Response:
         """The sync form of :meth:`achat`."""
         return self._sync(self.achat(model, prompt, **options))
 
-    def astream(self, model: str | Request | None = None, prompt: Prompt | None = None,
-                **options: Any) -> AsyncIterator[StreamEvent]:
+    def astream(
+        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+    ) -> AsyncIterator[StreamEvent]:
         """Yield the answer as typed events; the last is an ``EndEvent`` with the whole
         response (cost and latency included)."""
         if isinstance(model, Request):
@@ -556,8 +650,9 @@ class Hub:
         request = build_request(model or "", prompt, **options)
         return self._stream(self._handle(model), request)
 
-    def stream(self, model: str | Request | None = None, prompt: Prompt | None = None,
-               **options: Any) -> Iterator[StreamEvent]:
+    def stream(
+        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+    ) -> Iterator[StreamEvent]:
         """The sync form of :meth:`astream`."""
         return self._sync_iter(self.astream(model, prompt, **options))
 
@@ -581,6 +676,8 @@ class Hub:
             await adapter.aclose()
         await self._pool.aclose()
         if self._loop_thread is not None:
+            import asyncio
+
             thread, self._loop_thread = self._loop_thread, None
             await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(self._pool.aclose(), thread.loop)

@@ -119,8 +119,8 @@ class PluginRegistry:
         self.pm.add_hookspecs(hookspecs)
         self._autoload = autoload
         env_allow = _env_list("RELAY_PLUGINS")
-        self._allow = set(allow) if allow is not None else (
-            set(env_allow) if env_allow is not None else None
+        self._allow = (
+            set(allow) if allow is not None else (set(env_allow) if env_allow is not None else None)
         )
         self._block = set(block) | set(_env_list("RELAY_BLOCK_PLUGINS") or ())
         self._loaded = False
@@ -244,11 +244,7 @@ class PluginRegistry:
         self.load()
         infos = []
         for name, plugin in self.pm.list_name_plugin():
-            hooks = tuple(
-                sorted(
-                    caller.name for caller in self.pm.get_hookcallers(plugin) or ()
-                )
-            )
+            hooks = tuple(sorted(caller.name for caller in self.pm.get_hookcallers(plugin) or ()))
             dist, version = self._distributions.get(name, (None, None))
             infos.append(PluginInfo(name, dist, version, hooks))
         return sorted(infos, key=lambda info: info.name)

@@ -19,7 +19,15 @@ from cattrs.strategies import configure_tagged_union
 
 from relay_core import types as t
 
-__all__ = ["converter", "dumps", "fingerprint", "loads", "make_converter", "structure", "unstructure"]
+__all__ = [
+    "converter",
+    "dumps",
+    "fingerprint",
+    "loads",
+    "make_converter",
+    "structure",
+    "unstructure",
+]
 
 T = TypeVar("T")
 

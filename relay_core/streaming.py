@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from attrs import define, frozen
+from attrs import define, field, frozen
 
 from relay_core.errors import MalformedResponse
 from relay_core.types import (
@@ -38,7 +38,7 @@ __all__ = ["SSEEvent", "StreamAssembler", "parse_sse"]
 class _ToolCallBuffer:
     id: str = ""
     name: str = ""
-    arguments: list[str] = []
+    arguments: list[str] = field(factory=list)
 
 
 class StreamAssembler:
@@ -76,7 +76,7 @@ class StreamAssembler:
             self._close_thinking()
             buffer = self._tool_calls.get(event.index)
             if buffer is None:
-                buffer = self._tool_calls[event.index] = _ToolCallBuffer(arguments=[])
+                buffer = self._tool_calls[event.index] = _ToolCallBuffer()
                 self._parts.append(buffer)
             buffer.id = event.id or buffer.id
             buffer.name = event.name or buffer.name
@@ -165,7 +165,9 @@ class SSEEvent:
         try:
             return json.loads(self.data)
         except json.JSONDecodeError as error:
-            raise MalformedResponse(f"server-sent event is not JSON: {self.data[:200]!r}") from error
+            raise MalformedResponse(
+                f"server-sent event is not JSON: {self.data[:200]!r}"
+            ) from error
 
 
 class _SSEDecoder:
@@ -182,7 +184,9 @@ class _SSEDecoder:
             if not self.data:
                 self.event = ""
                 return None
-            dispatched = SSEEvent("\n".join(self.data), self.event or "message", self.id, self.retry)
+            dispatched = SSEEvent(
+                "\n".join(self.data), self.event or "message", self.id, self.retry
+            )
             self.data, self.event = [], ""
             return dispatched
         if line.startswith(":"):

@@ -12,7 +12,7 @@ import base64
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 import attrs
 from attrs import field, frozen
@@ -172,7 +172,7 @@ class ThinkingPart:
     redacted: bool = False
 
 
-Part = Union[TextPart, ImagePart, DocumentPart, ToolCallPart, ToolResultPart, ThinkingPart]
+Part = TextPart | ImagePart | DocumentPart | ToolCallPart | ToolResultPart | ThinkingPart
 PART_TYPES: tuple[type, ...] = (
     TextPart,
     ImagePart,
@@ -343,9 +343,7 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            *(getattr(self, a.name) + getattr(other, a.name) for a in attrs.fields(Usage))
-        )
+        return Usage(*(getattr(self, a.name) + getattr(other, a.name) for a in attrs.fields(Usage)))
 
 
 @frozen
@@ -416,12 +414,16 @@ class Response:
 
 @frozen
 class TextDelta:
+    """A piece of the answer's text."""
+
     TAG: ClassVar[str] = "text_delta"
     text: str
 
 
 @frozen
 class ThinkingDelta:
+    """A piece of the model's reasoning; the last piece may carry the signature."""
+
     TAG: ClassVar[str] = "thinking_delta"
     text: str
     signature: str | None = None
@@ -441,6 +443,8 @@ class ToolCallDelta:
 
 @frozen
 class UsageEvent:
+    """Token usage so far; the last one in a stream is the total."""
+
     TAG: ClassVar[str] = "usage"
     usage: Usage
 
@@ -454,7 +458,7 @@ class EndEvent:
     response: Response
 
 
-StreamEvent = Union[TextDelta, ThinkingDelta, ToolCallDelta, UsageEvent, EndEvent]
+StreamEvent = TextDelta | ThinkingDelta | ToolCallDelta | UsageEvent | EndEvent
 
 
 # ---------------------------------------------------------------------------- batches
@@ -484,6 +488,8 @@ class ErrorInfo:
 
 @frozen
 class BatchCounts:
+    """How many requests of a batch are done, failed, and in all."""
+
     total: int = 0
     completed: int = 0
     failed: int = 0
@@ -518,7 +524,6 @@ class BatchItem:
     custom_id: str
     response: Response | None = None
     error: ErrorInfo | None = None
-
 
 
 # ---------------------------------------------------------------------------- audit

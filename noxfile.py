@@ -1,0 +1,77 @@
+"""Relay's sessions. `nox` runs the default set: what CI runs.
+
+- tests: core and every plugin, installed together
+- core: relay-core alone, with no plugin installed
+- one session per plugin directory (e.g. `nox -s relay-mock`): the core plus that plugin
+- lint (ruff), typecheck (mypy strict on relay_core), demo (`relay demo` offline)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-asyncio>=0.23",
+    "hypothesis>=6",
+    "jsonschema>=4",
+    "setuptools>=70.1",
+]
+
+nox.options.sessions = ["lint", "typecheck", "core", "tests", "demo"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+
+def _editable(*paths: Path) -> list[str]:
+    return [arg for path in paths for arg in ("-e", str(path))]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Everything: the core's tests and every plugin's, all installed together."""
+    session.install(*TEST_DEPS, *_editable(ROOT, *PLUGINS))
+    session.run("pytest", "tests", *(str(p / "tests") for p in PLUGINS), *session.posargs)
+
+
+@nox.session
+def core(session: nox.Session) -> None:
+    """relay-core alone: proves the core needs no plugin."""
+    session.install(*TEST_DEPS, *_editable(ROOT))
+    session.run("pytest", "tests", *session.posargs)
+
+
+def _plugin_session(plugin: Path) -> None:
+    @nox.session(name=plugin.name)
+    def run(session: nox.Session) -> None:
+        session.install(*TEST_DEPS, *_editable(ROOT, plugin))
+        session.run("pytest", str(plugin / "tests"), *session.posargs)
+
+    run.__doc__ = f"relay-core plus {plugin.name} alone."
+
+
+for _plugin in PLUGINS:
+    _plugin_session(_plugin)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install("mypy>=1.10", "types-PyYAML", *_editable(ROOT))
+    session.run("mypy")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The README's first command: the offline tour."""
+    session.install(*_editable(ROOT, ROOT / "plugins" / "relay-mock"))
+    session.run("relay", "demo")

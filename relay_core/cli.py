@@ -1,0 +1,358 @@
+"""The ``relay`` command line.
+
+Exit codes: 0 success, 1 a call failed (provider error, guardrail), 2 bad usage or a bad
+catalog. The catalog is ``--config``, else ``$RELAY_CONFIG``, else ``./relay.yaml`` when
+it exists, else empty (bare ``provider/model`` names still work). Plugins add commands
+through the ``relay_register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from relay_core.config import Catalog, load_catalog
+from relay_core.errors import ConfigError, PluginNotInstalled, RelayError
+from relay_core.plugins import PluginRegistry
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class _State:
+    def __init__(self, config: str | None) -> None:
+        self.config_path = config
+        self._catalog: Catalog | None = None
+        self.plugins = _registry()
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            path = self.config_path or os.environ.get("RELAY_CONFIG")
+            if path is None and Path("relay.yaml").exists():
+                path = "relay.yaml"
+            self._catalog = load_catalog(path) if path else Catalog()
+        return self._catalog
+
+    def hub(self) -> Any:
+        from relay_core.hub import Hub
+
+        return Hub(self.catalog, plugins=self.plugins)
+
+
+_shared_registry: PluginRegistry | None = None
+
+
+def _registry() -> PluginRegistry:
+    global _shared_registry
+    if _shared_registry is None:
+        _shared_registry = PluginRegistry()
+    return _shared_registry
+
+
+def _fail(error: RelayError) -> NoReturn:
+    usage = isinstance(error, (ConfigError, PluginNotInstalled))
+    if isinstance(error, ConfigError) and error.location:
+        # The shape compilers use, which editors and CI annotate.
+        click.echo(f"{error.location}: error: {error.reason}", err=True)
+    else:
+        click.echo(f"error: {error}", err=True)
+    sys.exit(EXIT_USAGE if usage else EXIT_FAILURE)
+
+
+def _handles_errors(func: F) -> F:
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RelayError as error:
+            _fail(error)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Catalog file (default: $RELAY_CONFIG, else ./relay.yaml if present).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default=None,
+    help="Log to stderr in this format.",
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.version_option(package_name="relay-core", prog_name="relay")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, log_format: str | None, verbose: int) -> None:
+    """Relay: one interface to every LLM provider."""
+    ctx.obj = _State(config)
+    if log_format or verbose:
+        from relay_core.log import configure_logging
+
+        level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
+        configure_logging(log_format or "console", level)
+
+
+def _state() -> _State:
+    state: _State = click.get_current_context().find_object(_State)  # type: ignore[assignment]
+    return state
+
+
+# ---------------------------------------------------------------------------- catalog
+
+
+@cli.command()
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--no-credentials", is_flag=True, help="Do not resolve credential references.")
+@_handles_errors
+def validate(file: str | None, no_credentials: bool) -> None:
+    """Check a catalog: syntax, fields, references, plugins, credentials."""
+    from relay_core.credentials import resolve_credential
+
+    state = _state()
+    if file:
+        state.config_path = file
+    catalog = state.catalog
+    plugins = state.plugins
+    used: dict[str, tuple[str | int, ...]] = {}
+    for alias, model in catalog.models.items():
+        used.setdefault(model.provider, ("models", alias, "target"))
+    for name in catalog.providers:
+        used.setdefault(name, ("providers", name))
+    for name, at in used.items():
+        config = catalog.providers.get(name)
+        plugin_name = (config.plugin if config else None) or name
+        try:
+            plugins.provider(plugin_name)
+        except PluginNotInstalled as error:
+            raise catalog.error(str(error), at) from None
+        if config is not None and config.api_key is not None and not no_credentials:
+            resolve_credential(
+                config.api_key, plugins, where=catalog.where(("providers", name, "api_key"))
+            )
+    click.echo(
+        f"{catalog.path or '(no catalog)'}: ok — {len(catalog.models)} models, "
+        f"{len(catalog.groups)} groups, {len(catalog.providers)} providers"
+    )
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
+def schema(output: str | None) -> None:
+    """Print the catalog's JSON Schema (for editors)."""
+    from relay_core.schema import catalog_schema
+
+    text = json.dumps(catalog_schema(), indent=2) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.group()
+def models() -> None:
+    """The catalog's model aliases and groups."""
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_handles_errors
+def models_list(as_json: bool) -> None:
+    """List aliases with their targets."""
+    catalog = _state().catalog
+    rows = [
+        {"alias": alias, "kind": "model", "target": m.target, "description": m.description or ""}
+        for alias, m in sorted(catalog.models.items())
+    ] + [
+        {"alias": alias, "kind": g.strategy, "target": ", ".join(g.members), "description": ""}
+        for alias, g in sorted(catalog.groups.items())
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no aliases in the catalog; use provider/model names directly")
+        return
+    width = max(len(r["alias"]) for r in rows)
+    for row in rows:
+        kind = "" if row["kind"] == "model" else f"[{row['kind']}] "
+        click.echo(f"{row['alias']:<{width}}  {kind}{row['target']}  {row['description']}".rstrip())
+
+
+@models.command("inspect")
+@click.argument("alias")
+@_handles_errors
+def models_inspect(alias: str) -> None:
+    """Show everything Relay knows about an alias."""
+    from relay_core.config import GroupConfig
+    from relay_core.serialize import unstructure
+
+    state = _state()
+    config = state.catalog.lookup(alias)
+    info: dict[str, Any] = {"alias": alias, **unstructure(config)}
+    if not isinstance(config, GroupConfig):
+        entry = state.plugins.provider(
+            (
+                state.catalog.providers[config.provider].plugin
+                if config.provider in state.catalog.providers
+                else None
+            )
+            or config.provider
+        )
+        adapter = entry.load()
+        info["plugin"] = entry.plugin
+        info["capabilities"] = sorted(str(c) for c in adapter.capabilities)
+        hub = state.hub()
+        price, source = hub._price(config, config.provider, config.model)
+        info["price"] = unstructure(price) if price else None
+        info["price_source"] = source
+    click.echo(json.dumps(info, indent=2, default=str))
+
+
+# ---------------------------------------------------------------------------- plugins
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def providers(as_json: bool) -> None:
+    """List the providers the installed plugins offer, with their capabilities."""
+    rows: list[dict[str, Any]] = []
+    for name, entry in sorted(_state().plugins.providers().items()):
+        adapter = entry.load()
+        env = entry.defaults.get("api_key_env", adapter.api_key_env)
+        rows.append(
+            {
+                "provider": name,
+                "plugin": entry.plugin,
+                "capabilities": sorted(str(c) for c in adapter.capabilities),
+                "key": env or "",
+                "key_set": bool(env and os.environ.get(env)) if env else None,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        key = (
+            "no key needed"
+            if not row["key"]
+            else (f"{row['key']} {'set' if row['key_set'] else 'not set'}")
+        )
+        click.echo(f"{row['provider']}  ({row['plugin']}; {key})  {', '.join(row['capabilities'])}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@_handles_errors
+def plugins(as_json: bool) -> None:
+    """List installed plugins, their distributions and the hooks they implement."""
+    from relay_core.serialize import unstructure
+
+    infos = _state().plugins.plugins()
+    if as_json:
+        click.echo(json.dumps([unstructure(i) for i in infos], indent=2))
+        return
+    for info in infos:
+        dist = f"{info.distribution} {info.version}" if info.distribution else "built in"
+        click.echo(f"{info.name}  ({dist})  {', '.join(info.hooks)}")
+
+
+# ---------------------------------------------------------------------------- calls
+
+
+@cli.command()
+@click.argument("alias")
+@click.argument("prompt")
+@click.option("-s", "--system", help="System prompt.")
+@click.option("--stream", is_flag=True, help="Print the answer as it arrives.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole response as JSON.")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Generation setting, e.g. -p temperature=0.2 (value parsed as JSON).",
+)
+@_handles_errors
+def chat(
+    alias: str,
+    prompt: str,
+    system: str | None,
+    stream: bool,
+    as_json: bool,
+    params: tuple[str, ...],
+) -> None:
+    """Send PROMPT to ALIAS (an alias or provider/model) and print the answer."""
+    from relay_core.serialize import unstructure
+    from relay_core.types import EndEvent, TextDelta
+
+    options: dict[str, Any] = {"system": system} if system else {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--param takes KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except ValueError:
+            options[key] = value
+    with _state().hub() as hub:
+        if stream and not as_json:
+            for event in hub.stream(alias, prompt, **options):
+                if isinstance(event, TextDelta):
+                    click.echo(event.text, nl=False)
+                elif isinstance(event, EndEvent):
+                    click.echo()
+            return
+        if stream:
+            for event in hub.stream(alias, prompt, **options):
+                click.echo(json.dumps(unstructure(event) | {"type": event.TAG}))
+            return
+        response = hub.chat(alias, prompt, **options)
+    if as_json:
+        click.echo(json.dumps(unstructure(response), indent=2, default=str))
+    else:
+        click.echo(response.text or json.dumps([unstructure(c) for c in response.tool_calls]))
+
+
+@cli.command()
+@_handles_errors
+def demo() -> None:
+    """A tour on the offline mock provider: chat, streaming, tools, structured output."""
+    from relay_core._demo import run_demo
+
+    run_demo(click.echo, plugins=_state().plugins)
+
+
+def _add_plugin_commands() -> None:
+    try:
+        registry = _registry()
+        registry.load()
+        registry.hook.relay_register_commands(cli=cli)
+    except RelayError as error:
+        _fail(error)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    _add_plugin_commands()
+    cli.main(args=argv, prog_name="relay")

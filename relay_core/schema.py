@@ -1,0 +1,101 @@
+"""The catalog's JSON Schema, generated from the attrs classes that load it.
+
+Generated rather than written, so it cannot drift from what :func:`load_catalog` accepts.
+Editors use it through the ``# yaml-language-server: $schema=...`` comment; ``relay
+schema`` prints it.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+import attrs
+
+from relay_core.config import Catalog, CredentialRef, ModelConfig
+
+__all__ = ["catalog_schema"]
+
+_SCALARS: dict[Any, dict[str, Any]] = {
+    str: {"type": "string"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    bool: {"type": "boolean"},
+    type(None): {"type": "null"},
+}
+_CREDENTIAL = {
+    "type": "string",
+    "pattern": r"^(\$env\.[A-Za-z_][A-Za-z0-9_]*|[a-z][a-z0-9_-]*:.+)$",
+    "description": "A reference: $env.NAME, keyring:SERVICE/USER or file:PATH. Never the key.",
+}
+_TARGET = {"type": "string", "pattern": r"^[^/\s]+/.+$", "description": "provider/model"}
+
+
+def catalog_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a catalog file."""
+    definitions: dict[str, Any] = {}
+    root = _for_type(Catalog, definitions)
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://relay.dev/schema/catalog.json",
+        "title": "Relay catalog",
+        **definitions.pop("Catalog"),
+        "$defs": definitions,
+    }
+    assert root == {"$ref": "#/$defs/Catalog"}
+    return schema
+
+
+def _for_type(tp: Any, definitions: dict[str, Any]) -> dict[str, Any]:
+    if tp is CredentialRef:
+        return dict(_CREDENTIAL)
+    if tp is Any:
+        return {}
+    if tp in _SCALARS:
+        return dict(_SCALARS[tp])
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if origin in (typing.Union, types.UnionType):
+        options = [_for_type(a, definitions) for a in args]
+        return options[0] if len(options) == 1 else {"anyOf": options}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _for_type(args[1], definitions)}
+    if origin in (tuple, list):
+        return {"type": "array", "items": _for_type(args[0], definitions)}
+    if attrs.has(tp):
+        return _for_class(tp, definitions)
+    raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _for_class(cls: type, definitions: dict[str, Any]) -> dict[str, Any]:
+    name = cls.__name__
+    if name not in definitions:
+        definitions[name] = {}  # placeholder: a class may refer to itself
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for field in attrs.fields(attrs.resolve_types(cls)):
+            if field.metadata.get("internal"):
+                continue
+            prop = _for_type(field.type, definitions)
+            if "doc" in field.metadata:
+                prop = {**prop, "description": field.metadata["doc"]}
+            properties[field.name] = prop
+            if field.default is attrs.NOTHING:
+                required.append(field.name)
+        body: dict[str, Any] = {
+            "type": "object",
+            "properties": properties,
+            "additionalProperties": False,
+        }
+        if required:
+            body["required"] = required
+        if cls.__doc__:
+            body["description"] = " ".join(cls.__doc__.split())
+        if cls is ModelConfig:
+            # `fast: mock/echo` is shorthand for `fast: {target: mock/echo}`.
+            body = {"anyOf": [_TARGET, body], "description": body.get("description", "")}
+        definitions[name] = body
+    return {"$ref": f"#/$defs/{name}"}

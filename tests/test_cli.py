@@ -1,0 +1,169 @@
+"""The ``relay`` command line, run as a user would, with an in-code provider."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from relay_core import PluginRegistry
+from relay_core import cli as cli_module
+from relay_core.cli import cli
+
+CATALOG = """\
+providers:
+  scripted: {max_retries: 0}
+models:
+  fast: {target: scripted/one, description: test model}
+  plain: chatonly/x
+groups:
+  both: {strategy: fallback, members: [fast, plain]}
+"""
+
+
+@pytest.fixture
+def runner(scripted: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    registry = PluginRegistry(autoload=False)
+    registry.register(scripted, name="scripted")
+    monkeypatch.setattr(cli_module, "_shared_registry", registry)
+    monkeypatch.delenv("RELAY_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "relay.yaml").write_text(CATALOG)
+    return CliRunner()
+
+
+def test_validate_ok(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "relay.yaml: ok — 2 models, 1 groups, 1 providers\n"
+
+
+def test_validate_reports_file_line_column(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "typo.yaml").write_text(
+        "models:\n  fast:\n    target: scripted/one\n    parms: {}\n"
+    )
+    result = runner.invoke(cli, ["validate", "typo.yaml"])
+    assert result.exit_code == 2
+    assert result.output == "typo.yaml:4:5: error: unknown field 'parms'; did you mean 'params'?\n"
+
+
+def test_validate_reports_a_missing_plugin_where_it_is_used(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "models:\n  claude:\n    target: anthropic/claude-sonnet-4-5\n"
+    )
+    result = runner.invoke(cli, ["validate", "c.yaml"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "c.yaml:3:5: error: provider 'anthropic' is not installed; pip install relay-anthropic\n"
+    )
+
+
+def test_validate_resolves_credentials(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "k.yaml").write_text("providers:\n  scripted:\n    api_key: $env.SCRIPTED_KEY\n")
+    monkeypatch.delenv("SCRIPTED_KEY", raising=False)
+    result = runner.invoke(cli, ["validate", "k.yaml"])
+    assert result.exit_code == 2
+    assert "k.yaml:3:5: error: credential $env.SCRIPTED_KEY cannot be resolved" in result.output
+    assert runner.invoke(cli, ["validate", "--no-credentials", "k.yaml"]).exit_code == 0
+    monkeypatch.setenv("SCRIPTED_KEY", "sk-cli-test-secret-999999999")
+    ok = runner.invoke(cli, ["validate", "k.yaml"])
+    assert ok.exit_code == 0
+    assert "sk-cli-test-secret" not in ok.output
+
+
+def test_schema_is_json(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.output)["title"] == "Relay catalog"
+
+
+def test_models_list_and_inspect(runner: CliRunner) -> None:
+    listed = runner.invoke(cli, ["models", "list"])
+    assert listed.exit_code == 0
+    assert listed.output.splitlines() == [
+        "fast   scripted/one  test model",
+        "plain  chatonly/x",
+        "both   [fallback] fast, plain",
+    ]
+    rows = json.loads(runner.invoke(cli, ["models", "list", "--json"]).output)
+    assert rows[0] == {
+        "alias": "fast",
+        "kind": "model",
+        "target": "scripted/one",
+        "description": "test model",
+    }
+    inspected = json.loads(runner.invoke(cli, ["models", "inspect", "fast"]).output)
+    assert inspected["target"] == "scripted/one"
+    assert inspected["capabilities"] == ["chat", "stream", "tools"]
+    assert inspected["price_source"] == "unknown"
+    missing = runner.invoke(cli, ["models", "inspect", "nope"])
+    assert missing.exit_code == 2
+    assert "unknown model 'nope'" in missing.output
+
+
+def test_providers_and_plugins(runner: CliRunner) -> None:
+    providers = runner.invoke(cli, ["providers"])
+    assert providers.exit_code == 0
+    assert "scripted  (scripted; no key needed)  chat, stream, tools" in providers.output
+    plugins = runner.invoke(cli, ["plugins", "--json"])
+    names = [p["name"] for p in json.loads(plugins.output)]
+    assert names == ["relay.builtin", "scripted"]
+
+
+def test_chat_plain_stream_and_json(runner: CliRunner, scripted: Any) -> None:
+    plain = runner.invoke(
+        cli, ["chat", "fast", "hello world", "-p", "temperature=0.3", "-s", "Be brief."]
+    )
+    assert plain.exit_code == 0, plain.output
+    assert plain.output == "echo: hello world\n"
+    assert scripted.received[-1].config.temperature == 0.3
+    assert scripted.received[-1].system == "Be brief."
+
+    streamed = runner.invoke(cli, ["chat", "fast", "one two", "--stream"])
+    assert streamed.output == "echo: one two\n"
+
+    as_json = json.loads(runner.invoke(cli, ["chat", "fast", "hi", "--json"]).output)
+    assert as_json["content"] == [{"type": "text", "text": "echo: hi"}]
+    assert as_json["provider"] == "scripted"
+
+    events = [
+        json.loads(line)
+        for line in runner.invoke(
+            cli, ["chat", "fast", "a b", "--stream", "--json"]
+        ).output.splitlines()
+    ]
+    assert [e["type"] for e in events] == ["text_delta", "text_delta", "text_delta", "usage", "end"]
+
+
+def test_chat_exit_codes(runner: CliRunner, scripted: Any) -> None:
+    from relay_core import AuthenticationError
+
+    missing = runner.invoke(cli, ["chat", "anthropic/claude-sonnet-4-5", "hi"])
+    assert missing.exit_code == 2
+    assert (
+        missing.output
+        == "error: provider 'anthropic' is not installed; pip install relay-anthropic\n"
+    )
+
+    scripted.script["one"] = [AuthenticationError("invalid x-api-key", provider="scripted")]
+    failed = runner.invoke(cli, ["chat", "fast", "hi"])
+    assert failed.exit_code == 1
+    assert failed.output == "error: authentication failed (scripted/one): invalid x-api-key\n"
+
+    usage = runner.invoke(cli, ["chat", "fast"])
+    assert usage.exit_code == 2
+    bad_param = runner.invoke(cli, ["chat", "fast", "x", "-p", "novalue"])
+    assert bad_param.exit_code == 2
+
+
+def test_chat_with_unsupported_capability_fails(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["chat", "plain", "x", "--stream"])
+    assert result.exit_code == 1
+    assert result.output == "error: chatonly/x does not support stream\n"
