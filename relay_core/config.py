@@ -148,7 +148,6 @@ class Defaults:
     model: str | None = field(default=None, metadata=_doc("Alias used when a call names none."))
     timeout: float = 60.0
     max_retries: int = 3
-    log_format: Literal["console", "json"] = "console"
 
 
 @frozen(kw_only=True)
@@ -216,7 +215,7 @@ def parse_catalog(text: str, *, path: str = "<string>") -> Catalog:
         raise ConfigError("the catalog must be a mapping", file=path, line=1, column=1)
     shell = Catalog(path=path, positions=positions)
     try:
-        catalog = _strict.structure(data, Catalog)
+        catalog = _strict_converter().structure(data, Catalog)
     except cattrs.BaseValidationError as error:
         at, message = next(_validation_messages(error, ()))
         raise shell.error(message, at) from None
@@ -382,7 +381,7 @@ _LITERAL: Any = Literal
 def _make_strict_converter() -> cattrs.Converter:
     from relay_core.serialize import make_converter
 
-    conv = make_converter(strict=True)
+    conv = make_converter(strict=True, unions=False)
 
     def strict_scalar(kind: type, accepted: tuple[type, ...]) -> None:
         def hook(value: Any, _: type) -> Any:
@@ -438,4 +437,11 @@ def _make_strict_converter() -> cattrs.Converter:
     return conv
 
 
-_strict = _make_strict_converter()
+_strict: cattrs.Converter | None = None
+
+
+def _strict_converter() -> cattrs.Converter:
+    global _strict
+    if _strict is None:
+        _strict = _make_strict_converter()
+    return _strict

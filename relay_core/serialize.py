@@ -15,14 +15,13 @@ import json
 from typing import Any, TypeVar
 
 import cattrs
-from cattrs.strategies import configure_tagged_union
 
 from relay_core import types as t
 
 __all__ = [
-    "converter",
     "dumps",
     "fingerprint",
+    "get_converter",
     "loads",
     "make_converter",
     "structure",
@@ -37,14 +36,24 @@ def _tag(cls: type) -> str:
     return tag
 
 
-def make_converter(*, strict: bool = False) -> cattrs.Converter:
-    """A converter that knows every Relay type. ``strict`` rejects unknown keys."""
+def make_converter(*, strict: bool = False, unions: bool = True) -> cattrs.Converter:
+    """A converter that knows every Relay type.
+
+    ``strict`` rejects unknown keys (for the catalog). ``unions=False`` leaves out the
+    content-part and stream-event unions, which the catalog never holds and which cost
+    a noticeable part of a cold start to configure.
+    """
     conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=strict)
     conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
     conv.register_structure_hook(bytes, _structure_bytes)
     conv.register_unstructure_hook(tuple, _unstructure_sequence(conv))
-    configure_tagged_union(t.Part, conv, tag_generator=_tag, tag_name="type", default=t.TextPart)
-    configure_tagged_union(t.StreamEvent, conv, tag_generator=_tag, tag_name="type")
+    if unions:
+        from cattrs.strategies import configure_tagged_union
+
+        configure_tagged_union(
+            t.Part, conv, tag_generator=_tag, tag_name="type", default=t.TextPart
+        )
+        configure_tagged_union(t.StreamEvent, conv, tag_generator=_tag, tag_name="type")
     return conv
 
 
@@ -64,21 +73,30 @@ def _unstructure_sequence(conv: cattrs.Converter) -> Any:
     return hook
 
 
-converter = make_converter()
+_converter: cattrs.Converter | None = None
+
+
+def get_converter() -> cattrs.Converter:
+    """The shared lenient converter, built on first use."""
+    global _converter
+    if _converter is None:
+        _converter = make_converter()
+    return _converter
 
 
 def unstructure(value: Any) -> Any:
     """Plain data (dicts, lists, strings, numbers) for any Relay value."""
+    converter = get_converter()
     if isinstance(value, t.PART_TYPES):
         return converter.unstructure(value, unstructure_as=t.Part)
-    if isinstance(value, (t.TextDelta, t.ThinkingDelta, t.ToolCallDelta, t.UsageEvent, t.EndEvent)):
+    if isinstance(value, t.EVENT_TYPES):
         return converter.unstructure(value, unstructure_as=t.StreamEvent)
     return converter.unstructure(value)
 
 
 def structure(data: Any, cls: type[T]) -> T:
     """The Relay value of type ``cls`` from plain data; raises cattrs' validation errors."""
-    return converter.structure(data, cls)
+    return get_converter().structure(data, cls)
 
 
 def dumps(value: Any) -> str:

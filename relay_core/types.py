@@ -459,6 +459,7 @@ class EndEvent:
 
 
 StreamEvent = TextDelta | ThinkingDelta | ToolCallDelta | UsageEvent | EndEvent
+EVENT_TYPES: tuple[type, ...] = (TextDelta, ThinkingDelta, ToolCallDelta, UsageEvent, EndEvent)
 
 
 # ---------------------------------------------------------------------------- batches
