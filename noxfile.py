@@ -13,7 +13,7 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).parent
-PLUGINS = sorted(p for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+PLUGINS = sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.toml"))
 TEST_DEPS = [
     "pytest>=8",
     "pytest-asyncio>=0.23",

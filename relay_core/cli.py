@@ -302,10 +302,15 @@ def chat(
     as_json: bool,
     params: tuple[str, ...],
 ) -> None:
-    """Send PROMPT to ALIAS (an alias or provider/model) and print the answer."""
+    """Send PROMPT to ALIAS (an alias or provider/model) and print the answer.
+
+    PROMPT "-" reads the prompt from standard input.
+    """
     from relay_core.serialize import unstructure
     from relay_core.types import EndEvent, TextDelta
 
+    if prompt == "-":
+        prompt = sys.stdin.read()
     options: dict[str, Any] = {"system": system} if system else {}
     for item in params:
         key, sep, value = item.partition("=")
@@ -344,12 +349,13 @@ def demo() -> None:
 
 
 def _add_plugin_commands() -> None:
+    # A broken plugin must not take the whole command line down with it: say so, go on.
     try:
         registry = _registry()
         registry.load()
         registry.hook.relay_register_commands(cli=cli)
     except RelayError as error:
-        _fail(error)
+        click.echo(f"warning: {error}", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

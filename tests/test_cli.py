@@ -167,3 +167,27 @@ def test_chat_with_unsupported_capability_fails(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["chat", "plain", "x", "--stream"])
     assert result.exit_code == 1
     assert result.output == "error: chatonly/x does not support stream\n"
+
+
+def test_chat_reads_the_prompt_from_stdin(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["chat", "fast", "-"], input="from a pipe")
+    assert result.exit_code == 0
+    assert result.output == "echo: from a pipe\n"
+
+
+def test_a_broken_plugin_does_not_break_the_command_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from relay_core import ConfigError
+
+    class Broken(PluginRegistry):
+        def load(self) -> None:
+            raise ConfigError("plugin 'bad' (from relay-bad) failed to import: boom")
+
+    monkeypatch.setattr(cli_module, "_shared_registry", Broken(autoload=False))
+    with pytest.raises(SystemExit) as exited:
+        cli_module.main(["--help"])
+    assert exited.value.code == 0
+    captured = capsys.readouterr()
+    assert "warning: plugin 'bad' (from relay-bad) failed to import: boom" in captured.err
+    assert "Usage: relay" in captured.out
