@@ -64,7 +64,8 @@ def _fail(error: RelayError) -> NoReturn:
     usage = isinstance(error, (ConfigError, PluginNotInstalled))
     if isinstance(error, ConfigError) and error.location:
         # The shape compilers use, which editors and CI annotate.
-        click.echo(f"{error.location}: error: {error.reason}", err=True)
+        for each in (error, *error.also):
+            click.echo(f"{each.location}: error: {each.reason}", err=True)
     else:
         click.echo(f"error: {error}", err=True)
     sys.exit(EXIT_USAGE if usage else EXIT_FAILURE)

@@ -217,8 +217,11 @@ def parse_catalog(text: str, *, path: str = "<string>") -> Catalog:
     try:
         catalog = _strict_converter().structure(data, Catalog)
     except cattrs.BaseValidationError as error:
-        at, message = next(_validation_messages(error, ()))
-        raise shell.error(message, at) from None
+        found = [shell.error(message, at) for at, message in _validation_messages(error, ())]
+        found.sort(key=lambda e: (e.line or 0, e.column or 0))
+        first = found[0]
+        first.also = found[1:]
+        raise first from None
     catalog = attrs.evolve(catalog, path=path, positions=positions)
     _check(catalog)
     return catalog

@@ -86,6 +86,9 @@ class ConfigError(RelayError):
         self.line = line
         self.column = column
         self.reason = mask(message)
+        # Further mistakes found in the same pass, in file order, so `relay validate`
+        # can list them all at once as an editor would.
+        self.also: list[ConfigError] = []
         super().__init__(self._render())
 
     @property

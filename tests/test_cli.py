@@ -191,3 +191,19 @@ def test_a_broken_plugin_does_not_break_the_command_line(
     captured = capsys.readouterr()
     assert "warning: plugin 'bad' (from relay-bad) failed to import: boom" in captured.err
     assert "Usage: relay" in captured.out
+
+
+def test_validate_lists_every_field_mistake(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "many.yaml").write_text(
+        "models:\n"
+        "  a: {target: scripted/one, params: {temperature: hot}}\n"
+        "  b: {target: scripted/two, parms: {}}\n"
+        "defaults: {timeout: soon}\n"
+    )
+    result = runner.invoke(cli, ["validate", "many.yaml"])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "many.yaml:2:38: error: models.a.params.temperature: expected float, got str 'hot'",
+        "many.yaml:3:29: error: unknown field 'parms'; did you mean 'params'?",
+        "many.yaml:4:12: error: defaults.timeout: expected float, got str 'soon'",
+    ]
