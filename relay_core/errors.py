@@ -66,6 +66,20 @@ class RelayError(Exception):
         self.message = mask(message)
         super().__init__(self.message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take different arguments; rebuild from the state instead, so every
+        # error crosses process boundaries (multiprocessing, concurrent.futures) intact.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[RelayError], args: tuple[object, ...], state: dict[str, object]
+) -> RelayError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigError(RelayError):
     """The catalog (or a value given in its place) is wrong.
@@ -190,7 +204,7 @@ class ProviderError(RelayError):
 
     def __str__(self) -> str:
         # Rendered on demand: the hub adds custom_id and model after the adapter raised.
-        return self._render()
+        return mask(self._render())
 
     def _render(self) -> str:
         parts = []

@@ -96,6 +96,8 @@ def _error_message(body: str) -> str:
         payload = json.loads(body)
     except ValueError:
         return body.strip()[:_MAX_ERROR_BODY] or "(empty body)"
+    if isinstance(payload, list) and len(payload) == 1:
+        payload = payload[0]  # Gemini sometimes wraps its error object in a list
     error = payload.get("error", payload) if isinstance(payload, dict) else payload
     if isinstance(error, dict):
         for key in ("message", "detail", "error"):
@@ -125,7 +127,8 @@ def classify_status(
         ):
             cls = rule.error
             break
-    if cls is None and status < 500:
+    # Wording rules read 4xx bodies, but a 429 is a rate limit whatever its body says.
+    if cls is None and status < 500 and status != 429:
         for needle, candidate in _COMMON_RULES:
             if needle in lowered_body:
                 cls = candidate
@@ -283,8 +286,12 @@ class HttpClient:
         )
 
     def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
-        merged = dict(self._settings.headers)
-        merged.update(headers or {})
+        # Names are case-insensitive: a call's header replaces the settings' one, never
+        # goes out beside it.
+        call = dict(headers or {})
+        replaced = {name.lower() for name in call}
+        merged = {k: v for k, v in self._settings.headers.items() if k.lower() not in replaced}
+        merged.update(call)
         return merged
 
     async def request(
@@ -304,7 +311,7 @@ class HttpClient:
             response = await self._client().request(
                 method, url, json=json, headers=self._headers(headers), **kwargs
             )
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
             ) from error
@@ -350,7 +357,9 @@ class HttpClient:
 
         from relay_core.streaming import parse_sse
 
-        headers = {"accept": "text/event-stream", **(headers or {})}
+        headers = dict(headers or {})
+        if not any(name.lower() == "accept" for name in headers):
+            headers["accept"] = "text/event-stream"
         try:
             async with self._client().stream(
                 method, url, json=json, headers=self._headers(headers)
@@ -360,7 +369,7 @@ class HttpClient:
                     raise self._status_error(response, body, model)
                 async for event in parse_sse(response.aiter_bytes()):
                     yield event
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
             ) from error

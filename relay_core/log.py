@@ -31,7 +31,7 @@ def _mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return mask(value)
     if isinstance(value, dict):
-        return {k: _mask_value(v) for k, v in value.items()}
+        return {mask(k) if isinstance(k, str) else k: _mask_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_mask_value(v) for v in value]
     if isinstance(value, (int, float, bool)) or value is None:

@@ -17,16 +17,21 @@ __all__ = ["MASK", "Secret", "looks_like_api_key", "mask"]
 MASK = "***"
 
 # Shapes of well-known provider keys, plus "Bearer <token>" in echoed headers. The pattern
-# errs towards masking: a false positive costs a few characters of a log line.
+# errs towards masking: a false positive costs a few characters of a log line. A key starts
+# a token: the "sk-" inside "task-management-system" is not a key.
 _KEY_PATTERN = re.compile(
+    r"(?<![A-Za-z0-9])"
     r"(?:sk-(?:ant-|proj-|or-)?[A-Za-z0-9_\-]{16,}"
     r"|AIza[0-9A-Za-z_\-]{30,}"
     r"|gsk_[A-Za-z0-9]{20,}"
     r"|xai-[A-Za-z0-9]{20,}"
-    r"|(?<=Bearer )[A-Za-z0-9._\-]{12,})"
+    r"|(?<=[Bb][Ee][Aa][Rr][Ee][Rr] )[A-Za-z0-9._\-]{12,})"
 )
-# A token with no spaces, long, mixing letters and digits: how inline keys usually look.
+# A token with no spaces, long, mixing letters and digits, with a long unbroken run of
+# letters and digits: how inline keys usually look. The run rules out dashed words and
+# dates ("interleaved-thinking-2025-05-14") and UUIDs.
 _OPAQUE_TOKEN = re.compile(r"^[A-Za-z0-9_\-.+=]{24,}$")
+_OPAQUE_RUN = re.compile(r"[A-Za-z0-9]{16}")
 
 _known: set[str] = set()
 _known_pattern: re.Pattern[str] | None = None
@@ -58,7 +63,7 @@ def looks_like_api_key(value: str) -> bool:
     """True when ``value`` has the shape of an API key rather than of a reference or a word."""
     if _KEY_PATTERN.search(value):
         return True
-    if "/" in value or not _OPAQUE_TOKEN.match(value):
+    if "/" in value or not _OPAQUE_TOKEN.match(value) or not _OPAQUE_RUN.search(value):
         return False
     return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 

@@ -10,6 +10,7 @@ into :class:`SSEEvent` values following the WHATWG rules (multi-line ``data``, c
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -204,6 +205,11 @@ class _SSEDecoder:
         return None
 
 
+# Only CR, LF and CRLF end a line in an event stream; str.splitlines() would also split
+# on U+2028, U+0085, form feeds... that JSON text may carry raw.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+
+
 async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     """Parse a byte stream of ``text/event-stream`` into events.
 
@@ -222,7 +228,7 @@ async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
         if not started and pending:
             pending = pending.removeprefix("\ufeff")
             started = True
-        lines = pending.splitlines(keepends=True)
+        lines = _LINE.findall(pending)
         # The last piece may be a line still arriving, or a "\r" whose "\n" is in the
         # next chunk: keep it for later.
         pending = lines.pop() if lines and not lines[-1].endswith("\n") else ""
@@ -231,7 +237,7 @@ async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             if event is not None:
                 yield event
     pending += utf8.decode(b"", final=True)
-    for line in pending.splitlines(keepends=True):
+    for line in _LINE.findall(pending):
         if line.endswith(("\r", "\n")):
             event = decoder.line(line.rstrip("\r\n"))
             if event is not None:
