@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import attrs
 import cattrs
+import cattrs.cols
 import cattrs.gen
 from attrs import field, frozen
 
@@ -109,7 +110,12 @@ class ProviderConfig:
 class ModelConfig:
     """An alias for ``provider/model`` with its default parameters and price."""
 
-    target: str = field(metadata=_doc("provider/model, e.g. openai/gpt-4.1 or mock/echo."))
+    target: str = field(
+        metadata={
+            **_doc("provider/model, e.g. openai/gpt-4.1 or mock/echo."),
+            "pattern": r"^[^/\s]+/.+$",
+        }
+    )
     params: GenerationConfig = field(
         factory=GenerationConfig, metadata=_doc("Default generation settings.")
     )
@@ -152,10 +158,7 @@ class Defaults:
 
 @frozen(kw_only=True)
 class Catalog:
-    """A Relay catalog: providers, model aliases, groups, pricing profiles, defaults.
-
-    ``path`` and ``positions`` record where it was read from, for error messages.
-    """
+    """A Relay catalog: providers, model aliases, groups, pricing profiles, defaults."""
 
     providers: dict[str, ProviderConfig] = field(factory=dict)
     models: dict[str, ModelConfig] = field(factory=dict)
@@ -200,9 +203,19 @@ def load_catalog(path: str | Path) -> Catalog:
     """Read and check a catalog file. Raises :class:`ConfigError` with file:line:column."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as error:
         raise ConfigError(f"cannot read catalog: {error.strerror}", file=str(file)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start]
+        raise ConfigError(
+            "the catalog is not UTF-8 text",
+            file=str(file),
+            line=before.count(b"\n") + 1,
+            column=error.start - (before.rfind(b"\n") + 1) + 1,
+        ) from None
     return parse_catalog(text, path=str(file))
 
 
@@ -249,6 +262,8 @@ def _read_yaml(text: str, path: str) -> tuple[Any, dict[Path_, tuple[int, int]]]
         ) from None
     except yaml.YAMLError as error:
         raise ConfigError(f"invalid YAML: {error}", file=path) from None
+    except RecursionError:
+        raise ConfigError("invalid YAML: an alias refers to itself", file=path) from None
     finally:
         loader.dispose()
 
@@ -301,8 +316,8 @@ def _validation_messages(error: BaseException, at: Path_) -> Iterator[tuple[Path
             yield from _validation_messages(inner, at)
     elif isinstance(error, cattrs.ForbiddenExtraKeysError):
         known = [a.name for a in attrs.fields(error.cl) if not a.metadata.get("internal")]
-        for key in sorted(error.extra_fields):
-            close = difflib.get_close_matches(key, known, n=1)
+        for key in sorted(error.extra_fields, key=str):
+            close = difflib.get_close_matches(str(key), known, n=1)
             hint = (
                 f"; did you mean {close[0]!r}?"
                 if close
@@ -363,6 +378,26 @@ def _check(catalog: Catalog) -> None:
                     "put it in api_key as a reference",
                     ("providers", name, "headers", header),
                 )
+        _reject_inline_keys(catalog, provider_config.options, ("providers", name, "options"))
+    for name, model in catalog.models.items():
+        _reject_inline_keys(catalog, model.provider_kwargs, ("models", name, "provider_kwargs"))
+
+
+def _reject_inline_keys(catalog: Catalog, value: Any, at: Path_) -> None:
+    """Free-form sections are where a pasted key would hide; look through them."""
+    if isinstance(value, str):
+        if looks_like_api_key(value):
+            raise catalog.error(
+                "this value looks like an API key; keys belong in a provider's api_key, "
+                "as a reference ($env.NAME, keyring:SERVICE/USER or file:PATH)",
+                at,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_inline_keys(catalog, item, (*at, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _reject_inline_keys(catalog, item, (*at, index))
 
 
 def _check_cycle(catalog: Catalog, name: str, seen: tuple[str, ...]) -> None:
@@ -381,6 +416,13 @@ def _check_cycle(catalog: Catalog, name: str, seen: tuple[str, ...]) -> None:
 _LITERAL: Any = Literal
 
 
+def _show(value: Any) -> str:
+    # A key pasted into the wrong field must not be echoed back in the error.
+    if isinstance(value, str) and looks_like_api_key(value):
+        return "(a value that looks like a key, not shown)"
+    return repr(value)
+
+
 def _make_strict_converter() -> cattrs.Converter:
     from relay_core.serialize import make_converter
 
@@ -390,7 +432,9 @@ def _make_strict_converter() -> cattrs.Converter:
         def hook(value: Any, _: type) -> Any:
             # bool is an int in Python, but `timeout: yes` is a mistake in a catalog.
             if (isinstance(value, bool) and kind is not bool) or not isinstance(value, accepted):
-                raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+                raise TypeError(
+                    f"expected {kind.__name__}, got {type(value).__name__} {_show(value)}"
+                )
             return kind(value)
 
         conv.register_structure_hook(kind, hook)
@@ -400,10 +444,47 @@ def _make_strict_converter() -> cattrs.Converter:
     strict_scalar(float, (int, float))
     strict_scalar(bool, (bool,))
 
+    def is_homogenous_tuple(cls: Any) -> bool:
+        args = typing.get_args(cls)
+        return typing.get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+    def list_only(cls: Any) -> Any:
+        # A string is iterable: `tags: fast` would otherwise become ('f', 'a', 's', 't').
+        items = cattrs.cols.homogenous_tuple_structure_factory(cls, conv)
+
+        def hook(value: Any, _: type) -> Any:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError(f"expected a list, got {type(value).__name__} {_show(value)}")
+            return items(value, cls)
+
+        return hook
+
+    conv.register_structure_hook_factory(is_homogenous_tuple, list_only)
+
+    def mapping_only(make: Any) -> Any:
+        # Otherwise `defaults: 3` reads "argument of type 'int' is not iterable".
+        def factory(cls: Any) -> Any:
+            inner = make(cls)
+
+            def hook(value: Any, _: type) -> Any:
+                if not isinstance(value, dict):
+                    raise TypeError(f"expected a mapping, got {type(value).__name__}")
+                return inner(value, cls)
+
+            return hook
+
+        return factory
+
+    def is_dict(cls: Any) -> bool:
+        return typing.get_origin(cls) is dict
+
+    conv.register_structure_hook_factory(attrs.has, mapping_only(conv.gen_structure_attrs_fromdict))
+    conv.register_structure_hook_factory(is_dict, mapping_only(conv.gen_structure_mapping))
+
     def structure_literal(value: Any, literal: Any) -> Any:
         allowed = typing.get_args(literal)
         if value not in allowed:
-            raise ValueError(f"{value!r} is not one of {', '.join(map(repr, allowed))}")
+            raise ValueError(f"{_show(value)} is not one of {', '.join(map(repr, allowed))}")
         return value
 
     conv.register_structure_hook_func(

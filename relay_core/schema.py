@@ -82,6 +82,8 @@ def _for_class(cls: type, definitions: dict[str, Any]) -> dict[str, Any]:
             prop = _for_type(field.type, definitions)
             if "doc" in field.metadata:
                 prop = {**prop, "description": field.metadata["doc"]}
+            if "pattern" in field.metadata:
+                prop = {**prop, "pattern": field.metadata["pattern"]}
             properties[field.name] = prop
             if field.default is attrs.NOTHING:
                 required.append(field.name)

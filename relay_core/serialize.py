@@ -54,7 +54,23 @@ def make_converter(*, strict: bool = False, unions: bool = True) -> cattrs.Conve
             t.Part, conv, tag_generator=_tag, tag_name="type", default=t.TextPart
         )
         configure_tagged_union(t.StreamEvent, conv, tag_generator=_tag, tag_name="type")
+        _reject_unknown_tags(conv, t.Part, t.PART_TYPES)
+        _reject_unknown_tags(conv, t.StreamEvent, t.EVENT_TYPES)
     return conv
+
+
+def _reject_unknown_tags(conv: cattrs.Converter, union: Any, members: tuple[type, ...]) -> None:
+    # cattrs sends an unknown tag to the union's default member (a future part type
+    # would silently load as text); only a missing tag means the default.
+    tagged = conv.get_structure_hook(union)
+    tags = sorted(_tag(cls) for cls in members)
+
+    def hook(value: Any, cls: Any) -> Any:
+        if isinstance(value, dict) and value.get("type", tags[0]) not in tags:
+            raise ValueError(f"unknown type {value['type']!r}; expected one of {', '.join(tags)}")
+        return tagged(value, cls)
+
+    conv.register_structure_hook(union, hook)
 
 
 def _structure_bytes(value: Any, _: type) -> bytes:

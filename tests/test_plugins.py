@@ -235,5 +235,5 @@ def test_allow_and_block_lists(installed_plugin: Path) -> None:
     """
     assert "acme" in _run(installed_plugin, code).stdout
     assert _run(installed_plugin, code, RELAY_PLUGINS="").stdout.strip() == "[]"
-    assert "acme" in _run(installed_plugin, code, RELAY_PLUGINS="acme").stdout
-    assert _run(installed_plugin, code, RELAY_BLOCK_PLUGINS="acme").stdout.strip() == "[]"
+    assert _run(installed_plugin, code, RELAY_PLUGINS="acme").stdout.strip() == "['acme']"
+    assert "acme" not in _run(installed_plugin, code, RELAY_BLOCK_PLUGINS="acme").stdout
