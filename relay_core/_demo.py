@@ -68,7 +68,7 @@ def run_demo(echo: Callable[..., Any], *, plugins: PluginRegistry | None = None)
             if isinstance(event, TextDelta):
                 pieces.append(event.text)
             elif isinstance(event, EndEvent):
-                echo(" | ".join(pieces))
+                echo("|".join(pieces))
                 echo(f"   {len(pieces)} deltas, then the end event: {_cost(event.response)}")
 
         echo("\n== tool call")

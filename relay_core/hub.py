@@ -202,7 +202,9 @@ class ModelHandle:
         self, request: Request, response: Response, started: float, *, batch: bool = False
     ) -> Response:
         """Stamp what the core owns on an adapter's response: provider, ids, latency, cost."""
-        price, source = self.hub._price(self.config, self.adapter.settings.name, self.model)
+        price, source = self.hub._price(
+            self.config, self.hub._priced_as[self.provider_name], self.model
+        )
         profile = None
         if self.config.pricing_profile:
             profile = self.hub.catalog.pricing_profiles[self.config.pricing_profile]
@@ -285,6 +287,7 @@ class Hub:
         self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | _GroupHandle] = {}
         self._adapters: dict[str, Provider] = {}
+        self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
         self._loop_thread: _LoopThread | None = None
 
@@ -352,6 +355,9 @@ class Hub:
 
         config = self.catalog.providers.get(name, ProviderConfig())
         entry = self.plugins.provider(config.plugin or name)
+        # Pricing sources know providers by their registered name (`mock`), not by the
+        # catalog key a user chose for one (`offline: {plugin: mock}`).
+        self._priced_as[name] = entry.name
         adapter_cls = entry.load()
         defaults = entry.defaults
         defaults_options = defaults.get("options", {})

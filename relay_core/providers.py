@@ -107,7 +107,18 @@ class Provider:
     default_base_url: ClassVar[str | None] = None
     error_rules: ClassVar[Sequence[ErrorRule]] = ()
 
-    def __init__(self, settings: ProviderSettings, http: HttpClient) -> None:
+    def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
+        """The hub passes its pooled client; an adapter built by hand (in a test) gets a
+        client of its own."""
+        if http is None:
+            from relay_core.http import HttpClient, HttpPool
+
+            http = HttpClient(
+                HttpPool(),
+                settings,
+                base_url=settings.base_url or self.default_base_url,
+                rules=self.error_rules,
+            )
         self.settings = settings
         self.http = http
 

@@ -467,7 +467,11 @@ EVENT_TYPES: tuple[type, ...] = (TextDelta, ThinkingDelta, ToolCallDelta, UsageE
 
 @frozen
 class ErrorInfo:
-    """An error as data, for result files: ``kind`` is the error class name."""
+    """An error as data, for result files.
+
+    ``kind`` is the Relay error class name (``RateLimitError``...), or, for a request a
+    batch never ran, the batch's final state: ``cancelled`` or ``expired``.
+    """
 
     kind: str
     message: str
