@@ -24,8 +24,8 @@ from relay_core import (
     Usage,
     UsageEvent,
     hookimpl,
-    parse_catalog,
 )
+from relay_core.testing import hub_for, recorded_waits
 
 
 class ScriptedProvider(Provider):
@@ -111,7 +111,7 @@ def make_hub(scripted: ScriptedPlugin) -> Iterator[Callable[..., Hub]]:
     hubs: list[Hub] = []
 
     def make(catalog_text: str = "", **kwargs: Any) -> Hub:
-        hub = Hub(parse_catalog(catalog_text, path="relay.yaml"), autoload=False, **kwargs)
+        hub = hub_for(catalog_text, **kwargs)
         hub.plugins.register(scripted, name="scripted")
         hubs.append(hub)
         return hub
@@ -122,12 +122,7 @@ def make_hub(scripted: ScriptedPlugin) -> Iterator[Callable[..., Hub]]:
 
 
 @pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def waits() -> Iterator[list[float]]:
     """Retries wait for real in production; here the waits are recorded instead."""
-    recorded: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr("relay_core.http._sleep", fake_sleep)
-    return recorded
+    with recorded_waits() as recorded:
+        yield recorded

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 import relay_mock
-from relay_core import Hub, ProviderSettings, parse_catalog
+from relay_core import Hub, ProviderSettings
+from relay_core.testing import hub_for, recorded_waits
 from relay_mock._batch import MemoryStore
 from relay_mock._provider import MockProvider
 
@@ -30,8 +31,7 @@ def make_hub() -> Iterator[Callable[..., Hub]]:
     hubs: list[Hub] = []
 
     def make(catalog_text: str = "") -> Hub:
-        hub = Hub(parse_catalog(catalog_text, path="relay.yaml"), autoload=False)
-        hub.plugins.register(relay_mock, name="mock")
+        hub = hub_for(catalog_text, relay_mock)
         hubs.append(hub)
         return hub
 
@@ -69,12 +69,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+def waits() -> Iterator[list[float]]:
     """The hub's retry waits, recorded instead of slept through."""
-    recorded: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr("relay_core.http._sleep", fake_sleep)
-    return recorded
+    with recorded_waits() as recorded:
+        yield recorded
