@@ -66,8 +66,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("mypy>=1.10", "types-PyYAML", *_editable(ROOT))
+    session.install("mypy>=1.10", "types-PyYAML", *_editable(ROOT, *PLUGINS))
     session.run("mypy")
+    for plugin in PLUGINS:
+        session.run("mypy", "--strict", str(plugin / "src"))
 
 
 @nox.session

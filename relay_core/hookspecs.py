@@ -56,13 +56,16 @@ def relay_register_providers(register: Callable[..., None]) -> None:
       of the catalog's ``providers`` section (``"openai"``, ``"groq"``).
     - ``adapter``: a :class:`relay_core.Provider` subclass, or preferably an import
       string ``"package.module:ClassName"`` that the core imports on first use.
-    - ``defaults``: provider settings used when the catalog does not set them, e.g.
+    - ``defaults``: settings used when the catalog does not set them: ``base_url``,
+      ``api_key_env`` (the environment variable holding the key) and ``options``, e.g.
       ``{"base_url": "https://api.groq.com/openai/v1", "api_key_env": "GROQ_API_KEY"}``;
       this is how one adapter serves several presets.
 
     Registering a name twice raises :class:`relay_core.ConfigError` naming both
     plugins. Return nothing. Called once per plugin, when it is registered, so a plugin
     registered in code after the first call is asked too.
+
+    Since 0.1.
     """
 
 
@@ -78,6 +81,8 @@ def relay_register_pricing_sources(register: Callable[[PricingSource], None]) ->
     fetch). Prices set in the catalog always win; among sources, the better tier wins
     (``live_api`` over ``snapshot`` over ``estimated``). Return nothing. Called once per
     plugin, when it is registered.
+
+    Since 0.1.
     """
 
 
@@ -94,6 +99,8 @@ def relay_register_credential_resolvers(
     the value in a :class:`relay_core.Secret` so it is masked everywhere. The built-in
     schemes are ``env`` (written ``$env.NAME``), ``file`` and ``keyring``; registering
     one of them again replaces it. Called once per plugin, when it is registered.
+
+    Since 0.1.
     """
 
 
@@ -105,6 +112,8 @@ def relay_register_commands(cli: Any) -> None:
     or the ``@cli.command()`` decorator. Import click inside this function, not at
     module level. Exit codes follow Relay's: 0 ok, 1 failure, 2 bad usage or config.
     Return nothing.
+
+    Since 0.1.
     """
 
 
@@ -120,6 +129,8 @@ def relay_guardrail_pre(request: Request) -> None:
     pass; raise :class:`relay_core.GuardrailViolation` naming your rule to stop it. In a
     batch, only that request fails and the violation is recorded in its result. Every
     installed guardrail runs; the first violation stops the call.
+
+    Since 0.1.
     """
 
 
@@ -130,6 +141,8 @@ def relay_guardrail_post(request: Request, response: Response) -> None:
     Receives the request as sent and the complete response (for streams: once, with the
     assembled response, before the final ``end`` event is yielded). Return nothing to
     let it pass; raise :class:`relay_core.GuardrailViolation` to withhold it.
+
+    Since 0.1.
     """
 
 
@@ -140,6 +153,8 @@ def relay_redact(request: Request) -> Request | None:
     Called before the request leaves the process, is logged or is audited. Redactors are
     chained: each receives the previous one's result. Must be pure (no I/O) and must not
     change ``model`` or ``custom_id``.
+
+    Since 0.1.
     """
 
 
@@ -150,4 +165,6 @@ def relay_audit(event: AuditEvent) -> None:
     Events never carry secrets. A sink that fails must not break the call: exceptions
     raised here are caught, logged with the plugin's name, and the call goes on. Keep it
     fast or hand the event to a queue; it runs on the caller's path. Return nothing.
+
+    Since 0.1.
     """
