@@ -20,6 +20,7 @@ TEST_DEPS = [
     "hypothesis>=6",
     "jsonschema>=4",
     "setuptools>=70.1",
+    "vcrpy>=6",
 ]
 
 nox.options.sessions = ["lint", "typecheck", "core", "tests", "demo"]
