@@ -138,6 +138,13 @@ class _LoopThread:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         import asyncio
 
+        if threading.current_thread() is self._thread:
+            coro.close()
+            # Waiting here for the loop we are running on would never return.
+            raise RuntimeError(
+                "a sync Hub method was called on the hub's own event loop (from a hook or "
+                "an adapter); use the async form (await hub.achat(...)) there"
+            )
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:

@@ -47,6 +47,9 @@ def make_converter(*, strict: bool = False, unions: bool = True) -> cattrs.Conve
     conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
     conv.register_structure_hook(bytes, _structure_bytes)
     conv.register_unstructure_hook(tuple, _unstructure_sequence(conv))
+    if not strict:
+        # Hand-written JSONL says `"stop": "END"`; read it as one item, not three letters.
+        conv.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _structure_strings)
     if unions:
         from cattrs.strategies import configure_tagged_union
 
@@ -71,6 +74,12 @@ def _reject_unknown_tags(conv: cattrs.Converter, union: Any, members: tuple[type
         return tagged(value, cls)
 
     conv.register_structure_hook(union, hook)
+
+
+def _structure_strings(value: Any, _: type) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value)
 
 
 def _structure_bytes(value: Any, _: type) -> bytes:

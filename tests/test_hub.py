@@ -462,3 +462,17 @@ def test_context_managers_close_the_pool(make_hub: Any) -> None:
 async def test_async_context_manager(make_hub: Any) -> None:
     async with make_hub(CATALOG) as hub:
         assert (await hub.achat("fast", "x")).text == "echo: x"
+
+
+def test_a_sync_call_on_the_hubs_own_loop_fails_clearly(make_hub: Any) -> None:
+    hub = make_hub(CATALOG)
+
+    class Reentrant:
+        @hookimpl
+        def relay_guardrail_pre(self, request: Request) -> None:
+            if request.messages[-1].text == "outer":
+                hub.chat("fast", "inner")
+
+    hub.plugins.register(Reentrant())
+    with pytest.raises(RuntimeError, match="use the async form"):
+        hub.chat("fast", "outer")

@@ -762,3 +762,9 @@ def test_cost_unknown_has_no_amount() -> None:
 def test_values_are_frozen() -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         REQUEST.model = "other"  # type: ignore[misc]
+
+
+def test_a_string_stop_in_hand_written_json_is_one_sequence() -> None:
+    assert structure({"stop": "END"}, t.GenerationConfig).stop == ("END",)
+    assert structure({"stop": ["a", "b"]}, t.GenerationConfig).stop == ("a", "b")
+    assert structure({"tags": "fast", "messages": []}, t.Request).tags == ("fast",)
