@@ -202,3 +202,25 @@ def test_a_scripted_reply_and_calls_come_together(make_hub: Any) -> None:
     assert answer.text == "Let me check."
     assert [c.name for c in answer.tool_calls] == ["get_time"]
     assert answer.finish_reason == "tool_calls"
+
+
+def test_free_text_arguments_come_from_the_prompts_proper_nouns(make_hub: Any) -> None:
+    hub = make_hub()
+    answer = hub.chat("mock/echo", "What is the weather in New York? Use a tool.", tools=[WEATHER])
+    (call,) = answer.tool_calls
+    assert call.arguments["city"] == "New York"
+    # Constrained strings keep a generated value that the schema allows.
+    assert call.arguments["unit"] in {"celsius", "fahrenheit"}
+    jsonschema.validate(call.arguments, WEATHER.parameters)
+
+    short = Tool(
+        "f",
+        parameters={
+            "type": "object",
+            "properties": {"code": {"type": "string", "maxLength": 3}},
+            "required": ["code"],
+        },
+    )
+    (too_long,) = hub.chat("mock/echo", "Look up Amsterdam", tools=[short]).tool_calls
+    assert too_long.arguments["code"] != "Amsterdam"
+    jsonschema.validate(too_long.arguments, short.parameters)

@@ -81,7 +81,9 @@ def compose(request: Request, script: Script) -> dict[str, Any]:
             arguments = _generate(
                 tool.parameters, f"{fingerprint}:{tool.name}", f"tool {tool.name!r} parameters"
             )
-            calls = [ScriptedCall(tool.name, arguments)]
+            last = _last_user(request.messages)
+            names = _proper_nouns(last.text if last else "")
+            calls = [ScriptedCall(tool.name, _with_names(tool.parameters, arguments, names))]
     if script.reply is None and not calls:
         if request.response_schema is not None:
             value = _generate(request.response_schema.schema, fingerprint, "response_schema")
@@ -148,6 +150,37 @@ def compose(request: Request, script: Script) -> dict[str, Any]:
             "reasoning_tokens": reasoning,
         },
     }
+
+
+# A capitalised word that does not start a sentence: "weather in Paris" gives "Paris".
+_PROPER_NOUN = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z]+(?:\s[A-Z][a-z]+)*")
+
+
+def _proper_nouns(text: str) -> list[str]:
+    return _PROPER_NOUN.findall(text.strip())
+
+
+def _with_names(schema: Mapping[str, Any], arguments: Any, names: list[str]) -> Any:
+    """Put the prompt's proper nouns into free-text string arguments, in order, as a model
+    would ("weather in Paris" → ``{"city": "Paris"}``). Constrained strings keep their
+    generated values, so the arguments stay valid against the schema."""
+    if not names or not isinstance(arguments, dict):
+        return arguments
+    properties = schema.get("properties") or {}
+    filled = dict(arguments)
+    pending = iter(names)
+    for key in arguments:
+        spec = properties.get(key) or {}
+        if spec.get("type") != "string" or any(
+            k in spec for k in ("enum", "const", "format", "pattern")
+        ):
+            continue
+        name = next(pending, None)
+        if name is None:
+            break
+        if spec.get("minLength", 0) <= len(name) <= spec.get("maxLength", len(name)):
+            filled[key] = name
+    return filled
 
 
 def _generate(schema: Mapping[str, Any], seed: str, what: str) -> Any:
