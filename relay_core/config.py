@@ -25,7 +25,7 @@ from attrs import field, frozen
 
 from relay_core.errors import ConfigError, UnknownAlias
 from relay_core.pricing import ModelPrice, PricingProfile
-from relay_core.secrets import looks_like_api_key
+from relay_core.secrets import has_known_key_shape, looks_like_api_key
 from relay_core.types import GenerationConfig
 
 __all__ = [
@@ -384,9 +384,13 @@ def _check(catalog: Catalog) -> None:
 
 
 def _reject_inline_keys(catalog: Catalog, value: Any, at: Path_) -> None:
-    """Free-form sections are where a pasted key would hide; look through them."""
+    """Free-form sections are where a pasted key would hide; look through them.
+
+    Only well-known key formats are refused here: options legitimately hold opaque ids
+    (an OpenAI organisation or project id looks like a key to the general heuristic).
+    """
     if isinstance(value, str):
-        if looks_like_api_key(value):
+        if has_known_key_shape(value):
             raise catalog.error(
                 "this value looks like an API key; keys belong in a provider's api_key, "
                 "as a reference ($env.NAME, keyring:SERVICE/USER or file:PATH)",

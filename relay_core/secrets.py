@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["MASK", "Secret", "looks_like_api_key", "mask"]
+__all__ = ["MASK", "Secret", "has_known_key_shape", "looks_like_api_key", "mask"]
 
 MASK = "***"
 
@@ -59,9 +59,15 @@ def mask(text: str) -> str:
     return _KEY_PATTERN.sub(MASK, text)
 
 
+def has_known_key_shape(value: str) -> bool:
+    """True when ``value`` contains a key in a well-known provider format (``sk-...``,
+    ``AIza...``...): certain enough to refuse even where opaque ids are legitimate."""
+    return _KEY_PATTERN.search(value) is not None
+
+
 def looks_like_api_key(value: str) -> bool:
     """True when ``value`` has the shape of an API key rather than of a reference or a word."""
-    if _KEY_PATTERN.search(value):
+    if has_known_key_shape(value):
         return True
     if "/" in value or not _OPAQUE_TOKEN.match(value) or not _OPAQUE_RUN.search(value):
         return False

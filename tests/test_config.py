@@ -947,3 +947,12 @@ def test_the_schema_checks_the_target_of_the_mapping_form_too() -> None:
 
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"models": {"a": {"target": "gpt4"}}}, catalog_schema())
+
+
+def test_opaque_ids_are_allowed_in_options() -> None:
+    catalog = parse_catalog(
+        "providers:\n  openai:\n    options:\n"
+        "      organization: org-AbCdEfGhIjKlMnOpQrStUvWx\n"
+        "      project: proj_AbCdEfGhIjKlMnOpQrStUvWx\n"
+    )
+    assert catalog.providers["openai"].options["project"] == "proj_AbCdEfGhIjKlMnOpQrStUvWx"

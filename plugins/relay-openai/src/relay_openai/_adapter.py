@@ -1,0 +1,695 @@
+"""The OpenAI adapter: Relay's types to Chat Completions or the Responses API and back.
+
+Which wire API a call uses is the catalog option ``providers.<name>.options.api``
+(``"chat"``, the default, or ``"responses"``), overridable per request with
+``provider_kwargs={"openai": {"api": "responses"}}``. The ``"openai"`` key of
+``provider_kwargs`` is Relay's, for the adapter, and never reaches the wire; every other
+key is merged into the payload untouched, last, so it can override anything mapped here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from relay_core.errors import (
+    AuthenticationError,
+    ConfigError,
+    ContextWindowExceeded,
+    InvalidRequestError,
+    MalformedResponse,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimitError,
+)
+from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.streaming import StreamAssembler
+from relay_core.types import (
+    DocumentPart,
+    EndEvent,
+    FinishReason,
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    Response,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+    UsageEvent,
+)
+
+if TYPE_CHECKING:
+    from relay_core.http import HttpClient
+    from relay_core.streaming import SSEEvent
+
+__all__ = ["OpenAIProvider"]
+
+Api = Literal["chat", "responses"]
+_APIS: tuple[Api, ...] = ("chat", "responses")
+# The key of provider_kwargs that holds settings for this adapter, not for the wire.
+_OWN_KWARGS = "openai"
+_OWN_KWARGS_KEYS = frozenset({"api"})
+# Reasoning models take the system prompt as a "developer" message in Chat Completions.
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+_CHAT_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+_INCOMPLETE_FINISH: dict[str, FinishReason] = {
+    "max_output_tokens": "length",
+    "content_filter": "content_filter",
+}
+
+
+def is_reasoning_model(model: str) -> bool:
+    """True for the o-series and gpt-5 families (fine-tunes included)."""
+    name = model.removeprefix("ft:")
+    return name.startswith(_REASONING_PREFIXES)
+
+
+def _data_url(media_type: str, base64_text: str) -> str:
+    return f"data:{media_type};base64,{base64_text}"
+
+
+def _image_url(part: ImagePart) -> str:
+    if part.url is not None:
+        return part.url
+    return _data_url(part.media_type or "image/png", part.base64())
+
+
+def _arguments(name: str, text: str | None, provider: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as error:
+        raise MalformedResponse(
+            f"tool call {name!r} has arguments that are not JSON: {error}", provider=provider
+        ) from error
+    if not isinstance(value, dict):
+        raise MalformedResponse(
+            f"tool call {name!r} arguments are not a JSON object", provider=provider
+        )
+    return value
+
+
+def _int(mapping: Any, key: str) -> int:
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    return value if isinstance(value, int) else 0
+
+
+def _chat_usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    return Usage(
+        input_tokens=_int(raw, "prompt_tokens"),
+        output_tokens=_int(raw, "completion_tokens"),
+        cached_input_tokens=_int(raw.get("prompt_tokens_details"), "cached_tokens"),
+        reasoning_tokens=_int(raw.get("completion_tokens_details"), "reasoning_tokens"),
+    )
+
+
+def _responses_usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    return Usage(
+        input_tokens=_int(raw, "input_tokens"),
+        output_tokens=_int(raw, "output_tokens"),
+        cached_input_tokens=_int(raw.get("input_tokens_details"), "cached_tokens"),
+        reasoning_tokens=_int(raw.get("output_tokens_details"), "reasoning_tokens"),
+    )
+
+
+def _stream_error(error: Any, provider: str, model: str) -> ProviderError:
+    """An error the provider reported inside a 200 stream (no HTTP status to classify)."""
+    error = error if isinstance(error, dict) else {"message": str(error)}
+    code = str(error.get("code") or error.get("type") or "")
+    message = str(error.get("message") or code or "stream failed")
+    cls: type[ProviderError] = ProviderError
+    if code == "rate_limit_exceeded":
+        cls = RateLimitError
+    elif code == "context_length_exceeded":
+        cls = ContextWindowExceeded
+    elif code in ("server_error", "server_is_overloaded", "slow_down"):
+        cls = ProviderUnavailable
+    return cls(message, provider=provider, model=model)
+
+
+class OpenAIProvider(Provider):
+    """OpenAI over HTTP: Chat Completions (``POST /chat/completions``) or the Responses
+    API (``POST /responses``), chosen per call."""
+
+    name = "openai"
+    capabilities = frozenset(
+        {
+            Capability.CHAT,
+            Capability.STREAM,
+            Capability.TOOLS,
+            Capability.STRUCTURED_OUTPUT,
+            Capability.VISION,
+            Capability.DOCUMENTS,
+            Capability.THINKING,
+        }
+    )
+    api_key_env = "OPENAI_API_KEY"
+    default_base_url = "https://api.openai.com/v1"
+    error_rules = (
+        # Out of credit is a 429 at OpenAI, but waiting will not fix it: fail fast (and
+        # let a fallback group move on) instead of retrying as a rate limit.
+        ErrorRule(AuthenticationError, status=429, contains="insufficient_quota"),
+    )
+
+    def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
+        super().__init__(settings, http)
+        api = settings.options.get("api", "chat")
+        if api not in _APIS:
+            raise ConfigError(
+                f"providers.{settings.name}.options.api must be 'chat' or 'responses', not {api!r}"
+            )
+        self.api: Api = api
+
+    # -- shared -------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.settings.api_key is not None:
+            headers["authorization"] = f"Bearer {self.settings.api_key.reveal()}"
+        # Like the official SDKs, fall back on their environment variables.
+        organization = self.settings.options.get("organization") or os.environ.get("OPENAI_ORG_ID")
+        project = self.settings.options.get("project") or os.environ.get("OPENAI_PROJECT_ID")
+        if organization:
+            headers["openai-organization"] = str(organization)
+        if project:
+            headers["openai-project"] = str(project)
+        return headers
+
+    def _split_kwargs(self, request: Request) -> tuple[Api, dict[str, Any]]:
+        """The wire API for this call, and the provider_kwargs meant for the payload."""
+        extra = dict(request.provider_kwargs)
+        own = extra.pop(_OWN_KWARGS, None) or {}
+        if not isinstance(own, Mapping) or not set(own) <= _OWN_KWARGS_KEYS:
+            raise InvalidRequestError(
+                f"provider_kwargs[{_OWN_KWARGS!r}] takes only {sorted(_OWN_KWARGS_KEYS)}, "
+                f"got {own!r}",
+                provider=self.settings.name,
+                model=request.model,
+            )
+        api = own.get("api", self.api)
+        if api not in _APIS:
+            raise InvalidRequestError(
+                f"provider_kwargs[{_OWN_KWARGS!r}]['api'] must be 'chat' or 'responses', "
+                f"not {api!r}",
+                provider=self.settings.name,
+                model=request.model,
+            )
+        return api, extra
+
+    def _invalid(self, request: Request, message: str) -> InvalidRequestError:
+        return InvalidRequestError(message, provider=self.settings.name, model=request.model)
+
+    def build_payload(self, request: Request, *, stream: bool = False) -> tuple[str, Any]:
+        """The endpoint path and the JSON body this adapter sends for ``request``."""
+        api, extra = self._split_kwargs(request)
+        if api == "responses":
+            path, payload = "/responses", self._responses_payload(request)
+            if stream:
+                payload["stream"] = True
+        else:
+            path, payload = "/chat/completions", self._chat_payload(request)
+            if stream:
+                payload["stream"] = True
+                payload["stream_options"] = {"include_usage": True}
+        payload.update(extra)
+        return path, payload
+
+    async def chat(self, request: Request) -> Response:
+        path, payload = self.build_payload(request)
+        body = await self.http.json(
+            "POST", path, json=payload, headers=self._headers(), model=request.model
+        )
+        if not isinstance(body, dict):
+            raise MalformedResponse(
+                "answer is not a JSON object", provider=self.settings.name, model=request.model
+            )
+        if path == "/responses":
+            return self._parse_responses(body, request)
+        return self._parse_chat(body, request)
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        path, payload = self.build_payload(request, stream=True)
+        events = self.http.stream_sse(
+            "POST", path, json=payload, headers=self._headers(), model=request.model
+        )
+        inner = self._stream_responses if path == "/responses" else self._stream_chat
+        async for event in inner(events, request):
+            yield event
+
+    # -- Chat Completions: request ------------------------------------------------------
+
+    def _chat_payload(self, request: Request) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            role = "developer" if is_reasoning_model(request.model) else "system"
+            messages.append({"role": role, "content": request.system})
+        for message in request.messages:
+            messages.extend(self._chat_messages(message, request))
+        payload: dict[str, Any] = {"model": request.model, "messages": messages}
+        config = request.config
+        for key, value in (
+            ("temperature", config.temperature),
+            ("top_p", config.top_p),
+            # max_tokens is deprecated and refused by reasoning models; this works for all.
+            ("max_completion_tokens", config.max_tokens),
+            ("stop", list(config.stop) if config.stop else None),
+            ("seed", config.seed),
+            ("reasoning_effort", config.reasoning_effort),
+        ):
+            if value is not None:
+                payload[key] = value
+        if request.tools:
+            payload["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        **({"description": tool.description} if tool.description else {}),
+                        "parameters": tool.parameters,
+                    },
+                }
+                for tool in request.tools
+            ]
+        if request.tool_choice is not None:
+            payload["tool_choice"] = (
+                request.tool_choice
+                if request.tool_choice in ("auto", "none", "required")
+                else {"type": "function", "function": {"name": request.tool_choice}}
+            )
+        if request.response_schema is not None:
+            schema = request.response_schema
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema.name,
+                    "schema": schema.schema,
+                    "strict": schema.strict,
+                },
+            }
+        return payload
+
+    def _chat_messages(self, message: Message, request: Request) -> list[dict[str, Any]]:
+        # Tool results travel as one "tool" message each, wherever Relay carries them.
+        results = [
+            {"role": "tool", "tool_call_id": p.tool_call_id, "content": p.content}
+            for p in message.content
+            if isinstance(p, ToolResultPart)
+        ]
+        rest = [p for p in message.content if not isinstance(p, ToolResultPart)]
+        if message.role == "assistant":
+            return [*results, *self._chat_assistant(rest, request)]
+        if not rest:
+            return results
+        content: list[dict[str, Any]] = []
+        for part in rest:
+            if isinstance(part, TextPart):
+                content.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImagePart):
+                image: dict[str, Any] = {"url": _image_url(part)}
+                if part.detail is not None:
+                    image["detail"] = part.detail
+                content.append({"type": "image_url", "image_url": image})
+            elif isinstance(part, DocumentPart):
+                if part.data is None:
+                    raise self._invalid(
+                        request,
+                        "Chat Completions takes documents as bytes only; send the document's "
+                        "data, or use the Responses API "
+                        "(provider_kwargs={'openai': {'api': 'responses'}}) for a URL",
+                    )
+                content.append(
+                    {
+                        "type": "file",
+                        "file": {
+                            "filename": part.name or "document.pdf",
+                            "file_data": _data_url(part.media_type, part.base64()),
+                        },
+                    }
+                )
+            elif isinstance(part, ThinkingPart):
+                continue  # only assistants think; nothing to send
+            else:
+                raise self._invalid(request, f"a user message cannot carry a {part.TAG} part")
+        if len(content) == 1 and content[0]["type"] == "text":
+            return [*results, {"role": "user", "content": content[0]["text"]}]
+        return [*results, {"role": "user", "content": content}]
+
+    def _chat_assistant(self, parts: Sequence[Part], request: Request) -> list[dict[str, Any]]:
+        text = "".join(p.text for p in parts if isinstance(p, TextPart))
+        calls = [p for p in parts if isinstance(p, ToolCallPart)]
+        if any(isinstance(p, (ImagePart, DocumentPart)) for p in parts):
+            raise self._invalid(request, "an assistant message can carry only text and tool calls")
+        # ThinkingParts are dropped: Chat Completions has no field for reasoning sent back
+        # (OpenAI keeps reasoning server-side and does not return its text here).
+        if not text and not calls:
+            return []
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in calls
+            ]
+        return [message]
+
+    # -- Chat Completions: response -----------------------------------------------------
+
+    def _parse_chat(self, body: dict[str, Any], request: Request) -> Response:
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise MalformedResponse(
+                "answer has no choices", provider=self.settings.name, model=request.model
+            )
+        choice = choices[0]
+        message = choice.get("message") or {}
+        content: list[Part] = []
+        finish = _CHAT_FINISH.get(str(choice.get("finish_reason")), "unknown")
+        if message.get("refusal"):
+            content.append(TextPart(message["refusal"]))
+            finish = "content_filter"
+        elif message.get("content"):
+            content.append(TextPart(message["content"]))
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            name = function.get("name", "")
+            content.append(
+                ToolCallPart(
+                    call.get("id", ""),
+                    name,
+                    _arguments(name, function.get("arguments"), self.settings.name),
+                )
+            )
+        return Response(
+            content=tuple(content),
+            model=body.get("model") or request.model,
+            id=body.get("id"),
+            finish_reason=finish,
+            usage=_chat_usage(body.get("usage")),
+            raw=body,
+        )
+
+    async def _stream_chat(
+        self, events: AsyncIterator[SSEEvent], request: Request
+    ) -> AsyncIterator[StreamEvent]:
+        assembler = StreamAssembler(provider=self.settings.name)
+        chunks: list[Any] = []
+        finish: FinishReason | None = None
+        refused = False
+        response_id: str | None = None
+        model = request.model
+        async for event in events:
+            if event.data.strip() == "[DONE]":
+                break
+            chunk = event.json()
+            if not isinstance(chunk, dict):
+                continue
+            if "error" in chunk:
+                raise _stream_error(chunk["error"], self.settings.name, request.model)
+            chunks.append(chunk)
+            response_id = chunk.get("id") or response_id
+            model = chunk.get("model") or model
+            if chunk.get("usage"):
+                yield assembler.feed(UsageEvent(_chat_usage(chunk["usage"])))
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                if delta.get("refusal"):
+                    refused = True
+                    yield assembler.feed(TextDelta(delta["refusal"]))
+                if delta.get("content"):
+                    yield assembler.feed(TextDelta(delta["content"]))
+                for call in delta.get("tool_calls") or ():
+                    function = call.get("function") or {}
+                    yield assembler.feed(
+                        ToolCallDelta(
+                            call.get("index", 0),
+                            id=call.get("id"),
+                            name=function.get("name"),
+                            arguments=function.get("arguments") or "",
+                        )
+                    )
+                if choice.get("finish_reason"):
+                    finish = _CHAT_FINISH.get(choice["finish_reason"], "unknown")
+        if refused:
+            finish = "content_filter"
+        yield EndEvent(
+            assembler.response(model=model, finish_reason=finish, id=response_id, raw=chunks)
+        )
+
+    # -- Responses API: request ---------------------------------------------------------
+
+    def _responses_payload(self, request: Request) -> dict[str, Any]:
+        config = request.config
+        for name, unsupported in (("stop", config.stop), ("seed", config.seed)):
+            if unsupported is not None:
+                raise self._invalid(
+                    request, f"the Responses API has no {name!r}; use the Chat Completions API"
+                )
+        items: list[dict[str, Any]] = []
+        for message in request.messages:
+            items.extend(self._responses_items(message, request))
+        payload: dict[str, Any] = {"model": request.model, "input": items}
+        if request.system:
+            payload["instructions"] = request.system
+        for key, value in (
+            ("temperature", config.temperature),
+            ("top_p", config.top_p),
+            ("max_output_tokens", config.max_tokens),
+        ):
+            if value is not None:
+                payload[key] = value
+        if config.reasoning_effort is not None:
+            payload["reasoning"] = {"effort": config.reasoning_effort}
+        if request.tools:
+            payload["tools"] = [
+                {
+                    "type": "function",
+                    "name": tool.name,
+                    **({"description": tool.description} if tool.description else {}),
+                    "parameters": tool.parameters,
+                    # The Responses API makes function tools strict unless told otherwise,
+                    # which rejects most hand-written schemas; Relay's tools are not strict.
+                    "strict": False,
+                }
+                for tool in request.tools
+            ]
+        if request.tool_choice is not None:
+            payload["tool_choice"] = (
+                request.tool_choice
+                if request.tool_choice in ("auto", "none", "required")
+                else {"type": "function", "name": request.tool_choice}
+            )
+        if request.response_schema is not None:
+            schema = request.response_schema
+            payload["text"] = {
+                "format": {
+                    "type": "json_schema",
+                    "name": schema.name,
+                    "schema": schema.schema,
+                    "strict": schema.strict,
+                }
+            }
+        return payload
+
+    def _responses_items(self, message: Message, request: Request) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        content: list[dict[str, Any]] = []
+        assistant = message.role == "assistant"
+
+        def flush() -> None:
+            if content:
+                items.append({"role": "assistant" if assistant else "user", "content": [*content]})
+                content.clear()
+
+        for part in message.content:
+            if isinstance(part, TextPart):
+                kind = "output_text" if assistant else "input_text"
+                content.append({"type": kind, "text": part.text})
+            elif isinstance(part, ImagePart) and not assistant:
+                content.append(
+                    {
+                        "type": "input_image",
+                        "image_url": _image_url(part),
+                        "detail": part.detail or "auto",
+                    }
+                )
+            elif isinstance(part, DocumentPart) and not assistant:
+                if part.url is not None:
+                    content.append({"type": "input_file", "file_url": part.url})
+                else:
+                    content.append(
+                        {
+                            "type": "input_file",
+                            "filename": part.name or "document.pdf",
+                            "file_data": _data_url(part.media_type, part.base64()),
+                        }
+                    )
+            elif isinstance(part, ToolCallPart):
+                flush()
+                items.append(
+                    {
+                        "type": "function_call",
+                        "call_id": part.id,
+                        "name": part.name,
+                        "arguments": json.dumps(part.arguments),
+                    }
+                )
+            elif isinstance(part, ToolResultPart):
+                flush()
+                items.append(
+                    {
+                        "type": "function_call_output",
+                        "call_id": part.tool_call_id,
+                        "output": part.content,
+                    }
+                )
+            elif isinstance(part, ThinkingPart):
+                # A reasoning item can only be sent back whole (its id and encrypted
+                # content), which a ThinkingPart does not keep; the summary text alone is
+                # not accepted as input, and the model answers well without it.
+                continue
+            else:
+                raise self._invalid(request, f"an assistant message cannot carry a {part.TAG} part")
+        flush()
+        return items
+
+    # -- Responses API: response --------------------------------------------------------
+
+    def _parse_responses(self, body: dict[str, Any], request: Request) -> Response:
+        if body.get("status") == "failed":
+            raise _stream_error(body.get("error"), self.settings.name, request.model)
+        content: list[Part] = []
+        refused = False
+        for item in body.get("output") or ():
+            kind = item.get("type")
+            if kind == "message":
+                for block in item.get("content") or ():
+                    if block.get("type") == "output_text" and block.get("text"):
+                        content.append(TextPart(block["text"]))
+                    elif block.get("type") == "refusal":
+                        refused = True
+                        content.append(TextPart(block.get("refusal", "")))
+            elif kind == "function_call":
+                name = item.get("name", "")
+                content.append(
+                    ToolCallPart(
+                        item.get("call_id", ""),
+                        name,
+                        _arguments(name, item.get("arguments"), self.settings.name),
+                    )
+                )
+            elif kind == "reasoning":
+                text = "\n\n".join(s.get("text", "") for s in item.get("summary") or ())
+                if text:
+                    content.append(ThinkingPart(text))
+        has_calls = any(isinstance(p, ToolCallPart) for p in content)
+        return Response(
+            content=_merge_text(content),
+            model=body.get("model") or request.model,
+            id=body.get("id"),
+            finish_reason=self._responses_finish(body, refused=refused, has_calls=has_calls),
+            usage=_responses_usage(body.get("usage")),
+            raw=body,
+        )
+
+    @staticmethod
+    def _responses_finish(body: dict[str, Any], *, refused: bool, has_calls: bool) -> FinishReason:
+        if refused:
+            return "content_filter"
+        if body.get("status") == "incomplete":
+            reason = (body.get("incomplete_details") or {}).get("reason")
+            return _INCOMPLETE_FINISH.get(str(reason), "unknown")
+        return "tool_calls" if has_calls else "stop"
+
+    async def _stream_responses(
+        self, events: AsyncIterator[SSEEvent], request: Request
+    ) -> AsyncIterator[StreamEvent]:
+        assembler = StreamAssembler(provider=self.settings.name)
+        refused = False
+        final: dict[str, Any] | None = None
+        async for event in events:
+            data = event.json()
+            if not isinstance(data, dict):
+                continue
+            kind = data.get("type") or event.event
+            if kind == "response.output_text.delta":
+                yield assembler.feed(TextDelta(data.get("delta", "")))
+            elif kind == "response.refusal.delta":
+                refused = True
+                yield assembler.feed(TextDelta(data.get("delta", "")))
+            elif kind == "response.reasoning_summary_text.delta":
+                yield assembler.feed(ThinkingDelta(data.get("delta", "")))
+            elif kind == "response.reasoning_summary_part.added" and data.get("summary_index"):
+                # Summary parts are joined by a blank line, as in the non-streamed answer.
+                yield assembler.feed(ThinkingDelta("\n\n"))
+            elif kind == "response.output_item.added":
+                item = data.get("item") or {}
+                if item.get("type") == "function_call":
+                    yield assembler.feed(
+                        ToolCallDelta(
+                            data.get("output_index", 0),
+                            id=item.get("call_id"),
+                            name=item.get("name"),
+                            arguments=item.get("arguments") or "",
+                        )
+                    )
+            elif kind == "response.function_call_arguments.delta":
+                yield assembler.feed(
+                    ToolCallDelta(data.get("output_index", 0), arguments=data.get("delta", ""))
+                )
+            elif kind in ("response.completed", "response.incomplete"):
+                final = data.get("response") or {}
+                break
+            elif kind == "response.failed":
+                raise _stream_error(
+                    (data.get("response") or {}).get("error"), self.settings.name, request.model
+                )
+            elif kind == "error":
+                raise _stream_error(data, self.settings.name, request.model)
+        if final is None:
+            raise MalformedResponse(
+                "stream ended before response.completed",
+                provider=self.settings.name,
+                model=request.model,
+            )
+        yield assembler.feed(UsageEvent(_responses_usage(final.get("usage"))))
+        has_calls = any(isinstance(p, ToolCallPart) for p in assembler.content())
+        yield EndEvent(
+            assembler.response(
+                model=final.get("model") or request.model,
+                finish_reason=self._responses_finish(final, refused=refused, has_calls=has_calls),
+                id=final.get("id"),
+                raw=final,
+            )
+        )
+
+
+def _merge_text(parts: list[Part]) -> tuple[Part, ...]:
+    """Adjacent text parts as one, as a stream's assembler joins them."""
+    merged: list[Part] = []
+    for part in parts:
+        if merged and isinstance(part, TextPart) and isinstance(merged[-1], TextPart):
+            merged[-1] = TextPart(merged[-1].text + part.text)
+        else:
+            merged.append(part)
+    return tuple(merged)

@@ -1,0 +1,465 @@
+"""The exact JSON the adapter sends, for every mapping, to both wire APIs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from relay_core import (
+    DocumentPart,
+    ImagePart,
+    InvalidRequestError,
+    Message,
+    ResponseSchema,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+)
+
+CHAT_OK = {
+    "id": "chatcmpl-1",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "gpt-4.1",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+    ],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+RESPONSES_OK = {
+    "id": "resp_1",
+    "object": "response",
+    "status": "completed",
+    "model": "gpt-4.1",
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "ok", "annotations": []}],
+        }
+    ],
+    "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+}
+RESPONSES = {"openai": {"api": "responses"}}
+PNG = b"\x89PNG\r\n\x1a\nfake"
+PDF = b"%PDF-1.7 fake"
+WEATHER = Tool(
+    "get_weather",
+    "Current weather in a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+@pytest.fixture
+def chat(server: Any, make_hub: Any) -> Any:
+    """Send a Chat Completions call and return the JSON body that went out."""
+    server.reply(CHAT_OK)
+    hub = make_hub()
+
+    def send(*args: Any, model: str = "openai/gpt-4.1", **kwargs: Any) -> Any:
+        hub.chat(model, *args, **kwargs)
+        request = server.requests[-1]
+        assert (request.method, str(request.url)) == (
+            "POST",
+            "https://api.openai.com/v1/chat/completions",
+        )
+        return server.sent
+
+    return send
+
+
+@pytest.fixture
+def responses(server: Any, make_hub: Any) -> Any:
+    """Send a Responses API call and return the JSON body that went out."""
+    server.reply(RESPONSES_OK)
+    hub = make_hub()
+
+    def send(*args: Any, model: str = "openai/gpt-4.1", **kwargs: Any) -> Any:
+        kwargs["provider_kwargs"] = {**RESPONSES, **kwargs.get("provider_kwargs", {})}
+        hub.chat(model, *args, **kwargs)
+        assert str(server.requests[-1].url) == "https://api.openai.com/v1/responses"
+        return server.sent
+
+    return send
+
+
+# ---------------------------------------------------------------------------- Chat Completions
+
+
+def test_chat_text_system_and_generation_config(chat: Any) -> None:
+    sent = chat(
+        "Hi",
+        system="Be brief.",
+        temperature=0.2,
+        top_p=0.9,
+        max_tokens=100,
+        stop=["END", "STOP"],
+        seed=7,
+    )
+    assert sent == {
+        "model": "gpt-4.1",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_completion_tokens": 100,
+        "stop": ["END", "STOP"],
+        "seed": 7,
+    }
+
+
+@pytest.mark.parametrize("model", ["o1", "o3-mini", "o4-mini", "gpt-5", "gpt-5-mini"])
+def test_reasoning_models_get_a_developer_message_and_reasoning_effort(
+    chat: Any, model: str
+) -> None:
+    sent = chat("Hi", model=f"openai/{model}", system="Think.", reasoning_effort="high")
+    assert sent == {
+        "model": model,
+        "messages": [
+            {"role": "developer", "content": "Think."},
+            {"role": "user", "content": "Hi"},
+        ],
+        "reasoning_effort": "high",
+    }
+
+
+def test_chat_images_by_url_and_by_bytes_with_detail(chat: Any) -> None:
+    sent = chat(
+        Message.user(
+            "Compare.",
+            ImagePart(url="https://example.test/a.png", detail="low"),
+            ImagePart(data=PNG, media_type="image/png"),
+        )
+    )
+    encoded = base64.b64encode(PNG).decode()
+    assert sent["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Compare."},
+                {
+                    "type": "image_url",
+                    "image_url": {"url": "https://example.test/a.png", "detail": "low"},
+                },
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{encoded}"}},
+            ],
+        }
+    ]
+
+
+def test_chat_pdf_documents_go_as_file_data(chat: Any) -> None:
+    sent = chat(Message.user(DocumentPart(data=PDF, name="report.pdf"), "Summarise."))
+    encoded = base64.b64encode(PDF).decode()
+    assert sent["messages"][0]["content"] == [
+        {
+            "type": "file",
+            "file": {
+                "filename": "report.pdf",
+                "file_data": f"data:application/pdf;base64,{encoded}",
+            },
+        },
+        {"type": "text", "text": "Summarise."},
+    ]
+
+
+def test_chat_documents_by_url_are_refused_with_the_way_out(chat: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="Responses API"):
+        chat(Message.user(DocumentPart(url="https://example.test/a.pdf")))
+
+
+def test_chat_tool_calls_results_and_dropped_thinking(chat: Any) -> None:
+    sent = chat(
+        [
+            Message.user("Weather in Paris?"),
+            Message.assistant(
+                ThinkingPart("The user wants weather.", signature="sig"),
+                "Let me check.",
+                ToolCallPart("call_1", "get_weather", {"city": "Paris"}),
+                ToolCallPart("call_2", "get_weather", {"city": "Lyon"}),
+            ),
+            Message.tool(
+                ToolResultPart("call_1", '{"sky": "clear"}'),
+                ToolResultPart("call_2", "rain", is_error=True),
+            ),
+        ],
+        tools=[WEATHER, Tool("now")],
+    )
+    assert sent["messages"] == [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": "Let me check.",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                },
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "Lyon"}'},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"sky": "clear"}'},
+        {"role": "tool", "tool_call_id": "call_2", "content": "rain"},
+    ]
+    assert sent["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "Current weather in a city.",
+                "parameters": WEATHER.parameters,
+            },
+        },
+        {
+            "type": "function",
+            "function": {"name": "now", "parameters": {"type": "object", "properties": {}}},
+        },
+    ]
+    assert "tool_choice" not in sent
+
+
+@pytest.mark.parametrize(
+    ("choice", "wire"),
+    [
+        ("auto", "auto"),
+        ("none", "none"),
+        ("required", "required"),
+        ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
+    ],
+)
+def test_chat_tool_choice(chat: Any, choice: str, wire: Any) -> None:
+    assert chat("Hi", tools=[WEATHER], tool_choice=choice)["tool_choice"] == wire
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_chat_response_schema_passes_strict_through(chat: Any, strict: bool) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    sent = chat("Hi", response_schema=ResponseSchema(schema, name="count", strict=strict))
+    assert sent["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "count", "schema": schema, "strict": strict},
+    }
+
+
+def test_provider_kwargs_reach_the_payload_untouched_and_win(chat: Any) -> None:
+    sent = chat(
+        "Hi",
+        temperature=0.5,
+        provider_kwargs={"logprobs": True, "temperature": 1.0, "metadata": {"run": "a"}},
+    )
+    assert sent["logprobs"] is True
+    assert sent["temperature"] == 1.0
+    assert sent["metadata"] == {"run": "a"}
+    assert "openai" not in sent
+
+
+def test_the_request_carries_the_key_and_the_optional_account_headers(
+    server: Any, make_hub: Any, fake_key: str
+) -> None:
+    server.reply(CHAT_OK)
+    make_hub().chat("openai/gpt-4.1", "Hi")
+    headers = server.requests[-1].headers
+    assert headers["authorization"] == f"Bearer {fake_key}"
+    assert "openai-organization" not in headers
+    assert "openai-project" not in headers
+
+    hub = make_hub(
+        "providers:\n  openai:\n    options: {organization: org-team, project: proj-x}\n"
+    )
+    hub.chat("openai/gpt-4.1", "Hi")
+    headers = server.requests[-1].headers
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-team", "proj-x")
+
+
+def test_account_headers_fall_back_to_the_sdk_environment_variables(
+    server: Any, make_hub: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-from-env")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-from-env")
+    server.reply(CHAT_OK)
+    make_hub().chat("openai/gpt-4.1", "Hi")
+    headers = server.requests[-1].headers
+    assert (headers["openai-organization"], headers["openai-project"]) == (
+        "org-from-env",
+        "proj-from-env",
+    )
+
+
+def test_a_base_url_from_the_catalog_is_used(server: Any, make_hub: Any) -> None:
+    server.reply(CHAT_OK)
+    hub = make_hub("providers:\n  openai: {base_url: 'https://proxy.example.test/v1/'}\n")
+    hub.chat("openai/gpt-4.1", "Hi")
+    assert str(server.requests[-1].url) == "https://proxy.example.test/v1/chat/completions"
+
+
+def test_streaming_asks_for_usage(server: Any, make_hub: Any) -> None:
+    server.reply_sse(["[DONE]"])
+    list(make_hub().stream("openai/gpt-4.1", "Hi"))
+    assert server.sent == {
+        "model": "gpt-4.1",
+        "messages": [{"role": "user", "content": "Hi"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    assert server.requests[-1].headers["accept"] == "text/event-stream"
+
+
+# ---------------------------------------------------------------------------- Responses API
+
+
+def test_responses_text_instructions_and_config(responses: Any) -> None:
+    sent = responses("Hi", system="Be brief.", temperature=0.2, top_p=0.9, max_tokens=100)
+    assert sent == {
+        "model": "gpt-4.1",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}],
+        "instructions": "Be brief.",
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_output_tokens": 100,
+    }
+
+
+def test_responses_reasoning_effort(responses: Any) -> None:
+    sent = responses("Hi", model="openai/o3", reasoning_effort="minimal")
+    assert sent["reasoning"] == {"effort": "minimal"}
+
+
+@pytest.mark.parametrize("option", [{"stop": ["x"]}, {"seed": 1}])
+def test_responses_refuses_what_it_cannot_take(responses: Any, option: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="Responses API has no"):
+        responses("Hi", **option)
+
+
+def test_responses_images_and_documents(responses: Any) -> None:
+    sent = responses(
+        Message.user(
+            "Look.",
+            ImagePart(url="https://example.test/a.png"),
+            ImagePart(data=PNG, media_type="image/png", detail="high"),
+            DocumentPart(data=PDF, name="r.pdf"),
+            DocumentPart(url="https://example.test/b.pdf"),
+        )
+    )
+    png, pdf = base64.b64encode(PNG).decode(), base64.b64encode(PDF).decode()
+    assert sent["input"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "Look."},
+                {
+                    "type": "input_image",
+                    "image_url": "https://example.test/a.png",
+                    "detail": "auto",
+                },
+                {
+                    "type": "input_image",
+                    "image_url": f"data:image/png;base64,{png}",
+                    "detail": "high",
+                },
+                {
+                    "type": "input_file",
+                    "filename": "r.pdf",
+                    "file_data": f"data:application/pdf;base64,{pdf}",
+                },
+                {"type": "input_file", "file_url": "https://example.test/b.pdf"},
+            ],
+        }
+    ]
+
+
+def test_responses_tool_calls_and_results_are_items(responses: Any) -> None:
+    sent = responses(
+        [
+            Message.user("Weather?"),
+            Message.assistant(
+                ThinkingPart("thinking"),
+                "Checking.",
+                ToolCallPart("call_1", "get_weather", {"city": "Paris"}),
+            ),
+            Message.tool(ToolResultPart("call_1", "sunny")),
+        ],
+        tools=[WEATHER],
+        tool_choice="get_weather",
+    )
+    assert sent["input"] == [
+        {"role": "user", "content": [{"type": "input_text", "text": "Weather?"}]},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "Checking."}]},
+        {
+            "type": "function_call",
+            "call_id": "call_1",
+            "name": "get_weather",
+            "arguments": '{"city": "Paris"}',
+        },
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+    ]
+    assert sent["tools"] == [
+        {
+            "type": "function",
+            "name": "get_weather",
+            "description": "Current weather in a city.",
+            "parameters": WEATHER.parameters,
+            "strict": False,
+        }
+    ]
+    assert sent["tool_choice"] == {"type": "function", "name": "get_weather"}
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_responses_schema_goes_in_text_format(responses: Any, strict: bool) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    sent = responses("Hi", response_schema=ResponseSchema(schema, name="count", strict=strict))
+    assert sent["text"] == {
+        "format": {"type": "json_schema", "name": "count", "schema": schema, "strict": strict}
+    }
+
+
+def test_the_catalog_option_picks_the_responses_api_and_a_call_can_pick_chat(
+    server: Any, make_hub: Any
+) -> None:
+    server.reply(RESPONSES_OK)
+    server.reply(CHAT_OK)
+    hub = make_hub("providers:\n  openai:\n    options: {api: responses}\n")
+    assert hub.chat("openai/gpt-4.1", "Hi").text == "ok"
+    assert server.requests[-1].url.path == "/v1/responses"
+    hub.chat("openai/gpt-4.1", "Hi", provider_kwargs={"openai": {"api": "chat"}})
+    assert server.requests[-1].url.path == "/v1/chat/completions"
+
+
+def test_a_model_alias_can_pick_the_api_in_its_provider_kwargs(server: Any, make_hub: Any) -> None:
+    server.reply(RESPONSES_OK)
+    hub = make_hub(
+        "models:\n  smart:\n    target: openai/gpt-4.1\n"
+        "    provider_kwargs: {openai: {api: responses}, store: false}\n"
+    )
+    hub.chat("smart", "Hi")
+    assert server.requests[-1].url.path == "/v1/responses"
+    assert server.sent["store"] is False
+    assert "openai" not in server.sent
+
+
+@pytest.mark.parametrize("own", [{"api": "completions"}, {"apii": "chat"}, "responses"])
+def test_a_wrong_openai_kwarg_is_an_invalid_request(server: Any, make_hub: Any, own: Any) -> None:
+    server.reply(CHAT_OK)
+    with pytest.raises(InvalidRequestError, match="provider_kwargs"):
+        make_hub().chat("openai/gpt-4.1", "Hi", provider_kwargs={"openai": own})
+    assert server.requests == []
+
+
+def test_text_parts_of_one_user_message_stay_separate(chat: Any) -> None:
+    sent = chat(Message.user(TextPart("a"), TextPart("b")))
+    assert sent["messages"][0]["content"] == [
+        {"type": "text", "text": "a"},
+        {"type": "text", "text": "b"},
+    ]

@@ -1,0 +1,205 @@
+"""Discovery through the entry point, lazy loading, declared capabilities, options, and
+error classification (including what OpenAI says differently from the core's defaults)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+import relay_openai
+from relay_core import (
+    AuthenticationError,
+    Capability,
+    ConfigError,
+    ContentPolicyError,
+    NotFoundError,
+    PluginRegistry,
+    ProviderSettings,
+    ProviderUnavailable,
+    RateLimitError,
+    Secret,
+    UnsupportedCapability,
+)
+from relay_openai._adapter import OpenAIProvider, is_reasoning_model
+
+
+def _python(code: str, **env: str) -> Any:
+    """Run ``code`` in a fresh interpreter (no RELAY_* steering) and parse its JSON."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    environment.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_entry_point_is_discovered_without_importing_the_adapter() -> None:
+    out = _python("""
+        import json, sys
+        from relay_core import PluginRegistry
+
+        registry = PluginRegistry()
+        providers = registry.providers()
+        infos = {i.name: [i.distribution, list(i.hooks)] for i in registry.plugins()}
+        heavy = sorted(m for m in sys.modules
+                       if m.startswith("relay_openai._") or m.split(".")[0] == "httpx")
+        adapter = registry.provider("openai").load()
+        print(json.dumps({"adapter": providers["openai"].adapter, "info": infos.get("openai"),
+                          "heavy": heavy, "loaded": adapter.__module__}))
+    """)
+    assert out["adapter"] == "relay_openai._adapter:OpenAIProvider"
+    assert out["info"] == ["relay-openai", ["relay_register_providers"]]
+    assert out["heavy"] == []
+    assert out["loaded"] == "relay_openai._adapter"
+
+
+def test_importing_the_plugin_module_stays_light() -> None:
+    modules = _python("""
+        import json, sys
+        import relay_openai
+        print(json.dumps(sorted(sys.modules)))
+    """)
+    assert [m for m in modules if m.startswith("relay_openai._") or m.startswith("httpx")] == []
+
+
+def test_the_block_list_hides_the_plugin() -> None:
+    code = """
+        import json
+        from relay_core import PluginRegistry
+        print(json.dumps(sorted(PluginRegistry().providers())))
+    """
+    assert "openai" in _python(code, RELAY_PLUGINS="openai")
+    assert "openai" not in _python(code, RELAY_BLOCK_PLUGINS="openai")
+
+
+def test_in_code_registration() -> None:
+    registry = PluginRegistry(autoload=False)
+    registry.register(relay_openai, name="openai")
+    assert registry.provider("openai").load() is OpenAIProvider
+
+
+def test_declared_capabilities_and_settings() -> None:
+    assert OpenAIProvider.name == "openai"
+    assert OpenAIProvider.capabilities == frozenset(Capability) - {Capability.BATCH}
+    assert OpenAIProvider.api_key_env == "OPENAI_API_KEY"
+    assert OpenAIProvider.default_base_url == "https://api.openai.com/v1"
+
+
+def test_batches_are_not_offered_yet() -> None:
+    adapter = OpenAIProvider(ProviderSettings(name="openai", api_key=Secret("x" * 8)))
+    with pytest.raises(UnsupportedCapability, match="openai does not support batch"):
+        asyncio.run(adapter.batch_status("batch_1"))
+
+
+def test_a_wrong_api_option_is_a_config_error(make_hub: Any) -> None:
+    hub = make_hub("providers:\n  openai:\n    options: {api: completions}\n")
+    with pytest.raises(ConfigError, match=r"options\.api must be 'chat' or 'responses'"):
+        hub.chat("openai/gpt-4.1", "Hi")
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning"),
+    [
+        ("o1", True),
+        ("o3-mini", True),
+        ("o4-mini-2025-04-16", True),
+        ("gpt-5", True),
+        ("ft:o4-mini:acme::x", True),
+        ("gpt-4.1", False),
+        ("gpt-4o", False),
+        ("omni", False),
+    ],
+)
+def test_reasoning_model_families(model: str, reasoning: bool) -> None:
+    assert is_reasoning_model(model) is reasoning
+
+
+def _error(code: str, message: str, kind: str = "invalid_request_error") -> Any:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error"),
+    [
+        (
+            429,
+            _error(
+                "insufficient_quota",
+                "You exceeded your current quota, please check your plan and billing details.",
+                "insufficient_quota",
+            ),
+            AuthenticationError,
+        ),
+        (429, _error("rate_limit_exceeded", "Rate limit reached", "tokens"), RateLimitError),
+        (404, _error("model_not_found", "The model `gpt-9` does not exist"), NotFoundError),
+        (400, _error("content_policy_violation", "Your request was rejected"), ContentPolicyError),
+        (
+            403,
+            _error("unsupported_country_region_territory", "Country not supported"),
+            AuthenticationError,
+        ),
+        (
+            503,
+            _error("", "The engine is currently overloaded", "server_error"),
+            ProviderUnavailable,
+        ),
+    ],
+)
+def test_error_classification(
+    server: Any, make_hub: Any, waits: list[float], status: int, body: Any, error: type
+) -> None:
+    server.reply(body, status=status)
+    hub = make_hub("providers:\n  openai: {max_retries: 0}\n")
+    with pytest.raises(error) as caught:
+        hub.chat("openai/gpt-4.1", "Hi")
+    assert type(caught.value) is error
+    assert caught.value.provider_message == body["error"]["message"]
+    assert caught.value.status_code == status
+
+
+def test_insufficient_quota_is_not_retried(server: Any, make_hub: Any, waits: list[float]) -> None:
+    server.reply(_error("insufficient_quota", "You exceeded your current quota."), status=429)
+    with pytest.raises(AuthenticationError):
+        make_hub().chat("openai/gpt-4.1", "Hi")
+    assert waits == []
+    assert len(server.requests) == 1
+
+
+def test_a_key_echoed_by_the_provider_is_masked_everywhere(
+    server: Any,
+    make_hub: Any,
+    fake_key: str,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server.reply(_error("invalid_api_key", f"Incorrect API key provided: {fake_key}."), 401)
+    with pytest.raises(AuthenticationError) as caught:
+        make_hub().chat("openai/gpt-4.1", "Hi")
+    error = caught.value
+    for text in (str(error), repr(error), error.provider_message, error.message):
+        assert fake_key not in text
+        assert "sk-test" not in text
+    captured = capsys.readouterr()
+    assert fake_key not in captured.out + captured.err + caplog.text
+
+
+def test_a_real_organisation_id_in_the_catalog_options_is_accepted() -> None:
+    from relay_core import parse_catalog
+
+    catalog = parse_catalog(
+        "providers:\n  openai:\n    api_key: $env.OPENAI_API_KEY\n    options:\n"
+        "      organization: org-AbCdEfGhIjKlMnOpQrStUvWx\n"
+    )
+    assert catalog.providers["openai"].options["organization"].startswith("org-")
