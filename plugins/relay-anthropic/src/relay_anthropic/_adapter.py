@@ -1,0 +1,572 @@
+"""The Anthropic adapter: Relay's types to the Messages API (``POST /messages``) and back.
+
+Credentials, pooling, retries, SSE parsing and the translation of failed answers are the
+core's; this module maps requests to payloads and answers to responses. The plugin's
+README lists the options and every mapping, with the choices made where Relay and
+Anthropic differ (seed, reasoning effort, structured output, redacted thinking).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from attrs import frozen
+
+from relay_anthropic._schema import schema_errors
+from relay_core.errors import (
+    AuthenticationError,
+    ConfigError,
+    ContentPolicyError,
+    ContextWindowExceeded,
+    InvalidRequestError,
+    MalformedResponse,
+    ProviderError,
+    ProviderUnavailable,
+)
+from relay_core.http import classify_status
+from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.types import (
+    DocumentPart,
+    EndEvent,
+    FinishReason,
+    GenerationConfig,
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    Response,
+    ResponseSchema,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    Tool,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+    UsageEvent,
+)
+
+if TYPE_CHECKING:
+    from relay_core.http import HttpClient
+
+__all__ = ["DEFAULT_MAX_TOKENS", "REASONING_BUDGETS", "AnthropicProvider"]
+
+API_VERSION = "2023-06-01"
+# The Messages API requires max_tokens; this is sent when neither the call nor the
+# catalog sets one (option ``default_max_tokens``).
+DEFAULT_MAX_TOKENS = 4096
+# Anthropic takes a thinking budget in tokens, not an effort level. 1024 is the API's
+# smallest budget; each step roughly doubles or quadruples the room to think.
+REASONING_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
+
+_FINISH: dict[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+    # The server paused a long turn (server tools); send the answer back to continue.
+    "pause_turn": "unknown",
+}
+# The HTTP status each documented error type comes with, so that an ``error`` event in
+# a stream (which arrives after a 200) is classified like the same error as an answer.
+_ERROR_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+@frozen
+class _Options:
+    """The catalog's ``options`` for an Anthropic provider, checked once."""
+
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+    version: str = API_VERSION
+    beta: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, settings: ProviderSettings) -> _Options:
+        options = dict(settings.options)
+        where = f"providers.{settings.name}.options"
+        unknown = sorted(set(options) - {"default_max_tokens", "anthropic_version", "beta"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown option(s) {', '.join(unknown)}")
+        max_tokens = options.get("default_max_tokens", DEFAULT_MAX_TOKENS)
+        if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ConfigError(f"{where}.default_max_tokens must be a positive integer")
+        version = options.get("anthropic_version", API_VERSION)
+        if not isinstance(version, str) or not version:
+            raise ConfigError(f"{where}.anthropic_version must be a date string")
+        beta = options.get("beta", ())
+        beta = (beta,) if isinstance(beta, str) else beta
+        if not isinstance(beta, (list, tuple)) or not all(isinstance(b, str) for b in beta):
+            raise ConfigError(f"{where}.beta must be a string or a list of strings")
+        return cls(max_tokens, version, tuple(beta))
+
+
+@frozen
+class _Structured:
+    """Structured output as a forced tool: Anthropic's documented way to get JSON that
+    follows a schema. A schema whose values are not objects is wrapped in one, because
+    a tool's input is always an object."""
+
+    name: str
+    schema: dict[str, Any]
+    wrapped: bool
+
+    @classmethod
+    def of(cls, response_schema: ResponseSchema) -> _Structured:
+        schema = response_schema.schema
+        is_object = schema.get("type") == "object" or (
+            "type" not in schema and "properties" in schema
+        )
+        return cls(response_schema.name, schema, wrapped=not is_object)
+
+    def tool(self) -> dict[str, Any]:
+        input_schema = self.schema
+        if self.wrapped:
+            inner = {k: v for k, v in self.schema.items() if k not in ("$defs", "definitions")}
+            input_schema = {"type": "object", "properties": {"value": inner}, "required": ["value"]}
+            # Local references point at the root: keep their targets there.
+            for key in ("$defs", "definitions"):
+                if key in self.schema:
+                    input_schema[key] = self.schema[key]
+        return {
+            "name": self.name,
+            "description": f"Answer with a value for {self.name}, following its schema.",
+            "input_schema": input_schema,
+        }
+
+    def text(self, arguments: Any, *, check: bool) -> str:
+        """The tool's input as the answer's JSON text, checked against the schema."""
+        value = (
+            arguments.get("value") if self.wrapped and isinstance(arguments, dict) else arguments
+        )
+        if check:
+            errors = schema_errors(value, self.schema)
+            if errors:
+                raise MalformedResponse(
+                    f"structured output does not follow the schema {self.name!r}: "
+                    + "; ".join(errors[:5])
+                )
+        return json.dumps(value, ensure_ascii=False)
+
+
+class AnthropicProvider(Provider):
+    """Anthropic's Messages API. See the plugin's README for options and mappings."""
+
+    name = "anthropic"
+    capabilities = frozenset(
+        {
+            Capability.CHAT,
+            Capability.STREAM,
+            Capability.TOOLS,
+            Capability.STRUCTURED_OUTPUT,
+            Capability.VISION,
+            Capability.DOCUMENTS,
+            Capability.THINKING,
+        }
+    )
+    api_key_env = "ANTHROPIC_API_KEY"
+    default_base_url = "https://api.anthropic.com/v1"
+    # Only where Anthropic differs from the core's defaults (see the README's table).
+    error_rules = (
+        ErrorRule(ProviderUnavailable, status=529),
+        ErrorRule(ProviderUnavailable, contains="overloaded_error"),
+        ErrorRule(ContextWindowExceeded, contains="request_too_large"),
+        ErrorRule(ContextWindowExceeded, status=400, contains="prompt is too long"),
+        ErrorRule(ContextWindowExceeded, status=400, contains="exceed context limit"),
+        ErrorRule(ContentPolicyError, status=400, contains="content filtering policy"),
+    )
+
+    def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
+        super().__init__(settings, http)
+        self.options = _Options.parse(settings)
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def chat(self, request: Request) -> Response:
+        payload, structured = self.payload(request)
+        body = await self.http.json(
+            "POST", "/messages", json=payload, headers=self._headers(), model=request.model
+        )
+        return self._parse(body, structured)
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        payload, structured = self.payload(request, stream=True)
+        # The answer is rebuilt as the Message JSON the non-streaming call returns and read
+        # by the same parser, so the end event equals chat's answer by construction.
+        message: dict[str, Any] = {}
+        blocks: dict[int, dict[str, Any]] = {}
+        arguments: dict[int, list[str]] = {}
+        events = self.http.stream_sse(
+            "POST", "/messages", json=payload, headers=self._headers(), model=request.model
+        )
+        async for sse in events:
+            data = sse.json()
+            kind = data.get("type", sse.event) if isinstance(data, dict) else sse.event
+            if kind == "message_start":
+                message = dict(data["message"])
+                message["usage"] = dict(message.get("usage") or {})
+                yield UsageEvent(_usage(message["usage"]))
+            elif kind == "content_block_start":
+                index, block = data["index"], dict(data["content_block"])
+                blocks[index] = block
+                for event in _block_started(index, block, arguments, structured):
+                    yield event
+            elif kind == "content_block_delta":
+                piece = _delta(data["index"], data["delta"], blocks, arguments, structured)
+                if piece is not None:
+                    yield piece
+            elif kind == "content_block_stop":
+                index = data["index"]
+                if index in arguments:
+                    blocks[index]["input"] = _arguments(arguments.pop(index), blocks[index])
+            elif kind == "message_delta":
+                message.update(data.get("delta") or {})
+                message.setdefault("usage", {}).update(data.get("usage") or {})
+                yield UsageEvent(_usage(message["usage"]))
+            elif kind == "message_stop":
+                message["content"] = [blocks[i] for i in sorted(blocks)]
+                response = self._parse(message, structured)
+                if structured is not None and response.text:
+                    # Held back until complete: only checked JSON leaves the adapter.
+                    yield TextDelta(response.text)
+                yield EndEvent(response)
+                return
+            elif kind == "error":
+                raise self._stream_error(data, request)
+            # ping, and event types added later, carry nothing to map.
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        if self.settings.api_key is None:
+            raise AuthenticationError(
+                f"no API key for provider {self.settings.name!r}: set ANTHROPIC_API_KEY",
+                provider=self.settings.name,
+            )
+        headers = {
+            "x-api-key": self.settings.api_key.reveal(),
+            "anthropic-version": self.options.version,
+        }
+        if self.options.beta:
+            headers["anthropic-beta"] = ",".join(self.options.beta)
+        return headers
+
+    def payload(
+        self, request: Request, *, stream: bool = False
+    ) -> tuple[dict[str, Any], _Structured | None]:
+        """The Messages API body for ``request``, and the structured-output plan if any."""
+        config = request.config
+        budget = _thinking_budget(config)
+        max_tokens = config.max_tokens
+        if max_tokens is None:
+            max_tokens = self.options.default_max_tokens + (budget or 0)
+        elif budget is not None and max_tokens <= budget:
+            raise InvalidRequestError(
+                f"max_tokens ({max_tokens}) must be larger than the thinking budget "
+                f"({budget}): Anthropic counts thinking inside max_tokens",
+                provider=self.settings.name,
+            )
+        payload: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": max_tokens,
+            "messages": _messages(request.messages),
+        }
+        if request.system:
+            payload["system"] = request.system
+        if config.temperature is not None:
+            payload["temperature"] = config.temperature
+        if config.top_p is not None:
+            payload["top_p"] = config.top_p
+        if config.stop:
+            payload["stop_sequences"] = list(config.stop)
+        # config.seed is not sent: the Messages API has no seed (see the README).
+        if budget is not None:
+            payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        tools = [_tool(tool) for tool in request.tools]
+        structured = None
+        if request.response_schema is not None:
+            structured = _Structured.of(request.response_schema)
+            if budget is not None:
+                raise InvalidRequestError(
+                    "structured output forces a tool call, which Anthropic does not allow "
+                    "with extended thinking; drop the thinking budget or the schema",
+                    provider=self.settings.name,
+                )
+            if any(tool.name == structured.name for tool in request.tools):
+                raise InvalidRequestError(
+                    f"the response schema's name {structured.name!r} is also a tool's name",
+                    provider=self.settings.name,
+                )
+            tools.append(structured.tool())
+            payload["tool_choice"] = {"type": "tool", "name": structured.name}
+        elif request.tool_choice is not None:
+            payload["tool_choice"] = _tool_choice(request.tool_choice)
+        if tools:
+            payload["tools"] = tools
+        if stream:
+            payload["stream"] = True
+        payload.update(request.provider_kwargs)
+        return payload, structured
+
+    # -- answers --------------------------------------------------------------------------
+
+    def _parse(self, body: Any, structured: _Structured | None) -> Response:
+        try:
+            return _response(body, structured)
+        except MalformedResponse as error:
+            error.provider = error.provider or self.settings.name
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            raise MalformedResponse(
+                f"answer has an unexpected shape: {type(error).__name__}: {error}",
+                provider=self.settings.name,
+                status_code=200,
+            ) from error
+
+    def _stream_error(self, data: Any, request: Request) -> ProviderError:
+        """An ``error`` event mid-stream, classified by the core as the same error would
+        be as an HTTP answer."""
+        error = data.get("error") if isinstance(data, dict) else None
+        kind = error.get("type") if isinstance(error, dict) else None
+        found = classify_status(
+            _ERROR_STATUS.get(str(kind), 500),
+            json.dumps(data),
+            {},
+            rules=self.error_rules,
+            provider=self.settings.name,
+            model=request.model,
+        )
+        found.status_code = None  # the stream itself answered 200
+        return found
+
+
+# ---------------------------------------------------------------------------- to the wire
+
+
+def _thinking_budget(config: GenerationConfig) -> int | None:
+    if config.thinking_budget is not None:
+        return config.thinking_budget
+    if config.reasoning_effort is not None:
+        return REASONING_BUDGETS[config.reasoning_effort]
+    return None
+
+
+def _tool(tool: Tool) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        spec["description"] = tool.description
+    spec["input_schema"] = tool.parameters
+    return spec
+
+
+def _tool_choice(choice: str) -> dict[str, Any]:
+    if choice in ("auto", "none"):
+        return {"type": choice}
+    if choice == "required":
+        return {"type": "any"}
+    return {"type": "tool", "name": choice}
+
+
+def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Relay's turns as Anthropic's: tool results travel in user turns, and consecutive
+    turns of one role are merged, since the API wants roles to alternate."""
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = "assistant" if message.role == "assistant" else "user"
+        blocks = [block for part in message.content if (block := _block(part)) is not None]
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return turns
+
+
+def _block(part: Part) -> dict[str, Any] | None:
+    if isinstance(part, TextPart):
+        # The API rejects empty text blocks; an empty part says nothing anyway.
+        return {"type": "text", "text": part.text} if part.text else None
+    if isinstance(part, ImagePart):
+        return {"type": "image", "source": _image_source(part)}
+    if isinstance(part, DocumentPart):
+        document: dict[str, Any] = {"type": "document", "source": _document_source(part)}
+        if part.name:
+            document["title"] = part.name
+        return document
+    if isinstance(part, ToolCallPart):
+        return {"type": "tool_use", "id": part.id, "name": part.name, "input": part.arguments}
+    if isinstance(part, ToolResultPart):
+        result: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": part.tool_call_id,
+            "content": part.content,
+        }
+        if part.is_error:
+            result["is_error"] = True
+        return result
+    if isinstance(part, ThinkingPart):
+        if part.redacted:
+            return {"type": "redacted_thinking", "data": part.signature or ""}
+        if part.signature:
+            return {"type": "thinking", "thinking": part.text, "signature": part.signature}
+        # Unsigned thinking (from another provider) cannot be verified by Anthropic,
+        # which would reject the request: it is left out.
+        return None
+    raise InvalidRequestError(f"content of type {type(part).__name__} has no Anthropic form")
+
+
+def _image_source(part: ImagePart) -> dict[str, Any]:
+    if part.url is not None:
+        return {"type": "url", "url": part.url}
+    if not part.media_type:
+        raise InvalidRequestError("an image given as bytes needs a media_type (image/png...)")
+    return {"type": "base64", "media_type": part.media_type, "data": part.base64()}
+
+
+def _document_source(part: DocumentPart) -> dict[str, Any]:
+    if part.url is not None:
+        return {"type": "url", "url": part.url}
+    if part.media_type == "application/pdf":
+        return {"type": "base64", "media_type": "application/pdf", "data": part.base64()}
+    if part.media_type.startswith("text/"):
+        text = (part.data or b"").decode("utf-8", errors="replace")
+        return {"type": "text", "media_type": "text/plain", "data": text}
+    raise InvalidRequestError(
+        f"Anthropic reads PDF and plain-text documents, not {part.media_type!r}"
+    )
+
+
+# ---------------------------------------------------------------------------- from the wire
+
+
+def _usage(usage: Mapping[str, Any]) -> Usage:
+    # Anthropic's input_tokens leave out cache reads and writes; Relay's include them.
+    read = int(usage.get("cache_read_input_tokens") or 0)
+    written = int(usage.get("cache_creation_input_tokens") or 0)
+    return Usage(
+        input_tokens=int(usage.get("input_tokens") or 0) + read + written,
+        output_tokens=int(usage.get("output_tokens") or 0),
+        cached_input_tokens=read,
+        cache_write_tokens=written,
+    )
+
+
+def _response(body: Any, structured: _Structured | None) -> Response:
+    stop_reason = body.get("stop_reason")
+    finish: FinishReason = _FINISH.get(stop_reason, "unknown")
+    content: list[Part] = []
+    answer: str | None = None
+    for block in body["content"]:
+        kind = block["type"]
+        if kind == "text":
+            content.append(TextPart(block["text"]))
+        elif kind == "thinking":
+            content.append(ThinkingPart(block["thinking"], signature=block.get("signature")))
+        elif kind == "redacted_thinking":
+            # The encrypted thinking goes where Relay keeps what must be sent back as is.
+            content.append(ThinkingPart("", signature=block["data"], redacted=True))
+        elif kind == "tool_use":
+            if structured is not None and block["name"] == structured.name:
+                answer = structured.text(block["input"], check=finish != "length")
+                continue
+            if not isinstance(block["input"], dict):
+                raise MalformedResponse(f"tool call {block['name']!r} input is not an object")
+            content.append(ToolCallPart(block["id"], block["name"], block["input"]))
+        # Server-tool blocks and other new types stay in ``raw``.
+    if structured is not None:
+        if answer is None and finish != "length":
+            raise MalformedResponse(
+                f"the answer has no call of the structured-output tool {structured.name!r} "
+                f"(stop_reason {stop_reason!r})"
+            )
+        # The forced call is how the answer travels, not a call for the caller to run:
+        # the JSON becomes the text, and any prose beside it is dropped.
+        content = [p for p in content if not isinstance(p, TextPart)]
+        if answer is not None:
+            content.append(TextPart(answer))
+            finish = "stop" if finish == "tool_calls" else finish
+    return Response(
+        content=tuple(content),
+        model=body["model"],
+        id=body["id"],
+        finish_reason=finish,
+        usage=_usage(body.get("usage") or {}),
+        raw=body,
+    )
+
+
+def _block_started(
+    index: int,
+    block: dict[str, Any],
+    arguments: dict[int, list[str]],
+    structured: _Structured | None,
+) -> list[StreamEvent]:
+    kind = block.get("type")
+    if kind == "tool_use":
+        arguments[index] = []
+        if structured is not None and block["name"] == structured.name:
+            return []
+        return [ToolCallDelta(index, id=block["id"], name=block["name"])]
+    if kind == "text" and block.get("text"):
+        return [TextDelta(block["text"])]
+    if kind == "thinking" and block.get("thinking"):
+        return [ThinkingDelta(block["thinking"], signature=block.get("signature"))]
+    if kind == "redacted_thinking":
+        return [ThinkingDelta("", signature=block["data"])]
+    return []
+
+
+def _delta(
+    index: int,
+    delta: Mapping[str, Any],
+    blocks: dict[int, dict[str, Any]],
+    arguments: dict[int, list[str]],
+    structured: _Structured | None,
+) -> StreamEvent | None:
+    block = blocks[index]
+    kind = delta.get("type")
+    if kind == "text_delta":
+        block["text"] = block.get("text", "") + delta["text"]
+        return TextDelta(delta["text"])
+    if kind == "thinking_delta":
+        block["thinking"] = block.get("thinking", "") + delta["thinking"]
+        return ThinkingDelta(delta["thinking"])
+    if kind == "signature_delta":
+        block["signature"] = delta["signature"]
+        return ThinkingDelta("", signature=delta["signature"])
+    if kind == "input_json_delta":
+        arguments.setdefault(index, []).append(delta["partial_json"])
+        if structured is not None and block.get("name") == structured.name:
+            return None
+        return ToolCallDelta(index, arguments=delta["partial_json"])
+    return None  # citations and later delta types: kept out of the unified events
+
+
+def _arguments(pieces: list[str], block: Mapping[str, Any]) -> Any:
+    text = "".join(pieces).strip()
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MalformedResponse(
+            f"tool call {block.get('name')!r} streamed input that is not JSON: {error}"
+        ) from error

@@ -1,0 +1,231 @@
+"""Wire-format tests: Anthropic's documented answers, replayed from the hand-written
+cassettes in ``cassettes/relay-anthropic`` (no network; see cassettes/README.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+import yaml
+from anthropic_support import CASSETTES, KEY, MODEL
+
+from relay_core import (
+    AuthenticationError,
+    ContextWindowExceeded,
+    EndEvent,
+    GenerationConfig,
+    Hub,
+    ProviderUnavailable,
+    RateLimitError,
+    Request,
+    ResponseSchema,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    Usage,
+)
+from relay_core.secrets import mask
+
+Cassette = Callable[[str], AbstractContextManager[Any]]
+TARGET = f"anthropic/{MODEL}"
+NO_RETRY = "providers:\n  anthropic: {max_retries: 0}\n"
+WEATHER = Tool(
+    "get_weather",
+    "Current weather for a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def recorded_body(name: str, index: int = 0) -> Any:
+    interactions = yaml.safe_load((CASSETTES / f"{name}.yaml").read_text())["interactions"]
+    return json.loads(interactions[index]["request"]["body"])
+
+
+def test_a_chat_answer(make_hub: Callable[..., Hub], cassette: Cassette) -> None:
+    with cassette("chat") as tape:
+        answer = make_hub().chat(
+            TARGET, "What is the capital of France? One word.", system="You are terse."
+        )
+    assert answer.text == "Paris."
+    assert answer.finish_reason == "stop"
+    assert answer.usage == Usage(input_tokens=1214, output_tokens=5, cached_input_tokens=1200)
+    assert answer.id == "msg_01XFDUDYJgAACzvnptvVoYEL"
+    assert answer.model == MODEL
+    assert tape.play_count == 1
+    sent = json.loads(tape.requests[0].body)
+    assert sent == recorded_body("chat")
+
+
+def test_a_streamed_answer_with_signed_thinking(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    request = Request.from_prompt(
+        "Is 1001 prime?", model=TARGET, config=GenerationConfig(thinking_budget=2048)
+    )
+    with cassette("stream_thinking") as tape:
+        events = list(make_hub().stream(request))
+    assert json.loads(tape.requests[0].body) == recorded_body("stream_thinking")
+    thinking = [e for e in events if isinstance(e, ThinkingDelta)]
+    assert "".join(e.text for e in thinking) == "1001 = 7 × 143, and 143 = 11 × 13."
+    [signature] = [e.signature for e in thinking if e.signature]
+    assert signature.startswith("EuYBCkQYAiJA")
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "No: 1001 = 7 × 11 × 13."
+    end = events[-1]
+    assert isinstance(end, EndEvent)
+    assert end.response.content == (
+        ThinkingPart("1001 = 7 × 143, and 143 = 11 × 13.", signature=signature),
+        TextPart("No: 1001 = 7 × 11 × 13."),
+    )
+    assert end.response.usage == Usage(input_tokens=41, output_tokens=62)
+    assert end.response.finish_reason == "stop"
+    assert end.response.id == "msg_01Aq9w938a90dw8q"
+
+
+def test_parallel_tool_calls_whole_and_streamed_are_the_same(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    hub = make_hub()
+    with cassette("tool_calls"):
+        whole = hub.chat(
+            TARGET, "Weather in Paris and in London?", tools=[WEATHER], tool_choice="auto"
+        )
+    assert whole.content == (
+        TextPart("I'll look up both cities."),
+        ToolCallPart("toolu_01A09q90qw90lq917835lq9", "get_weather", {"city": "Paris"}),
+        ToolCallPart("toolu_01B4zRk2vXj8YQcN5pW3sTuM", "get_weather", {"city": "London"}),
+    )
+    assert whole.finish_reason == "tool_calls"
+    with cassette("stream_tool_calls"):
+        events = list(
+            hub.stream(
+                TARGET, "Weather in Paris and in London?", tools=[WEATHER], tool_choice="auto"
+            )
+        )
+    end = events[-1]
+    assert isinstance(end, EndEvent)
+    assert end.response.content == whole.content
+    assert end.response.usage == whole.usage
+    assert end.response.finish_reason == whole.finish_reason
+
+
+def test_structured_output_through_the_forced_tool(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    schema = recorded_body("structured_output")["tools"][0]["input_schema"]
+    with cassette("structured_output") as tape:
+        answer = make_hub().chat(
+            TARGET,
+            "Report the weather in Paris: 18 degrees, cloudy.",
+            response_schema=ResponseSchema(schema, name="weather_report"),
+        )
+    sent = json.loads(tape.requests[0].body)
+    assert sent == recorded_body("structured_output")
+    assert sent["tool_choice"] == {"type": "tool", "name": "weather_report"}
+    assert answer.json() == {"city": "Paris", "temperature_c": 18, "conditions": "cloudy"}
+    assert answer.tool_calls == ()
+    assert answer.finish_reason == "stop"
+
+
+def test_a_429_is_retried_after_the_wait_it_asks_for(
+    make_hub: Callable[..., Hub], cassette: Cassette, waits: list[float]
+) -> None:
+    with cassette("rate_limit") as tape:
+        answer = make_hub().chat(TARGET, "Say hi.")
+    assert answer.text == "Hi!"
+    assert waits == [7.0]
+    assert tape.play_count == 2
+    assert answer.metadata["retries"] == ["RateLimitError"]
+
+
+def test_a_429_without_retries_is_a_rate_limit_error(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    with cassette("rate_limit"), pytest.raises(RateLimitError) as caught:
+        make_hub(catalog=NO_RETRY).chat(TARGET, "Say hi.")
+    assert caught.value.retry_after == 7.0
+    assert caught.value.status_code == 429
+    assert "50 requests per minute" in caught.value.provider_message
+
+
+def test_a_529_overloaded_is_unavailable_and_retried(
+    make_hub: Callable[..., Hub], cassette: Cassette, waits: list[float]
+) -> None:
+    with cassette("overloaded"), pytest.raises(ProviderUnavailable) as caught:
+        make_hub(catalog=NO_RETRY).chat(TARGET, "Say hi.")
+    assert (caught.value.status_code, caught.value.provider_message) == (529, "Overloaded")
+    with cassette("overloaded"):
+        assert make_hub().chat(TARGET, "Say hi.").text == "Hi!"
+    assert len(waits) == 1
+
+
+def test_overloaded_mid_stream_is_unavailable(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    seen: list[Any] = []
+
+    def drain() -> None:
+        seen.extend(make_hub().stream(TARGET, "Say hi."))
+
+    with cassette("stream_overloaded"), pytest.raises(ProviderUnavailable) as caught:
+        drain()
+    assert [e.text for e in seen if isinstance(e, TextDelta)] == ["Hi"]
+    assert caught.value.provider_message == "Overloaded"
+    assert caught.value.status_code is None  # the stream itself had answered 200
+
+
+def test_a_prompt_too_long_is_a_context_window_error(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    with cassette("prompt_too_long"), pytest.raises(ContextWindowExceeded) as caught:
+        make_hub().chat(TARGET, "Say hi.")
+    assert caught.value.status_code == 400
+    assert caught.value.provider_message == "prompt is too long: 208310 tokens > 200000 maximum"
+    assert not caught.value.retryable
+
+
+def test_a_401_is_an_authentication_error_without_the_key(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    with cassette("unauthorized") as tape, pytest.raises(AuthenticationError) as caught:
+        make_hub().chat(TARGET, "Say hi.")
+    assert tape.play_count == 1  # not retried
+    assert caught.value.provider_message == "invalid x-api-key"
+    assert KEY not in str(caught.value)
+
+
+def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
+    files = sorted(CASSETTES.glob("*.yaml"))
+    assert len(files) >= 8
+    for path in files:
+        text = path.read_text()
+        assert "sk-ant-" not in text, path.name
+        assert mask(text) == text, path.name
+        for interaction in yaml.safe_load(text)["interactions"]:
+            request, response = interaction["request"], interaction["response"]
+            headers = {name.lower() for name in request["headers"]}
+            assert not headers & {"x-api-key", "authorization", "cookie"}, path.name
+            assert request["headers"]["anthropic-version"] == ["2023-06-01"]
+            assert "set-cookie" not in {name.lower() for name in response["headers"]}
+            body = response["body"]["string"]
+            content_type = response["headers"]["content-type"][0]
+            if content_type.startswith("text/event-stream"):
+                assert json.loads(request["body"])["stream"] is True
+                # Every event: an event line naming the type its data carries, a blank line.
+                for frame in body.split("\n\n")[:-1]:
+                    match = re.fullmatch(r"event: (\w+)\ndata: (.+)", frame)
+                    assert match, frame
+                    assert json.loads(match.group(2))["type"] == match.group(1)
+                assert body.endswith("\n\n")
+            elif response["status"]["code"] >= 400:
+                error = json.loads(body)
+                assert error["type"] == "error"
+                assert set(error["error"]) == {"type", "message"}
+            else:
+                assert json.loads(body)["type"] == "message"
