@@ -19,7 +19,7 @@ import click
 
 from relay_core.config import Catalog, load_catalog
 from relay_core.errors import ConfigError, PluginNotInstalled, RelayError
-from relay_core.plugins import PluginRegistry
+from relay_core.plugins import PluginRegistry, ProviderEntry
 
 __all__ = ["cli", "main"]
 
@@ -43,6 +43,12 @@ class _State:
                 path = "relay.yaml"
             self._catalog = load_catalog(path) if path else Catalog()
         return self._catalog
+
+    def plugin_entry(self, provider: str) -> ProviderEntry:
+        """The registered provider behind a target's provider name (a catalog key may name
+        another plugin with ``plugin:``); :class:`PluginNotInstalled` when none has it."""
+        config = self.catalog.providers.get(provider)
+        return self.plugins.provider((config.plugin if config else None) or provider)
 
     def hub(self) -> Any:
         from relay_core.hub import Hub
@@ -177,12 +183,23 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_handles_errors
 def models_list(as_json: bool) -> None:
-    """List aliases with their targets."""
-    catalog = _state().catalog
-    rows = [
-        {"alias": alias, "kind": "model", "target": m.target, "description": m.description or ""}
-        for alias, m in sorted(catalog.models.items())
-    ] + [
+    """List aliases with their targets and the plugin that serves each."""
+    state = _state()
+    catalog = state.catalog
+    rows: list[dict[str, Any]] = []
+    for alias, model in sorted(catalog.models.items()):
+        row: dict[str, Any] = {
+            "alias": alias,
+            "kind": "model",
+            "target": model.target,
+            "description": model.description or "",
+        }
+        try:
+            row |= {"plugin": state.plugin_entry(model.provider).plugin, "installed": True}
+        except PluginNotInstalled as missing:
+            row |= {"plugin": None, "installed": False, "install": missing.distribution}
+        rows.append(row)
+    rows += [
         {"alias": alias, "kind": g.strategy, "target": ", ".join(g.members), "description": ""}
         for alias, g in sorted(catalog.groups.items())
     ]
@@ -195,7 +212,15 @@ def models_list(as_json: bool) -> None:
     width = max(len(r["alias"]) for r in rows)
     for row in rows:
         kind = "" if row["kind"] == "model" else f"[{row['kind']}] "
-        click.echo(f"{row['alias']:<{width}}  {kind}{row['target']}  {row['description']}".rstrip())
+        served = ""
+        if row["kind"] == "model":
+            served = (
+                f"({row['plugin']})"
+                if row["installed"]
+                else f"(not installed: pip install {row['install']})"
+            )
+        pieces = [f"{row['alias']:<{width}}", f"{kind}{row['target']}", served, row["description"]]
+        click.echo("  ".join(piece for piece in pieces if piece))
 
 
 @models.command("inspect")
@@ -210,14 +235,7 @@ def models_inspect(alias: str) -> None:
     config = state.catalog.lookup(alias)
     info: dict[str, Any] = {"alias": alias, **unstructure(config)}
     if not isinstance(config, GroupConfig):
-        entry = state.plugins.provider(
-            (
-                state.catalog.providers[config.provider].plugin
-                if config.provider in state.catalog.providers
-                else None
-            )
-            or config.provider
-        )
+        entry = state.plugin_entry(config.provider)
         adapter = entry.load()
         info["plugin"] = entry.plugin
         info["capabilities"] = sorted(str(c) for c in adapter.capabilities)

@@ -88,8 +88,8 @@ def test_models_list_and_inspect(runner: CliRunner) -> None:
     listed = runner.invoke(cli, ["models", "list"])
     assert listed.exit_code == 0
     assert listed.output.splitlines() == [
-        "fast   scripted/one  test model",
-        "plain  chatonly/x",
+        "fast   scripted/one  (scripted)  test model",
+        "plain  chatonly/x  (scripted)",
         "both   [fallback] fast, plain",
     ]
     rows = json.loads(runner.invoke(cli, ["models", "list", "--json"]).output)
@@ -98,6 +98,8 @@ def test_models_list_and_inspect(runner: CliRunner) -> None:
         "kind": "model",
         "target": "scripted/one",
         "description": "test model",
+        "plugin": "scripted",
+        "installed": True,
     }
     inspected = json.loads(runner.invoke(cli, ["models", "inspect", "fast"]).output)
     assert inspected["target"] == "scripted/one"
@@ -207,3 +209,19 @@ def test_validate_lists_every_field_mistake(runner: CliRunner, tmp_path: Path) -
         "many.yaml:3:29: error: unknown field 'parms'; did you mean 'params'?",
         "many.yaml:4:12: error: defaults.timeout: expected float, got str 'soon'",
     ]
+
+
+def test_models_list_says_what_to_install(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(
+        "providers:\n  local: {plugin: scripted}\n"
+        "models:\n  claude: anthropic/claude-sonnet-4-5\n  mine: local/x\n"
+    )
+    listed = runner.invoke(cli, ["-c", "m.yaml", "models", "list"])
+    assert listed.exit_code == 0
+    assert listed.output.splitlines() == [
+        "claude  anthropic/claude-sonnet-4-5  (not installed: pip install relay-anthropic)",
+        "mine    local/x  (scripted)",
+    ]
+    rows = json.loads(runner.invoke(cli, ["-c", "m.yaml", "models", "list", "--json"]).output)
+    assert rows[0]["installed"] is False
+    assert rows[0]["install"] == "relay-anthropic"
