@@ -21,6 +21,7 @@ TEST_DEPS = [
     "jsonschema>=4",
     "setuptools>=70.1",
     "vcrpy>=6",
+    "pydantic>=2",  # structured output from Pydantic models is tested where it is installed
 ]
 
 nox.options.sessions = ["lint", "typecheck", "core", "tests", "demo"]

@@ -69,14 +69,18 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
     """A :class:`Request` from the convenient call forms.
 
     ``prompt`` is a string (one user turn), a message, a list of messages, or a whole
-    request. ``options`` are Request fields (``system``, ``tools``, ``response_schema``
-    (a dict is taken as the schema), ``custom_id``...) or GenerationConfig fields
-    (``temperature``, ``max_tokens``...), which override ``config``.
+    request. ``options`` are Request fields (``system``, ``tools``, ``custom_id``...) or
+    GenerationConfig fields (``temperature``, ``max_tokens``...), which override
+    ``config``. ``response_schema`` takes a JSON Schema dict, a :class:`ResponseSchema`,
+    or an attrs class or Pydantic model, whose instance the response then carries as
+    ``parsed``.
     """
     generation = {k: options.pop(k) for k in list(options) if k in _GENERATION_FIELDS}
     schema = options.get("response_schema")
     if isinstance(schema, dict):
         options["response_schema"] = ResponseSchema(schema=schema)
+    elif isinstance(schema, type):
+        options["response_schema"] = ResponseSchema.from_type(schema)
     if "tools" in options:
         options["tools"] = tuple(
             t if isinstance(t, Tool) else Tool(**t) for t in options["tools"] or ()
@@ -255,6 +259,29 @@ class _GroupHandle:
             start = next(self._turn) % len(members)
             members = members[start:] + members[:start]
         return members
+
+
+def _parsed(request: Request, response: Response) -> Response:
+    """``response`` with ``parsed`` set when the request names a class to parse into."""
+    schema = request.response_schema
+    if schema is None or schema.python_type is None or response.finish_reason == "length":
+        return response
+    try:
+        data = response.json()
+        validate = getattr(schema.python_type, "model_validate", None)
+        if callable(validate):
+            parsed = validate(data)
+        else:
+            from relay_core.serialize import structure
+
+            parsed = structure(data, schema.python_type)
+    except Exception as error:  # json, cattrs and pydantic each raise their own kind
+        raise MalformedResponse(
+            f"the answer does not fit {schema.name}: {error}",
+            model=request.model,
+            custom_id=request.custom_id,
+        ) from error
+    return attrs.evolve(response, parsed=parsed)
 
 
 def _add_context(error: ProviderError, handle: ModelHandle, request: Request) -> None:
@@ -459,7 +486,7 @@ class Hub:
         started = time.perf_counter()
         retries: list[str] = []
         try:
-            response = await self._retrying(handle, lambda: handle.adapter.chat(concrete), retries)
+            response = await self._retrying(handle, lambda: self._answer(handle, concrete), retries)
         except ProviderError as error:
             _add_context(error, handle, request)
             self._audit(
@@ -490,6 +517,11 @@ class Hub:
             latency=response.latency,
         )
         return response
+
+    async def _answer(self, handle: ModelHandle, request: Request) -> Response:
+        # Parsed inside the retried call: an answer that does not fit the schema is a
+        # malformed answer, worth another attempt like any other.
+        return _parsed(request, await handle.adapter.chat(request))
 
     async def _retrying(
         self, handle: ModelHandle, call: Callable[[], Awaitable[T]], retries: list[str]
@@ -554,7 +586,7 @@ class Hub:
             events = await self._open_stream(handle, concrete)
             async for event in events:
                 if isinstance(event, EndEvent):
-                    response = handle.finish(request, event.response, started)
+                    response = handle.finish(request, _parsed(concrete, event.response), started)
                     self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
                     self._audit(
                         "stream.succeeded",

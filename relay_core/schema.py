@@ -1,8 +1,9 @@
-"""The catalog's JSON Schema, generated from the attrs classes that load it.
+"""JSON Schemas generated from attrs classes: the catalog's, and structured-output schemas.
 
-Generated rather than written, so it cannot drift from what :func:`load_catalog` accepts.
-Editors use it through the ``# yaml-language-server: $schema=...`` comment; ``relay
-schema`` prints it.
+The catalog's is generated rather than written, so it cannot drift from what
+:func:`load_catalog` accepts; editors use it through the ``# yaml-language-server:
+$schema=...`` comment, and ``relay schema`` prints it. :func:`schema_for` gives the schema
+of any attrs class, for ``response_schema=MyClass``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import attrs
 
 from relay_core.config import Catalog, CredentialRef, ModelConfig
 
-__all__ = ["catalog_schema"]
+__all__ = ["catalog_schema", "schema_for"]
 
 _SCALARS: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
@@ -45,6 +46,18 @@ def catalog_schema() -> dict[str, Any]:
     }
     assert root == {"$ref": "#/$defs/Catalog"}
     return schema
+
+
+def schema_for(tp: Any) -> dict[str, Any]:
+    """The JSON Schema of an attrs class (fields of str, int, float, bool, None, Literal,
+    unions, lists, tuples, dicts with string keys, and nested attrs classes). Nested
+    classes go to ``$defs``. :class:`TypeError` names a field type it cannot express."""
+    definitions: dict[str, Any] = {}
+    root = _for_type(tp, definitions)
+    if "$ref" not in root:
+        return root
+    body: dict[str, Any] = definitions.pop(root["$ref"].rpartition("/")[2])
+    return {**body, "$defs": definitions} if definitions else body
 
 
 def _for_type(tp: Any, definitions: dict[str, Any]) -> dict[str, Any]:

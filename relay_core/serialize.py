@@ -15,6 +15,7 @@ import json
 from typing import Any, TypeVar
 
 import cattrs
+import cattrs.gen
 
 from relay_core import types as t
 
@@ -39,9 +40,10 @@ def _tag(cls: type) -> str:
 def make_converter(*, strict: bool = False, unions: bool = True) -> cattrs.Converter:
     """A converter that knows every Relay type.
 
-    ``strict`` rejects unknown keys (for the catalog). ``unions=False`` leaves out the
-    content-part and stream-event unions, which the catalog never holds and which cost
-    a noticeable part of a cold start to configure.
+    ``strict`` rejects unknown keys (for the catalog). ``unions=False`` leaves out what
+    only messages need (the content-part and stream-event unions, the in-memory-only
+    fields), which the catalog never holds and which cost a noticeable part of a cold
+    start to configure.
     """
     conv = cattrs.Converter(omit_if_default=True, forbid_extra_keys=strict)
     conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
@@ -59,6 +61,22 @@ def make_converter(*, strict: bool = False, unions: bool = True) -> cattrs.Conve
         configure_tagged_union(t.StreamEvent, conv, tag_generator=_tag, tag_name="type")
         _reject_unknown_tags(conv, t.Part, t.PART_TYPES)
         _reject_unknown_tags(conv, t.StreamEvent, t.EVENT_TYPES)
+        # Python classes and the objects parsed into them stay in memory: they are not data.
+        # Generated last, so the hooks above (unions, bytes) are the ones they call.
+        for cls, name in ((t.ResponseSchema, "python_type"), (t.Response, "parsed")):
+            omit = {name: cattrs.gen.override(omit=True)}
+            conv.register_unstructure_hook(
+                cls,
+                cattrs.gen.make_dict_unstructure_fn(
+                    cls, conv, _cattrs_omit_if_default=True, **omit
+                ),
+            )
+            conv.register_structure_hook(
+                cls,
+                cattrs.gen.make_dict_structure_fn(
+                    cls, conv, _cattrs_forbid_extra_keys=strict, **omit
+                ),
+            )
     return conv
 
 

@@ -273,11 +273,29 @@ class Tool:
 
 @frozen
 class ResponseSchema:
-    """Ask for JSON output valid against ``schema`` (structured output)."""
+    """Ask for JSON output valid against ``schema`` (structured output).
+
+    ``python_type`` is the class the answer is parsed into (``Response.parsed``); it is
+    kept in memory only, never serialised, and does not change the request's
+    fingerprint. Build both at once with :meth:`from_type`.
+    """
 
     schema: dict[str, Any]
     name: str = "response"
     strict: bool = True
+    python_type: Any = field(default=None, eq=False, repr=False)
+
+    @classmethod
+    def from_type(cls, python_type: type, *, strict: bool = True) -> ResponseSchema:
+        """The schema of an attrs class, or of a Pydantic model (``model_json_schema``)."""
+        model_json_schema = getattr(python_type, "model_json_schema", None)
+        if callable(model_json_schema):
+            schema = model_json_schema()
+        else:
+            from relay_core.schema import schema_for
+
+            schema = schema_for(python_type)
+        return cls(schema, name=python_type.__name__, strict=strict, python_type=python_type)
 
 
 @frozen(kw_only=True)
@@ -386,6 +404,9 @@ class Response:
     latency: float | None = None
     raw: Any = None
     metadata: dict[str, Any] = field(factory=dict)
+    parsed: Any = field(default=None, eq=False, repr=False)
+    """The structured answer as an instance of the request's ``response_schema``
+    class, when one was given; in memory only, like the class itself."""
 
     @property
     def text(self) -> str:

@@ -37,7 +37,9 @@ class ScriptedProvider(Provider):
     """
 
     name = "scripted"
-    capabilities = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS})
+    capabilities = frozenset(
+        {Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.STRUCTURED_OUTPUT}
+    )
     script: dict[str, list[Any]]
     received: list[Request]
 

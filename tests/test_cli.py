@@ -103,7 +103,7 @@ def test_models_list_and_inspect(runner: CliRunner) -> None:
     }
     inspected = json.loads(runner.invoke(cli, ["models", "inspect", "fast"]).output)
     assert inspected["target"] == "scripted/one"
-    assert inspected["capabilities"] == ["chat", "stream", "tools"]
+    assert inspected["capabilities"] == ["chat", "stream", "structured_output", "tools"]
     assert inspected["price_source"] == "unknown"
     missing = runner.invoke(cli, ["models", "inspect", "nope"])
     assert missing.exit_code == 2
@@ -113,7 +113,10 @@ def test_models_list_and_inspect(runner: CliRunner) -> None:
 def test_providers_and_plugins(runner: CliRunner) -> None:
     providers = runner.invoke(cli, ["providers"])
     assert providers.exit_code == 0
-    assert "scripted  (scripted; no key needed)  chat, stream, tools" in providers.output
+    assert (
+        "scripted  (scripted; no key needed)  chat, stream, structured_output, tools"
+        in providers.output
+    )
     plugins = runner.invoke(cli, ["plugins", "--json"])
     names = [p["name"] for p in json.loads(plugins.output)]
     assert names == ["relay.builtin", "scripted"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay_core import InvalidRequestError
+from relay_core import InvalidRequestError, MalformedResponse
 from relay_mock._schema import SchemaError, generate
 
 FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -282,3 +283,44 @@ def test_generated_values_validate_for_any_supported_schema(
     value = generate(schema, seed)
     _valid(value, schema)
     assert generate(schema, seed) == value
+
+
+@attrs.frozen
+class Landmark:
+    name: str
+    height_m: float
+
+
+@attrs.frozen
+class City:
+    name: str
+    population: int
+    landmarks: list[Landmark]
+
+
+@attrs.frozen
+class Point:
+    x: int
+
+
+def test_an_attrs_class_as_response_schema_gives_a_parsed_instance(make_hub: Any) -> None:
+    hub = make_hub()
+    answer = hub.chat("mock/echo", "Describe Paris.", response_schema=City)
+    assert isinstance(answer.parsed, City)
+    assert all(isinstance(item, Landmark) for item in answer.parsed.landmarks)
+    assert answer.parsed == City(
+        **{**answer.json(), "landmarks": [Landmark(**item) for item in answer.json()["landmarks"]]}
+    )
+    streamed = list(hub.stream("mock/echo", "Describe Paris.", response_schema=City))[-1]
+    assert streamed.response.parsed == answer.parsed
+
+
+def test_an_answer_that_does_not_fit_the_class_is_malformed_and_retried(
+    make_hub: Any, waits: list[float]
+) -> None:
+    hub = make_hub("providers:\n  mock: {max_retries: 1}\n")
+    with pytest.raises(MalformedResponse, match="does not fit Point"):
+        hub.chat(
+            "mock/echo", "x", response_schema=Point, provider_kwargs={"mock": {"reply": '{"y": 1}'}}
+        )
+    assert len(waits) == 1
