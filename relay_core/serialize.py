@@ -64,7 +64,7 @@ def make_converter(*, strict: bool = False, unions: bool = True) -> cattrs.Conve
         # Python classes and the objects parsed into them stay in memory: they are not data.
         # Generated last, so the hooks above (unions, bytes) are the ones they call.
         for cls, name in ((t.ResponseSchema, "python_type"), (t.Response, "parsed")):
-            omit = {name: cattrs.gen.override(omit=True)}
+            omit: dict[str, Any] = {name: cattrs.gen.override(omit=True)}
             conv.register_unstructure_hook(
                 cls,
                 cattrs.gen.make_dict_unstructure_fn(
