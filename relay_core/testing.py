@@ -1,4 +1,6 @@
-"""Helpers for testing Relay plugins and applications (no pytest dependency).
+"""Helpers for testing Relay plugins and applications, and the provider conformance suite.
+
+Importing this module does not import pytest; the conformance suite does when it runs.
 
 ::
 
@@ -19,7 +21,13 @@ from typing import Any
 from relay_core.config import parse_catalog
 from relay_core.hub import Hub
 
-__all__ = ["hub_for", "recorded_waits"]
+__all__ = [
+    "CONFORMANCE_KEY",
+    "CONFORMANCE_TEXT",
+    "ProviderConformance",
+    "hub_for",
+    "recorded_waits",
+]
 
 
 def hub_for(
@@ -51,3 +59,248 @@ def recorded_waits() -> Iterator[list[float]]:
         yield recorded
     finally:
         http._sleep = original
+
+
+# ---------------------------------------------------------------------------- conformance
+
+CONFORMANCE_TEXT = "Conformance answer."
+CONFORMANCE_KEY = "relay-conformance-FAKEKEY-0123456789"
+SCENARIOS = ("text", "tool_call", "rate_limit", "authentication")
+
+
+class ProviderConformance:
+    """The behaviour every provider adapter owes Relay's users, as a pytest test class.
+
+    Subclass it in your plugin's tests, say which provider it is, and say how the
+    provider answers each scenario: over HTTP with :meth:`serve` (the suite routes every
+    request of the hub there through ``httpx.MockTransport``), or, for a provider that
+    does not speak HTTP, with :meth:`scenario_kwargs`. ::
+
+        class TestConformance(ProviderConformance):
+            plugin = relay_acme
+            provider = "acme"
+
+            def serve(self, scenario, request, stream):
+                if scenario == "text":
+                    return httpx.Response(200, json={...the wire form of the answer...})
+                ...
+
+    The scenarios, and what the suite checks:
+
+    - ``text``: the answer's text is :data:`CONFORMANCE_TEXT`, with token usage;
+      streamed (when the adapter declares ``stream``), the deltas join to the same text
+      and the ``end`` event's response has the same content, usage and finish reason.
+    - ``tool_call`` (when ``tools`` is declared): one call of ``get_weather`` with
+      arguments ``{"city": "Paris"}``, finish reason ``tool_calls``.
+    - ``rate_limit``: HTTP 429 with ``retry-after: 3`` becomes ``RateLimitError`` with
+      ``retry_after == 3``.
+    - ``authentication``: a rejected key becomes ``AuthenticationError``, and the key
+      (:data:`CONFORMANCE_KEY`, set in ``api_key_env``) is nowhere in the error.
+
+    It also checks that the entry point module stays light, and that every capability
+    the adapter does not declare is refused with ``UnsupportedCapability``. List a
+    scenario the provider cannot produce in ``not_applicable`` with the reason.
+    """
+
+    plugin: Any = None
+    provider: str = ""
+    model: str = "conformance-model"
+    catalog: str = ""
+    not_applicable: dict[str, str] = {}  # noqa: RUF012 - read-only, overridden per plugin
+
+    # -- what a plugin provides ---------------------------------------------------------
+
+    def serve(self, scenario: str, request: Any, stream: bool) -> Any:
+        """The ``httpx.Response`` the provider sends for ``scenario`` (``stream`` says
+        whether the adapter asked for a stream)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement serve()")
+
+    def scenario_kwargs(self, scenario: str) -> dict[str, Any]:
+        """``provider_kwargs`` that make the provider answer ``scenario`` (for providers
+        without HTTP, such as relay-mock); by default none."""
+        return {}
+
+    # -- the suite ------------------------------------------------------------------------
+
+    def _hub(self, scenario: str) -> Hub:
+        import httpx
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            accept = request.headers.get("accept", "")
+            body = request.content.decode("utf-8", "replace")
+            stream = "text/event-stream" in accept or '"stream":true' in body.replace(" ", "")
+            response: httpx.Response = self.serve(scenario, request, stream)
+            return response
+
+        catalog = f"providers:\n  {self.provider}: {{max_retries: 0}}\n{self.catalog}"
+        return hub_for(catalog, self.plugin, transport=httpx.MockTransport(handle))
+
+    def _applicable(self, scenario: str) -> None:
+        if scenario in self.not_applicable:
+            import pytest
+
+            pytest.skip(f"{scenario}: {self.not_applicable[scenario]}")
+
+    def _capabilities(self) -> frozenset[Any]:
+        from relay_core.providers import Capability
+
+        with self._hub("text") as hub:
+            adapter = hub.get(f"{self.provider}/{self.model}").adapter
+            return frozenset(Capability(c) for c in adapter.capabilities)
+
+    def _ask(self, hub: Hub, scenario: str, **options: Any) -> Any:
+        return hub.chat(
+            f"{self.provider}/{self.model}",
+            "Say the conformance answer.",
+            provider_kwargs=self.scenario_kwargs(scenario),
+            **options,
+        )
+
+    def test_entry_point_module_is_light(self) -> None:
+        import subprocess
+        import sys
+        import types
+
+        import pytest
+
+        if not isinstance(self.plugin, types.ModuleType):
+            pytest.skip("the plugin is registered in code: no entry point module to import")
+        module = self.plugin.__name__
+        probe = (
+            f"import sys, {module}\n"
+            "heavy = [m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore')"
+            f" or (m.startswith('{module}.') and m.split('.')[-1].startswith('_'))]\n"
+            "print(heavy)"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        )
+        assert result.stdout.strip() == "[]", f"importing {module} loaded {result.stdout}"
+
+    def test_text(self, monkeypatch: Any) -> None:
+        self._applicable("text")
+        self._set_key(monkeypatch)
+        with self._hub("text") as hub:
+            answer = self._ask(hub, "text")
+        assert answer.text == CONFORMANCE_TEXT
+        assert answer.finish_reason == "stop"
+        assert answer.usage.input_tokens > 0
+        assert answer.usage.output_tokens > 0
+        assert answer.provider == self.provider
+
+    def test_stream_equals_chat(self, monkeypatch: Any) -> None:
+        from relay_core.providers import Capability
+        from relay_core.types import EndEvent, TextDelta
+
+        self._applicable("text")
+        self._set_key(monkeypatch)
+        if Capability.STREAM not in self._capabilities():
+            return
+        with self._hub("text") as hub:
+            answer = self._ask(hub, "text")
+            events = list(
+                hub.stream(
+                    f"{self.provider}/{self.model}",
+                    "Say the conformance answer.",
+                    provider_kwargs=self.scenario_kwargs("text"),
+                )
+            )
+        end = events[-1]
+        assert isinstance(end, EndEvent)
+        assert sum(isinstance(e, EndEvent) for e in events) == 1
+        assert "".join(e.text for e in events if isinstance(e, TextDelta)) == CONFORMANCE_TEXT
+        assert end.response.content == answer.content
+        assert end.response.usage == answer.usage
+        assert end.response.finish_reason == answer.finish_reason
+
+    def test_tool_call(self, monkeypatch: Any) -> None:
+        from relay_core.providers import Capability
+        from relay_core.types import Tool
+
+        self._applicable("tool_call")
+        self._set_key(monkeypatch)
+        if Capability.TOOLS not in self._capabilities():
+            return
+        weather = Tool(
+            "get_weather",
+            "Current weather for a city.",
+            {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        )
+        with self._hub("tool_call") as hub:
+            answer = self._ask(hub, "tool_call", tools=[weather])
+        assert [(c.name, c.arguments) for c in answer.tool_calls] == [
+            ("get_weather", {"city": "Paris"})
+        ]
+        assert answer.tool_calls[0].id
+        assert answer.finish_reason == "tool_calls"
+
+    def test_rate_limit(self, monkeypatch: Any) -> None:
+        import pytest
+
+        from relay_core.errors import RateLimitError
+
+        self._applicable("rate_limit")
+        self._set_key(monkeypatch)
+        with self._hub("rate_limit") as hub, pytest.raises(RateLimitError) as caught:
+            self._ask(hub, "rate_limit")
+        assert caught.value.retry_after == 3
+        assert caught.value.retryable
+
+    def test_authentication(self, monkeypatch: Any) -> None:
+        import pytest
+
+        from relay_core.errors import AuthenticationError
+
+        self._applicable("authentication")
+        self._set_key(monkeypatch)
+        with self._hub("authentication") as hub, pytest.raises(AuthenticationError) as caught:
+            self._ask(hub, "authentication")
+        assert not caught.value.retryable
+        for text in (str(caught.value), repr(caught.value), caught.value.provider_message):
+            assert CONFORMANCE_KEY not in text
+
+    def test_undeclared_capabilities_are_refused(self, monkeypatch: Any) -> None:
+        import asyncio
+
+        import pytest
+
+        from relay_core.errors import UnsupportedCapability
+        from relay_core.providers import Capability
+        from relay_core.types import DocumentPart, ImagePart, Message, Tool
+
+        self._set_key(monkeypatch)
+        declared = self._capabilities()
+        needs: dict[Capability, dict[str, Any]] = {
+            Capability.TOOLS: {"tools": [Tool("t")]},
+            Capability.STRUCTURED_OUTPUT: {"response_schema": {"type": "object"}},
+            Capability.VISION: {
+                "prompt": Message.user("see", ImagePart(url="https://example.test/a.png"))
+            },
+            Capability.DOCUMENTS: {
+                "prompt": Message.user("read", DocumentPart(url="https://example.test/a.pdf"))
+            },
+            Capability.THINKING: {"reasoning_effort": "low"},
+        }
+        with self._hub("text") as hub:
+            target = f"{self.provider}/{self.model}"
+            for capability, options in needs.items():
+                if capability in declared:
+                    continue
+                options = dict(options)
+                prompt = options.pop("prompt", "x")
+                with pytest.raises(UnsupportedCapability, match=str(capability)):
+                    hub.chat(target, prompt, **options)
+            if Capability.STREAM not in declared:
+                with pytest.raises(UnsupportedCapability, match="stream"):
+                    list(hub.stream(target, "x"))
+            if Capability.BATCH not in declared:
+                adapter = hub.get(target).adapter
+                with pytest.raises(UnsupportedCapability, match="batch"):
+                    asyncio.run(adapter.batch_status("b1"))
+
+    def _set_key(self, monkeypatch: Any) -> None:
+        with self._hub("text") as hub:
+            entry = hub.plugins.provider(self.provider)
+            env = entry.defaults.get("api_key_env", entry.load().api_key_env)
+        if env:
+            monkeypatch.setenv(env, CONFORMANCE_KEY)

@@ -1,0 +1,153 @@
+"""The provider conformance suite, run against a tiny HTTP adapter written here, and
+shown to catch an adapter that breaks its promises."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from relay_core import (
+    Capability,
+    EndEvent,
+    Provider,
+    Request,
+    Response,
+    StreamAssembler,
+    StreamEvent,
+    TextDelta,
+    ToolCallPart,
+    Usage,
+    UsageEvent,
+    hookimpl,
+)
+from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
+
+
+class TinyProvider(Provider):
+    """A provider with a made-up wire format: {"say": ..., "calls": [...], "used": [in, out]}."""
+
+    capabilities = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS})
+    api_key_env = "TINY_API_KEY"
+    default_base_url = "https://tiny.test"
+
+    def _headers(self) -> dict[str, str]:
+        assert self.settings.api_key is not None
+        return {"authorization": f"Bearer {self.settings.api_key.reveal()}"}
+
+    async def chat(self, request: Request) -> Response:
+        body = await self.http.json(
+            "POST",
+            "/say",
+            json={"q": request.messages[-1].text},
+            headers=self._headers(),
+            model=request.model,
+        )
+        calls = tuple(ToolCallPart(c["id"], c["name"], c["args"]) for c in body.get("calls", ()))
+        return Response(
+            content=(*((body["say"],) if body.get("say") else ()), *calls),
+            model=request.model,
+            finish_reason="tool_calls" if calls else "stop",
+            usage=Usage(*body["used"]),
+        )
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        assembler = StreamAssembler()
+        events = self.http.stream_sse(
+            "POST",
+            "/say",
+            json={"q": "", "stream": True},
+            headers=self._headers(),
+            model=request.model,
+        )
+        async for event in events:
+            data = event.json()
+            if "say" in data:
+                yield assembler.feed(TextDelta(data["say"]))
+            if "used" in data:
+                yield assembler.feed(UsageEvent(Usage(*data["used"])))
+        yield EndEvent(self.finish(assembler, request))
+
+    def finish(self, assembler: StreamAssembler, request: Request) -> Response:
+        return assembler.response(model=request.model)
+
+
+class Plugin:
+    def __init__(self, adapter: type[Provider] = TinyProvider) -> None:
+        self.adapter = adapter
+
+    @hookimpl
+    def relay_register_providers(self, register: Any) -> None:
+        register("tiny", self.adapter)
+
+
+def _serve(scenario: str, stream: bool) -> httpx.Response:
+    if scenario == "text" and stream:
+        lines = [{"say": "Conformance "}, {"say": "answer."}, {"used": [4, 2]}]
+        text = "".join(f"data: {json.dumps(line)}\n\n" for line in lines)
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+    if scenario == "text":
+        return httpx.Response(200, json={"say": CONFORMANCE_TEXT, "used": [4, 2]})
+    if scenario == "tool_call":
+        call = {"id": "c1", "name": "get_weather", "args": {"city": "Paris"}}
+        return httpx.Response(200, json={"calls": [call], "used": [4, 2]})
+    if scenario == "rate_limit":
+        return httpx.Response(429, json={"error": "slow down"}, headers={"retry-after": "3"})
+    return httpx.Response(401, json={"error": f"bad key {CONFORMANCE_KEY}"})
+
+
+class TestTinyConformance(ProviderConformance):
+    plugin = Plugin()
+    provider = "tiny"
+
+    def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
+        assert request.headers["authorization"] == f"Bearer {CONFORMANCE_KEY}"
+        return _serve(scenario, stream)
+
+
+class DropsTheLastDelta(TinyProvider):
+    def finish(self, assembler: StreamAssembler, request: Request) -> Response:
+        answer = assembler.response(model=request.model)
+        return Response(content=answer.text[:-1], model=answer.model, usage=answer.usage)
+
+
+class ClaimsVision(TinyProvider):
+    capabilities = TinyProvider.capabilities | {Capability.VISION}
+
+
+class Broken(ProviderConformance):
+    provider = "tiny"
+
+    def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
+        return _serve(scenario, stream)
+
+
+def test_the_suite_catches_a_stream_that_differs_from_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = Broken()
+    suite.plugin = Plugin(DropsTheLastDelta)
+    with pytest.raises(AssertionError):
+        suite.test_stream_equals_chat(monkeypatch)
+
+
+def test_the_suite_catches_an_error_left_unclassified(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Unclassified(Broken):
+        def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
+            return httpx.Response(418, json={"error": "teapot"})
+
+    suite = Unclassified()
+    suite.plugin = Plugin()
+    with pytest.raises(Exception, match="teapot"):
+        suite.test_authentication(monkeypatch)
+
+
+def test_the_suite_runs_the_capability_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An adapter that claims vision is not asked to refuse it...
+    suite = Broken()
+    suite.plugin = Plugin(ClaimsVision)
+    suite.test_undeclared_capabilities_are_refused(monkeypatch)
+    # ...and one that does not claim it is refused by the hub before any request.
+    suite.plugin = Plugin()
+    suite.test_undeclared_capabilities_are_refused(monkeypatch)
