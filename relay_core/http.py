@@ -103,9 +103,23 @@ def _error_message(body: str) -> str:
         for key in ("message", "detail", "error"):
             if isinstance(error.get(key), str):
                 return str(error[key])
+        if isinstance(error.get("detail"), list):
+            return _validation_details(error["detail"])
     if isinstance(error, str):
         return error
     return body.strip()[:_MAX_ERROR_BODY]
+
+
+def _validation_details(details: list[Any]) -> str:
+    """FastAPI-style 422 details as "where: what" lines, leaving out the ``input`` each
+    one echoes, which may be the user's content."""
+    lines = []
+    for detail in details:
+        if isinstance(detail, dict):
+            where = ".".join(str(step) for step in detail.get("loc", ()))
+            what = str(detail.get("msg", "invalid"))
+            lines.append(f"{where}: {what}" if where else what)
+    return "; ".join(lines)[:_MAX_ERROR_BODY] or "invalid request"
 
 
 def classify_status(

@@ -806,3 +806,25 @@ def test_backoff_is_jittered() -> None:
     policy = RetryPolicy(initial_backoff=1.0, max_backoff=60.0)
     waits = {policy.backoff(6, Timeout("slow")) for _ in range(50)}
     assert len(waits) > 1
+
+
+def test_validation_details_are_summarised_without_echoing_input() -> None:
+    body = json.dumps(
+        {
+            "detail": [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ["body", "store"],
+                    "msg": "Extra inputs are not permitted",
+                    "input": "the user's private text",
+                },
+                {"type": "missing", "loc": ["body", "model"], "msg": "Field required", "input": {}},
+            ]
+        }
+    )
+    error = classify_status(422, body, {}, provider="mistral")
+    assert isinstance(error, InvalidRequestError)
+    assert error.provider_message == (
+        "body.store: Extra inputs are not permitted; body.model: Field required"
+    )
+    assert "private" not in str(error)

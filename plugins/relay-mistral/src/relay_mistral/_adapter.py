@@ -1,0 +1,493 @@
+"""The Mistral adapter: Relay's types to Mistral's chat completions API and back.
+
+Mistral's wire format looks like OpenAI's Chat Completions but differs in most details
+(``random_seed``, ``max_tokens``, string ``image_url``, ``document_url`` chunks, ``name``
+on tool results, 9-character tool call ids, content as a list of ``thinking``/``text``
+chunks for reasoning, usage in the last stream chunk without ``stream_options``), so this
+is a mapping of its own rather than a subclass of relay-openai's.
+
+Every key of ``provider_kwargs`` is merged into the payload untouched, last, so it can
+set what Relay does not map (``safe_prompt``, ``parallel_tool_calls``, ``prompt_mode``,
+``presence_penalty``...) or override anything mapped here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from relay_core.errors import (
+    AuthenticationError,
+    ConfigError,
+    ContextWindowExceeded,
+    InvalidRequestError,
+    MalformedResponse,
+    NotFoundError,
+    ProviderError,
+    ProviderUnavailable,
+    RateLimitError,
+)
+from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.streaming import StreamAssembler
+from relay_core.types import (
+    DocumentPart,
+    EndEvent,
+    FinishReason,
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    Response,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+    UsageEvent,
+)
+
+if TYPE_CHECKING:
+    from relay_core.http import HttpClient
+    from relay_core.streaming import SSEEvent
+
+__all__ = ["MistralProvider", "wire_tool_call_id"]
+
+_PATH = "/chat/completions"
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    # The prompt plus the answer reached the model's context window.
+    "model_length": "length",
+    "tool_calls": "tool_calls",
+    "error": "error",
+}
+_TOOL_CHOICES = frozenset({"auto", "none", "any", "required"})
+_TOOL_CALL_ID = re.compile(r"[A-Za-z0-9]{9}")
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def wire_tool_call_id(relay_id: str) -> str:
+    """The tool call id Mistral accepts for ``relay_id``.
+
+    Mistral refuses any id that is not exactly 9 ASCII letters or digits, so ids made
+    by other providers (``call_...``, ``toolu_...``) are replaced by a stable 9-character
+    digest: the same id always maps to the same digest, so a call and its result still
+    match. Mistral's own ids pass through unchanged.
+    """
+    if _TOOL_CALL_ID.fullmatch(relay_id):
+        return relay_id
+    number = int.from_bytes(hashlib.sha256(relay_id.encode("utf-8")).digest()[:8], "big")
+    digits = []
+    for _ in range(9):
+        number, rest = divmod(number, 62)
+        digits.append(_BASE62[rest])
+    return "".join(digits)
+
+
+def _int(mapping: Any, key: str) -> int:
+    value = mapping.get(key) if isinstance(mapping, dict) else None
+    return value if isinstance(value, int) else 0
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    return Usage(
+        input_tokens=_int(raw, "prompt_tokens"),
+        output_tokens=_int(raw, "completion_tokens"),
+        cached_input_tokens=_int(raw.get("prompt_tokens_details"), "cached_tokens"),
+    )
+
+
+def _finish(value: Any) -> FinishReason:
+    return _FINISH.get(str(value), "unknown")
+
+
+def _arguments_text(arguments: Any) -> str:
+    # Mistral documents arguments as a JSON string, but its schema also allows an object.
+    if isinstance(arguments, dict):
+        return json.dumps(arguments)
+    return arguments if isinstance(arguments, str) else ""
+
+
+def _thinking_text(chunk: dict[str, Any]) -> str:
+    inner = chunk.get("thinking")
+    if isinstance(inner, str):
+        return inner
+    return "".join(
+        c.get("text", "") for c in inner or () if isinstance(c, dict) and c.get("type") == "text"
+    )
+
+
+def _stream_error(error: Any, provider: str, model: str) -> ProviderError:
+    """An error the provider reported inside a 200 stream (no HTTP status to classify)."""
+    error = error if isinstance(error, dict) else {"message": str(error)}
+    kind = str(error.get("type") or "")
+    message = str(error.get("message") or kind or "stream failed")
+    cls: type[ProviderError] = ProviderError
+    if kind == "rate_limited":
+        cls = RateLimitError
+    elif "maximum context length" in message or "too large for model" in message:
+        cls = ContextWindowExceeded
+    elif kind in ("internal_server_error", "service_unavailable"):
+        cls = ProviderUnavailable
+    return cls(message, provider=provider, model=model)
+
+
+class MistralProvider(Provider):
+    """Mistral over HTTP: ``POST /v1/chat/completions``, plain or streamed."""
+
+    name = "mistral"
+    capabilities = frozenset(
+        {
+            Capability.CHAT,
+            Capability.STREAM,
+            Capability.TOOLS,
+            Capability.STRUCTURED_OUTPUT,
+            Capability.VISION,
+            Capability.DOCUMENTS,
+            Capability.THINKING,
+        }
+    )
+    api_key_env = "MISTRAL_API_KEY"
+    default_base_url = "https://api.mistral.ai/v1"
+    error_rules = (
+        # "Prompt contains N tokens ... too large for model with M maximum context length".
+        ErrorRule(ContextWindowExceeded, status=400, contains="too large for model"),
+        # An unknown model is a 400 at Mistral; as NotFoundError a fallback group moves on.
+        ErrorRule(NotFoundError, status=400, contains="invalid_model"),
+    )
+
+    def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
+        super().__init__(settings, http)
+        if settings.options:
+            raise ConfigError(
+                f"providers.{settings.name}.options: the mistral provider takes no options, "
+                f"got {sorted(settings.options)}; put request fields in params or "
+                "provider_kwargs"
+            )
+
+    # -- calls --------------------------------------------------------------------------
+
+    def _headers(self, request: Request) -> dict[str, str]:
+        if self.settings.api_key is None:
+            raise AuthenticationError(
+                f"no API key: set {self.api_key_env} or providers.{self.settings.name}.api_key",
+                provider=self.settings.name,
+                model=request.model,
+            )
+        return {"authorization": f"Bearer {self.settings.api_key.reveal()}"}
+
+    async def chat(self, request: Request) -> Response:
+        payload = self.build_payload(request)
+        body = await self.http.json(
+            "POST", _PATH, json=payload, headers=self._headers(request), model=request.model
+        )
+        if not isinstance(body, dict):
+            raise MalformedResponse(
+                "answer is not a JSON object", provider=self.settings.name, model=request.model
+            )
+        return self.parse(body, request)
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        payload = self.build_payload(request, stream=True)
+        headers = self._headers(request)
+        events = self.http.stream_sse(
+            "POST", _PATH, json=payload, headers=headers, model=request.model
+        )
+        async for event in self._stream(events, request):
+            yield event
+
+    # -- request ------------------------------------------------------------------------
+
+    def _invalid(self, request: Request, message: str) -> InvalidRequestError:
+        return InvalidRequestError(message, provider=self.settings.name, model=request.model)
+
+    def build_payload(self, request: Request, *, stream: bool = False) -> dict[str, Any]:
+        """The JSON body this adapter sends for ``request``."""
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        names = {
+            call.id: call.name
+            for message in request.messages
+            for call in message.content
+            if isinstance(call, ToolCallPart)
+        }
+        for message in request.messages:
+            messages.extend(self._messages(message, request, names))
+        payload: dict[str, Any] = {"model": request.model, "messages": messages}
+        config = request.config
+        effort: str | None = config.reasoning_effort
+        if effort is None and config.thinking_budget:
+            # Mistral has no token budget for reasoning; "high" is the setting that
+            # returns the thinking, which is what asking for a budget means elsewhere.
+            effort = "high"
+        for key, value in (
+            ("temperature", config.temperature),
+            ("top_p", config.top_p),
+            ("max_tokens", config.max_tokens),
+            ("stop", list(config.stop) if config.stop else None),
+            ("random_seed", config.seed),
+            ("reasoning_effort", effort),
+        ):
+            if value is not None:
+                payload[key] = value
+        if request.tools:
+            payload["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": tool.name,
+                        **({"description": tool.description} if tool.description else {}),
+                        "parameters": tool.parameters,
+                    },
+                }
+                for tool in request.tools
+            ]
+        if request.tool_choice is not None:
+            payload["tool_choice"] = (
+                request.tool_choice
+                if request.tool_choice in _TOOL_CHOICES
+                else {"type": "function", "function": {"name": request.tool_choice}}
+            )
+        if request.response_schema is not None:
+            schema = request.response_schema
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema.name,
+                    "schema": schema.schema,
+                    "strict": schema.strict,
+                },
+            }
+        if stream:
+            # No stream_options: Mistral always sends usage in the last chunk.
+            payload["stream"] = True
+        payload.update(request.provider_kwargs)
+        return payload
+
+    def _messages(
+        self, message: Message, request: Request, names: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        # Tool results travel as one "tool" message each, wherever Relay carries them.
+        results: list[dict[str, Any]] = []
+        for part in message.content:
+            if isinstance(part, ToolResultPart):
+                result: dict[str, Any] = {
+                    "role": "tool",
+                    "tool_call_id": wire_tool_call_id(part.tool_call_id),
+                    "content": part.content,
+                }
+                name = part.name or names.get(part.tool_call_id)
+                if name:
+                    result["name"] = name
+                results.append(result)
+        rest = [p for p in message.content if not isinstance(p, ToolResultPart)]
+        if message.role == "assistant":
+            return [*results, *self._assistant(rest, request)]
+        if not rest:
+            return results
+        chunks: list[dict[str, Any]] = []
+        for part in rest:
+            if isinstance(part, TextPart):
+                chunks.append({"type": "text", "text": part.text})
+            elif isinstance(part, ImagePart):
+                chunks.append({"type": "image_url", "image_url": self._image(part)})
+            elif isinstance(part, DocumentPart):
+                chunks.append(self._document(part, request))
+            elif isinstance(part, ThinkingPart):
+                continue  # only assistants think; nothing to send
+            else:
+                raise self._invalid(request, f"a user message cannot carry a {part.TAG} part")
+        if len(chunks) == 1 and chunks[0]["type"] == "text":
+            return [*results, {"role": "user", "content": chunks[0]["text"]}]
+        return [*results, {"role": "user", "content": chunks}]
+
+    @staticmethod
+    def _image(part: ImagePart) -> str | dict[str, str]:
+        url = part.url or f"data:{part.media_type or 'image/png'};base64,{part.base64()}"
+        # The documented form is a bare string; the object form exists to carry detail.
+        return {"url": url, "detail": part.detail} if part.detail else url
+
+    def _document(self, part: DocumentPart, request: Request) -> dict[str, Any]:
+        if part.url is not None:
+            url = part.url
+        elif part.media_type == "application/pdf":
+            url = f"data:application/pdf;base64,{part.base64()}"
+        else:
+            raise self._invalid(
+                request,
+                f"Mistral reads documents from a URL or as PDF bytes, not {part.media_type} "
+                "bytes; send the text as a TextPart instead",
+            )
+        chunk: dict[str, Any] = {"type": "document_url", "document_url": url}
+        if part.name:
+            chunk["document_name"] = part.name
+        return chunk
+
+    def _assistant(self, parts: Sequence[Part], request: Request) -> list[dict[str, Any]]:
+        if any(isinstance(p, (ImagePart, DocumentPart)) for p in parts):
+            raise self._invalid(
+                request, "an assistant message can carry only text, thinking and tool calls"
+            )
+        calls = [p for p in parts if isinstance(p, ToolCallPart)]
+        # Reasoning models answer better when their thinking is sent back (Mistral asks
+        # for it); redacted thinking is another provider's ciphertext and is left out.
+        thinking = [p for p in parts if isinstance(p, ThinkingPart) and not p.redacted]
+        message: dict[str, Any] = {"role": "assistant"}
+        if thinking:
+            chunks: list[dict[str, Any]] = []
+            for part in parts:
+                if isinstance(part, ThinkingPart) and not part.redacted:
+                    chunk: dict[str, Any] = {
+                        "type": "thinking",
+                        "thinking": [{"type": "text", "text": part.text}],
+                    }
+                    if part.signature:
+                        chunk["signature"] = part.signature
+                    chunks.append(chunk)
+                elif isinstance(part, TextPart) and part.text:
+                    chunks.append({"type": "text", "text": part.text})
+            message["content"] = chunks
+        else:
+            text = "".join(p.text for p in parts if isinstance(p, TextPart))
+            if text:
+                message["content"] = text
+        if calls:
+            message["tool_calls"] = [
+                {
+                    "id": wire_tool_call_id(call.id),
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+                }
+                for call in calls
+            ]
+        return [message] if len(message) > 1 else []
+
+    # -- response -----------------------------------------------------------------------
+
+    def _content(self, content: Any) -> Iterable[TextPart | ThinkingPart]:
+        if isinstance(content, str):
+            if content:
+                yield TextPart(content)
+            return
+        for chunk in content or ():
+            if not isinstance(chunk, dict):
+                continue
+            if chunk.get("type") == "text" and chunk.get("text"):
+                yield TextPart(chunk["text"])
+            elif chunk.get("type") == "thinking":
+                yield ThinkingPart(_thinking_text(chunk), signature=chunk.get("signature"))
+            # Other chunks (references, images) are not Relay content; they stay in raw.
+
+    def _tool_call(self, call: Any) -> ToolCallPart:
+        function = call.get("function") or {}
+        name = function.get("name", "")
+        text = _arguments_text(function.get("arguments")).strip() or "{}"
+        try:
+            arguments = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise MalformedResponse(
+                f"tool call {name!r} has arguments that are not JSON: {error}",
+                provider=self.settings.name,
+            ) from error
+        if not isinstance(arguments, dict):
+            raise MalformedResponse(
+                f"tool call {name!r} arguments are not a JSON object",
+                provider=self.settings.name,
+            )
+        return ToolCallPart(call.get("id") or "", name, arguments)
+
+    def parse(self, body: dict[str, Any], request: Request) -> Response:
+        """A non-streamed answer body as a :class:`Response`."""
+        choices = body.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise MalformedResponse(
+                "answer has no choices", provider=self.settings.name, model=request.model
+            )
+        choice = choices[0]
+        message = choice.get("message") or {}
+        content: list[Part] = []
+        for part in self._content(message.get("content")):
+            # Adjacent text chunks are one part, as a stream's assembler joins them.
+            if content and isinstance(part, TextPart) and isinstance(content[-1], TextPart):
+                content[-1] = TextPart(content[-1].text + part.text)
+            else:
+                content.append(part)
+        content.extend(self._tool_call(call) for call in message.get("tool_calls") or ())
+        return Response(
+            content=tuple(content),
+            model=body.get("model") or request.model,
+            id=body.get("id"),
+            finish_reason=_finish(choice.get("finish_reason")),
+            usage=_usage(body.get("usage")),
+            raw=body,
+        )
+
+    async def _stream(
+        self, events: AsyncIterator[SSEEvent], request: Request
+    ) -> AsyncIterator[StreamEvent]:
+        assembler = StreamAssembler(provider=self.settings.name)
+        chunks: list[Any] = []
+        finish: FinishReason | None = None
+        response_id: str | None = None
+        model = request.model
+        # Mistral sends each tool call whole, and parallel calls have been seen sharing
+        # index 0: a new id always opens a new call, so calls are never merged.
+        slots: dict[str, int] = {}
+        last_slot: dict[int, int] = {}
+        async for event in events:
+            if event.data.strip() == "[DONE]":
+                break
+            chunk = event.json()
+            if not isinstance(chunk, dict):
+                continue
+            if chunk.get("object") == "error" or "error" in chunk:
+                raise _stream_error(chunk.get("error", chunk), self.settings.name, request.model)
+            chunks.append(chunk)
+            response_id = chunk.get("id") or response_id
+            model = chunk.get("model") or model
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                for part in self._content(delta.get("content")):
+                    if isinstance(part, TextPart):
+                        yield assembler.feed(TextDelta(part.text))
+                    elif part.text or part.signature:
+                        yield assembler.feed(ThinkingDelta(part.text, signature=part.signature))
+                for call in delta.get("tool_calls") or ():
+                    wire_index = call.get("index") or 0
+                    call_id = call.get("id")
+                    if call_id and call_id not in slots:
+                        slots[call_id] = len(slots)
+                    slot = slots[call_id] if call_id else last_slot.get(wire_index, wire_index)
+                    last_slot[wire_index] = slot
+                    function = call.get("function") or {}
+                    yield assembler.feed(
+                        ToolCallDelta(
+                            slot,
+                            id=call_id,
+                            name=function.get("name"),
+                            arguments=_arguments_text(function.get("arguments")),
+                        )
+                    )
+                if choice.get("finish_reason"):
+                    finish = _finish(choice["finish_reason"])
+            if chunk.get("usage"):
+                yield assembler.feed(UsageEvent(_usage(chunk["usage"])))
+        if finish is None:
+            raise MalformedResponse(
+                "stream ended before a finish_reason",
+                provider=self.settings.name,
+                model=request.model,
+            )
+        yield EndEvent(
+            assembler.response(model=model, finish_reason=finish, id=response_id, raw=chunks)
+        )
