@@ -97,7 +97,9 @@ class ProviderConformance:
     - ``authentication``: a rejected key becomes ``AuthenticationError``, and the key
       (:data:`CONFORMANCE_KEY`, set in ``api_key_env``) is nowhere in the error.
 
-    It also checks that the entry point module stays light, and that every capability
+    ``settings`` go into the provider's catalog entry (``{"plugin": "openai-compat",
+    "base_url": ...}`` for a provider under a key of its own). It also checks that the
+    entry point module stays light, and that every capability
     the adapter does not declare is refused with ``UnsupportedCapability``. List a
     scenario the provider cannot produce in ``not_applicable`` with the reason.
     """
@@ -105,7 +107,7 @@ class ProviderConformance:
     plugin: Any = None
     provider: str = ""
     model: str = "conformance-model"
-    catalog: str = ""
+    settings: dict[str, Any] = {}  # noqa: RUF012 - the catalog entry's settings, e.g. base_url
     not_applicable: dict[str, str] = {}  # noqa: RUF012 - read-only, overridden per plugin
 
     # -- what a plugin provides ---------------------------------------------------------
@@ -132,7 +134,11 @@ class ProviderConformance:
             response: httpx.Response = self.serve(scenario, request, stream)
             return response
 
-        catalog = f"providers:\n  {self.provider}: {{max_retries: 0}}\n{self.catalog}"
+        import json
+
+        # JSON is YAML: the provider's catalog entry, retries off so errors surface at once.
+        entry = {"max_retries": 0, **self.settings}
+        catalog = f"providers: {json.dumps({self.provider: entry})}\n"
         return hub_for(catalog, self.plugin, transport=httpx.MockTransport(handle))
 
     def _applicable(self, scenario: str) -> None:
@@ -300,7 +306,7 @@ class ProviderConformance:
 
     def _set_key(self, monkeypatch: Any) -> None:
         with self._hub("text") as hub:
-            entry = hub.plugins.provider(self.provider)
+            entry = hub.plugins.provider(self.settings.get("plugin", self.provider))
             env = entry.defaults.get("api_key_env", entry.load().api_key_env)
         if env:
             monkeypatch.setenv(env, CONFORMANCE_KEY)

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay_anthropic._adapter import AnthropicProvider
-from relay_anthropic._schema import schema_errors
 from relay_core import (
     EndEvent,
     Hub,
@@ -385,47 +384,3 @@ def test_structured_output_cannot_be_combined_with_thinking(make_hub: Callable[.
 def test_a_schema_named_like_a_tool_is_refused(make_hub: Callable[..., Hub]) -> None:
     with pytest.raises(InvalidRequestError, match="also a tool's name"):
         make_hub(Recorder()).chat(TARGET, "Hi", response_schema=SCHEMA, tools=[Tool("response")])
-
-
-@pytest.mark.parametrize(
-    ("value", "schema", "problem"),
-    [
-        (True, {"type": "integer"}, "expected integer"),
-        (3.0, {"type": "integer"}, None),
-        ("x", {"enum": ["a", "b"]}, "one of"),
-        ("x", {"const": "y"}, "must be"),
-        ([1, 2, 3], {"type": "array", "maxItems": 2}, "more than 2"),
-        (
-            [1, "a"],
-            {"type": "array", "prefixItems": [{"type": "integer"}], "items": {"type": "integer"}},
-            "$[1]",
-        ),
-        ("", {"type": "string", "minLength": 1}, "shorter"),
-        (5, {"minimum": 6}, "below"),
-        (5, {"exclusiveMaximum": 5}, "not below"),
-        ({"a": 1}, {"anyOf": [{"type": "string"}, {"type": "array"}]}, "anyOf"),
-        (
-            {"a": {"b": 1}},
-            {
-                "properties": {"a": {"$ref": "#/definitions/b"}},
-                "definitions": {"b": {"properties": {"b": {"type": "string"}}}},
-            },
-            "$.a.b",
-        ),
-        (None, {"type": ["string", "null"]}, None),
-        ({"x": 1}, {"additionalProperties": {"type": "string"}}, "$.x"),
-        (1, False, "no value"),
-    ],
-)
-def test_the_schema_check(value: Any, schema: Any, problem: str | None) -> None:
-    errors = schema_errors(value, schema)
-    if problem is None:
-        assert errors == []
-    else:
-        assert errors
-        assert problem in errors[0]
-
-
-def test_a_recursive_schema_check_ends() -> None:
-    schema = {"$ref": "#"}
-    assert schema_errors({"a": 1}, schema) == []

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from relay_anthropic._schema import schema_errors
 from relay_core.errors import (
     AuthenticationError,
     ConfigError,
@@ -50,6 +49,7 @@ from relay_core.types import (
     Usage,
     UsageEvent,
 )
+from relay_core.validation import schema_errors
 
 if TYPE_CHECKING:
     from relay_core.http import HttpClient

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from relay_core.errors import (
     AuthenticationError,
@@ -161,9 +161,10 @@ class OpenAIProvider(Provider):
             Capability.THINKING,
         }
     )
-    api_key_env = "OPENAI_API_KEY"
-    default_base_url = "https://api.openai.com/v1"
-    error_rules = (
+    # Declared as the base class does, so subclasses (relay-openai-compat) may override.
+    api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
+    error_rules: ClassVar[Sequence[ErrorRule]] = (
         # Out of credit is a 429 at OpenAI, but waiting will not fix it: fail fast (and
         # let a fallback group move on) instead of retrying as a rate limit.
         ErrorRule(AuthenticationError, status=429, contains="insufficient_quota"),
