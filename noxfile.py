@@ -24,7 +24,8 @@ TEST_DEPS = [
     "pydantic>=2",  # structured output from Pydantic models is tested where it is installed
 ]
 
-nox.options.sessions = ["lint", "typecheck", "core", "tests", "demo"]
+# CI runs all of these: each plugin alone too, so no plugin leans on another unnoticed.
+nox.options.sessions = ["lint", "typecheck", "core", "tests", *(p.name for p in PLUGINS), "demo"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -47,13 +48,26 @@ def core(session: nox.Session) -> None:
     session.run("pytest", "tests", *session.posargs)
 
 
+def _local_dependencies(plugin: Path) -> list[Path]:
+    """The plugins of this repository that ``plugin`` depends on (relay-openai-compat
+    builds on relay-openai): installed from here, never looked up on an index."""
+    import tomllib
+
+    project = tomllib.loads((plugin / "pyproject.toml").read_text())["project"]
+    names = {
+        dep.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip()
+        for dep in project.get("dependencies", ())
+    }
+    return [other for other in PLUGINS if other.name in names]
+
+
 def _plugin_session(plugin: Path) -> None:
     @nox.session(name=plugin.name)
     def run(session: nox.Session) -> None:
-        session.install(*TEST_DEPS, *_editable(ROOT, plugin))
+        session.install(*TEST_DEPS, *_editable(ROOT, *_local_dependencies(plugin), plugin))
         session.run("pytest", str(plugin / "tests"), *session.posargs)
 
-    run.__doc__ = f"relay-core plus {plugin.name} alone."
+    run.__doc__ = f"relay-core plus {plugin.name} alone (and the plugins it builds on)."
 
 
 for _plugin in PLUGINS:
