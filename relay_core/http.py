@@ -122,6 +122,27 @@ def _validation_details(details: list[Any]) -> str:
     return "; ".join(lines)[:_MAX_ERROR_BODY] or "invalid request"
 
 
+def _retry_info_delay(body: str) -> float | None:
+    """The wait a Google API asks for in its body (``google.rpc.RetryInfo``'s
+    ``retryDelay``, a duration such as ``"7s"``), for answers with no Retry-After."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(payload, list) and len(payload) == 1:
+        payload = payload[0]
+    error = payload.get("error") if isinstance(payload, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("RetryInfo"):
+            delay = str(detail.get("retryDelay", ""))
+            try:
+                return max(0.0, float(delay.removesuffix("s")))
+            except ValueError:
+                return None
+    return None
+
+
 def classify_status(
     status: int,
     body: str,
@@ -159,7 +180,10 @@ def classify_status(
         "custom_id": custom_id,
     }
     if cls is errors.RateLimitError or issubclass(cls, errors.RateLimitError):
-        return cls(message, retry_after=parse_retry_after(headers), **kwargs)
+        retry_after = parse_retry_after(headers)
+        if retry_after is None:
+            retry_after = _retry_info_delay(body)
+        return cls(message, retry_after=retry_after, **kwargs)
     return cls(message, **kwargs)
 
 

@@ -828,3 +828,23 @@ def test_validation_details_are_summarised_without_echoing_input() -> None:
         "body.store: Extra inputs are not permitted; body.model: Field required"
     )
     assert "private" not in str(error)
+
+
+def test_a_google_retry_delay_in_the_body_is_the_wait() -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": 429,
+                "status": "RESOURCE_EXHAUSTED",
+                "message": "quota",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7.5s"}
+                ],
+            }
+        }
+    )
+    error = classify_status(429, body, {})
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after == 7.5
+    # A Retry-After header, when there is one, wins.
+    assert classify_status(429, body, {"retry-after": "2"}).retry_after == 2.0

@@ -1,0 +1,594 @@
+"""The Gemini adapter: Relay's types to the Gemini API (``models/*:generateContent`` and
+``:streamGenerateContent?alt=sse``) and back.
+
+Credentials, pooling, retries, SSE parsing and the translation of failed answers are the
+core's; this module maps requests to payloads and answers to responses. The plugin's
+README lists every mapping and the choices made where Relay and Gemini differ (thought
+signatures, generated tool-call ids, reasoning effort, tool results).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from relay_core.errors import (
+    AuthenticationError,
+    ConfigError,
+    ContentPolicyError,
+    ContextWindowExceeded,
+    InvalidRequestError,
+    MalformedResponse,
+    ProviderError,
+)
+from relay_core.http import classify_status
+from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.types import (
+    DocumentPart,
+    EndEvent,
+    FinishReason,
+    GenerationConfig,
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    Response,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ThinkingDelta,
+    ThinkingPart,
+    Tool,
+    ToolCallDelta,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+    UsageEvent,
+)
+
+if TYPE_CHECKING:
+    from relay_core.http import HttpClient
+
+__all__ = ["GENERATED_ID_PREFIX", "REASONING_BUDGETS", "GeminiProvider"]
+
+# Gemini takes a thinking budget in tokens. low/medium/high are the budgets Google's own
+# OpenAI-compatible endpoint uses for reasoning_effort; 512 is the smallest budget every
+# Gemini 2.5 model accepts (Flash-Lite's floor; Pro's is 128).
+REASONING_BUDGETS: dict[str, int] = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+# The Gemini API often leaves functionCall.id out. Relay needs an id to pair results with
+# calls, so one is derived from the answer; ids with this prefix are Relay's and are never
+# sent back to Gemini, which did not issue them.
+GENERATED_ID_PREFIX = "gemini-call-"
+
+_FINISH: dict[str, FinishReason] = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    # The model produced a call Gemini could not accept: the turn ended on an error.
+    "MALFORMED_FUNCTION_CALL": "error",
+    "UNEXPECTED_TOOL_CALL": "error",
+    "TOO_MANY_TOOL_CALLS": "error",
+}
+# google.rpc status names and the HTTP status each comes with, so that an error object in
+# a stream (which arrives after a 200) is classified like the same error as an answer.
+_STATUS_CODES: dict[str, int] = {
+    "INVALID_ARGUMENT": 400,
+    "FAILED_PRECONDITION": 400,
+    "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
+    "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499,
+    "INTERNAL": 500,
+    "UNAVAILABLE": 503,
+    "DEADLINE_EXCEEDED": 504,
+}
+
+
+class GeminiProvider(Provider):
+    """The Gemini API (Google AI Studio keys). See the plugin's README for the mappings."""
+
+    name = "gemini"
+    capabilities = frozenset(
+        {
+            Capability.CHAT,
+            Capability.STREAM,
+            Capability.TOOLS,
+            Capability.STRUCTURED_OUTPUT,
+            Capability.VISION,
+            Capability.DOCUMENTS,
+            Capability.THINKING,
+        }
+    )
+    api_key_env = "GEMINI_API_KEY"
+    default_base_url = "https://generativelanguage.googleapis.com/v1beta"
+    # Only where Gemini differs from the core's defaults: it answers a bad key with 400
+    # INVALID_ARGUMENT, and says "too long" in its own words.
+    error_rules = (
+        ErrorRule(AuthenticationError, status=400, contains="API_KEY_INVALID"),
+        ErrorRule(AuthenticationError, status=400, contains="API key not valid"),
+        ErrorRule(AuthenticationError, status=400, contains="API key expired"),
+        ErrorRule(
+            ContextWindowExceeded, status=400, contains="exceeds the maximum number of tokens"
+        ),
+        ErrorRule(ContextWindowExceeded, status=400, contains="payload size exceeds the limit"),
+    )
+
+    def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
+        super().__init__(settings, http)
+        if settings.options:
+            raise ConfigError(
+                f"providers.{settings.name}.options: unknown option(s) "
+                f"{', '.join(sorted(settings.options))} (the gemini provider takes none; "
+                "send other API fields through provider_kwargs)"
+            )
+
+    # -- calls ----------------------------------------------------------------------------
+
+    async def chat(self, request: Request) -> Response:
+        body = await self.http.json(
+            "POST",
+            _method_path(request.model, "generateContent"),
+            json=self.payload(request),
+            headers=self._headers(),
+            model=request.model,
+        )
+        return self._parse(body, request)
+
+    async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        # Chunks are merged back into the GenerateContentResponse the non-streaming call
+        # returns and read by the same parser, so the end event equals chat's answer by
+        # construction (StreamAssembler joins parts by kind only, and would lose the
+        # signatures Gemini attaches to the part they belong to).
+        answer = _StreamedAnswer()
+        events = self.http.stream_sse(
+            "POST",
+            _method_path(request.model, "streamGenerateContent") + "?alt=sse",
+            json=self.payload(request),
+            headers=self._headers(),
+            model=request.model,
+        )
+        async for sse in events:
+            chunk = sse.json()
+            if not isinstance(chunk, dict):
+                raise self._malformed(f"a stream chunk is not a JSON object: {sse.data[:200]!r}")
+            if "error" in chunk:
+                raise self._stream_error(chunk, request)
+            _raise_if_blocked(chunk, self.settings.name, request.model)
+            try:
+                for event in answer.add(chunk):
+                    yield event
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+                raise self._malformed(f"{type(error).__name__}: {error}") from error
+        if not answer.finished:
+            raise self._malformed("the stream ended before the answer had a finishReason")
+        yield EndEvent(self._parse(answer.body(), request))
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        if self.settings.api_key is None:
+            raise AuthenticationError(
+                f"no API key for provider {self.settings.name!r}: set GEMINI_API_KEY "
+                "(or api_key: $env.GOOGLE_API_KEY in the catalog)",
+                provider=self.settings.name,
+            )
+        # A header, never the ?key= query parameter: URLs end up in logs and proxies.
+        return {"x-goog-api-key": self.settings.api_key.reveal()}
+
+    def payload(self, request: Request) -> dict[str, Any]:
+        """The GenerateContentRequest body for ``request`` (the model is in the URL)."""
+        payload: dict[str, Any] = {"contents": _contents(request.messages)}
+        if request.system:
+            payload["systemInstruction"] = {"parts": [{"text": request.system}]}
+        generation = _generation_config(request.config)
+        if request.response_schema is not None:
+            generation["responseMimeType"] = "application/json"
+            # responseJsonSchema takes standard JSON Schema; responseSchema takes only
+            # Google's OpenAPI subset and would refuse $ref, additionalProperties...
+            generation["responseJsonSchema"] = request.response_schema.schema
+        if generation:
+            payload["generationConfig"] = generation
+        if request.tools:
+            payload["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
+        if request.tool_choice is not None:
+            payload["toolConfig"] = {"functionCallingConfig": _tool_choice(request.tool_choice)}
+        _merge_kwargs(payload, request.provider_kwargs)
+        return payload
+
+    # -- answers --------------------------------------------------------------------------
+
+    def _parse(self, body: Any, request: Request) -> Response:
+        if isinstance(body, dict):
+            _raise_if_blocked(body, self.settings.name, request.model)
+        try:
+            return _response(body, request.model)
+        except MalformedResponse as error:
+            error.provider = error.provider or self.settings.name
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+            raise self._malformed(
+                f"answer has an unexpected shape: {type(error).__name__}: {error}"
+            ) from error
+
+    def _malformed(self, message: str) -> MalformedResponse:
+        return MalformedResponse(message, provider=self.settings.name, status_code=200)
+
+    def _stream_error(self, chunk: Mapping[str, Any], request: Request) -> ProviderError:
+        """An error object mid-stream, classified by the core as the same error would be
+        as an HTTP answer."""
+        error = chunk.get("error")
+        status = 500
+        if isinstance(error, dict):
+            code = error.get("code")
+            status = (
+                code if isinstance(code, int) else _STATUS_CODES.get(str(error.get("status")), 500)
+            )
+        found = classify_status(
+            status,
+            json.dumps(chunk),
+            {},
+            rules=self.error_rules,
+            provider=self.settings.name,
+            model=request.model,
+        )
+        found.status_code = None  # the stream itself answered 200
+        return found
+
+
+# ---------------------------------------------------------------------------- to the wire
+
+
+def _method_path(model: str, method: str) -> str:
+    # A bare name is a base model; "tunedModels/x" (or "models/x") is already a resource.
+    resource = model if "/" in model else f"models/{model}"
+    return "/" + quote(resource, safe="/-._~") + ":" + method
+
+
+def _thinking_budget(config: GenerationConfig) -> int | None:
+    if config.thinking_budget is not None:
+        return config.thinking_budget
+    if config.reasoning_effort is not None:
+        return REASONING_BUDGETS[config.reasoning_effort]
+    return None
+
+
+def _generation_config(config: GenerationConfig) -> dict[str, Any]:
+    generation: dict[str, Any] = {}
+    if config.temperature is not None:
+        generation["temperature"] = config.temperature
+    if config.top_p is not None:
+        generation["topP"] = config.top_p
+    if config.max_tokens is not None:
+        generation["maxOutputTokens"] = config.max_tokens
+    if config.stop:
+        generation["stopSequences"] = list(config.stop)
+    if config.seed is not None:
+        generation["seed"] = config.seed
+    budget = _thinking_budget(config)
+    if budget is not None:
+        # A budget of 0 switches thinking off: there are no thoughts to include then.
+        thinking: dict[str, Any] = {"thinkingBudget": budget}
+        if budget != 0:
+            thinking["includeThoughts"] = True
+        generation["thinkingConfig"] = thinking
+    return generation
+
+
+def _declaration(tool: Tool) -> dict[str, Any]:
+    declaration: dict[str, Any] = {"name": tool.name}
+    if tool.description:
+        declaration["description"] = tool.description
+    # parametersJsonSchema takes standard JSON Schema, as Relay's Tool.parameters is.
+    declaration["parametersJsonSchema"] = tool.parameters
+    return declaration
+
+
+def _tool_choice(choice: str) -> dict[str, Any]:
+    if choice == "auto":
+        return {"mode": "AUTO"}
+    if choice == "none":
+        return {"mode": "NONE"}
+    if choice == "required":
+        return {"mode": "ANY"}
+    return {"mode": "ANY", "allowedFunctionNames": [choice]}
+
+
+def _merge_kwargs(payload: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
+    """provider_kwargs go in as given; generationConfig and toolConfig are merged one level
+    deep, so ``{"generationConfig": {"topK": 40}}`` adds to the mapped settings instead of
+    replacing them."""
+    for key, value in kwargs.items():
+        current = payload.get(key)
+        if key in ("generationConfig", "toolConfig") and isinstance(current, dict):
+            payload[key] = {**current, **value} if isinstance(value, Mapping) else value
+        else:
+            payload[key] = value
+
+
+def _contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Relay's turns as Gemini's contents: assistant turns are ``model``, tool results
+    travel in ``user`` turns, and consecutive turns of one role are merged."""
+    names: dict[str, str] = {}
+    contents: list[dict[str, Any]] = []
+    for message in messages:
+        role = "model" if message.role == "assistant" else "user"
+        parts = _parts(message.content, names)
+        if not parts:
+            continue
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+    return contents
+
+
+def _parts(content: Sequence[Part], names: dict[str, str]) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, ThinkingPart):
+            _thinking_to_wire(part, parts)
+        elif isinstance(part, TextPart):
+            # Kept even when empty for now: a signature that follows may belong to it.
+            parts.append({"text": part.text})
+        elif isinstance(part, ToolCallPart):
+            names[part.id] = part.name
+            call: dict[str, Any] = {"name": part.name, "args": part.arguments}
+            if not part.id.startswith(GENERATED_ID_PREFIX):
+                call["id"] = part.id
+            parts.append({"functionCall": call})
+        elif isinstance(part, ToolResultPart):
+            parts.append({"functionResponse": _function_response(part, names)})
+        elif isinstance(part, ImagePart):
+            parts.append(_media(part.url, part.data, part.media_type, part.base64, "image"))
+        elif isinstance(part, DocumentPart):
+            parts.append(_media(part.url, part.data, part.media_type, part.base64, "document"))
+        else:  # pragma: no cover - every Part type is handled above
+            raise InvalidRequestError(f"content of type {type(part).__name__} has no Gemini form")
+    # Gemini refuses empty text parts; one is sent only as the carrier of a signature.
+    return [p for p in parts if p.get("text") != "" or "thoughtSignature" in p or "thought" in p]
+
+
+def _thinking_to_wire(part: ThinkingPart, parts: list[dict[str, Any]]) -> None:
+    if part.redacted:
+        return  # another provider's encrypted thinking: Gemini cannot read it
+    previous = parts[-1] if parts else None
+    if (
+        not part.text
+        and part.signature
+        and previous is not None
+        and ("functionCall" in previous or ("thought" not in previous and "text" in previous))
+        and "thoughtSignature" not in previous
+    ):
+        # A signature-only ThinkingPart right after a call or a text is the signature
+        # Gemini attached to that part (see _from_wire): it goes back on the same part.
+        previous["thoughtSignature"] = part.signature
+        return
+    if not part.text and not part.signature:
+        return
+    thought: dict[str, Any] = {"text": part.text, "thought": True}
+    if part.signature:
+        thought["thoughtSignature"] = part.signature
+    parts.append(thought)
+
+
+def _function_response(part: ToolResultPart, names: Mapping[str, str]) -> dict[str, Any]:
+    name = part.name or names.get(part.tool_call_id)
+    if not name:
+        raise InvalidRequestError(
+            f"the tool result for call {part.tool_call_id!r} needs the function's name: "
+            "Gemini pairs results with calls by name. Set ToolResultPart.name, or keep the "
+            "assistant turn holding the call in the conversation"
+        )
+    try:
+        value: Any = json.loads(part.content)
+    except ValueError:
+        value = part.content
+    # Gemini wants an object; the SDK's own convention wraps anything else, and errors.
+    if part.is_error:
+        response = {"error": value}
+    elif isinstance(value, dict):
+        response = value
+    else:
+        response = {"result": value}
+    result: dict[str, Any] = {"name": name, "response": response}
+    if not part.tool_call_id.startswith(GENERATED_ID_PREFIX):
+        result["id"] = part.tool_call_id
+    return result
+
+
+def _media(
+    url: str | None, data: bytes | None, media_type: str | None, b64: Any, kind: str
+) -> dict[str, Any]:
+    if url is not None:
+        mime = media_type or mimetypes.guess_type(url)[0]
+        file_data: dict[str, Any] = {"fileUri": url}
+        if mime:
+            file_data["mimeType"] = mime
+        return {"fileData": file_data}
+    if not media_type:
+        raise InvalidRequestError(f"an {kind} given as bytes needs a media_type (image/png...)")
+    return {"inlineData": {"mimeType": media_type, "data": b64()}}
+
+
+# ---------------------------------------------------------------------------- from the wire
+
+
+def _raise_if_blocked(body: Mapping[str, Any], provider: str, model: str) -> None:
+    """A prompt Gemini refused comes as a 200 with promptFeedback and no candidates."""
+    feedback = body.get("promptFeedback")
+    if body.get("candidates") or not isinstance(feedback, dict):
+        return
+    reason = feedback.get("blockReason")
+    if not reason:
+        return
+    detail = feedback.get("blockReasonMessage")
+    message = f"the prompt was blocked ({reason})" + (f": {detail}" if detail else "")
+    raise ContentPolicyError(message, provider=provider, model=model)
+
+
+def _usage(meta: Mapping[str, Any]) -> Usage:
+    # candidatesTokenCount leaves the thoughts out; Relay's output_tokens include them.
+    # Tokens of server-side tool results are read as input, as they are billed.
+    thoughts = int(meta.get("thoughtsTokenCount") or 0)
+    return Usage(
+        input_tokens=int(meta.get("promptTokenCount") or 0)
+        + int(meta.get("toolUsePromptTokenCount") or 0),
+        output_tokens=int(meta.get("candidatesTokenCount") or 0) + thoughts,
+        cached_input_tokens=int(meta.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
+    )
+
+
+def _generated_id(response_id: Any, index: int, name: str, args: Any) -> str:
+    """A stable id for a call Gemini gave none: the same for the same call in the same
+    answer, streamed or not."""
+    seed = json.dumps([response_id, index, name, args], sort_keys=True, ensure_ascii=False)
+    return GENERATED_ID_PREFIX + hashlib.sha256(seed.encode()).hexdigest()[:24]
+
+
+def _call(part: Mapping[str, Any], response_id: Any, index: int) -> ToolCallPart:
+    call = part["functionCall"]
+    name = call["name"]
+    args = call.get("args") or {}
+    if not isinstance(name, str) or not isinstance(args, dict):
+        raise MalformedResponse(f"function call {name!r} has arguments that are not an object")
+    return ToolCallPart(call.get("id") or _generated_id(response_id, index, name, args), name, args)
+
+
+def _from_wire(parts: Sequence[Mapping[str, Any]], response_id: Any) -> Iterator[Part]:
+    """Gemini's parts in order. A signature on a call or a text becomes a signature-only
+    ThinkingPart right after that part, since Relay's parts have nowhere else to keep it."""
+    calls = 0
+    for part in parts:
+        signature = part.get("thoughtSignature")
+        if "functionCall" in part:
+            yield _call(part, response_id, calls)
+            calls += 1
+        elif "text" in part:
+            text = part["text"]
+            if not isinstance(text, str):
+                raise MalformedResponse("a text part holds no text")
+            if part.get("thought"):
+                yield ThinkingPart(text, signature=signature)
+                continue
+            if text or signature:
+                yield TextPart(text)
+        else:
+            continue  # executable code, generated media...: kept in raw only
+        if signature:
+            yield ThinkingPart("", signature=signature)
+
+
+def _response(body: Any, model: str) -> Response:
+    candidates = body.get("candidates") or []
+    if not candidates:
+        raise MalformedResponse("the answer has no candidates")
+    candidate = candidates[0]
+    parts = (candidate.get("content") or {}).get("parts") or []
+    content = tuple(_from_wire(parts, body.get("responseId")))
+    reason = candidate.get("finishReason")
+    finish: FinishReason = _FINISH.get(reason, "unknown") if reason else "unknown"
+    if finish == "stop" and any(isinstance(p, ToolCallPart) for p in content):
+        finish = "tool_calls"
+    return Response(
+        content=content,
+        model=body.get("modelVersion") or model,
+        id=body.get("responseId"),
+        finish_reason=finish,
+        usage=_usage(body.get("usageMetadata") or {}),
+        raw=body,
+    )
+
+
+class _StreamedAnswer:
+    """Stream chunks merged into one GenerateContentResponse, and the events each chunk
+    gives. Text pieces join until a piece carries a signature (Gemini sends a part's
+    signature with its last piece, or in an empty-text piece after it); calls arrive whole.
+    Top-level fields and the candidate's fields are the last chunk's."""
+
+    def __init__(self) -> None:
+        self._top: dict[str, Any] = {}
+        self._candidate: dict[str, Any] = {}
+        self._content: dict[str, Any] = {}
+        self._parts: list[dict[str, Any]] = []
+        self._calls = 0
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._candidate.get("finishReason"))
+
+    def body(self) -> dict[str, Any]:
+        content = {**self._content, "parts": self._parts}
+        return {**self._top, "candidates": [{**self._candidate, "content": content}]}
+
+    def add(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
+        self._top.update((k, v) for k, v in chunk.items() if k != "candidates")
+        events: list[StreamEvent] = []
+        candidates = chunk.get("candidates") or []
+        if candidates:
+            candidate = candidates[0]
+            self._candidate.update((k, v) for k, v in candidate.items() if k != "content")
+            content = candidate.get("content") or {}
+            self._content.update((k, v) for k, v in content.items() if k != "parts")
+            for part in content.get("parts") or []:
+                events.extend(self._part(part, chunk.get("responseId")))
+        if "usageMetadata" in chunk:
+            events.append(UsageEvent(_usage(chunk["usageMetadata"])))
+        return events
+
+    def _part(self, part: Mapping[str, Any], response_id: Any) -> list[StreamEvent]:
+        signature = part.get("thoughtSignature")
+        if "functionCall" in part:
+            call = _call(part, response_id, self._calls)
+            self._parts.append(dict(part))
+            events: list[StreamEvent] = [
+                ToolCallDelta(
+                    self._calls,
+                    id=call.id,
+                    name=call.name,
+                    arguments=json.dumps(call.arguments, ensure_ascii=False),
+                )
+            ]
+            self._calls += 1
+            if signature:
+                events.append(ThinkingDelta("", signature=signature))
+            return events
+        text = part.get("text")
+        if not isinstance(text, str):
+            self._parts.append(dict(part))
+            return []
+        thought = bool(part.get("thought"))
+        last = self._parts[-1] if self._parts else None
+        if last is not None and _joinable(last, thought):
+            last["text"] += text
+            if signature:
+                last["thoughtSignature"] = signature
+        else:
+            self._parts.append(dict(part))
+        if thought:
+            return [ThinkingDelta(text, signature=signature)] if text or signature else []
+        events = [TextDelta(text)] if text else []
+        if signature:
+            events.append(ThinkingDelta("", signature=signature))
+        return events
+
+
+def _joinable(last: Mapping[str, Any], thought: bool) -> bool:
+    return (
+        isinstance(last.get("text"), str)
+        and set(last) <= {"text", "thought"}
+        and bool(last.get("thought")) == thought
+    )

@@ -1,0 +1,108 @@
+"""Fixtures for relay-gemini's tests. Nothing here reaches the network: unit tests
+answer through ``httpx.MockTransport``, wire-format tests replay the hand-written vcrpy
+cassettes in ``cassettes/relay-gemini`` (record mode ``none`` unless RELAY_RECORD says
+otherwise). Hubs load no entry points: each registers this plugin in code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import httpx
+import pytest
+from gemini_support import CASSETTES, KEY
+
+import relay_gemini
+from relay_core import Hub, ProviderSettings, Secret
+from relay_core.http import HttpClient, HttpPool
+from relay_core.testing import hub_for, recorded_waits
+from relay_gemini._adapter import GeminiProvider
+
+RECORD_MODE = os.environ.get("RELAY_RECORD", "none")
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Replaying needs a key only to build the adapter; recording uses the shell's real one.
+    if RECORD_MODE == "none":
+        monkeypatch.setenv("GEMINI_API_KEY", KEY)
+
+
+@pytest.fixture
+def make_hub() -> Iterator[Callable[..., Hub]]:
+    """A hub with this plugin registered in code, answering through ``handler`` (or
+    through the real transport, which cassettes replace); closed after the test."""
+    hubs: list[Hub] = []
+
+    def make(
+        handler: Callable[[httpx.Request], httpx.Response] | None = None, catalog: str = ""
+    ) -> Hub:
+        kwargs: dict[str, Any] = {}
+        if handler is not None:
+            kwargs["transport"] = httpx.MockTransport(handler)
+        hub = hub_for(catalog, relay_gemini, **kwargs)
+        hubs.append(hub)
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.close()
+
+
+@pytest.fixture
+def adapter() -> Callable[..., GeminiProvider]:
+    """An adapter built directly over a MockTransport, for tests below the hub."""
+
+    def make(handler: Callable[[httpx.Request], httpx.Response]) -> GeminiProvider:
+        settings = ProviderSettings(name="gemini", api_key=Secret(KEY))
+        pool = HttpPool(transport=httpx.MockTransport(handler))
+        http = HttpClient(
+            pool,
+            settings,
+            base_url=GeminiProvider.default_base_url,
+            rules=GeminiProvider.error_rules,
+        )
+        return GeminiProvider(settings, http)
+
+    return make
+
+
+@pytest.fixture
+def cassette() -> Callable[[str], AbstractContextManager[Any]]:
+    """Replay ``cassettes/relay-gemini/<name>.yaml``; a request it does not hold (method,
+    URL and JSON body compared) fails instead of going out. RELAY_RECORD=once re-records
+    with a real key in the environment, credentials filtered before anything is written."""
+    import vcr
+
+    recorder = vcr.VCR(
+        cassette_library_dir=str(CASSETTES),
+        record_mode=RECORD_MODE,
+        filter_headers=[
+            "authorization",
+            "x-api-key",
+            "api-key",
+            "x-goog-api-key",
+            "openai-organization",
+            "openai-project",
+            "anthropic-organization-id",
+            "cookie",
+            "set-cookie",
+        ],
+        filter_query_parameters=["key"],
+        match_on=["method", "scheme", "host", "port", "path", "query", "body"],
+        decode_compressed_response=True,
+    )
+
+    def use(name: str) -> AbstractContextManager[Any]:
+        return recorder.use_cassette(f"{name}.yaml", allow_playback_repeats=False)  # type: ignore[no-any-return]
+
+    return use
+
+
+@pytest.fixture
+def waits() -> Iterator[list[float]]:
+    """The hub's retry waits, recorded instead of slept through."""
+    with recorded_waits() as recorded:
+        yield recorded

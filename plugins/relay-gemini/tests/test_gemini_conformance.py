@@ -1,0 +1,66 @@
+"""relay-gemini passes the core's provider conformance suite."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+import relay_gemini
+from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
+
+USAGE = {"promptTokenCount": 9, "candidatesTokenCount": 3, "totalTokenCount": 12}
+
+
+def _answer(parts: list[dict[str, Any]], finish: str | None, **extra: Any) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if finish:
+        candidate["finishReason"] = finish
+    return {
+        "candidates": [candidate],
+        "modelVersion": "conformance-model",
+        "responseId": "conformance",
+        **extra,
+    }
+
+
+def _error(code: int, status: str, message: str, details: list[Any]) -> httpx.Response:
+    body = {"error": {"code": code, "message": message, "status": status, "details": details}}
+    return httpx.Response(code, json=body)
+
+
+class TestConformance(ProviderConformance):
+    plugin = relay_gemini
+    provider = "gemini"
+
+    def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
+        assert CONFORMANCE_KEY not in str(request.url)
+        if scenario == "text" and stream:
+            chunks = [
+                _answer([{"text": "Conformance "}], None),
+                _answer([{"text": "answer."}], "STOP", usageMetadata=USAGE),
+            ]
+            text = "".join(f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in chunks)
+            return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+        if scenario == "text":
+            return httpx.Response(
+                200, json=_answer([{"text": CONFORMANCE_TEXT}], "STOP", usageMetadata=USAGE)
+            )
+        if scenario == "tool_call":
+            call = {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
+            return httpx.Response(200, json=_answer([call], "STOP", usageMetadata=USAGE))
+        if scenario == "rate_limit":
+            retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3s"}
+            return _error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota.", [retry])
+        reason = {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+        }
+        return _error(
+            400,
+            "INVALID_ARGUMENT",
+            f"API key not valid. Please pass a valid API key. ({CONFORMANCE_KEY})",
+            [reason],
+        )

@@ -1,0 +1,147 @@
+"""Discovery through the entry point, lazy loading, and the declared capabilities."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from gemini_support import MODEL, Recorder
+
+import relay_gemini
+from relay_core import (
+    Capability,
+    CredentialError,
+    Hub,
+    PluginRegistry,
+    ProviderSettings,
+    Request,
+    UnsupportedCapability,
+)
+from relay_core.errors import AuthenticationError
+from relay_core.hub import required_capabilities
+from relay_gemini._adapter import GeminiProvider
+
+
+def _python(code: str, **env: str) -> Any:
+    """Run ``code`` in a fresh interpreter (no RELAY_* steering) and parse its JSON."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    environment.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_entry_point_is_discovered_without_importing_the_adapter() -> None:
+    out = _python("""
+        import json, sys
+        from relay_core import PluginRegistry
+
+        registry = PluginRegistry()
+        providers = registry.providers()
+        infos = {i.name: [i.distribution, i.version] for i in registry.plugins()}
+        heavy = sorted(m for m in sys.modules
+                       if m.startswith("relay_gemini._") or m.split(".")[0] == "httpx")
+        entry = providers["gemini"]
+        adapter = entry.load()
+        print(json.dumps({
+            "adapter": entry.adapter, "plugin": entry.plugin, "info": infos.get("gemini"),
+            "heavy": heavy, "loaded": adapter.__module__ + ":" + adapter.__name__,
+        }))
+    """)
+    assert out["adapter"] == "relay_gemini._adapter:GeminiProvider"
+    assert out["plugin"] == "gemini"
+    assert out["info"] == ["relay-gemini", "0.1.0"]
+    assert out["heavy"] == []
+    assert out["loaded"] == "relay_gemini._adapter:GeminiProvider"
+
+
+def test_the_block_list_hides_the_plugin() -> None:
+    code = """
+        import json
+        from relay_core import PluginRegistry
+        print(json.dumps(sorted(PluginRegistry().providers())))
+    """
+    assert "gemini" in _python(code, RELAY_PLUGINS="gemini")
+    assert "gemini" not in _python(code, RELAY_BLOCK_PLUGINS="gemini")
+
+
+def test_importing_the_plugin_module_stays_light() -> None:
+    modules = _python("""
+        import json, sys
+        import relay_gemini
+        print(json.dumps(sorted(sys.modules)))
+    """)
+    heavy = [m for m in modules if m.startswith("relay_gemini._") or m.split(".")[0] == "httpx"]
+    assert heavy == []
+
+
+def test_in_code_registration_gives_the_adapter() -> None:
+    registry = PluginRegistry(autoload=False)
+    registry.register(relay_gemini, name="gemini")
+    assert registry.provider("gemini").load() is GeminiProvider
+
+
+def test_the_declared_settings() -> None:
+    assert GeminiProvider.name == "gemini"
+    assert GeminiProvider.api_key_env == "GEMINI_API_KEY"
+    assert GeminiProvider.default_base_url == "https://generativelanguage.googleapis.com/v1beta"
+    assert GeminiProvider.capabilities == frozenset(Capability) - {Capability.BATCH}
+
+
+def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:
+    from relay_core import DocumentPart, ImagePart, Message, ResponseSchema, Tool
+
+    hub = make_hub(Recorder())
+    request = Request(
+        messages=[
+            Message.user(ImagePart(url="https://x/y.png"), DocumentPart(url="https://x/y.pdf"))
+        ],
+        tools=[Tool("f")],
+        response_schema=ResponseSchema({"type": "object"}),
+    )
+    needs = required_capabilities(request) | {Capability.THINKING, Capability.STREAM}
+    assert needs == set(GeminiProvider.capabilities)
+    handle = hub.get(f"gemini/{MODEL}")
+    handle.prepare(request)  # raises UnsupportedCapability for anything undeclared
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda p: p.submit_batch([Request.from_prompt("x", custom_id="a")]),
+        lambda p: p.batch_status("batches/123"),
+        lambda p: p.cancel_batch("batches/123"),
+        lambda p: p.list_batches(),
+    ],
+)
+def test_batches_are_not_offered_yet(call: Callable[[GeminiProvider], Any]) -> None:
+    provider = GeminiProvider(ProviderSettings(name="gemini"))
+    assert not provider.supports(Capability.BATCH)
+    with pytest.raises(UnsupportedCapability, match="gemini does not support batch"):
+        asyncio.run(call(provider))
+
+
+def test_a_missing_key_names_the_environment_variable(
+    make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GEMINI_API_KEY")
+    recorder = Recorder()
+    with pytest.raises(CredentialError, match="GEMINI_API_KEY"):
+        make_hub(recorder).chat(f"gemini/{MODEL}", "Hi")
+    provider = GeminiProvider(ProviderSettings(name="gemini"))
+    with pytest.raises(AuthenticationError, match="GEMINI_API_KEY"):
+        asyncio.run(provider.chat(Request.from_prompt("Hi", model=MODEL)))
+    assert recorder.requests == []
