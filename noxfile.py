@@ -82,7 +82,8 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    session.install("mypy>=1.10", "types-PyYAML", *_editable(ROOT, *PLUGINS))
+    # pytest for relay_core.testing, whose conformance suite uses it when it runs.
+    session.install("mypy>=1.10", "types-PyYAML", "pytest>=8", *_editable(ROOT, *PLUGINS))
     session.run("mypy")
     for plugin in PLUGINS:
         session.run("mypy", "--strict", str(plugin / "src"))
