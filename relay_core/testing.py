@@ -98,16 +98,19 @@ class ProviderConformance:
       (:data:`CONFORMANCE_KEY`, set in ``api_key_env``) is nowhere in the error.
 
     ``settings`` go into the provider's catalog entry (``{"plugin": "openai-compat",
-    "base_url": ...}`` for a provider under a key of its own). It also checks that the
-    entry point module stays light, and that every capability
-    the adapter does not declare is refused with ``UnsupportedCapability``. List a
-    scenario the provider cannot produce in ``not_applicable`` with the reason.
+    "base_url": ...}`` for a provider under a key of its own). It also checks discovery
+    through the entry point (``entry_point``, by default the provider's name) with the
+    adapter imported only when first used, the allow and block lists, that the entry
+    point module stays light, and that every capability the adapter does not declare is
+    refused with ``UnsupportedCapability``. List a scenario the provider cannot produce
+    in ``not_applicable`` with the reason.
     """
 
     plugin: Any = None
     provider: str = ""
     model: str = "conformance-model"
     settings: dict[str, Any] = {}  # noqa: RUF012 - the catalog entry's settings, e.g. base_url
+    entry_point: str | None = None  # the plugin's name in the entry point group; default provider
     not_applicable: dict[str, str] = {}  # noqa: RUF012 - read-only, overridden per plugin
 
     # -- what a plugin provides ---------------------------------------------------------
@@ -182,6 +185,71 @@ class ProviderConformance:
             [sys.executable, "-c", probe], capture_output=True, text=True, check=True
         )
         assert result.stdout.strip() == "[]", f"importing {module} loaded {result.stdout}"
+
+    def _registered_name(self) -> str:
+        """The provider name the plugin registers (the catalog key may differ)."""
+        name: str = self.settings.get("plugin", self.provider)
+        return name
+
+    def _entry_point(self) -> str:
+        import types
+
+        import pytest
+
+        if not isinstance(self.plugin, types.ModuleType):
+            pytest.skip("the plugin is registered in code: it has no entry point")
+        return self.entry_point or self.provider
+
+    def _listing(self, **env: str) -> dict[str, Any]:
+        """What a fresh interpreter's registry finds, with ``env`` steering it."""
+        import json
+        import os
+        import subprocess
+        import sys
+
+        module = self.plugin.__name__
+        probe = (
+            "import json, sys\n"
+            "from relay_core import PluginRegistry\n"
+            "registry = PluginRegistry()\n"
+            "providers = registry.providers()\n"
+            "plugins = {i.name: i.distribution for i in registry.plugins()}\n"
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore')"
+            f" or (m.startswith('{module}.') and m.split('.')[-1].startswith('_')))\n"
+            f"entry = providers.get({self._registered_name()!r})\n"
+            "adapter = entry.load() if entry else None\n"
+            "print(json.dumps({'providers': sorted(providers), 'plugins': plugins,"
+            " 'heavy': heavy, 'registered': entry.adapter if entry else None,"
+            " 'loaded': f'{adapter.__module__}:{adapter.__name__}' if adapter else None}))\n"
+        )
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+        environment.update(env)
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            env=environment,
+            check=True,
+        )
+        listing: dict[str, Any] = json.loads(result.stdout)
+        return listing
+
+    def test_discovered_through_its_entry_point(self) -> None:
+        name = self._entry_point()
+        listing = self._listing()
+        assert self._registered_name() in listing["providers"]
+        assert listing["plugins"].get(name), f"no distribution for entry point {name!r}"
+        # Registered by import string, imported only when first used.
+        assert listing["heavy"] == []
+        assert isinstance(listing["registered"], str)
+        assert listing["registered"].startswith(f"{self.plugin.__name__}.")
+        assert listing["loaded"] == listing["registered"]
+
+    def test_the_block_list_hides_it(self) -> None:
+        name = self._entry_point()
+        provider = self._registered_name()
+        assert provider in self._listing(RELAY_PLUGINS=name)["providers"]
+        assert provider not in self._listing(RELAY_BLOCK_PLUGINS=name)["providers"]
 
     def test_text(self, monkeypatch: Any) -> None:
         self._applicable("text")
@@ -306,7 +374,7 @@ class ProviderConformance:
 
     def _set_key(self, monkeypatch: Any) -> None:
         with self._hub("text") as hub:
-            entry = hub.plugins.provider(self.settings.get("plugin", self.provider))
+            entry = hub.plugins.provider(self._registered_name())
             env = entry.defaults.get("api_key_env", entry.load().api_key_env)
         if env:
             monkeypatch.setenv(env, CONFORMANCE_KEY)

@@ -80,6 +80,7 @@ def serve_openai_style(scenario: str, stream: bool) -> httpx.Response:
 class TestGroqConformance(ProviderConformance):
     plugin = relay_openai_compat
     provider = "groq"
+    entry_point = "openai-compat"
 
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         assert request.url.host == "api.groq.com"
@@ -89,6 +90,7 @@ class TestGroqConformance(ProviderConformance):
 class TestLocalServerConformance(ProviderConformance):
     plugin = relay_openai_compat
     provider = "local"
+    entry_point = "openai-compat"
     settings = {"plugin": "openai-compat", "base_url": "http://127.0.0.1:8000/v1"}  # noqa: RUF012
     not_applicable = {"authentication": "a local server with no key configured rejects none"}  # noqa: RUF012
 

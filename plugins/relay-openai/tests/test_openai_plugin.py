@@ -1,14 +1,9 @@
-"""Discovery through the entry point, lazy loading, declared capabilities, options, and
-error classification (including what OpenAI says differently from the core's defaults)."""
+"""Registration in code, declared capabilities, options, and error classification
+(including what OpenAI says differently from the core's defaults)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
 import pytest
@@ -28,60 +23,6 @@ from relay_core import (
     UnsupportedCapability,
 )
 from relay_openai._adapter import OpenAIProvider, is_reasoning_model
-
-
-def _python(code: str, **env: str) -> Any:
-    """Run ``code`` in a fresh interpreter (no RELAY_* steering) and parse its JSON."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    environment.update(env)
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=environment,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_the_entry_point_is_discovered_without_importing_the_adapter() -> None:
-    out = _python("""
-        import json, sys
-        from relay_core import PluginRegistry
-
-        registry = PluginRegistry()
-        providers = registry.providers()
-        infos = {i.name: [i.distribution, list(i.hooks)] for i in registry.plugins()}
-        heavy = sorted(m for m in sys.modules
-                       if m.startswith("relay_openai._") or m.split(".")[0] == "httpx")
-        adapter = registry.provider("openai").load()
-        print(json.dumps({"adapter": providers["openai"].adapter, "info": infos.get("openai"),
-                          "heavy": heavy, "loaded": adapter.__module__}))
-    """)
-    assert out["adapter"] == "relay_openai._adapter:OpenAIProvider"
-    assert out["info"] == ["relay-openai", ["relay_register_providers"]]
-    assert out["heavy"] == []
-    assert out["loaded"] == "relay_openai._adapter"
-
-
-def test_importing_the_plugin_module_stays_light() -> None:
-    modules = _python("""
-        import json, sys
-        import relay_openai
-        print(json.dumps(sorted(sys.modules)))
-    """)
-    assert [m for m in modules if m.startswith("relay_openai._") or m.startswith("httpx")] == []
-
-
-def test_the_block_list_hides_the_plugin() -> None:
-    code = """
-        import json
-        from relay_core import PluginRegistry
-        print(json.dumps(sorted(PluginRegistry().providers())))
-    """
-    assert "openai" in _python(code, RELAY_PLUGINS="openai")
-    assert "openai" not in _python(code, RELAY_BLOCK_PLUGINS="openai")
 
 
 def test_in_code_registration() -> None:
