@@ -267,7 +267,9 @@ def _parsed(request: Request, response: Response) -> Response:
     if schema is None or schema.python_type is None or response.finish_reason == "length":
         return response
     try:
-        data = response.json()
+        from relay_core.validation import without_optional_nulls
+
+        data = without_optional_nulls(response.json(), schema.schema)
         validate = getattr(schema.python_type, "model_validate", None)
         if callable(validate):
             parsed = validate(data)

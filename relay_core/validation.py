@@ -212,3 +212,31 @@ def _same(a: Any, b: Any) -> bool:
 def _json(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def without_optional_nulls(value: Any, schema: Mapping[str, Any]) -> Any:
+    """``value`` without the ``null`` members at properties ``schema`` does not require.
+
+    Providers with a strict structured-output mode (OpenAI) need every property required,
+    so an optional one is sent as nullable and comes back as ``null``; dropping it gives
+    the value the caller's schema describes (an absent optional field, not a null one).
+    """
+    return _drop_nulls(value, schema, schema, 0)
+
+
+def _drop_nulls(value: Any, schema: Any, root: Mapping[str, Any], depth: int) -> Any:
+    if not isinstance(schema, Mapping) or depth > _MAX_DEPTH:
+        return value
+    if "$ref" in schema:
+        return _drop_nulls(value, _resolve(schema["$ref"], root), root, depth + 1)
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        required = set(schema.get("required") or ())
+        return {
+            key: _drop_nulls(item, properties.get(key), root, depth + 1)
+            for key, item in value.items()
+            if not (item is None and key in properties and key not in required)
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        return [_drop_nulls(item, schema["items"], root, depth + 1) for item in value]
+    return value

@@ -123,3 +123,21 @@ def test_an_answer_that_does_not_fit_is_malformed(
     scripted.script["one"] = [_answer_with("not json")] * 2
     with pytest.raises(MalformedResponse, match="does not fit Book"):
         hub.chat("fast", "x", response_schema=Book)
+
+
+@attrs.frozen
+class Tagged:
+    label: str
+    tags: list[str] = attrs.Factory(list)
+    note: str = "none"
+
+
+def test_nulls_from_a_strict_mode_are_optional_fields_left_out(
+    make_hub: Any, scripted: Any
+) -> None:
+    # Strict providers return null for an optional property; the class's default applies.
+    hub = make_hub("models:\n  fast: scripted/one\n")
+    scripted.script["one"] = [_answer_with('{"label": "x", "tags": null, "note": null}')]
+    answer = hub.chat("fast", "x", response_schema=Tagged)
+    assert answer.parsed == Tagged("x")
+    assert answer.json() == {"label": "x", "tags": None, "note": None}  # the text is untouched

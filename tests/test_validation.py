@@ -85,3 +85,32 @@ def test_a_recursive_schema_check_ends() -> None:
     # A schema that only refers to itself never bottoms out: the check stops and says so.
     schema = {"$ref": "#"}
     assert schema_errors({"a": 1}, schema) == ["$: schema nests deeper than 64 levels"]
+
+
+def test_nulls_at_optional_properties_are_dropped() -> None:
+    from relay_core.validation import without_optional_nulls
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": ["string", "null"]},
+            "nick": {"type": "string"},
+            "home": {"$ref": "#/$defs/Place"},
+            "visits": {"type": "array", "items": {"$ref": "#/$defs/Place"}},
+        },
+        "required": ["name", "visits"],
+        "$defs": {"Place": {"properties": {"city": {}, "zip": {}}, "required": ["city"]}},
+    }
+    value = {
+        "name": None,  # required: a null the caller asked for stays
+        "nick": None,
+        "home": {"city": "Paris", "zip": None},
+        "visits": [{"city": None, "zip": None}],
+        "extra": None,  # not a property of the schema: left alone
+    }
+    assert without_optional_nulls(value, schema) == {
+        "name": None,
+        "home": {"city": "Paris"},
+        "visits": [{"city": None}],
+        "extra": None,
+    }

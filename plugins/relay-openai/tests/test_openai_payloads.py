@@ -243,14 +243,73 @@ def test_chat_tool_choice(chat: Any, choice: str, wire: Any) -> None:
     assert chat("Hi", tools=[WEATHER], tool_choice=choice)["tool_choice"] == wire
 
 
-@pytest.mark.parametrize("strict", [True, False])
-def test_chat_response_schema_passes_strict_through(chat: Any, strict: bool) -> None:
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    sent = chat("Hi", response_schema=ResponseSchema(schema, name="count", strict=strict))
+SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}}
+# What strict mode accepts: closed, every property required, the optional one nullable.
+STRICT_SCHEMA = {
+    "type": "object",
+    "properties": {"n": {"type": ["integer", "null"]}},
+    "required": ["n"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(("strict", "wire"), [(True, STRICT_SCHEMA), (False, SCHEMA)])
+def test_chat_response_schema_is_compiled_for_strict_mode(
+    chat: Any, strict: bool, wire: Any
+) -> None:
+    sent = chat("Hi", response_schema=ResponseSchema(SCHEMA, name="count", strict=strict))
     assert sent["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "count", "schema": schema, "strict": strict},
+        "json_schema": {"name": "count", "schema": wire, "strict": strict},
     }
+
+
+def test_strict_mode_compiles_nested_objects_and_definitions(chat: Any) -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "place": {"$ref": "#/$defs/Place"},
+            "tags": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"k": {"enum": ["a"]}}},
+            },
+        },
+        "required": ["tags"],
+        "$defs": {
+            "Place": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            }
+        },
+    }
+    sent = chat("Hi", response_schema=ResponseSchema(schema))["response_format"]["json_schema"]
+    assert sent["strict"] is True
+    wire = sent["schema"]
+    assert wire["required"] == ["place", "tags"]
+    assert wire["properties"]["place"] == {"anyOf": [{"$ref": "#/$defs/Place"}, {"type": "null"}]}
+    assert wire["properties"]["tags"]["items"] == {
+        "type": "object",
+        "properties": {"k": {"anyOf": [{"enum": ["a"]}, {"type": "null"}]}},
+        "required": ["k"],
+        "additionalProperties": False,
+    }
+    assert wire["$defs"]["Place"]["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "array", "items": {"type": "integer"}},
+        {
+            "type": "object",
+            "properties": {"m": {"type": "object", "additionalProperties": {"type": "number"}}},
+        },
+    ],
+)
+def test_a_schema_strict_mode_cannot_take_is_sent_loose(chat: Any, schema: Any) -> None:
+    sent = chat("Hi", response_schema=ResponseSchema(schema))["response_format"]["json_schema"]
+    assert (sent["schema"], sent["strict"]) == (schema, False)
 
 
 def test_provider_kwargs_reach_the_payload_untouched_and_win(chat: Any) -> None:
@@ -416,12 +475,11 @@ def test_responses_tool_calls_and_results_are_items(responses: Any) -> None:
     assert sent["tool_choice"] == {"type": "function", "name": "get_weather"}
 
 
-@pytest.mark.parametrize("strict", [True, False])
-def test_responses_schema_goes_in_text_format(responses: Any, strict: bool) -> None:
-    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    sent = responses("Hi", response_schema=ResponseSchema(schema, name="count", strict=strict))
+@pytest.mark.parametrize(("strict", "wire"), [(True, STRICT_SCHEMA), (False, SCHEMA)])
+def test_responses_schema_goes_in_text_format(responses: Any, strict: bool, wire: Any) -> None:
+    sent = responses("Hi", response_schema=ResponseSchema(SCHEMA, name="count", strict=strict))
     assert sent["text"] == {
-        "format": {"type": "json_schema", "name": "count", "schema": schema, "strict": strict}
+        "format": {"type": "json_schema", "name": "count", "schema": wire, "strict": strict}
     }
 
 

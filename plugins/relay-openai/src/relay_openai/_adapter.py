@@ -297,13 +297,10 @@ class OpenAIProvider(Provider):
             )
         if request.response_schema is not None:
             schema = request.response_schema
+            wire_schema, strict = _schema_for_openai(schema.schema, strict=schema.strict)
             payload["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {
-                    "name": schema.name,
-                    "schema": schema.schema,
-                    "strict": schema.strict,
-                },
+                "json_schema": {"name": schema.name, "schema": wire_schema, "strict": strict},
             }
         return payload
 
@@ -502,12 +499,13 @@ class OpenAIProvider(Provider):
             )
         if request.response_schema is not None:
             schema = request.response_schema
+            wire_schema, strict = _schema_for_openai(schema.schema, strict=schema.strict)
             payload["text"] = {
                 "format": {
                     "type": "json_schema",
                     "name": schema.name,
-                    "schema": schema.schema,
-                    "strict": schema.strict,
+                    "schema": wire_schema,
+                    "strict": strict,
                 }
             }
         return payload
@@ -683,6 +681,62 @@ class OpenAIProvider(Provider):
                 raw=final,
             )
         )
+
+
+def _schema_for_openai(schema: dict[str, Any], *, strict: bool) -> tuple[dict[str, Any], bool]:
+    """The schema as OpenAI's strict mode accepts it, and whether strict mode is used.
+
+    Strict mode wants every object closed (``additionalProperties: false``) with every
+    property required; a property the schema leaves optional is sent as nullable, and the
+    core drops the nulls again when it parses the answer into a class. A schema that
+    cannot be made strict (a root that is not an object, a map-like object whose
+    ``additionalProperties`` is a schema) is sent as it is, with ``strict: false``.
+    """
+    if not strict:
+        return schema, False
+    try:
+        return _strict_node(schema, root=True), True
+    except ValueError:
+        return schema, False
+
+
+def _strict_node(node: Any, *, root: bool = False) -> Any:
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    is_object = node.get("type") == "object" or "properties" in node
+    if root and not is_object:
+        raise ValueError("strict mode needs an object at the root")
+    if is_object:
+        if node.get("additionalProperties", False) is not False:
+            raise ValueError("a map-like object cannot be strict")
+        properties = node.get("properties") or {}
+        required = set(node.get("required") or ())
+        out["properties"] = {
+            name: _strict_node(prop) if name in required else _nullable(_strict_node(prop))
+            for name, prop in properties.items()
+        }
+        out["required"] = list(properties)
+        out["additionalProperties"] = False
+    for key in ("items", "not"):
+        if isinstance(node.get(key), dict):
+            out[key] = _strict_node(node[key])
+    for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
+        if isinstance(node.get(key), list):
+            out[key] = [_strict_node(item) for item in node[key]]
+    for key in ("$defs", "definitions"):
+        if isinstance(node.get(key), dict):
+            out[key] = {name: _strict_node(item) for name, item in node[key].items()}
+    return out
+
+
+def _nullable(node: Any) -> Any:
+    if isinstance(node, dict) and isinstance(node.get("type"), str) and "$ref" not in node:
+        return {**node, "type": [node["type"], "null"]}
+    if isinstance(node, dict) and isinstance(node.get("type"), list):
+        types = node["type"] if "null" in node["type"] else [*node["type"], "null"]
+        return {**node, "type": types}
+    return {"anyOf": [node, {"type": "null"}]}
 
 
 def _merge_text(parts: list[Part]) -> tuple[Part, ...]:
