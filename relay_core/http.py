@@ -37,6 +37,7 @@ __all__ = [
     "HttpPool",
     "RetryPolicy",
     "classify_status",
+    "classify_stream_error",
     "parse_retry_after",
     "retrying",
     "translate_transport_error",
@@ -185,6 +186,25 @@ def classify_status(
             retry_after = _retry_info_delay(body)
         return cls(message, retry_after=retry_after, **kwargs)
     return cls(message, **kwargs)
+
+
+def classify_stream_error(
+    status: int,
+    payload: Any,
+    *,
+    rules: Sequence[ErrorRule] = (),
+    provider: str | None = None,
+    model: str | None = None,
+) -> errors.ProviderError:
+    """The typed error for an error a provider reports inside a stream that had already
+    answered 200: classified as an HTTP answer with ``status`` and body ``payload`` would
+    be (the adapter knows which status each of its error types stands for), but with no
+    ``status_code``, since the HTTP answer itself succeeded."""
+    found = classify_status(
+        status, json.dumps(payload), {}, rules=rules, provider=provider, model=model
+    )
+    found.status_code = None
+    return found
 
 
 def translate_transport_error(

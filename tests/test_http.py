@@ -848,3 +848,18 @@ def test_a_google_retry_delay_in_the_body_is_the_wait() -> None:
     assert error.retry_after == 7.5
     # A Retry-After header, when there is one, wins.
     assert classify_status(429, body, {"retry-after": "2"}).retry_after == 2.0
+
+
+def test_an_error_inside_a_stream_is_classified_without_a_status_code() -> None:
+    from relay_core.http import classify_stream_error
+    from relay_core.providers import ErrorRule
+
+    payload = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    error = classify_stream_error(529, payload, provider="anthropic", model="m")
+    assert isinstance(error, ProviderUnavailable)
+    assert error.status_code is None
+    assert error.provider_message == "Overloaded"
+    ruled = classify_stream_error(
+        400, payload, rules=[ErrorRule(ContextWindowExceeded, contains="overloaded")]
+    )
+    assert isinstance(ruled, ContextWindowExceeded)

@@ -24,7 +24,7 @@ from relay_core.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from relay_core.http import classify_status
+from relay_core.http import classify_stream_error
 from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.types import (
     DocumentPart,
@@ -345,16 +345,13 @@ class AnthropicProvider(Provider):
         be as an HTTP answer."""
         error = data.get("error") if isinstance(data, dict) else None
         kind = error.get("type") if isinstance(error, dict) else None
-        found = classify_status(
+        return classify_stream_error(
             _ERROR_STATUS.get(str(kind), 500),
-            json.dumps(data),
-            {},
+            data,
             rules=self.error_rules,
             provider=self.settings.name,
             model=request.model,
         )
-        found.status_code = None  # the stream itself answered 200
-        return found
 
 
 # ---------------------------------------------------------------------------- to the wire

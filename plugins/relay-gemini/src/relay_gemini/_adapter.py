@@ -25,7 +25,7 @@ from relay_core.errors import (
     MalformedResponse,
     ProviderError,
 )
-from relay_core.http import classify_status
+from relay_core.http import classify_stream_error
 from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.types import (
     DocumentPart,
@@ -236,16 +236,9 @@ class GeminiProvider(Provider):
             status = (
                 code if isinstance(code, int) else _STATUS_CODES.get(str(error.get("status")), 500)
             )
-        found = classify_status(
-            status,
-            json.dumps(chunk),
-            {},
-            rules=self.error_rules,
-            provider=self.settings.name,
-            model=request.model,
+        return classify_stream_error(
+            status, chunk, rules=self.error_rules, provider=self.settings.name, model=request.model
         )
-        found.status_code = None  # the stream itself answered 200
-        return found
 
 
 # ---------------------------------------------------------------------------- to the wire
