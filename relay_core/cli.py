@@ -47,8 +47,7 @@ class _State:
     def plugin_entry(self, provider: str) -> ProviderEntry:
         """The registered provider behind a target's provider name (a catalog key may name
         another plugin with ``plugin:``); :class:`PluginNotInstalled` when none has it."""
-        config = self.catalog.providers.get(provider)
-        return self.plugins.provider((config.plugin if config else None) or provider)
+        return self.plugins.provider(self.catalog.plugin_of(provider))
 
     def hub(self) -> Any:
         from relay_core.hub import Hub
@@ -145,9 +144,8 @@ def validate(file: str | None, no_credentials: bool) -> None:
         used.setdefault(name, ("providers", name))
     for name, at in used.items():
         config = catalog.providers.get(name)
-        plugin_name = (config.plugin if config else None) or name
         try:
-            plugins.provider(plugin_name)
+            state.plugin_entry(name)
         except PluginNotInstalled as error:
             raise catalog.error(str(error), at) from None
         if config is not None and config.api_key is not None and not no_credentials:

@@ -173,6 +173,13 @@ class Catalog:
     def aliases(self) -> list[str]:
         return sorted([*self.models, *self.groups])
 
+    def plugin_of(self, provider: str) -> str:
+        """The registered provider behind a target's provider name: the catalog entry's
+        ``plugin`` when it names one (``local-vllm: {plugin: openai-compat}``), else the
+        name itself."""
+        config = self.providers.get(provider)
+        return (config.plugin if config else None) or provider
+
     def lookup(self, name: str) -> ModelConfig | GroupConfig:
         """The model or group behind ``name``; a bare ``provider/model`` becomes a model."""
         if name in self.models:

@@ -390,7 +390,7 @@ class Hub:
         from relay_core.http import HttpClient
 
         config = self.catalog.providers.get(name, ProviderConfig())
-        entry = self.plugins.provider(config.plugin or name)
+        entry = self.plugins.provider(self.catalog.plugin_of(name))
         # Pricing sources know providers by their registered name (`mock`), not by the
         # catalog key a user chose for one (`offline: {plugin: mock}`).
         self._priced_as[name] = entry.name
