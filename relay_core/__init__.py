@@ -46,7 +46,13 @@ if TYPE_CHECKING:
     from relay_core.log import configure_logging
     from relay_core.plugins import PluginRegistry
     from relay_core.pricing import ModelPrice, PricingProfile, PricingSource, compute_cost
-    from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+    from relay_core.providers import (
+        BatchLimits,
+        Capability,
+        ErrorRule,
+        Provider,
+        ProviderSettings,
+    )
     from relay_core.secrets import Secret
     from relay_core.streaming import StreamAssembler
     from relay_core.types import (
@@ -85,6 +91,7 @@ __all__ = [
     "AuthenticationError",
     "BatchCounts",
     "BatchItem",
+    "BatchLimits",
     "Capability",
     "Catalog",
     "ConfigError",
@@ -154,6 +161,7 @@ _MODULE_OF: dict[str, str] = {
     "AuditEvent": "relay_core.types",
     "AuthenticationError": "relay_core.errors",
     "BatchCounts": "relay_core.types",
+    "BatchLimits": "relay_core.providers",
     "BatchItem": "relay_core.types",
     "Capability": "relay_core.providers",
     "Catalog": "relay_core.config",

@@ -432,6 +432,33 @@ class HttpClient:
                 error, provider=self._settings.name, model=model
             ) from error
 
+    async def stream_lines(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
+        """Send a request and yield its body's lines (without line endings) as they
+        arrive: a batch output file of any size never sits in memory whole."""
+        import httpx
+
+        try:
+            async with self._client().stream(
+                method, url, headers=self._headers(headers), **kwargs
+            ) as response:
+                if response.is_error:
+                    body = (await response.aread()).decode("utf-8", errors="replace")
+                    raise self._status_error(response, body, model)
+                async for line in response.aiter_lines():
+                    yield line
+        except (httpx.HTTPError, httpx.StreamError) as error:
+            raise translate_transport_error(
+                error, provider=self._settings.name, model=model
+            ) from error
+
     def _status_error(
         self, response: httpx.Response, body: str, model: str | None
     ) -> errors.ProviderError:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from relay_core.http import HttpClient
     from relay_core.secrets import Secret
 
-__all__ = ["Capability", "ErrorRule", "Provider", "ProviderSettings"]
+__all__ = ["BatchLimits", "Capability", "ErrorRule", "Provider", "ProviderSettings"]
 
 
 class Capability(str, enum.Enum):
@@ -66,6 +66,19 @@ class ErrorRule:
 
 
 @frozen(kw_only=True)
+class BatchLimits:
+    """What one provider batch may hold. The core splits a bigger job into several
+    provider batches, so an adapter's ``submit_batch`` never receives more than this.
+
+    ``max_bytes`` is measured on the lines :meth:`Provider.batch_line` returns, encoded
+    as JSONL (UTF-8, one newline each); ``None`` means no limit.
+    """
+
+    max_requests: int | None = None
+    max_bytes: int | None = None
+
+
+@frozen(kw_only=True)
 class ProviderSettings:
     """The resolved settings of one configured provider, as the adapter receives them.
 
@@ -95,6 +108,9 @@ class Provider:
       (``None`` when the provider needs none).
     - ``default_base_url``: used when the catalog gives no ``base_url``.
     - ``error_rules``: the classification table for failed answers (see :class:`ErrorRule`).
+    - ``batch_limits``: the most one provider batch may hold (see :class:`BatchLimits`).
+    - ``batch_metadata``: whether :meth:`list_batches` reports the ``metadata`` given to
+      :meth:`submit_batch` (in a metadata field, a display name, an input file's name...).
 
     Every method receives a :class:`Request` whose ``model`` is the provider's own model
     name (``gpt-4.1``, not ``openai/gpt-4.1``) and whose ``config`` already merges the
@@ -106,6 +122,8 @@ class Provider:
     api_key_env: ClassVar[str | None] = None
     default_base_url: ClassVar[str | None] = None
     error_rules: ClassVar[Sequence[ErrorRule]] = ()
+    batch_limits: ClassVar[BatchLimits] = BatchLimits()
+    batch_metadata: ClassVar[bool] = True
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         """The hub passes its pooled client; an adapter built by hand (in a test) gets a
@@ -161,28 +179,66 @@ class Provider:
         raise self.unsupported(Capability.STREAM, request)
 
     # -- batches ------------------------------------------------------------------------
+    #
+    # The core owns a batch job's life: it writes the workspace files, splits the job to
+    # respect ``batch_limits``, tags each provider batch, polls, merges and prices the
+    # results, and resumes after a crash. An adapter only speaks the provider's batch API.
+
+    def batch_line(self, request: Request) -> Mapping[str, Any]:
+        """One request as a line of the provider's batch input, ``custom_id`` included.
+
+        The core writes these lines to the job's ``provider-input`` files before it calls
+        :meth:`submit_batch` (so a user can see exactly what was sent) and measures them
+        against ``batch_limits.max_bytes``. Build the same lines in ``submit_batch``.
+        The default, for providers without a wire format, is the unified request.
+        """
+        from relay_core.serialize import unstructure
+
+        return {"custom_id": request.custom_id, "request": unstructure(request)}
 
     async def submit_batch(
-        self, requests: Sequence[Request], *, metadata: Mapping[str, str] | None = None
+        self, requests: Sequence[Request], *, metadata: Mapping[str, str]
     ) -> ProviderBatch:
-        """Submit requests (each with a unique ``custom_id``) as one provider batch and
-        return the provider's view of it. The core splits work to respect limits."""
+        """Submit ``requests`` as one provider batch; return the provider's view of it.
+
+        Every request has a unique ``custom_id`` and the provider's own model name; the
+        core has already checked capabilities and split the job, so send them all. Store
+        ``metadata`` (a few short string pairs) with the batch wherever the provider
+        keeps caller data, and report it back in :meth:`list_batches` and
+        :meth:`batch_status`: after a crash between "the provider accepted the batch" and
+        "the core recorded its id", that tag is how the core finds the batch instead of
+        paying for it twice. If the provider keeps nothing, set ``batch_metadata = False``
+        (the core then matches by creation time and request count).
+        """
         raise self.unsupported(Capability.BATCH)
 
     async def batch_status(self, batch_id: str) -> ProviderBatch:
-        """The batch's current state and counts."""
+        """The batch's current ``state`` (mapped to :data:`BatchState`) and ``counts``.
+
+        Raise :class:`NotFoundError` for an id the provider does not know.
+        """
         raise self.unsupported(Capability.BATCH)
 
     def batch_results(self, batch_id: str) -> AsyncIterator[BatchItem]:
-        """Yield one :class:`BatchItem` per request of a finished batch, in any order."""
+        """Yield one :class:`BatchItem` per request of a finished batch, in any order.
+
+        Each item carries the provider's line as ``raw``. A line that cannot be parsed is
+        not an exception: yield it as a failed item (``relay_core.batching.parse_lines``
+        does this for JSONL output), so one bad answer never loses the others. Requests
+        the provider never answered may be left out; the core marks them failed. Stream:
+        an output file can hold a million lines (``self.http.stream_lines``).
+        """
         raise self.unsupported(Capability.BATCH)
 
     async def cancel_batch(self, batch_id: str) -> ProviderBatch:
-        """Ask the provider to cancel; return the batch's state after asking."""
+        """Ask the provider to cancel; return the batch's state after asking. Cancelling
+        a finished batch is not an error: return its state unchanged."""
         raise self.unsupported(Capability.BATCH)
 
     async def list_batches(self) -> Sequence[ProviderBatch]:
-        """The batches the provider knows for this account, newest first."""
+        """The batches the provider knows for this account, newest first, with their
+        ``metadata`` (see :meth:`submit_batch`). A few recent pages are enough: the core
+        only looks for batches it submitted moments before a crash."""
         raise self.unsupported(Capability.BATCH)
 
     async def aclose(self) -> None:

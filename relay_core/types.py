@@ -545,11 +545,20 @@ class ProviderBatch:
 
 @frozen
 class BatchItem:
-    """One request's outcome in a batch: a response or an error, never both."""
+    """One request's outcome in a batch: a response or an error, never both.
+
+    ``raw`` is the provider's output line for this request as received (parsed JSON, or
+    the text itself when it was not JSON), kept so a failed parse loses nothing.
+    """
 
     custom_id: str
     response: Response | None = None
     error: ErrorInfo | None = None
+    raw: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None
 
 
 # ---------------------------------------------------------------------------- audit

@@ -135,7 +135,7 @@ EXAMPLES: list[Any] = [
         raw={"object": "batch", "request_counts": {"total": 10}},
     ),
     t.BatchItem("row-1", response=RESPONSE),
-    t.BatchItem("row-2", error=ERROR),
+    t.BatchItem("row-2", error=ERROR, raw={"custom_id": "row-2", "error": {"code": 500}}),
     t.AuditEvent(
         kind="call.failed",
         at=1_700_000_000.25,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from relay_core.batching import parse_lines
 from relay_core.errors import (
     InvalidRequestError,
     MalformedResponse,
@@ -30,6 +31,7 @@ from relay_core.errors import (
     Timeout,
 )
 from relay_core.providers import Capability, Provider, ProviderSettings
+from relay_core.serialize import structure, unstructure
 from relay_core.streaming import StreamAssembler
 from relay_core.types import (
     BatchCounts,
@@ -51,7 +53,7 @@ from relay_core.types import (
     Usage,
     UsageEvent,
 )
-from relay_mock._batch import BatchRecord, DirectoryStore, MemoryStore, Store, progress
+from relay_mock._batch import BatchRecord, DirectoryStore, MemoryStore, Progress, Store, progress
 from relay_mock._script import Fault, Options, Script
 from relay_mock._server import compose
 
@@ -199,7 +201,7 @@ class MockProvider(Provider):
         return record
 
     async def submit_batch(
-        self, requests: Sequence[Request], *, metadata: Mapping[str, str] | None = None
+        self, requests: Sequence[Request], *, metadata: Mapping[str, str]
     ) -> ProviderBatch:
         if not requests:
             raise InvalidRequestError(
@@ -247,7 +249,7 @@ class MockProvider(Provider):
         records = sorted(self._store.all(), key=lambda r: (r.created_at, r.seq), reverse=True)
         return [self._view(record) for record in records]
 
-    async def batch_results(self, batch_id: str) -> AsyncIterator[BatchItem]:
+    def batch_results(self, batch_id: str) -> AsyncIterator[BatchItem]:
         record = self._record(batch_id)
         where = progress(record, self._now())
         if not where.done:
@@ -256,17 +258,29 @@ class MockProvider(Provider):
                 "results are available once batch_status reports it done",
                 provider=self.settings.name,
             )
-        for index, request in enumerate(record.requests):
-            custom_id = request.custom_id or ""
-            if index >= where.finished:
-                message = f"the batch was {where.state} before this request ran"
-                yield BatchItem(custom_id, error=ErrorInfo(where.state, message, retryable=True))
-                continue
-            outcome = self._outcome(record, index)
-            if isinstance(outcome, Response):
-                yield BatchItem(custom_id, response=outcome)
-            else:
-                yield BatchItem(custom_id, error=ErrorInfo.from_exception(outcome))
+        # Read back like a provider's output file, so a malformed answer takes the same
+        # path through the core's line parser as a real one.
+        lines = (self._output_line(record, where, index) for index in range(len(record.requests)))
+        return parse_lines(lines, _batch_item, source=f"output of batch {batch_id}")
+
+    def _output_line(self, record: BatchRecord, where: Progress, index: int) -> str:
+        request = record.requests[index]
+        line: dict[str, Any] = {"custom_id": request.custom_id}
+        if index >= where.finished:
+            message = f"the batch was {where.state} before this request ran"
+            line["error"] = unstructure(ErrorInfo(where.state, message, retryable=True))
+            return json.dumps(line)
+        outcome = self._outcome(record, index)
+        if isinstance(outcome, Response):
+            line["response"] = outcome.raw
+        elif isinstance(outcome, MalformedResponse):
+            # The answer's line was cut mid-body, the usual malformed output.
+            line["response"] = compose(request, Script.parse(request))
+            text = json.dumps(line, ensure_ascii=False)
+            return text[: len(text) // 2]
+        else:
+            line["error"] = unstructure(ErrorInfo.from_exception(outcome))
+        return json.dumps(line, ensure_ascii=False)
 
     def _outcome(self, record: BatchRecord, index: int) -> Response | ProviderError:
         """The result of one batch request: one attempt, no waiting, cached."""
@@ -338,6 +352,14 @@ def _fault_error(fault: Fault, attempt: int) -> ProviderError:
     if fault.kind == "server_error":
         return ProviderUnavailable(f"internal server error ({note})", status_code=500)
     return Timeout(f"no answer in time ({note})")
+
+
+def _batch_item(line: Any) -> BatchItem:
+    custom_id = line["custom_id"]
+    if "error" in line:
+        return BatchItem(custom_id, error=structure(line["error"], ErrorInfo), raw=line)
+    response = attrs.evolve(_from_payload(line["response"]), custom_id=custom_id)
+    return BatchItem(custom_id, response=response, raw=line)
 
 
 def _parse(body: str) -> Response:
