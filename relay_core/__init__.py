@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from typing import Any as _Any
 
 if TYPE_CHECKING:
+    from relay_core.batch._client import AsyncRelayClient, RelayClient
+    from relay_core.batch._types import BatchRequest, Job
     from relay_core.config import (
         Catalog,
         CredentialRef,
@@ -19,17 +21,22 @@ if TYPE_CHECKING:
         GroupConfig,
         ModelConfig,
         ProviderConfig,
+        RateLimits,
         load_catalog,
         parse_catalog,
     )
     from relay_core.errors import (
         AuthenticationError,
+        BatchInputError,
         ConfigError,
         ContentPolicyError,
         ContextWindowExceeded,
         CredentialError,
         GuardrailViolation,
         InvalidRequestError,
+        JobConflict,
+        JobError,
+        JobNotFound,
         MalformedResponse,
         NotFoundError,
         PluginNotInstalled,
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
         ProviderUnavailable,
         RateLimitError,
         RelayError,
+        ResultsNotReady,
         Timeout,
         UnknownAlias,
         UnsupportedCapability,
@@ -87,11 +95,14 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncRelayClient",
     "AuditEvent",
     "AuthenticationError",
     "BatchCounts",
+    "BatchInputError",
     "BatchItem",
     "BatchLimits",
+    "BatchRequest",
     "Capability",
     "Catalog",
     "ConfigError",
@@ -111,6 +122,10 @@ __all__ = [
     "Hub",
     "ImagePart",
     "InvalidRequestError",
+    "Job",
+    "JobConflict",
+    "JobError",
+    "JobNotFound",
     "MalformedResponse",
     "Message",
     "ModelConfig",
@@ -129,10 +144,13 @@ __all__ = [
     "ProviderSettings",
     "ProviderUnavailable",
     "RateLimitError",
+    "RateLimits",
+    "RelayClient",
     "RelayError",
     "Request",
     "Response",
     "ResponseSchema",
+    "ResultsNotReady",
     "Secret",
     "StreamAssembler",
     "StreamEvent",
@@ -158,6 +176,16 @@ __all__ = [
 ]
 
 _MODULE_OF: dict[str, str] = {
+    "AsyncRelayClient": "relay_core.batch._client",
+    "RelayClient": "relay_core.batch._client",
+    "BatchRequest": "relay_core.batch._types",
+    "Job": "relay_core.batch._types",
+    "RateLimits": "relay_core.config",
+    "BatchInputError": "relay_core.errors",
+    "JobConflict": "relay_core.errors",
+    "JobError": "relay_core.errors",
+    "JobNotFound": "relay_core.errors",
+    "ResultsNotReady": "relay_core.errors",
     "AuditEvent": "relay_core.types",
     "AuthenticationError": "relay_core.errors",
     "BatchCounts": "relay_core.types",

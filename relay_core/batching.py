@@ -64,7 +64,8 @@ async def parse_lines(
 
     ``parse`` receives a line's decoded JSON and returns its item. A line that is not
     JSON, or that ``parse`` rejects with any exception, becomes a failed item whose
-    ``error.kind`` is ``MalformedResponse``, whose message names ``source`` and the line
+    ``error.kind`` is ``MalformedResponse`` (retryable, as a garbled answer usually is
+    not the request's fault), whose message names ``source`` and the line
     number, and whose ``raw`` keeps the line; its ``custom_id`` is recovered from the
     text when it can be (else empty, and the core reports that request as unanswered).
     """
@@ -80,7 +81,9 @@ async def parse_lines(
             yield BatchItem(
                 custom_id=json.loads(f'"{match.group(1)}"') if match else "",
                 error=ErrorInfo(
-                    "MalformedResponse", f"line {number} of the {source} is not JSON: {error}"
+                    "MalformedResponse",
+                    f"line {number} of the {source} is not JSON: {error}",
+                    retryable=True,
                 ),
                 raw=line.rstrip("\r\n"),
             )
@@ -95,6 +98,7 @@ async def parse_lines(
                     "MalformedResponse",
                     f"line {number} of the {source} could not be read: "
                     f"{type(error).__name__}: {error}",
+                    retryable=True,
                 ),
                 raw=data,
             )

@@ -36,6 +36,7 @@ __all__ = [
     "Location",
     "ModelConfig",
     "ProviderConfig",
+    "RateLimits",
     "load_catalog",
     "parse_catalog",
 ]
@@ -106,6 +107,28 @@ class ProviderConfig:
     options: dict[str, Any] = field(factory=dict, metadata=_doc("Plugin-specific settings."))
 
 
+def _positive(_: Any, attribute: Any, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name} must be greater than 0, not {value}")
+
+
+@frozen(kw_only=True)
+class RateLimits:
+    """How fast the batch engine may call one model (each process on its own)."""
+
+    requests_per_minute: float | None = field(
+        default=None, validator=_positive, metadata=_doc("Requests started per minute.")
+    )
+    tokens_per_minute: float | None = field(
+        default=None,
+        validator=_positive,
+        metadata=_doc("Input plus output tokens per minute (estimated before each call)."),
+    )
+    concurrency: int | None = field(
+        default=None, validator=_positive, metadata=_doc("Calls in flight at once.")
+    )
+
+
 @frozen(kw_only=True)
 class ModelConfig:
     """An alias for ``provider/model`` with its default parameters and price."""
@@ -126,6 +149,9 @@ class ModelConfig:
         default=None, metadata=_doc("Price per million tokens; wins over every pricing source.")
     )
     pricing_profile: str | None = field(default=None, metadata=_doc("A pricing_profiles key."))
+    limits: RateLimits | None = field(
+        default=None, metadata=_doc("Rate limits the batch engine keeps for this model.")
+    )
     description: str | None = None
     tags: tuple[str, ...] = ()
 

@@ -10,6 +10,11 @@ what to do::
     ├── PluginNotInstalled           a provider no installed plugin provides
     ├── UnsupportedCapability        the provider cannot do what the request asks
     ├── GuardrailViolation           a guardrail refused the request or the response
+    ├── JobError                     a batch job cannot do what was asked
+    │   ├── BatchInputError          a request of a job is wrong: names file:line or custom_id
+    │   ├── JobNotFound              no job with that id in the workspace
+    │   ├── JobConflict              the id is taken: in progress, or finished (overwrite)
+    │   └── ResultsNotReady          the job has not finished; no results on disk yet
     └── ProviderError                the provider answered with an error, or not at all
         ├── RateLimitError           retryable; ``retry_after`` seconds when known
         ├── ProviderUnavailable      retryable; 5xx, connection refused or reset
@@ -36,12 +41,16 @@ from relay_core.secrets import mask
 
 __all__ = [
     "AuthenticationError",
+    "BatchInputError",
     "ConfigError",
     "ContentPolicyError",
     "ContextWindowExceeded",
     "CredentialError",
     "GuardrailViolation",
     "InvalidRequestError",
+    "JobConflict",
+    "JobError",
+    "JobNotFound",
     "MalformedResponse",
     "NotFoundError",
     "PluginNotInstalled",
@@ -49,6 +58,7 @@ __all__ = [
     "ProviderUnavailable",
     "RateLimitError",
     "RelayError",
+    "ResultsNotReady",
     "Timeout",
     "UnknownAlias",
     "UnsupportedCapability",
@@ -173,6 +183,73 @@ class GuardrailViolation(RelayError):
         self.custom_id = custom_id
         prefix = f"request {custom_id!r}: " if custom_id else ""
         super().__init__(f"{prefix}guardrail {rule!r} refused: {message}")
+
+
+class JobError(RelayError):
+    """A batch job cannot do what was asked. ``job_id`` names the job when known."""
+
+    def __init__(self, message: str, *, job_id: str | None = None) -> None:
+        self.job_id = job_id
+        super().__init__(message)
+
+
+class BatchInputError(JobError):
+    """A request given to a job is wrong (a duplicate ``custom_id``, a malformed JSONL
+    line, an unknown model) or the job id itself is unusable.
+
+    ``file`` and ``line`` (1-based) point at the JSONL line when the requests came from
+    a file; ``index`` is the request's 0-based position otherwise; ``custom_id`` names
+    the request when it has one. Nothing of the job was submitted.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        job_id: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        index: int | None = None,
+        custom_id: str | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.index = index
+        self.custom_id = custom_id
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        elif custom_id is not None:
+            where = f"request {custom_id!r}: "
+        elif index is not None:
+            where = f"request {index}: "
+        super().__init__(where + message, job_id=job_id)
+
+
+class JobNotFound(JobError):
+    """The workspace holds no job with this id."""
+
+    def __init__(self, job_id: str, directory: str) -> None:
+        self.directory = directory
+        super().__init__(f"no job {job_id!r} in the workspace {directory}", job_id=job_id)
+
+
+class JobConflict(JobError):
+    """The job id is taken: by a job another client is working on or that is waiting on
+    its provider (``status`` says which), or by a finished job, which only
+    ``overwrite=True`` replaces."""
+
+    def __init__(self, message: str, *, job_id: str, status: str) -> None:
+        self.status = status
+        super().__init__(message, job_id=job_id)
+
+
+class ResultsNotReady(JobError):
+    """The job's results are not on disk yet; ``status`` is where the job stands."""
+
+    def __init__(self, message: str, *, job_id: str, status: str) -> None:
+        self.status = status
+        super().__init__(message, job_id=job_id)
 
 
 class ProviderError(RelayError):

@@ -210,9 +210,16 @@ class ModelHandle:
         return concrete
 
     def finish(
-        self, request: Request, response: Response, started: float, *, batch: bool = False
+        self,
+        custom_id: str | None,
+        response: Response,
+        started: float | None,
+        *,
+        batch: bool = False,
     ) -> Response:
-        """Stamp what the core owns on an adapter's response: provider, ids, latency, cost."""
+        """Stamp what the core owns on an adapter's response: provider, ids, latency, cost
+        (at the batch price when ``batch``). ``started`` is a ``perf_counter`` reading, or
+        None where latency means nothing (a provider batch)."""
         price, source = self.hub._price(
             self.config, self.hub._priced_as[self.provider_name], self.model
         )
@@ -223,8 +230,8 @@ class ModelHandle:
             response,
             provider=self.provider_name,
             model=response.model or self.model,
-            custom_id=request.custom_id,
-            latency=time.perf_counter() - started,
+            custom_id=custom_id,
+            latency=None if started is None else time.perf_counter() - started,
             cost=compute_cost(response.usage, price, source, profile=profile, batch=batch),
             metadata={**response.metadata, "alias": self.alias},
         )
@@ -464,15 +471,29 @@ class Hub:
     def _audit(self, kind: str, handle: ModelHandle, request: Request, **fields: Any) -> None:
         if not self.plugins.hook.relay_audit.get_hookimpls():
             return
-        event = AuditEvent(
-            kind=kind,
-            at=time.time(),
-            alias=handle.alias,
-            provider=handle.provider_name,
-            model=handle.model,
-            custom_id=request.custom_id,
-            **fields,
+        self._emit(
+            AuditEvent(
+                kind=kind,
+                at=time.time(),
+                alias=handle.alias,
+                provider=handle.provider_name,
+                model=handle.model,
+                custom_id=request.custom_id,
+                **fields,
+            )
         )
+
+    def _audit_job(
+        self, kind: str, job_id: str, *, provider: str | None = None, **metadata: Any
+    ) -> None:
+        if self.plugins.hook.relay_audit.get_hookimpls():
+            self._emit(
+                AuditEvent(
+                    kind=kind, at=time.time(), job_id=job_id, provider=provider, metadata=metadata
+                )
+            )
+
+    def _emit(self, event: AuditEvent) -> None:
         for impl in self.plugins.hook.relay_audit.get_hookimpls():
             try:
                 impl.function(event=event)
@@ -499,7 +520,7 @@ class Hub:
                 latency=time.perf_counter() - started,
             )
             raise
-        response = handle.finish(request, response, started)
+        response = handle.finish(request.custom_id, response, started)
         if retries:
             response = attrs.evolve(response, metadata={**response.metadata, "retries": retries})
         self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
@@ -588,7 +609,9 @@ class Hub:
             events = await self._open_stream(handle, concrete)
             async for event in events:
                 if isinstance(event, EndEvent):
-                    response = handle.finish(request, _parsed(concrete, event.response), started)
+                    response = handle.finish(
+                        request.custom_id, _parsed(concrete, event.response), started
+                    )
                     self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
                     self._audit(
                         "stream.succeeded",

@@ -122,7 +122,8 @@ class Provider:
     api_key_env: ClassVar[str | None] = None
     default_base_url: ClassVar[str | None] = None
     error_rules: ClassVar[Sequence[ErrorRule]] = ()
-    batch_limits: ClassVar[BatchLimits] = BatchLimits()
+    # Not a ClassVar: an adapter may set its own per instance, from its options.
+    batch_limits: BatchLimits = BatchLimits()
     batch_metadata: ClassVar[bool] = True
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:

@@ -227,5 +227,66 @@ def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
                 error = json.loads(body)
                 assert error["type"] == "error"
                 assert set(error["error"]) == {"type", "message"}
+            elif content_type == "application/x-jsonl":
+                _check_batch_results(body)
+            elif "/messages/batches" in request["uri"]:
+                answer = json.loads(body)
+                if "?" in request["uri"]:  # a list page
+                    assert set(answer) == {"data", "has_more", "first_id", "last_id"}
+                    assert [b["id"] for b in answer["data"][:1]] == [answer["first_id"]]
+                    assert answer["data"][-1]["id"] == answer["last_id"]
+                for batch in answer.get("data", [answer]):
+                    _check_message_batch(batch)
             else:
                 assert json.loads(body)["type"] == "message"
+
+
+BATCH_FIELDS = {
+    "id",
+    "type",
+    "processing_status",
+    "request_counts",
+    "ended_at",
+    "created_at",
+    "expires_at",
+    "archived_at",
+    "cancel_initiated_at",
+    "results_url",
+}
+
+
+def _check_message_batch(batch: dict[str, Any]) -> None:
+    assert set(batch) == BATCH_FIELDS
+    assert batch["type"] == "message_batch"
+    assert batch["id"].startswith("msgbatch_")
+    assert batch["processing_status"] in {"in_progress", "canceling", "ended"}
+    counts = batch["request_counts"]
+    assert set(counts) == {"processing", "succeeded", "errored", "canceled", "expired"}
+    ended = batch["processing_status"] == "ended"
+    assert counts["processing"] == 0 or not ended
+    assert (batch["ended_at"] is not None) is ended
+    assert (batch["results_url"] is not None) is ended
+    if batch["results_url"]:
+        assert batch["results_url"].endswith(f"/messages/batches/{batch['id']}/results")
+
+
+def _check_batch_results(body: str) -> None:
+    """Every line that is JSON (one is cut short on purpose) is a documented result."""
+    assert body.endswith("\n")
+    for line in body.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        assert set(entry) == {"custom_id", "result"}
+        result = entry["result"]
+        assert result["type"] in {"succeeded", "errored", "canceled", "expired"}
+        if result["type"] == "succeeded":
+            assert set(result) == {"type", "message"}
+            assert result["message"]["type"] == "message"
+        elif result["type"] == "errored":
+            assert set(result) == {"type", "error"}
+            assert result["error"]["type"] == "error"
+            assert set(result["error"]["error"]) == {"type", "message"}
+        else:
+            assert set(result) == {"type"}

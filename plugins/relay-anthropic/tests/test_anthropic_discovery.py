@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from anthropic_support import MODEL, Recorder
@@ -13,13 +12,13 @@ from anthropic_support import MODEL, Recorder
 import relay_anthropic
 from relay_anthropic._adapter import AnthropicProvider
 from relay_core import (
+    BatchLimits,
     Capability,
     CredentialError,
     Hub,
     PluginRegistry,
     ProviderSettings,
     Request,
-    UnsupportedCapability,
 )
 from relay_core.errors import AuthenticationError
 from relay_core.hub import required_capabilities
@@ -35,7 +34,11 @@ def test_the_declared_settings() -> None:
     assert AnthropicProvider.name == "anthropic"
     assert AnthropicProvider.api_key_env == "ANTHROPIC_API_KEY"
     assert AnthropicProvider.default_base_url == "https://api.anthropic.com/v1"
-    assert AnthropicProvider.capabilities == frozenset(Capability) - {Capability.BATCH}
+    assert AnthropicProvider.capabilities == frozenset(Capability)
+    assert AnthropicProvider.batch_limits == BatchLimits(
+        max_requests=100_000, max_bytes=256_000_000 - len('{"requests":[]}')
+    )
+    assert AnthropicProvider.batch_metadata is False
 
 
 def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:
@@ -49,26 +52,14 @@ def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[...
         tools=[Tool("f")],
         response_schema=ResponseSchema({"type": "object"}),
     )
-    needs = required_capabilities(request) | {Capability.THINKING, Capability.STREAM}
+    needs = required_capabilities(request) | {
+        Capability.THINKING,
+        Capability.STREAM,
+        Capability.BATCH,
+    }
     assert needs == set(AnthropicProvider.capabilities)
     handle = hub.get(f"anthropic/{MODEL}")
     handle.prepare(request)  # raises UnsupportedCapability for anything undeclared
-
-
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda p: p.submit_batch([Request.from_prompt("x", custom_id="a")]),
-        lambda p: p.batch_status("msgbatch_1"),
-        lambda p: p.cancel_batch("msgbatch_1"),
-        lambda p: p.list_batches(),
-    ],
-)
-def test_batches_are_not_offered_yet(call: Callable[[AnthropicProvider], Any]) -> None:
-    provider = AnthropicProvider(ProviderSettings(name="anthropic"))
-    assert not provider.supports(Capability.BATCH)
-    with pytest.raises(UnsupportedCapability, match="anthropic does not support batch"):
-        asyncio.run(call(provider))
 
 
 def test_a_missing_key_names_the_environment_variable(

@@ -3,7 +3,6 @@ point, lazy loading and the block list are checked by the conformance suite)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,6 @@ from relay_core import (
     Request,
     ResponseSchema,
     Tool,
-    UnsupportedCapability,
 )
 from relay_core.hub import required_capabilities
 from relay_mistral._adapter import MistralProvider
@@ -39,7 +37,7 @@ def test_the_declared_settings() -> None:
     assert MistralProvider.name == "mistral"
     assert MistralProvider.api_key_env == "MISTRAL_API_KEY"
     assert MistralProvider.default_base_url == "https://api.mistral.ai/v1"
-    assert MistralProvider.capabilities == frozenset(Capability) - {Capability.BATCH}
+    assert MistralProvider.capabilities == frozenset(Capability)
 
 
 def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:
@@ -50,31 +48,25 @@ def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[...
         tools=[Tool("f")],
         response_schema=ResponseSchema({"type": "object"}),
     )
-    needs = required_capabilities(request) | {Capability.THINKING, Capability.STREAM}
+    needs = required_capabilities(request) | {
+        Capability.THINKING,
+        Capability.STREAM,
+        Capability.BATCH,
+    }
     assert needs == set(MistralProvider.capabilities)
     make_hub(Recorder()).get(f"mistral/{MODEL}").prepare(request)
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda p: p.submit_batch([Request.from_prompt("x", custom_id="a")]),
-        lambda p: p.batch_status("job_1"),
-        lambda p: p.cancel_batch("job_1"),
-        lambda p: p.list_batches(),
-    ],
-)
-def test_batches_are_not_offered_yet(call: Callable[[MistralProvider], Any]) -> None:
-    provider = MistralProvider(ProviderSettings(name="mistral"))
-    assert not provider.supports(Capability.BATCH)
-    with pytest.raises(UnsupportedCapability, match="mistral does not support batch"):
-        asyncio.run(call(provider))
-
-
 def test_options_are_refused(make_hub: Callable[..., Hub]) -> None:
     hub = make_hub(Recorder(), "providers:\n  mistral:\n    options: {safe_prompt: true}\n")
-    with pytest.raises(ConfigError, match="takes no options"):
+    with pytest.raises(ConfigError, match="takes no options but batch_timeout_hours"):
         hub.chat(f"mistral/{MODEL}", "Hi")
+
+
+@pytest.mark.parametrize("hours", [0, -1, 1.5, "24", True])
+def test_a_batch_timeout_must_be_whole_hours(hours: Any) -> None:
+    with pytest.raises(ConfigError, match="batch_timeout_hours: a whole number of hours"):
+        MistralProvider(ProviderSettings(name="mistral", options={"batch_timeout_hours": hours}))
 
 
 def test_a_base_url_from_the_catalog_is_used(make_hub: Callable[..., Hub]) -> None:

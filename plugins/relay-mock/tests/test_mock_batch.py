@@ -111,11 +111,14 @@ async def test_a_request_with_a_fault_fails_alone(mock: Any, clock: Any) -> None
     errors = {cid: item.error for cid, item in items.items() if item.error}
     assert {cid: (e.kind, e.status_code, e.retryable) for cid, e in errors.items()} == {
         "r1": ("ProviderUnavailable", 500, True),
-        "r2": ("MalformedResponse", 200, True),
+        # A garbled output line: no HTTP status of its own, the raw text kept.
+        "r2": ("MalformedResponse", None, True),
         "r4": ("Timeout", None, True),
         "r5": ("InvalidRequestError", None, False),
     }
     assert "request 'r1'" in errors["r1"].message
+    assert isinstance(items["r2"].raw, str)
+    assert items["r2"].raw.startswith('{"custom_id": "r2"')
     assert all(item.response is None for item in items.values() if item.error)
 
 

@@ -1,4 +1,5 @@
-"""The Anthropic adapter: Relay's types to the Messages API (``POST /messages``) and back.
+"""The Anthropic adapter: Relay's types to the Messages API (``POST /messages``) and back,
+and the Message Batches API (``/messages/batches``) over the same mapping.
 
 Credentials, pooling, retries, SSE parsing and the translation of failed answers are the
 core's; this module maps requests to payloads and answers to responses. The plugin's
@@ -9,11 +10,16 @@ Anthropic differ (seed, reasoning effort, structured output, redacted thinking).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+import attrs
 from attrs import frozen
 
+from relay_core.batching import error_info, jsonl, parse_lines
 from relay_core.errors import (
     AuthenticationError,
     ConfigError,
@@ -25,15 +31,20 @@ from relay_core.errors import (
     ProviderUnavailable,
 )
 from relay_core.http import classify_stream_error
-from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.types import (
+    BatchCounts,
+    BatchItem,
+    BatchState,
     DocumentPart,
     EndEvent,
+    ErrorInfo,
     FinishReason,
     GenerationConfig,
     ImagePart,
     Message,
     Part,
+    ProviderBatch,
     Request,
     Response,
     ResponseSchema,
@@ -54,7 +65,7 @@ from relay_core.validation import schema_errors
 if TYPE_CHECKING:
     from relay_core.http import HttpClient
 
-__all__ = ["DEFAULT_MAX_TOKENS", "REASONING_BUDGETS", "AnthropicProvider"]
+__all__ = ["BATCH_LIMITS", "DEFAULT_MAX_TOKENS", "REASONING_BUDGETS", "AnthropicProvider"]
 
 API_VERSION = "2023-06-01"
 # The Messages API requires max_tokens; this is sent when neither the call nor the
@@ -88,6 +99,20 @@ _ERROR_STATUS: dict[str, int] = {
     "timeout_error": 504,
     "overloaded_error": 529,
 }
+
+# The batch body is the JSONL lines joined by commas inside this wrapper, so it is at most
+# the wrapper's length longer than the JSONL the core measures against ``max_bytes``.
+_BATCH_WRAPPER = (b'{"requests":[', b"]}")
+# Anthropic's documented limits: 100,000 requests or 256 MB (read as 10**6 bytes, the
+# smaller reading) per batch.
+BATCH_LIMITS = BatchLimits(
+    max_requests=100_000, max_bytes=256_000_000 - sum(map(len, _BATCH_WRAPPER))
+)
+# What the API accepts as a custom_id; anything else fails the whole batch.
+_CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_LIST_LIMIT = 100  # per page, of the API's 1 to 1000
+_LIST_PAGES = 2
+_UNRUN: dict[str, BatchState] = {"canceled": "cancelled", "expired": "expired"}
 
 
 @frozen
@@ -179,6 +204,7 @@ class AnthropicProvider(Provider):
             Capability.VISION,
             Capability.DOCUMENTS,
             Capability.THINKING,
+            Capability.BATCH,
         }
     )
     api_key_env = "ANTHROPIC_API_KEY"
@@ -192,6 +218,9 @@ class AnthropicProvider(Provider):
         ErrorRule(ContextWindowExceeded, status=400, contains="exceed context limit"),
         ErrorRule(ContentPolicyError, status=400, contains="content filtering policy"),
     )
+    batch_limits = BATCH_LIMITS
+    # Anthropic keeps no caller data with a batch: the core matches by time and count.
+    batch_metadata = False
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
@@ -251,6 +280,131 @@ class AnthropicProvider(Provider):
             elif kind == "error":
                 raise self._stream_error(data, request)
             # ping, and event types added later, carry nothing to map.
+
+    # -- batches --------------------------------------------------------------------------
+
+    def batch_line(self, request: Request) -> Mapping[str, Any]:
+        custom_id = request.custom_id or ""
+        if not _CUSTOM_ID.fullmatch(custom_id):
+            raise InvalidRequestError(
+                f"custom_id {custom_id!r} cannot go into an Anthropic batch, which takes 1 "
+                "to 64 letters, digits, '_' or '-'",
+                provider=self.settings.name,
+                custom_id=request.custom_id,
+            )
+        return {"custom_id": custom_id, "params": self.payload(request)[0]}
+
+    async def submit_batch(
+        self, requests: Sequence[Request], *, metadata: Mapping[str, str]
+    ) -> ProviderBatch:
+        # ``metadata`` is not sent: a Message Batch has no field for caller data.
+        # JSON escapes newlines inside strings, so the only ones in JSONL end lines.
+        lines = jsonl(self.batch_line(r) for r in requests).rstrip(b"\n").replace(b"\n", b",")
+        body = await self.http.json(
+            "POST",
+            "/messages/batches",
+            content=lines.join(_BATCH_WRAPPER),
+            headers={**self._headers(), "content-type": "application/json"},
+        )
+        return self._batch(body)
+
+    async def batch_status(self, batch_id: str) -> ProviderBatch:
+        return self._batch(await self._get_batch(batch_id))
+
+    async def batch_results(self, batch_id: str) -> AsyncIterator[BatchItem]:
+        batch = await self._get_batch(batch_id)
+        url = batch.get("results_url")
+        if not url:
+            raise InvalidRequestError(
+                f"batch {batch_id!r} has no results yet (processing_status "
+                f"{batch.get('processing_status')!r}); they come once it has ended",
+                provider=self.settings.name,
+            )
+        # results_url is absolute and on Anthropic's API, which wants the same key and
+        # version headers as every other call.
+        lines = self.http.stream_lines("GET", url, headers=self._headers())
+        async for item in parse_lines(lines, self._batch_item, source=f"results of {batch_id}"):
+            yield item
+
+    async def cancel_batch(self, batch_id: str) -> ProviderBatch:
+        try:
+            body = await self.http.json(
+                "POST", f"{_batch_path(batch_id)}/cancel", headers=self._headers()
+            )
+        except ProviderError as error:
+            # Anthropic does not document its answer to cancelling a batch that has
+            # ended; whatever refusal it is, an ended batch is returned unchanged.
+            if error.status_code not in (400, 409):
+                raise
+            batch = await self.batch_status(batch_id)
+            if not batch.done:
+                raise
+            return batch
+        return self._batch(body)
+
+    async def list_batches(self) -> Sequence[ProviderBatch]:
+        batches: list[ProviderBatch] = []
+        params: dict[str, Any] = {"limit": _LIST_LIMIT}
+        for _ in range(_LIST_PAGES):
+            page = await self.http.json(
+                "GET", "/messages/batches", params=params, headers=self._headers()
+            )
+            batches += [self._batch(batch) for batch in page.get("data") or ()]
+            if not page.get("has_more") or not page.get("last_id"):
+                break
+            params = {"limit": _LIST_LIMIT, "after_id": page["last_id"]}
+        return batches
+
+    async def _get_batch(self, batch_id: str) -> Any:
+        return await self.http.json("GET", _batch_path(batch_id), headers=self._headers())
+
+    def _batch(self, body: Any) -> ProviderBatch:
+        try:
+            counts = {k: int(body["request_counts"].get(k) or 0) for k in _BATCH_COUNTS}
+            total = sum(counts.values())
+            return ProviderBatch(
+                id=body["id"],
+                provider=self.settings.name,
+                state=_batch_state(body["processing_status"], counts, total),
+                counts=BatchCounts(
+                    total,
+                    counts["succeeded"],
+                    counts["errored"] + counts["canceled"] + counts["expired"],
+                ),
+                created_at=_timestamp(body.get("created_at")),
+                ended_at=_timestamp(body.get("ended_at")),
+                raw=body,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise MalformedResponse(
+                f"message batch has an unexpected shape: {type(error).__name__}: {error}",
+                provider=self.settings.name,
+                status_code=200,
+            ) from error
+
+    def _batch_item(self, line: Any) -> BatchItem:
+        custom_id, result = line["custom_id"], line["result"]
+        kind = result["type"]
+        if kind == "succeeded":
+            response = self._parse(result["message"], None)
+            return BatchItem(custom_id, attrs.evolve(response, custom_id=custom_id), raw=line)
+        if kind == "errored":
+            return BatchItem(custom_id, error=self._result_error(result, custom_id), raw=line)
+        if kind in _UNRUN:
+            state = _UNRUN[kind]
+            message = f"the batch was {state} before this request ran"
+            return BatchItem(custom_id, error=ErrorInfo(state, message, retryable=True), raw=line)
+        raise ValueError(f"unknown result type {kind!r}")
+
+    def _result_error(self, result: Mapping[str, Any], custom_id: str) -> ErrorInfo:
+        """An errored result, classified as the same error would be as an HTTP answer:
+        its type stands for the status that answer would have had."""
+        body = result["error"]  # an error response: {"type": "error", "error": {...}}
+        details = body.get("error") if isinstance(body.get("error"), dict) else body
+        status = _ERROR_STATUS.get(str(details.get("type")), 500)
+        return error_info(
+            status, body, provider=self.settings.name, rules=self.error_rules, custom_id=custom_id
+        )
 
     # -- requests -------------------------------------------------------------------------
 
@@ -352,6 +506,42 @@ class AnthropicProvider(Provider):
             provider=self.settings.name,
             model=request.model,
         )
+
+
+# ---------------------------------------------------------------------------- batches
+
+_BATCH_COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
+
+
+def _batch_path(batch_id: str) -> str:
+    return f"/messages/batches/{quote(batch_id, safe='')}"
+
+
+def _batch_state(status: str, counts: Mapping[str, int], total: int) -> BatchState:
+    """Anthropic's three processing states, with an ended batch told apart by its counts:
+    a batch that ran none of its requests ended as it was cancelled or expired."""
+    if status == "in_progress":
+        return "in_progress"
+    if status == "canceling":
+        return "cancelling"
+    if status == "ended":
+        for kind, state in _UNRUN.items():
+            if total and counts[kind] == total:
+                return state
+        return "completed"
+    raise ValueError(f"unknown processing_status {status!r}")
+
+
+def _timestamp(value: Any) -> float | None:
+    """RFC 3339 (``2024-09-24T18:37:24.100435Z``) as Unix seconds. Python 3.10's
+    ``fromisoformat`` takes neither ``Z`` nor fractions other than 3 or 6 digits."""
+    if not value:
+        return None
+    text = re.sub(r"\.(\d+)", lambda m: "." + m[1][:6].ljust(6, "0"), str(value))
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 # ---------------------------------------------------------------------------- to the wire

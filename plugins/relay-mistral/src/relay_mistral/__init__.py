@@ -1,4 +1,4 @@
-"""relay-mistral: the Mistral provider (``POST /v1/chat/completions``).
+"""relay-mistral: the Mistral provider (``POST /v1/chat/completions`` and batch jobs).
 
 This module only registers; it stays light because it is imported whenever plugins load.
 The adapter (``relay_mistral._adapter``), and httpx with it, is imported by the core on

@@ -9,6 +9,9 @@ is a mapping of its own rather than a subclass of relay-openai's.
 Every key of ``provider_kwargs`` is merged into the payload untouched, last, so it can
 set what Relay does not map (``safe_prompt``, ``parallel_tool_calls``, ``prompt_mode``,
 ``presence_penalty``...) or override anything mapped here.
+
+Batches are Mistral batch jobs: the chat bodies go up as one JSONL file (``POST /files``),
+a job runs them (``/batch/jobs``), and the answers come back as output and error files.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
+from relay_core.batching import error_info, jsonl, parse_lines
 from relay_core.errors import (
     AuthenticationError,
     ConfigError,
@@ -30,15 +35,19 @@ from relay_core.errors import (
     ProviderUnavailable,
     RateLimitError,
 )
-from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.streaming import StreamAssembler
 from relay_core.types import (
+    BatchCounts,
+    BatchItem,
+    BatchState,
     DocumentPart,
     EndEvent,
     FinishReason,
     ImagePart,
     Message,
     Part,
+    ProviderBatch,
     Request,
     Response,
     StreamEvent,
@@ -68,6 +77,17 @@ _FINISH: dict[str, FinishReason] = {
     "tool_calls": "tool_calls",
     "error": "error",
 }
+_STATES: dict[str, BatchState] = {
+    # Accepted but not started: Relay's first state, whatever the provider calls it.
+    "QUEUED": "validating",
+    "RUNNING": "in_progress",
+    "SUCCESS": "completed",
+    "FAILED": "failed",
+    "TIMEOUT_EXCEEDED": "expired",
+    "CANCELLATION_REQUESTED": "cancelling",
+    "CANCELLED": "cancelled",
+}
+_OPTIONS = frozenset({"batch_timeout_hours"})
 _TOOL_CHOICES = frozenset({"auto", "none", "any", "required"})
 _TOOL_CALL_ID = re.compile(r"[A-Za-z0-9]{9}")
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -154,6 +174,7 @@ class MistralProvider(Provider):
             Capability.VISION,
             Capability.DOCUMENTS,
             Capability.THINKING,
+            Capability.BATCH,
         }
     )
     api_key_env = "MISTRAL_API_KEY"
@@ -163,32 +184,48 @@ class MistralProvider(Provider):
         ErrorRule(ContextWindowExceeded, status=400, contains="too large for model"),
         # An unknown model is a 400 at Mistral; as NotFoundError a fallback group moves on.
         ErrorRule(NotFoundError, status=400, contains="invalid_model"),
+        # A batch id that is not a UUID fails path validation (422 at "job_id") instead
+        # of a 404; either way no such batch exists.
+        ErrorRule(NotFoundError, status=422, contains='"job_id"'),
     )
+    # docs.mistral.ai "Known limitations": at most 100,000 requests and 512 MB per batch
+    # file (read as 512 * 10**6 bytes, the smaller meaning of "MB").
+    batch_limits = BatchLimits(max_requests=100_000, max_bytes=512 * 10**6)
+    batch_metadata = True
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
-        if settings.options:
+        where = f"providers.{settings.name}.options"
+        unknown = sorted(set(settings.options) - _OPTIONS)
+        if unknown:
             raise ConfigError(
-                f"providers.{settings.name}.options: the mistral provider takes no options, "
-                f"got {sorted(settings.options)}; put request fields in params or "
-                "provider_kwargs"
+                f"{where}: the mistral provider takes no options but batch_timeout_hours, "
+                f"got {unknown}; put request fields in params or provider_kwargs"
             )
+        hours = settings.options.get("batch_timeout_hours")
+        if hours is not None and (
+            isinstance(hours, bool) or not isinstance(hours, int) or hours < 1
+        ):
+            raise ConfigError(
+                f"{where}.batch_timeout_hours: a whole number of hours (1 or more), got {hours!r}"
+            )
+        self.batch_timeout_hours: int | None = hours
 
     # -- calls --------------------------------------------------------------------------
 
-    def _headers(self, request: Request) -> dict[str, str]:
+    def _headers(self, model: str | None = None) -> dict[str, str]:
         if self.settings.api_key is None:
             raise AuthenticationError(
                 f"no API key: set {self.api_key_env} or providers.{self.settings.name}.api_key",
                 provider=self.settings.name,
-                model=request.model,
+                model=model,
             )
         return {"authorization": f"Bearer {self.settings.api_key.reveal()}"}
 
     async def chat(self, request: Request) -> Response:
         payload = self.build_payload(request)
         body = await self.http.json(
-            "POST", _PATH, json=payload, headers=self._headers(request), model=request.model
+            "POST", _PATH, json=payload, headers=self._headers(request.model), model=request.model
         )
         if not isinstance(body, dict):
             raise MalformedResponse(
@@ -198,12 +235,154 @@ class MistralProvider(Provider):
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         payload = self.build_payload(request, stream=True)
-        headers = self._headers(request)
+        headers = self._headers(request.model)
         events = self.http.stream_sse(
             "POST", _PATH, json=payload, headers=headers, model=request.model
         )
         async for event in self._stream(events, request):
             yield event
+
+    # -- batches ------------------------------------------------------------------------
+
+    def batch_line(self, request: Request) -> Mapping[str, Any]:
+        body = self.build_payload(request)
+        # The job names the model once for every line (Mistral's documented lines carry none).
+        body.pop("model", None)
+        return {"custom_id": request.custom_id, "body": body}
+
+    def _batch(self, job: Any) -> ProviderBatch:
+        if not isinstance(job, dict) or not isinstance(job.get("id"), str):
+            raise MalformedResponse("batch job is not a JSON object", provider=self.settings.name)
+        completed_at = job.get("completed_at")
+        return ProviderBatch(
+            id=job["id"],
+            provider=self.settings.name,
+            # An unknown status is one Mistral added later; keep polling rather than stop.
+            state=_STATES.get(str(job.get("status")), "in_progress"),
+            counts=BatchCounts(
+                total=_int(job, "total_requests"),
+                completed=_int(job, "succeeded_requests"),
+                failed=_int(job, "failed_requests"),
+            ),
+            created_at=job.get("created_at"),
+            ended_at=completed_at if isinstance(completed_at, (int, float)) else None,
+            metadata=dict(job.get("metadata") or {}),
+            raw=job,
+        )
+
+    async def submit_batch(
+        self, requests: Sequence[Request], *, metadata: Mapping[str, str]
+    ) -> ProviderBatch:
+        models = sorted({request.model for request in requests})
+        if len(models) != 1:
+            raise InvalidRequestError(
+                f"a Mistral batch job runs one model, got {models or 'no requests'}",
+                provider=self.settings.name,
+            )
+        headers = self._headers(models[0])
+        data = jsonl(self.batch_line(request) for request in requests)
+        # A boundary derived from the content keeps the upload byte-for-byte reproducible.
+        boundary = f"relay-{hashlib.sha256(data).hexdigest()[:32]}"
+        upload = await self.http.json(
+            "POST",
+            "/files",
+            headers={**headers, "content-type": f"multipart/form-data; boundary={boundary}"},
+            data={"purpose": "batch"},
+            files={"file": ("relay-batch.jsonl", data, "application/jsonl")},
+            model=models[0],
+        )
+        file_id = upload.get("id") if isinstance(upload, dict) else None
+        if not isinstance(file_id, str):
+            raise MalformedResponse("file upload answer has no id", provider=self.settings.name)
+        job: dict[str, Any] = {
+            "input_files": [file_id],
+            "model": models[0],
+            "endpoint": "/v1/chat/completions",
+            "metadata": {str(key): str(value) for key, value in metadata.items()},
+        }
+        if self.batch_timeout_hours is not None:
+            job["timeout_hours"] = self.batch_timeout_hours
+        created = await self.http.json(
+            "POST", "/batch/jobs", json=job, headers=headers, model=models[0]
+        )
+        return self._batch(created)
+
+    async def batch_status(self, batch_id: str) -> ProviderBatch:
+        job = await self.http.json(
+            "GET", f"/batch/jobs/{quote(batch_id, safe='')}", headers=self._headers()
+        )
+        return self._batch(job)
+
+    async def cancel_batch(self, batch_id: str) -> ProviderBatch:
+        batch = await self.batch_status(batch_id)
+        if batch.done:
+            return batch
+        try:
+            job = await self.http.json(
+                "POST", f"/batch/jobs/{quote(batch_id, safe='')}/cancel", headers=self._headers()
+            )
+        except InvalidRequestError:
+            # It finished between the two calls: cancelling a finished batch is no error.
+            batch = await self.batch_status(batch_id)
+            if batch.done:
+                return batch
+            raise
+        return self._batch(job)
+
+    async def list_batches(self) -> Sequence[ProviderBatch]:
+        page = await self.http.json(
+            "GET",
+            "/batch/jobs",
+            params={"page": 0, "page_size": 100, "order_by": "-created"},
+            headers=self._headers(),
+        )
+        batches = [self._batch(job) for job in (page or {}).get("data") or ()]
+        return sorted(batches, key=lambda batch: batch.created_at or 0, reverse=True)
+
+    async def batch_results(self, batch_id: str) -> AsyncIterator[BatchItem]:
+        batch = await self.batch_status(batch_id)
+        request = Request(messages=(), model=str(batch.raw.get("model") or ""))
+        for kind in ("output_file", "error_file"):
+            file_id = batch.raw.get(kind)
+            if not file_id:
+                continue
+            lines = self.http.stream_lines(
+                "GET", f"/files/{quote(str(file_id), safe='')}/content", headers=self._headers()
+            )
+            source = f"{kind.replace('_', ' ')} {file_id}"
+            async for item in parse_lines(
+                lines, lambda line: self._item(line, request), source=source
+            ):
+                yield item
+
+    def _item(self, line: Any, request: Request) -> BatchItem:
+        """One line of an output or error file: ``{"custom_id", "response": {"status_code",
+        "body"}, "error"}``."""
+        custom_id = line["custom_id"]
+        if not isinstance(custom_id, str):
+            raise TypeError("custom_id is not a string")
+        response = line.get("response") or {}
+        status = response.get("status_code")
+        body = response.get("body")
+        failure = line.get("error")
+        if isinstance(status, int) and status < 400 and not failure:
+            if not isinstance(body, dict):
+                raise MalformedResponse("answer body is not a JSON object")
+            return BatchItem(custom_id, response=self.parse(body, request), raw=line)
+        # An error with no HTTP status failed on Mistral's side: a 500, worth a retry.
+        code = status if isinstance(status, int) and status >= 400 else 500
+        detail = body if body else failure
+        return BatchItem(
+            custom_id,
+            error=error_info(
+                code,
+                detail if isinstance(detail, (str, dict)) else json.dumps(detail),
+                provider=self.settings.name,
+                rules=self.error_rules,
+                custom_id=custom_id,
+            ),
+            raw=line,
+        )
 
     # -- request ------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from relay_core.errors import (
     RateLimitError,
     Timeout,
 )
-from relay_core.providers import Capability, Provider, ProviderSettings
+from relay_core.providers import BatchLimits, Capability, Provider, ProviderSettings
 from relay_core.serialize import structure, unstructure
 from relay_core.streaming import StreamAssembler
 from relay_core.types import (
@@ -94,6 +94,10 @@ class MockProvider(Provider):
         # The mock never touches the network; ``http`` is accepted for the core's sake.
         super().__init__(settings, http)
         self.options = Options.parse(settings)
+        # Per instance, so a catalog can shrink them to exercise the core's splitting.
+        self.batch_limits = BatchLimits(
+            max_requests=self.options.batch_max_requests, max_bytes=self.options.batch_max_bytes
+        )
         self._attempts: dict[str, int] = {}
         self._outcomes: dict[tuple[str, int], Response | ProviderError] = {}
         self._store: Store = (
@@ -201,7 +205,7 @@ class MockProvider(Provider):
         return record
 
     async def submit_batch(
-        self, requests: Sequence[Request], *, metadata: Mapping[str, str]
+        self, requests: Sequence[Request], *, metadata: Mapping[str, str] | None = None
     ) -> ProviderBatch:
         if not requests:
             raise InvalidRequestError(

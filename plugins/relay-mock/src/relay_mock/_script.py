@@ -143,6 +143,8 @@ class Options:
     faults: Mapping[str, Any] = attrs.field(factory=dict)
     batch_duration: float = 2.0
     batch_expiry: float | None = None
+    batch_max_requests: int | None = 50_000
+    batch_max_bytes: int | None = None
     state_dir: Path | None = None
     clock: Callable[[], float] = time.time
 
@@ -163,6 +165,10 @@ class Options:
         expiry = values.get("batch_expiry")
         if expiry is not None and not (_is_seconds(expiry) and expiry > 0):
             raise ConfigError(f"{where}.batch_expiry must be seconds > 0, or null for never")
+        for limit in ("batch_max_requests", "batch_max_bytes"):
+            value = values.get(limit)
+            if value is not None and not (type(value) is int and value > 0):
+                raise ConfigError(f"{where}.{limit} must be a whole number > 0, or null")
         if values.get("state_dir") is not None:
             values["state_dir"] = Path(values["state_dir"]).expanduser()
         if not callable(values.get("clock", time.time)):

@@ -1,0 +1,462 @@
+"""``AsyncRelayClient`` and ``RelayClient``: batch jobs in a workspace directory.
+
+The async client does the work; the sync client runs it on the hub's private event
+loop thread, so it also works inside a program that already runs an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from relay_core.batch import _engine, _provider
+from relay_core.batch._jobs import ingest, read_item
+from relay_core.batch._types import FINISHED, Job
+from relay_core.batch._workspace import Workspace, check_job_id
+from relay_core.errors import BatchInputError, JobConflict, ResultsNotReady
+from relay_core.types import BatchItem
+
+if TYPE_CHECKING:
+    from relay_core.batch._cache import ResponseCache
+    from relay_core.batch._engine import EngineStats
+    from relay_core.config import Catalog
+    from relay_core.hub import Hub
+
+__all__ = ["AsyncRelayClient", "RelayClient"]
+
+Mode = Literal["auto", "batch", "engine"]
+Requests = Iterable[Any] | str | os.PathLike[str]
+
+
+def _new_job_id() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"job-{stamp}-{os.urandom(3).hex()}"
+
+
+def _build_hub(config: str | os.PathLike[str] | Catalog | None, hub: Hub | None) -> Hub:
+    from relay_core.config import Catalog
+    from relay_core.hub import Hub
+
+    if hub is not None:
+        return hub
+    if config is None:
+        return Hub()
+    if isinstance(config, Catalog):
+        return Hub(config)
+    return Hub.from_yaml(Path(config))
+
+
+class AsyncRelayClient:
+    """Batch jobs over a workspace directory (created if missing).
+
+    ``config`` is a catalog file or :class:`Catalog` (default: none, so
+    ``provider/model`` strings work with keys from the usual environment variables);
+    ``hub`` gives an existing :class:`Hub` instead. Any number of clients, in any number
+    of processes, may share one directory.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] = "relay-jobs",
+        config: str | os.PathLike[str] | Catalog | None = None,
+        *,
+        hub: Hub | None = None,
+        cache: bool = True,
+    ) -> None:
+        self.hub = _build_hub(config, hub)
+        self._own_hub = hub is None
+        self.workspace = Workspace(directory)
+        self._cache_enabled = cache
+        self._cache: ResponseCache | None = None
+        self.last_engine_stats: EngineStats | None = None
+
+    @property
+    def directory(self) -> Path:
+        return self.workspace.directory
+
+    def _response_cache(self) -> ResponseCache | None:
+        if not self._cache_enabled:
+            return None
+        if self._cache is None:
+            from relay_core.batch._cache import ResponseCache
+
+            self._cache = ResponseCache(self.directory / "cache.db")
+        return self._cache
+
+    # -- submitting -----------------------------------------------------------------------
+
+    async def submit_batch(
+        self,
+        requests: Requests,
+        *,
+        job_id: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        description: str | None = None,
+        mode: Mode = "auto",
+        overwrite: bool = False,
+        concurrency: int = 8,
+        progress: bool = False,
+    ) -> Job:
+        """Start a job; return it as the workspace now knows it.
+
+        ``requests`` are :class:`BatchRequest` or :class:`Request` values, mappings of
+        either shape, or the path of a JSONL file of mappings; each needs a unique id.
+        ``model`` (an alias or ``provider/model``) is the default for requests naming
+        none; ``provider`` may give it too, or name the provider every request must use.
+
+        ``mode="batch"`` submits to the providers' batch APIs (split to their limits)
+        and returns once they accepted; ``"engine"`` answers every request here,
+        ``concurrency`` at a time, and returns when the job is done; ``"auto"`` picks
+        batch when every model's provider has a batch API.
+
+        Submitting an id again resumes the job when its previous run died before it
+        was submitted (same requests needed); a job still running elsewhere or waiting
+        on its provider is a :class:`JobConflict`, and so is a finished one unless
+        ``overwrite``.
+        """
+        job_id = check_job_id(job_id or _new_job_id())
+        default_model, required_provider = self._defaults(provider, model)
+        previous = self.workspace.start(
+            job_id,
+            mode="engine" if mode == "engine" else "batch",
+            model=default_model,
+            description=description,
+            overwrite=overwrite,
+        )
+        try:
+            if previous is not None and previous["status"] != "preparing":
+                self._check_same(previous, requests, default_model)
+            else:
+                n, digest, effective = ingest(
+                    self.workspace,
+                    self.hub,
+                    job_id,
+                    requests,
+                    default_model=default_model,
+                    mode=mode,
+                )
+                self._check_provider(job_id, required_provider)
+                self.workspace.update(
+                    job_id,
+                    n_requests=n,
+                    digest=digest,
+                    mode=effective,
+                    status="running" if effective == "engine" else "submitting",
+                )
+        except BaseException:
+            row = self.workspace.row(job_id)
+            if row["status"] == "preparing":
+                self._forget(job_id)
+            else:
+                self.workspace.release(job_id)
+            raise
+        return await self._continue(job_id, concurrency=concurrency, progress=progress)
+
+    async def resume(self, job_id: str, *, concurrency: int = 8, progress: bool = False) -> Job:
+        """Continue a job whose process died: submit what was not submitted (finding
+        provider batches already created), or answer what the engine had not."""
+        row = self.workspace.claim(job_id)
+        if row["status"] == "preparing":
+            self.workspace.release(job_id)
+            raise JobConflict(
+                f"job {job_id!r} died while its requests were being stored; submit it "
+                "again with the same requests (submit_batch with job_id) to start over",
+                job_id=job_id,
+                status="preparing",
+            )
+        if row["status"] not in ("submitting", "running"):
+            self.workspace.release(job_id)
+            return await self.get_job(job_id)
+        return await self._continue(job_id, concurrency=concurrency, progress=progress)
+
+    async def _continue(self, job_id: str, *, concurrency: int, progress: bool) -> Job:
+        row = self.workspace.row(job_id)
+        try:
+            if row["mode"] == "engine":
+                bar = None
+                if progress:
+                    from relay_core.batch._progress import ProgressBar
+
+                    bar = ProgressBar(label=f"{job_id} ")
+                self.last_engine_stats = await _engine.run_engine(
+                    self.workspace,
+                    self.hub,
+                    job_id,
+                    concurrency=max(1, concurrency),
+                    cache=self._response_cache(),
+                    progress=bar,
+                )
+            else:
+                await _provider.submit_chunks(self.workspace, self.hub, job_id)
+        finally:
+            self.workspace.release(job_id)
+        return self.workspace.job(self.workspace.row(job_id))
+
+    def _defaults(self, provider: str | None, model: str | None) -> tuple[str | None, str | None]:
+        """The default model and the provider every request must use, from the call."""
+        if provider is None:
+            return model, None
+        if model is None and ("/" in provider or provider in self.hub.catalog.models):
+            return provider, None
+        return model, provider
+
+    def _check_provider(self, job_id: str, provider: str | None) -> None:
+        if provider is None:
+            return
+        for (alias,) in self.workspace.query(
+            "SELECT DISTINCT alias FROM chunks WHERE job_id = ?", (job_id,)
+        ):
+            actual = self.hub.get(alias).provider_name
+            if actual != provider:
+                raise BatchInputError(
+                    f"model {alias!r} is served by {actual!r}, not by provider {provider!r}",
+                    job_id=job_id,
+                )
+
+    def _check_same(self, row: Any, requests: Requests, default_model: str | None) -> None:
+        """Resuming by submitting again: the requests must be the ones stored."""
+        import hashlib
+        import json
+
+        from relay_core.batch._inputs import iter_requests, normalise
+        from relay_core.serialize import unstructure
+
+        digest = hashlib.sha256()
+        for index, item in enumerate(iter_requests(requests)):
+            request = normalise(item, index, default_model)
+            line = json.dumps(unstructure(request), ensure_ascii=False, separators=(",", ":"))
+            digest.update(line.encode() + b"\n")
+        if digest.hexdigest() != row["digest"]:
+            raise JobConflict(
+                f"job {row['job_id']!r} was interrupted with other requests; resume it "
+                "with client.resume(job_id), or submit these under another id",
+                job_id=row["job_id"],
+                status=row["status"],
+            )
+
+    def _forget(self, job_id: str) -> None:
+        with self.workspace.transaction() as db:
+            for table in ("items", "chunks", "jobs"):
+                db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+        self.workspace.delete_files(job_id)
+
+    # -- watching -------------------------------------------------------------------------
+
+    async def list_jobs(self) -> list[Job]:
+        """Every job in the workspace, newest first."""
+        return self.workspace.jobs()
+
+    async def get_job(self, job_id: str) -> Job:
+        """The job as the workspace last recorded it (no provider call)."""
+        return self.workspace.job(self.workspace.row(job_id))
+
+    async def monitor_batch(self, job_id: str) -> Job:
+        """The job with fresh status and counts (asks the providers of a batch job)."""
+        row = self.workspace.row(job_id)
+        if row["mode"] == "batch" and row["status"] == "submitted":
+            await _provider.refresh(self.workspace, self.hub, job_id)
+        return await self.get_job(job_id)
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = 2.0,
+        max_interval: float = 60.0,
+        timeout: float | None = None,
+    ) -> Job:
+        """Poll until the job is done, waiting longer between polls (up to
+        ``max_interval``) as it runs; :class:`TimeoutError` after ``timeout`` seconds."""
+        started = time.monotonic()
+        interval = poll_interval
+        while True:
+            job = await self.monitor_batch(job_id)
+            if job.done or job.interrupted:
+                return job
+            if timeout is not None and time.monotonic() - started + interval > timeout:
+                raise TimeoutError(f"job {job_id!r} is still {job.status} after {timeout:g}s")
+            await asyncio.sleep(interval)
+            interval = min(max_interval, interval * 1.5)
+
+    # -- results --------------------------------------------------------------------------
+
+    async def retrieve_batch_results(
+        self, job_id: str, *, force_refresh: bool = False
+    ) -> list[BatchItem]:
+        """The job's results in request order: fetched from the providers and saved the
+        first time, read from disk afterwards unless ``force_refresh``."""
+        await self.retrieve(job_id, force_refresh=force_refresh)
+        return list(self.iter_results(job_id))
+
+    async def retrieve(self, job_id: str, *, force_refresh: bool = False) -> Job:
+        """Make sure the results are on disk (fetching them if needed); return the job."""
+        row = self.workspace.row(job_id)
+        if row["has_results"] and not force_refresh:
+            return await self.get_job(job_id)
+        if row["mode"] == "engine":
+            raise ResultsNotReady(
+                f"job {job_id!r} ran in the engine and is {row['status']}"
+                + (": resume it (client.resume)" if row["status"] == "running" else ""),
+                job_id=job_id,
+                status=row["status"],
+            )
+        await _provider.retrieve(self.workspace, self.hub, job_id)
+        return await self.get_job(job_id)
+
+    def iter_results(self, job_id: str) -> Iterator[BatchItem]:
+        """The saved results, one at a time, in request order (disk only)."""
+        path = self._results_path(job_id)
+        with path.open("rb") as file:
+            for line in file:
+                yield read_item(line)
+
+    async def get_results(self, job_id: str) -> list[BatchItem]:
+        """The saved results as a list (disk only; see :meth:`iter_results`)."""
+        return list(self.iter_results(job_id))
+
+    async def has_results(self, job_id: str) -> bool:
+        """Whether the job's results are saved in the workspace."""
+        return bool(self.workspace.row(job_id)["has_results"])
+
+    def _results_path(self, job_id: str) -> Path:
+        row = self.workspace.row(job_id)
+        if not row["has_results"]:
+            raise ResultsNotReady(
+                f"job {job_id!r} has no saved results (it is {row['status']}); "
+                "retrieve_batch_results fetches them once the job is done",
+                job_id=job_id,
+                status=row["status"],
+            )
+        return self.workspace.job_dir(job_id) / "results.jsonl"
+
+    # -- cancelling -----------------------------------------------------------------------
+
+    async def cancel_batch(self, job_id: str) -> Job:
+        """Cancel the job: its provider batches, or the engine at its next checkpoint.
+        Requests already answered keep their results."""
+        row = self.workspace.row(job_id)
+        if row["status"] in FINISHED:
+            return await self.get_job(job_id)
+        self.workspace.update(job_id, cancel_requested=1)
+        if row["mode"] == "batch":
+            await _provider.cancel(self.workspace, self.hub, job_id)
+            await _provider.refresh(self.workspace, self.hub, job_id)
+        elif not self.workspace.worker_alive(row):
+            # Nobody runs it: settle it here, keeping what was answered.
+            self.workspace.claim(job_id)
+            try:
+                _engine.recover(self.workspace, job_id)
+                from relay_core.batch._jobs import finalize
+                from relay_core.types import ErrorInfo
+
+                finalize(
+                    self.workspace,
+                    job_id,
+                    status="cancelled",
+                    unanswered=ErrorInfo("cancelled", "the job was cancelled before this ran"),
+                )
+            finally:
+                self.workspace.release(job_id)
+        return await self.get_job(job_id)
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def _close_files(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+        self.workspace.close()
+
+    async def aclose(self) -> None:
+        self._close_files()
+        if self._own_hub:
+            await self.hub.aclose()
+
+    async def __aenter__(self) -> AsyncRelayClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class RelayClient:
+    """The synchronous :class:`AsyncRelayClient`: the same methods, without ``await``."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] = "relay-jobs",
+        config: str | os.PathLike[str] | Catalog | None = None,
+        *,
+        hub: Hub | None = None,
+        cache: bool = True,
+    ) -> None:
+        self._client = AsyncRelayClient(directory, config, hub=hub, cache=cache)
+        self.hub = self._client.hub
+
+    @property
+    def directory(self) -> Path:
+        return self._client.directory
+
+    @property
+    def workspace(self) -> Workspace:
+        return self._client.workspace
+
+    @property
+    def last_engine_stats(self) -> EngineStats | None:
+        return self._client.last_engine_stats
+
+    def submit_batch(self, requests: Requests, **options: Any) -> Job:
+        return self.hub._sync(self._client.submit_batch(requests, **options))
+
+    def resume(self, job_id: str, **options: Any) -> Job:
+        return self.hub._sync(self._client.resume(job_id, **options))
+
+    def list_jobs(self) -> list[Job]:
+        return self.hub._sync(self._client.list_jobs())
+
+    def get_job(self, job_id: str) -> Job:
+        return self.hub._sync(self._client.get_job(job_id))
+
+    def monitor_batch(self, job_id: str) -> Job:
+        return self.hub._sync(self._client.monitor_batch(job_id))
+
+    def wait(self, job_id: str, **options: Any) -> Job:
+        return self.hub._sync(self._client.wait(job_id, **options))
+
+    def retrieve(self, job_id: str, *, force_refresh: bool = False) -> Job:
+        return self.hub._sync(self._client.retrieve(job_id, force_refresh=force_refresh))
+
+    def retrieve_batch_results(
+        self, job_id: str, *, force_refresh: bool = False
+    ) -> list[BatchItem]:
+        return self.hub._sync(
+            self._client.retrieve_batch_results(job_id, force_refresh=force_refresh)
+        )
+
+    def iter_results(self, job_id: str) -> Iterator[BatchItem]:
+        return self._client.iter_results(job_id)
+
+    def get_results(self, job_id: str) -> list[BatchItem]:
+        return list(self._client.iter_results(job_id))
+
+    def has_results(self, job_id: str) -> bool:
+        return self.hub._sync(self._client.has_results(job_id))
+
+    def cancel_batch(self, job_id: str) -> Job:
+        return self.hub._sync(self._client.cancel_batch(job_id))
+
+    def close(self) -> None:
+        self._client._close_files()
+        if self._client._own_hub:
+            self.hub.close()
+
+    def __enter__(self) -> RelayClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,257 @@
+"""The concurrent engine: a job answered here, one call per request, for any provider.
+
+Requests stream from ``requests.jsonl`` to a bounded pool of workers and results stream
+to ``responses.jsonl``, so memory stays flat however big the job. Each worker waits for
+its model's rate limits (requests and tokens per minute), answers from the response
+cache when it can, and otherwise calls through the hub, whose retries honour
+``Retry-After``. A request that fails is recorded as failed; the job goes on.
+
+``responses.jsonl`` is the truth: a process killed mid-job leaves at most one torn line
+at its end, which :func:`recover` cuts off before the next run skips every request
+already answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from relay_core.batch import _checkpoints
+from relay_core.batch._jobs import finalize, read_item, record_results, write_result
+from relay_core.batch._limits import RateLimiter, estimate_tokens
+from relay_core.errors import RelayError
+from relay_core.serialize import structure
+from relay_core.types import BatchItem, ErrorInfo, Request, Response
+
+if TYPE_CHECKING:
+    from relay_core.batch._cache import ResponseCache
+    from relay_core.batch._progress import ProgressBar
+    from relay_core.batch._workspace import Workspace
+    from relay_core.hub import Hub
+
+__all__ = ["EngineStats", "recover", "run_engine"]
+
+# Results reach the database (and the lease its heartbeat) at least this often.
+_COMMIT_SECONDS = 0.5
+_COMMIT_EVERY = 500
+
+
+@attrs.define
+class EngineStats:
+    """What one run of the engine did: ``called`` the provider, answered from the
+    ``cached`` responses, ``skipped`` as already answered by an earlier run."""
+
+    called: int = 0
+    cached: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+def recover(ws: Workspace, job_id: str) -> None:
+    """Make the database agree with ``responses.jsonl`` after an interrupted run.
+
+    A torn last line (the process died mid-write) is cut off; every whole line's
+    request is marked answered at its offset, the last line for a request winning.
+    """
+    path = ws.job_dir(job_id) / "responses.jsonl"
+    if not path.exists():
+        return
+    updates: list[tuple[str, int, int, int]] = []
+    good_end = 0
+    with path.open("rb") as file:
+        offset = 0
+        for line in file:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                data = json.loads(line)
+                item = read_item(line)
+            except (ValueError, RelayError, TypeError, KeyError):
+                break
+            state = "completed" if item.response is not None else "failed"
+            retryable = int(bool(item.error and item.error.retryable))
+            updates.append((state, retryable, offset, int(data["index"])))
+            offset += len(line)
+            good_end = offset
+            if len(updates) >= _COMMIT_EVERY:
+                record_results(ws, job_id, updates)
+    record_results(ws, job_id, updates)
+    if good_end < path.stat().st_size:
+        with path.open("r+b") as file:
+            file.truncate(good_end)
+
+
+async def run_engine(
+    ws: Workspace,
+    hub: Hub,
+    job_id: str,
+    *,
+    concurrency: int,
+    cache: ResponseCache | None,
+    progress: ProgressBar | None = None,
+    retry_failed: bool = True,
+) -> EngineStats:
+    """Answer every request of ``job_id`` not answered yet, then write its results.
+
+    ``retry_failed`` also re-runs requests whose earlier failure was retryable (a rate
+    limit that outlasted the retries, a timeout). The caller holds the job's lease.
+    """
+    recover(ws, job_id)
+    row = ws.row(job_id)
+    total = row["n_requests"]
+    answered = bytearray(total)
+    for index, state, retryable in ws.query(
+        "SELECT idx, state, retryable FROM items WHERE job_id = ? AND state IS NOT NULL",
+        (job_id,),
+    ):
+        if state == "completed" or not (retry_failed and retryable):
+            answered[index] = 1
+    stats = EngineStats(skipped=sum(answered))
+    ws.update(job_id, status="running")
+    if progress is not None:
+        progress.start(total, done=stats.skipped)
+
+    queue: asyncio.Queue[tuple[int, Request] | None] = asyncio.Queue(maxsize=concurrency * 2)
+    results: asyncio.Queue[tuple[int, BatchItem, str | None]] = asyncio.Queue()
+    limiters: dict[str, RateLimiter] = {}
+    cancelled = False
+
+    async def produce() -> None:
+        with (ws.job_dir(job_id) / "requests.jsonl").open("rb") as file:
+            for index, line in enumerate(file):
+                if answered[index]:
+                    continue
+                await queue.put((index, structure(json.loads(line), Request)))
+        for _ in range(concurrency):
+            await queue.put(None)
+
+    async def work() -> None:
+        while (job := await queue.get()) is not None:
+            index, request = job
+            if cancelled:
+                continue
+            item, fresh_key = await _answer(hub, request, cache, limiters)
+            await results.put((index, item, fresh_key))
+
+    producer = asyncio.create_task(produce())
+    workers = [asyncio.create_task(work()) for _ in range(concurrency)]
+    pending = total - stats.skipped
+    updates: list[tuple[str, int, int, int]] = []
+    fresh: list[tuple[str, Response]] = []
+    last_commit = time.monotonic()
+    with (ws.job_dir(job_id) / "responses.jsonl").open("ab") as responses:
+        try:
+            while pending:
+                try:
+                    index, item, fresh_key = await asyncio.wait_for(
+                        results.get(), timeout=_COMMIT_SECONDS
+                    )
+                except asyncio.TimeoutError:
+                    index = -1
+                if index >= 0:
+                    pending -= 1
+                    updates.append(write_result(responses, index, item))
+                    # To the OS at once: a killed process then loses no paid-for answer.
+                    responses.flush()
+                    _checkpoints.reached("engine.result")
+                    if item.response is not None and item.response.metadata.get("cached"):
+                        stats.cached += 1
+                    else:
+                        stats.called += 1
+                        if cache is not None and fresh_key and item.response is not None:
+                            fresh.append((fresh_key, item.response))
+                    if item.response is None:
+                        stats.failed += 1
+                    if progress is not None:
+                        progress.advance(item)
+                if (
+                    len(updates) >= _COMMIT_EVERY
+                    or (updates and time.monotonic() - last_commit >= _COMMIT_SECONDS)
+                    or index < 0
+                ):
+                    responses.flush()
+                    record_results(ws, job_id, updates)
+                    if cache is not None and fresh:
+                        cache.put_many(fresh)
+                        fresh.clear()
+                    last_commit = time.monotonic()
+                    if ws.heartbeat(job_id) and not cancelled:
+                        cancelled = True
+                        pending = 0
+        finally:
+            for task in (producer, *workers):
+                task.cancel()
+            await asyncio.gather(producer, *workers, return_exceptions=True)
+            responses.flush()
+            os.fsync(responses.fileno())
+            record_results(ws, job_id, updates)
+            if cache is not None and fresh:
+                cache.put_many(fresh)
+    if progress is not None:
+        progress.finish()
+    if cancelled:
+        finalize(
+            ws,
+            job_id,
+            status="cancelled",
+            unanswered=ErrorInfo("cancelled", "the job was cancelled before this request ran"),
+        )
+    else:
+        finalize(
+            ws,
+            job_id,
+            status="completed",
+            unanswered=ErrorInfo("NoResult", "the engine recorded no result for this request"),
+        )
+    return stats
+
+
+async def _answer(
+    hub: Hub,
+    request: Request,
+    cache: ResponseCache | None,
+    limiters: dict[str, RateLimiter],
+) -> tuple[BatchItem, str | None]:
+    """One request's result, from the cache or from one (retried) call, with the cache
+    key under which a fresh answer should be stored."""
+    custom_id = request.custom_id or ""
+    try:
+        handle = hub._handle(request.model)
+        key = _cache_key(handle, request)
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                saved = hit.cost.amount
+                response = attrs.evolve(
+                    hit,
+                    custom_id=custom_id,
+                    cost=attrs.evolve(hit.cost, amount=None if saved is None else 0.0),
+                    metadata={**hit.metadata, "cached": True, "cost_saved": saved},
+                )
+                return BatchItem(custom_id, response=response), None
+        limiter = limiters.get(handle.alias)
+        if limiter is None:
+            limiter = limiters[handle.alias] = RateLimiter.for_alias(hub, handle.alias)
+        estimate = estimate_tokens(request)
+        await limiter.acquire(estimate)
+        try:
+            response = await hub._call(handle, request)
+        finally:
+            limiter.release()
+        limiter.settle(estimate, response.usage.input_tokens + response.usage.output_tokens)
+        return BatchItem(custom_id, response=response), key
+    except RelayError as error:
+        # A failed request is a result, not a reason to stop the job.
+        return BatchItem(custom_id, error=ErrorInfo.from_exception(error)), None
+
+
+def _cache_key(handle: Any, request: Request) -> str:
+    # The concrete target, not the alias: re-pointing an alias must not serve answers
+    # from the model it used to name.
+    target = getattr(getattr(handle, "config", None), "target", None) or request.model
+    return attrs.evolve(request, model=target, custom_id=None).fingerprint()

@@ -1,0 +1,160 @@
+"""From what a user hands a job to unified requests, with errors that say where.
+
+A job accepts :class:`BatchRequest` values, full :class:`Request` values, mappings of
+either shape, or a JSONL file of mappings. Every request leaves here with a
+``custom_id`` and a model (its own or the job's default); a mistake is a
+:class:`BatchInputError` naming the file and line, or the request's position and id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+from relay_core.batch._types import BatchRequest
+from relay_core.errors import BatchInputError, RelayError
+from relay_core.types import GenerationConfig, Request
+
+__all__ = ["Located", "normalise", "read_jsonl"]
+
+_GENERATION = frozenset(a.name for a in attrs.fields(GenerationConfig))
+_REQUEST_OPTIONS = frozenset({"tools", "tool_choice", "response_schema", "tags", "metadata"})
+_SHORT_FORM = frozenset(a.name for a in attrs.fields(BatchRequest))
+
+
+@frozen
+class Located:
+    """A request read from ``file`` at ``line`` (1-based), so errors can point there."""
+
+    value: Any
+    file: str
+    line: int
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Located]:
+    """The JSON objects of a JSONL file, one by one (blank lines skipped)."""
+    name = str(path)
+    try:
+        file = Path(path).open(encoding="utf-8")  # noqa: SIM115 - closed by the with below
+    except OSError as error:
+        raise BatchInputError(f"cannot read the requests: {error.strerror}", file=name) from error
+    with file:
+        for number, text in enumerate(file, start=1):
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise BatchInputError(
+                    f"not a JSON object: {error.msg} (column {error.colno})", file=name, line=number
+                ) from error
+            if not isinstance(value, dict):
+                raise BatchInputError(
+                    f"expected a JSON object, got {type(value).__name__}", file=name, line=number
+                )
+            yield Located(value, name, number)
+
+
+def normalise(item: Any, index: int, default_model: str | None) -> Request:
+    """``item`` (the ``index``-th of the job) as a unified request with id and model."""
+    where: dict[str, Any] = {"index": index}
+    if isinstance(item, Located):
+        where = {"file": item.file, "line": item.line}
+        item = item.value
+    try:
+        request = _request(item, default_model)
+    except BatchInputError:
+        raise
+    except (RelayError, TypeError, ValueError, KeyError) as error:
+        custom_id = _id_of(item)
+        raise BatchInputError(
+            _reason(error), custom_id=custom_id if "file" not in where else None, **where
+        ) from error
+    if not request.custom_id:
+        raise BatchInputError(
+            "the request has no custom_id (BatchRequest: id); each request of a job needs "
+            "a unique one to match its result",
+            **where,
+        )
+    if not request.model:
+        raise BatchInputError(
+            "the request names no model and the job has none: pass model=... "
+            "(--model) or set one per request",
+            custom_id=request.custom_id,
+            **where,
+        )
+    return request
+
+
+def _request(item: Any, default_model: str | None) -> Request:
+    from relay_core.hub import build_request
+
+    if isinstance(item, Mapping):
+        item = _from_mapping(item)
+    if isinstance(item, BatchRequest):
+        options = {
+            k: v for k, v in item.provider_args.items() if k in _GENERATION | _REQUEST_OPTIONS
+        }
+        passthrough = {k: v for k, v in item.provider_args.items() if k not in options}
+        return build_request(
+            item.model or default_model or "",
+            item.prompt,
+            system=item.system_prompt,
+            custom_id=item.id,
+            provider_kwargs=passthrough,
+            **options,
+        )
+    if isinstance(item, Request):
+        if not item.model and default_model:
+            return attrs.evolve(item, model=default_model)
+        return item
+    raise TypeError(
+        f"a request must be a BatchRequest, a Request or a mapping, not {type(item).__name__}"
+    )
+
+
+def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | Request:
+    if "messages" in data:
+        from relay_core.serialize import structure
+
+        return structure(dict(data), Request)
+    unknown = sorted(set(data) - _SHORT_FORM)
+    if unknown:
+        raise ValueError(
+            f"unknown field(s) {', '.join(unknown)}: a request is either the short form "
+            f"({', '.join(sorted(_SHORT_FORM))}) or a full request with 'messages'"
+        )
+    if "id" not in data or "prompt" not in data:
+        raise ValueError("the short form needs 'id' and 'prompt'")
+    return BatchRequest(**data)
+
+
+def _id_of(item: Any) -> str | None:
+    if isinstance(item, Mapping):
+        value = item.get("custom_id", item.get("id"))
+    else:
+        value = getattr(item, "custom_id", getattr(item, "id", None))
+    return value if isinstance(value, str) else None
+
+
+def _reason(error: BaseException) -> str:
+    # cattrs reports nested problems as an exception group; its leaves say what is wrong.
+    leaves = getattr(error, "exceptions", None)
+    if leaves:
+        return "; ".join(_reason(leaf) for leaf in leaves)
+    return str(error) or type(error).__name__
+
+
+def iter_requests(
+    requests: Iterable[Any] | str | os.PathLike[str],
+) -> Iterable[Any]:
+    """``requests`` itself, or the lines of the JSONL file it names."""
+    if isinstance(requests, (str, os.PathLike)):
+        return read_jsonl(requests)
+    return requests

@@ -1,0 +1,377 @@
+"""What both kinds of job share: taking requests in, and writing results out.
+
+:func:`ingest` streams the requests once: each is checked, written to
+``requests.jsonl``, recorded in the database (a duplicate ``custom_id`` is caught by a
+unique index, not by a set in memory) and, for provider batches, placed in a chunk that
+respects the provider's limits. :func:`finalize` writes ``results.jsonl`` in request
+order from the results as they arrived, marking every request that got none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from relay_core.batch import _checkpoints
+from relay_core.batch._inputs import Located, iter_requests, normalise
+from relay_core.batch._workspace import Workspace, write_jsonl_line
+from relay_core.errors import BatchInputError, RelayError, UnsupportedCapability
+from relay_core.providers import Capability
+from relay_core.serialize import structure, unstructure
+from relay_core.types import BatchItem, Cost, ErrorInfo, Request
+
+if TYPE_CHECKING:
+    from relay_core.hub import Hub, ModelHandle
+
+__all__ = ["add_costs", "finalize", "ingest", "read_item"]
+
+# Rows go to the database in transactions of this many, so a long ingest never holds
+# the write lock for long: other clients' heartbeats and status reads get through.
+_COMMIT_EVERY = 5000
+_TIERS = ("user_override", "live_api", "snapshot", "estimated", "unknown")
+
+
+def _line(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+class _Chunk:
+    """One provider batch being filled: its files and its size so far."""
+
+    def __init__(self, ws: Workspace, job_id: str, number: int, handle: ModelHandle) -> None:
+        self.number = number
+        self.handle = handle
+        self.n_requests = 0
+        self.n_bytes = 0
+        self.tag = f"{job_id}.{number}.{secrets.token_hex(4)}"
+        path = ws.chunk_path(job_id, number, "requests")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.requests: IO[bytes] = path.open("wb")
+        self.input: IO[bytes] = ws.chunk_path(job_id, number, "input").open("wb")
+
+    def fits(self, size: int) -> bool:
+        limits = self.handle.adapter.batch_limits
+        if limits.max_requests is not None and self.n_requests + 1 > limits.max_requests:
+            return False
+        return limits.max_bytes is None or self.n_bytes + size <= limits.max_bytes
+
+    def add(self, request: Request, line: bytes) -> None:
+        self.requests.write(_line(unstructure(request)))
+        self.input.write(line)
+        self.n_requests += 1
+        self.n_bytes += len(line)
+
+    def close(self, db: sqlite3.Connection, job_id: str) -> None:
+        for file in (self.requests, self.input):
+            file.flush()
+            os.fsync(file.fileno())
+            file.close()
+        db.execute(
+            "INSERT INTO chunks (job_id, chunk, alias, provider, n_requests, n_bytes, tag) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                job_id,
+                self.number,
+                self.handle.alias,
+                self.handle.provider_name,
+                self.n_requests,
+                self.n_bytes,
+                self.tag,
+            ),
+        )
+
+
+def ingest(
+    ws: Workspace,
+    hub: Hub,
+    job_id: str,
+    requests: Iterable[Any] | str | os.PathLike[str],
+    *,
+    default_model: str | None,
+    mode: str,
+) -> tuple[int, str, str]:
+    """Check and store every request of a new job; return their number, their digest
+    and the mode the job runs in.
+
+    Each request is prepared for its provider (capabilities checked, catalog params
+    merged). Unless ``mode`` is ``"engine"``, requests are also split into chunks by
+    model alias and the adapter's ``batch_limits``; in ``"auto"`` mode the first model
+    without a batch API (or a group) sends the whole job to the engine, in ``"batch"``
+    mode it is an error. Any mistake raises before anything was submitted.
+    """
+    ws.delete_files(job_id)
+    job_dir = ws.job_dir(job_id)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    with ws.transaction() as db:
+        db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+        db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
+    digest = hashlib.sha256()
+    open_chunks: dict[str, _Chunk] = {}
+    finished: list[_Chunk] = []
+    next_chunk = 0
+    rows: list[tuple[str, int, str, int | None]] = []
+    count = 0
+    chunking = mode != "engine"
+
+    def flush_rows() -> None:
+        with ws.transaction() as db:
+            for row in rows:
+                try:
+                    db.execute(
+                        "INSERT INTO items (job_id, idx, custom_id, chunk) VALUES (?, ?, ?, ?)",
+                        row,
+                    )
+                except sqlite3.IntegrityError:
+                    first = db.execute(
+                        "SELECT idx FROM items WHERE job_id = ? AND custom_id = ?",
+                        (job_id, row[2]),
+                    ).fetchone()
+                    raise BatchInputError(
+                        f"custom_id {row[2]!r} is used twice: by request {first[0]} and by "
+                        f"request {row[1]} (counting from 0); each needs a unique one",
+                        job_id=job_id,
+                        custom_id=row[2],
+                        index=row[1],
+                    ) from None
+            for chunk in finished:
+                chunk.close(db, job_id)
+        rows.clear()
+        finished.clear()
+
+    with (job_dir / "requests.jsonl").open("wb") as out:
+        for index, item in enumerate(iter_requests(requests)):
+            request = normalise(item, index, default_model)
+            handle = _handle(hub, request, item, index)
+            line = _line(unstructure(request))
+            digest.update(line)
+            out.write(line)
+            chunk_number: int | None = None
+            prepared = _prepared(handle, request, item, index)
+            if chunking and (prepared is None or not handle.adapter.supports(Capability.BATCH)):
+                if mode == "batch":
+                    if prepared is None:
+                        raise BatchInputError(
+                            f"{request.model!r} is a group; provider batches need one "
+                            "model: use mode='engine' for groups",
+                            custom_id=request.custom_id,
+                            **_where(item, index),
+                        )
+                    raise UnsupportedCapability(handle.provider_name, "batch", model=handle.model)
+                chunking = False
+            if chunking and prepared is not None:
+                wire = _line(dict(handle.adapter.batch_line(prepared)))
+                chunk = open_chunks.get(handle.alias)
+                if chunk is not None and not chunk.fits(len(wire)):
+                    finished.append(chunk)
+                    chunk = None
+                if chunk is None:
+                    chunk = open_chunks[handle.alias] = _Chunk(ws, job_id, next_chunk, handle)
+                    next_chunk += 1
+                    if not chunk.fits(len(wire)):
+                        raise BatchInputError(
+                            f"the request is {len(wire)} bytes in {handle.provider_name}'s "
+                            "batch format, more than one provider batch may hold",
+                            job_id=job_id,
+                            custom_id=request.custom_id,
+                        )
+                chunk.add(prepared, wire)
+                chunk_number = chunk.number
+            rows.append((job_id, index, request.custom_id or "", chunk_number))
+            count = index + 1
+            _checkpoints.reached("ingest.request")
+            if len(rows) >= _COMMIT_EVERY:
+                flush_rows()
+        out.flush()
+        os.fsync(out.fileno())
+    finished.extend(open_chunks.values())
+    flush_rows()
+    if count == 0:
+        raise BatchInputError("the job has no requests", job_id=job_id)
+    if not chunking:
+        _drop_chunks(ws, job_id)
+    return count, digest.hexdigest(), "batch" if chunking else "engine"
+
+
+def _drop_chunks(ws: Workspace, job_id: str) -> None:
+    import shutil
+
+    with ws.transaction() as db:
+        db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
+        db.execute("UPDATE items SET chunk = NULL WHERE job_id = ?", (job_id,))
+    shutil.rmtree(ws.job_dir(job_id) / "chunks", ignore_errors=True)
+
+
+def _where(item: Any, index: int) -> dict[str, Any]:
+    if isinstance(item, Located):
+        return {"file": item.file, "line": item.line}
+    return {"index": index}
+
+
+def _handle(hub: Hub, request: Request, item: Any, index: int) -> Any:
+    """The model or group handle ``request.model`` names."""
+    try:
+        return hub._handle(request.model)
+    except RelayError as error:
+        raise BatchInputError(
+            str(error), custom_id=request.custom_id, **_where(item, index)
+        ) from error
+
+
+def _prepared(handle: Any, request: Request, item: Any, index: int) -> Request | None:
+    """``request`` as its model's adapter will receive it (None for a group, which
+    picks a member per call)."""
+    from relay_core.hub import ModelHandle
+
+    if not isinstance(handle, ModelHandle):
+        return None
+    try:
+        return handle.prepare(request)
+    except RelayError as error:
+        raise BatchInputError(
+            str(error), custom_id=request.custom_id, **_where(item, index)
+        ) from error
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def read_item(line: bytes | str) -> BatchItem:
+    data = json.loads(line)
+    data.pop("index", None)
+    return structure(data, BatchItem)
+
+
+def result_line(index: int, item: BatchItem) -> dict[str, Any]:
+    data: dict[str, Any] = {"index": index}
+    data.update(unstructure(item))
+    return data
+
+
+class CostTotal:
+    """The sum of many costs: ``None`` as soon as one is unknown (never a wrong number),
+    from the weakest source among them."""
+
+    def __init__(self) -> None:
+        self.amount: float | None = 0.0
+        self.source = "user_override"
+        self.discounted = False
+        self.seen = False
+
+    def add(self, cost: Cost | None) -> None:
+        self.seen = True
+        if cost is None or cost.amount is None:
+            self.amount = None
+            self.source = "unknown"
+            return
+        if self.amount is not None:
+            self.amount += cost.amount
+        if _TIERS.index(cost.source) > _TIERS.index(self.source):
+            self.source = cost.source
+        self.discounted = self.discounted or cost.batch_discount_applied
+
+    def cost(self) -> Cost:
+        if not self.seen:
+            return Cost(amount=0.0, source="estimated")
+        return Cost(
+            amount=self.amount,
+            source=self.source,  # type: ignore[arg-type]
+            batch_discount_applied=self.discounted,
+        )
+
+
+def add_costs(items: Iterable[BatchItem]) -> Cost:
+    total = CostTotal()
+    for item in items:
+        if item.response is not None:
+            total.add(item.response.cost)
+    return total.cost()
+
+
+def finalize(ws: Workspace, job_id: str, *, status: str, unanswered: ErrorInfo) -> None:
+    """Write ``results.jsonl`` in request order and record counts and cost.
+
+    Results come from ``responses.jsonl`` by the offsets recorded per request; a request
+    without one gets ``unanswered`` as its error. The file appears whole or not at all.
+    """
+    job_dir = ws.job_dir(job_id)
+    responses = job_dir / "responses.jsonl"
+    responses.touch()
+    temporary = job_dir / "results.jsonl.tmp"
+    completed = failed = 0
+    total = CostTotal()
+    with responses.open("rb") as source, temporary.open("wb") as out, ws._lock:
+        cursor = ws._db.execute(
+            "SELECT custom_id, result_offset FROM items WHERE job_id = ? ORDER BY idx",
+            (job_id,),
+        )
+        for custom_id, offset in cursor:
+            if offset is None:
+                item = BatchItem(custom_id, error=unanswered)
+            else:
+                source.seek(offset)
+                item = read_item(source.readline())
+            if item.response is not None:
+                completed += 1
+                total.add(item.response.cost)
+            else:
+                failed += 1
+            out.write(_line(unstructure(item)))
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, job_dir / "results.jsonl")
+    cost = total.cost()
+    now = time.time()
+    ws.update(
+        job_id,
+        status=status,
+        completed=completed,
+        failed=failed,
+        cost_amount=cost.amount,
+        cost_source=cost.source,
+        cost_discounted=int(cost.batch_discount_applied),
+        has_results=1,
+        finished_at=now,
+        updated_at=now,
+    )
+
+
+def record_results(ws: Workspace, job_id: str, updates: list[tuple[str, int, int, int]]) -> None:
+    """Store ``(state, retryable, offset, index)`` of results written to responses.jsonl."""
+    if not updates:
+        return
+    with ws.transaction() as db:
+        db.executemany(
+            "UPDATE items SET state = ?, retryable = ?, result_offset = ? "
+            "WHERE job_id = ? AND idx = ?",
+            [
+                (state, retryable, offset, job_id, index)
+                for state, retryable, offset, index in updates
+            ],
+        )
+    updates.clear()
+
+
+def outcome(item: BatchItem) -> tuple[str, int]:
+    if item.response is not None:
+        return "completed", 0
+    return "failed", int(bool(item.error and item.error.retryable))
+
+
+def write_result(file: IO[bytes], index: int, item: BatchItem) -> tuple[str, int, int, int]:
+    offset = write_jsonl_line(file, result_line(index, item))
+    state, retryable = outcome(item)
+    return state, retryable, offset, index
+
+
+def custom_ids(ws: Workspace, job_id: str, chunk: int) -> Mapping[str, int]:
+    """``custom_id → index`` in one chunk (as big as one provider batch may be)."""
+    rows = ws.query(
+        "SELECT custom_id, idx FROM items WHERE job_id = ? AND chunk = ?", (job_id, chunk)
+    )
+    return {row[0]: row[1] for row in rows}

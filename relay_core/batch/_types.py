@@ -1,0 +1,77 @@
+"""What a user hands a batch job and what they get back."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from attrs import field, frozen
+
+from relay_core.types import BatchCounts, Cost
+
+__all__ = ["BatchRequest", "Job", "JobMode", "JobStatus"]
+
+JobMode = Literal["batch", "engine"]
+JobStatus = Literal[
+    "preparing",
+    "submitting",
+    "submitted",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+]
+FINISHED: frozenset[str] = frozenset({"completed", "failed", "cancelled", "expired"})
+
+
+@frozen(kw_only=True)
+class BatchRequest:
+    """The short form of a batch request: one prompt, an optional system prompt.
+
+    ``id`` becomes the request's ``custom_id``; ``model`` (an alias or
+    ``provider/model``) defaults to the job's. ``provider_args`` are generation settings
+    (``temperature``, ``max_tokens``...) and Request fields (``tools``,
+    ``response_schema``...); anything else goes to the provider untouched as
+    ``provider_kwargs``. Anything this form cannot say, a full :class:`Request` can.
+    """
+
+    id: str
+    prompt: str
+    model: str | None = None
+    system_prompt: str | None = None
+    provider_args: dict[str, Any] = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class Job:
+    """A batch job as the workspace knows it.
+
+    ``status`` moves ``preparing`` → ``submitting`` → ``submitted`` (provider batches
+    running) or ``running`` (the engine) → ``completed`` | ``failed`` | ``cancelled`` |
+    ``expired``. ``interrupted`` is true when an unfinished job has no live worker (its
+    process died): :meth:`RelayClient.resume` continues it. ``counts`` are the latest
+    known; ``cost`` is the total once results are on disk, with the batch discount
+    where the provider gives one. Times are Unix seconds.
+    """
+
+    job_id: str
+    status: JobStatus
+    mode: JobMode
+    n_requests: int
+    submitted_at: float
+    updated_at: float
+    finished_at: float | None = None
+    description: str | None = None
+    model: str | None = None
+    providers: tuple[str, ...] = ()
+    provider_batches: tuple[str, ...] = ()
+    counts: BatchCounts = field(factory=BatchCounts)
+    cost: Cost = field(factory=Cost)
+    has_results: bool = False
+    interrupted: bool = False
+    error: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """The job has finished, whatever the outcome."""
+        return self.status in FINISHED

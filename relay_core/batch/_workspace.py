@@ -1,0 +1,363 @@
+"""The workspace: a directory any number of clients and processes share.
+
+::
+
+    WORKSPACE/
+      relay.db                      SQLite (WAL): jobs, their provider batches, their requests
+      cache.db                      the engine's response cache
+      jobs/JOB_ID/
+        requests.jsonl              the unified requests, as given (custom_id and alias set)
+        chunks/0000.requests.jsonl  one provider batch's requests, as the adapter received them
+        chunks/0000.input.jsonl     ... the same in the provider's format, as sent
+        chunks/0000.output.jsonl    ... the provider's output lines, as received
+        responses.jsonl             unified results, in the order they arrived
+        results.jsonl               unified results, in request order: the job's answer
+
+SQLite holds what must change atomically (a job's state, which process works on it,
+which provider batch a chunk became); JSONL holds everything a person may want to open.
+Every write to the database is a short ``BEGIN IMMEDIATE`` transaction, so two processes
+serialise on it instead of corrupting it; only the process holding a job's lease writes
+that job's files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from relay_core.batch._types import FINISHED, Job
+from relay_core.errors import BatchInputError, JobConflict, JobNotFound
+from relay_core.types import BatchCounts, Cost
+
+__all__ = ["Workspace", "check_job_id"]
+
+# Letters, digits, dot, dash, underscore; no leading dot, so no "..", no hidden files,
+# and nothing a path could be built from.
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# A lease on another host is trusted this long after its last heartbeat.
+LEASE_SECONDS = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    model TEXT,
+    description TEXT,
+    n_requests INTEGER NOT NULL DEFAULT 0,
+    digest TEXT,
+    submitted_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    cost_amount REAL,
+    cost_source TEXT,
+    cost_discounted INTEGER NOT NULL DEFAULT 0,
+    has_results INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    heartbeat REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    job_id TEXT NOT NULL,
+    chunk INTEGER NOT NULL,
+    alias TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    n_requests INTEGER NOT NULL,
+    n_bytes INTEGER NOT NULL,
+    tag TEXT NOT NULL,
+    attempted_at REAL,
+    batch_id TEXT,
+    state TEXT,
+    completed INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    retrieved INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, chunk)
+);
+CREATE TABLE IF NOT EXISTS items (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    custom_id TEXT NOT NULL,
+    chunk INTEGER,
+    state TEXT,
+    retryable INTEGER NOT NULL DEFAULT 0,
+    result_offset INTEGER,
+    PRIMARY KEY (job_id, idx),
+    UNIQUE (job_id, custom_id)
+);
+"""
+
+
+def check_job_id(job_id: str) -> str:
+    """``job_id`` when it is safe as a directory name, else a :class:`BatchInputError`."""
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+        raise BatchInputError(
+            f"job id {job_id!r} is not usable: use 1 to 128 letters, digits, '.', '-' or '_', "
+            "starting with a letter or digit (no paths)"
+        )
+    return job_id
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Workspace:
+    """One client's connection to a workspace directory (created if missing)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory).expanduser().resolve()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        # Autocommit mode: transactions are explicit BEGIN IMMEDIATE blocks below.
+        self._db = sqlite3.connect(
+            self.directory / "relay.db",
+            timeout=60.0,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self.transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+        self.owner = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(4)}"
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- paths ----------------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.directory / "jobs" / check_job_id(job_id)
+
+    def chunk_path(self, job_id: str, chunk: int, kind: str) -> Path:
+        return self.job_dir(job_id) / "chunks" / f"{chunk:04d}.{kind}.jsonl"
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An immediate write transaction: other writers wait for it, readers do not."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, tuple(params)).fetchall()
+
+    # -- jobs -----------------------------------------------------------------------------
+
+    def row(self, job_id: str) -> sqlite3.Row:
+        rows = self.query("SELECT * FROM jobs WHERE job_id = ?", (check_job_id(job_id),))
+        if not rows:
+            raise JobNotFound(job_id, str(self.directory))
+        return rows[0]
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.query("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)))
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        fields.setdefault("updated_at", time.time())
+        names = ", ".join(f"{name} = ?" for name in fields)
+        with self.transaction() as db:
+            db.execute(f"UPDATE jobs SET {names} WHERE job_id = ?", (*fields.values(), job_id))
+
+    def worker_alive(self, row: sqlite3.Row) -> bool:
+        """Whether the process holding ``row``'s lease still works on it."""
+        owner = row["owner"]
+        if not owner:
+            return False
+        host, _, rest = owner.partition("|")
+        pid = rest.partition("|")[0]
+        if host == socket.gethostname() and pid.isdigit():
+            # Same machine: the process table is the truth, so a killed worker's job can
+            # be resumed at once rather than after the lease runs out.
+            return _pid_alive(int(pid))
+        return time.time() - (row["heartbeat"] or 0.0) < LEASE_SECONDS
+
+    def start(
+        self,
+        job_id: str,
+        *,
+        mode: str,
+        model: str | None,
+        description: str | None,
+        overwrite: bool,
+    ) -> sqlite3.Row | None:
+        """Take ``job_id`` for a new submission: None when it is new (now created and
+        leased to this client), or the row of an interrupted job to resume (now leased).
+
+        Raises :class:`JobConflict` when another worker holds it, when it waits on its
+        provider, or when it finished and ``overwrite`` is false.
+        """
+        now = time.time()
+        with self.transaction() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchall()
+            if rows:
+                row = rows[0]
+                status = row["status"]
+                if status in FINISHED:
+                    if not overwrite:
+                        raise JobConflict(
+                            f"job {job_id!r} already exists and is {status}; pass "
+                            "overwrite=True (--overwrite) to replace it, or pick another id",
+                            job_id=job_id,
+                            status=status,
+                        )
+                    db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
+                    db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
+                    db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+                elif self.worker_alive(row):
+                    raise JobConflict(
+                        f"job {job_id!r} is in progress ({status}) in another client; "
+                        "watch it with monitor_batch or wait for it",
+                        job_id=job_id,
+                        status=status,
+                    )
+                elif status == "submitted":
+                    raise JobConflict(
+                        f"job {job_id!r} is already submitted and waits on its provider; "
+                        "use monitor_batch, retrieve_batch_results or cancel_batch",
+                        job_id=job_id,
+                        status=status,
+                    )
+                else:
+                    db.execute(
+                        "UPDATE jobs SET owner = ?, heartbeat = ?, updated_at = ? WHERE job_id = ?",
+                        (self.owner, now, now, job_id),
+                    )
+                    return rows[0]  # type: ignore[no-any-return]
+            db.execute(
+                "INSERT INTO jobs (job_id, status, mode, model, description, submitted_at, "
+                "updated_at, owner, heartbeat) VALUES (?, 'preparing', ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, mode, model, description, now, now, self.owner, now),
+            )
+        return None
+
+    def claim(self, job_id: str) -> sqlite3.Row:
+        """Lease an existing job to this client (to resume or finish it)."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchall()
+            if not rows:
+                raise JobNotFound(job_id, str(self.directory))
+            row = rows[0]
+            if row["owner"] != self.owner and self.worker_alive(row):
+                raise JobConflict(
+                    f"job {job_id!r} is being worked on by another client ({row['status']})",
+                    job_id=job_id,
+                    status=row["status"],
+                )
+            now = time.time()
+            db.execute(
+                "UPDATE jobs SET owner = ?, heartbeat = ? WHERE job_id = ?",
+                (self.owner, now, job_id),
+            )
+        return self.row(job_id)
+
+    def heartbeat(self, job_id: str) -> bool:
+        """Renew the lease; returns whether a cancellation was requested meanwhile."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET heartbeat = ? WHERE job_id = ? AND owner = ?",
+                (time.time(), job_id, self.owner),
+            )
+            row = db.execute(
+                "SELECT cancel_requested FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+        return bool(row and row[0])
+
+    def release(self, job_id: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE jobs SET owner = NULL, heartbeat = NULL WHERE job_id = ? AND owner = ?",
+                (job_id, self.owner),
+            )
+
+    def delete_files(self, job_id: str) -> None:
+        import shutil
+
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+
+    def job(self, row: sqlite3.Row) -> Job:
+        """The :class:`Job` value of a database row."""
+        chunks = self.query(
+            "SELECT provider, batch_id FROM chunks WHERE job_id = ? ORDER BY chunk",
+            (row["job_id"],),
+        )
+        status = row["status"]
+        counts = BatchCounts(row["n_requests"], row["completed"], row["failed"])
+        if row["mode"] == "engine" and not row["has_results"]:
+            counts = self.item_counts(row["job_id"], row["n_requests"])
+        return Job(
+            job_id=row["job_id"],
+            status=status,
+            mode=row["mode"],
+            n_requests=row["n_requests"],
+            submitted_at=row["submitted_at"],
+            updated_at=row["updated_at"],
+            finished_at=row["finished_at"],
+            description=row["description"],
+            model=row["model"],
+            providers=tuple(dict.fromkeys(chunk["provider"] for chunk in chunks)),
+            provider_batches=tuple(c["batch_id"] for c in chunks if c["batch_id"]),
+            counts=counts,
+            cost=Cost(
+                amount=row["cost_amount"],
+                source=row["cost_source"] or "unknown",
+                batch_discount_applied=bool(row["cost_discounted"]),
+            ),
+            has_results=bool(row["has_results"]),
+            interrupted=status in ("preparing", "submitting", "running")
+            and not self.worker_alive(row),
+            error=row["error"],
+        )
+
+    def jobs(self) -> list[Job]:
+        rows = self.query("SELECT * FROM jobs ORDER BY submitted_at DESC, job_id")
+        return [self.job(row) for row in rows]
+
+    # -- items ----------------------------------------------------------------------------
+
+    def item_counts(self, job_id: str, total: int) -> BatchCounts:
+        rows = self.query(
+            "SELECT state, count(*) FROM items WHERE job_id = ? AND state IS NOT NULL "
+            "GROUP BY state",
+            (job_id,),
+        )
+        by_state = {row[0]: row[1] for row in rows}
+        return BatchCounts(total, by_state.get("completed", 0), by_state.get("failed", 0))
+
+
+def write_jsonl_line(file: Any, data: Any) -> int:
+    """Append one JSON line to an open binary file; return the offset it starts at."""
+    offset: int = file.tell()
+    file.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+    return offset
