@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["error_info", "jsonl", "parse_lines"]
 
-_CUSTOM_ID = re.compile(r'"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
-
 
 def jsonl(lines: Iterable[Mapping[str, Any]]) -> bytes:
     """``lines`` as JSONL: compact UTF-8 JSON, one object per line, each ending in a newline."""
@@ -59,6 +57,7 @@ async def parse_lines(
     parse: Callable[[Any], BatchItem],
     *,
     source: str = "batch output",
+    id_field: str = "custom_id",
 ) -> AsyncIterator[BatchItem]:
     """Yield one :class:`BatchItem` per non-blank line.
 
@@ -68,7 +67,9 @@ async def parse_lines(
     not the request's fault), whose message names ``source`` and the line
     number, and whose ``raw`` keeps the line; its ``custom_id`` is recovered from the
     text when it can be (else empty, and the core reports that request as unanswered).
+    ``id_field`` names the field that holds it in the provider's lines (Gemini: ``key``).
     """
+    id_pattern = re.compile(rf'"{re.escape(id_field)}"\s*:\s*"((?:[^"\\]|\\.)*)"')
     number = 0
     async for line in _each(lines):
         number += 1
@@ -77,7 +78,7 @@ async def parse_lines(
         try:
             data = json.loads(line)
         except ValueError as error:
-            match = _CUSTOM_ID.search(line)
+            match = id_pattern.search(line)
             yield BatchItem(
                 custom_id=json.loads(f'"{match.group(1)}"') if match else "",
                 error=ErrorInfo(
@@ -91,7 +92,7 @@ async def parse_lines(
         try:
             yield parse(data)
         except Exception as error:  # an adapter's parser may fail in any way on odd input
-            custom_id = data.get("custom_id") if isinstance(data, dict) else None
+            custom_id = data.get(id_field) if isinstance(data, dict) else None
             yield BatchItem(
                 custom_id=custom_id if isinstance(custom_id, str) else "",
                 error=ErrorInfo(

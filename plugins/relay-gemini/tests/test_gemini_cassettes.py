@@ -202,7 +202,8 @@ def test_a_blocked_prompt_is_a_content_policy_error(
 
 
 def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
-    files = sorted(CASSETTES.glob("*.yaml"))
+    # The batch cassettes have their own check, in test_gemini_batches.
+    files = sorted(p for p in CASSETTES.glob("*.yaml") if not p.name.startswith("batch_"))
     assert len(files) >= 8
     for path in files:
         text = path.read_text()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from gemini_support import MODEL, Recorder
@@ -18,7 +17,6 @@ from relay_core import (
     PluginRegistry,
     ProviderSettings,
     Request,
-    UnsupportedCapability,
 )
 from relay_core.errors import AuthenticationError
 from relay_core.hub import required_capabilities
@@ -35,7 +33,7 @@ def test_the_declared_settings() -> None:
     assert GeminiProvider.name == "gemini"
     assert GeminiProvider.api_key_env == "GEMINI_API_KEY"
     assert GeminiProvider.default_base_url == "https://generativelanguage.googleapis.com/v1beta"
-    assert GeminiProvider.capabilities == frozenset(Capability) - {Capability.BATCH}
+    assert GeminiProvider.capabilities == frozenset(Capability)
 
 
 def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:
@@ -49,26 +47,15 @@ def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[...
         tools=[Tool("f")],
         response_schema=ResponseSchema({"type": "object"}),
     )
-    needs = required_capabilities(request) | {Capability.THINKING, Capability.STREAM}
+    # Thinking is asked for by config, streaming and batches by the call.
+    needs = required_capabilities(request) | {
+        Capability.THINKING,
+        Capability.STREAM,
+        Capability.BATCH,
+    }
     assert needs == set(GeminiProvider.capabilities)
     handle = hub.get(f"gemini/{MODEL}")
     handle.prepare(request)  # raises UnsupportedCapability for anything undeclared
-
-
-@pytest.mark.parametrize(
-    "call",
-    [
-        lambda p: p.submit_batch([Request.from_prompt("x", custom_id="a")]),
-        lambda p: p.batch_status("batches/123"),
-        lambda p: p.cancel_batch("batches/123"),
-        lambda p: p.list_batches(),
-    ],
-)
-def test_batches_are_not_offered_yet(call: Callable[[GeminiProvider], Any]) -> None:
-    provider = GeminiProvider(ProviderSettings(name="gemini"))
-    assert not provider.supports(Capability.BATCH)
-    with pytest.raises(UnsupportedCapability, match="gemini does not support batch"):
-        asyncio.run(call(provider))
 
 
 def test_a_missing_key_names_the_environment_variable(

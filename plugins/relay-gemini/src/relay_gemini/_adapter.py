@@ -1,5 +1,6 @@
 """The Gemini adapter: Relay's types to the Gemini API (``models/*:generateContent`` and
-``:streamGenerateContent?alt=sse``) and back.
+``:streamGenerateContent?alt=sse``) and back, and Gemini batch mode
+(``models/*:batchGenerateContent`` over a JSONL file uploaded through the Files API).
 
 Credentials, pooling, retries, SSE parsing and the translation of failed answers are the
 core's; this module maps requests to payloads and answers to responses. The plugin's
@@ -12,10 +13,15 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+import attrs
+
+from relay_core.batching import error_info, jsonl, parse_lines
 from relay_core.errors import (
     AuthenticationError,
     ConfigError,
@@ -23,18 +29,24 @@ from relay_core.errors import (
     ContextWindowExceeded,
     InvalidRequestError,
     MalformedResponse,
+    NotFoundError,
     ProviderError,
 )
 from relay_core.http import classify_stream_error
-from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.types import (
+    BatchCounts,
+    BatchItem,
+    BatchState,
     DocumentPart,
     EndEvent,
+    ErrorInfo,
     FinishReason,
     GenerationConfig,
     ImagePart,
     Message,
     Part,
+    ProviderBatch,
     Request,
     Response,
     StreamEvent,
@@ -80,8 +92,9 @@ _FINISH: dict[str, FinishReason] = {
     "UNEXPECTED_TOOL_CALL": "error",
     "TOO_MANY_TOOL_CALLS": "error",
 }
-# google.rpc status names and the HTTP status each comes with, so that an error object in
-# a stream (which arrives after a 200) is classified like the same error as an answer.
+# google.rpc status names and the HTTP status each comes with (google/rpc/code.proto), so
+# that an error object in a stream (which arrives after a 200) or in a batch output line
+# (which carries only the numeric code) is classified like the same error as an answer.
 _STATUS_CODES: dict[str, int] = {
     "INVALID_ARGUMENT": 400,
     "FAILED_PRECONDITION": 400,
@@ -89,12 +102,60 @@ _STATUS_CODES: dict[str, int] = {
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
     "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409,
+    "ABORTED": 409,
     "RESOURCE_EXHAUSTED": 429,
     "CANCELLED": 499,
+    "UNKNOWN": 500,
     "INTERNAL": 500,
+    "DATA_LOSS": 500,
+    "UNIMPLEMENTED": 501,
     "UNAVAILABLE": 503,
     "DEADLINE_EXCEEDED": 504,
 }
+# google.rpc.Code by number: a batch output line's error is a google.rpc.Status, whose
+# ``code`` is this number, not an HTTP status.
+_RPC_NAMES = (
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+)
+# Batch states: the REST reference names them BATCH_STATE_*, the batch guide's examples
+# JOB_STATE_* (the SDKs' names); both are read. Gemini has no "validating" or
+# "cancelling" step: a batch waiting its turn is reported as validating, the one state
+# Relay has for "accepted, not running yet".
+_STATE_NAMES: dict[str, BatchState] = {
+    "PENDING": "validating",
+    "QUEUED": "validating",
+    "RUNNING": "in_progress",
+    "SUCCEEDED": "completed",
+    "FAILED": "failed",
+    "CANCELLED": "cancelled",
+    "EXPIRED": "expired",
+}
+_STATES: dict[str, BatchState] = {
+    prefix + name: state
+    for prefix in ("BATCH_STATE_", "JOB_STATE_")
+    for name, state in _STATE_NAMES.items()
+}
+# The display name carries the metadata given at submit, so list_batches can give it back.
+_TAG_PREFIX = "relay:"
+_BATCH_ID = re.compile(r"batches/[^/?#]+")
+_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?")
 
 
 class GeminiProvider(Provider):
@@ -110,6 +171,7 @@ class GeminiProvider(Provider):
             Capability.VISION,
             Capability.DOCUMENTS,
             Capability.THINKING,
+            Capability.BATCH,
         }
     )
     api_key_env = "GEMINI_API_KEY"
@@ -125,6 +187,11 @@ class GeminiProvider(Provider):
         ),
         ErrorRule(ContextWindowExceeded, status=400, contains="payload size exceeds the limit"),
     )
+    # 2 GB is Gemini's limit on a batch input file (counted as 10^9 bytes, the safe
+    # reading). It documents no request count; 50,000 keeps one batch's results, and its
+    # share of the per-model enqueued-token quota, at the size of the other batch APIs'.
+    batch_limits = BatchLimits(max_requests=50_000, max_bytes=2_000_000_000)
+    batch_metadata = True
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
@@ -145,7 +212,7 @@ class GeminiProvider(Provider):
             headers=self._headers(),
             model=request.model,
         )
-        return self._parse(body, request)
+        return self._parse(body, request.model)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         # Chunks are merged back into the GenerateContentResponse the non-streaming call
@@ -174,7 +241,210 @@ class GeminiProvider(Provider):
                 raise self._malformed(f"{type(error).__name__}: {error}") from error
         if not answer.finished:
             raise self._malformed("the stream ended before the answer had a finishReason")
-        yield EndEvent(self._parse(answer.body(), request))
+        yield EndEvent(self._parse(answer.body(), request.model))
+
+    # -- batches --------------------------------------------------------------------------
+
+    def batch_line(self, request: Request) -> dict[str, Any]:
+        """A line of the batch input file: the request's ``custom_id`` as Gemini's ``key``,
+        and the same GenerateContentRequest ``chat`` sends."""
+        return {"key": request.custom_id, "request": self.payload(request)}
+
+    async def submit_batch(
+        self, requests: Sequence[Request], *, metadata: Mapping[str, str]
+    ) -> ProviderBatch:
+        models = sorted({request.model for request in requests})
+        if len(models) != 1:
+            raise InvalidRequestError(
+                "a Gemini batch runs one model (it is in the URL); this one has "
+                + (", ".join(models) or "no requests"),
+                provider=self.settings.name,
+            )
+        missing = [i for i, request in enumerate(requests) if not request.custom_id]
+        if missing:
+            raise InvalidRequestError(
+                f"request {missing[0]} of the batch has no custom_id; each needs a unique one",
+                provider=self.settings.name,
+            )
+        name = _TAG_PREFIX + urlencode(sorted(metadata.items()))
+        file = await self._upload(jsonl(self.batch_line(r) for r in requests), name)
+        operation = await self.http.json(
+            "POST",
+            _method_path(models[0], "batchGenerateContent"),
+            json={"batch": {"displayName": name, "inputConfig": {"fileName": file}}},
+            headers=self._headers(),
+            model=models[0],
+        )
+        return self._batch(operation)
+
+    async def batch_status(self, batch_id: str) -> ProviderBatch:
+        operation = await self.http.json("GET", self._batch_path(batch_id), headers=self._headers())
+        return self._batch(operation)
+
+    async def batch_results(self, batch_id: str) -> AsyncIterator[BatchItem]:
+        batch = await self.batch_status(batch_id)
+        output = _output(batch.raw)
+        model = str(_fields(batch.raw).get("model") or "").removeprefix("models/")
+        lines: AsyncIterable[str] | Iterable[str]
+        if isinstance(output.get("responsesFile"), str):
+            lines = self.http.stream_lines(
+                "GET",
+                self._media_url("download", quote(output["responsesFile"], safe="/-._~"))
+                + ":download?alt=media",
+                headers=self._headers(),
+            )
+        elif isinstance(output.get("inlinedResponses"), dict):
+            # A batch submitted inline elsewhere: its answers sit in the status itself.
+            inlined = output["inlinedResponses"].get("inlinedResponses") or []
+            lines = (json.dumps(item, ensure_ascii=False) for item in inlined)
+        elif batch.done:
+            return  # failed, expired or cancelled before any output: the core fails them all
+        else:
+            raise InvalidRequestError(
+                f"batch {batch.id!r} is not finished (state {batch.state}); results are "
+                "available once batch_status reports it done",
+                provider=self.settings.name,
+            )
+        async for item in parse_lines(
+            lines,
+            lambda line: self._batch_item(line, model),
+            source=f"output of {batch.id}",
+            id_field="key",
+        ):
+            yield item
+
+    async def cancel_batch(self, batch_id: str) -> ProviderBatch:
+        try:
+            await self.http.json(
+                "POST", self._batch_path(batch_id) + ":cancel", headers=self._headers()
+            )
+        except InvalidRequestError:
+            # Gemini may refuse to cancel a batch that has just finished: not an error here.
+            batch = await self.batch_status(batch_id)
+            if batch.done:
+                return batch
+            raise
+        batch = await self.batch_status(batch_id)
+        # Gemini goes straight to CANCELLED; until it shows, the batch is cancelling.
+        return batch if batch.done else attrs.evolve(batch, state="cancelling")
+
+    async def list_batches(self) -> Sequence[ProviderBatch]:
+        batches: list[ProviderBatch] = []
+        params: dict[str, str] = {"pageSize": "100"}
+        for _ in range(2):  # the core looks for batches of the last moments only
+            page = await self.http.json("GET", "/batches", params=params, headers=self._headers())
+            batches.extend(self._batch(operation) for operation in page.get("operations") or [])
+            if not page.get("nextPageToken"):
+                break
+            params = {**params, "pageToken": str(page["nextPageToken"])}
+        return sorted(batches, key=lambda b: b.created_at or 0.0, reverse=True)
+
+    def _batch_path(self, batch_id: str) -> str:
+        """The URL path of a batch: ids are Gemini's resource names (``batches/abc``), and a
+        bare ``abc`` is read as one. Anything else cannot be a batch, so it is not found."""
+        name = batch_id if batch_id.startswith("batches/") else f"batches/{batch_id}"
+        if not _BATCH_ID.fullmatch(name):
+            raise NotFoundError(
+                f"no batch {batch_id!r}: Gemini batch ids look like batches/<id>",
+                provider=self.settings.name,
+            )
+        return "/" + quote(name, safe="/-._~")
+
+    def _media_url(self, kind: str, resource: str) -> str:
+        """The Files API's media endpoints sit beside the API's path, not under it:
+        ``{origin}/upload/v1beta/files`` and ``{origin}/download/v1beta/files/x``."""
+        base = urlsplit(self.base_url)
+        return f"{base.scheme}://{base.netloc}/{kind}{base.path}/{resource}"
+
+    async def _upload(self, data: bytes, display_name: str) -> str:
+        """Upload ``data`` as a JSONL file (the Files API's resumable protocol, in one
+        chunk) and return its name, ``files/...``."""
+        start = await self.http.request(
+            "POST",
+            self._media_url("upload", "files"),
+            json={"file": {"displayName": display_name}},
+            headers={
+                **self._headers(),
+                "X-Goog-Upload-Protocol": "resumable",
+                "X-Goog-Upload-Command": "start",
+                "X-Goog-Upload-Header-Content-Length": str(len(data)),
+                # The MIME type Google's own batch examples give a JSONL input file.
+                "X-Goog-Upload-Header-Content-Type": "jsonl",
+            },
+        )
+        url = start.headers.get("x-goog-upload-url")
+        if not url:
+            raise self._malformed("the Files API answered the upload start with no upload URL")
+        # The upload URL carries its own session id: the key does not go to it.
+        uploaded = await self.http.json(
+            "POST",
+            url,
+            content=data,
+            headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
+        )
+        name = (uploaded.get("file") or {}).get("name") if isinstance(uploaded, dict) else None
+        if not isinstance(name, str):
+            raise self._malformed(f"the uploaded file has no name: {str(uploaded)[:200]!r}")
+        return name
+
+    def _batch(self, operation: Any) -> ProviderBatch:
+        """A batch's long-running Operation (create, get, list) as Relay's view of it."""
+        if not isinstance(operation, dict):
+            raise self._malformed(f"a batch is not a JSON object: {str(operation)[:200]!r}")
+        fields = _fields(operation)
+        name = operation.get("name") or fields.get("name")
+        if not isinstance(name, str):
+            raise self._malformed("a batch has no name")
+        stats = fields.get("batchStats") or {}
+        state = _STATES.get(str(fields.get("state")))
+        if state is None:  # BATCH_STATE_UNSPECIFIED, or a state newer than this adapter
+            state = "failed" if operation.get("done") else "in_progress"
+        display = str(fields.get("displayName") or "")
+        return ProviderBatch(
+            id=name,
+            provider=self.settings.name,
+            state=state,
+            counts=BatchCounts(
+                # int64 fields: proto JSON writes them as strings, and leaves zeros out.
+                int(stats.get("requestCount") or 0),
+                int(stats.get("successfulRequestCount") or 0),
+                int(stats.get("failedRequestCount") or 0),
+            ),
+            created_at=_timestamp(fields.get("createTime")),
+            ended_at=_timestamp(fields.get("endTime")),
+            metadata=(
+                dict(parse_qsl(display.removeprefix(_TAG_PREFIX), keep_blank_values=True))
+                if display.startswith(_TAG_PREFIX)
+                else {}
+            ),
+            raw=operation,
+        )
+
+    def _batch_item(self, line: Any, model: str) -> BatchItem:
+        """One output line: ``{key, response}`` or ``{key, error: google.rpc.Status}``
+        (inline answers keep the key in ``metadata.key``)."""
+        key = line["key"] if "key" in line else line["metadata"]["key"]
+        if not isinstance(key, str):
+            raise MalformedResponse(f"the line's key is not a string: {key!r}")
+        if "response" not in line:
+            error = line["error"]
+            return BatchItem(
+                key,
+                error=error_info(
+                    _http_status(error),
+                    {"error": error},
+                    provider=self.settings.name,
+                    rules=self.error_rules,
+                    custom_id=key,
+                ),
+                raw=line,
+            )
+        try:
+            response = self._parse(line["response"], model)
+        except ProviderError as failed:  # a blocked prompt, an answer with no candidates
+            failed.custom_id = key
+            return BatchItem(key, error=ErrorInfo.from_exception(failed), raw=line)
+        return BatchItem(key, response=attrs.evolve(response, custom_id=key), raw=line)
 
     # -- requests -------------------------------------------------------------------------
 
@@ -210,11 +480,11 @@ class GeminiProvider(Provider):
 
     # -- answers --------------------------------------------------------------------------
 
-    def _parse(self, body: Any, request: Request) -> Response:
+    def _parse(self, body: Any, model: str) -> Response:
         if isinstance(body, dict):
-            _raise_if_blocked(body, self.settings.name, request.model)
+            _raise_if_blocked(body, self.settings.name, model)
         try:
-            return _response(body, request.model)
+            return _response(body, model)
         except MalformedResponse as error:
             error.provider = error.provider or self.settings.name
             raise
@@ -239,6 +509,52 @@ class GeminiProvider(Provider):
         return classify_stream_error(
             status, chunk, rules=self.error_rules, provider=self.settings.name, model=request.model
         )
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+def _fields(operation: Any) -> Mapping[str, Any]:
+    """The GenerateContentBatch of an Operation (its ``metadata``), or the batch itself."""
+    if not isinstance(operation, dict):
+        return {}
+    metadata = operation.get("metadata")
+    return metadata if isinstance(metadata, dict) else operation
+
+
+def _output(operation: Any) -> Mapping[str, Any]:
+    """Where a finished batch's answers are: the Operation's ``response`` (what the batch
+    guide reads), else the batch's own ``output``."""
+    response = operation.get("response") if isinstance(operation, dict) else None
+    if isinstance(response, dict) and (
+        "responsesFile" in response or "inlinedResponses" in response
+    ):
+        return response
+    output = _fields(operation).get("output")
+    return output if isinstance(output, dict) else {}
+
+
+def _http_status(error: Mapping[str, Any]) -> int:
+    """The HTTP status a google.rpc.Status stands for: its code is google.rpc.Code's
+    number (an HTTP status when it is 100 or more)."""
+    code = error.get("code")
+    if isinstance(code, int) and code >= 100:
+        return code
+    if isinstance(code, int) and 0 < code < len(_RPC_NAMES):
+        return _STATUS_CODES[_RPC_NAMES[code]]
+    return _STATUS_CODES.get(str(error.get("status")), 500)
+
+
+def _timestamp(value: Any) -> float | None:
+    """RFC 3339 (``2025-07-28T09:30:12.123456789Z``) as Unix seconds. Python before 3.11
+    reads neither the Z nor nine fractional digits, hence the regex."""
+    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    whole, fraction, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    moment = datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6]:0<6}{zone}")
+    return moment.timestamp()
 
 
 # ---------------------------------------------------------------------------- to the wire
