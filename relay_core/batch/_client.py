@@ -120,7 +120,7 @@ class AsyncRelayClient:
         on its provider is a :class:`JobConflict`, and so is a finished one unless
         ``overwrite``.
         """
-        job_id = check_job_id(job_id or _new_job_id())
+        job_id = check_job_id(_new_job_id() if job_id is None else job_id)
         default_model, required_provider = self._defaults(provider, model)
         previous = self.workspace.start(
             job_id,

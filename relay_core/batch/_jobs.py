@@ -67,6 +67,10 @@ class _Chunk:
         self.n_requests += 1
         self.n_bytes += len(line)
 
+    def abandon(self) -> None:
+        self.requests.close()
+        self.input.close()
+
     def close(self, db: sqlite3.Connection, job_id: str) -> None:
         for file in (self.requests, self.input):
             file.flush()
@@ -144,53 +148,61 @@ def ingest(
         rows.clear()
         finished.clear()
 
-    with (job_dir / "requests.jsonl").open("wb") as out:
-        for index, item in enumerate(iter_requests(requests)):
-            request = normalise(item, index, default_model)
-            handle = _handle(hub, request, item, index)
-            line = _line(unstructure(request))
-            digest.update(line)
-            out.write(line)
-            chunk_number: int | None = None
-            prepared = _prepared(handle, request, item, index)
-            if chunking and (prepared is None or not handle.adapter.supports(Capability.BATCH)):
-                if mode == "batch":
-                    if prepared is None:
-                        raise BatchInputError(
-                            f"{request.model!r} is a group; provider batches need one "
-                            "model: use mode='engine' for groups",
-                            custom_id=request.custom_id,
-                            **_where(item, index),
+    try:
+        with (job_dir / "requests.jsonl").open("wb") as out:
+            for index, item in enumerate(iter_requests(requests)):
+                request = normalise(item, index, default_model)
+                handle = _handle(hub, request, item, index)
+                line = _line(unstructure(request))
+                digest.update(line)
+                out.write(line)
+                chunk_number: int | None = None
+                prepared = _prepared(handle, request, item, index)
+                if chunking and (prepared is None or not handle.adapter.supports(Capability.BATCH)):
+                    if mode == "batch":
+                        if prepared is None:
+                            raise BatchInputError(
+                                f"{request.model!r} is a group; provider batches need one "
+                                "model: use mode='engine' for groups",
+                                custom_id=request.custom_id,
+                                **_where(item, index),
+                            )
+                        raise UnsupportedCapability(
+                            handle.provider_name, "batch", model=handle.model
                         )
-                    raise UnsupportedCapability(handle.provider_name, "batch", model=handle.model)
-                chunking = False
-            if chunking and prepared is not None:
-                wire = _line(dict(handle.adapter.batch_line(prepared)))
-                chunk = open_chunks.get(handle.alias)
-                if chunk is not None and not chunk.fits(len(wire)):
-                    finished.append(chunk)
-                    chunk = None
-                if chunk is None:
-                    chunk = open_chunks[handle.alias] = _Chunk(ws, job_id, next_chunk, handle)
-                    next_chunk += 1
-                    if not chunk.fits(len(wire)):
-                        raise BatchInputError(
-                            f"the request is {len(wire)} bytes in {handle.provider_name}'s "
-                            "batch format, more than one provider batch may hold",
-                            job_id=job_id,
-                            custom_id=request.custom_id,
-                        )
-                chunk.add(prepared, wire)
-                chunk_number = chunk.number
-            rows.append((job_id, index, request.custom_id or "", chunk_number))
-            count = index + 1
-            _checkpoints.reached("ingest.request")
-            if len(rows) >= _COMMIT_EVERY:
-                flush_rows()
-        out.flush()
-        os.fsync(out.fileno())
-    finished.extend(open_chunks.values())
-    flush_rows()
+                    chunking = False
+                if chunking and prepared is not None:
+                    wire = _line(dict(handle.adapter.batch_line(prepared)))
+                    chunk = open_chunks.get(handle.alias)
+                    if chunk is not None and not chunk.fits(len(wire)):
+                        finished.append(chunk)
+                        chunk = None
+                    if chunk is None:
+                        chunk = open_chunks[handle.alias] = _Chunk(ws, job_id, next_chunk, handle)
+                        next_chunk += 1
+                        if not chunk.fits(len(wire)):
+                            raise BatchInputError(
+                                f"the request is {len(wire)} bytes in {handle.provider_name}'s "
+                                "batch format, more than one provider batch may hold",
+                                job_id=job_id,
+                                custom_id=request.custom_id,
+                            )
+                    chunk.add(prepared, wire)
+                    chunk_number = chunk.number
+                rows.append((job_id, index, request.custom_id or "", chunk_number))
+                count = index + 1
+                _checkpoints.reached("ingest.request")
+                if len(rows) >= _COMMIT_EVERY:
+                    flush_rows()
+            out.flush()
+            os.fsync(out.fileno())
+        finished.extend(open_chunks.values())
+        flush_rows()
+    except BaseException:
+        # Nothing of a refused job is kept; its files are removed by the caller.
+        for chunk in {*open_chunks.values(), *finished}:
+            chunk.abandon()
+        raise
     if count == 0:
         raise BatchInputError("the job has no requests", job_id=job_id)
     if not chunking:

@@ -25,6 +25,7 @@ from relay_openai_compat._adapter import (
     OpenAICompatProvider,
     OpenRouterProvider,
 )
+from relay_openai_compat._together import TogetherProvider
 
 NAMES = [
     "deepseek",
@@ -99,7 +100,8 @@ def test_the_block_list_hides_every_preset() -> None:
 def test_in_code_registration_picks_the_profile_per_preset() -> None:
     registry = PluginRegistry(autoload=False)
     registry.register(relay_openai_compat, name="openai-compat")
-    assert registry.provider("together").load() is OpenAICompatProvider
+    assert registry.provider("together").load() is TogetherProvider
+    assert registry.provider("groq").load() is OpenAICompatProvider
     assert registry.provider("deepseek").load() is DeepSeekProvider
     assert registry.provider("openrouter").load() is OpenRouterProvider
 
@@ -109,6 +111,7 @@ def test_declared_capabilities() -> None:
     assert OpenAICompatProvider.capabilities == base
     assert DeepSeekProvider.capabilities == base - {Capability.VISION}
     assert OpenRouterProvider.capabilities == base | {Capability.DOCUMENTS}
+    assert TogetherProvider.capabilities == base | {Capability.BATCH}
     assert OpenAICompatProvider.api_key_env is None
     assert OpenAICompatProvider.default_base_url is None
 

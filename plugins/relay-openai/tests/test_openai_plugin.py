@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -16,11 +15,8 @@ from relay_core import (
     ContentPolicyError,
     NotFoundError,
     PluginRegistry,
-    ProviderSettings,
     ProviderUnavailable,
     RateLimitError,
-    Secret,
-    UnsupportedCapability,
 )
 from relay_openai._adapter import OpenAIProvider, is_reasoning_model
 
@@ -33,15 +29,9 @@ def test_in_code_registration() -> None:
 
 def test_declared_capabilities_and_settings() -> None:
     assert OpenAIProvider.name == "openai"
-    assert OpenAIProvider.capabilities == frozenset(Capability) - {Capability.BATCH}
+    assert OpenAIProvider.capabilities == frozenset(Capability)
     assert OpenAIProvider.api_key_env == "OPENAI_API_KEY"
     assert OpenAIProvider.default_base_url == "https://api.openai.com/v1"
-
-
-def test_batches_are_not_offered_yet() -> None:
-    adapter = OpenAIProvider(ProviderSettings(name="openai", api_key=Secret("x" * 8)))
-    with pytest.raises(UnsupportedCapability, match="openai does not support batch"):
-        asyncio.run(adapter.batch_status("batch_1"))
 
 
 def test_a_wrong_api_option_is_a_config_error(make_hub: Any) -> None:

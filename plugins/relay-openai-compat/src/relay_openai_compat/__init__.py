@@ -30,7 +30,12 @@ _OPENROUTER = "relay_openai_compat._adapter:OpenRouterProvider"
 # name: (adapter, base_url, api_key_env, options). `None` as the key variable means the
 # server needs no key: no Authorization header goes out unless the catalog sets api_key.
 PRESETS: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
-    "together": (_ADAPTER, "https://api.together.ai/v1", "TOGETHER_API_KEY", {}),
+    "together": (
+        "relay_openai_compat._together:TogetherProvider",
+        "https://api.together.ai/v1",
+        "TOGETHER_API_KEY",
+        {},
+    ),
     "groq": (
         _ADAPTER,
         "https://api.groq.com/openai/v1",
@@ -47,7 +52,7 @@ PRESETS: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     "xai": (_ADAPTER, "https://api.x.ai/v1", "XAI_API_KEY", {}),
     "fireworks": (_ADAPTER, "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY", {}),
     "openrouter": (_OPENROUTER, "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", {}),
-    "vllm": (_ADAPTER, "http://127.0.0.1:8000/v1", None, {}),
+    "vllm": ("relay_openai_compat._vllm:VLLMProvider", "http://127.0.0.1:8000/v1", None, {}),
     "ollama": (_ADAPTER, "http://127.0.0.1:11434/v1", None, {}),
     "llama-cpp": (_ADAPTER, "http://127.0.0.1:8080/v1", None, {}),
 }

@@ -9,11 +9,17 @@ key is merged into the payload untouched, last, so it can override anything mapp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
+from urllib.parse import quote
 
+import attrs
+
+from relay_core.batching import error_info, jsonl, parse_lines
 from relay_core.errors import (
     AuthenticationError,
     ConfigError,
@@ -24,15 +30,20 @@ from relay_core.errors import (
     ProviderUnavailable,
     RateLimitError,
 )
-from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.streaming import StreamAssembler
 from relay_core.types import (
+    BatchCounts,
+    BatchItem,
+    BatchState,
     DocumentPart,
     EndEvent,
+    ErrorInfo,
     FinishReason,
     ImagePart,
     Message,
     Part,
+    ProviderBatch,
     Request,
     Response,
     StreamEvent,
@@ -71,6 +82,10 @@ _INCOMPLETE_FINISH: dict[str, FinishReason] = {
     "max_output_tokens": "length",
     "content_filter": "content_filter",
 }
+_BATCH_DONE = frozenset({"completed", "failed", "cancelled", "expired"})
+_BATCH_ENDED_AT = ("completed_at", "failed_at", "expired_at", "cancelled_at")
+# Error-file codes of requests a batch never ran: the ErrorInfo kind is the batch's end.
+_BATCH_UNRUN = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
 
 
 def is_reasoning_model(model: str) -> bool:
@@ -130,6 +145,21 @@ def _responses_usage(raw: Any) -> Usage:
     )
 
 
+def batch_seconds(value: Any) -> float | None:
+    """A batch timestamp as Unix seconds: OpenAI sends integers, Together ISO 8601."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
 def _stream_error(error: Any, provider: str, model: str) -> ProviderError:
     """An error the provider reported inside a 200 stream (no HTTP status to classify)."""
     error = error if isinstance(error, dict) else {"message": str(error)}
@@ -159,6 +189,7 @@ class OpenAIProvider(Provider):
             Capability.VISION,
             Capability.DOCUMENTS,
             Capability.THINKING,
+            Capability.BATCH,
         }
     )
     # Declared as the base class does, so subclasses (relay-openai-compat) may override.
@@ -169,6 +200,13 @@ class OpenAIProvider(Provider):
         # let a fallback group move on) instead of retrying as a rate limit.
         ErrorRule(AuthenticationError, status=429, contains="insufficient_quota"),
     )
+    # The Batch API's documented limits: 50,000 requests and 200 MB per input file.
+    batch_limits = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
+    batch_metadata: ClassVar[bool] = True
+    # The provider's batch statuses as Relay's states: OpenAI's are the same words.
+    batch_statuses: ClassVar[Mapping[str, BatchState]] = {
+        state: state for state in get_args(BatchState)
+    }
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
@@ -254,6 +292,232 @@ class OpenAIProvider(Provider):
         inner = self._stream_responses if path == "/responses" else self._stream_chat
         async for event in inner(events, request):
             yield event
+
+    # -- batches ------------------------------------------------------------------------
+    #
+    # OpenAI's Batch API: the lines go up as a JSONL file (POST /files, purpose "batch"),
+    # POST /batches starts the batch, and the results come back as output and error
+    # files. Relay-openai-compat's batch providers reuse all of it, overriding the
+    # few hooks below (_upload_batch_input, _create_batch, _list_batches_raw,
+    # _batch_view) and ``batch_statuses`` where their API differs.
+
+    def batch_line(self, request: Request) -> Mapping[str, Any]:
+        if not self.supports(Capability.BATCH):
+            return super().batch_line(request)
+        _, body = self.build_payload(request)
+        return {
+            "custom_id": request.custom_id,
+            "method": "POST",
+            "url": self._batch_endpoint(request),
+            "body": body,
+        }
+
+    def _batch_endpoint(self, request: Request) -> str:
+        """The batch endpoint of the wire API ``chat`` would use for ``request``."""
+        api, _ = self._split_kwargs(request)
+        return "/v1/responses" if api == "responses" else "/v1/chat/completions"
+
+    def _require_batch(self) -> None:
+        # Subclasses inherit the batch code, but only those that declare it may use it.
+        if not self.supports(Capability.BATCH):
+            raise self.unsupported(Capability.BATCH)
+
+    async def submit_batch(
+        self, requests: Sequence[Request], *, metadata: Mapping[str, str]
+    ) -> ProviderBatch:
+        self._require_batch()
+        endpoints = sorted({self._batch_endpoint(request) for request in requests})
+        if len(endpoints) != 1:
+            raise InvalidRequestError(
+                f"one batch goes to one endpoint, and these requests need {endpoints}: "
+                "submit Chat Completions and Responses API requests as separate jobs",
+                provider=self.settings.name,
+            )
+        data = jsonl(self.batch_line(request) for request in requests)
+        uploaded = await self._upload_batch_input(data, len(requests), metadata)
+        raw = await self._create_batch(str(uploaded["id"]), endpoints[0], metadata)
+        return await self._batch_view(raw)
+
+    async def batch_status(self, batch_id: str) -> ProviderBatch:
+        self._require_batch()
+        return await self._batch_view(await self._batch_raw(batch_id))
+
+    async def cancel_batch(self, batch_id: str) -> ProviderBatch:
+        self._require_batch()
+        try:
+            raw = await self._batch_json("POST", f"/batches/{quote(batch_id, safe='')}/cancel")
+        except ProviderError:
+            # A finished batch cannot be cancelled (the provider refuses with an error);
+            # for Relay that is no error, so answer with its state. Anything else stands.
+            status = await self.batch_status(batch_id)
+            if status.done:
+                return status
+            raise
+        return await self._batch_view(self._object(raw, "the cancelled batch"))
+
+    async def list_batches(self) -> Sequence[ProviderBatch]:
+        self._require_batch()
+        views = [await self._batch_view(raw) for raw in await self._list_batches_raw()]
+        return sorted(views, key=lambda view: view.created_at or 0.0, reverse=True)
+
+    async def batch_results(self, batch_id: str) -> AsyncIterator[BatchItem]:
+        self._require_batch()
+        raw = await self._batch_raw(batch_id)
+        state = self._batch_state(raw)
+        if state not in _BATCH_DONE:
+            raise InvalidRequestError(
+                f"batch {batch_id!r} is not finished (state {state}); results are "
+                "available once batch_status reports it done",
+                provider=self.settings.name,
+            )
+        responses = raw.get("endpoint") == "/v1/responses"
+        parse = self._parse_responses if responses else self._parse_chat
+        # Successes are in the output file, failures in the error file; either may be
+        # missing (no success, no failure, or a batch that never ran).
+        for key, kind in (("output_file_id", "output"), ("error_file_id", "error")):
+            file_id = raw.get(key)
+            if not isinstance(file_id, str) or not file_id:
+                continue
+            lines = self.http.stream_lines(
+                "GET", f"/files/{quote(file_id, safe='')}/content", headers=self._headers()
+            )
+            source = f"{kind} file {file_id} of batch {batch_id}"
+            async for item in parse_lines(
+                lines, lambda line: self._output_item(line, parse), source=source
+            ):
+                yield item
+
+    # Hooks for providers whose batch API differs from OpenAI's --------------------------
+
+    async def _upload_batch_input(
+        self, data: bytes, count: int, metadata: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Upload the JSONL input; return the provider's file object (with ``id``)."""
+        return await self._upload("/files", data, "relay-batch.jsonl", {"purpose": "batch"})
+
+    async def _create_batch(
+        self, file_id: str, endpoint: str, metadata: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Start a batch over an uploaded file; return the provider's batch object."""
+        body = {
+            "input_file_id": file_id,
+            "endpoint": endpoint,
+            "completion_window": "24h",
+            "metadata": dict(metadata),
+        }
+        return self._object(await self._batch_json("POST", "/batches", json=body), "the batch")
+
+    async def _list_batches_raw(self) -> list[dict[str, Any]]:
+        """The provider's most recent batch objects (one page: the core only looks for
+        batches submitted moments ago)."""
+        page = self._object(
+            await self._batch_json("GET", "/batches", params={"limit": 100}), "the batch list"
+        )
+        return [item for item in page.get("data") or () if isinstance(item, dict)]
+
+    async def _batch_view(self, raw: dict[str, Any]) -> ProviderBatch:
+        """The provider's batch object as Relay's :class:`ProviderBatch`."""
+        counts = raw.get("request_counts")
+        ended = (batch_seconds(raw.get(key)) for key in _BATCH_ENDED_AT)
+        metadata = raw.get("metadata")
+        return ProviderBatch(
+            id=str(raw.get("id", "")),
+            provider=self.settings.name,
+            state=self._batch_state(raw),
+            counts=BatchCounts(
+                _int(counts, "total"), _int(counts, "completed"), _int(counts, "failed")
+            ),
+            created_at=batch_seconds(raw.get("created_at")),
+            ended_at=next((moment for moment in ended if moment is not None), None),
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
+            raw=raw,
+        )
+
+    # Shared plumbing -------------------------------------------------------------------
+
+    async def _batch_json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return await self.http.json(method, path, headers=self._headers(), **kwargs)
+
+    async def _batch_raw(self, batch_id: str) -> dict[str, Any]:
+        answer = await self._batch_json("GET", f"/batches/{quote(batch_id, safe='')}")
+        return self._object(answer, f"batch {batch_id}")
+
+    async def _upload(
+        self, path: str, data: bytes, filename: str, fields: Mapping[str, str]
+    ) -> dict[str, Any]:
+        # A boundary derived from the content: the same lines always upload as the same
+        # bytes (so a recorded upload replays), and no content holds its own hash.
+        boundary = f"relay-{hashlib.sha256(data).hexdigest()[:32]}"
+        headers = {**self._headers(), "content-type": f"multipart/form-data; boundary={boundary}"}
+        answer = await self.http.json(
+            "POST",
+            path,
+            headers=headers,
+            data=dict(fields),
+            files={"file": (filename, data, "application/octet-stream")},
+        )
+        return self._object(answer, "the uploaded file")
+
+    def _object(self, value: Any, what: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise MalformedResponse(
+                f"{what} is not a JSON object: {str(value)[:200]!r}", provider=self.settings.name
+            )
+        return value
+
+    def _batch_state(self, raw: dict[str, Any]) -> BatchState:
+        state = self.batch_statuses.get(str(raw.get("status")))
+        if state is None:
+            raise MalformedResponse(
+                f"batch {raw.get('id')!r} has a status Relay does not know: {raw.get('status')!r}",
+                provider=self.settings.name,
+            )
+        return state
+
+    def _output_item(
+        self, line: Any, parse: Callable[[dict[str, Any], Request], Response]
+    ) -> BatchItem:
+        """One output- or error-file line: ``{"id", "custom_id", "response":
+        {"status_code", "request_id", "body"}, "error"}``."""
+        custom_id = line["custom_id"]
+        if not isinstance(custom_id, str):
+            raise TypeError(f"custom_id is not a string: {custom_id!r}")
+        answer = line.get("response")
+        if not isinstance(answer, dict) or not isinstance(answer.get("status_code"), int):
+            error = self._unanswered(line.get("error"), custom_id)
+        elif answer["status_code"] == 200:
+            body = answer["body"]
+            # The parsers read only the model from the request, as a fallback.
+            request = Request(messages=(), model=str(body.get("model") or ""))
+            return BatchItem(custom_id, response=parse(body, request), raw=line)
+        else:
+            error = error_info(
+                answer["status_code"],
+                answer.get("body") or "",
+                provider=self.settings.name,
+                rules=self.error_rules,
+                custom_id=custom_id,
+            )
+        return BatchItem(custom_id, error=error, raw=line)
+
+    def _unanswered(self, error: Any, custom_id: str) -> ErrorInfo:
+        """A line's ``error`` when there was no HTTP answer to classify."""
+        error = error if isinstance(error, dict) else {"message": str(error or "no answer")}
+        code = str(error.get("code") or "")
+        message = str(error.get("message") or code or "the request failed")
+        if code in _BATCH_UNRUN:
+            return ErrorInfo(_BATCH_UNRUN[code], message, retryable=True)
+        # With no HTTP answer, classify as the answer the error's type stands for: a
+        # rejected request, or else the batch service's own trouble (as a 5xx is).
+        status = 400 if error.get("type") == "invalid_request_error" else 500
+        found = error_info(
+            status,
+            {"error": error},
+            provider=self.settings.name,
+            rules=self.error_rules,
+            custom_id=custom_id,
+        )
+        return attrs.evolve(found, status_code=None)
 
     # -- Chat Completions: request ------------------------------------------------------
 
