@@ -98,3 +98,63 @@ def run_demo(echo: Callable[..., Any], *, plugins: PluginRegistry | None = None)
         route = routed.metadata["route"]
         failed = ", ".join(f"{f['member']} ({f['error']})" for f in route["failed"])
         echo(f"answered by {route['member']!r} after {failed} failed: {routed.text}")
+
+    _batch_tour(echo, plugins)
+
+
+BATCH_SIZE = 300
+
+
+def _batch_tour(echo: Callable[..., Any], plugins: PluginRegistry | None) -> None:
+    """The same few hundred requests through the engine and through the mock's batch API,
+    in a throwaway workspace."""
+    import tempfile
+    import time
+
+    from relay_core.batch._client import RelayClient
+    from relay_core.batch._types import BatchRequest
+
+    catalog = parse_catalog(
+        "providers:\n  mock:\n    options: {batch_duration: 0.5}\nmodels:\n  fast: mock/echo\n",
+        path="<demo catalog>",
+    )
+    requests = [
+        BatchRequest(id=f"q{i}", prompt=f"Label item {i}: positive or negative?")
+        for i in range(BATCH_SIZE)
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="relay-demo-") as directory,
+        RelayClient(directory, hub=Hub(catalog, plugins=plugins)) as client,
+    ):
+        echo(f"\n== batch: {BATCH_SIZE} requests (workspace {directory})")
+        started = time.perf_counter()
+        job = client.submit_batch(requests, job_id="demo-engine", model="fast", mode="engine")
+        echo(
+            f"engine: {job.counts.completed} answered in {time.perf_counter() - started:.2f}s, "
+            f"{_amount(job.cost)}"
+        )
+        started = time.perf_counter()
+        again = client.submit_batch(requests, job_id="demo-rerun", model="fast", mode="engine")
+        stats = client.last_engine_stats
+        cached = stats.cached if stats else 0
+        echo(
+            f"engine rerun: {cached} from the cache in {time.perf_counter() - started:.2f}s, "
+            f"{_amount(again.cost)}"
+        )
+        started = time.perf_counter()
+        job = client.submit_batch(requests, job_id="demo-batch", model="fast", mode="batch")
+        echo(f"batch API: submitted as {len(job.provider_batches)} provider batch, {job.status}")
+        client.wait("demo-batch", poll_interval=0.1)
+        results = client.retrieve_batch_results("demo-batch")
+        job = client.get_job("demo-batch")
+        echo(
+            f"batch API: {job.counts.completed} answered in {time.perf_counter() - started:.2f}s, "
+            f"{_amount(job.cost)} (batch discount applied: {job.cost.batch_discount_applied})"
+        )
+        first = results[0]
+        answer = first.response.text if first.response else first.error
+        echo(f"first result: {first.custom_id} -> {answer!r}")
+
+
+def _amount(cost: Any) -> str:
+    return "cost unknown" if cost.amount is None else f"${cost.amount:.6f} ({cost.source})"

@@ -8,6 +8,7 @@ through the ``relay_register_commands`` hook.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -354,6 +355,187 @@ def chat(
         click.echo(json.dumps(unstructure(response), indent=2, default=str))
     else:
         click.echo(response.text or json.dumps([unstructure(c) for c in response.tool_calls]))
+
+
+# ---------------------------------------------------------------------------- batch
+
+
+def _client(workspace: str) -> Any:
+    from relay_core.batch._client import RelayClient
+
+    return RelayClient(workspace, hub=_state().hub())
+
+
+def _job_line(job: Any) -> str:
+    cost = "cost unknown" if job.cost.amount is None else f"${job.cost.amount:.4f}"
+    if not job.has_results:
+        cost = "cost when retrieved"
+    status = f"{job.status} (interrupted: relay batch resume)" if job.interrupted else job.status
+    counts = job.counts
+    return (
+        f"{job.job_id}  {status}  {job.mode}  {counts.completed} done, {counts.failed} failed "
+        f"of {counts.total}  {cost}"
+    )
+
+
+_WORKSPACE = click.option(
+    "-w",
+    "--workspace",
+    default=lambda: os.environ.get("RELAY_WORKSPACE", "relay-jobs"),
+    show_default="$RELAY_WORKSPACE or ./relay-jobs",
+    help="The workspace directory.",
+)
+
+
+@cli.group()
+def batch() -> None:
+    """Batch jobs in a workspace: submit, watch, fetch results."""
+
+
+@batch.command("submit")
+@click.argument("requests", type=click.Path(exists=True, dir_okay=False))
+@click.option("-m", "--model", help="Alias or provider/model for requests naming none.")
+@click.option("--job-id", help="The job's id (default: generated).")
+@click.option(
+    "--mode",
+    type=click.Choice(["auto", "batch", "engine"]),
+    default="auto",
+    show_default=True,
+    help="Provider batch APIs, the concurrent engine, or batch where available.",
+)
+@click.option("-d", "--description", help="A note kept with the job.")
+@click.option("--concurrency", default=8, show_default=True, help="Engine calls in flight.")
+@click.option("--overwrite", is_flag=True, help="Replace a finished job with this id.")
+@_WORKSPACE
+@_handles_errors
+def batch_submit(
+    requests: str,
+    model: str | None,
+    job_id: str | None,
+    mode: str,
+    description: str | None,
+    concurrency: int,
+    overwrite: bool,
+    workspace: str,
+) -> None:
+    """Submit the requests in REQUESTS (JSONL) as one job and print it.
+
+    Each line is {"id", "prompt", "system_prompt", "model", "provider_args"} or a full
+    request with "messages" and "custom_id".
+    """
+    with _client(workspace) as client:
+        job = client.submit_batch(
+            requests,
+            job_id=job_id,
+            model=model,
+            mode=mode,
+            description=description,
+            concurrency=concurrency,
+            overwrite=overwrite,
+            progress=True,
+        )
+        click.echo(_job_line(job))
+
+
+@batch.command("resume")
+@click.argument("job_id")
+@click.option("--concurrency", default=8, show_default=True, help="Engine calls in flight.")
+@_WORKSPACE
+@_handles_errors
+def batch_resume(job_id: str, concurrency: int, workspace: str) -> None:
+    """Continue a job whose process died."""
+    with _client(workspace) as client:
+        click.echo(_job_line(client.resume(job_id, concurrency=concurrency, progress=True)))
+
+
+@batch.command("status")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_WORKSPACE
+@_handles_errors
+def batch_status(job_id: str, as_json: bool, workspace: str) -> None:
+    """The job's state and counts, fresh from its providers."""
+    from relay_core.serialize import unstructure
+
+    with _client(workspace) as client:
+        job = client.monitor_batch(job_id)
+    click.echo(json.dumps(unstructure(job)) if as_json else _job_line(job))
+
+
+@batch.command("watch")
+@click.argument("job_id")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+@_WORKSPACE
+@_handles_errors
+def batch_watch(job_id: str, interval: float, workspace: str) -> None:
+    """Print the job's progress until it is done."""
+    import time
+
+    with _client(workspace) as client:
+        last = ""
+        while True:
+            job = client.monitor_batch(job_id)
+            line = _job_line(job)
+            if line != last:
+                click.echo(line)
+                last = line
+            if job.done or job.interrupted:
+                return
+            time.sleep(interval)
+
+
+@batch.command("results")
+@click.argument("job_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write JSONL here.")
+@click.option("--refresh", is_flag=True, help="Fetch from the provider again.")
+@_WORKSPACE
+@_handles_errors
+def batch_results(job_id: str, output: str | None, refresh: bool, workspace: str) -> None:
+    """The job's results as JSONL (fetched once, then from the workspace)."""
+    from relay_core.serialize import unstructure
+
+    with _client(workspace) as client:
+        client.retrieve(job_id, force_refresh=refresh)
+        with contextlib.ExitStack() as stack:
+            target = (
+                stack.enter_context(Path(output).open("w", encoding="utf-8")) if output else None
+            )
+            for item in client.iter_results(job_id):
+                line = json.dumps(unstructure(item), ensure_ascii=False)
+                if target is None:
+                    click.echo(line)
+                else:
+                    target.write(line + "\n")
+        if output:
+            click.echo(_job_line(client.get_job(job_id)), err=True)
+
+
+@batch.command("cancel")
+@click.argument("job_id")
+@_WORKSPACE
+@_handles_errors
+def batch_cancel(job_id: str, workspace: str) -> None:
+    """Cancel the job; what was answered keeps its results."""
+    with _client(workspace) as client:
+        click.echo(_job_line(client.cancel_batch(job_id)))
+
+
+@batch.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_WORKSPACE
+@_handles_errors
+def batch_list(as_json: bool, workspace: str) -> None:
+    """Every job in the workspace, newest first."""
+    from relay_core.serialize import unstructure
+
+    with _client(workspace) as client:
+        jobs = client.list_jobs()
+    if as_json:
+        click.echo(json.dumps([unstructure(job) for job in jobs]))
+    elif not jobs:
+        click.echo(f"no jobs in {workspace}")
+    for job in jobs if not as_json else ():
+        click.echo(_job_line(job))
 
 
 @cli.command()

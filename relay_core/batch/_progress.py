@@ -44,9 +44,11 @@ class ProgressBar:
         self._draw()
 
     def finish(self) -> None:
-        self._draw(force=True)
         if self._tty:
+            self._draw(force=True)
             self.stream.write("\n")
+        elif self._next_tenth <= 10:
+            self.stream.write(self.line() + "\n")
         self.stream.flush()
 
     def line(self) -> str:
