@@ -24,15 +24,17 @@ from relay_core.types import BatchItem, ErrorInfo
 if TYPE_CHECKING:
     from relay_core.providers import ErrorRule
 
-__all__ = ["error_info", "jsonl", "parse_lines"]
+__all__ = ["error_info", "jsonl", "jsonl_line", "parse_lines"]
+
+
+def jsonl_line(data: Any) -> bytes:
+    """One JSONL line: compact UTF-8 JSON ending in a newline."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def jsonl(lines: Iterable[Mapping[str, Any]]) -> bytes:
-    """``lines`` as JSONL: compact UTF-8 JSON, one object per line, each ending in a newline."""
-    return b"".join(
-        json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-        for line in lines
-    )
+    """``lines`` as JSONL, one :func:`jsonl_line` each."""
+    return b"".join(jsonl_line(line) for line in lines)
 
 
 def error_info(

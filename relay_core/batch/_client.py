@@ -152,7 +152,7 @@ class AsyncRelayClient:
         except BaseException:
             row = self.workspace.row(job_id)
             if row["status"] == "preparing":
-                self._forget(job_id)
+                self.workspace.forget(job_id)
             else:
                 self.workspace.release(job_id)
             raise
@@ -222,16 +222,15 @@ class AsyncRelayClient:
     def _check_same(self, row: Any, requests: Requests, default_model: str | None) -> None:
         """Resuming by submitting again: the requests must be the ones stored."""
         import hashlib
-        import json
 
         from relay_core.batch._inputs import iter_requests, normalise
+        from relay_core.batching import jsonl_line
         from relay_core.serialize import unstructure
 
+        # The digest ingest() computed, over the same lines.
         digest = hashlib.sha256()
         for index, item in enumerate(iter_requests(requests)):
-            request = normalise(item, index, default_model)
-            line = json.dumps(unstructure(request), ensure_ascii=False, separators=(",", ":"))
-            digest.update(line.encode() + b"\n")
+            digest.update(jsonl_line(unstructure(normalise(item, index, default_model))))
         if digest.hexdigest() != row["digest"]:
             raise JobConflict(
                 f"job {row['job_id']!r} was interrupted with other requests; resume it "
@@ -239,12 +238,6 @@ class AsyncRelayClient:
                 job_id=row["job_id"],
                 status=row["status"],
             )
-
-    def _forget(self, job_id: str) -> None:
-        with self.workspace.transaction() as db:
-            for table in ("items", "chunks", "jobs"):
-                db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
-        self.workspace.delete_files(job_id)
 
     # -- watching -------------------------------------------------------------------------
 

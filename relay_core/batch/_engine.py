@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from relay_core.batch import _checkpoints
-from relay_core.batch._jobs import finalize, read_item, record_results, write_result
+from relay_core.batch._jobs import finalize, item_of, record_results, write_result
 from relay_core.batch._limits import RateLimiter, estimate_tokens
 from relay_core.errors import RelayError
 from relay_core.serialize import structure
@@ -70,7 +70,7 @@ def recover(ws: Workspace, job_id: str) -> None:
                 break
             try:
                 data = json.loads(line)
-                item = read_item(line)
+                item = item_of(data)
             except (ValueError, RelayError, TypeError, KeyError):
                 break
             state = "completed" if item.response is not None else "failed"

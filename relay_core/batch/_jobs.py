@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 from relay_core.batch import _checkpoints
 from relay_core.batch._inputs import Located, iter_requests, normalise
 from relay_core.batch._workspace import Workspace, write_jsonl_line
+from relay_core.batching import jsonl_line
 from relay_core.errors import BatchInputError, RelayError, UnsupportedCapability
 from relay_core.providers import Capability
 from relay_core.serialize import structure, unstructure
@@ -29,16 +30,12 @@ from relay_core.types import BatchItem, Cost, ErrorInfo, Request
 if TYPE_CHECKING:
     from relay_core.hub import Hub, ModelHandle
 
-__all__ = ["add_costs", "finalize", "ingest", "read_item"]
+__all__ = ["finalize", "ingest", "read_item"]
 
 # Rows go to the database in transactions of this many, so a long ingest never holds
 # the write lock for long: other clients' heartbeats and status reads get through.
 _COMMIT_EVERY = 5000
 _TIERS = ("user_override", "live_api", "snapshot", "estimated", "unknown")
-
-
-def _line(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 class _Chunk:
@@ -62,7 +59,7 @@ class _Chunk:
         return limits.max_bytes is None or self.n_bytes + size <= limits.max_bytes
 
     def add(self, request: Request, line: bytes) -> None:
-        self.requests.write(_line(unstructure(request)))
+        self.requests.write(jsonl_line(unstructure(request)))
         self.input.write(line)
         self.n_requests += 1
         self.n_bytes += len(line)
@@ -153,7 +150,7 @@ def ingest(
             for index, item in enumerate(iter_requests(requests)):
                 request = normalise(item, index, default_model)
                 handle = _handle(hub, request, item, index)
-                line = _line(unstructure(request))
+                line = jsonl_line(unstructure(request))
                 digest.update(line)
                 out.write(line)
                 chunk_number: int | None = None
@@ -172,7 +169,7 @@ def ingest(
                         )
                     chunking = False
                 if chunking and prepared is not None:
-                    wire = _line(dict(handle.adapter.batch_line(prepared)))
+                    wire = jsonl_line(dict(handle.adapter.batch_line(prepared)))
                     chunk = open_chunks.get(handle.alias)
                     if chunk is not None and not chunk.fits(len(wire)):
                         finished.append(chunk)
@@ -254,9 +251,12 @@ def _prepared(handle: Any, request: Request, item: Any, index: int) -> Request |
 
 
 def read_item(line: bytes | str) -> BatchItem:
-    data = json.loads(line)
-    data.pop("index", None)
-    return structure(data, BatchItem)
+    return item_of(json.loads(line))
+
+
+def item_of(data: dict[str, Any]) -> BatchItem:
+    """The :class:`BatchItem` of a decoded results line (its ``index`` dropped)."""
+    return structure({k: v for k, v in data.items() if k != "index"}, BatchItem)
 
 
 def result_line(index: int, item: BatchItem) -> dict[str, Any]:
@@ -297,14 +297,6 @@ class CostTotal:
         )
 
 
-def add_costs(items: Iterable[BatchItem]) -> Cost:
-    total = CostTotal()
-    for item in items:
-        if item.response is not None:
-            total.add(item.response.cost)
-    return total.cost()
-
-
 def finalize(ws: Workspace, job_id: str, *, status: str, unanswered: ErrorInfo) -> None:
     """Write ``results.jsonl`` in request order and record counts and cost.
 
@@ -333,7 +325,7 @@ def finalize(ws: Workspace, job_id: str, *, status: str, unanswered: ErrorInfo) 
                 total.add(item.response.cost)
             else:
                 failed += 1
-            out.write(_line(unstructure(item)))
+            out.write(jsonl_line(unstructure(item)))
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, job_dir / "results.jsonl")

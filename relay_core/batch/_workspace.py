@@ -23,7 +23,6 @@ that job's files.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -181,9 +180,6 @@ class Workspace:
             raise JobNotFound(job_id, str(self.directory))
         return rows[0]
 
-    def exists(self, job_id: str) -> bool:
-        return bool(self.query("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)))
-
     def update(self, job_id: str, **fields: Any) -> None:
         fields.setdefault("updated_at", time.time())
         names = ", ".join(f"{name} = ?" for name in fields)
@@ -232,9 +228,7 @@ class Workspace:
                             job_id=job_id,
                             status=status,
                         )
-                    db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
-                    db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
-                    db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+                    self._forget(db, job_id)
                 elif self.worker_alive(row):
                     raise JobConflict(
                         f"job {job_id!r} is in progress ({status}) in another client; "
@@ -261,6 +255,17 @@ class Workspace:
                 (job_id, mode, model, description, now, now, self.owner, now),
             )
         return None
+
+    def forget(self, job_id: str) -> None:
+        """Remove a job, its rows and its files, as if it had never been submitted."""
+        with self.transaction() as db:
+            self._forget(db, job_id)
+        self.delete_files(job_id)
+
+    @staticmethod
+    def _forget(db: sqlite3.Connection, job_id: str) -> None:
+        for table in ("items", "chunks", "jobs"):
+            db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
 
     def claim(self, job_id: str) -> sqlite3.Row:
         """Lease an existing job to this client (to resume or finish it)."""
@@ -358,6 +363,8 @@ class Workspace:
 
 def write_jsonl_line(file: Any, data: Any) -> int:
     """Append one JSON line to an open binary file; return the offset it starts at."""
+    from relay_core.batching import jsonl_line
+
     offset: int = file.tell()
-    file.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n")
+    file.write(jsonl_line(data))
     return offset
