@@ -82,8 +82,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    # pytest for relay_core.testing, whose conformance suite uses it when it runs.
-    session.install("mypy>=1.10", "types-PyYAML", "pytest>=8", *_editable(ROOT, *PLUGINS))
+    # pytest and vcrpy for relay_core.testing (the conformance suite, cassette replay).
+    session.install(
+        "mypy>=1.10", "types-PyYAML", "pytest>=8", "vcrpy>=6", *_editable(ROOT, *PLUGINS)
+    )
     session.run("mypy")
     for plugin in PLUGINS:
         session.run("mypy", "--strict", str(plugin / "src"))

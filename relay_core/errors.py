@@ -21,6 +21,7 @@ what to do::
         ├── Timeout                  retryable; no answer in time
         ├── MalformedResponse        retryable; an answer Relay cannot parse
         ├── AuthenticationError      fail fast; the key is missing, wrong or lacks rights
+        ├── QuotaExceeded            fail fast; out of credit or over the billing quota
         ├── NotFoundError            fail fast; no such model or resource
         ├── ContextWindowExceeded    fail fast here; a larger model may take it
         ├── ContentPolicyError       fail fast; the provider refused the content
@@ -56,6 +57,7 @@ __all__ = [
     "PluginNotInstalled",
     "ProviderError",
     "ProviderUnavailable",
+    "QuotaExceeded",
     "RateLimitError",
     "RelayError",
     "ResultsNotReady",
@@ -346,6 +348,14 @@ class AuthenticationError(ProviderError):
     """The API key is missing, wrong, expired or lacks the rights for this call."""
 
     kind = "authentication failed"
+
+
+class QuotaExceeded(ProviderError):
+    """The account is out of credit or over its billing quota (OpenAI's
+    ``insufficient_quota``, HTTP 402). Unlike a rate limit, waiting does not help: retry
+    loops stop at once, while a fallback group still tries its next member."""
+
+    kind = "quota exceeded"
 
 
 class NotFoundError(ProviderError):

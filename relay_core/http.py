@@ -49,6 +49,7 @@ T = TypeVar("T")
 _BY_STATUS: dict[int, type[errors.ProviderError]] = {
     400: errors.InvalidRequestError,
     401: errors.AuthenticationError,
+    402: errors.QuotaExceeded,
     403: errors.AuthenticationError,
     404: errors.NotFoundError,
     408: errors.Timeout,
@@ -163,6 +164,9 @@ def classify_status(
         ):
             cls = rule.error
             break
+    # An exhausted quota comes as a 429 at OpenAI, yet waiting will not end it.
+    if cls is None and status < 500 and "insufficient_quota" in lowered_body:
+        cls = errors.QuotaExceeded
     # Wording rules read 4xx bodies, but a 429 is a rate limit whatever its body says.
     if cls is None and status < 500 and status != 429:
         for needle, candidate in _COMMON_RULES:
@@ -400,6 +404,38 @@ class HttpClient:
                 model=model,
                 status_code=response.status_code,
             ) from error
+
+    async def upload(
+        self,
+        url: str,
+        data: bytes,
+        *,
+        filename: str,
+        media_type: str = "application/octet-stream",
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+    ) -> Any:
+        """POST ``data`` as the ``file`` field of a multipart form (with ``fields`` before
+        it) and return the answer's JSON body: the file upload most batch APIs start with.
+
+        The boundary is derived from the content, so the same bytes always upload as the
+        same body: a recorded upload replays, and no content can hold its own hash."""
+        import hashlib
+
+        boundary = f"relay-{hashlib.sha256(data).hexdigest()[:32]}"
+        headers = {
+            **(headers or {}),
+            "content-type": f"multipart/form-data; boundary={boundary}",
+        }
+        return await self.json(
+            "POST",
+            url,
+            headers=headers,
+            model=model,
+            data=dict(fields or {}),
+            files={"file": (filename, data, media_type)},
+        )
 
     async def stream_sse(
         self,

@@ -19,7 +19,15 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -108,6 +116,20 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
     return request
 
 
+def merge_kwargs(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``, key by key at every depth: a call that sets
+    ``{"metadata": {"user_id": "u1"}}`` keeps the catalog's other metadata keys. Values
+    that are not objects (lists included) are replaced whole."""
+    merged = dict(base)
+    for key, value in override.items():
+        under = merged.get(key)
+        if isinstance(value, Mapping) and isinstance(under, Mapping):
+            merged[key] = merge_kwargs(under, value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def required_capabilities(request: Request) -> set[Capability]:
     """What a provider must support to serve ``request``."""
     needs = {Capability.CHAT}
@@ -122,7 +144,7 @@ def required_capabilities(request: Request) -> set[Capability]:
             needs.add(Capability.DOCUMENTS)
         elif isinstance(part, ThinkingPart):
             needs.add(Capability.THINKING)
-    if request.config.reasoning_effort or request.config.thinking_budget:
+    if request.config.thinks:
         needs.add(Capability.THINKING)
     return needs
 
@@ -202,7 +224,7 @@ class ModelHandle:
             request,
             model=self.model,
             config=self.config.params.merged(request.config),
-            provider_kwargs={**self.config.provider_kwargs, **request.provider_kwargs},
+            provider_kwargs=merge_kwargs(self.config.provider_kwargs, request.provider_kwargs),
         )
         for capability in sorted(required_capabilities(concrete), key=str):
             if not adapter.supports(capability):

@@ -231,6 +231,19 @@ class Provider:
         """
         raise self.unsupported(Capability.BATCH)
 
+    def finish_batch_response(self, request: Request, response: Response) -> Response:
+        """Finish a batch answer with its request in hand; by default, return it as is.
+
+        :meth:`batch_results` parses output lines without their requests. Where ``chat``
+        needs the request to shape the answer, override this: the core calls it for each
+        answered request of a batch with the request as :meth:`batch_line` received it.
+        (relay-anthropic turns the forced tool call that carries structured output back
+        into JSON text here, as its ``chat`` does.) Raise a :class:`ProviderError` when
+        the answer cannot be finished; that request is then recorded as failed with the
+        provider's line kept, and the others are unaffected.
+        """
+        return response
+
     async def cancel_batch(self, batch_id: str) -> ProviderBatch:
         """Ask the provider to cancel; return the batch's state after asking. Cancelling
         a finished batch is not an error: return its state unchanged."""

@@ -49,6 +49,10 @@ def make_converter(*, strict: bool = False, unions: bool = True) -> cattrs.Conve
     conv.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
     conv.register_structure_hook(bytes, _structure_bytes)
     conv.register_unstructure_hook(tuple, _unstructure_sequence(conv))
+    # `reasoning: high` or `reasoning: 8000`.
+    conv.register_structure_hook_func(
+        lambda cls: cls == t.ReasoningEffort | int | None, _structure_reasoning
+    )
     if not strict:
         # Hand-written JSONL says `"stop": "END"`; read it as one item, not three letters.
         conv.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _structure_strings)
@@ -98,6 +102,12 @@ def _structure_strings(value: Any, _: type) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(str(item) for item in value)
+
+
+def _structure_reasoning(value: Any, _: type) -> Any:
+    # Checked here, not only by the class, so a catalog error points at the field.
+    t.check_reasoning(value)
+    return value
 
 
 def _structure_bytes(value: Any, _: type) -> bytes:

@@ -40,13 +40,16 @@ class _ToolCallBuffer:
     id: str = ""
     name: str = ""
     arguments: list[str] = field(factory=list)
+    signature: str | None = None
 
 
 class StreamAssembler:
     """Collects stream events into content parts, in the order the model produced them.
 
     Consecutive text deltas join into one text part, consecutive thinking deltas into one
-    thinking part, and tool-call deltas join by ``index`` into one call each.
+    thinking part, and tool-call deltas join by ``index`` into one call each. A delta
+    carrying a signature ends its text or thinking part with that signature (providers
+    sign each part they want back whole); a redacted thinking delta is a part of its own.
     """
 
     def __init__(self, *, provider: str = "") -> None:
@@ -65,13 +68,22 @@ class StreamAssembler:
             if self._text is None:
                 self._text = []
             self._text.append(event.text)
+            if event.signature:
+                self._close_text(event.signature)
         elif isinstance(event, ThinkingDelta):
             self._close_text()
+            if event.redacted:
+                self._close_thinking()
+                self._parts.append(
+                    ThinkingPart(event.text, signature=event.signature, redacted=True)
+                )
+                return event
             if self._thinking is None:
                 self._thinking = []
             self._thinking.append(event.text)
             if event.signature:
                 self._signature = event.signature
+                self._close_thinking()
         elif isinstance(event, ToolCallDelta):
             self._close_text()
             self._close_thinking()
@@ -82,14 +94,15 @@ class StreamAssembler:
             buffer.id = event.id or buffer.id
             buffer.name = event.name or buffer.name
             buffer.arguments.append(event.arguments)
+            buffer.signature = event.signature or buffer.signature
         elif isinstance(event, UsageEvent):
             # Providers send usage once at the end, or cumulatively: the last report wins.
             self.usage = event.usage
         return event
 
-    def _close_text(self) -> None:
+    def _close_text(self, signature: str | None = None) -> None:
         if self._text is not None:
-            self._parts.append(TextPart("".join(self._text)))
+            self._parts.append(TextPart("".join(self._text), signature=signature))
             self._text = None
 
     def _close_thinking(self) -> None:
@@ -124,7 +137,7 @@ class StreamAssembler:
                 f"tool call {buffer.name!r} arguments are not a JSON object",
                 provider=self._provider,
             )
-        return ToolCallPart(buffer.id, buffer.name, arguments)
+        return ToolCallPart(buffer.id, buffer.name, arguments, signature=buffer.signature)
 
     def response(
         self,

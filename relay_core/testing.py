@@ -14,19 +14,30 @@ Importing this module does not import pytest; the conformance suite does when it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from relay_core.config import parse_catalog
 from relay_core.hub import Hub
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = [
     "CONFORMANCE_KEY",
     "CONFORMANCE_TEXT",
+    "SECRET_HEADERS",
+    "FakeServer",
     "ProviderConformance",
+    "cassette_player",
     "hub_for",
+    "json_answer",
     "recorded_waits",
+    "sse_answer",
 ]
 
 
@@ -59,6 +70,137 @@ def recorded_waits() -> Iterator[list[float]]:
         yield recorded
     finally:
         http._sleep = original
+
+
+# ---------------------------------------------------------------------------- fake servers
+
+
+def json_answer(body: Any, status: int = 200, **headers: str) -> httpx.Response:
+    """An HTTP answer with a JSON body (``retry_after="3"`` style headers by keyword,
+    underscores read as dashes)."""
+    import httpx
+
+    return httpx.Response(
+        status, json=body, headers={k.replace("_", "-"): v for k, v in headers.items()}
+    )
+
+
+def sse_answer(events: list[Any], *, named: bool = False, done: bool = False) -> httpx.Response:
+    """A ``text/event-stream`` answer: one event per item (dicts as JSON, strings as
+    they are). ``named`` adds ``event: <item["type"]>`` lines, as Anthropic and the
+    Responses API send; ``done`` ends with ``data: [DONE]``, as OpenAI-style APIs do."""
+    import httpx
+
+    text = ""
+    for event in events:
+        if named and isinstance(event, dict):
+            text += f"event: {event['type']}\n"
+        text += f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n"
+    if done:
+        text += "data: [DONE]\n\n"
+    return httpx.Response(200, content=text.encode(), headers={"content-type": "text/event-stream"})
+
+
+class FakeServer:
+    """A scripted provider for adapter tests: pass it (or :attr:`transport`) to
+    ``httpx.MockTransport``. It records every request and answers with the next of its
+    answers, the last one repeating. ::
+
+        server = FakeServer(json_answer({...}))
+        with hub_for(catalog, my_plugin, transport=server.transport) as hub:
+            hub.chat("fast", "hi")
+        assert server.payload["model"] == "acme-1"
+    """
+
+    def __init__(self, *answers: httpx.Response) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def reply(self, body: Any, status: int = 200, **headers: str) -> None:
+        """Queue a JSON answer."""
+        self.answers.append(json_answer(body, status, **headers))
+
+    def reply_sse(self, events: list[Any], *, named: bool = False, done: bool = False) -> None:
+        """Queue a stream of server-sent events (see :func:`sse_answer`)."""
+        self.answers.append(sse_answer(events, named=named, done=done))
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if not self.answers:
+            raise AssertionError(f"FakeServer has no answer for {request.method} {request.url}")
+        index = min(len(self.requests), len(self.answers)) - 1
+        return self.answers[index]
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        import httpx
+
+        return httpx.MockTransport(self)
+
+    @property
+    def payload(self) -> Any:
+        """The JSON body of the last request."""
+        return json.loads(self.requests[-1].content)
+
+    @property
+    def payloads(self) -> list[Any]:
+        return [json.loads(r.content) for r in self.requests]
+
+
+# ---------------------------------------------------------------------------- cassettes
+
+# Headers that carry credentials or identify an account: never written to a cassette.
+SECRET_HEADERS = (
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "openai-organization",
+    "openai-project",
+    "anthropic-organization-id",
+    "cookie",
+    "set-cookie",
+)
+
+
+def cassette_player(directory: str | Path) -> Callable[[str], AbstractContextManager[Any]]:
+    """``use("name")`` replays ``directory/name.yaml`` with vcrpy (a test dependency).
+
+    The record mode is ``$RELAY_RECORD``, by default ``none``: a request the cassette
+    does not hold fails instead of reaching the network. With ``RELAY_RECORD=once`` and a
+    real key in the environment it records, with :data:`SECRET_HEADERS` and the ``key``
+    query parameter filtered out first. Requests match on method, URL and body; JSON
+    bodies compare as JSON (key order and spacing do not matter), others byte for byte.
+    """
+    import vcr  # type: ignore[import-untyped]
+
+    recorder = vcr.VCR(
+        cassette_library_dir=str(directory),
+        record_mode=os.environ.get("RELAY_RECORD", "none"),
+        filter_headers=list(SECRET_HEADERS),
+        filter_query_parameters=["key"],
+        match_on=["method", "scheme", "host", "port", "path", "query", "same_body"],
+        decode_compressed_response=True,
+    )
+    recorder.register_matcher("same_body", _same_body)
+
+    def use(name: str) -> AbstractContextManager[Any]:
+        return recorder.use_cassette(f"{name}.yaml", allow_playback_repeats=False)  # type: ignore[no-any-return]
+
+    return use
+
+
+def _same_body(sent: Any, recorded: Any) -> None:
+    def value(body: Any) -> Any:
+        if not body:
+            return None
+        raw = body if isinstance(body, bytes) else str(body).encode()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+
+    assert value(sent.body) == value(recorded.body), "request body differs from the cassette's"
 
 
 # ---------------------------------------------------------------------------- conformance
@@ -353,7 +495,7 @@ class ProviderConformance:
             Capability.DOCUMENTS: {
                 "prompt": Message.user("read", DocumentPart(url="https://example.test/a.pdf"))
             },
-            Capability.THINKING: {"reasoning_effort": "low"},
+            Capability.THINKING: {"reasoning": "low"},
         }
         with self._hub("text") as hub:
             target = f"{self.provider}/{self.model}"

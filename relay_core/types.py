@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -18,6 +18,7 @@ import attrs
 from attrs import field, frozen
 
 __all__ = [
+    "REASONING_BUDGETS",
     "AuditEvent",
     "BatchCounts",
     "BatchItem",
@@ -54,6 +55,14 @@ __all__ = [
 Role = Literal["user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error", "unknown"]
 ReasoningEffort = Literal["minimal", "low", "medium", "high"]
+# Thinking tokens per effort level, for providers that take a budget but were given an
+# effort (and back). A provider with its own scale passes its own table.
+REASONING_BUDGETS: dict[ReasoningEffort, int] = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 16384,
+}
 CostSource = Literal["user_override", "live_api", "snapshot", "estimated", "unknown"]
 BatchState = Literal[
     "validating",
@@ -72,10 +81,12 @@ BatchState = Literal[
 
 @frozen
 class TextPart:
-    """Plain text."""
+    """Plain text. ``signature`` is an opaque token some providers attach to a part
+    (Gemini's thought signatures) and require back unchanged in the next turn."""
 
     TAG: ClassVar[str] = "text"
     text: str
+    signature: str | None = None
 
 
 def _one_source(instance: ImagePart | DocumentPart, _: attrs.Attribute[Any], __: object) -> None:
@@ -134,12 +145,14 @@ def _read_media(path: str | Path, fallback: str) -> tuple[bytes, str]:
 
 @frozen
 class ToolCallPart:
-    """The model asks for a tool to be called. ``arguments`` is already parsed JSON."""
+    """The model asks for a tool to be called. ``arguments`` is already parsed JSON;
+    ``signature`` is as on :class:`TextPart`."""
 
     TAG: ClassVar[str] = "tool_call"
     id: str
     name: str
     arguments: dict[str, Any] = field(factory=dict)
+    signature: str | None = None
 
 
 @frozen
@@ -240,6 +253,24 @@ def _to_stop(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+_EFFORTS = ("minimal", "low", "medium", "high")
+
+
+def check_reasoning(value: object) -> None:
+    """Raise ValueError unless ``value`` is an effort level, a token budget >= 0 or None."""
+    if value is None or value in _EFFORTS:
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return
+    raise ValueError(
+        f"reasoning must be one of {', '.join(_EFFORTS)} or a token budget >= 0, not {value!r}"
+    )
+
+
+def _check_reasoning(_: object, __: attrs.Attribute[Any], value: object) -> None:
+    check_reasoning(value)
+
+
 @frozen
 class GenerationConfig:
     """Sampling and length settings; ``None`` means the provider's default."""
@@ -249,8 +280,41 @@ class GenerationConfig:
     max_tokens: int | None = None
     stop: tuple[str, ...] | None = field(default=None, converter=_to_stop)
     seed: int | None = None
-    reasoning_effort: ReasoningEffort | None = None
-    thinking_budget: int | None = None
+    reasoning: ReasoningEffort | int | None = field(default=None, validator=_check_reasoning)
+    """How hard the model may think: an effort (``"minimal"``, ``"low"``, ``"medium"``,
+    ``"high"``) or a budget of thinking tokens (``0`` turns thinking off). One setting for
+    every provider: those that take a budget read :meth:`reasoning_budget`, those that
+    take an effort read :meth:`reasoning_effort`."""
+
+    def reasoning_budget(
+        self, budgets: Mapping[ReasoningEffort, int] = REASONING_BUDGETS
+    ) -> int | None:
+        """The thinking budget in tokens: as given, or the effort looked up in
+        ``budgets``. ``None`` when no reasoning was asked for."""
+        if self.reasoning is None or isinstance(self.reasoning, int):
+            return self.reasoning
+        return budgets[self.reasoning]
+
+    def reasoning_effort(
+        self, budgets: Mapping[ReasoningEffort, int] = REASONING_BUDGETS
+    ) -> ReasoningEffort | None:
+        """The effort level: as given, or for a budget the lowest level whose budget in
+        ``budgets`` covers it (the highest when none does). ``None`` when no reasoning
+        was asked for, or the budget is ``0`` (thinking off)."""
+        if self.reasoning is None or self.reasoning == 0:
+            return None
+        if isinstance(self.reasoning, str):
+            return self.reasoning
+        levels = sorted(budgets.items(), key=lambda item: item[1])
+        for level, budget in levels:
+            if self.reasoning <= budget:
+                return level
+        return levels[-1][0]
+
+    @property
+    def thinks(self) -> bool:
+        """Whether this config asks the model to think (a budget of 0 does not)."""
+        return self.reasoning is not None and self.reasoning != 0
 
     def merged(self, override: GenerationConfig) -> GenerationConfig:
         """This config with every field that ``override`` sets replaced."""
@@ -435,31 +499,38 @@ class Response:
 
 @frozen
 class TextDelta:
-    """A piece of the answer's text."""
+    """A piece of the answer's text. A piece with a ``signature`` ends its text part,
+    which carries that signature; the next piece starts a new part."""
 
     TAG: ClassVar[str] = "text_delta"
-    text: str
-
-
-@frozen
-class ThinkingDelta:
-    """A piece of the model's reasoning; the last piece may carry the signature."""
-
-    TAG: ClassVar[str] = "thinking_delta"
     text: str
     signature: str | None = None
 
 
 @frozen
+class ThinkingDelta:
+    """A piece of the model's reasoning. The piece that carries the ``signature`` ends
+    its thinking part; the next piece starts a new one. A ``redacted`` piece is a whole
+    block of encrypted thinking on its own (its data in ``signature``)."""
+
+    TAG: ClassVar[str] = "thinking_delta"
+    text: str
+    signature: str | None = None
+    redacted: bool = False
+
+
+@frozen
 class ToolCallDelta:
     """A piece of a tool call. Pieces with the same ``index`` belong to one call: the first
-    carries ``id`` and ``name``, the rest append to ``arguments`` (JSON text)."""
+    carries ``id`` and ``name``, the rest append to ``arguments`` (JSON text); any piece
+    may carry the call's ``signature``."""
 
     TAG: ClassVar[str] = "tool_call_delta"
     index: int
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    signature: str | None = None
 
 
 @frozen

@@ -115,3 +115,38 @@ def test_stream_lines_yields_lines_and_raises_typed_errors() -> None:
 
     with pytest.raises(ProviderUnavailable):
         asyncio.run(broken())
+
+
+def test_upload_sends_a_reproducible_multipart_form_and_returns_the_json() -> None:
+    bodies: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        assert request.headers["content-type"].startswith("multipart/form-data; boundary=relay-")
+        return httpx.Response(200, json={"id": "file-1", "bytes": 12})
+
+    client = HttpClient(
+        HttpPool(transport=httpx.MockTransport(handler)),
+        ProviderSettings(name="acme"),
+        base_url="https://acme.test",
+    )
+    data = b'{"a": 1}\n{"b": 2}\n'
+
+    async def upload() -> object:
+        return await client.upload(
+            "/files",
+            data,
+            filename="in.jsonl",
+            media_type="application/jsonl",
+            fields={"purpose": "batch"},
+        )
+
+    assert asyncio.run(upload()) == {"id": "file-1", "bytes": 12}
+    asyncio.run(upload())
+    # The same lines upload as the same bytes, so a recorded upload replays.
+    assert bodies[0] == bodies[1]
+    text = bodies[0].decode()
+    assert 'name="purpose"\r\n\r\nbatch\r\n' in text
+    assert 'name="file"; filename="in.jsonl"\r\nContent-Type: application/jsonl' in text
+    assert text.index('name="purpose"') < text.index('name="file"')
+    assert '{"a": 1}\n{"b": 2}\n' in text

@@ -298,10 +298,15 @@ MISTAKES: dict[str, tuple[str | bytes, tuple[int, int], str]] = {
         (5, 5),
         "groups.g.strategy: 'random' is not one of 'fallback', 'round_robin'",
     ),
-    "invalid reasoning_effort": (
-        "models:\n  a:\n    target: mock/a\n    params:\n      reasoning_effort: extreme\n",
+    "invalid reasoning": (
+        "models:\n  a:\n    target: mock/a\n    params:\n      reasoning: extreme\n",
         (5, 7),
-        "'extreme' is not one of 'minimal', 'low', 'medium', 'high'",
+        "reasoning must be one of minimal, low, medium, high or a token budget >= 0, not 'extreme'",
+    ),
+    "negative reasoning budget": (
+        "models:\n  a:\n    target: mock/a\n    params:\n      reasoning: -1\n",
+        (5, 7),
+        "a token budget >= 0, not -1",
     ),
     "model without target": (
         "models:\n  a:\n    params: {temperature: 0.1}\n",
@@ -655,7 +660,7 @@ INVALID_DOCUMENTS = {
     "wrong type": "models:\n  fast: {target: mock/echo, params: {temperature: hot}}\n",
     "bool for int": "defaults: {max_retries: true}\n",
     "bad strategy": "models: {a: mock/a}\ngroups:\n  g: {strategy: random, members: [a]}\n",
-    "bad reasoning_effort": "models:\n  a: {target: m/a, params: {reasoning_effort: extreme}}\n",
+    "bad reasoning": "models:\n  a: {target: m/a, params: {reasoning: extreme}}\n",
     "shorthand without slash": "models:\n  fast: gpt4\n",
     "model without target": "models:\n  fast: {description: x}\n",
     "group without members": "models: {a: mock/a}\ngroups:\n  g: {strategy: fallback}\n",

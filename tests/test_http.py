@@ -25,6 +25,7 @@ from relay_core.errors import (
     NotFoundError,
     ProviderError,
     ProviderUnavailable,
+    QuotaExceeded,
     RateLimitError,
     Timeout,
 )
@@ -51,6 +52,7 @@ LEAKED_KEY = "sk-proj-abcdefghijklmnopqrstuvwx"
     [
         (400, InvalidRequestError),
         (401, AuthenticationError),
+        (402, QuotaExceeded),
         (403, AuthenticationError),
         (404, NotFoundError),
         (408, Timeout),
@@ -102,6 +104,21 @@ def test_common_wording_does_not_turn_a_server_error_into_a_client_error() -> No
     error = classify_status(500, "context_length_exceeded while routing", {})
     assert type(error) is ProviderUnavailable
     assert error.retryable
+
+
+def test_an_exhausted_quota_is_not_a_rate_limit_to_wait_out() -> None:
+    # OpenAI answers 429 for both; waiting ends one and never the other.
+    body = (
+        '{"error": {"message": "You exceeded your current quota, please check your plan '
+        'and billing details.", "type": "insufficient_quota", "code": "insufficient_quota"}}'
+    )
+    error = classify_status(429, body, {"retry-after": "20"}, provider="openai")
+    assert type(error) is QuotaExceeded
+    assert not error.retryable
+    assert "exceeded your current quota" in str(error)
+    assert type(classify_status(429, '{"error": {"code": "rate_limit_exceeded"}}', {})) is (
+        RateLimitError
+    )
 
 
 RULES = [

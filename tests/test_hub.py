@@ -40,7 +40,7 @@ models:
   fast:
     target: scripted/one
     params: {temperature: 0.2, max_tokens: 100}
-    provider_kwargs: {mode: catalog, keep: yes}
+    provider_kwargs: {mode: catalog, keep: yes, metadata: {team: search, tier: gold}}
   priced:
     target: scripted/two
     pricing: {input: 2.0, output: 8.0, cached_input: 0.5}
@@ -59,12 +59,22 @@ defaults:
 
 def test_chat_merges_catalog_params_under_the_calls(make_hub: Any, scripted: Any) -> None:
     hub = make_hub(CATALOG)
-    response = hub.chat("fast", "hello", max_tokens=7, provider_kwargs={"mode": "call"})
+    response = hub.chat(
+        "fast",
+        "hello",
+        max_tokens=7,
+        provider_kwargs={"mode": "call", "metadata": {"tier": "silver", "user": "u1"}},
+    )
     sent = scripted.received[-1]
     assert sent.model == "one"
     assert sent.config.temperature == 0.2
     assert sent.config.max_tokens == 7
-    assert sent.provider_kwargs == {"mode": "call", "keep": True}
+    # Nested objects merge key by key: the call's metadata does not drop the catalog's.
+    assert sent.provider_kwargs == {
+        "mode": "call",
+        "keep": True,
+        "metadata": {"team": "search", "tier": "silver", "user": "u1"},
+    }
     assert response.text == "echo: hello"
     assert response.provider == "scripted"
     assert response.metadata["alias"] == "fast"

@@ -257,6 +257,52 @@ def test_alternating_kinds_make_separate_parts() -> None:
     )
 
 
+def test_a_signature_ends_its_part_so_consecutive_blocks_stay_apart() -> None:
+    # Anthropic streams two thinking blocks back to back, each closed by its signature;
+    # Gemini signs text parts. Each signature must stay on the part it signed.
+    assembler = StreamAssembler()
+    for event in (
+        ThinkingDelta("first "),
+        ThinkingDelta("block", signature="sig-1"),
+        ThinkingDelta("second block"),
+        ThinkingDelta("", signature="sig-2"),
+        ThinkingDelta("", signature="opaque-data", redacted=True),
+        TextDelta("Signed "),
+        TextDelta("text", signature="sig-3"),
+        TextDelta("Unsigned text"),
+    ):
+        assembler.feed(event)
+    assert assembler.content() == (
+        ThinkingPart("first block", signature="sig-1"),
+        ThinkingPart("second block", signature="sig-2"),
+        ThinkingPart("", signature="opaque-data", redacted=True),
+        TextPart("Signed text", signature="sig-3"),
+        TextPart("Unsigned text"),
+    )
+
+
+def test_a_redacted_block_does_not_join_the_thinking_around_it() -> None:
+    assembler = StreamAssembler()
+    assembler.feed(ThinkingDelta("before"))
+    assembler.feed(ThinkingDelta("", signature="data", redacted=True))
+    assembler.feed(ThinkingDelta("after"))
+    assert assembler.content() == (
+        ThinkingPart("before"),
+        ThinkingPart("", signature="data", redacted=True),
+        ThinkingPart("after"),
+    )
+
+
+def test_a_tool_call_keeps_the_signature_of_any_of_its_pieces() -> None:
+    assembler = StreamAssembler()
+    assembler.feed(ToolCallDelta(0, id="c1", name="f", arguments='{"a": 1}', signature="sig"))
+    assembler.feed(ToolCallDelta(1, id="c2", name="g", arguments="{}"))
+    assert assembler.content() == (
+        ToolCallPart("c1", "f", {"a": 1}, signature="sig"),
+        ToolCallPart("c2", "g", {}),
+    )
+
+
 def test_interleaved_tool_call_deltas_join_by_index() -> None:
     assembler = StreamAssembler(provider="acme")
     for event in (

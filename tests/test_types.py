@@ -72,8 +72,7 @@ CONFIG = t.GenerationConfig(
     max_tokens=1024,
     stop=["END", "\n\n"],
     seed=7,
-    reasoning_effort="high",
-    thinking_budget=2048,
+    reasoning="high",
 )
 SCHEMA = t.ResponseSchema(
     {"type": "object", "properties": {"population": {"type": "integer"}}},
@@ -102,11 +101,13 @@ REQUEST = t.Request(
 # (checked by test_examples_set_every_field), so a field the wire format drops fails.
 EXAMPLES: list[Any] = [
     t.TextPart("héllo ✓"),
+    t.TextPart("signed", signature="c2lnLXRleHQ="),
     t.ImagePart(url="https://example.com/cat.png", media_type="image/png", detail="low"),
     t.ImagePart(data=b"\x89PNG\r\n\x1a\n\x00\xff", media_type="image/png", detail="high"),
     t.DocumentPart(url="https://example.com/a.pdf", media_type="application/x-pdf", name="a.pdf"),
     t.DocumentPart(data=b"%PDF-1.7\n\x00\x01", media_type="text/plain", name="notes.txt"),
     t.ToolCallPart("call_1", "get_weather", {"city": "Paris", "units": ["c"], "n": 2}),
+    t.ToolCallPart("call_9", "now", signature="c2lnLWNhbGw="),
     t.ToolResultPart("call_1", "it failed", name="get_weather", is_error=True),
     t.ThinkingPart("step by step", signature="sig==", redacted=True),
     t.Message("assistant", [t.ThinkingPart("hm"), "Hello", t.ToolCallPart("c", "f")]),
@@ -117,9 +118,9 @@ EXAMPLES: list[Any] = [
     USAGE,
     COST,
     RESPONSE,
-    t.TextDelta("Hel"),
-    t.ThinkingDelta("because", signature="sig=="),
-    t.ToolCallDelta(1, id="call_2", name="lookup", arguments='{"q": "pa'),
+    t.TextDelta("Hel", signature="sig=="),
+    t.ThinkingDelta("because", signature="sig==", redacted=True),
+    t.ToolCallDelta(1, id="call_2", name="lookup", arguments='{"q": "pa', signature="s"),
     t.UsageEvent(USAGE),
     t.EndEvent(RESPONSE),
     ERROR,
@@ -285,8 +286,8 @@ _configs = st.builds(
     max_tokens=st.none() | st.integers(min_value=1, max_value=10**6),
     stop=st.none() | st.text(min_size=1, max_size=5) | st.lists(st.text(max_size=5), max_size=3),
     seed=st.none() | st.integers(min_value=0, max_value=2**31),
-    reasoning_effort=st.sampled_from([None, "minimal", "low", "medium", "high"]),
-    thinking_budget=st.none() | st.integers(min_value=0, max_value=10**5),
+    reasoning=st.sampled_from([None, "minimal", "low", "medium", "high"])
+    | st.integers(min_value=0, max_value=10**5),
 )
 requests = st.builds(
     t.Request,

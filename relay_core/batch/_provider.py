@@ -9,22 +9,26 @@ chunk's request count) instead of submitting again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from relay_core.batch import _checkpoints
 from relay_core.batch._jobs import custom_ids, finalize, record_results, write_result
-from relay_core.errors import ResultsNotReady
-from relay_core.serialize import structure
+from relay_core.errors import ProviderError, ResultsNotReady
+from relay_core.providers import Provider
+from relay_core.serialize import loads, structure
 from relay_core.types import BatchItem, ErrorInfo, ProviderBatch, Request
 
 if TYPE_CHECKING:
     import sqlite3
+    from pathlib import Path
 
     from relay_core.batch._workspace import Workspace
-    from relay_core.hub import Hub
-    from relay_core.providers import Provider
+    from relay_core.hub import Hub, ModelHandle
 
 __all__ = ["cancel", "refresh", "retrieve", "submit_chunks"]
 
@@ -172,7 +176,14 @@ async def _retrieve_chunk(
     handle = hub.get(chunk["alias"])
     index_of = custom_ids(ws, job_id, chunk["chunk"])
     updates: list[tuple[str, int, int, int]] = []
-    with ws.chunk_path(job_id, chunk["chunk"], "output").open("wb") as raw_file:
+    finishes = type(handle.adapter).finish_batch_response is not Provider.finish_batch_response
+    with contextlib.ExitStack() as stack:
+        raw_file = stack.enter_context(ws.chunk_path(job_id, chunk["chunk"], "output").open("wb"))
+        requests = (
+            stack.enter_context(_ChunkRequests(ws.chunk_path(job_id, chunk["chunk"], "requests")))
+            if finishes
+            else None
+        )
         async for item in handle.adapter.batch_results(chunk["batch_id"]):
             raw = (
                 item.raw if isinstance(item.raw, str) else json.dumps(item.raw, ensure_ascii=False)
@@ -181,6 +192,8 @@ async def _retrieve_chunk(
             index = index_of.get(item.custom_id)
             if index is None:
                 continue  # kept in the output file; NoResult marks its request below
+            if item.response is not None and requests is not None:
+                item = _finished(handle, requests.get(item.custom_id), item)
             if item.response is not None:
                 response = handle.finish(item.custom_id, item.response, None, batch=True)
                 stored = BatchItem(item.custom_id, response=response)
@@ -197,6 +210,41 @@ async def _retrieve_chunk(
             "UPDATE chunks SET retrieved = 1 WHERE job_id = ? AND chunk = ?",
             (job_id, chunk["chunk"]),
         )
+
+
+class _ChunkRequests:
+    """A chunk's requests (as its batch lines were built from) by custom_id, read from
+    disk one at a time: only their offsets are held in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._offsets: dict[str, int] = {}
+
+    def __enter__(self) -> _ChunkRequests:
+        self._file = self._path.open("rb")
+        offset = 0
+        for line in self._file:
+            self._offsets[json.loads(line).get("custom_id") or ""] = offset
+            offset += len(line)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
+
+    def get(self, custom_id: str) -> Request:
+        self._file.seek(self._offsets[custom_id])
+        return loads(self._file.readline(), Request)
+
+
+def _finished(handle: ModelHandle, request: Request, item: BatchItem) -> BatchItem:
+    assert item.response is not None
+    try:
+        return attrs.evolve(
+            item, response=handle.adapter.finish_batch_response(request, item.response)
+        )
+    except ProviderError as error:
+        error.custom_id = error.custom_id or item.custom_id
+        return BatchItem(item.custom_id, error=ErrorInfo.from_exception(error), raw=item.raw)
 
 
 async def cancel(ws: Workspace, hub: Hub, job_id: str) -> None:

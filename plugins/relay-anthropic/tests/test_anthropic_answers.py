@@ -225,14 +225,14 @@ def test_thinking_signatures_round_trip_through_a_second_turn(
     second = message([{"type": "text", "text": "Because 7 divides it."}])
     recorder = Recorder(json_answer(THOUGHTFUL), json_answer(second))
     hub = make_hub(recorder)
-    first = hub.chat(TARGET, "Is 1001 prime?", thinking_budget=1024)
+    first = hub.chat(TARGET, "Is 1001 prime?", reasoning=1024)
     conversation = [
         Message.user("Is 1001 prime?"),
         first.to_message(),
         Message.tool(*[]),  # an empty turn is skipped
         Message.user("Why?"),
     ]
-    hub.chat(TARGET, conversation, thinking_budget=1024)
+    hub.chat(TARGET, conversation, reasoning=1024)
     assert recorder.payloads[1]["messages"][1] == {
         "role": "assistant",
         "content": THOUGHTFUL["content"],  # exactly the blocks Anthropic sent
@@ -378,7 +378,7 @@ def test_structured_output_streams_as_one_checked_text_delta_equal_to_chat(
 
 def test_structured_output_cannot_be_combined_with_thinking(make_hub: Callable[..., Hub]) -> None:
     with pytest.raises(InvalidRequestError, match="extended thinking"):
-        make_hub(Recorder()).chat(TARGET, "Hi", response_schema=SCHEMA, thinking_budget=2048)
+        make_hub(Recorder()).chat(TARGET, "Hi", response_schema=SCHEMA, reasoning=2048)
 
 
 def test_a_schema_named_like_a_tool_is_refused(make_hub: Callable[..., Hub]) -> None:

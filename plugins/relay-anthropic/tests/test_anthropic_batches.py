@@ -121,7 +121,7 @@ CASES: dict[str, tuple[Request, dict[str, Any]]] = {
         Request.from_prompt(
             "Is 1001 prime?",
             model=MODEL,
-            config=GenerationConfig(thinking_budget=2048, temperature=1.0),
+            config=GenerationConfig(reasoning=2048, temperature=1.0),
             custom_id="prime-1001",
         ),
         message([{"type": "text", "text": "No."}]),
@@ -196,7 +196,7 @@ SUBMITTED_REQUESTS = [
     Request.from_prompt(
         "Is 1001 prime?",
         model=MODEL,
-        config=GenerationConfig(thinking_budget=2048),
+        config=GenerationConfig(reasoning=2048),
         custom_id="prime-1001",
     ),
 ]
@@ -388,7 +388,7 @@ def _error(kind: str, text: str = "something went wrong") -> dict[str, Any]:
         (_error("invalid_request_error"), "InvalidRequestError", 400),
         (_error("invalid_request_error", "prompt is too long"), "ContextWindowExceeded", 400),
         (_error("authentication_error"), "AuthenticationError", 401),
-        (_error("billing_error"), "InvalidRequestError", 402),
+        (_error("billing_error"), "QuotaExceeded", 402),
         (_error("permission_error"), "AuthenticationError", 403),
         (_error("not_found_error"), "NotFoundError", 404),
         (_error("request_too_large"), "ContextWindowExceeded", 413),

@@ -67,7 +67,7 @@ def test_a_streamed_answer_with_signed_thinking(
     make_hub: Callable[..., Hub], cassette: Cassette
 ) -> None:
     request = Request.from_prompt(
-        "Is 1001 prime?", model=TARGET, config=GenerationConfig(thinking_budget=2048)
+        "Is 1001 prime?", model=TARGET, config=GenerationConfig(reasoning=2048)
     )
     with cassette("stream_thinking") as tape:
         events = list(make_hub().stream(request))

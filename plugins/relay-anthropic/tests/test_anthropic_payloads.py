@@ -130,10 +130,10 @@ models:
 def test_thinking_budget_is_sent_and_max_tokens_leaves_room_for_the_answer(
     make_hub: Callable[..., Hub],
 ) -> None:
-    recorder = sent(make_hub, "Think", thinking_budget=3000)
+    recorder = sent(make_hub, "Think", reasoning=3000)
     assert recorder.payload["thinking"] == {"type": "enabled", "budget_tokens": 3000}
     assert recorder.payload["max_tokens"] == 3000 + DEFAULT_MAX_TOKENS
-    recorder = sent(make_hub, "Think", thinking_budget=3000, max_tokens=5000)
+    recorder = sent(make_hub, "Think", reasoning=3000, max_tokens=5000)
     assert recorder.payload["max_tokens"] == 5000
 
 
@@ -141,16 +141,19 @@ def test_thinking_budget_is_sent_and_max_tokens_leaves_room_for_the_answer(
 def test_reasoning_effort_maps_to_a_documented_budget(
     make_hub: Callable[..., Hub], effort: str
 ) -> None:
-    recorder = sent(make_hub, "Think", reasoning_effort=effort)
+    recorder = sent(make_hub, "Think", reasoning=effort)
     assert recorder.payload["thinking"] == {
         "type": "enabled",
         "budget_tokens": REASONING_BUDGETS[effort],
     }
 
 
-def test_the_budget_wins_over_the_effort(make_hub: Callable[..., Hub]) -> None:
-    recorder = sent(make_hub, "Think", reasoning_effort="high", thinking_budget=1500)
+def test_a_budget_is_sent_as_given_and_zero_leaves_thinking_off(
+    make_hub: Callable[..., Hub],
+) -> None:
+    recorder = sent(make_hub, "Think", reasoning=1500)
     assert recorder.payload["thinking"]["budget_tokens"] == 1500
+    assert "thinking" not in sent(make_hub, "Think", reasoning=0).payload
 
 
 def test_max_tokens_not_above_the_budget_is_refused_before_sending(
@@ -158,7 +161,7 @@ def test_max_tokens_not_above_the_budget_is_refused_before_sending(
 ) -> None:
     recorder = Recorder()
     with pytest.raises(InvalidRequestError, match="larger than the thinking budget"):
-        make_hub(recorder).chat(TARGET, "Think", thinking_budget=2048, max_tokens=2048)
+        make_hub(recorder).chat(TARGET, "Think", reasoning=2048, max_tokens=2048)
     assert recorder.requests == []
 
 
@@ -319,7 +322,7 @@ def test_thinking_goes_back_signed_redacted_kept_and_unsigned_dropped(
             ),
             Message.user("Why?"),
         ],
-        thinking_budget=1024,
+        reasoning=1024,
     )
     assert recorder.payload["messages"][1]["content"] == [
         {"type": "thinking", "thinking": "7 × 143", "signature": "EuYBsig=="},

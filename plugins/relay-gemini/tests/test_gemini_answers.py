@@ -302,13 +302,13 @@ def test_a_stream_cut_before_the_finish_reason_has_no_end_event(
 def test_signatures_round_trip_through_a_tool_turn(make_hub: Callable[..., Hub]) -> None:
     recorder = Recorder(json_answer(THOUGHTFUL), json_answer(answer([{"text": "Not prime."}])))
     hub = make_hub(recorder)
-    first = hub.chat(TARGET, "Is 1001 prime?", reasoning_effort="low")
+    first = hub.chat(TARGET, "Is 1001 prime?", reasoning="low")
     results = [
         ToolResultPart(c.id, json.dumps([11, 13] if c.arguments["n"] == 143 else [7]))
         for c in first.tool_calls
     ]
     conversation = [Message.user("Is 1001 prime?"), first.to_message(), Message.tool(*results)]
-    hub.chat(TARGET, conversation, reasoning_effort="low")
+    hub.chat(TARGET, conversation, reasoning="low")
     contents = recorder.payloads[1]["contents"]
     # Exactly the parts Gemini sent, signatures on the parts that carried them.
     assert contents[1] == {

@@ -123,13 +123,11 @@ def test_a_batch_line_is_what_chat_sends(make_hub: Callable[..., Hub]) -> None:
         "provider_kwargs": {"safetySettings": [{"category": "x", "threshold": "BLOCK_NONE"}]},
     }
     recorder = Recorder()
-    make_hub(recorder).chat(
-        f"gemini/{MODEL}", "Hello", temperature=0.3, reasoning_effort="low", **options
-    )
+    make_hub(recorder).chat(f"gemini/{MODEL}", "Hello", temperature=0.3, reasoning="low", **options)
     request = Request.from_prompt(
         "Hello",
         model=MODEL,
-        config=GenerationConfig(temperature=0.3, reasoning_effort="low"),
+        config=GenerationConfig(temperature=0.3, reasoning="low"),
         custom_id="row-7",
         **options,
     )

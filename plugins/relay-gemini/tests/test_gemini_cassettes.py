@@ -68,7 +68,7 @@ def test_a_chat_answer(make_hub: Callable[..., Hub], cassette: Cassette) -> None
 
 def test_a_streamed_answer_with_thoughts(make_hub: Callable[..., Hub], cassette: Cassette) -> None:
     request = Request.from_prompt(
-        "Is 1001 prime?", model=TARGET, config=GenerationConfig(thinking_budget=1024)
+        "Is 1001 prime?", model=TARGET, config=GenerationConfig(reasoning=1024)
     )
     with cassette("stream_thinking") as tape:
         events = list(make_hub().stream(request))

@@ -121,7 +121,7 @@ def test_catalog_params_reach_the_payload(make_hub: Callable[..., Hub]) -> None:
 def test_reasoning_effort_becomes_a_thinking_budget(
     make_hub: Callable[..., Hub], effort: str, budget: int
 ) -> None:
-    recorder = sent(make_hub, "Hi", reasoning_effort=effort)
+    recorder = sent(make_hub, "Hi", reasoning=effort)
     assert recorder.payload["generationConfig"] == {
         "thinkingConfig": {"thinkingBudget": budget, "includeThoughts": True}
     }
@@ -131,17 +131,15 @@ def test_the_effort_table() -> None:
     assert REASONING_BUDGETS == {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 
-def test_a_thinking_budget_wins_over_effort_and_zero_switches_thinking_off(
+def test_a_budget_is_sent_as_given_and_zero_switches_thinking_off(
     make_hub: Callable[..., Hub],
 ) -> None:
-    recorder = sent(make_hub, "Hi", reasoning_effort="high", thinking_budget=2048)
+    recorder = sent(make_hub, "Hi", reasoning=2048)
     assert recorder.payload["generationConfig"]["thinkingConfig"] == {
         "thinkingBudget": 2048,
         "includeThoughts": True,
     }
-    recorder = sent(make_hub, "Hi", thinking_budget=-1)  # dynamic thinking
-    assert recorder.payload["generationConfig"]["thinkingConfig"]["thinkingBudget"] == -1
-    recorder = sent(make_hub, Request.from_prompt("Hi", config=GenerationConfig(thinking_budget=0)))
+    recorder = sent(make_hub, Request.from_prompt("Hi", config=GenerationConfig(reasoning=0)))
     assert recorder.payload["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 0}}
 
 

@@ -87,7 +87,7 @@ def test_thinking_chunks_become_thinking_parts_in_order(make_hub: MakeHub) -> No
         {"type": "text", "text": "391."},
         {"type": "reference", "reference_ids": [1]},
     ]
-    response = answer(make_hub, completion(content), reasoning_effort="high")
+    response = answer(make_hub, completion(content), reasoning="high")
     assert response.content == (ThinkingPart("17*20=340. +51"), TextPart("17 * 23 = 391."))
     assert response.thinking == "17*20=340. +51"
     assert response.text == "17 * 23 = 391."
@@ -180,7 +180,7 @@ def test_a_thinking_stream_changes_shape_as_documented(make_hub: MakeHub) -> Non
             ),
             chunk({"content": " = 391."}, "stop", USAGE),
         ],
-        reasoning_effort="high",
+        reasoning="high",
     )
     assert [e.text for e in events if isinstance(e, ThinkingDelta)] == ["Let me see. ", "OK."]
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["17 * 23", " = 391."]

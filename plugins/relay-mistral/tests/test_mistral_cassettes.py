@@ -59,9 +59,7 @@ def test_a_chat_answer(make_hub: MakeHub, cassette: Cassette) -> None:
 
 def test_a_reasoning_answer_with_a_thinking_chunk(make_hub: MakeHub, cassette: Cassette) -> None:
     with cassette("reasoning"):
-        answer = make_hub().chat(
-            "mistral/mistral-medium-3-5", "What is 17 * 23?", reasoning_effort="high"
-        )
+        answer = make_hub().chat("mistral/mistral-medium-3-5", "What is 17 * 23?", reasoning="high")
     assert answer.content == (
         ThinkingPart("17 times 20 is 340 and 17 times 3 is 51, so 340 + 51 = 391."),
         TextPart("17 * 23 = 391."),

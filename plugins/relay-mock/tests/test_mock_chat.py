@@ -140,13 +140,13 @@ def test_reasoning_settings_turn_thinking_on_for_any_model(make_hub: Any) -> Non
     plain = hub.chat("mock/echo", "hi")
     assert plain.thinking == ""
     assert plain.usage.reasoning_tokens == 0
-    low = hub.chat("mock/echo", "hi", reasoning_effort="low")
-    high = hub.chat("mock/echo", "hi", reasoning_effort="high")
+    low = hub.chat("mock/echo", "hi", reasoning="low")
+    high = hub.chat("mock/echo", "hi", reasoning="high")
     assert 0 < low.usage.reasoning_tokens < high.usage.reasoning_tokens
-    budgeted = hub.chat("mock/echo", "hi", thinking_budget=5)
+    budgeted = hub.chat("mock/echo", "hi", reasoning=5)
     assert budgeted.usage.reasoning_tokens == 5
     assert budgeted.finish_reason == "stop"  # the budget limits thinking, not the answer
-    off = hub.chat("mock/think", "hi", thinking_budget=0)
+    off = hub.chat("mock/think", "hi", reasoning=0)
     assert off.content == (TextPart("hi"),)
 
 

@@ -120,7 +120,7 @@ def test_chat_text_system_and_generation_config(chat: Any) -> None:
 def test_reasoning_models_get_a_developer_message_and_reasoning_effort(
     chat: Any, model: str
 ) -> None:
-    sent = chat("Hi", model=f"openai/{model}", system="Think.", reasoning_effort="high")
+    sent = chat("Hi", model=f"openai/{model}", system="Think.", reasoning="high")
     assert sent == {
         "model": model,
         "messages": [
@@ -391,7 +391,7 @@ def test_responses_text_instructions_and_config(responses: Any) -> None:
 
 
 def test_responses_reasoning_effort(responses: Any) -> None:
-    sent = responses("Hi", model="openai/o3", reasoning_effort="minimal")
+    sent = responses("Hi", model="openai/o3", reasoning="minimal")
     assert sent["reasoning"] == {"effort": "minimal"}
 
 

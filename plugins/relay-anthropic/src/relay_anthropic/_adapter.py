@@ -548,11 +548,8 @@ def _timestamp(value: Any) -> float | None:
 
 
 def _thinking_budget(config: GenerationConfig) -> int | None:
-    if config.thinking_budget is not None:
-        return config.thinking_budget
-    if config.reasoning_effort is not None:
-        return REASONING_BUDGETS[config.reasoning_effort]
-    return None
+    # Anthropic cannot think with a budget of 0: that means leaving thinking off.
+    return config.reasoning_budget(REASONING_BUDGETS) or None
 
 
 def _tool(tool: Tool) -> dict[str, Any]:

@@ -566,14 +566,6 @@ def _method_path(model: str, method: str) -> str:
     return "/" + quote(resource, safe="/-._~") + ":" + method
 
 
-def _thinking_budget(config: GenerationConfig) -> int | None:
-    if config.thinking_budget is not None:
-        return config.thinking_budget
-    if config.reasoning_effort is not None:
-        return REASONING_BUDGETS[config.reasoning_effort]
-    return None
-
-
 def _generation_config(config: GenerationConfig) -> dict[str, Any]:
     generation: dict[str, Any] = {}
     if config.temperature is not None:
@@ -586,7 +578,7 @@ def _generation_config(config: GenerationConfig) -> dict[str, Any]:
         generation["stopSequences"] = list(config.stop)
     if config.seed is not None:
         generation["seed"] = config.seed
-    budget = _thinking_budget(config)
+    budget = config.reasoning_budget(REASONING_BUDGETS)
     if budget is not None:
         # A budget of 0 switches thinking off: there are no thoughts to include then.
         thinking: dict[str, Any] = {"thinkingBudget": budget}

@@ -404,8 +404,8 @@ class MistralProvider(Provider):
             messages.extend(self._messages(message, request, names))
         payload: dict[str, Any] = {"model": request.model, "messages": messages}
         config = request.config
-        effort: str | None = config.reasoning_effort
-        if effort is None and config.thinking_budget:
+        effort: str | None = config.reasoning if isinstance(config.reasoning, str) else None
+        if effort is None and config.thinks:
             # Mistral has no token budget for reasoning; "high" is the setting that
             # returns the thinking, which is what asking for a budget means elsewhere.
             effort = "high"

@@ -255,11 +255,7 @@ def _pick_tool(request: Request) -> Tool:
 
 def _thinks(request: Request) -> bool:
     config = request.config
-    return (
-        request.model == THINKING_MODEL
-        or config.reasoning_effort is not None
-        or config.thinking_budget is not None
-    )
+    return request.model == THINKING_MODEL or config.thinks
 
 
 def _thinking(request: Request, calls: Sequence[ScriptedCall], results: Sequence[Any]) -> str:
@@ -276,11 +272,12 @@ def _thinking(request: Request, calls: Sequence[ScriptedCall], results: Sequence
         lines.append(f"I must answer with JSON valid against {request.response_schema.name!r}.")
     else:
         lines.append("I will repeat the message back, as an echo does.")
-    effort = request.config.reasoning_effort
+    effort = request.config.reasoning_effort()
     lines += _REFLECTIONS[: _EFFORT_REFLECTIONS.get(effort or "", 1)]
     thinking = " ".join(lines)
-    if request.config.thinking_budget is not None:
-        thinking = _truncate(thinking, request.config.thinking_budget)[0]
+    budget = request.config.reasoning
+    if isinstance(budget, int):
+        thinking = _truncate(thinking, budget)[0]
     return thinking
 
 

@@ -537,7 +537,7 @@ class OpenAIProvider(Provider):
             ("max_completion_tokens", config.max_tokens),
             ("stop", list(config.stop) if config.stop else None),
             ("seed", config.seed),
-            ("reasoning_effort", config.reasoning_effort),
+            ("reasoning_effort", config.reasoning_effort()),
         ):
             if value is not None:
                 payload[key] = value
@@ -740,8 +740,9 @@ class OpenAIProvider(Provider):
         ):
             if value is not None:
                 payload[key] = value
-        if config.reasoning_effort is not None:
-            payload["reasoning"] = {"effort": config.reasoning_effort}
+        effort = config.reasoning_effort()
+        if effort is not None:
+            payload["reasoning"] = {"effort": effort}
         if request.tools:
             payload["tools"] = [
                 {

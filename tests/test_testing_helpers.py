@@ -1,0 +1,88 @@
+"""The helpers relay_core.testing offers plugin authors: the scripted FakeServer and the
+cassette player that replays recorded HTTP with nothing reaching the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from relay_core.testing import FakeServer, cassette_player, json_answer, sse_answer
+
+CASSETTE = """\
+interactions:
+- request:
+    body: '{"model": "m-1", "messages": [{"role": "user", "content": "hi"}]}'
+    headers: {}
+    method: POST
+    uri: https://api.acme.test/v1/chat
+  response:
+    body:
+      string: '{"answer": "hello"}'
+    headers:
+      content-type:
+      - application/json
+    status:
+      code: 200
+      message: OK
+version: 1
+"""
+
+
+@pytest.fixture
+def use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+    monkeypatch.delenv("RELAY_RECORD", raising=False)
+    (tmp_path / "chat.yaml").write_text(CASSETTE)
+    return cassette_player(tmp_path)
+
+
+def test_a_cassette_replays_a_request_whose_json_body_matches_in_any_key_order(
+    use: object,
+) -> None:
+    with use("chat"), httpx.Client() as client:  # type: ignore[operator]
+        answer = client.post(
+            "https://api.acme.test/v1/chat",
+            content=b'{"messages":[{"content":"hi","role":"user"}],"model":"m-1"}',
+        )
+    assert answer.json() == {"answer": "hello"}
+
+
+def test_a_request_the_cassette_does_not_hold_fails_instead_of_going_out(use: object) -> None:
+    import vcr.errors
+
+    with (
+        use("chat"),  # type: ignore[operator]
+        httpx.Client() as client,
+        pytest.raises(vcr.errors.CannotOverwriteExistingCassetteException),
+    ):
+        client.post("https://api.acme.test/v1/chat", json={"model": "m-2"})
+
+
+def test_fake_server_records_requests_and_repeats_its_last_answer() -> None:
+    server = FakeServer(json_answer({"n": 1}), json_answer({"error": "slow"}, 429, retry_after="2"))
+    with httpx.Client(transport=server.transport) as client:
+        first = client.post("https://acme.test/a", json={"q": 1})
+        second = client.post("https://acme.test/b", json={"q": 2})
+        third = client.post("https://acme.test/c", json={"q": 3})
+    assert first.json() == {"n": 1}
+    assert (second.status_code, second.headers["retry-after"]) == (429, "2")
+    assert third.status_code == 429
+    assert server.payloads == [{"q": 1}, {"q": 2}, {"q": 3}]
+    assert server.payload == {"q": 3}
+
+
+def test_fake_server_without_answers_says_which_request_it_could_not_answer() -> None:
+    with (
+        httpx.Client(transport=FakeServer().transport) as client,
+        pytest.raises(AssertionError, match=r"no answer for GET https://acme\.test/x"),
+    ):
+        client.get("https://acme.test/x")
+
+
+def test_sse_answer_frames_events_as_the_event_stream_format() -> None:
+    answer = sse_answer([{"type": "ping"}, "raw text"], named=True, done=True)
+    assert answer.headers["content-type"] == "text/event-stream"
+    assert answer.content.decode() == (
+        'event: ping\ndata: {"type": "ping"}\n\ndata: raw text\n\ndata: [DONE]\n\n'
+    )
