@@ -169,7 +169,7 @@ def ingest(
                         )
                     chunking = False
                 if chunking and prepared is not None:
-                    wire = jsonl_line(dict(handle.adapter.batch_line(prepared)))
+                    wire = _batch_line(handle, prepared, item, index)
                     chunk = open_chunks.get(handle.alias)
                     if chunk is not None and not chunk.fits(len(wire)):
                         finished.append(chunk)
@@ -241,6 +241,17 @@ def _prepared(handle: Any, request: Request, item: Any, index: int) -> Request |
         return None
     try:
         return handle.prepare(request)
+    except RelayError as error:
+        raise BatchInputError(
+            str(error), custom_id=request.custom_id, **_where(item, index)
+        ) from error
+
+
+def _batch_line(handle: ModelHandle, request: Request, item: Any, index: int) -> bytes:
+    """The request in the provider's batch format; a request the provider's batches
+    cannot take (a custom_id outside its rules...) names where it came from."""
+    try:
+        return jsonl_line(dict(handle.adapter.batch_line(request)))
     except RelayError as error:
         raise BatchInputError(
             str(error), custom_id=request.custom_id, **_where(item, index)
