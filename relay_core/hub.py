@@ -16,6 +16,7 @@ loop is already running (a notebook, an async web handler).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -174,16 +175,43 @@ class _LoopThread:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """The items of ``agen``, which runs on the loop and hands them over through a
+        queue: a round trip between the threads per item would cost more than most
+        stream events take to parse. Leaving the loop early cancels ``agen``."""
+        import asyncio
+        import queue
+
+        if threading.current_thread() is self._thread:
+            raise RuntimeError(
+                "a sync Hub method was called on the hub's own event loop (from a hook or "
+                "an adapter); use the async form (hub.astream(...)) there"
+            )
+        handed: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+
+        async def pump() -> None:
+            try:
+                async for item in agen:
+                    handed.put((True, item))
+            except BaseException as error:
+                handed.put((False, error))
+                raise
+            handed.put((False, None))
+
+        future = asyncio.run_coroutine_threadsafe(pump(), self.loop)
         try:
             while True:
-                try:
-                    yield self.run(agen.__anext__())  # type: ignore[arg-type]
-                except StopAsyncIteration:
+                more, value = handed.get()
+                if more:
+                    yield value
+                elif value is None:
                     return
+                else:
+                    raise value
         finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                self.run(aclose())
+            if not future.done():
+                future.cancel()
+                with contextlib.suppress(BaseException):
+                    future.result(timeout=5)
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)

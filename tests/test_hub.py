@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from relay_core import (
     AuditEvent,
     AuthenticationError,
+    Capability,
     CredentialError,
     EndEvent,
     GuardrailViolation,
@@ -20,10 +23,12 @@ from relay_core import (
     Message,
     ModelPrice,
     PluginNotInstalled,
+    Provider,
     ProviderUnavailable,
     RateLimitError,
     Request,
     Response,
+    StreamEvent,
     TextDelta,
     Tool,
     UnknownAlias,
@@ -31,6 +36,7 @@ from relay_core import (
     Usage,
     hookimpl,
 )
+from relay_core.testing import hub_for, recorded_waits
 
 CATALOG = """\
 providers:
@@ -486,3 +492,41 @@ def test_a_sync_call_on_the_hubs_own_loop_fails_clearly(make_hub: Any) -> None:
     hub.plugins.register(Reentrant())
     with pytest.raises(RuntimeError, match="use the async form"):
         hub.chat("fast", "outer")
+
+
+def test_leaving_a_sync_stream_early_closes_the_providers_stream() -> None:
+    closed = threading.Event()
+
+    class Endless(Provider):
+        name = "endless"
+        capabilities = frozenset({Capability.CHAT, Capability.STREAM})
+
+        async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+            try:
+                while True:
+                    yield TextDelta("more ")
+                    await asyncio.sleep(0)
+            finally:
+                closed.set()  # where an adapter's HTTP stream is released
+
+    class Plugin:
+        @hookimpl
+        def relay_register_providers(self, register: Any) -> None:
+            register("endless", Endless)
+
+    with hub_for("models:\n  e: endless/x\n", Plugin()) as hub:
+        for seen, _ in enumerate(hub.stream("e", "go"), start=1):
+            if seen == 3:
+                break
+        assert closed.wait(5)
+        # The hub's loop is free again: the next call works.
+        assert sum(1 for _, _ in zip(range(2), hub.stream("e", "again"), strict=False)) == 2
+
+
+def test_an_error_in_a_sync_stream_reaches_the_caller_as_itself(
+    make_hub: Any, scripted: Any
+) -> None:
+    scripted.script["one"] = [RateLimitError("slow down", retry_after=1.0)] * 3
+    hub = make_hub(CATALOG)
+    with recorded_waits(), pytest.raises(RateLimitError, match="slow down"):
+        list(hub.stream("fast", "hello"))
