@@ -16,15 +16,13 @@ from mistral_support import CASSETTES, KEY
 
 import relay_mistral
 from relay_core import Hub
-from relay_core.testing import hub_for, recorded_waits
-
-RECORD_MODE = os.environ.get("RELAY_RECORD", "none")
+from relay_core.testing import cassette_player, hub_for, recorded_waits
 
 
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     # Replaying needs a key only to build the adapter; recording uses the shell's real one.
-    if RECORD_MODE == "none":
+    if os.environ.get("RELAY_RECORD", "none") == "none":
         monkeypatch.setenv("MISTRAL_API_KEY", KEY)
 
 
@@ -51,36 +49,9 @@ def make_hub() -> Iterator[Callable[..., Hub]]:
 
 @pytest.fixture
 def cassette() -> Callable[[str], AbstractContextManager[Any]]:
-    """``with cassette("name"):`` replays ``cassettes/relay-mistral/name.yaml``; a request
-    it does not hold (method, URL and JSON body compared) fails instead of going out.
-    RELAY_RECORD=once re-records with a real key, credentials filtered before writing."""
-    import vcr  # type: ignore[import-untyped]
-
-    recorder = vcr.VCR(
-        cassette_library_dir=str(CASSETTES),
-        record_mode=RECORD_MODE,
-        filter_headers=[
-            "authorization",
-            "x-api-key",
-            "api-key",
-            "x-goog-api-key",
-            "openai-organization",
-            "openai-project",
-            "anthropic-organization-id",
-            "cookie",
-            "set-cookie",
-        ],
-        filter_query_parameters=["key"],
-        match_on=["method", "scheme", "host", "port", "path", "query", "body"],
-        decode_compressed_response=True,
-    )
-
-    def use(name: str) -> AbstractContextManager[Any]:
-        return recorder.use_cassette(  # type: ignore[no-any-return]
-            f"{name}.yaml", allow_playback_repeats=False
-        )
-
-    return use
+    """``with cassette("name"):`` replays ``cassettes/relay-mistral/name.yaml`` (the core's
+    player: method, URL and JSON body compared; RELAY_RECORD=once re-records)."""
+    return cassette_player(CASSETTES)
 
 
 @pytest.fixture

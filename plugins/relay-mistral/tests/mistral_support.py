@@ -1,6 +1,7 @@
-"""Shared helpers of relay-mistral's tests: Mistral answer bodies and their SSE form, and
-a recording MockTransport handler. A module of its own name, so that tests of other
-plugins run in the same session never import these under the name ``conftest``."""
+"""Shared helpers of relay-mistral's tests: Mistral answer bodies and stream chunks. A
+module of its own name, so that tests of other plugins run in the same session never
+import these under the name ``conftest``. The fake server and its answers are the core's
+(``relay_core.testing``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
+from relay_core.testing import FakeServer, json_answer
 
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "relay-mistral"
 # Shaped like a real Mistral key (32 letters and digits) so masking is exercised; never valid.
@@ -16,26 +17,9 @@ KEY = "sk-mistral-TESTONLY0123456789abcdefABCDEF"
 MODEL = "mistral-small-latest"
 
 
-class Recorder:
-    """A MockTransport handler: records each request, answers with the next of
-    ``answers`` (the last one repeats)."""
-
-    def __init__(self, *answers: httpx.Response) -> None:
-        self.answers = list(answers) or [json_answer(completion("ok"))]
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        index = min(len(self.requests), len(self.answers)) - 1
-        return self.answers[index]
-
-    @property
-    def payload(self) -> Any:
-        return json.loads(self.requests[-1].content)
-
-    @property
-    def payloads(self) -> list[Any]:
-        return [json.loads(r.content) for r in self.requests]
+def ok_server() -> FakeServer:
+    """A fake Mistral that answers every request with a short completion."""
+    return FakeServer(json_answer(completion("ok")))
 
 
 def completion(
@@ -94,14 +78,3 @@ def chunk(
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
         "usage": usage,
     }
-
-
-def json_answer(body: Any, status: int = 200, **headers: str) -> httpx.Response:
-    return httpx.Response(status, json=body, headers=headers)
-
-
-def sse_answer(events: list[Any], *, done: bool = True) -> httpx.Response:
-    text = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
-    if done:
-        text += "data: [DONE]\n\n"
-    return httpx.Response(200, content=text.encode(), headers={"content-type": "text/event-stream"})

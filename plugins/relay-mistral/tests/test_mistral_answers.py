@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from mistral_support import MODEL, Recorder, call, chunk, completion, json_answer, sse_answer
+from mistral_support import MODEL, call, chunk, completion
 
 from relay_core import (
     EndEvent,
@@ -26,6 +26,7 @@ from relay_core import (
     Usage,
     UsageEvent,
 )
+from relay_core.testing import FakeServer, json_answer, sse_answer
 
 MakeHub = Callable[..., Hub]
 TARGET = f"mistral/{MODEL}"
@@ -33,11 +34,11 @@ WEATHER = Tool("get_weather", "", {"type": "object", "properties": {"city": {"ty
 
 
 def answer(make_hub: MakeHub, body: Any, **options: Any) -> Response:
-    return make_hub(Recorder(json_answer(body))).chat(TARGET, "Hi", **options)
+    return make_hub(FakeServer(json_answer(body))).chat(TARGET, "Hi", **options)
 
 
 def streamed(make_hub: MakeHub, events: list[Any], **options: Any) -> list[StreamEvent]:
-    return list(make_hub(Recorder(sse_answer(events))).stream(TARGET, "Hi", **options))
+    return list(make_hub(FakeServer(sse_answer(events, done=True))).stream(TARGET, "Hi", **options))
 
 
 def test_a_text_answer(make_hub: MakeHub) -> None:
@@ -124,13 +125,15 @@ def test_tool_calls(make_hub: MakeHub) -> None:
 @pytest.mark.parametrize("arguments", ["{not json", "[1, 2]"])
 def test_bad_tool_arguments_are_malformed(make_hub: MakeHub, arguments: str) -> None:
     body = completion("", tool_calls=[call("D681PevKs", "f", arguments)])
-    hub = make_hub(Recorder(json_answer(body)), "providers:\n  mistral: {max_retries: 0}\n")
+    hub = make_hub(FakeServer(json_answer(body)), "providers:\n  mistral: {max_retries: 0}\n")
     with pytest.raises(MalformedResponse):
         hub.chat(TARGET, "Hi", tools=[WEATHER])
 
 
 def test_an_answer_without_choices_is_malformed(make_hub: MakeHub) -> None:
-    hub = make_hub(Recorder(json_answer({"id": "x"})), "providers:\n  mistral: {max_retries: 0}\n")
+    hub = make_hub(
+        FakeServer(json_answer({"id": "x"})), "providers:\n  mistral: {max_retries: 0}\n"
+    )
     with pytest.raises(MalformedResponse, match="no choices"):
         hub.chat(TARGET, "Hi")
 
@@ -234,7 +237,7 @@ def test_calls_sharing_index_zero_are_not_merged(make_hub: MakeHub) -> None:
 
 def test_a_stream_cut_before_its_finish_is_malformed(make_hub: MakeHub) -> None:
     hub = make_hub(
-        Recorder(sse_answer([chunk({"content": "Hel"})], done=False)),
+        FakeServer(sse_answer([chunk({"content": "Hel"})])),
         "providers:\n  mistral: {max_retries: 0}\n",
     )
     with pytest.raises(MalformedResponse):
@@ -311,7 +314,7 @@ def _equal(chat: Response, stream: Response) -> None:
 def test_a_stream_ends_with_what_chat_returns(
     make_hub: MakeHub, body: Any, events: list[Any]
 ) -> None:
-    hub = make_hub(Recorder(json_answer(body), sse_answer(events)))
+    hub = make_hub(FakeServer(json_answer(body), sse_answer(events, done=True)))
     chat = hub.chat(TARGET, "Hi", tools=[WEATHER])
     end = list(hub.stream(TARGET, "Hi", tools=[WEATHER]))[-1]
     assert isinstance(end, EndEvent)

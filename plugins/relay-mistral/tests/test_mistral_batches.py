@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mistral_support import KEY, MODEL, Recorder, completion, json_answer
+from mistral_support import KEY, MODEL, completion, ok_server
 
 from relay_core import (
     BatchCounts,
@@ -35,6 +35,7 @@ from relay_core import (
 )
 from relay_core.batching import jsonl
 from relay_core.http import HttpClient, HttpPool
+from relay_core.testing import FakeServer, json_answer
 from relay_mistral._adapter import MistralProvider
 
 Cassette = Callable[[str], AbstractContextManager[Any]]
@@ -119,17 +120,17 @@ def _job(status: str, **fields: Any) -> dict[str, Any]:
 
 def test_a_batch_line_is_the_chat_body_without_the_model(make_hub: Callable[..., Hub]) -> None:
     request = _requests()[0]
-    recorder = Recorder()
-    hub = make_hub(recorder)
+    server = ok_server()
+    hub = make_hub(server)
     hub.chat(
         f"mistral/{MODEL}", "What is the capital of France?", system="Be brief.", temperature=0
     )
     line = hub.get(f"mistral/{MODEL}").adapter.batch_line(request)
     assert line == {
         "custom_id": "r1",
-        "body": {key: value for key, value in recorder.payload.items() if key != "model"},
+        "body": {key: value for key, value in server.payload.items() if key != "model"},
     }
-    assert recorder.payload["model"] == MODEL
+    assert server.payload["model"] == MODEL
 
 
 def test_provider_kwargs_reach_the_batch_line_but_never_a_model(adapter: MakeAdapter) -> None:
@@ -165,14 +166,14 @@ async def test_submit_uploads_the_lines_then_creates_the_job(
 
 
 async def test_what_submit_sends(adapter: MakeAdapter) -> None:
-    recorder = Recorder(
+    server = FakeServer(
         json_answer({"id": "a1c5e9f3-7b2d-4c86-8e0a-5f3b9d1c7e42", "object": "file"}),
         json_answer(_job("QUEUED")),
     )
-    provider = adapter(recorder, batch_timeout_hours=48)
+    provider = adapter(server, batch_timeout_hours=48)
     requests = _requests()
     await provider.submit_batch(requests, metadata=META)
-    upload, create = recorder.requests
+    upload, create = server.requests
     assert (upload.method, str(upload.url)) == ("POST", "https://api.mistral.ai/v1/files")
     assert upload.headers["authorization"] == f"Bearer {KEY}"
     form = BytesParser(policy=HTTP).parsebytes(
@@ -193,12 +194,12 @@ async def test_what_submit_sends(adapter: MakeAdapter) -> None:
 
 
 async def test_one_job_runs_one_model(adapter: MakeAdapter) -> None:
-    recorder = Recorder()
+    server = ok_server()
     other = Request.from_prompt("x", model="mistral-large-latest", custom_id="r3")
     requests = [*_requests(), other]
     with pytest.raises(InvalidRequestError, match="one model"):
-        await adapter(recorder).submit_batch(requests, metadata=META)
-    assert recorder.requests == []
+        await adapter(server).submit_batch(requests, metadata=META)
+    assert server.requests == []
 
 
 # -- status ----------------------------------------------------------------------------
@@ -220,10 +221,10 @@ async def test_one_job_runs_one_model(adapter: MakeAdapter) -> None:
 async def test_every_status_is_mapped(
     adapter: MakeAdapter, status: str, state: str, done: bool
 ) -> None:
-    recorder = Recorder(json_answer(_job(status)))
-    batch = await adapter(recorder).batch_status(JOB)
+    server = FakeServer(json_answer(_job(status)))
+    batch = await adapter(server).batch_status(JOB)
     assert (batch.state, batch.done) == (state, done)
-    assert str(recorder.requests[0].url) == f"https://api.mistral.ai/v1/batch/jobs/{JOB}"
+    assert str(server.requests[0].url) == f"https://api.mistral.ai/v1/batch/jobs/{JOB}"
 
 
 async def test_a_job_seen_through_its_life(adapter: MakeAdapter, cassette: Cassette) -> None:
@@ -332,14 +333,14 @@ async def test_cancel_a_running_job_and_a_finished_one(
 
 
 async def test_a_job_that_finishes_while_being_cancelled(adapter: MakeAdapter) -> None:
-    recorder = Recorder(
+    server = FakeServer(
         json_answer(_job("RUNNING")),
         json_answer({"object": "error", "message": "Job already completed"}, status=400),
         json_answer(_job("SUCCESS", completed_at=1783332600)),
     )
-    batch = await adapter(recorder).cancel_batch(JOB)
+    batch = await adapter(server).cancel_batch(JOB)
     assert batch.state == "completed"
-    assert [r.method for r in recorder.requests] == ["GET", "POST", "GET"]
+    assert [r.method for r in server.requests] == ["GET", "POST", "GET"]
 
 
 async def test_list_gives_the_newest_first_with_their_metadata(

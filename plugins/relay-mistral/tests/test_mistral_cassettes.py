@@ -4,6 +4,7 @@ request body, so a change to what the adapter sends fails here too."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -13,10 +14,13 @@ from mistral_support import CASSETTES, KEY
 
 from relay_core import (
     AuthenticationError,
+    DocumentPart,
     EndEvent,
     Hub,
+    ImagePart,
     InvalidRequestError,
     Message,
+    ProviderUnavailable,
     RateLimitError,
     ResponseSchema,
     TextDelta,
@@ -31,6 +35,12 @@ from relay_core import (
 
 MakeHub = Callable[..., Hub]
 Cassette = Callable[[str], AbstractContextManager[Any]]
+SMALL = "mistral/mistral-small-latest"
+# A real 1x1 white PNG and a minimal PDF: small enough to read in a cassette.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGP4DwABAQEAsTj2FAAAAABJRU5ErkJggg=="
+)
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 WEATHER = Tool(
     "get_weather",
     "Current weather in a city.",
@@ -129,6 +139,119 @@ def test_structured_output(make_hub: MakeHub, cassette: Cassette) -> None:
     assert answer.json() == {"name": "To Kill a Mockingbird", "authors": ["Harper Lee"]}
 
 
+def test_system_prompt_stop_seed_and_sampling(make_hub: MakeHub, cassette: Cassette) -> None:
+    with cassette("generation_config"):
+        answer = make_hub().chat(
+            SMALL,
+            "Name the three primary colours, one per line.",
+            system="Answer with bare words.",
+            temperature=0.2,
+            top_p=0.9,
+            max_tokens=40,
+            stop=["\n\n"],
+            seed=42,
+        )
+    assert answer.text == "Red\nYellow\nBlue"
+    assert answer.finish_reason == "stop"
+    assert answer.usage == Usage(input_tokens=22, output_tokens=6)
+
+
+def test_images_by_url_and_by_bytes(make_hub: MakeHub, cassette: Cassette) -> None:
+    hub = make_hub()
+    tower = ImagePart(url="https://docs.mistral.ai/img/eiffel-tower-paris.jpg")
+    with cassette("vision"):
+        by_url = hub.chat(SMALL, [Message.user("What is in this image?", tower)])
+        pixel = ImagePart(data=PNG, media_type="image/png")
+        by_bytes = hub.chat(SMALL, [Message.user("What colour is this image?", pixel)])
+    assert by_url.text == "The Eiffel Tower in Paris, seen from the Champ de Mars."
+    assert by_bytes.text == "White."
+    assert by_bytes.usage == Usage(input_tokens=14, output_tokens=3)
+
+
+def test_more_images_than_mistral_takes_is_an_invalid_request(
+    make_hub: MakeHub, cassette: Cassette, waits: list[float]
+) -> None:
+    # Mistral's vision FAQ: at most 8 images per request.
+    images = [ImagePart(url=f"https://example.com/photo-{n}.jpg") for n in range(9)]
+    with cassette("vision_error"), pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(SMALL, [Message.user("Which photo is the sharpest?", *images)])
+    assert caught.value.status_code == 400
+    assert "images" in str(caught.value)
+    assert waits == []
+
+
+def test_pdf_documents_by_url_and_by_bytes(make_hub: MakeHub, cassette: Cassette) -> None:
+    hub = make_hub()
+    paper = DocumentPart(url="https://arxiv.org/pdf/1805.04770")
+    with cassette("documents"):
+        by_url = hub.chat(SMALL, [Message.user("What is the title of the document?", paper)])
+        pdf = DocumentPart(data=PDF, name="empty.pdf")
+        by_bytes = hub.chat(SMALL, [Message.user("Is this document empty?", pdf)])
+    assert by_url.text == "Born-Again Neural Networks."
+    assert by_bytes.text == "Yes: the document has no text."
+    assert by_url.usage == Usage(input_tokens=13704, output_tokens=6)
+
+
+def test_a_document_mistral_cannot_fetch_is_an_invalid_request(
+    make_hub: MakeHub, cassette: Cassette, waits: list[float]
+) -> None:
+    private = DocumentPart(url="https://intranet.example.com/report.pdf")
+    with cassette("documents_error"), pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(SMALL, [Message.user("Summarise the report.", private)])
+    assert caught.value.status_code == 400
+    assert "intranet.example.com" in str(caught.value)
+    assert waits == []
+
+
+def test_an_error_inside_a_stream_ends_it_with_a_typed_error(
+    make_hub: MakeHub, cassette: Cassette
+) -> None:
+    events: list[Any] = []
+    with cassette("stream_error"), pytest.raises(ProviderUnavailable) as caught:
+        events.extend(make_hub().stream(SMALL, "Tell me a story."))
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Once", " upon"]
+    assert caught.value.status_code is None  # the HTTP answer itself was a 200
+    assert "Service unavailable" in str(caught.value)
+
+
+def test_a_tool_call_without_its_result_is_an_invalid_request(
+    make_hub: MakeHub, cassette: Cassette, waits: list[float]
+) -> None:
+    history = [
+        Message.user("What is the weather in Paris?"),
+        Message.assistant(ToolCallPart("D681PevKs", "get_weather", {"city": "Paris"})),
+        Message.user("And in Tokyo?"),
+    ]
+    with cassette("tool_calls_error"), pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(SMALL, history, tools=[WEATHER])
+    assert caught.value.status_code == 400
+    assert "function calls and responses" in str(caught.value)
+    assert waits == []
+
+
+def test_an_invalid_response_schema_is_an_invalid_request(
+    make_hub: MakeHub, cassette: Cassette, waits: list[float]
+) -> None:
+    schema = {"type": "object", "properties": {"count": {"type": "integr"}}}
+    with cassette("structured_output_error"), pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(
+            SMALL, "Count the vowels in 'banana'.", response_schema=ResponseSchema(schema)
+        )
+    assert caught.value.status_code == 400
+    assert "response_format" in str(caught.value)
+    assert waits == []
+
+
+def test_reasoning_on_a_model_without_it_is_an_invalid_request(
+    make_hub: MakeHub, cassette: Cassette, waits: list[float]
+) -> None:
+    with cassette("reasoning_error"), pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat("mistral/mistral-large-latest", "What is 17 * 23?", reasoning="high")
+    assert caught.value.status_code == 400
+    assert "reasoning_effort" in str(caught.value)
+    assert waits == []
+
+
 def test_a_429_waits_then_succeeds(
     make_hub: MakeHub, cassette: Cassette, waits: list[float]
 ) -> None:
@@ -173,7 +296,7 @@ def test_a_422_validation_error_is_an_invalid_request(
 
 def test_no_cassette_holds_a_key_or_an_account_header() -> None:
     files = sorted(CASSETTES.glob("*.yaml"))
-    assert len(files) >= 8
+    assert len(files) >= 22
     for path in files:
         text = path.read_text().lower()
         for needle in ("bearer", "authorization", "sk-", KEY.lower(), "cookie"):

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from mistral_support import MODEL, Recorder
+from mistral_support import MODEL, ok_server
 
 import relay_mistral
 from relay_core import (
@@ -54,11 +54,11 @@ def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[...
         Capability.BATCH,
     }
     assert needs == set(MistralProvider.capabilities)
-    make_hub(Recorder()).get(f"mistral/{MODEL}").prepare(request)
+    make_hub(ok_server()).get(f"mistral/{MODEL}").prepare(request)
 
 
 def test_options_are_refused(make_hub: Callable[..., Hub]) -> None:
-    hub = make_hub(Recorder(), "providers:\n  mistral:\n    options: {safe_prompt: true}\n")
+    hub = make_hub(ok_server(), "providers:\n  mistral:\n    options: {safe_prompt: true}\n")
     with pytest.raises(ConfigError, match="takes no options but batch_timeout_hours"):
         hub.chat(f"mistral/{MODEL}", "Hi")
 
@@ -70,7 +70,7 @@ def test_a_batch_timeout_must_be_whole_hours(hours: Any) -> None:
 
 
 def test_a_base_url_from_the_catalog_is_used(make_hub: Callable[..., Hub]) -> None:
-    recorder = Recorder()
-    hub = make_hub(recorder, "providers:\n  mistral:\n    base_url: https://eu.example.test/v1\n")
+    server = ok_server()
+    hub = make_hub(server, "providers:\n  mistral:\n    base_url: https://eu.example.test/v1\n")
     hub.chat(f"mistral/{MODEL}", "Hi")
-    assert str(recorder.requests[-1].url) == "https://eu.example.test/v1/chat/completions"
+    assert str(server.requests[-1].url) == "https://eu.example.test/v1/chat/completions"

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mistral_support import KEY, MODEL, Recorder, chunk, completion, json_answer, sse_answer
+from mistral_support import KEY, MODEL, chunk, completion, ok_server
 
 from relay_core import (
     AuthenticationError,
@@ -17,9 +17,12 @@ from relay_core import (
     Hub,
     InvalidRequestError,
     NotFoundError,
+    ProviderError,
     ProviderUnavailable,
+    QuotaExceeded,
     RateLimitError,
 )
+from relay_core.testing import FakeServer, json_answer, sse_answer
 
 MakeHub = Callable[..., Hub]
 TARGET = f"mistral/{MODEL}"
@@ -78,7 +81,20 @@ VALIDATION = {
             NotFoundError,
             "Invalid model",
         ),
+        (
+            400,
+            mistral_error("Unknown model: mistral-huge", "invalid_request_error", "unknown_model"),
+            NotFoundError,
+            "Unknown model",
+        ),
         (404, {"detail": "Not Found"}, NotFoundError, "Not Found"),
+        # Mistral documents no billing error; a 402, should one come, is QuotaExceeded.
+        (
+            402,
+            mistral_error("Payment required", "invalid_request_error"),
+            QuotaExceeded,
+            "Payment required",
+        ),
         (422, VALIDATION, InvalidRequestError, "Field required"),
         (
             429,
@@ -104,7 +120,7 @@ def test_error_classification(
     message: str,
 ) -> None:
     with pytest.raises(error) as caught:
-        make_hub(Recorder(json_answer(body, status)), NO_RETRY).chat(TARGET, "Hi")
+        make_hub(FakeServer(json_answer(body, status)), NO_RETRY).chat(TARGET, "Hi")
     assert type(caught.value) is error
     assert caught.value.status_code == status  # type: ignore[attr-defined]
     assert caught.value.provider == "mistral"  # type: ignore[attr-defined]
@@ -114,51 +130,108 @@ def test_error_classification(
 def test_a_429_is_retried_after_the_wait_mistral_asks_for(
     make_hub: MakeHub, waits: list[float]
 ) -> None:
-    recorder = Recorder(
+    server = FakeServer(
         json_answer(
             mistral_error("Rate limit exceeded", "rate_limited", "1300"),
             429,
-            **{"retry-after": "3"},
+            retry_after="3",
         ),
         json_answer(completion("Hello!")),
     )
-    response = make_hub(recorder).chat(TARGET, "Hi")
+    response = make_hub(server).chat(TARGET, "Hi")
     assert response.text == "Hello!"
     assert waits == [3.0]
-    assert len(recorder.requests) == 2
+    assert len(server.requests) == 2
 
 
 @pytest.mark.parametrize(("status", "body"), [(401, {"detail": "Unauthorized"}), (422, VALIDATION)])
 def test_fail_fast_errors_are_not_retried(
     make_hub: MakeHub, waits: list[float], status: int, body: Any
 ) -> None:
-    recorder = Recorder(json_answer(body, status))
+    server = FakeServer(json_answer(body, status))
     with pytest.raises((AuthenticationError, InvalidRequestError)):
-        make_hub(recorder).chat(TARGET, "Hi")
+        make_hub(server).chat(TARGET, "Hi")
     assert waits == []
-    assert len(recorder.requests) == 1
+    assert len(server.requests) == 1
 
 
 def test_a_failed_stream_start_is_classified_and_retried(
     make_hub: MakeHub, waits: list[float]
 ) -> None:
-    recorder = Recorder(
-        json_answer({"message": "Requests rate limit exceeded"}, 429, **{"retry-after": "1"}),
-        sse_answer([chunk({"content": "ok"}, "stop")]),
+    server = FakeServer(
+        json_answer({"message": "Requests rate limit exceeded"}, 429, retry_after="1"),
+        sse_answer([chunk({"content": "ok"}, "stop")], done=True),
     )
-    events = list(make_hub(recorder).stream(TARGET, "Hi"))
+    events = list(make_hub(server).stream(TARGET, "Hi"))
     assert events[-1].response.text == "ok"  # type: ignore[union-attr]
     assert waits == [1.0]
 
 
-def test_an_error_inside_a_stream_is_typed(make_hub: MakeHub, waits: list[float]) -> None:
-    events = [
-        chunk({"content": "Hel"}),
-        mistral_error("Rate limit exceeded", "rate_limited", "1300"),
-    ]
-    hub = make_hub(Recorder(sse_answer(events, done=False)), NO_RETRY)
-    with pytest.raises(RateLimitError, match="Rate limit exceeded"):
+# Each of Mistral's error types, sent inside a 200 stream, and what it becomes: the error
+# its HTTP answer would be (the plugin's rules included), with no status code.
+STREAM_ERRORS: list[tuple[str, str, type[Exception]]] = [
+    ("invalid_request_error", "Invalid value for 'stop'", InvalidRequestError),
+    ("invalid_model", "Invalid model: mistral-huge", NotFoundError),
+    ("invalid_function_call", "Tool call arguments are not valid JSON", InvalidRequestError),
+    ("authentication_error", "Invalid API key", AuthenticationError),
+    ("rate_limit_error", "Tokens per minute limit exceeded", RateLimitError),
+    ("rate_limited", "Rate limit exceeded", RateLimitError),
+    ("server_error", "Generation failed", ProviderUnavailable),
+    ("internal_server_error", "Internal server error", ProviderUnavailable),
+    ("service_unavailable", "Service unavailable.", ProviderUnavailable),
+]
+
+
+def _failed_stream(make_hub: MakeHub, error: Any) -> pytest.ExceptionInfo[ProviderError]:
+    events = [chunk({"role": "assistant", "content": ""}), chunk({"content": "Hel"}), error]
+    hub = make_hub(FakeServer(sse_answer(events)), NO_RETRY)
+    with pytest.raises(ProviderError) as caught:
         list(hub.stream(TARGET, "Hi"))
+    return caught
+
+
+def test_every_mapped_stream_error_type_is_tested() -> None:
+    from relay_mistral._adapter import _ERROR_STATUS
+
+    assert {kind for kind, _, _ in STREAM_ERRORS} == set(_ERROR_STATUS)
+
+
+@pytest.mark.parametrize(("kind", "message", "error"), STREAM_ERRORS)
+def test_an_error_inside_a_stream_is_typed_by_its_type(
+    make_hub: MakeHub, waits: list[float], kind: str, message: str, error: type[Exception]
+) -> None:
+    caught = _failed_stream(make_hub, mistral_error(message, kind))
+    assert type(caught.value) is error
+    assert caught.value.status_code is None
+    assert caught.value.provider == "mistral"
+    assert message in str(caught.value)
+
+
+def test_a_context_window_error_inside_a_stream(make_hub: MakeHub, waits: list[float]) -> None:
+    message = "Prompt contains 40960 tokens, too large for model with 32768 maximum context length"
+    caught = _failed_stream(make_hub, mistral_error(message, "invalid_request_error"))
+    assert type(caught.value) is ContextWindowExceeded
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # An unknown type is classified as a 500 answer: Mistral failed on its side.
+        (mistral_error("Something new went wrong", "brand_new_error"), ProviderUnavailable),
+        ({"error": "stream interrupted"}, ProviderUnavailable),
+        # An unknown type whose code is an HTTP status is classified as that status.
+        ({"object": "error", "message": "No such model", "code": 404}, NotFoundError),
+        ({"object": "error", "message": "Out of credit", "code": "402"}, QuotaExceeded),
+        # Mistral's own numeric codes are not HTTP statuses.
+        (mistral_error("Something new", "brand_new_error", "3051"), ProviderUnavailable),
+    ],
+)
+def test_an_unknown_error_inside_a_stream_is_classified_like_an_http_answer(
+    make_hub: MakeHub, waits: list[float], error: Any, expected: type[Exception]
+) -> None:
+    caught = _failed_stream(make_hub, error)
+    assert type(caught.value) is expected
+    assert caught.value.status_code is None
 
 
 def test_the_key_never_shows_in_errors_or_logs(
@@ -170,7 +243,7 @@ def test_the_key_never_shows_in_errors_or_logs(
     caplog.set_level(logging.DEBUG)
     body = mistral_error(f"Invalid key {KEY} for this workspace", "invalid_request_error")
     with pytest.raises(AuthenticationError) as caught:
-        make_hub(Recorder(json_answer(body, 401))).chat(TARGET, "Hi")
+        make_hub(FakeServer(json_answer(body, 401))).chat(TARGET, "Hi")
     error = caught.value
     for text in (str(error), repr(error), error.provider_message, error.message):
         assert KEY not in text
@@ -187,13 +260,13 @@ def test_a_missing_key_is_a_credential_error_before_sending(
     from relay_mistral._adapter import MistralProvider
 
     monkeypatch.delenv("MISTRAL_API_KEY")
-    recorder = Recorder()
+    server = ok_server()
     with pytest.raises(CredentialError, match="MISTRAL_API_KEY"):
-        make_hub(recorder).chat(TARGET, "Hi")
+        make_hub(server).chat(TARGET, "Hi")
     provider = MistralProvider(ProviderSettings(name="mistral"))
     with pytest.raises(AuthenticationError, match="MISTRAL_API_KEY"):
         asyncio.run(provider.chat(Request.from_prompt("Hi", model=MODEL)))
-    assert recorder.requests == []
+    assert server.requests == []
 
 
 def test_transport_failures_are_typed(make_hub: MakeHub, waits: list[float]) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from mistral_support import KEY, MODEL, Recorder, chunk, sse_answer
+from mistral_support import KEY, MODEL, chunk, ok_server
 
 from relay_core import (
     DocumentPart,
@@ -23,6 +23,7 @@ from relay_core import (
     ToolCallPart,
     ToolResultPart,
 )
+from relay_core.testing import FakeServer, sse_answer
 from relay_mistral._adapter import wire_tool_call_id
 
 WEATHER = Tool(
@@ -35,21 +36,21 @@ MakeHub = Callable[..., Hub]
 
 
 def sent(make_hub: MakeHub, *args: Any, **options: Any) -> Any:
-    recorder = Recorder()
-    make_hub(recorder).chat(f"mistral/{MODEL}", *args, **options)
-    return recorder.payload
+    server = ok_server()
+    make_hub(server).chat(f"mistral/{MODEL}", *args, **options)
+    return server.payload
 
 
 def test_endpoint_headers_and_a_plain_prompt(make_hub: MakeHub) -> None:
-    recorder = Recorder()
-    make_hub(recorder).chat(f"mistral/{MODEL}", "Hi")
-    request = recorder.requests[-1]
+    server = ok_server()
+    make_hub(server).chat(f"mistral/{MODEL}", "Hi")
+    request = server.requests[-1]
     assert (request.method, str(request.url)) == (
         "POST",
         "https://api.mistral.ai/v1/chat/completions",
     )
     assert request.headers["authorization"] == f"Bearer {KEY}"
-    assert recorder.payload == {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}
+    assert server.payload == {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}
 
 
 def test_system_prompt_and_generation_config(make_hub: MakeHub) -> None:
@@ -79,14 +80,14 @@ def test_unset_config_sends_nothing(make_hub: MakeHub) -> None:
 
 
 def test_catalog_params_reach_the_payload(make_hub: MakeHub) -> None:
-    recorder = Recorder()
+    server = ok_server()
     catalog = (
         "models:\n  m:\n    target: mistral/mistral-large-latest\n"
         "    params: {temperature: 0.1, max_tokens: 10}\n"
     )
-    make_hub(recorder, catalog).chat("m", "Hi", max_tokens=20)
-    assert recorder.payload["model"] == "mistral-large-latest"
-    assert (recorder.payload["temperature"], recorder.payload["max_tokens"]) == (0.1, 20)
+    make_hub(server, catalog).chat("m", "Hi", max_tokens=20)
+    assert server.payload["model"] == "mistral-large-latest"
+    assert (server.payload["temperature"], server.payload["max_tokens"]) == (0.1, 20)
 
 
 def test_provider_kwargs_are_merged_last(make_hub: MakeHub) -> None:
@@ -204,11 +205,11 @@ def test_documents_by_url_and_as_pdf_bytes(make_hub: MakeHub) -> None:
 
 
 def test_non_pdf_document_bytes_are_refused_before_sending(make_hub: MakeHub) -> None:
-    recorder = Recorder()
+    server = ok_server()
     part = DocumentPart(data=b"hello", media_type="text/plain")
     with pytest.raises(InvalidRequestError, match="PDF bytes, not text/plain"):
-        make_hub(recorder).chat(f"mistral/{MODEL}", [Message.user("Read", part)])
-    assert recorder.requests == []
+        make_hub(server).chat(f"mistral/{MODEL}", [Message.user("Read", part)])
+    assert server.requests == []
 
 
 def test_a_tool_turn_round_trip(make_hub: MakeHub) -> None:
@@ -314,15 +315,17 @@ def test_an_assistant_turn_with_only_redacted_thinking_is_left_out(make_hub: Mak
 def test_an_image_in_an_assistant_turn_is_refused(make_hub: MakeHub) -> None:
     history = [Message.user("Hi"), Message.assistant(ImagePart(url="https://x/y.png"))]
     with pytest.raises(InvalidRequestError, match="assistant message can carry only"):
-        make_hub(Recorder()).chat(f"mistral/{MODEL}", history)
+        make_hub(ok_server()).chat(f"mistral/{MODEL}", history)
 
 
 def test_streaming_asks_for_a_stream_without_stream_options(make_hub: MakeHub) -> None:
-    recorder = Recorder(sse_answer([chunk({"role": "assistant", "content": "Hi"}, "stop")]))
-    list(make_hub(recorder).stream(f"mistral/{MODEL}", "Hi"))
-    assert recorder.payload == {
+    server = FakeServer(
+        sse_answer([chunk({"role": "assistant", "content": "Hi"}, "stop")], done=True)
+    )
+    list(make_hub(server).stream(f"mistral/{MODEL}", "Hi"))
+    assert server.payload == {
         "model": MODEL,
         "messages": [{"role": "user", "content": "Hi"}],
         "stream": True,
     }
-    assert recorder.requests[-1].headers["accept"] == "text/event-stream"
+    assert server.requests[-1].headers["accept"] == "text/event-stream"

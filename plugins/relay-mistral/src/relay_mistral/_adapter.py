@@ -32,9 +32,8 @@ from relay_core.errors import (
     MalformedResponse,
     NotFoundError,
     ProviderError,
-    ProviderUnavailable,
-    RateLimitError,
 )
+from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.streaming import StreamAssembler
 from relay_core.types import (
@@ -86,6 +85,20 @@ _STATES: dict[str, BatchState] = {
     "TIMEOUT_EXCEEDED": "expired",
     "CANCELLATION_REQUESTED": "cancelling",
     "CANCELLED": "cancelled",
+}
+# The HTTP status each of Mistral's error types comes with when it fails a whole request,
+# so that an error inside a 200 stream is classified as that answer would be: the error
+# glossary's four categories, and the other types Mistral's error bodies carry.
+_ERROR_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "invalid_model": 400,
+    "invalid_function_call": 400,
+    "authentication_error": 401,
+    "rate_limit_error": 429,
+    "rate_limited": 429,
+    "server_error": 500,
+    "internal_server_error": 500,
+    "service_unavailable": 503,
 }
 _OPTIONS = frozenset({"batch_timeout_hours"})
 _TOOL_CHOICES = frozenset({"auto", "none", "any", "required"})
@@ -146,21 +159,6 @@ def _thinking_text(chunk: dict[str, Any]) -> str:
     )
 
 
-def _stream_error(error: Any, provider: str, model: str) -> ProviderError:
-    """An error the provider reported inside a 200 stream (no HTTP status to classify)."""
-    error = error if isinstance(error, dict) else {"message": str(error)}
-    kind = str(error.get("type") or "")
-    message = str(error.get("message") or kind or "stream failed")
-    cls: type[ProviderError] = ProviderError
-    if kind == "rate_limited":
-        cls = RateLimitError
-    elif "maximum context length" in message or "too large for model" in message:
-        cls = ContextWindowExceeded
-    elif kind in ("internal_server_error", "service_unavailable"):
-        cls = ProviderUnavailable
-    return cls(message, provider=provider, model=model)
-
-
 class MistralProvider(Provider):
     """Mistral over HTTP: ``POST /v1/chat/completions``, plain or streamed."""
 
@@ -184,6 +182,9 @@ class MistralProvider(Provider):
         ErrorRule(ContextWindowExceeded, status=400, contains="too large for model"),
         # An unknown model is a 400 at Mistral; as NotFoundError a fallback group moves on.
         ErrorRule(NotFoundError, status=400, contains="invalid_model"),
+        # The error glossary's example: {"type": "invalid_request_error", "param": "model",
+        # "code": "unknown_model"}.
+        ErrorRule(NotFoundError, contains="unknown_model"),
         # A batch id that is not a UUID fails path validation (422 at "job_id") instead
         # of a 404; either way no such batch exists.
         ErrorRule(NotFoundError, status=422, contains='"job_id"'),
@@ -280,15 +281,13 @@ class MistralProvider(Provider):
                 provider=self.settings.name,
             )
         headers = self._headers(models[0])
-        data = jsonl(self.batch_line(request) for request in requests)
-        # A boundary derived from the content keeps the upload byte-for-byte reproducible.
-        boundary = f"relay-{hashlib.sha256(data).hexdigest()[:32]}"
-        upload = await self.http.json(
-            "POST",
+        upload = await self.http.upload(
             "/files",
-            headers={**headers, "content-type": f"multipart/form-data; boundary={boundary}"},
-            data={"purpose": "batch"},
-            files={"file": ("relay-batch.jsonl", data, "application/jsonl")},
+            jsonl(self.batch_line(request) for request in requests),
+            filename="relay-batch.jsonl",
+            media_type="application/jsonl",
+            fields={"purpose": "batch"},
+            headers=headers,
             model=models[0],
         )
         file_id = upload.get("id") if isinstance(upload, dict) else None
@@ -404,10 +403,12 @@ class MistralProvider(Provider):
             messages.extend(self._messages(message, request, names))
         payload: dict[str, Any] = {"model": request.model, "messages": messages}
         config = request.config
+        # Mistral's reference takes every Relay effort as it is. It has no token budget:
+        # any budget asks for "high", the setting its reasoning guide documents as the one
+        # that returns the thinking; 0 sends nothing (models without adjustable reasoning
+        # may refuse the field, and Mistral's own "none" can go in provider_kwargs).
         effort: str | None = config.reasoning if isinstance(config.reasoning, str) else None
         if effort is None and config.thinks:
-            # Mistral has no token budget for reasoning; "high" is the setting that
-            # returns the thinking, which is what asking for a budget means elsewhere.
             effort = "high"
         for key, value in (
             ("temperature", config.temperature),
@@ -420,6 +421,8 @@ class MistralProvider(Provider):
             if value is not None:
                 payload[key] = value
         if request.tools:
+            # No "strict" (Mistral's default is false): Relay's Tool has no such flag, and
+            # Mistral documents neither what it changes nor a schema subset it needs.
             payload["tools"] = [
                 {
                     "type": "function",
@@ -438,6 +441,7 @@ class MistralProvider(Provider):
                 else {"type": "function", "function": {"name": request.tool_choice}}
             )
         if request.response_schema is not None:
+            # Sent as given: Mistral documents no subset of JSON Schema to compile to.
             schema = request.response_schema
             payload["response_format"] = {
                 "type": "json_schema",
@@ -611,6 +615,24 @@ class MistralProvider(Provider):
             raw=body,
         )
 
+    def _stream_error(self, chunk: dict[str, Any], request: Request) -> ProviderError:
+        """An error Mistral reported inside a 200 stream, classified as the HTTP answer
+        its type stands for; an error with no known type but an HTTP status as its
+        ``code`` as that status, and any other as a 500 (Mistral failed on its side)."""
+        error = chunk.get("error", chunk)
+        error = error if isinstance(error, dict) else {}
+        status = _ERROR_STATUS.get(str(error.get("type")))
+        code = error.get("code")
+        if status is None and str(code).isdecimal() and 400 <= int(str(code)) < 600:
+            status = int(str(code))
+        return classify_stream_error(
+            status or 500,
+            chunk,
+            rules=self.error_rules,
+            provider=self.settings.name,
+            model=request.model,
+        )
+
     async def _stream(
         self, events: AsyncIterator[SSEEvent], request: Request
     ) -> AsyncIterator[StreamEvent]:
@@ -630,7 +652,7 @@ class MistralProvider(Provider):
             if not isinstance(chunk, dict):
                 continue
             if chunk.get("object") == "error" or "error" in chunk:
-                raise _stream_error(chunk.get("error", chunk), self.settings.name, request.model)
+                raise self._stream_error(chunk, request)
             chunks.append(chunk)
             response_id = chunk.get("id") or response_id
             model = chunk.get("model") or model
