@@ -1,6 +1,6 @@
-"""Shared helpers of relay-anthropic's tests: Anthropic answer bodies and their SSE form,
-and a recording MockTransport handler. A module of its own name, so that tests of other
-plugins run in the same session never import these under the name ``conftest``."""
+"""Shared helpers of relay-anthropic's tests: Anthropic answer bodies and their SSE form
+(the fake server itself is relay_core.testing's). A module of its own name, so that tests
+of other plugins run in the same session never import these under the name ``conftest``."""
 
 from __future__ import annotations
 
@@ -10,32 +10,12 @@ from typing import Any
 
 import httpx
 
+from relay_core.testing import json_answer, sse_answer
+
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "relay-anthropic"
 # Shaped like a real key so the core's masking has to recognise it; never valid.
 KEY = "sk-ant-api03-TESTONLY0123456789abcdefghijklmnopqrstuvwxyz"
 MODEL = "claude-sonnet-4-5-20250929"
-
-
-class Recorder:
-    """A MockTransport handler: records each request's JSON and headers, and answers
-    with the next of ``answers`` (the last one repeats)."""
-
-    def __init__(self, *answers: httpx.Response) -> None:
-        self.answers = list(answers) or [json_answer(message([{"type": "text", "text": "ok"}]))]
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        index = min(len(self.requests), len(self.answers)) - 1
-        return self.answers[index]
-
-    @property
-    def payload(self) -> Any:
-        return json.loads(self.requests[-1].content)
-
-    @property
-    def payloads(self) -> list[Any]:
-        return [json.loads(r.content) for r in self.requests]
 
 
 def message(
@@ -57,15 +37,14 @@ def message(
     }
 
 
-def json_answer(body: Any, status: int = 200, **headers: str) -> httpx.Response:
-    return httpx.Response(status, json=body, headers=headers)
+def ok() -> httpx.Response:
+    """The plainest answer, for tests that look only at what is sent."""
+    return json_answer(message([{"type": "text", "text": "ok"}]))
 
 
-def sse_answer(events: list[dict[str, Any]]) -> httpx.Response:
-    text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
-    return httpx.Response(
-        200, content=text.encode(), headers={"content-type": "text/event-stream; charset=utf-8"}
-    )
+def streamed(body: dict[str, Any]) -> httpx.Response:
+    """``body`` as Anthropic streams it (see :func:`stream_of`)."""
+    return sse_answer(stream_of(body), named=True)
 
 
 def _pieces(text: str, size: int = 5) -> list[str]:

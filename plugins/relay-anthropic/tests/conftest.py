@@ -5,8 +5,6 @@ says otherwise). Hubs load no entry points: each registers this plugin in code."
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -19,7 +17,7 @@ import relay_anthropic
 from relay_anthropic._adapter import AnthropicProvider
 from relay_core import Hub, ProviderSettings, Secret
 from relay_core.http import HttpClient, HttpPool
-from relay_core.testing import hub_for, recorded_waits
+from relay_core.testing import cassette_player, hub_for, recorded_waits
 
 
 @pytest.fixture(autouse=True)
@@ -70,45 +68,9 @@ def adapter() -> Callable[..., AnthropicProvider]:
 
 @pytest.fixture
 def cassette() -> Callable[[str], AbstractContextManager[Any]]:
-    """Replay ``cassettes/relay-anthropic/<name>.yaml``; RELAY_RECORD=once re-records
-    (with a real key in the environment), credentials filtered before writing."""
-    import vcr
-
-    recorder = vcr.VCR(
-        cassette_library_dir=str(CASSETTES),
-        record_mode=os.environ.get("RELAY_RECORD", "none"),
-        filter_headers=[
-            "authorization",
-            "x-api-key",
-            "api-key",
-            "x-goog-api-key",
-            "openai-organization",
-            "openai-project",
-            "anthropic-organization-id",
-            "cookie",
-            "set-cookie",
-        ],
-        filter_query_parameters=["key"],
-        match_on=["method", "scheme", "host", "port", "path", "query", "json_body"],
-    )
-    recorder.register_matcher("json_body", _same_json_body)
-
-    def use(name: str) -> AbstractContextManager[Any]:
-        return recorder.use_cassette(f"{name}.yaml")  # type: ignore[no-any-return]
-
-    return use
-
-
-def _same_json_body(sent: Any, recorded: Any) -> None:
-    """Bodies match when they are the same JSON (or both empty), so a cassette pins
-    exactly what the adapter sends, whatever the key order or spacing."""
-
-    def value(body: Any) -> Any:
-        if not body:
-            return None
-        return json.loads(body.decode() if isinstance(body, bytes) else body)
-
-    assert value(sent.body) == value(recorded.body)
+    """Replay ``cassettes/relay-anthropic/<name>.yaml`` (relay_core.testing's player:
+    record mode from RELAY_RECORD, default ``none``; JSON bodies matched as JSON)."""
+    return cassette_player(CASSETTES)
 
 
 @pytest.fixture

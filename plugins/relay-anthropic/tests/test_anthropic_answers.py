@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from anthropic_support import MODEL, Recorder, json_answer, message, sse_answer, stream_of
+from anthropic_support import MODEL, message, stream_of, streamed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +23,7 @@ from relay_core import (
     Request,
     Response,
     ResponseSchema,
+    StreamAssembler,
     TextDelta,
     TextPart,
     ThinkingDelta,
@@ -33,6 +34,7 @@ from relay_core import (
     Usage,
     UsageEvent,
 )
+from relay_core.testing import FakeServer, json_answer, sse_answer
 
 TARGET = f"anthropic/{MODEL}"
 SIGNATURE = "EuYBCkQYAiJAgCs1le6/Pol5Z4/JMomVOouGrWdhYNsH3ukzUECbB6iWrSQ=="
@@ -73,7 +75,7 @@ def run_stream(provider: AnthropicProvider, request: Request) -> list[Any]:
 def test_blocks_come_back_in_order_with_signatures_and_usage(
     make_hub: Callable[..., Hub],
 ) -> None:
-    answer = make_hub(Recorder(json_answer(THOUGHTFUL))).chat(TARGET, "Is 1001 prime?")
+    answer = make_hub(FakeServer(json_answer(THOUGHTFUL))).chat(TARGET, "Is 1001 prime?")
     assert answer.content == (
         ThinkingPart("1001 = 7 × 143.", signature=SIGNATURE),
         ThinkingPart("", signature="EmwKAhgBEgy3va3pzix/LafPsn4aDFIT", redacted=True),
@@ -106,7 +108,7 @@ def test_blocks_come_back_in_order_with_signatures_and_usage(
 )
 def test_stop_reasons(make_hub: Callable[..., Hub], stop_reason: str, finish: str) -> None:
     body = message([{"type": "text", "text": "x"}], stop_reason=stop_reason)
-    assert make_hub(Recorder(json_answer(body))).chat(TARGET, "Hi").finish_reason == finish
+    assert make_hub(FakeServer(json_answer(body))).chat(TARGET, "Hi").finish_reason == finish
 
 
 def test_unknown_blocks_stay_in_raw_only(make_hub: Callable[..., Hub]) -> None:
@@ -116,7 +118,7 @@ def test_unknown_blocks_stay_in_raw_only(make_hub: Callable[..., Hub]) -> None:
             {"type": "text", "text": "Found it."},
         ]
     )
-    answer = make_hub(Recorder(json_answer(body))).chat(TARGET, "Search")
+    answer = make_hub(FakeServer(json_answer(body))).chat(TARGET, "Search")
     assert answer.content == (TextPart("Found it."),)
     assert answer.raw["content"][0]["type"] == "server_tool_use"
 
@@ -131,7 +133,7 @@ def test_unknown_blocks_stay_in_raw_only(make_hub: Callable[..., Hub]) -> None:
     ],
 )
 def test_unexpected_shapes_are_malformed_responses(make_hub: Callable[..., Hub], body: Any) -> None:
-    hub = make_hub(Recorder(json_answer(body)), "providers:\n  anthropic: {max_retries: 0}\n")
+    hub = make_hub(FakeServer(json_answer(body)), "providers:\n  anthropic: {max_retries: 0}\n")
     with pytest.raises(MalformedResponse) as caught:
         hub.chat(TARGET, "Hi")
     assert caught.value.provider == "anthropic"
@@ -142,8 +144,8 @@ def test_unexpected_shapes_are_malformed_responses(make_hub: Callable[..., Hub],
 
 def test_stream_events_and_the_end_event_equal_chat(adapter: Callable[..., Any]) -> None:
     request = Request.from_prompt("Is 1001 prime?", model=MODEL)
-    whole = run_chat(adapter(Recorder(json_answer(THOUGHTFUL))), request)
-    events = run_stream(adapter(Recorder(sse_answer(stream_of(THOUGHTFUL)))), request)
+    whole = run_chat(adapter(FakeServer(json_answer(THOUGHTFUL))), request)
+    events = run_stream(adapter(FakeServer(streamed(THOUGHTFUL))), request)
     assert [type(e) for e in events].count(EndEvent) == 1
     assert isinstance(events[-1], EndEvent)
     assert events[-1].response == whole
@@ -151,9 +153,9 @@ def test_stream_events_and_the_end_event_equal_chat(adapter: Callable[..., Any])
     assert text == "No, 1001 is not prime."
     thinking = [e for e in events if isinstance(e, ThinkingDelta)]
     assert "".join(e.text for e in thinking) == "1001 = 7 × 143."
-    assert [e.signature for e in thinking if e.signature] == [
-        SIGNATURE,
-        "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT",
+    assert [(e.signature, e.redacted) for e in thinking if e.signature] == [
+        (SIGNATURE, False),
+        ("EmwKAhgBEgy3va3pzix/LafPsn4aDFIT", True),
     ]
     calls = [e for e in events if isinstance(e, ToolCallDelta)]
     assert {e.index for e in calls} == {3}  # keyed by the content block's index
@@ -162,6 +164,12 @@ def test_stream_events_and_the_end_event_equal_chat(adapter: Callable[..., Any])
     usages = [e.usage for e in events if isinstance(e, UsageEvent)]
     assert usages[0].input_tokens == 1320
     assert usages[-1] == whole.usage
+    # The deltas say all a consumer needs: the core's assembler rebuilds the same parts
+    # (the signature ends its thinking part, the redacted block is a part of its own).
+    assembler = StreamAssembler()
+    for event in events[:-1]:
+        assembler.feed(event)
+    assert assembler.content() == whole.content
 
 
 _TEXT = st.text(min_size=1, max_size=30)
@@ -204,14 +212,16 @@ def test_any_streamed_answer_equals_the_whole_answer(
 ) -> None:
     body = message(blocks, stop_reason=stop, usage=usage)
     request = Request.from_prompt("Hi", model=MODEL)
-    whole = run_chat(adapter(Recorder(json_answer(body))), request)
-    events = run_stream(adapter(Recorder(sse_answer(stream_of(body)))), request)
+    whole = run_chat(adapter(FakeServer(json_answer(body))), request)
+    events = run_stream(adapter(FakeServer(streamed(body))), request)
     assert events[-1] == EndEvent(whole)
 
 
 def test_a_stream_cut_before_message_stop_has_no_end_event(make_hub: Callable[..., Hub]) -> None:
     events = stream_of(message([{"type": "text", "text": "Hello there"}]))[:-2]
-    hub = make_hub(Recorder(sse_answer(events)), "providers:\n  anthropic: {max_retries: 0}\n")
+    hub = make_hub(
+        FakeServer(sse_answer(events, named=True)), "providers:\n  anthropic: {max_retries: 0}\n"
+    )
     with pytest.raises(MalformedResponse, match="end event"):
         list(hub.stream(TARGET, "Hi"))
 
@@ -223,8 +233,8 @@ def test_thinking_signatures_round_trip_through_a_second_turn(
     make_hub: Callable[..., Hub],
 ) -> None:
     second = message([{"type": "text", "text": "Because 7 divides it."}])
-    recorder = Recorder(json_answer(THOUGHTFUL), json_answer(second))
-    hub = make_hub(recorder)
+    server = FakeServer(json_answer(THOUGHTFUL), json_answer(second))
+    hub = make_hub(server)
     first = hub.chat(TARGET, "Is 1001 prime?", reasoning=1024)
     conversation = [
         Message.user("Is 1001 prime?"),
@@ -233,20 +243,20 @@ def test_thinking_signatures_round_trip_through_a_second_turn(
         Message.user("Why?"),
     ]
     hub.chat(TARGET, conversation, reasoning=1024)
-    assert recorder.payloads[1]["messages"][1] == {
+    assert server.payloads[1]["messages"][1] == {
         "role": "assistant",
         "content": THOUGHTFUL["content"],  # exactly the blocks Anthropic sent
     }
 
 
 def test_a_streamed_answer_round_trips_its_signature_too(make_hub: Callable[..., Hub]) -> None:
-    recorder = Recorder(sse_answer(stream_of(THOUGHTFUL)), json_answer(message([])))
-    hub = make_hub(recorder)
+    server = FakeServer(streamed(THOUGHTFUL), json_answer(message([])))
+    hub = make_hub(server)
     [end] = [e for e in hub.stream(TARGET, "Is 1001 prime?") if isinstance(e, EndEvent)]
     hub.chat(
         TARGET, [Message.user("Is 1001 prime?"), end.response.to_message(), Message.user("Why?")]
     )
-    assert recorder.payloads[1]["messages"][1]["content"] == THOUGHTFUL["content"]
+    assert server.payloads[1]["messages"][1]["content"] == THOUGHTFUL["content"]
 
 
 # ---------------------------------------------------------------------------- structured output
@@ -266,21 +276,21 @@ def test_structured_output_is_a_forced_tool_whose_input_becomes_the_text(
         ],
         stop_reason="tool_use",
     )
-    recorder = Recorder(json_answer(body))
-    answer = make_hub(recorder).chat(
+    server = FakeServer(json_answer(body))
+    answer = make_hub(server).chat(
         TARGET,
         "Paris, 18 degrees",
         response_schema=ResponseSchema(SCHEMA, name="weather"),
         tool_choice="auto",  # the forced tool wins
     )
-    assert recorder.payload["tools"] == [
+    assert server.payload["tools"] == [
         {
             "name": "weather",
             "description": "Answer with a value for weather, following its schema.",
             "input_schema": SCHEMA,
         }
     ]
-    assert recorder.payload["tool_choice"] == {"type": "tool", "name": "weather"}
+    assert server.payload["tool_choice"] == {"type": "tool", "name": "weather"}
     assert answer.json() == {"city": "Paris", "temperature_c": 18}
     assert answer.tool_calls == ()
     assert answer.finish_reason == "stop"
@@ -298,9 +308,9 @@ def test_user_tools_travel_beside_the_schema_tool(make_hub: Callable[..., Hub]) 
         ],
         stop_reason="tool_use",
     )
-    recorder = Recorder(json_answer(body))
-    make_hub(recorder).chat(TARGET, "Hi", response_schema=SCHEMA, tools=[Tool("lookup")])
-    assert [t["name"] for t in recorder.payload["tools"]] == ["lookup", "response"]
+    server = FakeServer(json_answer(body))
+    make_hub(server).chat(TARGET, "Hi", response_schema=SCHEMA, tools=[Tool("lookup")])
+    assert [t["name"] for t in server.payload["tools"]] == ["lookup", "response"]
 
 
 def test_a_non_object_schema_is_wrapped_and_unwrapped(make_hub: Callable[..., Hub]) -> None:
@@ -313,11 +323,11 @@ def test_a_non_object_schema_is_wrapped_and_unwrapped(make_hub: Callable[..., Hu
         [{"type": "tool_use", "id": "t", "name": "cities", "input": {"value": ["Paris", "Oslo"]}}],
         stop_reason="tool_use",
     )
-    recorder = Recorder(json_answer(body))
-    answer = make_hub(recorder).chat(
+    server = FakeServer(json_answer(body))
+    answer = make_hub(server).chat(
         TARGET, "Two cities", response_schema=ResponseSchema(schema, name="cities")
     )
-    assert recorder.payload["tools"][0]["input_schema"] == {
+    assert server.payload["tools"][0]["input_schema"] == {
         "type": "object",
         "properties": {"value": {"type": "array", "items": {"$ref": "#/$defs/city"}}},
         "required": ["value"],
@@ -333,7 +343,7 @@ def test_structured_output_that_breaks_the_schema_is_malformed(
         [{"type": "tool_use", "id": "t", "name": "response", "input": {"city": 3}}],
         stop_reason="tool_use",
     )
-    hub = make_hub(Recorder(json_answer(body)), "providers:\n  anthropic: {max_retries: 0}\n")
+    hub = make_hub(FakeServer(json_answer(body)), "providers:\n  anthropic: {max_retries: 0}\n")
     with pytest.raises(MalformedResponse, match="temperature_c") as caught:
         hub.chat(TARGET, "Hi", response_schema=SCHEMA)
     assert "$.city: expected string" in str(caught.value)
@@ -343,14 +353,14 @@ def test_structured_output_without_the_tool_call_is_malformed_unless_cut_short(
     make_hub: Callable[..., Hub],
 ) -> None:
     no_call = message([{"type": "text", "text": "I can't."}])
-    hub = make_hub(Recorder(json_answer(no_call)), "providers:\n  anthropic: {max_retries: 0}\n")
+    hub = make_hub(FakeServer(json_answer(no_call)), "providers:\n  anthropic: {max_retries: 0}\n")
     with pytest.raises(MalformedResponse, match="no call of the structured-output tool"):
         hub.chat(TARGET, "Hi", response_schema=SCHEMA)
     cut = message(
         [{"type": "tool_use", "id": "t", "name": "response", "input": {"city": "Pa"}}],
         stop_reason="max_tokens",
     )
-    answer = make_hub(Recorder(json_answer(cut))).chat(TARGET, "Hi", response_schema=SCHEMA)
+    answer = make_hub(FakeServer(json_answer(cut))).chat(TARGET, "Hi", response_schema=SCHEMA)
     assert (answer.finish_reason, answer.text) == ("length", '{"city": "Pa"}')
 
 
@@ -369,8 +379,8 @@ def test_structured_output_streams_as_one_checked_text_delta_equal_to_chat(
         stop_reason="tool_use",
     )
     request = Request.from_prompt("Hi", model=MODEL, response_schema=ResponseSchema(SCHEMA))
-    whole = run_chat(adapter(Recorder(json_answer(body))), request)
-    events = run_stream(adapter(Recorder(sse_answer(stream_of(body)))), request)
+    whole = run_chat(adapter(FakeServer(json_answer(body))), request)
+    events = run_stream(adapter(FakeServer(streamed(body))), request)
     assert [e for e in events if isinstance(e, ToolCallDelta)] == []
     assert [e.text for e in events if isinstance(e, TextDelta)] == [whole.text]
     assert events[-1] == EndEvent(whole)
@@ -378,9 +388,9 @@ def test_structured_output_streams_as_one_checked_text_delta_equal_to_chat(
 
 def test_structured_output_cannot_be_combined_with_thinking(make_hub: Callable[..., Hub]) -> None:
     with pytest.raises(InvalidRequestError, match="extended thinking"):
-        make_hub(Recorder()).chat(TARGET, "Hi", response_schema=SCHEMA, reasoning=2048)
+        make_hub(FakeServer()).chat(TARGET, "Hi", response_schema=SCHEMA, reasoning=2048)
 
 
 def test_a_schema_named_like_a_tool_is_refused(make_hub: Callable[..., Hub]) -> None:
     with pytest.raises(InvalidRequestError, match="also a tool's name"):
-        make_hub(Recorder()).chat(TARGET, "Hi", response_schema=SCHEMA, tools=[Tool("response")])
+        make_hub(FakeServer()).chat(TARGET, "Hi", response_schema=SCHEMA, tools=[Tool("response")])

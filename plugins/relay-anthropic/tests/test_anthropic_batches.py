@@ -9,17 +9,20 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 import httpx
 import pytest
 import yaml
-from anthropic_support import CASSETTES, KEY, MODEL, Recorder, json_answer, message
+from anthropic_support import CASSETTES, KEY, MODEL, message
 
+import relay_anthropic
 from relay_anthropic._adapter import AnthropicProvider
 from relay_core import (
     BatchCounts,
+    BatchInputError,
     BatchItem,
     GenerationConfig,
     ImagePart,
@@ -29,6 +32,7 @@ from relay_core import (
     NotFoundError,
     ProviderBatch,
     ProviderSettings,
+    RelayClient,
     Request,
     ResponseSchema,
     Secret,
@@ -40,6 +44,7 @@ from relay_core import (
 )
 from relay_core.batching import jsonl
 from relay_core.http import HttpClient, HttpPool
+from relay_core.testing import FakeServer, hub_for, json_answer
 
 Cassette = Callable[[str], AbstractContextManager[Any]]
 T = TypeVar("T")
@@ -162,9 +167,9 @@ CASES: dict[str, tuple[Request, dict[str, Any]]] = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_a_batch_line_is_what_chat_sends(case: str) -> None:
     request, answer = CASES[case]
-    recorder = Recorder(json_answer(answer))
-    line = run(lambda p: _chat_then_line(p, request), recorder)
-    assert line == {"custom_id": request.custom_id, "params": recorder.payload}
+    server = FakeServer(json_answer(answer))
+    line = run(lambda p: _chat_then_line(p, request), server)
+    assert line == {"custom_id": request.custom_id, "params": server.payload}
 
 
 async def _chat_then_line(provider: AnthropicProvider, request: Request) -> Any:
@@ -181,6 +186,25 @@ def test_a_custom_id_anthropic_would_refuse_is_an_error_before_sending(
     with pytest.raises(InvalidRequestError, match="1 to 64 letters") as caught:
         provider.batch_line(request)
     assert caught.value.custom_id == custom_id
+
+
+def test_in_a_job_a_refused_custom_id_names_its_file_and_line(tmp_path: Path) -> None:
+    """The adapter refuses the id in batch_line; the core reports it as a BatchInputError
+    pointing at the JSONL line, before anything reaches Anthropic."""
+    requests = tmp_path / "requests.jsonl"
+    lines = [{"id": "ok-1", "prompt": "Hi"}, {"id": "eval/002", "prompt": "Hi"}]
+    requests.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    server = FakeServer()  # answers nothing: any request would fail the test
+    with (
+        hub_for("", relay_anthropic, transport=server.transport) as hub,
+        RelayClient(tmp_path / "ws", hub=hub) as client,
+        pytest.raises(BatchInputError) as caught,
+    ):
+        client.submit_batch(str(requests), model=f"anthropic/{MODEL}", mode="batch")
+    assert (caught.value.file, caught.value.line) == (str(requests), 2)
+    assert caught.value.custom_id == "eval/002"
+    assert "1 to 64 letters" in str(caught.value)
+    assert server.requests == []
 
 
 # ---------------------------------------------------------------------------- submit
@@ -221,14 +245,14 @@ def test_submit_sends_the_lines_and_reads_the_new_batch(cassette: Cassette) -> N
 
 
 def test_the_submitted_body_is_the_lines_wrapped_with_the_usual_headers() -> None:
-    recorder = Recorder(json_answer(batch_body(SUBMITTED, "in_progress", processing=2)))
+    server = FakeServer(json_answer(batch_body(SUBMITTED, "in_progress", processing=2)))
 
     async def submit(provider: AnthropicProvider) -> list[Any]:
         await provider.submit_batch(SUBMITTED_REQUESTS, metadata=METADATA)
         return [provider.batch_line(r) for r in SUBMITTED_REQUESTS]
 
-    lines = run(submit, recorder, beta="message-batches-2024-09-24")
-    [sent] = recorder.requests
+    lines = run(submit, server, beta="message-batches-2024-09-24")
+    [sent] = server.requests
     assert (sent.method, str(sent.url)) == ("POST", f"{API}/messages/batches")
     assert sent.headers["x-api-key"] == KEY
     assert sent.headers["anthropic-version"] == "2023-06-01"
@@ -272,7 +296,7 @@ def test_every_processing_status_maps_to_a_batch_state(
 def test_an_unknown_processing_status_is_a_malformed_answer() -> None:
     answer = json_answer(batch_body(SUBMITTED, "archiving", succeeded=1))
     with pytest.raises(MalformedResponse, match="archiving"):
-        run(lambda p: p.batch_status(SUBMITTED), Recorder(answer))
+        run(lambda p: p.batch_status(SUBMITTED), FakeServer(answer))
 
 
 def test_an_unknown_batch_id_is_not_found(cassette: Cassette) -> None:
@@ -346,23 +370,23 @@ def test_thinking_in_a_batch_result_parses_exactly_as_in_chat(cassette: Cassette
     same = item.raw["result"]["message"]
     chat = run(
         lambda p: p.chat(Request.from_prompt("Is 1001 prime?", model=MODEL)),
-        Recorder(json_answer(same)),
+        FakeServer(json_answer(same)),
     )
     assert attrs.evolve(item.response, custom_id=None) == chat
 
 
-def _ended_batch_then(results: httpx.Response) -> Recorder:
-    return Recorder(json_answer(batch_body(ENDED, "ended", results=True, succeeded=1)), results)
+def _ended_batch_then(results: httpx.Response) -> FakeServer:
+    return FakeServer(json_answer(batch_body(ENDED, "ended", results=True, succeeded=1)), results)
 
 
 def test_the_results_url_is_fetched_with_the_same_headers() -> None:
     line = {"custom_id": "a", "result": {"type": "succeeded", "message": message([])}}
-    recorder = _ended_batch_then(
+    server = _ended_batch_then(
         httpx.Response(200, text=json.dumps(line) + "\n", headers={"content-type": "x-jsonl"})
     )
-    [item] = run(lambda p: collect(p, ENDED), recorder, beta=["b1", "b2"])
+    [item] = run(lambda p: collect(p, ENDED), server, beta=["b1", "b2"])
     assert item.ok
-    status, results = recorder.requests
+    status, results = server.requests
     assert str(status.url) == f"{API}/messages/batches/{ENDED}"
     assert str(results.url) == f"{API}/messages/batches/{ENDED}/results"
     for sent in (status, results):
@@ -372,10 +396,10 @@ def test_the_results_url_is_fetched_with_the_same_headers() -> None:
 
 
 def test_results_before_the_batch_ended_are_refused() -> None:
-    recorder = Recorder(json_answer(batch_body(SUBMITTED, "in_progress", processing=2)))
+    server = FakeServer(json_answer(batch_body(SUBMITTED, "in_progress", processing=2)))
     with pytest.raises(InvalidRequestError, match="'in_progress'"):
-        run(lambda p: collect(p, SUBMITTED), recorder)
-    assert len(recorder.requests) == 1
+        run(lambda p: collect(p, SUBMITTED), server)
+    assert len(server.requests) == 1
 
 
 def _error(kind: str, text: str = "something went wrong") -> dict[str, Any]:
@@ -426,8 +450,8 @@ def test_a_result_of_an_unknown_shape_is_a_failed_item_not_an_exception(
     line: dict[str, Any],
 ) -> None:
     text = json.dumps(line) + "\n"
-    recorder = _ended_batch_then(httpx.Response(200, text=text + text.replace("c1", "c2")))
-    items = run(lambda p: collect(p, ENDED), recorder)
+    server = _ended_batch_then(httpx.Response(200, text=text + text.replace("c1", "c2")))
+    items = run(lambda p: collect(p, ENDED), server)
     assert [(i.custom_id, i.error and i.error.kind) for i in items] == [
         ("c1", "MalformedResponse"),
         ("c2", "MalformedResponse"),
@@ -449,29 +473,29 @@ def test_cancel_asks_and_returns_the_cancelling_batch(cassette: Cassette) -> Non
 @pytest.mark.parametrize("refusal", [400, 409])
 def test_cancelling_an_ended_batch_returns_it_unchanged(refusal: int) -> None:
     ended = batch_body(ENDED, "ended", results=True, succeeded=3)
-    recorder = Recorder(
+    server = FakeServer(
         json_answer(_error("invalid_request_error", "batch has already ended"), refusal),
         json_answer(ended),
     )
-    batch = run(lambda p: p.cancel_batch(ENDED), recorder)
+    batch = run(lambda p: p.cancel_batch(ENDED), server)
     assert (batch.state, batch.counts, batch.raw) == ("completed", BatchCounts(3, 3, 0), ended)
-    assert [r.method for r in recorder.requests] == ["POST", "GET"]
+    assert [r.method for r in server.requests] == ["POST", "GET"]
 
 
 def test_a_refused_cancel_of_a_running_batch_is_raised() -> None:
-    recorder = Recorder(
+    server = FakeServer(
         json_answer(_error("invalid_request_error", "cannot cancel now"), 400),
         json_answer(batch_body(SUBMITTED, "in_progress", processing=1)),
     )
     with pytest.raises(InvalidRequestError, match="cannot cancel now"):
-        run(lambda p: p.cancel_batch(SUBMITTED), recorder)
+        run(lambda p: p.cancel_batch(SUBMITTED), server)
 
 
 def test_cancelling_an_unknown_batch_is_not_found() -> None:
-    recorder = Recorder(json_answer(_error("not_found_error", "no such batch"), 404))
+    server = FakeServer(json_answer(_error("not_found_error", "no such batch"), 404))
     with pytest.raises(NotFoundError):
-        run(lambda p: p.cancel_batch(UNKNOWN), recorder)
-    assert len(recorder.requests) == 1
+        run(lambda p: p.cancel_batch(UNKNOWN), server)
+    assert len(server.requests) == 1
 
 
 def test_list_reads_two_pages_newest_first(cassette: Cassette) -> None:
@@ -491,20 +515,115 @@ def test_list_reads_two_pages_newest_first(cassette: Cassette) -> None:
 def test_list_stops_after_two_pages() -> None:
     page = {"data": [batch_body(SUBMITTED, "in_progress", processing=1)], "has_more": True}
     page |= {"first_id": SUBMITTED, "last_id": SUBMITTED}
-    recorder = Recorder(json_answer(page))
-    assert len(run(lambda p: p.list_batches(), recorder)) == 2
-    assert [dict(r.url.params) for r in recorder.requests] == [
+    server = FakeServer(json_answer(page))
+    assert len(run(lambda p: p.list_batches(), server)) == 2
+    assert [dict(r.url.params) for r in server.requests] == [
         {"limit": "100"},
         {"limit": "100", "after_id": SUBMITTED},
     ]
 
 
-def test_structured_output_in_a_batch_comes_back_as_the_forced_tool_call() -> None:
-    # A result line carries no trace of its request: the schema tool cannot be told from
-    # an ordinary tool call (see the README), so it is returned as one, unchecked.
+# ---------------------------------------------------------------------------- structured output
+
+REPORT = ResponseSchema(
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    name="report",
+)
+
+
+def _report(city: Any, id: str = "msg_01TestMessage0000000001") -> dict[str, Any]:
+    call = {"type": "tool_use", "id": "toolu_01", "name": "report", "input": {"city": city}}
+    return message([call], stop_reason="tool_use", id=id)
+
+
+def _succeeded(custom_id: str, answer: dict[str, Any]) -> dict[str, Any]:
+    return {"custom_id": custom_id, "result": {"type": "succeeded", "message": answer}}
+
+
+def test_structured_output_is_finished_with_its_request_as_chat_reads_it() -> None:
+    request = Request.from_prompt("Paris?", model=MODEL, response_schema=REPORT, custom_id="S")
     provider = AnthropicProvider(ProviderSettings(name="anthropic"))
-    line = {"custom_id": "S", "result": {"type": "succeeded", "message": STRUCTURED_ANSWER}}
-    response = provider._batch_item(line).response
-    assert response is not None
-    assert response.tool_calls == (ToolCallPart("toolu_01", "report", {"city": "Paris"}),)
-    assert (response.text, response.finish_reason) == ("", "tool_calls")
+    parsed = provider._batch_item(_succeeded("S", _report("Paris"))).response
+    assert parsed is not None
+    # The result line alone cannot tell the schema tool from any other tool...
+    assert parsed.tool_calls == (ToolCallPart("toolu_01", "report", {"city": "Paris"}),)
+    # ...its request can.
+    finished = provider.finish_batch_response(request, parsed)
+    chat = run(lambda p: p.chat(request), FakeServer(json_answer(_report("Paris"))))
+    assert finished == attrs.evolve(chat, custom_id="S")
+    assert (finished.json(), finished.tool_calls, finished.finish_reason) == (
+        {"city": "Paris"},
+        (),
+        "stop",
+    )
+
+
+def test_structured_output_that_breaks_the_schema_fails_as_in_chat() -> None:
+    request = Request.from_prompt("Paris?", model=MODEL, response_schema=REPORT, custom_id="S")
+    provider = AnthropicProvider(ProviderSettings(name="anthropic"))
+    parsed = provider._batch_item(_succeeded("S", _report(3))).response
+    assert parsed is not None
+    with pytest.raises(MalformedResponse) as in_batch:
+        provider.finish_batch_response(request, parsed)
+    with pytest.raises(MalformedResponse) as in_chat:
+        run(lambda p: p.chat(request), FakeServer(json_answer(_report(3))))
+    assert str(in_batch.value) == str(in_chat.value)
+    assert "$.city: expected string" in str(in_batch.value)
+
+
+def test_a_request_without_a_schema_is_left_as_parsed() -> None:
+    request = Request.from_prompt("Paris?", model=MODEL, tools=[WEATHER], custom_id="T")
+    provider = AnthropicProvider(ProviderSettings(name="anthropic"))
+    parsed = provider._batch_item(_succeeded("T", _report("Paris"))).response
+    assert parsed is not None
+    assert provider.finish_batch_response(request, parsed) is parsed
+
+
+def test_a_structured_output_job_comes_back_as_json_text(tmp_path: Path) -> None:
+    """Through the core's job API: the core hands each answered request back to the
+    adapter, so a schema request's result is JSON text, and one that breaks the schema
+    is a failed item with its line kept; the other requests are unaffected."""
+    target = f"anthropic/{MODEL}"
+    requests = [
+        Request.from_prompt("Paris?", model=target, response_schema=REPORT, custom_id="ok-1"),
+        Request.from_prompt("Oslo?", model=target, response_schema=REPORT, custom_id="bad-1"),
+        Request.from_prompt("Weather?", model=target, tools=[WEATHER], custom_id="tool-1"),
+    ]
+    lines = [
+        _succeeded("ok-1", _report("Paris", id="msg_01Ok")),
+        _succeeded("bad-1", _report(3, id="msg_01Bad")),
+        _succeeded("tool-1", _report("Lima", id="msg_01Tool")),
+    ]
+    ended = batch_body(SUBMITTED, "ended", results=True, succeeded=3)
+    received: list[httpx.Request] = []
+
+    def anthropic(request: httpx.Request) -> httpx.Response:
+        # Answers by endpoint, whatever order the core polls in.
+        received.append(request)
+        if request.method == "POST":
+            return json_answer(batch_body(SUBMITTED, "in_progress", processing=3))
+        if request.url.path.endswith("/results"):
+            text = "".join(json.dumps(line) + "\n" for line in lines)
+            return httpx.Response(200, text=text, headers={"content-type": "application/x-jsonl"})
+        return json_answer(ended)
+
+    with (
+        hub_for("", relay_anthropic, transport=httpx.MockTransport(anthropic)) as hub,
+        RelayClient(tmp_path / "ws", hub=hub) as client,
+    ):
+        job = client.submit_batch(requests, job_id="structured", provider="anthropic")
+        assert (job.mode, job.status) == ("batch", "submitted")
+        items = client.retrieve_batch_results("structured")
+    sent = json.loads(received[0].content)["requests"]
+    assert sent[0]["params"]["tool_choice"] == {"type": "tool", "name": "report"}
+    ok, bad, tool = items
+    assert ok.response is not None
+    assert (ok.response.json(), ok.response.tool_calls) == ({"city": "Paris"}, ())
+    assert (ok.response.finish_reason, ok.response.id) == ("stop", "msg_01Ok")
+    assert bad.response is None
+    assert bad.error is not None
+    assert (bad.error.kind, bad.error.retryable) == ("MalformedResponse", True)
+    assert "$.city: expected string" in bad.error.message
+    assert bad.raw == lines[1]
+    assert tool.response is not None
+    assert tool.response.tool_calls == (ToolCallPart("toolu_01", "report", {"city": "Lima"}),)

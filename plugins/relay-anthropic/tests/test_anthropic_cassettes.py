@@ -3,6 +3,7 @@ cassettes in ``cassettes/relay-anthropic`` (no network; see cassettes/README.md)
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -16,10 +17,16 @@ from anthropic_support import CASSETTES, KEY, MODEL
 from relay_core import (
     AuthenticationError,
     ContextWindowExceeded,
+    DocumentPart,
     EndEvent,
     GenerationConfig,
     Hub,
+    ImagePart,
+    InvalidRequestError,
+    MalformedResponse,
+    Message,
     ProviderUnavailable,
+    QuotaExceeded,
     RateLimitError,
     Request,
     ResponseSchema,
@@ -29,6 +36,7 @@ from relay_core import (
     ThinkingPart,
     Tool,
     ToolCallPart,
+    ToolResultPart,
     Usage,
 )
 from relay_core.secrets import mask
@@ -41,6 +49,13 @@ WEATHER = Tool(
     "Current weather for a city.",
     {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
+
+
+# A 1x1 PNG and a one-object PDF: tiny, so the cassettes stay readable.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 
 def recorded_body(name: str, index: int = 0) -> Any:
@@ -200,9 +215,171 @@ def test_a_401_is_an_authentication_error_without_the_key(
     assert KEY not in str(caught.value)
 
 
+def test_tool_results_go_back_and_the_answer_uses_them(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    hub = make_hub()
+    question = Message.user("Weather in Paris and in London?")
+    with cassette("tool_calls"):
+        calls = hub.chat(TARGET, [question], tools=[WEATHER], tool_choice="auto")
+    paris, london = calls.tool_calls
+    conversation = [
+        question,
+        calls.to_message(),
+        Message.tool(ToolResultPart(paris.id, "18°C, sunny")),
+        Message.tool(ToolResultPart(london.id, "station offline", is_error=True)),
+    ]
+    with cassette("tool_results") as tape:
+        answer = hub.chat(TARGET, conversation, tools=[WEATHER], tool_choice="auto")
+    sent = json.loads(tape.requests[0].body)
+    assert sent == recorded_body("tool_results")
+    # The assistant's calls go back as sent, and both results in one user turn after them.
+    assert [turn["role"] for turn in sent["messages"]] == ["user", "assistant", "user"]
+    assert [block["type"] for block in sent["messages"][2]["content"]] == ["tool_result"] * 2
+    assert answer.text.startswith("Paris is sunny at 18°C.")
+    assert (answer.finish_reason, answer.tool_calls) == ("stop", ())
+
+
+def test_a_tool_result_without_its_call_is_refused_and_not_retried(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    call = ToolCallPart("toolu_01A09q90qw90lq917835lq9", "get_weather", {"city": "Paris"})
+    conversation = [
+        Message.user("Weather in Paris and in London?"),
+        Message.assistant(call),
+        Message.tool(ToolResultPart("toolu_01WrongId000000000000000", "18°C, sunny")),
+    ]
+    with cassette("tool_result_unmatched") as tape, pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(TARGET, conversation, tools=[WEATHER])
+    assert tape.play_count == 1
+    assert caught.value.status_code == 400
+    assert "unexpected `tool_use_id`" in caught.value.provider_message
+
+
+def test_structured_output_that_breaks_the_schema_is_asked_again(
+    make_hub: Callable[..., Hub], cassette: Cassette, waits: list[float]
+) -> None:
+    schema = ResponseSchema(
+        recorded_body("structured_output")["tools"][0]["input_schema"], name="weather_report"
+    )
+    prompt = "Report the weather in Oslo: 4 degrees, rain."
+    with cassette("structured_output_retry"), pytest.raises(MalformedResponse) as caught:
+        make_hub(catalog=NO_RETRY).chat(TARGET, prompt, response_schema=schema)
+    assert "$.temperature_c" in str(caught.value)
+    assert caught.value.retryable
+    with cassette("structured_output_retry") as tape:
+        answer = make_hub().chat(TARGET, prompt, response_schema=schema)
+    assert tape.play_count == 2
+    assert answer.json() == {"city": "Oslo", "temperature_c": 4, "conditions": "rain"}
+    assert answer.metadata["retries"] == ["MalformedResponse"]
+
+
+def test_images_by_url_and_by_bytes(make_hub: Callable[..., Hub], cassette: Cassette) -> None:
+    prompt = Message.user(
+        "What is in these two images?",
+        ImagePart(
+            url="https://upload.wikimedia.org/wikipedia/commons/a/a7/Camponotus_flavomarginatus_ant.jpg"
+        ),
+        ImagePart(data=PNG, media_type="image/png"),
+    )
+    with cassette("vision") as tape:
+        answer = make_hub().chat(TARGET, prompt)
+    sent = json.loads(tape.requests[0].body)
+    assert sent == recorded_body("vision")
+    url, data = sent["messages"][0]["content"][1:]
+    assert url["source"]["type"] == "url"
+    assert base64.b64decode(data["source"]["data"]) == PNG
+    assert answer.text.endswith("a single red pixel.")
+
+
+def test_an_image_of_another_type_than_declared_is_refused(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+    prompt = Message.user("What is in this image?", ImagePart(data=jpeg, media_type="image/png"))
+    with cassette("vision_wrong_media_type") as tape, pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(TARGET, prompt)
+    assert tape.play_count == 1
+    assert "appears to be a image/jpeg image" in caught.value.provider_message
+
+
+def test_pdf_documents_by_bytes_and_by_url(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    prompt = Message.user(
+        DocumentPart(data=PDF, name="invoice.pdf"),
+        DocumentPart(url="https://example.com/reports/annual-report-2024.pdf"),
+        "Summarise both documents in one sentence each.",
+    )
+    with cassette("documents") as tape:
+        answer = make_hub().chat(TARGET, prompt)
+    sent = json.loads(tape.requests[0].body)
+    assert sent == recorded_body("documents")
+    pdf = sent["messages"][0]["content"][0]
+    assert (pdf["title"], pdf["source"]["media_type"]) == ("invoice.pdf", "application/pdf")
+    assert base64.b64decode(pdf["source"]["data"]) == PDF
+    assert answer.text.startswith("invoice.pdf is")
+
+
+def test_bytes_that_are_no_pdf_are_refused(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    prompt = Message.user(
+        DocumentPart(data=b"not a pdf at all", media_type="application/pdf"), "Summarise."
+    )
+    with cassette("document_invalid") as tape, pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(TARGET, prompt)
+    assert tape.play_count == 1
+    assert caught.value.provider_message.endswith("The PDF specified was not valid.")
+
+
+def test_system_prompt_and_stop_sequence_are_sent_and_seed_is_not(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    with cassette("system_stop_seed") as tape:
+        answer = make_hub().chat(
+            TARGET,
+            "Count from 1 to 10, then write END.",
+            system="Answer with numbers only.",
+            stop=["END"],
+            seed=7,
+            temperature=0.0,
+            max_tokens=50,
+        )
+    sent = json.loads(tape.requests[0].body)
+    assert sent == recorded_body("system_stop_seed")
+    assert (sent["system"], sent["stop_sequences"]) == ("Answer with numbers only.", ["END"])
+    assert "seed" not in sent
+    # Stopped by the stop sequence, which Anthropic leaves out of the text.
+    assert (answer.text, answer.finish_reason) == ("1 2 3 4 5 6 7 8 9 10 ", "stop")
+
+
+def test_thinking_with_a_temperature_is_refused_by_the_api(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    with cassette("thinking_temperature") as tape, pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(TARGET, "Is 1001 prime?", reasoning="low", temperature=0.2)
+    sent = json.loads(tape.requests[0].body)
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert tape.play_count == 1
+    assert "only be set to 1 when thinking is enabled" in caught.value.provider_message
+
+
+def test_a_402_billing_error_is_quota_exceeded_and_not_retried(
+    make_hub: Callable[..., Hub], cassette: Cassette, waits: list[float]
+) -> None:
+    with cassette("billing_error") as tape, pytest.raises(QuotaExceeded) as caught:
+        make_hub().chat(TARGET, "Say hi.")  # retries on: the default max_retries
+    assert tape.play_count == 1
+    assert waits == []
+    assert not caught.value.retryable
+    assert caught.value.status_code == 402
+    assert caught.value.provider_message.startswith("Your credit balance is too low")
+
+
 def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
     files = sorted(CASSETTES.glob("*.yaml"))
-    assert len(files) >= 8
+    assert len(files) >= 26
     for path in files:
         text = path.read_text()
         assert "sk-ant-" not in text, path.name

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
 import relay_anthropic
-from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
+from relay_core.testing import (
+    CONFORMANCE_KEY,
+    CONFORMANCE_TEXT,
+    ProviderConformance,
+    json_answer,
+    sse_answer,
+)
 
 
 def _message(content: list[dict[str, Any]], stop_reason: str) -> dict[str, Any]:
@@ -24,14 +29,10 @@ def _message(content: list[dict[str, Any]], stop_reason: str) -> dict[str, Any]:
     }
 
 
-def _sse(events: list[dict[str, Any]]) -> httpx.Response:
-    text = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
-    return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
-
-
 def _error(status: int, kind: str, message: str, **headers: str) -> httpx.Response:
-    body = {"type": "error", "error": {"type": kind, "message": message}}
-    return httpx.Response(status, json=body, headers=headers)
+    return json_answer(
+        {"type": "error", "error": {"type": kind, "message": message}}, status, **headers
+    )
 
 
 class TestConformance(ProviderConformance):
@@ -42,7 +43,7 @@ class TestConformance(ProviderConformance):
         if scenario == "text" and stream:
             start = _message([], "end_turn") | {"stop_reason": None}
             start["usage"] = {"input_tokens": 9, "output_tokens": 1}
-            return _sse(
+            return sse_answer(
                 [
                     {"type": "message_start", "message": start},
                     {
@@ -67,12 +68,11 @@ class TestConformance(ProviderConformance):
                         "usage": {"output_tokens": 3},
                     },
                     {"type": "message_stop"},
-                ]
+                ],
+                named=True,
             )
         if scenario == "text":
-            return httpx.Response(
-                200, json=_message([{"type": "text", "text": CONFORMANCE_TEXT}], "end_turn")
-            )
+            return json_answer(_message([{"type": "text", "text": CONFORMANCE_TEXT}], "end_turn"))
         if scenario == "tool_call":
             call = {
                 "type": "tool_use",
@@ -80,12 +80,12 @@ class TestConformance(ProviderConformance):
                 "name": "get_weather",
                 "input": {"city": "Paris"},
             }
-            return httpx.Response(200, json=_message([call], "tool_use"))
+            return json_answer(_message([call], "tool_use"))
         if scenario == "rate_limit":
             return _error(
                 429,
                 "rate_limit_error",
                 "Number of requests has exceeded your rate limit.",
-                **{"retry-after": "3"},
+                retry_after="3",
             )
         return _error(401, "authentication_error", f"invalid x-api-key {CONFORMANCE_KEY}")

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from anthropic_support import MODEL, Recorder
+from anthropic_support import MODEL, ok
 
 import relay_anthropic
 from relay_anthropic._adapter import AnthropicProvider
@@ -22,6 +22,7 @@ from relay_core import (
 )
 from relay_core.errors import AuthenticationError
 from relay_core.hub import required_capabilities
+from relay_core.testing import FakeServer
 
 
 def test_in_code_registration_gives_the_adapter() -> None:
@@ -44,7 +45,7 @@ def test_the_declared_settings() -> None:
 def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:
     from relay_core import DocumentPart, ImagePart, Message, ResponseSchema, Tool
 
-    hub = make_hub(Recorder())
+    hub = make_hub(FakeServer(ok()))
     request = Request(
         messages=[
             Message.user(ImagePart(url="https://x/y.png"), DocumentPart(url="https://x/y.pdf"))
@@ -66,10 +67,10 @@ def test_a_missing_key_names_the_environment_variable(
     make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    recorder = Recorder()
+    server = FakeServer(ok())
     with pytest.raises(CredentialError, match="ANTHROPIC_API_KEY"):
-        make_hub(recorder).chat(f"anthropic/{MODEL}", "Hi")
+        make_hub(server).chat(f"anthropic/{MODEL}", "Hi")
     provider = AnthropicProvider(ProviderSettings(name="anthropic"))
     with pytest.raises(AuthenticationError, match="ANTHROPIC_API_KEY"):
         asyncio.run(provider.chat(Request.from_prompt("Hi", model=MODEL)))
-    assert recorder.requests == []
+    assert server.requests == []

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from anthropic_support import KEY, MODEL, Recorder, json_answer, message, sse_answer, stream_of
+from anthropic_support import KEY, MODEL, message, stream_of, streamed
 
 from relay_core import (
     AuthenticationError,
@@ -19,9 +19,11 @@ from relay_core import (
     NotFoundError,
     ProviderError,
     ProviderUnavailable,
+    QuotaExceeded,
     RateLimitError,
     Timeout,
 )
+from relay_core.testing import FakeServer, json_answer, sse_answer
 
 TARGET = f"anthropic/{MODEL}"
 NO_RETRY = "providers:\n  anthropic: {max_retries: 0}\n"
@@ -52,6 +54,27 @@ CASES = [
         ContentPolicyError,
     ),
     (401, "authentication_error", "invalid x-api-key", AuthenticationError),
+    (
+        402,
+        "billing_error",
+        "Your credit balance is too low to access the Anthropic API.",
+        QuotaExceeded,
+    ),
+    # Out of credit, or over the account's own spend limit, answered as a 400.
+    (
+        400,
+        "invalid_request_error",
+        "Your credit balance is too low to access the Anthropic API. Please go to Plans & "
+        "Billing to upgrade or purchase credits.",
+        QuotaExceeded,
+    ),
+    (
+        400,
+        "invalid_request_error",
+        "You have reached your specified API usage limits. You will regain access on "
+        "2026-12-01 at 00:00 UTC.",
+        QuotaExceeded,
+    ),
     (403, "permission_error", "Your API key does not have permission", AuthenticationError),
     (404, "not_found_error", "model: claude-nope", NotFoundError),
     (
@@ -76,7 +99,7 @@ CASES = [
 def test_answers_are_classified(
     make_hub: Callable[..., Hub], status: int, kind: str, text: str, error: type[ProviderError]
 ) -> None:
-    hub = make_hub(Recorder(json_answer(error_body(kind, text), status)), NO_RETRY)
+    hub = make_hub(FakeServer(json_answer(error_body(kind, text), status)), NO_RETRY)
     with pytest.raises(ProviderError) as caught:
         hub.chat(TARGET, "Hi")
     assert type(caught.value) is error
@@ -94,7 +117,7 @@ def test_stream_error_events_are_classified_like_answers(
 ) -> None:
     events = stream_of(message([{"type": "text", "text": "Hello"}]))[:4]
     events.append({"type": "error", "error": {"type": kind, "message": text}})
-    hub = make_hub(Recorder(sse_answer(events)), NO_RETRY)
+    hub = make_hub(FakeServer(sse_answer(events, named=True)), NO_RETRY)
     with pytest.raises(ProviderError) as caught:
         list(hub.stream(TARGET, "Hi"))
     assert type(caught.value) is error
@@ -105,28 +128,28 @@ def test_stream_error_events_are_classified_like_answers(
 def test_an_unknown_stream_error_type_is_unavailable(make_hub: Callable[..., Hub]) -> None:
     events = [{"type": "error", "error": {"type": "brand_new_error", "message": "?"}}]
     with pytest.raises(ProviderUnavailable):
-        list(make_hub(Recorder(sse_answer(events)), NO_RETRY).stream(TARGET, "Hi"))
+        list(make_hub(FakeServer(sse_answer(events, named=True)), NO_RETRY).stream(TARGET, "Hi"))
 
 
 def test_an_error_before_the_first_event_is_retried(
     make_hub: Callable[..., Hub], waits: list[float]
 ) -> None:
-    recorder = Recorder(
+    server = FakeServer(
         json_answer(error_body("overloaded_error", "Overloaded"), 529),
-        sse_answer(stream_of(message([{"type": "text", "text": "Hello"}]))),
+        streamed(message([{"type": "text", "text": "Hello"}])),
     )
-    events = list(make_hub(recorder).stream(TARGET, "Hi"))
+    events = list(make_hub(server).stream(TARGET, "Hi"))
     assert events[-1].response.text == "Hello"  # type: ignore[union-attr]
-    assert len(recorder.requests) == 2
+    assert len(server.requests) == 2
     assert len(waits) == 1
 
 
 def test_retry_after_is_honoured(make_hub: Callable[..., Hub], waits: list[float]) -> None:
-    recorder = Recorder(
-        json_answer(error_body("rate_limit_error", "slow down"), 429, **{"retry-after": "12"}),
+    server = FakeServer(
+        json_answer(error_body("rate_limit_error", "slow down"), 429, retry_after="12"),
         json_answer(message([{"type": "text", "text": "ok"}])),
     )
-    assert make_hub(recorder).chat(TARGET, "Hi").text == "ok"
+    assert make_hub(server).chat(TARGET, "Hi").text == "ok"
     assert waits == [12.0]
 
 
@@ -138,11 +161,11 @@ def test_the_key_never_reaches_an_error_or_a_log_line(
 ) -> None:
     echo = error_body("authentication_error", f"invalid x-api-key: {KEY}")
     overloaded = error_body("overloaded_error", f"Overloaded (key {KEY})")
-    recorder = Recorder(json_answer(overloaded, 529), json_answer(echo, 401))
+    server = FakeServer(json_answer(overloaded, 529), json_answer(echo, 401))
     caplog.set_level(logging.DEBUG)
     with pytest.raises(AuthenticationError) as caught:
-        make_hub(recorder).chat(TARGET, "Hi")
-    assert recorder.requests[0].headers["x-api-key"] == KEY  # it did go on the wire
+        make_hub(server).chat(TARGET, "Hi")
+    assert server.requests[0].headers["x-api-key"] == KEY  # it did go on the wire
     for text in (
         str(caught.value),
         repr(caught.value),

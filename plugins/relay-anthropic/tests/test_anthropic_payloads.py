@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from anthropic_support import KEY, MODEL, Recorder
+from anthropic_support import KEY, MODEL, message, ok, streamed
 
 from relay_anthropic._adapter import DEFAULT_MAX_TOKENS, REASONING_BUDGETS
 from relay_core import (
@@ -21,6 +21,7 @@ from relay_core import (
     ToolCallPart,
     ToolResultPart,
 )
+from relay_core.testing import FakeServer
 
 TARGET = f"anthropic/{MODEL}"
 WEATHER = Tool(
@@ -31,19 +32,19 @@ WEATHER = Tool(
 
 
 def sent(make_hub: Callable[..., Hub], *args: Any, catalog: str = "", **options: Any) -> Any:
-    recorder = Recorder()
-    make_hub(recorder, catalog).chat(TARGET, *args, **options)
-    return recorder
+    server = FakeServer(ok())
+    make_hub(server, catalog).chat(TARGET, *args, **options)
+    return server
 
 
 def test_a_prompt_becomes_the_minimal_messages_payload(make_hub: Callable[..., Hub]) -> None:
-    recorder = sent(make_hub, "Hello")
-    assert recorder.payload == {
+    server = sent(make_hub, "Hello")
+    assert server.payload == {
         "model": MODEL,
         "max_tokens": DEFAULT_MAX_TOKENS,
         "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello"}]}],
     }
-    request = recorder.requests[-1]
+    request = server.requests[-1]
     assert (request.method, str(request.url)) == ("POST", "https://api.anthropic.com/v1/messages")
     assert request.headers["x-api-key"] == KEY
     assert request.headers["anthropic-version"] == "2023-06-01"
@@ -62,9 +63,9 @@ providers:
       anthropic_version: "2023-01-01"
       beta: [interleaved-thinking-2025-05-14, files-api-2025-04-14]
 """
-    recorder = sent(make_hub, "Hello", catalog=catalog)
-    assert recorder.payload["max_tokens"] == 1000
-    headers = recorder.requests[-1].headers
+    server = sent(make_hub, "Hello", catalog=catalog)
+    assert server.payload["max_tokens"] == 1000
+    headers = server.requests[-1].headers
     assert headers["anthropic-version"] == "2023-01-01"
     assert headers["anthropic-beta"] == "interleaved-thinking-2025-05-14,files-api-2025-04-14"
 
@@ -83,11 +84,11 @@ def test_wrong_options_are_config_errors(
     adapter: Callable[..., Any], options: dict[str, Any], wrong: str
 ) -> None:
     with pytest.raises(ConfigError, match=wrong):
-        adapter(Recorder(), **options)
+        adapter(FakeServer(ok()), **options)
 
 
 def test_generation_config_maps_and_seed_is_not_sent(make_hub: Callable[..., Hub]) -> None:
-    recorder = sent(
+    server = sent(
         make_hub,
         "Hello",
         system="Be brief.",
@@ -97,7 +98,7 @@ def test_generation_config_maps_and_seed_is_not_sent(make_hub: Callable[..., Hub
         stop=["END", "STOP"],
         seed=42,
     )
-    assert recorder.payload == {
+    assert server.payload == {
         "model": MODEL,
         "max_tokens": 300,
         "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello"}]}],
@@ -118,9 +119,9 @@ models:
     params: {{temperature: 0.5, max_tokens: 50}}
     provider_kwargs: {{metadata: {{user_id: u-1}}}}
 """
-    recorder = Recorder()
-    make_hub(recorder, catalog).chat("claude", "Hi", provider_kwargs={"top_k": 5, "max_tokens": 77})
-    payload = recorder.payload
+    server = FakeServer(ok())
+    make_hub(server, catalog).chat("claude", "Hi", provider_kwargs={"top_k": 5, "max_tokens": 77})
+    payload = server.payload
     assert payload["temperature"] == 0.5
     assert payload["metadata"] == {"user_id": "u-1"}
     assert payload["top_k"] == 5
@@ -130,39 +131,39 @@ models:
 def test_thinking_budget_is_sent_and_max_tokens_leaves_room_for_the_answer(
     make_hub: Callable[..., Hub],
 ) -> None:
-    recorder = sent(make_hub, "Think", reasoning=3000)
-    assert recorder.payload["thinking"] == {"type": "enabled", "budget_tokens": 3000}
-    assert recorder.payload["max_tokens"] == 3000 + DEFAULT_MAX_TOKENS
-    recorder = sent(make_hub, "Think", reasoning=3000, max_tokens=5000)
-    assert recorder.payload["max_tokens"] == 5000
+    server = sent(make_hub, "Think", reasoning=3000)
+    assert server.payload["thinking"] == {"type": "enabled", "budget_tokens": 3000}
+    assert server.payload["max_tokens"] == 3000 + DEFAULT_MAX_TOKENS
+    server = sent(make_hub, "Think", reasoning=3000, max_tokens=5000)
+    assert server.payload["max_tokens"] == 5000
 
 
-@pytest.mark.parametrize("effort", ["minimal", "low", "medium", "high"])
-def test_reasoning_effort_maps_to_a_documented_budget(
-    make_hub: Callable[..., Hub], effort: str
+@pytest.mark.parametrize(
+    ("effort", "budget"), [("minimal", 1024), ("low", 2048), ("medium", 8192), ("high", 16384)]
+)
+def test_reasoning_effort_maps_to_the_budget_the_readme_gives(
+    make_hub: Callable[..., Hub], effort: str, budget: int
 ) -> None:
-    recorder = sent(make_hub, "Think", reasoning=effort)
-    assert recorder.payload["thinking"] == {
-        "type": "enabled",
-        "budget_tokens": REASONING_BUDGETS[effort],
-    }
+    server = sent(make_hub, "Think", reasoning=effort)
+    assert server.payload["thinking"] == {"type": "enabled", "budget_tokens": budget}
+    assert REASONING_BUDGETS[effort] == budget  # the table the adapter publishes
 
 
 def test_a_budget_is_sent_as_given_and_zero_leaves_thinking_off(
     make_hub: Callable[..., Hub],
 ) -> None:
-    recorder = sent(make_hub, "Think", reasoning=1500)
-    assert recorder.payload["thinking"]["budget_tokens"] == 1500
+    server = sent(make_hub, "Think", reasoning=1500)
+    assert server.payload["thinking"]["budget_tokens"] == 1500
     assert "thinking" not in sent(make_hub, "Think", reasoning=0).payload
 
 
 def test_max_tokens_not_above_the_budget_is_refused_before_sending(
     make_hub: Callable[..., Hub],
 ) -> None:
-    recorder = Recorder()
+    server = FakeServer(ok())
     with pytest.raises(InvalidRequestError, match="larger than the thinking budget"):
-        make_hub(recorder).chat(TARGET, "Think", reasoning=2048, max_tokens=2048)
-    assert recorder.requests == []
+        make_hub(server).chat(TARGET, "Think", reasoning=2048, max_tokens=2048)
+    assert server.requests == []
 
 
 def test_tools_and_every_tool_choice(make_hub: Callable[..., Hub]) -> None:
@@ -178,18 +179,18 @@ def test_tools_and_every_tool_choice(make_hub: Callable[..., Hub]) -> None:
         "get_weather": {"type": "tool", "name": "get_weather"},
     }
     for choice, wire in expected.items():
-        recorder = sent(make_hub, "Weather?", tools=[WEATHER], tool_choice=choice)
-        assert recorder.payload["tools"] == [spec]
-        assert recorder.payload["tool_choice"] == wire
-    recorder = sent(make_hub, "Weather?", tools=[Tool("ping")])
-    assert recorder.payload["tools"] == [
+        server = sent(make_hub, "Weather?", tools=[WEATHER], tool_choice=choice)
+        assert server.payload["tools"] == [spec]
+        assert server.payload["tool_choice"] == wire
+    server = sent(make_hub, "Weather?", tools=[Tool("ping")])
+    assert server.payload["tools"] == [
         {"name": "ping", "input_schema": {"type": "object", "properties": {}}}
     ]
-    assert "tool_choice" not in recorder.payload
+    assert "tool_choice" not in server.payload
 
 
 def test_images_by_url_and_by_bytes(make_hub: Callable[..., Hub]) -> None:
-    recorder = sent(
+    server = sent(
         make_hub,
         Message.user(
             "What is this?",
@@ -197,7 +198,7 @@ def test_images_by_url_and_by_bytes(make_hub: Callable[..., Hub]) -> None:
             ImagePart(data=b"\x89PNG", media_type="image/png"),
         ),
     )
-    assert recorder.payload["messages"][0]["content"] == [
+    assert server.payload["messages"][0]["content"] == [
         {"type": "text", "text": "What is this?"},
         {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.jpg"}},
         {
@@ -213,7 +214,7 @@ def test_image_bytes_without_a_media_type_are_refused(make_hub: Callable[..., Hu
 
 
 def test_documents_pdf_bytes_url_and_plain_text(make_hub: Callable[..., Hub]) -> None:
-    recorder = sent(
+    server = sent(
         make_hub,
         Message.user(
             DocumentPart(data=b"%PDF-1.7", name="report.pdf"),
@@ -222,7 +223,7 @@ def test_documents_pdf_bytes_url_and_plain_text(make_hub: Callable[..., Hub]) ->
             "Summarise.",
         ),
     )
-    assert recorder.payload["messages"][0]["content"] == [
+    assert server.payload["messages"][0]["content"] == [
         {
             "type": "document",
             "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjc="},
@@ -256,8 +257,8 @@ def test_a_tool_conversation_maps_calls_results_and_merges_turns(
         Message.tool(ToolResultPart("toolu_2", "station offline", is_error=True)),
         Message.user("And in short?"),
     ]
-    recorder = sent(make_hub, conversation, tools=[WEATHER])
-    assert recorder.payload["messages"] == [
+    server = sent(make_hub, conversation, tools=[WEATHER])
+    assert server.payload["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "Weather in Paris and London?"}]},
         {
             "role": "assistant",
@@ -294,11 +295,11 @@ def test_a_tool_conversation_maps_calls_results_and_merges_turns(
 
 
 def test_consecutive_user_and_assistant_turns_are_merged(make_hub: Callable[..., Hub]) -> None:
-    recorder = sent(
+    server = sent(
         make_hub,
         [Message.user("a"), Message.user("b"), Message.assistant("c"), Message.assistant("d")],
     )
-    assert recorder.payload["messages"] == [
+    assert server.payload["messages"] == [
         {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
         {
             "role": "assistant",
@@ -310,7 +311,7 @@ def test_consecutive_user_and_assistant_turns_are_merged(make_hub: Callable[...,
 def test_thinking_goes_back_signed_redacted_kept_and_unsigned_dropped(
     make_hub: Callable[..., Hub],
 ) -> None:
-    recorder = sent(
+    server = sent(
         make_hub,
         [
             Message.user("Is 1001 prime?"),
@@ -324,7 +325,7 @@ def test_thinking_goes_back_signed_redacted_kept_and_unsigned_dropped(
         ],
         reasoning=1024,
     )
-    assert recorder.payload["messages"][1]["content"] == [
+    assert server.payload["messages"][1]["content"] == [
         {"type": "thinking", "thinking": "7 × 143", "signature": "EuYBsig=="},
         {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3p"},
         {"type": "text", "text": "No."},
@@ -332,14 +333,12 @@ def test_thinking_goes_back_signed_redacted_kept_and_unsigned_dropped(
 
 
 def test_empty_text_parts_are_not_sent(make_hub: Callable[..., Hub]) -> None:
-    recorder = sent(make_hub, Message.user("", "Hi"))
-    assert recorder.payload["messages"][0]["content"] == [{"type": "text", "text": "Hi"}]
+    server = sent(make_hub, Message.user("", "Hi"))
+    assert server.payload["messages"][0]["content"] == [{"type": "text", "text": "Hi"}]
 
 
 def test_stream_adds_stream_true(make_hub: Callable[..., Hub]) -> None:
-    from anthropic_support import message, sse_answer, stream_of
-
-    recorder = Recorder(sse_answer(stream_of(message([{"type": "text", "text": "ok"}]))))
-    list(make_hub(recorder).stream(TARGET, "Hi"))
-    assert recorder.payload["stream"] is True
-    assert recorder.requests[-1].headers["accept"] == "text/event-stream"
+    server = FakeServer(streamed(message([{"type": "text", "text": "ok"}])))
+    list(make_hub(server).stream(TARGET, "Hi"))
+    assert server.payload["stream"] is True
+    assert server.requests[-1].headers["accept"] == "text/event-stream"

@@ -4,7 +4,7 @@ and the Message Batches API (``/messages/batches``) over the same mapping.
 Credentials, pooling, retries, SSE parsing and the translation of failed answers are the
 core's; this module maps requests to payloads and answers to responses. The plugin's
 README lists the options and every mapping, with the choices made where Relay and
-Anthropic differ (seed, reasoning effort, structured output, redacted thinking).
+Anthropic differ (seed, reasoning, structured output, redacted thinking).
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from relay_core.errors import (
     MalformedResponse,
     ProviderError,
     ProviderUnavailable,
+    QuotaExceeded,
 )
 from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.types import (
+    REASONING_BUDGETS,
     BatchCounts,
     BatchItem,
     BatchState,
@@ -40,7 +42,6 @@ from relay_core.types import (
     EndEvent,
     ErrorInfo,
     FinishReason,
-    GenerationConfig,
     ImagePart,
     Message,
     Part,
@@ -71,9 +72,6 @@ API_VERSION = "2023-06-01"
 # The Messages API requires max_tokens; this is sent when neither the call nor the
 # catalog sets one (option ``default_max_tokens``).
 DEFAULT_MAX_TOKENS = 4096
-# Anthropic takes a thinking budget in tokens, not an effort level. 1024 is the API's
-# smallest budget; each step roughly doubles or quadruples the room to think.
-REASONING_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -214,9 +212,12 @@ class AnthropicProvider(Provider):
         ErrorRule(ProviderUnavailable, status=529),
         ErrorRule(ProviderUnavailable, contains="overloaded_error"),
         ErrorRule(ContextWindowExceeded, contains="request_too_large"),
-        ErrorRule(ContextWindowExceeded, status=400, contains="prompt is too long"),
         ErrorRule(ContextWindowExceeded, status=400, contains="exceed context limit"),
         ErrorRule(ContentPolicyError, status=400, contains="content filtering policy"),
+        # Out of credit or over a spend limit the account set: documented as 402
+        # billing_error (the core's status table), but also answered as a 400.
+        ErrorRule(QuotaExceeded, status=400, contains="credit balance is too low"),
+        ErrorRule(QuotaExceeded, status=400, contains="reached your specified"),
     )
     batch_limits = BATCH_LIMITS
     # Anthropic keeps no caller data with a batch: the core matches by time and count.
@@ -238,7 +239,9 @@ class AnthropicProvider(Provider):
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         payload, structured = self.payload(request, stream=True)
         # The answer is rebuilt as the Message JSON the non-streaming call returns and read
-        # by the same parser, so the end event equals chat's answer by construction.
+        # by the same parser, so the end event equals chat's answer, raw included, by
+        # construction (StreamAssembler could not give raw, and would join consecutive
+        # text blocks that chat keeps apart; see the README).
         message: dict[str, Any] = {}
         blocks: dict[int, dict[str, Any]] = {}
         arguments: dict[int, list[str]] = {}
@@ -325,6 +328,15 @@ class AnthropicProvider(Provider):
         lines = self.http.stream_lines("GET", url, headers=self._headers())
         async for item in parse_lines(lines, self._batch_item, source=f"results of {batch_id}"):
             yield item
+
+    def finish_batch_response(self, request: Request, response: Response) -> Response:
+        # A result line does not say that its request asked for structured output: with
+        # the request in hand, the forced tool call is read back into JSON text (and
+        # checked against the schema) exactly as chat reads it.
+        if request.response_schema is None:
+            return response
+        structured = _Structured.of(request.response_schema)
+        return attrs.evolve(self._parse(response.raw, structured), custom_id=response.custom_id)
 
     async def cancel_batch(self, batch_id: str) -> ProviderBatch:
         try:
@@ -427,7 +439,9 @@ class AnthropicProvider(Provider):
     ) -> tuple[dict[str, Any], _Structured | None]:
         """The Messages API body for ``request``, and the structured-output plan if any."""
         config = request.config
-        budget = _thinking_budget(config)
+        # A budget in tokens; an effort is looked up in the core's table (1024, the API's
+        # smallest budget, for "minimal"). A budget of 0 means thinking off.
+        budget = config.reasoning_budget(REASONING_BUDGETS) or None
         max_tokens = config.max_tokens
         if max_tokens is None:
             max_tokens = self.options.default_max_tokens + (budget or 0)
@@ -545,11 +559,6 @@ def _timestamp(value: Any) -> float | None:
 
 
 # ---------------------------------------------------------------------------- to the wire
-
-
-def _thinking_budget(config: GenerationConfig) -> int | None:
-    # Anthropic cannot think with a budget of 0: that means leaving thinking off.
-    return config.reasoning_budget(REASONING_BUDGETS) or None
 
 
 def _tool(tool: Tool) -> dict[str, Any]:
@@ -714,7 +723,7 @@ def _block_started(
     if kind == "thinking" and block.get("thinking"):
         return [ThinkingDelta(block["thinking"], signature=block.get("signature"))]
     if kind == "redacted_thinking":
-        return [ThinkingDelta("", signature=block["data"])]
+        return [ThinkingDelta("", signature=block["data"], redacted=True)]
     return []
 
 
