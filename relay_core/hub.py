@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from relay_core.http import HttpPool
     from relay_core.log import Logger
 
-__all__ = ["Hub", "ModelHandle"]
+__all__ = ["Hub", "ModelHandle", "merge_kwargs"]
 
 T = TypeVar("T")
 Prompt = str | Message | Sequence[Message] | Request

@@ -17,16 +17,14 @@ from gemini_support import CASSETTES, KEY
 import relay_gemini
 from relay_core import Hub, ProviderSettings, Secret
 from relay_core.http import HttpClient, HttpPool
-from relay_core.testing import hub_for, recorded_waits
+from relay_core.testing import cassette_player, hub_for, recorded_waits
 from relay_gemini._adapter import GeminiProvider
-
-RECORD_MODE = os.environ.get("RELAY_RECORD", "none")
 
 
 @pytest.fixture(autouse=True)
 def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     # Replaying needs a key only to build the adapter; recording uses the shell's real one.
-    if RECORD_MODE == "none":
+    if os.environ.get("RELAY_RECORD", "none") == "none":
         monkeypatch.setenv("GEMINI_API_KEY", KEY)
 
 
@@ -71,34 +69,10 @@ def adapter() -> Callable[..., GeminiProvider]:
 
 @pytest.fixture
 def cassette() -> Callable[[str], AbstractContextManager[Any]]:
-    """Replay ``cassettes/relay-gemini/<name>.yaml``; a request it does not hold (method,
-    URL and JSON body compared) fails instead of going out. RELAY_RECORD=once re-records
-    with a real key in the environment, credentials filtered before anything is written."""
-    import vcr
-
-    recorder = vcr.VCR(
-        cassette_library_dir=str(CASSETTES),
-        record_mode=RECORD_MODE,
-        filter_headers=[
-            "authorization",
-            "x-api-key",
-            "api-key",
-            "x-goog-api-key",
-            "openai-organization",
-            "openai-project",
-            "anthropic-organization-id",
-            "cookie",
-            "set-cookie",
-        ],
-        filter_query_parameters=["key"],
-        match_on=["method", "scheme", "host", "port", "path", "query", "body"],
-        decode_compressed_response=True,
-    )
-
-    def use(name: str) -> AbstractContextManager[Any]:
-        return recorder.use_cassette(f"{name}.yaml", allow_playback_repeats=False)  # type: ignore[no-any-return]
-
-    return use
+    """Replay ``cassettes/relay-gemini/<name>.yaml`` (relay_core.testing's player: method,
+    URL and JSON body compared; RELAY_RECORD=once re-records with a real key, credentials
+    filtered before anything is written)."""
+    return cassette_player(CASSETTES)
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Shared helpers of relay-gemini's tests: Gemini answer bodies, their SSE form, and a
-recording MockTransport handler. A module of its own name, so that tests of other
+"""Shared helpers of relay-gemini's tests: Gemini answer bodies, their SSE form, and the
+core's FakeServer with a default answer. A module of its own name, so that tests of other
 plugins run in the same session never import these under the name ``conftest``."""
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from relay_core.testing import FakeServer, json_answer
+
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "relay-gemini"
 # Shaped like a real Google key (AIza + 35) so the core's masking has to recognise it.
 KEY = "AIzaSyTESTONLY-relaygemini0123456789ab"
@@ -18,26 +20,11 @@ MODEL = "gemini-2.5-flash"
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 
 
-class Recorder:
-    """A MockTransport handler: records each request, answers with the next of
-    ``answers`` (the last one repeats)."""
+class Recorder(FakeServer):
+    """The core's FakeServer, answering "ok" unless given other answers."""
 
     def __init__(self, *answers: httpx.Response) -> None:
-        self.answers = list(answers) or [json_answer(answer([{"text": "ok"}]))]
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        index = min(len(self.requests), len(self.answers)) - 1
-        return self.answers[index]
-
-    @property
-    def payload(self) -> Any:
-        return json.loads(self.requests[-1].content)
-
-    @property
-    def payloads(self) -> list[Any]:
-        return [json.loads(r.content) for r in self.requests]
+        super().__init__(*(answers or (json_answer(answer([{"text": "ok"}])),)))
 
 
 def answer(
@@ -59,12 +46,8 @@ def answer(
     }
 
 
-def json_answer(body: Any, status: int = 200, **headers: str) -> httpx.Response:
-    return httpx.Response(status, json=body, headers=headers)
-
-
 def sse_answer(chunks: list[Any]) -> httpx.Response:
-    # Google frames each event with CRLF line ends.
+    # Google frames each event with CRLF line ends (relay_core.testing's uses LF).
     text = "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks)
     return httpx.Response(200, content=text.encode(), headers={"content-type": "text/event-stream"})
 

@@ -9,8 +9,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
-from gemini_support import MODEL, Recorder, answer, json_answer, sse_answer, stream_of
+from gemini_support import MODEL, Recorder, answer, sse_answer, stream_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +33,7 @@ from relay_core import (
     Usage,
     UsageEvent,
 )
+from relay_core.testing import json_answer
 from relay_gemini._adapter import GENERATED_ID_PREFIX, GeminiProvider
 
 TARGET = f"gemini/{MODEL}"
@@ -74,11 +76,11 @@ def run_stream(provider: GeminiProvider, request: Request) -> list[Any]:
 def test_parts_come_back_in_order_with_signatures_and_usage(make_hub: Callable[..., Hub]) -> None:
     got = make_hub(Recorder(json_answer(THOUGHTFUL))).chat(TARGET, "Is 1001 prime?")
     [first, second] = got.tool_calls
+    # Each signature stays on the part Gemini put it on.
     assert got.content == (
         ThinkingPart("**Factoring**\n\n1001 = 7 × 143.", signature=THOUGHT_SIG),
         TextPart("Let me check both factors."),
-        ToolCallPart(first.id, "factor", {"n": 143}),
-        ThinkingPart("", signature=CALL_SIG),  # the signature Gemini put on that call
+        ToolCallPart(first.id, "factor", {"n": 143}, signature=CALL_SIG),
         ToolCallPart(second.id, "factor", {"n": 7}),
     )
     assert got.finish_reason == "tool_calls"
@@ -189,21 +191,31 @@ def test_unexpected_shapes_are_malformed_responses(make_hub: Callable[..., Hub],
 # ---------------------------------------------------------------------------- streaming
 
 
+def without_raw(response: Response) -> Response:
+    return attrs.evolve(response, raw=None)
+
+
 def test_stream_events_and_the_end_event_equal_chat(adapter: Callable[..., Any]) -> None:
     request = Request.from_prompt("Is 1001 prime?", model=MODEL)
     whole = run_chat(adapter(Recorder(json_answer(THOUGHTFUL))), request)
-    events = run_stream(adapter(Recorder(sse_answer(stream_of(THOUGHTFUL)))), request)
+    chunks = stream_of(THOUGHTFUL)
+    events = run_stream(adapter(Recorder(sse_answer(chunks))), request)
     assert [type(e) for e in events].count(EndEvent) == 1
-    assert events[-1] == EndEvent(whole)
+    end = events[-1]
+    assert isinstance(end, EndEvent)
+    # Everything but raw, which is the chunks as received (chat's is the whole body).
+    assert without_raw(end.response) == without_raw(whole)
+    assert end.response.raw == chunks
     thinking = [e for e in events if isinstance(e, ThinkingDelta)]
     assert "".join(e.text for e in thinking) == "**Factoring**\n\n1001 = 7 × 143."
-    assert [e.signature for e in thinking if e.signature] == [THOUGHT_SIG, CALL_SIG]
+    assert [e.signature for e in thinking if e.signature] == [THOUGHT_SIG]
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == whole.text
     calls = [e for e in events if isinstance(e, ToolCallDelta)]
-    # Gemini sends each call whole: one delta per call, with all its arguments.
-    assert [(c.index, c.id, c.name, json.loads(c.arguments)) for c in calls] == [
-        (0, whole.tool_calls[0].id, "factor", {"n": 143}),
-        (1, whole.tool_calls[1].id, "factor", {"n": 7}),
+    # Gemini sends each call whole: one delta per call, with all its arguments and the
+    # call's signature.
+    assert [(c.index, c.id, c.name, json.loads(c.arguments), c.signature) for c in calls] == [
+        (0, whole.tool_calls[0].id, "factor", {"n": 143}, CALL_SIG),
+        (1, whole.tool_calls[1].id, "factor", {"n": 7}, None),
     ]
     usages = [e.usage for e in events if isinstance(e, UsageEvent)]
     assert usages[-1] == whole.usage
@@ -217,11 +229,9 @@ def test_a_signature_in_an_empty_last_chunk_joins_the_text(adapter: Callable[...
     request = Request.from_prompt("Hi", model=MODEL)
     events = run_stream(adapter(Recorder(sse_answer([*chunks, last]))), request)
     whole = answer([{"text": "Hello there", "thoughtSignature": "c2ln"}])
-    assert events[-1] == EndEvent(run_chat(adapter(Recorder(json_answer(whole))), request))
-    assert events[-1].response.content == (
-        TextPart("Hello there"),
-        ThinkingPart("", signature="c2ln"),
-    )
+    chat = run_chat(adapter(Recorder(json_answer(whole))), request)
+    assert without_raw(events[-1].response) == without_raw(chat)
+    assert events[-1].response.content == (TextPart("Hello there", signature="c2ln"),)
 
 
 _TEXT = st.text(min_size=1, max_size=30)
@@ -229,6 +239,7 @@ _SIG = st.text("abcXYZ0123+/=", min_size=4, max_size=40)
 _PART = st.one_of(
     st.builds(lambda t: {"text": t}, _TEXT),
     st.builds(lambda t, s: {"text": t, "thoughtSignature": s}, _TEXT, _SIG),
+    st.builds(lambda s: {"text": "", "thoughtSignature": s}, _SIG),
     st.builds(lambda t: {"text": t, "thought": True}, _TEXT),
     st.builds(lambda t, s: {"text": t, "thought": True, "thoughtSignature": s}, _TEXT, _SIG),
     st.builds(
@@ -284,8 +295,22 @@ def test_any_streamed_answer_equals_the_whole_answer(
     body = answer(parts, finish=finish, usage=usage)
     request = Request.from_prompt("Hi", model=MODEL)
     whole = run_chat(adapter(Recorder(json_answer(body))), request)
-    events = run_stream(adapter(Recorder(sse_answer(stream_of(body)))), request)
-    assert events[-1] == EndEvent(whole)
+    chunks = stream_of(body)
+    events = run_stream(adapter(Recorder(sse_answer(chunks))), request)
+    assert without_raw(events[-1].response) == without_raw(whole)
+    assert events[-1].response.raw == chunks
+
+
+@pytest.mark.parametrize(
+    "part", [{"text": 3}, {"functionCall": {"name": "f", "args": [1]}}, {"functionCall": {}}]
+)
+def test_a_streamed_part_of_the_wrong_shape_is_a_malformed_response(
+    make_hub: Callable[..., Hub], part: dict[str, Any]
+) -> None:
+    chunks = [*stream_of(answer([{"text": "Hello"}], finish=None)), answer([part])]
+    with pytest.raises(MalformedResponse) as caught:
+        list(make_hub(Recorder(sse_answer(chunks)), NO_RETRY).stream(TARGET, "Hi"))
+    assert caught.value.provider == "gemini"
 
 
 def test_a_stream_cut_before_the_finish_reason_has_no_end_event(

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import yaml
-from gemini_support import BASE, CASSETTES, KEY, MODEL, Recorder, json_answer
+from gemini_support import BASE, CASSETTES, KEY, MODEL, Recorder
 
 from relay_core import (
     Capability,
@@ -35,6 +35,7 @@ from relay_core import (
 from relay_core.batching import jsonl
 from relay_core.http import HttpClient, HttpPool
 from relay_core.secrets import mask
+from relay_core.testing import json_answer
 from relay_gemini._adapter import GeminiProvider
 
 T = TypeVar("T")
@@ -418,6 +419,27 @@ def test_per_request_errors_are_classified_by_their_rpc_code(
     assert failed.raw == inlined[0]
     assert empty.ok
     assert empty.response.model == "gemini-2.5-pro"
+
+
+def test_depleted_prepay_credits_in_a_batch_line_are_an_exhausted_quota() -> None:
+    # A batch line carries rpc code 8 (RESOURCE_EXHAUSTED), never HTTP 402: the message
+    # tells it apart from a rate limit.
+    error = {
+        "code": 8,
+        "message": "Your prepayment credits are depleted. Please go to AI Studio at "
+        "https://ai.studio/projects to manage your project and billing.",
+        "status": "RESOURCE_EXHAUSTED",
+    }
+    done = operation(
+        "batches/b-1",
+        "BATCH_STATE_SUCCEEDED",
+        done=True,
+        response={
+            "inlinedResponses": {"inlinedResponses": [{"metadata": {"key": "r1"}, "error": error}]}
+        },
+    )
+    [item] = mocked(lambda p: results(p, "batches/b-1"), Recorder(json_answer(done)))
+    assert (item.error.kind, item.error.retryable) == ("QuotaExceeded", False)
 
 
 def test_a_line_of_the_wrong_shape_keeps_its_key() -> None:

@@ -4,6 +4,7 @@ cassette also pins the request body: vcrpy matches it as JSON."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable
@@ -18,10 +19,16 @@ from relay_core import (
     AuthenticationError,
     ContentPolicyError,
     ContextWindowExceeded,
+    DocumentPart,
     EndEvent,
     GenerationConfig,
     Hub,
+    ImagePart,
+    InvalidRequestError,
     Message,
+    NotFoundError,
+    ProviderUnavailable,
+    QuotaExceeded,
     RateLimitError,
     Request,
     ResponseSchema,
@@ -52,6 +59,10 @@ def recorded(name: str, index: int = 0) -> dict[str, Any]:
     return interactions[index]  # type: ignore[no-any-return]
 
 
+def sse_chunks(body: str) -> list[Any]:
+    return [json.loads(frame.removeprefix("data: ")) for frame in body.split("\r\n\r\n")[:-1]]
+
+
 def test_a_chat_answer(make_hub: Callable[..., Hub], cassette: Cassette) -> None:
     with cassette("chat") as tape:
         got = make_hub().chat(
@@ -79,23 +90,22 @@ def test_a_streamed_answer_with_thoughts(make_hub: Callable[..., Hub], cassette:
         "7 × 143 = 1001, and 143 = 11 × 13."
     )
     assert "".join(e.text for e in thinking) == thought
-    [signature] = [e.signature for e in thinking if e.signature]
-    assert signature.startswith("CuIBAdHtim9Q")
-    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert not [e for e in thinking if e.signature]
+    texts = [e for e in events if isinstance(e, TextDelta)]
+    text = "".join(e.text for e in texts)
     assert text == "No. 1001 = 7 × 11 × 13, so it is not prime."
+    # The signature came in an empty last piece: it belongs to the text before it.
+    [signature] = [e.signature for e in texts if e.signature]
+    assert signature.startswith("CuIBAdHtim9Q")
     end = events[-1]
     assert isinstance(end, EndEvent)
-    # The signature came in an empty last piece: it belongs to the text before it.
-    assert end.response.content == (
-        ThinkingPart(thought),
-        TextPart(text),
-        ThinkingPart("", signature=signature),
-    )
+    assert end.response.content == (ThinkingPart(thought), TextPart(text, signature=signature))
     assert end.response.usage == Usage(input_tokens=7, output_tokens=175, reasoning_tokens=154)
     assert end.response.finish_reason == "stop"
     assert end.response.id == "pZz3aKnbA5XhnsEPlP6X2A4"
-    parts = end.response.raw["candidates"][0]["content"]["parts"]
-    assert parts[-1] == {"text": text, "thoughtSignature": signature}
+    assert end.response.model == MODEL
+    # raw is the chunks as they came.
+    assert end.response.raw == sse_chunks(recorded("stream_thinking")["response"]["body"]["string"])
 
 
 def test_parallel_function_calls_and_the_results_back(
@@ -106,9 +116,10 @@ def test_parallel_function_calls_and_the_results_back(
     with cassette("parallel_function_calls") as tape:
         first = hub.chat(TARGET, question, tools=[WEATHER], tool_choice="auto")
         paris, london = first.tool_calls
+        # Gemini signs the first of parallel calls.
+        assert (paris.signature or "").startswith("CqUCAdHtim8w")
         assert first.content == (
-            ToolCallPart(paris.id, "get_weather", {"city": "Paris"}),
-            ThinkingPart("", signature=first.content[1].signature),  # type: ignore[union-attr]
+            ToolCallPart(paris.id, "get_weather", {"city": "Paris"}, signature=paris.signature),
             ToolCallPart(london.id, "get_weather", {"city": "London"}),
         )
         assert first.finish_reason == "tool_calls"
@@ -201,10 +212,177 @@ def test_a_blocked_prompt_is_a_content_policy_error(
     assert "PROHIBITED_CONTENT" in caught.value.provider_message
 
 
+# ---------------------------------------------------------------------------- per capability
+
+PNG = base64.b64decode(  # one red pixel
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+)
+PDF = (  # one blank page
+    b"%PDF-1.0\n1 0 obj<</Pages 2 0 R>>endobj 2 0 obj<</Kids[3 0 R]/Count 1>>endobj "
+    b"3 0 obj<</MediaBox[0 0 3 3]>>endobj\ntrailer<</Root 1 0 R>>\n"
+)
+FILES = "https://generativelanguage.googleapis.com/v1beta/files"
+
+
+def test_a_stream_refused_before_its_first_event_is_retried(
+    make_hub: Callable[..., Hub], cassette: Cassette, waits: list[float]
+) -> None:
+    with cassette("stream_overloaded") as tape:
+        events = list(make_hub().stream(TARGET, "Say hi."))
+    assert tape.play_count == 2
+    assert len(waits) == 1
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hi!"
+    end = events[-1]
+    assert isinstance(end, EndEvent)
+    assert end.response.content == (TextPart("Hi!"),)
+    assert end.response.usage == Usage(input_tokens=4, output_tokens=18, reasoning_tokens=16)
+
+
+def test_an_overloaded_stream_without_retries_is_provider_unavailable(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    with cassette("stream_overloaded"), pytest.raises(ProviderUnavailable) as caught:
+        list(make_hub(catalog=NO_RETRY).stream(TARGET, "Say hi."))
+    assert caught.value.status_code == 503
+    assert caught.value.retryable
+
+
+def test_gemini_3_refuses_a_call_sent_back_without_its_signature(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    # A call made elsewhere (another provider's id, no signature) continued on Gemini 3.
+    conversation = [
+        Message.user("Weather in Paris?"),
+        Message.assistant(ToolCallPart("call_8f2a", "get_weather", {"city": "Paris"})),
+        Message.tool(ToolResultPart.from_value("call_8f2a", {"temp_c": 18, "sky": "cloudy"})),
+    ]
+    with (
+        cassette("tool_call_without_signature") as tape,
+        pytest.raises(InvalidRequestError) as caught,
+    ):
+        make_hub().chat("gemini/gemini-3-pro-preview", conversation, tools=[WEATHER])
+    assert tape.play_count == 1  # not retried: the conversation has to change
+    assert caught.value.status_code == 400
+    assert "missing a thought_signature" in caught.value.provider_message
+
+
+def test_a_schema_nested_too_deep_is_refused(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(6):
+        schema = {"type": "object", "properties": {"child": {"type": "array", "items": schema}}}
+    with cassette("structured_output_too_deep") as tape, pytest.raises(InvalidRequestError) as c:
+        make_hub().chat(
+            TARGET, "Describe a family tree.", response_schema=ResponseSchema(schema, name="tree")
+        )
+    assert tape.play_count == 1
+    assert "maximum allowed nesting depth" in c.value.provider_message
+
+
+def test_an_image_as_bytes(make_hub: Callable[..., Hub], cassette: Cassette) -> None:
+    prompt = Message.user(
+        "What colour is this pixel? One word.", ImagePart(data=PNG, media_type="image/png")
+    )
+    with cassette("vision_image_bytes") as tape:
+        got = make_hub().chat(TARGET, prompt)
+    assert tape.play_count == 1  # the body matched: inlineData with the base64 bytes
+    assert got.text == "Red"
+    assert got.usage == Usage(input_tokens=265, output_tokens=22, reasoning_tokens=21)
+
+
+def test_an_image_by_url(make_hub: Callable[..., Hub], cassette: Cassette) -> None:
+    image = ImagePart(url=f"{FILES}/8ah1l2bq7v0c", media_type="image/jpeg")
+    with cassette("vision_image_url") as tape:
+        got = make_hub().chat(TARGET, Message.user("What is in this image? One sentence.", image))
+    assert tape.play_count == 1  # fileData with the URI and its MIME type
+    assert got.text == "A ginger cat asleep on a windowsill in the sun."
+
+
+def test_an_image_file_gemini_does_not_have_is_not_found(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    # Files API files expire after 48 hours; Gemini answers 403 for one it no longer has.
+    image = ImagePart(url=f"{FILES}/3n2x9kq0z1ab", media_type="image/jpeg")
+    with cassette("vision_file_not_found") as tape, pytest.raises(NotFoundError) as caught:
+        make_hub().chat(TARGET, Message.user("What is in this image? One sentence.", image))
+    assert tape.play_count == 1
+    assert caught.value.status_code == 403
+    assert "3n2x9kq0z1ab or it may not exist" in caught.value.provider_message
+
+
+def test_bytes_that_are_no_image_are_an_invalid_request(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    image = ImagePart(data=b"GIF89a", media_type="image/png")
+    with cassette("vision_invalid_image"), pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(TARGET, Message.user("What colour is this pixel? One word.", image))
+    assert caught.value.provider_message == "Provided image is not valid."
+
+
+def test_a_pdf_document(make_hub: Callable[..., Hub], cassette: Cassette) -> None:
+    document = DocumentPart(data=PDF, media_type="application/pdf")
+    question = "How many pages does this PDF have? Answer with a number."
+    with cassette("document_pdf") as tape:
+        got = make_hub().chat(TARGET, Message.user(question, document))
+    assert tape.play_count == 1
+    assert got.text == "1"
+    assert got.usage.input_tokens == 271
+
+
+def test_a_pdf_without_pages_is_an_invalid_request(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    document = DocumentPart(data=b"%PDF-1.7\n%%EOF\n", media_type="application/pdf")
+    with cassette("document_no_pages") as tape, pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat(TARGET, Message.user("Summarise this PDF.", document))
+    assert tape.play_count == 1
+    assert caught.value.provider_message == "The document has no pages."
+
+
+def test_a_thinking_budget_the_model_does_not_take(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    with cassette("thinking_budget_invalid") as tape, pytest.raises(InvalidRequestError) as c:
+        make_hub().chat(TARGET, "Is 1001 prime?", reasoning=40000)
+    assert tape.play_count == 1
+    assert c.value.provider_message == "The thinking budget (40000) is invalid."
+
+
+def test_system_prompt_sampling_stop_and_seed(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    with cassette("generation_config") as tape:
+        got = make_hub().chat(
+            TARGET,
+            "Name the three primary colours, one per line.",
+            system="Answer in lower case.",
+            temperature=0.0,
+            top_p=0.5,
+            max_tokens=256,
+            stop=["\n"],
+            seed=42,
+        )
+    assert tape.play_count == 1  # systemInstruction and generationConfig as recorded
+    # Gemini stops before the stop sequence and reports STOP.
+    assert (got.text, got.finish_reason) == ("red", "stop")
+
+
+def test_depleted_prepay_credits_are_an_exhausted_quota(
+    make_hub: Callable[..., Hub], cassette: Cassette, waits: list[float]
+) -> None:
+    with cassette("quota_exceeded") as tape, pytest.raises(QuotaExceeded) as caught:
+        make_hub().chat(TARGET, "Say hi.")
+    assert tape.play_count == 1  # not retried: waiting does not bring credit back
+    assert waits == []
+    assert caught.value.status_code == 402
+    assert "prepayment credits are depleted" in caught.value.provider_message
+
+
 def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
     # The batch cassettes have their own check, in test_gemini_batches.
     files = sorted(p for p in CASSETTES.glob("*.yaml") if not p.name.startswith("batch_"))
-    assert len(files) >= 8
+    assert len(files) >= 20
     for path in files:
         text = path.read_text()
         assert "AIza" not in text, path.name
@@ -221,7 +399,7 @@ def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
             ), path.name
             assert "set-cookie" not in {name.lower() for name in response["headers"]}
             body = response["body"]["string"]
-            if request["uri"].endswith("?alt=sse"):
+            if request["uri"].endswith("?alt=sse") and response["status"]["code"] == 200:
                 assert response["headers"]["content-type"] == ["text/event-stream"]
                 # Every event: one data line of JSON, ended by a blank line (CRLF framed).
                 frames = body.split("\r\n\r\n")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
+from gemini_support import sse_answer
 
 import relay_gemini
-from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
+from relay_core.testing import (
+    CONFORMANCE_KEY,
+    CONFORMANCE_TEXT,
+    ProviderConformance,
+    json_answer,
+)
 
 USAGE = {"promptTokenCount": 9, "candidatesTokenCount": 3, "totalTokenCount": 12}
 
@@ -27,7 +32,7 @@ def _answer(parts: list[dict[str, Any]], finish: str | None, **extra: Any) -> di
 
 def _error(code: int, status: str, message: str, details: list[Any]) -> httpx.Response:
     body = {"error": {"code": code, "message": message, "status": status, "details": details}}
-    return httpx.Response(code, json=body)
+    return json_answer(body, code)
 
 
 class TestConformance(ProviderConformance):
@@ -37,19 +42,17 @@ class TestConformance(ProviderConformance):
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         assert CONFORMANCE_KEY not in str(request.url)
         if scenario == "text" and stream:
-            chunks = [
-                _answer([{"text": "Conformance "}], None),
-                _answer([{"text": "answer."}], "STOP", usageMetadata=USAGE),
-            ]
-            text = "".join(f"data: {json.dumps(chunk)}\r\n\r\n" for chunk in chunks)
-            return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
-        if scenario == "text":
-            return httpx.Response(
-                200, json=_answer([{"text": CONFORMANCE_TEXT}], "STOP", usageMetadata=USAGE)
+            return sse_answer(
+                [
+                    _answer([{"text": "Conformance "}], None),
+                    _answer([{"text": "answer."}], "STOP", usageMetadata=USAGE),
+                ]
             )
+        if scenario == "text":
+            return json_answer(_answer([{"text": CONFORMANCE_TEXT}], "STOP", usageMetadata=USAGE))
         if scenario == "tool_call":
             call = {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
-            return httpx.Response(200, json=_answer([call], "STOP", usageMetadata=USAGE))
+            return json_answer(_answer([call], "STOP", usageMetadata=USAGE))
         if scenario == "rate_limit":
             retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "3s"}
             return _error(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota.", [retry])

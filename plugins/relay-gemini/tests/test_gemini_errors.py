@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from gemini_support import KEY, MODEL, Recorder, answer, json_answer, sse_answer, stream_of
+from gemini_support import KEY, MODEL, Recorder, answer, sse_answer, stream_of
 
 from relay_core import (
     AuthenticationError,
@@ -18,9 +18,11 @@ from relay_core import (
     NotFoundError,
     ProviderError,
     ProviderUnavailable,
+    QuotaExceeded,
     RateLimitError,
     Timeout,
 )
+from relay_core.testing import json_answer
 
 TARGET = f"gemini/{MODEL}"
 NO_RETRY = "providers:\n  gemini: {max_retries: 0}\n"
@@ -41,6 +43,35 @@ KEY_INVALID = error_body(
             "domain": "googleapis.com",
             "metadata": {"service": "generativelanguage.googleapis.com"},
         }
+    ],
+)
+# Google's answer when the prepay balance is spent: a 402 now, a 429 before.
+PREPAY_DEPLETED = error_body(
+    402,
+    "RESOURCE_EXHAUSTED",
+    "Your prepayment credits are depleted. Please go to AI Studio at "
+    "https://ai.studio/projects to manage your project and billing. Learn more at "
+    "https://ai.google.dev/gemini-api/docs/billing#prepay.",
+)
+PER_DAY = error_body(
+    429,
+    "RESOURCE_EXHAUSTED",
+    "You exceeded your current quota, please check your plan and billing details.",
+    details=[
+        {
+            "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+            "violations": [
+                {
+                    "quotaMetric": (
+                        "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+                    ),
+                    "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                    "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash"},
+                    "quotaValue": "250",
+                }
+            ],
+        },
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "22s"},
     ],
 )
 CASES = [
@@ -88,9 +119,49 @@ CASES = [
         NotFoundError,
     ),
     (
+        error_body(
+            403,
+            "PERMISSION_DENIED",
+            "You do not have permission to access the File 8ah1l2bq7v0c or it may not exist.",
+        ),
+        NotFoundError,
+    ),
+    # Out of credit or without billing: waiting does not help, another provider may.
+    (PREPAY_DEPLETED, QuotaExceeded),
+    (dict(PREPAY_DEPLETED, error={**PREPAY_DEPLETED["error"], "code": 429}), QuotaExceeded),
+    (
+        error_body(
+            400,
+            "FAILED_PRECONDITION",
+            "Gemini API free tier is not available in your country. Please enable billing "
+            "on your project in Google AI Studio.",
+        ),
+        QuotaExceeded,
+    ),
+    (
+        error_body(
+            403,
+            "PERMISSION_DENIED",
+            "This API method requires billing to be enabled. Please enable billing on project "
+            "#123456789 by visiting https://console.developers.google.com/billing/enable?"
+            "project=123456789 then retry.",
+            details=[
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "BILLING_DISABLED",
+                    "domain": "googleapis.com",
+                    "metadata": {"consumer": "projects/123456789"},
+                }
+            ],
+        ),
+        QuotaExceeded,
+    ),
+    # Every other 429 is a rate limit, the per-day ones included (see the README).
+    (
         error_body(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota."),
         RateLimitError,
     ),
+    (PER_DAY, RateLimitError),
     (error_body(500, "INTERNAL", "An internal error has occurred."), ProviderUnavailable),
     (
         error_body(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
@@ -178,6 +249,30 @@ def test_retry_after_is_honoured(make_hub: Callable[..., Hub], waits: list[float
     )
     assert make_hub(recorder).chat(TARGET, "Hi").text == "ok"
     assert waits == [12.0]
+
+
+def test_an_exhausted_quota_is_not_retried_and_a_fallback_moves_on(
+    make_hub: Callable[..., Hub], waits: list[float]
+) -> None:
+    recorder = Recorder(json_answer(PREPAY_DEPLETED, 402))
+    with pytest.raises(QuotaExceeded) as caught:
+        make_hub(recorder).chat(TARGET, "Hi")
+    assert len(recorder.requests) == 1
+    assert waits == []
+    assert not caught.value.retryable
+    # Another account (a second provider entry) is worth trying: the group moves on.
+    catalog = (
+        "providers:\n"
+        "  other-account: {plugin: gemini, api_key: $env.GEMINI_API_KEY}\n"
+        "models:\n"
+        f"  mine: {{target: gemini/{MODEL}}}\n"
+        f"  theirs: {{target: other-account/{MODEL}}}\n"
+        "groups:\n"
+        "  resilient: {strategy: fallback, members: [mine, theirs]}\n"
+    )
+    recorder = Recorder(json_answer(PREPAY_DEPLETED, 402), json_answer(answer([{"text": "ok"}])))
+    got = make_hub(recorder, catalog).chat("resilient", "Hi")
+    assert (got.text, got.provider, len(recorder.requests)) == ("ok", "other-account", 2)
 
 
 def test_a_bad_key_is_not_retried(make_hub: Callable[..., Hub], waits: list[float]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from relay_core import (
     Message,
     Request,
     ResponseSchema,
+    TextPart,
     ThinkingPart,
     Tool,
     ToolCallPart,
@@ -313,9 +315,48 @@ def test_a_tool_result_without_a_name_is_refused(make_hub: Callable[..., Hub]) -
     assert recorder.requests == []
 
 
-def test_thinking_parts_go_back_as_thoughts_and_signatures_ride_their_parts(
+def test_signatures_go_back_on_their_parts_and_thinking_as_thoughts(
     make_hub: Callable[..., Hub],
 ) -> None:
+    conversation = [
+        Message.user("Is 1001 prime?"),
+        Message.assistant(
+            ThinkingPart("1001 = 7 × 143.", signature="c2lnLXRob3VnaHQ="),
+            ThinkingPart("Check 11 too."),
+            TextPart("Checking.", signature="c2lnLXRleHQ="),
+            ToolCallPart(
+                GENERATED_ID_PREFIX + "1", "factor", {"n": 1001}, signature="c2lnLWNhbGw="
+            ),
+            ToolCallPart("fc-2", "factor", {"n": 143}),
+            TextPart("", signature="c2lnLWVtcHR5"),  # a signature alone still goes back
+            ThinkingPart("", signature="redacted-from-elsewhere", redacted=True),
+            ThinkingPart(""),  # says nothing: left out
+            TextPart(""),  # Gemini refuses empty text: left out
+        ),
+        Message.user("Why?"),
+    ]
+    recorder = sent(make_hub, conversation)
+    assert recorder.payload["contents"][1] == {
+        "role": "model",
+        "parts": [
+            {"text": "1001 = 7 × 143.", "thought": True, "thoughtSignature": "c2lnLXRob3VnaHQ="},
+            {"text": "Check 11 too.", "thought": True},
+            {"text": "Checking.", "thoughtSignature": "c2lnLXRleHQ="},
+            {
+                "functionCall": {"name": "factor", "args": {"n": 1001}},
+                "thoughtSignature": "c2lnLWNhbGw=",
+            },
+            {"functionCall": {"name": "factor", "args": {"n": 143}, "id": "fc-2"}},
+            {"text": "", "thoughtSignature": "c2lnLWVtcHR5"},
+        ],
+    }
+
+
+def test_signatures_kept_the_older_way_still_ride_their_parts(
+    make_hub: Callable[..., Hub],
+) -> None:
+    # Before parts had a signature, relay-gemini kept one as a signature-only ThinkingPart
+    # right after its call or text; answers stored that way still go back right.
     conversation = [
         Message.user("Is 1001 prime?"),
         Message.assistant(
@@ -380,9 +421,37 @@ def test_provider_kwargs_are_merged_in(make_hub: Callable[..., Hub]) -> None:
     payload = recorder.payload
     assert payload["safetySettings"] == safety
     assert payload["cachedContent"] == "cachedContents/abc123"
-    # One level deep: the mapped settings stay unless a kwarg names the same field.
+    # Key by key: the mapped settings stay unless a kwarg names the same field.
     assert payload["generationConfig"] == {"temperature": 0.9, "topK": 40}
     assert payload["toolConfig"] == {"functionCallingConfig": {"mode": "VALIDATED"}}
+
+
+def test_gemini_s_dynamic_budget_goes_through_provider_kwargs(
+    make_hub: Callable[..., Hub],
+) -> None:
+    # reasoning takes budgets >= 0 only; -1 (the model decides) is Gemini's own.
+    with pytest.raises(ValueError, match="budget >= 0"):
+        GenerationConfig(reasoning=-1)
+    dynamic = {"generationConfig": {"thinkingConfig": {"thinkingBudget": -1}}}
+    catalog = (
+        "models:\n  flash:\n    target: gemini/gemini-2.5-flash\n"
+        f"    provider_kwargs: {json.dumps(dynamic)}\n"
+    )
+    recorder = Recorder()
+    hub = make_hub(recorder, catalog)
+    # The catalog's kwargs, the call's and the mapped settings all reach the payload,
+    # merged key by key.
+    hub.chat("flash", "Hi", temperature=0.2, provider_kwargs={"generationConfig": {"topK": 40}})
+    assert recorder.payload["generationConfig"] == {
+        "temperature": 0.2,
+        "topK": 40,
+        "thinkingConfig": {"thinkingBudget": -1},
+    }
+    # With reasoning set too, the kwarg's budget wins and thought summaries stay on.
+    hub.chat("flash", "Hi", reasoning="high")
+    assert recorder.payload["generationConfig"] == {
+        "thinkingConfig": {"thinkingBudget": -1, "includeThoughts": True}
+    }
 
 
 def test_options_are_refused(make_hub: Callable[..., Hub]) -> None:

@@ -2,10 +2,10 @@
 ``:streamGenerateContent?alt=sse``) and back, and Gemini batch mode
 (``models/*:batchGenerateContent`` over a JSONL file uploaded through the Files API).
 
-Credentials, pooling, retries, SSE parsing and the translation of failed answers are the
-core's; this module maps requests to payloads and answers to responses. The plugin's
-README lists every mapping and the choices made where Relay and Gemini differ (thought
-signatures, generated tool-call ids, reasoning effort, tool results).
+Credentials, pooling, retries, SSE parsing, stream assembly and the translation of failed
+answers are the core's; this module maps requests to payloads and answers to responses.
+The plugin's README lists every mapping and the choices made where Relay and Gemini
+differ (generated tool-call ids, reasoning budgets, tool results, streamed ``raw``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ from relay_core.errors import (
     MalformedResponse,
     NotFoundError,
     ProviderError,
+    QuotaExceeded,
 )
 from relay_core.http import classify_stream_error
+from relay_core.hub import merge_kwargs
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.streaming import StreamAssembler
 from relay_core.types import (
     BatchCounts,
     BatchItem,
@@ -47,6 +50,7 @@ from relay_core.types import (
     Message,
     Part,
     ProviderBatch,
+    ReasoningEffort,
     Request,
     Response,
     StreamEvent,
@@ -70,7 +74,12 @@ __all__ = ["GENERATED_ID_PREFIX", "REASONING_BUDGETS", "GeminiProvider"]
 # Gemini takes a thinking budget in tokens. low/medium/high are the budgets Google's own
 # OpenAI-compatible endpoint uses for reasoning_effort; 512 is the smallest budget every
 # Gemini 2.5 model accepts (Flash-Lite's floor; Pro's is 128).
-REASONING_BUDGETS: dict[str, int] = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+REASONING_BUDGETS: dict[ReasoningEffort, int] = {
+    "minimal": 512,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+}
 # The Gemini API often leaves functionCall.id out. Relay needs an id to pair results with
 # calls, so one is derived from the answer; ids with this prefix are Relay's and are never
 # sent back to Gemini, which did not issue them.
@@ -177,7 +186,9 @@ class GeminiProvider(Provider):
     api_key_env = "GEMINI_API_KEY"
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
     # Only where Gemini differs from the core's defaults: it answers a bad key with 400
-    # INVALID_ARGUMENT, and says "too long" in its own words.
+    # INVALID_ARGUMENT, says "too long" and "no billing" in its own words, and answers a
+    # Files API URI it does not know with 403. A 402 (prepay credits depleted) is the
+    # core's QuotaExceeded; every other 429 stays a rate limit (see the README).
     error_rules = (
         ErrorRule(AuthenticationError, status=400, contains="API_KEY_INVALID"),
         ErrorRule(AuthenticationError, status=400, contains="API key not valid"),
@@ -186,6 +197,15 @@ class GeminiProvider(Provider):
             ContextWindowExceeded, status=400, contains="exceeds the maximum number of tokens"
         ),
         ErrorRule(ContextWindowExceeded, status=400, contains="payload size exceeds the limit"),
+        # Depleted prepay credits as a 429 (before Gemini answered them with 402, and
+        # still so in batch lines, whose rpc code 8 reads as 429).
+        ErrorRule(QuotaExceeded, status=429, contains="prepayment credits are depleted"),
+        ErrorRule(QuotaExceeded, status=403, contains="BILLING_DISABLED"),
+        # "Gemini API free tier is not available in your country. Please enable billing..."
+        ErrorRule(QuotaExceeded, status=400, contains="enable billing"),
+        # "You do not have permission to access the File x or it may not exist." (files
+        # expire after 48 hours)
+        ErrorRule(NotFoundError, status=403, contains="or it may not exist"),
     )
     # 2 GB is Gemini's limit on a batch input file (counted as 10^9 bytes, the safe
     # reading). It documents no request count; 50,000 keeps one batch's results, and its
@@ -215,11 +235,14 @@ class GeminiProvider(Provider):
         return self._parse(body, request.model)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        # Chunks are merged back into the GenerateContentResponse the non-streaming call
-        # returns and read by the same parser, so the end event equals chat's answer by
-        # construction (StreamAssembler joins parts by kind only, and would lose the
-        # signatures Gemini attaches to the part they belong to).
-        answer = _StreamedAnswer()
+        # Each chunk's parts are read by chat's parser and fed to the core's assembler as
+        # deltas: a piece that carries a signature ends its part (Gemini signs a part's
+        # last piece), calls arrive whole. Top-level fields are the last chunk's.
+        assembler = StreamAssembler(provider=self.settings.name)
+        chunks: list[dict[str, Any]] = []
+        top: dict[str, Any] = {}
+        reason: str | None = None
+        calls = 0
         events = self.http.stream_sse(
             "POST",
             _method_path(request.model, "streamGenerateContent") + "?alt=sse",
@@ -234,14 +257,33 @@ class GeminiProvider(Provider):
             if "error" in chunk:
                 raise self._stream_error(chunk, request)
             _raise_if_blocked(chunk, self.settings.name, request.model)
+            chunks.append(chunk)
+            top.update(chunk)
             try:
-                for event in answer.add(chunk):
-                    yield event
+                candidate = (chunk.get("candidates") or [{}])[0]
+                reason = candidate.get("finishReason") or reason
+                wire = (candidate.get("content") or {}).get("parts") or []
+                parts = list(_from_wire(wire, chunk.get("responseId"), calls))
+            except MalformedResponse as error:
+                error.provider = error.provider or self.settings.name
+                raise
             except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
                 raise self._malformed(f"{type(error).__name__}: {error}") from error
-        if not answer.finished:
+            for part in parts:
+                yield assembler.feed(_delta(part, calls))
+                calls += isinstance(part, ToolCallPart)
+            if "usageMetadata" in chunk:
+                yield assembler.feed(UsageEvent(_usage(chunk["usageMetadata"])))
+        if not reason:
             raise self._malformed("the stream ended before the answer had a finishReason")
-        yield EndEvent(self._parse(answer.body(), request.model))
+        yield EndEvent(
+            assembler.response(
+                model=top.get("modelVersion") or request.model,
+                finish_reason=_finish(reason, calls > 0),
+                id=top.get("responseId"),
+                raw=chunks,
+            )
+        )
 
     # -- batches --------------------------------------------------------------------------
 
@@ -475,8 +517,9 @@ class GeminiProvider(Provider):
             payload["tools"] = [{"functionDeclarations": [_declaration(t) for t in request.tools]}]
         if request.tool_choice is not None:
             payload["toolConfig"] = {"functionCallingConfig": _tool_choice(request.tool_choice)}
-        _merge_kwargs(payload, request.provider_kwargs)
-        return payload
+        # Key by key at every depth, as the core merges catalog and call kwargs:
+        # {"generationConfig": {"thinkingConfig": {"thinkingBudget": -1}}} keeps the rest.
+        return merge_kwargs(payload, request.provider_kwargs)
 
     # -- answers --------------------------------------------------------------------------
 
@@ -607,18 +650,6 @@ def _tool_choice(choice: str) -> dict[str, Any]:
     return {"mode": "ANY", "allowedFunctionNames": [choice]}
 
 
-def _merge_kwargs(payload: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
-    """provider_kwargs go in as given; generationConfig and toolConfig are merged one level
-    deep, so ``{"generationConfig": {"topK": 40}}`` adds to the mapped settings instead of
-    replacing them."""
-    for key, value in kwargs.items():
-        current = payload.get(key)
-        if key in ("generationConfig", "toolConfig") and isinstance(current, dict):
-            payload[key] = {**current, **value} if isinstance(value, Mapping) else value
-        else:
-            payload[key] = value
-
-
 def _contents(messages: Sequence[Message]) -> list[dict[str, Any]]:
     """Relay's turns as Gemini's contents: assistant turns are ``model``, tool results
     travel in ``user`` turns, and consecutive turns of one role are merged."""
@@ -642,14 +673,14 @@ def _parts(content: Sequence[Part], names: dict[str, str]) -> list[dict[str, Any
         if isinstance(part, ThinkingPart):
             _thinking_to_wire(part, parts)
         elif isinstance(part, TextPart):
-            # Kept even when empty for now: a signature that follows may belong to it.
-            parts.append({"text": part.text})
+            # Kept even when empty for now: an older signature-only part may follow.
+            parts.append(_signed({"text": part.text}, part.signature))
         elif isinstance(part, ToolCallPart):
             names[part.id] = part.name
             call: dict[str, Any] = {"name": part.name, "args": part.arguments}
             if not part.id.startswith(GENERATED_ID_PREFIX):
                 call["id"] = part.id
-            parts.append({"functionCall": call})
+            parts.append(_signed({"functionCall": call}, part.signature))
         elif isinstance(part, ToolResultPart):
             parts.append({"functionResponse": _function_response(part, names)})
         elif isinstance(part, ImagePart):
@@ -660,6 +691,12 @@ def _parts(content: Sequence[Part], names: dict[str, str]) -> list[dict[str, Any
             raise InvalidRequestError(f"content of type {type(part).__name__} has no Gemini form")
     # Gemini refuses empty text parts; one is sent only as the carrier of a signature.
     return [p for p in parts if p.get("text") != "" or "thoughtSignature" in p or "thought" in p]
+
+
+def _signed(part: dict[str, Any], signature: str | None) -> dict[str, Any]:
+    if signature:
+        part["thoughtSignature"] = signature
+    return part
 
 
 def _thinking_to_wire(part: ThinkingPart, parts: list[dict[str, Any]]) -> None:
@@ -673,16 +710,12 @@ def _thinking_to_wire(part: ThinkingPart, parts: list[dict[str, Any]]) -> None:
         and ("functionCall" in previous or ("thought" not in previous and "text" in previous))
         and "thoughtSignature" not in previous
     ):
-        # A signature-only ThinkingPart right after a call or a text is the signature
-        # Gemini attached to that part (see _from_wire): it goes back on the same part.
+        # How relay-gemini kept a call's or a text's signature before parts had one (a
+        # signature-only ThinkingPart right after it): stored answers still go back right.
         previous["thoughtSignature"] = part.signature
         return
-    if not part.text and not part.signature:
-        return
-    thought: dict[str, Any] = {"text": part.text, "thought": True}
-    if part.signature:
-        thought["thoughtSignature"] = part.signature
-    parts.append(thought)
+    if part.text or part.signature:
+        parts.append(_signed({"text": part.text, "thought": True}, part.signature))
 
 
 def _function_response(part: ToolResultPart, names: Mapping[str, str]) -> dict[str, Any]:
@@ -766,13 +799,15 @@ def _call(part: Mapping[str, Any], response_id: Any, index: int) -> ToolCallPart
     args = call.get("args") or {}
     if not isinstance(name, str) or not isinstance(args, dict):
         raise MalformedResponse(f"function call {name!r} has arguments that are not an object")
-    return ToolCallPart(call.get("id") or _generated_id(response_id, index, name, args), name, args)
+    call_id = call.get("id") or _generated_id(response_id, index, name, args)
+    return ToolCallPart(call_id, name, args, signature=part.get("thoughtSignature"))
 
 
-def _from_wire(parts: Sequence[Mapping[str, Any]], response_id: Any) -> Iterator[Part]:
-    """Gemini's parts in order. A signature on a call or a text becomes a signature-only
-    ThinkingPart right after that part, since Relay's parts have nowhere else to keep it."""
-    calls = 0
+def _from_wire(
+    parts: Sequence[Mapping[str, Any]], response_id: Any, calls: int = 0
+) -> Iterator[Part]:
+    """Gemini's parts in order, each with the signature Gemini put on it. ``calls``
+    counts the calls before these parts (a stream reads them chunk by chunk)."""
     for part in parts:
         signature = part.get("thoughtSignature")
         if "functionCall" in part:
@@ -782,15 +817,27 @@ def _from_wire(parts: Sequence[Mapping[str, Any]], response_id: Any) -> Iterator
             text = part["text"]
             if not isinstance(text, str):
                 raise MalformedResponse("a text part holds no text")
-            if part.get("thought"):
+            if part.get("thought") and (text or signature):
                 yield ThinkingPart(text, signature=signature)
-                continue
-            if text or signature:
-                yield TextPart(text)
-        else:
-            continue  # executable code, generated media...: kept in raw only
-        if signature:
-            yield ThinkingPart("", signature=signature)
+            elif text or signature:
+                yield TextPart(text, signature=signature)
+        # other parts (executable code, generated media...) are kept in raw only
+
+
+def _delta(part: Part, index: int) -> StreamEvent:
+    """A streamed part as the delta StreamAssembler makes it back from."""
+    if isinstance(part, ToolCallPart):
+        arguments = json.dumps(part.arguments, ensure_ascii=False)
+        return ToolCallDelta(index, part.id, part.name, arguments, signature=part.signature)
+    if isinstance(part, ThinkingPart):
+        return ThinkingDelta(part.text, signature=part.signature)
+    assert isinstance(part, TextPart)
+    return TextDelta(part.text, signature=part.signature)
+
+
+def _finish(reason: Any, has_calls: bool) -> FinishReason:
+    finish: FinishReason = _FINISH.get(reason, "unknown") if reason else "unknown"
+    return "tool_calls" if finish == "stop" and has_calls else finish
 
 
 def _response(body: Any, model: str) -> Response:
@@ -800,96 +847,12 @@ def _response(body: Any, model: str) -> Response:
     candidate = candidates[0]
     parts = (candidate.get("content") or {}).get("parts") or []
     content = tuple(_from_wire(parts, body.get("responseId")))
-    reason = candidate.get("finishReason")
-    finish: FinishReason = _FINISH.get(reason, "unknown") if reason else "unknown"
-    if finish == "stop" and any(isinstance(p, ToolCallPart) for p in content):
-        finish = "tool_calls"
+    has_calls = any(isinstance(p, ToolCallPart) for p in content)
     return Response(
         content=content,
         model=body.get("modelVersion") or model,
         id=body.get("responseId"),
-        finish_reason=finish,
+        finish_reason=_finish(candidate.get("finishReason"), has_calls),
         usage=_usage(body.get("usageMetadata") or {}),
         raw=body,
-    )
-
-
-class _StreamedAnswer:
-    """Stream chunks merged into one GenerateContentResponse, and the events each chunk
-    gives. Text pieces join until a piece carries a signature (Gemini sends a part's
-    signature with its last piece, or in an empty-text piece after it); calls arrive whole.
-    Top-level fields and the candidate's fields are the last chunk's."""
-
-    def __init__(self) -> None:
-        self._top: dict[str, Any] = {}
-        self._candidate: dict[str, Any] = {}
-        self._content: dict[str, Any] = {}
-        self._parts: list[dict[str, Any]] = []
-        self._calls = 0
-
-    @property
-    def finished(self) -> bool:
-        return bool(self._candidate.get("finishReason"))
-
-    def body(self) -> dict[str, Any]:
-        content = {**self._content, "parts": self._parts}
-        return {**self._top, "candidates": [{**self._candidate, "content": content}]}
-
-    def add(self, chunk: Mapping[str, Any]) -> list[StreamEvent]:
-        self._top.update((k, v) for k, v in chunk.items() if k != "candidates")
-        events: list[StreamEvent] = []
-        candidates = chunk.get("candidates") or []
-        if candidates:
-            candidate = candidates[0]
-            self._candidate.update((k, v) for k, v in candidate.items() if k != "content")
-            content = candidate.get("content") or {}
-            self._content.update((k, v) for k, v in content.items() if k != "parts")
-            for part in content.get("parts") or []:
-                events.extend(self._part(part, chunk.get("responseId")))
-        if "usageMetadata" in chunk:
-            events.append(UsageEvent(_usage(chunk["usageMetadata"])))
-        return events
-
-    def _part(self, part: Mapping[str, Any], response_id: Any) -> list[StreamEvent]:
-        signature = part.get("thoughtSignature")
-        if "functionCall" in part:
-            call = _call(part, response_id, self._calls)
-            self._parts.append(dict(part))
-            events: list[StreamEvent] = [
-                ToolCallDelta(
-                    self._calls,
-                    id=call.id,
-                    name=call.name,
-                    arguments=json.dumps(call.arguments, ensure_ascii=False),
-                )
-            ]
-            self._calls += 1
-            if signature:
-                events.append(ThinkingDelta("", signature=signature))
-            return events
-        text = part.get("text")
-        if not isinstance(text, str):
-            self._parts.append(dict(part))
-            return []
-        thought = bool(part.get("thought"))
-        last = self._parts[-1] if self._parts else None
-        if last is not None and _joinable(last, thought):
-            last["text"] += text
-            if signature:
-                last["thoughtSignature"] = signature
-        else:
-            self._parts.append(dict(part))
-        if thought:
-            return [ThinkingDelta(text, signature=signature)] if text or signature else []
-        events = [TextDelta(text)] if text else []
-        if signature:
-            events.append(ThinkingDelta("", signature=signature))
-        return events
-
-
-def _joinable(last: Mapping[str, Any], thought: bool) -> bool:
-    return (
-        isinstance(last.get("text"), str)
-        and set(last) <= {"text", "thought"}
-        and bool(last.get("thought")) == thought
     )
