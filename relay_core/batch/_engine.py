@@ -117,7 +117,11 @@ async def run_engine(
         progress.start(total, done=stats.skipped)
 
     queue: asyncio.Queue[tuple[int, Request] | None] = asyncio.Queue(maxsize=concurrency * 2)
-    results: asyncio.Queue[tuple[int, BatchItem, str | None]] = asyncio.Queue()
+    # Bounded too: with fast answers the workers would outrun the writer, and every
+    # answer not yet on disk would wait in memory.
+    results: asyncio.Queue[tuple[int, BatchItem, str | None]] = asyncio.Queue(
+        maxsize=concurrency * 2
+    )
     limiters: dict[str, RateLimiter] = {}
     cancelled = False
 
