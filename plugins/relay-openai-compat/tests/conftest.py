@@ -19,7 +19,7 @@ import pytest
 
 import relay_openai_compat
 from relay_core import Hub
-from relay_core.testing import hub_for, recorded_waits
+from relay_core.testing import FakeServer, cassette_player, hub_for, recorded_waits
 
 # Key-shaped on purpose, so the masking of key-shaped text is exercised too.
 FAKE_KEY = "sk-test-relaycompatFAKE0123456789abcdef"
@@ -33,7 +33,6 @@ KEY_VARS = (
 )
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "relay-openai-compat"
 RECORD_MODE = os.environ.get("RELAY_RECORD", "none")
-FILTER_HEADERS = ["authorization", "x-api-key", "api-key", "cookie", "set-cookie"]
 
 
 @pytest.fixture(autouse=True)
@@ -52,30 +51,12 @@ def sse(events: list[Any]) -> bytes:
     return (text + "data: [DONE]\n\n").encode()
 
 
-class Server:
-    """A fake provider: records every request and answers from a queue (the last answer
-    repeats)."""
+class Server(FakeServer):
+    """The core's fake server, whose streams end with ``data: [DONE]`` as every server
+    of the family ends them."""
 
-    def __init__(self) -> None:
-        self.requests: list[httpx.Request] = []
-        self.answers: list[httpx.Response] = []
-
-    def reply(self, body: Any, status: int = 200) -> None:
-        self.answers.append(httpx.Response(status, json=body))
-
-    def reply_sse(self, events: list[Any]) -> None:
-        self.answers.append(
-            httpx.Response(200, content=sse(events), headers={"content-type": "text/event-stream"})
-        )
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-
-    @property
-    def sent(self) -> Any:
-        """The JSON body of the last request."""
-        return json.loads(self.requests[-1].content)
+    def reply_sse(self, events: list[Any], *, named: bool = False, done: bool = True) -> None:
+        super().reply_sse(events, named=named, done=done)
 
 
 @pytest.fixture
@@ -95,7 +76,7 @@ def make_hub(server: Server) -> Iterator[Callable[..., Hub]]:
     hubs: list[Hub] = []
 
     def make(catalog_text: str = "", *, network: bool = False) -> Hub:
-        transport = None if network else httpx.MockTransport(server.handler)
+        transport = None if network else httpx.MockTransport(server)
         hub = hub_for(catalog_text, relay_openai_compat, transport=transport)
         hubs.append(hub)
         return hub
@@ -110,20 +91,7 @@ def cassette() -> Callable[[str], Any]:
     """``with cassette("name"):`` replays ``cassettes/relay-openai-compat/name.yaml``; a
     request it does not hold (method, URL and JSON body compared) fails instead of going
     out."""
-    import vcr
-
-    recorder = vcr.VCR(
-        cassette_library_dir=str(CASSETTES),
-        record_mode=RECORD_MODE,
-        filter_headers=FILTER_HEADERS,
-        match_on=["method", "scheme", "host", "port", "path", "query", "body"],
-        decode_compressed_response=True,
-    )
-
-    def use(name: str) -> Any:
-        return recorder.use_cassette(f"{name}.yaml", allow_playback_repeats=False)
-
-    return use
+    return cassette_player(CASSETTES)
 
 
 @pytest.fixture

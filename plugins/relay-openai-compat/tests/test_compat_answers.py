@@ -9,12 +9,18 @@ import pytest
 
 from relay_core import (
     EndEvent,
+    InvalidRequestError,
     MalformedResponse,
     Message,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExceeded,
+    RateLimitError,
     TextDelta,
     TextPart,
     ThinkingDelta,
     ThinkingPart,
+    Tool,
     ToolCallPart,
     Usage,
     UsageEvent,
@@ -109,7 +115,7 @@ def test_thinking_continues_in_the_next_turn_without_being_sent_back(
         "deepseek/deepseek-reasoner", [Message.user("Q1"), first.to_message(), Message.user("Q2")]
     )
     # DeepSeek rejects reasoning_content in input messages: only the answer goes back.
-    assert server.sent["messages"][1] == {"role": "assistant", "content": "Answer."}
+    assert server.payload["messages"][1] == {"role": "assistant", "content": "Answer."}
 
 
 def test_thinking_before_tool_calls_in_a_stream(server: Any, make_hub: Any) -> None:
@@ -238,3 +244,90 @@ def test_streams_without_reasoning_are_unchanged(server: Any, make_hub: Any) -> 
     )
     assert said.content == (TextPart("Hello"),)
     assert not any(isinstance(e, ThinkingDelta) for e in events)
+
+
+# ---------------------------------------------------------------------------- strict tools
+
+FORECAST = Tool(
+    "get_forecast",
+    "",
+    {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"],
+    },
+)
+
+
+def forecast_call(arguments: str) -> Any:
+    call = {
+        "id": "call_f",
+        "type": "function",
+        "function": {"name": "get_forecast", "arguments": arguments},
+    }
+    return completion({"content": None, "tool_calls": [call]}, finish="tool_calls")
+
+
+def test_with_strict_tools_on_forced_nulls_are_dropped_in_answers_and_streams(
+    server: Any, make_hub: Any
+) -> None:
+    filled = '{"city": "Oslo", "days": null}'
+    said, _ = both(
+        server,
+        make_hub("providers:\n  vllm:\n    options: {strict_tools: true}\n"),
+        "vllm/qwen3",
+        forecast_call(filled),
+        [
+            chunk(
+                {"tool_calls": [{"index": 0, "id": "call_f", "function": {"name": "get_forecast"}}]}
+            ),
+            chunk({"tool_calls": [{"index": 0, "function": {"arguments": filled}}]}),
+            chunk({}, finish="tool_calls"),
+        ],
+        tools=[FORECAST],
+    )
+    assert said.tool_calls == (ToolCallPart("call_f", "get_forecast", {"city": "Oslo"}),)
+    assert server.payload["tools"][0]["function"]["strict"] is True
+
+
+def test_loose_tools_keep_the_nulls_the_model_chose(server: Any, make_hub: Any) -> None:
+    server.reply(forecast_call('{"city": "Oslo", "days": null}'))
+    said = make_hub().chat("vllm/qwen3", "Hi", tools=[FORECAST])
+    assert said.tool_calls[0].arguments == {"city": "Oslo", "days": None}
+    assert "strict" not in server.payload["tools"][0]["function"]
+
+
+# ---------------------------------------------------------------------------- errors in streams
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        # OpenRouter: error.code is the HTTP status the error stands for.
+        ({"code": 502, "message": "Provider returned error"}, ProviderUnavailable),
+        ({"code": 429, "message": "Rate limited upstream"}, RateLimitError),
+        ({"code": 402, "message": "Insufficient credits"}, QuotaExceeded),
+        ({"code": "server_error", "message": "Provider disconnected"}, ProviderUnavailable),
+        # Groq: the status rides in status_code.
+        (
+            {
+                "message": "Failed to call a function.",
+                "code": "tool_use_failed",
+                "status_code": 400,
+            },
+            InvalidRequestError,
+        ),
+        # vLLM and unknown servers: a bare message is the server's own trouble.
+        ({"message": "Engine loop has died"}, ProviderUnavailable),
+    ],
+)
+def test_errors_inside_a_stream_are_classified_as_the_status_they_carry(
+    server: Any, make_hub: Any, error: Any, kind: type
+) -> None:
+    server.reply_sse([chunk({"content": "Hel"}), {"error": error}])
+    hub = make_hub("providers:\n  openrouter: {max_retries: 0}\n")
+    with pytest.raises(ProviderError) as caught:
+        list(hub.stream("openrouter/m", "Hi"))
+    assert type(caught.value) is kind
+    assert caught.value.provider_message == error["message"]
+    assert caught.value.status_code is None

@@ -3,13 +3,18 @@ and as the generic entry in front of a local server."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
 import relay_openai_compat
-from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
+from relay_core.testing import (
+    CONFORMANCE_KEY,
+    CONFORMANCE_TEXT,
+    ProviderConformance,
+    json_answer,
+    sse_answer,
+)
 
 USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
 
@@ -45,11 +50,10 @@ def serve_openai_style(scenario: str, stream: bool) -> httpx.Response:
             _chunk({}, "stop"),
             {**_chunk({}), "choices": [], "usage": USAGE},
         ]
-        text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
-        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+        return sse_answer(chunks, done=True)
     if scenario == "text":
         message = {"role": "assistant", "content": CONFORMANCE_TEXT}
-        return httpx.Response(200, json=_completion(message, "stop"))
+        return json_answer(_completion(message, "stop"))
     if scenario == "tool_call":
         call = {
             "id": "call_conformance1",
@@ -57,7 +61,7 @@ def serve_openai_style(scenario: str, stream: bool) -> httpx.Response:
             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
         }
         message = {"role": "assistant", "content": None, "tool_calls": [call]}
-        return httpx.Response(200, json=_completion(message, "tool_calls"))
+        return json_answer(_completion(message, "tool_calls"))
     if scenario == "rate_limit":
         body = {
             "error": {
@@ -66,7 +70,7 @@ def serve_openai_style(scenario: str, stream: bool) -> httpx.Response:
                 "code": "rate_limit_exceeded",
             }
         }
-        return httpx.Response(429, json=body, headers={"retry-after": "3"})
+        return json_answer(body, 429, retry_after="3")
     body = {
         "error": {
             "message": f"Invalid API Key {CONFORMANCE_KEY}",
@@ -74,7 +78,7 @@ def serve_openai_style(scenario: str, stream: bool) -> httpx.Response:
             "code": "invalid_api_key",
         }
     }
-    return httpx.Response(401, json=body)
+    return json_answer(body, 401)
 
 
 class TestGroqConformance(ProviderConformance):

@@ -14,6 +14,7 @@ from relay_core import (
     ImagePart,
     InvalidRequestError,
     Message,
+    Tool,
     UnsupportedCapability,
 )
 from relay_openai_compat import PRESETS
@@ -133,37 +134,37 @@ def test_the_generic_entry_without_a_base_url_is_a_config_error(make_hub: Any) -
 def test_max_tokens_field_per_preset(ok: Any, make_hub: Any) -> None:
     hub = make_hub()
     hub.chat("together/meta-llama/Llama-3.3-70B-Instruct-Turbo", "Hi", max_tokens=50)
-    assert ok.sent["max_tokens"] == 50
-    assert "max_completion_tokens" not in ok.sent
+    assert ok.payload["max_tokens"] == 50
+    assert "max_completion_tokens" not in ok.payload
     hub.chat("groq/llama-3.3-70b-versatile", "Hi", max_tokens=50)
-    assert ok.sent["max_completion_tokens"] == 50
-    assert "max_tokens" not in ok.sent
+    assert ok.payload["max_completion_tokens"] == 50
+    assert "max_tokens" not in ok.payload
 
 
 def test_max_tokens_field_from_the_catalog(ok: Any, make_hub: Any) -> None:
     hub = make_hub("providers:\n  vllm:\n    options: {max_tokens_field: max_completion_tokens}\n")
     hub.chat("vllm/qwen3", "Hi", max_tokens=7)
-    assert ok.sent["max_completion_tokens"] == 7
+    assert ok.payload["max_completion_tokens"] == 7
 
 
 def test_the_system_prompt_is_never_a_developer_message(ok: Any, make_hub: Any) -> None:
     # relay-openai would send "developer" for a model named like OpenAI's reasoning ones.
     make_hub().chat("openrouter/openai/o3-mini", "Hi", system="Be brief.")
     make_hub().chat("vllm/o4-mini-distill", "Hi", system="Be brief.")
-    assert ok.sent["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert ok.payload["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
 def test_stream_usage_is_asked_for_unless_switched_off(server: Any, make_hub: Any) -> None:
     server.reply_sse([])
     list(make_hub().stream("groq/llama-3.3-70b-versatile", "Hi"))
-    assert server.sent["stream_options"] == {"include_usage": True}
+    assert server.payload["stream_options"] == {"include_usage": True}
     list(
         make_hub("providers:\n  ollama:\n    options: {stream_usage: false}\n").stream(
             "ollama/qwen3", "Hi"
         )
     )
-    assert server.sent["stream"] is True
-    assert "stream_options" not in server.sent
+    assert server.payload["stream"] is True
+    assert "stream_options" not in server.payload
 
 
 def test_provider_kwargs_still_win(server: Any, make_hub: Any) -> None:
@@ -171,13 +172,59 @@ def test_provider_kwargs_still_win(server: Any, make_hub: Any) -> None:
     hub = make_hub("providers:\n  ollama:\n    options: {stream_usage: false}\n")
     kwargs = {"stream_options": {"include_usage": True}, "reasoning_format": "parsed"}
     list(hub.stream("ollama/qwen3", "Hi", provider_kwargs=kwargs))
-    assert server.sent["stream_options"] == {"include_usage": True}
-    assert server.sent["reasoning_format"] == "parsed"
+    assert server.payload["stream_options"] == {"include_usage": True}
+    assert server.payload["reasoning_format"] == "parsed"
+
+
+FORECAST = Tool(
+    "get_forecast",
+    "Weather forecast for a city.",
+    {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"],
+    },
+)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_sends_tools_loose_without_a_strict_field(
+    ok: Any, make_hub: Any, preset: str
+) -> None:
+    make_hub().chat(f"{preset}/m", "Forecast?", tools=[FORECAST])
+    assert ok.payload["tools"] == [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_forecast",
+                "description": "Weather forecast for a city.",
+                "parameters": FORECAST.parameters,
+            },
+        }
+    ]
+
+
+def test_strict_tools_can_be_switched_on_for_a_server_that_enforces_them(
+    ok: Any, make_hub: Any
+) -> None:
+    hub = make_hub("providers:\n  vllm:\n    options: {strict_tools: true}\n")
+    open_map = Tool("tag", "", {"type": "object", "properties": {"m": {"type": "object"}}})
+    hub.chat("vllm/qwen3", "Forecast?", tools=[FORECAST, open_map])
+    strict, loose = (tool["function"] for tool in ok.payload["tools"])
+    assert strict["strict"] is True
+    assert strict["parameters"] == {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": ["integer", "null"]}},
+        "required": ["city", "days"],
+        "additionalProperties": False,
+    }
+    # What strict mode cannot express still goes loose, without the field.
+    assert loose == {"name": "tag", "parameters": open_map.parameters}
 
 
 def test_json_schema_where_supported(ok: Any, make_hub: Any) -> None:
     make_hub().chat("groq/moonshotai/kimi-k2-instruct", "Where?", response_schema=SCHEMA)
-    assert ok.sent["response_format"] == {
+    assert ok.payload["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": "response", "schema": SCHEMA, "strict": True},
     }
@@ -191,7 +238,7 @@ def test_json_object_fallback_puts_the_schema_in_the_system_prompt(
     )
     hub = make_hub()
     hub.chat("deepseek/deepseek-chat", "Where?", system="Be brief.", response_schema=SCHEMA)
-    sent = server.sent
+    sent = server.payload
     assert sent["response_format"] == {"type": "json_object"}
     system = sent["messages"][0]
     assert system["role"] == "system"
@@ -199,8 +246,8 @@ def test_json_object_fallback_puts_the_schema_in_the_system_prompt(
     assert '"required":["city"]' in system["content"]
     assert "json" in system["content"].lower()  # DeepSeek's JSON Output asks for the word
     hub.chat("deepseek/deepseek-chat", "Where?", response_schema=SCHEMA)
-    assert server.sent["messages"][0]["role"] == "system"
-    assert server.sent["messages"][1] == {"role": "user", "content": "Where?"}
+    assert server.payload["messages"][0]["role"] == "system"
+    assert server.payload["messages"][1] == {"role": "user", "content": "Where?"}
 
 
 def test_the_fallback_can_be_chosen_for_any_server(ok: Any, make_hub: Any) -> None:
@@ -211,7 +258,7 @@ def test_the_fallback_can_be_chosen_for_any_server(ok: Any, make_hub: Any) -> No
     ok.reply({**OK, "choices": [{**OK["choices"][0], "message": {"content": '{"city":"Oslo"}'}}]})
     ok.answers.pop(0)
     assert hub.chat("local/m", "Where?", response_schema=SCHEMA).json() == {"city": "Oslo"}
-    assert ok.sent["response_format"] == {"type": "json_object"}
+    assert ok.payload["response_format"] == {"type": "json_object"}
 
 
 def test_the_responses_api_is_refused(make_hub: Any) -> None:
@@ -227,6 +274,7 @@ def test_the_responses_api_is_refused(make_hub: Any) -> None:
         ("{max_tokens_field: n_predict}", "max_tokens_field must be one of"),
         ("{structured_output: grammar}", "structured_output must be one of"),
         ("{stream_usage: 'no'}", "stream_usage must be true or false"),
+        ("{strict_tools: 1}", "strict_tools must be true or false"),
     ],
 )
 def test_bad_options_are_config_errors(make_hub: Any, options: str, message: str) -> None:
@@ -243,9 +291,9 @@ def test_capabilities_differ_per_preset(ok: Any, make_hub: Any) -> None:
     ):
         hub.chat("deepseek/deepseek-chat", image)
     hub.chat("groq/meta-llama/llama-4-scout-17b-16e-instruct", image)
-    assert ok.sent["messages"][0]["content"][1]["type"] == "image_url"
+    assert ok.payload["messages"][0]["content"][1]["type"] == "image_url"
     with pytest.raises(UnsupportedCapability, match="groq/m does not support documents"):
         hub.chat("groq/m", pdf)
     hub.chat("openrouter/anthropic/claude-sonnet-4.5", pdf)
-    assert ok.sent["messages"][0]["content"][1]["type"] == "file"
+    assert ok.payload["messages"][0]["content"][1]["type"] == "file"
     assert len(ok.requests) == 2

@@ -18,6 +18,7 @@ from relay_core import (
     Capability,
     NotFoundError,
     PluginRegistry,
+    QuotaExceeded,
     RateLimitError,
 )
 from relay_openai_compat._adapter import (
@@ -123,8 +124,8 @@ def _error(message: str, code: str = "", kind: str = "invalid_request_error") ->
 @pytest.mark.parametrize(
     ("preset", "status", "body", "error"),
     [
-        ("deepseek", 402, _error("Insufficient Balance"), AuthenticationError),
-        ("openrouter", 402, _error("Insufficient credits"), AuthenticationError),
+        ("deepseek", 402, _error("Insufficient Balance"), QuotaExceeded),
+        ("openrouter", 402, _error("Insufficient credits"), QuotaExceeded),
         (
             "groq",
             429,

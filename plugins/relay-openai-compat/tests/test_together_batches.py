@@ -124,7 +124,7 @@ def test_a_batch_line_holds_what_the_chat_path_sends(make_hub: Any, server: Any)
     handle = hub.get(TARGET)
     assert handle.adapter.batch_line(handle.prepare(request)) == {
         "custom_id": "c1",
-        "body": server.sent,
+        "body": server.payload,
     }
 
 

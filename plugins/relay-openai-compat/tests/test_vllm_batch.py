@@ -196,7 +196,7 @@ def test_the_vllm_preset_is_the_batch_adapter_and_chat_still_goes_to_the_server(
         "custom_id": "r1",
         "method": "POST",
         "url": "/v1/chat/completions",
-        "body": server.sent,
+        "body": server.payload,
     }
 
 

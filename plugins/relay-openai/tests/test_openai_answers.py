@@ -4,17 +4,29 @@ streams that end with exactly what chat returns."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 
 from relay_core import (
+    AuthenticationError,
+    ContentPolicyError,
+    ContextWindowExceeded,
     EndEvent,
+    InvalidRequestError,
     MalformedResponse,
+    Message,
+    ProviderError,
     ProviderUnavailable,
+    QuotaExceeded,
+    RateLimitError,
+    Request,
     TextPart,
     ThinkingDelta,
     ThinkingPart,
+    Timeout,
+    Tool,
     ToolCallDelta,
     ToolCallPart,
     Usage,
@@ -515,3 +527,261 @@ def test_a_responses_stream_cut_before_completion_is_malformed(server: Any, make
     hub = make_hub("providers:\n  openai:\n    options: {api: responses}\n    max_retries: 0\n")
     with pytest.raises(MalformedResponse, match=r"response\.completed"):
         list(hub.stream("openai/gpt-4.1", "Hi"))
+
+
+# ---------------------------------------------------------------------------- errors in streams
+
+STREAM_ERRORS = [
+    # (code, type, the error it is)
+    ("rate_limit_exceeded", "tokens", RateLimitError),
+    ("insufficient_quota", "insufficient_quota", QuotaExceeded),
+    ("context_length_exceeded", "invalid_request_error", ContextWindowExceeded),
+    ("invalid_prompt", None, InvalidRequestError),
+    ("invalid_api_key", "invalid_request_error", AuthenticationError),
+    ("server_error", "server_error", ProviderUnavailable),
+    ("server_is_overloaded", None, ProviderUnavailable),
+    ("slow_down", None, ProviderUnavailable),
+    ("vector_store_timeout", None, Timeout),
+    ("invalid_image_url", None, InvalidRequestError),
+    ("image_content_policy_violation", None, ContentPolicyError),
+    # No code: the type decides (OpenAI's own stream errors often carry only a type).
+    (None, "server_error", ProviderUnavailable),
+    (None, "invalid_request_error", InvalidRequestError),
+    # Unknown: classified as the service's trouble, as an HTTP 500 would be.
+    ("something_new", None, ProviderUnavailable),
+    (None, None, ProviderUnavailable),
+]
+
+
+@pytest.mark.parametrize(("code", "kind", "error"), STREAM_ERRORS)
+def test_errors_inside_a_chat_stream_are_classified_by_code(
+    server: Any, make_hub: Any, code: Any, kind: Any, error: type
+) -> None:
+    body = {"message": "It went wrong.", "type": kind, "param": None, "code": code}
+    server.reply_sse([chunk({"content": "Hel"}), {"error": body}])
+    hub = make_hub("providers:\n  openai: {max_retries: 0}\n")
+    with pytest.raises(ProviderError) as caught:
+        list(hub.stream("openai/gpt-4.1", "Hi"))
+    assert type(caught.value) is error
+    assert caught.value.provider_message == "It went wrong."
+    assert caught.value.status_code is None  # the HTTP answer itself was a 200
+    assert (caught.value.provider, caught.value.model) == ("openai", "gpt-4.1")
+
+
+@pytest.mark.parametrize(("code", "kind", "error"), STREAM_ERRORS)
+def test_errors_inside_a_responses_stream_are_classified_by_code(
+    server: Any, make_hub: Any, code: Any, kind: Any, error: type
+) -> None:
+    failed = {"code": code, "message": "It went wrong."}
+    if kind is not None:
+        failed["type"] = kind
+    server.reply_sse(
+        [
+            {"type": "response.created", "sequence_number": 0, "response": {"id": "r"}},
+            {
+                "type": "response.failed",
+                "sequence_number": 1,
+                "response": {"id": "r", "status": "failed", "error": failed},
+            },
+        ],
+        named=True,
+    )
+    hub = make_hub("providers:\n  openai:\n    options: {api: responses}\n    max_retries: 0\n")
+    with pytest.raises(ProviderError) as caught:
+        list(hub.stream("openai/gpt-4.1", "Hi"))
+    assert type(caught.value) is error
+    assert caught.value.status_code is None
+
+
+def test_an_error_event_in_a_responses_stream(server: Any, make_hub: Any) -> None:
+    server.reply_sse(
+        [
+            {
+                "type": "error",
+                "code": "rate_limit_exceeded",
+                "message": "Rate limit reached for gpt-4.1.",
+                "param": None,
+                "sequence_number": 1,
+            }
+        ],
+        named=True,
+    )
+    hub = make_hub("providers:\n  openai:\n    options: {api: responses}\n    max_retries: 0\n")
+    with pytest.raises(RateLimitError, match="Rate limit reached"):
+        list(hub.stream("openai/gpt-4.1", "Hi"))
+
+
+def test_a_failed_responses_answer_is_classified_as_a_stream_error_is(
+    server: Any, make_hub: Any
+) -> None:
+    server.reply(
+        {
+            "id": "resp_f",
+            "object": "response",
+            "status": "failed",
+            "model": "gpt-4.1",
+            "error": {"code": "insufficient_quota", "message": "You exceeded your current quota."},
+            "output": [],
+        }
+    )
+    hub = make_hub("providers:\n  openai:\n    options: {api: responses}\n")
+    with pytest.raises(QuotaExceeded):
+        hub.chat("openai/gpt-4.1", "Hi")
+    assert len(server.requests) == 1  # not retried
+
+
+# ---------------------------------------------------------------------------- strict tools
+
+FORECAST = Tool(
+    "get_forecast",
+    "Weather forecast for a city.",
+    {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "days": {"type": "integer"},
+            "place": {
+                "type": "object",
+                "properties": {"lat": {"type": "number"}, "label": {"type": "string"}},
+                "required": ["lat"],
+            },
+        },
+        "required": ["city"],
+    },
+)
+# What strict mode made the model send: every argument, the optional ones null.
+FILLED = '{"city": "Paris", "days": null, "place": {"lat": 48.85, "label": null}}'
+DROPPED = {"city": "Paris", "place": {"lat": 48.85}}
+
+
+def forecast_call(arguments: str = FILLED) -> Any:
+    return completion(
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_f",
+                    "type": "function",
+                    "function": {"name": "get_forecast", "arguments": arguments},
+                }
+            ],
+        },
+        "tool_calls",
+        USAGE,
+    )
+
+
+def test_strict_tool_calls_lose_the_nulls_strict_mode_forced_and_go_back_without(
+    server: Any, make_hub: Any
+) -> None:
+    chunks = [
+        chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_f",
+                        "type": "function",
+                        "function": {"name": "get_forecast", "arguments": FILLED[:20]},
+                    }
+                ]
+            }
+        ),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": FILLED[20:]}}]}),
+        chunk({}, "tool_calls"),
+        chunk(usage=USAGE),
+    ]
+    hub = make_hub()
+    said, streamed, _ = both(server, hub, forecast_call(), chunks, tools=[FORECAST])
+    assert server.payloads[0]["tools"][0]["function"]["strict"] is True
+    assert said.tool_calls == (ToolCallPart("call_f", "get_forecast", DROPPED),)
+    assert_same(said, streamed)
+
+    # Sent back, the call carries the arguments the caller's schema describes.
+    server.reply(completion({"role": "assistant", "content": "Sunny."}))
+    hub.chat("openai/gpt-4.1", [Message.user("Hi"), said.to_message()], tools=[FORECAST])
+    sent_call = server.payload["messages"][1]["tool_calls"][0]
+    assert json.loads(sent_call["function"]["arguments"]) == DROPPED
+
+
+def test_a_required_null_and_a_loose_tools_nulls_are_kept(server: Any, make_hub: Any) -> None:
+    nullable = Tool(
+        "get_forecast",
+        "",
+        {
+            "type": "object",
+            "properties": {"city": {"type": ["string", "null"]}, "days": {"type": "integer"}},
+            "required": ["city"],
+        },
+    )
+    server.reply(forecast_call('{"city": null, "days": null}'))
+    said = make_hub().chat("openai/gpt-4.1", "Hi", tools=[nullable])
+    assert said.tool_calls[0].arguments == {"city": None}  # city is required: its null stays
+
+    loose = Tool("get_forecast", "", {"type": "object", "properties": {"x": {"allOf": [{}]}}})
+    server.reply(forecast_call('{"x": null}'))
+    server.answers.pop(0)
+    said = make_hub().chat("openai/gpt-4.1", "Hi", tools=[loose])
+    assert server.payload["tools"][0]["function"]["strict"] is False
+    assert said.tool_calls[0].arguments == {"x": None}  # not strict: the model chose it
+
+
+def test_strict_tool_calls_lose_their_nulls_in_the_responses_api(
+    server: Any, make_hub: Any
+) -> None:
+    final = {
+        "id": "resp_f",
+        "object": "response",
+        "status": "completed",
+        "model": "gpt-4.1",
+        "output": [
+            {
+                "id": "fc_1",
+                "type": "function_call",
+                "call_id": "call_f",
+                "name": "get_forecast",
+                "arguments": FILLED,
+                "status": "completed",
+            }
+        ],
+        "usage": {"input_tokens": 5, "output_tokens": 6, "total_tokens": 11},
+    }
+    hub = make_hub("providers:\n  openai:\n    options: {api: responses}\n")
+    server.reply(final)
+    said = hub.chat("openai/gpt-4.1", "Hi", tools=[FORECAST])
+    assert server.payload["tools"][0]["strict"] is True
+    assert said.tool_calls == (ToolCallPart("call_f", "get_forecast", DROPPED),)
+    server.reply_sse(
+        [
+            {
+                "type": "response.output_item.added",
+                "sequence_number": 1,
+                "output_index": 0,
+                "item": {**final["output"][0], "arguments": "", "status": "in_progress"},
+            },
+            {
+                "type": "response.function_call_arguments.delta",
+                "sequence_number": 2,
+                "item_id": "fc_1",
+                "output_index": 0,
+                "delta": FILLED,
+            },
+            {"type": "response.completed", "sequence_number": 3, "response": final},
+        ],
+        named=True,
+    )
+    server.answers.pop(0)
+    [*_, end] = hub.stream("openai/gpt-4.1", "Hi", tools=[FORECAST])
+    assert_same(said, end.response)
+
+
+def test_batch_answers_lose_strict_nulls_with_their_request_in_hand(make_hub: Any) -> None:
+    adapter = make_hub().get("openai/gpt-4.1").adapter
+    # As batch_results parses a line: without the request, so with the nulls still in.
+    parsed = adapter._parse_chat(forecast_call(), Request(messages=(), model="gpt-4.1"))
+    assert parsed.tool_calls[0].arguments == json.loads(FILLED)
+    request = Request.from_prompt("Hi", model="gpt-4.1", tools=[FORECAST])
+    finished = adapter.finish_batch_response(request, parsed)
+    assert finished.tool_calls == (ToolCallPart("call_f", "get_forecast", DROPPED),)
+    assert adapter.finish_batch_response(Request.from_prompt("Hi", model="m"), parsed) is parsed

@@ -147,7 +147,7 @@ def test_a_batch_line_holds_what_the_chat_path_sends(
     hub.chat(request)
     handle = hub.get("openai/gpt-4.1-mini")
     line = handle.adapter.batch_line(handle.prepare(request))
-    assert line == {"custom_id": "w1", "method": "POST", "url": url, "body": server.sent}
+    assert line == {"custom_id": "w1", "method": "POST", "url": url, "body": server.payload}
 
 
 async def test_one_batch_goes_to_one_endpoint(make_hub: Any, server: Any) -> None:

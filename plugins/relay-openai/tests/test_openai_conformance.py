@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 
 import relay_openai
-from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
+from relay_core.testing import (
+    CONFORMANCE_KEY,
+    CONFORMANCE_TEXT,
+    ProviderConformance,
+    json_answer,
+    sse_answer,
+)
 
 USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
 
@@ -36,14 +41,9 @@ def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str,
     }
 
 
-def _sse(chunks: list[dict[str, Any]]) -> httpx.Response:
-    text = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
-    return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
-
-
 def _error(status: int, message: str, kind: str, code: str, **headers: str) -> httpx.Response:
     body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return httpx.Response(status, json=body, headers=headers)
+    return json_answer(body, status, **headers)
 
 
 class TestConformance(ProviderConformance):
@@ -53,18 +53,19 @@ class TestConformance(ProviderConformance):
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         if scenario == "text" and stream:
             usage_chunk = {**_chunk({}), "choices": [], "usage": USAGE}
-            return _sse(
+            return sse_answer(
                 [
                     _chunk({"role": "assistant", "content": ""}),
                     _chunk({"content": "Conformance "}),
                     _chunk({"content": "answer."}),
                     _chunk({}, "stop"),
                     usage_chunk,
-                ]
+                ],
+                done=True,
             )
         if scenario == "text":
             message = {"role": "assistant", "content": CONFORMANCE_TEXT, "refusal": None}
-            return httpx.Response(200, json=_completion(message, "stop"))
+            return json_answer(_completion(message, "stop"))
         if scenario == "tool_call":
             call = {
                 "id": "call_conformance1",
@@ -72,14 +73,14 @@ class TestConformance(ProviderConformance):
                 "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
             }
             message = {"role": "assistant", "content": None, "tool_calls": [call], "refusal": None}
-            return httpx.Response(200, json=_completion(message, "tool_calls"))
+            return json_answer(_completion(message, "tool_calls"))
         if scenario == "rate_limit":
             return _error(
                 429,
                 "Rate limit reached for requests",
                 "requests",
                 "rate_limit_exceeded",
-                **{"retry-after": "3"},
+                retry_after="3",
             )
         return _error(
             401,

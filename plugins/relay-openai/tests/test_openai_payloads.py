@@ -54,6 +54,8 @@ WEATHER = Tool(
     "Current weather in a city.",
     {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
+# WEATHER's parameters as strict mode takes them: closed.
+STRICT_WEATHER = {**WEATHER.parameters, "additionalProperties": False}
 
 
 @pytest.fixture
@@ -69,7 +71,7 @@ def chat(server: Any, make_hub: Any) -> Any:
             "POST",
             "https://api.openai.com/v1/chat/completions",
         )
-        return server.sent
+        return server.payload
 
     return send
 
@@ -84,7 +86,7 @@ def responses(server: Any, make_hub: Any) -> Any:
         kwargs["provider_kwargs"] = {**RESPONSES, **kwargs.get("provider_kwargs", {})}
         hub.chat(model, *args, **kwargs)
         assert str(server.requests[-1].url) == "https://api.openai.com/v1/responses"
-        return server.sent
+        return server.payload
 
     return send
 
@@ -219,12 +221,22 @@ def test_chat_tool_calls_results_and_dropped_thinking(chat: Any) -> None:
             "function": {
                 "name": "get_weather",
                 "description": "Current weather in a city.",
-                "parameters": WEATHER.parameters,
+                "parameters": STRICT_WEATHER,
+                "strict": True,
             },
         },
         {
             "type": "function",
-            "function": {"name": "now", "parameters": {"type": "object", "properties": {}}},
+            "function": {
+                "name": "now",
+                "parameters": {
+                    "type": "object",
+                    "properties": {},
+                    "required": [],
+                    "additionalProperties": False,
+                },
+                "strict": True,
+            },
         },
     ]
     assert "tool_choice" not in sent
@@ -241,6 +253,71 @@ def test_chat_tool_calls_results_and_dropped_thinking(chat: Any) -> None:
 )
 def test_chat_tool_choice(chat: Any, choice: str, wire: Any) -> None:
     assert chat("Hi", tools=[WEATHER], tool_choice=choice)["tool_choice"] == wire
+
+
+# A tool with an optional argument: strict mode makes it required and nullable.
+FORECAST = Tool(
+    "get_forecast",
+    "Weather forecast for a city.",
+    {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "days": {"type": "integer", "minimum": 1},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        },
+        "required": ["city"],
+    },
+)
+STRICT_FORECAST = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string"},
+        "days": {"type": ["integer", "null"], "minimum": 1},
+        "unit": {"type": ["string", "null"], "enum": ["celsius", "fahrenheit", None]},
+    },
+    "required": ["city", "days", "unit"],
+    "additionalProperties": False,
+}
+# Parameters strict mode cannot express: each tool goes loose, its schema unchanged.
+LOOSE_PARAMETERS = [
+    {"type": "object", "properties": {"tags": {"type": "object", "additionalProperties": True}}},
+    {"type": "object", "properties": {"m": {"type": "object", "additionalProperties": {}}}},
+    {"type": "object", "properties": {"x": {"allOf": [{"type": "integer"}, {"minimum": 0}]}}},
+    {"type": "object", "properties": {"x": {"oneOf": [{"type": "integer"}, {"type": "string"}]}}},
+    {"type": "object", "properties": {"x": {"not": {"type": "null"}}}},
+    {"type": "object", "properties": {"meta": {"type": "object"}}},
+    {"type": "object"},
+    {"anyOf": [{"type": "object", "properties": {}}]},
+]
+
+
+def test_chat_tools_are_strict_with_optional_arguments_made_nullable(chat: Any) -> None:
+    [sent] = chat("Forecast?", tools=[FORECAST])["tools"]
+    assert sent == {
+        "type": "function",
+        "function": {
+            "name": "get_forecast",
+            "description": "Weather forecast for a city.",
+            "parameters": STRICT_FORECAST,
+            "strict": True,
+        },
+    }
+
+
+@pytest.mark.parametrize("parameters", LOOSE_PARAMETERS)
+def test_chat_tools_strict_mode_cannot_express_go_loose(chat: Any, parameters: Any) -> None:
+    [sent] = chat("Hi", tools=[Tool("f", "", parameters)])["tools"]
+    assert sent == {
+        "type": "function",
+        "function": {"name": "f", "parameters": parameters, "strict": False},
+    }
+
+
+def test_one_loose_tool_leaves_the_others_strict(chat: Any) -> None:
+    loose = Tool("f", "", LOOSE_PARAMETERS[0])
+    sent = chat("Hi", tools=[loose, FORECAST])["tools"]
+    assert [tool["function"]["strict"] for tool in sent] == [False, True]
 
 
 SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}}
@@ -366,7 +443,7 @@ def test_a_base_url_from_the_catalog_is_used(server: Any, make_hub: Any) -> None
 def test_streaming_asks_for_usage(server: Any, make_hub: Any) -> None:
     server.reply_sse(["[DONE]"])
     list(make_hub().stream("openai/gpt-4.1", "Hi"))
-    assert server.sent == {
+    assert server.payload == {
         "model": "gpt-4.1",
         "messages": [{"role": "user", "content": "Hi"}],
         "stream": True,
@@ -468,11 +545,33 @@ def test_responses_tool_calls_and_results_are_items(responses: Any) -> None:
             "type": "function",
             "name": "get_weather",
             "description": "Current weather in a city.",
-            "parameters": WEATHER.parameters,
-            "strict": False,
+            "parameters": STRICT_WEATHER,
+            "strict": True,
         }
     ]
     assert sent["tool_choice"] == {"type": "function", "name": "get_weather"}
+
+
+def test_responses_tools_are_strict_with_optional_arguments_made_nullable(
+    responses: Any,
+) -> None:
+    [sent] = responses("Forecast?", tools=[FORECAST])["tools"]
+    assert sent == {
+        "type": "function",
+        "name": "get_forecast",
+        "description": "Weather forecast for a city.",
+        "parameters": STRICT_FORECAST,
+        "strict": True,
+    }
+
+
+@pytest.mark.parametrize("parameters", LOOSE_PARAMETERS)
+def test_responses_tools_strict_mode_cannot_express_go_loose(
+    responses: Any, parameters: Any
+) -> None:
+    # Said explicitly: the Responses API would make a tool with no `strict` strict.
+    [sent] = responses("Hi", tools=[Tool("f", "", parameters)])["tools"]
+    assert sent == {"type": "function", "name": "f", "parameters": parameters, "strict": False}
 
 
 @pytest.mark.parametrize(("strict", "wire"), [(True, STRICT_SCHEMA), (False, SCHEMA)])
@@ -503,8 +602,8 @@ def test_a_model_alias_can_pick_the_api_in_its_provider_kwargs(server: Any, make
     )
     hub.chat("smart", "Hi")
     assert server.requests[-1].url.path == "/v1/responses"
-    assert server.sent["store"] is False
-    assert "openai" not in server.sent
+    assert server.payload["store"] is False
+    assert "openai" not in server.payload
 
 
 @pytest.mark.parametrize("own", [{"api": "completions"}, {"apii": "chat"}, "responses"])

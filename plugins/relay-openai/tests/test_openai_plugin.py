@@ -16,6 +16,7 @@ from relay_core import (
     NotFoundError,
     PluginRegistry,
     ProviderUnavailable,
+    QuotaExceeded,
     RateLimitError,
 )
 from relay_openai._adapter import OpenAIProvider, is_reasoning_model
@@ -71,7 +72,7 @@ def _error(code: str, message: str, kind: str = "invalid_request_error") -> Any:
                 "You exceeded your current quota, please check your plan and billing details.",
                 "insufficient_quota",
             ),
-            AuthenticationError,
+            QuotaExceeded,
         ),
         (429, _error("rate_limit_exceeded", "Rate limit reached", "tokens"), RateLimitError),
         (404, _error("model_not_found", "The model `gpt-9` does not exist"), NotFoundError),
@@ -102,8 +103,9 @@ def test_error_classification(
 
 def test_insufficient_quota_is_not_retried(server: Any, make_hub: Any, waits: list[float]) -> None:
     server.reply(_error("insufficient_quota", "You exceeded your current quota."), status=429)
-    with pytest.raises(AuthenticationError):
+    with pytest.raises(QuotaExceeded) as caught:
         make_hub().chat("openai/gpt-4.1", "Hi")
+    assert not caught.value.retryable
     assert waits == []
     assert len(server.requests) == 1
 

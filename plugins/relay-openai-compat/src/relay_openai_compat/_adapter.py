@@ -18,6 +18,9 @@ answers it parses:
                         prompt and the answer is validated here
   ``stream_usage``      ``true`` (default) sends ``stream_options.include_usage``; switch
                         it off for servers that reject the field
+  ``strict_tools``      ``false`` (default): tools go as they are, with no ``strict``
+                        field; ``true`` compiles them for strict mode as relay-openai
+                        does, for a server known to enforce it
 
 Capabilities are class attributes, one small subclass per profile, so the hub's check and
 ``relay providers`` both read the truth without instantiating anything.
@@ -31,12 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from relay_core.errors import (
-    AuthenticationError,
-    ConfigError,
-    InvalidRequestError,
-    MalformedResponse,
-)
+from relay_core.errors import ConfigError, InvalidRequestError, MalformedResponse
 from relay_core.providers import Capability, ErrorRule, ProviderSettings
 from relay_core.streaming import SSEEvent, StreamAssembler
 from relay_core.types import (
@@ -47,6 +45,7 @@ from relay_core.types import (
     StreamEvent,
     ThinkingDelta,
     ThinkingPart,
+    Tool,
 )
 from relay_core.validation import schema_errors
 from relay_openai._adapter import OpenAIProvider
@@ -126,12 +125,9 @@ class OpenAICompatProvider(OpenAIProvider):
     # values' types; Provider declares the real ones repeated here.)
     api_key_env: ClassVar[str | None] = None
     default_base_url: ClassVar[str | None] = None
-    error_rules: ClassVar[Sequence[ErrorRule]] = (
-        # 402 is "out of credit" (DeepSeek: Insufficient Balance, OpenRouter: credits):
-        # waiting will not fix it, a fallback member may.
-        ErrorRule(AuthenticationError, status=402),
-        ErrorRule(AuthenticationError, status=429, contains="insufficient_quota"),
-    )
+    # The core's classification covers these servers' errors: 402 (out of credit at
+    # DeepSeek and OpenRouter) and insufficient_quota are QuotaExceeded there.
+    error_rules: ClassVar[Sequence[ErrorRule]] = ()
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         options = settings.options
@@ -149,13 +145,17 @@ class OpenAICompatProvider(OpenAIProvider):
         super().__init__(settings, http)
         self.max_tokens_field: str = self._choice("max_tokens_field", _MAX_TOKENS_FIELDS)
         self.structured_output: str = self._choice("structured_output", _STRUCTURED_MODES)
-        stream_usage = options.get("stream_usage", True)
-        if not isinstance(stream_usage, bool):
+        self.stream_usage = self._flag("stream_usage", default=True)
+        self.strict_tools = self._flag("strict_tools", default=False)
+
+    def _flag(self, option: str, *, default: bool) -> bool:
+        value = self.settings.options.get(option, default)
+        if not isinstance(value, bool):
             raise ConfigError(
-                f"providers.{settings.name}.options.stream_usage must be true or false, "
-                f"not {stream_usage!r}"
+                f"providers.{self.settings.name}.options.{option} must be true or false, "
+                f"not {value!r}"
             )
-        self.stream_usage = stream_usage
+        return value
 
     def _choice(self, option: str, allowed: tuple[str, ...]) -> str:
         value = self.settings.options.get(option, allowed[0])
@@ -208,6 +208,13 @@ class OpenAICompatProvider(OpenAIProvider):
                 messages.insert(0, {"role": "system", "content": instruction})
         return payload
 
+    def _chat_tool(self, tool: Tool) -> dict[str, Any]:
+        sent = super()._chat_tool(tool)
+        if not sent["function"]["strict"]:
+            # Loose tools go without the field, which some servers reject or misread.
+            del sent["function"]["strict"]
+        return sent
+
     # -- answers ------------------------------------------------------------------------
 
     def _parse_chat(self, body: dict[str, Any], request: Request) -> Response:
@@ -259,6 +266,8 @@ class OpenAICompatProvider(OpenAIProvider):
                 response = assembler.response(
                     model=end.model, finish_reason=end.finish_reason, id=end.id, raw=end.raw
                 )
+                content = self._without_strict_nulls(response.content, request)
+                response = attrs.evolve(response, content=content)
                 self._check_structured(response, request)
                 yield EndEvent(response)
             else:

@@ -9,7 +9,6 @@ key is merged into the payload untouched, last, so it can override anything mapp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -21,15 +20,12 @@ import attrs
 
 from relay_core.batching import error_info, jsonl, parse_lines
 from relay_core.errors import (
-    AuthenticationError,
     ConfigError,
-    ContextWindowExceeded,
     InvalidRequestError,
     MalformedResponse,
     ProviderError,
-    ProviderUnavailable,
-    RateLimitError,
 )
+from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.streaming import StreamAssembler
 from relay_core.types import (
@@ -51,12 +47,14 @@ from relay_core.types import (
     TextPart,
     ThinkingDelta,
     ThinkingPart,
+    Tool,
     ToolCallDelta,
     ToolCallPart,
     ToolResultPart,
     Usage,
     UsageEvent,
 )
+from relay_core.validation import without_optional_nulls
 
 if TYPE_CHECKING:
     from relay_core.http import HttpClient
@@ -86,6 +84,41 @@ _BATCH_DONE = frozenset({"completed", "failed", "cancelled", "expired"})
 _BATCH_ENDED_AT = ("completed_at", "failed_at", "expired_at", "cancelled_at")
 # Error-file codes of requests a batch never ran: the ErrorInfo kind is the batch's end.
 _BATCH_UNRUN = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
+# Error codes (and types) as the HTTP status each stands for, for errors that come with
+# no HTTP status (see _error_status); the core then classifies them as that answer, so
+# insufficient_quota is QuotaExceeded, context_length_exceeded ContextWindowExceeded...
+_ERROR_STATUS: dict[str, int] = {
+    "invalid_request_error": 400,
+    "invalid_prompt": 400,
+    "context_length_exceeded": 400,
+    "invalid_api_key": 401,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+    "server_is_overloaded": 503,
+    "slow_down": 503,
+    "vector_store_timeout": 504,
+    # The Responses API's image errors: the input is wrong, not the service.
+    **dict.fromkeys(
+        (
+            "invalid_image",
+            "invalid_image_format",
+            "invalid_base64_image",
+            "invalid_image_url",
+            "image_too_large",
+            "image_too_small",
+            "image_parse_error",
+            "image_content_policy_violation",
+            "invalid_image_mode",
+            "image_file_too_large",
+            "unsupported_image_media_type",
+            "empty_image_file",
+            "failed_to_download_image",
+            "image_file_not_found",
+        ),
+        400,
+    ),
+}
 
 
 def is_reasoning_model(model: str) -> bool:
@@ -160,19 +193,20 @@ def batch_seconds(value: Any) -> float | None:
     return moment.timestamp()
 
 
-def _stream_error(error: Any, provider: str, model: str) -> ProviderError:
-    """An error the provider reported inside a 200 stream (no HTTP status to classify)."""
-    error = error if isinstance(error, dict) else {"message": str(error)}
-    code = str(error.get("code") or error.get("type") or "")
-    message = str(error.get("message") or code or "stream failed")
-    cls: type[ProviderError] = ProviderError
-    if code == "rate_limit_exceeded":
-        cls = RateLimitError
-    elif code == "context_length_exceeded":
-        cls = ContextWindowExceeded
-    elif code in ("server_error", "server_is_overloaded", "slow_down"):
-        cls = ProviderUnavailable
-    return cls(message, provider=provider, model=model)
+def _error_status(error: Mapping[str, Any]) -> int:
+    """The HTTP status an error object with no HTTP answer of its own stands for (an
+    error inside a 200 stream, a failed response, a batch error line): a status it
+    carries (OpenRouter's numeric ``code``, Groq's ``status_code``), else its ``code``,
+    else its ``type`` (see ``_ERROR_STATUS``). Anything unknown counts as the service's
+    own trouble, as a 500 would."""
+    code = error.get("code")
+    for status in (code, error.get("status_code")):
+        if isinstance(status, int) and not isinstance(status, bool) and 400 <= status < 600:
+            return status
+    for key in (code, error.get("type")):
+        if isinstance(key, str) and key in _ERROR_STATUS:
+            return _ERROR_STATUS[key]
+    return 500
 
 
 class OpenAIProvider(Provider):
@@ -195,11 +229,8 @@ class OpenAIProvider(Provider):
     # Declared as the base class does, so subclasses (relay-openai-compat) may override.
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
-    error_rules: ClassVar[Sequence[ErrorRule]] = (
-        # Out of credit is a 429 at OpenAI, but waiting will not fix it: fail fast (and
-        # let a fallback group move on) instead of retrying as a rate limit.
-        ErrorRule(AuthenticationError, status=429, contains="insufficient_quota"),
-    )
+    # The core's classification covers OpenAI's errors, insufficient_quota included.
+    error_rules: ClassVar[Sequence[ErrorRule]] = ()
     # The Batch API's documented limits: 50,000 requests and 200 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
     batch_metadata: ClassVar[bool] = True
@@ -216,6 +247,8 @@ class OpenAIProvider(Provider):
                 f"providers.{settings.name}.options.api must be 'chat' or 'responses', not {api!r}"
             )
         self.api: Api = api
+        # Whether tools whose parameters strict mode can express are sent strict.
+        self.strict_tools = True
 
     # -- shared -------------------------------------------------------------------------
 
@@ -255,6 +288,44 @@ class OpenAIProvider(Provider):
 
     def _invalid(self, request: Request, message: str) -> InvalidRequestError:
         return InvalidRequestError(message, provider=self.settings.name, model=request.model)
+
+    def _reported_error(self, error: Any, request: Request) -> ProviderError:
+        """An error the provider reported with no HTTP status of its own (inside a 200
+        stream, or a failed response), classified as the answer its code stands for."""
+        error = (
+            error if isinstance(error, dict) else {"message": str(error or "the request failed")}
+        )
+        return classify_stream_error(
+            _error_status(error),
+            {"error": error},
+            rules=self.error_rules,
+            provider=self.settings.name,
+            model=request.model,
+        )
+
+    def _tool_parameters(self, tool: Tool) -> tuple[dict[str, Any], bool]:
+        """A tool's parameters as sent, and whether the tool is sent strict: compiled for
+        strict mode when it can express them, else unchanged and loose."""
+        return _schema_for_openai(tool.parameters, strict=self.strict_tools)
+
+    def _without_strict_nulls(self, content: Sequence[Part], request: Request) -> tuple[Part, ...]:
+        """``content`` with the nulls dropped from strict tools' calls, at the arguments
+        the tool leaves optional: strict mode made them required, so the model filled
+        them with null where the caller's schema means "absent"."""
+        strict = {
+            tool.name: tool.parameters for tool in request.tools if self._tool_parameters(tool)[1]
+        }
+        return tuple(
+            attrs.evolve(part, arguments=without_optional_nulls(part.arguments, strict[part.name]))
+            if isinstance(part, ToolCallPart) and part.name in strict
+            else part
+            for part in content
+        )
+
+    def finish_batch_response(self, request: Request, response: Response) -> Response:
+        # Batch lines are parsed without their requests: drop strict tools' nulls here.
+        content = self._without_strict_nulls(response.content, request)
+        return response if content == response.content else attrs.evolve(response, content=content)
 
     def build_payload(self, request: Request, *, stream: bool = False) -> tuple[str, Any]:
         """The endpoint path and the JSON body this adapter sends for ``request``."""
@@ -445,16 +516,10 @@ class OpenAIProvider(Provider):
     async def _upload(
         self, path: str, data: bytes, filename: str, fields: Mapping[str, str]
     ) -> dict[str, Any]:
-        # A boundary derived from the content: the same lines always upload as the same
-        # bytes (so a recorded upload replays), and no content holds its own hash.
-        boundary = f"relay-{hashlib.sha256(data).hexdigest()[:32]}"
-        headers = {**self._headers(), "content-type": f"multipart/form-data; boundary={boundary}"}
-        answer = await self.http.json(
-            "POST",
-            path,
-            headers=headers,
-            data=dict(fields),
-            files={"file": (filename, data, "application/octet-stream")},
+        # The core's multipart upload: its boundary comes from the content, so the same
+        # lines always upload as the same bytes (and a recorded upload replays).
+        answer = await self.http.upload(
+            path, data, filename=filename, fields=fields, headers=self._headers()
         )
         return self._object(answer, "the uploaded file")
 
@@ -507,11 +572,10 @@ class OpenAIProvider(Provider):
         message = str(error.get("message") or code or "the request failed")
         if code in _BATCH_UNRUN:
             return ErrorInfo(_BATCH_UNRUN[code], message, retryable=True)
-        # With no HTTP answer, classify as the answer the error's type stands for: a
-        # rejected request, or else the batch service's own trouble (as a 5xx is).
-        status = 400 if error.get("type") == "invalid_request_error" else 500
+        # With no HTTP answer, classify as the answer the error's code or type stands
+        # for: a rejected request, or else the batch service's own trouble (as a 5xx is).
         found = error_info(
-            status,
+            _error_status(error),
             {"error": error},
             provider=self.settings.name,
             rules=self.error_rules,
@@ -542,17 +606,7 @@ class OpenAIProvider(Provider):
             if value is not None:
                 payload[key] = value
         if request.tools:
-            payload["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": tool.name,
-                        **({"description": tool.description} if tool.description else {}),
-                        "parameters": tool.parameters,
-                    },
-                }
-                for tool in request.tools
-            ]
+            payload["tools"] = [self._chat_tool(tool) for tool in request.tools]
         if request.tool_choice is not None:
             payload["tool_choice"] = (
                 request.tool_choice
@@ -567,6 +621,15 @@ class OpenAIProvider(Provider):
                 "json_schema": {"name": schema.name, "schema": wire_schema, "strict": strict},
             }
         return payload
+
+    def _chat_tool(self, tool: Tool) -> dict[str, Any]:
+        parameters, strict = self._tool_parameters(tool)
+        function: dict[str, Any] = {"name": tool.name}
+        if tool.description:
+            function["description"] = tool.description
+        function["parameters"] = parameters
+        function["strict"] = strict
+        return {"type": "function", "function": function}
 
     def _chat_messages(self, message: Message, request: Request) -> list[dict[str, Any]]:
         # Tool results travel as one "tool" message each, wherever Relay carries them.
@@ -663,7 +726,7 @@ class OpenAIProvider(Provider):
                 )
             )
         return Response(
-            content=tuple(content),
+            content=self._without_strict_nulls(content, request),
             model=body.get("model") or request.model,
             id=body.get("id"),
             finish_reason=finish,
@@ -687,7 +750,7 @@ class OpenAIProvider(Provider):
             if not isinstance(chunk, dict):
                 continue
             if "error" in chunk:
-                raise _stream_error(chunk["error"], self.settings.name, request.model)
+                raise self._reported_error(chunk["error"], request)
             chunks.append(chunk)
             response_id = chunk.get("id") or response_id
             model = chunk.get("model") or model
@@ -714,9 +777,9 @@ class OpenAIProvider(Provider):
                     finish = _CHAT_FINISH.get(choice["finish_reason"], "unknown")
         if refused:
             finish = "content_filter"
-        yield EndEvent(
-            assembler.response(model=model, finish_reason=finish, id=response_id, raw=chunks)
-        )
+        response = assembler.response(model=model, finish_reason=finish, id=response_id, raw=chunks)
+        content = self._without_strict_nulls(response.content, request)
+        yield EndEvent(attrs.evolve(response, content=content))
 
     # -- Responses API: request ---------------------------------------------------------
 
@@ -744,18 +807,7 @@ class OpenAIProvider(Provider):
         if effort is not None:
             payload["reasoning"] = {"effort": effort}
         if request.tools:
-            payload["tools"] = [
-                {
-                    "type": "function",
-                    "name": tool.name,
-                    **({"description": tool.description} if tool.description else {}),
-                    "parameters": tool.parameters,
-                    # The Responses API makes function tools strict unless told otherwise,
-                    # which rejects most hand-written schemas; Relay's tools are not strict.
-                    "strict": False,
-                }
-                for tool in request.tools
-            ]
+            payload["tools"] = [self._responses_tool(tool) for tool in request.tools]
         if request.tool_choice is not None:
             payload["tool_choice"] = (
                 request.tool_choice
@@ -774,6 +826,15 @@ class OpenAIProvider(Provider):
                 }
             }
         return payload
+
+    def _responses_tool(self, tool: Tool) -> dict[str, Any]:
+        # Always say which: the Responses API makes a function tool strict unless told
+        # otherwise, and would refuse a schema strict mode cannot express.
+        parameters, strict = self._tool_parameters(tool)
+        sent: dict[str, Any] = {"type": "function", "name": tool.name}
+        if tool.description:
+            sent["description"] = tool.description
+        return {**sent, "parameters": parameters, "strict": strict}
 
     def _responses_items(self, message: Message, request: Request) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -841,7 +902,7 @@ class OpenAIProvider(Provider):
 
     def _parse_responses(self, body: dict[str, Any], request: Request) -> Response:
         if body.get("status") == "failed":
-            raise _stream_error(body.get("error"), self.settings.name, request.model)
+            raise self._reported_error(body.get("error"), request)
         content: list[Part] = []
         refused = False
         for item in body.get("output") or ():
@@ -868,7 +929,7 @@ class OpenAIProvider(Provider):
                     content.append(ThinkingPart(text))
         has_calls = any(isinstance(p, ToolCallPart) for p in content)
         return Response(
-            content=_merge_text(content),
+            content=self._without_strict_nulls(_merge_text(content), request),
             model=body.get("model") or request.model,
             id=body.get("id"),
             finish_reason=self._responses_finish(body, refused=refused, has_calls=has_calls),
@@ -925,11 +986,9 @@ class OpenAIProvider(Provider):
                 final = data.get("response") or {}
                 break
             elif kind == "response.failed":
-                raise _stream_error(
-                    (data.get("response") or {}).get("error"), self.settings.name, request.model
-                )
+                raise self._reported_error((data.get("response") or {}).get("error"), request)
             elif kind == "error":
-                raise _stream_error(data, self.settings.name, request.model)
+                raise self._reported_error(data, request)
         if final is None:
             raise MalformedResponse(
                 "stream ended before response.completed",
@@ -938,24 +997,44 @@ class OpenAIProvider(Provider):
             )
         yield assembler.feed(UsageEvent(_responses_usage(final.get("usage"))))
         has_calls = any(isinstance(p, ToolCallPart) for p in assembler.content())
-        yield EndEvent(
-            assembler.response(
-                model=final.get("model") or request.model,
-                finish_reason=self._responses_finish(final, refused=refused, has_calls=has_calls),
-                id=final.get("id"),
-                raw=final,
-            )
+        response = assembler.response(
+            model=final.get("model") or request.model,
+            finish_reason=self._responses_finish(final, refused=refused, has_calls=has_calls),
+            id=final.get("id"),
+            raw=final,
         )
+        content = self._without_strict_nulls(response.content, request)
+        yield EndEvent(attrs.evolve(response, content=content))
+
+
+# Keywords strict mode refuses (OpenAI's "supported schemas"; oneOf is refused too), and
+# patternProperties, which a closed object would contradict.
+_NOT_STRICT = frozenset(
+    {
+        "allOf",
+        "oneOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "dependentRequired",
+        "dependentSchemas",
+        "patternProperties",
+    }
+)
 
 
 def _schema_for_openai(schema: dict[str, Any], *, strict: bool) -> tuple[dict[str, Any], bool]:
     """The schema as OpenAI's strict mode accepts it, and whether strict mode is used.
 
     Strict mode wants every object closed (``additionalProperties: false``) with every
-    property required; a property the schema leaves optional is sent as nullable, and the
-    core drops the nulls again when it parses the answer into a class. A schema that
-    cannot be made strict (a root that is not an object, a map-like object whose
-    ``additionalProperties`` is a schema) is sent as it is, with ``strict: false``.
+    property required; a property the schema leaves optional is sent as nullable (an enum
+    gains ``null`` too), and the nulls are dropped again from the answer (the core's
+    ``without_optional_nulls``). A schema strict mode cannot express is sent as it is,
+    with ``strict: false``: a root that is not an object, an open object (its
+    ``additionalProperties`` a schema or true, or no ``properties`` at all), or a keyword
+    strict mode refuses (``allOf``, ``oneOf``, ``not``, ``if``/``then``/``else``,
+    ``dependentRequired``, ``dependentSchemas``, ``patternProperties``).
     """
     if not strict:
         return schema, False
@@ -968,6 +1047,9 @@ def _schema_for_openai(schema: dict[str, Any], *, strict: bool) -> tuple[dict[st
 def _strict_node(node: Any, *, root: bool = False) -> Any:
     if not isinstance(node, dict):
         return node
+    refused = _NOT_STRICT.intersection(node)
+    if refused:
+        raise ValueError(f"strict mode refuses {sorted(refused)}")
     out = dict(node)
     is_object = node.get("type") == "object" or "properties" in node
     if root and not is_object:
@@ -975,6 +1057,8 @@ def _strict_node(node: Any, *, root: bool = False) -> Any:
     if is_object:
         if node.get("additionalProperties", False) is not False:
             raise ValueError("a map-like object cannot be strict")
+        if "properties" not in node and "additionalProperties" not in node:
+            raise ValueError("an object with no properties is open: any keys may come")
         properties = node.get("properties") or {}
         required = set(node.get("required") or ())
         out["properties"] = {
@@ -983,10 +1067,9 @@ def _strict_node(node: Any, *, root: bool = False) -> Any:
         }
         out["required"] = list(properties)
         out["additionalProperties"] = False
-    for key in ("items", "not"):
-        if isinstance(node.get(key), dict):
-            out[key] = _strict_node(node[key])
-    for key in ("anyOf", "allOf", "oneOf", "prefixItems"):
+    if isinstance(node.get("items"), dict):
+        out["items"] = _strict_node(node["items"])
+    for key in ("anyOf", "prefixItems"):
         if isinstance(node.get(key), list):
             out[key] = [_strict_node(item) for item in node[key]]
     for key in ("$defs", "definitions"):
@@ -996,12 +1079,18 @@ def _strict_node(node: Any, *, root: bool = False) -> Any:
 
 
 def _nullable(node: Any) -> Any:
-    if isinstance(node, dict) and isinstance(node.get("type"), str) and "$ref" not in node:
-        return {**node, "type": [node["type"], "null"]}
-    if isinstance(node, dict) and isinstance(node.get("type"), list):
-        types = node["type"] if "null" in node["type"] else [*node["type"], "null"]
-        return {**node, "type": types}
-    return {"anyOf": [node, {"type": "null"}]}
+    if (
+        not isinstance(node, dict)
+        or "$ref" in node
+        or "const" in node
+        or not isinstance(node.get("type"), (str, list))
+    ):
+        return {"anyOf": [node, {"type": "null"}]}
+    types = [node["type"]] if isinstance(node["type"], str) else list(node["type"])
+    out = {**node, "type": types if "null" in types else [*types, "null"]}
+    if isinstance(node.get("enum"), list) and None not in node["enum"]:
+        out["enum"] = [*node["enum"], None]  # else the enum would still refuse the null
+    return out
 
 
 def _merge_text(parts: list[Part]) -> tuple[Part, ...]:
