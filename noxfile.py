@@ -4,6 +4,8 @@
 - core: relay-core alone, with no plugin installed
 - one session per plugin directory (e.g. `nox -s relay-mock`): the core plus that plugin
 - lint (ruff), typecheck (mypy strict on relay_core), demo (`relay demo` offline)
+- bench (by hand, not in CI): `nox -s bench` (`-- --quick` for the short form) measures
+  Relay beside raw httpx, the openai SDK and LiteLLM and rewrites docs/benchmarks.*
 """
 
 from __future__ import annotations
@@ -96,3 +98,16 @@ def demo(session: nox.Session) -> None:
     """The README's first command: the offline tour."""
     session.install(*_editable(ROOT, ROOT / "plugins" / "relay-mock"))
     session.run("relay", "demo")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks against the baselines (docs/benchmarks.md); not part of CI."""
+    relay = [ROOT, *(ROOT / "plugins" / name for name in ("relay-openai", "relay-openai-compat"))]
+    session.install(
+        *_editable(*relay, ROOT / "plugins" / "relay-mock"),
+        "openai",
+        "litellm",
+        "matplotlib",
+    )
+    session.run("python", "bench/run.py", *session.posargs)

@@ -1,0 +1,571 @@
+"""Relay's benchmarks: each figure beside a baseline measured in the same run.
+
+``nox -s bench`` runs this in an environment that also has the openai SDK and LiteLLM;
+``python bench/run.py --quick`` is the short form. Every client talks to
+``bench/server.py`` on 127.0.0.1, which answers at once, so what is measured is each
+client's own overhead. Results: a table on stdout, ``docs/benchmarks.json`` (raw),
+``docs/benchmarks.md`` and ``docs/bench-*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DOCS = HERE.parent / "docs"
+PY = sys.executable
+MESSAGES = [{"role": "user", "content": "Hello"}]
+STREAM_CHUNKS = 100
+# LiteLLM fetches its model price map from the network at import unless told not to;
+# offline that would time the network's failure, not LiteLLM.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+@contextlib.contextmanager
+def bench_server(latency: float = 0.0) -> Iterator[str]:
+    process = subprocess.Popen(
+        [PY, str(HERE / "server.py"), "--latency", str(latency), "--chunks", str(STREAM_CHUNKS)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def catalog_text(base_url: str, extra_models: int = 0) -> str:
+    models = "".join(f"  m{i}: bench/model-{i}\n" for i in range(extra_models))
+    return (
+        "providers:\n"
+        f"  bench: {{plugin: openai-compat, base_url: '{base_url}', max_retries: 0}}\n"
+        "models:\n"
+        "  bench: bench/bench-model\n" + models
+    )
+
+
+# ---------------------------------------------------------------------------- cold start
+
+
+def cold_start(repeats: int) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    catalog = workdir / "relay.yaml"
+    catalog.write_text(catalog_text("http://127.0.0.1:9/v1", extra_models=49))
+    relay = shutil.which("relay", path=str(Path(PY).parent)) or "relay"
+    commands: dict[str, list[str]] = {
+        "python -c pass": [PY, "-c", "pass"],
+        "import relay_core": [PY, "-c", "import relay_core"],
+        "Hub.from_yaml (50 models)": [
+            PY,
+            "-c",
+            f"from relay_core import Hub; Hub.from_yaml({str(catalog)!r})",
+        ],
+        "relay --help": [relay, "--help"],
+    }
+    if have("openai"):
+        commands["import openai"] = [PY, "-c", "import openai"]
+    if have("litellm"):
+        commands["import litellm"] = [PY, "-c", "import litellm"]
+    results: dict[str, Any] = {}
+    for name, command in commands.items():
+        subprocess.run(command, check=True, capture_output=True)  # warm the file cache
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            times.append((time.perf_counter() - started) * 1000)
+        results[name] = {"median_ms": statistics.median(times), "min_ms": min(times)}
+    shutil.rmtree(workdir)
+    return results
+
+
+# ---------------------------------------------------------------------------- per call
+
+
+def sync_clients(base_url: str) -> dict[str, Callable[[], Any]]:
+    import httpx
+
+    from relay_core import Hub, parse_catalog
+
+    clients: dict[str, Callable[[], Any]] = {}
+    raw = httpx.Client(base_url=base_url, headers={"authorization": "Bearer x"})
+    payload = {"model": "bench-model", "messages": MESSAGES}
+    clients["raw httpx"] = lambda: raw.post("/chat/completions", json=payload).json()
+    if have("openai"):
+        import openai
+
+        sdk = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
+        clients["openai SDK"] = lambda: sdk.chat.completions.create(
+            model="bench-model",
+            messages=MESSAGES,  # type: ignore[arg-type]
+        )
+    if have("litellm"):
+        import litellm
+
+        clients["LiteLLM"] = lambda: litellm.completion(
+            model="openai/bench-model", messages=MESSAGES, api_base=base_url, api_key="x"
+        )
+    hub = Hub(parse_catalog(catalog_text(base_url)))
+    clients["Relay hub.chat"] = lambda: hub.chat("bench", "Hello")
+    handle = hub.get("bench")
+    clients["Relay handle.chat"] = lambda: handle.chat("Hello")
+    return clients
+
+
+def async_clients(base_url: str) -> dict[str, Callable[[], Any]]:
+    import httpx
+
+    from relay_core import Hub, parse_catalog
+
+    clients: dict[str, Callable[[], Any]] = {}
+    payload = {"model": "bench-model", "messages": MESSAGES}
+    holder: dict[str, Any] = {}
+
+    async def raw() -> Any:
+        if "raw" not in holder:
+            holder["raw"] = httpx.AsyncClient(base_url=base_url, headers={"authorization": "x"})
+        return (await holder["raw"].post("/chat/completions", json=payload)).json()
+
+    clients["raw httpx"] = raw
+    if have("openai"):
+        import openai
+
+        async def sdk() -> Any:
+            if "sdk" not in holder:
+                holder["sdk"] = openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
+            return await holder["sdk"].chat.completions.create(
+                model="bench-model", messages=MESSAGES
+            )
+
+        clients["openai SDK"] = sdk
+    if have("litellm"):
+        import litellm
+
+        async def lite() -> Any:
+            return await litellm.acompletion(
+                model="openai/bench-model", messages=MESSAGES, api_base=base_url, api_key="x"
+            )
+
+        clients["LiteLLM"] = lite
+    hub = Hub(parse_catalog(catalog_text(base_url)))
+
+    async def relay() -> Any:
+        return await hub.achat("bench", "Hello")
+
+    clients["Relay hub.achat"] = relay
+    return clients
+
+
+def per_call(base_url: str, calls: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"sync": {}, "async": {}}
+    for name, call in sync_clients(base_url).items():
+        for _ in range(max(20, calls // 10)):
+            call()
+        started = time.perf_counter()
+        for _ in range(calls):
+            call()
+        results["sync"][name] = {"us_per_call": (time.perf_counter() - started) / calls * 1e6}
+
+    async def measure(call: Callable[[], Any]) -> float:
+        for _ in range(max(20, calls // 10)):
+            await call()
+        started = time.perf_counter()
+        for _ in range(calls):
+            await call()
+        return (time.perf_counter() - started) / calls * 1e6
+
+    for name, call in async_clients(base_url).items():
+        results["async"][name] = {"us_per_call": asyncio.run(measure(call))}
+    return results
+
+
+# ---------------------------------------------------------------------------- streaming
+
+
+def streaming(base_url: str, streams: int) -> dict[str, Any]:
+    import httpx
+
+    from relay_core import Hub, TextDelta, parse_catalog
+
+    raw = httpx.Client(base_url=base_url, headers={"authorization": "Bearer x"})
+    payload = {"model": "bench-model", "messages": MESSAGES, "stream": True}
+
+    def raw_stream() -> Iterator[str]:
+        with raw.stream("POST", "/chat/completions", json=payload) as answer:
+            for line in answer.iter_lines():
+                if line.startswith("data: ") and line != "data: [DONE]":
+                    for choice in json.loads(line[6:]).get("choices", ()):
+                        text = choice.get("delta", {}).get("content")
+                        if text:
+                            yield text
+
+    clients: dict[str, Callable[[], Iterator[str]]] = {"raw httpx SSE": raw_stream}
+    if have("openai"):
+        import openai
+
+        sdk = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
+
+        def sdk_stream() -> Iterator[str]:
+            for chunk in sdk.chat.completions.create(
+                model="bench-model",
+                messages=MESSAGES,
+                stream=True,  # type: ignore[arg-type]
+            ):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+
+        clients["openai SDK"] = sdk_stream
+    if have("litellm"):
+        import litellm
+
+        def lite_stream() -> Iterator[str]:
+            for chunk in litellm.completion(
+                model="openai/bench-model",
+                messages=MESSAGES,
+                api_base=base_url,
+                api_key="x",
+                stream=True,
+            ):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+
+        clients["LiteLLM"] = lite_stream
+    hub = Hub(parse_catalog(catalog_text(base_url)))
+
+    def relay_stream() -> Iterator[str]:
+        for event in hub.stream("bench", "Hello"):
+            if isinstance(event, TextDelta) and event.text:
+                yield event.text
+
+    clients["Relay hub.stream"] = relay_stream
+    results: dict[str, Any] = {}
+    for name, stream in clients.items():
+        firsts, totals = [], []
+        for attempt in range(streams + 10):
+            started = time.perf_counter()
+            first = None
+            count = 0
+            for _ in stream():
+                if first is None:
+                    first = time.perf_counter() - started
+                count += 1
+            total = time.perf_counter() - started
+            assert count == STREAM_CHUNKS, (name, count)
+            if attempt >= 10:  # the first few warm connections and caches
+                firsts.append(first or total)
+                totals.append(total)
+        results[name] = {
+            "ttft_us": statistics.median(firsts) * 1e6,
+            "tokens_per_s": STREAM_CHUNKS / statistics.median(totals),
+        }
+    return results
+
+
+# ---------------------------------------------------------------------------- engine
+
+
+def raw_concurrent(base_url: str, concurrency: int, n: int) -> float:
+    """Requests per second of a bare httpx.AsyncClient at ``concurrency``: what the HTTP
+    stack itself allows, before any job bookkeeping."""
+    import httpx
+
+    async def run() -> float:
+        limits = httpx.Limits(max_connections=concurrency)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits) as client:
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(i: int) -> None:
+                async with gate:
+                    payload = {
+                        "model": "bench-model",
+                        "messages": [{"role": "user", "content": f"request {i}"}],
+                    }
+                    (await client.post("/chat/completions", json=payload)).json()
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(n)))
+            return n / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def engine(base_url: str, latency: float, concurrencies: list[int], per_worker: int) -> Any:
+    from relay_core import RelayClient, parse_catalog
+
+    results: dict[str, Any] = {"latency_s": latency, "runs": []}
+    workdir = Path(tempfile.mkdtemp(prefix="relay-bench-engine-"))
+    config = parse_catalog(catalog_text(base_url))
+    for concurrency in concurrencies:
+        n = max(100, concurrency * per_worker)
+        requests = [{"id": f"r{i}", "prompt": f"request {i}"} for i in range(n)]
+        with RelayClient(workdir / f"ws-{concurrency}", config=config) as relay:
+            started = time.perf_counter()
+            relay.submit_batch(
+                requests, job_id="first", model="bench", mode="engine", concurrency=concurrency
+            )
+            elapsed = time.perf_counter() - started
+            started = time.perf_counter()
+            relay.submit_batch(
+                requests, job_id="rerun", model="bench", mode="engine", concurrency=concurrency
+            )
+            cached = time.perf_counter() - started
+            stats = relay.last_engine_stats
+        bound = concurrency / latency
+        raw = raw_concurrent(base_url, concurrency, n)
+        results["runs"].append(
+            {
+                "concurrency": concurrency,
+                "requests": n,
+                "seconds": elapsed,
+                "requests_per_s": n / elapsed,
+                "bound_per_s": bound,
+                "of_bound": n / elapsed / bound,
+                "raw_httpx_per_s": raw,
+                "of_raw_httpx": n / elapsed / raw,
+                "cached_rerun_seconds": cached,
+                "cached_rerun_calls": stats.called if stats else None,
+            }
+        )
+    shutil.rmtree(workdir)
+    return results
+
+
+def memory(sizes: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for n in sizes:
+        workdir = Path(tempfile.mkdtemp(prefix="relay-bench-memory-"))
+        out = subprocess.run(
+            [PY, str(HERE / "_memory.py"), str(n), str(workdir)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        shutil.rmtree(workdir)
+    return rows
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in ("relay-core", "httpx", "openai", "litellm"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[name] = version(name)
+    return found
+
+
+def ratio(value: float, baseline: float | None) -> str:
+    return f"{value / baseline:.2f}×" if baseline else "—"
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {results['date']} on {results['machine']} with "
+        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+        + f". Mode: `{results['mode']}`. Reproduce with `nox -s bench` "
+        "(`nox -s bench -- --quick` for the short form); raw numbers in `benchmarks.json`.",
+        "",
+        "Every client talks to `bench/server.py` on 127.0.0.1, which answers at once, so the"
+        " figures are each client's own overhead. A ratio below 1 means Relay is faster.",
+        "",
+        "## Cold start (median of fresh processes)",
+        "",
+        "| command | median ms | Relay ÷ LiteLLM | Relay ÷ openai |",
+        "|---|---:|---:|---:|",
+    ]
+    cold = results["cold_start"]
+    lite = cold.get("import litellm", {}).get("median_ms")
+    sdk = cold.get("import openai", {}).get("median_ms")
+    for name, row in cold.items():
+        relayish = name not in ("import litellm", "import openai", "python -c pass")
+        lines.append(
+            f"| `{name}` | {row['median_ms']:.0f} | "
+            + (
+                f"{ratio(row['median_ms'], lite)} | {ratio(row['median_ms'], sdk)} |"
+                if relayish
+                else "| |"
+            )
+        )
+    for kind in ("sync", "async"):
+        rows = results["per_call"][kind]
+        base = rows["raw httpx"]["us_per_call"]
+        sdk_us = rows.get("openai SDK", {}).get("us_per_call")
+        lite_us = rows.get("LiteLLM", {}).get("us_per_call")
+        lines += [
+            "",
+            f"## Per-call time, {kind} ({results['calls']} sequential calls)",
+            "",
+            "| client | µs per call | ÷ raw httpx | Relay ÷ this |",
+            "|---|---:|---:|---:|",
+        ]
+        relay_us = next(v["us_per_call"] for k, v in rows.items() if k.startswith("Relay"))
+        for name, row in rows.items():
+            us = row["us_per_call"]
+            vs = "" if name.startswith("Relay") else ratio(relay_us, us)
+            lines.append(f"| {name} | {us:.0f} | {ratio(us, base)} | {vs} |")
+        del sdk_us, lite_us
+    stream = results["streaming"]
+    base_ttft = stream["raw httpx SSE"]["ttft_us"]
+    lines += [
+        "",
+        f"## Streaming ({STREAM_CHUNKS} chunks per answer)",
+        "",
+        "| client | time to first token µs | ÷ raw | tokens/s | ÷ raw |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    base_tps = stream["raw httpx SSE"]["tokens_per_s"]
+    for name, row in stream.items():
+        lines.append(
+            f"| {name} | {row['ttft_us']:.0f} | {ratio(row['ttft_us'], base_ttft)} | "
+            f"{row['tokens_per_s']:.0f} | {ratio(row['tokens_per_s'], base_tps)} |"
+        )
+    eng = results["engine"]
+    lines += [
+        "",
+        f"## The engine (server latency {eng['latency_s'] * 1000:.0f} ms per answer)",
+        "",
+        "The bound is what concurrency and latency allow: concurrency ÷ latency. The raw"
+        " httpx column is a bare `httpx.AsyncClient` sending the same requests at the same"
+        " concurrency with no job around them: what the HTTP stack itself allows.",
+        "",
+        "| concurrency | requests | Relay req/s | of bound | raw httpx req/s | Relay ÷ raw "
+        "| cached rerun s | calls in rerun |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in eng["runs"]:
+        lines.append(
+            f"| {run['concurrency']} | {run['requests']} | {run['requests_per_s']:.0f} | "
+            f"{run['of_bound']:.0%} | {run['raw_httpx_per_s']:.0f} | {run['of_raw_httpx']:.2f} | "
+            f"{run['cached_rerun_seconds']:.2f} | {run['cached_rerun_calls']} |"
+        )
+    lines += [
+        "",
+        "## Memory: one engine job on relay-mock, in a fresh process",
+        "",
+        "| requests | peak RSS MiB | RSS before the job MiB | seconds | requests/s |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["memory"]:
+        lines.append(
+            f"| {row['n']:,} | {row['peak_rss_mib']:.0f} | {row['rss_before_job_mib']:.0f} | "
+            f"{row['seconds']:.1f} | {row['n'] / row['seconds']:.0f} |"
+        )
+    lines += [
+        "",
+        "## relay-serve",
+        "",
+        "Not measured yet: relay-serve is issue 7. The harness has a place for it.",
+        "",
+        "![per-call time](bench-per-call.png)",
+        "![engine throughput](bench-engine.png)",
+        "![memory](bench-memory.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plots(results: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, kind in zip(axes, ("sync", "async"), strict=True):
+        for name, row in results["per_call"][kind].items():
+            calls = [0, 1000, 10_000]
+            axis.plot(calls, [c * row["us_per_call"] / 1e6 for c in calls], label=name)
+        axis.set_title(f"{kind}: time for N calls")
+        axis.set_xlabel("calls")
+        axis.set_ylabel("seconds")
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(DOCS / "bench-per-call.png", dpi=100)
+
+    runs = results["engine"]["runs"]
+    figure, axis = plt.subplots(figsize=(5, 4))
+    xs = [r["concurrency"] for r in runs]
+    axis.plot(xs, [r["requests_per_s"] for r in runs], "o-", label="Relay engine")
+    axis.plot(xs, [r["raw_httpx_per_s"] for r in runs], "s-", label="raw httpx, same concurrency")
+    axis.plot(xs, [r["bound_per_s"] for r in runs], "--", label="bound (concurrency ÷ latency)")
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    axis.set_xlabel("concurrency")
+    axis.set_ylabel("requests/s")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(DOCS / "bench-engine.png", dpi=100)
+
+    rows = results["memory"]
+    figure, axis = plt.subplots(figsize=(5, 4))
+    axis.plot([r["n"] for r in rows], [r["peak_rss_mib"] for r in rows], "o-", label="peak RSS")
+    axis.set_xscale("log")
+    axis.set_ylim(bottom=0)
+    axis.set_xlabel("requests in the job")
+    axis.set_ylabel("MiB")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(DOCS / "bench-memory.png", dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller jobs")
+    args = parser.parse_args()
+    quick = args.quick
+    calls = 300 if quick else 2000
+    results: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        "versions": versions(),
+        "mode": "quick" if quick else "full",
+        "calls": calls,
+    }
+    results["cold_start"] = cold_start(5 if quick else 20)
+    with bench_server() as base_url:
+        results["per_call"] = per_call(base_url, calls)
+        results["streaming"] = streaming(base_url, 30 if quick else 200)
+    with bench_server(latency=0.02) as base_url:
+        results["engine"] = engine(base_url, 0.02, [1, 16, 64, 256], 10 if quick else 40)
+    results["memory"] = memory([10_000, 30_000, 100_000] if quick else [10_000, 100_000, 1_000_000])
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = report(results)
+    (DOCS / "benchmarks.md").write_text(text)
+    if have("matplotlib"):
+        plots(results)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
