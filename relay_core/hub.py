@@ -167,12 +167,16 @@ class _LoopThread:
 
         if threading.current_thread() is self._thread:
             coro.close()
-            # Waiting here for the loop we are running on would never return.
-            raise RuntimeError(
-                "a sync Hub method was called on the hub's own event loop (from a hook or "
-                "an adapter); use the async form (await hub.achat(...)) there"
-            )
+            raise self._on_own_loop("await hub.achat(...)")
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    @staticmethod
+    def _on_own_loop(async_form: str) -> RuntimeError:
+        # Waiting on the loop we are running on would never return.
+        return RuntimeError(
+            "a sync Hub method was called on the hub's own event loop (from a hook or "
+            f"an adapter); use the async form ({async_form}) there"
+        )
 
     def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """The items of ``agen``, which runs on the loop and hands them over through a
@@ -182,10 +186,7 @@ class _LoopThread:
         import queue
 
         if threading.current_thread() is self._thread:
-            raise RuntimeError(
-                "a sync Hub method was called on the hub's own event loop (from a hook or "
-                "an adapter); use the async form (hub.astream(...)) there"
-            )
+            raise self._on_own_loop("hub.astream(...)")
         handed: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
 
         async def pump() -> None:

@@ -9,13 +9,14 @@ order from the results as they arrived, marking every request that got none.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from relay_core.batch import _checkpoints
@@ -106,6 +107,8 @@ def ingest(
     without a batch API (or a group) sends the whole job to the engine, in ``"batch"``
     mode it is an error. Any mistake raises before anything was submitted.
     """
+    from relay_core.hub import ModelHandle
+
     ws.delete_files(job_id)
     job_dir = ws.job_dir(job_id)
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -149,37 +152,41 @@ def ingest(
         with (job_dir / "requests.jsonl").open("wb") as out:
             for index, item in enumerate(iter_requests(requests)):
                 request = normalise(item, index, default_model)
-                handle = _handle(hub, request, item, index)
+                with _input_error(request, item, index):
+                    handle = hub._handle(request.model)
+                    # A group picks a member per call: it has no single prepared form.
+                    model = handle if isinstance(handle, ModelHandle) else None
+                    prepared = model.prepare(request) if model is not None else None
                 line = jsonl_line(unstructure(request))
                 digest.update(line)
                 out.write(line)
                 chunk_number: int | None = None
-                prepared = _prepared(handle, request, item, index)
-                if chunking and (prepared is None or not handle.adapter.supports(Capability.BATCH)):
+                if chunking and (model is None or not model.adapter.supports(Capability.BATCH)):
                     if mode == "batch":
-                        if prepared is None:
+                        if model is None:
                             raise BatchInputError(
                                 f"{request.model!r} is a group; provider batches need one "
                                 "model: use mode='engine' for groups",
                                 custom_id=request.custom_id,
                                 **_where(item, index),
                             )
-                        raise UnsupportedCapability(
-                            handle.provider_name, "batch", model=handle.model
-                        )
+                        raise UnsupportedCapability(model.provider_name, "batch", model=model.model)
                     chunking = False
-                if chunking and prepared is not None:
-                    wire = _batch_line(handle, prepared, item, index)
-                    chunk = open_chunks.get(handle.alias)
+                if chunking and model is not None and prepared is not None:
+                    with _input_error(request, item, index):
+                        # Refused here (a custom_id outside the provider's rules...) rather
+                        # than at upload, so the error names where the request came from.
+                        wire = jsonl_line(dict(model.adapter.batch_line(prepared)))
+                    chunk = open_chunks.get(model.alias)
                     if chunk is not None and not chunk.fits(len(wire)):
                         finished.append(chunk)
                         chunk = None
                     if chunk is None:
-                        chunk = open_chunks[handle.alias] = _Chunk(ws, job_id, next_chunk, handle)
+                        chunk = open_chunks[model.alias] = _Chunk(ws, job_id, next_chunk, model)
                         next_chunk += 1
                         if not chunk.fits(len(wire)):
                             raise BatchInputError(
-                                f"the request is {len(wire)} bytes in {handle.provider_name}'s "
+                                f"the request is {len(wire)} bytes in {model.provider_name}'s "
                                 "batch format, more than one provider batch may hold",
                                 job_id=job_id,
                                 custom_id=request.custom_id,
@@ -222,36 +229,12 @@ def _where(item: Any, index: int) -> dict[str, Any]:
     return {"index": index}
 
 
-def _handle(hub: Hub, request: Request, item: Any, index: int) -> Any:
-    """The model or group handle ``request.model`` names."""
+@contextlib.contextmanager
+def _input_error(request: Request, item: Any, index: int) -> Iterator[None]:
+    """A Relay error raised within becomes a :class:`BatchInputError` that names the
+    request's custom_id and where it came from (file and line, or index)."""
     try:
-        return hub._handle(request.model)
-    except RelayError as error:
-        raise BatchInputError(
-            str(error), custom_id=request.custom_id, **_where(item, index)
-        ) from error
-
-
-def _prepared(handle: Any, request: Request, item: Any, index: int) -> Request | None:
-    """``request`` as its model's adapter will receive it (None for a group, which
-    picks a member per call)."""
-    from relay_core.hub import ModelHandle
-
-    if not isinstance(handle, ModelHandle):
-        return None
-    try:
-        return handle.prepare(request)
-    except RelayError as error:
-        raise BatchInputError(
-            str(error), custom_id=request.custom_id, **_where(item, index)
-        ) from error
-
-
-def _batch_line(handle: ModelHandle, request: Request, item: Any, index: int) -> bytes:
-    """The request in the provider's batch format; a request the provider's batches
-    cannot take (a custom_id outside its rules...) names where it came from."""
-    try:
-        return jsonl_line(dict(handle.adapter.batch_line(request)))
+        yield
     except RelayError as error:
         raise BatchInputError(
             str(error), custom_id=request.custom_id, **_where(item, index)
