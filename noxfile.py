@@ -4,6 +4,7 @@
 - core: relay-core alone, with no plugin installed
 - one session per plugin directory (e.g. `nox -s relay-mock`): the core plus that plugin
 - lint (ruff), typecheck (mypy strict on relay_core), demo (`relay demo` offline)
+- reliability: faults, kills, hostile input, leaked keys at CI size (`-- full` by hand)
 - bench (by hand, not in CI): `nox -s bench` (`-- --quick` for the short form) measures
   Relay beside raw httpx, the openai SDK and LiteLLM and rewrites docs/benchmarks.*
 """
@@ -27,7 +28,15 @@ TEST_DEPS = [
 ]
 
 # CI runs all of these: each plugin alone too, so no plugin leans on another unnoticed.
-nox.options.sessions = ["lint", "typecheck", "core", "tests", *(p.name for p in PLUGINS), "demo"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "core",
+    "tests",
+    *(p.name for p in PLUGINS),
+    "demo",
+    "reliability",
+]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -115,8 +124,8 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def reliability(session: nox.Session) -> None:
-    """Faults, kills, hostile input and leaked keys (docs/reliability.md); `-- full` for
-    the big form. Not yet in the default set: it pins known bugs as strict xfails."""
+    """Faults, kills, hostile input and leaked keys (docs/reliability.md); CI runs the
+    small form, `-- full` the big one."""
     plugins = ("relay-mock", "relay-openai", "relay-openai-compat")
     session.install(
         "pytest>=8",

@@ -101,7 +101,12 @@ class ProviderConfig:
         default=None, metadata=_doc("$env.NAME, keyring:SERVICE/USER or file:PATH; never the key.")
     )
     base_url: str | None = field(default=None, metadata=_doc("Overrides the plugin's default URL."))
-    timeout: float | None = field(default=None, metadata=_doc("Seconds per HTTP request."))
+    timeout: float | None = field(
+        default=None,
+        metadata=_doc(
+            "Seconds one HTTP attempt may take: the whole answer; a stream: its start, each pause."
+        ),
+    )
     max_retries: int | None = field(default=None, metadata=_doc("Retries on 429, 5xx, timeouts."))
     headers: dict[str, str] = field(factory=dict, metadata=_doc("Extra HTTP headers."))
     options: dict[str, Any] = field(factory=dict, metadata=_doc("Plugin-specific settings."))
@@ -263,7 +268,7 @@ def parse_catalog(text: str, *, path: str = "<string>") -> Catalog:
     try:
         catalog = _strict_converter().structure(data, Catalog)
     except cattrs.BaseValidationError as error:
-        found = [shell.error(message, at) for at, message in _validation_messages(error, ())]
+        found = [shell.error(message, at) for at, message in _validation_messages(error)]
         found.sort(key=lambda e: (e.line or 0, e.column or 0))
         first = found[0]
         first.also = found[1:]
@@ -271,6 +276,10 @@ def parse_catalog(text: str, *, path: str = "<string>") -> Catalog:
     catalog = attrs.evolve(catalog, path=path, positions=positions)
     _check(catalog)
     return catalog
+
+
+# Every value of the catalog with aliases expanded: thousands of models fit many times over.
+_MAX_VALUES = 100_000
 
 
 def _read_yaml(text: str, path: str) -> tuple[Any, dict[Path_, tuple[int, int]]]:
@@ -307,6 +316,17 @@ def _construct(
     import yaml
 
     positions[at] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if len(positions) > _MAX_VALUES:
+        # Aliases of aliases ("billion laughs") multiply at each level: a few hundred
+        # bytes can stand for billions of values. No catalog needs this many.
+        raise ConfigError(
+            f"the catalog holds more than {_MAX_VALUES:,} values once its aliases are "
+            "expanded (aliases of aliases?)",
+            file=path,
+            # At the top-level entry being expanded: an alias's own mark is its anchor's.
+            line=positions[at[:1]][0],
+            column=positions[at[:1]][1],
+        )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         result: dict[Any, Any] = {}
@@ -339,29 +359,25 @@ def _construct(
     return loader.construct_object(node, deep=True)
 
 
-def _validation_messages(error: BaseException, at: Path_) -> Iterator[tuple[Path_, str]]:
-    if isinstance(error, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
-        with_notes, without_notes = error.group_exceptions()
-        for inner, note in with_notes:
-            step = note.name if isinstance(note, cattrs.AttributeValidationNote) else note.index
-            yield from _validation_messages(inner, (*at, step))
-        for inner in without_notes:
-            yield from _validation_messages(inner, at)
-    elif isinstance(error, cattrs.ForbiddenExtraKeysError):
-        known = [a.name for a in attrs.fields(error.cl) if not a.metadata.get("internal")]
-        for key in sorted(error.extra_fields, key=str):
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = (
-                f"; did you mean {close[0]!r}?"
-                if close
-                else f"; expected one of {', '.join(known)}"
-            )
-            yield (*at, key), f"unknown field {key!r}{hint}"
-    elif isinstance(error, KeyError):
-        yield at[:-1], f"missing required field {at[-1]!r}" if at else "missing required field"
-    else:
-        field_name = ".".join(str(p) for p in at) or "catalog"
-        yield at, f"{field_name}: {error}"
+def _validation_messages(error: BaseException) -> Iterator[tuple[Path_, str]]:
+    from relay_core.serialize import validation_leaves
+
+    for at, leaf in validation_leaves(error):
+        if isinstance(leaf, cattrs.ForbiddenExtraKeysError):
+            known = [a.name for a in attrs.fields(leaf.cl) if not a.metadata.get("internal")]
+            for key in sorted(leaf.extra_fields, key=str):
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else f"; expected one of {', '.join(known)}"
+                )
+                yield (*at, key), f"unknown field {key!r}{hint}"
+        elif isinstance(leaf, KeyError):
+            yield at[:-1], f"missing required field {at[-1]!r}" if at else "missing required field"
+        else:
+            field_name = ".".join(str(p) for p in at) or "catalog"
+            yield at, f"{field_name}: {leaf}"
 
 
 def _check(catalog: Catalog) -> None:

@@ -364,19 +364,36 @@ class HttpClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         model: str | None = None,
+        per_read_timeout: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
-        """Send a request; a non-2xx answer or a transport failure raises a typed error."""
+        """Send a request; a non-2xx answer or a transport failure raises a typed error,
+        and so does an answer not read whole within the provider's ``timeout``.
+
+        ``per_read_timeout`` makes the timeout bound each read and write instead of the
+        whole exchange: for an upload, whose size sets how long it takes."""
         import httpx
 
+        timeout = self._settings.timeout
         try:
-            response = await self._client().request(
-                method, url, json=json, headers=self._headers(headers), **kwargs
+            # httpx's timeout bounds each read: an answer dripping in below it would
+            # hold the call, and an engine worker, for ever. This bounds the whole.
+            response = await asyncio.wait_for(
+                self._client().request(
+                    method, url, json=json, headers=self._headers(headers), **kwargs
+                ),
+                None if per_read_timeout else timeout,
             )
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
             ) from error
+        except asyncio.TimeoutError:
+            raise errors.Timeout(
+                f"no whole answer within the {timeout:g} s timeout",
+                provider=self._settings.name,
+                model=model,
+            ) from None
         if response.is_error:
             raise self._status_error(response, response.text, model)
         return response
@@ -389,11 +406,19 @@ class HttpClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         model: str | None = None,
+        per_read_timeout: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Send a request and return the answer's JSON body."""
+        """Send a request and return the answer's JSON body (``per_read_timeout``: as
+        for :meth:`request`)."""
         response = await self.request(
-            method, url, json=json, headers=headers, model=model, **kwargs
+            method,
+            url,
+            json=json,
+            headers=headers,
+            model=model,
+            per_read_timeout=per_read_timeout,
+            **kwargs,
         )
         try:
             return response.json()
@@ -435,6 +460,7 @@ class HttpClient:
             model=model,
             data=dict(fields or {}),
             files={"file": (filename, data, media_type)},
+            per_read_timeout=True,
         )
 
     async def stream_sse(
@@ -446,7 +472,10 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         model: str | None = None,
     ) -> AsyncIterator[SSEEvent]:
-        """Send a request and yield its server-sent events as they arrive."""
+        """Send a request and yield its server-sent events as they arrive.
+
+        The provider's ``timeout`` bounds the wait for the stream to begin and for each
+        read after that, not the whole stream: a long answer may stream for longer."""
         import httpx
 
         from relay_core.streaming import parse_sse

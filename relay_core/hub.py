@@ -74,6 +74,17 @@ Prompt = str | Message | Sequence[Message] | Request
 _GENERATION_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig))
 
 
+def _tool(value: Tool | Mapping[str, Any], index: int) -> Tool:
+    if isinstance(value, Tool):
+        return value
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"tools[{index}] must be a Tool or a mapping of name, description and "
+            f"parameters, not {type(value).__name__}"
+        )
+    return Tool(**value)
+
+
 def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> Request:
     """A :class:`Request` from the convenient call forms.
 
@@ -91,9 +102,7 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
     elif isinstance(schema, type):
         options["response_schema"] = ResponseSchema.from_type(schema)
     if "tools" in options:
-        options["tools"] = tuple(
-            t if isinstance(t, Tool) else Tool(**t) for t in options["tools"] or ()
-        )
+        options["tools"] = tuple(_tool(t, i) for i, t in enumerate(options["tools"] or ()))
     if isinstance(prompt, Request):
         request = attrs.evolve(prompt, model=prompt.model or model, **options)
     else:

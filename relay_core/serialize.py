@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import cattrs
@@ -27,6 +28,7 @@ __all__ = [
     "make_converter",
     "structure",
     "unstructure",
+    "validation_leaves",
 ]
 
 T = TypeVar("T")
@@ -65,6 +67,7 @@ def make_converter(*, strict: bool = False, unions: bool = True) -> cattrs.Conve
         configure_tagged_union(t.StreamEvent, conv, tag_generator=_tag, tag_name="type")
         _reject_unknown_tags(conv, t.Part, t.PART_TYPES)
         _reject_unknown_tags(conv, t.StreamEvent, t.EVENT_TYPES)
+        _accept_content_shorthands(conv)
         # Python classes and the objects parsed into them stay in memory: they are not data.
         # Generated last, so the hooks above (unions, bytes) are the ones they call.
         for cls, name in ((t.ResponseSchema, "python_type"), (t.Response, "parsed")):
@@ -96,6 +99,21 @@ def _reject_unknown_tags(conv: cattrs.Converter, union: Any, members: tuple[type
         return tagged(value, cls)
 
     conv.register_structure_hook(union, hook)
+
+
+def _accept_content_shorthands(conv: cattrs.Converter) -> None:
+    # Hand-written JSONL says `"content": "Hi"` as every provider's API does; a message's
+    # content takes a string, one part, or a list of both, as Message() itself does.
+    part = conv.get_structure_hook(t.Part)
+
+    def hook(value: Any, _: type) -> tuple[t.Part, ...]:
+        if isinstance(value, (str, dict)):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected text, a part or a list of them, not {type(value).__name__}")
+        return tuple(t.TextPart(v) if isinstance(v, str) else part(v, t.Part) for v in value)
+
+    conv.register_structure_hook_func(lambda cls: cls == tuple[t.Part, ...], hook)
 
 
 def _structure_strings(value: Any, _: type) -> tuple[str, ...]:
@@ -150,6 +168,22 @@ def unstructure(value: Any) -> Any:
 def structure(data: Any, cls: type[T]) -> T:
     """The Relay value of type ``cls`` from plain data; raises cattrs' validation errors."""
     return get_converter().structure(data, cls)
+
+
+def validation_leaves(
+    error: BaseException, at: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], BaseException]]:
+    """Each thing a failed :func:`structure` found wrong, with the path to it (field
+    names and list positions): cattrs nests them in exception groups with notes."""
+    if isinstance(error, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
+        with_notes, without_notes = error.group_exceptions()
+        for inner, note in with_notes:
+            step = note.name if isinstance(note, cattrs.AttributeValidationNote) else note.index
+            yield from validation_leaves(inner, (*at, step))
+        for inner in without_notes:
+            yield from validation_leaves(inner, at)
+    else:
+        yield at, error
 
 
 def dumps(value: Any) -> str:

@@ -181,6 +181,7 @@ def cassette_player(directory: str | Path) -> Callable[[str], AbstractContextMan
         filter_query_parameters=["key"],
         match_on=["method", "scheme", "host", "port", "path", "query", "same_body"],
         decode_compressed_response=True,
+        before_record_response=_without_keys,
     )
     recorder.register_matcher("same_body", _same_body)
 
@@ -188,6 +189,28 @@ def cassette_player(directory: str | Path) -> Callable[[str], AbstractContextMan
         return recorder.use_cassette(f"{name}.yaml", allow_playback_repeats=False)  # type: ignore[no-any-return]
 
     return use
+
+
+def _without_keys(response: dict[str, Any]) -> dict[str, Any]:
+    """A recorded answer with the keys it echoes masked, in its body and its headers."""
+    from relay_core.secrets import mask
+
+    body = response.get("body") or {}
+    raw = body.get("string")
+    if isinstance(raw, bytes):
+        text = raw.decode("utf-8", errors="surrogateescape")
+        body["string"] = mask(text).encode("utf-8", errors="surrogateescape")
+    elif isinstance(raw, str):
+        body["string"] = mask(raw)
+    headers = response.get("headers") or {}
+    for name, values in headers.items():
+        if name.lower() == "content-length" and raw is not None:
+            # The body may be shorter now; a replay must not wait for the missing bytes.
+            size = body["string"] if isinstance(body["string"], bytes) else body["string"].encode()
+            headers[name] = [str(len(size))]
+        else:
+            headers[name] = [mask(value) for value in values]
+    return response
 
 
 def _same_body(sent: Any, recorded: Any) -> None:

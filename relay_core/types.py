@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -271,15 +272,48 @@ def _check_reasoning(_: object, __: attrs.Attribute[Any], value: object) -> None
     check_reasoning(value)
 
 
+def _setting(kind: type, low: float | None = None, high: float | None = None) -> Any:
+    """A validator: ``None``, or a finite ``kind`` (a bool is no number) within bounds.
+
+    Checked when the config is made, so a value no provider takes (``max_tokens=nan``)
+    is refused where it was written, not when a stored job reads it back."""
+    wanted = "an integer" if kind is int else "a number"
+    if low is not None:
+        wanted += f" >= {low}" if high is None else f" from {low} to {high}"
+
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+            raise TypeError(f"{attribute.name} must be {wanted}, not {value!r}")
+        if (
+            not math.isfinite(value)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
+            raise ValueError(f"{attribute.name} must be {wanted}, not {value!r}")
+
+    return check
+
+
+def _check_stop(_: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...] | None) -> None:
+    if value is not None and not all(isinstance(item, str) for item in value):
+        raise TypeError(f"stop must be a string or a list of strings, not {list(value)!r}")
+
+
 @frozen
 class GenerationConfig:
-    """Sampling and length settings; ``None`` means the provider's default."""
+    """Sampling and length settings; ``None`` means the provider's default.
 
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    stop: tuple[str, ...] | None = field(default=None, converter=_to_stop)
-    seed: int | None = None
+    Values are checked when the config is made (a ``TypeError`` or ``ValueError`` naming
+    the setting); the ranges are the widest any provider takes, each provider's own
+    limits are its to enforce."""
+
+    temperature: float | None = field(default=None, validator=_setting(float, 0))
+    top_p: float | None = field(default=None, validator=_setting(float, 0, 1))
+    max_tokens: int | None = field(default=None, validator=_setting(int, 1))
+    stop: tuple[str, ...] | None = field(default=None, converter=_to_stop, validator=_check_stop)
+    seed: int | None = field(default=None, validator=_setting(int))
     reasoning: ReasoningEffort | int | None = field(default=None, validator=_check_reasoning)
     """How hard the model may think: an effort (``"minimal"``, ``"low"``, ``"medium"``,
     ``"high"``) or a budget of thinking tokens (``0`` turns thinking off). One setting for

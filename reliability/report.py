@@ -54,7 +54,7 @@ LABELS = {
     "sent_twice": "requests sent twice",
     "most_sent_twice_per_kill": "most sent twice after one kill",
     "open_at_kill": "being answered by the server at each kill",
-    "in_flight_at_kill": "sent but not yet recorded at each kill (see the known bugs)",
+    "in_flight_at_kill": "sent but not yet recorded at each kill",
     "answered_but_unrecorded_at_kill": "answered by the server but not recorded, at each kill",
     "torn_lines_repaired": "torn result lines cut off on resume",
     "catalogs": "catalogs tried",
@@ -71,6 +71,35 @@ LABELS = {
     "error_bodies_echoing_the_key": "error bodies that echoed the key",
     "keys_found": "keys found",
 }
+
+FOUND = """\
+The first runs of this suite (November 2026) found these; each is fixed, and the test
+that found it now guards it.
+
+- **The engine hung** when a plugin raised something other than a `RelayError`, or a
+  stored request could not be read back (`max_tokens: NaN` was accepted, then `int(NaN)`
+  failed): the task died silently and the writer waited for ever. Now a plugin's bug
+  fails its request (kind `RuntimeError`, not retryable, logged with its traceback) and
+  the job goes on; an unreadable line fails alone; a fault of the engine itself stops
+  the run, resumable. `GenerationConfig` checks its values when made.
+- **A kill lost up to 3 × concurrency paid answers**: answers waited in a queue for a
+  single writer. Now the worker that got an answer writes it before asking for more: a
+  kill costs at most the calls in flight.
+- **A stream cut at a clean close looked complete** (relay-openai chat): now
+  `MalformedResponse`; the plugin guide says every plugin must check the stream's end.
+- **The catalog `timeout` bounded each read, not the answer**: a slow drip held a call
+  (and an engine worker) indefinitely. Now it bounds the whole answer (uploads and
+  streams: each read).
+- **A dozen lines of nested YAML aliases took 24 s** (5^n expansion): now refused past
+  100,000 values, at the entry that expands.
+- **Nine raw exceptions from `submit_batch`** (non-UTF-8 or deeply nested JSONL,
+  provider_args not a mapping, a malformed full request, a model, id or prompt of the
+  wrong type, NaN ids stored as NULL): each is a `BatchInputError` naming file:line and
+  what is wrong; `resume()` checks the job id like every other method; relay-mock's
+  `state_dir` of the wrong type is a `ConfigError`.
+- **Recording a cassette kept a key the provider echoed** in an error body: recording
+  now masks keys in bodies and headers.
+"""
 
 EXPLAINED = """\
 - **Faults** — `reliability/fault_server.py` is an OpenAI-compatible server on 127.0.0.1
@@ -94,7 +123,7 @@ EXPLAINED = """\
   bytes and lines, near-miss requests and hostile values; and every job API hostile ids
   (traversal, absolute paths, NUL, unicode, very long). Relay must answer with a typed
   `RelayError` or accept the input, never hang, and create nothing outside the workspace.
-  Raw exceptions it lets out today are counted under their known bug.
+  The smallest input of each raw exception earlier runs found stays as a test of its own.
 - **Secrets** — `test_secrets.py` gives the providers recognisable fake keys, has the
   server echo the Authorization header into every error body, runs chat, streams,
   401/429/500 errors, an engine job, a provider-batch job and `relay` commands with debug
@@ -125,8 +154,12 @@ def render(data: dict[str, Any]) -> str:
         f"`reliability/results-{scale['name']}.json`.",
         "",
         f"Last run: {run['date']}, scale `{scale['name']}`, {run['seconds']:.0f} s on "
-        f"{run['cpus']} CPUs (Python {run['python']}); {len(data['known_bugs'])} known bugs "
-        "pinned by strict expected failures.",
+        f"{run['cpus']} CPUs (Python {run['python']}); "
+        + (
+            f"{len(data['known_bugs'])} known bugs open, each pinned by a strict expected failure."
+            if data["known_bugs"]
+            else "no known bug open."
+        ),
         "",
         "## How to run",
         "",
@@ -154,14 +187,15 @@ def render(data: dict[str, Any]) -> str:
         for key, value in values.items():
             lines.append(f"| {LABELS.get(key, key.replace('_', ' '))} | {_value(value)} |")
         lines.append("")
-    lines += [
-        "## Known bugs",
-        "",
-        "Each is a test marked `xfail(strict=True)`: it fails today, and once the bug is",
-        "fixed it passes, which strict mode reports as a failure so the marker (and the",
-        "property tests' allowance for it, `KNOWN` in `test_hostile.py`) is removed.",
-        "",
-    ]
+    lines += ["## Bugs found", "", FOUND]
+    if data["known_bugs"]:
+        lines += [
+            "## Known bugs, open",
+            "",
+            "Each is a test marked `xfail(strict=True)`: once the bug is fixed the test",
+            "passes, strict mode reports that as a failure, and the marker goes.",
+            "",
+        ]
     for bug in data["known_bugs"]:
         lines.append(f"- `{bug['test'].split('::', 1)[-1]}`: {bug['bug']}")
     return "\n".join(lines).rstrip() + "\n"

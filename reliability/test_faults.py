@@ -16,7 +16,10 @@ from relay_core import errors as relay_errors
 from reliability.fault_server import LOST_IN_TRANSIT, FaultServer
 from reliability.support import FIGURES, SCALE, compat_catalog
 
-TIMEOUT = 1.0
+# The catalog's timeout bounds a whole answer as the client sees it, waits on a busy loop
+# included (the server shares this process): generous enough that only the server's
+# own `timeout` faults outlast it, never a clean answer slowed by load.
+TIMEOUT = 3.0
 # Every retryable error the engine may record for a request it could not get answered.
 RETRYABLE_KINDS = {
     name
@@ -174,17 +177,6 @@ def test_streams_under_faults_end_whole_or_with_a_typed_error() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a stream whose body ends early without [DONE], finish_reason or usage (the "
-        "connection closed at an event boundary or mid-event, close-delimited body) is "
-        "returned as a whole answer: relay_core.streaming.StreamAssembler.response() turns "
-        "the missing finish_reason into 'stop', and relay-openai's _stream_chat never checks "
-        "that the stream ended, so EndEvent carries truncated text, finish_reason='stop', "
-        "usage 0/0"
-    ),
-)
 def test_a_stream_cut_at_a_clean_close_is_an_error_not_a_short_answer() -> None:
     def cut_once(request_id: str, attempt: int, stream: bool) -> str:
         return "sse_cut_clean" if attempt == 0 else "ok"
@@ -202,17 +194,6 @@ def test_a_stream_cut_at_a_clean_close_is_an_error_not_a_short_answer() -> None:
         assert end.response.text == prompt, (end.response.text, end.response.finish_reason)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the catalog's `timeout` is documented as 'Seconds per HTTP request' "
-        "(relay_core/config.py ProviderConfig.timeout), but relay_core/http.py "
-        "HttpPool.client() turns it into httpx.Timeout(timeout), a limit on each read and "
-        "write: an answer that keeps dripping within every read window is never cut off (here "
-        "a 0.5 s timeout lets a 2 s answer through), so a slow-drip server can hold a call, "
-        "and an engine worker, indefinitely; the retry policy's `deadline` is never set"
-    ),
-)
 def test_the_timeout_bounds_the_whole_answer_not_each_read() -> None:
     server = FaultServer(chooser=lambda *_: "drip_long", client_timeout=0.5)
     catalog = parse_catalog(compat_catalog(server.base_url, timeout=0.5, max_retries=0))

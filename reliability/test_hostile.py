@@ -4,10 +4,8 @@ ids (traversal, absolute paths, NUL, unicode, very long). Whatever comes in, Rel
 answers with a typed ``RelayError`` (or accepts it), hangs on nothing, and creates
 nothing outside the workspace.
 
-Where Relay today lets a raw exception out, the property below names the case as a
-known bug (``KNOWN``) and counts it, and an ``xfail(strict=True)`` test pins the smallest
-input that shows it: when the bug is fixed that test passes, strict xfail turns that
-into a failure, and its ``KNOWN`` entry must go.
+The first runs of this suite found nine ways a raw exception got out (and two hangs);
+each is fixed, and the smallest input that showed it stays below as a test of its own.
 """
 
 from __future__ import annotations
@@ -15,10 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import sqlite3
 import subprocess
 import sys
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,55 +40,17 @@ from relay_core import (
     RelayError,
     Request,
     Response,
+    TextPart,
     hookimpl,
     load_catalog,
     parse_catalog,
 )
-from relay_core.batch import _engine
 from relay_core.batch._workspace import check_job_id
 from relay_core.serialize import structure
 from relay_core.testing import hub_for
 from reliability.support import EXAMPLES, FIGURES, tree
 
 ENGINE_TIMEOUT = 10.0  # a job of a few lines on relay-mock takes milliseconds
-# Once an engine task has died the engine cannot finish (a known bug): it gets this long
-# to prove otherwise.
-GRACE = 0.5
-
-
-# ---------------------------------------------------------------------------- known bugs
-
-
-def _relay_frames(error: BaseException) -> list[str]:
-    return [
-        frame.name
-        for frame in traceback.extract_tb(error.__traceback__)
-        if "relay_core" in frame.filename or "relay_mock" in frame.filename
-    ]
-
-
-def _raised(
-    error: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...], *where: str
-) -> bool:
-    frames = _relay_frames(error)
-    return isinstance(error, kind) and all(name in frames for name in where)
-
-
-# Each: what it is, and how to recognise it (exception type and where it came from).
-KNOWN: dict[str, Callable[[BaseException], bool]] = {
-    "jsonl_not_utf8": lambda e: _raised(e, UnicodeDecodeError, "read_jsonl"),
-    "jsonl_deep_nesting": lambda e: _raised(e, RecursionError, "read_jsonl"),
-    "provider_args_not_a_mapping": lambda e: _raised(e, AttributeError, "_request"),
-    "full_request_cattrs_error": lambda e: _raised(e, cattrs.BaseValidationError, "_from_mapping"),
-    "model_not_a_string": lambda e: _raised(e, TypeError, "ingest", "_handle"),
-    "custom_id_not_a_string": lambda e: _raised(
-        e, (sqlite3.Error, TypeError), "ingest", "flush_rows"
-    ),
-    "prompt_not_text": lambda e: _raised(e, AttributeError, "ingest", "unstructure"),
-    "resume_id_not_a_string": lambda e: _raised(e, OverflowError, "resume", "claim"),
-    # relay-mock's, not the core's: its adapter's options parser.
-    "mock_state_dir_not_a_path": lambda e: _raised(e, TypeError, "_build_adapter", "parse"),
-}
 
 
 def _error_of(call: Callable[[], Any]) -> BaseException | None:
@@ -101,45 +59,6 @@ def _error_of(call: Callable[[], Any]) -> BaseException | None:
     except Exception as error:
         return error
     return None
-
-
-def known_bug(error: BaseException) -> str | None:
-    for name, matches in KNOWN.items():
-        if matches(error):
-            return name
-    return None
-
-
-class EngineWatch:
-    """Records exceptions other than RelayError escaping the engine's request reader and
-    workers: when one dies so, the engine waits forever (see the xfail tests)."""
-
-    def __init__(self) -> None:
-        self.deaths: list[BaseException] = []
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[EngineWatch]:
-        answer, read = _engine._answer, _engine.structure
-
-        async def watched_answer(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return await answer(*args, **kwargs)
-            except Exception as error:
-                self.deaths.append(error)
-                raise
-
-        def watched_read(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return read(*args, **kwargs)
-            except Exception as error:
-                self.deaths.append(error)
-                raise
-
-        _engine._answer, _engine.structure = watched_answer, watched_read  # type: ignore[assignment]
-        try:
-            yield self
-        finally:
-            _engine._answer, _engine.structure = answer, read  # type: ignore[assignment]
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -387,10 +306,7 @@ def test_the_catalog_loader_answers_anything_with_a_config_error(tmp_path: Path)
             for alias in catalog.aliases():
                 error = _error_of(lambda alias=alias: hub.get(alias).adapter)
                 if error is not None and not isinstance(error, RelayError):
-                    bug = known_bug(error)
-                    if bug is None:
-                        raise error
-                    tried[f"known: {bug}"] += 1
+                    raise error
 
     text()
     raw_bytes()
@@ -400,15 +316,6 @@ def test_the_catalog_loader_answers_anything_with_a_config_error(tmp_path: Path)
     FIGURES.record("hostile", catalogs=dict(tried))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "relay-mock (not the core): plugins/relay-mock/src/relay_mock/_script.py parse() "
-        "passes providers.mock.options.state_dir to Path() unchecked, so `state_dir: 5` is a "
-        "raw TypeError when the adapter is built; its README promises a ConfigError for a "
-        "value of the wrong kind"
-    ),
-)
 def test_a_mock_option_of_the_wrong_kind_is_a_config_error() -> None:
     catalog = parse_catalog("providers:\n  mock:\n    options: {state_dir: 5}\n")
     with Hub(catalog) as hub, pytest.raises(ConfigError):
@@ -421,15 +328,6 @@ def _laughs(levels: int, width: int = 5) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "'billion laughs': relay_core/config.py _read_yaml()/_construct() rebuild every alias "
-        "at each place it is used and record a position for every path, so a catalog of a "
-        "dozen short lines of nested aliases costs 5**n steps (the 9-level one, about 300 "
-        "bytes, takes ~24 s; each further line x5) before any error is reported"
-    ),
-)
 def test_a_catalog_of_nested_aliases_is_refused_quickly(tmp_path: Path) -> None:
     path = tmp_path / "laughs.yaml"
     path.write_text(_laughs(12))  # 5**11 references in about 400 bytes
@@ -448,60 +346,34 @@ def test_a_catalog_of_nested_aliases_is_refused_quickly(tmp_path: Path) -> None:
 
 class _Jobs:
     """Submits hostile jobs to the engine on relay-mock, each guarded by a timeout, and
-    sorts what happens: accepted, refused (a RelayError), a known bug, or a hang."""
+    sorts what happens: accepted or refused (a RelayError); anything else fails."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self.workspace = tmp_path / "ws"
         self.client = AsyncRelayClient(self.workspace)
         self.outcomes: Counter[str] = Counter()
-        self.watch = EngineWatch()
         self.number = 0
 
     def submit(self, requests: Any) -> None:
         self.number += 1
         job_id = f"hostile-{self.number}"
-        deaths = len(self.watch.deaths)
         submit = self.client.submit_batch(requests, job_id=job_id, model="mock/echo", mode="engine")
-        error = _error_of(lambda: asyncio.run(self._guarded(submit, deaths)))
-        if isinstance(error, RelayError):
+        error = _error_of(lambda: asyncio.run(asyncio.wait_for(submit, ENGINE_TIMEOUT)))
+        if isinstance(error, asyncio.TimeoutError):
+            pytest.fail(f"the engine hung on {requests!r}")
+        if error is not None and not isinstance(error, RelayError):
+            raise error
+        if error is not None:
             self.outcomes["refused"] += 1
             assert str(error).strip()
             # Nothing of a refused job is kept.
             assert not (self.workspace / "jobs" / job_id).exists()
             return
-        if isinstance(error, asyncio.TimeoutError):
-            # The only hang known: the engine's reader or a worker died (xfail below).
-            assert len(self.watch.deaths) > deaths, "the engine hung for an unknown reason"
-            self.outcomes["known: engine_hang"] += 1
-            return
-        if error is not None:
-            bug = known_bug(error)
-            if bug is None:
-                raise error
-            self.outcomes[f"known: {bug}"] += 1
-            return
         self.outcomes["accepted"] += 1
         job = asyncio.run(self.client.get_job(job_id))
         assert job.status == "completed"
         assert len(list(self.client.iter_results(job_id))) == job.n_requests
-
-    async def _guarded(self, submit: Any, deaths: int) -> Any:
-        """``submit``, cancelled (as a TimeoutError) when it has not finished
-        ``ENGINE_TIMEOUT`` seconds after it started or ``GRACE`` after an engine task died."""
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(submit)
-        deadline = loop.time() + ENGINE_TIMEOUT
-        while not task.done():
-            await asyncio.wait({task}, timeout=0.02)
-            if len(self.watch.deaths) > deaths:
-                deadline = min(deadline, loop.time() + GRACE)
-                deaths = len(self.watch.deaths)
-            if not task.done() and loop.time() > deadline:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                raise asyncio.TimeoutError
-        return task.result()
 
     def close(self) -> None:
         asyncio.run(self.client.aclose())
@@ -510,8 +382,7 @@ class _Jobs:
 @pytest.fixture
 def jobs(tmp_path: Path) -> Iterator[_Jobs]:
     submitter = _Jobs(tmp_path)
-    with submitter.watch.installed():
-        yield submitter
+    yield submitter
     submitter.close()
 
 
@@ -597,60 +468,40 @@ def test_requests_given_as_values_are_read_or_refused(tmp_path: Path, jobs: _Job
     FIGURES.record("hostile", request_values=dict(jobs.outcomes), structure=dict(tried))
 
 
-# The smallest input for each known bug: today each lets a raw exception out.
+# The smallest input of each raw exception the first runs found (all fixed since), with
+# what the BatchInputError must say.
 MINIMAL = {
-    "jsonl_not_utf8": b'{"id": "a", "prompt": "caf\xe9"}\n',
-    "jsonl_deep_nesting": b"[" * 100_000 + b"\n",
-    "provider_args_not_a_mapping": b'{"id": "a", "prompt": "x", "provider_args": "hot"}\n',
-    "full_request_cattrs_error": b'{"custom_id": "a", "messages": "hello"}\n',
-    "model_not_a_string": b'{"id": "a", "prompt": "x", "model": 5}\n',
-    "custom_id_not_a_string": b'{"id": ["a"], "prompt": "x"}\n',
-    "prompt_not_text": b'{"id": "a", "prompt": ["x"]}\n',
-}
-WHERE = {
-    "jsonl_not_utf8": "relay_core/batch/_inputs.py read_jsonl(): the file is opened as UTF-8 "
-    "text and only json.JSONDecodeError is caught, so UnicodeDecodeError escapes",
-    "jsonl_deep_nesting": "relay_core/batch/_inputs.py read_jsonl(): json.loads of a deeply "
-    "nested line raises RecursionError, which is not caught",
-    "provider_args_not_a_mapping": "relay_core/batch/_inputs.py _request(): "
-    "item.provider_args.items() raises AttributeError when provider_args is not a mapping; "
-    "normalise() catches only RelayError, TypeError, ValueError, KeyError",
-    "full_request_cattrs_error": "relay_core/batch/_inputs.py _from_mapping(): structure(..., "
-    "Request) raises cattrs.ClassValidationError (an ExceptionGroup), which normalise() does "
-    "not catch (its _reason() already knows how to word one)",
-    "model_not_a_string": "relay_core/batch/_jobs.py _handle(): a model that is not a string "
-    "reaches Hub._handle() (a list: 'unhashable type') or Catalog.lookup() (5: `'/' in name`) "
-    "and raises TypeError; _handle() translates only RelayError",
-    "custom_id_not_a_string": "relay_core/batch/_inputs.py normalise() takes any value as the "
-    "id (an int is silently kept); ingest()'s flush_rows() then binds a list into SQLite and "
-    "sqlite3.ProgrammingError ('type 'list' is not supported') escapes; a NaN id is stored as "
-    "NULL, the NOT NULL IntegrityError is taken for a duplicate id, and the duplicate lookup "
-    "fails with TypeError ('NoneType' object is not subscriptable)",
-    "prompt_not_text": "relay_core/batch/_inputs.py _request() passes a list of strings as the "
-    "prompt to build_request(), which makes them the messages; ingest() then fails in "
-    "unstructure() with AttributeError ('str' object has no attribute 'role')",
+    "jsonl_not_utf8": (b'{"id": "a", "prompt": "caf\xe9"}\n', "not UTF-8"),
+    "jsonl_deep_nesting": (b"[" * 100_000 + b"\n", "nested too deeply"),
+    "provider_args_not_a_mapping": (
+        b'{"id": "a", "prompt": "x", "provider_args": "hot"}\n',
+        "provider_args must be a mapping",
+    ),
+    "full_request_cattrs_error": (b'{"custom_id": "a", "messages": "hello"}\n', "messages"),
+    "model_not_a_string": (b'{"id": "a", "prompt": "x", "model": 5}\n', "model must be a string"),
+    "custom_id_not_a_string": (b'{"id": ["a"], "prompt": "x"}\n', "id must be a string"),
+    "custom_id_nan": (b'{"id": NaN, "prompt": "x"}\n', "id must be a string"),
+    "prompt_not_text": (b'{"id": "a", "prompt": ["x"]}\n', "prompt must be a string"),
+    "max_tokens_nan": (
+        b'{"id": "a", "prompt": "x", "provider_args": {"max_tokens": NaN}}\n',
+        "max_tokens must be an integer",
+    ),
+    "max_tokens_huge": (
+        b'{"id": "a", "prompt": "x", "provider_args": {"max_tokens": 1e400}}\n',
+        "max_tokens must be an integer",
+    ),
 }
 
 
-@pytest.mark.parametrize(
-    "bug",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=WHERE[name]))
-        for name in MINIMAL
-    ],
-)
-def test_a_bad_request_file_is_a_batch_input_error(tmp_path: Path, bug: str) -> None:
+@pytest.mark.parametrize("case", MINIMAL)
+def test_a_bad_request_file_is_a_batch_input_error_at_its_line(tmp_path: Path, case: str) -> None:
+    content, says = MINIMAL[case]
     path = tmp_path / "requests.jsonl"
-    path.write_bytes(MINIMAL[bug])
-    with RelayClient(tmp_path / "ws") as client:
-        error = _error_of(
-            lambda: client.submit_batch(str(path), job_id="bad", model="mock/echo", mode="engine")
-        )
-    if error is not None and not isinstance(error, RelayError):
-        assert known_bug(error) == bug  # what the properties above allow for, precisely
-        raise error
-    assert isinstance(error, BatchInputError)
-    assert str(error).strip()
+    path.write_bytes(b'{"id": "fine", "prompt": "x"}\n' + content)
+    with RelayClient(tmp_path / "ws") as client, pytest.raises(BatchInputError) as caught:
+        client.submit_batch(str(path), job_id="bad", model="mock/echo", mode="engine")
+    assert says in str(caught.value)
+    assert (caught.value.file, caught.value.line) == (str(path), 2)
 
 
 class _BrokenAdapter(Provider):
@@ -660,7 +511,9 @@ class _BrokenAdapter(Provider):
     capabilities = frozenset({Capability.CHAT})
 
     async def chat(self, request: Request) -> Response:
-        raise RuntimeError("adapter bug")
+        if request.custom_id == "bug":
+            raise RuntimeError("adapter bug")
+        return Response(content=(TextPart("fine"),), model=request.model)
 
 
 class _BrokenPlugin:
@@ -669,46 +522,26 @@ class _BrokenPlugin:
         register("broken", _BrokenAdapter)
 
 
-def _engine_finishes(tmp_path: Path, requests: list[Any], model: str) -> bool:
-    async def run() -> bool:
+def test_an_adapter_bug_fails_its_request_and_the_job_goes_on(tmp_path: Path) -> None:
+    async def run() -> None:
         hub = hub_for("", _BrokenPlugin(), relay_mock)
         client = AsyncRelayClient(tmp_path / "ws", hub=hub)
+        requests = [BatchRequest(id=name, prompt="x") for name in ("before", "bug", "after")]
         try:
-            await asyncio.wait_for(
-                client.submit_batch(requests, job_id="hang", model=model, mode="engine"), 3.0
+            job = await asyncio.wait_for(
+                client.submit_batch(requests, job_id="bug", model="broken/m", mode="engine"),
+                ENGINE_TIMEOUT,
             )
-            return True
-        except asyncio.TimeoutError:
-            return False
+            assert (job.status, job.counts.completed, job.counts.failed) == ("completed", 2, 1)
+            failed = {item.custom_id: item.error for item in client.iter_results("bug")}["bug"]
+            assert failed is not None
+            assert (failed.kind, failed.retryable) == ("RuntimeError", False)
+            assert "adapter bug" in failed.message
         finally:
             await client.aclose()
             await hub.aclose()
 
-    return asyncio.run(run())
-
-
-ENGINE_HANG = (
-    "relay_core/batch/_engine.py run_engine(): an exception other than RelayError in the "
-    "request reader (produce(): structure() of a stored line) or in a worker (work(): "
-    "_answer() catches only RelayError) ends that task silently; the writer loop then waits "
-    "for results that never come and submit_batch() never returns"
-)
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ENGINE_HANG)
-def test_an_adapter_bug_fails_the_request_instead_of_hanging_the_engine(tmp_path: Path) -> None:
-    assert _engine_finishes(tmp_path, [BatchRequest(id="a", prompt="x")], "broken/m")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=ENGINE_HANG + " (here: max_tokens=NaN is stored, then int(NaN) fails on reading "
-    "it back; the same for 1e400)",
-)
-def test_a_request_the_engine_cannot_read_back_does_not_hang_it(tmp_path: Path) -> None:
-    request = BatchRequest(id="a", prompt="x", provider_args={"max_tokens": float("nan")})
-    assert _engine_finishes(tmp_path, [request], "mock/echo")
+    asyncio.run(run())
 
 
 # ---------------------------------------------------------------------------- job ids
@@ -757,10 +590,7 @@ def test_hostile_job_ids_are_refused_and_never_reach_the_disk(tmp_path: Path) ->
                 tried["calls"] += 1
                 error = _error_of(call)
                 if error is not None and not isinstance(error, RelayError):
-                    bug = known_bug(error)
-                    if bug is None:
-                        raise error
-                    tried[f"known: {bug}"] += 1
+                    raise error
 
         ids()
         assert tree(tmp_path, exclude=workspace) == outside
@@ -771,14 +601,6 @@ def test_hostile_job_ids_are_refused_and_never_reach_the_disk(tmp_path: Path) ->
     FIGURES.record("hostile", job_ids=dict(tried))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "relay_core/batch/_client.py AsyncRelayClient.resume() passes the id to "
-        "Workspace.claim() without check_job_id() (every other method checks it), so a "
-        "non-string id reaches SQLite: resume(10**30) raises OverflowError"
-    ),
-)
 def test_resume_checks_the_job_id_like_every_other_method(tmp_path: Path) -> None:
     with RelayClient(tmp_path / "ws") as client, pytest.raises(RelayError):
         client.resume(10**30)  # type: ignore[arg-type]

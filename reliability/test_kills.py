@@ -273,10 +273,9 @@ def test_killed_again_and_again_mid_engine_only_in_flight_requests_are_sent_twic
             assert prompt in by_epoch[epoch]["in_flight"], (prompt, epoch)
             duplicates[epoch] += 1
     worst = max(duplicates.values(), default=0)
-    # What the engine can hold unwritten today: `concurrency` calls in flight, the answers
-    # waiting for the writer in its results queue (bounded at 2 x concurrency), and a line
-    # the kill tore. The bound the design promises, `concurrency`, is the xfail test below.
-    assert worst <= 3 * concurrency + 1
+    # What a kill can cost: the `concurrency` calls in flight (a worker writes each answer
+    # before it asks for more), and a line the kill tore.
+    assert worst <= concurrency + 1
     FIGURES.record(
         "kills_engine",
         kills=len(kills),
@@ -294,17 +293,6 @@ def test_killed_again_and_again_mid_engine_only_in_flight_requests_are_sent_twic
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "answers already paid for wait unwritten in the engine: in "
-        "relay_core/batch/_engine.py run_engine(), workers put each answer on the `results` "
-        "queue (maxsize 2 x concurrency) and the single writer loop lags behind them, so "
-        "the queue runs full; a process killed then loses up to 2 x concurrency answers "
-        "on top of the `concurrency` calls in flight, and resume() pays for all of them again "
-        "(the code's own comment promises 'a killed process then loses no paid-for answer')"
-    ),
-)
 def test_answers_received_are_written_before_more_are_asked_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -269,15 +269,6 @@ def test_no_key_reaches_a_log_an_error_a_file_or_a_cassette(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "relay_core/testing.py cassette_player() filters secret headers and the `key` query "
-        "parameter, but writes response bodies as received: recording (RELAY_RECORD=all) "
-        "against a provider that echoes the key in an error body puts the key into the "
-        "cassette file"
-    ),
-)
 def test_recording_a_cassette_keeps_an_echoed_key_out_of_it(
     tmp_path: Path, canaries: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -294,5 +285,5 @@ def test_recording_a_cassette_keeps_an_echoed_key_out_of_it(
             with pytest.raises(RelayError):
                 hub.chat("echo", "status-401 recorded")
     recorded = (tmp_path / "cassettes" / "echoed.yaml").read_text()
-    assert "status-401 recorded" in recorded  # the error was recorded...
+    assert "status-401" in recorded  # the error was recorded...
     assert TOKENS["shaped"] not in recorded  # ...without the key it echoed

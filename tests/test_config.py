@@ -961,3 +961,21 @@ def test_opaque_ids_are_allowed_in_options() -> None:
         "      project: proj_AbCdEfGhIjKlMnOpQrStUvWx\n"
     )
     assert catalog.providers["openai"].options["project"] == "proj_AbCdEfGhIjKlMnOpQrStUvWx"
+
+
+def test_a_catalog_of_nested_aliases_is_refused_at_the_entry_that_expands() -> None:
+    # "Billion laughs": 12 short lines that stand for 5**11 values.
+    lines = ['l0: &l0 ["lol"]']
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 5) + "]" for i in range(1, 12)]
+    with pytest.raises(ConfigError, match="aliases are expanded") as caught:
+        parse_catalog("\n".join(lines) + "\n")
+    assert (caught.value.line or 0) > 1  # at the entry that expands, not the first anchor
+
+
+def test_a_catalog_may_share_blocks_through_aliases() -> None:
+    catalog = parse_catalog(
+        "models:\n"
+        "  a: {target: mock/echo, params: &params {temperature: 0.2, max_tokens: 64}}\n"
+        "  b: {target: mock/echo, params: *params}\n"
+    )
+    assert catalog.models["a"].params == catalog.models["b"].params

@@ -3,6 +3,7 @@ clients speak JSON and SSE, and retries honour the policy. No network: MockTrans
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import inspect
 import json
@@ -410,10 +411,11 @@ async def acme() -> AsyncIterator[Callable[..., HttpClient]]:
         *,
         rules: list[ErrorRule] | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float = 5.0,
     ) -> HttpClient:
         pool = HttpPool(transport=httpx.MockTransport(handler))
         pools.append(pool)
-        settings = ProviderSettings(name="acme", timeout=5.0, headers=headers or {})
+        settings = ProviderSettings(name="acme", timeout=timeout, headers=headers or {})
         return HttpClient(pool, settings, base_url=BASE_URL, rules=rules or [])
 
     yield make
@@ -530,6 +532,22 @@ async def _chunks(*pieces: bytes, error: Exception | None = None) -> AsyncIterat
         yield piece
     if error is not None:
         raise error
+
+
+async def test_the_timeout_bounds_the_whole_answer_not_each_read(
+    acme: Callable[..., HttpClient],
+) -> None:
+    async def drip() -> AsyncIterator[bytes]:
+        # Each piece well within any read timeout; the whole answer far beyond the call's.
+        yield b'{"answer": "'
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            yield b"."
+        yield b'"}'
+
+    client = acme(lambda request: httpx.Response(200, content=drip()), timeout=0.3)
+    with pytest.raises(Timeout, match=r"0\.3 s timeout"):
+        await client.json("POST", "/slow", model="m")
 
 
 async def test_stream_sse_yields_parsed_events(acme: Callable[..., HttpClient]) -> None:

@@ -44,7 +44,8 @@ class LedgerProvider(Provider):
 
     ``batch_line`` refuses custom_ids with a space (as real providers restrict them);
     ``finish_batch_response`` shouts a structured answer and refuses one whose system
-    prompt says so, to show what the core does with each outcome.
+    prompt says so, to show what the core does with each outcome. ``chat`` has a bug:
+    the prompt "crash" raises a plain RuntimeError.
     """
 
     name = "ledger"
@@ -54,6 +55,8 @@ class LedgerProvider(Provider):
     finished_with: ClassVar[list[Request]] = []
 
     async def chat(self, request: Request) -> Response:
+        if request.messages[-1].text == "crash":
+            raise RuntimeError("ledger bug")
         return Response(content=f"chat: {request.messages[-1].text}", model=request.model)
 
     def batch_line(self, request: Request) -> Mapping[str, Any]:
@@ -200,3 +203,80 @@ def test_a_request_the_providers_batches_refuse_names_its_file_and_line(
     assert "no spaces" in str(error)
     assert LedgerProvider.batches == {}  # nothing of a refused job reaches the provider
     assert [job.job_id for job in relay.list_jobs()] == []
+
+
+BAD_LINES = [
+    (b'{"id": "a", "prompt": "caf\xe9"}', "not UTF-8: byte 0xe9 at column 27"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"id": "a", "prompt": "x", "provider_args": "hot"}', "provider_args must be a mapping"),
+    (b'{"id": ["a"], "prompt": "x"}', "id must be a string, not list"),
+    (b'{"id": "a", "prompt": ["x"]}', "prompt must be a string, not list"),
+    (b'{"id": "a", "prompt": "x", "model": 5}', "model must be a string, not int"),
+    (b'{"id": "a", "prompt": "x", "provider_args": {"max_tokens": NaN}}', "max_tokens"),
+    (b'{"id": "a", "prompt": "x", "provider_args": {"tools": [5]}}', "tools[0] must be"),
+    (b'{"custom_id": "a", "messages": "hello"}', "messages must be a list"),
+    (
+        b'{"custom_id": "a", "messages": [{"role": "user", "content": 5}]}',
+        "messages[0].content: expected text",
+    ),
+    (
+        b'{"custom_id": "a", "messages": [{"content": "x"}]}',
+        "messages[0].role: missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "says"), BAD_LINES)
+def test_a_bad_line_is_refused_with_its_file_line_and_what_is_wrong(
+    relay: RelayClient, tmp_path: Path, line: bytes, says: str
+) -> None:
+    path = tmp_path / "requests.jsonl"
+    path.write_bytes(b'{"id": "fine", "prompt": "x"}\n' + line + b"\n")
+    with pytest.raises(BatchInputError) as caught:
+        relay.submit_batch(path, job_id="bad", model="ledger", mode="engine")
+    assert (caught.value.file, caught.value.line) == (str(path), 2)
+    assert says in str(caught.value)
+    assert relay.list_jobs() == []
+
+
+def test_a_full_request_may_give_content_as_plain_text(relay: RelayClient) -> None:
+    lines = [
+        {"custom_id": "a", "messages": [{"role": "user", "content": "plain"}]},
+        {"custom_id": "b", "messages": [{"role": "user", "content": {"text": "one part"}}]},
+    ]
+    relay.submit_batch(lines, job_id="plain", model="ledger", mode="engine")
+    assert _texts(list(relay.iter_results("plain"))) == ["chat: plain", "chat: one part"]
+
+
+def test_an_adapter_bug_fails_its_request_and_the_engine_goes_on(relay: RelayClient) -> None:
+    requests = [BatchRequest(id=str(i), prompt=text) for i, text in enumerate(["a", "crash", "b"])]
+    job = relay.submit_batch(requests, job_id="bug", model="ledger", mode="engine")
+    assert (job.status, job.counts.completed, job.counts.failed) == ("completed", 2, 1)
+    items = list(relay.iter_results("bug"))
+    assert _texts(items) == ["chat: a", None, "chat: b"]
+    error = items[1].error
+    assert error is not None
+    assert (error.kind, error.message, error.retryable) == ("RuntimeError", "ledger bug", False)
+
+
+def test_a_stored_request_that_cannot_be_read_back_fails_alone(
+    relay: RelayClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import relay_core.batch._engine as engine
+
+    read = engine.structure
+
+    def damaged(data: Any, cls: Any) -> Any:
+        # As if the line had been changed on disk since it was checked.
+        if data.get("custom_id") == "1":
+            raise ValueError("damaged")
+        return read(data, cls)
+
+    monkeypatch.setattr(engine, "structure", damaged)
+    requests = [BatchRequest(id=str(i), prompt=text) for i, text in enumerate("abc")]
+    job = relay.submit_batch(requests, job_id="damaged", model="ledger", mode="engine")
+    assert (job.status, job.counts.completed, job.counts.failed) == ("completed", 2, 1)
+    items = list(relay.iter_results("damaged"))
+    assert [item.custom_id for item in items] == ["0", "1", "2"]
+    assert items[1].error is not None
+    assert "cannot be read back" in items[1].error.message

@@ -677,6 +677,35 @@ def test_stop_accepts_a_string_or_a_list(stop: Any, expected: Any) -> None:
     assert t.GenerationConfig(stop=stop).stop == expected
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "error"),
+    [
+        ("max_tokens", float("nan"), TypeError),
+        ("max_tokens", 2.5, TypeError),
+        ("max_tokens", True, TypeError),
+        ("max_tokens", 0, ValueError),
+        ("temperature", float("nan"), ValueError),
+        ("temperature", float("inf"), ValueError),
+        ("temperature", -0.1, ValueError),
+        ("temperature", "hot", TypeError),
+        ("top_p", 1.5, ValueError),
+        ("seed", 1e400, TypeError),
+        ("stop", [1, 2], TypeError),
+    ],
+)
+def test_a_generation_setting_no_provider_takes_is_refused_when_made(
+    setting: str, value: Any, error: type[Exception]
+) -> None:
+    # Refused here, not when a stored job reads it back or a provider answers 400.
+    with pytest.raises(error, match=setting):
+        t.GenerationConfig(**{setting: value})
+
+
+def test_generation_settings_at_their_bounds_are_taken() -> None:
+    config = t.GenerationConfig(temperature=0, top_p=1, max_tokens=1, seed=-3)
+    assert (config.temperature, config.top_p, config.max_tokens, config.seed) == (0, 1, 1, -3)
+
+
 @pytest.mark.parametrize("cls", [t.ImagePart, t.DocumentPart])
 def test_media_parts_need_exactly_one_source(cls: Any) -> None:
     with pytest.raises(ValueError, match="exactly one of url= or data="):

@@ -161,7 +161,7 @@ class AsyncRelayClient:
     async def resume(self, job_id: str, *, concurrency: int = 8, progress: bool = False) -> Job:
         """Continue a job whose process died: submit what was not submitted (finding
         provider batches already created), or answer what the engine had not."""
-        row = self.workspace.claim(job_id)
+        row = self.workspace.claim(check_job_id(job_id))
         if row["status"] == "preparing":
             self.workspace.release(job_id)
             raise JobConflict(

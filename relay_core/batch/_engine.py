@@ -117,20 +117,61 @@ async def run_engine(
         progress.start(total, done=stats.skipped)
 
     queue: asyncio.Queue[tuple[int, Request] | None] = asyncio.Queue(maxsize=concurrency * 2)
-    # Bounded too: with fast answers the workers would outrun the writer, and every
-    # answer not yet on disk would wait in memory.
-    results: asyncio.Queue[tuple[int, BatchItem, str | None]] = asyncio.Queue(
-        maxsize=concurrency * 2
-    )
     limiters: dict[str, RateLimiter] = {}
     cancelled = False
+    pending = total - stats.skipped
+    all_answered = asyncio.Event()
+    updates: list[tuple[str, int, int, int]] = []
+    fresh: list[tuple[str, Response]] = []
+    last_commit = time.monotonic()
+    responses = (ws.job_dir(job_id) / "responses.jsonl").open("ab")
+
+    def commit() -> None:
+        nonlocal last_commit, cancelled
+        responses.flush()
+        record_results(ws, job_id, updates)
+        if cache is not None and fresh:
+            cache.put_many(fresh)
+            fresh.clear()
+        last_commit = time.monotonic()
+        if ws.heartbeat(job_id) and not cancelled:
+            cancelled = True
+            all_answered.set()
+
+    def deliver(index: int, item: BatchItem, fresh_key: str | None) -> None:
+        # The worker that got the answer writes it before it asks for more: an answer
+        # paid for never waits in memory, so a killed process loses only calls in flight.
+        nonlocal pending
+        updates.append(write_result(responses, index, item))
+        responses.flush()
+        _checkpoints.reached("engine.result")
+        if item.response is not None and item.response.metadata.get("cached"):
+            stats.cached += 1
+        else:
+            stats.called += 1
+            if cache is not None and fresh_key and item.response is not None:
+                fresh.append((fresh_key, item.response))
+        if item.response is None:
+            stats.failed += 1
+        if progress is not None:
+            progress.advance(item)
+        pending -= 1
+        if not pending:
+            all_answered.set()
+        if len(updates) >= _COMMIT_EVERY or time.monotonic() - last_commit >= _COMMIT_SECONDS:
+            commit()
 
     async def produce() -> None:
         with (ws.job_dir(job_id) / "requests.jsonl").open("rb") as file:
             for index, line in enumerate(file):
                 if answered[index]:
                     continue
-                await queue.put((index, structure(json.loads(line), Request)))
+                try:
+                    request = structure(json.loads(line), Request)
+                except Exception as error:  # one bad line fails one request, not the job
+                    deliver(index, _unreadable(line, error), None)
+                    continue
+                await queue.put((index, request))
         for _ in range(concurrency):
             await queue.put(None)
 
@@ -139,58 +180,31 @@ async def run_engine(
             index, request = job
             if cancelled:
                 continue
-            item, fresh_key = await _answer(hub, request, cache, limiters)
-            await results.put((index, item, fresh_key))
+            deliver(index, *await _answer(hub, request, cache, limiters))
 
-    producer = asyncio.create_task(produce())
-    workers = [asyncio.create_task(work()) for _ in range(concurrency)]
-    pending = total - stats.skipped
-    updates: list[tuple[str, int, int, int]] = []
-    fresh: list[tuple[str, Response]] = []
-    last_commit = time.monotonic()
-    with (ws.job_dir(job_id) / "responses.jsonl").open("ab") as responses:
-        try:
-            while pending:
-                try:
-                    index, item, fresh_key = await asyncio.wait_for(
-                        results.get(), timeout=_COMMIT_SECONDS
-                    )
-                except asyncio.TimeoutError:
-                    index = -1
-                if index >= 0:
-                    pending -= 1
-                    updates.append(write_result(responses, index, item))
-                    # To the OS at once: a killed process then loses no paid-for answer.
-                    responses.flush()
-                    _checkpoints.reached("engine.result")
-                    if item.response is not None and item.response.metadata.get("cached"):
-                        stats.cached += 1
-                    else:
-                        stats.called += 1
-                        if cache is not None and fresh_key and item.response is not None:
-                            fresh.append((fresh_key, item.response))
-                    if item.response is None:
-                        stats.failed += 1
-                    if progress is not None:
-                        progress.advance(item)
-                if (
-                    len(updates) >= _COMMIT_EVERY
-                    or (updates and time.monotonic() - last_commit >= _COMMIT_SECONDS)
-                    or index < 0
-                ):
-                    responses.flush()
-                    record_results(ws, job_id, updates)
-                    if cache is not None and fresh:
-                        cache.put_many(fresh)
-                        fresh.clear()
-                    last_commit = time.monotonic()
-                    if ws.heartbeat(job_id) and not cancelled:
-                        cancelled = True
-                        pending = 0
-        finally:
-            for task in (producer, *workers):
-                task.cancel()
-            await asyncio.gather(producer, *workers, return_exceptions=True)
+    if not pending:
+        all_answered.set()
+    waiter: asyncio.Task[Any] = asyncio.create_task(all_answered.wait())
+    tasks = [asyncio.create_task(produce())]
+    tasks += [asyncio.create_task(work()) for _ in range(concurrency)]
+    try:
+        while not waiter.done():
+            running = [task for task in tasks if not task.done()]
+            await asyncio.wait(
+                [waiter, *running], timeout=_COMMIT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in tasks:
+                # Only a fault of the engine itself (a full disk) ends a task early; it
+                # stops the run, and resume() carries on from what reached the disk.
+                if task.done() and (error := task.exception()) is not None:
+                    raise error
+            if updates or time.monotonic() - last_commit >= _COMMIT_SECONDS:
+                commit()
+    finally:
+        for task in (*tasks, waiter):
+            task.cancel()
+        await asyncio.gather(*tasks, waiter, return_exceptions=True)
+        with responses:
             responses.flush()
             os.fsync(responses.fileno())
             record_results(ws, job_id, updates)
@@ -252,6 +266,24 @@ async def _answer(
     except RelayError as error:
         # A failed request is a result, not a reason to stop the job.
         return BatchItem(custom_id, error=ErrorInfo.from_exception(error)), None
+    except Exception as error:  # a plugin's bug fails its request, not the job
+        from relay_core.log import get_logger
+
+        get_logger("relay.engine").error(
+            "plugin_error", model=request.model, custom_id=custom_id, exc_info=error
+        )
+        return BatchItem(custom_id, error=ErrorInfo.from_exception(error)), None
+
+
+def _unreadable(line: bytes, error: Exception) -> BatchItem:
+    """The result of a stored request that cannot be read back (ingest should have
+    refused it): failed, not retryable, named by its custom_id where that survives."""
+    try:
+        custom_id = str(json.loads(line).get("custom_id") or "")
+    except Exception:  # the id is a courtesy; the line is already lost
+        custom_id = ""
+    message = f"the stored request cannot be read back: {error!r}"
+    return BatchItem(custom_id, error=ErrorInfo("InvalidRequestError", message))
 
 
 def _cache_key(handle: Any, request: Request) -> str:

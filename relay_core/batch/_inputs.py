@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import cattrs
 from attrs import frozen
 
 from relay_core.batch._types import BatchRequest
@@ -38,14 +39,22 @@ class Located:
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Located]:
-    """The JSON objects of a JSONL file, one by one (blank lines skipped)."""
+    """The JSON objects of a JSONL file (UTF-8), one by one (blank lines skipped)."""
     name = str(path)
     try:
-        file = Path(path).open(encoding="utf-8")  # noqa: SIM115 - closed by the with below
+        file = Path(path).open("rb")  # noqa: SIM115 - closed by the with below
     except OSError as error:
         raise BatchInputError(f"cannot read the requests: {error.strerror}", file=name) from error
     with file:
-        for number, text in enumerate(file, start=1):
+        for number, raw in enumerate(file, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise BatchInputError(
+                    f"not UTF-8: byte {raw[error.start]:#04x} at column {error.start + 1}",
+                    file=name,
+                    line=number,
+                ) from None
             if not text.strip():
                 continue
             try:
@@ -54,6 +63,10 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Located]:
                 raise BatchInputError(
                     f"not a JSON object: {error.msg} (column {error.colno})", file=name, line=number
                 ) from error
+            except RecursionError:
+                raise BatchInputError(
+                    "not a JSON object Relay can read: nested too deeply", file=name, line=number
+                ) from None
             if not isinstance(value, dict):
                 raise BatchInputError(
                     f"expected a JSON object, got {type(value).__name__}", file=name, line=number
@@ -71,11 +84,21 @@ def normalise(item: Any, index: int, default_model: str | None) -> Request:
         request = _request(item, default_model)
     except BatchInputError:
         raise
-    except (RelayError, TypeError, ValueError, KeyError) as error:
+    except (RelayError, TypeError, ValueError, KeyError, cattrs.BaseValidationError) as error:
         custom_id = _id_of(item)
         raise BatchInputError(
             _reason(error), custom_id=custom_id if "file" not in where else None, **where
         ) from error
+    if request.custom_id is not None and not isinstance(request.custom_id, str):
+        raise BatchInputError(
+            f"the custom_id must be a string, not {type(request.custom_id).__name__}", **where
+        )
+    if not isinstance(request.model, str):
+        raise BatchInputError(
+            f"the model must be a string, not {type(request.model).__name__}",
+            custom_id=request.custom_id,
+            **where,
+        )
     if not request.custom_id:
         raise BatchInputError(
             "the request has no custom_id (BatchRequest: id); each request of a job needs "
@@ -98,6 +121,7 @@ def _request(item: Any, default_model: str | None) -> Request:
     if isinstance(item, Mapping):
         item = _from_mapping(item)
     if isinstance(item, BatchRequest):
+        _check_short_form(item)
         options = {
             k: v for k, v in item.provider_args.items() if k in _GENERATION | _REQUEST_OPTIONS
         }
@@ -123,6 +147,9 @@ def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | Request:
     if "messages" in data:
         from relay_core.serialize import structure
 
+        messages = data["messages"]
+        if not isinstance(messages, list) or not all(isinstance(m, Mapping) for m in messages):
+            raise TypeError("messages must be a list of objects like {role, content}")
         return structure(dict(data), Request)
     unknown = sorted(set(data) - _SHORT_FORM)
     if unknown:
@@ -135,6 +162,25 @@ def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | Request:
     return BatchRequest(**data)
 
 
+# What each field of the short form must hold: a typo'd value is refused here, before it
+# can be stored and fail later when the job reads it back.
+_SHORT_FORM_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "prompt": (str,),
+    "model": (str, type(None)),
+    "system_prompt": (str, type(None)),
+    "provider_args": (Mapping,),
+}
+
+
+def _check_short_form(item: BatchRequest) -> None:
+    for name, kinds in _SHORT_FORM_TYPES.items():
+        value = getattr(item, name)
+        if not isinstance(value, kinds):
+            wanted = "a mapping" if name == "provider_args" else "a string"
+            raise TypeError(f"{name} must be {wanted}, not {type(value).__name__}")
+
+
 def _id_of(item: Any) -> str | None:
     if isinstance(item, Mapping):
         value = item.get("custom_id", item.get("id"))
@@ -144,11 +190,18 @@ def _id_of(item: Any) -> str | None:
 
 
 def _reason(error: BaseException) -> str:
-    # cattrs reports nested problems as an exception group; its leaves say what is wrong.
-    leaves = getattr(error, "exceptions", None)
-    if leaves:
-        return "; ".join(_reason(leaf) for leaf in leaves)
-    return str(error) or type(error).__name__
+    from relay_core.serialize import validation_leaves
+
+    reasons: list[str] = []
+    for at, leaf in validation_leaves(error):
+        where = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in at)
+        text = str(leaf) or type(leaf).__name__
+        if isinstance(leaf, KeyError) and at:
+            text = "missing"
+        reason = f"{where.lstrip('.')}: {text}" if where else text
+        if reason not in reasons:
+            reasons.append(reason)
+    return "; ".join(reasons)
 
 
 def iter_requests(

@@ -49,6 +49,9 @@ LOCAL = {
     "llama-cpp": "http://127.0.0.1:8080/v1",
 }
 
+# The shortest whole stream: one chunk that says the answer is finished.
+FINISHED = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+
 
 @pytest.fixture
 def ok(server: Any) -> Any:
@@ -155,7 +158,7 @@ def test_the_system_prompt_is_never_a_developer_message(ok: Any, make_hub: Any) 
 
 
 def test_stream_usage_is_asked_for_unless_switched_off(server: Any, make_hub: Any) -> None:
-    server.reply_sse([])
+    server.reply_sse([FINISHED])
     list(make_hub().stream("groq/llama-3.3-70b-versatile", "Hi"))
     assert server.payload["stream_options"] == {"include_usage": True}
     list(
@@ -168,7 +171,7 @@ def test_stream_usage_is_asked_for_unless_switched_off(server: Any, make_hub: An
 
 
 def test_provider_kwargs_still_win(server: Any, make_hub: Any) -> None:
-    server.reply_sse([])
+    server.reply_sse([FINISHED])
     hub = make_hub("providers:\n  ollama:\n    options: {stream_usage: false}\n")
     kwargs = {"stream_options": {"include_usage": True}, "reasoning_format": "parsed"}
     list(hub.stream("ollama/qwen3", "Hi", provider_kwargs=kwargs))

@@ -529,6 +529,16 @@ def test_a_responses_stream_cut_before_completion_is_malformed(server: Any, make
         list(hub.stream("openai/gpt-4.1", "Hi"))
 
 
+def test_a_chat_stream_cut_before_its_finish_reason_is_malformed(
+    server: Any, make_hub: Any
+) -> None:
+    # The connection closed cleanly mid-answer: no finish_reason, no usage, no [DONE].
+    server.reply_sse([{"choices": [{"index": 0, "delta": {"content": "The first half"}}]}])
+    hub = make_hub("providers:\n  openai:\n    max_retries: 0\n")
+    with pytest.raises(MalformedResponse, match="finish_reason"):
+        list(hub.stream("openai/gpt-4.1", "Hi"))
+
+
 # ---------------------------------------------------------------------------- errors in streams
 
 STREAM_ERRORS = [

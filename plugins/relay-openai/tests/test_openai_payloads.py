@@ -441,7 +441,7 @@ def test_a_base_url_from_the_catalog_is_used(server: Any, make_hub: Any) -> None
 
 
 def test_streaming_asks_for_usage(server: Any, make_hub: Any) -> None:
-    server.reply_sse(["[DONE]"])
+    server.reply_sse([{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, "[DONE]"])
     list(make_hub().stream("openai/gpt-4.1", "Hi"))
     assert server.payload == {
         "model": "gpt-4.1",

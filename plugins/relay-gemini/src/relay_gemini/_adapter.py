@@ -423,6 +423,7 @@ class GeminiProvider(Provider):
             url,
             content=data,
             headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
+            per_read_timeout=True,
         )
         name = (uploaded.get("file") or {}).get("name") if isinstance(uploaded, dict) else None
         if not isinstance(name, str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -169,7 +170,10 @@ class Options:
             value = values.get(limit)
             if value is not None and not (type(value) is int and value > 0):
                 raise ConfigError(f"{where}.{limit} must be a whole number > 0, or null")
-        if values.get("state_dir") is not None:
+        state_dir = values.get("state_dir")
+        if state_dir is not None and not isinstance(state_dir, (str, os.PathLike)):
+            raise ConfigError(f"{where}.state_dir must be a directory path, not {state_dir!r}")
+        if state_dir is not None:
             values["state_dir"] = Path(values["state_dir"]).expanduser()
         if not callable(values.get("clock", time.time)):
             raise ConfigError(f"{where}.clock must be a function returning Unix seconds")

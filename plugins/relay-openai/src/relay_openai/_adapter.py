@@ -775,6 +775,13 @@ class OpenAIProvider(Provider):
                     )
                 if choice.get("finish_reason"):
                     finish = _CHAT_FINISH.get(choice["finish_reason"], "unknown")
+        if finish is None:
+            # A body that just stops is a cut connection, not a short answer.
+            raise MalformedResponse(
+                "stream ended before a finish_reason",
+                provider=self.settings.name,
+                model=request.model,
+            )
         if refused:
             finish = "content_filter"
         response = assembler.response(model=model, finish_reason=finish, id=response_id, raw=chunks)
