@@ -45,10 +45,23 @@ def _editable(*paths: Path) -> list[str]:
     return [arg for path in paths for arg in ("-e", str(path))]
 
 
+def _tested(*paths: Path) -> list[str]:
+    """``_editable``, with each plugin's ``test`` extra where it declares one (the openai
+    SDK relay-serve is tested with, Playwright for relay-dashboard)."""
+    import tomllib
+
+    args = []
+    for path in paths:
+        project = tomllib.loads((path / "pyproject.toml").read_text())["project"]
+        extra = "[test]" if "test" in project.get("optional-dependencies", {}) else ""
+        args += ["-e", f"{path}{extra}"]
+    return args
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """Everything: the core's tests and every plugin's, all installed together."""
-    session.install(*TEST_DEPS, *_editable(ROOT, *PLUGINS))
+    session.install(*TEST_DEPS, *_tested(ROOT, *PLUGINS))
     session.run("pytest", "tests", *(str(p / "tests") for p in PLUGINS), *session.posargs)
 
 
@@ -75,7 +88,7 @@ def _local_dependencies(plugin: Path) -> list[Path]:
 def _plugin_session(plugin: Path) -> None:
     @nox.session(name=plugin.name)
     def run(session: nox.Session) -> None:
-        session.install(*TEST_DEPS, *_editable(ROOT, *_local_dependencies(plugin), plugin))
+        session.install(*TEST_DEPS, *_tested(ROOT, *_local_dependencies(plugin), plugin))
         session.run("pytest", str(plugin / "tests"), *session.posargs)
 
     run.__doc__ = f"relay-core plus {plugin.name} alone (and the plugins it builds on)."

@@ -189,13 +189,21 @@ class Defaults:
 
 @frozen(kw_only=True)
 class Catalog:
-    """A Relay catalog: providers, model aliases, groups, pricing profiles, defaults."""
+    """A Relay catalog: providers, model aliases, groups, pricing profiles, defaults, and
+    the settings of plugins that are not providers."""
 
     providers: dict[str, ProviderConfig] = field(factory=dict)
     models: dict[str, ModelConfig] = field(factory=dict)
     groups: dict[str, GroupConfig] = field(factory=dict)
     pricing_profiles: dict[str, PricingProfile] = field(factory=dict)
     defaults: Defaults = field(factory=Defaults)
+    plugins: dict[str, dict[str, Any]] = field(
+        factory=dict,
+        metadata=_doc(
+            "Settings of plugins that are not providers (serve: ..., dashboard: ...), by "
+            "plugin; each plugin checks its own and points errors here with catalog.error()."
+        ),
+    )
     path: str | None = field(default=None, eq=False, metadata={"internal": True})
     positions: Mapping[Path_, tuple[int, int]] = field(
         factory=dict, eq=False, repr=False, metadata={"internal": True}

@@ -979,3 +979,12 @@ def test_a_catalog_may_share_blocks_through_aliases() -> None:
         "  b: {target: mock/echo, params: *params}\n"
     )
     assert catalog.models["a"].params == catalog.models["b"].params
+
+
+def test_plugins_keep_their_settings_in_the_catalog_and_point_errors_at_them() -> None:
+    catalog = parse_catalog("plugins:\n  serve:\n    port: 8080\n    keys: [{name: ci}]\n")
+    assert catalog.plugins == {"serve": {"port": 8080, "keys": [{"name": "ci"}]}}
+    error = catalog.error("serve: a key needs a hash", ("plugins", "serve", "keys", 0))
+    assert (error.line, error.column) == (4, 12)
+    with pytest.raises(ConfigError, match="plugins"):
+        parse_catalog("plugins:\n  serve: 5\n")
