@@ -547,6 +547,11 @@ def demo() -> None:
     run_demo(click.echo, plugins=_state().plugins)
 
 
+# Commands Relay's own plugins add: named here so that a user without the plugin is told
+# what to install instead of "No such command".
+_PLUGIN_COMMANDS = {"serve": "relay-serve", "dashboard": "relay-dashboard"}
+
+
 def _add_plugin_commands() -> None:
     # A broken plugin must not take the whole command line down with it: say so, go on.
     try:
@@ -555,6 +560,27 @@ def _add_plugin_commands() -> None:
         registry.hook.relay_register_commands(cli=cli)
     except RelayError as error:
         click.echo(f"warning: {error}", err=True)
+    for name, distribution in _PLUGIN_COMMANDS.items():
+        if name not in cli.commands:
+            cli.add_command(_not_installed(name, distribution))
+
+
+def _not_installed(name: str, distribution: str) -> click.Command:
+    def explain() -> None:
+        click.echo(
+            f"error: `relay {name}` comes with the {distribution} plugin: "
+            f"pip install {distribution}",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+
+    return click.Command(
+        name,
+        callback=explain,
+        help=f"(not installed: pip install {distribution})",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

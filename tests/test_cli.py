@@ -228,3 +228,18 @@ def test_models_list_says_what_to_install(runner: CliRunner, tmp_path: Path) -> 
     rows = json.loads(runner.invoke(cli, ["-c", "m.yaml", "models", "list", "--json"]).output)
     assert rows[0]["installed"] is False
     assert rows[0]["install"] == "relay-anthropic"
+
+
+@pytest.mark.parametrize(
+    ("command", "distribution"), [("serve", "relay-serve"), ("dashboard", "relay-dashboard")]
+)
+def test_a_command_of_a_plugin_not_installed_says_what_to_install(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, command: str, distribution: str
+) -> None:
+    monkeypatch.setattr(cli, "commands", dict(cli.commands))
+    cli_module._add_plugin_commands()
+    result = runner.invoke(cli, [command, "--port", "8000"])
+    assert result.exit_code == 2
+    assert f"pip install {distribution}" in result.output
+    listing = runner.invoke(cli, ["--help"])
+    assert f"(not installed: pip install {distribution})" in listing.output
