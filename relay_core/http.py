@@ -13,12 +13,13 @@ httpx is imported when the first client is built, never at ``import relay_core``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import frozen
@@ -287,42 +288,113 @@ async def retrying(
 # ---------------------------------------------------------------------------- clients
 
 
+# httpcore's pool matches waiting requests to connections in time that grows with both
+# (encode/httpcore#1035): one client carrying hundreds of concurrent calls spends more
+# time there than on the network. A (provider, base URL) therefore gets another client
+# once each one it has carries this many calls, up to _MAX_SHARDS of them; a program
+# making a few calls at a time keeps using one client and its warm connections.
+_CALLS_PER_SHARD = 16
+_MAX_SHARDS = 16
+
+
+class _Shards:
+    """The clients of one (provider, base URL) on one event loop, and the calls each
+    is carrying."""
+
+    def __init__(self, make: Callable[[], httpx.AsyncClient], *, grow: bool) -> None:
+        self._make = make
+        self._grow = grow
+        self.clients: list[httpx.AsyncClient] = []
+        self.calls: list[int] = []
+
+    def first(self) -> httpx.AsyncClient:
+        if not self.clients:
+            self._add()
+        return self._fresh(0)
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[httpx.AsyncClient]:
+        """The least busy client, counted busy with one more call while in use."""
+        if not self.clients:
+            self._add()
+        index = min(range(len(self.calls)), key=self.calls.__getitem__)
+        if self.calls[index] >= _CALLS_PER_SHARD and self._grow and len(self.clients) < _MAX_SHARDS:
+            index = self._add()
+        client = self._fresh(index)
+        self.calls[index] += 1
+        try:
+            yield client
+        finally:
+            self.calls[index] -= 1
+
+    def _add(self) -> int:
+        self.clients.append(self._make())
+        self.calls.append(0)
+        return len(self.clients) - 1
+
+    def _fresh(self, index: int) -> httpx.AsyncClient:
+        if self.clients[index].is_closed:
+            self.clients[index] = self._make()
+        return self.clients[index]
+
+
 class HttpPool:
-    """One pooled ``httpx.AsyncClient`` per (provider, base URL) and event loop.
+    """Pooled ``httpx.AsyncClient`` s per (provider, base URL) and event loop.
 
     A client is bound to the loop it was created on, so clients are kept per loop; a
-    hub used from sync code runs all calls on its own loop and so shares one client.
-    ``transport`` replaces the network, e.g. with ``httpx.MockTransport`` in tests.
+    hub used from sync code runs all calls on its own loop and so shares them. Calls
+    take the least busy client of their provider, and a provider carrying many calls
+    at once gets more than one (see ``_CALLS_PER_SHARD``). ``transport`` replaces the
+    network, e.g. with ``httpx.MockTransport`` in tests; then one client serves all.
     """
 
     def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._transport = transport
-        self._clients: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[tuple[str, str], httpx.AsyncClient]
+        self._ssl: Any = None
+        self._shards: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[tuple[str, str], _Shards]
         ] = weakref.WeakKeyDictionary()
 
     def client(self, provider: str, base_url: str, *, timeout: float) -> httpx.AsyncClient:
+        """The first client of ``provider`` at ``base_url`` on the running loop."""
+        return self._of(provider, base_url, timeout).first()
+
+    def lease(
+        self, provider: str, base_url: str, *, timeout: float
+    ) -> contextlib.AbstractContextManager[httpx.AsyncClient]:
+        """The least busy client of ``provider`` at ``base_url``, for one call."""
+        return self._of(provider, base_url, timeout).lease()
+
+    def _of(self, provider: str, base_url: str, timeout: float) -> _Shards:
+        shards = self._shards.setdefault(asyncio.get_running_loop(), {})
+        key = (provider, base_url)
+        if key not in shards:
+            shards[key] = _Shards(
+                lambda: self._new_client(base_url, timeout), grow=self._transport is None
+            )
+        return shards[key]
+
+    def _new_client(self, base_url: str, timeout: float) -> httpx.AsyncClient:
         import httpx
 
-        loop = asyncio.get_running_loop()
-        clients = self._clients.setdefault(loop, {})
-        key = (provider, base_url)
-        client = clients.get(key)
-        if client is None or client.is_closed:
-            client = clients[key] = httpx.AsyncClient(
-                base_url=base_url,
-                timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                transport=self._transport,
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-                follow_redirects=True,
-            )
-        return client
+        if self._ssl is None and self._transport is None:
+            # One TLS context for every client: building one reads the CA bundle.
+            self._ssl = httpx.create_ssl_context()
+        return httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=self._transport,
+            verify=self._ssl if self._ssl is not None else True,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            follow_redirects=True,
+        )
 
     async def aclose(self) -> None:
         """Close the clients of the running loop (others close with their loop)."""
-        clients = self._clients.pop(asyncio.get_running_loop(), {})
-        for client in clients.values():
-            await client.aclose()
+        shards = self._shards.pop(asyncio.get_running_loop(), {})
+        for each in shards.values():
+            for client in each.clients:
+                await client.aclose()
 
 
 class HttpClient:
@@ -342,10 +414,8 @@ class HttpClient:
         self._base_url = (base_url or "").rstrip("/")
         self._rules = rules
 
-    def _client(self) -> httpx.AsyncClient:
-        return self._pool.client(
-            self._settings.name, self._base_url, timeout=self._settings.timeout
-        )
+    def _lease(self) -> contextlib.AbstractContextManager[httpx.AsyncClient]:
+        return self._pool.lease(self._settings.name, self._base_url, timeout=self._settings.timeout)
 
     def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         # Names are case-insensitive: a call's header replaces the settings' one, never
@@ -378,12 +448,13 @@ class HttpClient:
         try:
             # httpx's timeout bounds each read: an answer dripping in below it would
             # hold the call, and an engine worker, for ever. This bounds the whole.
-            response = await asyncio.wait_for(
-                self._client().request(
-                    method, url, json=json, headers=self._headers(headers), **kwargs
-                ),
-                None if per_read_timeout else timeout,
-            )
+            with self._lease() as client:
+                response = await asyncio.wait_for(
+                    client.request(
+                        method, url, json=json, headers=self._headers(headers), **kwargs
+                    ),
+                    None if per_read_timeout else timeout,
+                )
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
@@ -484,14 +555,15 @@ class HttpClient:
         if not any(name.lower() == "accept" for name in headers):
             headers["accept"] = "text/event-stream"
         try:
-            async with self._client().stream(
-                method, url, json=json, headers=self._headers(headers)
-            ) as response:
-                if response.is_error:
-                    body = (await response.aread()).decode("utf-8", errors="replace")
-                    raise self._status_error(response, body, model)
-                async for event in parse_sse(response.aiter_bytes()):
-                    yield event
+            with self._lease() as client:
+                async with client.stream(
+                    method, url, json=json, headers=self._headers(headers)
+                ) as response:
+                    if response.is_error:
+                        body = (await response.aread()).decode("utf-8", errors="replace")
+                        raise self._status_error(response, body, model)
+                    async for event in parse_sse(response.aiter_bytes()):
+                        yield event
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
@@ -511,14 +583,15 @@ class HttpClient:
         import httpx
 
         try:
-            async with self._client().stream(
-                method, url, headers=self._headers(headers), **kwargs
-            ) as response:
-                if response.is_error:
-                    body = (await response.aread()).decode("utf-8", errors="replace")
-                    raise self._status_error(response, body, model)
-                async for line in response.aiter_lines():
-                    yield line
+            with self._lease() as client:
+                async with client.stream(
+                    method, url, headers=self._headers(headers), **kwargs
+                ) as response:
+                    if response.is_error:
+                        body = (await response.aread()).decode("utf-8", errors="replace")
+                        raise self._status_error(response, body, model)
+                    async for line in response.aiter_lines():
+                        yield line
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model

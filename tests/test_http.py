@@ -4,6 +4,7 @@ clients speak JSON and SSE, and retries honour the policy. No network: MockTrans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import inspect
 import json
@@ -655,15 +656,55 @@ async def test_pool_reuses_one_client_per_provider_and_base_url() -> None:
 
 
 async def test_clients_of_one_provider_share_the_pooled_client() -> None:
-    pool = HttpPool(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    seen: list[httpx.Request] = []
+    pool = HttpPool(
+        transport=httpx.MockTransport(lambda request: seen.append(request) or httpx.Response(200))
+    )
     settings = ProviderSettings(name="acme")
     one = HttpClient(pool, settings, base_url=BASE_URL)
     two = HttpClient(pool, settings, base_url=BASE_URL + "/")  # a trailing slash is the same
     await one.request("GET", "/a")
     await two.request("GET", "/b")
-    shared = pool.client("acme", BASE_URL, timeout=settings.timeout)
-    assert one._client() is shared
-    assert two._client() is shared
+    assert [str(request.url) for request in seen] == [BASE_URL + "/a", BASE_URL + "/b"]
+    with pool.lease("acme", BASE_URL, timeout=5.0) as leased:
+        assert leased is pool.client("acme", BASE_URL, timeout=5.0)
+    await pool.aclose()
+
+
+async def test_a_few_calls_at_a_time_keep_one_client_and_its_connections() -> None:
+    pool = HttpPool()
+    first = pool.client("acme", BASE_URL, timeout=5.0)
+    for _ in range(50):
+        with (
+            pool.lease("acme", BASE_URL, timeout=5.0) as a,
+            pool.lease("acme", BASE_URL, timeout=5.0) as b,
+        ):
+            assert a is b is first
+    await pool.aclose()
+
+
+async def test_many_calls_at_once_spread_over_more_clients() -> None:
+    # One httpx client slows down with hundreds of calls in its pool (encode/httpcore#1035).
+    pool = HttpPool()
+    with contextlib.ExitStack() as held:
+        clients = [held.enter_context(pool.lease("acme", BASE_URL, timeout=5.0)) for _ in range(64)]
+        distinct = {id(client) for client in clients}
+        assert len(distinct) == 64 // relay_http._CALLS_PER_SHARD
+        assert max(clients.count(client) for client in clients) == relay_http._CALLS_PER_SHARD
+    # Once they are done, the next call takes the first client again.
+    with pool.lease("acme", BASE_URL, timeout=5.0) as again:
+        assert again is clients[0]
+    await pool.aclose()
+    assert all(client.is_closed for client in clients)
+
+
+async def test_a_test_transport_serves_every_call_with_one_client() -> None:
+    pool = HttpPool(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    with contextlib.ExitStack() as held:
+        clients = {
+            id(held.enter_context(pool.lease("acme", BASE_URL, timeout=5.0))) for _ in range(64)
+        }
+    assert len(clients) == 1
     await pool.aclose()
 
 
