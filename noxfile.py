@@ -73,16 +73,28 @@ def core(session: nox.Session) -> None:
 
 
 def _local_dependencies(plugin: Path) -> list[Path]:
-    """The plugins of this repository that ``plugin`` depends on (relay-openai-compat
-    builds on relay-openai): installed from here, never looked up on an index."""
+    """The plugins of this repository that ``plugin`` depends on, directly or through
+    another, for running or for its tests (relay-serve → relay-openai-compat →
+    relay-openai; relay-serve is tested in front of relay-mock): installed from here,
+    never looked up on an index."""
     import tomllib
 
-    project = tomllib.loads((plugin / "pyproject.toml").read_text())["project"]
-    names = {
-        dep.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip()
-        for dep in project.get("dependencies", ())
-    }
-    return [other for other in PLUGINS if other.name in names]
+    found: list[Path] = []
+    todo = [plugin]
+    while todo:
+        project = tomllib.loads((todo.pop() / "pyproject.toml").read_text())["project"]
+        wanted = [
+            *project.get("dependencies", ()),
+            *project.get("optional-dependencies", {}).get("test", ()),
+        ]
+        names = {
+            dep.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip() for dep in wanted
+        }
+        for other in PLUGINS:
+            if other.name in names and other not in found and other != plugin:
+                found.append(other)
+                todo.append(other)
+    return found
 
 
 def _plugin_session(plugin: Path) -> None:

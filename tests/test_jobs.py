@@ -280,3 +280,32 @@ def test_a_stored_request_that_cannot_be_read_back_fails_alone(
     assert [item.custom_id for item in items] == ["0", "1", "2"]
     assert items[1].error is not None
     assert "cannot be read back" in items[1].error.message
+
+
+def test_a_read_only_workspace_reads_jobs_and_writes_nothing(
+    relay: RelayClient, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from relay_core.batch._workspace import Workspace
+    from relay_core.errors import JobError
+
+    relay.submit_batch(
+        [BatchRequest(id="a", prompt="x")], job_id="seen", model="ledger", mode="engine"
+    )
+    reader = Workspace(tmp_path / "ws", read_only=True)
+    try:
+        assert [row["job_id"] for row in reader.query("SELECT job_id FROM jobs")] == ["seen"]
+        assert reader.job(reader.row("seen")).status == "completed"
+        # The writer goes on while the reader is open.
+        relay.submit_batch(
+            [BatchRequest(id="b", prompt="y")], job_id="later", model="ledger", mode="engine"
+        )
+        assert len(reader.query("SELECT job_id FROM jobs")) == 2
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.update("seen", status="failed")
+    finally:
+        reader.close()
+    with pytest.raises(JobError, match=r"no relay\.db"):
+        Workspace(tmp_path / "nowhere", read_only=True)
+    assert not (tmp_path / "nowhere").exists()

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from relay_core.batch._types import FINISHED, Job
-from relay_core.errors import BatchInputError, JobConflict, JobNotFound
+from relay_core.errors import BatchInputError, JobConflict, JobError, JobNotFound
 from relay_core.types import BatchCounts, Cost
 
 __all__ = ["Workspace", "check_job_id"]
@@ -120,12 +120,21 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Workspace:
-    """One client's connection to a workspace directory (created if missing)."""
+    """One client's connection to a workspace directory (created if missing).
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    ``read_only`` opens an existing workspace for reading alone (a dashboard, a report):
+    it creates nothing, can never take SQLite's write lock, and in WAL mode neither
+    blocks the jobs writing to it nor waits for them. A directory without ``relay.db``
+    is then a :class:`JobError`.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.directory = Path(directory).expanduser().resolve()
-        self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        if read_only:
+            self._open_read_only()
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: transactions are explicit BEGIN IMMEDIATE blocks below.
         self._db = sqlite3.connect(
             self.directory / "relay.db",
@@ -141,6 +150,22 @@ class Workspace:
                 if statement.strip():
                     self._db.execute(statement)
         self.owner = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(4)}"
+
+    def _open_read_only(self) -> None:
+        database = self.directory / "relay.db"
+        if not database.is_file():
+            raise JobError(f"{self.directory} is not a Relay workspace: it has no relay.db")
+        self._db = sqlite3.connect(
+            f"{database.as_uri()}?mode=ro",
+            uri=True,
+            # A reader waits only while a writer recovers a crashed WAL: seconds, so a
+            # stuck read fails instead of hanging its caller.
+            timeout=5.0,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        self._db.row_factory = sqlite3.Row
+        self.owner = "read-only"
 
     def close(self) -> None:
         with self._lock:

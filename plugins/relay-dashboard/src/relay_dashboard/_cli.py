@@ -1,0 +1,67 @@
+"""``relay dashboard WORKSPACE`` and the ``relay-dashboard`` console script."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from relay_dashboard._settings import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV
+
+__all__ = ["command", "main"]
+
+
+def _catalog_path(own: str | None) -> str | None:
+    """The catalog as the ``relay`` command finds it: this command's ``--config``, the
+    root's ``relay --config``, ``$RELAY_CONFIG``, else ``./relay.yaml`` when present."""
+    if own is not None:
+        return own
+    context = click.get_current_context()
+    root = context.find_root()
+    if root is not context and root.params.get("config"):
+        return str(root.params["config"])
+    if os.environ.get("RELAY_CONFIG"):
+        return os.environ["RELAY_CONFIG"]
+    return "relay.yaml" if Path("relay.yaml").exists() else None
+
+
+@click.command("dashboard")
+@click.argument("workspace", type=click.Path(file_okay=False))
+@click.option("--host", default=None, help=f"Address to listen on [default: {DEFAULT_HOST}].")
+@click.option("--port", type=int, default=None, help=f"Port [default: {DEFAULT_PORT}].")
+@click.option(
+    "--token",
+    envvar=TOKEN_ENV,
+    show_envvar=True,
+    default=None,
+    help="Token the actions (cancel, refresh) require; needed beyond localhost.",
+)
+@click.option("--read-only", is_flag=True, default=None, help="Turn the actions off.")
+@click.option(
+    "--refresh", type=float, default=None, help="Auto-refresh period in seconds [default: 30]."
+)
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Catalog file (its plugins.dashboard section, and the providers actions call).",
+)
+def command(workspace: str, config: str | None, **options: Any) -> None:
+    """Serve a web dashboard over the batch jobs in WORKSPACE."""
+    from relay_core.errors import ConfigError
+    from relay_dashboard._server import run_dashboard
+
+    try:
+        run_dashboard(workspace, config=_catalog_path(config), **options)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+
+
+def main() -> None:
+    """The ``relay-dashboard`` console script."""
+    command(prog_name="relay-dashboard")

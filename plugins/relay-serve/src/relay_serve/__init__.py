@@ -1,0 +1,58 @@
+"""relay-serve: Relay as an OpenAI-compatible HTTP server.
+
+This module only registers; it stays light because it is imported whenever plugins load.
+The server (``relay_serve._app``) and the backend pool (``relay_serve._pool``) are imported
+when first used. In code, :func:`create_app` builds the server over a hub::
+
+    import uvicorn
+    from relay_core import Hub
+    from relay_serve import ServeSettings, create_app
+
+    hub = Hub.from_yaml("relay.yaml")
+    uvicorn.run(create_app(hub, ServeSettings.from_catalog(hub.catalog)), port=8000)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from relay_core import hookimpl
+
+if TYPE_CHECKING:
+    from relay_serve._app import create_app
+    from relay_serve._settings import ApiKey, ServeSettings
+
+__all__ = ["ApiKey", "ServeSettings", "create_app"]
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "create_app": "relay_serve._app",
+    "ApiKey": "relay_serve._settings",
+    "ServeSettings": "relay_serve._settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Starlette loads with the first use of the server, not with the plugin.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'relay_serve' has no attribute {name!r}")
+
+
+@hookimpl
+def relay_register_commands(cli: Any) -> None:
+    from relay_serve._cli import commands
+
+    for command in commands():
+        cli.add_command(command)
+
+
+@hookimpl
+def relay_register_providers(register: Callable[..., None]) -> None:
+    # A pool of OpenAI-compatible backends (llama.cpp, vLLM, Ollama) is a provider like
+    # any other: the server, the engine and plain hub calls all reach it as pool/<model>.
+    register("pool", "relay_serve._pool:PoolProvider")

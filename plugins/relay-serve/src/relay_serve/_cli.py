@@ -1,0 +1,161 @@
+"""``relay serve`` and ``relay serve-key``: added to the ``relay`` command by the plugin."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from relay_core.errors import ConfigError, RelayError
+
+__all__ = ["commands"]
+
+_LOOPBACK_NAMES = ("localhost",)
+
+
+def commands() -> list[click.Command]:
+    """The click commands this plugin adds to ``relay``."""
+    return [serve, serve_key]
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _catalog_path(config: str | None) -> str | None:
+    """The catalog the rest of ``relay`` would read: this command's ``--config``, the
+    group's ``--config``, ``$RELAY_CONFIG``, then ``./relay.yaml`` when it exists."""
+    if config:
+        return config
+    root = click.get_current_context().find_root()
+    for candidate in (root.params.get("config"), os.environ.get("RELAY_CONFIG")):
+        if candidate:
+            return str(candidate)
+    return "relay.yaml" if Path("relay.yaml").exists() else None
+
+
+def _fail(error: RelayError) -> None:
+    # ConfigErrors render as file:line:column: like the rest of relay; exit 2 = bad usage.
+    click.echo(f"error: {error}", err=True)
+    sys.exit(2 if isinstance(error, ConfigError) else 1)
+
+
+@click.command()
+@click.option(
+    "-c", "--config", type=click.Path(dir_okay=False), help="Catalog file (as relay --config)."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--spawn",
+    type=click.Choice(["llama-cpp"]),
+    help="Start local backends and serve them as pool/<model>.",
+)
+@click.option("--model", "model_path", type=click.Path(), help="Model file for --spawn.")
+@click.option(
+    "--replicas", default=1, show_default=True, type=click.IntRange(1), help="For --spawn."
+)
+@click.option(
+    "--allow-open",
+    is_flag=True,
+    help="Serve without API keys on an address other than loopback.",
+)
+def serve(
+    config: str | None,
+    host: str,
+    port: int,
+    spawn: str | None,
+    model_path: str | None,
+    replicas: int,
+    allow_open: bool,
+) -> None:
+    """Serve the catalog's models over OpenAI's HTTP API (/v1/chat/completions)."""
+    if spawn and not model_path:
+        raise click.UsageError("--spawn llama-cpp needs --model PATH")
+    if model_path and not spawn:
+        raise click.UsageError("--model is for --spawn llama-cpp")
+    try:
+        _serve(
+            _catalog_path(config), host, port, model_path if spawn else None, replicas, allow_open
+        )
+    except RelayError as error:
+        _fail(error)
+
+
+def _serve(
+    path: str | None,
+    host: str,
+    port: int,
+    model_path: str | None,
+    replicas: int,
+    allow_open: bool,
+) -> None:
+    import uvicorn
+
+    from relay_core.config import Catalog, load_catalog
+    from relay_core.hub import Hub
+    from relay_serve._app import create_app
+    from relay_serve._settings import ServeSettings
+
+    catalog = load_catalog(path) if path else Catalog()
+    settings = ServeSettings.from_catalog(catalog)
+    if settings.open and not _is_loopback(host) and not allow_open:
+        raise click.UsageError(
+            f"refusing to serve {host} without API keys: anyone who can reach it could spend "
+            "your providers' credit. Add keys under plugins.serve.keys (`relay serve-key` "
+            "makes one) or pass --allow-open."
+        )
+    with contextlib.ExitStack() as stack:
+        if model_path is not None:
+            from relay_serve._spawn import spawned_backends
+
+            urls = stack.enter_context(spawned_backends(model_path, replicas))
+            # Read by the pool provider when the hub first builds it.
+            os.environ["RELAYSERVE_BACKENDS"] = ",".join(urls)
+            click.echo(f"backends: {', '.join(urls)} (as pool/<model>)", err=True)
+        app = create_app(Hub(catalog), settings)
+        click.echo(
+            f"relay serve: http://{host}:{port}/v1 "
+            f"({'open' if settings.open else f'{len(settings.keys)} keys'})",
+            err=True,
+        )
+        uvicorn.run(app, host=host, port=port, log_level="warning", ws="none")
+
+
+@click.command("serve-key")
+@click.option("--name", default="client", show_default=True, help="The key's name in logs.")
+@click.option(
+    "--requests-per-minute", "rpm", type=click.IntRange(1), help="Its rate limit (default: none)."
+)
+def serve_key(name: str, rpm: int | None) -> None:
+    """Print a new API key for relay serve, and the catalog entry holding its hash.
+
+    The key is shown once: give it to the client, put the entry under
+    plugins.serve.keys. The catalog never holds the key itself.
+    """
+    from relay_serve._settings import hash_key, new_key
+
+    key = new_key()
+    entry: dict[str, Any] = {"name": name, "hash": hash_key(key)}
+    if rpm is not None:
+        entry["requests_per_minute"] = rpm
+    fields = ", ".join(f"{k}: {_yaml_scalar(v)}" for k, v in entry.items())
+    click.echo(f"key: {key}")
+    click.echo("catalog entry, under plugins.serve.keys:")
+    click.echo(f"  - {{{fields}}}")
+
+
+def _yaml_scalar(value: Any) -> str:
+    import json
+
+    return str(value) if isinstance(value, int) else json.dumps(value)

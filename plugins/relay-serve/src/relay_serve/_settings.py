@@ -1,0 +1,163 @@
+"""The catalog's ``plugins.serve`` section, checked: API keys and load limits.
+
+::
+
+    plugins:
+      serve:
+        keys:
+          - {name: ci, hash: "sha256:<64 hex digits>", requests_per_minute: 60}
+        max_concurrency: 16     # upstream calls at once
+        max_queue: 64           # requests waiting for a slot; beyond that, 429 at once
+
+Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
+might be a key itself is never repeated in a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+from relay_core.config import Catalog
+
+__all__ = ["ApiKey", "ServeSettings", "hash_key", "new_key"]
+
+_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Generated keys start like the keys Relay already masks ("sk-..."), so one that strays
+# into a log line or an error is blanked like any provider key.
+_KEY_PREFIX = "sk-relay-"
+
+
+def hash_key(key: str) -> str:
+    """The catalog form of ``key``: ``sha256:<hex>``.
+
+    A plain SHA-256 suffices because keys made by :func:`new_key` carry 256 random bits:
+    there is nothing to guess that a slow hash would protect. Do not store hashes of
+    short, human-chosen keys.
+    """
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    """A new random API key (256 bits)."""
+    return _KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+@frozen
+class ApiKey:
+    """One client key: its name (for logs and metrics), the SHA-256 of its value, and
+    its rate limit (``None``: unlimited)."""
+
+    name: str
+    digest: bytes = attrs.field(repr=False)
+    requests_per_minute: int | None = None
+
+    @classmethod
+    def from_key(cls, name: str, key: str, requests_per_minute: int | None = None) -> ApiKey:
+        """An entry for a known key value (for code and tests; catalogs hold hashes)."""
+        return cls(name, bytes.fromhex(hash_key(key).removeprefix("sha256:")), requests_per_minute)
+
+
+def _whole(value: object, low: int) -> bool:
+    return type(value) is int and value >= low
+
+
+@frozen(kw_only=True)
+class ServeSettings:
+    """What relay-serve reads from ``plugins.serve``; build it in code for
+    :func:`relay_serve.create_app`, or with :meth:`from_catalog`."""
+
+    keys: tuple[ApiKey, ...] = ()
+    max_concurrency: int = attrs.field(default=16)
+    max_queue: int = attrs.field(default=64)
+
+    @max_concurrency.validator
+    def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
+        if not _whole(value, 1):
+            raise ValueError(f"max_concurrency must be a whole number >= 1, not {value!r}")
+
+    @max_queue.validator
+    def _check_queue(self, _: attrs.Attribute[int], value: int) -> None:
+        if not _whole(value, 0):
+            raise ValueError(f"max_queue must be a whole number >= 0, not {value!r}")
+
+    @property
+    def open(self) -> bool:
+        """True when no keys are configured: every client is let in."""
+        return not self.keys
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> ServeSettings:
+        """The checked ``plugins.serve`` of ``catalog`` (defaults when absent)."""
+        at: tuple[str | int, ...] = ("plugins", "serve")
+        section = catalog.plugins.get("serve")
+        if section is None:
+            return cls()
+        if not isinstance(section, Mapping):
+            raise catalog.error("plugins.serve must be a mapping", at)
+        known = ("keys", "max_concurrency", "max_queue")
+        for name in section:
+            if name not in known:
+                raise catalog.error(
+                    f"plugins.serve: unknown setting {name!r}; it takes {', '.join(known)}",
+                    (*at, name),
+                )
+        values: dict[str, Any] = {}
+        for name, low in (("max_concurrency", 1), ("max_queue", 0)):
+            if name in section:
+                if not _whole(section[name], low):
+                    raise catalog.error(
+                        f"plugins.serve.{name} must be a whole number >= {low}, "
+                        f"not {section[name]!r}",
+                        (*at, name),
+                    )
+                values[name] = section[name]
+        values["keys"] = _keys(catalog, section.get("keys", []), (*at, "keys"))
+        return cls(**values)
+
+
+def _keys(catalog: Catalog, entries: object, at: tuple[str | int, ...]) -> tuple[ApiKey, ...]:
+    if not isinstance(entries, list):
+        raise catalog.error("plugins.serve.keys must be a list of {name, hash} entries", at)
+    keys: list[ApiKey] = []
+    for index, entry in enumerate(entries):
+        where = (*at, index)
+        label = f"plugins.serve.keys[{index}]"
+        if not isinstance(entry, Mapping):
+            raise catalog.error(f"{label} must be a mapping with name and hash", where)
+        for field in entry:
+            if field not in ("name", "hash", "requests_per_minute"):
+                raise catalog.error(
+                    f"{label}: unknown field {field!r}; a key takes name, hash, "
+                    "requests_per_minute",
+                    (*where, field),
+                )
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise catalog.error(f"{label}.name must be a non-empty string", (*where, "name"))
+        if any(key.name == name for key in keys):
+            raise catalog.error(f"{label}: the name {name!r} is used twice", (*where, "name"))
+        digest = entry.get("hash")
+        if not isinstance(digest, str) or not _HASH.match(digest):
+            # Never echo the value: it may be a key pasted where its hash belongs.
+            raise catalog.error(
+                f"{label}.hash must be 'sha256:' and 64 lowercase hex digits (the key's hash, "
+                "never the key: `relay serve-key` prints both)",
+                (*where, "hash"),
+            )
+        rpm = entry.get("requests_per_minute")
+        if rpm is not None and not _whole(rpm, 1):
+            raise catalog.error(
+                f"{label}.requests_per_minute must be a whole number >= 1 or null, not {rpm!r}",
+                (*where, "requests_per_minute"),
+            )
+        keys.append(ApiKey(name, bytes.fromhex(digest.removeprefix("sha256:")), rpm))
+    if len({key.digest for key in keys}) != len(keys):
+        raise catalog.error("plugins.serve.keys: two entries have the same hash", at)
+    return tuple(keys)
