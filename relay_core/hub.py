@@ -446,6 +446,12 @@ class Hub:
             self._handles[name] = handle
         return handle
 
+    def built_adapters(self) -> dict[str, Provider]:
+        """The adapters built so far, by provider name: what a server reports on (an
+        adapter is built on the first call that needs it, never by this)."""
+        with self._lock:
+            return dict(self._adapters)
+
     def _adapter(self, provider: str) -> Provider:
         with self._lock:
             adapter = self._adapters.get(provider)

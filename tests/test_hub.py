@@ -530,3 +530,12 @@ def test_an_error_in_a_sync_stream_reaches_the_caller_as_itself(
     hub = make_hub(CATALOG)
     with recorded_waits(), pytest.raises(RateLimitError, match="slow down"):
         list(hub.stream("fast", "hello"))
+
+
+def test_built_adapters_are_those_a_call_needed(make_hub: Any) -> None:
+    hub = make_hub()
+    assert hub.built_adapters() == {}
+    hub.chat("scripted/one", "hi")
+    built = hub.built_adapters()
+    assert list(built) == ["scripted"]
+    assert built["scripted"] is hub.get("scripted/one").adapter

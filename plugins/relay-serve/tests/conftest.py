@@ -1,6 +1,6 @@
 """Fixtures for relay-serve's tests: the real server (uvicorn on 127.0.0.1, port 0, in a
-background thread) in front of relay-mock and the ``trouble`` provider. Hubs load no
-entry points: each registers exactly those two in code."""
+background thread) in front of relay-mock, the ``trouble`` provider and relay-serve's own
+``pool``. Hubs load no entry points: each registers exactly those in code."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import uvicorn
 from serve_support import CATALOG, Served, TroublePlugin, TroubleProvider
 
 import relay_mock
+import relay_serve
 from relay_core.testing import hub_for
 from relay_serve import ServeSettings, create_app
 
@@ -24,7 +25,7 @@ def serve() -> Iterator[Callable[..., Served]]:
     servers: list[tuple[uvicorn.Server, threading.Thread, socket.socket]] = []
 
     def start(catalog: str = CATALOG, settings: ServeSettings | None = None) -> Served:
-        hub = hub_for(catalog, relay_mock, TroublePlugin())
+        hub = hub_for(catalog, relay_mock, relay_serve, TroublePlugin())
         app = create_app(hub, settings or ServeSettings())
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))

@@ -353,3 +353,27 @@ def test_requests_from_many_threads_are_all_answered(serve: Serve) -> None:
     for thread in threads:
         thread.join()
     assert results == [200] * 12
+
+
+def test_health_and_metrics_report_the_backends_of_a_pool(serve: Serve) -> None:
+    from _backends import FakeBackend
+
+    with FakeBackend("one") as one, FakeBackend("two") as two:
+        catalog = (
+            "providers:\n  pool:\n    max_retries: 1\n"
+            f"    options: {{backends: [{one.url}, {two.url}], max_failures: 1}}\n"
+            "models:\n  local: pool/m\n"
+        )
+        server = serve(catalog)
+        two.failing = True
+        with server.http() as http:
+            for _ in range(4):  # the failing backend is tried, removed, and the retry answers
+                assert http.post(CHAT, json={**HELLO, "model": "local"}).status_code == 200
+            health = http.get("/health").json()
+        states = {state["url"]: state for state in health["backends"]["pool"]}
+        assert (states[one.url]["healthy"], states[two.url]["healthy"]) == (True, False)
+        assert "500" in (states[two.url]["last_error"] or "")
+        assert health["status"] == "ok"  # one backend still serves
+        samples = server.metrics()
+        assert samples[f'relay_serve_backend_healthy{{provider="pool",backend="{one.url}"}}'] == 1
+        assert samples[f'relay_serve_backend_healthy{{provider="pool",backend="{two.url}"}}'] == 0

@@ -159,18 +159,35 @@ class _Server:
         return JSONResponse(models_list(self.hub.catalog.aliases(), created=int(time.time())))
 
     async def health(self, _: Request) -> Response:
+        backends = self._backends()
+        every = [state for states in backends.values() for state in states]
         return JSONResponse(
             {
-                "status": "ok",
+                # Degraded, not down: calls to other upstreams still work.
+                "status": "degraded" if every and not any(s.healthy for s in every) else "ok",
                 "in_flight": self.gate.in_flight,
                 "queue_depth": self.gate.waiting,
                 "max_concurrency": self.gate.max_concurrency,
                 "max_queue": self.gate.max_queue,
+                "backends": {
+                    provider: [attrs.asdict(state) for state in states]
+                    for provider, states in backends.items()
+                },
             }
         )
 
     async def metrics_text(self, _: Request) -> Response:
-        return PlainTextResponse(self.metrics.render(), media_type=CONTENT_TYPE)
+        return PlainTextResponse(self.metrics.render(self._backends()), media_type=CONTENT_TYPE)
+
+    def _backends(self) -> dict[str, list[Any]]:
+        """The backend states of every pool the server has used, by provider name."""
+        from relay_serve._pool import PoolProvider
+
+        return {
+            name: adapter.snapshot()
+            for name, adapter in self.hub.built_adapters().items()
+            if isinstance(adapter, PoolProvider)
+        }
 
     # -- the pipeline -------------------------------------------------------------------
 

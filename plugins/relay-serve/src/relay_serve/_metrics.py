@@ -12,6 +12,8 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -78,8 +80,9 @@ class Metrics:
     def gauges(self, in_flight: int, waiting: int) -> None:
         self.in_flight, self.queue_depth = in_flight, waiting
 
-    def render(self) -> str:
-        """Everything, as exposition text."""
+    def render(self, backends: Mapping[str, Sequence[Any]] | None = None) -> str:
+        """Everything, as exposition text; ``backends`` are the pools' backend states by
+        provider (``BackendState`` values: url, healthy, in_flight)."""
         lines: list[str] = []
         with self._lock:
             self._counter(lines, "relay_serve_requests_total", "Requests answered.", self._requests)
@@ -107,6 +110,24 @@ class Metrics:
                 "Calls cancelled because the client disconnected.",
                 self._cancelled,
             )
+        if backends:
+            for name, help_text, field in (
+                (
+                    "relay_serve_backend_healthy",
+                    "1 while a pool backend is in rotation.",
+                    "healthy",
+                ),
+                (
+                    "relay_serve_backend_in_flight",
+                    "Calls a pool backend is answering.",
+                    "in_flight",
+                ),
+            ):
+                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+                for provider, states in sorted(backends.items()):
+                    for state in states:
+                        labels = (("provider", provider), ("backend", state.url))
+                        lines.append(f"{name}{_labels(labels)} {int(getattr(state, field))}")
         return "\n".join(lines) + "\n"
 
     @staticmethod
