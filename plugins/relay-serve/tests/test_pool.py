@@ -269,13 +269,16 @@ async def test_a_backend_down_at_start_is_found_by_the_first_probe(
 ) -> None:
     good, down = start("good"), start("down")
     down.failing = True
-    hub = make_hub([down.url, good.url], health_interval=0.05, max_failures=1)
+    # The good one first: the call goes there (ties go to the first listed), so only the
+    # probe can find the other one down.
+    hub = make_hub([good.url, down.url], health_interval=0.05, max_failures=1)
     pool = pool_of(hub)
 
     await hub.achat("pool/qwen", "first")  # starts the probes
-    await wait_until(lambda: not pool.snapshot()[0].healthy, "the probe removes it")
+    await wait_until(lambda: not pool.snapshot()[1].healthy, "the probe removes it")
 
-    assert pool.snapshot()[0].last_error.startswith("health probe:")  # type: ignore[union-attr]
+    assert down.attempts == 0
+    assert pool.snapshot()[1].last_error.startswith("health probe:")  # type: ignore[union-attr]
 
 
 async def test_aclose_stops_the_probes(start: Start, make_hub: Any) -> None:
