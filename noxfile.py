@@ -137,7 +137,8 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The benchmarks against the baselines (docs/benchmarks.md); not part of CI."""
-    relay = [ROOT, *(ROOT / "plugins" / name for name in ("relay-openai", "relay-openai-compat"))]
+    names = ("relay-openai", "relay-openai-compat", "relay-serve")
+    relay = [ROOT, *(ROOT / "plugins" / name for name in names)]
     session.install(
         *_editable(*relay, ROOT / "plugins" / "relay-mock"),
         "openai",
@@ -151,7 +152,7 @@ def bench(session: nox.Session) -> None:
 def reliability(session: nox.Session) -> None:
     """Faults, kills, hostile input and leaked keys (docs/reliability.md); CI runs the
     small form, `-- full` the big one."""
-    plugins = ("relay-mock", "relay-openai", "relay-openai-compat")
+    plugins = ("relay-mock", "relay-openai", "relay-openai-compat", "relay-serve")
     session.install(
         "pytest>=8",
         "hypothesis>=6",

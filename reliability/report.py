@@ -21,6 +21,7 @@ TITLES = {
     "kills_engine": "Kills: the engine (`test_kills.py`)",
     "hostile": "Hostile input (`test_hostile.py`)",
     "secrets": "Secrets (`test_secrets.py`)",
+    "serve": "relay-serve under load (`test_serve_load.py`)",
 }
 
 LABELS = {
@@ -70,6 +71,26 @@ LABELS = {
     "cassettes_scanned": "cassettes searched",
     "error_bodies_echoing_the_key": "error bodies that echoed the key",
     "keys_found": "keys found",
+    "clients_per_burst": "clients at once per burst (each retries until answered)",
+    "streaming_clients": "of which streaming",
+    "max_concurrency": "relay-serve `max_concurrency` (upstream calls at once)",
+    "max_queue": "relay-serve `max_queue` (requests waiting)",
+    "upstream_latency_s": "upstream latency per answer, seconds (relay-mock)",
+    "answered_first_attempt": "answered at the first attempt, per burst",
+    "shed_429": "refused at the first attempt (429 `queue_full`), per burst",
+    "refusals_including_retries": "429s over all attempts, per burst",
+    "most_attempts": "most attempts one client needed, per burst",
+    "errors": "5xx, resets, connection errors, malformed 429s or wrong answers",
+    "health_checks_ok": "`/health` answered 200 during the burst, per burst",
+    "health_checks_under_load": "of which with calls running or queued",
+    "most_in_flight": "most upstream calls at once seen by `/health`",
+    "most_queued": "most requests waiting seen by `/health`",
+    "rss_baseline_mib": "server RSS after the warm-up, MiB",
+    "rss_peak_mib": "server peak RSS (VmHWM) by the end of each burst, MiB",
+    "rss_after_mib": "server RSS after each burst, MiB",
+    "rss_margin_mib": "allowed above the warm-up after the first burst, MiB",
+    "rss_growth_margin_mib": "allowed growth from one burst to the next, MiB",
+    "metrics_rejected": "`relay_serve_rejected_total` for `queue_full` (every 429 the clients got)",
 }
 
 FOUND = """\
@@ -128,6 +149,20 @@ EXPLAINED = """\
   server echo the Authorization header into every error body, runs chat, streams,
   401/429/500 errors, an engine job, a provider-batch job and `relay` commands with debug
   logging, and searches every log line, error text, file and cassette for the keys.
+- **relay-serve under load** — `test_serve_load.py` starts `relay serve` in its own process
+  (so its RSS is its own) in front of relay-mock answering after 0.1 s, allowed 8 upstream
+  calls and 16 waiting. After a small warm-up it fires hundreds of clients at once, some
+  streaming, twice. Every answer is a 200 with the prompt's echo or a 429 with
+  `Retry-After` and OpenAI's error shape (`server_overloaded` / `queue_full`): no 5xx, no
+  reset or refused connection. Most of each burst is refused at once, `/health` answers
+  throughout (never showing more than 8 calls or 16 waiting), and every refused client
+  that waits `Retry-After` (plus jitter) and retries is answered in the end. `/metrics`
+  counts exactly the 429s the clients got; in-flight and queue depth are back to 0 after
+  each burst; RSS is within a margin of its level after the warm-up (16 MiB + 24 KiB per
+  client: the allocators keep what the peak needed) and does not grow from the first
+  burst to the second by more than 4 MiB. Clients open a connection per request: a
+  client this loaded reads its answers late and would otherwise race uvicorn's 5 s
+  keep-alive close, a reset that is the client's doing.
 """
 
 

@@ -11,7 +11,16 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 
-__all__ = ["EXAMPLES", "FIGURES", "SCALE", "Figures", "Scale", "compat_catalog", "tree"]
+__all__ = [
+    "EXAMPLES",
+    "FIGURES",
+    "SCALE",
+    "Figures",
+    "Scale",
+    "compat_catalog",
+    "serve_catalog",
+    "tree",
+]
 
 
 @dataclass(frozen=True)
@@ -29,11 +38,13 @@ class Scale:
     engine_requests: int
     engine_concurrency: int
     examples: int  # hypothesis examples per property
+    serve_requests: int  # requests fired at relay-serve at once, per burst
+    serve_streams: int  # streams among them
 
 
 SCALES = {
-    "ci": Scale("ci", 2000, 32, 200, 5, 60, 5, 400, 16, 250),
-    "full": Scale("full", 20000, 64, 2000, 50, 200, 50, 3000, 32, 2500),
+    "ci": Scale("ci", 2000, 32, 200, 5, 60, 5, 400, 16, 250, 400, 40),
+    "full": Scale("full", 20000, 64, 2000, 50, 200, 50, 3000, 32, 2500, 2000, 200),
 }
 
 
@@ -50,7 +61,15 @@ SCALE = _scale()
 class Figures:
     """Counts the tests report, by section; written out at the end of the session."""
 
-    SECTIONS = ("faults", "streams", "kills_batch", "kills_engine", "hostile", "secrets")
+    SECTIONS = (
+        "faults",
+        "streams",
+        "kills_batch",
+        "kills_engine",
+        "hostile",
+        "secrets",
+        "serve",
+    )
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -121,6 +140,24 @@ def compat_catalog(
     if api_key:
         text += f"    api_key: {api_key}\n"
     return text + "models:\n  echo: local/echo-model\n" + extra
+
+
+def serve_catalog(*, latency: float, max_concurrency: int, max_queue: int) -> str:
+    """A catalog for relay-serve over relay-mock: the alias ``slow`` echoes the prompt
+    after ``latency`` seconds, and ``plugins.serve`` bounds the server's load."""
+    return (
+        "providers:\n"
+        "  mock:\n"
+        "    max_retries: 0\n"
+        "    options:\n"
+        f"      faults: {{slow: {{kind: latency, seconds: {latency}}}}}\n"
+        "models:\n"
+        "  slow: mock/slow\n"
+        "plugins:\n"
+        "  serve:\n"
+        f"    max_concurrency: {max_concurrency}\n"
+        f"    max_queue: {max_queue}\n"
+    )
 
 
 def tree(root: Path, *, exclude: Path | None = None) -> set[str]:
