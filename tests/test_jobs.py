@@ -130,6 +130,7 @@ def test_a_provider_without_batches_runs_the_job_in_the_engine(relay: RelayClien
     requests = [BatchRequest(id=f"r{i}", prompt=f"q{i}") for i in range(5)]
     job = relay.submit_batch(requests, job_id="engine-job", model="chat")
     assert (job.mode, job.status, job.n_requests) == ("engine", "completed", 5)
+    assert job.providers == ("scripted",)  # named by its requests, as batches name theirs
     assert relay.has_results("engine-job")
     results = relay.get_results("engine-job")
     assert [item.custom_id for item in results] == [f"r{i}" for i in range(5)]
@@ -309,3 +310,42 @@ def test_a_read_only_workspace_reads_jobs_and_writes_nothing(
     with pytest.raises(JobError, match=r"no relay\.db"):
         Workspace(tmp_path / "nowhere", read_only=True)
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_engine_job_names_every_provider_its_requests_reach(relay: RelayClient) -> None:
+    requests = [
+        BatchRequest(id="a", prompt="x", model="ledger"),
+        BatchRequest(id="b", prompt="y", model="chat"),
+        BatchRequest(id="c", prompt="z", model="ledger"),
+    ]
+    job = relay.submit_batch(requests, job_id="mixed", mode="engine")
+    assert job.providers == ("ledger", "scripted")
+    assert relay.get_job("mixed").providers == ("ledger", "scripted")
+
+
+def test_a_workspace_from_before_the_providers_column_opens_and_gains_it(tmp_path: Path) -> None:
+    import sqlite3
+
+    from relay_core.batch._workspace import Workspace
+
+    old = sqlite3.connect(tmp_path / "relay.db")
+    old.execute(
+        "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, status TEXT NOT NULL, mode TEXT NOT NULL,"
+        " model TEXT, description TEXT, n_requests INTEGER NOT NULL DEFAULT 0, digest TEXT,"
+        " submitted_at REAL NOT NULL, updated_at REAL NOT NULL, finished_at REAL,"
+        " completed INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,"
+        " cost_amount REAL, cost_source TEXT, cost_discounted INTEGER NOT NULL DEFAULT 0,"
+        " has_results INTEGER NOT NULL DEFAULT 0, owner TEXT, heartbeat REAL,"
+        " cancel_requested INTEGER NOT NULL DEFAULT 0, error TEXT)"
+    )
+    old.execute(
+        "INSERT INTO jobs (job_id, status, mode, submitted_at, updated_at)"
+        " VALUES ('old', 'completed', 'engine', 1, 1)"
+    )
+    old.commit()
+    old.close()
+    workspace = Workspace(tmp_path)
+    try:
+        assert workspace.job(workspace.row("old")).providers == ()
+    finally:
+        workspace.close()

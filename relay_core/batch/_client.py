@@ -133,7 +133,7 @@ class AsyncRelayClient:
             if previous is not None and previous["status"] != "preparing":
                 self._check_same(previous, requests, default_model)
             else:
-                n, digest, effective = ingest(
+                stored = ingest(
                     self.workspace,
                     self.hub,
                     job_id,
@@ -144,10 +144,11 @@ class AsyncRelayClient:
                 self._check_provider(job_id, required_provider)
                 self.workspace.update(
                     job_id,
-                    n_requests=n,
-                    digest=digest,
-                    mode=effective,
-                    status="running" if effective == "engine" else "submitting",
+                    n_requests=stored.count,
+                    digest=stored.digest,
+                    mode=stored.mode,
+                    providers=",".join(stored.providers),
+                    status="running" if stored.mode == "engine" else "submitting",
                 )
         except BaseException:
             row = self.workspace.row(job_id)

@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from attrs import frozen
+
 from relay_core.batch import _checkpoints
 from relay_core.batch._inputs import Located, iter_requests, normalise
 from relay_core.batch._workspace import Workspace, write_jsonl_line
@@ -97,9 +99,8 @@ def ingest(
     *,
     default_model: str | None,
     mode: str,
-) -> tuple[int, str, str]:
-    """Check and store every request of a new job; return their number, their digest
-    and the mode the job runs in.
+) -> Ingested:
+    """Check and store every request of a new job; return what the job holds.
 
     Each request is prepared for its provider (capabilities checked, catalog params
     merged). Unless ``mode`` is ``"engine"``, requests are also split into chunks by
@@ -122,6 +123,7 @@ def ingest(
     rows: list[tuple[str, int, str, int | None]] = []
     count = 0
     chunking = mode != "engine"
+    providers: dict[str, None] = {}  # in order of first use
 
     def flush_rows() -> None:
         with ws.transaction() as db:
@@ -157,6 +159,7 @@ def ingest(
                     # A group picks a member per call: it has no single prepared form.
                     model = handle if isinstance(handle, ModelHandle) else None
                     prepared = model.prepare(request) if model is not None else None
+                    providers.update(dict.fromkeys(_providers_of(hub, handle)))
                 line = jsonl_line(unstructure(request))
                 digest.update(line)
                 out.write(line)
@@ -211,7 +214,28 @@ def ingest(
         raise BatchInputError("the job has no requests", job_id=job_id)
     if not chunking:
         _drop_chunks(ws, job_id)
-    return count, digest.hexdigest(), "batch" if chunking else "engine"
+    return Ingested(count, digest.hexdigest(), "batch" if chunking else "engine", tuple(providers))
+
+
+@frozen
+class Ingested:
+    """A new job's requests, stored: how many, their digest, the mode the job runs in,
+    and the providers they name (for a group, those of its members)."""
+
+    count: int
+    digest: str
+    mode: str
+    providers: tuple[str, ...]
+
+
+def _providers_of(hub: Hub, handle: Any) -> list[str]:
+    from relay_core.hub import ModelHandle
+
+    if isinstance(handle, ModelHandle):
+        return [handle.provider_name]
+    return [
+        name for member in handle.config.members for name in _providers_of(hub, hub._handle(member))
+    ]
 
 
 def _drop_chunks(ws: Workspace, job_id: str) -> None:

@@ -46,6 +46,9 @@ _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # A lease on another host is trusted this long after its last heartbeat.
 LEASE_SECONDS = 60.0
 
+# Columns of ``jobs`` added after the first release, for workspaces made before them.
+_ADDED_COLUMNS = (("providers", "TEXT"),)
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -67,7 +70,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     owner TEXT,
     heartbeat REAL,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    error TEXT
+    error TEXT,
+    providers TEXT
 );
 CREATE TABLE IF NOT EXISTS chunks (
     job_id TEXT NOT NULL,
@@ -149,6 +153,10 @@ class Workspace:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in columns:  # a workspace made by an earlier version
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         self.owner = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(4)}"
 
     def _open_read_only(self) -> None:
@@ -356,7 +364,9 @@ class Workspace:
             finished_at=row["finished_at"],
             description=row["description"],
             model=row["model"],
-            providers=tuple(dict.fromkeys(chunk["provider"] for chunk in chunks)),
+            # Provider batches name theirs; an engine job, those its requests named.
+            providers=tuple(dict.fromkeys(chunk["provider"] for chunk in chunks))
+            or tuple(name for name in (row["providers"] or "").split(",") if name),
             provider_batches=tuple(c["batch_id"] for c in chunks if c["batch_id"]),
             counts=counts,
             cost=Cost(

@@ -256,9 +256,9 @@ class WorkspaceReader:
     def _with_provider(self, job: Job) -> Job:
         """The job, with its default model's provider when the workspace records none.
 
-        The core records providers per provider batch, so an engine job has none on
-        record; its default model's provider is the best the dashboard can say without
-        reading every request (requests naming another model are not counted).
+        The core records the providers of every job, but an engine job stored by an
+        earlier version has none on record; its default model's provider is then the
+        best the dashboard can say without reading every request.
         """
         if job.providers or not job.model:
             return job
