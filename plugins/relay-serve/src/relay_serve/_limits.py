@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -29,6 +30,8 @@ class Overloaded(Exception):
 class Gate:
     """A semaphore that refuses instead of queueing without bound.
 
+    Both bounds hold at every instant: a finished call hands its slot straight to the
+    first waiter, so no newcomer slips into the queue while that waiter wakes up.
     ``on_change(in_flight, waiting)`` is called whenever either count changes (for the
     metrics gauges). A waiter cancelled while queued (its client went away) leaves the
     queue and takes no slot.
@@ -45,30 +48,40 @@ class Gate:
         self.in_flight = 0
         self.waiting = 0
         self._on_change = on_change
-        self._slots: asyncio.Semaphore | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     async def acquire(self) -> None:
         """Take an upstream slot, waiting in the queue if need be; raises
         :class:`Overloaded` at once when no slot is free and the queue is full. Every
         successful ``acquire`` needs one :meth:`release`."""
-        if self._slots is None:  # made on first use, inside the server's event loop
-            self._slots = asyncio.Semaphore(self.max_concurrency)
-        # Counting both together bounds what the server holds even in the instant
-        # between a release and the next waiter taking the slot.
-        if self.in_flight + self.waiting >= self.max_concurrency + self.max_queue:
+        if self.in_flight < self.max_concurrency and not self._waiters:
+            self._count(in_flight=1)
+            return
+        if len(self._waiters) >= self.max_queue:
             raise Overloaded(self.max_concurrency, self.max_queue)
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
         self._count(waiting=1)
         try:
-            await self._slots.acquire()
-        finally:
-            self._count(waiting=-1)
-        self._count(in_flight=1)
+            await turn  # release() moves us from waiting to in flight
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            else:
+                if turn in self._waiters:  # release() may have dropped it already
+                    self._waiters.remove(turn)
+                self._count(waiting=-1)
+            raise
 
     def release(self) -> None:
-        """Give back a slot taken with :meth:`acquire`."""
-        assert self._slots is not None, "release() without acquire()"
+        """Give back a slot taken with :meth:`acquire`: to the first waiter, if any."""
+        while self._waiters:
+            turn = self._waiters.popleft()
+            if not turn.done():
+                self._count(waiting=-1)
+                turn.set_result(None)
+                return
         self._count(in_flight=-1)
-        self._slots.release()
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
