@@ -14,7 +14,9 @@ from typing import Any as _Any
 if TYPE_CHECKING:
     from relay_core.batch._client import AsyncRelayClient, RelayClient
     from relay_core.batch._types import BatchRequest, Job
+    from relay_core.caching import ResponseCache
     from relay_core.config import (
+        BreakerSettings,
         Catalog,
         CredentialRef,
         Defaults,
@@ -22,12 +24,15 @@ if TYPE_CHECKING:
         ModelConfig,
         ProviderConfig,
         RateLimits,
+        RouteRule,
+        RouteWhen,
         load_catalog,
         parse_catalog,
     )
     from relay_core.errors import (
         AuthenticationError,
         BatchInputError,
+        CircuitOpen,
         ConfigError,
         ContentPolicyError,
         ContextWindowExceeded,
@@ -54,7 +59,14 @@ if TYPE_CHECKING:
     from relay_core.hub import Hub, ModelHandle
     from relay_core.log import configure_logging
     from relay_core.plugins import PluginRegistry
-    from relay_core.pricing import ModelPrice, PricingProfile, PricingSource, compute_cost
+    from relay_core.pricing import (
+        ModelInfo,
+        ModelPrice,
+        PriceQuote,
+        PricingProfile,
+        PricingSource,
+        compute_cost,
+    )
     from relay_core.providers import (
         BatchLimits,
         Capability,
@@ -62,6 +74,7 @@ if TYPE_CHECKING:
         Provider,
         ProviderSettings,
     )
+    from relay_core.routing import Candidate, Route, Router, RoutingContext
     from relay_core.secrets import Secret
     from relay_core.streaming import StreamAssembler
     from relay_core.types import (
@@ -104,8 +117,11 @@ __all__ = [
     "BatchItem",
     "BatchLimits",
     "BatchRequest",
+    "BreakerSettings",
+    "Candidate",
     "Capability",
     "Catalog",
+    "CircuitOpen",
     "ConfigError",
     "ContentPolicyError",
     "ContextWindowExceeded",
@@ -131,11 +147,13 @@ __all__ = [
     "Message",
     "ModelConfig",
     "ModelHandle",
+    "ModelInfo",
     "ModelPrice",
     "NotFoundError",
     "Part",
     "PluginNotInstalled",
     "PluginRegistry",
+    "PriceQuote",
     "PricingProfile",
     "PricingSource",
     "Provider",
@@ -151,8 +169,14 @@ __all__ = [
     "RelayError",
     "Request",
     "Response",
+    "ResponseCache",
     "ResponseSchema",
     "ResultsNotReady",
+    "Route",
+    "RouteRule",
+    "RouteWhen",
+    "Router",
+    "RoutingContext",
     "Secret",
     "StreamAssembler",
     "StreamEvent",
@@ -256,6 +280,17 @@ _MODULE_OF: dict[str, str] = {
     "hookimpl": "relay_core.hookspecs",
     "load_catalog": "relay_core.config",
     "parse_catalog": "relay_core.config",
+    "CircuitOpen": "relay_core.errors",
+    "BreakerSettings": "relay_core.config",
+    "RouteRule": "relay_core.config",
+    "RouteWhen": "relay_core.config",
+    "ModelInfo": "relay_core.pricing",
+    "PriceQuote": "relay_core.pricing",
+    "Candidate": "relay_core.routing",
+    "Route": "relay_core.routing",
+    "Router": "relay_core.routing",
+    "RoutingContext": "relay_core.routing",
+    "ResponseCache": "relay_core.caching",
 }
 
 

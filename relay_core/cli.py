@@ -239,9 +239,9 @@ def models_inspect(alias: str) -> None:
         info["plugin"] = entry.plugin
         info["capabilities"] = sorted(str(c) for c in adapter.capabilities)
         hub = state.hub()
-        price, source = hub._price(config, config.provider, config.model)
-        info["price"] = unstructure(price) if price else None
-        info["price_source"] = source
+        quoted = hub.get(alias).quote()
+        info["price"] = unstructure(quoted.price) if quoted.price else None
+        info["price_source"] = quoted.tier
     click.echo(json.dumps(info, indent=2, default=str))
 
 

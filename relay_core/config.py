@@ -29,6 +29,7 @@ from relay_core.secrets import has_known_key_shape, looks_like_api_key
 from relay_core.types import GenerationConfig
 
 __all__ = [
+    "BreakerSettings",
     "Catalog",
     "CredentialRef",
     "Defaults",
@@ -37,6 +38,8 @@ __all__ = [
     "ModelConfig",
     "ProviderConfig",
     "RateLimits",
+    "RouteRule",
+    "RouteWhen",
     "load_catalog",
     "parse_catalog",
 ]
@@ -108,6 +111,9 @@ class ProviderConfig:
         ),
     )
     max_retries: int | None = field(default=None, metadata=_doc("Retries on 429, 5xx, timeouts."))
+    circuit_breaker: BreakerSettings | None = field(
+        default=None, metadata=_doc("This provider's circuit breakers (over defaults').")
+    )
     headers: dict[str, str] = field(factory=dict, metadata=_doc("Extra HTTP headers."))
     options: dict[str, Any] = field(factory=dict, metadata=_doc("Plugin-specific settings."))
 
@@ -157,6 +163,9 @@ class ModelConfig:
     limits: RateLimits | None = field(
         default=None, metadata=_doc("Rate limits the batch engine keeps for this model.")
     )
+    cache: bool | None = field(
+        default=None, metadata=_doc("Serve repeated requests from the response cache.")
+    )
     description: str | None = None
     tags: tuple[str, ...] = ()
 
@@ -170,12 +179,65 @@ class ModelConfig:
 
 
 @frozen(kw_only=True)
-class GroupConfig:
-    """Several aliases behind one name: ``fallback`` tries them in order on provider
-    errors, ``round_robin`` spreads calls across them."""
+class BreakerSettings:
+    """A circuit breaker per provider and model: after ``failures`` calls in a row fail
+    (retries spent), calls fail at once with ``CircuitOpen`` (and groups skip the member)
+    for ``reset_after`` seconds; then ``half_open_probes`` calls are let through, and the
+    first success closes the breaker again."""
 
-    strategy: Literal["fallback", "round_robin"]
+    failures: int = field(default=5, validator=_positive)
+    reset_after: float = field(default=30.0, validator=_positive)
+    half_open_probes: int = field(default=1, validator=_positive)
+
+
+@frozen(kw_only=True)
+class RouteWhen:
+    """The conditions of a routing rule; all given ones must hold."""
+
+    min_prompt_tokens: int | None = field(
+        default=None, metadata=_doc("At least this many prompt tokens (estimated).")
+    )
+    max_prompt_tokens: int | None = field(
+        default=None, metadata=_doc("At most this many prompt tokens (estimated).")
+    )
+    needs: tuple[str, ...] = field(
+        default=(), metadata=_doc("Capabilities the request uses (tools, vision...).")
+    )
+    tags: tuple[str, ...] = field(default=(), metadata=_doc("Tags the request carries (all)."))
+
+
+@frozen(kw_only=True)
+class RouteRule:
+    """When ``when`` holds, try ``use`` first (in order)."""
+
+    use: tuple[str, ...] = field(metadata=_doc("Members to try first."))
+    when: RouteWhen = field(factory=RouteWhen)
+
+
+@frozen(kw_only=True)
+class GroupConfig:
+    """Several aliases behind one name, and how a call picks among them.
+
+    ``fallback`` tries the members in order; ``round_robin`` rotates the first member
+    per call; ``weighted`` picks the first at random by ``weights``; ``lowest_cost``
+    tries the cheapest first; ``rules`` tries the members of the first matching rule,
+    then the other capable members by ``budget``. Every strategy falls back to the next
+    member on a retryable or unavailable error, never on a bad request.
+    """
+
+    strategy: Literal["fallback", "round_robin", "weighted", "lowest_cost", "rules"]
     members: tuple[str, ...] = field(metadata=_doc("Model aliases or other groups."))
+    weights: dict[str, float] = field(
+        factory=dict, metadata=_doc("weighted: member → relative weight (default 1).")
+    )
+    rules: tuple[RouteRule, ...] = field(default=(), metadata=_doc("rules: tried in order."))
+    budget: Literal["cheap", "balanced", "best"] = field(
+        default="balanced",
+        metadata=_doc("rules: how members no rule names are ordered (see relay models recommend)."),
+    )
+    task: str | None = field(
+        default=None, metadata=_doc("rules: the task members are scored for (code, chat...).")
+    )
 
 
 @frozen(kw_only=True)
@@ -185,6 +247,20 @@ class Defaults:
     model: str | None = field(default=None, metadata=_doc("Alias used when a call names none."))
     timeout: float = 60.0
     max_retries: int = 3
+    pricing_profile: str | None = field(
+        default=None, metadata=_doc("A pricing_profiles key for every model that names none.")
+    )
+    cache: bool = field(
+        default=False, metadata=_doc("Use the response cache for every alias (a plugin).")
+    )
+    deadline: float | None = field(
+        default=None,
+        validator=_positive,
+        metadata=_doc("Seconds one call may take in all: attempts, waits and fallbacks."),
+    )
+    circuit_breaker: BreakerSettings | None = field(
+        default=None, metadata=_doc("Circuit breakers for every provider (off when absent).")
+    )
 
 
 @frozen(kw_only=True)
@@ -421,7 +497,13 @@ def _check(catalog: Catalog) -> None:
                 raise catalog.error(
                     f"group {name!r}: {error.reason}", ("groups", name, "members", index)
                 ) from None
+        _check_group_settings(catalog, name, group)
         _check_cycle(catalog, name, ())
+    profile = catalog.defaults.pricing_profile
+    if profile is not None and profile not in catalog.pricing_profiles:
+        raise catalog.error(
+            f"defaults: unknown pricing_profile {profile!r}", ("defaults", "pricing_profile")
+        )
     if catalog.defaults.model is not None:
         try:
             catalog.lookup(catalog.defaults.model)
@@ -438,6 +520,63 @@ def _check(catalog: Catalog) -> None:
         _reject_inline_keys(catalog, provider_config.options, ("providers", name, "options"))
     for name, model in catalog.models.items():
         _reject_inline_keys(catalog, model.provider_kwargs, ("models", name, "provider_kwargs"))
+
+
+def _check_group_settings(catalog: Catalog, name: str, group: GroupConfig) -> None:
+    from relay_core.providers import Capability
+
+    here = ("groups", name)
+    for member, weight in group.weights.items():
+        if member not in group.members:
+            raise catalog.error(
+                f"group {name!r}: weights names {member!r}, which is not a member",
+                (*here, "weights", member),
+            )
+        if not weight > 0:
+            raise catalog.error(
+                f"group {name!r}: the weight of {member!r} must be above 0, not {weight}",
+                (*here, "weights", member),
+            )
+    if group.weights and group.strategy != "weighted":
+        raise catalog.error(
+            f"group {name!r}: weights apply to strategy 'weighted', not {group.strategy!r}",
+            (*here, "weights"),
+        )
+    if group.rules and group.strategy != "rules":
+        raise catalog.error(
+            f"group {name!r}: rules apply to strategy 'rules', not {group.strategy!r}",
+            (*here, "rules"),
+        )
+    from relay_core.routing import TASKS
+
+    if group.task is not None and group.task not in TASKS:
+        raise catalog.error(
+            f"group {name!r}: unknown task {group.task!r}; expected one of "
+            f"{', '.join(sorted(TASKS))}",
+            (*here, "task"),
+        )
+    known = {str(c) for c in Capability}
+    for index, rule in enumerate(group.rules):
+        at = (*here, "rules", index)
+        for position, member in enumerate(rule.use):
+            if member not in group.members:
+                raise catalog.error(
+                    f"group {name!r}: rule {index} uses {member!r}, which is not a member",
+                    (*at, "use", position),
+                )
+        for position, need in enumerate(rule.when.needs):
+            if need not in known:
+                raise catalog.error(
+                    f"group {name!r}: unknown capability {need!r}; expected one of "
+                    f"{', '.join(sorted(known))}",
+                    (*at, "when", "needs", position),
+                )
+        low, high = rule.when.min_prompt_tokens, rule.when.max_prompt_tokens
+        if low is not None and high is not None and low > high:
+            raise catalog.error(
+                f"group {name!r}: rule {index} has min_prompt_tokens above max_prompt_tokens",
+                (*at, "when"),
+            )
 
 
 def _reject_inline_keys(catalog: Catalog, value: Any, at: Path_) -> None:

@@ -18,6 +18,7 @@ what to do::
     └── ProviderError                the provider answered with an error, or not at all
         ├── RateLimitError           retryable; ``retry_after`` seconds when known
         ├── ProviderUnavailable      retryable; 5xx, connection refused or reset
+        │   └── CircuitOpen          not retried; the circuit breaker refuses calls for now
         ├── Timeout                  retryable; no answer in time
         ├── MalformedResponse        retryable; an answer Relay cannot parse
         ├── AuthenticationError      fail fast; the key is missing, wrong or lacks rights
@@ -43,6 +44,7 @@ from relay_core.secrets import mask
 __all__ = [
     "AuthenticationError",
     "BatchInputError",
+    "CircuitOpen",
     "ConfigError",
     "ContentPolicyError",
     "ContextWindowExceeded",
@@ -155,15 +157,16 @@ class UnknownAlias(ConfigError):
 
 
 class PluginNotInstalled(RelayError):
-    """No installed plugin provides the named provider.
+    """No installed plugin provides the named provider (or, with ``what``, feature).
 
     ``distribution`` is what to ``pip install``.
     """
 
-    def __init__(self, provider: str, distribution: str) -> None:
+    def __init__(self, provider: str, distribution: str, *, what: str | None = None) -> None:
         self.provider = provider
         self.distribution = distribution
-        super().__init__(f"provider {provider!r} is not installed; pip install {distribution}")
+        needed = what or f"provider {provider!r}"
+        super().__init__(f"{needed} is not installed; pip install {distribution}")
 
 
 class UnsupportedCapability(RelayError):
@@ -328,6 +331,27 @@ class ProviderUnavailable(ProviderError):
 
     retryable = True
     kind = "provider unavailable"
+
+
+class CircuitOpen(ProviderUnavailable):
+    """The circuit breaker of this provider and model is open after a run of failures:
+    the call was not sent. ``retry_after`` is the time until a probe is let through.
+    Not retried at the same provider; a group moves on to its next member at once."""
+
+    retryable = False
+    kind = "circuit open"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        custom_id: str | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, provider=provider, model=model, custom_id=custom_id)
 
 
 class Timeout(ProviderError):

@@ -22,7 +22,7 @@ Rules every hook implementation follows:
   the spec's, in any order (pluggy passes them by name).
 
 The hooks, by lifecycle phase: registration (providers, pricing sources, credential
-resolvers, CLI commands), then per call (guardrails, redaction, audit).
+resolvers, response caches, CLI commands), then per call (guardrails, redaction, audit).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from relay_core.caching import CacheFactory
     from relay_core.pricing import PricingSource
     from relay_core.types import AuditEvent, Request, Response
 
@@ -101,6 +102,26 @@ def relay_register_credential_resolvers(
     one of them again replaces it. Called once per plugin, when it is registered.
 
     Since 0.1.
+    """
+
+
+@hookspec
+def relay_register_response_caches(register: Callable[[str, CacheFactory], None]) -> None:
+    """Offer a store for the response cache.
+
+    Call ``register(name, factory)``. ``factory(settings)`` builds a
+    :class:`relay_core.caching.ResponseCache` from the catalog's ``plugins.<name>``
+    mapping (empty when the catalog has none); the hub calls it once, on the first call
+    that uses the cache, so the factory may import what it needs then. Raise
+    :class:`relay_core.ConfigError` (``catalog.error()`` is not available here: name the
+    setting in the message) for bad settings. Only one cache plugin may be installed: a
+    second registration raises :class:`relay_core.ConfigError` naming both. Return
+    nothing. Called once per plugin, when it is registered.
+
+    When the hub asks the store is its business, not the plugin's: a call with
+    ``cache=True``, or an alias or catalog default with ``cache: true``.
+
+    Since 0.2.
     """
 
 

@@ -17,7 +17,6 @@ loop is already running (a notebook, an async web handler).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
 import time
 from collections.abc import (
@@ -34,18 +33,28 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from relay_core.caching import cache_key, served_from_cache
 from relay_core.config import Catalog, GroupConfig, ModelConfig, ProviderConfig, load_catalog
 from relay_core.errors import (
     CredentialError,
     InvalidRequestError,
     MalformedResponse,
+    PluginNotInstalled,
     ProviderError,
     RelayError,
     UnsupportedCapability,
 )
 from relay_core.plugins import PluginRegistry
-from relay_core.pricing import TIER_RANK, compute_cost
+from relay_core.pricing import PriceQuote, cost_of, quote
 from relay_core.providers import Capability, Provider, ProviderSettings
+from relay_core.routing import (
+    Candidate,
+    Route,
+    Router,
+    RoutingContext,
+    estimate_prompt_tokens,
+    router_for,
+)
 from relay_core.types import (
     AuditEvent,
     DocumentPart,
@@ -63,8 +72,11 @@ from relay_core.types import (
 )
 
 if TYPE_CHECKING:
+    from relay_core.breakers import CircuitBreaker
+    from relay_core.caching import ResponseCache
     from relay_core.http import HttpPool
     from relay_core.log import Logger
+    from relay_core.pricing import ModelInfo
 
 __all__ = ["Hub", "ModelHandle", "merge_kwargs"]
 
@@ -269,6 +281,20 @@ class ModelHandle:
                 raise UnsupportedCapability(self.provider_name, str(capability), model=self.model)
         return concrete
 
+    def quote(self) -> PriceQuote:
+        """The price this alias is billed at, with its provenance (see
+        :func:`relay_core.pricing.quote`)."""
+        catalog = self.hub.catalog
+        profile_name = self.config.pricing_profile or catalog.defaults.pricing_profile
+        return quote(
+            self.hub._pricing_name(self.provider_name),
+            self.model,
+            self.hub.plugins.pricing_sources(),
+            override=self.config.pricing,
+            profile=catalog.pricing_profiles[profile_name] if profile_name else None,
+            profile_name=profile_name,
+        )
+
     def finish(
         self,
         custom_id: str | None,
@@ -280,19 +306,13 @@ class ModelHandle:
         """Stamp what the core owns on an adapter's response: provider, ids, latency, cost
         (at the batch price when ``batch``). ``started`` is a ``perf_counter`` reading, or
         None where latency means nothing (a provider batch)."""
-        price, source = self.hub._price(
-            self.config, self.hub._priced_as[self.provider_name], self.model
-        )
-        profile = None
-        if self.config.pricing_profile:
-            profile = self.hub.catalog.pricing_profiles[self.config.pricing_profile]
         return attrs.evolve(
             response,
             provider=self.provider_name,
             model=response.model or self.model,
             custom_id=custom_id,
             latency=None if started is None else time.perf_counter() - started,
-            cost=compute_cost(response.usage, price, source, profile=profile, batch=batch),
+            cost=cost_of(response.usage, self.quote(), batch=batch),
             metadata={**response.metadata, "alias": self.alias},
         )
 
@@ -312,20 +332,93 @@ class ModelHandle:
 
 
 class _GroupHandle:
-    """Members of a group in the order this call should try them."""
+    """A catalog group: its name, its settings and the router of its strategy."""
 
     def __init__(self, hub: Hub, alias: str, config: GroupConfig) -> None:
         self.hub = hub
         self.alias = alias
         self.config = config
-        self._turn = itertools.count()
+        self.router = router_for(config)
 
-    def order(self) -> list[str]:
-        members = list(self.config.members)
-        if self.config.strategy == "round_robin":
-            start = next(self._turn) % len(members)
-            members = members[start:] + members[:start]
-        return members
+
+@attrs.frozen
+class _CallOptions:
+    """What a call asked of the pipeline beyond the request itself."""
+
+    cache: bool | None = None
+    deadline: float | None = None
+    deadline_at: float | None = None  # on time.monotonic()
+
+    def left(self) -> float | None:
+        return None if self.deadline_at is None else self.deadline_at - time.monotonic()
+
+    def expired(self) -> bool:
+        left = self.left()
+        return left is not None and left <= 0
+
+    async def bounded(self, work: Awaitable[T], handle: ModelHandle) -> T:
+        import asyncio
+
+        from relay_core.errors import Timeout
+
+        try:
+            return await asyncio.wait_for(work, max(self.left() or 0.0, 0.0))
+        except TimeoutError:
+            raise Timeout(
+                f"the call's deadline of {self.deadline:g}s passed",
+                provider=handle.provider_name,
+                model=handle.model,
+            ) from None
+
+
+class _Attempts:
+    """The members a routed call tried, for the route record and the final error."""
+
+    def __init__(self, name: str, route: Route) -> None:
+        self.name = name
+        self.route = route
+        self.failures: list[dict[str, str]] = []
+        self.last_error: RelayError | None = None
+
+    def failed(self, member: str, error: RelayError) -> None:
+        self.failures.append({"member": member, "error": type(error).__name__})
+        self.last_error = error
+
+    def answered_by(self, member: str) -> dict[str, Any]:
+        reason = self.route.reason
+        if self.failures:
+            reason += f"; answered after {len(self.failures)} member(s) failed"
+        return {
+            "group": self.name,
+            "strategy": self.route.strategy,
+            "member": member,
+            "reason": reason,
+            "failed": list(self.failures),
+            "skipped": [{"member": m, "reason": why} for m, why in self.route.skipped],
+        }
+
+    def give_up(self, options: _CallOptions) -> RelayError:
+        if self.last_error is not None and not options.expired():
+            return self.last_error
+        from relay_core.errors import Timeout
+
+        if options.expired():
+            tried = ", ".join(f["member"] for f in self.failures) or "none"
+            return Timeout(
+                f"the call's deadline of {options.deadline:g}s passed in {self.name!r} "
+                f"(members tried: {tried})"
+            )
+        skipped = "; ".join(f"{m}: {why}" for m, why in self.route.skipped)
+        return UnsupportedCapability(
+            self.name, f"this request ({skipped})" if skipped else "this request (no member)"
+        )
+
+
+def _with_route(event: StreamEvent, route: dict[str, Any]) -> StreamEvent:
+    if not isinstance(event, EndEvent):
+        return event
+    response = event.response
+    return EndEvent(attrs.evolve(response, metadata={**response.metadata, "route": route}))
 
 
 def _parsed(request: Request, response: Response) -> Response:
@@ -389,6 +482,10 @@ class Hub:
         self._http_pool: HttpPool | None = None
         self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | _GroupHandle] = {}
+        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        self._cache_store: ResponseCache | None = None
+        self._candidates: dict[str, Candidate] = {}
+        self._listings: dict[tuple[int, str], dict[str, ModelInfo]] = {}
         self._adapters: dict[str, Provider] = {}
         self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -464,8 +561,6 @@ class Hub:
 
         config = self.catalog.providers.get(name, ProviderConfig())
         entry = self.plugins.provider(self.catalog.plugin_of(name))
-        # Pricing sources know providers by their registered name (`mock`), not by the
-        # catalog key a user chose for one (`offline: {plugin: mock}`).
         self._priced_as[name] = entry.name
         adapter_cls = entry.load()
         defaults = entry.defaults
@@ -512,20 +607,12 @@ class Hub:
                 file=self.catalog.path,
             ) from None
 
-    def _price(self, config: ModelConfig, provider: str, model: str) -> tuple[Any, Any]:
-        if config.pricing is not None:
-            return config.pricing, "user_override"
-        best = None
-        for source in sorted(
-            self.plugins.pricing_sources(), key=lambda s: TIER_RANK.get(s.tier, 9)
-        ):
-            price = source.price(provider, model)
-            if price is not None:
-                best = (price, source.tier)
-                break
-        return best or (None, "unknown")
+    def _pricing_name(self, provider: str) -> str:
+        # Pricing sources know providers by their registered name (`mock`), not by the
+        # catalog key a user chose for one (`offline: {plugin: mock}`).
+        return self._priced_as.get(provider) or self.catalog.plugin_of(provider)
 
-    # -- the call pipeline --------------------------------------------------------------
+    # -- redaction and audit ------------------------------------------------------------
 
     def _redact(self, request: Request) -> Request:
         for impl in reversed(self.plugins.hook.relay_redact.get_hookimpls()):
@@ -566,16 +653,178 @@ class Hub:
             except Exception as error:  # a failing sink must not fail the call
                 self._log.error("audit.sink_failed", plugin=impl.plugin_name, error=str(error))
 
-    async def _call(self, handle: ModelHandle | _GroupHandle, request: Request) -> Response:
+    # -- breakers, cache, routing candidates ---------------------------------------------
+
+    def _breaker(self, handle: ModelHandle) -> CircuitBreaker | None:
+        key = (handle.provider_name, handle.model)
+        breaker = self._breakers.get(key)
+        if breaker is None:
+            provider = self.catalog.providers.get(handle.provider_name)
+            settings = (
+                provider.circuit_breaker if provider is not None else None
+            ) or self.catalog.defaults.circuit_breaker
+            if settings is None:
+                return None
+            from relay_core.breakers import CircuitBreaker
+
+            with self._lock:
+                breaker = self._breakers.setdefault(
+                    key,
+                    CircuitBreaker(
+                        settings, name=handle.config.target, on_change=self._breaker_moved
+                    ),
+                )
+        return breaker
+
+    def _breaker_moved(self, name: str, old: str, new: str) -> None:
+        log = self._log.warning if new == "open" else self._log.info
+        log("breaker." + new, target=name, was=old)
+
+    def breaker_states(self) -> dict[str, str]:
+        """The state of every circuit breaker used so far (``closed``, ``open`` or
+        ``half_open``), by ``provider/model``."""
+        with self._lock:
+            breakers = list(self._breakers.values())
+        return {breaker.name: breaker.state for breaker in breakers}
+
+    async def _response_cache(
+        self, handle: ModelHandle, request: Request, options: _CallOptions
+    ) -> tuple[ResponseCache | None, str]:
+        wanted = options.cache
+        if wanted is None:
+            wanted = handle.config.cache
+        if wanted is None:
+            wanted = self.catalog.defaults.cache
+        if not wanted:
+            return None, ""
+        if self._cache_store is None:
+            offered = self.plugins.response_cache()
+            if offered is None:
+                raise PluginNotInstalled(
+                    "cache", "relay-cache", what="the response cache (asked for by this call)"
+                )
+            name, factory = offered
+            with self._lock:
+                if self._cache_store is None:
+                    self._cache_store = factory(self.catalog.plugins.get(name, {}))
+        return self._cache_store, cache_key(handle.config.target, request)
+
+    async def _cache_get(self, cache: ResponseCache, key: str) -> Response | None:
+        try:
+            return await cache.get(key)
+        except Exception as error:  # a broken cache costs a call, never the answer
+            self._log.error("cache.failed", operation="get", error=repr(error))
+            return None
+
+    async def _cache_put(self, cache: ResponseCache, key: str, response: Response) -> None:
+        try:
+            await cache.put(key, response)
+        except Exception as error:
+            self._log.error("cache.failed", operation="put", error=repr(error))
+
+    def candidate(self, alias: str) -> Candidate:
+        """What routers know about ``alias``: capabilities, price, context window, tags,
+        and whether its circuit is open."""
+        known = self._candidates.get(alias)
+        if known is None:
+            known = self._candidates[alias] = self._describe(self._handle(alias))
+        handle = self._handles.get(alias)
+        if isinstance(handle, ModelHandle):
+            breaker = self._breaker(handle)
+            if breaker is not None and breaker.state == "open":
+                return attrs.evolve(known, available=False)
+        return known
+
+    def _describe(self, handle: ModelHandle | _GroupHandle) -> Candidate:
         if isinstance(handle, _GroupHandle):
-            return await self._call_group(handle, request)
+            members = [self.candidate(member) for member in handle.config.members]
+            return Candidate(
+                alias=handle.alias,
+                capabilities=frozenset[str]().union(*(m.capabilities for m in members)),
+            )
+        entry = self.plugins.provider(self.catalog.plugin_of(handle.provider_name))
+        capabilities = {str(c) for c in entry.load().capabilities}
+        info = self.model_info(handle.provider_name, handle.model)
+        if info is not None and info.capabilities:
+            capabilities &= set(info.capabilities) | {"chat", "stream", "batch"}
+        quoted = handle.quote()
+        return Candidate(
+            alias=handle.alias,
+            target=handle.config.target,
+            capabilities=frozenset(capabilities),
+            price=quoted.effective(),
+            price_tier=quoted.tier,
+            context_window=info.context_window if info is not None else None,
+            tags=handle.config.tags,
+        )
+
+    def model_info(self, provider: str, model: str) -> ModelInfo | None:
+        """What the installed pricing sources that list models know of ``provider/model``
+        (the best tier first), or ``None``."""
+        from relay_core.pricing import TIER_RANK, ListingSource
+
+        name = self._pricing_name(provider)
+        sources = [s for s in self.plugins.pricing_sources() if isinstance(s, ListingSource)]
+        for source in sorted(sources, key=lambda s: TIER_RANK.get(s.tier, 9)):
+            index = self._listings.get((id(source), name))
+            if index is None:
+                index = {info.model: info for info in source.models(name)}
+                self._listings[(id(source), name)] = index
+            if model in index:
+                return index[model]
+        return None
+
+    def routing_context(self, request: Request, aliases: Sequence[str]) -> RoutingContext:
+        """What a router is told about ``request`` and the ``aliases`` it may choose."""
+        return RoutingContext(
+            candidates=tuple(self.candidate(alias) for alias in aliases),
+            needs=frozenset(str(c) for c in required_capabilities(request)),
+            prompt_tokens=estimate_prompt_tokens(request),
+        )
+
+    # -- the call pipeline --------------------------------------------------------------
+
+    async def _call(
+        self,
+        handle: ModelHandle | _GroupHandle,
+        request: Request,
+        options: _CallOptions | None = None,
+    ) -> Response:
+        options = options or self._options()
+        if isinstance(handle, _GroupHandle):
+            return await self._call_routed(
+                handle.alias, handle.router, request, options, handle.config.members
+            )
         request = self._redact(request)
         concrete = handle.prepare(request)
         self.plugins.hook.relay_guardrail_pre(request=concrete)
         started = time.perf_counter()
+        cache, key = await self._response_cache(handle, concrete, options)
+        if cache is not None:
+            hit = await self._cache_get(cache, key)
+            if hit is not None:
+                response = served_from_cache(
+                    _parsed(concrete, hit), request.custom_id, time.perf_counter() - started
+                )
+                self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
+                self._audit(
+                    "call.cached",
+                    handle,
+                    request,
+                    usage=response.usage,
+                    cost=response.cost,
+                    latency=response.latency,
+                )
+                return response
         retries: list[str] = []
         try:
-            response = await self._retrying(handle, lambda: self._answer(handle, concrete), retries)
+            response = await self._guarded(
+                handle,
+                request,
+                lambda: self._retrying(
+                    handle, lambda: self._answer(handle, concrete), retries, options
+                ),
+            )
         except ProviderError as error:
             _add_context(error, handle, request)
             self._audit(
@@ -587,9 +836,11 @@ class Hub:
             )
             raise
         response = handle.finish(request.custom_id, response, started)
+        self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
+        if cache is not None:
+            await self._cache_put(cache, key, response)
         if retries:
             response = attrs.evolve(response, metadata={**response.metadata, "retries": retries})
-        self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
         self._audit(
             "call.succeeded",
             handle,
@@ -607,17 +858,43 @@ class Hub:
         )
         return response
 
+    async def _guarded(
+        self, handle: ModelHandle, request: Request, call: Callable[[], Awaitable[T]]
+    ) -> T:
+        """``call()`` behind the circuit breaker of ``handle``'s provider and model."""
+        breaker = self._breaker(handle)
+        if breaker is None:
+            return await call()
+        breaker.acquire(
+            provider=handle.provider_name, model=handle.model, custom_id=request.custom_id
+        )
+        try:
+            result = await call()
+        except ProviderError as error:
+            breaker.record(error)
+            raise
+        except BaseException:
+            breaker.release()
+            raise
+        breaker.record(None)
+        return result
+
     async def _answer(self, handle: ModelHandle, request: Request) -> Response:
         # Parsed inside the retried call: an answer that does not fit the schema is a
         # malformed answer, worth another attempt like any other.
         return _parsed(request, await handle.adapter.chat(request))
 
     async def _retrying(
-        self, handle: ModelHandle, call: Callable[[], Awaitable[T]], retries: list[str]
+        self,
+        handle: ModelHandle,
+        call: Callable[[], Awaitable[T]],
+        retries: list[str],
+        options: _CallOptions,
     ) -> T:
         from relay_core.http import RetryPolicy, retrying
 
-        policy = RetryPolicy(max_attempts=handle.adapter.settings.max_retries + 1)
+        left = options.left()
+        policy = RetryPolicy(max_attempts=handle.adapter.settings.max_retries + 1, deadline=left)
 
         def on_retry(attempt: int, error: ProviderError, wait: float) -> None:
             retries.append(type(error).__name__)
@@ -629,40 +906,46 @@ class Hub:
                 wait=round(wait, 3),
             )
 
-        return await retrying(call, policy, on_retry=on_retry)
+        if left is None:
+            return await retrying(call, policy, on_retry=on_retry)
+        return await options.bounded(retrying(call, policy, on_retry=on_retry), handle)
 
-    async def _call_group(self, group: _GroupHandle, request: Request) -> Response:
-        attempts: list[dict[str, str]] = []
-        last_error: RelayError | None = None
-        for member in group.order():
+    async def _call_routed(
+        self,
+        name: str,
+        router: Router,
+        request: Request,
+        options: _CallOptions,
+        aliases: Sequence[str],
+    ) -> Response:
+        route = router.route(request, self.routing_context(request, aliases))
+        attempts = _Attempts(name, route)
+        for member in route.order:
+            if options.expired():
+                break
             try:
-                response = await self._call(self._handle(member), request)
+                response = await self._call(self._handle(member), request, options)
             except RelayError as error:
                 if not _worth_next_member(error):
                     raise
-                attempts.append({"member": member, "error": type(error).__name__})
-                last_error = error
+                attempts.failed(member, error)
                 continue
-            route = {
-                "group": group.alias,
-                "strategy": group.config.strategy,
-                "member": member,
-                "reason": "first healthy member"
-                if attempts
-                else (
-                    "next in rotation" if group.config.strategy == "round_robin" else "first member"
-                ),
-                "failed": attempts,
-            }
-            return attrs.evolve(response, metadata={**response.metadata, "route": route})
-        assert last_error is not None
-        raise last_error
+            return attrs.evolve(
+                response, metadata={**response.metadata, "route": attempts.answered_by(member)}
+            )
+        raise attempts.give_up(options)
 
     async def _stream(
-        self, handle: ModelHandle | _GroupHandle, request: Request
+        self,
+        handle: ModelHandle | _GroupHandle,
+        request: Request,
+        options: _CallOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
+        options = options or self._options()
         if isinstance(handle, _GroupHandle):
-            async for event in self._stream_group(handle, request):
+            async for event in self._stream_routed(
+                handle.alias, handle.router, request, options, handle.config.members
+            ):
                 yield event
             return
         request = self._redact(request)
@@ -671,14 +954,39 @@ class Hub:
             raise UnsupportedCapability(handle.provider_name, "stream", model=handle.model)
         self.plugins.hook.relay_guardrail_pre(request=concrete)
         started = time.perf_counter()
+        cache, key = await self._response_cache(handle, concrete, options)
+        if cache is not None:
+            hit = await self._cache_get(cache, key)
+            if hit is not None:
+                from relay_core.streaming import replay
+
+                response = served_from_cache(
+                    _parsed(concrete, hit), request.custom_id, time.perf_counter() - started
+                )
+                self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
+                self._audit(
+                    "stream.cached",
+                    handle,
+                    request,
+                    usage=response.usage,
+                    cost=response.cost,
+                    latency=response.latency,
+                )
+                for event in replay(response):
+                    yield event
+                return
         try:
-            events = await self._open_stream(handle, concrete)
+            events = await self._guarded(
+                handle, request, lambda: self._open_stream(handle, concrete, options)
+            )
             async for event in events:
                 if isinstance(event, EndEvent):
                     response = handle.finish(
                         request.custom_id, _parsed(concrete, event.response), started
                     )
                     self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
+                    if cache is not None:
+                        await self._cache_put(cache, key, response)
                     self._audit(
                         "stream.succeeded",
                         handle,
@@ -708,10 +1016,11 @@ class Hub:
             raise
 
     async def _open_stream(
-        self, handle: ModelHandle, request: Request
+        self, handle: ModelHandle, request: Request, options: _CallOptions
     ) -> AsyncIterator[StreamEvent]:
         """The adapter's stream with its first event already received, so that a failure
-        before any output is retried like a chat call; later failures are not."""
+        before any output is retried like a chat call; later failures are not (and do
+        not count against the circuit breaker: the provider did answer)."""
         retries: list[str] = []
 
         async def first() -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
@@ -726,7 +1035,7 @@ class Hub:
                 ) from None
             return head, stream
 
-        head, stream = await self._retrying(handle, first, retries)
+        head, stream = await self._retrying(handle, first, retries, options)
 
         async def chained() -> AsyncIterator[StreamEvent]:
             yield head
@@ -735,62 +1044,158 @@ class Hub:
 
         return chained()
 
-    async def _stream_group(
-        self, group: _GroupHandle, request: Request
+    async def _stream_routed(
+        self,
+        name: str,
+        router: Router,
+        request: Request,
+        options: _CallOptions,
+        aliases: Sequence[str],
     ) -> AsyncIterator[StreamEvent]:
-        last_error: RelayError | None = None
-        for member in group.order():
-            stream = self._stream(self._handle(member), request)
+        route = router.route(request, self.routing_context(request, aliases))
+        attempts = _Attempts(name, route)
+        for member in route.order:
+            if options.expired():
+                break
+            stream = self._stream(self._handle(member), request, options)
             try:
                 head = await stream.__anext__()
             except RelayError as error:
                 if not _worth_next_member(error):
                     raise
-                last_error = error
+                attempts.failed(member, error)
                 continue
+            # Once output has reached the caller, the member is chosen for good.
+            route_info = attempts.answered_by(member)
+            if isinstance(head, EndEvent):
+                yield _with_route(head, route_info)
+                return
             yield head
             async for event in stream:
-                yield event
+                yield _with_route(event, route_info) if isinstance(event, EndEvent) else event
             return
-        assert last_error is not None
-        raise last_error
+        raise attempts.give_up(options)
 
     # -- public calls -------------------------------------------------------------------
 
+    def _options(self, cache: bool | None = None, deadline: float | None = None) -> _CallOptions:
+        deadline = deadline if deadline is not None else self.catalog.defaults.deadline
+        if deadline is not None and not deadline > 0:
+            raise InvalidRequestError(
+                f"deadline must be a number of seconds above 0, not {deadline}"
+            )
+        return _CallOptions(
+            cache=cache,
+            deadline=deadline,
+            deadline_at=None if deadline is None else time.monotonic() + deadline,
+        )
+
     async def achat(
-        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+        self,
+        model: str | Request | None = None,
+        prompt: Prompt | None = None,
+        *,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        **options: Any,
     ) -> Response:
         """Send one request and return the whole answer.
 
         ``hub.achat("fast", "Hi")``, ``hub.achat("fast", [Message.user(...)], tools=[...])``
         or ``hub.achat(Request(...))``. Options are Request or GenerationConfig fields.
+        ``cache`` switches the response cache on or off for this call (default: the
+        alias's or the catalog's setting); ``deadline`` bounds the whole call in seconds,
+        retries and fallbacks included (default: ``defaults.deadline``).
         """
         if isinstance(model, Request):
             model, prompt = model.model, model
         request = build_request(model or "", prompt, **options)
-        return await self._call(self._handle(model), request)
+        return await self._call(self._handle(model), request, self._options(cache, deadline))
 
     def chat(
-        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+        self,
+        model: str | Request | None = None,
+        prompt: Prompt | None = None,
+        *,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        **options: Any,
     ) -> Response:
         """The sync form of :meth:`achat`."""
-        return self._sync(self.achat(model, prompt, **options))
+        return self._sync(self.achat(model, prompt, cache=cache, deadline=deadline, **options))
 
     def astream(
-        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+        self,
+        model: str | Request | None = None,
+        prompt: Prompt | None = None,
+        *,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        **options: Any,
     ) -> AsyncIterator[StreamEvent]:
         """Yield the answer as typed events; the last is an ``EndEvent`` with the whole
-        response (cost and latency included)."""
+        response (cost and latency included). ``cache`` and ``deadline`` as for
+        :meth:`achat`; a cached answer is replayed as events."""
         if isinstance(model, Request):
             model, prompt = model.model, model
         request = build_request(model or "", prompt, **options)
-        return self._stream(self._handle(model), request)
+        return self._stream(self._handle(model), request, self._options(cache, deadline))
 
     def stream(
-        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+        self,
+        model: str | Request | None = None,
+        prompt: Prompt | None = None,
+        *,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        **options: Any,
     ) -> Iterator[StreamEvent]:
         """The sync form of :meth:`astream`."""
-        return self._sync_iter(self.astream(model, prompt, **options))
+        return self._sync_iter(
+            self.astream(model, prompt, cache=cache, deadline=deadline, **options)
+        )
+
+    async def achat_routed(
+        self,
+        router: Router,
+        prompt: Prompt,
+        *,
+        aliases: Sequence[str] | None = None,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        **options: Any,
+    ) -> Response:
+        """Let ``router`` pick the alias: it sees the request and every alias of
+        ``aliases`` (default: the catalog's models) as :class:`~relay_core.routing.Candidate`
+        values, and returns the order to try. The hub falls back along that order on
+        retryable or unavailable errors, and records the decision in
+        ``response.metadata["route"]`` (``member``, ``reason``, ``failed``, ``skipped``)."""
+        request = build_request("", prompt, **options)
+        name = type(router).__name__
+        return await self._call_routed(
+            name,
+            router,
+            request,
+            self._options(cache, deadline),
+            list(aliases) if aliases is not None else sorted(self.catalog.models),
+        )
+
+    def chat_routed(
+        self,
+        router: Router,
+        prompt: Prompt,
+        *,
+        aliases: Sequence[str] | None = None,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        **options: Any,
+    ) -> Response:
+        """The sync form of :meth:`achat_routed`."""
+        return self._sync(
+            self.achat_routed(
+                router, prompt, aliases=aliases, cache=cache, deadline=deadline, **options
+            )
+        )
 
     # -- sync plumbing and lifetime -----------------------------------------------------
 

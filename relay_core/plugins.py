@@ -24,6 +24,7 @@ from relay_core import hookspecs
 from relay_core.errors import ConfigError, PluginNotInstalled
 
 if TYPE_CHECKING:
+    from relay_core.caching import CacheFactory
     from relay_core.pricing import PricingSource
     from relay_core.providers import Provider
 
@@ -128,6 +129,7 @@ class PluginRegistry:
         self._providers: dict[str, ProviderEntry] = {}
         self._resolvers: dict[str, Callable[[str], str]] = {}
         self._pricing_sources: list[PricingSource] = []
+        self._caches: dict[str, tuple[str, CacheFactory]] = {}
         self._distributions: dict[str, tuple[str, str]] = {}
         from relay_core import _builtin
 
@@ -202,10 +204,20 @@ class PluginRegistry:
         def add_resolver(scheme: str, resolve: Callable[[str], str]) -> None:
             self._resolvers[scheme] = resolve
 
+        def add_cache(name: str, factory: CacheFactory) -> None:
+            for other, (other_plugin, _) in self._caches.items():
+                if other_plugin != plugin_name:
+                    raise ConfigError(
+                        f"response caches are offered by both {other_plugin!r} ({other}) "
+                        f"and {plugin_name!r} ({name}); block one with RELAY_BLOCK_PLUGINS"
+                    )
+            self._caches[name] = (plugin_name, factory)
+
         callbacks: dict[str, Callable[..., None]] = {
             "relay_register_providers": add_provider,
             "relay_register_pricing_sources": self._pricing_sources.append,
             "relay_register_credential_resolvers": add_resolver,
+            "relay_register_response_caches": add_cache,
         }
         for hook_name, register in callbacks.items():
             caller = getattr(self.pm.hook, hook_name)
@@ -238,6 +250,11 @@ class PluginRegistry:
     def pricing_sources(self) -> list[PricingSource]:
         self.load()
         return list(self._pricing_sources)
+
+    def response_cache(self) -> tuple[str, CacheFactory] | None:
+        """The name and factory of the installed response cache, if any."""
+        self.load()
+        return next(iter((name, f) for name, (_, f) in self._caches.items()), None)
 
     def plugins(self) -> list[PluginInfo]:
         """Every registered plugin with its distribution and the hooks it implements."""

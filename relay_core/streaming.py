@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from typing import Any
 
 from attrs import define, field, frozen
 
 from relay_core.errors import MalformedResponse
 from relay_core.types import (
+    EndEvent,
     FinishReason,
     Part,
     Response,
@@ -32,7 +33,7 @@ from relay_core.types import (
     UsageEvent,
 )
 
-__all__ = ["SSEEvent", "StreamAssembler", "parse_sse"]
+__all__ = ["SSEEvent", "StreamAssembler", "parse_sse", "replay"]
 
 
 @define
@@ -255,3 +256,27 @@ async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             event = decoder.line(line.rstrip("\r\n"))
             if event is not None:
                 yield event
+
+
+def replay(response: Response) -> Iterator[StreamEvent]:
+    """A finished answer as the events a stream of it would have produced: one delta per
+    part (a tool call in one piece), the usage, then the ``end`` event carrying
+    ``response`` itself. Feeding them to a :class:`StreamAssembler` gives the same
+    content back. The response cache uses it to serve streaming calls."""
+    tool_index = 0
+    for part in response.content:
+        if isinstance(part, ThinkingPart):
+            yield ThinkingDelta(part.text, signature=part.signature, redacted=part.redacted)
+        elif isinstance(part, TextPart):
+            yield TextDelta(part.text, signature=part.signature)
+        elif isinstance(part, ToolCallPart):
+            yield ToolCallDelta(
+                tool_index,
+                id=part.id,
+                name=part.name,
+                arguments=json.dumps(part.arguments, ensure_ascii=False),
+                signature=part.signature,
+            )
+            tool_index += 1
+    yield UsageEvent(response.usage)
+    yield EndEvent(response)

@@ -476,6 +476,10 @@ class Cost:
     input: float | None = None
     output: float | None = None
     batch_discount_applied: bool = False
+    priced_by: str | None = None
+    """The pricing source (or ``catalog``, or the pricing profile) the price came from."""
+    as_of: str | None = None
+    """The date the price was read, when its source says."""
 
     @classmethod
     def unknown(cls) -> Cost:

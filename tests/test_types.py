@@ -42,6 +42,8 @@ COST = t.Cost(
     input=0.005,
     output=0.0075,
     batch_discount_applied=True,
+    priced_by="Relay price snapshot",
+    as_of="2026-11-01",
 )
 ERROR = t.ErrorInfo("RateLimitError", "slow down", status_code=429, retryable=True)
 RESPONSE = t.Response(

@@ -10,11 +10,8 @@ overrunning the limit for a whole minute.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import TYPE_CHECKING
-
-from relay_core.serialize import unstructure
 
 if TYPE_CHECKING:
     from relay_core.hub import Hub
@@ -25,10 +22,9 @@ __all__ = ["RateLimiter", "estimate_tokens"]
 
 def estimate_tokens(request: Request) -> int:
     """A cheap upper-leaning guess of the tokens a request will use."""
-    text = json.dumps(unstructure(request.messages), ensure_ascii=False)
-    if request.system:
-        text += request.system
-    return len(text) // 4 + 1 + (request.config.max_tokens or 0)
+    from relay_core.routing import estimate_prompt_tokens
+
+    return estimate_prompt_tokens(request) + (request.config.max_tokens or 0)
 
 
 class _Bucket:

@@ -107,7 +107,9 @@ def test_a_call_is_priced_from_the_snapshot_list(make_hub: Any) -> None:
 
     thought = hub.chat("mock/think", "one two three")
     price = relay_mock.MockPriceList().price("mock", "think")
-    assert thought.cost == compute_cost(thought.usage, price, "snapshot")
+    assert thought.cost == compute_cost(
+        thought.usage, price, "snapshot", priced_by="relay-mock price list"
+    )
     assert thought.cost.amount is not None
     assert answer.cost.amount is not None
     assert thought.cost.amount > answer.cost.amount

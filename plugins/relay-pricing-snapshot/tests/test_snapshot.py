@@ -1,0 +1,170 @@
+"""The shipped snapshot: every row valid and sourced, the coverage promised per provider
+plugin, exact aliases only, lazy loading."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from relay_core import Capability, ModelPrice
+from relay_core.pricing import ListingSource, PricingSource
+from relay_pricing_snapshot._snapshot import SNAPSHOT_NAME, SnapshotSource, load_rows
+
+NAME, ROWS = load_rows()
+CAPABILITIES = {str(c) for c in Capability}
+
+# What the README promises: the models of each provider plugin the snapshot prices.
+COVERED = {
+    "openai": {
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4.1-nano",
+        "gpt-4o",
+        "gpt-4o-mini",
+        "o3",
+        "o4-mini",
+        "gpt-5",
+        "gpt-5-mini",
+        "gpt-5-nano",
+    },
+    "anthropic": {
+        "claude-opus-4-5",
+        "claude-opus-4-1",
+        "claude-opus-4-0",
+        "claude-sonnet-4-5",
+        "claude-sonnet-4-0",
+        "claude-3-7-sonnet-latest",
+        "claude-haiku-4-5",
+        "claude-3-5-haiku-latest",
+    },
+    "gemini": {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash"},
+    "mistral": {
+        "mistral-large-latest",
+        "mistral-medium-latest",
+        "mistral-small-latest",
+        "codestral-latest",
+        "ministral-8b-latest",
+    },
+    "deepseek": {"deepseek-chat", "deepseek-reasoner"},
+    "groq": {"llama-3.3-70b-versatile", "llama-3.1-8b-instant"},
+}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r['provider']}/{r['model']}")
+def test_every_row_is_a_valid_sourced_price(row: dict[str, object]) -> None:
+    price = SnapshotSource().price(str(row["provider"]), str(row["model"]))
+    assert isinstance(price, ModelPrice)
+    assert str(price.source).startswith("https://")
+    assert price.as_of is not None
+    assert len(price.as_of) == 10
+    assert price.as_of[4] == price.as_of[7] == "-"
+    assert price.input > 0
+    assert price.output > 0
+    if price.cached_input is not None:
+        assert price.cached_input <= price.input
+    assert set(row["capabilities"]) <= CAPABILITIES  # type: ignore[arg-type]
+    assert {"chat", "stream"} <= set(row["capabilities"])  # type: ignore[arg-type]
+    for key in ("context_window", "max_output_tokens"):
+        assert row[key] is None or (isinstance(row[key], int) and row[key] > 0)  # type: ignore[operator]
+
+
+def test_the_snapshot_covers_the_provider_plugins_models() -> None:
+    listed: dict[str, set[str]] = {}
+    for info in SnapshotSource().models():
+        listed.setdefault(info.provider, set()).add(info.model)
+    assert listed == COVERED
+
+
+def test_models_lists_one_provider_with_limits_and_capabilities() -> None:
+    gemini = {info.model: info for info in SnapshotSource().models("gemini")}
+    assert set(gemini) == COVERED["gemini"]
+    pro = gemini["gemini-2.5-pro"]
+    assert pro.target == "gemini/gemini-2.5-pro"
+    assert pro.context_window == 1_048_576
+    assert "thinking" in pro.capabilities
+    assert pro.price is not None
+    assert pro.price.batch_discount == 0.5
+
+
+def test_the_name_sources_are_known_by_is_the_data_files() -> None:
+    assert NAME == SNAPSHOT_NAME == SnapshotSource().name
+
+
+def test_a_source_satisfies_the_listing_protocol() -> None:
+    source = SnapshotSource()
+    assert isinstance(source, PricingSource)
+    assert isinstance(source, ListingSource)
+    assert source.tier == "snapshot"
+
+
+def test_dated_ids_reach_a_row_only_through_its_aliases() -> None:
+    source = SnapshotSource()
+    assert source.price("openai", "gpt-4.1-2025-04-14") == source.price("openai", "gpt-4.1")
+    assert source.price("anthropic", "claude-sonnet-4-5-20250929") == source.price(
+        "anthropic", "claude-sonnet-4-5"
+    )
+    # Near misses are unknown models, never somebody else's price.
+    assert source.price("openai", "gpt-4.1-2099-01-01") is None
+    assert source.price("openai", "gpt-4.1-mini-preview") is None
+    assert source.price("openai", "GPT-4.1") is None
+
+
+def test_an_unknown_model_or_provider_has_no_price() -> None:
+    source = SnapshotSource()
+    assert source.price("openai", "gpt-99") is None
+    assert source.price("mock", "echo") is None
+    assert source.price("gemini", "gpt-4.1") is None
+
+
+def test_aliases_are_unique_across_rows() -> None:
+    seen: set[tuple[object, object]] = set()
+    for row in ROWS:
+        for model in (row["model"], *row["aliases"]):  # type: ignore[misc]
+            assert (row["provider"], model) not in seen
+            seen.add((row["provider"], model))
+
+
+def test_the_file_is_read_on_first_use_once(tmp_path: Path) -> None:
+    data = tmp_path / "prices.json"
+    rows = [
+        {
+            "provider": "acme",
+            "model": "m1",
+            "input": 1,
+            "output": 2,
+            "aliases": ["m1-2026"],
+            "source": "https://acme.example/pricing",
+            "as_of": "2026-11-01",
+        },
+    ]
+    data.write_text(json.dumps({"name": "test", "models": rows}))
+    source = SnapshotSource(path=data)
+    data.unlink()  # nothing was read when the source was built...
+    with pytest.raises(FileNotFoundError):
+        source.price("acme", "m1")
+    data.write_text(json.dumps({"name": "test", "models": rows}))
+    assert source.price("acme", "m1-2026") == ModelPrice(
+        input=1.0, output=2.0, source="https://acme.example/pricing", as_of="2026-11-01"
+    )
+    data.unlink()  # ...and once indexed, it is not read again.
+    assert source.price("acme", "m1") is not None
+
+
+def test_a_bad_row_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "prices.json"
+    rows = [
+        {
+            "provider": "acme",
+            "model": "m1",
+            "input": 1,
+            "output": 2,
+            "cached_input": -1,
+            "source": "https://acme.example",
+            "as_of": "2026-11-01",
+        }
+    ]
+    data.write_text(json.dumps({"name": "test", "models": rows}))
+    with pytest.raises(ValueError, match=r"prices.json row 1: cached_input must be"):
+        SnapshotSource(path=data).price("acme", "m1")
