@@ -583,6 +583,11 @@ def _not_installed(name: str, distribution: str) -> click.Command:
     )
 
 
+# The browsing commands (models compare/recommend, catalog, pricing) live in their own
+# module, which attaches them to the groups above.
+from relay_core import _cli_browse  # noqa: E402, F401
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     _add_plugin_commands()

@@ -36,6 +36,7 @@ import attrs
 from relay_core.caching import cache_key, served_from_cache
 from relay_core.config import Catalog, GroupConfig, ModelConfig, ProviderConfig, load_catalog
 from relay_core.errors import (
+    ConfigError,
     CredentialError,
     InvalidRequestError,
     MalformedResponse,
@@ -706,7 +707,12 @@ class Hub:
             name, factory = offered
             with self._lock:
                 if self._cache_store is None:
-                    self._cache_store = factory(self.catalog.plugins.get(name, {}))
+                    try:
+                        self._cache_store = factory(self.catalog.plugins.get(name, {}))
+                    except ConfigError as error:
+                        if error.line is None:  # the factory sees a mapping, not the file
+                            raise self.catalog.error(error.reason, ("plugins", name)) from None
+                        raise
         return self._cache_store, cache_key(handle.config.target, request)
 
     async def _cache_get(self, cache: ResponseCache, key: str) -> Response | None:
@@ -1212,9 +1218,12 @@ class Hub:
         return self._loop().iterate(agen)
 
     async def aclose(self) -> None:
-        """Close pooled connections (of this loop and of the sync loop) and adapters."""
+        """Close pooled connections (of this loop and of the sync loop), adapters and the
+        response cache's store."""
         for adapter in list(self._adapters.values()):
             await adapter.aclose()
+        if self._cache_store is not None:
+            await self._cache_store.aclose()
         await self._pool.aclose()
         if self._loop_thread is not None:
             import asyncio
@@ -1232,6 +1241,8 @@ class Hub:
             thread.run(self._pool.aclose())
             for adapter in list(self._adapters.values()):
                 thread.run(adapter.aclose())
+            if self._cache_store is not None:
+                thread.run(self._cache_store.aclose())
             self._loop_thread = None
             thread.stop()
 

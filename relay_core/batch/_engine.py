@@ -24,6 +24,7 @@ import attrs
 from relay_core.batch import _checkpoints
 from relay_core.batch._jobs import finalize, item_of, record_results, write_result
 from relay_core.batch._limits import RateLimiter, estimate_tokens
+from relay_core.caching import cache_key, served_from_cache
 from relay_core.errors import RelayError
 from relay_core.serialize import structure
 from relay_core.types import BatchItem, ErrorInfo, Request, Response
@@ -244,13 +245,7 @@ async def _answer(
         if cache is not None:
             hit = cache.get(key)
             if hit is not None:
-                saved = hit.cost.amount
-                response = attrs.evolve(
-                    hit,
-                    custom_id=custom_id,
-                    cost=attrs.evolve(hit.cost, amount=None if saved is None else 0.0),
-                    metadata={**hit.metadata, "cached": True, "cost_saved": saved},
-                )
+                response = served_from_cache(hit, custom_id, latency=0.0)
                 return BatchItem(custom_id, response=response), None
         limiter = limiters.get(handle.alias)
         if limiter is None:
@@ -287,7 +282,6 @@ def _unreadable(line: bytes, error: Exception) -> BatchItem:
 
 
 def _cache_key(handle: Any, request: Request) -> str:
-    # The concrete target, not the alias: re-pointing an alias must not serve answers
-    # from the model it used to name.
+    # A group's answers are kept under the group's name: its member varies per call.
     target = getattr(getattr(handle, "config", None), "target", None) or request.model
-    return attrs.evolve(request, model=target, custom_id=None).fingerprint()
+    return cache_key(target, request)
