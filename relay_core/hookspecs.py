@@ -79,9 +79,13 @@ def relay_register_pricing_sources(register: Callable[[PricingSource], None]) ->
     ``"snapshot"`` or ``"estimated"``) and ``price(provider, model)`` returning a
     :class:`relay_core.pricing.ModelPrice` or ``None`` when it does not know the model.
     ``price`` is called at call time and must not block on the network (cache what you
-    fetch). Prices set in the catalog always win; among sources, the better tier wins
-    (``live_api`` over ``snapshot`` over ``estimated``). Return nothing. Called once per
-    plugin, when it is registered.
+    fetch); give each price its ``source`` (URL) and ``as_of`` (ISO date). Prices set in
+    the catalog always win; among sources, the better tier wins (``live_api`` over
+    ``snapshot`` over ``estimated``). A source may also implement ``models(provider)``
+    (:class:`relay_core.pricing.ListingSource`: browsing, comparing, routing by context
+    window) and ``refresh()`` (:class:`relay_core.pricing.RefreshableSource`: called by
+    ``relay pricing refresh``). Return nothing. Called once per plugin, when it is
+    registered.
 
     Since 0.1.
     """

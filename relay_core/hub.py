@@ -688,7 +688,7 @@ class Hub:
             breakers = list(self._breakers.values())
         return {breaker.name: breaker.state for breaker in breakers}
 
-    async def _response_cache(
+    def _response_cache(
         self, handle: ModelHandle, request: Request, options: _CallOptions
     ) -> tuple[ResponseCache | None, str]:
         wanted = options.cache
@@ -805,7 +805,7 @@ class Hub:
         concrete = handle.prepare(request)
         self.plugins.hook.relay_guardrail_pre(request=concrete)
         started = time.perf_counter()
-        cache, key = await self._response_cache(handle, concrete, options)
+        cache, key = self._response_cache(handle, concrete, options)
         if cache is not None:
             hit = await self._cache_get(cache, key)
             if hit is not None:
@@ -960,7 +960,7 @@ class Hub:
             raise UnsupportedCapability(handle.provider_name, "stream", model=handle.model)
         self.plugins.hook.relay_guardrail_pre(request=concrete)
         started = time.perf_counter()
-        cache, key = await self._response_cache(handle, concrete, options)
+        cache, key = self._response_cache(handle, concrete, options)
         if cache is not None:
             hit = await self._cache_get(cache, key)
             if hit is not None:
