@@ -70,10 +70,15 @@ def _candidate(hub: Any, name: str) -> Candidate:
         return Candidate(alias=name, target=config.target)
 
 
+def _price_fields(price: ModelPrice | None) -> dict[str, Any]:
+    names = ("input", "output", "cached_input", "batch_discount", "currency", "as_of")
+    return {name: getattr(price, name) if price is not None else None for name in names}
+
+
 def _row(hub: Any, candidate: Candidate) -> dict[str, Any]:
     price = candidate.price
     quoted = None
-    if candidate.target is not None and candidate.alias in hub.catalog.models:
+    if candidate.alias not in hub.catalog.groups:
         quoted = hub.get(candidate.alias).quote()
     discount = price.batch_discount if price is not None else 0.0
     return {
@@ -81,15 +86,11 @@ def _row(hub: Any, candidate: Candidate) -> dict[str, Any]:
         "target": candidate.target,
         "context_window": candidate.context_window,
         "capabilities": sorted(candidate.capabilities),
-        "input": price.input if price else None,
-        "output": price.output if price else None,
-        "cached_input": price.cached_input if price else None,
+        **_price_fields(price),
         "batch_input": price.input * (1 - discount) if price and discount else None,
         "batch_output": price.output * (1 - discount) if price and discount else None,
-        "currency": price.currency if price else None,
         "price_tier": candidate.price_tier,
         "priced_by": quoted.priced_by if quoted else None,
-        "as_of": price.as_of if price else None,
         "profile": quoted.profile if quoted else None,
     }
 
@@ -230,19 +231,14 @@ def catalog_list(provider: str | None, as_json: bool) -> None:
     (before any pricing profile) and where each price comes from."""
     rows: list[dict[str, Any]] = []
     for info, tier, name in _listed(provider):
-        price = info.price
         rows.append(
             {
                 "model": info.target,
                 "context_window": info.context_window,
                 "capabilities": sorted(info.capabilities),
-                "input": price.input if price else None,
-                "output": price.output if price else None,
-                "cached_input": price.cached_input if price else None,
-                "batch_discount": price.batch_discount if price else None,
+                **_price_fields(info.price),
                 "tier": tier,
                 "source": name,
-                "as_of": price.as_of if price else None,
             }
         )
     if as_json:

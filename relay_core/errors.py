@@ -262,7 +262,8 @@ class ProviderError(RelayError):
 
     Attributes: ``provider``, ``model``, ``status_code`` (None when there was no HTTP
     answer), ``provider_message`` (the provider's own words, masked), ``custom_id`` of
-    the request when it had one, and ``retryable``.
+    the request when it had one, ``retry_after`` (seconds the provider asked to wait,
+    when it said: a 429's or a 503's ``Retry-After``) and ``retryable``.
     """
 
     retryable: bool = False
@@ -276,7 +277,9 @@ class ProviderError(RelayError):
         model: str | None = None,
         status_code: int | None = None,
         custom_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
+        self.retry_after = retry_after
         self.provider = provider
         self.model = model
         self.status_code = status_code
@@ -306,25 +309,6 @@ class RateLimitError(ProviderError):
     retryable = True
     kind = "rate limited"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        status_code: int | None = None,
-        custom_id: str | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(
-            message,
-            provider=provider,
-            model=model,
-            status_code=status_code,
-            custom_id=custom_id,
-        )
-
 
 class ProviderUnavailable(ProviderError):
     """The provider is down or overloaded (5xx, connection refused or reset)."""
@@ -340,18 +324,6 @@ class CircuitOpen(ProviderUnavailable):
 
     retryable = False
     kind = "circuit open"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        provider: str | None = None,
-        model: str | None = None,
-        custom_id: str | None = None,
-    ) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, provider=provider, model=model, custom_id=custom_id)
 
 
 class Timeout(ProviderError):

@@ -185,7 +185,8 @@ def classify_status(
         "status_code": status,
         "custom_id": custom_id,
     }
-    if cls is errors.RateLimitError or issubclass(cls, errors.RateLimitError):
+    if cls.retryable:
+        # A 503 may say when to come back as well as a 429 (RFC 9110, 10.2.3).
         retry_after = parse_retry_after(headers)
         if retry_after is None:
             retry_after = _retry_info_delay(body)

@@ -715,12 +715,38 @@ class Hub:
                         raise
         return self._cache_store, cache_key(handle.config.target, request)
 
-    async def _cache_get(self, cache: ResponseCache, key: str) -> Response | None:
+    async def _from_cache(
+        self,
+        cache: ResponseCache,
+        key: str,
+        handle: ModelHandle,
+        request: Request,
+        concrete: Request,
+        started: float,
+        kind: str,
+    ) -> Response | None:
+        """The stored answer to ``concrete`` as this call's response (post guardrails
+        run, audited as ``<kind>.cached``), or ``None`` on a miss."""
         try:
-            return await cache.get(key)
+            hit = await cache.get(key)
         except Exception as error:  # a broken cache costs a call, never the answer
             self._log.error("cache.failed", operation="get", error=repr(error))
             return None
+        if hit is None:
+            return None
+        response = served_from_cache(
+            _parsed(concrete, hit), request.custom_id, time.perf_counter() - started
+        )
+        self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
+        self._audit(
+            f"{kind}.cached",
+            handle,
+            request,
+            usage=response.usage,
+            cost=response.cost,
+            latency=response.latency,
+        )
+        return response
 
     async def _cache_put(self, cache: ResponseCache, key: str, response: Response) -> None:
         try:
@@ -807,21 +833,9 @@ class Hub:
         started = time.perf_counter()
         cache, key = self._response_cache(handle, concrete, options)
         if cache is not None:
-            hit = await self._cache_get(cache, key)
+            hit = await self._from_cache(cache, key, handle, request, concrete, started, "call")
             if hit is not None:
-                response = served_from_cache(
-                    _parsed(concrete, hit), request.custom_id, time.perf_counter() - started
-                )
-                self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
-                self._audit(
-                    "call.cached",
-                    handle,
-                    request,
-                    usage=response.usage,
-                    cost=response.cost,
-                    latency=response.latency,
-                )
-                return response
+                return hit
         retries: list[str] = []
         try:
             response = await self._guarded(
@@ -962,23 +976,11 @@ class Hub:
         started = time.perf_counter()
         cache, key = self._response_cache(handle, concrete, options)
         if cache is not None:
-            hit = await self._cache_get(cache, key)
+            hit = await self._from_cache(cache, key, handle, request, concrete, started, "stream")
             if hit is not None:
                 from relay_core.streaming import replay
 
-                response = served_from_cache(
-                    _parsed(concrete, hit), request.custom_id, time.perf_counter() - started
-                )
-                self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
-                self._audit(
-                    "stream.cached",
-                    handle,
-                    request,
-                    usage=response.usage,
-                    cost=response.cost,
-                    latency=response.latency,
-                )
-                for event in replay(response):
+                for event in replay(hit):
                     yield event
                 return
         try:

@@ -259,6 +259,13 @@ def test_429_retry_after_seconds() -> None:
     assert error.retryable
 
 
+def test_503_retry_after_is_kept_too() -> None:
+    error = classify_status(503, "overloaded", {"Retry-After": "4"})
+    assert isinstance(error, ProviderUnavailable)
+    assert error.retry_after == 4.0
+    assert classify_status(400, "bad", {"Retry-After": "4"}).retry_after is None
+
+
 def test_429_retry_after_ms_wins_over_seconds() -> None:
     error = classify_status(429, "slow down", {"retry-after-ms": "1500", "retry-after": "9"})
     assert isinstance(error, RateLimitError)
