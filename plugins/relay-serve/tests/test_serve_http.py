@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import Served, TroubleProvider
+from serve_support import CATALOG, Served, TroubleProvider
 
 from relay_core.log import configure_logging
 from relay_serve import ApiKey, ServeSettings
@@ -334,6 +334,27 @@ def test_health_answers_ok(serve: Serve) -> None:
         response = http.get("/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_health_reports_open_circuit_breakers(serve: Serve) -> None:
+    catalog = CATALOG.replace(
+        "  trouble:\n    max_retries: 0\n",
+        "  trouble:\n    max_retries: 0\n    circuit_breaker: {failures: 2, reset_after: 600}\n",
+    )
+    with serve(catalog).http() as http:
+        assert http.get("/health").json()["breakers"] == {}
+        body = {
+            "model": "trouble/ProviderUnavailable",
+            "messages": [{"role": "user", "content": "x"}],
+        }
+        answers = [http.post(CHAT, json=body) for _ in range(3)]
+        health = http.get("/health").json()
+    assert [a.status_code for a in answers] == [502, 502, 503]
+    # The open breaker: no upstream call, and a Retry-After clients can honour.
+    assert answers[2].json()["error"]["code"] == "upstream_circuit_open"
+    assert int(answers[2].headers["retry-after"]) > 590
+    assert health["breakers"] == {"trouble/ProviderUnavailable": "open"}
+    assert health["status"] == "ok"  # other upstreams still answer
 
 
 def test_requests_from_many_threads_are_all_answered(serve: Serve) -> None:

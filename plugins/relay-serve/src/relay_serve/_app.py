@@ -173,6 +173,9 @@ class _Server:
                     provider: [attrs.asdict(state) for state in states]
                     for provider, states in backends.items()
                 },
+                # provider/model -> closed | open | half_open, for catalogs that switch
+                # circuit breakers on; empty otherwise.
+                "breakers": self.hub.breaker_states(),
             }
         )
 

@@ -24,6 +24,7 @@ from attrs import frozen
 
 from relay_core.errors import (
     AuthenticationError,
+    CircuitOpen,
     ContentPolicyError,
     ContextWindowExceeded,
     GuardrailViolation,
@@ -697,6 +698,18 @@ def error_answer(error: BaseException, request_id: str) -> ErrorAnswer:
                 "The upstream provider is rate limiting this server; retry later.",
                 "requests",
                 code="rate_limit_exceeded",
+            ),
+            _retry_after(error.retry_after),
+        )
+    if isinstance(error, CircuitOpen):
+        # Not worth retrying at once: the server will not try the upstream before then.
+        return ErrorAnswer(
+            503,
+            error_body(
+                f"The upstream provider failed repeatedly; this server stops calling it "
+                f"for a while (request {request_id}).",
+                "server_error",
+                code="upstream_circuit_open",
             ),
             _retry_after(error.retry_after),
         )
