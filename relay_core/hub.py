@@ -53,7 +53,6 @@ from relay_core.routing import (
     Route,
     Router,
     RoutingContext,
-    estimate_prompt_tokens,
     router_for,
 )
 from relay_core.types import (
@@ -242,6 +241,9 @@ class _LoopThread:
         self.loop.close()
 
 
+_UNSET: Any = object()
+
+
 class ModelHandle:
     """A resolved alias, bound to its adapter: the fast path for hot loops.
 
@@ -256,6 +258,7 @@ class ModelHandle:
         self.provider_name = config.provider
         self.model = config.model
         self._adapter: Provider | None = None
+        self.breaker: Any = _UNSET  # looked up on the first call (None: no breaker)
 
     def __repr__(self) -> str:
         return f"ModelHandle({self.alias!r} -> {self.config.target!r})"
@@ -370,6 +373,9 @@ class _CallOptions:
                 provider=handle.provider_name,
                 model=handle.model,
             ) from None
+
+
+_NO_OPTIONS = _CallOptions()
 
 
 class _Attempts:
@@ -657,24 +663,26 @@ class Hub:
     # -- breakers, cache, routing candidates ---------------------------------------------
 
     def _breaker(self, handle: ModelHandle) -> CircuitBreaker | None:
-        key = (handle.provider_name, handle.model)
-        breaker = self._breakers.get(key)
-        if breaker is None:
-            provider = self.catalog.providers.get(handle.provider_name)
-            settings = (
-                provider.circuit_breaker if provider is not None else None
-            ) or self.catalog.defaults.circuit_breaker
-            if settings is None:
-                return None
+        if handle.breaker is not _UNSET:
+            known: CircuitBreaker | None = handle.breaker
+            return known
+        provider = self.catalog.providers.get(handle.provider_name)
+        settings = (
+            provider.circuit_breaker if provider is not None else None
+        ) or self.catalog.defaults.circuit_breaker
+        breaker = None
+        if settings is not None:
             from relay_core.breakers import CircuitBreaker
 
             with self._lock:
+                # Aliases of one provider/model share its breaker.
                 breaker = self._breakers.setdefault(
-                    key,
+                    (handle.provider_name, handle.model),
                     CircuitBreaker(
                         settings, name=handle.config.target, on_change=self._breaker_moved
                     ),
                 )
+        handle.breaker = breaker
         return breaker
 
     def _breaker_moved(self, name: str, old: str, new: str) -> None:
@@ -808,11 +816,7 @@ class Hub:
 
     def routing_context(self, request: Request, aliases: Sequence[str]) -> RoutingContext:
         """What a router is told about ``request`` and the ``aliases`` it may choose."""
-        return RoutingContext(
-            candidates=tuple(self.candidate(alias) for alias in aliases),
-            needs=frozenset(str(c) for c in required_capabilities(request)),
-            prompt_tokens=estimate_prompt_tokens(request),
-        )
+        return RoutingContext(request, aliases, self.candidate)
 
     # -- the call pipeline --------------------------------------------------------------
 
@@ -1088,6 +1092,8 @@ class Hub:
 
     def _options(self, cache: bool | None = None, deadline: float | None = None) -> _CallOptions:
         deadline = deadline if deadline is not None else self.catalog.defaults.deadline
+        if deadline is None and cache is None:
+            return _NO_OPTIONS
         if deadline is not None and not deadline > 0:
             raise InvalidRequestError(
                 f"deadline must be a number of seconds above 0, not {deadline}"

@@ -17,17 +17,27 @@ models), and a model whose catalog ``tags`` name the task is preferred for it.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
 from relay_core.config import GroupConfig, RouteRule
 from relay_core.pricing import ModelPrice, _names
-from relay_core.types import CostSource, Request
+from relay_core.serialize import unstructure
+from relay_core.types import (
+    CostSource,
+    DocumentPart,
+    ImagePart,
+    Request,
+    TextPart,
+    ThinkingPart,
+)
 
 __all__ = [
     "TASKS",
@@ -72,15 +82,35 @@ class Candidate:
         return 0.75 * self.price.input + 0.25 * self.price.output
 
 
-@frozen(kw_only=True)
 class RoutingContext:
-    """What the hub tells a router about one call."""
+    """What the hub tells a router about one call: ``request``, and, worked out on first
+    use (a fallback group never pays for them), ``candidates`` (what Relay knows of each
+    alias the router may choose), ``needs`` (the capabilities the request uses: ``chat``
+    always, ``tools``, ``vision``...) and ``prompt_tokens`` (an estimate of its input)."""
 
-    candidates: tuple[Candidate, ...]
-    needs: frozenset[str]
-    """Capabilities the request uses (``chat`` always, ``tools``, ``vision``...)."""
-    prompt_tokens: int
-    """An estimate of the request's input tokens (about four characters per token)."""
+    def __init__(
+        self,
+        request: Request,
+        aliases: Sequence[str],
+        describe: Callable[[str], Candidate],
+    ) -> None:
+        self.request = request
+        self.aliases = tuple(aliases)
+        self._describe = describe
+
+    @functools.cached_property
+    def candidates(self) -> tuple[Candidate, ...]:
+        return tuple(self._describe(alias) for alias in self.aliases)
+
+    @functools.cached_property
+    def needs(self) -> frozenset[str]:
+        from relay_core.hub import required_capabilities
+
+        return frozenset(str(c) for c in required_capabilities(self.request))
+
+    @functools.cached_property
+    def prompt_tokens(self) -> int:
+        return estimate_prompt_tokens(self.request)
 
     def candidate(self, alias: str) -> Candidate:
         for candidate in self.candidates:
@@ -113,14 +143,20 @@ class Router(Protocol):
 
 
 def estimate_prompt_tokens(request: Request) -> int:
-    """A cheap, upper-leaning guess of a request's input tokens: about four characters
-    per token of the messages as JSON and the system prompt."""
-    import json
-
-    from relay_core.serialize import unstructure
-
-    text = json.dumps(unstructure(request.messages), ensure_ascii=False)
-    return (len(text) + len(request.system or "")) // 4 + 1
+    """A cheap guess of a request's input tokens, leaning high: about four characters per
+    token of text, a flat 256 tokens per image or document (the order of what providers
+    charge for one), tool calls and results as their JSON."""
+    chars = len(request.system or "")
+    for message in request.messages:
+        chars += 16  # the role and the provider's framing
+        for part in message.content:
+            if isinstance(part, (TextPart, ThinkingPart)):
+                chars += len(part.text)
+            elif isinstance(part, (ImagePart, DocumentPart)):
+                chars += 4 * 256
+            else:
+                chars += len(json.dumps(unstructure(part), ensure_ascii=False, default=str))
+    return chars // 4 + 1
 
 
 # ---------------------------------------------------------------------------- scoring

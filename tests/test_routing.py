@@ -94,8 +94,8 @@ def test_lowest_cost_counts_the_profile_discount(make_hub: Any) -> None:
 
 def test_weighted_draws_in_proportion_to_the_weights() -> None:
     router = WeightedRouter(["a", "b"], {"a": 3.0, "b": 1.0}, rng=random.Random(7))
-    context = RoutingContext(candidates=(), needs=frozenset({"chat"}), prompt_tokens=1)
     request = Request.from_prompt("x")
+    context = RoutingContext(request, ["a", "b"], lambda alias: Candidate(alias=alias))
     firsts = Counter(router.route(request, context).order[0] for _ in range(4000))
     assert firsts["a"] / 4000 == pytest.approx(0.75, abs=0.03)
     assert router.route(request, context).reason.startswith("drawn by weight")
