@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from relay_core.caching import CacheFactory
+    from relay_core.calls import CallInfo, Restorer
     from relay_core.pricing import PricingSource
     from relay_core.types import AuditEvent, Request, Response
 
@@ -146,28 +147,32 @@ def relay_register_commands(cli: Any) -> None:
 
 
 @hookspec
-def relay_guardrail_pre(request: Request) -> None:
+def relay_guardrail_pre(request: Request, call: CallInfo) -> None:
     """Inspect a request before it is sent (after redaction).
 
-    ``request`` is the complete unified request, with ``model`` set to the concrete
-    ``provider/model`` target and ``custom_id`` set in batches. Return nothing to let it
-    pass; raise :class:`relay_core.GuardrailViolation` naming your rule to stop it. In a
-    batch, only that request fails and the violation is recorded in its result. Every
-    installed guardrail runs; the first violation stops the call.
+    ``request`` is the complete unified request as the provider will receive it
+    (``model`` is the provider's model name, catalog params merged in; ``custom_id`` set
+    in batches); ``call`` says which alias, provider and model it goes to, the batch job
+    it belongs to, and ``call.quote()`` the price it will be billed at. Return nothing
+    to let it pass; raise :class:`relay_core.GuardrailViolation` naming your rule to stop
+    it. In a batch, only that request fails and the violation is recorded in its
+    result. Every installed guardrail runs; the first violation stops the call.
 
-    Since 0.1.
+    Since 0.1 (``call`` since 0.2).
     """
 
 
 @hookspec
-def relay_guardrail_post(request: Request, response: Response) -> None:
+def relay_guardrail_post(request: Request, response: Response, call: CallInfo) -> None:
     """Inspect a response before the caller sees it.
 
-    Receives the request as sent and the complete response (for streams: once, with the
-    assembled response, before the final ``end`` event is yielded). Return nothing to
-    let it pass; raise :class:`relay_core.GuardrailViolation` to withhold it.
+    Receives the request as sent, the complete response (priced: ``response.cost``; for
+    streams once, with the assembled response, before the final ``end`` event is
+    yielded) and the ``call``. Return nothing to let it pass; raise
+    :class:`relay_core.GuardrailViolation` to withhold it. A withheld answer is never
+    cached.
 
-    Since 0.1.
+    Since 0.1 (``call`` since 0.2).
     """
 
 
@@ -175,11 +180,27 @@ def relay_guardrail_post(request: Request, response: Response) -> None:
 def relay_redact(request: Request) -> Request | None:
     """Return a redacted copy of ``request``, or ``None`` to leave it as it is.
 
-    Called before the request leaves the process, is logged or is audited. Redactors are
-    chained: each receives the previous one's result. Must be pure (no I/O) and must not
-    change ``model`` or ``custom_id``.
+    Called before the request leaves the process, is logged, cached or audited.
+    Redactors are chained: each receives the previous one's result. Must be pure (no
+    I/O) and must not change ``model`` or ``custom_id``. A redactor that can put the
+    values back (``relay_restorer``) may note in the copy's ``metadata`` what it needs to
+    find its map again (metadata never reaches a provider), never the values themselves.
 
     Since 0.1.
+    """
+
+
+@hookspec
+def relay_restorer(request: Request) -> Restorer | None:
+    """Offer a :class:`relay_core.calls.Restorer` for the answer to ``request`` (the
+    redacted request, as your ``relay_redact`` returned it), or ``None``.
+
+    The hub restores the answer after post guardrails, audit and the response cache
+    have seen it redacted, just before the caller gets it: stream text through
+    ``feed``/``flush``, the final response through ``restore``. Restorers of several
+    plugins run in the reverse order of their redactors.
+
+    Since 0.2.
     """
 
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from relay_core.caching import cache_key, served_from_cache
+from relay_core.calls import CallInfo, Restorer
 from relay_core.config import Catalog, GroupConfig, ModelConfig, ProviderConfig, load_catalog
 from relay_core.errors import (
     ConfigError,
@@ -67,6 +68,7 @@ from relay_core.types import (
     Response,
     ResponseSchema,
     StreamEvent,
+    TextDelta,
     ThinkingPart,
     Tool,
 )
@@ -299,6 +301,17 @@ class ModelHandle:
             profile_name=profile_name,
         )
 
+    def call_info(self, job_id: str | None = None, *, streaming: bool = False) -> CallInfo:
+        """What the per-call hooks are told about a call of this alias."""
+        return CallInfo(
+            alias=self.alias,
+            provider=self.provider_name,
+            model=self.model,
+            job_id=job_id,
+            streaming=streaming,
+            quote=self.quote,
+        )
+
     def finish(
         self,
         custom_id: str | None,
@@ -352,6 +365,7 @@ class _CallOptions:
     cache: bool | None = None
     deadline: float | None = None
     deadline_at: float | None = None  # on time.monotonic()
+    job_id: str | None = None
 
     def left(self) -> float | None:
         return None if self.deadline_at is None else self.deadline_at - time.monotonic()
@@ -419,6 +433,37 @@ class _Attempts:
         return UnsupportedCapability(
             self.name, f"this request ({skipped})" if skipped else "this request (no member)"
         )
+
+
+async def _restoring(
+    events: AsyncIterator[StreamEvent], restorers: Sequence[Restorer]
+) -> AsyncIterator[StreamEvent]:
+    """``events`` with redacted values put back: text deltas through each restorer's
+    ``feed`` (what one keeps back comes out with its ``flush`` before the end event),
+    the final response through ``restore``."""
+    async for event in events:
+        if isinstance(event, TextDelta):
+            text = event.text
+            for restorer in restorers:
+                text = restorer.feed(text)
+            if text or event.signature:
+                yield attrs.evolve(event, text=text)
+            continue
+        if isinstance(event, EndEvent):
+            tail = ""
+            for index, restorer in enumerate(restorers):
+                flushed = restorer.flush()
+                for later in restorers[index + 1 :]:
+                    flushed = later.feed(flushed)
+                tail += flushed
+            if tail:
+                yield TextDelta(tail)
+            response = event.response
+            for restorer in restorers:
+                response = restorer.restore(response)
+            yield EndEvent(response)
+            continue
+        yield event
 
 
 def _with_route(event: StreamEvent, route: dict[str, Any]) -> StreamEvent:
@@ -628,9 +673,17 @@ class Hub:
                 request = redacted
         return request
 
-    def _audit(self, kind: str, handle: ModelHandle, request: Request, **fields: Any) -> None:
+    def _audit(
+        self,
+        kind: str,
+        handle: ModelHandle,
+        request: Request,
+        options: _CallOptions,
+        **fields: Any,
+    ) -> None:
         if not self.plugins.hook.relay_audit.get_hookimpls():
             return
+        caller = request.metadata.get("caller")
         self._emit(
             AuditEvent(
                 kind=kind,
@@ -639,9 +692,22 @@ class Hub:
                 provider=handle.provider_name,
                 model=handle.model,
                 custom_id=request.custom_id,
+                job_id=options.job_id,
+                caller=caller if isinstance(caller, str) else None,
+                tags=request.tags,
+                request=request,
                 **fields,
             )
         )
+
+    def _restorers(self, request: Request) -> list[Restorer]:
+        """The restorers offered for the answer to the redacted ``request``, in the
+        order to apply them (the reverse of the redactors')."""
+        if not self.plugins.hook.relay_restorer.get_hookimpls():
+            return []
+        # pluggy returns results last-registered first; redaction ran first-registered
+        # first, so this is already the reverse order.
+        return [r for r in self.plugins.hook.relay_restorer(request=request) if r is not None]
 
     def _audit_job(
         self, kind: str, job_id: str, *, provider: str | None = None, **metadata: Any
@@ -732,6 +798,8 @@ class Hub:
         concrete: Request,
         started: float,
         kind: str,
+        call: CallInfo,
+        options: _CallOptions,
     ) -> Response | None:
         """The stored answer to ``concrete`` as this call's response (post guardrails
         run, audited as ``<kind>.cached``), or ``None`` on a miss."""
@@ -745,14 +813,16 @@ class Hub:
         response = served_from_cache(
             _parsed(concrete, hit), request.custom_id, time.perf_counter() - started
         )
-        self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
+        self.plugins.hook.relay_guardrail_post(request=concrete, response=response, call=call)
         self._audit(
             f"{kind}.cached",
             handle,
             request,
+            options,
             usage=response.usage,
             cost=response.cost,
             latency=response.latency,
+            response=response,
         )
         return response
 
@@ -832,12 +902,24 @@ class Hub:
                 handle.alias, handle.router, request, options, handle.config.members
             )
         request = self._redact(request)
+        response = await self._call_model(handle, request, options)
+        for restorer in self._restorers(request):
+            response = restorer.restore(response)
+        return response
+
+    async def _call_model(
+        self, handle: ModelHandle, request: Request, options: _CallOptions
+    ) -> Response:
+        """One call of one model, for a redacted request: the answer as redacted."""
         concrete = handle.prepare(request)
-        self.plugins.hook.relay_guardrail_pre(request=concrete)
+        call = handle.call_info(options.job_id, streaming=False)
+        self.plugins.hook.relay_guardrail_pre(request=concrete, call=call)
         started = time.perf_counter()
         cache, key = self._response_cache(handle, concrete, options)
         if cache is not None:
-            hit = await self._from_cache(cache, key, handle, request, concrete, started, "call")
+            hit = await self._from_cache(
+                cache, key, handle, request, concrete, started, "call", call, options
+            )
             if hit is not None:
                 return hit
         retries: list[str] = []
@@ -855,12 +937,13 @@ class Hub:
                 "call.failed",
                 handle,
                 request,
+                options,
                 error=ErrorInfo.from_exception(error),
                 latency=time.perf_counter() - started,
             )
             raise
         response = handle.finish(request.custom_id, response, started)
-        self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
+        self.plugins.hook.relay_guardrail_post(request=concrete, response=response, call=call)
         if cache is not None:
             await self._cache_put(cache, key, response)
         if retries:
@@ -869,9 +952,11 @@ class Hub:
             "call.succeeded",
             handle,
             request,
+            options,
             usage=response.usage,
             cost=response.cost,
             latency=response.latency,
+            response=response,
         )
         self._log.debug(
             "call.succeeded",
@@ -973,14 +1058,28 @@ class Hub:
                 yield event
             return
         request = self._redact(request)
+        events = self._stream_model(handle, request, options)
+        restorers = self._restorers(request)
+        if restorers:
+            events = _restoring(events, restorers)
+        async for event in events:
+            yield event
+
+    async def _stream_model(
+        self, handle: ModelHandle, request: Request, options: _CallOptions
+    ) -> AsyncIterator[StreamEvent]:
+        """One stream of one model, for a redacted request: events as redacted."""
         concrete = handle.prepare(request)
         if not handle.adapter.supports(Capability.STREAM):
             raise UnsupportedCapability(handle.provider_name, "stream", model=handle.model)
-        self.plugins.hook.relay_guardrail_pre(request=concrete)
+        call = handle.call_info(options.job_id, streaming=True)
+        self.plugins.hook.relay_guardrail_pre(request=concrete, call=call)
         started = time.perf_counter()
         cache, key = self._response_cache(handle, concrete, options)
         if cache is not None:
-            hit = await self._from_cache(cache, key, handle, request, concrete, started, "stream")
+            hit = await self._from_cache(
+                cache, key, handle, request, concrete, started, "stream", call, options
+            )
             if hit is not None:
                 from relay_core.streaming import replay
 
@@ -996,16 +1095,20 @@ class Hub:
                     response = handle.finish(
                         request.custom_id, _parsed(concrete, event.response), started
                     )
-                    self.plugins.hook.relay_guardrail_post(request=concrete, response=response)
+                    self.plugins.hook.relay_guardrail_post(
+                        request=concrete, response=response, call=call
+                    )
                     if cache is not None:
                         await self._cache_put(cache, key, response)
                     self._audit(
                         "stream.succeeded",
                         handle,
                         request,
+                        options,
                         usage=response.usage,
                         cost=response.cost,
                         latency=response.latency,
+                        response=response,
                     )
                     yield EndEvent(response)
                     return
@@ -1022,6 +1125,7 @@ class Hub:
                 "stream.failed",
                 handle,
                 request,
+                options,
                 error=ErrorInfo.from_exception(error),
                 latency=time.perf_counter() - started,
             )
@@ -1090,9 +1194,15 @@ class Hub:
 
     # -- public calls -------------------------------------------------------------------
 
-    def _options(self, cache: bool | None = None, deadline: float | None = None) -> _CallOptions:
+    def _options(
+        self,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        *,
+        job_id: str | None = None,
+    ) -> _CallOptions:
         deadline = deadline if deadline is not None else self.catalog.defaults.deadline
-        if deadline is None and cache is None:
+        if deadline is None and cache is None and job_id is None:
             return _NO_OPTIONS
         if deadline is not None and not deadline > 0:
             raise InvalidRequestError(
@@ -1102,6 +1212,7 @@ class Hub:
             cache=cache,
             deadline=deadline,
             deadline_at=None if deadline is None else time.monotonic() + deadline,
+            job_id=job_id,
         )
 
     async def achat(

@@ -677,11 +677,14 @@ class BatchItem:
 class AuditEvent:
     """What audit sinks receive for every call, batch and job event.
 
-    ``kind`` is one of ``call.succeeded``, ``call.failed``, ``stream.succeeded``,
-    ``stream.failed``, ``batch.submitted``, ``batch.status``, ``batch.retrieved``,
-    ``batch.cancelled``. Content is never included: an audit sink that wants it asks the
-    request (already redacted by ``relay_redact`` when redaction is installed).
-    ``at`` is Unix time in seconds.
+    ``kind`` is one of ``call.succeeded``, ``call.failed``, ``call.cached``,
+    ``stream.succeeded``, ``stream.failed``, ``stream.cached``, ``batch.submitted``,
+    ``batch.status``, ``batch.retrieved``, ``batch.cancelled``. ``at`` is Unix time in
+    seconds. ``caller`` is the request's ``metadata["caller"]`` when it is a string (who
+    made the call: relay-serve puts the API key's name there), ``tags`` the request's
+    tags. ``request`` and ``response`` are the call's content, already redacted when a
+    redactor is installed; they are here for sinks that are asked to record content,
+    never serialized by default (``eq=False``, not in ``repr``).
     """
 
     kind: str
@@ -696,3 +699,7 @@ class AuditEvent:
     latency: float | None = None
     error: ErrorInfo | None = None
     metadata: dict[str, Any] = field(factory=dict)
+    caller: str | None = None
+    tags: tuple[str, ...] = ()
+    request: Request | None = field(default=None, eq=False, repr=False)
+    response: Response | None = field(default=None, eq=False, repr=False)

@@ -152,6 +152,8 @@ EXAMPLES: list[Any] = [
         latency=0.5,
         error=ERROR,
         metadata={"attempt": 2},
+        caller="team-search",
+        tags=("eval", "nightly"),
     ),
 ]
 

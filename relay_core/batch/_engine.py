@@ -181,7 +181,7 @@ async def run_engine(
             index, request = job
             if cancelled:
                 continue
-            deliver(index, *await _answer(hub, request, cache, limiters))
+            deliver(index, *await _answer(hub, request, cache, limiters, job_id))
 
     if not pending:
         all_answered.set()
@@ -235,6 +235,7 @@ async def _answer(
     request: Request,
     cache: ResponseCache | None,
     limiters: dict[str, RateLimiter],
+    job_id: str | None = None,
 ) -> tuple[BatchItem, str | None]:
     """One request's result, from the cache or from one (retried) call, with the cache
     key under which a fresh answer should be stored."""
@@ -253,7 +254,7 @@ async def _answer(
         estimate = estimate_tokens(request)
         await limiter.acquire(estimate)
         try:
-            response = await hub._call(handle, request)
+            response = await hub._call(handle, request, hub._options(job_id=job_id))
         finally:
             limiter.release()
         limiter.settle(estimate, response.usage.input_tokens + response.usage.output_tokens)

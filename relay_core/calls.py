@@ -1,0 +1,66 @@
+"""What the per-call hooks receive besides the request: the call's context, and the
+contract of a redactor that can restore what it replaced.
+
+These are for plugin authors (guardrails, redaction, audit, tracing); applications never
+build them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from attrs import field, frozen
+
+from relay_core.types import Response
+
+if TYPE_CHECKING:
+    from relay_core.pricing import PriceQuote
+
+__all__ = ["CallInfo", "Restorer"]
+
+
+@frozen(kw_only=True)
+class CallInfo:
+    """The call a request belongs to.
+
+    ``alias`` is what the caller named (a model alias or ``provider/model``; for a group,
+    the member being called), ``provider`` and ``model`` the concrete target, ``job_id``
+    the batch job when the call is one of its requests, ``streaming`` whether the caller
+    streams. :meth:`quote` is the price the call is billed at (worked out when asked).
+    """
+
+    alias: str
+    provider: str
+    model: str
+    job_id: str | None = None
+    streaming: bool = False
+    _quote: Callable[[], PriceQuote] = field(eq=False, repr=False, alias="quote")
+
+    @property
+    def target(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    def quote(self) -> PriceQuote:
+        """The price and its provenance (see :func:`relay_core.pricing.quote`)."""
+        return self._quote()
+
+
+@runtime_checkable
+class Restorer(Protocol):
+    """Puts back what a redactor replaced, in one call's answer (``relay_restorer``).
+
+    A stream's text goes through :meth:`feed` piece by piece: return the text that can
+    be shown now and keep back a piece that may be the start of a placeholder; the hub
+    calls :meth:`flush` when the text ends. The whole response goes through
+    :meth:`restore` (text, thinking and tool call arguments).
+    """
+
+    def feed(self, text: str) -> str:
+        """The restored text that is safe to emit after ``text`` arrived."""
+
+    def flush(self) -> str:
+        """What :meth:`feed` kept back, restored, at the end of the text."""
+
+    def restore(self, response: Response) -> Response:
+        """``response`` with every placeholder replaced by its original value."""

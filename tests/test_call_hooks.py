@@ -1,0 +1,151 @@
+"""What the per-call hooks receive: the call's context for guardrails, content and
+caller for audit, and restorers putting back what a redactor replaced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+
+from relay_core import (
+    AuditEvent,
+    EndEvent,
+    GuardrailViolation,
+    ModelPrice,
+    Request,
+    Response,
+    TextDelta,
+    hookimpl,
+)
+from relay_core.calls import CallInfo, Restorer
+
+CATALOG = """\
+models:
+  fast:
+    target: scripted/one
+    pricing: {input: 1.0, output: 2.0}
+"""
+
+
+class Masking:
+    """Replaces 'alice@example.com' with '<EMAIL_1>' and puts it back."""
+
+    ORIGINAL = "alice@example.com"
+    PLACEHOLDER = "<EMAIL_1>"
+
+    def __init__(self) -> None:
+        self.restorers: list[Any] = []
+
+    @hookimpl
+    def relay_redact(self, request: Request) -> Request | None:
+        messages = tuple(
+            attrs.evolve(m, content=m.text.replace(self.ORIGINAL, self.PLACEHOLDER))
+            for m in request.messages
+        )
+        return attrs.evolve(request, messages=messages, metadata={**request.metadata, "masked": 1})
+
+    @hookimpl
+    def relay_restorer(self, request: Request) -> Restorer | None:
+        if not request.metadata.get("masked"):
+            return None
+        restorer = StreamingRestorer(self.PLACEHOLDER, self.ORIGINAL)
+        self.restorers.append(restorer)
+        return restorer
+
+
+class StreamingRestorer:
+    def __init__(self, placeholder: str, original: str) -> None:
+        self.placeholder, self.original = placeholder, original
+        self.held = ""
+
+    def feed(self, text: str) -> str:
+        text = (self.held + text).replace(self.placeholder, self.original)
+        start = text.rfind("<")
+        self.held = text[start:] if start != -1 and ">" not in text[start:] else ""
+        return text[: len(text) - len(self.held)]
+
+    def flush(self) -> str:
+        held, self.held = self.held, ""
+        return held
+
+    def restore(self, response: Response) -> Response:
+        return attrs.evolve(
+            response, content=response.text.replace(self.placeholder, self.original)
+        )
+
+
+def test_the_provider_sees_placeholders_the_caller_the_original(
+    make_hub: Any, scripted: Any
+) -> None:
+    hub = make_hub(CATALOG)
+    hub.plugins.register(Masking())
+    response = hub.chat("fast", "write to alice@example.com")
+    assert scripted.received[-1].messages[-1].text == "write to <EMAIL_1>"
+    assert response.text == "echo: write to alice@example.com"
+
+
+def test_streams_are_restored_even_across_deltas(make_hub: Any, scripted: Any) -> None:
+    hub = make_hub(CATALOG)
+    hub.plugins.register(Masking())
+    # The scripted provider streams word by word: "<EMAIL_1>" arrives whole in one delta;
+    # a restorer that holds back a '<' shows the joined text only once it is known.
+    events = list(hub.stream("fast", "mail alice@example.com now"))
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert text == "echo: mail alice@example.com now"
+    assert "<EMAIL" not in text
+    end = events[-1]
+    assert isinstance(end, EndEvent)
+    assert end.response.text == text
+
+
+def test_guardrails_get_the_call_and_its_price(make_hub: Any) -> None:
+    seen: list[CallInfo] = []
+
+    class Budget:
+        @hookimpl
+        def relay_guardrail_pre(self, request: Request, call: CallInfo) -> None:
+            seen.append(call)
+            if (
+                call.quote().price == ModelPrice(input=1.0, output=2.0)
+                and "expensive" in request.tags
+            ):
+                raise GuardrailViolation("budget", "too expensive for this caller")
+
+    hub = make_hub(CATALOG)
+    hub.plugins.register(Budget())
+    hub.chat("fast", "x")
+    call = seen[-1]
+    assert (call.alias, call.target, call.job_id, call.streaming) == (
+        "fast",
+        "scripted/one",
+        None,
+        False,
+    )
+    with pytest.raises(GuardrailViolation, match="too expensive"):
+        hub.chat("fast", "x", tags=["expensive"])
+    list(hub.stream("fast", "x"))
+    assert seen[-1].streaming
+
+
+def test_audit_events_carry_caller_tags_and_redacted_content(make_hub: Any) -> None:
+    events: list[AuditEvent] = []
+
+    class Sink:
+        @hookimpl
+        def relay_audit(self, event: AuditEvent) -> None:
+            events.append(event)
+
+    hub = make_hub(CATALOG)
+    hub.plugins.register(Masking())
+    hub.plugins.register(Sink())
+    hub.chat("fast", "to alice@example.com", tags=["eval"], metadata={"caller": "team-a"})
+    event = events[-1]
+    assert (event.kind, event.caller, event.tags) == ("call.succeeded", "team-a", ("eval",))
+    assert event.request is not None
+    assert event.response is not None
+    assert "alice@example.com" not in event.request.messages[-1].text
+    assert "alice@example.com" not in event.response.text
+    assert event.cost is not None
+    assert event.cost.amount is not None
+    assert "request" not in repr(event)
