@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from relay_core.caching import CacheFactory
     from relay_core.calls import CallInfo, Restorer
+    from relay_core.config import Catalog
     from relay_core.pricing import PricingSource
     from relay_core.types import AuditEvent, Request, Response
 
@@ -140,6 +141,23 @@ def relay_register_commands(cli: Any) -> None:
     Return nothing.
 
     Since 0.1.
+    """
+
+
+@hookspec
+def relay_configure(catalog: Catalog) -> object | None:
+    """Return an object implementing per-call hooks, configured for ``catalog``, or
+    ``None``.
+
+    For plugins with settings (guardrail rules, audit sinks, exporters): read yours
+    from ``catalog.plugins.get("<your name>", {})``, check them, and raise
+    ``catalog.error(message, ("plugins", "<your name>", ...))`` for a bad one (a
+    :class:`relay_core.ConfigError` with file and line). The hub calls this once, before
+    its first call, and registers what you return in its own plugin registry, so two
+    hubs with two catalogs in one process each get their own configured object. Keep
+    the entry-point module's own hooks for what needs no settings.
+
+    Since 0.2.
     """
 
 

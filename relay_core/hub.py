@@ -538,6 +538,7 @@ class Hub:
         self._cache_store: ResponseCache | None = None
         self._candidates: dict[str, Candidate] = {}
         self._listings: dict[tuple[int, str], dict[str, ModelInfo]] = {}
+        self._configured = False
         self._adapters: dict[str, Provider] = {}
         self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -666,7 +667,26 @@ class Hub:
 
     # -- redaction and audit ------------------------------------------------------------
 
+    def _configure_plugins(self) -> None:
+        """Load the entry points and register what each plugin configures for this hub's
+        catalog (once, before the first call: a redactor must see the first request)."""
+        self.plugins.load()
+        with self._lock:
+            if self._configured:
+                return
+            for impl in self.plugins.hook.relay_configure.get_hookimpls():
+                configured = impl.function(
+                    **{arg: self.catalog for arg in impl.argnames if arg == "catalog"}
+                )
+                name = f"{impl.plugin_name}:configured"
+                # A registry shared by several hubs keeps the first hub's configuration.
+                if configured is not None and not self.plugins.pm.has_plugin(name):
+                    self.plugins.register(configured, name=name)
+            self._configured = True
+
     def _redact(self, request: Request) -> Request:
+        if not self._configured:
+            self._configure_plugins()
         for impl in reversed(self.plugins.hook.relay_redact.get_hookimpls()):
             redacted = impl.function(request=request)
             if redacted is not None:

@@ -149,3 +149,50 @@ def test_audit_events_carry_caller_tags_and_redacted_content(make_hub: Any) -> N
     assert event.cost is not None
     assert event.cost.amount is not None
     assert "request" not in repr(event)
+
+
+class Configurable:
+    """A plugin with settings: each hub gets an object configured from its catalog."""
+
+    @hookimpl
+    def relay_configure(self, catalog: Any) -> object | None:
+        settings = catalog.plugins.get("prefix")
+        if settings is None:
+            return None
+        if not isinstance(settings.get("tag"), str):
+            raise catalog.error("tag must be a string", ("plugins", "prefix", "tag"))
+        return Tagging(settings["tag"])
+
+
+class Tagging:
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    @hookimpl
+    def relay_guardrail_pre(self, request: Request, call: CallInfo) -> None:
+        if self.tag not in request.tags:
+            raise GuardrailViolation("tag", f"requests must carry the tag {self.tag!r}")
+
+
+def test_each_hub_gets_the_plugin_configured_for_its_catalog(make_hub: Any) -> None:
+    strict = make_hub(CATALOG + "plugins:\n  prefix: {tag: red}\n")
+    strict.plugins.register(Configurable())
+    other = make_hub(CATALOG + "plugins:\n  prefix: {tag: blue}\n")
+    other.plugins.register(Configurable())
+    assert strict.chat("fast", "x", tags=["red"]).text == "echo: x"
+    with pytest.raises(GuardrailViolation, match="'red'"):
+        strict.chat("fast", "x", tags=["blue"])
+    assert other.chat("fast", "x", tags=["blue"]).text == "echo: x"
+    plain = make_hub(CATALOG)
+    plain.plugins.register(Configurable())
+    assert plain.chat("fast", "x").text == "echo: x"  # no settings: nothing configured
+
+
+def test_bad_plugin_settings_point_at_the_catalog(make_hub: Any) -> None:
+    from relay_core import ConfigError
+
+    hub = make_hub(CATALOG + "plugins:\n  prefix: {tag: 3}\n")
+    hub.plugins.register(Configurable())
+    with pytest.raises(ConfigError, match="tag must be a string") as caught:
+        hub.chat("fast", "x")
+    assert caught.value.line == 6
