@@ -245,6 +245,65 @@ def models_inspect(alias: str) -> None:
     click.echo(json.dumps(info, indent=2, default=str))
 
 
+# ---------------------------------------------------------------------------- auth
+
+
+@cli.group()
+def auth() -> None:
+    """API keys in the system keyring, for catalogs that say keyring:SERVICE/USER."""
+
+
+@auth.command("set")
+@click.argument("provider")
+@click.option("--service", default="relay", show_default=True, help="Keyring service name.")
+@click.option("--user", help="Keyring user name (default: the provider's name).")
+@_handles_errors
+def auth_set(provider: str, service: str, user: str | None) -> None:
+    """Store PROVIDER's API key in the system keyring.
+
+    The key is read without echo (or from standard input when it is not a terminal),
+    never printed, and never written to a file by Relay. The command prints the
+    reference to put in the catalog.
+    """
+    import keyring
+    import keyring.errors
+
+    user = user or provider
+    if sys.stdin.isatty():
+        value = click.prompt(f"{provider} API key", hide_input=True, confirmation_prompt=False)
+    else:
+        value = sys.stdin.readline()
+    value = value.strip()
+    if not value:
+        raise click.UsageError("no key given; nothing stored")
+    try:
+        keyring.set_password(service, user, value)
+    except keyring.errors.KeyringError as error:
+        # The message names the backend's trouble, never the value.
+        click.echo(f"error: the keyring refused the key: {type(error).__name__}", err=True)
+        sys.exit(EXIT_FAILURE)
+    reference = f"keyring:{service}/{user}"
+    click.echo(f"stored; in the catalog: providers.{provider}.api_key: {reference}")
+
+
+@auth.command("delete")
+@click.argument("provider")
+@click.option("--service", default="relay", show_default=True, help="Keyring service name.")
+@click.option("--user", help="Keyring user name (default: the provider's name).")
+@_handles_errors
+def auth_delete(provider: str, service: str, user: str | None) -> None:
+    """Remove PROVIDER's API key from the system keyring."""
+    import keyring
+    import keyring.errors
+
+    try:
+        keyring.delete_password(service, user or provider)
+    except keyring.errors.PasswordDeleteError:
+        click.echo(f"error: no key for keyring:{service}/{user or provider}", err=True)
+        sys.exit(EXIT_FAILURE)
+    click.echo(f"deleted keyring:{service}/{user or provider}")
+
+
 # ---------------------------------------------------------------------------- plugins
 
 
