@@ -177,6 +177,8 @@ def ingest(
                     chunking = False
                 if chunking and model is not None and prepared is not None:
                     with _input_error(request, item, index):
+                        # What leaves for the provider's batch is redacted like a call.
+                        prepared = model.prepare(hub._redact(request))
                         # Refused here (a custom_id outside the provider's rules...) rather
                         # than at upload, so the error names where the request came from.
                         wire = jsonl_line(dict(model.adapter.batch_line(prepared)))

@@ -341,3 +341,27 @@ async def test_the_async_client_has_the_same_api(tmp_path: Path) -> None:
         results = await relay.retrieve_batch_results("a-1")
         assert _texts(results) == ["question 0", "question 1", "question 2"]
         assert [job.job_id for job in await relay.list_jobs()] == ["a-1"]
+
+
+def test_batch_mode_sends_the_provider_redacted_requests(client: RelayClient) -> None:
+    import attrs
+
+    from relay_core import hookimpl
+
+    class Redactor:
+        @hookimpl
+        def relay_redact(self, request: Request) -> Request | None:
+            messages = tuple(
+                attrs.evolve(m, content=m.text.replace("Alice", "<NAME_1>"))
+                for m in request.messages
+            )
+            return attrs.evolve(request, messages=messages)
+
+    client.hub.plugins.register(Redactor())
+    requests = [BatchRequest(id=f"q{i}", prompt=f"Alice asks {i}") for i in range(3)]
+    client.submit_batch(requests, job_id="b-redacted", provider="mock", model="fast")
+    client.wait("b-redacted", poll_interval=0.01)
+    # The mock echoes what it received: what left the process was redacted.
+    assert _texts(client.retrieve_batch_results("b-redacted")) == [
+        f"<NAME_1> asks {i}" for i in range(3)
+    ]
