@@ -36,6 +36,7 @@ __all__ = [
     "cassette_player",
     "hub_for",
     "json_answer",
+    "memory_keyring",
     "recorded_waits",
     "sse_answer",
 ]
@@ -70,6 +71,39 @@ def recorded_waits() -> Iterator[list[float]]:
         yield recorded
     finally:
         http._sleep = original
+
+
+@contextmanager
+def memory_keyring() -> Iterator[dict[tuple[str, str], str]]:
+    """Within the block, the ``keyring`` library stores passwords in the yielded dict,
+    keyed by ``(service, user)``, instead of the system keyring: tests of
+    ``keyring:SERVICE/USER`` references and ``relay auth`` never touch the real one."""
+    import keyring
+    import keyring.backend
+    import keyring.errors
+
+    passwords: dict[tuple[str, str], str] = {}
+
+    class MemoryKeyring(keyring.backend.KeyringBackend):
+        priority = 1
+
+        def get_password(self, service: str, username: str) -> str | None:
+            return passwords.get((service, username))
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            passwords[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            if (service, username) not in passwords:
+                raise keyring.errors.PasswordDeleteError(f"no password for {service}/{username}")
+            del passwords[(service, username)]
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())  # type: ignore[no-untyped-call]
+    try:
+        yield passwords
+    finally:
+        keyring.set_keyring(previous)
 
 
 # ---------------------------------------------------------------------------- fake servers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from relay_core import PluginRegistry
 from relay_core import cli as cli_module
 from relay_core.cli import cli
+from relay_core.testing import memory_keyring as in_memory_keyring
 
 CATALOG = """\
 providers:
@@ -246,35 +248,9 @@ def test_a_command_of_a_plugin_not_installed_says_what_to_install(
 
 
 @pytest.fixture
-def memory_keyring() -> Any:
-    import keyring
-    import keyring.backend
-
-    class Backend(keyring.backend.KeyringBackend):
-        priority = 1  # type: ignore[assignment]
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.passwords: dict[tuple[str, str], str] = {}
-
-        def get_password(self, service: str, username: str) -> str | None:
-            return self.passwords.get((service, username))
-
-        def set_password(self, service: str, username: str, password: str) -> None:
-            self.passwords[(service, username)] = password
-
-        def delete_password(self, service: str, username: str) -> None:
-            import keyring.errors
-
-            if (service, username) not in self.passwords:
-                raise keyring.errors.PasswordDeleteError("absent")
-            del self.passwords[(service, username)]
-
-    previous = keyring.get_keyring()
-    backend = Backend()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
+def memory_keyring() -> Iterator[dict[tuple[str, str], str]]:
+    with in_memory_keyring() as passwords:
+        yield passwords
 
 
 KEY = "sk-proj-keyring-cli-test-0123456789abcdefABCDEF"
@@ -285,7 +261,7 @@ def test_auth_set_stores_the_key_without_echoing_it(
 ) -> None:
     result = runner.invoke(cli, ["auth", "set", "scripted"], input=KEY + "\n")
     assert result.exit_code == 0, result.output
-    assert memory_keyring.passwords == {("relay", "scripted"): KEY}
+    assert memory_keyring == {("relay", "scripted"): KEY}
     assert KEY not in result.output
     assert "providers.scripted.api_key: keyring:relay/scripted" in result.output
     # The catalog can now name it, and the provider gets it.
@@ -300,13 +276,13 @@ def test_auth_set_stores_the_key_without_echoing_it(
 def test_auth_set_refuses_an_empty_key(runner: CliRunner, memory_keyring: Any) -> None:
     result = runner.invoke(cli, ["auth", "set", "scripted"], input="\n")
     assert result.exit_code == 2
-    assert memory_keyring.passwords == {}
+    assert memory_keyring == {}
 
 
 def test_auth_delete(runner: CliRunner, memory_keyring: Any) -> None:
-    memory_keyring.passwords[("relay", "scripted")] = KEY
+    memory_keyring[("relay", "scripted")] = KEY
     assert runner.invoke(cli, ["auth", "delete", "scripted"]).exit_code == 0
-    assert memory_keyring.passwords == {}
+    assert memory_keyring == {}
     missing = runner.invoke(cli, ["auth", "delete", "scripted"])
     assert missing.exit_code == 1
     assert "no key for keyring:relay/scripted" in missing.output

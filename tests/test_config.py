@@ -16,7 +16,6 @@ from typing import Any
 
 import attrs
 import keyring
-import keyring.backend
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -39,6 +38,7 @@ from relay_core.plugins import PluginRegistry
 from relay_core.pricing import ModelPrice, PricingProfile
 from relay_core.schema import catalog_schema
 from relay_core.secrets import Secret
+from relay_core.testing import memory_keyring as in_memory_keyring
 from relay_core.types import GenerationConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -819,37 +819,16 @@ def test_file_reference_missing_or_empty(registry: PluginRegistry, tmp_path: Pat
     assert "is empty" in _credential_error(registry, f"file:{empty}").reason
 
 
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A keyring that lives in a dict, so tests never touch the system's."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.passwords.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.passwords[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.passwords[(service, username)]
+Passwords = dict[tuple[str, str], str]
 
 
 @pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    try:
-        yield backend
-    finally:
-        keyring.set_keyring(previous)
+def memory_keyring() -> Iterator[Passwords]:
+    with in_memory_keyring() as passwords:
+        yield passwords
 
 
-def test_keyring_reference(registry: PluginRegistry, memory_keyring: MemoryKeyring) -> None:
+def test_keyring_reference(registry: PluginRegistry, memory_keyring: Passwords) -> None:
     keyring.set_password("relay", "openai", "keyring-value-for-relay-tests-0004")
     secret = resolve_credential(CredentialRef.parse("keyring:relay/openai"), registry)
     assert secret.reveal() == "keyring-value-for-relay-tests-0004"
@@ -857,7 +836,7 @@ def test_keyring_reference(registry: PluginRegistry, memory_keyring: MemoryKeyri
     assert "keyring-value-for-relay-tests-0004" not in repr(secret)
 
 
-def test_keyring_reference_missing(registry: PluginRegistry, memory_keyring: MemoryKeyring) -> None:
+def test_keyring_reference_missing(registry: PluginRegistry, memory_keyring: Passwords) -> None:
     error = _credential_error(registry, "keyring:relay/anthropic")
     assert "keyring:relay/anthropic" in error.reason
     assert "no password for service 'relay', user 'anthropic'" in error.reason
@@ -865,10 +844,10 @@ def test_keyring_reference_missing(registry: PluginRegistry, memory_keyring: Mem
 
 @pytest.mark.parametrize("text", ["keyring:relay", "keyring:relay/", "keyring:/openai"])
 def test_keyring_reference_malformed(
-    registry: PluginRegistry, memory_keyring: MemoryKeyring, text: str
+    registry: PluginRegistry, memory_keyring: Passwords, text: str
 ) -> None:
-    memory_keyring.passwords[("relay", "")] = "should-never-be-read-0005"
-    memory_keyring.passwords[("", "openai")] = "should-never-be-read-0005"
+    memory_keyring[("relay", "")] = "should-never-be-read-0005"
+    memory_keyring[("", "openai")] = "should-never-be-read-0005"
     error = _credential_error(registry, text)
     assert "keyring:SERVICE/USER" in error.reason
 
