@@ -151,6 +151,24 @@ def test_the_request_id_is_the_audit_events_custom_id(serve: Serve) -> None:
     assert [(e.kind, e.custom_id) for e in events] == [("call.succeeded", "audit-me-1")]
 
 
+def test_audit_events_name_the_callers_key_never_the_key(serve: Serve) -> None:
+    from relay_core import hookimpl
+
+    events: list[Any] = []
+
+    class Sink:
+        @hookimpl
+        def relay_audit(self, event: Any) -> None:
+            events.append(event)
+
+    server = serve(settings=keyed())
+    server.app.state.relay.hub.plugins.register(Sink(), name="sink")
+    with server.http() as http:
+        assert http.post(CHAT, json=HELLO, headers=auth()).status_code == 200
+    assert [e.caller for e in events] == ["ci"]
+    assert KEY not in repr(events)
+
+
 # ---------------------------------------------------------------------------- keys
 
 

@@ -131,7 +131,8 @@ class _Server:
             label = self._label(call.model)
             self.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
             if key is not None:  # for guardrails and audit sinks: who asked, never the key
-                metadata = {**call.request.metadata, "serve_key": key.name}
+                # "caller" is what audit events report as who made the call.
+                metadata = {**call.request.metadata, "serve_key": key.name, "caller": key.name}
                 call = attrs.evolve(call, request=attrs.evolve(call.request, metadata=metadata))
             if call.stream:
                 head, events = await _unless_disconnected(request.receive, self._open(call))
