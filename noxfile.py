@@ -1,6 +1,6 @@
 """Relay's sessions. `nox` runs the default set: what CI runs.
 
-- tests: core and every plugin, installed together
+- tests: core and every plugin, installed together, and `integration/` (plugins combined)
 - core: relay-core alone, with no plugin installed
 - one session per plugin directory (e.g. `nox -s relay-mock`): the core plus that plugin
 - lint (ruff), typecheck (mypy strict on relay_core), demo (`relay demo` offline)
@@ -62,7 +62,13 @@ def _tested(*paths: Path) -> list[str]:
 def tests(session: nox.Session) -> None:
     """Everything: the core's tests and every plugin's, all installed together."""
     session.install(*TEST_DEPS, *_tested(ROOT, *PLUGINS))
-    session.run("pytest", "tests", *(str(p / "tests") for p in PLUGINS), *session.posargs)
+    session.run(
+        "pytest",
+        "tests",
+        *(str(p / "tests") for p in PLUGINS),
+        "integration",  # what must hold with several plugins combined
+        *session.posargs,
+    )
 
 
 @nox.session

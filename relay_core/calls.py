@@ -25,7 +25,8 @@ class CallInfo:
     """The call a request belongs to.
 
     ``alias`` is what the caller named (a model alias or ``provider/model``; for a group,
-    the member being called), ``provider`` and ``model`` the concrete target, ``job_id``
+    the member being called, and ``group`` the group's name), ``provider`` and ``model``
+    the concrete target, ``job_id``
     the batch job when the call is one of its requests, ``streaming`` whether the caller
     streams. :meth:`quote` is the price the call is billed at (worked out when asked).
     """
@@ -33,6 +34,7 @@ class CallInfo:
     alias: str
     provider: str
     model: str
+    group: str | None = None
     job_id: str | None = None
     streaming: bool = False
     _quote: Callable[[], PriceQuote] = field(eq=False, repr=False, alias="quote")

@@ -153,6 +153,8 @@ def validate(file: str | None, no_credentials: bool) -> None:
             resolve_credential(
                 config.api_key, plugins, where=catalog.where(("providers", name, "api_key"))
             )
+    # Plugins with settings check theirs (plugins.<name>) as a hub's first call would.
+    state.hub()._configure_plugins()
     click.echo(
         f"{catalog.path or '(no catalog)'}: ok — {len(catalog.models)} models, "
         f"{len(catalog.groups)} groups, {len(catalog.providers)} providers"

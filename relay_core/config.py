@@ -681,6 +681,14 @@ def _make_strict_converter() -> cattrs.Converter:
     conv.register_structure_hook_factory(attrs.has, mapping_only(conv.gen_structure_attrs_fromdict))
     conv.register_structure_hook_factory(is_dict, mapping_only(conv.gen_structure_mapping))
 
+    def free_form(value: Any, _: type) -> dict[str, Any]:
+        # Settings the catalog does not type (options, plugins.<name>): any mapping.
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping of settings, got {type(value).__name__}")
+        return value
+
+    conv.register_structure_hook_func(lambda cls: cls == dict[str, Any], free_form)
+
     def structure_literal(value: Any, literal: Any) -> Any:
         allowed = typing.get_args(literal)
         if value not in allowed:

@@ -181,11 +181,18 @@ class UnsupportedCapability(RelayError):
 
 
 class GuardrailViolation(RelayError):
-    """A guardrail refused a request or a response. ``rule`` names the guardrail rule."""
+    """A guardrail refused a request or a response. ``rule`` names the guardrail rule.
 
-    def __init__(self, rule: str, message: str, *, custom_id: str | None = None) -> None:
+    ``try_next`` says the refusal is about the model, not the request (a caller not
+    allowed this model): a group then tries its next member instead of failing.
+    """
+
+    def __init__(
+        self, rule: str, message: str, *, custom_id: str | None = None, try_next: bool = False
+    ) -> None:
         self.rule = rule
         self.custom_id = custom_id
+        self.try_next = try_next
         prefix = f"request {custom_id!r}: " if custom_id else ""
         super().__init__(f"{prefix}guardrail {rule!r} refused: {message}")
 

@@ -154,8 +154,10 @@ def relay_configure(catalog: Catalog) -> object | None:
     ``catalog.error(message, ("plugins", "<your name>", ...))`` for a bad one (a
     :class:`relay_core.ConfigError` with file and line). The hub calls this once, before
     its first call, and registers what you return in its own plugin registry, so two
-    hubs with two catalogs in one process each get their own configured object. Keep
-    the entry-point module's own hooks for what needs no settings.
+    hubs with two catalogs in one process each get their own configured object; when
+    the hub closes, the object's ``close()`` is called if it has one. ``relay validate``
+    calls this hook too, so bad settings are reported there. Keep the entry-point
+    module's own hooks for what needs no settings.
 
     Since 0.2.
     """

@@ -39,6 +39,7 @@ from relay_core.config import Catalog, GroupConfig, ModelConfig, ProviderConfig,
 from relay_core.errors import (
     ConfigError,
     CredentialError,
+    GuardrailViolation,
     InvalidRequestError,
     MalformedResponse,
     PluginNotInstalled,
@@ -301,13 +302,14 @@ class ModelHandle:
             profile_name=profile_name,
         )
 
-    def call_info(self, job_id: str | None = None, *, streaming: bool = False) -> CallInfo:
+    def call_info(self, options: _CallOptions, *, streaming: bool = False) -> CallInfo:
         """What the per-call hooks are told about a call of this alias."""
         return CallInfo(
             alias=self.alias,
             provider=self.provider_name,
             model=self.model,
-            job_id=job_id,
+            group=options.group,
+            job_id=options.job_id,
             streaming=streaming,
             quote=self.quote,
         )
@@ -366,6 +368,7 @@ class _CallOptions:
     deadline: float | None = None
     deadline_at: float | None = None  # on time.monotonic()
     job_id: str | None = None
+    group: str | None = None  # the group routing this call, for hooks and audit
 
     def left(self) -> float | None:
         return None if self.deadline_at is None else self.deadline_at - time.monotonic()
@@ -505,7 +508,10 @@ def _add_context(error: ProviderError, handle: ModelHandle, request: Request) ->
 
 
 def _worth_next_member(error: RelayError) -> bool:
-    # A malformed request fails everywhere; anything else may work elsewhere.
+    # A malformed request fails everywhere; anything else may work elsewhere, and so
+    # may a request a guardrail refused this member only.
+    if isinstance(error, GuardrailViolation):
+        return error.try_next
     return isinstance(error, (ProviderError, UnsupportedCapability)) and not isinstance(
         error, InvalidRequestError
     )
@@ -539,6 +545,7 @@ class Hub:
         self._candidates: dict[str, Candidate] = {}
         self._listings: dict[tuple[int, str], dict[str, ModelInfo]] = {}
         self._configured = False
+        self._configured_plugins: list[object] = []
         self._adapters: dict[str, Provider] = {}
         self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -682,6 +689,7 @@ class Hub:
                 # A registry shared by several hubs keeps the first hub's configuration.
                 if configured is not None and not self.plugins.pm.has_plugin(name):
                     self.plugins.register(configured, name=name)
+                    self._configured_plugins.append(configured)
             self._configured = True
 
     def _redact(self, request: Request) -> Request:
@@ -713,6 +721,7 @@ class Hub:
                 model=handle.model,
                 custom_id=request.custom_id,
                 job_id=options.job_id,
+                group=options.group,
                 caller=caller if isinstance(caller, str) else None,
                 tags=request.tags,
                 request=request,
@@ -930,20 +939,22 @@ class Hub:
     async def _call_model(
         self, handle: ModelHandle, request: Request, options: _CallOptions
     ) -> Response:
-        """One call of one model, for a redacted request: the answer as redacted."""
-        concrete = handle.prepare(request)
-        call = handle.call_info(options.job_id, streaming=False)
-        self.plugins.hook.relay_guardrail_pre(request=concrete, call=call)
+        """One call of one model, for a redacted request: the answer as redacted.
+        Whatever ends it with a Relay error (the provider, a guardrail, a capability
+        the provider lacks) is audited as ``call.failed``."""
         started = time.perf_counter()
-        cache, key = self._response_cache(handle, concrete, options)
-        if cache is not None:
-            hit = await self._from_cache(
-                cache, key, handle, request, concrete, started, "call", call, options
-            )
-            if hit is not None:
-                return hit
         retries: list[str] = []
         try:
+            concrete = handle.prepare(request)
+            call = handle.call_info(options, streaming=False)
+            self.plugins.hook.relay_guardrail_pre(request=concrete, call=call)
+            cache, key = self._response_cache(handle, concrete, options)
+            if cache is not None:
+                hit = await self._from_cache(
+                    cache, key, handle, request, concrete, started, "call", call, options
+                )
+                if hit is not None:
+                    return hit
             response = await self._guarded(
                 handle,
                 request,
@@ -951,8 +962,11 @@ class Hub:
                     handle, lambda: self._answer(handle, concrete), retries, options
                 ),
             )
-        except ProviderError as error:
-            _add_context(error, handle, request)
+            response = handle.finish(request.custom_id, response, started)
+            self.plugins.hook.relay_guardrail_post(request=concrete, response=response, call=call)
+        except RelayError as error:
+            if isinstance(error, ProviderError):
+                _add_context(error, handle, request)
             self._audit(
                 "call.failed",
                 handle,
@@ -962,8 +976,6 @@ class Hub:
                 latency=time.perf_counter() - started,
             )
             raise
-        response = handle.finish(request.custom_id, response, started)
-        self.plugins.hook.relay_guardrail_post(request=concrete, response=response, call=call)
         if cache is not None:
             await self._cache_put(cache, key, response)
         if retries:
@@ -1049,6 +1061,7 @@ class Hub:
     ) -> Response:
         route = router.route(request, self.routing_context(request, aliases))
         attempts = _Attempts(name, route)
+        options = attrs.evolve(options, group=name)
         for member in route.order:
             if options.expired():
                 break
@@ -1088,25 +1101,26 @@ class Hub:
     async def _stream_model(
         self, handle: ModelHandle, request: Request, options: _CallOptions
     ) -> AsyncIterator[StreamEvent]:
-        """One stream of one model, for a redacted request: events as redacted."""
-        concrete = handle.prepare(request)
-        if not handle.adapter.supports(Capability.STREAM):
-            raise UnsupportedCapability(handle.provider_name, "stream", model=handle.model)
-        call = handle.call_info(options.job_id, streaming=True)
-        self.plugins.hook.relay_guardrail_pre(request=concrete, call=call)
+        """One stream of one model, for a redacted request: events as redacted.
+        Whatever ends it with a Relay error is audited as ``stream.failed``."""
         started = time.perf_counter()
-        cache, key = self._response_cache(handle, concrete, options)
-        if cache is not None:
-            hit = await self._from_cache(
-                cache, key, handle, request, concrete, started, "stream", call, options
-            )
-            if hit is not None:
-                from relay_core.streaming import replay
-
-                for event in replay(hit):
-                    yield event
-                return
         try:
+            concrete = handle.prepare(request)
+            if not handle.adapter.supports(Capability.STREAM):
+                raise UnsupportedCapability(handle.provider_name, "stream", model=handle.model)
+            call = handle.call_info(options, streaming=True)
+            self.plugins.hook.relay_guardrail_pre(request=concrete, call=call)
+            cache, key = self._response_cache(handle, concrete, options)
+            if cache is not None:
+                hit = await self._from_cache(
+                    cache, key, handle, request, concrete, started, "stream", call, options
+                )
+                if hit is not None:
+                    from relay_core.streaming import replay
+
+                    for event in replay(hit):
+                        yield event
+                    return
             events = await self._guarded(
                 handle, request, lambda: self._open_stream(handle, concrete, options)
             )
@@ -1139,8 +1153,9 @@ class Hub:
                 model=handle.model,
                 custom_id=request.custom_id,
             )
-        except ProviderError as error:
-            _add_context(error, handle, request)
+        except RelayError as error:
+            if isinstance(error, ProviderError):
+                _add_context(error, handle, request)
             self._audit(
                 "stream.failed",
                 handle,
@@ -1190,6 +1205,7 @@ class Hub:
     ) -> AsyncIterator[StreamEvent]:
         route = router.route(request, self.routing_context(request, aliases))
         attempts = _Attempts(name, route)
+        options = attrs.evolve(options, group=name)
         for member in route.order:
             if options.expired():
                 break
@@ -1356,9 +1372,22 @@ class Hub:
     def _sync_iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
         return self._loop().iterate(agen)
 
+    def _close_configured(self) -> None:
+        # What relay_configure returned may hold files (audit sinks): a close() is called.
+        for configured in self._configured_plugins:
+            close = getattr(configured, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception as error:
+                    self._log.error(
+                        "plugin.close_failed", plugin=repr(configured), error=repr(error)
+                    )
+
     async def aclose(self) -> None:
-        """Close pooled connections (of this loop and of the sync loop), adapters and the
-        response cache's store."""
+        """Close pooled connections (of this loop and of the sync loop), adapters, the
+        response cache's store and what plugins configured for this hub."""
+        self._close_configured()
         for adapter in list(self._adapters.values()):
             await adapter.aclose()
         if self._cache_store is not None:
@@ -1375,6 +1404,7 @@ class Hub:
 
     def close(self) -> None:
         """Close pooled connections; the hub can still be used afterwards (it reopens)."""
+        self._close_configured()
         if self._loop_thread is not None:
             thread = self._loop_thread
             thread.run(self._pool.aclose())

@@ -677,10 +677,12 @@ class BatchItem:
 class AuditEvent:
     """What audit sinks receive for every call, batch and job event.
 
-    ``kind`` is one of ``call.succeeded``, ``call.failed``, ``call.cached``,
+    ``kind`` is one of ``call.succeeded``, ``call.failed`` (a provider error, a
+    guardrail's refusal, a capability the provider lacks), ``call.cached``,
     ``stream.succeeded``, ``stream.failed``, ``stream.cached``, ``batch.submitted``,
     ``batch.status``, ``batch.retrieved``, ``batch.cancelled``. ``at`` is Unix time in
-    seconds. ``caller`` is the request's ``metadata["caller"]`` when it is a string (who
+    seconds. ``group`` names the group (or router) that routed the call to ``alias``.
+    ``caller`` is the request's ``metadata["caller"]`` when it is a string (who
     made the call: relay-serve puts the API key's name there), ``tags`` the request's
     tags. ``request`` and ``response`` are the call's content, already redacted when a
     redactor is installed; they are here for sinks that are asked to record content,
@@ -699,6 +701,7 @@ class AuditEvent:
     latency: float | None = None
     error: ErrorInfo | None = None
     metadata: dict[str, Any] = field(factory=dict)
+    group: str | None = None
     caller: str | None = None
     tags: tuple[str, ...] = ()
     request: Request | None = field(default=None, eq=False, repr=False)

@@ -196,3 +196,73 @@ def test_bad_plugin_settings_point_at_the_catalog(make_hub: Any) -> None:
     with pytest.raises(ConfigError, match="tag must be a string") as caught:
         hub.chat("fast", "x")
     assert caught.value.line == 6
+
+
+GROUP_CATALOG = """\
+models:
+  fast: scripted/one
+  other: scripted/two
+groups:
+  g: {strategy: fallback, members: [fast, other]}
+"""
+
+
+class OnlyTwo:
+    @hookimpl
+    def relay_guardrail_pre(self, request: Request, call: CallInfo) -> None:
+        if call.model != "two":
+            raise GuardrailViolation(
+                "allowed_models", f"{call.alias} is not allowed", try_next="try" in request.tags
+            )
+
+
+def test_a_refusal_about_the_model_lets_a_group_try_the_next(make_hub: Any) -> None:
+    hub = make_hub(GROUP_CATALOG)
+    hub.plugins.register(OnlyTwo())
+    route = hub.chat("g", "x", tags=["try"]).metadata["route"]
+    assert route["member"] == "other"
+    assert route["failed"] == [{"member": "fast", "error": "GuardrailViolation"}]
+    with pytest.raises(GuardrailViolation):  # a refusal of the request itself stops it
+        hub.chat("g", "x")
+
+
+def test_refusals_and_groups_are_audited(make_hub: Any) -> None:
+    events: list[AuditEvent] = []
+
+    class Sink:
+        @hookimpl
+        def relay_audit(self, event: AuditEvent) -> None:
+            events.append(event)
+
+    hub = make_hub(GROUP_CATALOG)
+    hub.plugins.register(OnlyTwo())
+    hub.plugins.register(Sink())
+    hub.chat("g", "x", tags=["try"])
+    assert [(e.kind, e.alias, e.group) for e in events] == [
+        ("call.failed", "fast", "g"),
+        ("call.succeeded", "other", "g"),
+    ]
+    assert events[0].error is not None
+    assert events[0].error.kind == "GuardrailViolation"
+    with pytest.raises(GuardrailViolation):
+        list(hub.stream("fast", "x"))
+    assert (events[-1].kind, events[-1].group) == ("stream.failed", None)
+
+
+def test_configured_plugins_are_closed_with_the_hub(make_hub: Any) -> None:
+    closed: list[str] = []
+
+    class Closing:
+        def close(self) -> None:
+            closed.append("closed")
+
+    class Plugin:
+        @hookimpl
+        def relay_configure(self, catalog: Any) -> object:
+            return Closing()
+
+    hub = make_hub(CATALOG)
+    hub.plugins.register(Plugin())
+    hub.chat("fast", "x")
+    hub.close()
+    assert closed == ["closed"]

@@ -286,3 +286,21 @@ def test_auth_delete(runner: CliRunner, memory_keyring: Any) -> None:
     missing = runner.invoke(cli, ["auth", "delete", "scripted"])
     assert missing.exit_code == 1
     assert "no key for keyring:relay/scripted" in missing.output
+
+
+def test_validate_checks_plugin_settings(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relay_core import hookimpl
+
+    class Strict:
+        @hookimpl
+        def relay_configure(self, catalog: Any) -> None:
+            if catalog.plugins.get("strict", {}).get("level") not in (None, 1, 2):
+                raise catalog.error("level must be 1 or 2", ("plugins", "strict", "level"))
+
+    cli_module._shared_registry.register(Strict(), name="strict")  # type: ignore[union-attr]
+    (tmp_path / "p.yaml").write_text("plugins:\n  strict:\n    level: 7\n")
+    result = runner.invoke(cli, ["validate", "p.yaml"])
+    assert result.exit_code == 2
+    assert result.output == "p.yaml:3:5: error: level must be 1 or 2\n"

@@ -152,6 +152,7 @@ EXAMPLES: list[Any] = [
         latency=0.5,
         error=ERROR,
         metadata={"attempt": 2},
+        group="resilient",
         caller="team-search",
         tags=("eval", "nightly"),
     ),
