@@ -1,0 +1,142 @@
+"""The configured plugin: turns each audit event into one record and hands it to every
+sink, each on its own, so that one failing sink neither breaks the call nor stops the
+others."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from relay_audit._record import build_record, canonical
+from relay_audit._settings import Settings, SinkSpec
+from relay_core.hookspecs import hookimpl
+from relay_core.log import get_logger
+from relay_core.secrets import mask
+
+if TYPE_CHECKING:
+    from relay_core.types import AuditEvent
+
+__all__ = ["AuditPlugin", "Sink", "StdoutSink", "build_sink"]
+
+
+class Sink(Protocol):
+    """Where records go. ``name`` identifies the sink in logs and in
+    :attr:`AuditPlugin.failures`; ``write`` raises when the record was not kept."""
+
+    name: str
+
+    def write(self, record: dict[str, Any]) -> None: ...
+
+
+class StdoutSink:
+    """Writes each record to standard output as one JSON line (no hash chain)."""
+
+    name = "stdout"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = canonical(record) + "\n"
+        with self._lock:
+            stream = sys.stdout  # looked up each time: it may have been replaced
+            stream.write(line)
+            stream.flush()
+
+
+def build_sink(spec: SinkSpec) -> Sink:
+    """The sink ``spec`` describes (no file is opened until the first record)."""
+    if spec.type == "stdout":
+        return StdoutSink()
+    assert spec.path is not None
+    if spec.type == "jsonl":
+        from relay_audit._jsonl import JsonlSink
+
+        return JsonlSink(spec.path, fsync=spec.fsync)
+    from relay_audit._sqlite import SqliteSink
+
+    return SqliteSink(spec.path, timeout=spec.timeout)
+
+
+class AuditPlugin:
+    """Records every audit event to ``sinks``.
+
+    Register one on a hub (``hub.plugins.register(AuditPlugin([JsonlSink("a.jsonl")]))``)
+    or let the plugin build it from the catalog's ``plugins.audit``. ``include_content``
+    adds the (redacted) request and response text to each record; ``fields`` keeps only
+    those optional record fields.
+
+    A sink that raises is skipped for that record: the others still get it, the call
+    goes on, :attr:`failures` counts it, and ``audit.sink_failed`` is logged once at the
+    start of each run of failures (``audit.sink_recovered`` when the sink works again).
+    """
+
+    def __init__(
+        self,
+        sinks: Iterable[Sink],
+        *,
+        include_content: bool = False,
+        fields: Collection[str] | None = None,
+    ) -> None:
+        self.sinks = tuple(sinks)
+        self.include_content = include_content
+        self.fields = None if fields is None else frozenset(fields)
+        self._failures = {sink.name: 0 for sink in self.sinks}
+        self._burst = {sink.name: 0 for sink in self.sinks}
+        self._lock = threading.Lock()
+        self._log = get_logger("relay.audit")
+
+    @classmethod
+    def from_settings(cls, settings: Settings | Mapping[str, Any]) -> AuditPlugin:
+        """The plugin for checked :class:`Settings`, or for a ``plugins.audit`` mapping
+        (checked here; a mistake raises :class:`relay_core.ConfigError`)."""
+        if not isinstance(settings, Settings):
+            settings = Settings.parse(settings)
+        return cls(
+            [build_sink(spec) for spec in settings.sinks],
+            include_content=settings.include_content,
+            fields=settings.fields,
+        )
+
+    @property
+    def failures(self) -> dict[str, int]:
+        """Records each sink failed to keep, by sink name (``jsonl:/var/log/audit.jsonl``)."""
+        with self._lock:
+            return dict(self._failures)
+
+    @hookimpl
+    def relay_audit(self, event: AuditEvent) -> None:
+        record = build_record(event, include_content=self.include_content, fields=self.fields)
+        for sink in self.sinks:
+            try:
+                sink.write(record)
+            except Exception as error:
+                self._failed(sink, error)
+            else:
+                if self._burst[sink.name]:
+                    self._recovered(sink)
+
+    def _failed(self, sink: Sink, error: Exception) -> None:
+        with self._lock:
+            self._failures[sink.name] += 1
+            self._burst[sink.name] += 1
+            first = self._burst[sink.name] == 1
+        if first:  # one line per run of failures, not one per call of a dead disk
+            self._log.error(
+                "audit.sink_failed", sink=sink.name, error=mask(f"{type(error).__name__}: {error}")
+            )
+
+    def _recovered(self, sink: Sink) -> None:
+        with self._lock:
+            lost, self._burst[sink.name] = self._burst[sink.name], 0
+        if lost:
+            self._log.warning("audit.sink_recovered", sink=sink.name, lost=lost)
+
+    def close(self) -> None:
+        """Close the sinks that hold a connection open (SQLite)."""
+        for sink in self.sinks:
+            close = getattr(sink, "close", None)
+            if close is not None:
+                close()

@@ -1,0 +1,51 @@
+"""relay-guardrails: rules a request must pass before it is sent and an answer before the
+caller sees it, configured under the catalog's ``plugins.guardrails``.
+
+Installed, the plugin does nothing until the catalog has a ``plugins.guardrails``
+section; each hub then gets its own :class:`Guardrails`, built from its catalog. A
+refused call raises :class:`relay_core.GuardrailViolation` whose ``rule`` names the rule
+(in a batch job, only that request fails, with the violation as its result's error).
+
+This module stays light: it is imported whenever plugins load. The rules (``re``,
+``fnmatch``) load with the first configured hub, jsonschema with the first answer
+checked against a schema.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from relay_core import hookimpl
+
+if TYPE_CHECKING:
+    from relay_core.config import Catalog
+    from relay_guardrails._guard import Guardrails
+    from relay_guardrails._settings import Settings
+
+__all__ = ["Guardrails", "Settings"]
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def relay_configure(catalog: Catalog) -> object | None:
+    """The guardrails of ``catalog.plugins.guardrails``, or ``None`` when it has none."""
+    if "guardrails" not in catalog.plugins:
+        return None
+    from relay_guardrails._guard import Guardrails
+    from relay_guardrails._settings import Settings
+
+    return Guardrails(Settings.parse(catalog.plugins["guardrails"], catalog))
+
+
+def __getattr__(name: str) -> Any:
+    # The public classes load on first use, not with the entry point.
+    if name == "Guardrails":
+        from relay_guardrails._guard import Guardrails
+
+        return Guardrails
+    if name == "Settings":
+        from relay_guardrails._settings import Settings
+
+        return Settings
+    raise AttributeError(f"module 'relay_guardrails' has no attribute {name!r}")

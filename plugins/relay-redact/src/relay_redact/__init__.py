@@ -1,0 +1,70 @@
+"""relay-redact: finds personal data and secrets in every request before it leaves the
+process (or is logged, cached or audited), and puts the originals back in the answer.
+
+This module stays light: it is imported whenever plugins load. The detectors and the
+redactor load on the first call, when the hub asks :func:`relay_configure`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from relay_core import hookimpl
+
+if TYPE_CHECKING:
+    from relay_core.config import Catalog
+    from relay_redact._detectors import DETECTORS, ENTITIES, Detector, Finding, find_pii
+    from relay_redact._plugin import Redactor
+    from relay_redact._restore import PlaceholderRestorer
+    from relay_redact._settings import Settings
+
+__all__ = [
+    "DETECTORS",
+    "ENTITIES",
+    "Detector",
+    "Finding",
+    "PlaceholderRestorer",
+    "Redactor",
+    "Settings",
+    "find_pii",
+    "relay_configure",
+]
+
+__version__ = "0.1.0"
+
+_MODULE_OF = {
+    "DETECTORS": "relay_redact._detectors",
+    "ENTITIES": "relay_redact._detectors",
+    "Detector": "relay_redact._detectors",
+    "Finding": "relay_redact._detectors",
+    "find_pii": "relay_redact._detectors",
+    "Redactor": "relay_redact._plugin",
+    "PlaceholderRestorer": "relay_redact._restore",
+    "Settings": "relay_redact._settings",
+}
+
+
+@hookimpl
+def relay_configure(catalog: Catalog) -> object | None:
+    """The :class:`Redactor` for ``catalog``'s ``plugins.redact`` settings (defaults when
+    absent: placeholder mode, every entity); ``None`` when they say ``enabled: false``."""
+    from relay_redact._plugin import Redactor
+    from relay_redact._settings import Settings
+
+    settings = Settings.parse(catalog)
+    return Redactor(settings) if settings.enabled else None
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _MODULE_OF.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'relay_redact' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,436 @@
+"""The detectors: each a named regular expression that proposes candidates and a
+validator that accepts, trims or rejects them, with the entity type it finds.
+
+A regex alone over-matches (every 16-digit number is not a card), so every detector
+whose format has a checksum or structural rules checks them: Luhn for cards, mod 97 for
+IBANs, the INSEE key, the Steuer-ID's ISO 7064 digit, the SSA's never-issued SSN
+ranges. Where a format has no checksum (phones, e-mail), the pattern itself is strict
+about separators and context, trading some recall for precision on ordinary text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+
+from attrs import frozen
+
+from relay_core.secrets import looks_like_api_key
+
+__all__ = ["DETECTORS", "ENTITIES", "Detector", "Finding", "find_pii"]
+
+ENTITIES = ("EMAIL", "PHONE", "CARD", "IBAN", "NATIONAL_ID", "IP", "API_KEY")
+
+# Which entity wins when two detectors claim exactly the same span: the one whose
+# validation is the strongest evidence (a checksum beats a shape).
+_SPECIFICITY = {
+    entity: rank
+    for rank, entity in enumerate(
+        ("IBAN", "CARD", "NATIONAL_ID", "EMAIL", "IP", "API_KEY", "PHONE")
+    )
+}
+
+# accept(text, start, end) -> the end of the accepted value (``end`` or less), or None.
+Accept = Callable[[str, int, int], "int | None"]
+
+
+@frozen
+class Detector:
+    """One kind of value: ``pattern`` proposes candidates, ``accept`` validates one and
+    returns where it really ends (some candidates are trimmed), or ``None``."""
+
+    name: str
+    entity: str
+    pattern: re.Pattern[str]
+    accept: Accept
+    description: str
+
+    def find(self, text: str) -> Iterator[Finding]:
+        for match in self.pattern.finditer(text):
+            start, end = match.span()
+            accepted = self.accept(text, start, end)
+            if accepted is not None and accepted > start:
+                yield Finding(self.entity, start, accepted, text[start:accepted], self.name)
+
+
+@frozen
+class Finding:
+    """A detected value: its entity type, its span in the text, and the detector."""
+
+    entity: str
+    start: int
+    end: int
+    value: str
+    detector: str
+
+
+def _whole(check: Callable[[str], bool]) -> Accept:
+    """An ``accept`` that takes the candidate whole when ``check(candidate)`` holds."""
+
+    def accept(text: str, start: int, end: int) -> int | None:
+        return end if check(text[start:end]) else None
+
+    return accept
+
+
+def _digits(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
+# ---------------------------------------------------------------------------- e-mail
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+)
+
+
+def _email_ok(value: str) -> bool:
+    local = value.partition("@")[0]
+    # "a..b@x.io" and "a.@x.io" are not addresses; the pattern already rules out digits-only
+    # top-level domains, so "pkg@1.2.3" is not one either.
+    return ".." not in local and not local.endswith(".")
+
+
+# ---------------------------------------------------------------------------- phones
+
+# "+44 20 7946 0958", "+1 (415) 555-0132", "+33 6 12 34 56 78"
+_PHONE_INTL = re.compile(r"(?<![\w+])\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?![\w-]|\.\d)")
+# "(415) 555-0132", "415-555-0132", "415.555.0132": area and exchange codes start 2-9.
+_PHONE_NANP = re.compile(
+    r"(?<![\w+.-])(?:\([2-9]\d{2}\) ?|[2-9]\d{2}([ .-]))[2-9]\d{2}([ .-])\d{4}(?![\w-]|\.\d)"
+)
+# National numbers with a trunk 0: "020 7946 0958", "07700 900123", "06 12 34 56 78",
+# "030-1234-5678", "(030) 1234 5678".
+_PHONE_TRUNK = re.compile(
+    r"(?<![\w+.-])(?:0\d{1,4}|\(0\d{1,4}\))(?:[ .-]?\d{2,4}){2,4}(?![\w-]|\.\d)"
+)
+
+
+def _phone_intl_ok(value: str) -> bool:
+    digits = _digits(value)
+    if not 8 <= len(digits) <= 15:  # E.164 allows at most 15 digits
+        return False
+    return value.count("(") == value.count(")") and "  " not in value
+
+
+def _phone_nanp_ok(value: str) -> bool:
+    # The exchange 555 with lines 0100-0199 is fiction's range, but still a phone shape;
+    # what matters is that a date or a version cannot look like this.
+    return len(_digits(value)) == 10
+
+
+def _phone_trunk_ok(value: str) -> bool:
+    digits = _digits(value)
+    if not 10 <= len(digits) <= 12:
+        return False
+    # Separators are what tell a phone from an order number: require at least one, and
+    # only one kind.
+    separators = {c for c in value if c in " .-"}
+    return len(separators - {" "}) <= 1 and bool(separators or "(" in value)
+
+
+# ---------------------------------------------------------------------------- cards
+
+_CARD = re.compile(
+    r"(?<![\w-])(?:"
+    r"\d{13,19}"  # unbroken
+    r"|\d{4}([ -])\d{4}\1\d{4}\1\d{4}"  # 4-4-4-4 (Visa, Mastercard, Discover, JCB...)
+    r"|\d{4}([ -])\d{6}\2\d{4,5}"  # 4-6-5 (Amex) and 4-6-4 (Diners)
+    r")(?![\w-])"
+)
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check every payment card number passes."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return total % 10 == 0
+
+
+def _card_brand_ok(digits: str) -> bool:
+    """The number starts with an issuer prefix whose cards have this length."""
+    n = len(digits)
+    two, four, six = int(digits[:2]), int(digits[:4]), int(digits[:6])
+    return (
+        (digits[0] == "4" and n in (13, 16, 19))  # Visa
+        or ((51 <= two <= 55 or 2221 <= four <= 2720) and n == 16)  # Mastercard
+        or (two in (34, 37) and n == 15)  # American Express
+        or ((four == 6011 or two == 65 or 644 <= four // 10 <= 649) and 16 <= n <= 19)
+        or (622126 <= six <= 622925 and 16 <= n <= 19)  # Discover / UnionPay co-brand
+        or (two == 62 and 16 <= n <= 19)  # UnionPay
+        or (3528 <= four <= 3589 and 16 <= n <= 19)  # JCB
+        or ((two in (36, 38, 39) or 300 <= four // 10 <= 305) and 14 <= n <= 19)  # Diners
+        or (four in (5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763) and n >= 13)
+    )
+
+
+def _card_ok(value: str) -> bool:
+    digits = _digits(value)
+    return 13 <= len(digits) <= 19 and _card_brand_ok(digits) and luhn_ok(digits)
+
+
+# ---------------------------------------------------------------------------- IBAN
+
+# Total length of the IBAN per country (ISO 13616 registry).
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22,
+    "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27,
+    "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28,
+    "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20,
+    "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31,
+    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
+    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+# The pattern finds where an IBAN may start; the validator reads on through the text to
+# the country's length (single spaces allowed between characters, as printed in groups of
+# four), so neither trailing words nor the next IBAN are swallowed.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?= ?[A-Za-z0-9])", re.ASCII)
+
+
+def iban_ok(iban: str) -> bool:
+    """The ISO 7064 mod 97-10 check of an IBAN written without spaces."""
+    rearranged = iban[4:] + iban[:4]
+    number = "".join(str(int(c, 36)) for c in rearranged.upper())
+    return int(number) % 97 == 1
+
+
+def _accept_iban(text: str, start: int, end: int) -> int | None:
+    length = IBAN_LENGTHS.get(text[start : start + 2].upper())
+    if length is None:
+        return None
+    count, position = 0, start
+    while position < len(text) and count < length:
+        char = text[position]
+        if char.isascii() and char.isalnum():
+            count += 1
+        elif not (char == " " and text[position - 1] != " "):
+            break
+        position += 1
+    if count < length or (position < len(text) and text[position].isalnum()):
+        return None  # too short, or the value runs on: part of a longer token
+    value = text[start:position]
+    if not (value.isupper() or value.islower()):
+        return None  # mixed case: words, not an IBAN
+    return position if iban_ok(value.replace(" ", "")) else None
+
+
+# ---------------------------------------------------------------------------- national IDs
+
+# US Social Security number: AAA-GG-SSSS (dashes or spaces, the same both times).
+_US_SSN = re.compile(r"(?<![\w-])\d{3}([- ])\d{2}\1\d{4}(?![\w-])")
+
+
+def _ssn_ok(value: str) -> bool:
+    digits = _digits(value)
+    area, group, serial = int(digits[:3]), int(digits[3:5]), int(digits[5:])
+    # Never issued: area 000, 666 and 900-999; group 00; serial 0000.
+    return area not in (0, 666) and area < 900 and group != 0 and serial != 0
+
+
+# UK National Insurance number: two letters, six digits, a suffix A-D ("AB 12 34 56 C").
+_UK_NINO = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])")
+_NINO_BAD_PREFIXES = {"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"}
+
+
+def _nino_ok(value: str) -> bool:
+    first, second = value[0], value[1]
+    return first not in "DFIQUV" and second not in "DFIOQUV" and value[:2] not in _NINO_BAD_PREFIXES
+
+
+# French INSEE number (NIR): sex, year, month, department (2A/2B for Corsica), commune,
+# order, then a two-digit key; printed "1 84 12 76 451 089 46" or unbroken.
+_FR_INSEE = re.compile(
+    r"(?<![\w-])[12] ?\d{2} ?(?:0[1-9]|1[0-2]|[2-9]\d) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}"
+    r"(?![\w-])"
+)
+
+
+def _insee_ok(value: str) -> bool:
+    compact = value.replace(" ", "")
+    body = compact[:13].replace("2A", "19").replace("2B", "18")
+    return int(compact[13:]) == 97 - int(body) % 97
+
+
+# German tax id (Steuerliche Identifikationsnummer): 11 digits, no leading 0, printed
+# "12 345 678 901" or unbroken; ISO 7064 MOD 11,10 check digit; in the first ten
+# digits exactly one digit occurs twice or three times and none other repeats.
+_DE_STEUER_ID = re.compile(r"(?<![\w+.-])[1-9]\d ?\d{3} ?\d{3} ?\d{3}(?![\w-]|\.\d)")
+
+
+def steuer_id_ok(digits: str) -> bool:
+    """The check digit and digit-frequency rules of a German Steuer-ID."""
+    if len(digits) != 11 or digits[0] == "0":
+        return False
+    counts = sorted(Counter(digits[:10]).values())
+    if counts[-1] not in (2, 3) or counts[-2:-1] == [counts[-1]] or max(counts[:-1]) != 1:
+        return False
+    product = 10
+    for char in digits[:10]:
+        total = (int(char) + product) % 10 or 10
+        product = (total * 2) % 11
+    check = 11 - product
+    return (0 if check == 10 else check) == int(digits[10])
+
+
+def _steuer_id_ok(value: str) -> bool:
+    spaces = value.count(" ")
+    return spaces in (0, 3) and steuer_id_ok(_digits(value))
+
+
+# ---------------------------------------------------------------------------- IP addresses
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w]|\.\d)")
+# "version 1.2.3.4", "v10.0.0.1", "build 4.2.0.17" are versions, not addresses.
+_VERSION_BEFORE = re.compile(r"(?:\bv|\bver\.?|version|release|build|rev\.?)\s*$", re.IGNORECASE)
+
+
+_NETMASK_OCTETS = {"0", "128", "192", "224", "240", "248", "252", "254", "255"}
+
+
+def _accept_ipv4(text: str, start: int, end: int) -> int | None:
+    if _VERSION_BEFORE.search(text[max(0, start - 12) : start]):
+        return None
+    value = text[start:end]
+    octets = value.split(".")
+    if octets[0] == "255" and set(octets) <= _NETMASK_OCTETS:
+        return None  # a netmask
+    address = ipaddress.IPv4Address(value)
+    # Loopback and "any" (127.0.0.1, 0.0.0.0) identify no one; private ranges are kept
+    # (they map a network's inside).
+    return None if address.is_loopback or address.is_unspecified else end
+
+
+_IPV6 = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?"
+    r"(?![\w:]|\.\w)"
+)
+
+
+def _ipv6_ok(value: str) -> bool:
+    try:
+        address = ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    if address.is_loopback or address.is_unspecified:
+        return False
+    # "1::2" (a Python slice) and "::" parse, but carry too little to be an address anyone
+    # needs hidden; real ones have several groups.
+    return sum(c in "0123456789abcdefABCDEF" for c in value) >= 4 and value.count(":") >= 3
+
+
+# ---------------------------------------------------------------------------- API keys
+
+# Well-known key formats. relay_core.secrets knows the LLM providers' keys; these add the
+# other services whose keys turn up pasted into prompts.
+_KNOWN_KEY = re.compile(
+    r"(?<![A-Za-z0-9])(?:"
+    r"sk-(?:ant-|proj-|or-)?[A-Za-z0-9_\-]{16,}"
+    r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"|AIza[0-9A-Za-z_\-]{30,}"
+    r"|gsk_[A-Za-z0-9]{20,}"
+    r"|xai-[A-Za-z0-9]{20,}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}"
+    r"|github_pat_[A-Za-z0-9_]{30,}"
+    r"|glpat-[A-Za-z0-9_\-]{20,}"
+    r"|hf_[A-Za-z0-9]{30,}"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r")"
+)
+_BEARER = re.compile(r"(?<=[Bb]earer )[A-Za-z0-9._\-]{16,}")
+# Opaque tokens: a long run of key characters, judged by relay_core's own heuristic.
+# '=' ends a token ("API_KEY=...") except as base64 padding.
+_OPAQUE = re.compile(r"(?<![A-Za-z0-9_\-.+/])[A-Za-z0-9_\-+]{24,}={0,2}(?![A-Za-z0-9_\-+=/])")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+# An identifier made of words: camelCase or snake_case humps and at most one number
+# ("parseHttpResponseHeaders2024Compat"). Random keys almost never split this way.
+_WORDS = re.compile(
+    r"(?:[A-Z]?[a-z]{2,}|[A-Z]{2,}(?![a-z])|[_\-])+(?:\d+(?:[A-Z]?[a-z]{2,}|[_\-])*)?"
+)
+
+
+def _opaque_key_ok(value: str) -> bool:
+    # Hex digests (git SHAs, checksums, dashless UUIDs) are everywhere in technical text
+    # and rarely secret; a hex-only key is missed rather than every commit id redacted.
+    return looks_like_api_key(value) and not _HEX.match(value) and not _WORDS.fullmatch(value)
+
+
+def _bearer_ok(value: str) -> bool:
+    return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
+
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector("email", "EMAIL", _EMAIL, _whole(_email_ok),
+             "An address local@domain.tld; no '..' in the local part, an alphabetic TLD."),
+    Detector("phone_international", "PHONE", _PHONE_INTL, _whole(_phone_intl_ok),
+             "+country code and 8-15 digits in groups: '+44 20 7946 0958'."),
+    Detector("phone_nanp", "PHONE", _PHONE_NANP, _whole(_phone_nanp_ok),
+             "North American '(415) 555-0132', '415-555-0132', '415.555.0132'."),
+    Detector("phone_trunk", "PHONE", _PHONE_TRUNK, _whole(_phone_trunk_ok),
+             "National numbers with a trunk 0 and separators: '020 7946 0958'."),
+    Detector("card", "CARD", _CARD, _whole(_card_ok),
+             "13-19 digits (unbroken, 4-4-4-4 or 4-6-5), issuer prefix and Luhn check."),
+    Detector("iban", "IBAN", _IBAN, _accept_iban,
+             "Country code, check digits, the country's length, mod 97 == 1."),
+    Detector("us_ssn", "NATIONAL_ID", _US_SSN, _whole(_ssn_ok),
+             "US SSN AAA-GG-SSSS outside the never-issued ranges (000, 666, 9xx, 00, 0000)."),
+    Detector("uk_nino", "NATIONAL_ID", _UK_NINO, _whole(_nino_ok),
+             "UK National Insurance number with HMRC's prefix rules: 'AB 12 34 56 C'."),
+    Detector("fr_insee", "NATIONAL_ID", _FR_INSEE, _whole(_insee_ok),
+             "French INSEE/NIR number, 13 digits and the 97-complement key."),
+    Detector("de_steuer_id", "NATIONAL_ID", _DE_STEUER_ID, _whole(_steuer_id_ok),
+             "German Steuer-ID, 11 digits, ISO 7064 MOD 11,10 and the digit-frequency rule."),
+    Detector("ipv4", "IP", _IPV4, _accept_ipv4,
+             "Dotted quad, each octet 0-255; not after 'v'/'version'/'build'."),
+    Detector("ipv6", "IP", _IPV6, _whole(_ipv6_ok),
+             "Any form Python's ipaddress accepts, with at least 3 colons and 4 hex digits."),
+    Detector("api_key_known", "API_KEY", _KNOWN_KEY, _whole(lambda _: True),
+             "Known key formats: OpenAI, Anthropic, Google, Groq, xAI, GitHub, GitLab, "
+             "Hugging Face, AWS access key ids, Slack, Stripe, JWTs."),
+    Detector("api_key_bearer", "API_KEY", _BEARER, _whole(_bearer_ok),
+             "The token after 'Bearer ' (letters and digits, 16+ characters)."),
+    Detector("api_key_opaque", "API_KEY", _OPAQUE, _whole(_opaque_key_ok),
+             "A 24+ character token mixing letters and digits with a 16-character "
+             "alphanumeric run (relay_core.secrets.looks_like_api_key); not hex-only."),
+)  # fmt: skip
+
+
+def find_pii(
+    text: str,
+    entities: Iterable[str] = ENTITIES,
+    detectors: Iterable[Detector] = DETECTORS,
+) -> list[Finding]:
+    """The values in ``text`` of the given entity types, in order, never overlapping.
+
+    When candidates overlap, the longest wins, then the most specific entity (IBAN,
+    CARD, NATIONAL_ID, EMAIL, IP, API_KEY, PHONE), then the earliest: the same text
+    always gives the same findings.
+    """
+    wanted = set(entities)
+    candidates = [
+        finding
+        for detector in detectors
+        if detector.entity in wanted
+        for finding in detector.find(text)
+    ]
+    candidates.sort(key=lambda f: (f.start - f.end, _SPECIFICITY[f.entity], f.start))
+    chosen: list[Finding] = []
+    for finding in candidates:
+        if all(finding.end <= c.start or finding.start >= c.end for c in chosen):
+            chosen.append(finding)
+    return sorted(chosen, key=lambda f: f.start)

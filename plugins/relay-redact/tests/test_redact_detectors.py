@@ -1,0 +1,129 @@
+"""Each detector on what it must find and on the look-alikes it must leave alone."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from relay_core.secrets import has_known_key_shape
+from relay_redact import DETECTORS, ENTITIES, find_pii
+from relay_redact._detectors import iban_ok, luhn_ok, steuer_id_ok
+
+
+def found(text: str, *entities: str) -> list[tuple[str, str]]:
+    return [(f.entity, f.value) for f in find_pii(text, entities or ENTITIES)]
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "value"),
+    [
+        ("write to jane.doe+x@mail.example.co.uk!", "EMAIL", "jane.doe+x@mail.example.co.uk"),
+        ("call +44 20 7946 0958 today", "PHONE", "+44 20 7946 0958"),
+        ("call (415) 555-0132 today", "PHONE", "(415) 555-0132"),
+        ("call 415.555.0132 today", "PHONE", "415.555.0132"),
+        ("appelle le 06 12 34 56 78", "PHONE", "06 12 34 56 78"),
+        ("ring 020 7946 0958.", "PHONE", "020 7946 0958"),
+        ("card 4111 1111 1111 1111 exp 09/27", "CARD", "4111 1111 1111 1111"),
+        ("amex 3782 822463 10005", "CARD", "3782 822463 10005"),
+        ("mc 5555-5555-5555-4444", "CARD", "5555-5555-5555-4444"),
+        ("IBAN DE89 3704 0044 0532 0130 00 TO PAY", "IBAN", "DE89 3704 0044 0532 0130 00"),
+        ("iban gb82west12345698765432.", "IBAN", "gb82west12345698765432"),
+        ("ssn 123-45-6789", "NATIONAL_ID", "123-45-6789"),
+        ("NI AB 12 34 56 C", "NATIONAL_ID", "AB 12 34 56 C"),
+        ("NIR 1 84 12 76 451 089 46", "NATIONAL_ID", "1 84 12 76 451 089 46"),
+        ("Corse 2 91 03 2A 004 112 79", "NATIONAL_ID", "2 91 03 2A 004 112 79"),
+        ("IdNr 86095742719", "NATIONAL_ID", "86095742719"),
+        ("from 203.0.113.45:443", "IP", "203.0.113.45"),
+        ("from 2001:db8::8a2e:370:7334", "IP", "2001:db8::8a2e:370:7334"),
+        ("key sk-proj-abcdefghijklmnop1234", "API_KEY", "sk-proj-abcdefghijklmnop1234"),
+        ("AWS AKIAIOSFODNN7EXAMPLE", "API_KEY", "AKIAIOSFODNN7EXAMPLE"),
+        ("TOKEN=a8Fk29dLqP0xZ7mN3vB6cT1yR4wE", "API_KEY", "a8Fk29dLqP0xZ7mN3vB6cT1yR4wE"),
+        ("Authorization: Bearer abcDEF123456ghiJKL7890", "API_KEY", "abcDEF123456ghiJKL7890"),
+    ],
+)
+def test_each_entity_is_found_with_its_exact_span(text: str, entity: str, value: str) -> None:
+    assert found(text) == [(entity, value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "meeting on 2024-01-15 at 10:30:45, or 15/01/2024, or 01.02.2024",
+        "order ORD-2024-000123, #123456789, total $1,299.99",
+        "Python 3.12.1, Windows 10.0.19041.1415, version 1.2.3.4, v2.0.0.1",
+        "id 550e8400-e29b-41d4-a716-446655440000, commit 3f786850e387550fdab836ed7e6dc881de23001b",
+        "ISBN 978-3-16-148410-0 and 0-306-40615-2",
+        "tracking 1Z999AA10123456784 and 9400 1000 0000 0000 0000 00",
+        "x[1::2] and std::vector<int> and a::b::c",
+        "MAC 00:1A:2B:3C:4D:5E, ratio 16:9, netmask 255.255.255.0",
+        "bind 0.0.0.0 or 127.0.0.1 or ::1",
+        "card-like 4111 1111 1111 1112 fails Luhn",
+        "IBAN with a typo DE90 3704 0044 0532 0130 00",
+        "never issued: 000-12-3456, 666-45-1234, 987-65-4321, 123-00-4567",
+        "NINO prefixes GB 12 34 56 A and QQ 12 34 56 C are not issued",
+        "npm i @types/node@20.11.5; pip install relay-core==0.1.0",
+        "const parseHttpResponseHeaders2024Compat = 1",
+        "task-management-system-v2 and interleaved-thinking-2025-05-14",
+        "Bearer tokens are described in RFC 6750",
+    ],
+)
+def test_ordinary_text_has_nothing_to_redact(text: str) -> None:
+    assert found(text) == []
+
+
+def test_only_the_chosen_entities_are_looked_for() -> None:
+    text = "jane@example.org, 4111111111111111, 10.0.0.1"
+    assert found(text, "CARD") == [("CARD", "4111111111111111")]
+    assert found(text, "EMAIL", "IP") == [("EMAIL", "jane@example.org"), ("IP", "10.0.0.1")]
+
+
+def test_overlaps_resolve_to_the_longest_then_the_most_specific() -> None:
+    # A Maltese IBAN is also a 31-character opaque token: same span, IBAN is more specific.
+    assert found("MT84MALT011000012345MTLCAST001S") == [("IBAN", "MT84MALT011000012345MTLCAST001S")]
+    # "+1 (415) 555-0132": the international form covers the NANP one; one finding.
+    assert found("+1 (415) 555-0132") == [("PHONE", "+1 (415) 555-0132")]
+    # An e-mail's local part never becomes a key on its own.
+    assert found("a8Fk29dLqP0xZ7mN3vB6cT1yR4wE@example.com") == [
+        ("EMAIL", "a8Fk29dLqP0xZ7mN3vB6cT1yR4wE@example.com")
+    ]
+
+
+def test_findings_are_ordered_and_never_overlap() -> None:
+    text = "a@b.io 4111111111111111 a@b.io 10.0.0.1 DE89370400440532013000"
+    findings = find_pii(text)
+    assert [f.start for f in findings] == sorted(f.start for f in findings)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(findings))
+    assert all(text[f.start : f.end] == f.value for f in findings)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345",
+        "sk-or-v1-abcdefghijklmnop1234",
+        "AIzaSyA1234567890abcdefghijklmnopqrstu",
+        "gsk_abcdefghijklmnopqrstuv123456",
+        "xai-abcdefghijklmnopqrstuv123456",
+    ],
+)
+def test_every_key_shape_relay_core_knows_is_redacted(key: str) -> None:
+    assert has_known_key_shape(key)
+    assert found(f"my key is {key}, thanks") == [("API_KEY", key)]
+
+
+def test_the_checksums_follow_their_standards() -> None:
+    assert luhn_ok("79927398713")
+    assert not luhn_ok("79927398710")
+    assert iban_ok("GB82WEST12345698765432")
+    assert not iban_ok("GB82WEST12345698765433")
+    assert steuer_id_ok("86095742719")
+    assert not steuer_id_ok("86095742718")
+    assert not steuer_id_ok("11111111111")  # a digit may repeat only once
+
+
+def test_every_detector_is_named_documented_and_typed() -> None:
+    names = [d.name for d in DETECTORS]
+    assert len(names) == len(set(names))
+    assert {d.entity for d in DETECTORS} == set(ENTITIES)
+    assert all(d.description for d in DETECTORS)
