@@ -33,6 +33,7 @@ ALWAYS = ("schema", "kind", "outcome", "at", "at_epoch")
 OPTIONAL = (
     "caller",
     "tags",
+    "group",
     "alias",
     "provider",
     "model",
@@ -82,6 +83,7 @@ def build_record(
     optional: dict[str, Any] = {
         "caller": event.caller,
         "tags": list(event.tags),
+        "group": event.group,
         "alias": event.alias,
         "provider": event.provider,
         "model": event.model,

@@ -38,8 +38,8 @@ class OtelTracing:
         hub.plugins.register(OtelTracing(include_content=True, catalog=hub.catalog))
 
     ``tracer_provider`` and ``meter_provider`` default to the global ones. ``catalog``
-    lets spans name the group a member was tried for, the catalog's params and the
-    server address; without it they carry what the audit event alone says.
+    lets spans carry the catalog's params and the server address; without it they
+    carry what the audit event alone says.
     """
 
     def __init__(
@@ -173,12 +173,8 @@ class OtelTracing:
         return attributes
 
     def _group(self, event: AuditEvent) -> str | None:
-        # A group calls each member with the caller's request, whose model is still the
-        # group's name.
-        named = event.request.model if event.request is not None else None
-        if self._catalog is None or not named or named == event.alias:
-            return None
-        return named if named in self._catalog.groups else None
+        # The core names the group (or router) that routed the call.
+        return event.group
 
     def _server(self, provider: str) -> dict[str, AttributeValue]:
         """``server.address`` and ``server.port`` of a provider whose base URL the
