@@ -9,7 +9,8 @@ nothing and a program pays only for what it uses.
 """
 
 from typing import TYPE_CHECKING
-from typing import Any as _Any
+
+from relay_core.lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from relay_core.batch._client import AsyncRelayClient, RelayClient
@@ -294,16 +295,4 @@ _MODULE_OF: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _Any:
-    module_name = _MODULE_OF.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'relay_core' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy_exports(__name__, globals(), _MODULE_OF, listed=__all__)

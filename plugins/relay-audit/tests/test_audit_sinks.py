@@ -110,9 +110,7 @@ def test_a_locked_database_is_a_burst_of_failures_that_ends(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("audit.sink_failed" in m for m in messages) == 1
     # The record renders as key=value or as JSON, whichever logging another test set up.
-    assert any(
-        "audit.sink_recovered" in m and re.search(r'lost(=|": )2', m) for m in messages
-    )
+    assert any("audit.sink_recovered" in m and re.search(r'lost(=|": )2', m) for m in messages)
     assert [r["usage"]["input_tokens"] for r in read_jsonl(tmp_path / "audit.jsonl")] == [
         0,
         1,

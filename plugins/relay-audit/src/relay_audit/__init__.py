@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from relay_core.hookspecs import hookimpl
+from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from relay_audit._jsonl import JsonlSink
@@ -52,20 +53,7 @@ _MODULE_OF = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _MODULE_OF.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'relay_audit' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    # pluggy finds hook implementations through dir(): keep the module's own names.
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _MODULE_OF)
 
 
 def audit_plugin(hub: Hub) -> AuditPlugin | None:

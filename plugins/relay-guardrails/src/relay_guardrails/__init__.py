@@ -13,9 +13,10 @@ checked against a schema.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from relay_core import hookimpl
+from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from relay_core.config import Catalog
@@ -38,14 +39,9 @@ def relay_configure(catalog: Catalog) -> object | None:
     return Guardrails(Settings.parse(catalog.plugins["guardrails"], catalog))
 
 
-def __getattr__(name: str) -> Any:
-    # The public classes load on first use, not with the entry point.
-    if name == "Guardrails":
-        from relay_guardrails._guard import Guardrails
-
-        return Guardrails
-    if name == "Settings":
-        from relay_guardrails._settings import Settings
-
-        return Settings
-    raise AttributeError(f"module 'relay_guardrails' has no attribute {name!r}")
+# The public classes load on first use, not with the entry point.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    {"Guardrails": "relay_guardrails._guard", "Settings": "relay_guardrails._settings"},
+)

@@ -7,9 +7,10 @@ hub configures its plugins, before its first call.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from relay_core import hookimpl
+from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from relay_core.config import Catalog
@@ -36,9 +37,4 @@ def relay_configure(catalog: Catalog) -> OtelTracing:
     )
 
 
-def __getattr__(name: str) -> Any:
-    if name == "OtelTracing":
-        from relay_otel._tracing import OtelTracing
-
-        return OtelTracing
-    raise AttributeError(f"module 'relay_otel' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, globals(), {"OtelTracing": "relay_otel._tracing"})

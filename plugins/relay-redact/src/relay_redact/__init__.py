@@ -7,9 +7,10 @@ redactor load on the first call, when the hub asks :func:`relay_configure`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from relay_core import hookimpl
+from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from relay_core.config import Catalog
@@ -55,16 +56,4 @@ def relay_configure(catalog: Catalog) -> object | None:
     return Redactor(settings) if settings.enabled else None
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _MODULE_OF.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'relay_redact' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _MODULE_OF, listed=__all__)

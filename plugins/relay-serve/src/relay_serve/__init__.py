@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from relay_core import hookimpl
+from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from relay_serve._app import create_app
@@ -34,13 +35,8 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # Starlette loads with the first use of the server, not with the plugin.
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'relay_serve' has no attribute {name!r}")
+# Starlette loads with the first use of the server, not with the plugin.
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 @hookimpl
