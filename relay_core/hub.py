@@ -116,6 +116,12 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
         options["response_schema"] = ResponseSchema(schema=schema)
     elif isinstance(schema, type):
         options["response_schema"] = ResponseSchema.from_type(schema)
+    elif schema is not None and not isinstance(schema, ResponseSchema):
+        raise InvalidRequestError(
+            "response_schema must be a JSON Schema object, a ResponseSchema or a class, "
+            f"not {type(schema).__name__}",
+            custom_id=options.get("custom_id"),
+        )
     if "tools" in options:
         options["tools"] = tuple(_tool(t, i) for i, t in enumerate(options["tools"] or ()))
     if isinstance(prompt, Request):

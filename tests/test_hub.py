@@ -539,3 +539,8 @@ def test_built_adapters_are_those_a_call_needed(make_hub: Any) -> None:
     built = hub.built_adapters()
     assert list(built) == ["scripted"]
     assert built["scripted"] is hub.get("scripted/one").adapter
+
+
+def test_a_response_schema_of_the_wrong_kind_is_a_clear_error(make_hub: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="response_schema must be a JSON Schema object"):
+        make_hub(CATALOG).chat("fast", "x", response_schema=["not", "a", "schema"])
