@@ -150,8 +150,12 @@ def ingest(
         rows.clear()
         finished.clear()
 
+    refused_count = 0
     try:
-        with (job_dir / "requests.jsonl").open("wb") as out:
+        with (
+            (job_dir / "requests.jsonl").open("wb") as out,
+            (job_dir / REFUSED).open("wb") as refused,
+        ):
             for index, item in enumerate(iter_requests(requests)):
                 request = normalise(item, index, default_model)
                 with _input_error(request, item, index):
@@ -177,11 +181,23 @@ def ingest(
                     chunking = False
                 if chunking and model is not None and prepared is not None:
                     with _input_error(request, item, index):
-                        # What leaves for the provider's batch is redacted like a call.
+                        # What leaves for the provider's batch is redacted and guarded
+                        # like a call; a refused request fails alone, never sent.
                         prepared = model.prepare(hub._redact(request))
+                        refusal = _refusal(hub, model, prepared, job_id)
                         # Refused here (a custom_id outside the provider's rules...) rather
                         # than at upload, so the error names where the request came from.
-                        wire = jsonl_line(dict(model.adapter.batch_line(prepared)))
+                        wire = (
+                            jsonl_line(dict(model.adapter.batch_line(prepared)))
+                            if refusal is None
+                            else b""
+                        )
+                    if refusal is not None:
+                        write_jsonl_line(refused, result_line(index, refusal))
+                        refused_count += 1
+                        rows.append((job_id, index, request.custom_id or "", None))
+                        count = index + 1
+                        continue
                     chunk = open_chunks.get(model.alias)
                     if chunk is not None and not chunk.fits(len(wire)):
                         finished.append(chunk)
@@ -214,6 +230,13 @@ def ingest(
         raise
     if count == 0:
         raise BatchInputError("the job has no requests", job_id=job_id)
+    if chunking and refused_count == count:
+        first = read_item((job_dir / REFUSED).read_bytes().splitlines()[0])
+        raise BatchInputError(
+            f"every request of the job was refused by a guardrail (the first: "
+            f"{first.error.message if first.error else '?'}); nothing was submitted",
+            job_id=job_id,
+        )
     if not chunking:
         _drop_chunks(ws, job_id)
     return Ingested(count, digest.hexdigest(), "batch" if chunking else "engine", tuple(providers))
@@ -363,6 +386,37 @@ def finalize(ws: Workspace, job_id: str, *, status: str, unanswered: ErrorInfo) 
         finished_at=now,
         updated_at=now,
     )
+
+
+# Requests of a provider batch job that a guardrail refused at submission: their results,
+# merged into the job's results when it is retrieved.
+REFUSED = "refused.jsonl"
+
+
+def _refusal(hub: Hub, model: Any, prepared: Request, job_id: str) -> BatchItem | None:
+    """The failed result of a request a pre guardrail refuses, or ``None``."""
+    from relay_core.errors import GuardrailViolation
+
+    call = model.call_info(hub._options(job_id=job_id))
+    try:
+        hub.plugins.hook.relay_guardrail_pre(request=prepared, call=call)
+    except GuardrailViolation as violation:
+        return BatchItem(prepared.custom_id or "", error=ErrorInfo.from_exception(violation))
+    return None
+
+
+def refused_results(ws: Workspace, job_id: str, responses: IO[bytes]) -> None:
+    """Write the results of the requests refused at submission after the provider's."""
+    path = ws.job_dir(job_id) / REFUSED
+    if not path.exists():
+        return
+    updates = []
+    with path.open("rb") as lines:
+        for line in lines:
+            index = json.loads(line)["index"]
+            updates.append(write_result(responses, index, read_item(line)))
+    responses.flush()
+    record_results(ws, job_id, updates)
 
 
 def record_results(ws: Workspace, job_id: str, updates: list[tuple[str, int, int, int]]) -> None:

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from relay_core.batch import _checkpoints
-from relay_core.batch._jobs import custom_ids, finalize, record_results, write_result
+from relay_core.batch._jobs import (
+    custom_ids,
+    finalize,
+    record_results,
+    refused_results,
+    write_result,
+)
 from relay_core.errors import ProviderError, ResultsNotReady
 from relay_core.providers import Provider
 from relay_core.serialize import loads, structure
@@ -155,6 +161,7 @@ async def retrieve(ws: Workspace, hub: Hub, job_id: str) -> None:
         with (job_dir / "responses.jsonl").open("wb") as responses:
             for chunk in chunks:
                 await _retrieve_chunk(ws, hub, job_id, chunk, responses)
+            refused_results(ws, job_id, responses)
         finalize(
             ws,
             job_id,

@@ -365,3 +365,45 @@ def test_batch_mode_sends_the_provider_redacted_requests(client: RelayClient) ->
     assert _texts(client.retrieve_batch_results("b-redacted")) == [
         f"<NAME_1> asks {i}" for i in range(3)
     ]
+
+
+class _NoSecrets:
+    """A guardrail refusing requests that mention a password."""
+
+    from relay_core import hookimpl
+
+    @hookimpl
+    def relay_guardrail_pre(self, request: Request, call: Any) -> None:
+        from relay_core import GuardrailViolation
+
+        assert call.job_id is not None  # the job is named, as in engine jobs
+        if "password" in request.messages[-1].text:
+            raise GuardrailViolation("no-passwords", "mentions a password")
+
+
+def test_batch_mode_refuses_a_guarded_request_alone(client: RelayClient) -> None:
+    client.hub.plugins.register(_NoSecrets())
+    requests = _requests(4)
+    requests[2] = BatchRequest(id="q2", prompt="my password is hunter2")
+    job = client.submit_batch(requests, job_id="b-guarded", provider="mock", model="fast")
+    assert job.mode == "batch"
+    client.wait("b-guarded", poll_interval=0.01)
+    results = client.retrieve_batch_results("b-guarded")
+    assert [r.custom_id for r in results] == ["q0", "q1", "q2", "q3"]
+    assert _texts(results) == ["question 0", "question 1", None, "question 3"]
+    refused = results[2].error
+    assert refused is not None
+    assert refused.kind == "GuardrailViolation"
+    assert "no-passwords" in refused.message
+    job = client.get_job("b-guarded")
+    assert (job.counts.completed, job.counts.failed) == (3, 1)
+
+
+def test_batch_mode_with_every_request_refused_submits_nothing(client: RelayClient) -> None:
+    client.hub.plugins.register(_NoSecrets())
+    requests = [
+        BatchRequest(id="q0", prompt="password one"),
+        BatchRequest(id="q1", prompt="password two"),
+    ]
+    with pytest.raises(BatchInputError, match="every request of the job was refused"):
+        client.submit_batch(requests, job_id="b-none", provider="mock", model="fast")
