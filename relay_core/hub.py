@@ -59,6 +59,7 @@ from relay_core.routing import (
 )
 from relay_core.types import (
     AuditEvent,
+    Cost,
     DocumentPart,
     EndEvent,
     ErrorInfo,
@@ -745,12 +746,23 @@ class Hub:
         return [r for r in self.plugins.hook.relay_restorer(request=request) if r is not None]
 
     def _audit_job(
-        self, kind: str, job_id: str, *, provider: str | None = None, **metadata: Any
+        self,
+        kind: str,
+        job_id: str,
+        *,
+        provider: str | None = None,
+        cost: Cost | None = None,
+        **metadata: Any,
     ) -> None:
         if self.plugins.hook.relay_audit.get_hookimpls():
             self._emit(
                 AuditEvent(
-                    kind=kind, at=time.time(), job_id=job_id, provider=provider, metadata=metadata
+                    kind=kind,
+                    at=time.time(),
+                    job_id=job_id,
+                    provider=provider,
+                    cost=cost,
+                    metadata=metadata,
                 )
             )
 

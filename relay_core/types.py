@@ -680,7 +680,9 @@ class AuditEvent:
     ``kind`` is one of ``call.succeeded``, ``call.failed`` (a provider error, a
     guardrail's refusal, a capability the provider lacks), ``call.cached``,
     ``stream.succeeded``, ``stream.failed``, ``stream.cached``, ``batch.submitted``,
-    ``batch.status``, ``batch.retrieved``, ``batch.cancelled``. ``at`` is Unix time in
+    ``batch.retrieved``, ``batch.cancelled`` (provider batch jobs), ``job.started``,
+    ``job.finished`` (engine jobs; ``cost`` and the counts in ``metadata``) and
+    ``job.cancel_requested``. ``at`` is Unix time in
     seconds. ``group`` names the group (or router) that routed the call to ``alias``.
     ``caller`` is the request's ``metadata["caller"]`` when it is a string (who
     made the call: relay-serve puts the API key's name there), ``tags`` the request's

@@ -266,3 +266,30 @@ def test_configured_plugins_are_closed_with_the_hub(make_hub: Any) -> None:
     hub.chat("fast", "x")
     hub.close()
     assert closed == ["closed"]
+
+
+def test_engine_jobs_are_audited_from_start_to_finish(make_hub: Any, tmp_path: Any) -> None:
+    from relay_core import BatchRequest, RelayClient
+
+    events: list[AuditEvent] = []
+
+    class Sink:
+        @hookimpl
+        def relay_audit(self, event: AuditEvent) -> None:
+            events.append(event)
+
+    hub = make_hub(CATALOG)
+    hub.plugins.register(Sink())
+    with RelayClient(tmp_path / "ws", hub=hub) as client:
+        requests = [BatchRequest(id=f"r{i}", prompt=f"q{i}") for i in range(3)]
+        client.submit_batch(requests, job_id="audited", model="fast", mode="engine")
+    kinds = [(e.kind, e.job_id) for e in events]
+    assert kinds[0] == ("job.started", "audited")
+    assert kinds[-1] == ("job.finished", "audited")
+    assert sorted(kinds[1:-1]) == [("call.succeeded", "audited")] * 3
+    finished = events[-1]
+    assert finished.metadata == {"status": "completed", "completed": 3, "failed": 0}
+    assert finished.cost is not None
+    assert finished.cost.amount == pytest.approx(
+        sum(e.cost.amount or 0 for e in events[1:-1] if e.cost)
+    )

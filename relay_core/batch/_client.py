@@ -185,6 +185,7 @@ class AsyncRelayClient:
                     from relay_core.batch._progress import ProgressBar
 
                     bar = ProgressBar(label=f"{job_id} ")
+                self.hub._audit_job("job.started", job_id, requests=row["n_requests"])
                 self.last_engine_stats = await _engine.run_engine(
                     self.workspace,
                     self.hub,
@@ -192,6 +193,15 @@ class AsyncRelayClient:
                     concurrency=max(1, concurrency),
                     cache=self._response_cache(),
                     progress=bar,
+                )
+                done = self.workspace.job(self.workspace.row(job_id))
+                self.hub._audit_job(
+                    "job.finished",
+                    job_id,
+                    cost=done.cost,
+                    status=done.status,
+                    completed=done.counts.completed,
+                    failed=done.counts.failed,
                 )
             else:
                 await _provider.submit_chunks(self.workspace, self.hub, job_id)
@@ -338,6 +348,7 @@ class AsyncRelayClient:
         if row["status"] in FINISHED:
             return await self.get_job(job_id)
         self.workspace.update(job_id, cancel_requested=1)
+        self.hub._audit_job("job.cancel_requested", job_id)
         if row["mode"] == "batch":
             await _provider.cancel(self.workspace, self.hub, job_id)
             await _provider.refresh(self.workspace, self.hub, job_id)

@@ -247,6 +247,7 @@ plugins:
         ("batch.submitted", "done", "ok"),
         ("batch.retrieved", "done", "ok"),
         ("batch.submitted", "stopped", "ok"),
+        ("job.cancel_requested", "stopped", "ok"),
         ("batch.cancelled", "stopped", "ok"),
     ]
     assert records[0]["provider"] == "mock"
