@@ -17,7 +17,7 @@ import click
 
 from relay_core.cli import EXIT_FAILURE, _handles_errors, _state, cli, models
 from relay_core.errors import PluginNotInstalled, ProviderError, UnknownAlias
-from relay_core.pricing import TIER_RANK, ListingSource, ModelInfo, ModelPrice, RefreshableSource
+from relay_core.pricing import ListingSource, ModelInfo, ModelPrice, RefreshableSource, by_tier
 from relay_core.routing import TASKS, Candidate, rank
 
 __all__: list[str] = []
@@ -36,13 +36,10 @@ def _listed(provider: str | None = None) -> list[tuple[ModelInfo, str, str]]:
     """Every model the installed listing sources know: (info, tier, source name), the
     best tier's row per model."""
     best: dict[str, tuple[ModelInfo, str, str]] = {}
-    for source in _state().plugins.pricing_sources():
-        if not isinstance(source, ListingSource):
-            continue
+    listing = [s for s in _state().plugins.pricing_sources() if isinstance(s, ListingSource)]
+    for source in by_tier(listing):
         for info in source.models(provider):
-            known = best.get(info.target)
-            if known is None or TIER_RANK.get(source.tier, 9) < TIER_RANK.get(known[1], 9):
-                best[info.target] = (info, source.tier, source.name)
+            best.setdefault(info.target, (info, source.tier, source.name))
     return [best[target] for target in sorted(best)]
 
 

@@ -45,6 +45,7 @@ from relay_core.errors import (
     PluginNotInstalled,
     ProviderError,
     RelayError,
+    Timeout,
     UnsupportedCapability,
 )
 from relay_core.plugins import PluginRegistry
@@ -387,8 +388,6 @@ class _CallOptions:
     async def bounded(self, work: Awaitable[T], handle: ModelHandle) -> T:
         import asyncio
 
-        from relay_core.errors import Timeout
-
         try:
             return await asyncio.wait_for(work, max(self.left() or 0.0, 0.0))
         except TimeoutError:
@@ -431,8 +430,6 @@ class _Attempts:
     def give_up(self, options: _CallOptions) -> RelayError:
         if self.last_error is not None and not options.expired():
             return self.last_error
-        from relay_core.errors import Timeout
-
         if options.expired():
             tried = ", ".join(f["member"] for f in self.failures) or "none"
             return Timeout(
@@ -918,11 +915,11 @@ class Hub:
     def model_info(self, provider: str, model: str) -> ModelInfo | None:
         """What the installed pricing sources that list models know of ``provider/model``
         (the best tier first), or ``None``."""
-        from relay_core.pricing import TIER_RANK, ListingSource
+        from relay_core.pricing import ListingSource, by_tier
 
         name = self._pricing_name(provider)
         sources = [s for s in self.plugins.pricing_sources() if isinstance(s, ListingSource)]
-        for source in sorted(sources, key=lambda s: TIER_RANK.get(s.tier, 9)):
+        for source in by_tier(sources):
             index = self._listings.get((id(source), name))
             if index is None:
                 index = {info.model: info for info in source.models(name)}
@@ -1069,6 +1066,19 @@ class Hub:
             return await retrying(call, policy, on_retry=on_retry)
         return await options.bounded(retrying(call, policy, on_retry=on_retry), handle)
 
+    def _route(
+        self,
+        name: str,
+        router: Router,
+        request: Request,
+        options: _CallOptions,
+        aliases: Sequence[str],
+    ) -> tuple[_Attempts, _CallOptions]:
+        """Ask ``router`` for the order of a routed call; its members are called with
+        options naming the group."""
+        route = router.route(request, self.routing_context(request, aliases))
+        return _Attempts(name, route), attrs.evolve(options, group=name)
+
     async def _call_routed(
         self,
         name: str,
@@ -1077,10 +1087,8 @@ class Hub:
         options: _CallOptions,
         aliases: Sequence[str],
     ) -> Response:
-        route = router.route(request, self.routing_context(request, aliases))
-        attempts = _Attempts(name, route)
-        options = attrs.evolve(options, group=name)
-        for member in route.order:
+        attempts, options = self._route(name, router, request, options, aliases)
+        for member in attempts.route.order:
             if options.expired():
                 break
             try:
@@ -1221,10 +1229,8 @@ class Hub:
         options: _CallOptions,
         aliases: Sequence[str],
     ) -> AsyncIterator[StreamEvent]:
-        route = router.route(request, self.routing_context(request, aliases))
-        attempts = _Attempts(name, route)
-        options = attrs.evolve(options, group=name)
-        for member in route.order:
+        attempts, options = self._route(name, router, request, options, aliases)
+        for member in attempts.route.order:
             if options.expired():
                 break
             stream = self._stream(self._handle(member), request, options)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 from attrs import field, frozen
@@ -36,6 +36,14 @@ __all__ = [
 
 _PER_TOKEN = 1_000_000
 TIER_RANK: dict[str, int] = {"user_override": 0, "live_api": 1, "snapshot": 2, "estimated": 3}
+
+S = TypeVar("S", bound="PricingSource")
+
+
+def by_tier(sources: Iterable[S]) -> list[S]:
+    """``sources`` best tier first (``live_api`` before ``snapshot`` before
+    ``estimated``), registration order kept within a tier."""
+    return sorted(sources, key=lambda source: TIER_RANK.get(source.tier, 9))
 
 
 def _price_value(_: Any, attribute: Any, value: Any) -> None:
@@ -215,7 +223,7 @@ def quote(
     elif profile is not None and profile.fixes_price:
         tier, priced_by = "user_override", f"pricing profile {profile_name}"
     else:
-        for source in sorted(sources, key=lambda s: TIER_RANK.get(s.tier, 9)):
+        for source in by_tier(sources):
             found = source.price(provider, model)
             if found is not None:
                 price, tier, priced_by = found, source.tier, source.name

@@ -162,7 +162,11 @@ def ingest(
                     handle = hub._handle(request.model)
                     # A group picks a member per call: it has no single prepared form.
                     model = handle if isinstance(handle, ModelHandle) else None
-                    prepared = model.prepare(request) if model is not None else None
+                    prepared = None
+                    if model is not None:
+                        # What leaves for a provider's batch is redacted like a call.
+                        batched = chunking and model.adapter.supports(Capability.BATCH)
+                        prepared = model.prepare(hub._redact(request) if batched else request)
                     providers.update(dict.fromkeys(_providers_of(hub, handle)))
                 line = jsonl_line(unstructure(request))
                 digest.update(line)
@@ -181,9 +185,7 @@ def ingest(
                     chunking = False
                 if chunking and model is not None and prepared is not None:
                     with _input_error(request, item, index):
-                        # What leaves for the provider's batch is redacted and guarded
-                        # like a call; a refused request fails alone, never sent.
-                        prepared = model.prepare(hub._redact(request))
+                        # Guarded like a call: a refused request fails alone, never sent.
                         refusal = _refusal(hub, model, prepared, job_id)
                         # Refused here (a custom_id outside the provider's rules...) rather
                         # than at upload, so the error names where the request came from.
