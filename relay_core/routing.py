@@ -379,7 +379,8 @@ class RuleRouter:
                 (context.candidate(m) for m in capable), task=self.task, budget=self.budget
             )
         ]
-        # rank() drops nothing here (no extra needs), but keep every capable member.
+        # rank() leaves out members lacking what the group's task needs; they can still
+        # serve the request, so they come last rather than not at all.
         ranked += [member for member in capable if member not in ranked]
         for index, rule in enumerate(self.rules):
             if self._matches(rule, request, context):

@@ -283,6 +283,8 @@ def _unreadable(line: bytes, error: Exception) -> BatchItem:
 
 
 def _cache_key(handle: Any, request: Request) -> str:
-    # A group's answers are kept under the group's name: its member varies per call.
+    # The concrete target, not the alias: re-pointing an alias must not serve answers
+    # from the model it used to name. A group's are kept under its name (its member
+    # varies per call).
     target = getattr(getattr(handle, "config", None), "target", None) or request.model
     return cache_key(target, request)
