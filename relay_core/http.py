@@ -543,28 +543,49 @@ class HttpClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         model: str | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[SSEEvent]:
         """Send a request and yield its server-sent events as they arrive.
 
         The provider's ``timeout`` bounds the wait for the stream to begin and for each
         read after that, not the whole stream: a long answer may stream for longer."""
-        import httpx
-
         from relay_core.streaming import parse_sse
 
         headers = dict(headers or {})
         if not any(name.lower() == "accept" for name in headers):
             headers["accept"] = "text/event-stream"
+        chunks = self.stream_bytes(method, url, json=json, headers=headers, model=model, **kwargs)
+        # Closed at once when the caller stops early, so the connection goes back now.
+        async with contextlib.aclosing(chunks):
+            async for event in parse_sse(chunks):
+                yield event
+
+    async def stream_bytes(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[bytes]:
+        """Send a request and yield its body as it arrives, in chunks of any size: for a
+        stream that is not server-sent events (AWS's binary event stream). ``kwargs`` go
+        to httpx (``auth=`` for a request that must be signed); timeouts and errors are
+        as for :meth:`stream_sse`."""
+        import httpx
+
         try:
             with self._lease() as client:
                 async with client.stream(
-                    method, url, json=json, headers=self._headers(headers)
+                    method, url, json=json, headers=self._headers(headers), **kwargs
                 ) as response:
                     if response.is_error:
                         body = (await response.aread()).decode("utf-8", errors="replace")
                         raise self._status_error(response, body, model)
-                    async for event in parse_sse(response.aiter_bytes()):
-                        yield event
+                    async for chunk in response.aiter_bytes():
+                        yield chunk
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model

@@ -25,6 +25,11 @@ _KEY_PATTERN = re.compile(
     r"|AIza[0-9A-Za-z_\-]{30,}"
     r"|gsk_[A-Za-z0-9]{20,}"
     r"|xai-[A-Za-z0-9]{20,}"
+    # AWS access key ids (long-term AKIA, temporary ASIA) and Google OAuth access tokens.
+    r"|(?:AKIA|ASIA)[A-Z0-9]{16}"
+    r"|ya29\.[A-Za-z0-9_\-]{20,}"
+    # A service account's private key: the whole PEM block when it is all there.
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----)?"
     r"|(?<=[Bb][Ee][Aa][Rr][Ee][Rr] )[A-Za-z0-9._\-]{12,})"
 )
 # A token with no spaces, long, mixing letters and digits, with a long unbroken run of

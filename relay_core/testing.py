@@ -189,6 +189,8 @@ SECRET_HEADERS = (
     "x-api-key",
     "api-key",
     "x-goog-api-key",
+    "x-amz-security-token",
+    "x-goog-user-project",
     "openai-organization",
     "openai-project",
     "anthropic-organization-id",
