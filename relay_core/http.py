@@ -19,7 +19,15 @@ import json
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import frozen
@@ -569,7 +577,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         model: str | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Send a request and yield its body as it arrives, in chunks of any size: for a
         stream that is not server-sent events (AWS's binary event stream). ``kwargs`` go
         to httpx (``auth=`` for a request that must be signed); timeouts and errors are
