@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from relay_core.routing import Candidate, Route, Router, RoutingContext
     from relay_core.secrets import Secret
     from relay_core.streaming import StreamAssembler
+    from relay_core.tools import FunctionToolset, ToolOutput, Toolset, function_tool
     from relay_core.types import (
         AuditEvent,
         BatchCounts,
@@ -103,6 +104,8 @@ if TYPE_CHECKING:
         ToolCallDelta,
         ToolCallPart,
         ToolResultPart,
+        ToolRun,
+        ToolStep,
         Usage,
         UsageEvent,
     )
@@ -134,6 +137,7 @@ __all__ = [
     "EndEvent",
     "ErrorInfo",
     "ErrorRule",
+    "FunctionToolset",
     "GenerationConfig",
     "GroupConfig",
     "GuardrailViolation",
@@ -189,7 +193,11 @@ __all__ = [
     "Tool",
     "ToolCallDelta",
     "ToolCallPart",
+    "ToolOutput",
     "ToolResultPart",
+    "ToolRun",
+    "ToolStep",
+    "Toolset",
     "UnknownAlias",
     "UnsupportedCapability",
     "Usage",
@@ -197,6 +205,7 @@ __all__ = [
     "__version__",
     "compute_cost",
     "configure_logging",
+    "function_tool",
     "hookimpl",
     "load_catalog",
     "parse_catalog",
@@ -292,6 +301,12 @@ _MODULE_OF: dict[str, str] = {
     "Router": "relay_core.routing",
     "RoutingContext": "relay_core.routing",
     "ResponseCache": "relay_core.caching",
+    "ToolRun": "relay_core.types",
+    "ToolStep": "relay_core.types",
+    "Toolset": "relay_core.tools",
+    "FunctionToolset": "relay_core.tools",
+    "ToolOutput": "relay_core.tools",
+    "function_tool": "relay_core.tools",
 }
 
 

@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from relay_core.caching import CacheFactory
     from relay_core.calls import CallInfo, Restorer
     from relay_core.config import Catalog
     from relay_core.pricing import PricingSource
+    from relay_core.tools import Toolset
     from relay_core.types import AuditEvent, Request, Response
 
 __all__ = ["hookimpl", "hookspec"]
@@ -221,6 +222,23 @@ def relay_restorer(request: Request) -> Restorer | None:
     plugins run in the reverse order of their redactors.
 
     Since 0.2.
+    """
+
+
+@hookspec
+def relay_toolsets() -> Sequence[Toolset] | None:
+    """Offer toolsets to the hub's tool loop (:meth:`relay_core.Hub.arun_tools`).
+
+    Return a list of :class:`relay_core.tools.Toolset` objects (or ``None``). Usually
+    implemented by the object your ``relay_configure`` returned, so each hub gets the
+    toolsets its catalog declares (relay-mcp: one per MCP server under
+    ``plugins.mcp.servers``). Called when a loop starts and its toolsets are chosen by
+    name; connect lazily (in ``list_tools``), not here. Names must be unique across all
+    plugins: a clash is a :class:`relay_core.ConfigError` naming both. A toolset that
+    holds connections or processes is closed with the hub through the configured
+    object's ``aclose()`` (preferred) or ``close()``.
+
+    Since 0.3.
     """
 
 

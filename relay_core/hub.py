@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     from relay_core.http import HttpPool
     from relay_core.log import Logger
     from relay_core.pricing import ModelInfo
+    from relay_core.tools import Toolset
 
 __all__ = ["Hub", "ModelHandle", "merge_kwargs"]
 
@@ -716,6 +717,10 @@ class Hub:
         if not self.plugins.hook.relay_audit.get_hookimpls():
             return
         caller = request.metadata.get("caller")
+        # A tool loop's model calls say which loop and round they belong to.
+        loop = {key: request.metadata[key] for key in ("loop", "step") if key in request.metadata}
+        if loop:
+            fields["metadata"] = {**fields.get("metadata", {}), **loop}
         self._emit(
             AuditEvent(
                 kind=kind,
@@ -1382,6 +1387,110 @@ class Hub:
             )
         )
 
+    # -- the tool loop --------------------------------------------------------------------
+
+    def toolsets(self) -> dict[str, Toolset]:
+        """The toolsets plugins offer this hub (``relay_toolsets``), by name."""
+        if not self._configured:
+            self._configure_plugins()
+        found: dict[str, Toolset] = {}
+        for impl in self.plugins.hook.relay_toolsets.get_hookimpls():
+            for toolset in impl.function() or ():
+                if toolset.name in found:
+                    raise ConfigError(
+                        f"two toolsets are named {toolset.name!r} (one from plugin "
+                        f"{impl.plugin_name!r}): rename one of them"
+                    )
+                found[toolset.name] = toolset
+        return found
+
+    def _chosen_toolsets(self, chosen: Sequence[str | Toolset] | None) -> list[Toolset]:
+        offered = (
+            self.toolsets() if chosen is None or any(isinstance(t, str) for t in chosen) else {}
+        )
+        if chosen is None:
+            return list(offered.values())
+        picked: list[Toolset] = []
+        for toolset in chosen:
+            if not isinstance(toolset, str):
+                picked.append(toolset)
+            elif toolset in offered:
+                picked.append(offered[toolset])
+            else:
+                known = (
+                    ", ".join(sorted(offered)) or "none (is relay-mcp installed and configured?)"
+                )
+                raise ConfigError(f"no toolset named {toolset!r}; the hub has: {known}")
+        return picked
+
+    async def arun_tools(
+        self,
+        model: str | Request | None = None,
+        prompt: Prompt | None = None,
+        *,
+        toolsets: Sequence[str | Toolset] | None = None,
+        max_steps: int = 8,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        **options: Any,
+    ) -> Response:
+        """Call the model with tools and run the tools it asks for until it answers.
+
+        ``toolsets`` names the hub's toolsets to offer (default: all of them; see
+        :meth:`toolsets`) or passes :class:`~relay_core.tools.Toolset` objects, such as
+        a :class:`~relay_core.tools.FunctionToolset`. Each round calls the model
+        (``model`` is an alias, group or ``provider/model``, as for :meth:`achat`), runs
+        the tool calls of its answer concurrently, and sends the results back. It ends
+        at an answer without tool calls, at a call of a tool no toolset runs (a tool
+        given in ``tools=``: the answer is returned for you to run it), or after
+        ``max_steps`` model calls (the last answer's tool calls are then not run).
+
+        The answer is the last model answer, with ``steps`` holding every round (each
+        answer that asked for tools and the :class:`~relay_core.types.ToolRun` of each
+        call), ``usage`` and ``cost`` summed over all model calls, and
+        ``metadata["tool_loop"]`` saying why it stopped (``answer``, ``caller_tool``,
+        ``max_steps``). Audit sinks see each model call, each tool run
+        (``tool.succeeded``/``tool.failed``) and ``tool_loop.finished``. ``deadline``
+        bounds each model call, as for :meth:`achat`.
+        """
+        from relay_core.tools import ToolLoop
+
+        if isinstance(model, Request):
+            model, prompt = model.model, model
+        request = build_request(model or "", prompt, **options)
+        loop = ToolLoop(
+            hub=self,
+            handle=self._handle(model),
+            options=self._options(cache, deadline),
+            toolsets=self._chosen_toolsets(toolsets),
+            max_steps=max_steps,
+        )
+        return await loop.run(request)
+
+    def run_tools(
+        self,
+        model: str | Request | None = None,
+        prompt: Prompt | None = None,
+        *,
+        toolsets: Sequence[str | Toolset] | None = None,
+        max_steps: int = 8,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        **options: Any,
+    ) -> Response:
+        """The sync form of :meth:`arun_tools`."""
+        return self._sync(
+            self.arun_tools(
+                model,
+                prompt,
+                toolsets=toolsets,
+                max_steps=max_steps,
+                cache=cache,
+                deadline=deadline,
+                **options,
+            )
+        )
+
     # -- sync plumbing and lifetime -----------------------------------------------------
 
     def _loop(self) -> _LoopThread:
@@ -1396,22 +1505,25 @@ class Hub:
     def _sync_iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
         return self._loop().iterate(agen)
 
-    def _close_configured(self) -> None:
-        # What relay_configure returned may hold files (audit sinks): a close() is called.
+    async def _close_configured(self) -> None:
+        # What relay_configure returned may hold files (audit sinks), connections or
+        # processes (MCP servers): its aclose() is awaited, or its close() called.
         for configured in self._configured_plugins:
-            close = getattr(configured, "close", None)
-            if callable(close):
-                try:
+            try:
+                aclose = getattr(configured, "aclose", None)
+                if callable(aclose):
+                    await aclose()
+                    continue
+                close = getattr(configured, "close", None)
+                if callable(close):
                     close()
-                except Exception as error:
-                    self._log.error(
-                        "plugin.close_failed", plugin=repr(configured), error=repr(error)
-                    )
+            except Exception as error:
+                self._log.error("plugin.close_failed", plugin=repr(configured), error=repr(error))
 
     async def aclose(self) -> None:
         """Close pooled connections (of this loop and of the sync loop), adapters, the
         response cache's store and what plugins configured for this hub."""
-        self._close_configured()
+        await self._close_configured()
         for adapter in list(self._adapters.values()):
             await adapter.aclose()
         if self._cache_store is not None:
@@ -1428,7 +1540,8 @@ class Hub:
 
     def close(self) -> None:
         """Close pooled connections; the hub can still be used afterwards (it reopens)."""
-        self._close_configured()
+        if self._configured_plugins:
+            self._loop().run(self._close_configured())
         if self._loop_thread is not None:
             thread = self._loop_thread
             thread.run(self._pool.aclose())

@@ -49,6 +49,8 @@ __all__ = [
     "ToolCallDelta",
     "ToolCallPart",
     "ToolResultPart",
+    "ToolRun",
+    "ToolStep",
     "Usage",
     "UsageEvent",
 ]
@@ -509,6 +511,10 @@ class Response:
     parsed: Any = field(default=None, eq=False, repr=False)
     """The structured answer as an instance of the request's ``response_schema``
     class, when one was given; in memory only, like the class itself."""
+    steps: tuple[ToolStep, ...] = field(default=(), converter=_to_tuple)
+    """The tool loop's rounds, in order, when the answer came from
+    :meth:`Hub.run_tools <relay_core.Hub.arun_tools>`: each model answer that asked for
+    tools and the tools run for it. Empty for a plain call."""
 
     @property
     def text(self) -> str:
@@ -530,6 +536,27 @@ class Response:
     def to_message(self) -> Message:
         """This answer as an assistant message, to continue the conversation."""
         return Message("assistant", self.content)
+
+
+@frozen(kw_only=True)
+class ToolRun:
+    """One tool call the tool loop ran: the model's call, the result sent back, which
+    toolset ran it under which of its own names, and how long it took in seconds."""
+
+    call: ToolCallPart
+    result: ToolResultPart
+    toolset: str
+    tool: str
+    seconds: float = 0.0
+
+
+@frozen(kw_only=True)
+class ToolStep:
+    """One round of the tool loop: the model's answer asking for tools (with its own
+    usage and cost) and the tool calls run for it, in the order the model made them."""
+
+    response: Response
+    runs: tuple[ToolRun, ...] = field(default=(), converter=_to_tuple)
 
 
 # ---------------------------------------------------------------------------- stream events
@@ -682,7 +709,11 @@ class AuditEvent:
     ``stream.succeeded``, ``stream.failed``, ``stream.cached``, ``batch.submitted``,
     ``batch.retrieved``, ``batch.cancelled`` (provider batch jobs), ``job.started``,
     ``job.finished`` (engine jobs; ``cost`` and the counts in ``metadata``) and
-    ``job.cancel_requested``. ``at`` is Unix time in
+    ``job.cancel_requested``; the tool loop adds ``tool.succeeded`` and ``tool.failed``
+    (one per tool run: ``metadata`` has ``toolset``, ``tool``, ``call_id``, ``step`` and
+    ``loop``; ``tool_run`` holds the arguments and result, as content) and
+    ``tool_loop.finished`` (``metadata``: ``loop``, ``model_calls``, ``stopped``), and
+    its model calls carry ``loop`` and ``step`` in ``metadata``. ``at`` is Unix time in
     seconds. ``group`` names the group (or router) that routed the call to ``alias``.
     ``caller`` is the request's ``metadata["caller"]`` when it is a string (who
     made the call: relay-serve puts the API key's name there), ``tags`` the request's
@@ -708,3 +739,4 @@ class AuditEvent:
     tags: tuple[str, ...] = ()
     request: Request | None = field(default=None, eq=False, repr=False)
     response: Response | None = field(default=None, eq=False, repr=False)
+    tool_run: ToolRun | None = field(default=None, eq=False, repr=False)

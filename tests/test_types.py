@@ -98,6 +98,17 @@ REQUEST = t.Request(
     tags=["eval", "paris"],
     metadata={"dataset": "cities", "row": 17},
 )
+TOOL_RUN = t.ToolRun(
+    call=t.ToolCallPart("c1", "add", {"a": 2}),
+    result=t.ToolResultPart("c1", "4", name="add", is_error=True),
+    toolset="math",
+    tool="add",
+    seconds=0.25,
+)
+TOOL_STEP = t.ToolStep(
+    response=attrs.evolve(RESPONSE, content=[t.ToolCallPart("c1", "add", {"a": 2})]),
+    runs=[TOOL_RUN],
+)
 
 # Together these set every field of every class to something other than its default
 # (checked by test_examples_set_every_field), so a field the wire format drops fails.
@@ -138,6 +149,10 @@ EXAMPLES: list[Any] = [
         raw={"object": "batch", "request_counts": {"total": 10}},
     ),
     t.BatchItem("row-1", response=RESPONSE),
+    TOOL_RUN,
+    TOOL_STEP,
+    # The tool loop's answer: every round kept, with each tool run.
+    attrs.evolve(RESPONSE, steps=[TOOL_STEP]),
     t.BatchItem("row-2", error=ERROR, raw={"custom_id": "row-2", "error": {"code": 500}}),
     t.AuditEvent(
         kind="call.failed",
