@@ -173,6 +173,9 @@ class PluginRegistry:
     def _load_entry_points(self) -> None:
         from importlib.metadata import entry_points
 
+        # One broken plugin is reported, after the others are loaded: it must not make
+        # the plugins that follow it in entry point order silently disappear.
+        failures: list[str] = []
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in self._block or (self._allow is not None and ep.name not in self._allow):
                 continue
@@ -182,12 +185,13 @@ class PluginRegistry:
                 plugin = ep.load()
             except Exception as error:
                 dist = ep.dist.name if ep.dist else ep.value
-                raise ConfigError(
-                    f"plugin {ep.name!r} (from {dist}) failed to import: {error}"
-                ) from error
+                failures.append(f"plugin {ep.name!r} (from {dist}) failed to import: {error}")
+                continue
             if ep.dist is not None:
                 self._distributions[ep.name] = (ep.dist.name, ep.dist.version)
             self.register(plugin, name=ep.name)
+        if failures:
+            raise ConfigError("; ".join(failures))
 
     def _run_registration_hooks(self, plugin_name: str) -> None:
         def add_provider(

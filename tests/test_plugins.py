@@ -237,3 +237,31 @@ def test_allow_and_block_lists(installed_plugin: Path) -> None:
     assert _run(installed_plugin, code, RELAY_PLUGINS="").stdout.strip() == "[]"
     assert _run(installed_plugin, code, RELAY_PLUGINS="acme").stdout.strip() == "['acme']"
     assert "acme" not in _run(installed_plugin, code, RELAY_BLOCK_PLUGINS="acme").stdout
+
+
+def test_a_broken_plugin_is_reported_after_the_others_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.metadata
+
+    (tmp_path / "relay_good_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            from relay_core import hookimpl
+
+            @hookimpl
+            def relay_register_providers(register):
+                register("good", "relay_good_plugin:Adapter")
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    broken = importlib.metadata.EntryPoint("broken", "relay_missing_plugin_module", "relay")
+    good = importlib.metadata.EntryPoint("good", "relay_good_plugin", "relay")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken, good])
+    registry = PluginRegistry()
+
+    with pytest.raises(ConfigError, match=r"plugin 'broken' .* failed to import"):
+        registry.load()
+    # The plugin after the broken one in entry point order is there all the same.
+    assert "good" in registry.providers()

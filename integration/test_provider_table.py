@@ -1,0 +1,42 @@
+"""The README's provider table is what the installed plugins declare: it cannot drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from relay_core.cli import _TABLE_BEGIN, _TABLE_END, cli
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readme_table_is_generated_from_the_plugins() -> None:
+    result = CliRunner().invoke(cli, ["providers", "--markdown"])
+    assert result.exit_code == 0, result.output
+    generated = result.output.strip()
+    written = README.read_text(encoding="utf-8").split(_TABLE_BEGIN)[1].split(_TABLE_END)[0]
+    assert written.strip() == generated, (
+        "README.md's provider table is stale: run `relay providers --update README.md`"
+    )
+    # Every provider plugin of this repository is in it (the table is not just empty).
+    for provider in ("openai", "anthropic", "gemini", "mistral", "together", "mock"):
+        assert f"| `{provider}` |" in generated
+
+
+def test_update_rewrites_only_the_table(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(f"# Title\n\n{_TABLE_BEGIN}\nold table\n{_TABLE_END}\n\nAfter.\n")
+
+    result = CliRunner().invoke(cli, ["providers", "--update", str(page)])
+
+    assert result.exit_code == 0, result.output
+    text = page.read_text()
+    assert text.startswith(f"# Title\n\n{_TABLE_BEGIN}\n| provider | install |")
+    assert text.endswith(f"{_TABLE_END}\n\nAfter.\n")
+    assert "old table" not in text
+    missing = tmp_path / "plain.md"
+    missing.write_text("no markers\n")
+    refused = CliRunner().invoke(cli, ["providers", "--update", str(missing)])
+    assert refused.exit_code != 0
+    assert "has no" in refused.output
