@@ -354,3 +354,71 @@ def test_an_engine_batch_job_makes_a_span_per_request(tmp_path: Path, telemetry:
         if s.status.status_code is StatusCode.UNSET
     )
     assert answered == ["r0", "r1", "r2"]
+
+
+def test_each_tool_the_tool_loop_runs_is_an_execute_tool_span(
+    make_hub: MakeHub, telemetry: Telemetry
+) -> None:
+    from relay_core import FunctionToolset
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        if city == "Atlantis":
+            raise LookupError("no such city")
+        return f"sunny in {city}"
+
+    hub = make_hub(CATALOG + "plugins: {otel: {include_content: true}}\n")
+    scripted = [
+        {"id": "c1", "name": "get_weather", "arguments": {"city": "Paris"}},
+        {"id": "c2", "name": "get_weather", "arguments": {"city": "Atlantis"}},
+    ]
+
+    answer = hub.run_tools(
+        "fast",
+        "Weather in Paris and Atlantis?",
+        toolsets=[FunctionToolset("weather", get_weather)],
+        provider_kwargs={"mock": {"tool_calls": scripted}},
+    )
+
+    assert len(answer.steps) == 1
+    tools = {s.attributes["gen_ai.tool.call.id"]: s for s in telemetry.spans("execute_tool ")}
+    assert set(tools) == {"c1", "c2"}
+    paris, atlantis = tools["c1"], tools["c2"]
+    assert paris.name == "execute_tool get_weather"
+    assert paris.kind is SpanKind.INTERNAL
+    assert paris.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert paris.attributes["relay.toolset"] == "weather"
+    assert paris.attributes["relay.tool_loop.step"] == 1
+    assert paris.attributes["gen_ai.tool.call.arguments"] == '{"city": "Paris"}'
+    assert paris.attributes["gen_ai.tool.call.result"] == "sunny in Paris"
+    assert atlantis.status.status_code is StatusCode.ERROR
+    assert atlantis.attributes["error.type"] == "LookupError"
+    # Both model calls of the loop are chat spans, as any call.
+    assert len(telemetry.spans("chat ")) == 2
+
+
+def test_tool_arguments_and_results_stay_out_of_spans_by_default(
+    make_hub: MakeHub, telemetry: Telemetry
+) -> None:
+    from relay_core import FunctionToolset
+
+    def lookup(account: str) -> str:
+        """Look an account up."""
+        return f"balance of {account}: 12"
+
+    hub = make_hub(CATALOG)
+    hub.run_tools(
+        "fast",
+        "Balance?",
+        toolsets=[FunctionToolset("bank", lookup)],
+        provider_kwargs={
+            "mock": {
+                "tool_calls": [{"id": "c1", "name": "lookup", "arguments": {"account": "A-7"}}]
+            }
+        },
+    )
+
+    (span,) = telemetry.spans("execute_tool ")
+    assert span.attributes is not None
+    assert span.attributes["gen_ai.tool.name"] == "lookup"
+    assert not any("A-7" in str(value) for value in span.attributes.values())

@@ -34,6 +34,13 @@ INPUT_MESSAGES = "gen_ai.input.messages"
 OUTPUT_MESSAGES = "gen_ai.output.messages"
 TOOL_DEFINITIONS = "gen_ai.tool.definitions"
 ERROR_TYPE = "error.type"
+# The tool execution span (operation "execute_tool").
+EXECUTE_TOOL = "execute_tool"
+TOOL_NAME = "gen_ai.tool.name"
+TOOL_CALL_ID = "gen_ai.tool.call.id"
+TOOL_TYPE = "gen_ai.tool.type"
+TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 SERVER_ADDRESS = "server.address"
 SERVER_PORT = "server.port"
 
@@ -58,6 +65,9 @@ PROVIDER_NAMES: dict[str, str] = {
     "xai": "x_ai",
     "perplexity": "perplexity",
     "cohere": "cohere",
+    "azure": "azure.ai.openai",
+    "bedrock": "aws.bedrock",
+    "vertex": "gcp.vertex_ai",
 }
 """Relay's registered provider names → the conventions' well-known values. Any other
 provider (``mock``, ``together``, ``vllm``...) keeps its Relay name, a custom value as

@@ -25,6 +25,7 @@ __all__ = ["OtelTracing"]
 _NAME = "relay_otel"
 _VERSION = "0.1.0"
 _CALL_KINDS = ("call.", "stream.")
+_TOOL_KINDS = ("tool.succeeded", "tool.failed")
 
 
 class OtelTracing:
@@ -75,7 +76,10 @@ class OtelTracing:
     @hookimpl
     def relay_audit(self, event: AuditEvent) -> None:
         """One span per call of one model (per member tried, for a group), built when
-        the call ends; batch job events make none."""
+        the call ends, and one per tool the tool loop runs; batch job events make none."""
+        if event.kind in _TOOL_KINDS:
+            self._tool_span(event)
+            return
         if not event.kind.startswith(_CALL_KINDS) or event.model is None:
             return
         outcome = event.kind.partition(".")[2]
@@ -96,6 +100,42 @@ class OtelTracing:
             span.set_status(Status(StatusCode.ERROR, event.error.message))
         span.end(end_time=end)
         self._record_metrics(event, outcome, response, common)
+
+    def _tool_span(self, event: AuditEvent) -> None:
+        """An ``execute_tool`` span (INTERNAL: the tool ran where the loop did, or on
+        an MCP server the toolset talks to), beside the chat spans of its loop."""
+        tool = str(event.metadata.get("tool", ""))
+        attributes: dict[str, AttributeValue] = {
+            semconv.OPERATION_NAME: semconv.EXECUTE_TOOL,
+            semconv.TOOL_NAME: tool,
+            semconv.TOOL_TYPE: "function",
+            "relay.toolset": str(event.metadata.get("toolset", "")),
+            "relay.tool_loop.id": str(event.metadata.get("loop", "")),
+            "relay.tool_loop.step": int(event.metadata.get("step", 0)),
+        }
+        if event.metadata.get("call_id"):
+            attributes[semconv.TOOL_CALL_ID] = str(event.metadata["call_id"])
+        if event.alias:
+            attributes["relay.alias"] = event.alias
+        if event.error is not None:
+            attributes[semconv.ERROR_TYPE] = event.error.kind
+        if self.include_content and event.tool_run is not None:
+            import json
+
+            attributes[semconv.TOOL_CALL_ARGUMENTS] = json.dumps(
+                event.tool_run.call.arguments, ensure_ascii=False
+            )
+            attributes[semconv.TOOL_CALL_RESULT] = event.tool_run.result.content
+        end = int(event.at * 1e9)
+        span = self._tracer.start_span(
+            f"{semconv.EXECUTE_TOOL} {tool}",
+            kind=SpanKind.INTERNAL,
+            attributes=attributes,
+            start_time=end - int((event.latency or 0.0) * 1e9),
+        )
+        if event.error is not None:
+            span.set_status(Status(StatusCode.ERROR, event.error.message))
+        span.end(end_time=end)
 
     # -- attributes -----------------------------------------------------------------------
 
