@@ -449,9 +449,7 @@ class OpenAIProvider(Provider):
             file_id = raw.get(key)
             if not isinstance(file_id, str) or not file_id:
                 continue
-            lines = self.http.stream_lines(
-                "GET", f"/files/{quote(file_id, safe='')}/content", headers=self._headers()
-            )
+            lines = self._file_lines(file_id)
             source = f"{kind} file {file_id} of batch {batch_id}"
             async for item in parse_lines(
                 lines, lambda line: self._output_item(line, parse), source=source
@@ -459,6 +457,12 @@ class OpenAIProvider(Provider):
                 yield item
 
     # Hooks for providers whose batch API differs from OpenAI's --------------------------
+
+    def _file_lines(self, file_id: str) -> AsyncIterator[str]:
+        """The lines of a stored file (a batch's output or error file)."""
+        return self.http.stream_lines(
+            "GET", f"/files/{quote(file_id, safe='')}/content", headers=self._headers()
+        )
 
     async def _upload_batch_input(
         self, data: bytes, count: int, metadata: Mapping[str, str]
