@@ -154,6 +154,13 @@ def _retry_info_delay(body: str) -> float | None:
     return None
 
 
+def _has_header(headers: Mapping[str, str], name: str, prefix: str) -> bool:
+    lowered = name.lower()
+    return any(
+        key.lower() == lowered and value.startswith(prefix) for key, value in headers.items()
+    )
+
+
 def classify_status(
     status: int,
     body: str,
@@ -168,8 +175,10 @@ def classify_status(
     lowered_body = body.lower()
     cls: type[errors.ProviderError] | None = None
     for rule in rules:
-        if (rule.status is None or rule.status == status) and (
-            rule.contains is None or rule.contains.lower() in lowered_body
+        if (
+            (rule.status is None or rule.status == status)
+            and (rule.contains is None or rule.contains.lower() in lowered_body)
+            and (rule.header is None or _has_header(headers, *rule.header))
         ):
             cls = rule.error
             break

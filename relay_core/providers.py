@@ -55,14 +55,17 @@ class ErrorRule:
     """One line of an adapter's error classification table.
 
     The core matches a failed HTTP answer against an adapter's rules in order: a rule
-    applies when ``status`` (if given) equals the status code and ``contains`` (if given)
-    occurs in the response body. The first match decides the error class; with no match
-    the core classifies by status code alone.
+    applies when ``status`` (if given) equals the status code, ``contains`` (if given)
+    occurs in the response body, and ``header`` (if given, a ``(name, value)`` pair) is
+    a header of the answer whose value starts with ``value`` (for providers that name
+    the error in a header, as AWS does in ``x-amzn-errortype``). The first match
+    decides the error class; with no match the core classifies by status code alone.
     """
 
     error: type[ProviderError]
     status: int | None = None
     contains: str | None = None
+    header: tuple[str, str] | None = None
 
 
 @frozen(kw_only=True)

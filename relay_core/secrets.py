@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["MASK", "Secret", "has_known_key_shape", "looks_like_api_key", "mask"]
+__all__ = ["MASK", "Secret", "has_known_key_shape", "looks_like_api_key", "mask", "remember"]
 
 MASK = "***"
 
@@ -54,6 +54,13 @@ def _register(value: str) -> None:
         _known.add(value)
         ordered = sorted(_known, key=len, reverse=True)
         _known_pattern = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def remember(value: str) -> None:
+    """Mask ``value`` in every log line, error and file from now on: for a credential a
+    plugin reads itself (an AWS secret key, a session token) rather than from a
+    :class:`Secret`, which remembers its value on creation."""
+    _register(value)
 
 
 def mask(text: str) -> str:

@@ -153,6 +153,22 @@ def test_adapter_rules_take_precedence_in_order(
     assert type(classify_status(status, body, {}, rules=RULES)) is expected
 
 
+def test_a_rule_may_read_the_error_type_from_a_header() -> None:
+    # AWS names the error in a header; its body is only {"message": ...}.
+    rules = [
+        ErrorRule(QuotaExceeded, header=("x-amzn-errortype", "ServiceQuotaExceededException")),
+        ErrorRule(RateLimitError, header=("X-Amzn-ErrorType", "ThrottlingException")),
+    ]
+    quota = {"X-Amzn-ErrorType": "ServiceQuotaExceededException:http://internal.amazon.com/"}
+    assert type(classify_status(400, '{"message": "x"}', quota, rules=rules)) is QuotaExceeded
+    throttled = {"x-amzn-errortype": "ThrottlingException", "retry-after": "2"}
+    error = classify_status(400, '{"message": "slow down"}', throttled, rules=rules)
+    assert isinstance(error, RateLimitError)
+    assert error.retry_after == 2.0
+    # Without the header the rule does not apply: the status decides.
+    assert type(classify_status(400, '{"message": "x"}', {}, rules=rules)) is InvalidRequestError
+
+
 def test_a_rule_that_names_rate_limit_error_carries_retry_after() -> None:
     rules = [ErrorRule(RateLimitError, contains="quota")]
     error = classify_status(400, "quota exhausted", {"retry-after": "12"}, rules=rules)
