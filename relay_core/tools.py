@@ -66,6 +66,10 @@ class ToolOutput:
 
     content: str
     is_error: bool = False
+    tool: str | None = None
+    """The tool's own name in its toolset when the model knew it by another (a name
+    compiled for the provider's alphabet): :attr:`ToolRun.tool` and audit events
+    carry it."""
 
 
 @runtime_checkable
@@ -325,7 +329,7 @@ class ToolLoop:
                 is_error=output.is_error,
             ),
             toolset=toolset.name,
-            tool=call.name,
+            tool=output.tool or call.name,
             seconds=time.perf_counter() - started,
         )
         if output.is_error and error is None:

@@ -189,7 +189,8 @@ class RecordingToolset:
         return [Tool(f"{self.name}_echo")]
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> ToolOutput:
-        return ToolOutput(json.dumps({"tool": name, **arguments}))
+        # Its own name has a dot the providers' alphabets refuse: the model sees "_".
+        return ToolOutput(json.dumps({"tool": name, **arguments}), tool=f"{self.name}.echo")
 
 
 class ToolsetPlugin:
@@ -229,7 +230,9 @@ def test_plugins_offer_toolsets_by_name(make_hub: Callable[..., Hub], scripted: 
     answer = hub.run_tools("smart", "Go", toolsets=["web"])
 
     assert [tool.name for tool in scripted.received[0].tools] == ["web_echo"]
-    assert answer.steps[0].runs[0].result.content == '{"tool": "web_echo", "q": 1}'
+    run = answer.steps[0].runs[0]
+    assert run.result.content == '{"tool": "web_echo", "q": 1}'
+    assert (run.call.name, run.toolset, run.tool) == ("web_echo", "web", "web.echo")
     # Compiled for the provider of the model about to be called.
     assert plugin.configured[0].sets[1].compiled_for == ["scripted"]
     with pytest.raises(ConfigError, match=r"no toolset named 'mail'; the hub has: files, web"):
