@@ -35,6 +35,7 @@ __all__ = [
     "ProviderConformance",
     "cassette_player",
     "hub_for",
+    "hub_maker",
     "json_answer",
     "memory_keyring",
     "recorded_waits",
@@ -52,6 +53,39 @@ def hub_for(
     for plugin in plugins:
         hub.plugins.register(plugin, name=getattr(plugin, "__name__", None))
     return hub
+
+
+@contextmanager
+def hub_maker(*plugins: object, catalog: str = "") -> Iterator[Callable[..., Hub]]:
+    """Within the block, ``make(handler=None, catalog=...)`` builds a :func:`hub_for`
+    hub with ``plugins`` registered, answering every HTTP request through ``handler``
+    (an ``httpx.MockTransport``) or, without one, through the real transport that a
+    cassette replaces; every hub made is closed when the block ends. The body of a
+    provider plugin's ``make_hub`` fixture::
+
+        @pytest.fixture
+        def make_hub():
+            with hub_maker(relay_acme) as make:
+                yield make
+    """
+    import httpx
+
+    made: list[Hub] = []
+    default = catalog
+
+    def make(
+        handler: Callable[[httpx.Request], httpx.Response] | None = None, catalog: str = default
+    ) -> Hub:
+        transport = None if handler is None else httpx.MockTransport(handler)
+        hub = hub_for(catalog, *plugins, transport=transport)
+        made.append(hub)
+        return hub
+
+    try:
+        yield make
+    finally:
+        for hub in made:
+            hub.close()
 
 
 @contextmanager

@@ -86,3 +86,33 @@ def test_sse_answer_frames_events_as_the_event_stream_format() -> None:
     assert answer.content.decode() == (
         'event: ping\ndata: {"type": "ping"}\n\ndata: raw text\n\ndata: [DONE]\n\n'
     )
+
+
+def test_hub_maker_answers_through_the_handler_and_closes_every_hub() -> None:
+    from relay_core import Capability, Provider, Request, Response, hookimpl
+    from relay_core.testing import hub_maker
+
+    class Acme(Provider):
+        name = "acme"
+        capabilities = frozenset({Capability.CHAT})
+        default_base_url = "https://api.acme.test"
+
+        async def chat(self, request: Request) -> Response:
+            body = await self.http.json("POST", "/chat", json={"q": request.messages[-1].text})
+            return Response(content=body["answer"], model=request.model)
+
+    class Plugin:
+        @hookimpl
+        def relay_register_providers(self, register: object) -> None:
+            register("acme", Acme)  # type: ignore[operator]
+
+    closed: list[object] = []
+    with hub_maker(Plugin(), catalog="models: {fast: acme/m}") as make:
+        hub = make(lambda request: json_answer({"answer": f"got {request.content.decode()}"}))
+        real_close = hub.close
+        hub.close = lambda: (closed.append(hub), real_close())[-1]  # type: ignore[method-assign]
+        assert hub.chat("fast", "hi").text == 'got {"q":"hi"}'
+        other = make(catalog="models: {slow: acme/n}")
+        other.close = lambda: closed.append(other)  # type: ignore[method-assign] # never opened
+        assert "slow" in other.catalog.models
+    assert closed == [hub, other]

@@ -17,7 +17,7 @@ import relay_anthropic
 from relay_anthropic._adapter import AnthropicProvider
 from relay_core import Hub, ProviderSettings, Secret
 from relay_core.http import HttpClient, HttpPool
-from relay_core.testing import cassette_player, hub_for, recorded_waits
+from relay_core.testing import cassette_player, hub_maker, recorded_waits
 
 
 @pytest.fixture(autouse=True)
@@ -29,21 +29,8 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_hub() -> Iterator[Callable[..., Hub]]:
     """A hub with this plugin registered in code, answering through ``handler`` (or
     through the real transport, which cassettes replace); closed after the test."""
-    hubs: list[Hub] = []
-
-    def make(
-        handler: Callable[[httpx.Request], httpx.Response] | None = None, catalog: str = ""
-    ) -> Hub:
-        kwargs: dict[str, Any] = {}
-        if handler is not None:
-            kwargs["transport"] = httpx.MockTransport(handler)
-        hub = hub_for(catalog, relay_anthropic, **kwargs)
-        hubs.append(hub)
-        return hub
-
-    yield make
-    for hub in hubs:
-        hub.close()
+    with hub_maker(relay_anthropic) as make:
+        yield make
 
 
 @pytest.fixture

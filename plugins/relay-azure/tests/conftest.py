@@ -10,13 +10,12 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-import httpx
 import pytest
 from azure_support import CASSETTES, CATALOG, KEY
 
 import relay_azure
 from relay_core import Hub
-from relay_core.testing import cassette_player, hub_for, recorded_waits
+from relay_core.testing import cassette_player, hub_maker, recorded_waits
 
 
 @pytest.fixture(autouse=True)
@@ -32,22 +31,8 @@ def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_hub() -> Iterator[Callable[..., Hub]]:
     """A hub with this plugin registered in code, answering through ``handler`` (or
     through the real transport, which cassettes replace); closed after the test."""
-    hubs: list[Hub] = []
-
-    def make(
-        handler: Callable[[httpx.Request], httpx.Response] | None = None,
-        catalog: str = CATALOG,
-    ) -> Hub:
-        kwargs: dict[str, Any] = {}
-        if handler is not None:
-            kwargs["transport"] = httpx.MockTransport(handler)
-        hub = hub_for(catalog, relay_azure, **kwargs)
-        hubs.append(hub)
-        return hub
-
-    yield make
-    for hub in hubs:
-        hub.close()
+    with hub_maker(relay_azure, catalog=CATALOG) as make:
+        yield make
 
 
 @pytest.fixture

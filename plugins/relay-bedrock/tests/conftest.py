@@ -10,13 +10,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from bedrock_support import ACCESS_KEY, CASSETTES, REGION, SECRET_KEY, SESSION_TOKEN
 
 import relay_bedrock
 from relay_core import Hub
-from relay_core.testing import cassette_player, hub_for, recorded_waits
+from relay_core.testing import cassette_player, hub_maker, recorded_waits
 
 _AWS_ENV = (
     "AWS_ACCESS_KEY_ID",
@@ -62,21 +61,8 @@ def aws_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def make_hub() -> Iterator[Callable[..., Hub]]:
     """A hub with this plugin registered in code, answering through ``handler`` (or
     through the real transport, which cassettes replace); closed after the test."""
-    hubs: list[Hub] = []
-
-    def make(
-        handler: Callable[[httpx.Request], httpx.Response] | None = None, catalog: str = ""
-    ) -> Hub:
-        kwargs: dict[str, Any] = {}
-        if handler is not None:
-            kwargs["transport"] = httpx.MockTransport(handler)
-        hub = hub_for(catalog, relay_bedrock, **kwargs)
-        hubs.append(hub)
-        return hub
-
-    yield make
-    for hub in hubs:
-        hub.close()
+    with hub_maker(relay_bedrock) as make:
+        yield make
 
 
 @pytest.fixture
