@@ -718,9 +718,13 @@ class Hub:
             return
         caller = request.metadata.get("caller")
         # A tool loop's model calls say which loop and round they belong to.
-        loop = {key: request.metadata[key] for key in ("loop", "step") if key in request.metadata}
-        if loop:
-            fields["metadata"] = {**fields.get("metadata", {}), **loop}
+        loop = request.metadata.get("tool_loop")
+        if isinstance(loop, dict):
+            fields["metadata"] = {
+                **fields.get("metadata", {}),
+                "loop": loop.get("id"),
+                "step": loop.get("step"),
+            }
         self._emit(
             AuditEvent(
                 kind=kind,
@@ -1451,7 +1455,9 @@ class Hub:
         ``metadata["tool_loop"]`` saying why it stopped (``answer``, ``caller_tool``,
         ``max_steps``). Audit sinks see each model call, each tool run
         (``tool.succeeded``/``tool.failed``) and ``tool_loop.finished``. ``deadline``
-        bounds each model call, as for :meth:`achat`.
+        bounds the whole loop, the tools' time included: a tool still running at the
+        deadline is sent back as an error, and the model call after it raises
+        :class:`~relay_core.Timeout`.
         """
         from relay_core.tools import ToolLoop
 

@@ -255,7 +255,8 @@ class ToolLoop:
         stopped: LoopStop = "max_steps"
         for number in range(1, self.max_steps + 1):
             asked = attrs.evolve(
-                request, metadata={**request.metadata, "loop": self.id, "step": number}
+                request,
+                metadata={**request.metadata, "tool_loop": {"id": self.id, "step": number}},
             )
             response = await self.hub._call(self.handle, asked, self.options)
             calls = response.tool_calls
@@ -314,8 +315,19 @@ class ToolLoop:
         toolset = self._owners[call.name]
         started = time.perf_counter()
         error: ErrorInfo | None = None
+        left = self.options.left()
         try:
-            output = await toolset.call_tool(call.name, call.arguments)
+            # The call's deadline bounds the whole loop: a tool's time counts too.
+            output = await asyncio.wait_for(
+                toolset.call_tool(call.name, call.arguments),
+                None if left is None else max(left, 0.0),
+            )
+        except asyncio.TimeoutError:
+            output = ToolOutput(
+                f"the tool did not finish within the call's deadline of {self.options.deadline:g}s",
+                is_error=True,
+            )
+            error = ErrorInfo(kind="Timeout", message=output.content)
         except Exception as failure:
             message = mask(f"{type(failure).__name__}: {failure}")
             output = ToolOutput(f"the tool failed: {message}", is_error=True)

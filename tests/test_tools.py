@@ -383,3 +383,34 @@ def test_a_toolset_refuses_two_functions_of_one_name() -> None:
 
     with pytest.raises(Exception, match="two tools named 'add'"):
         FunctionToolset("math", globals()["add"], add)
+
+
+def test_the_deadline_bounds_the_whole_loop_tools_included(
+    make_hub: Callable[..., Hub], scripted: Any
+) -> None:
+    import asyncio
+
+    from relay_core import Timeout
+
+    finished: list[str] = []
+
+    async def slow(seconds: float) -> str:
+        """Take its time."""
+        await asyncio.sleep(seconds)
+        finished.append("slow")
+        return "done"
+
+    audit = Audit()
+    hub = make_hub(CATALOG)
+    hub.plugins.register(audit, name="audit")
+    scripted.script["smart"] = [calls(ToolCallPart("c1", "slow", {"seconds": 30})), text("late")]
+
+    with pytest.raises(Timeout, match="deadline"):
+        hub.run_tools("smart", "Go", toolsets=[FunctionToolset("waits", slow)], deadline=0.5)
+
+    # The tool was cut at the deadline and reported as such; no second model call ran.
+    assert finished == []
+    [failed] = [e for e in audit.events if e.kind == "tool.failed"]
+    assert failed.error is not None
+    assert failed.error.kind == "Timeout"
+    assert len(scripted.received) == 1
