@@ -415,9 +415,20 @@ class HttpPool:
                 await client.aclose()
 
 
+Prepare = Callable[[str, Mapping[str, str] | None], Awaitable[tuple[str, Mapping[str, str]]]]
+
+
 class HttpClient:
     """What an adapter calls as ``self.http``: JSON and SSE over the pooled client, with
-    the provider's base URL, timeout and headers, raising Relay's typed errors."""
+    the provider's base URL, timeout and headers, raising Relay's typed errors.
+
+    ``prepare``, when an adapter sets it, is awaited before every request with its URL
+    and headers and returns the ones to send: for what is known only when the call is
+    made (a token refreshed from a credential chain, a URL prefix naming a project the
+    credentials tell). Signing the final bytes is ``auth=`` (an ``httpx.Auth``) instead.
+    """
+
+    prepare: Prepare | None = None
 
     def __init__(
         self,
@@ -431,6 +442,13 @@ class HttpClient:
         self._settings = settings
         self._base_url = (base_url or "").rstrip("/")
         self._rules = rules
+
+    async def _prepared(
+        self, url: str, headers: Mapping[str, str] | None
+    ) -> tuple[str, Mapping[str, str] | None]:
+        if self.prepare is None:
+            return url, headers
+        return await self.prepare(url, headers)
 
     def _lease(self) -> contextlib.AbstractContextManager[httpx.AsyncClient]:
         return self._pool.lease(self._settings.name, self._base_url, timeout=self._settings.timeout)
@@ -462,6 +480,7 @@ class HttpClient:
         whole exchange: for an upload, whose size sets how long it takes."""
         import httpx
 
+        url, headers = await self._prepared(url, headers)
         timeout = self._settings.timeout
         try:
             # httpx's timeout bounds each read: an answer dripping in below it would
@@ -593,6 +612,7 @@ class HttpClient:
         as for :meth:`stream_sse`."""
         import httpx
 
+        url, headers = await self._prepared(url, headers)
         try:
             with self._lease() as client:
                 async with client.stream(
@@ -621,6 +641,7 @@ class HttpClient:
         arrive: a batch output file of any size never sits in memory whole."""
         import httpx
 
+        url, headers = await self._prepared(url, headers)
         try:
             with self._lease() as client:
                 async with client.stream(

@@ -9,7 +9,7 @@ import email.utils
 import inspect
 import json
 import types
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -962,3 +962,40 @@ def test_an_error_inside_a_stream_is_classified_without_a_status_code() -> None:
         400, payload, rules=[ErrorRule(ContextWindowExceeded, contains="overloaded")]
     )
     assert isinstance(ruled, ContextWindowExceeded)
+
+
+async def test_prepare_sets_the_url_and_headers_of_every_request(
+    acme: Callable[..., HttpClient],
+) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/stream"):
+            return httpx.Response(
+                200, content=b"data: {}\n\n", headers={"content-type": "text/event-stream"}
+            )
+        return httpx.Response(200, json={"ok": True}, headers={"content-type": "application/json"})
+
+    client = acme(handler)
+    tokens = iter(["t1", "t2", "t3"])
+
+    async def prepare(url: str, headers: Mapping[str, str] | None) -> tuple[str, dict[str, str]]:
+        # What a cloud adapter does: a project prefix known late, a fresh token per call.
+        return f"https://api.acme.test/v1/projects/p1{url}", {
+            **(headers or {}),
+            "authorization": f"Bearer {next(tokens)}",
+        }
+
+    client.prepare = prepare
+    assert await client.json("POST", "/chat", json={}) == {"ok": True}
+    assert [event async for event in client.stream_sse("POST", "/stream", json={})]
+    assert [line async for line in client.stream_lines("GET", "/file")] == ['{"ok":true}']
+
+    assert [str(r.url) for r in seen] == [
+        "https://api.acme.test/v1/projects/p1/chat",
+        "https://api.acme.test/v1/projects/p1/stream",
+        "https://api.acme.test/v1/projects/p1/file",
+    ]
+    assert [r.headers["authorization"] for r in seen] == ["Bearer t1", "Bearer t2", "Bearer t3"]
+    assert seen[1].headers["accept"] == "text/event-stream"

@@ -43,7 +43,7 @@ from relay_core.types import (
 )
 from relay_gemini._adapter import GeminiProvider, _http_status, _timestamp
 from relay_vertex._auth import GoogleAuth
-from relay_vertex._client import Endpoints, Options, VertexHttp, gcs_parts
+from relay_vertex._client import Endpoints, Options, gcs_parts
 
 if TYPE_CHECKING:
     from relay_core.http import HttpClient
@@ -117,10 +117,10 @@ class VertexProvider(GeminiProvider):
         self.settings = settings
         self.auth = GoogleAuth(settings.name, settings.api_key, timeout=settings.timeout)
         self.endpoints = Endpoints(settings, self.options, self.auth)
-        self.http = VertexHttp(self.http, self.endpoints, "publishers/google")
+        self.http.prepare = self.endpoints.preparer("publishers/google")
 
     def _headers(self) -> dict[str, str]:
-        # The bearer token is added by VertexHttp on every call; never the api_key,
+        # The bearer token is added by the client's prepare on every call; never the api_key,
         # which holds credentials JSON here.
         return {}
 

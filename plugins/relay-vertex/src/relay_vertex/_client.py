@@ -6,30 +6,28 @@ Vertex URLs name the project and location
 location is known when the adapter is built; the project may have to come from the
 application-default credentials, which are read on the first call, not before. So the
 adapters keep the paths their siblings build (``/models/x:generateContent``,
-``/chat/completions``) and :class:`VertexHttp` puts the project's prefix in front of
-them, with the bearer token, when the call is made.
+``/chat/completions``) and their client's ``prepare`` (:meth:`Endpoints.preparer`) puts
+the project's prefix in front of them, with the bearer token, when the call is made.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from attrs import frozen
 
 from relay_core.errors import ConfigError
-from relay_core.http import HttpClient
 from relay_vertex._auth import GoogleAuth, env_project
 
 if TYPE_CHECKING:
-    import httpx
-
+    from relay_core.http import Prepare
     from relay_core.providers import ProviderSettings
 
-__all__ = ["Options", "VertexHttp"]
+__all__ = ["Endpoints", "Options", "gcs_parts"]
 
 # The multi-region endpoints (aiplatform.{us,eu}.rep.googleapis.com), as google-genai has them.
 _MULTI_REGIONS = frozenset({"us", "eu"})
@@ -127,106 +125,16 @@ class Endpoints:
     async def headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         return {**(headers or {}), "authorization": f"Bearer {await self._auth.token()}"}
 
+    def preparer(self, scope: str) -> Prepare:
+        """What the adapter's client does before each request (its ``prepare``): a path
+        (``/models/x:generateContent``) goes under the project's ``{location_url}/{scope}``,
+        an absolute URL is left alone, and the bearer token is added."""
 
-class VertexHttp(HttpClient):
-    """The hub's client for one Vertex adapter: a path (``/models/x:generateContent``) is
-    put under the project's ``{location_url}/{scope}``, an absolute URL is left alone, and
-    every call carries the bearer token.
+        async def prepare(
+            url: str, headers: Mapping[str, str] | None
+        ) -> tuple[str, Mapping[str, str]]:
+            if url.startswith("/"):
+                url = await self.location_url(scope) + url
+            return url, await self.headers(headers)
 
-    It delegates every call to the hub's client (which holds the pool, the timeouts and
-    the error translation), so it never runs ``HttpClient.__init__``.
-    """
-
-    def __init__(self, inner: HttpClient, endpoints: Endpoints, scope: str) -> None:
-        self._inner = inner
-        self._endpoints = endpoints
-        self._scope = scope
-
-    async def _url(self, url: str) -> str:
-        if url.startswith("/"):
-            return await self._endpoints.location_url(self._scope) + url
-        return url
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        model: str | None = None,
-        per_read_timeout: bool = False,
-        **kwargs: Any,
-    ) -> httpx.Response:
-        return await self._inner.request(
-            method,
-            await self._url(url),
-            json=json,
-            headers=await self._endpoints.headers(headers),
-            model=model,
-            per_read_timeout=per_read_timeout,
-            **kwargs,
-        )
-
-    async def json(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        model: str | None = None,
-        per_read_timeout: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        return await self._inner.json(
-            method,
-            await self._url(url),
-            json=json,
-            headers=await self._endpoints.headers(headers),
-            model=model,
-            per_read_timeout=per_read_timeout,
-            **kwargs,
-        )
-
-    async def stream_bytes(
-        self,
-        method: str,
-        url: str,
-        *,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        model: str | None = None,
-        **kwargs: Any,
-    ) -> AsyncGenerator[bytes, None]:
-        chunks = self._inner.stream_bytes(
-            method,
-            await self._url(url),
-            json=json,
-            headers=await self._endpoints.headers(headers),
-            model=model,
-            **kwargs,
-        )
-        try:
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            await chunks.aclose()
-
-    async def stream_lines(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        model: str | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[str]:
-        async for line in self._inner.stream_lines(
-            method,
-            await self._url(url),
-            headers=await self._endpoints.headers(headers),
-            model=model,
-            **kwargs,
-        ):
-            yield line
+        return prepare

@@ -17,7 +17,7 @@ from relay_core.providers import ErrorRule, ProviderSettings
 from relay_openai_compat._adapter import OpenAICompatProvider
 from relay_vertex._adapter import ERROR_RULES
 from relay_vertex._auth import GoogleAuth
-from relay_vertex._client import Endpoints, Options, VertexHttp
+from relay_vertex._client import Endpoints, Options
 
 if TYPE_CHECKING:
     from relay_core.http import HttpClient
@@ -60,8 +60,8 @@ class VertexOpenAIProvider(OpenAICompatProvider):
         )
         self.auth = GoogleAuth(settings.name, settings.api_key, timeout=settings.timeout)
         self.endpoints = Endpoints(settings, self.options, self.auth)
-        self.http = VertexHttp(self.http, self.endpoints, "endpoints/openapi")
+        self.http.prepare = self.endpoints.preparer("endpoints/openapi")
 
     def _headers(self) -> dict[str, str]:
-        # The bearer token is added by VertexHttp; the api_key holds credentials JSON.
+        # The bearer token is added by the client's prepare; the api_key holds credentials JSON.
         return {}
