@@ -140,3 +140,42 @@ def test_a_streamed_call_through_every_plugin(tmp_path: Path) -> None:
     assert value not in (tmp_path / "audit.jsonl").read_text()
     assert value not in _span_text(exporter)
     hub.close()
+
+
+def test_a_tool_loop_through_every_plugin(tmp_path: Path) -> None:
+    """The tool gets the real values; the model, the audit file and the spans see only
+    placeholders, in the model calls and in the tool runs alike."""
+    from relay_core import FunctionToolset
+
+    sent: list[str] = []
+
+    def send_mail(to: str, body: str) -> str:
+        """Send an e-mail."""
+        sent.append(to)
+        return f"queued for {to}"
+
+    exporter = InMemorySpanExporter()
+    hub = _hub(tmp_path, tuple(PLUGINS), exporter)
+    text, address = PII["r0"]
+    # The model knows the address only by its placeholder, and calls the tool with it.
+    scripted = [{"id": "c1", "name": "send_mail", "arguments": {"to": "<EMAIL_1>", "body": "Hi"}}]
+
+    answer = hub.run_tools(
+        "resilient",
+        text,
+        toolsets=[FunctionToolset("mail", send_mail)],
+        provider_kwargs={"mock": {"tool_calls": scripted}},
+    )
+
+    assert sent == [address]  # restored before the tool ran
+    [step] = answer.steps
+    assert step.runs[0].result.content == f"queued for {address}"
+    assert answer.metadata["tool_loop"]["stopped"] == "answer"
+    audit_text = (tmp_path / "audit.jsonl").read_text()
+    kinds = [json.loads(line)["kind"] for line in audit_text.splitlines()]
+    assert "tool.succeeded" in kinds
+    assert "tool_loop.finished" in kinds
+    assert address not in audit_text
+    assert address not in _span_text(exporter)
+    assert relay_audit.verify(tmp_path / "audit.jsonl").ok
+    hub.close()

@@ -354,6 +354,19 @@ class ToolLoop:
     ) -> None:
         if not self.hub.plugins.hook.relay_audit.get_hookimpls():
             return
+        # The run holds what the tool saw: restored values. Sinks get the redacted view,
+        # as for a model call (placeholders numbered for this run alone).
+        seen = self.hub._redact(
+            Request(messages=(Message.assistant(run.call), Message.tool(run.result)))
+        )
+        # Nothing is restored from this view: asking for its restorers lets a redactor
+        # drop the placeholder map it keeps for one.
+        self.hub._restorers(seen)
+        call, result = seen.messages[0].content[0], seen.messages[1].content[0]
+        if isinstance(call, ToolCallPart) and isinstance(result, ToolResultPart):
+            run = attrs.evolve(run, call=call, result=result)
+            if error is not None and result.is_error:
+                error = attrs.evolve(error, message=result.content[:500])
         self.hub._emit(
             AuditEvent(
                 kind="tool.failed" if run.result.is_error else "tool.succeeded",

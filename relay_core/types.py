@@ -711,7 +711,8 @@ class AuditEvent:
     ``job.finished`` (engine jobs; ``cost`` and the counts in ``metadata``) and
     ``job.cancel_requested``; the tool loop adds ``tool.succeeded`` and ``tool.failed``
     (one per tool run: ``metadata`` has ``toolset``, ``tool``, ``call_id``, ``step`` and
-    ``loop``; ``tool_run`` holds the arguments and result, as content) and
+    ``loop``; ``tool_run`` holds the arguments and result, as content, redacted like a
+    model call's) and
     ``tool_loop.finished`` (``metadata``: ``loop``, ``model_calls``, ``stopped``), and
     its model calls carry ``loop`` and ``step`` in ``metadata``. ``at`` is Unix time in
     seconds. ``group`` names the group (or router) that routed the call to ``alias``.
