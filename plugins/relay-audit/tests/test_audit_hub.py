@@ -147,6 +147,68 @@ def test_content_is_recorded_only_when_asked(tmp_path: Path, make_hub: MakeHub) 
     assert record["response"] == {"text": "the plan", "finish_reason": "stop", "tool_calls": []}
 
 
+def test_a_tool_loop_is_recorded_round_by_round(tmp_path: Path, make_hub: MakeHub) -> None:
+    from relay_core import FunctionToolset
+
+    def lookup(city: str) -> str:
+        """Look a city up."""
+        return f"{city}: 21 C"
+
+    path = tmp_path / "audit.jsonl"
+    hub = make_hub(catalog(path, include_content="true"), PartsRedactor())
+    scripted = [{"id": "c1", "name": "lookup", "arguments": {"city": "alice@example.com"}}]
+    hub.run_tools(
+        "fast",
+        "Weather?",
+        toolsets=[FunctionToolset("weather", lookup)],
+        provider_kwargs={"mock": {"tool_calls": scripted}},
+    )
+    records = read_jsonl(path)
+    assert [r["kind"] for r in records] == [
+        "call.succeeded",
+        "tool.succeeded",
+        "call.succeeded",
+        "tool_loop.finished",
+    ]
+    tool = records[1]
+    assert tool["metadata"]["toolset"] == "weather"
+    assert tool["metadata"]["step"] == 1
+    # The tool's arguments and result are content: recorded as the redactor left them.
+    assert tool["tool"] == {"arguments": {"city": "<EMAIL>"}, "result": "<EMAIL>: 21 C"}
+    assert records[2]["metadata"]["step"] == 2
+    assert verify(path).ok
+
+
+class PartsRedactor:
+    """A redactor that keeps tool calls and results as such (relay-redact does too)."""
+
+    @hookimpl
+    def relay_redact(self, request: Any) -> Any:
+        import json
+
+        import attrs
+
+        from relay_core import TextPart, ToolCallPart, ToolResultPart
+
+        def hide(text: str) -> str:
+            return text.replace("alice@example.com", "<EMAIL>")
+
+        def part(value: Any) -> Any:
+            if isinstance(value, TextPart):
+                return attrs.evolve(value, text=hide(value.text))
+            if isinstance(value, ToolResultPart):
+                return attrs.evolve(value, content=hide(value.content))
+            if isinstance(value, ToolCallPart):
+                arguments = json.loads(hide(json.dumps(value.arguments)))
+                return attrs.evolve(value, arguments=arguments)
+            return value
+
+        messages = tuple(
+            attrs.evolve(m, content=tuple(part(p) for p in m.content)) for m in request.messages
+        )
+        return attrs.evolve(request, messages=messages)
+
+
 class Redactor:
     """Stands in for relay-redact: the audit must see only what it returns."""
 

@@ -69,7 +69,8 @@ def build_record(
     """The record for ``event``: plain JSON values, every string masked.
 
     ``fields`` keeps only those of :data:`OPTIONAL` (all when ``None``); content
-    (``request``, ``response``) is added only with ``include_content``.
+    (``request``, ``response``, and ``tool`` for a tool run) is added only with
+    ``include_content``.
     """
     response = event.response
     request = event.request
@@ -127,6 +128,11 @@ def build_record(
     if include_content:
         record["request"] = None if request is None else _request_content(request)
         record["response"] = None if response is None else _response_content(response)
+        if event.tool_run is not None:  # a tool the tool loop ran
+            record["tool"] = {
+                "arguments": event.tool_run.call.arguments,
+                "result": event.tool_run.result.content,
+            }
     return _plain(record)  # type: ignore[no-any-return]
 
 
