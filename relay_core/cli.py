@@ -420,6 +420,15 @@ def plugins(as_json: bool) -> None:
     metavar="KEY=VALUE",
     help="Generation setting, e.g. -p temperature=0.2 (value parsed as JSON).",
 )
+@click.option(
+    "-t",
+    "--toolset",
+    "toolsets",
+    multiple=True,
+    metavar="NAME",
+    help="Run the tool loop with this toolset (an MCP server of the catalog...); repeatable.",
+)
+@click.option("--max-steps", default=8, show_default=True, help="Model calls of the tool loop.")
 @_handles_errors
 def chat(
     alias: str,
@@ -428,10 +437,13 @@ def chat(
     stream: bool,
     as_json: bool,
     params: tuple[str, ...],
+    toolsets: tuple[str, ...],
+    max_steps: int,
 ) -> None:
     """Send PROMPT to ALIAS (an alias or provider/model) and print the answer.
 
-    PROMPT "-" reads the prompt from standard input.
+    PROMPT "-" reads the prompt from standard input. With --toolset, the model may call
+    the toolsets' tools: each tool run is listed on standard error.
     """
     from relay_core.serialize import unstructure
     from relay_core.types import EndEvent, TextDelta
@@ -448,18 +460,35 @@ def chat(
         except ValueError:
             options[key] = value
     with _state().hub() as hub:
-        if stream and not as_json:
+        if toolsets:
+            if stream:
+                raise click.UsageError("--stream does not apply to the tool loop (--toolset)")
+            response = hub.run_tools(
+                alias, prompt, toolsets=list(toolsets), max_steps=max_steps, **options
+            )
+            for number, step in enumerate(response.steps, 1):
+                for run in step.runs:
+                    mark = "error" if run.result.is_error else "ok"
+                    click.echo(
+                        f"[step {number}] {run.toolset}.{run.tool}"
+                        f"({json.dumps(run.call.arguments)}) {mark}",
+                        err=True,
+                    )
+            if response.metadata["tool_loop"]["stopped"] == "max_steps":
+                click.echo(f"stopped after {max_steps} model calls (--max-steps)", err=True)
+        elif stream and not as_json:
             for event in hub.stream(alias, prompt, **options):
                 if isinstance(event, TextDelta):
                     click.echo(event.text, nl=False)
                 elif isinstance(event, EndEvent):
                     click.echo()
             return
-        if stream:
+        elif stream:
             for event in hub.stream(alias, prompt, **options):
                 click.echo(json.dumps(unstructure(event) | {"type": event.TAG}))
             return
-        response = hub.chat(alias, prompt, **options)
+        else:
+            response = hub.chat(alias, prompt, **options)
     if as_json:
         click.echo(json.dumps(unstructure(response), indent=2, default=str))
     else:

@@ -149,6 +149,40 @@ def test_chat_plain_stream_and_json(runner: CliRunner, scripted: Any) -> None:
     assert [e["type"] for e in events] == ["text_delta", "text_delta", "text_delta", "usage", "end"]
 
 
+def test_chat_with_a_toolset_runs_the_tool_loop(
+    runner: CliRunner, scripted: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relay_core import Response, ToolCallPart, Usage, hookimpl
+    from relay_core.tools import FunctionToolset
+
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    class Offers:
+        @hookimpl
+        def relay_toolsets(self) -> list[Any]:
+            return [FunctionToolset("math", add)]
+
+    cli_module._shared_registry.register(Offers(), name="offers")
+    ask = Response(
+        content=[ToolCallPart("c1", "add", {"a": 2, "b": 40})],
+        finish_reason="tool_calls",
+        usage=Usage(1, 1),
+    )
+    scripted.script["one"] = [ask, Response(content="42", usage=Usage(1, 1))]
+
+    result = runner.invoke(cli, ["chat", "fast", "2 + 40?", "--toolset", "math"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "42\n"
+    assert result.stderr == '[step 1] math.add({"a": 2, "b": 40}) ok\n'
+    assert scripted.received[1].messages[-1].content[0].content == "42"
+    unknown = runner.invoke(cli, ["chat", "fast", "hi", "--toolset", "mail"])
+    assert unknown.exit_code != 0
+    assert "no toolset named 'mail'; the hub has: math" in unknown.output
+
+
 def test_chat_exit_codes(runner: CliRunner, scripted: Any) -> None:
     from relay_core import AuthenticationError
 
