@@ -49,6 +49,28 @@ COVERED = {
     },
     "deepseek": {"deepseek-chat", "deepseek-reasoner"},
     "groq": {"llama-3.3-70b-versatile", "llama-3.1-8b-instant"},
+    "bedrock": {
+        "anthropic.claude-opus-4-5-20251101-v1:0",
+        "global.anthropic.claude-opus-4-5-20251101-v1:0",
+        "anthropic.claude-opus-4-1-20250805-v1:0",
+        "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "anthropic.claude-sonnet-4-20250514-v1:0",
+        "anthropic.claude-haiku-4-5-20251001-v1:0",
+        "global.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "anthropic.claude-3-5-haiku-20241022-v1:0",
+        "amazon.nova-pro-v1:0",
+        "amazon.nova-lite-v1:0",
+        "amazon.nova-micro-v1:0",
+        "meta.llama3-3-70b-instruct-v1:0",
+    },
+    "vertex": {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"},
+    "vertex-openai": {
+        "google/gemini-2.5-pro",
+        "google/gemini-2.5-flash",
+        "google/gemini-2.5-flash-lite",
+    },
+    "cohere": {"command-r-08-2024", "command-r7b-12-2024"},
 }
 
 
@@ -121,9 +143,52 @@ def test_an_unknown_model_or_provider_has_no_price() -> None:
 def test_aliases_are_unique_across_rows() -> None:
     seen: set[tuple[object, object]] = set()
     for row in ROWS:
-        for model in (row["model"], *row["aliases"]):  # type: ignore[misc]
+        profiles = [f"{geo}.{row['model']}" for geo in row.get("inference_profiles", [])]
+        for model in (row["model"], *row["aliases"], *profiles):
             assert (row["provider"], model) not in seen
             seen.add((row["provider"], model))
+
+
+def test_a_bedrock_inference_profile_resolves_to_its_base_row() -> None:
+    source = SnapshotSource()
+    base = source.price("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert base is not None
+    assert (base.input, base.output) == (3.3, 16.5)
+    for geography in ("us", "eu", "jp", "au"):
+        profile = f"{geography}.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        assert source.price("bedrock", profile) is base
+    nova = source.price("bedrock", "amazon.nova-pro-v1:0")
+    assert nova is not None
+    assert source.price("bedrock", "us.amazon.nova-pro-v1:0") is nova
+
+
+def test_a_global_profile_has_its_own_price_where_bedrock_bills_it_apart() -> None:
+    source = SnapshotSource()
+    geographic = source.price("bedrock", "us.anthropic.claude-haiku-4-5-20251001-v1:0")
+    worldwide = source.price("bedrock", "global.anthropic.claude-haiku-4-5-20251001-v1:0")
+    assert geographic is not None
+    assert worldwide is not None
+    # Claude 4.5 on Bedrock: geographic and in-region calls cost 10% more than global.
+    assert (worldwide.input, worldwide.output, worldwide.cached_input) == (1.0, 5.0, 0.1)
+    assert geographic.input == pytest.approx(worldwide.input * 1.1)
+    assert geographic.output == pytest.approx(worldwide.output * 1.1)
+    # Claude Sonnet 4 predates the split: its global profile is the base row's price.
+    sonnet_4 = source.price("bedrock", "anthropic.claude-sonnet-4-20250514-v1:0")
+    assert source.price("bedrock", "global.anthropic.claude-sonnet-4-20250514-v1:0") is sonnet_4
+
+
+def test_a_profile_a_row_does_not_declare_is_unknown() -> None:
+    source = SnapshotSource()
+    # Bedrock bills a profile at its source region's price: EU Nova costs more than US.
+    assert source.price("bedrock", "eu.amazon.nova-pro-v1:0") is None
+    assert source.price("bedrock", "apac.anthropic.claude-sonnet-4-5-20250929-v1:0") is None
+    assert source.price("bedrock", "global.amazon.nova-pro-v1:0") is None
+    assert source.price("bedrock", "us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0") is None
+    assert source.price("bedrock", "us.us.amazon.nova-pro-v1:0") is None
+    assert source.price("bedrock", "us.global.anthropic.claude-haiku-4-5-20251001-v1:0") is None
+    # Profiles are Bedrock ids: the same geography means nothing to other providers.
+    assert source.price("vertex", "us.gemini-2.5-flash") is None
+    assert source.price("bedrock", "anthropic.claude-sonnet-4-5") is None
 
 
 def test_the_file_is_read_on_first_use_once(tmp_path: Path) -> None:
@@ -167,4 +232,33 @@ def test_a_bad_row_is_named(tmp_path: Path) -> None:
     ]
     data.write_text(json.dumps({"name": "test", "models": rows}))
     with pytest.raises(ValueError, match=r"prices.json row 1: cached_input must be"):
+        SnapshotSource(path=data).price("acme", "m1")
+
+
+@pytest.mark.parametrize("profiles", ["us", ["us.east"], [""], [7], 7])
+def test_a_bad_inference_profile_list_is_named(tmp_path: Path, profiles: object) -> None:
+    data = tmp_path / "prices.json"
+    row = {
+        "provider": "acme",
+        "model": "m1",
+        "input": 1,
+        "output": 2,
+        "inference_profiles": profiles,
+        "source": "https://acme.example",
+        "as_of": "2026-11-01",
+    }
+    data.write_text(json.dumps({"name": "test", "models": [row]}))
+    with pytest.raises(ValueError, match=r"prices.json row 1: inference_profiles must be"):
+        SnapshotSource(path=data).price("acme", "m1")
+
+
+def test_a_profile_colliding_with_another_row_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "prices.json"
+    common = {"input": 1, "output": 2, "source": "https://acme.example", "as_of": "2026-11-01"}
+    rows = [
+        {"provider": "acme", "model": "m1", "inference_profiles": ["global"], **common},
+        {"provider": "acme", "model": "global.m1", **common},
+    ]
+    data.write_text(json.dumps({"name": "test", "models": rows}))
+    with pytest.raises(ValueError, match=r"row 2: acme/global.m1 is listed twice"):
         SnapshotSource(path=data).price("acme", "m1")

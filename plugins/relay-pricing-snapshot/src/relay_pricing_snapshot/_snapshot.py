@@ -5,6 +5,16 @@ capabilities, the URL of the provider's page the numbers were read from and the 
 they were checked. A dated model id reaches its row only through the row's explicit
 ``aliases`` (``gpt-4.1-2025-04-14`` → ``gpt-4.1``), never by guessing from the name:
 a near miss is an unknown model, not somebody else's price.
+
+Bedrock's cross-region inference profiles are the one family of ids named by rule: a
+row's ``inference_profiles`` lists the geographies (``us``, ``eu``, ``global``...) whose
+profile ids bill at the row's price, and each becomes an alias ``<geography>.<model>``
+(``us.anthropic.claude-sonnet-4-5-20250929-v1:0``). Bedrock bills a profile at the
+price of the region the call is made from, and prices differ by region (``eu.`` Nova
+calls cost more than ``us.`` ones) and by profile (``global.`` Claude 4.5 calls cost
+10% less than geographic ones), so no prefix is ever stripped blindly: a geography a
+row does not list is an unknown model, and a ``global.`` profile priced apart is a row
+of its own.
 """
 
 from __future__ import annotations
@@ -68,6 +78,21 @@ def _info(row: Mapping[str, Any], where: str) -> ModelInfo:
         raise ValueError(f"{where}: {error}") from error
 
 
+def _profile_ids(row: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """The inference profile ids ``row`` declares: ``<geography>.<model>`` for each of
+    its ``inference_profiles``."""
+    geographies = row.get("inference_profiles") or ()
+    if not isinstance(geographies, (list, tuple)) or not all(
+        isinstance(geography, str) and geography and "." not in geography
+        for geography in geographies
+    ):
+        raise ValueError(
+            f"{where}: inference_profiles must be a list of geography names such as "
+            f"'us' or 'global', not {geographies!r}"
+        )
+    return tuple(f"{geography}.{row['model']}" for geography in geographies)
+
+
 def _optional(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -92,7 +117,8 @@ class SnapshotSource:
         return f"SnapshotSource(name={self.name!r})"
 
     def price(self, provider: str, model: str) -> ModelPrice | None:
-        """The list price of ``provider/model`` (or of a model it is an alias of)."""
+        """The list price of ``provider/model`` (or of a model it is an alias or an
+        inference profile of)."""
         found = self._indexed().get((provider, model))
         return None if found is None else found.price
 
@@ -116,9 +142,10 @@ class SnapshotSource:
         index: dict[tuple[str, str], ModelInfo] = {}
         infos: list[ModelInfo] = []
         for number, row in enumerate(rows, 1):
-            info = _info(row, f"{_DATA} row {number}")
+            where = f"{_DATA} row {number}"
+            info = _info(row, where)
             infos.append(info)
-            for model in (info.model, *row.get("aliases", ())):
+            for model in (info.model, *row.get("aliases", ()), *_profile_ids(row, where)):
                 key = (info.provider, str(model))
                 if key in index:
                     raise ValueError(f"{_DATA} row {number}: {key[0]}/{key[1]} is listed twice")
