@@ -224,14 +224,20 @@ def _total_cost(costs: Sequence[Cost]) -> Cost:
     that leaves a call out)."""
     if any(cost.amount is None for cost in costs):
         return Cost.unknown()
-    sources = {cost.source for cost in costs}
+    from relay_core.pricing import TIER_RANK
+
+    # The sum is only as sure as its least sure part.
+    weakest = max(costs, key=lambda cost: TIER_RANK.get(cost.source, len(TIER_RANK)))
+    sources = {(cost.source, cost.priced_by, cost.as_of) for cost in costs}
     return Cost(
         amount=sum(cost.amount or 0.0 for cost in costs),
-        currency=costs[-1].currency,
-        # The weakest provenance among the calls is the sum's.
-        source=costs[-1].source if len(sources) == 1 else "estimated",
+        currency=weakest.currency,
+        source=weakest.source,
         input=sum(cost.input or 0.0 for cost in costs),
         output=sum(cost.output or 0.0 for cost in costs),
+        batch_discount_applied=all(cost.batch_discount_applied for cost in costs),
+        priced_by=weakest.priced_by if len(sources) == 1 else None,
+        as_of=weakest.as_of if len(sources) == 1 else None,
     )
 
 

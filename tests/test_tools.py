@@ -104,6 +104,10 @@ def test_tools_run_and_their_results_go_back(make_hub: Callable[..., Hub], scrip
     # Usage and cost are the whole loop's: both model calls.
     assert answer.usage == Usage(30, 8)
     assert answer.cost.amount == pytest.approx((30 * 1.0 + 8 * 2.0) / 1e6)
+    assert answer.cost.source == "user_override"  # the catalog's price, for both calls
+    assert [step.response.cost.amount for step in answer.steps] == [
+        pytest.approx((10 * 1.0 + 5 * 2.0) / 1e6)
+    ]
     assert answer.metadata["tool_loop"]["stopped"] == "answer"
     assert answer.metadata["tool_loop"]["model_calls"] == 2
 
@@ -312,6 +316,18 @@ def test_audit_sees_every_model_call_and_tool_run(
     assert runs["broken"].error.kind == "RuntimeError"
     assert "sk-proj" not in runs["broken"].error.message
     assert finished.metadata == {"loop": loop, "model_calls": 2, "stopped": "answer"}
+
+
+def test_a_loop_costs_what_its_least_sure_call_costs() -> None:
+    from relay_core import Cost
+    from relay_core.tools import _total_cost
+
+    sure = Cost(1.0, source="user_override", priced_by="catalog")
+    listed = Cost(2.0, source="snapshot", priced_by="relay-pricing-snapshot", as_of="2026-11-01")
+    total = _total_cost([sure, listed])
+    assert (total.amount, total.source, total.priced_by) == (3.0, "snapshot", None)
+    assert _total_cost([listed, listed]).as_of == "2026-11-01"
+    assert _total_cost([sure, Cost.unknown()]).amount is None
 
 
 def test_function_tool_describes_a_function() -> None:
