@@ -188,6 +188,25 @@ class _Structured:
                 )
         return json.dumps(value, ensure_ascii=False)
 
+    def settle(
+        self, content: list[Part], answer: str | None, finish: FinishReason, stop: str
+    ) -> tuple[list[Part], FinishReason]:
+        """The answer's parts and finish reason once the forced call has carried the
+        JSON (``answer``, ``None`` when the model made no such call; ``stop`` names the
+        provider's stop reason for the error). The call is how the answer travels, not a
+        call for the caller to run: the JSON becomes the text, any prose beside it is
+        dropped, and ``tool_calls`` becomes ``stop``. An answer cut by the token limit
+        may have no call; any other must."""
+        if answer is None and finish != "length":
+            raise MalformedResponse(
+                f"the answer has no call of the structured-output tool {self.name!r} ({stop})"
+            )
+        content = [part for part in content if not isinstance(part, TextPart)]
+        if answer is not None:
+            content.append(TextPart(answer))
+            finish = "stop" if finish == "tool_calls" else finish
+        return content, finish
+
 
 class AnthropicProvider(Provider):
     """Anthropic's Messages API. See the plugin's README for options and mappings."""
@@ -685,17 +704,7 @@ def _response(body: Any, structured: _Structured | None) -> Response:
             content.append(ToolCallPart(block["id"], block["name"], block["input"]))
         # Server-tool blocks and other new types stay in ``raw``.
     if structured is not None:
-        if answer is None and finish != "length":
-            raise MalformedResponse(
-                f"the answer has no call of the structured-output tool {structured.name!r} "
-                f"(stop_reason {stop_reason!r})"
-            )
-        # The forced call is how the answer travels, not a call for the caller to run:
-        # the JSON becomes the text, and any prose beside it is dropped.
-        content = [p for p in content if not isinstance(p, TextPart)]
-        if answer is not None:
-            content.append(TextPart(answer))
-            finish = "stop" if finish == "tool_calls" else finish
+        content, finish = structured.settle(content, answer, finish, f"stop_reason {stop_reason!r}")
     return Response(
         content=tuple(content),
         model=body["model"],

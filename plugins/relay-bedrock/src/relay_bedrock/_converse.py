@@ -281,16 +281,7 @@ def converse_response(body: Any, structured: _Structured | None, *, model: str) 
             content.append(ToolCallPart(call["toolUseId"], call["name"], call["input"]))
         # Citations, images and later block types stay in ``raw``.
     if structured is not None:
-        if answer is None and finish != "length":
-            raise MalformedResponse(
-                f"the answer has no call of the structured-output tool {structured.name!r} "
-                f"(stopReason {stop_reason!r})"
-            )
-        # The forced call is how the answer travels, not a call for the caller to run.
-        content = [part for part in content if not isinstance(part, TextPart)]
-        if answer is not None:
-            content.append(TextPart(answer))
-            finish = "stop" if finish == "tool_calls" else finish
+        content, finish = structured.settle(content, answer, finish, f"stopReason {stop_reason!r}")
     return Response(
         content=tuple(content),
         model=model,
