@@ -22,12 +22,27 @@ from relay_core.config import Catalog, load_catalog
 from relay_core.errors import ConfigError, PluginNotInstalled, RelayError
 from relay_core.plugins import PluginRegistry, ProviderEntry
 
-__all__ = ["cli", "main"]
+__all__ = ["catalog_path", "cli", "main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+
+
+def catalog_path(own: str | None = None) -> str | None:
+    """The catalog a ``relay`` command reads: ``own`` (a plugin command's own
+    ``--config``), else ``relay --config``, else ``$RELAY_CONFIG``, else ``./relay.yaml``
+    when it exists; ``None`` for none. Plugin commands call it so that every command
+    finds the same catalog."""
+    if own:
+        return own
+    context = click.get_current_context(silent=True)
+    root = context.find_root() if context is not None else None
+    for candidate in (root.params.get("config") if root else None, os.environ.get("RELAY_CONFIG")):
+        if candidate:
+            return str(candidate)
+    return "relay.yaml" if Path("relay.yaml").exists() else None
 
 
 class _State:
@@ -39,9 +54,7 @@ class _State:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            path = self.config_path or os.environ.get("RELAY_CONFIG")
-            if path is None and Path("relay.yaml").exists():
-                path = "relay.yaml"
+            path = catalog_path(self.config_path)
             self._catalog = load_catalog(path) if path else Catalog()
         return self._catalog
 

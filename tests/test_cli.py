@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -338,3 +339,32 @@ def test_validate_checks_plugin_settings(
     result = runner.invoke(cli, ["validate", "p.yaml"])
     assert result.exit_code == 2
     assert result.output == "p.yaml:3:5: error: level must be 1 or 2\n"
+
+
+def test_catalog_path_is_the_one_every_command_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relay_core.cli import catalog_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RELAY_CONFIG", raising=False)
+    assert catalog_path() is None
+    (tmp_path / "relay.yaml").write_text("")
+    assert catalog_path() == "relay.yaml"
+    monkeypatch.setenv("RELAY_CONFIG", "env.yaml")
+    assert catalog_path() == "env.yaml"
+    seen: list[str | None] = []
+
+    @click.group()
+    @click.option("--config")
+    def root(config: str | None) -> None:
+        pass
+
+    @root.command()
+    @click.option("--config", "own")
+    def sub(own: str | None) -> None:
+        seen.append(catalog_path(own))
+
+    CliRunner().invoke(root, ["--config", "root.yaml", "sub"])
+    CliRunner().invoke(root, ["--config", "root.yaml", "sub", "--config", "own.yaml"])
+    assert seen == ["root.yaml", "own.yaml"]

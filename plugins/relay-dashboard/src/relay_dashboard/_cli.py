@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
+from relay_core.cli import catalog_path
 from relay_dashboard._settings import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV
 
 __all__ = ["command", "main"]
-
-
-def _catalog_path(own: str | None) -> str | None:
-    """The catalog as the ``relay`` command finds it: this command's ``--config``, the
-    root's ``relay --config``, ``$RELAY_CONFIG``, else ``./relay.yaml`` when present."""
-    if own is not None:
-        return own
-    context = click.get_current_context()
-    root = context.find_root()
-    if root is not context and root.params.get("config"):
-        return str(root.params["config"])
-    if os.environ.get("RELAY_CONFIG"):
-        return os.environ["RELAY_CONFIG"]
-    return "relay.yaml" if Path("relay.yaml").exists() else None
 
 
 @click.command("dashboard")
@@ -56,7 +41,7 @@ def command(workspace: str, config: str | None, **options: Any) -> None:
     from relay_dashboard._server import run_dashboard
 
     try:
-        run_dashboard(workspace, config=_catalog_path(config), **options)
+        run_dashboard(workspace, config=catalog_path(config), **options)
     except ConfigError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(2)

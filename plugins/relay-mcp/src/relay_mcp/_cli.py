@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
+from relay_core.cli import catalog_path
 from relay_core.errors import ConfigError, RelayError
 
 __all__ = ["mcp"]
-
-
-def _catalog_path(config: str | None) -> str | None:
-    """The catalog the rest of ``relay`` would read: this command's ``--config``, the
-    group's ``--config``, ``$RELAY_CONFIG``, then ``./relay.yaml`` when it exists."""
-    if config:
-        return config
-    root = click.get_current_context().find_root()
-    for candidate in (root.params.get("config"), os.environ.get("RELAY_CONFIG")):
-        if candidate:
-            return str(candidate)
-    return "relay.yaml" if Path("relay.yaml").exists() else None
 
 
 @click.group()
@@ -51,7 +38,7 @@ def tools(server: str | None, config: str | None, provider: str | None, as_json:
     try:
         import asyncio  # here, not at import: `relay --help` must stay light
 
-        rows = asyncio.run(_rows(_catalog_path(config), server, provider))
+        rows = asyncio.run(_rows(catalog_path(config), server, provider))
     except RelayError as error:
         # ConfigErrors render as file:line:column: like the rest of relay; 2 = bad usage.
         click.echo(f"error: {error}", err=True)

@@ -6,11 +6,11 @@ import contextlib
 import ipaddress
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
+from relay_core.cli import catalog_path
 from relay_core.errors import ConfigError, RelayError
 
 __all__ = ["commands"]
@@ -30,18 +30,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _catalog_path(config: str | None) -> str | None:
-    """The catalog the rest of ``relay`` would read: this command's ``--config``, the
-    group's ``--config``, ``$RELAY_CONFIG``, then ``./relay.yaml`` when it exists."""
-    if config:
-        return config
-    root = click.get_current_context().find_root()
-    for candidate in (root.params.get("config"), os.environ.get("RELAY_CONFIG")):
-        if candidate:
-            return str(candidate)
-    return "relay.yaml" if Path("relay.yaml").exists() else None
 
 
 def _fail(error: RelayError) -> None:
@@ -86,7 +74,7 @@ def serve(
         raise click.UsageError("--model is for --spawn llama-cpp")
     try:
         _serve(
-            _catalog_path(config), host, port, model_path if spawn else None, replicas, allow_open
+            catalog_path(config), host, port, model_path if spawn else None, replicas, allow_open
         )
     except RelayError as error:
         _fail(error)
