@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -597,12 +597,21 @@ def _tool_choice(choice: str) -> dict[str, Any]:
 
 
 def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Relay's turns as Anthropic's: tool results travel in user turns, and consecutive
-    turns of one role are merged, since the API wants roles to alternate."""
+    """Relay's turns as Anthropic's."""
+    return alternating_turns(messages, _block)
+
+
+def alternating_turns(
+    messages: tuple[Message, ...], block: Callable[[Part], dict[str, Any] | None]
+) -> list[dict[str, Any]]:
+    """Relay's turns with each part mapped by ``block`` (``None`` drops it), for APIs
+    that want roles to alternate (Anthropic's Messages, Bedrock's Converse): tool
+    results travel in user turns, consecutive turns of one role are merged, and a turn
+    left empty is dropped."""
     turns: list[dict[str, Any]] = []
     for message in messages:
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = [block for part in message.content if (block := _block(part)) is not None]
+        blocks = [mapped for part in message.content if (mapped := block(part)) is not None]
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:

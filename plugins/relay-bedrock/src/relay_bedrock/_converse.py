@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from relay_anthropic._adapter import _Structured
+from relay_anthropic._adapter import _Structured, alternating_turns
 from relay_core.errors import InvalidRequestError, MalformedResponse
 from relay_core.types import (
     REASONING_BUDGETS,
@@ -157,19 +157,8 @@ def _tool_choice(choice: str, tools: tuple[Tool, ...]) -> dict[str, Any]:
 
 
 def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
-    """Relay's turns as Converse's: tool results travel in user turns, and consecutive
-    turns of one role are merged, since Converse wants roles to alternate."""
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        role = "assistant" if message.role == "assistant" else "user"
-        blocks = [block for part in message.content if (block := _block(part)) is not None]
-        if not blocks:
-            continue
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return turns
+    """Relay's turns as Converse's (roles alternate, as at Anthropic)."""
+    return alternating_turns(messages, _block)
 
 
 def _block(part: Part) -> dict[str, Any] | None:
