@@ -585,16 +585,31 @@ class HttpClient:
 
         The provider's ``timeout`` bounds the wait for the stream to begin and for each
         read after that, not the whole stream: a long answer may stream for longer."""
+        import httpx
+
         from relay_core.streaming import parse_sse
 
         headers = dict(headers or {})
         if not any(name.lower() == "accept" for name in headers):
             headers["accept"] = "text/event-stream"
-        async with self._streamed(
-            method, url, json=json, headers=headers, model=model, **kwargs
-        ) as response:
-            async for event in parse_sse(response.aiter_bytes()):
-                yield event
+        url, headers = await self._prepared(url, headers)
+        # Each stream method is one generator with the request inside it: an adapter
+        # that stops reading early (at OpenAI's [DONE]) leaves it to the event loop's
+        # finalizer, which closes one generator cleanly but not a chain of them at once.
+        try:
+            with self._lease() as client:
+                async with client.stream(
+                    method, url, json=json, headers=self._headers(headers), **kwargs
+                ) as response:
+                    if response.is_error:
+                        body = (await response.aread()).decode("utf-8", errors="replace")
+                        raise self._status_error(response, body, model)
+                    async for event in parse_sse(response.aiter_bytes()):
+                        yield event
+        except (httpx.HTTPError, httpx.StreamError) as error:
+            raise translate_transport_error(
+                error, provider=self._settings.name, model=model
+            ) from error
 
     async def stream_bytes(
         self,
@@ -610,11 +625,23 @@ class HttpClient:
         stream that is not server-sent events (AWS's binary event stream). ``kwargs`` go
         to httpx (``auth=`` for a request that must be signed); timeouts and errors are
         as for :meth:`stream_sse`."""
-        async with self._streamed(
-            method, url, json=json, headers=headers, model=model, **kwargs
-        ) as response:
-            async for chunk in response.aiter_bytes():
-                yield chunk
+        import httpx
+
+        url, headers = await self._prepared(url, headers)
+        try:
+            with self._lease() as client:
+                async with client.stream(
+                    method, url, json=json, headers=self._headers(headers), **kwargs
+                ) as response:
+                    if response.is_error:
+                        body = (await response.aread()).decode("utf-8", errors="replace")
+                        raise self._status_error(response, body, model)
+                    async for chunk in response.aiter_bytes():
+                        yield chunk
+        except (httpx.HTTPError, httpx.StreamError) as error:
+            raise translate_transport_error(
+                error, provider=self._settings.name, model=model
+            ) from error
 
     async def stream_lines(
         self,
@@ -627,25 +654,6 @@ class HttpClient:
     ) -> AsyncIterator[str]:
         """Send a request and yield its body's lines (without line endings) as they
         arrive: a batch output file of any size never sits in memory whole."""
-        async with self._streamed(method, url, headers=headers, model=model, **kwargs) as response:
-            async for line in response.aiter_lines():
-                yield line
-
-    @contextlib.asynccontextmanager
-    async def _streamed(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None,
-        model: str | None,
-        **kwargs: Any,
-    ) -> AsyncIterator[httpx.Response]:
-        """The streamed answer of one request, for the three ``stream_*`` methods: a
-        non-2xx answer and transport failures, also those met while the body is read in
-        the block, become typed errors. One context manager rather than one generator
-        reading another: a stream the caller abandons is then closed as one generator,
-        never as two closed at once by the event loop's finalizer."""
         import httpx
 
         url, headers = await self._prepared(url, headers)
@@ -657,7 +665,8 @@ class HttpClient:
                     if response.is_error:
                         body = (await response.aread()).decode("utf-8", errors="replace")
                         raise self._status_error(response, body, model)
-                    yield response
+                    async for line in response.aiter_lines():
+                        yield line
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
