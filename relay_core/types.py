@@ -97,13 +97,18 @@ def _one_source(instance: ImagePart | DocumentPart, _: attrs.Attribute[Any], __:
         raise ValueError(f"{type(instance).__name__} needs exactly one of url= or data=")
 
 
+def _bytes_size(data: bytes | None) -> str:
+    # A part given by URL has no bytes; one with bytes shows their size, not a flood.
+    return "None" if data is None else f"<{len(data)} bytes>"
+
+
 @frozen
 class ImagePart:
     """An image, by URL or as bytes. ``media_type`` is required with ``data``."""
 
     TAG: ClassVar[str] = "image"
     url: str | None = field(default=None, kw_only=True)
-    data: bytes | None = field(default=None, kw_only=True, repr=lambda d: f"<{len(d)} bytes>")
+    data: bytes | None = field(default=None, kw_only=True, repr=_bytes_size)
     media_type: str | None = field(default=None, kw_only=True, validator=_one_source)
     detail: Literal["auto", "low", "high"] | None = field(default=None, kw_only=True)
 
@@ -124,7 +129,7 @@ class DocumentPart:
 
     TAG: ClassVar[str] = "document"
     url: str | None = field(default=None, kw_only=True)
-    data: bytes | None = field(default=None, kw_only=True, repr=lambda d: f"<{len(d)} bytes>")
+    data: bytes | None = field(default=None, kw_only=True, repr=_bytes_size)
     media_type: str = field(default="application/pdf", kw_only=True, validator=_one_source)
     name: str | None = field(default=None, kw_only=True)
 

@@ -755,6 +755,14 @@ def test_media_bytes_do_not_flood_the_repr() -> None:
     assert "<1000 bytes>" in repr(t.ImagePart(data=b"x" * 1000, media_type="image/png"))
 
 
+@pytest.mark.parametrize("part_type", [t.ImagePart, t.DocumentPart])
+def test_a_part_given_by_url_has_a_repr(part_type: type[t.ImagePart | t.DocumentPart]) -> None:
+    # Logging a request, or a failing test printing one, calls repr() on every part.
+    shown = repr(part_type(url="https://example.com/a.png"))
+    assert "url='https://example.com/a.png'" in shown
+    assert "data=None" in shown
+
+
 @pytest.mark.parametrize(
     ("value", "content"),
     [
