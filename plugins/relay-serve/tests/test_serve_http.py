@@ -232,6 +232,32 @@ def test_keys_never_appear_in_logs_metrics_or_errors(
         assert KEY[9:] not in text  # the random part alone
 
 
+def test_an_upstream_without_credentials_is_the_operators_error_logged_once(
+    serve: Serve, captured_logs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RELAY_SERVE_TEST_UNSET_KEY", raising=False)
+    catalog = CATALOG.replace(
+        "models:\n",
+        "  locked:\n    plugin: trouble\n    api_key: $env.RELAY_SERVE_TEST_UNSET_KEY\n"
+        "models:\n  keyless: locked/anything\n",
+    )
+    server = serve(catalog)
+    body = {"model": "keyless", "messages": [{"role": "user", "content": "hi"}]}
+    with server.http() as http:
+        answers = [http.post(CHAT, json=body) for _ in range(2)]
+        answers.append(http.post(CHAT, json={**body, "stream": True}))
+    for answer in answers:
+        assert answer.status_code == 503
+        error = error_of(answer)
+        assert error["type"] == "server_error"
+        assert error["code"] == "upstream_credentials_missing"
+        assert "'keyless'" in error["message"]
+        assert "RELAY_SERVE_TEST_UNSET_KEY" not in answer.text
+    logged = [line for line in captured_logs if "serve.credentials_missing" in line]
+    assert len(logged) == 1
+    assert "RELAY_SERVE_TEST_UNSET_KEY" in logged[0]  # the operator learns which one
+
+
 # ---------------------------------------------------------------------------- load
 
 

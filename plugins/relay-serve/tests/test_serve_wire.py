@@ -275,7 +275,11 @@ LEAK = "sk-upstreamSECRET0123456789abcdef"
         (errors.MalformedResponse(LEAK), 502, "upstream_malformed_response"),
         (errors.NotFoundError(LEAK), 502, "upstream_not_found"),
         (errors.Timeout(LEAK), 504, "upstream_timeout"),
-        (errors.CredentialError("$env.OPENAI_API_KEY is not set"), 500, None),
+        (
+            errors.CredentialError("$env.OPENAI_API_KEY is not set"),
+            503,
+            "upstream_credentials_missing",
+        ),
         (RuntimeError(f"boom {LEAK}"), 500, None),
     ],
 )

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from relay_core.errors import PluginNotInstalled, ProviderError, RelayError
+from relay_core.errors import CredentialError, PluginNotInstalled, ProviderError, RelayError
 from relay_core.log import get_logger
 from relay_core.types import EndEvent, StreamEvent
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
@@ -111,6 +111,7 @@ class _Server:
         self.metrics = Metrics()
         self.gatekeeper = Gatekeeper(settings.keys)
         self.gate = Gate(settings.max_concurrency, settings.max_queue, self.metrics.gauges)
+        self.credentials_missing: set[str] = set()
 
     # -- routes -------------------------------------------------------------------------
 
@@ -273,7 +274,7 @@ class _Server:
 
     def _failed(self, error: BaseException, request_id: str, label: str) -> ErrorAnswer:
         """Count and log ``error``; the answer the client gets for it."""
-        answer = error_answer(error, request_id)
+        answer = error_answer(error, request_id, label)
         if isinstance(error, Overloaded):
             self.metrics.rejected("queue_full")
             answer = ErrorAnswer(
@@ -293,7 +294,13 @@ class _Server:
             )
         if isinstance(error, ProviderError):
             self.metrics.upstream_error(type(error).__name__)
-        if answer.status >= 500:
+        if isinstance(error, CredentialError):
+            # Every call to the alias fails the same way until the operator acts: one
+            # log line says so, not one per request.
+            if label not in self.credentials_missing:
+                self.credentials_missing.add(label)
+                _log.error("serve.credentials_missing", model=label, detail=str(error))
+        elif answer.status >= 500:
             # The client got a fixed sentence; the details are for the operator.
             _log.error(
                 "serve.failed",

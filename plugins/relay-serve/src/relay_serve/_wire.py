@@ -27,6 +27,7 @@ from relay_core.errors import (
     CircuitOpen,
     ContentPolicyError,
     ContextWindowExceeded,
+    CredentialError,
     GuardrailViolation,
     InvalidRequestError,
     MalformedResponse,
@@ -669,8 +670,9 @@ _UPSTREAM: dict[type[ProviderError], tuple[int, str, str]] = {
 }
 
 
-def error_answer(error: BaseException, request_id: str) -> ErrorAnswer:
-    """The status, OpenAI error object and headers for any error a call raised.
+def error_answer(error: BaseException, request_id: str, model: str = "") -> ErrorAnswer:
+    """The status, OpenAI error object and headers for any error a call raised
+    (``model`` is the alias the client asked for, as the server's metrics name it).
 
     Client mistakes keep their message (already masked by Relay); upstream and server
     failures get a fixed sentence naming the request id, so the operator can find the
@@ -681,11 +683,11 @@ def error_answer(error: BaseException, request_id: str) -> ErrorAnswer:
             400, error_body(error.message, "invalid_request_error", param=error.param)
         )
     if isinstance(error, (UnknownAlias, PluginNotInstalled)):
-        model = getattr(error, "alias", None) or getattr(error, "provider", "")
+        unknown = getattr(error, "alias", None) or getattr(error, "provider", "")
         return ErrorAnswer(
             404,
             error_body(
-                f"The model {model!r} does not exist on this server (GET /v1/models lists them).",
+                f"The model {unknown!r} does not exist on this server (GET /v1/models lists them).",
                 "invalid_request_error",
                 param="model",
                 code="model_not_found",
@@ -741,6 +743,18 @@ def error_answer(error: BaseException, request_id: str) -> ErrorAnswer:
         )
     if isinstance(error, InvalidRequestError):
         return ErrorAnswer(400, error_body(error.provider_message, "invalid_request_error"))
+    if isinstance(error, CredentialError):
+        # The operator's mistake, not the client's: say so, but never which reference
+        # (an environment variable's name, a file's path) the server failed to resolve.
+        return ErrorAnswer(
+            503,
+            error_body(
+                f"This server has no credentials for the upstream provider of model "
+                f"{model!r}; its operator must configure them (request {request_id}).",
+                "server_error",
+                code="upstream_credentials_missing",
+            ),
+        )
     for kind, (status, code, message) in _UPSTREAM.items():
         if isinstance(error, kind):
             return ErrorAnswer(
