@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         Timeout,
         UnknownAlias,
         UnsupportedCapability,
+        WorkspaceError,
     )
     from relay_core.hookspecs import hookimpl
     from relay_core.hub import Hub, ModelHandle
@@ -202,6 +203,7 @@ __all__ = [
     "UnsupportedCapability",
     "Usage",
     "UsageEvent",
+    "WorkspaceError",
     "__version__",
     "compute_cost",
     "configure_logging",
@@ -283,6 +285,7 @@ _MODULE_OF: dict[str, str] = {
     "ToolResultPart": "relay_core.types",
     "UnknownAlias": "relay_core.errors",
     "UnsupportedCapability": "relay_core.errors",
+    "WorkspaceError": "relay_core.errors",
     "Usage": "relay_core.types",
     "UsageEvent": "relay_core.types",
     "compute_cost": "relay_core.pricing",

@@ -80,7 +80,13 @@ def _registry() -> PluginRegistry:
 
 
 def _fail(error: RelayError) -> NoReturn:
-    usage = isinstance(error, (ConfigError, PluginNotInstalled))
+    from relay_core.errors import BatchInputError, JobNotFound, WorkspaceError
+
+    # Bad input (a request file's line, a job id, a workspace path) is bad usage too:
+    # running the same command again cannot succeed.
+    usage = isinstance(
+        error, (ConfigError, PluginNotInstalled, BatchInputError, JobNotFound, WorkspaceError)
+    )
     if isinstance(error, ConfigError) and error.location:
         # The shape compilers use, which editors and CI annotate.
         for each in (error, *error.also):
@@ -511,10 +517,24 @@ def chat(
 # ---------------------------------------------------------------------------- batch
 
 
-def _client(workspace: str) -> Any:
+def _client(workspace: str, *, create: bool = False) -> Any:
+    """The workspace's client; only ``submit`` may create the workspace, so a mistyped
+    ``-w`` of any other command is reported instead of becoming an empty workspace."""
     from relay_core.batch._client import RelayClient
+    from relay_core.errors import WorkspaceError
 
-    return RelayClient(workspace, hub=_state().hub())
+    hub = _state().hub()
+    try:
+        return RelayClient(workspace, hub=hub, create=create)
+    except WorkspaceError as error:
+        hub.close()
+        if not error.missing:
+            raise
+        raise WorkspaceError(
+            f"no workspace at {workspace} (no relay.db); `relay batch submit` creates one",
+            directory=workspace,
+            missing=True,
+        ) from None
 
 
 def _job_line(job: Any) -> str:
@@ -555,7 +575,13 @@ def batch() -> None:
     help="Provider batch APIs, the concurrent engine, or batch where available.",
 )
 @click.option("-d", "--description", help="A note kept with the job.")
-@click.option("--concurrency", default=8, show_default=True, help="Engine calls in flight.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Engine calls in flight.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a finished job with this id.")
 @_WORKSPACE
 @_handles_errors
@@ -574,7 +600,7 @@ def batch_submit(
     Each line is {"id", "prompt", "system_prompt", "model", "provider_args"} or a full
     request with "messages" and "custom_id".
     """
-    with _client(workspace) as client:
+    with _client(workspace, create=True) as client:
         job = client.submit_batch(
             requests,
             job_id=job_id,
@@ -590,7 +616,13 @@ def batch_submit(
 
 @batch.command("resume")
 @click.argument("job_id")
-@click.option("--concurrency", default=8, show_default=True, help="Engine calls in flight.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Engine calls in flight.",
+)
 @_WORKSPACE
 @_handles_errors
 def batch_resume(job_id: str, concurrency: int, workspace: str) -> None:
@@ -615,7 +647,13 @@ def batch_status(job_id: str, as_json: bool, workspace: str) -> None:
 
 @batch.command("watch")
 @click.argument("job_id")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds between polls.",
+)
 @_WORKSPACE
 @_handles_errors
 def batch_watch(job_id: str, interval: float, workspace: str) -> None:
@@ -637,7 +675,12 @@ def batch_watch(job_id: str, interval: float, workspace: str) -> None:
 
 @batch.command("results")
 @click.argument("job_id")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write JSONL here.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write JSONL here ('-', the default: standard output).",
+)
 @click.option("--refresh", is_flag=True, help="Fetch from the provider again.")
 @_WORKSPACE
 @_handles_errors
@@ -645,19 +688,24 @@ def batch_results(job_id: str, output: str | None, refresh: bool, workspace: str
     """The job's results as JSONL (fetched once, then from the workspace)."""
     from relay_core.serialize import unstructure
 
+    to_file = output not in (None, "-")
     with _client(workspace) as client:
         client.retrieve(job_id, force_refresh=refresh)
         with contextlib.ExitStack() as stack:
-            target = (
-                stack.enter_context(Path(output).open("w", encoding="utf-8")) if output else None
-            )
+            target = None
+            if to_file:
+                try:
+                    target = stack.enter_context(Path(str(output)).open("w", encoding="utf-8"))
+                except OSError as error:
+                    click.echo(f"error: cannot write {output}: {error.strerror}", err=True)
+                    sys.exit(EXIT_USAGE)
             for item in client.iter_results(job_id):
                 line = json.dumps(unstructure(item), ensure_ascii=False)
                 if target is None:
                     click.echo(line)
                 else:
                     target.write(line + "\n")
-        if output:
+        if to_file:
             click.echo(_job_line(client.get_job(job_id)), err=True)
 
 

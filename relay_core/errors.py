@@ -14,7 +14,8 @@ what to do::
     │   ├── BatchInputError          a request of a job is wrong: names file:line or custom_id
     │   ├── JobNotFound              no job with that id in the workspace
     │   ├── JobConflict              the id is taken: in progress, or finished (overwrite)
-    │   └── ResultsNotReady          the job has not finished; no results on disk yet
+    │   ├── ResultsNotReady          the job has not finished; no results on disk yet
+    │   └── WorkspaceError           no workspace there, or one that cannot be opened
     └── ProviderError                the provider answered with an error, or not at all
         ├── RateLimitError           retryable; ``retry_after`` seconds when known
         ├── ProviderUnavailable      retryable; 5xx, connection refused or reset
@@ -66,6 +67,7 @@ __all__ = [
     "Timeout",
     "UnknownAlias",
     "UnsupportedCapability",
+    "WorkspaceError",
 ]
 
 
@@ -262,6 +264,19 @@ class ResultsNotReady(JobError):
     def __init__(self, message: str, *, job_id: str, status: str) -> None:
         self.status = status
         super().__init__(message, job_id=job_id)
+
+
+class WorkspaceError(JobError):
+    """The workspace directory cannot be used; the message says where and what is wrong.
+
+    ``directory`` is the path as given; ``missing`` is true when there is simply no
+    workspace there yet (only submitting a job creates one). Nothing on disk was changed.
+    """
+
+    def __init__(self, message: str, *, directory: str, missing: bool = False) -> None:
+        self.directory = directory
+        self.missing = missing
+        super().__init__(message)
 
 
 class ProviderError(RelayError):

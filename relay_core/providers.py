@@ -17,8 +17,11 @@ A minimal adapter::
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from attrs import field, frozen
@@ -30,7 +33,45 @@ if TYPE_CHECKING:
     from relay_core.http import HttpClient
     from relay_core.secrets import Secret
 
-__all__ = ["BatchLimits", "Capability", "ErrorRule", "Provider", "ProviderSettings"]
+__all__ = [
+    "BatchLimits",
+    "Capability",
+    "ErrorRule",
+    "Provider",
+    "ProviderSettings",
+    "provider_state_dir",
+]
+
+# The workspace whose job is calling an adapter's batch methods, if any (see
+# provider_state_dir). A context variable rather than an adapter setting: one hub, and so
+# one adapter, may serve jobs of several workspaces at once.
+_workspace: ContextVar[Path | None] = ContextVar("relay_batch_workspace", default=None)
+
+
+def provider_state_dir(provider: str) -> Path | None:
+    """Where an adapter that stands in for a provider's own servers (relay-mock) keeps
+    what those servers would keep, such as its batches: ``WORKSPACE/providers/PROVIDER``
+    while a batch job of that workspace calls the adapter, so that every process
+    following the job finds the same batches; ``None`` outside a job. ``provider`` is the
+    adapter's ``settings.name``. The directory may not exist yet.
+    """
+    workspace = _workspace.get()
+    if workspace is None:
+        return None
+    if not provider or provider.startswith(".") or "/" in provider or "\\" in provider:
+        raise ValueError(f"provider name {provider!r} cannot name a directory")
+    return workspace / "providers" / provider
+
+
+@contextlib.contextmanager
+def batch_workspace(directory: Path) -> Iterator[None]:
+    """Within: :func:`provider_state_dir` answers for ``directory``. For the batch layer,
+    around every call it makes to an adapter's batch methods."""
+    token = _workspace.set(directory)
+    try:
+        yield
+    finally:
+        _workspace.reset(token)
 
 
 class Capability(str, enum.Enum):

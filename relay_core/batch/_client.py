@@ -52,12 +52,17 @@ def _build_hub(config: str | os.PathLike[str] | Catalog | None, hub: Hub | None)
 
 
 class AsyncRelayClient:
-    """Batch jobs over a workspace directory (created if missing).
+    """Batch jobs over a workspace directory.
 
     ``config`` is a catalog file or :class:`Catalog` (default: none, so
     ``provider/model`` strings work with keys from the usual environment variables);
     ``hub`` gives an existing :class:`Hub` instead. Any number of clients, in any number
     of processes, may share one directory.
+
+    The directory is created when missing, unless ``create=False``: then a directory
+    that holds no workspace is a :class:`WorkspaceError` (``missing``), which is what a
+    program that only follows jobs wants for a mistyped path. A path that cannot hold a
+    workspace is a :class:`WorkspaceError` either way, with nothing changed on disk.
     """
 
     def __init__(
@@ -67,10 +72,16 @@ class AsyncRelayClient:
         *,
         hub: Hub | None = None,
         cache: bool = True,
+        create: bool = True,
     ) -> None:
         self.hub = _build_hub(config, hub)
         self._own_hub = hub is None
-        self.workspace = Workspace(directory)
+        try:
+            self.workspace = Workspace(directory, create=create)
+        except BaseException:
+            if self._own_hub:
+                self.hub.close()
+            raise
         self._cache_enabled = cache
         self._cache: ResponseCache | None = None
         self.last_engine_stats: EngineStats | None = None
@@ -399,8 +410,9 @@ class RelayClient:
         *,
         hub: Hub | None = None,
         cache: bool = True,
+        create: bool = True,
     ) -> None:
-        self._client = AsyncRelayClient(directory, config, hub=hub, cache=cache)
+        self._client = AsyncRelayClient(directory, config, hub=hub, cache=cache, create=create)
         self.hub = self._client.hub
 
     @property

@@ -22,7 +22,7 @@ from relay_core.batch._types import BatchRequest
 from relay_core.errors import BatchInputError, RelayError
 from relay_core.types import GenerationConfig, Request
 
-__all__ = ["Located", "normalise", "read_jsonl"]
+__all__ = ["Located", "line_numbers", "normalise", "read_jsonl"]
 
 _GENERATION = frozenset(a.name for a in attrs.fields(GenerationConfig))
 _REQUEST_OPTIONS = frozenset({"tools", "tool_choice", "response_schema", "tags", "metadata"})
@@ -72,6 +72,19 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[Located]:
                     f"expected a JSON object, got {type(value).__name__}", file=name, line=number
                 )
             yield Located(value, name, number)
+
+
+def line_numbers(path: str | os.PathLike[str], indexes: Iterable[int]) -> dict[int, int]:
+    """The line (1-based) of each of the requests at ``indexes`` (0-based, blank lines
+    not counted) in the JSONL file ``path``, read again to find them."""
+    wanted = set(indexes)
+    found: dict[int, int] = {}
+    for index, located in enumerate(read_jsonl(path)):
+        if index in wanted:
+            found[index] = located.line
+            if len(found) == len(wanted):
+                break
+    return found
 
 
 def normalise(item: Any, index: int, default_model: str | None) -> Request:

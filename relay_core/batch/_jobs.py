@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from attrs import frozen
 
 from relay_core.batch import _checkpoints
-from relay_core.batch._inputs import Located, iter_requests, normalise
+from relay_core.batch._inputs import Located, iter_requests, line_numbers, normalise
 from relay_core.batch._workspace import Workspace, write_jsonl_line
 from relay_core.batching import jsonl_line
 from relay_core.errors import BatchInputError, RelayError, UnsupportedCapability
@@ -138,13 +138,7 @@ def ingest(
                         "SELECT idx FROM items WHERE job_id = ? AND custom_id = ?",
                         (job_id, row[2]),
                     ).fetchone()
-                    raise BatchInputError(
-                        f"custom_id {row[2]!r} is used twice: by request {first[0]} and by "
-                        f"request {row[1]} (counting from 0); each needs a unique one",
-                        job_id=job_id,
-                        custom_id=row[2],
-                        index=row[1],
-                    ) from None
+                    raise _duplicate(requests, row[2], first[0], row[1], job_id) from None
             for chunk in finished:
                 chunk.close(db, job_id)
         rows.clear()
@@ -272,6 +266,34 @@ def _drop_chunks(ws: Workspace, job_id: str) -> None:
         db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
         db.execute("UPDATE items SET chunk = NULL WHERE job_id = ?", (job_id,))
     shutil.rmtree(ws.job_dir(job_id) / "chunks", ignore_errors=True)
+
+
+def _duplicate(
+    requests: Iterable[Any] | str | os.PathLike[str],
+    custom_id: str,
+    first: int,
+    again: int,
+    job_id: str,
+) -> BatchInputError:
+    """The error for a ``custom_id`` used by requests ``first`` and ``again``: in a file,
+    at both lines, which are looked up only now (ids are checked by the database's
+    unique index, so no request's position is kept in memory)."""
+    if isinstance(requests, (str, os.PathLike)):
+        lines = line_numbers(requests, (first, again))
+        if len(lines) == 2:  # else the file changed under us: say it by position
+            return BatchInputError(
+                f"duplicate id {custom_id!r} (first at {os.fspath(requests)}:{lines[first]})",
+                job_id=job_id,
+                file=os.fspath(requests),
+                line=lines[again],
+            )
+    return BatchInputError(
+        f"custom_id {custom_id!r} is used twice: by request {first} and by "
+        f"request {again} (counting from 0); each needs a unique one",
+        job_id=job_id,
+        custom_id=custom_id,
+        index=again,
+    )
 
 
 def _where(item: Any, index: int) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from relay_core.batch._jobs import (
     write_result,
 )
 from relay_core.errors import ProviderError, ResultsNotReady
-from relay_core.providers import Provider
+from relay_core.providers import Provider, batch_workspace
 from relay_core.serialize import loads, structure
 from relay_core.types import BatchItem, ErrorInfo, ProviderBatch, Request
 
@@ -44,7 +44,7 @@ _CLOCK_SLACK = 300.0
 _DONE = ("completed", "failed", "cancelled", "expired")
 
 
-async def submit_chunks(ws: Workspace, hub: Hub, job_id: str) -> None:
+async def _submit_chunks(ws: Workspace, hub: Hub, job_id: str) -> None:
     """Submit every chunk of ``job_id`` that has no provider batch yet."""
     rows = ws.query(
         "SELECT * FROM chunks WHERE job_id = ? AND batch_id IS NULL ORDER BY chunk", (job_id,)
@@ -106,7 +106,7 @@ def _store(ws: Workspace, job_id: str, chunk: int, batch: ProviderBatch) -> None
         )
 
 
-async def refresh(ws: Workspace, hub: Hub, job_id: str) -> None:
+async def _refresh(ws: Workspace, hub: Hub, job_id: str) -> None:
     """Ask the provider about every unfinished chunk; settle the job's status and counts."""
     chunks = ws.query("SELECT * FROM chunks WHERE job_id = ? ORDER BY chunk", (job_id,))
     for chunk in chunks:
@@ -137,9 +137,9 @@ def _overall(states: set[str]) -> str:
     return "completed"
 
 
-async def retrieve(ws: Workspace, hub: Hub, job_id: str) -> None:
+async def _retrieve(ws: Workspace, hub: Hub, job_id: str) -> None:
     """Download every chunk's results, save them as received, and write results.jsonl."""
-    await refresh(ws, hub, job_id)
+    await _refresh(ws, hub, job_id)
     row = ws.row(job_id)
     chunks = ws.query("SELECT * FROM chunks WHERE job_id = ? ORDER BY chunk", (job_id,))
     if not chunks or any(chunk["state"] not in _DONE for chunk in chunks):
@@ -254,7 +254,7 @@ def _finished(handle: ModelHandle, request: Request, item: BatchItem) -> BatchIt
         return BatchItem(item.custom_id, error=ErrorInfo.from_exception(error), raw=item.raw)
 
 
-async def cancel(ws: Workspace, hub: Hub, job_id: str) -> None:
+async def _cancel(ws: Workspace, hub: Hub, job_id: str) -> None:
     """Ask the provider to cancel every unfinished chunk."""
     chunks = ws.query("SELECT * FROM chunks WHERE job_id = ? ORDER BY chunk", (job_id,))
     for chunk in chunks:
@@ -263,3 +263,32 @@ async def cancel(ws: Workspace, hub: Hub, job_id: str) -> None:
         batch = await hub.get(chunk["alias"]).adapter.cancel_batch(chunk["batch_id"])
         _store(ws, job_id, chunk["chunk"], batch)
     hub._audit_job("batch.cancelled", job_id)
+
+
+# What the client calls: each runs with the workspace known to the adapters (see
+# relay_core.providers.provider_state_dir), so an adapter that keeps provider-side state
+# itself (relay-mock) keeps it where the next process following the job will look.
+
+
+async def submit_chunks(ws: Workspace, hub: Hub, job_id: str) -> None:
+    """Submit every chunk of ``job_id`` that has no provider batch yet."""
+    with batch_workspace(ws.directory):
+        await _submit_chunks(ws, hub, job_id)
+
+
+async def refresh(ws: Workspace, hub: Hub, job_id: str) -> None:
+    """Ask the provider about every unfinished chunk; settle the job's status and counts."""
+    with batch_workspace(ws.directory):
+        await _refresh(ws, hub, job_id)
+
+
+async def retrieve(ws: Workspace, hub: Hub, job_id: str) -> None:
+    """Download every chunk's results, save them as received, and write results.jsonl."""
+    with batch_workspace(ws.directory):
+        await _retrieve(ws, hub, job_id)
+
+
+async def cancel(ws: Workspace, hub: Hub, job_id: str) -> None:
+    """Ask the provider to cancel every unfinished chunk."""
+    with batch_workspace(ws.directory):
+        await _cancel(ws, hub, job_id)

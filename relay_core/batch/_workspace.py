@@ -12,6 +12,9 @@
         chunks/0000.output.jsonl    ... the provider's output lines, as received
         responses.jsonl             unified results, in the order they arrived
         results.jsonl               unified results, in request order: the job's answer
+      providers/NAME/               what an adapter standing in for a provider's servers
+                                    keeps there (relay-mock's batches; see
+                                    relay_core.providers.provider_state_dir)
 
 SQLite holds what must change atomically (a job's state, which process works on it,
 which provider batch a chunk became); JSONL holds everything a person may want to open.
@@ -35,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from relay_core.batch._types import FINISHED, Job
-from relay_core.errors import BatchInputError, JobConflict, JobError, JobNotFound
+from relay_core.errors import BatchInputError, JobConflict, JobNotFound, WorkspaceError
 from relay_core.types import BatchCounts, Cost
 
 __all__ = ["Workspace", "check_job_id"]
@@ -123,31 +126,137 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class Workspace:
-    """One client's connection to a workspace directory (created if missing).
+def _database(given: str, directory: Path, *, create: bool) -> Path:
+    """Where ``directory``'s ``relay.db`` is, once the directory is known to hold a
+    workspace or to be able to hold a new one; checked before anything is created."""
+    database = directory / "relay.db"
+    shown = Path(given) / "relay.db"
+    if not os.path.lexists(directory):
+        if not create:
+            raise WorkspaceError(
+                f"{given} is not a Relay workspace (no relay.db); submitting a job creates one",
+                directory=given,
+                missing=True,
+            )
+        parent = directory.parent
+        if not parent.is_dir():
+            what = "is not a directory" if parent.exists() else "does not exist"
+            raise WorkspaceError(
+                f"cannot create the workspace {given}: its parent {parent} {what}",
+                directory=given,
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise WorkspaceError(
+                f"cannot create the workspace {given}: {parent} is not writable",
+                directory=given,
+            )
+        return database
+    if not directory.is_dir():
+        raise WorkspaceError(
+            f"the workspace {given} is not a directory (a file is there)", directory=given
+        )
+    if os.path.lexists(database):
+        if not database.is_file():
+            raise WorkspaceError(
+                f"cannot open the workspace {given}: {shown} is not a file "
+                "(it should be the workspace's SQLite database)",
+                directory=given,
+            )
+    elif not create:
+        raise WorkspaceError(
+            f"{given} is not a Relay workspace (no relay.db); submitting a job creates one",
+            directory=given,
+            missing=True,
+        )
+    elif not os.access(directory, os.W_OK | os.X_OK):
+        raise WorkspaceError(
+            f"cannot create the workspace {given}: the directory is not writable",
+            directory=given,
+        )
+    return database
 
-    ``read_only`` opens an existing workspace for reading alone (a dashboard, a report):
-    it creates nothing, can never take SQLite's write lock, and in WAL mode neither
-    blocks the jobs writing to it nor waits for them. A directory without ``relay.db``
-    is then a :class:`JobError`.
+
+def _check_ours(given: str, db: sqlite3.Connection) -> None:
+    """Refuse a ``relay.db`` that is not Relay's (not SQLite, or another program's
+    database) before the first statement that could write to it."""
+    try:
+        tables = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    except sqlite3.DatabaseError as error:
+        raise WorkspaceError(
+            f"cannot open the workspace {given}: {Path(given) / 'relay.db'} is not an "
+            f"SQLite database ({error})",
+            directory=given,
+        ) from error
+    if tables and "jobs" not in tables:
+        raise WorkspaceError(
+            f"cannot open the workspace {given}: {Path(given) / 'relay.db'} is another "
+            f"program's SQLite database (tables: {', '.join(sorted(tables)[:5])})",
+            directory=given,
+        )
+
+
+def _unusable(given: str, database: Path, error: BaseException) -> WorkspaceError:
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return WorkspaceError(
+        f"cannot open the workspace {given}: {Path(given) / database.name}: {reason}",
+        directory=given,
+    )
+
+
+class Workspace:
+    """One client's connection to a workspace directory.
+
+    ``create`` (the default) makes the directory and its database when they are missing;
+    with ``create=False`` a directory without ``relay.db`` is a :class:`WorkspaceError`
+    (``missing``), so a mistyped path is reported instead of becoming a new, empty
+    workspace. ``read_only`` opens an existing workspace for reading alone (a dashboard, a
+    report): it creates nothing, can never take SQLite's write lock, and in WAL mode
+    neither blocks the jobs writing to it nor waits for them.
+
+    A path that cannot hold a workspace (a file, a missing parent, a directory that is
+    not writable, a ``relay.db`` that is not Relay's database) is a
+    :class:`WorkspaceError` raised before anything on disk is changed.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        create: bool = True,
+    ) -> None:
+        given = os.fspath(directory)
         self.directory = Path(directory).expanduser().resolve()
         self._lock = threading.RLock()
+        database = _database(given, self.directory, create=create and not read_only)
         if read_only:
-            self._open_read_only()
+            self._open_read_only(given, database)
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: transactions are explicit BEGIN IMMEDIATE blocks below.
-        self._db = sqlite3.connect(
-            self.directory / "relay.db",
-            timeout=60.0,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        made = not self.directory.exists()
+        try:
+            if made:
+                self.directory.mkdir()
+            # Autocommit mode: transactions are explicit BEGIN IMMEDIATE blocks below.
+            self._db = sqlite3.connect(
+                database,
+                timeout=60.0,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except (OSError, sqlite3.Error) as error:
+            if made:
+                with contextlib.suppress(OSError):
+                    self.directory.rmdir()
+            raise _unusable(given, database, error) from error
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            _check_ours(given, self._db)
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except BaseException:
+            self._db.close()
+            raise
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self.transaction():
             for statement in _SCHEMA.split(";"):
@@ -159,20 +268,21 @@ class Workspace:
                     self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         self.owner = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(4)}"
 
-    def _open_read_only(self) -> None:
-        database = self.directory / "relay.db"
-        if not database.is_file():
-            raise JobError(f"{self.directory} is not a Relay workspace: it has no relay.db")
-        self._db = sqlite3.connect(
-            f"{database.as_uri()}?mode=ro",
-            uri=True,
-            # A reader waits only while a writer recovers a crashed WAL: seconds, so a
-            # stuck read fails instead of hanging its caller.
-            timeout=5.0,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        self._db.row_factory = sqlite3.Row
+    def _open_read_only(self, given: str, database: Path) -> None:
+        try:
+            self._db = sqlite3.connect(
+                f"{database.as_uri()}?mode=ro",
+                uri=True,
+                # A reader waits only while a writer recovers a crashed WAL: seconds, so a
+                # stuck read fails instead of hanging its caller.
+                timeout=5.0,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self._db.row_factory = sqlite3.Row
+            _check_ours(given, self._db)
+        except sqlite3.Error as error:
+            raise _unusable(given, database, error) from error
         self.owner = "read-only"
 
     def close(self) -> None:

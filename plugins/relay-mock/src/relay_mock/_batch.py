@@ -110,7 +110,9 @@ def progress(record: BatchRecord, now: float) -> Progress:
     if ended_at is not None:
         stopped_at = ended_at
     elapsed = stopped_at - record.created_at
-    if elapsed >= record.duration or record.duration <= 0:
+    # "completed" decides by itself: created_at + duration - created_at may round to a
+    # hair under duration, which left a completed batch one request short.
+    if state == "completed" or elapsed >= record.duration or record.duration <= 0:
         finished = total
     else:
         finished = max(0, math.floor(total * elapsed / record.duration))

@@ -30,7 +30,13 @@ from relay_core.errors import (
     RateLimitError,
     Timeout,
 )
-from relay_core.providers import BatchLimits, Capability, Provider, ProviderSettings
+from relay_core.providers import (
+    BatchLimits,
+    Capability,
+    Provider,
+    ProviderSettings,
+    provider_state_dir,
+)
 from relay_core.serialize import structure, unstructure
 from relay_core.streaming import StreamAssembler
 from relay_core.types import (
@@ -100,9 +106,6 @@ class MockProvider(Provider):
         )
         self._attempts: dict[str, int] = {}
         self._outcomes: dict[tuple[str, int], Response | ProviderError] = {}
-        self._store: Store = (
-            DirectoryStore(self.options.state_dir) if self.options.state_dir else MemoryStore()
-        )
 
     @contextmanager
     def _context(self, request: Request) -> Iterator[None]:
@@ -196,8 +199,18 @@ class MockProvider(Provider):
     def _now(self) -> float:
         return float(self.options.clock())
 
+    def _store(self) -> Store:
+        """Where batches live: ``state_dir`` when the catalog gives one; else, when a
+        batch job calls, its workspace, so that ``relay batch status`` in the next process
+        finds what ``relay batch submit`` created, as a real provider's batches are found
+        again on its side; else this process's memory."""
+        if self.options.state_dir:
+            return DirectoryStore(self.options.state_dir)
+        directory = provider_state_dir(self.settings.name)
+        return MemoryStore() if directory is None else DirectoryStore(directory)
+
     def _record(self, batch_id: str) -> BatchRecord:
-        record = self._store.get(batch_id)
+        record = self._store().get(batch_id)
         if record is None:
             raise NotFoundError(
                 f"no batch {batch_id!r}", provider=self.settings.name, status_code=404
@@ -227,14 +240,14 @@ class MockProvider(Provider):
             seen.add(request.custom_id)
         record = BatchRecord(
             id=f"mockbatch_{uuid.uuid4().hex[:24]}",
-            seq=1 + max((r.seq for r in self._store.all()), default=0),
+            seq=1 + max((r.seq for r in self._store().all()), default=0),
             created_at=self._now(),
             duration=self.options.batch_duration,
             expiry=self.options.batch_expiry,
             requests=requests,
             metadata=dict(metadata or {}),
         )
-        self._store.put(record)
+        self._store().put(record)
         return self._view(record, submitted=True)
 
     async def batch_status(self, batch_id: str) -> ProviderBatch:
@@ -246,11 +259,11 @@ class MockProvider(Provider):
         # Cancelling a finished batch changes nothing, as at the real batch APIs.
         if record.cancelled_at is None and not progress(record, now).done:
             record = record.cancelled(now)
-            self._store.put(record)
+            self._store().put(record)
         return self._view(record)
 
     async def list_batches(self) -> Sequence[ProviderBatch]:
-        records = sorted(self._store.all(), key=lambda r: (r.created_at, r.seq), reverse=True)
+        records = sorted(self._store().all(), key=lambda r: (r.created_at, r.seq), reverse=True)
         return [self._view(record) for record in records]
 
     def batch_results(self, batch_id: str) -> AsyncIterator[BatchItem]:
