@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay_core.config import parse_catalog
 from relay_core.hub import Hub
+from relay_core.types import Response, Tool
 
 if TYPE_CHECKING:
     import httpx
@@ -33,6 +34,7 @@ __all__ = [
     "SECRET_HEADERS",
     "FakeServer",
     "ProviderConformance",
+    "assert_stream_equals_chat",
     "cassette_player",
     "hub_for",
     "hub_maker",
@@ -301,6 +303,52 @@ def _same_body(sent: Any, recorded: Any) -> None:
 CONFORMANCE_TEXT = "Conformance answer."
 CONFORMANCE_KEY = "relay-conformance-FAKEKEY-0123456789"
 SCENARIOS = ("text", "tool_call", "rate_limit", "authentication")
+_WEATHER = Tool(
+    "get_weather",
+    "Current weather for a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def assert_stream_equals_chat(streamed: Response, answer: Response, *, ids: bool = True) -> None:
+    """Assert that ``streamed``, a stream's ``end`` response, is the same answer as
+    ``answer``, what ``chat`` returned for the same request: a caller may use either.
+
+    Equal: the content parts in order (text, thinking and tool calls with their
+    arguments, ids and signatures), hence the text and tool calls; the finish reason;
+    the usage. Present in both, not equal: ``id`` (a provider may number a streamed
+    answer differently) and ``raw`` (a stream's raw is its chunks, a chat's one body).
+    ``ids=False`` is for a provider whose answers carry no id at all (Bedrock's
+    Converse): then neither may have one. ``model`` is left out (a provider may name a
+    dated snapshot in one and not the other); ``provider``, ``latency`` and ``cost`` are
+    the hub's.
+    """
+    assert streamed.content == answer.content, "the stream's parts differ from chat's"
+    assert streamed.text == answer.text
+    assert streamed.tool_calls == answer.tool_calls
+    assert streamed.finish_reason == answer.finish_reason, (
+        f"finish_reason: the stream's {streamed.finish_reason!r}, chat's {answer.finish_reason!r}"
+    )
+    assert streamed.usage == answer.usage, (
+        f"usage: the stream's {streamed.usage}, chat's {answer.usage}"
+    )
+    if ids:
+        assert answer.id, "chat's response has no id: set Response.id from the provider's answer"
+        assert streamed.id, "the stream's end response has no id: pass id= to the assembler"
+    else:
+        assert (streamed.id, answer.id) == (None, None), "ids=False, yet an answer has an id"
+    assert answer.raw, "chat's response has no raw: set Response.raw to the provider's payload"
+    assert streamed.raw, "the stream's end response has no raw: pass raw= (the chunks)"
+
+
+def _the_end(events: list[Any]) -> Any:
+    """The stream's one ``end`` event, which must be its last."""
+    from relay_core.types import EndEvent
+
+    ends = [e for e in events if isinstance(e, EndEvent)]
+    assert len(ends) == 1, f"a stream ends with exactly one EndEvent, not {len(ends)}"
+    assert events[-1] is ends[0], "the EndEvent is not the stream's last event"
+    return ends[0]
 
 
 class ProviderConformance:
@@ -324,7 +372,9 @@ class ProviderConformance:
 
     - ``text``: the answer's text is :data:`CONFORMANCE_TEXT`, with token usage;
       streamed (when the adapter declares ``stream``), the deltas join to the same text
-      and the ``end`` event's response has the same content, usage and finish reason.
+      and the one ``end`` event's response equals chat's as
+      :func:`assert_stream_equals_chat` defines it (the same parts, finish reason and
+      usage; an ``id`` and a ``raw`` in both).
     - ``tool_call`` (when ``tools`` is declared): one call of ``get_weather`` with
       arguments ``{"city": "Paris"}``, finish reason ``tool_calls``.
     - ``rate_limit``: HTTP 429 with ``retry-after: 3`` becomes ``RateLimitError`` with
@@ -338,7 +388,8 @@ class ProviderConformance:
     adapter imported only when first used, the allow and block lists, that the entry
     point module stays light, and that every capability the adapter does not declare is
     refused with ``UnsupportedCapability``. List a scenario the provider cannot produce
-    in ``not_applicable`` with the reason.
+    in ``not_applicable`` with the reason; ``"response_id"`` there says the provider's
+    answers carry no id, so neither chat's nor the stream's response may have one.
     """
 
     plugin: Any = None
@@ -497,46 +548,44 @@ class ProviderConformance:
         assert answer.usage.output_tokens > 0
         assert answer.provider == self.provider
 
+    def _stream_and_chat(self, scenario: str, **options: Any) -> tuple[list[Any], Any]:
+        """The events of a streamed call and the answer of a chat call, same request."""
+        with self._hub(scenario) as hub:
+            answer = self._ask(hub, scenario, **options)
+            events = list(
+                hub.stream(
+                    f"{self.provider}/{self.model}",
+                    "Say the conformance answer.",
+                    provider_kwargs=self.scenario_kwargs(scenario),
+                    **options,
+                )
+            )
+        return events, answer
+
     def test_stream_equals_chat(self, monkeypatch: Any) -> None:
         from relay_core.providers import Capability
-        from relay_core.types import EndEvent, TextDelta
+        from relay_core.types import TextDelta
 
         self._applicable("text")
         self._set_key(monkeypatch)
         if Capability.STREAM not in self._capabilities():
             return
-        with self._hub("text") as hub:
-            answer = self._ask(hub, "text")
-            events = list(
-                hub.stream(
-                    f"{self.provider}/{self.model}",
-                    "Say the conformance answer.",
-                    provider_kwargs=self.scenario_kwargs("text"),
-                )
-            )
-        end = events[-1]
-        assert isinstance(end, EndEvent)
-        assert sum(isinstance(e, EndEvent) for e in events) == 1
+        events, answer = self._stream_and_chat("text")
+        end = _the_end(events)
         assert "".join(e.text for e in events if isinstance(e, TextDelta)) == CONFORMANCE_TEXT
-        assert end.response.content == answer.content
-        assert end.response.usage == answer.usage
-        assert end.response.finish_reason == answer.finish_reason
+        assert_stream_equals_chat(
+            end.response, answer, ids="response_id" not in self.not_applicable
+        )
 
     def test_tool_call(self, monkeypatch: Any) -> None:
         from relay_core.providers import Capability
-        from relay_core.types import Tool
 
         self._applicable("tool_call")
         self._set_key(monkeypatch)
         if Capability.TOOLS not in self._capabilities():
             return
-        weather = Tool(
-            "get_weather",
-            "Current weather for a city.",
-            {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-        )
         with self._hub("tool_call") as hub:
-            answer = self._ask(hub, "tool_call", tools=[weather])
+            answer = self._ask(hub, "tool_call", tools=[_WEATHER])
         assert [(c.name, c.arguments) for c in answer.tool_calls] == [
             ("get_weather", {"city": "Paris"})
         ]

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 
@@ -28,7 +29,8 @@ from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConfor
 
 
 class TinyProvider(Provider):
-    """A provider with a made-up wire format: {"say": ..., "calls": [...], "used": [in, out]}."""
+    """A provider with a made-up wire format:
+    {"id": ..., "say": ..., "calls": [...], "used": [in, out]}, streamed as one line each."""
 
     capabilities = frozenset({Capability.CHAT, Capability.STREAM, Capability.TOOLS})
     api_key_env = "TINY_API_KEY"
@@ -52,6 +54,8 @@ class TinyProvider(Provider):
             model=request.model,
             finish_reason="tool_calls" if calls else "stop",
             usage=Usage(*body["used"]),
+            id=body["id"],
+            raw=body,
         )
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
@@ -63,16 +67,18 @@ class TinyProvider(Provider):
             headers=self._headers(),
             model=request.model,
         )
+        chunks = []
         async for event in events:
             data = event.json()
+            chunks.append(data)
             if "say" in data:
                 yield assembler.feed(TextDelta(data["say"]))
             if "used" in data:
                 yield assembler.feed(UsageEvent(Usage(*data["used"])))
-        yield EndEvent(self.finish(assembler, request))
+        yield EndEvent(self.finish(assembler, request, chunks))
 
-    def finish(self, assembler: StreamAssembler, request: Request) -> Response:
-        return assembler.response(model=request.model)
+    def finish(self, assembler: StreamAssembler, request: Request, chunks: list[Any]) -> Response:
+        return assembler.response(model=request.model, id=chunks[0]["id"], raw=chunks)
 
 
 class Plugin:
@@ -86,14 +92,14 @@ class Plugin:
 
 def _serve(scenario: str, stream: bool) -> httpx.Response:
     if scenario == "text" and stream:
-        lines = [{"say": "Conformance "}, {"say": "answer."}, {"used": [4, 2]}]
+        lines = [{"id": "t1", "say": "Conformance "}, {"say": "answer."}, {"used": [4, 2]}]
         text = "".join(f"data: {json.dumps(line)}\n\n" for line in lines)
         return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
     if scenario == "text":
-        return httpx.Response(200, json={"say": CONFORMANCE_TEXT, "used": [4, 2]})
+        return httpx.Response(200, json={"id": "t1", "say": CONFORMANCE_TEXT, "used": [4, 2]})
     if scenario == "tool_call":
         call = {"id": "c1", "name": "get_weather", "args": {"city": "Paris"}}
-        return httpx.Response(200, json={"calls": [call], "used": [4, 2]})
+        return httpx.Response(200, json={"id": "t2", "calls": [call], "used": [4, 2]})
     if scenario == "rate_limit":
         return httpx.Response(429, json={"error": "slow down"}, headers={"retry-after": "3"})
     return httpx.Response(401, json={"error": f"bad key {CONFORMANCE_KEY}"})
@@ -109,9 +115,33 @@ class TestTinyConformance(ProviderConformance):
 
 
 class DropsTheLastDelta(TinyProvider):
-    def finish(self, assembler: StreamAssembler, request: Request) -> Response:
-        answer = assembler.response(model=request.model)
-        return Response(content=answer.text[:-1], model=answer.model, usage=answer.usage)
+    def finish(self, assembler: StreamAssembler, request: Request, chunks: list[Any]) -> Response:
+        answer = super().finish(assembler, request, chunks)
+        return attrs.evolve(answer, content=answer.text[:-1])
+
+
+class LeavesTheStreamsIdEmpty(TinyProvider):
+    """The guide's stream as it was: ``assembler.response(model=..., finish_reason=...)``."""
+
+    def finish(self, assembler: StreamAssembler, request: Request, chunks: list[Any]) -> Response:
+        return attrs.evolve(super().finish(assembler, request, chunks), id=None)
+
+
+class LeavesTheStreamsRawEmpty(TinyProvider):
+    def finish(self, assembler: StreamAssembler, request: Request, chunks: list[Any]) -> Response:
+        return attrs.evolve(super().finish(assembler, request, chunks), raw=None)
+
+
+class EndsTheStreamWithLength(TinyProvider):
+    def finish(self, assembler: StreamAssembler, request: Request, chunks: list[Any]) -> Response:
+        return attrs.evolve(super().finish(assembler, request, chunks), finish_reason="length")
+
+
+class LeavesChatsIdAndRawEmpty(TinyProvider):
+    """The guide's chat as it was: content, model and usage only."""
+
+    async def chat(self, request: Request) -> Response:
+        return attrs.evolve(await super().chat(request), id=None, raw=None)
 
 
 class ClaimsVision(TinyProvider):
@@ -125,10 +155,43 @@ class Broken(ProviderConformance):
         return _serve(scenario, stream)
 
 
-def test_the_suite_catches_a_stream_that_differs_from_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("adapter", "complaint"),
+    [
+        (DropsTheLastDelta, "parts differ"),
+        (LeavesTheStreamsIdEmpty, "stream's end response has no id"),
+        (LeavesTheStreamsRawEmpty, "stream's end response has no raw"),
+        (EndsTheStreamWithLength, "finish_reason"),
+        (LeavesChatsIdAndRawEmpty, "chat's response has no id"),
+    ],
+)
+def test_the_suite_catches_a_stream_that_differs_from_chat(
+    monkeypatch: pytest.MonkeyPatch, adapter: type[Provider], complaint: str
+) -> None:
     suite = Broken()
-    suite.plugin = Plugin(DropsTheLastDelta)
-    with pytest.raises(AssertionError):
+    suite.plugin = Plugin(adapter)
+    with pytest.raises(AssertionError, match=complaint):
+        suite.test_stream_equals_chat(monkeypatch)
+
+
+def test_a_provider_without_ids_says_so_and_has_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NoIds(Broken):
+        not_applicable = {"response_id": "its answers carry no id"}  # noqa: RUF012
+
+    class NoIdsAnywhere(TinyProvider):
+        async def chat(self, request: Request) -> Response:
+            return attrs.evolve(await super().chat(request), id=None)
+
+        def finish(
+            self, assembler: StreamAssembler, request: Request, chunks: list[Any]
+        ) -> Response:
+            return attrs.evolve(super().finish(assembler, request, chunks), id=None)
+
+    suite = NoIds()
+    suite.plugin = Plugin(NoIdsAnywhere)
+    suite.test_stream_equals_chat(monkeypatch)
+    suite.plugin = Plugin()
+    with pytest.raises(AssertionError, match="ids=False, yet an answer has an id"):
         suite.test_stream_equals_chat(monkeypatch)
 
 

@@ -3,7 +3,6 @@ lazy adapters, and a plugin built and pip-installed elsewhere."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -186,29 +185,6 @@ def _run(target: Path, code: str, **env: str) -> subprocess.CompletedProcess[str
         env=environment,
         check=False,
     )
-
-
-def test_an_installed_plugin_is_discovered_and_called(installed_plugin: Path) -> None:
-    result = _run(
-        installed_plugin,
-        """
-        import json, sys
-        from relay_core import Hub, PluginRegistry
-        registry = PluginRegistry()
-        info = {i.name: [i.distribution, i.version] for i in registry.plugins()}
-        adapter_loaded_early = "relay_acme._adapter" in sys.modules
-        with Hub() as hub:
-            answer = hub.chat("acme/model-x", "hi there")
-        print(json.dumps({"info": info, "early": adapter_loaded_early, "text": answer.text,
-                          "model": answer.model, "provider": answer.provider}))
-    """,
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
-    assert out["info"]["acme"] == ["relay-acme", "1.2.3"]
-    assert out["early"] is False
-    assert out["text"] == "acme says HI THERE"
-    assert (out["provider"], out["model"]) == ("acme", "model-x")
 
 
 def test_an_installed_plugin_adds_cli_commands(installed_plugin: Path) -> None:

@@ -13,6 +13,7 @@ from relay_core.testing import CONFORMANCE_TEXT, ProviderConformance
 class TestConformance(ProviderConformance):
     plugin = relay_bedrock
     provider = "bedrock"
+    not_applicable = {"response_id": "Converse and ConverseStream answers carry no id"}  # noqa: RUF012
 
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 ")

@@ -43,7 +43,12 @@ def _gemini(parts: list[dict[str, Any]], finish: str | None, **extra: Any) -> di
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
     if finish:
         candidate["finishReason"] = finish
-    return {"candidates": [candidate], "modelVersion": "conformance-model", **extra}
+    return {
+        "candidates": [candidate],
+        "modelVersion": "conformance-model",
+        "responseId": "conformance",
+        **extra,
+    }
 
 
 class TestGeminiConformance(_Signed):
