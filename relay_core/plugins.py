@@ -293,9 +293,11 @@ class PluginRegistry:
     def _left_out(self, name: str, origin: tuple[str, str] | None, reason: str) -> None:
         self._broken[name] = _LeftOut(origin, reason)
         where = f" ({origin[0]} {origin[1]})" if origin else ""
+        stop = "" if reason.endswith(("?", ".")) else "."
         warnings.warn(
-            f"relay plugin {name!r}{where} is broken and was not loaded: {reason}. The other "
-            f"plugins work; fix or uninstall it, or set RELAY_BLOCK_PLUGINS={name} to skip it",
+            f"relay plugin {name!r}{where} is broken and was not loaded: {reason}{stop} The "
+            f"other plugins work; fix or uninstall it, or set RELAY_BLOCK_PLUGINS={name} to "
+            "skip it",
             PluginWarning,
             stacklevel=2,
         )
