@@ -40,3 +40,15 @@ def test_update_rewrites_only_the_table(tmp_path: Path) -> None:
     refused = CliRunner().invoke(cli, ["providers", "--update", str(missing)])
     assert refused.exit_code != 0
     assert "has no" in refused.output
+
+
+def test_every_provider_of_this_repository_knows_its_distribution() -> None:
+    # What `provider 'x' is not installed; pip install ...` says, and the names a typo is
+    # compared with, must cover every provider a plugin of this repository registers.
+    from relay_core import PluginRegistry
+    from relay_core.plugins import distribution_for
+
+    registry = PluginRegistry()
+    distributions = {info.name: info.distribution for info in registry.plugins()}
+    registered = {name: distributions[entry.plugin] for name, entry in registry.providers().items()}
+    assert {name: distribution_for(name) for name in registered} == registered

@@ -45,7 +45,10 @@ if TYPE_CHECKING:
         JobNotFound,
         MalformedResponse,
         NotFoundError,
+        PluginBlocked,
+        PluginBroken,
         PluginNotInstalled,
+        ProviderConflict,
         ProviderError,
         ProviderUnavailable,
         QuotaExceeded,
@@ -60,7 +63,7 @@ if TYPE_CHECKING:
     from relay_core.hookspecs import hookimpl
     from relay_core.hub import Hub, ModelHandle
     from relay_core.log import configure_logging
-    from relay_core.plugins import PluginRegistry
+    from relay_core.plugins import PluginRegistry, PluginWarning
     from relay_core.pricing import (
         ModelInfo,
         ModelPrice,
@@ -157,14 +160,18 @@ __all__ = [
     "ModelPrice",
     "NotFoundError",
     "Part",
+    "PluginBlocked",
+    "PluginBroken",
     "PluginNotInstalled",
     "PluginRegistry",
+    "PluginWarning",
     "PriceQuote",
     "PricingProfile",
     "PricingSource",
     "Provider",
     "ProviderBatch",
     "ProviderConfig",
+    "ProviderConflict",
     "ProviderError",
     "ProviderSettings",
     "ProviderUnavailable",
@@ -255,8 +262,12 @@ _MODULE_OF: dict[str, str] = {
     "ModelPrice": "relay_core.pricing",
     "NotFoundError": "relay_core.errors",
     "Part": "relay_core.types",
+    "PluginBlocked": "relay_core.errors",
+    "PluginBroken": "relay_core.errors",
     "PluginNotInstalled": "relay_core.errors",
     "PluginRegistry": "relay_core.plugins",
+    "PluginWarning": "relay_core.plugins",
+    "ProviderConflict": "relay_core.errors",
     "PricingProfile": "relay_core.pricing",
     "PricingSource": "relay_core.pricing",
     "Provider": "relay_core.providers",

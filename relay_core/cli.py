@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from relay_core.config import Catalog, load_catalog
-from relay_core.errors import ConfigError, PluginNotInstalled, RelayError
+from relay_core.errors import ConfigError, PluginNotInstalled, ProviderConflict, RelayError
 from relay_core.plugins import PluginRegistry, ProviderEntry
 
 __all__ = ["catalog_path", "cli", "main"]
@@ -166,7 +166,7 @@ def validate(file: str | None, no_credentials: bool) -> None:
         config = catalog.providers.get(name)
         try:
             state.plugin_entry(name)
-        except PluginNotInstalled as error:
+        except (PluginNotInstalled, ProviderConflict) as error:
             raise catalog.error(str(error), at) from None
         if config is not None and config.api_key is not None and not no_credentials:
             resolve_credential(
@@ -216,8 +216,11 @@ def models_list(as_json: bool) -> None:
         }
         try:
             row |= {"plugin": state.plugin_entry(model.provider).plugin, "installed": True}
-        except PluginNotInstalled as missing:
-            row |= {"plugin": None, "installed": False, "install": missing.distribution}
+        except (PluginNotInstalled, ProviderConflict) as missing:
+            # Only a plain "not installed" has something to pip install: a blocked or
+            # broken plugin is installed already, and a typo's distribution is unknown.
+            install = missing.distribution if type(missing) is PluginNotInstalled else None
+            row |= {"plugin": None, "installed": False, "install": install, "why": str(missing)}
         rows.append(row)
     rows += [
         {"alias": alias, "kind": g.strategy, "target": ", ".join(g.members), "description": ""}
@@ -234,11 +237,12 @@ def models_list(as_json: bool) -> None:
         kind = "" if row["kind"] == "model" else f"[{row['kind']}] "
         served = ""
         if row["kind"] == "model":
-            served = (
-                f"({row['plugin']})"
-                if row["installed"]
-                else f"(not installed: pip install {row['install']})"
-            )
+            if row["installed"]:
+                served = f"({row['plugin']})"
+            elif row["install"]:
+                served = f"(not installed: pip install {row['install']})"
+            else:
+                served = f"({row['why']})"
         pieces = [f"{row['alias']:<{width}}", f"{kind}{row['target']}", served, row["description"]]
         click.echo("  ".join(piece for piece in pieces if piece))
 
@@ -419,7 +423,13 @@ def plugins(as_json: bool) -> None:
         return
     for info in infos:
         dist = f"{info.distribution} {info.version}" if info.distribution else "built in"
+        if info.status in ("broken", "blocked"):
+            label = "BROKEN" if info.status == "broken" else "not loaded"
+            click.echo(f"{info.name}  ({dist})  {label}: {info.reason}")
+            continue
         click.echo(f"{info.name}  ({dist})  {', '.join(info.hooks)}")
+        if info.status == "conflict":
+            click.echo(f"    conflict: {info.reason}")
 
 
 # ---------------------------------------------------------------------------- calls
@@ -753,9 +763,23 @@ _PLUGIN_COMMANDS = {"serve": "relay-serve", "dashboard": "relay-dashboard"}
 
 def _add_plugin_commands() -> None:
     # A broken plugin must not take the whole command line down with it: say so, go on.
+    import warnings
+
+    from relay_core.plugins import PluginWarning
+
     try:
         registry = _registry()
-        registry.load()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PluginWarning)
+            registry.load()
+        for warning in caught:
+            if issubclass(warning.category, PluginWarning):
+                # One line a person reads, not Python's file:line warning format.
+                click.echo(f"warning: {warning.message}", err=True)
+            else:
+                warnings.warn_explicit(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
         registry.hook.relay_register_commands(cli=cli)
     except RelayError as error:
         click.echo(f"warning: {error}", err=True)

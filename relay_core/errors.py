@@ -6,8 +6,11 @@ what to do::
     RelayError
     ├── ConfigError                  bad catalog: knows file, line and column
     │   ├── CredentialError          a credential reference that does not resolve
-    │   └── UnknownAlias             a model alias the catalog does not define
+    │   ├── UnknownAlias             a model alias the catalog does not define
+    │   └── ProviderConflict         two plugins register the same provider name
     ├── PluginNotInstalled           a provider no installed plugin provides
+    │   ├── PluginBlocked            its plugin is installed but blocked (says by what)
+    │   └── PluginBroken             its plugin is installed but failed to load (says why)
     ├── UnsupportedCapability        the provider cannot do what the request asks
     ├── GuardrailViolation           a guardrail refused the request or the response
     ├── JobError                     a batch job cannot do what was asked
@@ -33,6 +36,11 @@ what to do::
 error is worth another attempt at the same provider, and any provider error except
 :class:`InvalidRequestError` is worth a try at the next member of a fallback group.
 
+A plugin that fails to load raises nothing while plugins load, which would take every
+other plugin down with it: it is reported with a :class:`relay_core.PluginWarning` and
+listed by ``relay plugins``, and a call to one of its providers raises
+:class:`PluginBroken`.
+
 Lower-level errors (httpx transport errors, HTTP status codes) are translated into this
 tree in exactly one place, :mod:`relay_core.http`, and chained with ``from``. Messages
 never contain a secret: every text passes through :func:`relay_core.secrets.mask`.
@@ -57,7 +65,10 @@ __all__ = [
     "JobNotFound",
     "MalformedResponse",
     "NotFoundError",
+    "PluginBlocked",
+    "PluginBroken",
     "PluginNotInstalled",
+    "ProviderConflict",
     "ProviderError",
     "ProviderUnavailable",
     "QuotaExceeded",
@@ -158,17 +169,108 @@ class UnknownAlias(ConfigError):
         )
 
 
+class ProviderConflict(ConfigError):
+    """Two or more plugins register the same provider name, so Relay cannot tell which
+    one a ``provider/model`` target means. ``provider`` is the name; ``plugins`` the
+    entry point (or in-code) names of the plugins, ``distributions`` their distributions
+    (None for one registered in code), in the same order. Every other provider of those
+    plugins keeps working."""
+
+    def __init__(
+        self,
+        provider: str,
+        plugins: tuple[str, ...],
+        distributions: tuple[str | None, ...],
+        *,
+        fix: str,
+    ) -> None:
+        self.provider = provider
+        self.plugins = plugins
+        self.distributions = distributions
+        named = [
+            f"{plugin!r} ({dist})" if dist else repr(plugin)
+            for plugin, dist in zip(plugins, distributions, strict=True)
+        ]
+        both = " and ".join(named) if len(named) == 2 else ", ".join(named)
+        which = "both" if len(named) == 2 else "each of"
+        super().__init__(f"provider {provider!r} is registered by {which} {both}; {fix}")
+
+
 class PluginNotInstalled(RelayError):
     """No installed plugin provides the named provider (or, with ``what``, feature).
 
-    ``distribution`` is what to ``pip install``.
+    ``distribution`` is what to ``pip install``, or None when no known distribution
+    offers that name (then ``suggestions`` holds close provider names, if any, and the
+    message lists the installed providers).
     """
 
-    def __init__(self, provider: str, distribution: str, *, what: str | None = None) -> None:
+    def __init__(
+        self,
+        provider: str,
+        distribution: str | None,
+        *,
+        what: str | None = None,
+        suggestions: tuple[str, ...] = (),
+        installed: tuple[str, ...] | None = None,
+    ) -> None:
         self.provider = provider
         self.distribution = distribution
+        self.suggestions = suggestions
         needed = what or f"provider {provider!r}"
-        super().__init__(f"{needed} is not installed; pip install {distribution}")
+        if suggestions:
+            options = " or ".join(repr(name) for name in suggestions)
+            message = f"{needed} is not installed; did you mean {options}?"
+        elif distribution is not None:
+            message = f"{needed} is not installed; pip install {distribution}"
+        else:
+            listed = ", ".join(installed) if installed else "none"
+            message = (
+                f"{needed} is unknown: no installed plugin provides it (installed "
+                f"providers: {listed}). A third-party plugin is found through its 'relay' "
+                "entry point once its distribution is pip installed; `relay plugins` "
+                "lists the plugins found"
+            )
+        super().__init__(message)
+
+
+class PluginBlocked(PluginNotInstalled):
+    """The plugin that offers the provider is installed but was not loaded: blocked by
+    ``RELAY_BLOCK_PLUGINS``, left out of the ``RELAY_PLUGINS`` allow-list, or blocked in
+    code. ``plugin`` is its entry point name, ``distribution`` the distribution that
+    installed it; ``by`` says what blocked it."""
+
+    def __init__(self, provider: str, plugin: str, distribution: str | None, *, by: str) -> None:
+        self.provider = provider
+        self.distribution = distribution
+        self.suggestions = ()
+        self.plugin = plugin
+        self.by = by
+        origin = f" ({distribution})" if distribution else ""
+        RelayError.__init__(
+            self,
+            f"provider {provider!r} is not available: plugin {plugin!r}{origin} is "
+            f"installed but {by}",
+        )
+
+
+class PluginBroken(PluginNotInstalled):
+    """The plugin that offers the provider is installed but failed to load (an import
+    error, a misspelt hook, a registration that raised). ``plugin`` is its entry point
+    name, ``distribution`` the distribution that installed it; ``cause`` says what went
+    wrong and how to fix it."""
+
+    def __init__(self, provider: str, plugin: str, distribution: str | None, *, cause: str) -> None:
+        self.provider = provider
+        self.distribution = distribution
+        self.suggestions = ()
+        self.plugin = plugin
+        self.cause = cause
+        origin = f" ({distribution})" if distribution else ""
+        RelayError.__init__(
+            self,
+            f"provider {provider!r} is not available: plugin {plugin!r}{origin} is "
+            f"broken and was not loaded: {cause}",
+        )
 
 
 class UnsupportedCapability(RelayError):

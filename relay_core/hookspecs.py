@@ -65,9 +65,11 @@ def relay_register_providers(register: Callable[..., None]) -> None:
       ``{"base_url": "https://api.groq.com/openai/v1", "api_key_env": "GROQ_API_KEY"}``;
       this is how one adapter serves several presets.
 
-    Registering a name twice raises :class:`relay_core.ConfigError` naming both
-    plugins. Return nothing. Called once per plugin, when it is registered, so a plugin
-    registered in code after the first call is asked too.
+    A name another plugin registered too is a :class:`relay_core.ProviderConflict`
+    (a ``ConfigError``) naming both plugins: raised at once for a plugin registered in
+    code, and by every call to that name for two installed plugins (their other
+    providers keep working). Return nothing. Called once per plugin, when it is
+    registered, so a plugin registered in code after the first call is asked too.
 
     Since 0.1.
     """

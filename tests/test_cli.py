@@ -235,6 +235,21 @@ def test_a_broken_plugin_does_not_break_the_command_line(
     assert "Usage: relay" in captured.out
 
 
+def test_a_misspelt_provider_is_answered_with_the_name_meant(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["chat", "opneai/gpt-4o", "hi"])
+    assert result.exit_code == 2
+    assert result.output == "error: provider 'opneai' is not installed; did you mean 'openai'?\n"
+    near = runner.invoke(cli, ["chat", "scriptd/one", "hi"])
+    assert near.output == "error: provider 'scriptd' is not installed; did you mean 'scripted'?\n"
+    unknown = runner.invoke(cli, ["chat", "zqx/one", "hi"])
+    assert unknown.exit_code == 2
+    assert unknown.output.startswith(
+        "error: provider 'zqx' is unknown: no installed plugin provides it "
+        "(installed providers: chatonly, scripted)."
+    )
+    assert "pip install relay-" not in unknown.output
+
+
 def test_validate_lists_every_field_mistake(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "many.yaml").write_text(
         "models:\n"
