@@ -28,7 +28,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from relay_core.errors import CredentialError, PluginNotInstalled, ProviderError, RelayError
+from relay_core.errors import (
+    CredentialError,
+    PluginNotInstalled,
+    ProviderConflict,
+    ProviderError,
+    RelayError,
+)
 from relay_core.log import get_logger
 from relay_core.types import EndEvent, StreamEvent
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
@@ -214,7 +220,7 @@ class _Server:
             return f"{provider}/*"
         try:
             self.hub.plugins.provider(provider)
-        except PluginNotInstalled:
+        except (PluginNotInstalled, ProviderConflict):
             return "other"
         return f"{provider}/*"
 
