@@ -3,6 +3,7 @@ lazy adapters, and a plugin built and pip-installed elsewhere."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
