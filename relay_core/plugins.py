@@ -13,6 +13,7 @@ and llm:
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
@@ -28,10 +29,17 @@ if TYPE_CHECKING:
     from relay_core.pricing import PricingSource
     from relay_core.providers import Provider
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginRegistry", "ProviderEntry"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "PluginRegistry",
+    "ProviderEntry",
+    "SettingsEntry",
+]
 
 ENTRY_POINT_GROUP = "relay"
 BUILTIN_PLUGIN = "relay.builtin"
+_SECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 # Where a provider lives when nobody has installed it: the hint in PluginNotInstalled.
 _DISTRIBUTION_OF_PROVIDER = {
@@ -86,6 +94,16 @@ class ProviderEntry:
 
 
 @frozen
+class SettingsEntry:
+    """A catalog section ``plugins.<name>`` a plugin declared it reads."""
+
+    name: str
+    plugin: str
+    fields: frozenset[str] | None = None
+    check: Callable[[Any], None] | None = None
+
+
+@frozen
 class PluginInfo:
     """A loaded plugin, for ``relay plugins``."""
 
@@ -131,6 +149,7 @@ class PluginRegistry:
         self._pricing_sources: list[PricingSource] = []
         self._caches: dict[str, tuple[str, CacheFactory]] = {}
         self._distributions: dict[str, tuple[str, str]] = {}
+        self._settings: dict[str, SettingsEntry] = {}
         from relay_core import _builtin
 
         self.register(_builtin, name=BUILTIN_PLUGIN)
@@ -217,11 +236,27 @@ class PluginRegistry:
                     )
             self._caches[name] = (plugin_name, factory)
 
+        def add_settings(
+            name: str,
+            *,
+            fields: Iterable[str] | None = None,
+            check: Callable[[Any], None] | None = None,
+        ) -> None:
+            existing = self._settings.get(name)
+            if existing is not None and existing.plugin != plugin_name:
+                raise ConfigError(
+                    f"the catalog section plugins.{name} is claimed by both "
+                    f"{existing.plugin!r} and {plugin_name!r}; block one with RELAY_BLOCK_PLUGINS"
+                )
+            allowed = frozenset(fields) if fields is not None else None
+            self._settings[name] = SettingsEntry(name, plugin_name, allowed, check)
+
         callbacks: dict[str, Callable[..., None]] = {
             "relay_register_providers": add_provider,
             "relay_register_pricing_sources": self._pricing_sources.append,
             "relay_register_credential_resolvers": add_resolver,
             "relay_register_response_caches": add_cache,
+            "relay_register_settings": add_settings,
         }
         for hook_name, register in callbacks.items():
             caller = getattr(self.pm.hook, hook_name)
@@ -259,6 +294,23 @@ class PluginRegistry:
         """The name and factory of the installed response cache, if any."""
         self.load()
         return next(iter((name, f) for name, (_, f) in self._caches.items()), None)
+
+    def settings_sections(self) -> Mapping[str, SettingsEntry]:
+        """The catalog sections under ``plugins:`` that installed plugins read: those
+        declared with ``relay_register_settings``, the name of each response cache
+        (its factory gets ``plugins.<name>``), and the name of each plugin registered
+        under a name that implements ``relay_configure``."""
+        self.load()
+        found = dict(self._settings)
+        for name, (plugin, _) in self._caches.items():
+            found.setdefault(name, SettingsEntry(name, plugin))
+        for impl in self.pm.hook.relay_configure.get_hookimpls():
+            # Not "relay.builtin", "audit:configured" or pluggy's made-up numeric names.
+            if _SECTION_NAME.match(impl.plugin_name):
+                found.setdefault(
+                    impl.plugin_name, SettingsEntry(impl.plugin_name, impl.plugin_name)
+                )
+        return found
 
     def plugins(self) -> list[PluginInfo]:
         """Every registered plugin with its distribution and the hooks it implements."""
