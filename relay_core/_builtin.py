@@ -33,11 +33,28 @@ def resolve_keyring(reference: str) -> str:
     if not sep or not service or not user:
         raise LookupError("a keyring reference is written keyring:SERVICE/USER")
     import keyring
+    import keyring.errors
 
-    value = keyring.get_password(service, user)
+    try:
+        value = keyring.get_password(service, user)
+    except keyring.errors.NoKeyringError:
+        raise LookupError(keyring_unavailable("it cannot be read")) from None
+    except keyring.errors.KeyringError as error:
+        # The backend's own words may be long or odd; its kind says enough.
+        raise LookupError(f"the keyring could not be read ({type(error).__name__})") from None
     if value is None:
         raise LookupError(f"no password for service {service!r}, user {user!r} in the keyring")
     return value
+
+
+def keyring_unavailable(consequence: str) -> str:
+    """What to say when this machine has no keyring backend (a headless Linux, a
+    container): ``consequence`` is what that means for the command."""
+    return (
+        f"no system keyring is available here, so {consequence}: install a backend "
+        "(pip install keyrings.alt, or run a Secret Service such as GNOME Keyring), or "
+        "give the key as $env.NAME or file:PATH instead of keyring:"
+    )
 
 
 @hookimpl

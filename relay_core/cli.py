@@ -19,7 +19,13 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from relay_core.config import Catalog, load_catalog
-from relay_core.errors import ConfigError, PluginNotInstalled, ProviderConflict, RelayError
+from relay_core.errors import (
+    ConfigError,
+    CredentialError,
+    PluginNotInstalled,
+    ProviderConflict,
+    RelayError,
+)
 from relay_core.plugins import PluginRegistry, ProviderEntry
 
 __all__ = ["catalog_path", "cli", "main"]
@@ -147,37 +153,95 @@ def _state() -> _State:
 @cli.command()
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("--no-credentials", is_flag=True, help="Do not resolve credential references.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat warnings (an unset API key variable, an optional plugin) as errors.",
+)
 @_handles_errors
-def validate(file: str | None, no_credentials: bool) -> None:
-    """Check a catalog: syntax, fields, references, plugins, credentials."""
-    from relay_core.credentials import resolve_credential
+def validate(file: str | None, no_credentials: bool, strict: bool) -> None:
+    """Check a catalog: syntax, fields, references, plugins, credentials.
+
+    Every mistake found is listed, as file:line:column; the exit code is 2 when there
+    is one.
+    """
+    from relay_core.sections import check_sections, raise_all
 
     state = _state()
     if file:
         state.config_path = file
     catalog = state.catalog
-    plugins = state.plugins
+    errors, warnings = _check_providers(state, catalog, credentials=not no_credentials)
+    section_errors, section_warnings = check_sections(catalog, state.plugins, deep=True)
+    errors += section_errors
+    warnings += section_warnings
+    if strict:
+        errors, warnings = errors + warnings, []
+    for warning in sorted(warnings, key=_position):
+        click.echo(f"{warning.location or warning.file}: warning: {warning.reason}", err=True)
+    raise_all(sorted(errors, key=_position))
+    # Plugins with settings check theirs (plugins.<name>) as a hub's first call would.
+    state.hub()._configure_plugins()
+    noted = f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else ""
+    click.echo(
+        f"{catalog.path or '(no catalog)'}: ok — {len(catalog.models)} models, "
+        f"{len(catalog.groups)} groups, {len(catalog.providers)} providers{noted}"
+    )
+
+
+def _position(error: ConfigError) -> tuple[int, int]:
+    return (error.line or 0, error.column or 0)
+
+
+def _check_providers(
+    state: _State, catalog: Catalog, *, credentials: bool
+) -> tuple[list[ConfigError], list[ConfigError]]:
+    """Errors and warnings about the providers the catalog uses: each installed, each
+    credential reference resolvable, each key variable a provider falls back on set."""
+    from relay_core.credentials import resolve_credential
+
     used: dict[str, tuple[str | int, ...]] = {}
     for alias, model in catalog.models.items():
         used.setdefault(model.provider, ("models", alias, "target"))
+    for group_name, group in catalog.groups.items():
+        for index, member in enumerate(group.members):
+            if member not in catalog.models and member not in catalog.groups:
+                used.setdefault(member.partition("/")[0], ("groups", group_name, "members", index))
     for name in catalog.providers:
-        used.setdefault(name, ("providers", name))
+        used[name] = ("providers", name)
+    errors: list[ConfigError] = []
+    warnings: list[ConfigError] = []
     for name, at in used.items():
         config = catalog.providers.get(name)
         try:
-            state.plugin_entry(name)
+            entry = state.plugin_entry(name)
         except (PluginNotInstalled, ProviderConflict) as error:
-            raise catalog.error(str(error), at) from None
-        if config is not None and config.api_key is not None and not no_credentials:
-            resolve_credential(
-                config.api_key, plugins, where=catalog.where(("providers", name, "api_key"))
+            errors.append(catalog.error(str(error), at))
+            continue
+        if not credentials:
+            continue
+        if config is not None and config.api_key is not None:
+            try:
+                resolve_credential(
+                    config.api_key, state.plugins, where=catalog.where((*at, "api_key"))
+                )
+            except ConfigError as error:
+                errors.append(error)
+            continue
+        try:
+            env = entry.defaults.get("api_key_env", entry.load().api_key_env)
+        except ConfigError as error:
+            errors.append(catalog.error(error.reason, at))
+            continue
+        if env and not os.environ.get(env):
+            warnings.append(
+                catalog.error(
+                    f"provider {name!r} needs an API key and {env} is not set: set it, or "
+                    f"give providers.{name}.api_key as a reference",
+                    at,
+                )
             )
-    # Plugins with settings check theirs (plugins.<name>) as a hub's first call would.
-    state.hub()._configure_plugins()
-    click.echo(
-        f"{catalog.path or '(no catalog)'}: ok — {len(catalog.models)} models, "
-        f"{len(catalog.groups)} groups, {len(catalog.providers)} providers"
-    )
+    return errors, warnings
 
 
 @cli.command()
@@ -293,6 +357,8 @@ def auth_set(provider: str, service: str, user: str | None) -> None:
     import keyring
     import keyring.errors
 
+    from relay_core._builtin import keyring_unavailable
+
     user = user or provider
     if sys.stdin.isatty():
         value = click.prompt(f"{provider} API key", hide_input=True, confirmation_prompt=False)
@@ -303,6 +369,8 @@ def auth_set(provider: str, service: str, user: str | None) -> None:
         raise click.UsageError("no key given; nothing stored")
     try:
         keyring.set_password(service, user, value)
+    except keyring.errors.NoKeyringError:
+        raise CredentialError(keyring_unavailable("the key cannot be stored")) from None
     except keyring.errors.KeyringError as error:
         # The message names the backend's trouble, never the value.
         click.echo(f"error: the keyring refused the key: {type(error).__name__}", err=True)
@@ -321,10 +389,17 @@ def auth_delete(provider: str, service: str, user: str | None) -> None:
     import keyring
     import keyring.errors
 
+    from relay_core._builtin import keyring_unavailable
+
     try:
         keyring.delete_password(service, user or provider)
+    except keyring.errors.NoKeyringError:
+        raise CredentialError(keyring_unavailable("no key can be deleted")) from None
     except keyring.errors.PasswordDeleteError:
         click.echo(f"error: no key for keyring:{service}/{user or provider}", err=True)
+        sys.exit(EXIT_FAILURE)
+    except keyring.errors.KeyringError as error:
+        click.echo(f"error: the keyring refused: {type(error).__name__}", err=True)
         sys.exit(EXIT_FAILURE)
     click.echo(f"deleted keyring:{service}/{user or provider}")
 

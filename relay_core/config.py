@@ -277,8 +277,12 @@ class Catalog:
         factory=dict,
         metadata=_doc(
             "Settings of plugins that are not providers (serve: ..., dashboard: ...), by "
-            "plugin; each plugin checks its own and points errors here with catalog.error()."
+            "plugin; each plugin checks its own and points errors here with catalog.error(). "
+            "A section no installed plugin reads is an error, unless it says optional: true."
         ),
+    )
+    optional_plugins: frozenset[str] = field(
+        factory=frozenset, eq=False, repr=False, metadata={"internal": True}
     )
     path: str | None = field(default=None, eq=False, metadata={"internal": True})
     positions: Mapping[Path_, tuple[int, int]] = field(
@@ -352,14 +356,69 @@ def parse_catalog(text: str, *, path: str = "<string>") -> Catalog:
     try:
         catalog = _strict_converter().structure(data, Catalog)
     except cattrs.BaseValidationError as error:
-        found = [shell.error(message, at) for at, message in _validation_messages(error)]
+        found = [
+            shell.error(_explain_null(data, text, at, positions) or message, at)
+            for at, message in _validation_messages(error)
+        ]
         found.sort(key=lambda e: (e.line or 0, e.column or 0))
         first = found[0]
         first.also = found[1:]
         raise first from None
     catalog = attrs.evolve(catalog, path=path, positions=positions)
+    catalog = _take_optional_flags(catalog)
     _check(catalog)
     return catalog
+
+
+def _take_optional_flags(catalog: Catalog) -> Catalog:
+    """``optional: true`` in a ``plugins:`` section is the catalog's word, not the
+    plugin's: note it and hand the plugin its section without it."""
+    optional: set[str] = set()
+    sections: dict[str, dict[str, Any]] = {}
+    for name, section in catalog.plugins.items():
+        if "optional" in section:
+            flag = section["optional"]
+            if not isinstance(flag, bool):
+                raise catalog.error(
+                    f"plugins.{name}.optional must be true or false, not {_show(flag)}",
+                    ("plugins", name, "optional"),
+                )
+            if flag:
+                optional.add(name)
+            section = {key: value for key, value in section.items() if key != "optional"}
+        sections[name] = section
+    if not optional and sections == catalog.plugins:
+        return catalog
+    return attrs.evolve(catalog, plugins=sections, optional_plugins=frozenset(optional))
+
+
+def _explain_null(
+    data: Any, text: str, at: Path_, positions: Mapping[Path_, tuple[int, int]]
+) -> str | None:
+    """Why an entry that needs a value holds none: a key with nothing after it is null
+    in YAML, most often because the lines meant for it are not indented under it."""
+    if not at:
+        return None
+    value: Any = data
+    for part in at:
+        found = (isinstance(value, dict) and part in value) or (
+            isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value)
+        )
+        if not found:
+            return None
+        value = value[part]
+    if value is not None or at not in positions:
+        return None
+    line, column = positions[at]
+    message = f"{at[-1]!r} is empty (null)"
+    for following in text.splitlines()[line:]:
+        if not following.strip() or following.lstrip().startswith("#"):
+            continue
+        indent = len(following) - len(following.lstrip(" "))
+        if indent < column:  # the next entry is a sibling (or an outer one), not a child
+            return f"{message}: is the next line indented under it?"
+        break
+    return f"{message}: give it a value"
 
 
 # Every value of the catalog with aliases expanded: thousands of models fit many times over.
@@ -380,6 +439,9 @@ def _read_yaml(text: str, path: str) -> tuple[Any, dict[Path_, tuple[int, int]]]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or "invalid YAML"
+        if mark is not None and _tab_at(text, mark.line, mark.column):
+            # PyYAML's "found character '\t' that cannot start any token" hides the cause.
+            problem = "a tab character; YAML indents with spaces"
         raise ConfigError(
             f"invalid YAML: {problem}",
             file=path,
@@ -392,6 +454,11 @@ def _read_yaml(text: str, path: str) -> tuple[Any, dict[Path_, tuple[int, int]]]
         raise ConfigError("invalid YAML: an alias refers to itself", file=path) from None
     finally:
         loader.dispose()
+
+
+def _tab_at(text: str, line: int, column: int) -> bool:
+    lines = text.splitlines()
+    return 0 <= line < len(lines) and 0 <= column < len(lines[line]) and lines[line][column] == "\t"
 
 
 def _construct(
@@ -724,6 +791,7 @@ def _make_strict_converter() -> cattrs.Converter:
         _cattrs_forbid_extra_keys=True,
         path=cattrs.gen.override(omit=True),
         positions=cattrs.gen.override(omit=True),
+        optional_plugins=cattrs.gen.override(omit=True),
     )
     conv.register_structure_hook(Catalog, catalog_from_dict)
     return conv

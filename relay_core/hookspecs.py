@@ -135,6 +135,33 @@ def relay_register_response_caches(register: Callable[[str, CacheFactory], None]
 
 
 @hookspec
+def relay_register_settings(register: Callable[..., None]) -> None:
+    """Declare the catalog section this plugin reads (``plugins.<name>``).
+
+    Call ``register(name, *, fields=None, check=None)`` once per section:
+
+    - ``name``: the key under the catalog's ``plugins:`` (``"guardrails"``). A section
+      no installed plugin declares is an error at ``relay validate`` and when a hub is
+      built from a file (``Hub.from_yaml``) or makes its first call: a misspelt
+      ``guardrail:`` must never leave calls unguarded. (A plugin that implements
+      :func:`relay_configure` under its own name claims that name without declaring it.)
+    - ``fields``: the keys the section may hold. The core reports any other key with
+      file:line:column and a "did you mean"; ``None`` leaves the keys to the plugin.
+    - ``check``: ``check(catalog)``, called by ``relay validate``, raising
+      ``catalog.error(message, ("plugins", name, ...))`` for a bad setting; for a
+      plugin whose settings are otherwise read only by its own command (``relay
+      serve``). Import what it needs inside it.
+
+    The key ``optional`` is the catalog's, not the plugin's: ``optional: true`` in a
+    section turns "no plugin reads this section" into a warning, and the core removes
+    it before any plugin sees the section. Return nothing; no I/O. Called once per
+    plugin, when it is registered.
+
+    Since 0.4.
+    """
+
+
+@hookspec
 def relay_register_commands(cli: Any) -> None:
     """Add subcommands to the ``relay`` command line.
 
@@ -152,8 +179,9 @@ def relay_configure(catalog: Catalog) -> object | None:
     """Return an object implementing per-call hooks, configured for ``catalog``, or
     ``None``.
 
-    For plugins with settings (guardrail rules, audit sinks, exporters): read yours
-    from ``catalog.plugins.get("<your name>", {})``, check them, and raise
+    For plugins with settings (guardrail rules, audit sinks, exporters): declare your
+    section with :func:`relay_register_settings`, read it from
+    ``catalog.plugins.get("<your name>", {})``, check it, and raise
     ``catalog.error(message, ("plugins", "<your name>", ...))`` for a bad one (a
     :class:`relay_core.ConfigError` with file and line). The hub calls this once, before
     its first call, and registers what you return in its own plugin registry, so two

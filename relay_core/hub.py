@@ -575,8 +575,23 @@ class Hub:
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Hub:
-        """A hub over the catalog file at ``path`` (see :func:`load_catalog`)."""
-        return cls(load_catalog(path), **kwargs)
+        """A hub over the catalog file at ``path`` (see :func:`load_catalog`).
+
+        A ``plugins:`` section that no installed plugin reads, or an unknown field in
+        one, is a :class:`ConfigError` here already (with ``autoload=False``, at the
+        first call, once the application has registered its plugins)."""
+        hub = cls(load_catalog(path), **kwargs)
+        if hub.catalog.plugins and (kwargs.get("autoload", True) or "plugins" in kwargs):
+            hub._check_sections(warn=False)  # warnings come with the first call
+        return hub
+
+    def _check_sections(self, *, warn: bool = True) -> None:
+        from relay_core.sections import check_sections, raise_all
+
+        errors, warnings = check_sections(self.catalog, self.plugins)
+        raise_all(errors)
+        for warning in warnings if warn else ():
+            self._log.warning("plugin_section_ignored", reason=str(warning))
 
     def __repr__(self) -> str:
         return f"Hub(catalog={self.catalog.path!r}, aliases={len(self.catalog.aliases())})"
@@ -686,6 +701,9 @@ class Hub:
         with self._lock:
             if self._configured:
                 return
+            # Before any plugin configures itself: a misspelt guardrails section must
+            # stop the hub, not leave its calls unguarded.
+            self._check_sections()
             for impl in self.plugins.hook.relay_configure.get_hookimpls():
                 configured = impl.function(
                     **{arg: self.catalog for arg in impl.argnames if arg == "catalog"}

@@ -13,6 +13,7 @@ and llm:
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -36,10 +37,18 @@ if TYPE_CHECKING:
     from relay_core.pricing import PricingSource
     from relay_core.providers import Provider
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "PluginRegistry", "PluginWarning", "ProviderEntry"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginInfo",
+    "PluginRegistry",
+    "PluginWarning",
+    "ProviderEntry",
+    "SettingsEntry",
+]
 
 ENTRY_POINT_GROUP = "relay"
 BUILTIN_PLUGIN = "relay.builtin"
+_SECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
 # Every provider a distribution of this repository registers: the pip install hint of
 # PluginNotInstalled, and the names a typo is compared with when nothing is installed.
@@ -111,6 +120,16 @@ PluginStatus = Literal["loaded", "conflict", "broken", "blocked"]
 
 
 @frozen
+class SettingsEntry:
+    """A catalog section ``plugins.<name>`` a plugin declared it reads."""
+
+    name: str
+    plugin: str
+    fields: frozenset[str] | None = None
+    check: Callable[[Any], None] | None = None
+
+
+@frozen
 class PluginInfo:
     """A plugin, for ``relay plugins``: loaded, or found and left out.
 
@@ -152,6 +171,7 @@ class _Registrations:
     resolvers: list[tuple[str, Callable[[str], str]]] = field(factory=list)
     pricing_sources: list[PricingSource] = field(factory=list)
     caches: list[tuple[str, CacheFactory]] = field(factory=list)
+    settings: list[SettingsEntry] = field(factory=list)
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -207,6 +227,7 @@ class PluginRegistry:
         self._distributions: dict[str, tuple[str, str]] = {}
         self._broken: dict[str, _LeftOut] = {}
         self._blocked: dict[str, _LeftOut] = {}
+        self._settings: dict[str, SettingsEntry] = {}
         from relay_core import _builtin
 
         self.register(_builtin, name=BUILTIN_PLUGIN)
@@ -388,11 +409,21 @@ class PluginRegistry:
         def add_cache(name: str, factory: CacheFactory) -> None:
             declared.caches.append((name, factory))
 
+        def add_settings(
+            name: str,
+            *,
+            fields: Iterable[str] | None = None,
+            check: Callable[[Any], None] | None = None,
+        ) -> None:
+            allowed = frozenset(fields) if fields is not None else None
+            declared.settings.append(SettingsEntry(name, plugin_name, allowed, check))
+
         callbacks: dict[str, Callable[..., None]] = {
             "relay_register_providers": add_provider,
             "relay_register_pricing_sources": declared.pricing_sources.append,
             "relay_register_credential_resolvers": add_resolver,
             "relay_register_response_caches": add_cache,
+            "relay_register_settings": add_settings,
         }
         for hook_name, register in callbacks.items():
             caller = getattr(self.pm.hook, hook_name)
@@ -417,6 +448,14 @@ class PluginRegistry:
                         f"and {plugin_name!r} ({name}); block one with RELAY_BLOCK_PLUGINS"
                     )
                     raise _LoadFailure(clash) if lenient else ConfigError(clash)
+        for section in declared.settings:
+            claimed = self._settings.get(section.name)
+            if claimed is not None and claimed.plugin != plugin_name:
+                clash = (
+                    f"the catalog section plugins.{section.name} is claimed by both "
+                    f"{claimed.plugin!r} and {plugin_name!r}; block one with RELAY_BLOCK_PLUGINS"
+                )
+                raise _LoadFailure(clash) if lenient else ConfigError(clash)
         clashes = [
             entry
             for entry in declared.providers
@@ -437,6 +476,7 @@ class PluginRegistry:
         self._resolvers.update((scheme, (plugin_name, f)) for scheme, f in declared.resolvers)
         self._pricing_sources += [(plugin_name, source) for source in declared.pricing_sources]
         self._caches.update((name, (plugin_name, f)) for name, f in declared.caches)
+        self._settings.update((section.name, section) for section in declared.settings)
 
     def _forget(self, plugin_name: str) -> None:
         """Drop what a plugin registered, before it is unregistered."""
@@ -452,6 +492,7 @@ class PluginRegistry:
         self._resolvers = {s: r for s, r in self._resolvers.items() if r[0] != plugin_name}
         self._pricing_sources = [p for p in self._pricing_sources if p[0] != plugin_name]
         self._caches = {n: c for n, c in self._caches.items() if c[0] != plugin_name}
+        self._settings = {n: e for n, e in self._settings.items() if e.plugin != plugin_name}
 
     def _conflict(self, provider: str, entries: list[ProviderEntry]) -> ProviderConflict:
         plugins = tuple(entry.plugin for entry in entries)
@@ -540,6 +581,23 @@ class PluginRegistry:
         """The name and factory of the installed response cache, if any."""
         self.load()
         return next(iter((name, f) for name, (_, f) in self._caches.items()), None)
+
+    def settings_sections(self) -> Mapping[str, SettingsEntry]:
+        """The catalog sections under ``plugins:`` that installed plugins read: those
+        declared with ``relay_register_settings``, the name of each response cache
+        (its factory gets ``plugins.<name>``), and the name of each plugin registered
+        under a name that implements ``relay_configure``."""
+        self.load()
+        found = dict(self._settings)
+        for name, (plugin, _) in self._caches.items():
+            found.setdefault(name, SettingsEntry(name, plugin))
+        for impl in self.pm.hook.relay_configure.get_hookimpls():
+            # Not "relay.builtin", "audit:configured" or pluggy's made-up numeric names.
+            if _SECTION_NAME.match(impl.plugin_name):
+                found.setdefault(
+                    impl.plugin_name, SettingsEntry(impl.plugin_name, impl.plugin_name)
+                )
+        return found
 
     def plugins(self) -> list[PluginInfo]:
         """Every registered plugin with its distribution and the hooks it implements, and

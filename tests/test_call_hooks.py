@@ -155,6 +155,10 @@ class Configurable:
     """A plugin with settings: each hub gets an object configured from its catalog."""
 
     @hookimpl
+    def relay_register_settings(self, register: Any) -> None:
+        register("prefix")
+
+    @hookimpl
     def relay_configure(self, catalog: Any) -> object | None:
         settings = catalog.plugins.get("prefix")
         if settings is None:
@@ -293,3 +297,18 @@ def test_engine_jobs_are_audited_from_start_to_finish(make_hub: Any, tmp_path: A
     assert finished.cost.amount == pytest.approx(
         sum(e.cost.amount or 0 for e in events[1:-1] if e.cost)
     )
+
+
+def test_a_section_no_plugin_reads_stops_the_first_call(make_hub: Any) -> None:
+    from relay_core import ConfigError
+
+    hub = make_hub(CATALOG + "plugins:\n  prefx: {tag: red}\n")
+    hub.plugins.register(Configurable())
+    with pytest.raises(ConfigError, match=r"plugins\.prefx; did you mean 'prefix'") as caught:
+        hub.chat("fast", "x")
+    assert (caught.value.line, caught.value.column) == (6, 3)
+
+
+def test_an_optional_section_no_plugin_reads_lets_calls_run(make_hub: Any) -> None:
+    hub = make_hub(CATALOG + "plugins:\n  prefix: {optional: true, tag: red}\n")
+    assert hub.chat("fast", "x").text == "echo: x"

@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from relay_core import PluginRegistry
+from relay_core import PluginRegistry, hookimpl
 from relay_core import cli as cli_module
 from relay_core.cli import cli
 from relay_core.testing import memory_keyring as in_memory_keyring
@@ -383,3 +383,216 @@ def test_catalog_path_is_the_one_every_command_reads(
     CliRunner().invoke(root, ["--config", "root.yaml", "sub"])
     CliRunner().invoke(root, ["--config", "root.yaml", "sub", "--config", "own.yaml"])
     assert seen == ["root.yaml", "own.yaml"]
+
+
+# ---------------------------------------------------------------------------- plugin sections
+
+
+class Guarding:
+    """A plugin reading plugins.guardrails, declared the way Relay's own plugins do."""
+
+    @hookimpl
+    def relay_register_settings(self, register: Any) -> None:
+        register("guardrails", fields=("max_input_tokens", "blocked_patterns"))
+
+
+class Listening:
+    """A plugin whose settings only its own command reads: declared with a check."""
+
+    @hookimpl
+    def relay_register_settings(self, register: Any) -> None:
+        def check(catalog: Any) -> None:
+            port = catalog.plugins["dashboard"].get("port", 8765)
+            if not isinstance(port, int):
+                raise catalog.error("port must be a number", ("plugins", "dashboard", "port"))
+
+        register("dashboard", fields=("host", "port"), check=check)
+
+
+@pytest.fixture
+def sections(runner: CliRunner) -> CliRunner:
+    registry = cli_module._shared_registry
+    assert registry is not None
+    registry.register(Guarding(), name="guarding")
+    registry.register(Listening(), name="listening")
+    return runner
+
+
+def test_validate_refuses_a_misspelt_plugin_section(sections: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("plugins:\n  guardrail:\n    max_input_tokens: 5\n")
+    result = sections.invoke(cli, ["validate", "p.yaml"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "p.yaml:2:3: error: no installed plugin reads plugins.guardrail; "
+        "did you mean 'guardrails'?\n"
+    )
+
+
+def test_validate_names_the_plugin_to_install_for_a_known_section(
+    sections: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "p.yaml").write_text("plugins:\n  redact:\n    mode: mask\n  auidt: {}\n")
+    result = sections.invoke(cli, ["validate", "p.yaml"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "p.yaml:2:3: error: plugins.redact configures the relay-redact plugin, which is not "
+        "installed: pip install relay-redact (or add optional: true to go on without it)\n"
+        "p.yaml:4:3: error: no installed plugin reads plugins.auidt; did you mean 'audit'? "
+        "(pip install relay-audit)\n"
+    )
+
+
+def test_an_optional_section_without_its_plugin_is_a_warning(
+    sections: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "p.yaml").write_text("plugins:\n  redact:\n    optional: true\n    mode: mask\n")
+    result = sections.invoke(cli, ["validate", "p.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "p.yaml:2:3: warning: plugins.redact configures the relay-redact plugin" in result.output
+    assert "ok — 0 models, 0 groups, 0 providers, 1 warning" in result.output
+    assert sections.invoke(cli, ["validate", "--strict", "p.yaml"]).exit_code == 2
+
+
+def test_validate_lists_every_unknown_field_of_a_plugin_section(
+    sections: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "p.yaml").write_text(
+        "plugins:\n  dashboard:\n    prot: 8000\n  guardrails:\n    max_input_token: 5\n"
+    )
+    result = sections.invoke(cli, ["validate", "p.yaml"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "p.yaml:3:5: error: plugins.dashboard: unknown field 'prot'; did you mean 'port'?\n"
+        "p.yaml:5:5: error: plugins.guardrails: unknown field 'max_input_token'; "
+        "did you mean 'max_input_tokens'?\n"
+    )
+
+
+def test_validate_runs_a_section_check(sections: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text("plugins:\n  dashboard:\n    port: eighty\n")
+    result = sections.invoke(cli, ["validate", "p.yaml"])
+    assert result.exit_code == 2
+    assert result.output == "p.yaml:3:5: error: port must be a number\n"
+
+
+def test_a_hub_from_a_file_refuses_a_section_no_plugin_reads(tmp_path: Path) -> None:
+    from relay_core import ConfigError, Hub
+    from relay_core.testing import hub_for
+
+    registry = PluginRegistry(autoload=False)
+    registry.register(Guarding(), name="guarding")
+    path = tmp_path / "relay.yaml"
+    path.write_text("models:\n  fast: mock/echo\nplugins:\n  guardrail: {max_input_tokens: 5}\n")
+    with pytest.raises(ConfigError, match="did you mean 'guardrails'") as caught:
+        Hub.from_yaml(path, plugins=registry)
+    assert (caught.value.line, caught.value.column) == (4, 3)
+    # Built from a catalog in code, the first call refuses it: nothing runs unguarded.
+    hub = hub_for(path.read_text(), Guarding())
+    with pytest.raises(ConfigError, match="did you mean 'guardrails'"):
+        hub.chat("fast", "hi")
+
+
+# ---------------------------------------------------------------------------- credentials
+
+
+class Keyed:
+    """A provider whose key comes from an environment variable by default."""
+
+    @hookimpl
+    def relay_register_providers(self, register: Any) -> None:
+        from relay_core import Provider
+
+        register("keyed", Provider, defaults={"api_key_env": "KEYED_TEST_KEY"})
+
+
+def test_validate_warns_of_an_unset_key_variable(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli_module._shared_registry.register(Keyed(), name="keyed")  # type: ignore[union-attr]
+    monkeypatch.delenv("KEYED_TEST_KEY", raising=False)
+    (tmp_path / "k.yaml").write_text("models:\n  a: keyed/one\n  b: scripted/one\n")
+    result = runner.invoke(cli, ["validate", "k.yaml"])
+    assert result.exit_code == 0, result.output
+    # scripted needs no key: only keyed is named.
+    assert result.output == (
+        "k.yaml:2:3: warning: provider 'keyed' needs an API key and KEYED_TEST_KEY is not "
+        "set: set it, or give providers.keyed.api_key as a reference\n"
+        "k.yaml: ok — 2 models, 0 groups, 0 providers, 1 warning\n"
+    )
+    strict = runner.invoke(cli, ["validate", "--strict", "k.yaml"])
+    assert strict.exit_code == 2
+    assert "k.yaml:2:3: error: provider 'keyed' needs an API key" in strict.output
+    monkeypatch.setenv("KEYED_TEST_KEY", "set-for-the-test")
+    assert runner.invoke(cli, ["validate", "--strict", "k.yaml"]).output == (
+        "k.yaml: ok — 2 models, 0 groups, 0 providers\n"
+    )
+
+
+def test_validate_lists_every_bad_credential_reference(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SCRIPTED_KEY", raising=False)
+    monkeypatch.delenv("OTHER_KEY", raising=False)
+    (tmp_path / "k.yaml").write_text(
+        "providers:\n"
+        "  scripted:\n    api_key: $env.SCRIPTED_KEY\n"
+        "  second:\n    plugin: scripted\n    api_key: file:/nonexistent/relay.key\n"
+        "  third:\n    plugin: scripted\n    api_key: $env.OTHER_KEY\n"
+    )
+    result = runner.invoke(cli, ["validate", "k.yaml"])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert [line.split(": error:")[0] for line in lines] == [
+        "k.yaml:3:5",
+        "k.yaml:6:5",
+        "k.yaml:9:5",
+    ]
+    assert "$env.SCRIPTED_KEY" in lines[0]
+    assert "file:/nonexistent/relay.key" in lines[1]
+    assert "$env.OTHER_KEY" in lines[2]
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    """The keyring library as on a headless Linux: no backend at all."""
+    import keyring
+    import keyring.backends.fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_validate_without_a_keyring_says_what_to_do(
+    runner: CliRunner, tmp_path: Path, no_keyring: None
+) -> None:
+    (tmp_path / "k.yaml").write_text("providers:\n  scripted:\n    api_key: keyring:relay/openai\n")
+    result = runner.invoke(cli, ["validate", "k.yaml"])
+    assert result.exit_code == 2
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.startswith(
+        "k.yaml:3:5: error: credential keyring:relay/openai cannot be resolved: no system "
+        "keyring is available here"
+    )
+    assert "keyrings.alt" in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["auth", "set", "scripted"], "the key cannot be stored"),
+        (["auth", "delete", "scripted"], "no key can be deleted"),
+    ],
+)
+def test_auth_without_a_keyring_says_what_to_do(
+    runner: CliRunner, no_keyring: None, argv: list[str], says: str
+) -> None:
+    result = runner.invoke(cli, argv, input=KEY + "\n")
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    assert result.output.startswith(f"error: no system keyring is available here, so {says}")
+    assert "keyrings.alt" in result.output
+    assert KEY not in result.output

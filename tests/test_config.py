@@ -413,6 +413,36 @@ MISTAKES: dict[str, tuple[str | bytes, tuple[int, int], str]] = {
     "a list at top level": ("- fast\n- smart\n", (1, 1), "the catalog must be a mapping"),
     "a scalar at top level": ("fast\n", (1, 1), "the catalog must be a mapping"),
     "not UTF-8": ("models:\n  caf\xe9: mock/a\n".encode("latin-1"), (2, 6), "not UTF-8"),
+    "a tab indenting a line": (
+        "models:\n\tfast: mock/echo\n",
+        (2, 1),
+        "invalid YAML: a tab character; YAML indents with spaces",
+    ),
+    "a tab after spaces": (
+        "models:\n  fast:\n  \t target: mock/echo\n",
+        (3, 3),
+        "a tab character; YAML indents with spaces",
+    ),
+    "an entry left null by an indentation slip": (
+        "models:\n  fast:\n  target: mock/echo\n",
+        (2, 3),
+        "'fast' is empty (null): is the next line indented under it?",
+    ),
+    "a provider left null by an indentation slip": (
+        "providers:\n  openai:\n  api_key: $env.OPENAI_API_KEY\n",
+        (2, 3),
+        "'openai' is empty (null): is the next line indented under it?",
+    ),
+    "an entry with nothing after it at the end": (
+        "models:\n  fast: mock/echo\n  slow:\n",
+        (3, 3),
+        "'slow' is empty (null): give it a value",
+    ),
+    "optional that is not a flag": (
+        "plugins:\n  audit:\n    optional: maybe\n",
+        (3, 5),
+        "plugins.audit.optional must be true or false, not 'maybe'",
+    ),
 }
 
 
@@ -967,3 +997,42 @@ def test_plugins_keep_their_settings_in_the_catalog_and_point_errors_at_them() -
     assert (error.line, error.column) == (4, 12)
     with pytest.raises(ConfigError, match="plugins"):
         parse_catalog("plugins:\n  serve: 5\n")
+
+
+def test_optional_is_taken_out_of_a_plugin_section() -> None:
+    """``optional`` is the catalog's word about a section; its plugin never sees it."""
+    catalog = parse_catalog("plugins:\n  audit: {optional: true, sinks: []}\n  otel: {}\n")
+    assert catalog.plugins == {"audit": {"sinks": []}, "otel": {}}
+    assert catalog.optional_plugins == {"audit"}
+
+
+@pytest.fixture
+def no_keyring() -> Iterator[None]:
+    """The keyring library as on a headless Linux: no backend at all."""
+    import keyring.backends.fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        keyring.set_keyring(previous)
+
+
+def test_a_keyring_reference_without_a_keyring_says_what_to_do(
+    registry: PluginRegistry, no_keyring: None
+) -> None:
+    error = _credential_error(registry, "keyring:relay/openai")
+    assert "keyring:relay/openai" in error.reason
+    assert "no system keyring is available" in error.reason
+    assert "keyrings.alt" in error.reason
+    assert "$env.NAME or file:PATH" in error.reason
+
+
+def test_a_call_without_a_keyring_raises_a_credential_error(
+    make_hub: Callable[..., Any], no_keyring: None
+) -> None:
+    hub = make_hub("providers:\n  scripted:\n    api_key: keyring:relay/scripted\n")
+    with pytest.raises(CredentialError, match="no system keyring is available") as caught:
+        hub.chat("scripted/one", "hi")
+    assert (caught.value.line, caught.value.column) == (3, 5)

@@ -32,7 +32,7 @@ from relay_core import ConfigError
             "'secret' is not a record field",
             4,
         ),
-        ("sinks: [{type: stdout}]\n    sink: []", "no setting 'sink'", 4),
+        ("sinks: [{type: stdout}]\n    sink: []", "unknown field 'sink'; did you mean 'sinks'", 4),
     ],
 )
 def test_a_bad_setting_points_at_its_line(

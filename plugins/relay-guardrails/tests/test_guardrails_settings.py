@@ -76,7 +76,11 @@ def test_the_full_example_is_read(make_hub: Callable[..., Hub]) -> None:
 @pytest.mark.parametrize(
     ("settings", "message", "line"),
     [
-        ("max_imput_tokens: 5", "has no setting 'max_imput_tokens'; the settings are", 8),
+        (
+            "max_imput_tokens: 5",
+            "unknown field 'max_imput_tokens'; did you mean 'max_input_tokens'",
+            8,
+        ),
         ("max_input_tokens: 0", "max_input_tokens must be a whole number above 0", 8),
         ("max_input_tokens: {fats: 10}", "names 'fats', which is no model or group", 8),
         ("max_input_tokens: {fast: -1}", "max_input_tokens.fast must be a whole number", 8),

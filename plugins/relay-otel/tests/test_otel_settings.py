@@ -70,7 +70,7 @@ def test_a_section_set_in_code_must_be_a_mapping() -> None:
 
 def test_a_bad_setting_stops_the_first_call() -> None:
     hub = hub_for("plugins:\n  otel:\n    sample: 0.5\n", relay_mock, relay_otel)
-    with pytest.raises(ConfigError, match="unknown setting 'sample'"):
+    with pytest.raises(ConfigError, match="unknown field 'sample'"):
         hub.chat("mock/echo", "hi")
 
 

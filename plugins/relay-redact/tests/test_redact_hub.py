@@ -269,7 +269,7 @@ def test_a_missing_salt_is_a_credential_error_that_shows_no_value(
         ("{entities: [EMAIL, PASSPORT]}", "unknown entity 'PASSPORT'", 14, 30),
         ("{allow: [{pattern: '(unclosed'}]}", "not a valid regular expression", 14, 21),
         ("{salt: sk-proj-abcdefghijklmnop1234}", "not inline values", 14, 12),
-        ("{mask: stars}", "unknown setting 'mask'", 14, 12),
+        ("{mask: stars}", "unknown field 'mask'; expected one of allow", 14, 12),
         ("{max_maps: 0}", "max_maps must be a whole number", 14, 12),
     ],
 )

@@ -14,6 +14,8 @@ from relay_core.hookspecs import hookimpl
 from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from relay_audit._jsonl import JsonlSink
     from relay_audit._plugin import AuditPlugin, Sink, StdoutSink
     from relay_audit._record import SCHEMA_VERSION, build_record
@@ -86,3 +88,8 @@ def relay_register_commands(cli: Any) -> None:
     from relay_audit._cli import audit
 
     cli.add_command(audit)
+
+
+@hookimpl
+def relay_register_settings(register: Callable[..., None]) -> None:
+    register("audit", fields=("sinks", "include_content", "fields"))

@@ -16,6 +16,7 @@ from relay_core import hookimpl
 
 if TYPE_CHECKING:
     from relay_core.caching import CacheFactory, ResponseCache
+    from relay_core.config import Catalog
 
 __all__: list[str] = []
 
@@ -31,3 +32,19 @@ def _build(settings: Mapping[str, Any]) -> ResponseCache:
 @hookimpl
 def relay_register_response_caches(register: Callable[[str, CacheFactory], None]) -> None:
     register("cache", _build)
+
+
+def _check(catalog: Catalog) -> None:
+    from relay_cache._settings import Settings
+
+    Settings.parse(catalog.plugins.get("cache", {}))
+
+
+@hookimpl
+def relay_register_settings(register: Callable[..., None]) -> None:
+    # clock is given in code only (tests), but a catalog built in code may carry it.
+    register(
+        "cache",
+        fields=("backend", "max_bytes", "max_entries", "path", "ttl", "clock"),
+        check=_check,
+    )

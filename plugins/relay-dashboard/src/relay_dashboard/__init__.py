@@ -13,6 +13,9 @@ from relay_core import hookimpl
 from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from relay_core.config import Catalog
     from relay_dashboard._app import create_app
     from relay_dashboard._server import run_dashboard
     from relay_dashboard._settings import Settings
@@ -36,3 +39,19 @@ def relay_register_commands(cli: Any) -> None:
     from relay_dashboard._cli import command
 
     cli.add_command(command)
+
+
+def _check(catalog: Catalog) -> None:
+    from relay_dashboard._settings import Settings
+
+    Settings.from_catalog(catalog)
+
+
+@hookimpl
+def relay_register_settings(register: Callable[..., None]) -> None:
+    # token is refused by the check with its own reason (keep it out of the catalog).
+    register(
+        "dashboard",
+        fields=("host", "port", "refresh", "page_size", "read_only", "token"),
+        check=_check,
+    )

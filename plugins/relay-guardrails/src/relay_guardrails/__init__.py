@@ -19,6 +19,8 @@ from relay_core import hookimpl
 from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from relay_core.config import Catalog
     from relay_guardrails._guard import Guardrails
     from relay_guardrails._settings import Settings
@@ -45,3 +47,24 @@ __getattr__, __dir__ = lazy_exports(
     globals(),
     {"Guardrails": "relay_guardrails._guard", "Settings": "relay_guardrails._settings"},
 )
+
+
+@hookimpl
+def relay_register_settings(register: Callable[..., None]) -> None:
+    # The names Settings.parse knows (relay_guardrails._settings.KNOWN), kept here so
+    # that declaring them imports nothing; a test keeps the two lists equal.
+    register(
+        "guardrails",
+        fields=(
+            "allowed_models",
+            "assumed_output_tokens",
+            "blocked_patterns",
+            "max_cost_per_call",
+            "max_cost_per_job",
+            "max_input_tokens",
+            "max_scan_chars",
+            "required_patterns",
+            "unknown_price",
+            "validate_output_schema",
+        ),
+    )

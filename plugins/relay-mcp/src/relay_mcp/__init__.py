@@ -15,6 +15,8 @@ from relay_core.hookspecs import hookimpl
 from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from relay_core.config import Catalog
     from relay_mcp._compile import RULES, Compiled, NameRule, Rules, compile_tools, rules_for
     from relay_mcp._content import output_of
@@ -71,3 +73,8 @@ def relay_register_commands(cli: Any) -> None:
     from relay_mcp._cli import mcp
 
     cli.add_command(mcp)
+
+
+@hookimpl
+def relay_register_settings(register: Callable[..., None]) -> None:
+    register("mcp", fields=("servers",))

@@ -13,6 +13,8 @@ from relay_core import hookimpl
 from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from relay_core.config import Catalog
     from relay_otel._tracing import OtelTracing
 
@@ -38,3 +40,10 @@ def relay_configure(catalog: Catalog) -> OtelTracing:
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), {"OtelTracing": "relay_otel._tracing"})
+
+
+@hookimpl
+def relay_register_settings(register: Callable[..., None]) -> None:
+    # tracer_provider and meter_provider are given in code only, but a catalog built in
+    # code may carry them.
+    register("otel", fields=("include_content", "tracer_provider", "meter_provider"))

@@ -13,6 +13,8 @@ from relay_core import hookimpl
 from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from relay_core.config import Catalog
     from relay_redact._detectors import DETECTORS, ENTITIES, Detector, Finding, find_pii
     from relay_redact._plugin import Redactor
@@ -29,6 +31,7 @@ __all__ = [
     "Settings",
     "find_pii",
     "relay_configure",
+    "relay_register_settings",
 ]
 
 __version__ = "0.1.0"
@@ -57,3 +60,20 @@ def relay_configure(catalog: Catalog) -> object | None:
 
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _MODULE_OF, listed=__all__)
+
+
+@hookimpl
+def relay_register_settings(register: Callable[..., None]) -> None:
+    register(
+        "redact",
+        fields=(
+            "allow",
+            "enabled",
+            "entities",
+            "map_ttl",
+            "mask_style",
+            "max_maps",
+            "mode",
+            "salt",
+        ),
+    )

@@ -21,6 +21,7 @@ from relay_core import hookimpl
 from relay_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from relay_core.config import Catalog
     from relay_serve._app import create_app
     from relay_serve._settings import ApiKey, ServeSettings
 
@@ -52,3 +53,14 @@ def relay_register_providers(register: Callable[..., None]) -> None:
     # A pool of OpenAI-compatible backends (llama.cpp, vLLM, Ollama) is a provider like
     # any other: the server, the engine and plain hub calls all reach it as pool/<model>.
     register("pool", "relay_serve._pool:PoolProvider")
+
+
+def _check(catalog: Catalog) -> None:
+    from relay_serve._settings import ServeSettings
+
+    ServeSettings.from_catalog(catalog)
+
+
+@hookimpl
+def relay_register_settings(register: Callable[..., None]) -> None:
+    register("serve", fields=("keys", "max_concurrency", "max_queue"), check=_check)
