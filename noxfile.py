@@ -4,18 +4,21 @@
 - core: relay-core alone, with no plugin installed
 - one session per plugin directory (e.g. `nox -s relay-mock`): the core plus that plugin
 - lint (ruff), typecheck (mypy strict on relay_core), demo (`relay demo` offline)
-- reliability: faults, kills, hostile input, leaked keys at CI size (`-- full` by hand)
+- reliability: faults, kills, hostile input, leaked keys at CI size (`-- full` by hand);
+  figures go to build/reliability/, docs/reliability.md only with `-- --update-docs`
 - dist: a wheel and an sdist of relay-core and every plugin in dist/, checked by twine
 - wheels: those wheels alone installed in a fresh venv outside the tree, every module
   imported, the tests run against them, `relay demo`
 - core-lowest: the core's tests on the lowest dependency versions pyproject.toml allows
   (`core` gets the newest)
+- unchanged (last): the run left every tracked file as it found it
 - bench (by hand, not in CI): `nox -s bench` (`-- --quick` for the short form) measures
   Relay beside raw httpx, the openai SDK and LiteLLM and rewrites docs/benchmarks.*
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -49,6 +52,7 @@ nox.options.sessions = [
     "reliability",
     "core-lowest",
     "wheels",  # runs dist first
+    "unchanged",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
@@ -186,7 +190,8 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def reliability(session: nox.Session) -> None:
     """Faults, kills, hostile input and leaked keys (docs/reliability.md); CI runs the
-    small form, `-- full` the big one."""
+    small form, `-- full` the big one. Figures go to build/reliability/; `-- --update-docs`
+    publishes them (reliability/results-*.json, docs/reliability.md)."""
     plugins = ("relay-mock", "relay-openai", "relay-openai-compat", "relay-serve")
     session.install(
         "pytest>=8",
@@ -195,8 +200,10 @@ def reliability(session: nox.Session) -> None:
         *_editable(ROOT, *(ROOT / "plugins" / name for name in plugins)),
     )
     scale = "full" if "full" in session.posargs else "ci"
-    args = [arg for arg in session.posargs if arg != "full"]
-    session.run("pytest", "reliability", *args, env={"RELAY_RELIABILITY_SCALE": scale})
+    update = "1" if "--update-docs" in session.posargs else "0"
+    args = [arg for arg in session.posargs if arg not in ("full", "--update-docs")]
+    env = {"RELAY_RELIABILITY_SCALE": scale, "RELAY_RELIABILITY_UPDATE_DOCS": update}
+    session.run("pytest", "reliability", *args, env=env)
 
 
 DIST = ROOT / "dist"
@@ -296,3 +303,43 @@ def wheels(session: nox.Session) -> None:
             session.run(str(venv / "bin" / "relay"), "demo", external=True)
     finally:
         shutil.rmtree(venv, ignore_errors=True)
+
+
+def _tracked_state() -> dict[str, str] | None:
+    """Each tracked file that differs from HEAD, with a digest of its content now (deleted:
+    ""), or None outside a git checkout."""
+    try:
+        changed = subprocess.run(
+            ["git", "diff", "HEAD", "--name-only", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    state = {}
+    for name in filter(None, changed.split("\0")):
+        path = ROOT / name
+        state[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    return state
+
+
+# Taken when nox reads this file, before any session runs: a developer's own edits are
+# not the run's doing.
+_TRACKED_AT_START = _tracked_state()
+
+
+@nox.session(python=False)
+def unchanged(session: nox.Session) -> None:
+    """Last in CI: the sessions before it left every tracked file as they found it (results
+    belong in build/; docs are rewritten only by hand: `nox -s reliability -- --update-docs`,
+    `nox -s bench`)."""
+    now = _tracked_state()
+    if _TRACKED_AT_START is None or now is None:
+        session.skip("not a git checkout")
+    changed = sorted(
+        name for name in {*_TRACKED_AT_START, *now} if _TRACKED_AT_START.get(name) != now.get(name)
+    )
+    if changed:
+        session.error(f"this nox run changed tracked files: {', '.join(changed)}")
