@@ -4,14 +4,27 @@
 - core: relay-core alone, with no plugin installed
 - one session per plugin directory (e.g. `nox -s relay-mock`): the core plus that plugin
 - lint (ruff), typecheck (mypy strict on relay_core), demo (`relay demo` offline)
-- reliability: faults, kills, hostile input, leaked keys at CI size (`-- full` by hand)
+- reliability: faults, kills, hostile input, leaked keys at CI size (`-- full` by hand);
+  figures go to build/reliability/, docs/reliability.md only with `-- --update-docs`
+- dist: a wheel and an sdist of relay-core and every plugin in dist/, checked by twine
+- wheels: those wheels alone installed in a fresh venv outside the tree, every module
+  imported, the tests run against them, `relay demo`
+- core-lowest: the core's tests on the lowest dependency versions pyproject.toml allows
+  (`core` gets the newest)
+- unchanged (last): the run left every tracked file as it found it
 - bench (by hand, not in CI): `nox -s bench` (`-- --quick` for the short form) measures
   Relay beside raw httpx, the openai SDK and LiteLLM and rewrites docs/benchmarks.*
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -19,10 +32,11 @@ ROOT = Path(__file__).parent
 PLUGINS = sorted(p.parent for p in ROOT.glob("plugins/*/pyproject.toml"))
 TEST_DEPS = [
     "pytest>=8",
-    "pytest-asyncio>=0.23",
+    "pytest-asyncio>=0.24",  # asyncio_default_fixture_loop_scope
     "hypothesis>=6",
     "jsonschema>=4",
-    "setuptools>=70.1",
+    "setuptools>=77",  # builds the SPDX license metadata (tests build wheels)
+    'tomli>=2; python_version < "3.11"',  # tests read pyproject.toml files
     "vcrpy>=6",
     "pydantic>=2",  # structured output from Pydantic models is tested where it is installed
 ]
@@ -36,6 +50,9 @@ nox.options.sessions = [
     *(p.name for p in PLUGINS),
     "demo",
     "reliability",
+    "core-lowest",
+    "wheels",  # runs dist first
+    "unchanged",
 ]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
@@ -73,8 +90,24 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def core(session: nox.Session) -> None:
-    """relay-core alone: proves the core needs no plugin."""
-    session.install(*TEST_DEPS, *_editable(ROOT))
+    """relay-core alone: proves the core needs no plugin. Its dependencies are upgraded to
+    the newest releases each run (`core-lowest` tests the oldest ones allowed)."""
+    session.install("--upgrade", "--upgrade-strategy", "eager", *TEST_DEPS, *_editable(ROOT))
+    session.run("pytest", "tests", *session.posargs)
+
+
+@nox.session(name="core-lowest")
+def core_lowest(session: nox.Session) -> None:
+    """relay-core's tests on the lowest version of each dependency its pyproject.toml
+    allows: a lower bound nobody tests is a guess."""
+    import tomllib
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = [dep.replace(">=", "==") for dep in dependencies if ">=" in dep]
+    constraints = Path(session.create_tmp()) / "lowest.txt"
+    constraints.write_text("\n".join(pins) + "\n")
+    session.install("-c", str(constraints), *TEST_DEPS, *_editable(ROOT))
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
     session.run("pytest", "tests", *session.posargs)
 
 
@@ -157,7 +190,8 @@ def bench(session: nox.Session) -> None:
 @nox.session
 def reliability(session: nox.Session) -> None:
     """Faults, kills, hostile input and leaked keys (docs/reliability.md); CI runs the
-    small form, `-- full` the big one."""
+    small form, `-- full` the big one. Figures go to build/reliability/; `-- --update-docs`
+    publishes them (reliability/results-*.json, docs/reliability.md)."""
     plugins = ("relay-mock", "relay-openai", "relay-openai-compat", "relay-serve")
     session.install(
         "pytest>=8",
@@ -166,5 +200,146 @@ def reliability(session: nox.Session) -> None:
         *_editable(ROOT, *(ROOT / "plugins" / name for name in plugins)),
     )
     scale = "full" if "full" in session.posargs else "ci"
-    args = [arg for arg in session.posargs if arg != "full"]
-    session.run("pytest", "reliability", *args, env={"RELAY_RELIABILITY_SCALE": scale})
+    update = "1" if "--update-docs" in session.posargs else "0"
+    args = [arg for arg in session.posargs if arg not in ("full", "--update-docs")]
+    env = {"RELAY_RELIABILITY_SCALE": scale, "RELAY_RELIABILITY_UPDATE_DOCS": update}
+    session.run("pytest", "reliability", *args, env=env)
+
+
+DIST = ROOT / "dist"
+
+
+def _project(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    project: dict[str, Any] = tomllib.loads((path / "pyproject.toml").read_text())["project"]
+    return project
+
+
+def _extras(path: Path) -> dict[str, list[str]]:
+    extras: dict[str, list[str]] = _project(path).get("optional-dependencies", {})
+    return extras
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """A wheel and an sdist of relay-core and of every plugin in dist/, each wheel built
+    from its sdist (so an sdist that misses a file fails here), then `twine check`."""
+    session.install("build>=1.2", "setuptools>=77", "twine>=6")
+    shutil.rmtree(DIST, ignore_errors=True)
+    # --no-isolation: this session's setuptools builds all twenty, in parallel, instead of
+    # twenty fresh build environments one after the other.
+    builds = [
+        subprocess.Popen(
+            [session.bin + "/python", "-m", "build", "--no-isolation", "--outdir", DIST, path],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for path in (ROOT, *PLUGINS)
+    ]
+    failed = []
+    for path, build in zip((ROOT, *PLUGINS), builds, strict=True):
+        output, _ = build.communicate()
+        # setuptools' deprecations (a license table...) are warnings, not errors: fail on
+        # them here, before they become errors in a release.
+        warned = re.search(r"\w+Warning\b|^!!", output, re.MULTILINE)
+        if build.returncode or warned:
+            session.log(output)
+            failed.append(_project(path)["name"] if path != ROOT else "relay-core")
+    if failed:
+        session.error(f"building failed or warned: {', '.join(failed)}")
+    session.run("twine", "check", "--strict", *sorted(str(p) for p in DIST.iterdir()))
+
+
+def _third_party(*paths: Path) -> list[str]:
+    """What the distributions at ``paths`` need from an index, with their test extras:
+    everything but relay-core and the plugins, which come from dist/."""
+    ours = {"relay-core", *(_project(p)["name"] for p in PLUGINS)}
+    wanted = set(TEST_DEPS)
+    for path in paths:
+        for dep in [*_project(path)["dependencies"], *_extras(path).get("test", ())]:
+            name = dep.split(";")[0].split("[")[0].split(">")[0].split("<")[0].split("=")[0]
+            if name.strip() not in ours:
+                wanted.add(dep)
+    return sorted(wanted)
+
+
+@nox.session(requires=["dist"])
+def wheels(session: nox.Session) -> None:
+    """relay-core and every plugin installed from dist/ alone, in a fresh venv outside the
+    tree: every module of each imports, each entry point loads, the core's and every
+    plugin's tests pass against the installed code, and `relay demo` runs."""
+    venv = Path(tempfile.mkdtemp(prefix="relay-wheels-"))
+    try:
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        session.run(*pip, *_third_party(ROOT, *PLUGINS), external=True)
+        # --no-index: a sibling (relay-serve → relay-openai-compat → relay-openai) resolves
+        # from dist/ or not at all, never from an index that may hold another's relay-core.
+        names = [
+            _project(p)["name"] + ("[test]" if "test" in _extras(p) else "")
+            for p in (ROOT, *PLUGINS)
+        ]
+        session.run(*pip, "--no-index", "--find-links", str(DIST), *names, external=True)
+        session.run(python, "-m", "pip", "check", external=True)
+        tool = str(ROOT / "tools" / "wheels.py")
+        with session.chdir(venv):  # never the tree's directory: nothing imports from it
+            session.run(python, tool, "installed", str(ROOT), external=True)
+            session.run(
+                python,
+                tool,
+                "pytest",
+                str(ROOT),
+                "--rootdir",
+                str(ROOT),
+                "-q",
+                str(ROOT / "tests"),
+                *(str(p / "tests") for p in PLUGINS),
+                *session.posargs,
+                external=True,
+            )
+            session.run(str(venv / "bin" / "relay"), "demo", external=True)
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+
+
+def _tracked_state() -> dict[str, str] | None:
+    """Each tracked file that differs from HEAD, with a digest of its content now (deleted:
+    ""), or None outside a git checkout."""
+    try:
+        changed = subprocess.run(
+            ["git", "diff", "HEAD", "--name-only", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    state = {}
+    for name in filter(None, changed.split("\0")):
+        path = ROOT / name
+        state[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    return state
+
+
+# Taken when nox reads this file, before any session runs: a developer's own edits are
+# not the run's doing.
+_TRACKED_AT_START = _tracked_state()
+
+
+@nox.session(python=False)
+def unchanged(session: nox.Session) -> None:
+    """Last in CI: the sessions before it left every tracked file as they found it (results
+    belong in build/; docs are rewritten only by hand: `nox -s reliability -- --update-docs`,
+    `nox -s bench`)."""
+    now = _tracked_state()
+    if _TRACKED_AT_START is None or now is None:
+        session.skip("not a git checkout")
+    changed = sorted(
+        name for name in {*_TRACKED_AT_START, *now} if _TRACKED_AT_START.get(name) != now.get(name)
+    )
+    if changed:
+        session.error(f"this nox run changed tracked files: {', '.join(changed)}")

@@ -1,5 +1,8 @@
-"""Writes the suite's figures: ``reliability/results-<scale>.json`` and, after a run with
-no failures, ``docs/reliability.md``. Called by conftest.py at the end of the session."""
+"""Writes the suite's figures: ``build/reliability/results-<scale>.json`` after every
+complete run, and only when asked (``RELAY_RELIABILITY_UPDATE_DOCS=1``, which
+``nox -s reliability -- --update-docs`` sets) and nothing failed, the published ones:
+``reliability/results-<scale>.json`` and ``docs/reliability.md``. A plain run, CI's, leaves
+every tracked file as it was. Called by conftest.py at the end of the session."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from reliability.support import SCALE, Figures
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / "docs" / "reliability.md"
+BUILD = HERE.parent / "build" / "reliability"
 
 TITLES = {
     "faults": "Faults: an engine job against a failing server (`test_faults.py`)",
@@ -184,8 +188,8 @@ def render(data: dict[str, Any]) -> str:
         "",
         "`reliability/` attacks Relay the way production does: a provider that fails on",
         "purpose, processes killed mid-job, hostile input, and keys that must not leak.",
-        "This page is written by the suite at the end of a run with no failures",
-        "(`reliability/report.py`); the raw figures are in",
+        "This page is written by the suite at the end of a run with no failures, when",
+        "asked (`--update-docs`, `reliability/report.py`); the raw figures are in",
         f"`reliability/results-{scale['name']}.json`.",
         "",
         f"Last run: {run['date']}, scale `{scale['name']}`, {run['seconds']:.0f} s on "
@@ -202,6 +206,7 @@ def render(data: dict[str, Any]) -> str:
         "nox -s reliability              # the CI size: under three minutes on two cores",
         "nox -s reliability -- full      # bigger numbers, by hand",
         "RELAY_RELIABILITY_SCALE=full pytest reliability   # the same without nox",
+        "nox -s reliability -- full --update-docs   # and rewrite this page",
         "```",
         "",
         "| scale knob | ci | full |",
@@ -247,10 +252,14 @@ def write(figures: Figures, *, seconds: float, failures: int, docs: bool) -> lis
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
     }
-    results = HERE / f"results-{SCALE.name}.json"
-    results.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    BUILD.mkdir(parents=True, exist_ok=True)
+    results = BUILD / f"results-{SCALE.name}.json"
+    results.write_text(text)
     written = [results]
     if docs:
+        published = HERE / f"results-{SCALE.name}.json"
+        published.write_text(text)
         DOCS.write_text(render(data))
-        written.append(DOCS)
+        written += [published, DOCS]
     return written
