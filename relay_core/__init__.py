@@ -2,7 +2,8 @@
 
 The names below are the public API; every other module is importable but internal
 unless its own docstring says it is for plugin authors (``relay_core.http``,
-``relay_core.streaming``, ``relay_core.hookspecs``, ``relay_core.serialize``).
+``relay_core.streaming``, ``relay_core.hookspecs``, ``relay_core.serialize``,
+``relay_core.sampling``).
 
 Names are loaded on first access (PEP 562), so ``import relay_core`` costs almost
 nothing and a program pays only for what it uses.

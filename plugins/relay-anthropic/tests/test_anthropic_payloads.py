@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -342,3 +343,89 @@ def test_stream_adds_stream_true(make_hub: Callable[..., Hub]) -> None:
     list(make_hub(server).stream(TARGET, "Hi"))
     assert server.payload["stream"] is True
     assert server.requests[-1].headers["accept"] == "text/event-stream"
+
+
+def _dropped(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "sampling settings dropped" in r.getMessage()]
+
+
+def test_sampling_settings_thinking_refuses_are_dropped_with_one_warning(
+    make_hub: Callable[..., Hub], caplog: pytest.LogCaptureFixture
+) -> None:
+    # A catalog's defaults meant for other calls, then a call that turns thinking on:
+    # Anthropic answers temperature 0.2, top_p 0.5 or any top_k with a 400.
+    catalog = """
+models:
+  claude:
+    target: anthropic/claude-sampling-drop
+    params: {temperature: 0.2, top_p: 0.5}
+    provider_kwargs: {top_k: 5, metadata: {user_id: u-1}}
+"""
+    caplog.set_level(logging.WARNING, logger="relay")
+    server = FakeServer(ok(), ok(), ok())
+    hub = make_hub(server, catalog)
+    hub.chat("claude", "Think", reasoning="low")
+    payload = server.payload
+    assert payload["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert not {"temperature", "top_p", "top_k"} & set(payload)
+    assert payload["metadata"] == {"user_id": "u-1"}  # other provider_kwargs untouched
+    (warning,) = _dropped(caplog)
+    for word in ("anthropic", "claude-sampling-drop", "temperature", "top_p", "top_k"):
+        assert word in warning
+    assert "extended thinking" in warning
+    hub.chat("claude", "Think again", reasoning="low")
+    assert len(_dropped(caplog)) == 1  # once per process, not once per request
+    # Without thinking the same settings are sent.
+    hub.chat("claude", "Hi")
+    assert (server.payload["temperature"], server.payload["top_p"], server.payload["top_k"]) == (
+        0.2,
+        0.5,
+        5,
+    )
+
+
+def test_sampling_settings_thinking_accepts_are_kept(
+    make_hub: Callable[..., Hub], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="relay")
+    server = sent(make_hub, "Think", reasoning="low", temperature=1.0, top_p=0.95)
+    assert (server.payload["temperature"], server.payload["top_p"]) == (1.0, 0.95)
+    assert _dropped(caplog) == []
+
+
+def test_adaptive_thinking_through_provider_kwargs_drops_them_too(
+    make_hub: Callable[..., Hub], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="relay")
+    server = FakeServer(streamed(message([{"type": "text", "text": "ok"}])))
+    list(
+        make_hub(server).stream(
+            "anthropic/claude-sampling-adaptive",
+            "Think",
+            temperature=0.3,
+            provider_kwargs={"thinking": {"type": "adaptive"}},
+        )
+    )
+    assert "temperature" not in server.payload
+    assert server.payload["thinking"] == {"type": "adaptive"}
+    assert len(_dropped(caplog)) == 1
+
+
+@pytest.mark.parametrize("choice", ["required", "get_weather"])
+def test_a_forced_tool_choice_with_thinking_is_refused_before_sending(
+    make_hub: Callable[..., Hub], choice: str
+) -> None:
+    server = FakeServer(ok())
+    with pytest.raises(InvalidRequestError, match="does not allow with extended thinking"):
+        make_hub(server).chat(
+            TARGET, "Weather?", tools=[WEATHER], tool_choice=choice, reasoning=2000
+        )
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("choice", ["auto", "none"])
+def test_a_free_tool_choice_with_thinking_is_sent(
+    make_hub: Callable[..., Hub], choice: str
+) -> None:
+    server = sent(make_hub, "Weather?", tools=[WEATHER], tool_choice=choice, reasoning=2000)
+    assert server.payload["tool_choice"] == {"type": choice}

@@ -33,6 +33,7 @@ from relay_core.errors import (
 )
 from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.sampling import SamplingLimits, within_limits
 from relay_core.types import (
     REASONING_BUDGETS,
     BatchCounts,
@@ -66,12 +67,31 @@ from relay_core.validation import schema_errors
 if TYPE_CHECKING:
     from relay_core.http import HttpClient
 
-__all__ = ["BATCH_LIMITS", "DEFAULT_MAX_TOKENS", "REASONING_BUDGETS", "AnthropicProvider"]
+__all__ = [
+    "BATCH_LIMITS",
+    "DEFAULT_MAX_TOKENS",
+    "FREE_CHOICES",
+    "REASONING_BUDGETS",
+    "THINKING_LIMITS",
+    "AnthropicProvider",
+    "thinks_by_kwargs",
+]
 
 API_VERSION = "2023-06-01"
 # The Messages API requires max_tokens; this is sent when neither the call nor the
 # catalog sets one (option ``default_max_tokens``).
 DEFAULT_MAX_TOKENS = 4096
+# What Claude takes of the sampling settings with extended thinking on (Anthropic's
+# extended-thinking guide): temperature 1 only, top_p from 0.95 to 1, no top_k. Anything
+# else is a 400, so it is dropped with a warning (relay_core.sampling). Bedrock's Claude
+# routes share it.
+THINKING_LIMITS = SamplingLimits(
+    reason="extended thinking is on",
+    ranges={"temperature": (1.0, 1.0), "top_p": (0.95, 1.0)},
+    kwargs=frozenset({"top_k"}),
+)
+# The tool_choice values that leave the model free, the only ones thinking allows.
+FREE_CHOICES = (None, "auto", "none")
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -461,6 +481,18 @@ class AnthropicProvider(Provider):
         # A budget in tokens; an effort is looked up in the core's table (1024, the API's
         # smallest budget, for "minimal"). A budget of 0 means thinking off.
         budget = config.reasoning_budget(REASONING_BUDGETS) or None
+        if budget is not None or thinks_by_kwargs(request.provider_kwargs):
+            request = within_limits(request, THINKING_LIMITS, provider=self.settings.name)
+            config = request.config
+            # (A response schema replaces tool_choice, and is refused with thinking below.)
+            if request.response_schema is None and request.tool_choice not in FREE_CHOICES:
+                raise InvalidRequestError(
+                    f"tool_choice {request.tool_choice!r} forces a tool call, which "
+                    "Anthropic does not allow with extended thinking; use 'auto' or drop "
+                    "the thinking budget",
+                    provider=self.settings.name,
+                    model=request.model,
+                )
         max_tokens = config.max_tokens
         if max_tokens is None:
             max_tokens = self.options.default_max_tokens + (budget or 0)
@@ -586,6 +618,13 @@ def _tool(tool: Tool) -> dict[str, Any]:
         spec["description"] = tool.description
     spec["input_schema"] = tool.parameters
     return spec
+
+
+def thinks_by_kwargs(kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``provider_kwargs`` turn thinking on themselves (``{"thinking": {"type":
+    "adaptive"}}``, a mode Relay's ``reasoning`` does not express)."""
+    thinking = kwargs.get("thinking")
+    return isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def _tool_choice(choice: str) -> dict[str, Any]:
