@@ -4,6 +4,7 @@ the answer, and every failure as Relay's typed error."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 import pytest
 from bedrock_support import (
     MODEL,
+    anthropic_message,
     aws_error,
     converse,
     event,
@@ -184,6 +186,102 @@ def test_reasoning_asks_for_claude_thinking(make_hub: Callable[..., Hub]) -> Non
     assert body["inferenceConfig"] == {"maxTokens": 4096 + 2048}
 
 
+def _dropped(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "sampling settings dropped" in r.getMessage()]
+
+
+@pytest.mark.parametrize("api", ["converse", "invoke"])
+def test_sampling_settings_claude_refuses_while_thinking_are_dropped(
+    make_hub: Callable[..., Hub], caplog: pytest.LogCaptureFixture, api: str
+) -> None:
+    # Claude answers a temperature other than 1 (or top_p under 0.95) with a 400 when
+    # thinking is on; a catalog default plus a call's reasoning= is enough to send one.
+    model = f"anthropic.claude-sonnet-4-sampling-{api}"
+    catalog = f"""
+providers:
+  bedrock:
+    options: {{api: {api}}}
+models:
+  claude:
+    target: bedrock/{model}
+    params: {{temperature: 0.2, top_p: 0.9}}
+"""
+    caplog.set_level(logging.WARNING, logger="relay")
+    answer = converse({"text": "ok"}) if api == "converse" else anthropic_message("ok")
+    server = FakeServer(httpx.Response(200, json=answer), httpx.Response(200, json=answer))
+    hub = make_hub(server, catalog)
+    hub.chat("claude", "Think", reasoning="low")
+    body = _body(server)
+    sent = body.get("inferenceConfig", body)
+    assert not {"temperature", "top_p", "topP"} & set(sent)
+    (warning,) = _dropped(caplog)
+    for word in ("bedrock", model, "temperature", "top_p", "extended thinking"):
+        assert word in warning
+    hub.chat("claude", "Hi")  # thinking off: the catalog's settings go out
+    body = _body(server)
+    assert body.get("inferenceConfig", body)["temperature"] == 0.2
+
+
+def test_thinking_turned_on_through_additional_fields_drops_them_too(
+    make_hub: Callable[..., Hub], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="relay")
+    server = FakeServer(httpx.Response(200, json=converse({"text": "ok"})))
+    make_hub(server).chat(
+        "bedrock/anthropic.claude-sampling-fields",
+        "Think",
+        temperature=0.5,
+        top_p=0.97,
+        provider_kwargs={
+            "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+        },
+    )
+    assert _body(server)["inferenceConfig"] == {"topP": 0.97}  # 0.95..1 is accepted
+    assert len(_dropped(caplog)) == 1
+
+
+@pytest.mark.parametrize("api", ["converse", "invoke"])
+@pytest.mark.parametrize("choice", ["required", "get_weather"])
+def test_a_forced_tool_choice_with_thinking_is_refused_before_sending(
+    make_hub: Callable[..., Hub], api: str, choice: str
+) -> None:
+    server = FakeServer(httpx.Response(200, json=converse({"text": "ok"})))
+    catalog = f"providers:\n  bedrock:\n    options: {{api: {api}}}\n"
+    with pytest.raises(InvalidRequestError, match="does not allow with extended thinking"):
+        make_hub(server, catalog).chat(
+            TARGET, "Weather?", tools=[WEATHER], tool_choice=choice, reasoning="low"
+        )
+    assert server.requests == []
+
+
+def test_an_invalid_model_id_without_the_error_type_header_is_not_found(
+    make_hub: Callable[..., Hub],
+) -> None:
+    # What Bedrock may answer for an unknown model id (or one the region does not
+    # offer): NotFoundError, so a fallback group tries its next member.
+    invalid = httpx.Response(400, json={"message": "The provided model identifier is invalid."})
+    server = FakeServer(invalid, invalid, httpx.Response(200, json=converse({"text": "from b"})))
+    catalog = """
+providers:
+  bedrock: {max_retries: 0}
+models:
+  a: bedrock/anthropic.claude-nonexistent-v9:0
+  b: bedrock/anthropic.claude-3-5-haiku-20241022-v1:0
+groups:
+  either: {strategy: fallback, members: [a, b]}
+"""
+    hub = make_hub(server, catalog)
+    with pytest.raises(NotFoundError, match="provided model identifier is invalid"):
+        hub.chat("a", "Hi")
+    assert hub.chat("either", "Hi").text == "from b"
+    paths = [request.url.path for request in server.requests]
+    assert paths == [
+        "/model/anthropic.claude-nonexistent-v9:0/converse",
+        "/model/anthropic.claude-nonexistent-v9:0/converse",
+        "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse",
+    ]
+
+
 @pytest.mark.parametrize(
     ("part", "message"),
     [
@@ -311,6 +409,12 @@ def test_a_malformed_answer(make_hub: Callable[..., Hub], body: Any) -> None:
             AuthenticationError,
         ),
         (404, "ResourceNotFoundException", "Model not found.", NotFoundError),
+        (
+            400,
+            "ValidationException",
+            "The provided model identifier is invalid.",
+            NotFoundError,
+        ),
         (429, "ModelNotReadyException", "Model is not ready.", ProviderUnavailable),
         (503, "ServiceUnavailableException", "Service unavailable.", ProviderUnavailable),
         (408, "ModelTimeoutException", "Model timed out.", Timeout),

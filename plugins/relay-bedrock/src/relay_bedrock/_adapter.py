@@ -47,6 +47,7 @@ from relay_core.errors import (
     ContextWindowExceeded,
     InvalidRequestError,
     MalformedResponse,
+    NotFoundError,
     ProviderError,
     ProviderUnavailable,
 )
@@ -123,6 +124,10 @@ class BedrockProvider(Provider):
         ErrorRule(ContextWindowExceeded, status=400, contains="too many input tokens"),
         ErrorRule(ContextWindowExceeded, status=400, contains="context window"),
         ErrorRule(ProviderUnavailable, status=424),
+        # An unknown model id (or one not offered in this region) is a 400
+        # ValidationException, with or without its header: NotFoundError, as a 404
+        # would be, so that a fallback group moves on to its next member.
+        ErrorRule(NotFoundError, status=400, contains="provided model identifier is invalid"),
     )
     batch_limits = BATCH_LIMITS
 
@@ -152,7 +157,9 @@ class BedrockProvider(Provider):
         if self.options.api == "invoke":
             return await self._anthropic.chat(request)
         payload, structured = converse_payload(
-            request, default_max_tokens=self.options.default_max_tokens
+            request,
+            default_max_tokens=self.options.default_max_tokens,
+            provider=self.settings.name,
         )
         body = await self.http.json(
             "POST",
@@ -169,7 +176,9 @@ class BedrockProvider(Provider):
                 yield event
             return
         payload, structured = converse_payload(
-            request, default_max_tokens=self.options.default_max_tokens
+            request,
+            default_max_tokens=self.options.default_max_tokens,
+            provider=self.settings.name,
         )
         state = ConverseStream(structured)
         messages = self._events(

@@ -12,8 +12,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from relay_anthropic._adapter import _Structured, alternating_turns
+from relay_anthropic._adapter import (
+    FREE_CHOICES,
+    THINKING_LIMITS,
+    _Structured,
+    alternating_turns,
+    thinks_by_kwargs,
+)
 from relay_core.errors import InvalidRequestError, MalformedResponse
+from relay_core.sampling import within_limits
 from relay_core.types import (
     REASONING_BUDGETS,
     DocumentPart,
@@ -74,12 +81,30 @@ _NAME_DROPPED = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
 
 
 def converse_payload(
-    request: Request, *, default_max_tokens: int
+    request: Request, *, default_max_tokens: int, provider: str = "bedrock"
 ) -> tuple[dict[str, Any], _Structured | None]:
     """The Converse body for ``request`` (without ``modelId``, which is in the URL), and
-    the structured-output plan if any."""
+    the structured-output plan if any.
+
+    With Claude's extended thinking on (``reasoning``, or ``thinking`` in the
+    ``additionalModelRequestFields`` of ``provider_kwargs``), the sampling settings Claude
+    refuses while thinking are dropped with a warning (relay-anthropic's
+    ``THINKING_LIMITS``), and a forced ``tool_choice`` is an ``InvalidRequestError``:
+    Claude answers both with a 400.
+    """
+    budget = request.config.reasoning_budget(REASONING_BUDGETS) or None
+    given_fields = request.provider_kwargs.get("additionalModelRequestFields")
+    if budget is not None or (isinstance(given_fields, Mapping) and thinks_by_kwargs(given_fields)):
+        request = within_limits(request, THINKING_LIMITS, provider=provider)
+        if request.response_schema is None and request.tool_choice not in FREE_CHOICES:
+            raise InvalidRequestError(
+                f"tool_choice {request.tool_choice!r} forces a tool call, which Claude "
+                "does not allow with extended thinking; use 'auto' or drop the thinking "
+                "budget",
+                provider=provider,
+                model=request.model,
+            )
     config = request.config
-    budget = config.reasoning_budget(REASONING_BUDGETS) or None
     payload: dict[str, Any] = {"messages": _messages(request.messages)}
     if request.system:
         payload["system"] = [{"text": request.system}]
