@@ -3,6 +3,7 @@ framing, the system role, the wire APIs it refuses, malformed answers."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -48,6 +49,23 @@ def test_the_system_prompt_is_a_system_message_whatever_the_deployment_name(
     server = FakeServer(json_answer(completion("ok")))
     make_hub(server).chat("azure/o3-mini", "Hi", system="Be brief.")
     assert server.payload["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_a_deployment_named_after_a_reasoning_model_gets_no_temperature(
+    make_hub: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Azure's o-series deployments refuse temperature and top_p as OpenAI's models do. A
+    # deployment name need not name its model; Azure's default deployment name is the
+    # model's, so relay-openai's model families are looked up by it.
+    caplog.set_level(logging.WARNING, logger="relay")
+    server = FakeServer(json_answer(completion("ok")), json_answer(completion("ok")))
+    hub = make_hub(server)
+    hub.chat("azure/o4-mini-sampling", "Hi", temperature=0.2, top_p=0.5)
+    assert not {"temperature", "top_p"} & set(server.payload)
+    (record,) = caplog.records
+    assert "o4-mini-sampling" in record.getMessage()
+    hub.chat("azure/prod-chat", "Hi", temperature=0.2)
+    assert server.payload["temperature"] == 0.2
 
 
 def test_the_responses_api_is_refused(make_hub: Any) -> None:

@@ -157,6 +157,14 @@ def test_the_system_prompt_is_never_a_developer_message(ok: Any, make_hub: Any) 
     assert ok.payload["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
+def test_sampling_settings_are_sent_whatever_the_model_name(ok: Any, make_hub: Any) -> None:
+    # relay-openai drops them for OpenAI's reasoning models; a compatible server's model
+    # names say nothing about what it takes, so they go as asked.
+    for target in ("openrouter/openai/o3-mini", "vllm/o4-mini-distill"):
+        make_hub().chat(target, "Hi", temperature=0.2, top_p=0.5)
+        assert (ok.payload["temperature"], ok.payload["top_p"]) == (0.2, 0.5)
+
+
 def test_stream_usage_is_asked_for_unless_switched_off(server: Any, make_hub: Any) -> None:
     server.reply_sse([FINISHED])
     list(make_hub().stream("groq/llama-3.3-70b-versatile", "Hi"))

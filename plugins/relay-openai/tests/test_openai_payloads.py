@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any
 
 import pytest
@@ -131,6 +132,53 @@ def test_reasoning_models_get_a_developer_message_and_reasoning_effort(
         ],
         "reasoning_effort": "high",
     }
+
+
+def _dropped(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "sampling settings dropped" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    ("model", "reasoning"),
+    [
+        ("o1-sampling", None),
+        ("o3-mini-sampling", "low"),
+        ("o4-mini-sampling", None),
+        ("gpt-5-mini-sampling", None),
+        ("ft:o4-mini:acme::sampling", None),
+        ("gpt-5.1-sampling", "medium"),
+    ],
+)
+@pytest.mark.parametrize("api", ["chat", "responses"])
+def test_reasoning_models_get_no_temperature_or_top_p(
+    chat: Any,
+    responses: Any,
+    caplog: pytest.LogCaptureFixture,
+    model: str,
+    reasoning: str | None,
+    api: str,
+) -> None:
+    # OpenAI answers a reasoning model's temperature or top_p with a 400 ("Only the
+    # default (1) value is supported"): a catalog default must not reach it.
+    caplog.set_level(logging.WARNING, logger="relay")
+    send = chat if api == "chat" else responses
+    model = f"{model}-{api}"  # the warning comes once per process for each model
+    sent = send("Hi", model=f"openai/{model}", temperature=0.2, top_p=1.0, reasoning=reasoning)
+    assert not {"temperature", "top_p"} & set(sent)
+    (warning,) = _dropped(caplog)
+    for word in ("openai", model, "temperature", "top_p", "reasoning model"):
+        assert word in warning
+
+
+@pytest.mark.parametrize("model", ["gpt-4.1", "gpt-5-chat-latest", "gpt-5.1", "omni-1"])
+def test_models_that_take_sampling_settings_get_them(
+    chat: Any, caplog: pytest.LogCaptureFixture, model: str
+) -> None:
+    # gpt-5.1 and later reason only when asked, and take them when not.
+    caplog.set_level(logging.WARNING, logger="relay")
+    sent = chat("Hi", model=f"openai/{model}", temperature=0.2, top_p=0.5)
+    assert (sent["temperature"], sent["top_p"]) == (0.2, 0.5)
+    assert _dropped(caplog) == []
 
 
 def test_chat_images_by_url_and_by_bytes_with_detail(chat: Any) -> None:

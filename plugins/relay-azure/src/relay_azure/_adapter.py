@@ -24,6 +24,9 @@ Nothing of the wire mapping is re-implemented: :class:`AzureOpenAIProvider` subc
 - A 404 at the chat URL names the deployment and the endpoint.
 - Chat Completions only (Azure's Responses API is not mapped); the system prompt always
   goes as ``system`` (deployment names say nothing reliable about the model behind them).
+- Sampling: relay-openai's model families (reasoning models take no ``temperature`` nor
+  ``top_p``) are looked up by the deployment name, Azure's default being the model's
+  name; a misread name costs one dropped setting, with a warning.
 - Global Batch: relay-openai's batch code at Azure's URLs; the lines' ``url`` is
   ``/chat/completions`` and their ``model`` the (global batch) deployment name.
 """

@@ -52,6 +52,7 @@ from relay_openai._adapter import OpenAIProvider
 
 if TYPE_CHECKING:
     from relay_core.http import HttpClient
+    from relay_core.sampling import SamplingLimits
 
 __all__ = ["DeepSeekProvider", "OpenAICompatProvider", "OpenRouterProvider"]
 
@@ -174,6 +175,11 @@ class OpenAICompatProvider(OpenAIProvider):
         if self.settings.api_key is None:
             return {}
         return {"authorization": f"Bearer {self.settings.api_key.reveal()}"}
+
+    def sampling_limits(self, request: Request) -> SamplingLimits | None:
+        # relay-openai's model families are OpenAI's; a compatible server's model names
+        # (openai/o3 at OpenRouter, anything at vLLM) say nothing about what it takes.
+        return None
 
     def build_payload(self, request: Request, *, stream: bool = False) -> tuple[str, Any]:
         api, _ = self._split_kwargs(request)

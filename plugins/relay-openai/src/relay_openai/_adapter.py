@@ -27,6 +27,7 @@ from relay_core.errors import (
 )
 from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
+from relay_core.sampling import SamplingLimits, within_limits
 from relay_core.streaming import StreamAssembler
 from relay_core.types import (
     BatchCounts,
@@ -60,15 +61,48 @@ if TYPE_CHECKING:
     from relay_core.http import HttpClient
     from relay_core.streaming import SSEEvent
 
-__all__ = ["OpenAIProvider"]
+__all__ = ["MODEL_FAMILIES", "ModelFamily", "OpenAIProvider", "model_family"]
 
 Api = Literal["chat", "responses"]
 _APIS: tuple[Api, ...] = ("chat", "responses")
 # The key of provider_kwargs that holds settings for this adapter, not for the wire.
 _OWN_KWARGS = "openai"
 _OWN_KWARGS_KEYS = frozenset({"api"})
-# Reasoning models take the system prompt as a "developer" message in Chat Completions.
-_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+@attrs.frozen
+class ModelFamily:
+    """What Relay must know of one family of OpenAI models to build its requests.
+
+    ``developer``: the system prompt goes as a ``developer`` message in Chat Completions.
+    ``fixed_sampling``: when the family takes only the default ``temperature`` and
+    ``top_p``: ``"always"`` (it reasons on every call), ``"reasoning"`` (only when a
+    reasoning effort is sent), or ``None``.
+    """
+
+    developer: bool
+    fixed_sampling: Literal["always", "reasoning"] | None
+
+
+# OpenAI's model families by name prefix (a fine-tune's ``ft:`` removed), the longest
+# matching prefix deciding; a model matching none is none of these. The one place the
+# adapter reads a model's name for what it accepts. The o-series and gpt-5 reason on
+# every call and answer any temperature or top_p with a 400; gpt-5.1 and later default
+# to no reasoning and take them then, but not with a reasoning effort; gpt-5-chat is
+# not a reasoning model.
+MODEL_FAMILIES: dict[str, ModelFamily] = {
+    "o1": ModelFamily(developer=True, fixed_sampling="always"),
+    "o3": ModelFamily(developer=True, fixed_sampling="always"),
+    "o4": ModelFamily(developer=True, fixed_sampling="always"),
+    "gpt-5": ModelFamily(developer=True, fixed_sampling="always"),
+    "gpt-5.": ModelFamily(developer=True, fixed_sampling="reasoning"),
+    "gpt-5-chat": ModelFamily(developer=True, fixed_sampling=None),
+}
+# What a reasoning model takes of the sampling settings: neither, whatever the value.
+REASONING_LIMITS = SamplingLimits(
+    reason="the model is a reasoning model, which takes only the default temperature and top_p",
+    ranges={"temperature": None, "top_p": None},
+)
 _CHAT_FINISH: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
@@ -121,10 +155,18 @@ _ERROR_STATUS: dict[str, int] = {
 }
 
 
-def is_reasoning_model(model: str) -> bool:
-    """True for the o-series and gpt-5 families (fine-tunes included)."""
+def model_family(model: str) -> ModelFamily | None:
+    """The entry of :data:`MODEL_FAMILIES` for ``model`` (fine-tunes included)."""
     name = model.removeprefix("ft:")
-    return name.startswith(_REASONING_PREFIXES)
+    prefixes = [prefix for prefix in MODEL_FAMILIES if name.startswith(prefix)]
+    return MODEL_FAMILIES[max(prefixes, key=len)] if prefixes else None
+
+
+def is_reasoning_model(model: str) -> bool:
+    """True for the o-series and gpt-5 families (fine-tunes included): the models that
+    take the system prompt as a ``developer`` message."""
+    family = model_family(model)
+    return family is not None and family.developer
 
 
 def _data_url(media_type: str, base64_text: str) -> str:
@@ -327,8 +369,18 @@ class OpenAIProvider(Provider):
         content = self._without_strict_nulls(response.content, request)
         return response if content == response.content else attrs.evolve(response, content=content)
 
+    def sampling_limits(self, request: Request) -> SamplingLimits | None:
+        """The sampling settings ``request``'s model refuses, from :data:`MODEL_FAMILIES`:
+        dropped with a warning before the payload is built (``relay_core.sampling``)."""
+        family = model_family(request.model)
+        fixed = family.fixed_sampling if family else None
+        if fixed == "always" or (fixed == "reasoning" and request.config.thinks):
+            return REASONING_LIMITS
+        return None
+
     def build_payload(self, request: Request, *, stream: bool = False) -> tuple[str, Any]:
         """The endpoint path and the JSON body this adapter sends for ``request``."""
+        request = within_limits(request, self.sampling_limits(request), provider=self.settings.name)
         api, extra = self._split_kwargs(request)
         if api == "responses":
             path, payload = "/responses", self._responses_payload(request)
