@@ -34,6 +34,7 @@ from attrs import frozen
 
 from relay_core import errors
 from relay_core.secrets import mask
+from relay_core.streaming import closing_stream
 
 if TYPE_CHECKING:
     import httpx
@@ -604,8 +605,13 @@ class HttpClient:
                     if response.is_error:
                         body = (await response.aread()).decode("utf-8", errors="replace")
                         raise self._status_error(response, body, model)
-                    async for event in parse_sse(response.aiter_bytes()):
-                        yield event
+                    # The byte iterator and the parser are generators too: closed here,
+                    # not left to the finalizer, when the reader stops early.
+                    chunks = response.aiter_bytes()
+                    events = parse_sse(chunks)
+                    async with closing_stream(chunks), closing_stream(events):
+                        async for event in events:
+                            yield event
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
@@ -636,8 +642,10 @@ class HttpClient:
                     if response.is_error:
                         body = (await response.aread()).decode("utf-8", errors="replace")
                         raise self._status_error(response, body, model)
-                    async for chunk in response.aiter_bytes():
-                        yield chunk
+                    chunks = response.aiter_bytes()
+                    async with closing_stream(chunks):
+                        async for chunk in chunks:
+                            yield chunk
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
@@ -665,8 +673,10 @@ class HttpClient:
                     if response.is_error:
                         body = (await response.aread()).decode("utf-8", errors="replace")
                         raise self._status_error(response, body, model)
-                    async for line in response.aiter_lines():
-                        yield line
+                    lines = response.aiter_lines()
+                    async with closing_stream(lines):
+                        async for line in lines:
+                            yield line
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model

@@ -27,7 +27,7 @@ from relay_core.errors import (
 )
 from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.streaming import StreamAssembler
+from relay_core.streaming import StreamAssembler, closing_stream
 from relay_core.types import (
     BatchCounts,
     BatchItem,
@@ -361,8 +361,12 @@ class OpenAIProvider(Provider):
             "POST", path, json=payload, headers=self._headers(), model=request.model
         )
         inner = self._stream_responses if path == "/responses" else self._stream_chat
-        async for event in inner(events, request):
-            yield event
+        # Both closed however the stream ends: the parsers stop at [DONE] or at
+        # response.completed, and the caller may stop sooner.
+        parsed = inner(events, request)
+        async with closing_stream(events), closing_stream(parsed):
+            async for event in parsed:
+                yield event
 
     # -- batches ------------------------------------------------------------------------
     #
