@@ -539,6 +539,17 @@ def test_a_chat_stream_cut_before_its_finish_reason_is_malformed(
         list(hub.stream("openai/gpt-4.1", "Hi"))
 
 
+def test_an_openai_stream_at_done_without_a_finish_reason_is_malformed(
+    server: Any, make_hub: Any
+) -> None:
+    # OpenAI always sends a finish_reason: [DONE] without one is a broken stream, retried.
+    server.reply_sse([chunk({"content": "Hi"}), chunk(usage={"prompt_tokens": 1}), "[DONE]"])
+    hub = make_hub("providers:\n  openai:\n    max_retries: 0\n")
+    with pytest.raises(MalformedResponse, match="finish_reason") as caught:
+        list(hub.stream("openai/gpt-4.1", "Hi"))
+    assert caught.value.retryable
+
+
 # ---------------------------------------------------------------------------- errors in streams
 
 STREAM_ERRORS = [

@@ -128,6 +128,10 @@ class OpenAICompatProvider(OpenAIProvider):
     # The core's classification covers these servers' errors: 402 (out of credit at
     # DeepSeek and OpenRouter) and insufficient_quota are QuotaExceeded there.
     error_rules: ClassVar[Sequence[ErrorRule]] = ()
+    # OpenRouter (relaying some upstreams) and other compatible servers end a whole
+    # answer, usage chunk and data: [DONE] included, with no finish_reason: the stream
+    # is complete, and sending the paid call again would not change that.
+    done_ends_stream: ClassVar[bool] = True
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         options = settings.options

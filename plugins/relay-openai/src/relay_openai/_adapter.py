@@ -234,6 +234,12 @@ class OpenAIProvider(Provider):
     # The Batch API's documented limits: 50,000 requests and 200 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
     batch_metadata: ClassVar[bool] = True
+    # Whether a Chat Completions stream that reached ``data: [DONE]`` without any
+    # finish_reason is whole (the reason then inferred: tool_calls when the answer holds
+    # tool calls, else stop). OpenAI always sends one, so its absence means a broken
+    # stream; compatible servers (OpenRouter relaying some upstreams) end complete
+    # answers without it, and relay-openai-compat declares so.
+    done_ends_stream: ClassVar[bool] = False
     # The provider's batch statuses as Relay's states: OpenAI's are the same words.
     batch_statuses: ClassVar[Mapping[str, BatchState]] = {
         state: state for state in get_args(BatchState)
@@ -751,8 +757,10 @@ class OpenAIProvider(Provider):
         refused = False
         response_id: str | None = None
         model = request.model
+        done = False
         async for event in events:
             if event.data.strip() == "[DONE]":
+                done = True
                 break
             chunk = event.json()
             if not isinstance(chunk, dict):
@@ -783,15 +791,17 @@ class OpenAIProvider(Provider):
                     )
                 if choice.get("finish_reason"):
                     finish = _CHAT_FINISH.get(choice["finish_reason"], "unknown")
-        if finish is None:
+        if finish is None and not (done and self.done_ends_stream):
             # A body that just stops is a cut connection, not a short answer.
             raise MalformedResponse(
-                "stream ended before a finish_reason",
+                "stream ended before a finish_reason"
+                + ("" if done else " (and before data: [DONE])"),
                 provider=self.settings.name,
                 model=request.model,
             )
         if refused:
             finish = "content_filter"
+        # With no finish_reason (done_ends_stream), the assembler infers it from the content.
         response = assembler.response(model=model, finish_reason=finish, id=response_id, raw=chunks)
         content = self._without_strict_nulls(response.content, request)
         yield EndEvent(attrs.evolve(response, content=content))
