@@ -155,6 +155,24 @@ def _retry_info_delay(body: str) -> float | None:
     return None
 
 
+def _error_code(body: str) -> str | None:
+    """The error code of a JSON error body: ``error.code``, else a top-level ``code``
+    (a string; numeric codes are statuses, not causes)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(payload, list) and len(payload) == 1:
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error")
+    for holder in (error, payload):
+        if isinstance(holder, dict) and isinstance(holder.get("code"), str):
+            return str(holder["code"])
+    return None
+
+
 def _has_header(headers: Mapping[str, str], name: str, prefix: str) -> bool:
     lowered = name.lower()
     return any(
@@ -174,12 +192,14 @@ def classify_status(
 ) -> errors.ProviderError:
     """The typed error for a failed HTTP answer (the body and message are masked)."""
     lowered_body = body.lower()
+    code = _error_code(body) if any(rule.code is not None for rule in rules) else None
     cls: type[errors.ProviderError] | None = None
     for rule in rules:
         if (
             (rule.status is None or rule.status == status)
             and (rule.contains is None or rule.contains.lower() in lowered_body)
             and (rule.header is None or _has_header(headers, *rule.header))
+            and (rule.code is None or rule.code == code)
         ):
             cls = rule.error
             break

@@ -99,14 +99,19 @@ class ErrorRule:
     applies when ``status`` (if given) equals the status code, ``contains`` (if given)
     occurs in the response body, and ``header`` (if given, a ``(name, value)`` pair) is
     a header of the answer whose value starts with ``value`` (for providers that name
-    the error in a header, as AWS does in ``x-amzn-errortype``). The first match
-    decides the error class; with no match the core classifies by status code alone.
+    the error in a header, as AWS does in ``x-amzn-errortype``), and ``code`` (if given)
+    equals the error code of a JSON body (``error.code``, or a top-level ``code``: the
+    code says what went wrong where one status stands for several causes, as OpenAI's
+    Responses API answers an unknown model with 400 and ``model_not_found``). The first
+    match decides the error class; with no match the core classifies by status code
+    alone.
     """
 
     error: type[ProviderError]
     status: int | None = None
     contains: str | None = None
     header: tuple[str, str] | None = None
+    code: str | None = None
 
 
 @frozen(kw_only=True)

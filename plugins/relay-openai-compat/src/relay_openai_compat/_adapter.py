@@ -126,8 +126,9 @@ class OpenAICompatProvider(OpenAIProvider):
     api_key_env: ClassVar[str | None] = None
     default_base_url: ClassVar[str | None] = None
     # The core's classification covers these servers' errors: 402 (out of credit at
-    # DeepSeek and OpenRouter) and insufficient_quota are QuotaExceeded there.
-    error_rules: ClassVar[Sequence[ErrorRule]] = ()
+    # DeepSeek and OpenRouter) and insufficient_quota are QuotaExceeded there. OpenAI's
+    # model_not_found rule holds too, whatever status a server sends it with.
+    error_rules: ClassVar[Sequence[ErrorRule]] = OpenAIProvider.error_rules
     # OpenRouter (relaying some upstreams) and other compatible servers end a whole
     # answer, usage chunk and data: [DONE] included, with no finish_reason: the stream
     # is complete, and sending the paid call again would not change that.

@@ -23,6 +23,7 @@ from relay_core.errors import (
     ConfigError,
     InvalidRequestError,
     MalformedResponse,
+    NotFoundError,
     ProviderError,
 )
 from relay_core.http import classify_stream_error
@@ -229,8 +230,10 @@ class OpenAIProvider(Provider):
     # Declared as the base class does, so subclasses (relay-openai-compat) may override.
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
-    # The core's classification covers OpenAI's errors, insufficient_quota included.
-    error_rules: ClassVar[Sequence[ErrorRule]] = ()
+    # The core's classification covers OpenAI's errors, insufficient_quota included,
+    # but for an unknown model: Chat Completions answers 404, the Responses API 400,
+    # both with code model_not_found. As NotFoundError, a fallback group moves on.
+    error_rules: ClassVar[Sequence[ErrorRule]] = (ErrorRule(NotFoundError, code="model_not_found"),)
     # The Batch API's documented limits: 50,000 requests and 200 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
     batch_metadata: ClassVar[bool] = True
