@@ -144,9 +144,10 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
         request = attrs.evolve(
             request, config=request.config.merged(GenerationConfig(**generation))
         )
-    if not request.messages:
+    if not request.messages and not request.system:
         raise InvalidRequestError(
-            "a request needs at least one message", custom_id=request.custom_id
+            "a request needs at least one message or a system prompt",
+            custom_id=request.custom_id,
         )
     return request
 
@@ -297,6 +298,12 @@ class ModelHandle:
         for capability in sorted(required_capabilities(concrete), key=str):
             if not adapter.supports(capability):
                 raise UnsupportedCapability(self.provider_name, str(capability), model=self.model)
+        if not concrete.messages and not adapter.system_only:
+            raise UnsupportedCapability(
+                self.provider_name,
+                "a request with a system prompt and no message (send a user message)",
+                model=self.model,
+            )
         return concrete
 
     def quote(self) -> PriceQuote:

@@ -237,6 +237,8 @@ class OpenAIProvider(Provider):
     # The Batch API's documented limits: 50,000 requests and 200 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
     batch_metadata: ClassVar[bool] = True
+    # Both APIs answer a system prompt alone (a system or developer message; instructions).
+    system_only: ClassVar[bool] = True
     # Whether a Chat Completions stream that reached ``data: [DONE]`` without any
     # finish_reason is whole (the reason then inferred: tool_calls when the answer holds
     # tool calls, else stop). OpenAI always sends one, so its absence means a broken
