@@ -34,6 +34,7 @@ from attrs import frozen
 
 from relay_core import errors
 from relay_core.secrets import mask
+from relay_core.streaming import closing_stream
 
 if TYPE_CHECKING:
     import httpx
@@ -154,6 +155,24 @@ def _retry_info_delay(body: str) -> float | None:
     return None
 
 
+def _error_code(body: str) -> str | None:
+    """The error code of a JSON error body: ``error.code``, else a top-level ``code``
+    (a string; numeric codes are statuses, not causes)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(payload, list) and len(payload) == 1:
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        return None
+    error = payload.get("error")
+    for holder in (error, payload):
+        if isinstance(holder, dict) and isinstance(holder.get("code"), str):
+            return str(holder["code"])
+    return None
+
+
 def _has_header(headers: Mapping[str, str], name: str, prefix: str) -> bool:
     lowered = name.lower()
     return any(
@@ -173,12 +192,14 @@ def classify_status(
 ) -> errors.ProviderError:
     """The typed error for a failed HTTP answer (the body and message are masked)."""
     lowered_body = body.lower()
+    code = _error_code(body) if any(rule.code is not None for rule in rules) else None
     cls: type[errors.ProviderError] | None = None
     for rule in rules:
         if (
             (rule.status is None or rule.status == status)
             and (rule.contains is None or rule.contains.lower() in lowered_body)
             and (rule.header is None or _has_header(headers, *rule.header))
+            and (rule.code is None or rule.code == code)
         ):
             cls = rule.error
             break
@@ -604,8 +625,13 @@ class HttpClient:
                     if response.is_error:
                         body = (await response.aread()).decode("utf-8", errors="replace")
                         raise self._status_error(response, body, model)
-                    async for event in parse_sse(response.aiter_bytes()):
-                        yield event
+                    # The byte iterator and the parser are generators too: closed here,
+                    # not left to the finalizer, when the reader stops early.
+                    chunks = response.aiter_bytes()
+                    events = parse_sse(chunks)
+                    async with closing_stream(chunks), closing_stream(events):
+                        async for event in events:
+                            yield event
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
@@ -636,8 +662,10 @@ class HttpClient:
                     if response.is_error:
                         body = (await response.aread()).decode("utf-8", errors="replace")
                         raise self._status_error(response, body, model)
-                    async for chunk in response.aiter_bytes():
-                        yield chunk
+                    chunks = response.aiter_bytes()
+                    async with closing_stream(chunks):
+                        async for chunk in chunks:
+                            yield chunk
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
@@ -665,8 +693,10 @@ class HttpClient:
                     if response.is_error:
                         body = (await response.aread()).decode("utf-8", errors="replace")
                         raise self._status_error(response, body, model)
-                    async for line in response.aiter_lines():
-                        yield line
+                    lines = response.aiter_lines()
+                    async with closing_stream(lines):
+                        async for line in lines:
+                            yield line
         except (httpx.HTTPError, httpx.StreamError) as error:
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model

@@ -58,6 +58,7 @@ from relay_core.routing import (
     RoutingContext,
     router_for,
 )
+from relay_core.streaming import closing_stream
 from relay_core.types import (
     AuditEvent,
     Cost,
@@ -143,9 +144,10 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
         request = attrs.evolve(
             request, config=request.config.merged(GenerationConfig(**generation))
         )
-    if not request.messages:
+    if not request.messages and not request.system:
         raise InvalidRequestError(
-            "a request needs at least one message", custom_id=request.custom_id
+            "a request needs at least one message or a system prompt",
+            custom_id=request.custom_id,
         )
     return request
 
@@ -224,8 +226,9 @@ class _LoopThread:
 
         async def pump() -> None:
             try:
-                async for item in agen:
-                    handed.put((True, item))
+                async with closing_stream(agen):
+                    async for item in agen:
+                        handed.put((True, item))
             except BaseException as error:
                 handed.put((False, error))
                 raise
@@ -295,6 +298,12 @@ class ModelHandle:
         for capability in sorted(required_capabilities(concrete), key=str):
             if not adapter.supports(capability):
                 raise UnsupportedCapability(self.provider_name, str(capability), model=self.model)
+        if not concrete.messages and not adapter.system_only:
+            raise UnsupportedCapability(
+                self.provider_name,
+                "a request with a system prompt and no message (send a user message)",
+                model=self.model,
+            )
         return concrete
 
     def quote(self) -> PriceQuote:
@@ -449,29 +458,30 @@ async def _restoring(
     """``events`` with redacted values put back: text deltas through each restorer's
     ``feed`` (what one keeps back comes out with its ``flush`` before the end event),
     the final response through ``restore``."""
-    async for event in events:
-        if isinstance(event, TextDelta):
-            text = event.text
-            for restorer in restorers:
-                text = restorer.feed(text)
-            if text or event.signature:
-                yield attrs.evolve(event, text=text)
-            continue
-        if isinstance(event, EndEvent):
-            tail = ""
-            for index, restorer in enumerate(restorers):
-                flushed = restorer.flush()
-                for later in restorers[index + 1 :]:
-                    flushed = later.feed(flushed)
-                tail += flushed
-            if tail:
-                yield TextDelta(tail)
-            response = event.response
-            for restorer in restorers:
-                response = restorer.restore(response)
-            yield EndEvent(response)
-            continue
-        yield event
+    async with closing_stream(events):
+        async for event in events:
+            if isinstance(event, TextDelta):
+                text = event.text
+                for restorer in restorers:
+                    text = restorer.feed(text)
+                if text or event.signature:
+                    yield attrs.evolve(event, text=text)
+                continue
+            if isinstance(event, EndEvent):
+                tail = ""
+                for index, restorer in enumerate(restorers):
+                    flushed = restorer.flush()
+                    for later in restorers[index + 1 :]:
+                        flushed = later.feed(flushed)
+                    tail += flushed
+                if tail:
+                    yield TextDelta(tail)
+                response = event.response
+                for restorer in restorers:
+                    response = restorer.restore(response)
+                yield EndEvent(response)
+                continue
+            yield event
 
 
 def _with_route(event: StreamEvent, route: dict[str, Any]) -> StreamEvent:
@@ -1137,19 +1147,24 @@ class Hub:
         options: _CallOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         options = options or self._options()
+        # Every layer closes the stream it reads, so that stopping early anywhere (the
+        # caller, or a layer at the end event) closes the adapter's HTTP stream at once.
         if isinstance(handle, _GroupHandle):
-            async for event in self._stream_routed(
+            routed = self._stream_routed(
                 handle.alias, handle.router, request, options, handle.config.members
-            ):
-                yield event
+            )
+            async with closing_stream(routed):
+                async for event in routed:
+                    yield event
             return
         request = self._redact(request)
         events = self._stream_model(handle, request, options)
         restorers = self._restorers(request)
         if restorers:
             events = _restoring(events, restorers)
-        async for event in events:
-            yield event
+        async with closing_stream(events):
+            async for event in events:
+                yield event
 
     async def _stream_model(
         self, handle: ModelHandle, request: Request, options: _CallOptions
@@ -1177,29 +1192,30 @@ class Hub:
             events = await self._guarded(
                 handle, request, lambda: self._open_stream(handle, concrete, options)
             )
-            async for event in events:
-                if isinstance(event, EndEvent):
-                    response = handle.finish(
-                        request.custom_id, _parsed(concrete, event.response), started
-                    )
-                    self.plugins.hook.relay_guardrail_post(
-                        request=concrete, response=response, call=call
-                    )
-                    if cache is not None:
-                        await self._cache_put(cache, key, response)
-                    self._audit(
-                        "stream.succeeded",
-                        handle,
-                        request,
-                        options,
-                        usage=response.usage,
-                        cost=response.cost,
-                        latency=response.latency,
-                        response=response,
-                    )
-                    yield EndEvent(response)
-                    return
-                yield event
+            async with closing_stream(events):
+                async for event in events:
+                    if isinstance(event, EndEvent):
+                        response = handle.finish(
+                            request.custom_id, _parsed(concrete, event.response), started
+                        )
+                        self.plugins.hook.relay_guardrail_post(
+                            request=concrete, response=response, call=call
+                        )
+                        if cache is not None:
+                            await self._cache_put(cache, key, response)
+                        self._audit(
+                            "stream.succeeded",
+                            handle,
+                            request,
+                            options,
+                            usage=response.usage,
+                            cost=response.cost,
+                            latency=response.latency,
+                            response=response,
+                        )
+                        yield EndEvent(response)
+                        return
+                    yield event
             raise MalformedResponse(
                 "stream ended before its end event",
                 provider=handle.provider_name,
@@ -1242,9 +1258,10 @@ class Hub:
         head, stream = await self._retrying(handle, first, retries, options)
 
         async def chained() -> AsyncIterator[StreamEvent]:
-            yield head
-            async for event in stream:
-                yield event
+            async with closing_stream(stream):
+                yield head
+                async for event in stream:
+                    yield event
 
         return chained()
 
@@ -1261,22 +1278,23 @@ class Hub:
             if options.expired():
                 break
             stream = self._stream(self._handle(member), request, options)
-            try:
-                head = await stream.__anext__()
-            except RelayError as error:
-                if not _worth_next_member(error):
-                    raise
-                attempts.failed(member, error)
-                continue
-            # Once output has reached the caller, the member is chosen for good.
-            route_info = attempts.answered_by(member)
-            if isinstance(head, EndEvent):
-                yield _with_route(head, route_info)
+            async with closing_stream(stream):
+                try:
+                    head = await stream.__anext__()
+                except RelayError as error:
+                    if not _worth_next_member(error):
+                        raise
+                    attempts.failed(member, error)
+                    continue
+                # Once output has reached the caller, the member is chosen for good.
+                route_info = attempts.answered_by(member)
+                if isinstance(head, EndEvent):
+                    yield _with_route(head, route_info)
+                    return
+                yield head
+                async for event in stream:
+                    yield _with_route(event, route_info) if isinstance(event, EndEvent) else event
                 return
-            yield head
-            async for event in stream:
-                yield _with_route(event, route_info) if isinstance(event, EndEvent) else event
-            return
         raise attempts.give_up(options)
 
     # -- public calls -------------------------------------------------------------------

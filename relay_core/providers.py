@@ -99,14 +99,19 @@ class ErrorRule:
     applies when ``status`` (if given) equals the status code, ``contains`` (if given)
     occurs in the response body, and ``header`` (if given, a ``(name, value)`` pair) is
     a header of the answer whose value starts with ``value`` (for providers that name
-    the error in a header, as AWS does in ``x-amzn-errortype``). The first match
-    decides the error class; with no match the core classifies by status code alone.
+    the error in a header, as AWS does in ``x-amzn-errortype``), and ``code`` (if given)
+    equals the error code of a JSON body (``error.code``, or a top-level ``code``: the
+    code says what went wrong where one status stands for several causes, as OpenAI's
+    Responses API answers an unknown model with 400 and ``model_not_found``). The first
+    match decides the error class; with no match the core classifies by status code
+    alone.
     """
 
     error: type[ProviderError]
     status: int | None = None
     contains: str | None = None
     header: tuple[str, str] | None = None
+    code: str | None = None
 
 
 @frozen(kw_only=True)
@@ -155,6 +160,9 @@ class Provider:
     - ``batch_limits``: the most one provider batch may hold (see :class:`BatchLimits`).
     - ``batch_metadata``: whether :meth:`list_batches` reports the ``metadata`` given to
       :meth:`submit_batch` (in a metadata field, a display name, an input file's name...).
+    - ``system_only``: whether the provider answers a request that has a system prompt
+      and no message (OpenAI does; Anthropic wants at least one message). The hub refuses
+      such a request before the call for an adapter that does not declare it.
 
     Every method receives a :class:`Request` whose ``model`` is the provider's own model
     name (``gpt-4.1``, not ``openai/gpt-4.1``) and whose ``config`` already merges the
@@ -169,6 +177,7 @@ class Provider:
     # Not a ClassVar: an adapter may set its own per instance, from its options.
     batch_limits: BatchLimits = BatchLimits()
     batch_metadata: ClassVar[bool] = True
+    system_only: ClassVar[bool] = False
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         """The hub passes its pooled client; an adapter built by hand (in a test) gets a

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
-from typing import Any
+from types import TracebackType
+from typing import Any, Generic, TypeVar
 
 from attrs import define, field, frozen
 
@@ -33,7 +34,9 @@ from relay_core.types import (
     UsageEvent,
 )
 
-__all__ = ["SSEEvent", "StreamAssembler", "parse_sse", "replay"]
+__all__ = ["SSEEvent", "StreamAssembler", "closing_stream", "parse_sse", "replay"]
+
+T = TypeVar("T")
 
 
 @define
@@ -280,3 +283,33 @@ def replay(response: Response) -> Iterator[StreamEvent]:
             tool_index += 1
     yield UsageEvent(response.usage)
     yield EndEvent(response)
+
+
+class closing_stream(Generic[T]):
+    """``async with closing_stream(events) as events:``: ``events`` closed (its
+    ``aclose()`` awaited) when the block ends, however it ends, as ``contextlib.aclosing``
+    does, for any async iterator (one with no ``aclose`` is left as it is).
+
+    A generator that reads another generator and may stop before its end (at ``[DONE]``,
+    at the end event, or because its own reader stopped) must close what it reads:
+    otherwise the inner one is left suspended for the event loop's finalizer, its HTTP
+    connection held until garbage collection, and a loop that ends first reports "Task
+    was destroyed but it is pending!". Adapters wrap ``self.http.stream_sse(...)`` and
+    any parser generator they hand it to.
+    """
+
+    def __init__(self, events: AsyncIterator[T]) -> None:
+        self._events = events
+
+    async def __aenter__(self) -> AsyncIterator[T]:
+        return self._events
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        aclose = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()

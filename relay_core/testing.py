@@ -413,7 +413,11 @@ class ProviderConformance:
 
     # -- the suite ------------------------------------------------------------------------
 
-    def _hub(self, scenario: str) -> Hub:
+    def _hub(
+        self,
+        scenario: str,
+        wrap: Callable[[httpx.Response], httpx.Response] | None = None,
+    ) -> Hub:
         import httpx
 
         def handle(request: httpx.Request) -> httpx.Response:
@@ -421,7 +425,7 @@ class ProviderConformance:
             body = request.content.decode("utf-8", "replace")
             stream = "text/event-stream" in accept or '"stream":true' in body.replace(" ", "")
             response: httpx.Response = self.serve(scenario, request, stream)
-            return response
+            return response if wrap is None else wrap(response)
 
         import json
 
@@ -576,6 +580,118 @@ class ProviderConformance:
         assert_stream_equals_chat(
             end.response, answer, ids="response_id" not in self.not_applicable
         )
+
+    def test_streams_leave_nothing_open(self, monkeypatch: Any) -> None:
+        """A stream read to its end, and one the caller leaves after the first event,
+        each close the HTTP answer at once (the connection back in the pool before the
+        caller's next line), and leave no generator to the event loop's finalizer, no
+        pending task and no unraisable error behind (asyncio's debug mode on)."""
+        from relay_core.providers import Capability
+
+        self._applicable("text")
+        self._set_key(monkeypatch)
+        if Capability.STREAM not in self._capabilities():
+            return
+        for stop_early in (False, True):
+            left = self._stream_leftovers(stop_early=stop_early)
+            assert left == {"open": [], "finalized": [], "loop errors": [], "unraisable": []}, (
+                f"stop_early={stop_early}: {left}"
+            )
+
+    def _stream_leftovers(self, *, stop_early: bool) -> dict[str, list[str]]:
+        import asyncio
+        import contextlib
+        import gc
+        import sys
+
+        import httpx
+
+        class TrackedBody(httpx.AsyncByteStream):
+            """A body that knows whether the reader closed it (httpx closes it with the
+            response, which is when a connection goes back to its pool). It hands its
+            bytes out in pieces, so a reader that stops early leaves some unread, and
+            is an iterator, not a generator: nothing of its own to close."""
+
+            def __init__(self, content: bytes) -> None:
+                self.pieces = [content[i : i + 64] for i in range(0, len(content), 64)]
+                self.closed = False
+
+            def __aiter__(self) -> TrackedBody:
+                return self
+
+            async def __anext__(self) -> bytes:
+                if not self.pieces:
+                    raise StopAsyncIteration
+                return self.pieces.pop(0)
+
+            async def aclose(self) -> None:
+                self.closed = True
+
+        served: list[TrackedBody] = []
+
+        def tracked(response: httpx.Response) -> httpx.Response:
+            body = TrackedBody(response.read())
+            served.append(body)
+            return httpx.Response(response.status_code, headers=response.headers, stream=body)
+
+        left: dict[str, list[str]] = {
+            "open": [],
+            "finalized": [],
+            "loop errors": [],
+            "unraisable": [],
+        }
+        hub = self._hub("text", tracked)
+
+        async def run() -> None:
+            hooks = sys.get_asyncgen_hooks()
+
+            def finalizer(generator: Any) -> None:
+                # Called only for a generator dropped before it finished: left to the loop.
+                # httpx's own body iterators (aiter_raw...) are left so by httpx itself
+                # once the response is closed; they hold no connection by then.
+                module = generator.ag_frame.f_globals.get("__name__", "")
+                if module.split(".")[0] not in ("httpx", "httpcore"):
+                    left["finalized"].append(f"{module}.{generator.__qualname__}")
+                if hooks.finalizer is not None:
+                    hooks.finalizer(generator)
+
+            sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
+            try:
+                events = hub.astream(
+                    f"{self.provider}/{self.model}",
+                    "Say the conformance answer.",
+                    provider_kwargs=self.scenario_kwargs("text"),
+                )
+                async with contextlib.aclosing(events):  # type: ignore[type-var]
+                    async for _ in events:
+                        if stop_early:
+                            break
+                left["open"] = [f"answer {i}" for i, b in enumerate(served) if not b.closed]
+                gc.collect()
+                await asyncio.sleep(0)
+                await hub.aclose()
+            finally:
+                sys.set_asyncgen_hooks(*hooks)
+
+        def unraisable(report: Any) -> None:
+            left["unraisable"].append(f"{report.exc_type.__name__}: {report.exc_value}")
+
+        previous = sys.unraisablehook
+        sys.unraisablehook = unraisable
+        loop = asyncio.new_event_loop()
+        loop.set_debug(True)
+        loop.set_exception_handler(
+            lambda _, context: left["loop errors"].append(context["message"])
+        )
+        try:
+            loop.run_until_complete(run())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            hub.close()
+            gc.collect()
+        finally:
+            sys.unraisablehook = previous
+        return left
 
     def test_tool_call(self, monkeypatch: Any) -> None:
         from relay_core.providers import Capability

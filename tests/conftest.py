@@ -40,6 +40,7 @@ class ScriptedProvider(Provider):
     capabilities = frozenset(
         {Capability.CHAT, Capability.STREAM, Capability.TOOLS, Capability.STRUCTURED_OUTPUT}
     )
+    system_only = True
     script: dict[str, list[Any]]
     received: list[Request]
 
@@ -56,8 +57,9 @@ class ScriptedProvider(Provider):
             return Response(
                 content=(call,), model=request.model, finish_reason="tool_calls", usage=Usage(10, 5)
             )
+        said = request.messages[-1].text if request.messages else request.system
         return Response(
-            content=f"echo: {request.messages[-1].text}",
+            content=f"echo: {said}",
             model=request.model,
             usage=Usage(10, 5),
             raw={"scripted": True},

@@ -25,6 +25,7 @@ from relay_core import (
     UsageEvent,
     hookimpl,
 )
+from relay_core.streaming import closing_stream
 from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
 
 
@@ -68,13 +69,14 @@ class TinyProvider(Provider):
             model=request.model,
         )
         chunks = []
-        async for event in events:
-            data = event.json()
-            chunks.append(data)
-            if "say" in data:
-                yield assembler.feed(TextDelta(data["say"]))
-            if "used" in data:
-                yield assembler.feed(UsageEvent(Usage(*data["used"])))
+        async with closing_stream(events):
+            async for event in events:
+                data = event.json()
+                chunks.append(data)
+                if "say" in data:
+                    yield assembler.feed(TextDelta(data["say"]))
+                if "used" in data:
+                    yield assembler.feed(UsageEvent(Usage(*data["used"])))
         yield EndEvent(self.finish(assembler, request, chunks))
 
     def finish(self, assembler: StreamAssembler, request: Request, chunks: list[Any]) -> Response:

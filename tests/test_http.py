@@ -153,6 +153,32 @@ def test_adapter_rules_take_precedence_in_order(
     assert type(classify_status(status, body, {}, rules=RULES)) is expected
 
 
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # OpenAI's Responses API: an unknown model is a 400 with its code
+        (
+            '{"error": {"message": "The requested model \'x\' does not exist.", '
+            '"type": "invalid_request_error", "param": "model", "code": "model_not_found"}}',
+            NotFoundError,
+        ),
+        ('{"code": "model_not_found", "message": "no such model"}', NotFoundError),
+        # the code compared whole, never found in the message text
+        (
+            '{"error": {"message": "model_not_found?", "code": "invalid_value"}}',
+            InvalidRequestError,
+        ),
+        ("model_not_found", InvalidRequestError),
+        ('{"error": {"code": 400}}', InvalidRequestError),
+    ],
+)
+def test_a_rule_may_match_the_error_code_of_the_body(
+    body: str, expected: type[ProviderError]
+) -> None:
+    rules = [ErrorRule(NotFoundError, code="model_not_found")]
+    assert type(classify_status(400, body, {}, rules=rules)) is expected
+
+
 def test_a_rule_may_read_the_error_type_from_a_header() -> None:
     # AWS names the error in a header; its body is only {"message": ...}.
     rules = [

@@ -115,6 +115,19 @@ def test_empty_request_is_rejected(make_hub: Any) -> None:
         make_hub(CATALOG).chat("fast", [])
 
 
+def test_a_system_prompt_alone_goes_where_the_provider_takes_it(
+    make_hub: Any, scripted: Any
+) -> None:
+    hub = make_hub(CATALOG)
+    assert hub.chat("fast", system="Say hi.").text == "echo: Say hi."
+    sent = scripted.received[-1]
+    assert (sent.messages, sent.system) == ((), "Say hi.")
+    assert hub.chat(Request(messages=[], system="Say hi.", model="fast")).text == "echo: Say hi."
+    # Refused before any call, naming the provider, by one that does not declare it.
+    with pytest.raises(UnsupportedCapability, match="chatonly/x does not support a request with"):
+        hub.chat("plain", system="Say hi.")
+
+
 def test_missing_plugin_names_the_distribution(make_hub: Any) -> None:
     hub = make_hub("models:\n  claude: anthropic/claude-sonnet-4-5\n")
     with pytest.raises(PluginNotInstalled) as caught:

@@ -331,3 +331,14 @@ def test_errors_inside_a_stream_are_classified_as_the_status_they_carry(
     assert type(caught.value) is kind
     assert caught.value.provider_message == error["message"]
     assert caught.value.status_code is None
+
+
+def test_a_compat_stream_cut_before_done_is_still_malformed(server: Any, make_hub: Any) -> None:
+    # Only [DONE] makes a stream without finish_reason whole: a body that just stops is
+    # a cut connection.
+    server.reply_sse(
+        [{"choices": [{"index": 0, "delta": {"content": "The first half"}}]}], done=False
+    )
+    hub = make_hub("providers:\n  openrouter:\n    max_retries: 0\n")
+    with pytest.raises(MalformedResponse, match="finish_reason"):
+        list(hub.stream("openrouter/x/y", "Hi"))

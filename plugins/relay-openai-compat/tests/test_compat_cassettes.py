@@ -293,3 +293,42 @@ def test_cassettes_hold_no_credentials(fake_key: str) -> None:
         assert fake_key not in text
         assert "authorization" not in text.lower()
         assert "Bearer" not in text
+
+
+def test_openrouter_streams_without_a_finish_reason_are_whole(
+    make_hub: Any, cassette: Any, waits: list[float]
+) -> None:
+    # OpenRouter relaying Novita and Moonshot ends whole answers (usage chunk, [DONE])
+    # with no finish_reason, as simonw/llm's test_tools_streaming cassettes recorded: the
+    # answer is complete, so the reason is inferred and the paid call is not sent again.
+    version = Tool(
+        "llm_version", "Return the installed version of llm", {"type": "object", "properties": {}}
+    )
+    hub = make_hub(network=True)
+    target = "openrouter/moonshotai/kimi-k2"
+    question = "What is the current llm version?"
+    with cassette("openrouter_stream_no_finish_reason") as recorded:
+        first = list(hub.stream(target, question, tools=[version]))
+        called = first[-1].response
+        second = list(
+            hub.stream(
+                target,
+                [
+                    Message.user(question),
+                    Message.assistant(*called.tool_calls),
+                    Message.user(ToolResultPart("0", "0.fixed-version")),
+                ],
+                tools=[version],
+            )
+        )
+    assert len(recorded.requests) == 2  # nothing sent twice
+    assert waits == []
+    assert called.finish_reason == "tool_calls"
+    assert [(c.id, c.name, c.arguments) for c in called.tool_calls] == [("0", "llm_version", {})]
+    assert called.usage == Usage(57, 17)
+    answered = second[-1].response
+    assert (answered.text, answered.finish_reason) == (
+        "The current version of llm is 0.fixed-version.",
+        "stop",
+    )
+    assert answered.usage == Usage(107, 15)

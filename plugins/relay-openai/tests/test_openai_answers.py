@@ -17,6 +17,7 @@ from relay_core import (
     InvalidRequestError,
     MalformedResponse,
     Message,
+    NotFoundError,
     ProviderError,
     ProviderUnavailable,
     QuotaExceeded,
@@ -537,6 +538,58 @@ def test_a_chat_stream_cut_before_its_finish_reason_is_malformed(
     hub = make_hub("providers:\n  openai:\n    max_retries: 0\n")
     with pytest.raises(MalformedResponse, match="finish_reason"):
         list(hub.stream("openai/gpt-4.1", "Hi"))
+
+
+def test_an_openai_stream_at_done_without_a_finish_reason_is_malformed(
+    server: Any, make_hub: Any
+) -> None:
+    # OpenAI always sends a finish_reason: [DONE] without one is a broken stream, retried.
+    server.reply_sse([chunk({"content": "Hi"}), chunk(usage={"prompt_tokens": 1}), "[DONE]"])
+    hub = make_hub("providers:\n  openai:\n    max_retries: 0\n")
+    with pytest.raises(MalformedResponse, match="finish_reason") as caught:
+        list(hub.stream("openai/gpt-4.1", "Hi"))
+    assert caught.value.retryable
+
+
+# The Responses API's answer for a model it does not know (Chat Completions answers 404).
+MODEL_NOT_FOUND = {
+    "error": {
+        "message": "The requested model 'gpt-nope' does not exist.",
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "model_not_found",
+    }
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_group_moves_on_from_a_responses_model_that_does_not_exist(
+    server: Any, make_hub: Any, stream: bool
+) -> None:
+    server.reply(MODEL_NOT_FOUND, 400)
+    if stream:
+        server.reply_sse(responses_events(RESPONSE), named=True)
+    else:
+        server.reply(RESPONSE)
+    hub = make_hub(
+        "providers:\n  openai:\n    options: {api: responses}\n    max_retries: 0\n"
+        "models:\n  nope: openai/gpt-nope\n  real: openai/o4-mini\n"
+        "groups:\n  smart: {strategy: fallback, members: [nope, real]}\n"
+    )
+    answer = _end(list(hub.stream("smart", "Hi"))) if stream else hub.chat("smart", "Hi")
+    assert answer.model == "o4-mini-2025-04-16"
+    route = answer.metadata["route"]
+    assert route["member"] == "real"
+    assert [f["member"] for f in route["failed"]] == ["nope"]
+    assert [p["model"] for p in server.payloads] == ["gpt-nope", "o4-mini"]
+    server.reply(MODEL_NOT_FOUND, 400)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        hub.chat("nope", "Hi")
+
+
+def _end(events: list[Any]) -> Any:
+    assert isinstance(events[-1], EndEvent)
+    return events[-1].response
 
 
 # ---------------------------------------------------------------------------- errors in streams

@@ -34,6 +34,7 @@ from relay_core.errors import (
 from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.sampling import SamplingLimits, within_limits
+from relay_core.streaming import closing_stream
 from relay_core.types import (
     REASONING_BUDGETS,
     BatchCounts,
@@ -66,6 +67,7 @@ from relay_core.validation import schema_errors
 
 if TYPE_CHECKING:
     from relay_core.http import HttpClient
+    from relay_core.streaming import SSEEvent
 
 __all__ = [
     "BATCH_LIMITS",
@@ -277,6 +279,19 @@ class AnthropicProvider(Provider):
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         payload, structured = self.payload(request, stream=True)
+        events = self.http.stream_sse(
+            "POST", "/messages", json=payload, headers=self._headers(), model=request.model
+        )
+        parsed = self._stream_events(events, structured, request)
+        # Closed however the stream ends: the parser stops at message_stop, and the
+        # caller may stop sooner.
+        async with closing_stream(events), closing_stream(parsed):
+            async for event in parsed:
+                yield event
+
+    async def _stream_events(
+        self, events: AsyncIterator[SSEEvent], structured: _Structured | None, request: Request
+    ) -> AsyncIterator[StreamEvent]:
         # The answer is rebuilt as the Message JSON the non-streaming call returns and read
         # by the same parser, so the end event equals chat's answer, raw included, by
         # construction (StreamAssembler could not give raw, and would join consecutive
@@ -284,9 +299,6 @@ class AnthropicProvider(Provider):
         message: dict[str, Any] = {}
         blocks: dict[int, dict[str, Any]] = {}
         arguments: dict[int, list[str]] = {}
-        events = self.http.stream_sse(
-            "POST", "/messages", json=payload, headers=self._headers(), model=request.model
-        )
         async for sse in events:
             data = sse.json()
             kind = data.get("type", sse.event) if isinstance(data, dict) else sse.event

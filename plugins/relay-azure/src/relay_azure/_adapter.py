@@ -47,6 +47,7 @@ from relay_core.errors import (
     NotFoundError,
 )
 from relay_core.providers import BatchLimits, Capability, ErrorRule, ProviderSettings
+from relay_core.streaming import closing_stream
 from relay_core.types import BatchItem, EndEvent, ProviderBatch, Request, Response, StreamEvent
 from relay_openai._adapter import OpenAIProvider
 
@@ -298,11 +299,13 @@ class AzureOpenAIProvider(OpenAIProvider):
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         await self._authorize()
+        events = super().stream(request)
         try:
-            async for event in super().stream(request):
-                if isinstance(event, EndEvent):
-                    self._unfiltered(event.response, request)
-                yield event
+            async with closing_stream(events):
+                async for event in events:
+                    if isinstance(event, EndEvent):
+                        self._unfiltered(event.response, request)
+                    yield event
         except NotFoundError as error:
             raise self._no_deployment(error, request) from error
 

@@ -53,7 +53,7 @@ from relay_core.errors import (
 )
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.secrets import Secret
-from relay_core.streaming import SSEEvent
+from relay_core.streaming import SSEEvent, closing_stream
 from relay_core.types import (
     BatchCounts,
     BatchItem,
@@ -172,8 +172,10 @@ class BedrockProvider(Provider):
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         if self.options.api == "invoke":
-            async for event in self._anthropic.stream(request):
-                yield event
+            invoked = self._anthropic.stream(request)
+            async with closing_stream(invoked):
+                async for event in invoked:
+                    yield event
             return
         payload, structured = converse_payload(
             request,
@@ -577,8 +579,10 @@ class _InvokeChannel:
     async def stream_sse(
         self, method: str, url: str, *, json: Any, model: str, **_: Any
     ) -> AsyncIterator[SSEEvent]:
-        async for event in self._bedrock._invoke_stream(json, model):
-            yield event
+        events = self._bedrock._invoke_stream(json, model)
+        async with closing_stream(events):
+            async for event in events:
+                yield event
 
 
 def _job_path(batch_id: str) -> str:

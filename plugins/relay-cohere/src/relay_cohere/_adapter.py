@@ -33,7 +33,7 @@ from relay_core.errors import (
 )
 from relay_core.http import classify_stream_error
 from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.streaming import StreamAssembler
+from relay_core.streaming import StreamAssembler, closing_stream
 from relay_core.types import (
     DocumentPart,
     EndEvent,
@@ -188,8 +188,11 @@ class CohereProvider(Provider):
         events = self.http.stream_sse(
             "POST", _PATH, json=payload, headers=headers, model=request.model
         )
-        async for event in self._stream(events, request):
-            yield event
+        parsed = self._stream(events, request)
+        # Closed however the stream ends, early stops by the caller included.
+        async with closing_stream(events), closing_stream(parsed):
+            async for event in parsed:
+                yield event
 
     # -- request ------------------------------------------------------------------------
 

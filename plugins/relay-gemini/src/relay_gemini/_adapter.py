@@ -36,7 +36,7 @@ from relay_core.errors import (
 from relay_core.http import classify_stream_error
 from relay_core.hub import merge_kwargs
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.streaming import StreamAssembler
+from relay_core.streaming import StreamAssembler, closing_stream
 from relay_core.types import (
     BatchCounts,
     BatchItem,
@@ -68,6 +68,7 @@ from relay_core.types import (
 
 if TYPE_CHECKING:
     from relay_core.http import HttpClient
+    from relay_core.streaming import SSEEvent
 
 __all__ = ["GENERATED_ID_PREFIX", "REASONING_BUDGETS", "GeminiProvider"]
 
@@ -235,6 +236,22 @@ class GeminiProvider(Provider):
         return self._parse(body, request.model)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        events = self.http.stream_sse(
+            "POST",
+            _method_path(request.model, "streamGenerateContent") + "?alt=sse",
+            json=self.payload(request),
+            headers=self._headers(),
+            model=request.model,
+        )
+        parsed = self._stream_events(events, request)
+        # Closed however the stream ends, early stops by the caller included.
+        async with closing_stream(events), closing_stream(parsed):
+            async for event in parsed:
+                yield event
+
+    async def _stream_events(
+        self, events: AsyncIterator[SSEEvent], request: Request
+    ) -> AsyncIterator[StreamEvent]:
         # Each chunk's parts are read by chat's parser and fed to the core's assembler as
         # deltas: a piece that carries a signature ends its part (Gemini signs a part's
         # last piece), calls arrive whole. Top-level fields are the last chunk's.
@@ -243,13 +260,6 @@ class GeminiProvider(Provider):
         top: dict[str, Any] = {}
         reason: str | None = None
         calls = 0
-        events = self.http.stream_sse(
-            "POST",
-            _method_path(request.model, "streamGenerateContent") + "?alt=sse",
-            json=self.payload(request),
-            headers=self._headers(),
-            model=request.model,
-        )
         async for sse in events:
             chunk = sse.json()
             if not isinstance(chunk, dict):

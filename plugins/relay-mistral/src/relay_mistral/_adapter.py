@@ -35,7 +35,7 @@ from relay_core.errors import (
 )
 from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.streaming import StreamAssembler
+from relay_core.streaming import StreamAssembler, closing_stream
 from relay_core.types import (
     BatchCounts,
     BatchItem,
@@ -240,8 +240,11 @@ class MistralProvider(Provider):
         events = self.http.stream_sse(
             "POST", _PATH, json=payload, headers=headers, model=request.model
         )
-        async for event in self._stream(events, request):
-            yield event
+        parsed = self._stream(events, request)
+        # Closed however the stream ends, early stops by the caller included.
+        async with closing_stream(events), closing_stream(parsed):
+            async for event in parsed:
+                yield event
 
     # -- batches ------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ import attrs
 
 from relay_core.errors import ConfigError, InvalidRequestError, MalformedResponse
 from relay_core.providers import Capability, ErrorRule, ProviderSettings
-from relay_core.streaming import SSEEvent, StreamAssembler
+from relay_core.streaming import SSEEvent, StreamAssembler, closing_stream
 from relay_core.types import (
     EndEvent,
     Request,
@@ -127,8 +127,13 @@ class OpenAICompatProvider(OpenAIProvider):
     api_key_env: ClassVar[str | None] = None
     default_base_url: ClassVar[str | None] = None
     # The core's classification covers these servers' errors: 402 (out of credit at
-    # DeepSeek and OpenRouter) and insufficient_quota are QuotaExceeded there.
-    error_rules: ClassVar[Sequence[ErrorRule]] = ()
+    # DeepSeek and OpenRouter) and insufficient_quota are QuotaExceeded there. OpenAI's
+    # model_not_found rule holds too, whatever status a server sends it with.
+    error_rules: ClassVar[Sequence[ErrorRule]] = OpenAIProvider.error_rules
+    # OpenRouter (relaying some upstreams) and other compatible servers end a whole
+    # answer, usage chunk and data: [DONE] included, with no finish_reason: the stream
+    # is complete, and sending the paid call again would not change that.
+    done_ends_stream: ClassVar[bool] = True
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         options = settings.options
@@ -264,20 +269,24 @@ class OpenAICompatProvider(OpenAIProvider):
                     yield SSEEvent(json.dumps(normalised), event.event, event.id, event.retry)
 
         assembler = StreamAssembler(provider=self.settings.name)
-        async for event in super()._stream_chat(tapped(), request):
-            while thinking:
-                yield assembler.feed(thinking.pop(0))
-            if isinstance(event, EndEvent):
-                end = event.response
-                response = assembler.response(
-                    model=end.model, finish_reason=end.finish_reason, id=end.id, raw=end.raw
-                )
-                content = self._without_strict_nulls(response.content, request)
-                response = attrs.evolve(response, content=content)
-                self._check_structured(response, request)
-                yield EndEvent(response)
-            else:
-                yield assembler.feed(event)
+        taps = tapped()
+        parsed = super()._stream_chat(taps, request)
+        # relay-openai's parser stops at [DONE]: both generators are closed here.
+        async with closing_stream(taps), closing_stream(parsed):
+            async for event in parsed:
+                while thinking:
+                    yield assembler.feed(thinking.pop(0))
+                if isinstance(event, EndEvent):
+                    end = event.response
+                    response = assembler.response(
+                        model=end.model, finish_reason=end.finish_reason, id=end.id, raw=end.raw
+                    )
+                    content = self._without_strict_nulls(response.content, request)
+                    response = attrs.evolve(response, content=content)
+                    self._check_structured(response, request)
+                    yield EndEvent(response)
+                else:
+                    yield assembler.feed(event)
 
     def _check_structured(self, response: Response, request: Request) -> None:
         """In the json_object fallback nothing on the server enforced the schema: check it.

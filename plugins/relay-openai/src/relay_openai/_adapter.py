@@ -23,12 +23,13 @@ from relay_core.errors import (
     ConfigError,
     InvalidRequestError,
     MalformedResponse,
+    NotFoundError,
     ProviderError,
 )
 from relay_core.http import classify_stream_error
 from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
 from relay_core.sampling import SamplingLimits, within_limits
-from relay_core.streaming import StreamAssembler
+from relay_core.streaming import StreamAssembler, closing_stream
 from relay_core.types import (
     BatchCounts,
     BatchItem,
@@ -271,11 +272,21 @@ class OpenAIProvider(Provider):
     # Declared as the base class does, so subclasses (relay-openai-compat) may override.
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
-    # The core's classification covers OpenAI's errors, insufficient_quota included.
-    error_rules: ClassVar[Sequence[ErrorRule]] = ()
+    # The core's classification covers OpenAI's errors, insufficient_quota included,
+    # but for an unknown model: Chat Completions answers 404, the Responses API 400,
+    # both with code model_not_found. As NotFoundError, a fallback group moves on.
+    error_rules: ClassVar[Sequence[ErrorRule]] = (ErrorRule(NotFoundError, code="model_not_found"),)
     # The Batch API's documented limits: 50,000 requests and 200 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
     batch_metadata: ClassVar[bool] = True
+    # Both APIs answer a system prompt alone (a system or developer message; instructions).
+    system_only: ClassVar[bool] = True
+    # Whether a Chat Completions stream that reached ``data: [DONE]`` without any
+    # finish_reason is whole (the reason then inferred: tool_calls when the answer holds
+    # tool calls, else stop). OpenAI always sends one, so its absence means a broken
+    # stream; compatible servers (OpenRouter relaying some upstreams) end complete
+    # answers without it, and relay-openai-compat declares so.
+    done_ends_stream: ClassVar[bool] = False
     # The provider's batch statuses as Relay's states: OpenAI's are the same words.
     batch_statuses: ClassVar[Mapping[str, BatchState]] = {
         state: state for state in get_args(BatchState)
@@ -413,8 +424,12 @@ class OpenAIProvider(Provider):
             "POST", path, json=payload, headers=self._headers(), model=request.model
         )
         inner = self._stream_responses if path == "/responses" else self._stream_chat
-        async for event in inner(events, request):
-            yield event
+        # Both closed however the stream ends: the parsers stop at [DONE] or at
+        # response.completed, and the caller may stop sooner.
+        parsed = inner(events, request)
+        async with closing_stream(events), closing_stream(parsed):
+            async for event in parsed:
+                yield event
 
     # -- batches ------------------------------------------------------------------------
     #
@@ -799,8 +814,10 @@ class OpenAIProvider(Provider):
         refused = False
         response_id: str | None = None
         model = request.model
+        done = False
         async for event in events:
             if event.data.strip() == "[DONE]":
+                done = True
                 break
             chunk = event.json()
             if not isinstance(chunk, dict):
@@ -831,15 +848,17 @@ class OpenAIProvider(Provider):
                     )
                 if choice.get("finish_reason"):
                     finish = _CHAT_FINISH.get(choice["finish_reason"], "unknown")
-        if finish is None:
+        if finish is None and not (done and self.done_ends_stream):
             # A body that just stops is a cut connection, not a short answer.
             raise MalformedResponse(
-                "stream ended before a finish_reason",
+                "stream ended before a finish_reason"
+                + ("" if done else " (and before data: [DONE])"),
                 provider=self.settings.name,
                 model=request.model,
             )
         if refused:
             finish = "content_filter"
+        # With no finish_reason (done_ends_stream), the assembler infers it from the content.
         response = assembler.response(model=model, finish_reason=finish, id=response_id, raw=chunks)
         content = self._without_strict_nulls(response.content, request)
         yield EndEvent(attrs.evolve(response, content=content))

@@ -34,6 +34,7 @@ from relay_core import errors
 from relay_core.errors import ConfigError, ProviderError, ProviderUnavailable
 from relay_core.log import get_logger
 from relay_core.providers import Capability, Provider, ProviderSettings
+from relay_core.streaming import closing_stream
 from relay_core.types import EndEvent, Request, Response, StreamEvent, Usage
 
 if TYPE_CHECKING:
@@ -316,12 +317,14 @@ class PoolProvider(Provider):
         backend = self._choose(request)
         backend.in_flight += 1
         started = time.perf_counter()
+        events = backend.adapter.stream(request)
         try:
-            async for event in backend.adapter.stream(request):
-                if isinstance(event, EndEvent):
-                    self._succeeded(backend, request, started, event.response.usage)
-                    event = EndEvent(self._stamped(event.response, backend))
-                yield event
+            async with closing_stream(events):
+                async for event in events:
+                    if isinstance(event, EndEvent):
+                        self._succeeded(backend, request, started, event.response.usage)
+                        event = EndEvent(self._stamped(event.response, backend))
+                    yield event
         except ProviderError as error:
             self._failed(backend, request, error)
             raise

@@ -31,6 +31,7 @@ from relay_core.errors import (
     QuotaExceeded,
 )
 from relay_core.providers import BatchLimits, ErrorRule, ProviderSettings
+from relay_core.streaming import closing_stream
 from relay_core.types import (
     BatchCounts,
     BatchItem,
@@ -130,8 +131,10 @@ class VertexProvider(GeminiProvider):
         return await super().chat(self._gemini(request))
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
-        async for event in super().stream(self._gemini(request)):
-            yield event
+        events = super().stream(self._gemini(request))
+        async with closing_stream(events):
+            async for event in events:
+                yield event
 
     def _gemini(self, request: Request) -> Request:
         """The request with its model as Vertex's Gemini URLs take it."""
