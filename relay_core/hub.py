@@ -60,6 +60,7 @@ from relay_core.routing import (
 )
 from relay_core.streaming import closing_stream
 from relay_core.types import (
+    SERVER_TOOL_PARTS,
     AuditEvent,
     Cost,
     DocumentPart,
@@ -85,7 +86,7 @@ if TYPE_CHECKING:
     from relay_core.pricing import ModelInfo
     from relay_core.tools import Toolset
 
-__all__ = ["Hub", "ModelHandle", "merge_kwargs"]
+__all__ = ["Hub", "ModelHandle", "merge_kwargs", "without_server_tools"]
 
 T = TypeVar("T")
 Prompt = str | Message | Sequence[Message] | Request
@@ -183,6 +184,27 @@ def required_capabilities(request: Request) -> set[Capability]:
     if request.config.thinks:
         needs.add(Capability.THINKING)
     return needs
+
+
+def without_server_tools(request: Request) -> Request:
+    """``request`` without the records of tools a provider ran itself
+    (:class:`~relay_core.types.ServerToolCallPart`, ``ServerToolResultPart``), and
+    without the messages that held nothing else.
+
+    For a provider that does not run server tools (no ``Capability.SERVER_TOOLS``):
+    the records are of work another provider did, encrypted or in its own form, which
+    this one can neither check nor use, and its API would refuse them. The answer's
+    text, with its citations as plain text, stays. The hub logs what it left out
+    (``server_tool_parts_left_out``, at debug level).
+    """
+    if not any(isinstance(part, SERVER_TOOL_PARTS) for part in request.parts):
+        return request
+    messages = []
+    for message in request.messages:
+        kept = tuple(p for p in message.content if not isinstance(p, SERVER_TOOL_PARTS))
+        if kept:
+            messages.append(attrs.evolve(message, content=kept))
+    return attrs.evolve(request, messages=tuple(messages))
 
 
 class _LoopThread:
@@ -295,6 +317,14 @@ class ModelHandle:
             config=self.config.params.merged(request.config),
             provider_kwargs=merge_kwargs(self.config.provider_kwargs, request.provider_kwargs),
         )
+        if not adapter.supports(Capability.SERVER_TOOLS):
+            stripped = without_server_tools(concrete)
+            if stripped is not concrete:
+                dropped = sum(1 for _ in concrete.parts) - sum(1 for _ in stripped.parts)
+                self.hub._log.debug(
+                    "server_tool_parts_left_out", provider=self.provider_name, parts=dropped
+                )
+                concrete = stripped
         for capability in sorted(required_capabilities(concrete), key=str):
             if not adapter.supports(capability):
                 raise UnsupportedCapability(self.provider_name, str(capability), model=self.model)

@@ -86,6 +86,11 @@ class Capability(str, enum.Enum):
     DOCUMENTS = "documents"
     THINKING = "thinking"
     BATCH = "batch"
+    SERVER_TOOLS = "server_tools"
+    """Runs tools on its own side (web search, code execution...) and takes their
+    records (:class:`~relay_core.types.ServerToolCallPart`, ``ServerToolResultPart``)
+    back in a conversation. Nothing requires it: for a provider without it, the hub
+    leaves those parts out of the request (see :func:`relay_core.hub.without_server_tools`)."""
 
     def __str__(self) -> str:
         return self.value

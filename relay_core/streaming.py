@@ -19,10 +19,16 @@ from attrs import define, field, frozen
 
 from relay_core.errors import MalformedResponse
 from relay_core.types import (
+    Citation,
+    CitationDelta,
     EndEvent,
     FinishReason,
     Part,
     Response,
+    ServerToolCallDelta,
+    ServerToolCallPart,
+    ServerToolResultDelta,
+    ServerToolResultPart,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -45,24 +51,31 @@ class _ToolCallBuffer:
     name: str = ""
     arguments: list[str] = field(factory=list)
     signature: str | None = None
+    server: str | None = None
+    on_server: bool = False
 
 
 class StreamAssembler:
     """Collects stream events into content parts, in the order the model produced them.
 
     Consecutive text deltas join into one text part, consecutive thinking deltas into one
-    thinking part, and tool-call deltas join by ``index`` into one call each. A delta
-    carrying a signature ends its text or thinking part with that signature (providers
-    sign each part they want back whole); a redacted thinking delta is a part of its own.
+    thinking part, and tool-call deltas join by ``index`` into one call each (server
+    tool calls likewise, apart from the caller's). A delta carrying a signature ends its
+    text or thinking part with that signature (providers sign each part they want back
+    whole); a redacted thinking delta is a part of its own. Citations go to the text
+    part being built; one that follows uncited text starts a new part, so a citation
+    never claims text it was not given for. A server tool's result is a part of its own.
     """
 
     def __init__(self, *, provider: str = "") -> None:
         self._provider = provider
         self._parts: list[Part | _ToolCallBuffer] = []
         self._text: list[str] | None = None
+        self._citations: list[Citation] = []
         self._thinking: list[str] | None = None
         self._signature: str | None = None
         self._tool_calls: dict[int, _ToolCallBuffer] = {}
+        self._server_calls: dict[int, _ToolCallBuffer] = {}
         self.usage = Usage()
 
     def feed(self, event: StreamEvent) -> StreamEvent:
@@ -89,25 +102,53 @@ class StreamAssembler:
                 self._signature = event.signature
                 self._close_thinking()
         elif isinstance(event, ToolCallDelta):
-            self._close_text()
-            self._close_thinking()
-            buffer = self._tool_calls.get(event.index)
-            if buffer is None:
-                buffer = self._tool_calls[event.index] = _ToolCallBuffer()
-                self._parts.append(buffer)
+            buffer = self._call_buffer(self._tool_calls, event.index)
             buffer.id = event.id or buffer.id
             buffer.name = event.name or buffer.name
             buffer.arguments.append(event.arguments)
             buffer.signature = event.signature or buffer.signature
+        elif isinstance(event, CitationDelta):
+            self._close_thinking()
+            if self._text is not None and not self._citations and "".join(self._text):
+                self._close_text()
+            if self._text is None:
+                self._text = []
+            self._citations.append(event.citation)
+        elif isinstance(event, ServerToolCallDelta):
+            buffer = self._call_buffer(self._server_calls, event.index)
+            buffer.on_server = True
+            buffer.id = event.id or buffer.id
+            buffer.name = event.name or buffer.name
+            buffer.server = event.server or buffer.server
+            buffer.arguments.append(event.arguments)
+        elif isinstance(event, ServerToolResultDelta):
+            self._close_text()
+            self._close_thinking()
+            self._parts.append(
+                ServerToolResultPart(
+                    event.tool_call_id, event.kind, event.content, is_error=event.is_error
+                )
+            )
         elif isinstance(event, UsageEvent):
             # Providers send usage once at the end, or cumulatively: the last report wins.
             self.usage = event.usage
         return event
 
+    def _call_buffer(self, buffers: dict[int, _ToolCallBuffer], index: int) -> _ToolCallBuffer:
+        self._close_text()
+        self._close_thinking()
+        buffer = buffers.get(index)
+        if buffer is None:
+            buffer = buffers[index] = _ToolCallBuffer()
+            self._parts.append(buffer)
+        return buffer
+
     def _close_text(self, signature: str | None = None) -> None:
         if self._text is not None:
-            self._parts.append(TextPart("".join(self._text), signature=signature))
+            text = "".join(self._text)
+            self._parts.append(TextPart(text, signature=signature, citations=self._citations))
             self._text = None
+            self._citations = []
 
     def _close_thinking(self) -> None:
         if self._thinking is not None:
@@ -121,13 +162,20 @@ class StreamAssembler:
         self._close_thinking()
         parts: list[Part] = []
         for part in self._parts:
-            if isinstance(part, _ToolCallBuffer):
+            if isinstance(part, _ToolCallBuffer) and part.on_server:
+                arguments = self._arguments(part)
+                parts.append(ServerToolCallPart(part.id, part.name, arguments, server=part.server))
+            elif isinstance(part, _ToolCallBuffer):
                 parts.append(self._tool_call(part))
             else:
                 parts.append(part)
         return tuple(parts)
 
     def _tool_call(self, buffer: _ToolCallBuffer) -> ToolCallPart:
+        arguments = self._arguments(buffer)
+        return ToolCallPart(buffer.id, buffer.name, arguments, signature=buffer.signature)
+
+    def _arguments(self, buffer: _ToolCallBuffer) -> dict[str, Any]:
         text = "".join(buffer.arguments).strip() or "{}"
         try:
             arguments = json.loads(text)
@@ -141,7 +189,7 @@ class StreamAssembler:
                 f"tool call {buffer.name!r} arguments are not a JSON object",
                 provider=self._provider,
             )
-        return ToolCallPart(buffer.id, buffer.name, arguments, signature=buffer.signature)
+        return arguments
 
     def response(
         self,
@@ -271,7 +319,22 @@ def replay(response: Response) -> Iterator[StreamEvent]:
         if isinstance(part, ThinkingPart):
             yield ThinkingDelta(part.text, signature=part.signature, redacted=part.redacted)
         elif isinstance(part, TextPart):
+            for citation in part.citations:
+                yield CitationDelta(citation)
             yield TextDelta(part.text, signature=part.signature)
+        elif isinstance(part, ServerToolCallPart):
+            yield ServerToolCallDelta(
+                tool_index,
+                id=part.id,
+                name=part.name,
+                arguments=json.dumps(part.arguments, ensure_ascii=False),
+                server=part.server,
+            )
+            tool_index += 1
+        elif isinstance(part, ServerToolResultPart):
+            yield ServerToolResultDelta(
+                part.tool_call_id, part.kind, part.content, is_error=part.is_error
+            )
         elif isinstance(part, ToolCallPart):
             yield ToolCallDelta(
                 tool_index,

@@ -24,6 +24,8 @@ __all__ = [
     "BatchCounts",
     "BatchItem",
     "BatchState",
+    "Citation",
+    "CitationDelta",
     "Cost",
     "CostSource",
     "DocumentPart",
@@ -40,6 +42,10 @@ __all__ = [
     "Response",
     "ResponseSchema",
     "Role",
+    "ServerToolCallDelta",
+    "ServerToolCallPart",
+    "ServerToolResultDelta",
+    "ServerToolResultPart",
     "StreamEvent",
     "TextDelta",
     "TextPart",
@@ -83,13 +89,38 @@ BatchState = Literal[
 
 
 @frozen
+class Citation:
+    """A source that the text it is attached to rests on: a search result, a fetched
+    page, a passage of a document the request carried.
+
+    ``url``, ``title`` and ``cited_text`` are what providers have in common (each may be
+    missing: a document citation has no URL). ``data`` is the provider's citation whole,
+    as received (Anthropic's ``web_search_result_location``, ``char_location``...), so
+    that a conversation sent back to that provider carries it unchanged.
+    """
+
+    url: str | None = None
+    title: str | None = None
+    cited_text: str | None = None
+    data: dict[str, Any] = field(factory=dict)
+
+
+def _to_citations(value: Iterable[Citation] | None) -> tuple[Citation, ...]:
+    return () if value is None else tuple(value)
+
+
+@frozen
 class TextPart:
     """Plain text. ``signature`` is an opaque token some providers attach to a part
-    (Gemini's thought signatures) and require back unchanged in the next turn."""
+    (Gemini's thought signatures) and require back unchanged in the next turn.
+    ``citations`` are the sources this text rests on, when the provider says (answers
+    grounded in a web search or in documents); a provider that cannot take them back
+    sends the text alone."""
 
     TAG: ClassVar[str] = "text"
     text: str
     signature: str | None = None
+    citations: tuple[Citation, ...] = field(default=(), converter=_to_citations)
 
 
 def _one_source(instance: ImagePart | DocumentPart, _: attrs.Attribute[Any], __: object) -> None:
@@ -193,7 +224,62 @@ class ThinkingPart:
     redacted: bool = False
 
 
-Part = TextPart | ImagePart | DocumentPart | ToolCallPart | ToolResultPart | ThinkingPart
+@frozen
+class ServerToolCallPart:
+    """A tool the provider ran on its own side during the answer: a web search, code
+    execution, a page fetch, a tool of a remote MCP server the provider called.
+
+    It records what happened; it is not for the caller to run. ``Response.tool_calls``
+    leaves it out, the tool loop never runs it, and the finish reason is not
+    ``tool_calls`` for it. ``name`` is the provider's tool name (``web_search``,
+    ``bash_code_execution``...), ``arguments`` the parsed JSON input (a search's
+    ``query``, a fetch's ``url``). ``server`` names the MCP server for a tool of one,
+    ``None`` for the provider's built-in tools.
+
+    Providers that run server tools take these parts back unchanged in the next turn
+    (:attr:`Capability.SERVER_TOOLS <relay_core.providers.Capability.SERVER_TOOLS>`);
+    for any other provider the hub leaves them out of the request: they record work
+    that provider did not do and cannot check.
+    """
+
+    TAG: ClassVar[str] = "server_tool_call"
+    id: str
+    name: str
+    arguments: dict[str, Any] = field(factory=dict)
+    server: str | None = None
+
+
+@frozen
+class ServerToolResultPart:
+    """What a :class:`ServerToolCallPart` produced, as the provider reported it.
+
+    ``tool_call_id`` is the call's ``id``; ``kind`` is the provider's name for the
+    result (Anthropic's block type: ``web_search_tool_result``,
+    ``code_execution_tool_result``, ``web_fetch_tool_result``, ``mcp_tool_result``...),
+    kept so the result goes back to the provider as it came. ``content`` is the result's
+    JSON as received (a list of search results with ``title`` and ``url``, a
+    command's ``stdout``...; often with encrypted fields only the provider reads):
+    Relay does not reshape it, because each tool's result has its own form. ``is_error``
+    says the tool failed (its error code is in ``content``).
+    """
+
+    TAG: ClassVar[str] = "server_tool_result"
+    tool_call_id: str
+    kind: str
+    content: Any = None
+    is_error: bool = False
+
+
+Part = (
+    TextPart
+    | ImagePart
+    | DocumentPart
+    | ToolCallPart
+    | ToolResultPart
+    | ThinkingPart
+    | ServerToolCallPart
+    | ServerToolResultPart
+)
 PART_TYPES: tuple[type, ...] = (
     TextPart,
     ImagePart,
@@ -201,7 +287,10 @@ PART_TYPES: tuple[type, ...] = (
     ToolCallPart,
     ToolResultPart,
     ThinkingPart,
+    ServerToolCallPart,
+    ServerToolResultPart,
 )
+SERVER_TOOL_PARTS: tuple[type, ...] = (ServerToolCallPart, ServerToolResultPart)
 
 
 def _to_parts(value: str | Part | Iterable[str | Part]) -> tuple[Part, ...]:
@@ -498,8 +587,9 @@ class Response:
     """One answer, whatever the provider.
 
     ``content`` holds the parts in the order the model produced them (thinking, text,
-    tool calls). ``raw`` is the provider's payload as received. ``latency`` is seconds
-    from send to the last byte; ``metadata`` records routing decisions and retries.
+    tool calls, the tools the provider ran itself and their results). ``raw`` is the
+    provider's payload as received. ``latency`` is seconds from send to the last byte;
+    ``metadata`` records routing decisions and retries.
     """
 
     content: tuple[Part, ...] = field(default=(), converter=_to_parts)
@@ -532,7 +622,19 @@ class Response:
 
     @property
     def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        """The calls the caller is to run; tools the provider ran itself are
+        :attr:`server_tool_calls`."""
         return tuple(p for p in self.content if isinstance(p, ToolCallPart))
+
+    @property
+    def server_tool_calls(self) -> tuple[ServerToolCallPart, ...]:
+        """The tools the provider ran on its own side (web search...), in order."""
+        return tuple(p for p in self.content if isinstance(p, ServerToolCallPart))
+
+    @property
+    def citations(self) -> tuple[Citation, ...]:
+        """The citations of every text part, in order."""
+        return tuple(c for p in self.content if isinstance(p, TextPart) for c in p.citations)
 
     def json(self) -> Any:
         """The text parsed as JSON: the value of a structured-output call."""
@@ -604,6 +706,43 @@ class ToolCallDelta:
 
 
 @frozen
+class CitationDelta:
+    """A source for the text part being streamed (see :class:`Citation`). It belongs to
+    the text that follows it up to the end of that part; the assembler starts a new
+    text part for it when the text before it had no citations."""
+
+    TAG: ClassVar[str] = "citation_delta"
+    citation: Citation
+
+
+@frozen
+class ServerToolCallDelta:
+    """A piece of a tool call the provider runs itself (see
+    :class:`ServerToolCallPart`), never one for the caller to run. Pieces with the same
+    ``index`` belong to one call: the first carries ``id``, ``name`` and ``server``, the
+    rest append to ``arguments`` (JSON text)."""
+
+    TAG: ClassVar[str] = "server_tool_call_delta"
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    server: str | None = None
+
+
+@frozen
+class ServerToolResultDelta:
+    """The result of a server tool call, whole in one event (providers send it so):
+    the fields of :class:`ServerToolResultPart`."""
+
+    TAG: ClassVar[str] = "server_tool_result_delta"
+    tool_call_id: str
+    kind: str
+    content: Any = None
+    is_error: bool = False
+
+
+@frozen
 class UsageEvent:
     """Token usage so far; the last one in a stream is the total."""
 
@@ -620,8 +759,26 @@ class EndEvent:
     response: Response
 
 
-StreamEvent = TextDelta | ThinkingDelta | ToolCallDelta | UsageEvent | EndEvent
-EVENT_TYPES: tuple[type, ...] = (TextDelta, ThinkingDelta, ToolCallDelta, UsageEvent, EndEvent)
+StreamEvent = (
+    TextDelta
+    | ThinkingDelta
+    | ToolCallDelta
+    | CitationDelta
+    | ServerToolCallDelta
+    | ServerToolResultDelta
+    | UsageEvent
+    | EndEvent
+)
+EVENT_TYPES: tuple[type, ...] = (
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    CitationDelta,
+    ServerToolCallDelta,
+    ServerToolResultDelta,
+    UsageEvent,
+    EndEvent,
+)
 
 
 # ---------------------------------------------------------------------------- batches

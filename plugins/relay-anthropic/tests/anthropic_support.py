@@ -64,17 +64,23 @@ def stream_of(body: dict[str, Any]) -> list[dict[str, Any]]:
         kind = block["type"]
         deltas: list[dict[str, Any]] = []
         if kind == "text":
+            # A cited block starts with an empty citations list; each citation comes as a
+            # citations_delta before the text (as real web-search streams show).
             first = {"type": "text", "text": ""}
-            deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
+            deltas = []
+            if block.get("citations"):
+                first = {"citations": [], **first}
+                deltas = [{"type": "citations_delta", "citation": c} for c in block["citations"]]
+            deltas += [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
         elif kind == "thinking":
             first = {"type": "thinking", "thinking": ""}
             deltas = [{"type": "thinking_delta", "thinking": p} for p in _pieces(block["thinking"])]
             deltas.append({"type": "signature_delta", "signature": block["signature"]})
-        elif kind == "tool_use":
+        elif kind in ("tool_use", "server_tool_use", "mcp_tool_use"):
             first = {**block, "input": {}}
             text = json.dumps(block["input"])
             deltas = [{"type": "input_json_delta", "partial_json": p} for p in _pieces(text, 7)]
-        else:  # redacted_thinking and the like arrive whole
+        else:  # redacted_thinking, server tools' results and the like arrive whole
             first = block
         events.append({"type": "content_block_start", "index": index, "content_block": first})
         events += [{"type": "content_block_delta", "index": index, "delta": d} for d in deltas]

@@ -114,13 +114,13 @@ def test_stop_reasons(make_hub: Callable[..., Hub], stop_reason: str, finish: st
 def test_unknown_blocks_stay_in_raw_only(make_hub: Callable[..., Hub]) -> None:
     body = message(
         [
-            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+            {"type": "container_upload", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"},
             {"type": "text", "text": "Found it."},
         ]
     )
     answer = make_hub(FakeServer(json_answer(body))).chat(TARGET, "Search")
     assert answer.content == (TextPart("Found it."),)
-    assert answer.raw["content"][0]["type"] == "server_tool_use"
+    assert answer.raw["content"][0]["type"] == "container_upload"
 
 
 @pytest.mark.parametrize(
@@ -181,6 +181,37 @@ _BLOCK = st.one_of(
         st.text("abcXYZ0123+/=", min_size=4, max_size=40),
     ),
     st.builds(lambda d: {"type": "redacted_thinking", "data": d}, st.text("abcXYZ09", min_size=4)),
+    # Server tools: calls whose input streams like a tool call's, results whole, cited text.
+    st.builds(
+        lambda i, kind, q: {
+            "type": kind,
+            "id": f"srvtoolu_{i}",
+            "name": "web_search",
+            "input": {"query": q},
+            **({"server_name": "deepwiki"} if kind == "mcp_tool_use" else {}),
+        },
+        st.integers(0, 999),
+        st.sampled_from(["server_tool_use", "mcp_tool_use"]),
+        _TEXT,
+    ),
+    st.builds(
+        lambda i, u: {
+            "type": "web_search_tool_result",
+            "tool_use_id": f"srvtoolu_{i}",
+            "content": [{"type": "web_search_result", "title": u, "url": f"https://x/{i}"}],
+        },
+        st.integers(0, 999),
+        _TEXT,
+    ),
+    st.builds(
+        lambda t, c: {
+            "type": "text",
+            "text": t,
+            "citations": [{"type": "web_search_result_location", "cited_text": c, "url": "u"}],
+        },
+        _TEXT,
+        _TEXT,
+    ),
     st.builds(
         lambda i, n, a: {"type": "tool_use", "id": f"toolu_{i}", "name": n, "input": a},
         st.integers(0, 999),

@@ -206,3 +206,28 @@ def test_a_tool_call_part_keeps_its_arguments_as_json() -> None:
     )
     (message,) = json.loads(output_messages(response))
     assert message["parts"][0]["arguments"] == {"n": 1, "city": "Zürich"}
+
+
+def test_server_tool_parts_are_recorded_apart_from_tool_calls() -> None:
+    from relay_core import ServerToolCallPart, ServerToolResultPart, TextPart
+    from relay_otel._content import output_messages
+
+    results = [{"type": "web_search_result", "url": "https://example.com"}]
+    response = Response(
+        content=(
+            ServerToolCallPart("s1", "web_search", {"query": "Zürich"}),
+            ServerToolResultPart("s1", "web_search_tool_result", results),
+            TextPart("Sunny."),
+        )
+    )
+    (message,) = json.loads(output_messages(response))
+    assert message["parts"] == [
+        {
+            "type": "server_tool_call",
+            "id": "s1",
+            "name": "web_search",
+            "arguments": {"query": "Zürich"},
+        },
+        {"type": "server_tool_call_response", "id": "s1", "response": results},
+        {"type": "text", "content": "Sunny."},
+    ]

@@ -9,10 +9,16 @@ import pytest
 
 import relay_core.errors as errors
 from relay_core.types import (
+    Citation,
+    CitationDelta,
     DocumentPart,
     EndEvent,
     ImagePart,
     Response,
+    ServerToolCallDelta,
+    ServerToolCallPart,
+    ServerToolResultDelta,
+    ServerToolResultPart,
     TextDelta,
     TextPart,
     ThinkingDelta,
@@ -253,6 +259,35 @@ def test_the_chunk_encoder_follows_the_stream_shape() -> None:
     assert {c["id"] for c in chunks} == {"rid"}
     assert [c["usage"] for c in chunks[:-1]] == [None] * 6
     assert chunks[-1]["usage"]["total_tokens"] == 7
+
+
+def test_server_tools_stay_out_of_the_openai_answer_and_their_text_stays_in() -> None:
+    # OpenAI's chat wire has no place for a tool the upstream ran itself: sent as a
+    # tool call, a client would try to run it. The text grounded in it is answer text;
+    # its citations have no Chat Completions field.
+    search = ServerToolCallPart("srvtoolu_1", "web_search", {"query": "Paris"})
+    found = ServerToolResultPart("srvtoolu_1", "web_search_tool_result", [{"url": "u"}])
+    source = Citation(url="https://example.com", title="T")
+    response = Response(
+        content=(search, found, TextPart("Sunny.", citations=[source])), usage=Usage(3, 4)
+    )
+    message = completion(response, id="rid", model="fast", created=1)["choices"][0]["message"]
+    assert message == {"role": "assistant", "content": "Sunny.", "refusal": None}
+    encoder = ChunkEncoder("rid", "fast", 7, include_usage=False)
+    events = (
+        ServerToolCallDelta(0, id="srvtoolu_1", name="web_search", arguments='{"query"'),
+        ServerToolResultDelta("srvtoolu_1", "web_search_tool_result", [{"url": "u"}]),
+        CitationDelta(source),
+        TextDelta("Sunny."),
+        EndEvent(response),
+    )
+    chunks = [chunk for event in events for chunk in encoder.encode(event)]
+    assert [c["choices"][0]["delta"] for c in chunks] == [
+        {"role": "assistant", "content": ""},
+        {"content": "Sunny."},
+        {},
+    ]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
 
 
 LEAK = "sk-upstreamSECRET0123456789abcdef"

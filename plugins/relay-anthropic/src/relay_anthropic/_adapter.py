@@ -40,6 +40,8 @@ from relay_core.types import (
     BatchCounts,
     BatchItem,
     BatchState,
+    Citation,
+    CitationDelta,
     DocumentPart,
     EndEvent,
     ErrorInfo,
@@ -51,6 +53,10 @@ from relay_core.types import (
     Request,
     Response,
     ResponseSchema,
+    ServerToolCallDelta,
+    ServerToolCallPart,
+    ServerToolResultDelta,
+    ServerToolResultPart,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -244,6 +250,7 @@ class AnthropicProvider(Provider):
             Capability.DOCUMENTS,
             Capability.THINKING,
             Capability.BATCH,
+            Capability.SERVER_TOOLS,
         }
     )
     api_key_env = "ANTHROPIC_API_KEY"
@@ -675,7 +682,37 @@ def alternating_turns(
 def _block(part: Part) -> dict[str, Any] | None:
     if isinstance(part, TextPart):
         # The API rejects empty text blocks; an empty part says nothing anyway.
-        return {"type": "text", "text": part.text} if part.text else None
+        if not part.text:
+            return None
+        text: dict[str, Any] = {"type": "text", "text": part.text}
+        # Anthropic's own citations go back as received; another provider's are in a
+        # form the API does not take, and the text stands without them.
+        citations = [c.data for c in part.citations if c.data.get("type") in _CITATIONS]
+        if citations:
+            text["citations"] = citations
+        return text
+    if isinstance(part, ServerToolCallPart):
+        if part.server is not None:
+            return {
+                "type": "mcp_tool_use",
+                "id": part.id,
+                "name": part.name,
+                "server_name": part.server,
+                "input": part.arguments,
+            }
+        return {
+            "type": "server_tool_use",
+            "id": part.id,
+            "name": part.name,
+            "input": part.arguments,
+        }
+    if isinstance(part, ServerToolResultPart):
+        block = {"type": part.kind, "tool_use_id": part.tool_call_id, "content": part.content}
+        if part.kind == _MCP_RESULT:
+            # The MCP result says whether it failed; the built-in tools' results say it
+            # inside their content (a ``..._error`` type).
+            block["is_error"] = part.is_error
+        return block
     if isinstance(part, ImagePart):
         return {"type": "image", "source": _image_source(part)}
     if isinstance(part, DocumentPart):
@@ -728,6 +765,56 @@ def _document_source(part: DocumentPart) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- from the wire
 
+# The citation types the Messages API returns on text blocks and takes back.
+_CITATIONS = frozenset(
+    {
+        "char_location",
+        "page_location",
+        "content_block_location",
+        "web_search_result_location",
+        "search_result_location",
+    }
+)
+_MCP_RESULT = "mcp_tool_result"
+# Blocks of a tool the server runs: their input streams like a tool call's, but the
+# caller never runs them.
+_SERVER_CALLS = frozenset({"server_tool_use", "mcp_tool_use"})
+
+
+def _citation(data: Mapping[str, Any]) -> Citation:
+    title = data.get("title", data.get("document_title"))
+    return Citation(
+        url=data.get("url"),
+        title=title if isinstance(title, str) else None,
+        cited_text=data.get("cited_text"),
+        data=dict(data),
+    )
+
+
+def _is_server_result(block: Mapping[str, Any]) -> bool:
+    """A server tool's result: ``web_search_tool_result``, ``code_execution_tool_result``,
+    ``bash_code_execution_tool_result``, ``web_fetch_tool_result``, ``mcp_tool_result``
+    and those added later (each names the call it answers)."""
+    kind = str(block.get("type"))
+    return kind.endswith("_tool_result") and kind != "tool_result" and "tool_use_id" in block
+
+
+def _server_result(block: Mapping[str, Any]) -> ServerToolResultPart:
+    content = block.get("content")
+    if block["type"] == _MCP_RESULT:
+        failed = bool(block.get("is_error"))
+    else:
+        failed = isinstance(content, dict) and str(content.get("type", "")).endswith("_error")
+    return ServerToolResultPart(block["tool_use_id"], block["type"], content, is_error=failed)
+
+
+def _server_call(block: Mapping[str, Any]) -> ServerToolCallPart:
+    if not isinstance(block["input"], dict):
+        raise MalformedResponse(f"server tool call {block['name']!r} input is not an object")
+    return ServerToolCallPart(
+        block["id"], block["name"], block["input"], server=block.get("server_name")
+    )
+
 
 def _usage(usage: Mapping[str, Any]) -> Usage:
     # Anthropic's input_tokens leave out cache reads and writes; Relay's include them.
@@ -749,7 +836,8 @@ def _response(body: Any, structured: _Structured | None) -> Response:
     for block in body["content"]:
         kind = block["type"]
         if kind == "text":
-            content.append(TextPart(block["text"]))
+            citations = [_citation(c) for c in block.get("citations") or ()]
+            content.append(TextPart(block["text"], citations=citations))
         elif kind == "thinking":
             content.append(ThinkingPart(block["thinking"], signature=block.get("signature")))
         elif kind == "redacted_thinking":
@@ -762,7 +850,11 @@ def _response(body: Any, structured: _Structured | None) -> Response:
             if not isinstance(block["input"], dict):
                 raise MalformedResponse(f"tool call {block['name']!r} input is not an object")
             content.append(ToolCallPart(block["id"], block["name"], block["input"]))
-        # Server-tool blocks and other new types stay in ``raw``.
+        elif kind in _SERVER_CALLS:
+            content.append(_server_call(block))
+        elif _is_server_result(block):
+            content.append(_server_result(block))
+        # Other new block types stay in ``raw``.
     if structured is not None:
         content, finish = structured.settle(content, answer, finish, f"stop_reason {stop_reason!r}")
     return Response(
@@ -787,6 +879,18 @@ def _block_started(
         if structured is not None and block["name"] == structured.name:
             return []
         return [ToolCallDelta(index, id=block["id"], name=block["name"])]
+    if kind in _SERVER_CALLS:
+        arguments[index] = []
+        return [
+            ServerToolCallDelta(
+                index, id=block["id"], name=block["name"], server=block.get("server_name")
+            )
+        ]
+    if _is_server_result(block):
+        result = _server_result(block)
+        return [
+            ServerToolResultDelta(result.tool_call_id, result.kind, result.content, result.is_error)
+        ]
     if kind == "text" and block.get("text"):
         return [TextDelta(block["text"])]
     if kind == "thinking" and block.get("thinking"):
@@ -816,10 +920,19 @@ def _delta(
         return ThinkingDelta("", signature=delta["signature"])
     if kind == "input_json_delta":
         arguments.setdefault(index, []).append(delta["partial_json"])
+        if block.get("type") in _SERVER_CALLS:
+            return ServerToolCallDelta(index, arguments=delta["partial_json"])
         if structured is not None and block.get("name") == structured.name:
             return None
         return ToolCallDelta(index, arguments=delta["partial_json"])
-    return None  # citations and later delta types: kept out of the unified events
+    if kind == "citations_delta":
+        # Kept on the block too, so the end response (read from the rebuilt message)
+        # has the citations chat has.
+        if block.get("citations") is None:
+            block["citations"] = []
+        block["citations"].append(delta["citation"])
+        return CitationDelta(_citation(delta["citation"]))
+    return None  # later delta types: kept out of the unified events
 
 
 def _arguments(pieces: list[str], block: Mapping[str, Any]) -> Any:

@@ -92,6 +92,8 @@ class MockProvider(Provider):
             Capability.DOCUMENTS,
             Capability.THINKING,
             Capability.BATCH,
+            # Server-tool parts sent back are read like any other input (counted).
+            Capability.SERVER_TOOLS,
         }
     )
     api_key_env = None

@@ -21,6 +21,7 @@ from relay_core.types import (
     Message,
     Part,
     Request,
+    ServerToolCallPart,
     TextPart,
     ThinkingPart,
     Tool,
@@ -292,9 +293,11 @@ def _part_tokens(part: Part) -> int:
         return IMAGE_TOKENS
     if isinstance(part, DocumentPart):
         return DOCUMENT_TOKENS
-    if isinstance(part, ToolCallPart):
+    if isinstance(part, (ToolCallPart, ServerToolCallPart)):
         return count_tokens(part.name) + count_tokens(json.dumps(part.arguments))
-    return count_tokens(part.content)
+    if isinstance(part, ToolResultPart):
+        return count_tokens(part.content)
+    return count_tokens(json.dumps(part.content, ensure_ascii=False))
 
 
 def _input_tokens(request: Request) -> int:

@@ -17,6 +17,8 @@ from relay_core.types import (
     Part,
     Request,
     Response,
+    ServerToolCallPart,
+    ServerToolResultPart,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -72,6 +74,17 @@ def _part(part: Part) -> dict[str, Any] | None:
         return {"type": "tool_call", "id": part.id, "name": part.name, "arguments": part.arguments}
     if isinstance(part, ToolResultPart):
         return {"type": "tool_call_response", "id": part.tool_call_id, "response": part.content}
+    # A tool the provider ran itself (web search...): shaped like a tool call, under a
+    # type of its own so nobody reads it as one the caller ran.
+    if isinstance(part, ServerToolCallPart):
+        call = {"id": part.id, "name": part.name, "arguments": part.arguments}
+        return {"type": "server_tool_call", **call}
+    if isinstance(part, ServerToolResultPart):
+        return {
+            "type": "server_tool_call_response",
+            "id": part.tool_call_id,
+            "response": part.content,
+        }
     return _media(part)
 
 
