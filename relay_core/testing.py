@@ -14,9 +14,10 @@ Importing this module does not import pytest; the conformance suite does when it
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,13 +36,19 @@ __all__ = [
     "FakeServer",
     "ProviderConformance",
     "assert_stream_equals_chat",
+    "cassette_answers",
     "cassette_player",
     "hub_for",
     "hub_maker",
     "json_answer",
+    "json_differences",
     "memory_keyring",
+    "model_problems",
     "recorded_waits",
     "sse_answer",
+    "sse_payloads",
+    "typed_dict_problems",
+    "wire_request",
 ]
 
 
@@ -296,6 +303,276 @@ def _same_body(sent: Any, recorded: Any) -> None:
             return raw
 
     assert value(sent.body) == value(recorded.body), "request body differs from the cassette's"
+
+
+# ---------------------------------------------------------------------------- SDK oracles
+#
+# The official SDKs' types say what a provider accepts and answers. These checkers hold
+# Relay's request bodies and the cassettes' answers to them; they import no SDK, so any
+# plugin's tests may use them with whichever SDK they install.
+
+
+def typed_dict_problems(value: Any, annotation: Any, path: str = "$") -> list[str]:
+    """What in ``value`` (a JSON body) the request type ``annotation`` does not allow:
+    unknown keys, missing required keys, wrong scalar types and literals, each as
+    ``"<path>: <problem>"``. ``annotation`` is an SDK's ``TypedDict`` (keys renamed with
+    ``Annotated[..., PropertyInfo(alias=...)]`` read under their wire name), or any
+    ``Union``/``Literal``/``Iterable``/``Dict``/scalar built from them. Unlike a
+    pydantic ``TypeAdapter``, it checks the items of an ``Iterable`` too."""
+    import collections.abc
+    import typing
+
+    import typing_extensions
+
+    origin = typing_extensions.get_origin(annotation)
+    args = typing_extensions.get_args(annotation)
+    if origin is typing_extensions.Annotated:
+        return typed_dict_problems(value, args[0], path)
+    if origin in (typing_extensions.Required, typing_extensions.NotRequired):
+        return typed_dict_problems(value, args[0], path)
+    if annotation in (Any, object) or isinstance(annotation, typing.TypeVar):
+        return []
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        options = [typed_dict_problems(value, option, path) for option in args]
+        # The closest option explains the mismatch best.
+        return [] if [] in options else min(options, key=len)
+    if origin is typing_extensions.Literal:
+        return [] if value in args else [f"{path}: {value!r} is not one of {list(args)}"]
+    if typing_extensions.is_typeddict(annotation):
+        return _typed_dict_object_problems(value, annotation, path)
+    if annotation is type(None):
+        return [] if value is None else [f"{path}: {value!r} is not null"]
+    if annotation is str or annotation is bytes:
+        return [] if isinstance(value, str) else [f"{path}: {value!r} is not a string"]
+    if annotation is bool:
+        return [] if isinstance(value, bool) else [f"{path}: {value!r} is not a boolean"]
+    if annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return [] if ok else [f"{path}: {value!r} is not an integer"]
+    if annotation is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return [] if ok else [f"{path}: {value!r} is not a number"]
+    container = origin if isinstance(origin, type) else None
+    if container is not None and issubclass(container, collections.abc.Mapping):
+        if not isinstance(value, dict):
+            return [f"{path}: {value!r} is not an object"]
+        item = args[1] if len(args) == 2 else Any
+        return [p for k, v in value.items() for p in typed_dict_problems(v, item, f"{path}.{k}")]
+    if container is not None and issubclass(container, collections.abc.Iterable):
+        if not isinstance(value, list):
+            return [f"{path}: {value!r} is not an array"]
+        item = args[0] if args else Any
+        return [
+            p for i, v in enumerate(value) for p in typed_dict_problems(v, item, f"{path}[{i}]")
+        ]
+    if isinstance(annotation, type) and typing_extensions.get_origin(annotation) is None:
+        # SequenceNotStr and the like are Protocol classes wrapping a list.
+        if getattr(annotation, "_is_protocol", False) and isinstance(value, list):
+            return []
+        if isinstance(value, annotation):
+            return []
+    return [f"{path}: {value!r} does not match {annotation!r}"]
+
+
+def _typed_dict_object_problems(value: Any, annotation: Any, path: str) -> list[str]:
+    import typing_extensions
+
+    if not isinstance(value, dict):
+        return [f"{path}: {value!r} is not an object"]
+    hints = typing_extensions.get_type_hints(annotation, include_extras=True)
+    wire: dict[str, tuple[str, Any]] = {}
+    annotated: Any = typing_extensions.Annotated
+    marked: Any = typing_extensions.Required
+    unmarked: Any = typing_extensions.NotRequired
+    for name, hint in hints.items():
+        alias, layer = name, hint
+        # The alias sits in Annotated's metadata, itself maybe inside Required[...].
+        while typing_extensions.get_origin(layer) in (annotated, marked, unmarked):
+            args = typing_extensions.get_args(layer)
+            if typing_extensions.get_origin(layer) is annotated:
+                alias = next((m.alias for m in args[1:] if getattr(m, "alias", None)), alias)
+            layer = args[0]
+        wire[alias] = (name, hint)
+    problems = [f"{path}: unknown key {key!r}" for key in value if key not in wire]
+    # Read from the hints, not __required_keys__: under postponed annotations (as the
+    # SDKs write them) the class cannot see Required[...] and leaves that wrong.
+    totals = _totality(annotation)
+
+    def required(name: str, hint: Any) -> bool:
+        while typing_extensions.get_origin(hint) is annotated:
+            hint = typing_extensions.get_args(hint)[0]
+        origin = typing_extensions.get_origin(hint)
+        return origin is marked or (totals.get(name, True) and origin is not unmarked)
+
+    problems += [
+        f"{path}: missing required key {key!r}"
+        for key, (name, hint) in wire.items()
+        if required(name, hint) and key not in value
+    ]
+    for key, item in value.items():
+        if key in wire:
+            problems += typed_dict_problems(item, wire[key][1], f"{path}.{key}")
+    return problems
+
+
+def _totality(annotation: Any) -> dict[str, bool]:
+    """Each key of a TypedDict and the ``total`` of the class that declared it (a class's
+    own ``__annotations__`` hold its bases' keys too)."""
+    import inspect
+
+    import typing_extensions
+
+    found: dict[str, bool] = {}
+    for base in getattr(annotation, "__orig_bases__", ()):
+        if typing_extensions.is_typeddict(base):
+            found.update(_totality(base))
+    total = bool(getattr(annotation, "__total__", True))
+    for key in inspect.get_annotations(annotation):
+        found.setdefault(key, total)
+    return found
+
+
+def model_problems(annotation: Any, data: Any) -> list[str]:
+    """What in ``data`` (a JSON answer) the response type ``annotation`` does not
+    describe: pydantic's validation errors (a missing required field, a wrong type) and
+    every field it accepted without knowing it (SDK models allow extra fields, so those
+    would otherwise pass unseen), each as ``"<path>: <problem>"``. ``annotation`` is an
+    SDK's pydantic model or a union of them (a stream event type)."""
+    # By name: pydantic is the SDKs' dependency and a test one, not the core's.
+    pydantic = importlib.import_module("pydantic")
+    annotation = _union_member(annotation, data)
+    try:
+        parsed = pydantic.TypeAdapter(annotation).validate_python(data)
+    except pydantic.ValidationError as error:
+        errors = error.errors()
+        # In a union, a member whose literal (``type``...) the data does not match is not
+        # the one meant: its errors would only bury the real one's.
+        others = {e["loc"][:-1] for e in errors if e["type"] == "literal_error"}
+        meant = [
+            e
+            for e in errors
+            if not any(e["loc"][: len(o)] == o and _member_name(o) for o in others)
+        ]
+        return [f"$.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in (meant or errors)]
+    return _extra_fields(parsed, "$")
+
+
+def _member_name(loc: tuple[Any, ...]) -> bool:
+    """Whether an error location ends at a union member (pydantic names it by its class)."""
+    return bool(loc) and isinstance(loc[-1], str) and loc[-1][:1].isupper()
+
+
+def _union_member(annotation: Any, data: Any) -> Any:
+    """The one member of a union of models whose literal fields (``type``, ``object``...)
+    ``data`` matches, so its errors are reported rather than every member's; else the
+    annotation as it is."""
+    import typing
+
+    import typing_extensions
+
+    union = annotation
+    while typing_extensions.get_origin(union) is typing_extensions.Annotated:
+        union = typing_extensions.get_args(union)[0]
+    if typing_extensions.get_origin(union) is not typing.Union or not isinstance(data, dict):
+        return annotation
+
+    def matches(member: Any) -> bool:
+        for name, field in getattr(member, "model_fields", {}).items():
+            hint = field.annotation
+            if typing_extensions.get_origin(hint) is typing_extensions.Literal:
+                key = field.alias or name
+                if key not in data or data[key] not in typing_extensions.get_args(hint):
+                    return False
+        return hasattr(member, "model_fields")
+
+    found = [member for member in typing_extensions.get_args(union) if matches(member)]
+    return found[0] if len(found) == 1 else annotation
+
+
+def _extra_fields(value: Any, path: str) -> list[str]:
+    pydantic = importlib.import_module("pydantic")
+    if isinstance(value, pydantic.BaseModel):
+        extra = value.__pydantic_extra__ or {}
+        found = [f"{path}: unknown field {key!r}" for key in extra]
+        for name in type(value).model_fields:
+            found += _extra_fields(getattr(value, name), f"{path}.{name}")
+        return found
+    if isinstance(value, (list, tuple)):
+        return [p for i, item in enumerate(value) for p in _extra_fields(item, f"{path}[{i}]")]
+    if isinstance(value, dict):
+        return [p for k, item in value.items() for p in _extra_fields(item, f"{path}.{k}")]
+    return []
+
+
+def wire_request(request: Any, headers: Sequence[str]) -> dict[str, Any]:
+    """What of an HTTP request (``httpx``'s, or an SDK's own client's) a provider reads:
+    the method, the path, the query, the ``headers`` named (lower case; absent ones
+    left out) and the body, as JSON when it is JSON. For comparing what an official
+    SDK sends with what Relay sends for the same call."""
+    content = bytes(request.content)
+    try:
+        body: Any = json.loads(content) if content else None
+    except ValueError:
+        body = content
+    return {
+        "method": request.method,
+        "path": request.url.path,
+        "query": dict(request.url.params),
+        "headers": {name: request.headers[name] for name in headers if name in request.headers},
+        "body": body,
+    }
+
+
+def json_differences(left: Any, right: Any, path: str = "$") -> dict[str, tuple[Any, Any]]:
+    """Where two JSON values differ: ``{path: (left's, right's)}``, a key one side lacks
+    shown as ``MISSING``, lists compared item by item."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        found: dict[str, tuple[Any, Any]] = {}
+        for key in [*left, *(k for k in right if k not in left)]:
+            found.update(
+                json_differences(left.get(key, MISSING), right.get(key, MISSING), f"{path}.{key}")
+            )
+        return found
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        found = {}
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
+            found.update(json_differences(a, b, f"{path}[{index}]"))
+        return found
+    return {} if left == right and type(left) is type(right) else {path: (left, right)}
+
+
+MISSING = "<missing>"
+
+
+def cassette_answers(path: str | Path) -> list[tuple[str, int, str]]:
+    """Each answer a cassette holds, as ``(where, status, body text)``: ``where`` names
+    the file, the interaction and its request (``chat.yaml#0 POST https://...``), for
+    checking the bodies against an SDK's response types."""
+    import yaml
+
+    path = Path(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    answers = []
+    for number, interaction in enumerate(data.get("interactions") or ()):
+        request, response = interaction["request"], interaction["response"]
+        body = response.get("body", {}).get("string", "")
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        where = f"{path.name}#{number} {request['method']} {request['uri']}"
+        answers.append((where, int(response["status"]["code"]), body))
+    return answers
+
+
+def sse_payloads(text: str) -> list[Any]:
+    """The JSON ``data`` of each server-sent event in ``text`` (``[DONE]`` left out)."""
+    payloads = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        data = "\n".join(
+            line[5:].lstrip(" ") for line in block.splitlines() if line.startswith("data:")
+        )
+        if data and data.strip() != "[DONE]":
+            payloads.append(json.loads(data))
+    return payloads
 
 
 # ---------------------------------------------------------------------------- conformance
