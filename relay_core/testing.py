@@ -35,13 +35,17 @@ __all__ = [
     "FakeServer",
     "ProviderConformance",
     "assert_stream_equals_chat",
+    "cassette_interactions",
     "cassette_player",
     "hub_for",
     "hub_maker",
     "json_answer",
+    "json_differences",
     "memory_keyring",
     "recorded_waits",
     "sse_answer",
+    "sse_data",
+    "unknown_fields",
 ]
 
 
@@ -296,6 +300,90 @@ def _same_body(sent: Any, recorded: Any) -> None:
             return raw
 
     assert value(sent.body) == value(recorded.body), "request body differs from the cassette's"
+
+
+# ---------------------------------------------------------------------------- SDK oracles
+
+
+def unknown_fields(model: Any, raw: Any, path: str = "$") -> list[str]:
+    """The JSON paths of keys in ``raw`` that ``model``'s type does not declare, at every
+    depth: ``model`` is a pydantic model validated from ``raw`` (an official SDK's
+    response or request type). SDK models ignore or keep unknown keys instead of refusing
+    them, so validation alone never reports a field Relay's cassettes invented.
+
+    Pydantic is not imported: the model is read through ``model_fields`` (names and
+    aliases) and ``model_extra``. Lists pair item by item; a field typed as a free mapping
+    (``Dict[str, Any]``) is not walked into. ::
+
+        answer = ChatCompletionResponse.model_validate(body)  # missing fields raise
+        assert unknown_fields(answer, body) == []
+    """
+    if isinstance(raw, list) and isinstance(model, (list, tuple)):
+        return [
+            found
+            for index, (item, raw_item) in enumerate(zip(model, raw, strict=False))
+            for found in unknown_fields(item, raw_item, f"{path}[{index}]")
+        ]
+    fields = getattr(type(model), "model_fields", None)
+    if fields is None or not isinstance(raw, dict):
+        return []
+    names: dict[str, str] = {}
+    for name, info in fields.items():
+        names[name] = name
+        for alias in (info.alias, info.validation_alias, info.serialization_alias):
+            if isinstance(alias, str):
+                names[alias] = name
+    found: list[str] = []
+    for key, value in raw.items():
+        if key not in names:
+            found.append(f"{path}.{key}")
+        else:
+            found += unknown_fields(getattr(model, names[key], None), value, f"{path}.{key}")
+    return found
+
+
+def json_differences(expected: Any, actual: Any, path: str = "$") -> list[tuple[str, Any, Any]]:
+    """Where two JSON values differ, as ``(path, expected's value, actual's value)``
+    triples; a key missing on one side has the value ``None`` there. Used to compare the
+    body an official SDK sends with Relay's for the same call."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return [
+            found
+            for key in sorted(set(expected) | set(actual))
+            for found in json_differences(expected.get(key), actual.get(key), f"{path}.{key}")
+        ]
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [
+            found
+            for index, pair in enumerate(zip(expected, actual, strict=True))
+            for found in json_differences(*pair, f"{path}[{index}]")
+        ]
+    return [] if expected == actual else [(path, expected, actual)]
+
+
+def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:
+    """The interactions of a vcrpy cassette file as plain data (``request`` and
+    ``response`` mappings), for tests that read what a cassette asserts about the wire."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return list(data.get("interactions") or [])
+
+
+def sse_data(text: str) -> list[Any]:
+    """The ``data:`` payloads of a server-sent-event body, each parsed as JSON (a payload
+    that is not JSON, such as ``[DONE]``, stays text)."""
+    found: list[Any] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines = [line[5:].lstrip() for line in block.split("\n") if line.startswith("data:")]
+        if not lines:
+            continue
+        data = "\n".join(lines)
+        try:
+            found.append(json.loads(data))
+        except ValueError:
+            found.append(data)
+    return found
 
 
 # ---------------------------------------------------------------------------- conformance
