@@ -46,6 +46,7 @@ __all__ = [
     "sse_answer",
     "sse_data",
     "unknown_fields",
+    "unread_keys",
 ]
 
 
@@ -359,6 +360,63 @@ def json_differences(expected: Any, actual: Any, path: str = "$") -> list[tuple[
             for found in json_differences(*pair, f"{path}[{index}]")
         ]
     return [] if expected == actual else [(path, expected, actual)]
+
+
+class _Reads(dict[str, Any]):
+    """A JSON object that records which of its keys were read, at every depth."""
+
+    def __init__(self, value: dict[str, Any], path: str, read: set[str]) -> None:
+        super().__init__(
+            {key: _reading(item, f"{path}.{key}", read) for key, item in value.items()}
+        )
+        self.path, self.read = path, read
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(f"{self.path}.{key}")
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            self.read.add(f"{self.path}.{key}")
+        return super().get(key, default)
+
+
+def _reading(value: Any, path: str, read: set[str]) -> Any:
+    if isinstance(value, dict):
+        return _Reads(value, path, read)
+    if isinstance(value, list):
+        return [_reading(item, f"{path}[]", read) for item in value]
+    return value
+
+
+def _leaves(value: Any, path: str = "$") -> list[str]:
+    if isinstance(value, dict) and value:
+        return [leaf for key, item in value.items() for leaf in _leaves(item, f"{path}.{key}")]
+    if isinstance(value, list) and value:
+        return [leaf for item in value for leaf in _leaves(item, f"{path}[]")]
+    return [path]
+
+
+def unread_keys(converter: Callable[[Any], Any], body: dict[str, Any]) -> tuple[Any, list[str]]:
+    """What ``converter`` (an official SDK's function from a REST body to its own
+    shape) makes of ``body``, and the JSON paths of ``body``'s keys it never reads: an
+    SDK that converts REST answers drops what it does not know without a word.
+
+    An object the converter takes whole without looking into it (a free-form mapping,
+    or one it hands on to a pydantic type that refuses unknown keys itself) counts as
+    read to its leaves; one it walks into must have each leaf read."""
+    read: set[str] = set()
+    converted = converter(_reading(body, "$", read))
+    walked = {r.rsplit(".", 1)[0] for r in read} | {r.split("[]")[0] for r in read if "[]" in r}
+
+    def consumed(leaf: str) -> bool:
+        if leaf in read:
+            return True
+        return any(
+            leaf.startswith(r + ".") or leaf.startswith(r + "[") for r in read if r not in walked
+        )
+
+    return converted, sorted({leaf for leaf in _leaves(body) if not consumed(leaf)})
 
 
 def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from relay_core.testing import (
     json_differences,
     sse_data,
     unknown_fields,
+    unread_keys,
 )
 
 MakeHub = Callable[..., Hub]
@@ -326,60 +327,6 @@ def test_relay_bodies_are_valid_sdk_requests(make_hub: MakeHub, scenario: str) -
 # ---------------------------------------------------------------------------- responses
 
 
-class _Reads(dict[str, Any]):
-    """A JSON object that records which of its keys were read, at every depth."""
-
-    def __init__(self, value: dict[str, Any], path: str, read: set[str]) -> None:
-        super().__init__(
-            {key: _reading(item, f"{path}.{key}", read) for key, item in value.items()}
-        )
-        self.path, self.read = path, read
-
-    def __getitem__(self, key: str) -> Any:
-        self.read.add(f"{self.path}.{key}")
-        return super().__getitem__(key)
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        if key in self:
-            self.read.add(f"{self.path}.{key}")
-        return super().get(key, default)
-
-
-def _reading(value: Any, path: str, read: set[str]) -> Any:
-    if isinstance(value, dict):
-        return _Reads(value, path, read)
-    if isinstance(value, list):
-        return [_reading(item, f"{path}[]", read) for item in value]
-    return value
-
-
-def _leaves(value: Any, path: str = "$") -> list[str]:
-    if isinstance(value, dict) and value:
-        return [leaf for key, item in value.items() for leaf in _leaves(item, f"{path}.{key}")]
-    if isinstance(value, list) and value:
-        return [leaf for item in value for leaf in _leaves(item, f"{path}[]")]
-    return [path]
-
-
-def unread_by(converter: Callable[[Any], Any], body: dict[str, Any]) -> tuple[Any, list[str]]:
-    """What the SDK's REST converter makes of ``body``, and the keys of ``body`` it never
-    reads. An object the converter takes whole without looking into it (a free-form
-    mapping, or one it hands on to a pydantic type that refuses unknown keys itself)
-    counts as read to its leaves; one it walks into must have each leaf read."""
-    read: set[str] = set()
-    converted = converter(_reading(body, "$", read))
-    walked = {r.rsplit(".", 1)[0] for r in read} | {r.split("[]")[0] for r in read if "[]" in r}
-
-    def consumed(leaf: str) -> bool:
-        if leaf in read:
-            return True
-        return any(
-            leaf.startswith(r + ".") or leaf.startswith(r + "[") for r in read if r not in walked
-        )
-
-    return converted, sorted({leaf for leaf in _leaves(body) if not consumed(leaf)})
-
-
 # REST fields of a batch operation that the SDK's converter does not read, with why Relay
 # may: each is in the Gemini API's reference for the Operation / GenerateContentBatch.
 ALLOWED_UNREAD: dict[str, str] = {
@@ -402,14 +349,14 @@ _SEEN_UNREAD: set[str] = set()
 
 
 def _batch(body: dict[str, Any]) -> list[str]:
-    converted, unread = unread_by(batches._BatchJob_from_mldev, body)
+    converted, unread = unread_keys(batches._BatchJob_from_mldev, body)
     _SEEN_UNREAD.update(unread)
     types.BatchJob.model_validate(converted)
     return [f"BatchJob REST field {path}" for path in unread if path not in ALLOWED_UNREAD]
 
 
 def _listing(body: dict[str, Any]) -> list[str]:
-    converted, unread = unread_by(batches._ListBatchJobsResponse_from_mldev, body)
+    converted, unread = unread_keys(batches._ListBatchJobsResponse_from_mldev, body)
     types.ListBatchJobsResponse.model_validate(converted)
     problems = [
         f"listing REST field {path}" for path in unread if not path.startswith("$.operations[]")
