@@ -35,6 +35,7 @@ from relay_core import (
     Message,
     ResponseSchema,
     TextPart,
+    ThinkingPart,
     Tool,
     ToolCallPart,
     ToolResultPart,
@@ -71,6 +72,8 @@ PIXEL = base64.b64decode(
 )
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 CALL_ID = "call-7f3a9c"
+# Gemini's thought signatures are opaque base64 that must come back as they went out.
+SIGNATURE = base64.b64encode(b"an opaque thought signature").decode()
 
 # Each scenario: Relay's chat arguments and options, the SDK's contents and config, streamed.
 SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], Any, Any, bool]] = {
@@ -142,6 +145,56 @@ SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], Any, Any, bool]] = {
         ),
         False,
     ),
+    "signed_call_and_thought": (
+        (
+            [
+                Message("user", [TextPart("Weather in Paris?")]),
+                Message(
+                    "assistant",
+                    [
+                        ThinkingPart("The user wants weather.", signature=SIGNATURE),
+                        ToolCallPart(CALL_ID, "get_weather", {"city": "Paris"}, SIGNATURE),
+                    ],
+                ),
+                Message("user", [ToolResultPart(CALL_ID, "21 C")]),
+            ],
+        ),
+        dict(tools=[WEATHER]),
+        [
+            types.Content(role="user", parts=[types.Part(text="Weather in Paris?")]),
+            types.Content(
+                role="model",
+                parts=[
+                    types.Part(
+                        text="The user wants weather.",
+                        thought=True,
+                        thought_signature=base64.b64decode(SIGNATURE),
+                    ),
+                    types.Part(
+                        function_call=types.FunctionCall(
+                            id=CALL_ID, name="get_weather", args={"city": "Paris"}
+                        ),
+                        thought_signature=base64.b64decode(SIGNATURE),
+                    ),
+                ],
+            ),
+            types.Content(
+                role="user",
+                parts=[
+                    types.Part(
+                        function_response=types.FunctionResponse(
+                            id=CALL_ID, name="get_weather", response={"result": "21 C"}
+                        )
+                    )
+                ],
+            ),
+        ],
+        types.GenerateContentConfig(
+            tools=[SDK_WEATHER],
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        ),
+        False,
+    ),
     "structured_output": (
         ("Name a city.",),
         dict(response_schema=ResponseSchema(SCHEMA, "city")),
@@ -201,6 +254,11 @@ INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
         "the API takes a system instruction without a role; the SDK fills in its default",
     ),
     ("tools", "$.generationConfig"): (
+        {},
+        None,
+        "the SDK sends an empty generationConfig; Relay sends none when nothing is set",
+    ),
+    ("signed_call_and_thought", "$.generationConfig"): (
         {},
         None,
         "the SDK sends an empty generationConfig; Relay sends none when nothing is set",
