@@ -29,7 +29,16 @@ from urllib.parse import unquote
 import botocore.session
 import httpx
 import pytest
-from bedrock_support import CASSETTES, MODEL, REGION, converse, text_stream
+from bedrock_support import (
+    CASSETTES,
+    MODEL,
+    REGION,
+    anthropic_message,
+    chunk,
+    converse,
+    stream_answer,
+    text_stream,
+)
 from botocore.eventstream import EventStreamBuffer
 from botocore.model import OperationModel, Shape
 from botocore.parsers import create_parser
@@ -374,6 +383,38 @@ def test_relay_invokes_the_model_as_botocore_does(make_hub: MakeHub) -> None:
     assert relay.content == sdk.body
     # botocore sends the content type and accept the caller names; Relay names JSON.
     assert relay.headers["content-type"] == "application/json"
+
+
+def test_relay_streams_an_invocation_as_botocore_does(make_hub: MakeHub) -> None:
+    message = anthropic_message("ok")
+    events = [
+        {"type": "message_start", "message": {**message, "content": [], "stop_reason": None}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "ok"}},
+        {"type": "content_block_stop", "index": 0},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 1},
+        },
+        {"type": "message_stop"},
+    ]
+    server = FakeServer(stream_answer([chunk(e) for e in events]))
+    catalog = "providers:\n  bedrock:\n    options: {api: invoke, default_max_tokens: 64}\n"
+    list(make_hub(server, catalog=catalog).stream(TARGET, "Hi"))
+    relay = server.requests[-1]
+    sdk = through_botocore(
+        "bedrock-runtime",
+        "invoke_model_with_response_stream",
+        {
+            "modelId": MODEL,
+            "body": relay.content,
+            "contentType": "application/json",
+            "accept": "application/json",
+        },
+    )
+    assert (relay.method, str(relay.url)) == (sdk.method, sdk.url)
+    assert relay.content == sdk.body
 
 
 # ---------------------------------------------------------------------------- batches
