@@ -28,6 +28,7 @@ from cohere_support import CASSETTES, KEY, MODEL, TARGET, answer, text, text_str
 from pydantic import TypeAdapter
 
 from relay_core import (
+    DocumentPart,
     Hub,
     ImagePart,
     Message,
@@ -176,6 +177,27 @@ SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Any], bool
                     ],
                 }
             ]
+        ),
+        False,
+    ),
+    "text_document": (
+        (
+            [
+                Message(
+                    "user",
+                    [
+                        TextPart("Summarize."),
+                        DocumentPart(
+                            data=b"Paris is in France.", media_type="text/plain", name="notes"
+                        ),
+                    ],
+                )
+            ],
+        ),
+        {},
+        dict(
+            messages=[{"role": "user", "content": "Summarize."}],
+            documents=[{"id": "notes", "data": {"title": "notes", "text": "Paris is in France."}}],
         ),
         False,
     ),

@@ -24,6 +24,7 @@ from mistral_support import CASSETTES, KEY, MODEL, chunk, completion
 from mistralai.client import Mistral, errors, models
 
 from relay_core import (
+    DocumentPart,
     Hub,
     ImagePart,
     Message,
@@ -172,6 +173,36 @@ SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Any], bool
                         {"type": "text", "text": "Compare."},
                         {"type": "image_url", "image_url": "https://example.com/cat.png"},
                         {"type": "image_url", "image_url": DATA_URL},
+                    ],
+                }
+            ]
+        ),
+        False,
+    ),
+    "document_url": (
+        (
+            [
+                Message(
+                    "user",
+                    [
+                        TextPart("Summarize."),
+                        DocumentPart(url="https://example.com/paper.pdf", name="paper.pdf"),
+                    ],
+                )
+            ],
+        ),
+        {},
+        dict(
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "Summarize."},
+                        {
+                            "type": "document_url",
+                            "document_url": "https://example.com/paper.pdf",
+                            "document_name": "paper.pdf",
+                        },
                     ],
                 }
             ]
