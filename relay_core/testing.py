@@ -37,17 +37,22 @@ __all__ = [
     "ProviderConformance",
     "assert_stream_equals_chat",
     "cassette_answers",
+    "cassette_interactions",
     "cassette_player",
     "hub_for",
     "hub_maker",
     "json_answer",
+    "json_difference_list",
     "json_differences",
     "memory_keyring",
     "model_problems",
     "recorded_waits",
     "sse_answer",
+    "sse_data",
     "sse_payloads",
     "typed_dict_problems",
+    "unknown_fields",
+    "unread_keys",
     "wire_request",
 ]
 
@@ -573,6 +578,146 @@ def sse_payloads(text: str) -> list[Any]:
         if data and data.strip() != "[DONE]":
             payloads.append(json.loads(data))
     return payloads
+
+
+def unknown_fields(model: Any, raw: Any, path: str = "$") -> list[str]:
+    """The JSON paths of keys in ``raw`` that ``model``'s type does not declare, at every
+    depth: ``model`` is a pydantic model validated from ``raw`` (an official SDK's
+    response or request type). SDK models ignore or keep unknown keys instead of refusing
+    them, so validation alone never reports a field Relay's cassettes invented.
+
+    Pydantic is not imported: the model is read through ``model_fields`` (names and
+    aliases) and ``model_extra``. Lists pair item by item; a field typed as a free mapping
+    (``Dict[str, Any]``) is not walked into. ::
+
+        answer = ChatCompletionResponse.model_validate(body)  # missing fields raise
+        assert unknown_fields(answer, body) == []
+    """
+    if isinstance(raw, list) and isinstance(model, (list, tuple)):
+        return [
+            found
+            for index, (item, raw_item) in enumerate(zip(model, raw, strict=False))
+            for found in unknown_fields(item, raw_item, f"{path}[{index}]")
+        ]
+    fields = getattr(type(model), "model_fields", None)
+    if fields is None or not isinstance(raw, dict):
+        return []
+    names: dict[str, str] = {}
+    for name, info in fields.items():
+        names[name] = name
+        for alias in (info.alias, info.validation_alias, info.serialization_alias):
+            if isinstance(alias, str):
+                names[alias] = name
+    found: list[str] = []
+    for key, value in raw.items():
+        if key not in names:
+            found.append(f"{path}.{key}")
+        else:
+            found += unknown_fields(getattr(model, names[key], None), value, f"{path}.{key}")
+    return found
+
+
+def json_difference_list(
+    expected: Any, actual: Any, path: str = "$"
+) -> list[tuple[str, Any, Any]]:
+    """Where two JSON values differ, as ``(path, expected's value, actual's value)``
+    triples; a key missing on one side has the value ``None`` there. Used to compare the
+    body an official SDK sends with Relay's for the same call."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return [
+            found
+            for key in sorted(set(expected) | set(actual))
+            for found in json_difference_list(expected.get(key), actual.get(key), f"{path}.{key}")
+        ]
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return [
+            found
+            for index, pair in enumerate(zip(expected, actual, strict=True))
+            for found in json_difference_list(*pair, f"{path}[{index}]")
+        ]
+    return [] if expected == actual else [(path, expected, actual)]
+
+
+class _Reads(dict[str, Any]):
+    """A JSON object that records which of its keys were read, at every depth."""
+
+    def __init__(self, value: dict[str, Any], path: str, read: set[str]) -> None:
+        super().__init__(
+            {key: _reading(item, f"{path}.{key}", read) for key, item in value.items()}
+        )
+        self.path, self.read = path, read
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(f"{self.path}.{key}")
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            self.read.add(f"{self.path}.{key}")
+        return super().get(key, default)
+
+
+def _reading(value: Any, path: str, read: set[str]) -> Any:
+    if isinstance(value, dict):
+        return _Reads(value, path, read)
+    if isinstance(value, list):
+        return [_reading(item, f"{path}[]", read) for item in value]
+    return value
+
+
+def _leaves(value: Any, path: str = "$") -> list[str]:
+    if isinstance(value, dict) and value:
+        return [leaf for key, item in value.items() for leaf in _leaves(item, f"{path}.{key}")]
+    if isinstance(value, list) and value:
+        return [leaf for item in value for leaf in _leaves(item, f"{path}[]")]
+    return [path]
+
+
+def unread_keys(converter: Callable[[Any], Any], body: dict[str, Any]) -> tuple[Any, list[str]]:
+    """What ``converter`` (an official SDK's function from a REST body to its own
+    shape) makes of ``body``, and the JSON paths of ``body``'s keys it never reads: an
+    SDK that converts REST answers drops what it does not know without a word.
+
+    An object the converter takes whole without looking into it (a free-form mapping,
+    or one it hands on to a pydantic type that refuses unknown keys itself) counts as
+    read to its leaves; one it walks into must have each leaf read."""
+    read: set[str] = set()
+    converted = converter(_reading(body, "$", read))
+    walked = {r.rsplit(".", 1)[0] for r in read} | {r.split("[]")[0] for r in read if "[]" in r}
+
+    def consumed(leaf: str) -> bool:
+        if leaf in read:
+            return True
+        return any(
+            leaf.startswith(r + ".") or leaf.startswith(r + "[") for r in read if r not in walked
+        )
+
+    return converted, sorted({leaf for leaf in _leaves(body) if not consumed(leaf)})
+
+
+def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:
+    """The interactions of a vcrpy cassette file as plain data (``request`` and
+    ``response`` mappings), for tests that read what a cassette asserts about the wire."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return list(data.get("interactions") or [])
+
+
+def sse_data(text: str) -> list[Any]:
+    """The ``data:`` payloads of a server-sent-event body, each parsed as JSON (a payload
+    that is not JSON, such as ``[DONE]``, stays text)."""
+    found: list[Any] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        lines = [line[5:].lstrip() for line in block.split("\n") if line.startswith("data:")]
+        if not lines:
+            continue
+        data = "\n".join(lines)
+        try:
+            found.append(json.loads(data))
+        except ValueError:
+            found.append(data)
+    return found
 
 
 # ---------------------------------------------------------------------------- conformance
