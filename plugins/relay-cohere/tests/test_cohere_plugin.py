@@ -44,7 +44,10 @@ def test_the_declared_settings() -> None:
     assert CohereProvider.name == "cohere"
     assert CohereProvider.api_key_env == "CO_API_KEY"
     assert CohereProvider.default_base_url == "https://api.cohere.com"
-    assert CohereProvider.capabilities == frozenset(Capability) - {Capability.BATCH}
+    assert CohereProvider.capabilities == frozenset(Capability) - {
+        Capability.BATCH,
+        Capability.SERVER_TOOLS,
+    }
 
 
 def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:

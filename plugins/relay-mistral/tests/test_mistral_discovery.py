@@ -37,7 +37,7 @@ def test_the_declared_settings() -> None:
     assert MistralProvider.name == "mistral"
     assert MistralProvider.api_key_env == "MISTRAL_API_KEY"
     assert MistralProvider.default_base_url == "https://api.mistral.ai/v1"
-    assert MistralProvider.capabilities == frozenset(Capability)
+    assert MistralProvider.capabilities == frozenset(Capability) - {Capability.SERVER_TOOLS}
 
 
 def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:

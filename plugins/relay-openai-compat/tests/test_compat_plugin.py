@@ -108,7 +108,11 @@ def test_in_code_registration_picks_the_profile_per_preset() -> None:
 
 
 def test_declared_capabilities() -> None:
-    base = frozenset(Capability) - {Capability.BATCH, Capability.DOCUMENTS}
+    base = frozenset(Capability) - {
+        Capability.BATCH,
+        Capability.DOCUMENTS,
+        Capability.SERVER_TOOLS,
+    }
     assert OpenAICompatProvider.capabilities == base
     assert DeepSeekProvider.capabilities == base - {Capability.VISION}
     assert OpenRouterProvider.capabilities == base | {Capability.DOCUMENTS}

@@ -30,7 +30,7 @@ def test_in_code_registration() -> None:
 
 def test_declared_capabilities_and_settings() -> None:
     assert OpenAIProvider.name == "openai"
-    assert OpenAIProvider.capabilities == frozenset(Capability)
+    assert OpenAIProvider.capabilities == frozenset(Capability) - {Capability.SERVER_TOOLS}
     assert OpenAIProvider.api_key_env == "OPENAI_API_KEY"
     assert OpenAIProvider.default_base_url == "https://api.openai.com/v1"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -630,6 +631,18 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("responses_stream.yaml", "event 14: $.response" + _CACHE_WRITES[1:]): _NO_CACHE_WRITES,
     ("responses_stream.yaml", "event 0: $.response: unknown field 'store'"): _STORE,
     ("responses_stream.yaml", "event 1: $.response: unknown field 'store'"): _STORE,
+    # "event *" stands for every event of the stream that shows the problem.
+    ("responses_reasoning_summary_stream.yaml", "event *: $.response" + _CACHE_WRITES[1:]): (
+        _NO_CACHE_WRITES
+    ),
+    ("responses_reasoning_summary_stream.yaml", "event *: $.response: unknown field 'store'"): (
+        _STORE
+    ),
+    ("responses_reasoning_summary_stream.yaml", "event *: $: unknown field 'obfuscation'"): (
+        "OpenAI pads streamed delta events with an obfuscation string (pydantic-ai's recorded "
+        "test_openai_include_raw_annotations_streaming has it); the SDK's event models lack "
+        "it and Relay does not read it"
+    ),
     ("batch_results.yaml", "line 2: not JSON"): (
         "cut mid-body on purpose: test_openai_batches reads a garbled line as a failed item"
     ),
@@ -700,11 +713,14 @@ def test_cassette_answers_are_what_the_sdk_describes(cassette: str) -> None:
     problems, allowed = [], set()
     for where, status, text in cassette_answers(CASSETTES / cassette):
         method, uri = where.split(" ", 2)[1:]
-        for problem in answer_problems(method, uri, status, text):
+        for found in answer_problems(method, uri, status, text):
+            problem = found
+            if (cassette, found) not in ALLOWED:
+                problem = re.sub(r"^event \d+: ", "event *: ", found)
             if (cassette, problem) in ALLOWED:
                 allowed.add(problem)
             else:
-                problems.append(f"{where}: {problem}")
+                problems.append(f"{where}: {found}")
     assert not problems, "\n".join(problems)
     stale = [p for (c, p) in ALLOWED if c == cassette and p not in allowed]
     assert not stale, f"allowed, but no longer found: {stale}"
