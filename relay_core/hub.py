@@ -86,7 +86,16 @@ if TYPE_CHECKING:
     from relay_core.pricing import ModelInfo
     from relay_core.tools import Toolset
 
-__all__ = ["Hub", "ModelHandle", "merge_kwargs", "without_server_tools"]
+__all__ = [
+    "CallOptions",
+    "GroupHandle",
+    "Hub",
+    "ModelHandle",
+    "Pipeline",
+    "merge_kwargs",
+    "parse_structured",
+    "without_server_tools",
+]
 
 T = TypeVar("T")
 Prompt = str | Message | Sequence[Message] | Request
@@ -350,7 +359,7 @@ class ModelHandle:
             profile_name=profile_name,
         )
 
-    def call_info(self, options: _CallOptions, *, streaming: bool = False) -> CallInfo:
+    def call_info(self, options: CallOptions, *, streaming: bool = False) -> CallInfo:
         """What the per-call hooks are told about a call of this alias."""
         return CallInfo(
             alias=self.alias,
@@ -398,8 +407,9 @@ class ModelHandle:
         return self.hub._sync_iter(self.astream(prompt, **options))
 
 
-class _GroupHandle:
-    """A catalog group: its name, its settings and the router of its strategy."""
+class GroupHandle:
+    """A catalog group: its name, its settings and the router of its strategy (what
+    :meth:`Hub.resolve` returns for a group; :meth:`Pipeline.call` routes it per call)."""
 
     def __init__(self, hub: Hub, alias: str, config: GroupConfig) -> None:
         self.hub = hub
@@ -409,8 +419,10 @@ class _GroupHandle:
 
 
 @attrs.frozen
-class _CallOptions:
-    """What a call asked of the pipeline beyond the request itself."""
+class CallOptions:
+    """What a call asked of the pipeline beyond the request itself. Made by
+    :meth:`Pipeline.options`, which starts the deadline's clock: make one per call (or
+    one per tool loop, whose deadline bounds every round)."""
 
     cache: bool | None = None
     deadline: float | None = None
@@ -438,7 +450,7 @@ class _CallOptions:
             ) from None
 
 
-_NO_OPTIONS = _CallOptions()
+_NO_OPTIONS = CallOptions()
 
 
 class _Attempts:
@@ -467,7 +479,7 @@ class _Attempts:
             "skipped": [{"member": m, "reason": why} for m, why in self.route.skipped],
         }
 
-    def give_up(self, options: _CallOptions) -> RelayError:
+    def give_up(self, options: CallOptions) -> RelayError:
         if self.last_error is not None and not options.expired():
             return self.last_error
         if options.expired():
@@ -521,8 +533,14 @@ def _with_route(event: StreamEvent, route: dict[str, Any]) -> StreamEvent:
     return EndEvent(attrs.evolve(response, metadata={**response.metadata, "route": route}))
 
 
-def _parsed(request: Request, response: Response) -> Response:
-    """``response`` with ``parsed`` set when the request names a class to parse into."""
+def parse_structured(request: Request, response: Response) -> Response:
+    """``response`` with ``parsed`` set when the request names a class to parse into
+    (``response_schema`` with a Python type), read from the answer's JSON text; the
+    response unchanged otherwise, or when the answer was cut off at the length limit.
+
+    The one definition of how a structured answer is read: a plugin that rewrites an
+    answer's text (relay-redact restoring values) parses it again with this. Raises
+    :class:`MalformedResponse` when the text does not fit the schema."""
     schema = request.response_schema
     if schema is None or schema.python_type is None or response.finish_reason == "length":
         return response
@@ -562,6 +580,84 @@ def _worth_next_member(error: RelayError) -> bool:
     )
 
 
+class Pipeline:
+    """What the hub does to a call, for the code that drives calls itself: the tool loop,
+    batch jobs and the engine, servers and plugins. ``hub.pipeline`` is the hub's.
+
+    Everything here is what :meth:`Hub.achat` does too (redaction, guardrails, cache,
+    breaker, retries, deadline, routing, audit); these methods only let a caller that
+    resolves its own target, makes its own requests or writes its own audit events take
+    part in it without reaching into the hub.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    def options(
+        self,
+        *,
+        cache: bool | None = None,
+        deadline: float | None = None,
+        job_id: str | None = None,
+    ) -> CallOptions:
+        """The options of one call (or of one tool loop): ``cache`` on or off (default:
+        the alias's or the catalog's setting), a ``deadline`` in seconds from now
+        (default: ``defaults.deadline``), the ``job_id`` audit events and hooks carry.
+        Raises :class:`InvalidRequestError` for a deadline that is not above 0."""
+        return self._hub._options(cache, deadline, job_id=job_id)
+
+    async def call(
+        self,
+        target: ModelHandle | GroupHandle,
+        request: Request,
+        options: CallOptions | None = None,
+    ) -> Response:
+        """The answer to ``request`` from ``target`` (see :meth:`Hub.resolve`), through
+        the whole pipeline: redacted on the way out and restored on the way back, a
+        group routed over its members. The request's own ``model`` is not looked at.
+        Raises what :meth:`Hub.achat` raises."""
+        return await self._hub._call(target, request, options)
+
+    def redact(self, request: Request) -> Request:
+        """``request`` as it may leave the process: every installed redactor applied, in
+        registration order (the hub's plugins are configured first if no call has done
+        it). A request already redacted is redacted again, so pass the original."""
+        return self._hub._redact(request)
+
+    def audit_view(self, request: Request) -> Request:
+        """``request`` redacted for an audit sink, which must never see what a redactor
+        hides: like :meth:`redact`, with nothing kept to restore afterwards."""
+        seen = self._hub._redact(request)
+        # Asking for the restorers of a view nothing is restored from lets a redactor
+        # drop the placeholder map it keeps for one.
+        self._hub._restorers(seen)
+        return seen
+
+    @property
+    def audited(self) -> bool:
+        """Whether any audit sink is installed: build an event only when one is."""
+        return bool(self._hub.plugins.hook.relay_audit.get_hookimpls())
+
+    def audit(self, event: AuditEvent) -> None:
+        """Give ``event`` to every audit sink. A sink that raises is logged
+        (``audit.sink_failed``) and skipped: auditing never fails the caller."""
+        self._hub._emit(event)
+
+    def audit_job(
+        self,
+        kind: str,
+        job_id: str,
+        *,
+        provider: str | None = None,
+        cost: Cost | None = None,
+        **metadata: Any,
+    ) -> None:
+        """Audit a step of batch job ``job_id`` (``job.started``, ``batch.submitted``,
+        ...) stamped with the current time, ``metadata`` as the event's; nothing is
+        built when no sink is installed."""
+        self._hub._audit_job(kind, job_id, provider=provider, cost=cost, **metadata)
+
+
 class Hub:
     """Calls models by alias. Build it with :meth:`from_yaml` or from a :class:`Catalog`.
 
@@ -584,7 +680,7 @@ class Hub:
         self._transport = transport
         self._http_pool: HttpPool | None = None
         self._logger: Logger | None = None
-        self._handles: dict[str, ModelHandle | _GroupHandle] = {}
+        self._handles: dict[str, ModelHandle | GroupHandle] = {}
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self._cache_store: ResponseCache | None = None
         self._candidates: dict[str, Candidate] = {}
@@ -595,6 +691,7 @@ class Hub:
         self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
         self._loop_thread: _LoopThread | None = None
+        self.pipeline = Pipeline(self)
 
     # asyncio, httpx and logging load on the first call, not when the hub is built.
     @property
@@ -648,7 +745,14 @@ class Hub:
             )
         return handle
 
-    def _handle(self, alias: str | None) -> ModelHandle | _GroupHandle:
+    def resolve(self, alias: str | None = None) -> ModelHandle | GroupHandle:
+        """The handle of a model alias, ``provider/model`` or group (default:
+        ``defaults.model``), made once and kept: what :meth:`Pipeline.call` takes.
+        Raises :class:`InvalidRequestError` for no name and :class:`UnknownAlias` for a
+        name the catalog does not know."""
+        return self._handle(alias)
+
+    def _handle(self, alias: str | None) -> ModelHandle | GroupHandle:
         name = alias or self.catalog.defaults.model
         if not name:
             raise InvalidRequestError("no model given and the catalog sets no defaults.model")
@@ -656,7 +760,7 @@ class Hub:
         if handle is None:
             config = self.catalog.lookup(name)
             handle = (
-                _GroupHandle(self, name, config)
+                GroupHandle(self, name, config)
                 if isinstance(config, GroupConfig)
                 else ModelHandle(self, name, config)
             )
@@ -769,7 +873,7 @@ class Hub:
         kind: str,
         handle: ModelHandle,
         request: Request,
-        options: _CallOptions,
+        options: CallOptions,
         **fields: Any,
     ) -> None:
         if not self.plugins.hook.relay_audit.get_hookimpls():
@@ -866,6 +970,12 @@ class Hub:
         log = self._log.warning if new == "open" else self._log.info
         log("breaker." + new, target=name, was=old)
 
+    @property
+    def response_cache(self) -> ResponseCache | None:
+        """The response cache's store, or ``None`` until a call asks for the cache (a
+        hub whose calls never do opens none)."""
+        return self._cache_store
+
     def breaker_states(self) -> dict[str, str]:
         """The state of every circuit breaker used so far (``closed``, ``open`` or
         ``half_open``), by ``provider/model``."""
@@ -874,7 +984,7 @@ class Hub:
         return {breaker.name: breaker.state for breaker in breakers}
 
     def _response_cache(
-        self, handle: ModelHandle, request: Request, options: _CallOptions
+        self, handle: ModelHandle, request: Request, options: CallOptions
     ) -> tuple[ResponseCache | None, str]:
         wanted = options.cache
         if wanted is None:
@@ -910,7 +1020,7 @@ class Hub:
         started: float,
         kind: str,
         call: CallInfo,
-        options: _CallOptions,
+        options: CallOptions,
     ) -> Response | None:
         """The stored answer to ``concrete`` as this call's response (post guardrails
         run, audited as ``<kind>.cached``), or ``None`` on a miss."""
@@ -922,7 +1032,7 @@ class Hub:
         if hit is None:
             return None
         response = served_from_cache(
-            _parsed(concrete, hit), request.custom_id, time.perf_counter() - started
+            parse_structured(concrete, hit), request.custom_id, time.perf_counter() - started
         )
         self.plugins.hook.relay_guardrail_post(request=concrete, response=response, call=call)
         self._audit(
@@ -956,8 +1066,8 @@ class Hub:
                 return attrs.evolve(known, available=False)
         return known
 
-    def _describe(self, handle: ModelHandle | _GroupHandle) -> Candidate:
-        if isinstance(handle, _GroupHandle):
+    def _describe(self, handle: ModelHandle | GroupHandle) -> Candidate:
+        if isinstance(handle, GroupHandle):
             members = [self.candidate(member) for member in handle.config.members]
             return Candidate(
                 alias=handle.alias,
@@ -1003,12 +1113,12 @@ class Hub:
 
     async def _call(
         self,
-        handle: ModelHandle | _GroupHandle,
+        handle: ModelHandle | GroupHandle,
         request: Request,
-        options: _CallOptions | None = None,
+        options: CallOptions | None = None,
     ) -> Response:
         options = options or self._options()
-        if isinstance(handle, _GroupHandle):
+        if isinstance(handle, GroupHandle):
             return await self._call_routed(
                 handle.alias, handle.router, request, options, handle.config.members
             )
@@ -1019,7 +1129,7 @@ class Hub:
         return response
 
     async def _call_model(
-        self, handle: ModelHandle, request: Request, options: _CallOptions
+        self, handle: ModelHandle, request: Request, options: CallOptions
     ) -> Response:
         """One call of one model, for a redacted request: the answer as redacted.
         Whatever ends it with a Relay error (the provider, a guardrail, a capability
@@ -1105,14 +1215,14 @@ class Hub:
     async def _answer(self, handle: ModelHandle, request: Request) -> Response:
         # Parsed inside the retried call: an answer that does not fit the schema is a
         # malformed answer, worth another attempt like any other.
-        return _parsed(request, await handle.adapter.chat(request))
+        return parse_structured(request, await handle.adapter.chat(request))
 
     async def _retrying(
         self,
         handle: ModelHandle,
         call: Callable[[], Awaitable[T]],
         retries: list[str],
-        options: _CallOptions,
+        options: CallOptions,
     ) -> T:
         from relay_core.http import RetryPolicy, retrying
 
@@ -1138,9 +1248,9 @@ class Hub:
         name: str,
         router: Router,
         request: Request,
-        options: _CallOptions,
+        options: CallOptions,
         aliases: Sequence[str],
-    ) -> tuple[_Attempts, _CallOptions]:
+    ) -> tuple[_Attempts, CallOptions]:
         """Ask ``router`` for the order of a routed call; its members are called with
         options naming the group."""
         route = router.route(request, self.routing_context(request, aliases))
@@ -1151,7 +1261,7 @@ class Hub:
         name: str,
         router: Router,
         request: Request,
-        options: _CallOptions,
+        options: CallOptions,
         aliases: Sequence[str],
     ) -> Response:
         attempts, options = self._route(name, router, request, options, aliases)
@@ -1172,14 +1282,14 @@ class Hub:
 
     async def _stream(
         self,
-        handle: ModelHandle | _GroupHandle,
+        handle: ModelHandle | GroupHandle,
         request: Request,
-        options: _CallOptions | None = None,
+        options: CallOptions | None = None,
     ) -> AsyncIterator[StreamEvent]:
         options = options or self._options()
         # Every layer closes the stream it reads, so that stopping early anywhere (the
         # caller, or a layer at the end event) closes the adapter's HTTP stream at once.
-        if isinstance(handle, _GroupHandle):
+        if isinstance(handle, GroupHandle):
             routed = self._stream_routed(
                 handle.alias, handle.router, request, options, handle.config.members
             )
@@ -1197,7 +1307,7 @@ class Hub:
                 yield event
 
     async def _stream_model(
-        self, handle: ModelHandle, request: Request, options: _CallOptions
+        self, handle: ModelHandle, request: Request, options: CallOptions
     ) -> AsyncIterator[StreamEvent]:
         """One stream of one model, for a redacted request: events as redacted.
         Whatever ends it with a Relay error is audited as ``stream.failed``."""
@@ -1226,7 +1336,7 @@ class Hub:
                 async for event in events:
                     if isinstance(event, EndEvent):
                         response = handle.finish(
-                            request.custom_id, _parsed(concrete, event.response), started
+                            request.custom_id, parse_structured(concrete, event.response), started
                         )
                         self.plugins.hook.relay_guardrail_post(
                             request=concrete, response=response, call=call
@@ -1266,7 +1376,7 @@ class Hub:
             raise
 
     async def _open_stream(
-        self, handle: ModelHandle, request: Request, options: _CallOptions
+        self, handle: ModelHandle, request: Request, options: CallOptions
     ) -> AsyncIterator[StreamEvent]:
         """The adapter's stream with its first event already received, so that a failure
         before any output is retried like a chat call; later failures are not (and do
@@ -1300,7 +1410,7 @@ class Hub:
         name: str,
         router: Router,
         request: Request,
-        options: _CallOptions,
+        options: CallOptions,
         aliases: Sequence[str],
     ) -> AsyncIterator[StreamEvent]:
         attempts, options = self._route(name, router, request, options, aliases)
@@ -1335,7 +1445,7 @@ class Hub:
         deadline: float | None = None,
         *,
         job_id: str | None = None,
-    ) -> _CallOptions:
+    ) -> CallOptions:
         deadline = deadline if deadline is not None else self.catalog.defaults.deadline
         if deadline is None and cache is None and job_id is None:
             return _NO_OPTIONS
@@ -1343,7 +1453,7 @@ class Hub:
             raise InvalidRequestError(
                 f"deadline must be a number of seconds above 0, not {deadline}"
             )
-        return _CallOptions(
+        return CallOptions(
             cache=cache,
             deadline=deadline,
             deadline_at=None if deadline is None else time.monotonic() + deadline,
@@ -1570,6 +1680,13 @@ class Hub:
             if self._loop_thread is None:
                 self._loop_thread = _LoopThread()
             return self._loop_thread
+
+    def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` to its end on the hub's own event loop thread and return its
+        result (or raise its error): how the sync API calls the async one, with the
+        pools and adapters the sync calls share. Raises ``RuntimeError`` when called
+        from that loop itself (use the async form there)."""
+        return self._sync(coro)
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._loop().run(coro)

@@ -43,7 +43,7 @@ from relay_core.types import (
 )
 
 if TYPE_CHECKING:
-    from relay_core.hub import Hub, ModelHandle, _CallOptions, _GroupHandle
+    from relay_core.hub import CallOptions, GroupHandle, Hub, ModelHandle
 
 __all__ = [
     "FunctionToolset",
@@ -246,8 +246,8 @@ class ToolLoop:
     """One run of the tool loop (internal: :meth:`Hub.arun_tools` builds it)."""
 
     hub: Hub
-    handle: ModelHandle | _GroupHandle
-    options: _CallOptions
+    handle: ModelHandle | GroupHandle
+    options: CallOptions
     toolsets: Sequence[Toolset]
     max_steps: int
     id: str = attrs.field(factory=lambda: uuid.uuid4().hex[:16])
@@ -264,7 +264,7 @@ class ToolLoop:
                 request,
                 metadata={**request.metadata, "tool_loop": {"id": self.id, "step": number}},
             )
-            response = await self.hub._call(self.handle, asked, self.options)
+            response = await self.hub.pipeline.call(self.handle, asked, self.options)
             calls = response.tool_calls
             if not calls:
                 stopped = "answer"
@@ -358,22 +358,19 @@ class ToolLoop:
     def _audit_run(
         self, run: ToolRun, response: Response, step: int, error: ErrorInfo | None
     ) -> None:
-        if not self.hub.plugins.hook.relay_audit.get_hookimpls():
+        if not self.hub.pipeline.audited:
             return
         # The run holds what the tool saw: restored values. Sinks get the redacted view,
         # as for a model call (placeholders numbered for this run alone).
-        seen = self.hub._redact(
+        seen = self.hub.pipeline.audit_view(
             Request(messages=(Message.assistant(run.call), Message.tool(run.result)))
         )
-        # Nothing is restored from this view: asking for its restorers lets a redactor
-        # drop the placeholder map it keeps for one.
-        self.hub._restorers(seen)
         call, result = seen.messages[0].content[0], seen.messages[1].content[0]
         if isinstance(call, ToolCallPart) and isinstance(result, ToolResultPart):
             run = attrs.evolve(run, call=call, result=result)
             if error is not None and result.is_error:
                 error = attrs.evolve(error, message=result.content[:500])
-        self.hub._emit(
+        self.hub.pipeline.audit(
             AuditEvent(
                 kind="tool.failed" if run.result.is_error else "tool.succeeded",
                 at=time.time(),
@@ -395,9 +392,9 @@ class ToolLoop:
         )
 
     def _audit_finished(self, response: Response, model_calls: int, stopped: LoopStop) -> None:
-        if not self.hub.plugins.hook.relay_audit.get_hookimpls():
+        if not self.hub.pipeline.audited:
             return
-        self.hub._emit(
+        self.hub.pipeline.audit(
             AuditEvent(
                 kind="tool_loop.finished",
                 at=time.time(),

@@ -196,7 +196,7 @@ class AsyncRelayClient:
                     from relay_core.batch._progress import ProgressBar
 
                     bar = ProgressBar(label=f"{job_id} ")
-                self.hub._audit_job("job.started", job_id, requests=row["n_requests"])
+                self.hub.pipeline.audit_job("job.started", job_id, requests=row["n_requests"])
                 self.last_engine_stats = await _engine.run_engine(
                     self.workspace,
                     self.hub,
@@ -206,7 +206,7 @@ class AsyncRelayClient:
                     progress=bar,
                 )
                 done = self.workspace.job(self.workspace.row(job_id))
-                self.hub._audit_job(
+                self.hub.pipeline.audit_job(
                     "job.finished",
                     job_id,
                     cost=done.cost,
@@ -359,7 +359,7 @@ class AsyncRelayClient:
         if row["status"] in FINISHED:
             return await self.get_job(job_id)
         self.workspace.update(job_id, cancel_requested=1)
-        self.hub._audit_job("job.cancel_requested", job_id)
+        self.hub.pipeline.audit_job("job.cancel_requested", job_id)
         if row["mode"] == "batch":
             await _provider.cancel(self.workspace, self.hub, job_id)
             await _provider.refresh(self.workspace, self.hub, job_id)
@@ -428,30 +428,30 @@ class RelayClient:
         return self._client.last_engine_stats
 
     def submit_batch(self, requests: Requests, **options: Any) -> Job:
-        return self.hub._sync(self._client.submit_batch(requests, **options))
+        return self.hub.run_sync(self._client.submit_batch(requests, **options))
 
     def resume(self, job_id: str, **options: Any) -> Job:
-        return self.hub._sync(self._client.resume(job_id, **options))
+        return self.hub.run_sync(self._client.resume(job_id, **options))
 
     def list_jobs(self) -> list[Job]:
-        return self.hub._sync(self._client.list_jobs())
+        return self.hub.run_sync(self._client.list_jobs())
 
     def get_job(self, job_id: str) -> Job:
-        return self.hub._sync(self._client.get_job(job_id))
+        return self.hub.run_sync(self._client.get_job(job_id))
 
     def monitor_batch(self, job_id: str) -> Job:
-        return self.hub._sync(self._client.monitor_batch(job_id))
+        return self.hub.run_sync(self._client.monitor_batch(job_id))
 
     def wait(self, job_id: str, **options: Any) -> Job:
-        return self.hub._sync(self._client.wait(job_id, **options))
+        return self.hub.run_sync(self._client.wait(job_id, **options))
 
     def retrieve(self, job_id: str, *, force_refresh: bool = False) -> Job:
-        return self.hub._sync(self._client.retrieve(job_id, force_refresh=force_refresh))
+        return self.hub.run_sync(self._client.retrieve(job_id, force_refresh=force_refresh))
 
     def retrieve_batch_results(
         self, job_id: str, *, force_refresh: bool = False
     ) -> list[BatchItem]:
-        return self.hub._sync(
+        return self.hub.run_sync(
             self._client.retrieve_batch_results(job_id, force_refresh=force_refresh)
         )
 
@@ -462,10 +462,10 @@ class RelayClient:
         return list(self._client.iter_results(job_id))
 
     def has_results(self, job_id: str) -> bool:
-        return self.hub._sync(self._client.has_results(job_id))
+        return self.hub.run_sync(self._client.has_results(job_id))
 
     def cancel_batch(self, job_id: str) -> Job:
-        return self.hub._sync(self._client.cancel_batch(job_id))
+        return self.hub.run_sync(self._client.cancel_batch(job_id))
 
     def close(self) -> None:
         self._client._close_files()

@@ -241,7 +241,7 @@ async def _answer(
     key under which a fresh answer should be stored."""
     custom_id = request.custom_id or ""
     try:
-        handle = hub._handle(request.model)
+        handle = hub.resolve(request.model)
         key = _cache_key(handle, request)
         if cache is not None:
             hit = cache.get(key)
@@ -254,7 +254,7 @@ async def _answer(
         estimate = estimate_tokens(request)
         await limiter.acquire(estimate)
         try:
-            response = await hub._call(handle, request, hub._options(job_id=job_id))
+            response = await hub.pipeline.call(handle, request, hub.pipeline.options(job_id=job_id))
         finally:
             limiter.release()
         limiter.settle(estimate, response.usage.input_tokens + response.usage.output_tokens)

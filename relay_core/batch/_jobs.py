@@ -153,14 +153,16 @@ def ingest(
             for index, item in enumerate(iter_requests(requests)):
                 request = normalise(item, index, default_model)
                 with _input_error(request, item, index):
-                    handle = hub._handle(request.model)
+                    handle = hub.resolve(request.model)
                     # A group picks a member per call: it has no single prepared form.
                     model = handle if isinstance(handle, ModelHandle) else None
                     prepared = None
                     if model is not None:
                         # What leaves for a provider's batch is redacted like a call.
                         batched = chunking and model.adapter.supports(Capability.BATCH)
-                        prepared = model.prepare(hub._redact(request) if batched else request)
+                        prepared = model.prepare(
+                            hub.pipeline.redact(request) if batched else request
+                        )
                     providers.update(dict.fromkeys(_providers_of(hub, handle)))
                 line = jsonl_line(unstructure(request))
                 digest.update(line)
@@ -255,7 +257,7 @@ def _providers_of(hub: Hub, handle: Any) -> list[str]:
     if isinstance(handle, ModelHandle):
         return [handle.provider_name]
     return [
-        name for member in handle.config.members for name in _providers_of(hub, hub._handle(member))
+        name for member in handle.config.members for name in _providers_of(hub, hub.resolve(member))
     ]
 
 
@@ -421,7 +423,7 @@ def _refusal(hub: Hub, model: Any, prepared: Request, job_id: str) -> BatchItem 
     """The failed result of a request a pre guardrail refuses, or ``None``."""
     from relay_core.errors import GuardrailViolation
 
-    call = model.call_info(hub._options(job_id=job_id))
+    call = model.call_info(hub.pipeline.options(job_id=job_id))
     try:
         hub.plugins.hook.relay_guardrail_pre(request=prepared, call=call)
     except GuardrailViolation as violation:

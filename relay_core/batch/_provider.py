@@ -67,7 +67,9 @@ async def _submit_chunks(ws: Workspace, hub: Hub, job_id: str) -> None:
             )
             _checkpoints.reached("submit.after")
         _store(ws, job_id, chunk["chunk"], batch)
-        hub._audit_job("batch.submitted", job_id, provider=batch.provider, batch_id=batch.id)
+        hub.pipeline.audit_job(
+            "batch.submitted", job_id, provider=batch.provider, batch_id=batch.id
+        )
     ws.update(job_id, status="submitted")
 
 
@@ -172,7 +174,7 @@ async def _retrieve(ws: Workspace, hub: Hub, job_id: str) -> None:
                 "lines are kept in the job's chunks/*.output.jsonl",
             ),
         )
-        hub._audit_job("batch.retrieved", job_id)
+        hub.pipeline.audit_job("batch.retrieved", job_id)
     finally:
         ws.release(job_id)
 
@@ -262,7 +264,7 @@ async def _cancel(ws: Workspace, hub: Hub, job_id: str) -> None:
             continue
         batch = await hub.get(chunk["alias"]).adapter.cancel_batch(chunk["batch_id"])
         _store(ws, job_id, chunk["chunk"], batch)
-    hub._audit_job("batch.cancelled", job_id)
+    hub.pipeline.audit_job("batch.cancelled", job_id)
 
 
 # What the client calls: each runs with the workspace known to the adapters (see

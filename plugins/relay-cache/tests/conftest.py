@@ -66,6 +66,6 @@ def make_hub() -> Iterator[Callable[..., Hub]]:
     yield make
     for hub in hubs:
         hub.close()  # closes the store of a hub used through the sync API
-        store = hub._cache_store
+        store = hub.response_cache
         if store is not None:  # one used only through the async API: its loop is gone
             asyncio.run(store.aclose())

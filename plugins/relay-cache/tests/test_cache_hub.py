@@ -63,7 +63,7 @@ async def test_the_cache_is_off_by_default(make_hub: MakeHub, calls: Calls) -> N
         answer = await hub.achat("mock/echo", "hello")
         assert "cached" not in answer.metadata
     assert calls.chat == 2
-    assert hub._cache_store is None  # nothing was even opened
+    assert hub.response_cache is None  # nothing was even opened
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,7 @@ async def test_a_failed_call_is_never_cached(make_hub: MakeHub, calls: Calls) ->
     answer = await hub.achat("mock/echo", "hello", provider_kwargs=fault, cache=True)
     assert "cached" not in answer.metadata
     assert calls.chat == 2
-    assert len(hub._cache_store) == 1  # type: ignore[arg-type]  # only the success
+    assert len(hub.response_cache) == 1  # type: ignore[arg-type]  # only the success
 
 
 async def test_a_failed_stream_is_never_cached(make_hub: MakeHub, calls: Calls) -> None:
@@ -249,7 +249,7 @@ async def test_an_answer_a_guardrail_refused_is_not_cached(make_hub: MakeHub, ca
         with pytest.raises(GuardrailViolation):
             await hub.achat("mock/echo", "my password is hunter2", cache=True)
     assert calls.chat == 2
-    assert len(hub._cache_store) == 0  # type: ignore[arg-type]
+    assert len(hub.response_cache) == 0  # type: ignore[arg-type]
 
 
 async def test_the_sync_hub_uses_the_same_store(make_hub: MakeHub, calls: Calls) -> None:

@@ -247,7 +247,7 @@ def test_a_duplicate_custom_id_is_refused_and_nothing_is_submitted(client: Relay
         client.submit_batch(requests, job_id="dup")
     assert caught.value.custom_id == "q1"
     assert client.list_jobs() == []
-    assert client.hub._sync(client.hub.get("fast").adapter.list_batches()) == []
+    assert client.hub.run_sync(client.hub.get("fast").adapter.list_batches()) == []
 
 
 def test_a_malformed_jsonl_line_is_named_by_file_and_line(
