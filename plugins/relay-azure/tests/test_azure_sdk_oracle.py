@@ -41,12 +41,14 @@ from relay_core import (
 )
 from relay_core.testing import (
     FakeServer,
-    cassette_answers,
+    answer_text,
+    cassette_interactions,
     hub_for,
     json_differences,
     model_problems,
     sse_payloads,
     typed_dict_problems,
+    unexplained_differences,
     wire_request,
 )
 
@@ -76,8 +78,9 @@ CALL = {
     "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
 }
 
-# Each difference Relay means to keep, once, with its reason: (case, JSON path).
-INTENDED: dict[tuple[str, str], str] = {}
+# Each difference Relay means to keep, once: (case, or "*" for every case, JSON path) ->
+# (the SDK's value, Relay's, the reason).
+INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {}
 
 
 def _answer(stream: bool) -> tuple[dict[str, str], bytes]:
@@ -217,7 +220,7 @@ CASES: dict[str, tuple[dict[str, Any], tuple[Any, dict[str, Any]]]] = {
 
 def assert_same(case: str, sdk: dict[str, Any], relay: dict[str, Any]) -> None:
     differences = json_differences(sdk, relay)
-    unexpected = {p: d for p, d in differences.items() if (case, p) not in INTENDED}
+    unexpected = unexplained_differences(case, differences, INTENDED)
     assert not unexpected, f"{case}: Relay sends differently from the SDK: {unexpected}"
 
 
@@ -320,9 +323,11 @@ def answer_problems(method: str, uri: str, status: int, text: str) -> list[str]:
 @pytest.mark.parametrize("cassette", sorted(p.name for p in CASSETTES.glob("*.yaml")))
 def test_cassette_answers_are_what_the_sdk_describes(cassette: str) -> None:
     problems, allowed = [], set()
-    for where, status, text in cassette_answers(CASSETTES / cassette):
-        method, uri = where.split(" ", 2)[1:]
-        for problem in answer_problems(method, uri, status, text):
+    for number, interaction in enumerate(cassette_interactions(CASSETTES / cassette)):
+        request, status = interaction["request"], interaction["response"]["status"]["code"]
+        method, uri = request["method"], request["uri"]
+        where = f"{cassette}#{number} {method} {uri}"
+        for problem in answer_problems(method, uri, status, answer_text(interaction)):
             if (cassette, problem) in ALLOWED:
                 allowed.add(problem)
             elif not _azure_extra(problem):
