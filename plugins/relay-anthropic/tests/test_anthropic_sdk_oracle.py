@@ -46,6 +46,7 @@ from relay_core.testing import (
     answer_text,
     cassette_interactions,
     hub_for,
+    json_answer,
     json_differences,
     model_problems,
     sse_payloads,
@@ -128,37 +129,29 @@ def _answer(stream: bool) -> tuple[dict[str, str], bytes]:
 
 def sdk_request(**kwargs: Any) -> dict[str, Any]:
     """What the SDK sends for ``client.messages.create(**kwargs)``."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        headers, body = _answer(bool(kwargs.get("stream")))
-        return httpx.Response(200, headers=headers, content=body)
+    headers, body = _answer(bool(kwargs.get("stream")))
+    server = FakeServer(httpx.Response(200, headers=headers, content=body))
 
     client = anthropic.Anthropic(
         api_key=KEY,
         base_url="https://api.anthropic.com",
         max_retries=0,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        http_client=httpx.Client(transport=server.transport),
     )
     with client:
         answer = client.messages.create(**kwargs)
         if kwargs.get("stream"):
             for _ in answer:
                 pass
-    return wire_request(seen[-1], HEADERS)
+    return wire_request(server.requests[-1], HEADERS)
 
 
 def relay_request(prompt: Any, *, stream: bool = False, **options: Any) -> dict[str, Any]:
     """What Relay sends for the same call."""
-    server = FakeServer()
+    headers, body = _answer(stream)
+    server = FakeServer(httpx.Response(200, headers=headers, content=body))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        server.requests.append(request)
-        headers, body = _answer(stream)
-        return httpx.Response(200, headers=headers, content=body)
-
-    with hub_for("", relay_anthropic, transport=httpx.MockTransport(handler)) as hub:
+    with hub_for("", relay_anthropic, transport=server.transport) as hub:
         if stream:
             list(hub.stream(f"anthropic/{MODEL}", prompt, **options))
         else:
@@ -322,21 +315,17 @@ async def test_batch_requests_are_what_the_sdk_sends() -> None:
     relay = wire_request(server.requests[-1], HEADERS)
     assert typed_dict_problems(relay["body"], BatchCreateParams) == []
 
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=BATCH)
+    sdk_server = FakeServer(json_answer(BATCH))
 
     client = anthropic.Anthropic(
         api_key=KEY,
         base_url="https://api.anthropic.com",
         max_retries=0,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        http_client=httpx.Client(transport=sdk_server.transport),
     )
     with client:
         client.messages.batches.create(requests=relay["body"]["requests"])
-    assert_same("batch create", wire_request(seen[-1], HEADERS), relay)
+    assert_same("batch create", wire_request(sdk_server.requests[-1], HEADERS), relay)
 
 
 BATCH = {

@@ -90,36 +90,28 @@ def _answer(stream: bool) -> tuple[dict[str, str], bytes]:
 
 
 def sdk_request(**kwargs: Any) -> dict[str, Any]:
-    seen: list[httpx2.Request] = []
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        seen.append(request)
-        headers, body = _answer(bool(kwargs.get("stream")))
-        return httpx2.Response(200, headers=headers, content=body)
+    headers, body = _answer(bool(kwargs.get("stream")))
+    server = FakeServer(httpx2.Response(200, headers=headers, content=body))
 
     client = openai.OpenAI(
         api_key=KEY,
         base_url=BASE_URL,
         max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        http_client=httpx2.Client(transport=httpx2.MockTransport(server)),
     )
     with client:
         answer = client.chat.completions.create(model=MODEL, **kwargs)
         if kwargs.get("stream"):
             for _ in answer:
                 pass
-    return wire_request(seen[-1], HEADERS)
+    return wire_request(server.requests[-1], HEADERS)
 
 
 def relay_request(prompt: Any, *, stream: bool = False, **options: Any) -> dict[str, Any]:
-    server = FakeServer()
+    headers, body = _answer(stream)
+    server = FakeServer(httpx.Response(200, headers=headers, content=body))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        server.requests.append(request)
-        headers, body = _answer(stream)
-        return httpx.Response(200, headers=headers, content=body)
-
-    with hub_for(CATALOG, relay_openai_compat, transport=httpx.MockTransport(handler)) as hub:
+    with hub_for(CATALOG, relay_openai_compat, transport=server.transport) as hub:
         if stream:
             list(hub.stream(f"box/{MODEL}", prompt, **options))
         else:

@@ -201,15 +201,11 @@ def relay_request(
     prompt: Any, *, stream: bool = False, api: str = "chat", **options: Any
 ) -> dict[str, Any]:
     """What Relay sends for the same call."""
-    server = FakeServer()
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        server.requests.append(request)
-        status, headers, body = _answer(request.url.path, stream)
-        return httpx.Response(status, headers=headers, content=body)
-
+    path = "/v1/responses" if api == "responses" else "/v1/chat/completions"
+    status, headers, body = _answer(path, stream)
+    server = FakeServer(httpx.Response(status, headers=headers, content=body))
     catalog = f"providers:\n  openai:\n    options:\n      api: {api}\n"
-    with hub_for(catalog, relay_openai, transport=httpx.MockTransport(handler)) as hub:
+    with hub_for(catalog, relay_openai, transport=server.transport) as hub:
         model = options.pop("model", MODEL)
         if stream:
             list(hub.stream(f"openai/{model}", prompt, **options))
