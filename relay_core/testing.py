@@ -32,26 +32,26 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFORMANCE_KEY",
     "CONFORMANCE_TEXT",
+    "MISSING",
     "SECRET_HEADERS",
     "FakeServer",
     "ProviderConformance",
+    "answer_text",
     "assert_stream_equals_chat",
-    "cassette_answers",
     "cassette_interactions",
     "cassette_player",
+    "header_differences",
     "hub_for",
     "hub_maker",
     "json_answer",
-    "json_difference_list",
     "json_differences",
     "memory_keyring",
     "model_problems",
     "recorded_waits",
     "sse_answer",
-    "sse_data",
     "sse_payloads",
     "typed_dict_problems",
-    "unknown_fields",
+    "unexplained_differences",
     "unread_keys",
     "wire_request",
 ]
@@ -437,17 +437,32 @@ def _totality(annotation: Any) -> dict[str, bool]:
     return found
 
 
-def model_problems(annotation: Any, data: Any) -> list[str]:
-    """What in ``data`` (a JSON answer) the response type ``annotation`` does not
+def model_problems(
+    annotation: Any, data: Any, path: str = "$", *, from_json: bool = False
+) -> list[str]:
+    """What in ``data`` (a JSON answer or request body) the type ``annotation`` does not
     describe: pydantic's validation errors (a missing required field, a wrong type) and
-    every field it accepted without knowing it (SDK models allow extra fields, so those
-    would otherwise pass unseen), each as ``"<path>: <problem>"``. ``annotation`` is an
-    SDK's pydantic model or a union of them (a stream event type)."""
+    every key of ``data`` the type does not declare, at every depth, each as
+    ``"<path>: <problem>"``. SDK models ignore or keep unknown keys instead of refusing
+    them, so validation alone never reports a field Relay's cassettes invented.
+
+    ``annotation`` is an SDK's pydantic model, a union of them (a stream event type: the
+    member whose literal fields, ``type``..., ``data`` matches is the one checked), or
+    any type pydantic validates (``list[Content]``). ``from_json`` validates ``data`` as
+    JSON text, so bytes are read as the type's JSON form (base64). A field typed as a
+    free mapping (``Dict[str, Any]``) is not walked into. ::
+
+        assert model_problems(ChatCompletion, json.loads(text)) == []
+    """
     # By name: pydantic is the SDKs' dependency and a test one, not the core's.
     pydantic = importlib.import_module("pydantic")
     annotation = _union_member(annotation, data)
+    adapter = pydantic.TypeAdapter(annotation)
     try:
-        parsed = pydantic.TypeAdapter(annotation).validate_python(data)
+        if from_json:
+            parsed = adapter.validate_json(json.dumps(data))
+        else:
+            parsed = adapter.validate_python(data)
     except pydantic.ValidationError as error:
         errors = error.errors()
         # In a union, a member whose literal (``type``...) the data does not match is not
@@ -458,8 +473,10 @@ def model_problems(annotation: Any, data: Any) -> list[str]:
             for e in errors
             if not any(e["loc"][: len(o)] == o and _member_name(o) for o in others)
         ]
-        return [f"$.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in (meant or errors)]
-    return _extra_fields(parsed, "$")
+        return [
+            f"{path}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in (meant or errors)
+        ]
+    return _unknown_fields(parsed, data, path)
 
 
 def _member_name(loc: tuple[Any, ...]) -> bool:
@@ -494,19 +511,39 @@ def _union_member(annotation: Any, data: Any) -> Any:
     return found[0] if len(found) == 1 else annotation
 
 
-def _extra_fields(value: Any, path: str) -> list[str]:
-    pydantic = importlib.import_module("pydantic")
-    if isinstance(value, pydantic.BaseModel):
-        extra = value.__pydantic_extra__ or {}
-        found = [f"{path}: unknown field {key!r}" for key in extra]
-        for name in type(value).model_fields:
-            found += _extra_fields(getattr(value, name), f"{path}.{name}")
-        return found
-    if isinstance(value, (list, tuple)):
-        return [p for i, item in enumerate(value) for p in _extra_fields(item, f"{path}[{i}]")]
+def _unknown_fields(value: Any, raw: Any, path: str) -> list[str]:
+    """The keys of ``raw`` that ``value`` (what pydantic made of it) does not declare, at
+    every depth: read from each model's ``model_fields`` (names and aliases), so a key
+    the model dropped (``extra="ignore"``) is found as well as one it kept as an extra."""
+    if isinstance(value, (list, tuple)) and isinstance(raw, list):
+        return [
+            found
+            for index, (item, raw_item) in enumerate(zip(value, raw, strict=False))
+            for found in _unknown_fields(item, raw_item, f"{path}[{index}]")
+        ]
+    if not isinstance(raw, dict):
+        return []
     if isinstance(value, dict):
-        return [p for k, item in value.items() for p in _extra_fields(item, f"{path}.{k}")]
-    return []
+        return [
+            found
+            for key, raw_item in raw.items()
+            if key in value
+            for found in _unknown_fields(value[key], raw_item, f"{path}.{key}")
+        ]
+    fields = getattr(type(value), "model_fields", None)
+    if fields is None:
+        return []
+    names: dict[str, str] = {}
+    for name, info in fields.items():
+        names[name] = name
+        for alias in (info.alias, info.validation_alias, info.serialization_alias):
+            if isinstance(alias, str):
+                names[alias] = name
+    found = [f"{path}: unknown field {key!r}" for key in raw if key not in names]
+    for key, raw_item in raw.items():
+        if key in names:
+            found += _unknown_fields(getattr(value, names[key], None), raw_item, f"{path}.{key}")
+    return found
 
 
 def wire_request(request: Any, headers: Sequence[str]) -> dict[str, Any]:
@@ -528,9 +565,14 @@ def wire_request(request: Any, headers: Sequence[str]) -> dict[str, Any]:
     }
 
 
+MISSING = "<missing>"
+
+
 def json_differences(left: Any, right: Any, path: str = "$") -> dict[str, tuple[Any, Any]]:
     """Where two JSON values differ: ``{path: (left's, right's)}``, a key one side lacks
-    shown as ``MISSING``, lists compared item by item."""
+    shown as :data:`MISSING` there (a JSON ``null`` stays ``None``), lists compared item
+    by item, ``1`` and ``1.0`` different. Used to compare the body an official SDK sends
+    with Relay's for the same call."""
     if isinstance(left, dict) and isinstance(right, dict):
         found: dict[str, tuple[Any, Any]] = {}
         for key in [*left, *(k for k in right if k not in left)]:
@@ -546,30 +588,60 @@ def json_differences(left: Any, right: Any, path: str = "$") -> dict[str, tuple[
     return {} if left == right and type(left) is type(right) else {path: (left, right)}
 
 
-MISSING = "<missing>"
+def header_differences(left: Any, right: Any, names: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+    """Where two requests' headers ``names`` differ, as :func:`json_differences` says it:
+    ``{"header:<name>": (left's, right's)}``, an absent header :data:`MISSING`. ``left``
+    and ``right`` are header mappings (an SDK's may hold bytes: read as text)."""
+
+    def value(headers: Any, name: str) -> Any:
+        found = headers.get(name, MISSING)
+        return found.decode() if isinstance(found, bytes) else found
+
+    return {
+        f"header:{name}": (value(left, name), value(right, name))
+        for name in names
+        if value(left, name) != value(right, name)
+    }
 
 
-def cassette_answers(path: str | Path) -> list[tuple[str, int, str]]:
-    """Each answer a cassette holds, as ``(where, status, body text)``: ``where`` names
-    the file, the interaction and its request (``chat.yaml#0 POST https://...``), for
-    checking the bodies against an SDK's response types."""
+def unexplained_differences(
+    case: str,
+    differences: dict[str, tuple[Any, Any]],
+    intended: dict[tuple[str, str], tuple[Any, Any, str]],
+) -> dict[str, tuple[Any, Any]]:
+    """The ``differences`` (from :func:`json_differences`, :func:`header_differences`)
+    that ``intended`` does not explain for ``case``. ``intended`` maps ``(case, path)``,
+    or ``("*", path)`` for every case, to ``(left's value, right's value, the reason)``;
+    an entry explains a difference only with exactly the values found, the case's own
+    entry before the one for every case."""
+    unexplained = {}
+    for path, pair in differences.items():
+        entry = intended.get((case, path), intended.get(("*", path)))
+        if entry is None or (entry[0], entry[1]) != pair:
+            unexplained[path] = pair
+    return unexplained
+
+
+def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:
+    """The interactions of a vcrpy cassette file as plain data (``request`` and
+    ``response`` mappings), for tests that read what a cassette asserts about the wire;
+    :func:`answer_text` reads a response's body."""
     import yaml
 
-    path = Path(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    answers = []
-    for number, interaction in enumerate(data.get("interactions") or ()):
-        request, response = interaction["request"], interaction["response"]
-        body = response.get("body", {}).get("string", "")
-        if isinstance(body, bytes):
-            body = body.decode("utf-8")
-        where = f"{path.name}#{number} {request['method']} {request['uri']}"
-        answers.append((where, int(response["status"]["code"]), body))
-    return answers
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return list(data.get("interactions") or [])
+
+
+def answer_text(interaction: dict[str, Any]) -> str:
+    """The body of a cassette interaction's answer as text."""
+    body = (interaction["response"].get("body") or {}).get("string") or ""
+    return body.decode("utf-8") if isinstance(body, bytes) else str(body)
 
 
 def sse_payloads(text: str) -> list[Any]:
-    """The JSON ``data`` of each server-sent event in ``text`` (``[DONE]`` left out)."""
+    """The JSON ``data`` of each server-sent event in ``text``, the ``data:`` lines of an
+    event joined; ``[DONE]`` is left out, and any other payload that is not JSON raises
+    ``ValueError``."""
     payloads = []
     for block in text.replace("\r\n", "\n").split("\n\n"):
         data = "\n".join(
@@ -578,64 +650,6 @@ def sse_payloads(text: str) -> list[Any]:
         if data and data.strip() != "[DONE]":
             payloads.append(json.loads(data))
     return payloads
-
-
-def unknown_fields(model: Any, raw: Any, path: str = "$") -> list[str]:
-    """The JSON paths of keys in ``raw`` that ``model``'s type does not declare, at every
-    depth: ``model`` is a pydantic model validated from ``raw`` (an official SDK's
-    response or request type). SDK models ignore or keep unknown keys instead of refusing
-    them, so validation alone never reports a field Relay's cassettes invented.
-
-    Pydantic is not imported: the model is read through ``model_fields`` (names and
-    aliases) and ``model_extra``. Lists pair item by item; a field typed as a free mapping
-    (``Dict[str, Any]``) is not walked into. ::
-
-        answer = ChatCompletionResponse.model_validate(body)  # missing fields raise
-        assert unknown_fields(answer, body) == []
-    """
-    if isinstance(raw, list) and isinstance(model, (list, tuple)):
-        return [
-            found
-            for index, (item, raw_item) in enumerate(zip(model, raw, strict=False))
-            for found in unknown_fields(item, raw_item, f"{path}[{index}]")
-        ]
-    fields = getattr(type(model), "model_fields", None)
-    if fields is None or not isinstance(raw, dict):
-        return []
-    names: dict[str, str] = {}
-    for name, info in fields.items():
-        names[name] = name
-        for alias in (info.alias, info.validation_alias, info.serialization_alias):
-            if isinstance(alias, str):
-                names[alias] = name
-    found: list[str] = []
-    for key, value in raw.items():
-        if key not in names:
-            found.append(f"{path}.{key}")
-        else:
-            found += unknown_fields(getattr(model, names[key], None), value, f"{path}.{key}")
-    return found
-
-
-def json_difference_list(
-    expected: Any, actual: Any, path: str = "$"
-) -> list[tuple[str, Any, Any]]:
-    """Where two JSON values differ, as ``(path, expected's value, actual's value)``
-    triples; a key missing on one side has the value ``None`` there. Used to compare the
-    body an official SDK sends with Relay's for the same call."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return [
-            found
-            for key in sorted(set(expected) | set(actual))
-            for found in json_difference_list(expected.get(key), actual.get(key), f"{path}.{key}")
-        ]
-    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [
-            found
-            for index, pair in enumerate(zip(expected, actual, strict=True))
-            for found in json_difference_list(*pair, f"{path}[{index}]")
-        ]
-    return [] if expected == actual else [(path, expected, actual)]
 
 
 class _Reads(dict[str, Any]):
@@ -693,31 +707,6 @@ def unread_keys(converter: Callable[[Any], Any], body: dict[str, Any]) -> tuple[
         )
 
     return converted, sorted({leaf for leaf in _leaves(body) if not consumed(leaf)})
-
-
-def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:
-    """The interactions of a vcrpy cassette file as plain data (``request`` and
-    ``response`` mappings), for tests that read what a cassette asserts about the wire."""
-    import yaml
-
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return list(data.get("interactions") or [])
-
-
-def sse_data(text: str) -> list[Any]:
-    """The ``data:`` payloads of a server-sent-event body, each parsed as JSON (a payload
-    that is not JSON, such as ``[DONE]``, stays text)."""
-    found: list[Any] = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        lines = [line[5:].lstrip() for line in block.split("\n") if line.startswith("data:")]
-        if not lines:
-            continue
-        data = "\n".join(lines)
-        try:
-            found.append(json.loads(data))
-        except ValueError:
-            found.append(data)
-    return found
 
 
 # ---------------------------------------------------------------------------- conformance

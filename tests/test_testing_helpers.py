@@ -1,5 +1,6 @@
 """The helpers relay_core.testing offers plugin authors: the scripted FakeServer and the
-cassette player that replays recorded HTTP with nothing reaching the network."""
+cassette player that replays recorded HTTP with nothing reaching the network. The SDK
+oracle checkers are tested in test_testing_oracles.py."""
 
 from __future__ import annotations
 
@@ -116,73 +117,3 @@ def test_hub_maker_answers_through_the_handler_and_closes_every_hub() -> None:
         other.close = lambda: closed.append(other)  # type: ignore[method-assign] # never opened
         assert "slow" in other.catalog.models
     assert closed == [hub, other]
-
-
-# ---------------------------------------------------------------------------- SDK oracles
-
-
-def test_unknown_fields_names_the_keys_a_pydantic_model_does_not_declare() -> None:
-    import pydantic
-
-    from relay_core.testing import unknown_fields
-
-    class Part(pydantic.BaseModel):
-        text: str
-
-    class Answer(pydantic.BaseModel):
-        model_config = pydantic.ConfigDict(extra="allow")
-        parts: list[Part]
-        finish: str = pydantic.Field(alias="finishReason")
-        meta: dict[str, object] = {}
-
-    body = {
-        "parts": [{"text": "a"}, {"text": "b", "thought": True}],
-        "finishReason": "STOP",
-        "meta": {"free": {"form": 1}},
-        "extra": 1,
-    }
-    answer = Answer.model_validate(body)
-    assert unknown_fields(answer, body) == ["$.parts[1].thought", "$.extra"]
-    assert unknown_fields(answer, {"parts": [{"text": "a"}], "finishReason": "STOP"}) == []
-
-
-def test_json_differences_lists_each_path_that_differs() -> None:
-    from relay_core.testing import json_difference_list
-
-    sdk = {"a": 1, "b": [{"c": 2}, 3], "stream": False}
-    relay = {"a": 1, "b": [{"c": 5}, 3], "d": "x"}
-    assert json_difference_list(sdk, relay) == [
-        ("$.b[0].c", 2, 5),
-        ("$.d", None, "x"),
-        ("$.stream", False, None),
-    ]
-    assert json_difference_list([1, 2], [1]) == [("$", [1, 2], [1])]
-
-
-def test_unread_keys_names_what_a_converter_never_reads() -> None:
-    from relay_core.testing import unread_keys
-
-    def converter(body: dict[str, object]) -> dict[str, object]:
-        metadata = body["metadata"]
-        assert isinstance(metadata, dict)
-        return {"state": metadata["state"], "labels": body.get("labels")}
-
-    body = {
-        "metadata": {"state": "RUNNING", "stats": {"count": 3}},
-        "labels": {"any": "thing"},
-        "done": False,
-    }
-    converted, unread = unread_keys(converter, body)
-    assert converted == {"state": "RUNNING", "labels": {"any": "thing"}}
-    # labels was taken whole: a free-form mapping; metadata was walked into.
-    assert unread == ["$.done", "$.metadata.stats.count"]
-
-
-def test_cassette_interactions_and_sse_data_read_what_a_cassette_holds(tmp_path: Path) -> None:
-    from relay_core.testing import cassette_interactions, sse_data
-
-    (tmp_path / "chat.yaml").write_text(CASSETTE)
-    (interaction,) = cassette_interactions(tmp_path / "chat.yaml")
-    assert interaction["request"]["method"] == "POST"
-    assert interaction["response"]["body"]["string"] == '{"answer": "hello"}'
-    assert sse_data('data: {"a": 1}\r\n\r\nevent: x\ndata: [DONE]\n\n') == [{"a": 1}, "[DONE]"]

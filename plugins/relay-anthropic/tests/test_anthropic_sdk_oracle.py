@@ -43,12 +43,15 @@ from relay_core import (
 from relay_core import Message as RelayMessage
 from relay_core.testing import (
     FakeServer,
-    cassette_answers,
+    answer_text,
+    cassette_interactions,
     hub_for,
+    json_answer,
     json_differences,
     model_problems,
     sse_payloads,
     typed_dict_problems,
+    unexplained_differences,
     wire_request,
 )
 
@@ -85,8 +88,9 @@ def user(text: str) -> dict[str, Any]:
     return {"role": "user", "content": [{"type": "text", "text": text}]}
 
 
-# Each difference Relay means to keep, once, with its reason: (case, JSON path).
-INTENDED: dict[tuple[str, str], str] = {}
+# Each difference Relay means to keep, once: (case, or "*" for every case, JSON path) ->
+# (the SDK's value, Relay's, the reason).
+INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {}
 
 MESSAGE = {
     "id": "msg_1",
@@ -125,37 +129,29 @@ def _answer(stream: bool) -> tuple[dict[str, str], bytes]:
 
 def sdk_request(**kwargs: Any) -> dict[str, Any]:
     """What the SDK sends for ``client.messages.create(**kwargs)``."""
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        headers, body = _answer(bool(kwargs.get("stream")))
-        return httpx.Response(200, headers=headers, content=body)
+    headers, body = _answer(bool(kwargs.get("stream")))
+    server = FakeServer(httpx.Response(200, headers=headers, content=body))
 
     client = anthropic.Anthropic(
         api_key=KEY,
         base_url="https://api.anthropic.com",
         max_retries=0,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        http_client=httpx.Client(transport=server.transport),
     )
     with client:
         answer = client.messages.create(**kwargs)
         if kwargs.get("stream"):
             for _ in answer:
                 pass
-    return wire_request(seen[-1], HEADERS)
+    return wire_request(server.requests[-1], HEADERS)
 
 
 def relay_request(prompt: Any, *, stream: bool = False, **options: Any) -> dict[str, Any]:
     """What Relay sends for the same call."""
-    server = FakeServer()
+    headers, body = _answer(stream)
+    server = FakeServer(httpx.Response(200, headers=headers, content=body))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        server.requests.append(request)
-        headers, body = _answer(stream)
-        return httpx.Response(200, headers=headers, content=body)
-
-    with hub_for("", relay_anthropic, transport=httpx.MockTransport(handler)) as hub:
+    with hub_for("", relay_anthropic, transport=server.transport) as hub:
         if stream:
             list(hub.stream(f"anthropic/{MODEL}", prompt, **options))
         else:
@@ -165,7 +161,7 @@ def relay_request(prompt: Any, *, stream: bool = False, **options: Any) -> dict[
 
 def assert_same(case: str, sdk: dict[str, Any], relay: dict[str, Any]) -> None:
     differences = json_differences(sdk, relay)
-    unexpected = {p: d for p, d in differences.items() if (case, p) not in INTENDED}
+    unexpected = unexplained_differences(case, differences, INTENDED)
     assert not unexpected, f"{case}: Relay sends differently from the SDK: {unexpected}"
     stale = [p for (c, p) in INTENDED if c == case and p not in differences]
     assert not stale, f"{case}: listed as intended differences, but the same now: {stale}"
@@ -319,21 +315,17 @@ async def test_batch_requests_are_what_the_sdk_sends() -> None:
     relay = wire_request(server.requests[-1], HEADERS)
     assert typed_dict_problems(relay["body"], BatchCreateParams) == []
 
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=BATCH)
+    sdk_server = FakeServer(json_answer(BATCH))
 
     client = anthropic.Anthropic(
         api_key=KEY,
         base_url="https://api.anthropic.com",
         max_retries=0,
-        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        http_client=httpx.Client(transport=sdk_server.transport),
     )
     with client:
         client.messages.batches.create(requests=relay["body"]["requests"])
-    assert_same("batch create", wire_request(seen[-1], HEADERS), relay)
+    assert_same("batch create", wire_request(sdk_server.requests[-1], HEADERS), relay)
 
 
 BATCH = {
@@ -413,9 +405,11 @@ def answer_problems(method: str, uri: str, status: int, text: str) -> list[str]:
 @pytest.mark.parametrize("cassette", sorted(p.name for p in CASSETTES.glob("*.yaml")))
 def test_cassette_answers_are_what_the_sdk_describes(cassette: str) -> None:
     problems, allowed = [], set()
-    for where, status, text in cassette_answers(CASSETTES / cassette):
-        method, uri = where.split(" ", 2)[1:]
-        for problem in answer_problems(method, uri, status, text):
+    for number, interaction in enumerate(cassette_interactions(CASSETTES / cassette)):
+        request, status = interaction["request"], interaction["response"]["status"]["code"]
+        method, uri = request["method"], request["uri"]
+        where = f"{cassette}#{number} {method} {uri}"
+        for problem in answer_problems(method, uri, status, answer_text(interaction)):
             if (cassette, problem) in ALLOWED:
                 allowed.add(problem)
             else:

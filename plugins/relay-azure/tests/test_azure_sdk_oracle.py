@@ -41,12 +41,14 @@ from relay_core import (
 )
 from relay_core.testing import (
     FakeServer,
-    cassette_answers,
+    answer_text,
+    cassette_interactions,
     hub_for,
     json_differences,
     model_problems,
     sse_payloads,
     typed_dict_problems,
+    unexplained_differences,
     wire_request,
 )
 
@@ -76,8 +78,9 @@ CALL = {
     "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
 }
 
-# Each difference Relay means to keep, once, with its reason: (case, JSON path).
-INTENDED: dict[tuple[str, str], str] = {}
+# Each difference Relay means to keep, once: (case, or "*" for every case, JSON path) ->
+# (the SDK's value, Relay's, the reason).
+INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {}
 
 
 def _answer(stream: bool) -> tuple[dict[str, str], bytes]:
@@ -91,37 +94,29 @@ def _answer(stream: bool) -> tuple[dict[str, str], bytes]:
 
 
 def sdk_request(**kwargs: Any) -> dict[str, Any]:
-    seen: list[httpx2.Request] = []
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        seen.append(request)
-        headers, body = _answer(bool(kwargs.get("stream")))
-        return httpx2.Response(200, headers=headers, content=body)
+    headers, body = _answer(bool(kwargs.get("stream")))
+    server = FakeServer(httpx2.Response(200, headers=headers, content=body))
 
     client = openai.AzureOpenAI(
         api_key=KEY,
         azure_endpoint=ENDPOINT,
         api_version=API_VERSION,
         max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        http_client=httpx2.Client(transport=httpx2.MockTransport(server)),
     )
     with client:
         answer = client.chat.completions.create(model=DEPLOYMENT, **kwargs)
         if kwargs.get("stream"):
             for _ in answer:
                 pass
-    return wire_request(seen[-1], HEADERS)
+    return wire_request(server.requests[-1], HEADERS)
 
 
 def relay_request(prompt: Any, *, stream: bool = False, **options: Any) -> dict[str, Any]:
-    server = FakeServer()
+    headers, body = _answer(stream)
+    server = FakeServer(httpx.Response(200, headers=headers, content=body))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        server.requests.append(request)
-        headers, body = _answer(stream)
-        return httpx.Response(200, headers=headers, content=body)
-
-    with hub_for(CATALOG, relay_azure, transport=httpx.MockTransport(handler)) as hub:
+    with hub_for(CATALOG, relay_azure, transport=server.transport) as hub:
         if stream:
             list(hub.stream(f"azure/{DEPLOYMENT}", prompt, **options))
         else:
@@ -217,7 +212,7 @@ CASES: dict[str, tuple[dict[str, Any], tuple[Any, dict[str, Any]]]] = {
 
 def assert_same(case: str, sdk: dict[str, Any], relay: dict[str, Any]) -> None:
     differences = json_differences(sdk, relay)
-    unexpected = {p: d for p, d in differences.items() if (case, p) not in INTENDED}
+    unexpected = unexplained_differences(case, differences, INTENDED)
     assert not unexpected, f"{case}: Relay sends differently from the SDK: {unexpected}"
 
 
@@ -320,9 +315,11 @@ def answer_problems(method: str, uri: str, status: int, text: str) -> list[str]:
 @pytest.mark.parametrize("cassette", sorted(p.name for p in CASSETTES.glob("*.yaml")))
 def test_cassette_answers_are_what_the_sdk_describes(cassette: str) -> None:
     problems, allowed = [], set()
-    for where, status, text in cassette_answers(CASSETTES / cassette):
-        method, uri = where.split(" ", 2)[1:]
-        for problem in answer_problems(method, uri, status, text):
+    for number, interaction in enumerate(cassette_interactions(CASSETTES / cassette)):
+        request, status = interaction["request"], interaction["response"]["status"]["code"]
+        method, uri = request["method"], request["uri"]
+        where = f"{cassette}#{number} {method} {uri}"
+        for problem in answer_problems(method, uri, status, answer_text(interaction)):
             if (cassette, problem) in ALLOWED:
                 allowed.add(problem)
             elif not _azure_extra(problem):

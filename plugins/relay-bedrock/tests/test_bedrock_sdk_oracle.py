@@ -55,10 +55,13 @@ from relay_core import (
     ToolResultPart,
 )
 from relay_core.testing import (
+    MISSING,
     FakeServer,
     cassette_interactions,
+    header_differences,
     json_answer,
-    json_difference_list,
+    json_differences,
+    unexplained_differences,
 )
 
 MakeHub = Callable[..., Hub]
@@ -232,12 +235,12 @@ SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Any], bool
 # (scenario or "*" for all, JSON path or header) -> (botocore's value, Relay's, why).
 INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
     ("*", "header:accept"): (
-        None,
+        MISSING,
         "*/*",
         "botocore sends no accept header; Relay's HTTP client accepts any type",
     ),
     ("stream_with_usage", "header:accept"): (
-        None,
+        MISSING,
         "application/vnd.amazon.eventstream",
         "Relay names the event stream it reads; the stream comes without it as well",
     ),
@@ -297,7 +300,7 @@ def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _compare(scenario: str, sdk: Any, relay: httpx.Request) -> list[tuple[str, Any, Any]]:
+def _compare(scenario: str, sdk: Any, relay: httpx.Request) -> dict[str, tuple[Any, Any]]:
     """The unexplained differences between botocore's request and Relay's."""
     assert (relay.method, str(relay.url)) == (sdk.method, sdk.url)
     # Both sign with SigV4 for the same key, region and service.
@@ -305,16 +308,9 @@ def _compare(scenario: str, sdk: Any, relay: httpx.Request) -> list[tuple[str, A
         scheme, credential = _text(request["authorization"]).split(" ")[:2]
         assert scheme == "AWS4-HMAC-SHA256"
         assert credential.endswith(f"/{REGION}/bedrock/aws4_request,")
-    found = json_difference_list(json.loads(sdk.body), json.loads(relay.content))
-    for name in HEADERS:
-        theirs = _text(sdk.headers.get(name))
-        if theirs != relay.headers.get(name):
-            found.append((f"header:{name}", theirs, relay.headers.get(name)))
-    return [
-        (path, a, b)
-        for path, a, b in found
-        if INTENDED.get((scenario, path), INTENDED.get(("*", path), (0, 0, "")))[:2] != (a, b)
-    ]
+    found = json_differences(json.loads(sdk.body), json.loads(relay.content))
+    found.update(header_differences(sdk.headers, relay.headers, HEADERS))
+    return unexplained_differences(scenario, found, INTENDED)
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -324,7 +320,7 @@ def test_relay_sends_what_botocore_sends(make_hub: MakeHub, scenario: str) -> No
     sdk = through_botocore("bedrock-runtime", operation, {"modelId": MODEL, **params})
     relay = _through_relay(make_hub, args, options, stream)
     unexplained = _compare(scenario, sdk, relay)
-    assert unexplained == [], f"{scenario}: botocore vs Relay differ at {unexplained}"
+    assert unexplained == {}, f"{scenario}: botocore vs Relay differ at {unexplained}"
 
 
 def _service(name: str) -> Any:
@@ -460,12 +456,12 @@ def _query_params(operation: OperationModel, url: httpx.URL) -> dict[str, Any]:
 # Differences in the batch calls, with their reasons: (operation, path) -> (botocore, Relay).
 BATCH_INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
     ("*", "header:accept"): (
-        None,
+        MISSING,
         "*/*",
         "botocore sends no accept header; Relay's HTTP client accepts any type",
     ),
     ("stream_with_usage", "header:accept"): (
-        None,
+        MISSING,
         "application/vnd.amazon.eventstream",
         "Relay names the event stream it reads; the stream comes without it as well",
     ),
@@ -485,13 +481,9 @@ def test_relay_batch_calls_are_botocore_calls() -> None:
         sdk = through_botocore("bedrock", _snake(operation.name), params)
         assert (sdk.method, sdk.url) == (request["method"], request["uri"])
         if body:
-            found = json_difference_list(json.loads(sdk.body), body)
-            unexplained = [
-                (path, a, b)
-                for path, a, b in found
-                if BATCH_INTENDED.get((operation.name, path), (0, 0))[:2] != (a, b)
-            ]
-            assert unexplained == [], f"{operation.name}: {unexplained}"
+            found = json_differences(json.loads(sdk.body), body)
+            unexplained = unexplained_differences(operation.name, found, BATCH_INTENDED)
+            assert unexplained == {}, f"{operation.name}: {unexplained}"
         seen.add(operation.name)
     assert seen == {
         "CreateModelInvocationJob",

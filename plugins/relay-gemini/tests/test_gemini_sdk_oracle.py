@@ -27,7 +27,6 @@ import pytest
 from gemini_support import CASSETTES, KEY, MODEL, Recorder, answer, sse_answer
 from google import genai
 from google.genai import batches, errors, types
-from pydantic import TypeAdapter
 
 from relay_core import (
     Hub,
@@ -41,11 +40,15 @@ from relay_core import (
     ToolResultPart,
 )
 from relay_core.testing import (
+    MISSING,
+    answer_text,
     cassette_interactions,
+    header_differences,
     json_answer,
-    json_difference_list,
-    sse_data,
-    unknown_fields,
+    json_differences,
+    model_problems,
+    sse_payloads,
+    unexplained_differences,
     unread_keys,
 )
 
@@ -250,22 +253,22 @@ SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], Any, Any, bool]] = {
 INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
     ("system_text_and_settings", "$.systemInstruction.role"): (
         "user",
-        None,
+        MISSING,
         "the API takes a system instruction without a role; the SDK fills in its default",
     ),
     ("tools", "$.generationConfig"): (
         {},
-        None,
+        MISSING,
         "the SDK sends an empty generationConfig; Relay sends none when nothing is set",
     ),
     ("signed_call_and_thought", "$.generationConfig"): (
         {},
-        None,
+        MISSING,
         "the SDK sends an empty generationConfig; Relay sends none when nothing is set",
     ),
     ("tool_result_round_trip", "$.generationConfig"): (
         {},
-        None,
+        MISSING,
         "the SDK sends an empty generationConfig; Relay sends none when nothing is set",
     ),
     ("image_url_and_base64", "$.contents[0].parts[2].inlineData.data"): (
@@ -343,16 +346,10 @@ def test_relay_sends_what_the_sdk_sends(make_hub: MakeHub, scenario: str) -> Non
         sdk.url.path,
         sdk.url.params,
     )
-    found = json_difference_list(_camel(json.loads(sdk.content)), json.loads(relay.content))
-    for name in HEADERS:
-        if sdk.headers.get(name) != relay.headers.get(name):
-            found.append((f"header:{name}", sdk.headers.get(name), relay.headers.get(name)))
-    unexplained = [
-        (path, a, b)
-        for path, a, b in found
-        if INTENDED.get((scenario, path), INTENDED.get(("*", path), (0, 0, "")))[:2] != (a, b)
-    ]
-    assert unexplained == [], f"{scenario}: SDK vs Relay differ at {unexplained}"
+    found = json_differences(_camel(json.loads(sdk.content)), json.loads(relay.content))
+    found.update(header_differences(sdk.headers, relay.headers, HEADERS))
+    unexplained = unexplained_differences(scenario, found, INTENDED)
+    assert unexplained == {}, f"{scenario}: SDK vs Relay differ at {unexplained}"
 
 
 # The SDK's type for each key of a GenerateContentRequest body (the model is in the URL).
@@ -372,8 +369,7 @@ def valid_request(body: dict[str, Any]) -> None:
     refuse unknown keys themselves; from JSON, as bytes arrive base64-encoded."""
     assert set(body) <= set(REQUEST_TYPES), set(body) - set(REQUEST_TYPES)
     for key, value in body.items():
-        parsed = TypeAdapter(REQUEST_TYPES[key]).validate_json(json.dumps(value))
-        assert unknown_fields(parsed, value, f"$.{key}") == []
+        assert model_problems(REQUEST_TYPES[key], value, f"$.{key}", from_json=True) == []
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -425,8 +421,7 @@ def _listing(body: dict[str, Any]) -> list[str]:
 
 
 def _answer_body(body: dict[str, Any]) -> list[str]:
-    value = types.GenerateContentResponse.model_validate(body)  # refuses unknown keys
-    return unknown_fields(value, body)
+    return model_problems(types.GenerateContentResponse, body)
 
 
 def _error(body: dict[str, Any]) -> list[str]:
@@ -452,22 +447,20 @@ def _results_line(line: str) -> list[str]:
     if "response" in row:
         problems += _answer_body(row["response"])
     if "error" in row:
-        problems += unknown_fields(types.JobError.model_validate(row["error"]), row["error"])
+        problems += model_problems(types.JobError, row["error"])
     return problems
 
 
 def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
     """How many bodies of one cassette interaction were checked, and what was wrong."""
     request, response = interaction["request"], interaction["response"]
-    text = response["body"]["string"]
-    if isinstance(text, bytes):
-        text = text.decode()
+    text = answer_text(interaction)
     url = httpx.URL(request["uri"])
     path = url.path
     if response["status"]["code"] >= 400:
         return 1, _error(json.loads(text))
     if ":streamGenerateContent" in path:
-        chunks = [c for c in sse_data(text) if isinstance(c, dict)]
+        chunks = sse_payloads(text)
         return len(chunks), [
             p for c in chunks for p in (_error(c) if "error" in c else _answer_body(c))
         ]
@@ -484,8 +477,7 @@ def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
         assert json.loads(text) == {}  # google.protobuf.Empty
         return 1, []
     if "/upload/" in path and text.strip():
-        file = json.loads(text)["file"]
-        return 1, unknown_fields(types.File.model_validate(file), file)
+        return 1, model_problems(types.File, json.loads(text)["file"])
     return 0, []
 
 

@@ -35,13 +35,17 @@ from relay_core import (
     ToolResultPart,
 )
 from relay_core.testing import (
+    MISSING,
     FakeServer,
+    answer_text,
     cassette_interactions,
+    header_differences,
     json_answer,
-    json_difference_list,
+    json_differences,
+    model_problems,
     sse_answer,
-    sse_data,
-    unknown_fields,
+    sse_payloads,
+    unexplained_differences,
 )
 
 MakeHub = Callable[..., Hub]
@@ -222,7 +226,7 @@ SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Any], bool
 INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
     ("*", "$.stream"): (
         False,
-        None,
+        MISSING,
         "false is the API's default; Relay sends stream only when true",
     ),
     ("*", "header:accept"): (
@@ -237,12 +241,12 @@ INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
     ),
     ("tool_result_round_trip", "$.messages[1].prefix"): (
         False,
-        None,
+        MISSING,
         "the SDK writes its model's default; false is the API's default too",
     ),
     ("tool_result_round_trip", "$.messages[1].tool_calls[0].index"): (
         0,
-        None,
+        MISSING,
         "the SDK writes its model's default; an index only orders a stream's deltas",
     ),
 }
@@ -291,16 +295,10 @@ def test_relay_sends_what_the_sdk_sends(make_hub: MakeHub, scenario: str) -> Non
     sdk = _through_sdk(sdk_args, stream)
     relay = _through_relay(make_hub, args, options, stream)
     assert (relay.method, relay.url.path) == (sdk.method, sdk.url.path)
-    found = json_difference_list(json.loads(sdk.content), json.loads(relay.content))
-    for name in HEADERS:
-        if sdk.headers.get(name) != relay.headers.get(name):
-            found.append((f"header:{name}", sdk.headers.get(name), relay.headers.get(name)))
-    unexplained = [
-        (path, a, b)
-        for path, a, b in found
-        if INTENDED.get((scenario, path), INTENDED.get(("*", path), (0, 0, "")))[:2] != (a, b)
-    ]
-    assert unexplained == [], f"{scenario}: SDK vs Relay differ at {unexplained}"
+    found = json_differences(json.loads(sdk.content), json.loads(relay.content))
+    found.update(header_differences(sdk.headers, relay.headers, HEADERS))
+    unexplained = unexplained_differences(scenario, found, INTENDED)
+    assert unexplained == {}, f"{scenario}: SDK vs Relay differ at {unexplained}"
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -308,12 +306,13 @@ def test_relay_bodies_are_valid_sdk_requests(make_hub: MakeHub, scenario: str) -
     args, options, _, stream = SCENARIOS[scenario]
     body = json.loads(_through_relay(make_hub, args, options, stream).content)
     model: Any = models.ChatCompletionStreamRequest if stream else models.ChatCompletionRequest
-    assert unknown_fields(model.model_validate(body), body) == []
+    assert model_problems(model, body) == []
 
 
 # ---------------------------------------------------------------------------- responses
 
-# Fields the cassettes carry that the SDK's types lack, each with its reason. Empty:
+# What the SDK's types find in the cassettes that stays, as "<type>:<problem>", each with
+# its reason. Empty:
 # a field Relay reads that the SDK does not know is a defect until a real source shows it.
 ALLOWED_UNKNOWN: dict[str, str] = {}
 
@@ -359,16 +358,10 @@ def _bodies(interaction: dict[str, Any]) -> list[tuple[Any, Any]]:
     """(SDK type, body) for each JSON body in the cassette's answer."""
     request, response = interaction["request"], interaction["response"]
     status = response["status"]["code"]
-    text = response["body"]["string"]
-    if isinstance(text, bytes):
-        text = text.decode()
+    text = answer_text(interaction)
     content_type = (response.get("headers", {}).get("content-type") or [""])[0]
     if "event-stream" in content_type:
-        return [
-            (models.CompletionChunk, data)
-            for data in sse_data(text)
-            if data != "[DONE]" and "choices" in data
-        ]
+        return [(models.CompletionChunk, data) for data in sse_payloads(text) if "choices" in data]
     kind = _response_type(request["method"], request["uri"], status)
     if kind == "batch_lines":
         # The SDK types no output line (its download is raw bytes); each line's answer
@@ -388,14 +381,9 @@ def test_every_cassette_answer_is_an_sdk_type() -> None:
     for name, _, interaction in _interactions():
         for kind, body in _bodies(interaction):
             checked += 1
-            try:
-                value = kind.model_validate(body)
-            except Exception as error:  # pydantic's ValidationError, reported in full
-                problems.append(f"{name}: {kind.__name__}: {error}")
-                continue
-            for path in unknown_fields(value, body):
-                if f"{kind.__name__}:{path}" not in ALLOWED_UNKNOWN:
-                    problems.append(f"{name}: {kind.__name__} has no {path}")
+            for problem in model_problems(kind, body):
+                if f"{kind.__name__}:{problem}" not in ALLOWED_UNKNOWN:
+                    problems.append(f"{name}: {kind.__name__}: {problem}")
     assert checked > 30
     assert problems == [], "\n".join(problems)
 
@@ -432,8 +420,8 @@ def test_relay_creates_the_batch_job_the_sdk_creates() -> None:
     sdk = server.requests[-1]
     assert (create["method"], httpx.URL(create["uri"]).path) == (sdk.method, sdk.url.path)
     # The SDK writes its default timeout; Relay leaves the API's own (the same 24 hours).
-    assert json_difference_list(json.loads(sdk.content), relay) == [("$.timeout_hours", 24, None)]
-    assert unknown_fields(models.CreateBatchJobRequest.model_validate(relay), relay) == []
+    assert json_differences(json.loads(sdk.content), relay) == {"$.timeout_hours": (24, MISSING)}
+    assert model_problems(models.CreateBatchJobRequest, relay) == []
 
 
 def test_relay_batch_lines_are_sdk_batch_requests() -> None:
@@ -444,11 +432,10 @@ def test_relay_batch_lines_are_sdk_batch_requests() -> None:
     lines = [row for line in lines for row in line.split("\n") if row]
     assert len(lines) == 2
     for line in map(json.loads, lines):
-        request = models.BatchRequest.model_validate(line)
-        assert unknown_fields(request, line) == []
+        assert model_problems(models.BatchRequest, line) == []
         # The model is the job's: a line's body is a chat request without it.
         body = {"model": model, **line["body"]}
-        assert unknown_fields(models.ChatCompletionRequest.model_validate(body), body) == []
+        assert model_problems(models.ChatCompletionRequest, body) == []
     # The upload's form fields are the ones the SDK's upload sends.
     answer = cassette_interactions(CASSETTES / "batch_submit.yaml")[0]["response"]
     server = FakeServer(json_answer(json.loads(answer["body"]["string"])))

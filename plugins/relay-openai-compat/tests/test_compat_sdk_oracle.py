@@ -33,12 +33,14 @@ import relay_openai_compat
 from relay_core import Message, Tool, ToolCallPart, ToolResultPart
 from relay_core.testing import (
     FakeServer,
-    cassette_answers,
+    answer_text,
+    cassette_interactions,
     hub_for,
     json_differences,
     model_problems,
     sse_payloads,
     typed_dict_problems,
+    unexplained_differences,
     wire_request,
 )
 
@@ -73,8 +75,9 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOX_API_KEY", KEY)
 
 
-# Each difference Relay means to keep, once, with its reason: (case, JSON path).
-INTENDED: dict[tuple[str, str], str] = {}
+# Each difference Relay means to keep, once: (case, or "*" for every case, JSON path) ->
+# (the SDK's value, Relay's, the reason).
+INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {}
 
 
 def _answer(stream: bool) -> tuple[dict[str, str], bytes]:
@@ -87,36 +90,28 @@ def _answer(stream: bool) -> tuple[dict[str, str], bytes]:
 
 
 def sdk_request(**kwargs: Any) -> dict[str, Any]:
-    seen: list[httpx2.Request] = []
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        seen.append(request)
-        headers, body = _answer(bool(kwargs.get("stream")))
-        return httpx2.Response(200, headers=headers, content=body)
+    headers, body = _answer(bool(kwargs.get("stream")))
+    server = FakeServer(httpx2.Response(200, headers=headers, content=body))
 
     client = openai.OpenAI(
         api_key=KEY,
         base_url=BASE_URL,
         max_retries=0,
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        http_client=httpx2.Client(transport=httpx2.MockTransport(server)),
     )
     with client:
         answer = client.chat.completions.create(model=MODEL, **kwargs)
         if kwargs.get("stream"):
             for _ in answer:
                 pass
-    return wire_request(seen[-1], HEADERS)
+    return wire_request(server.requests[-1], HEADERS)
 
 
 def relay_request(prompt: Any, *, stream: bool = False, **options: Any) -> dict[str, Any]:
-    server = FakeServer()
+    headers, body = _answer(stream)
+    server = FakeServer(httpx.Response(200, headers=headers, content=body))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        server.requests.append(request)
-        headers, body = _answer(stream)
-        return httpx.Response(200, headers=headers, content=body)
-
-    with hub_for(CATALOG, relay_openai_compat, transport=httpx.MockTransport(handler)) as hub:
+    with hub_for(CATALOG, relay_openai_compat, transport=server.transport) as hub:
         if stream:
             list(hub.stream(f"box/{MODEL}", prompt, **options))
         else:
@@ -126,7 +121,7 @@ def relay_request(prompt: Any, *, stream: bool = False, **options: Any) -> dict[
 
 def assert_same(case: str, sdk: dict[str, Any], relay: dict[str, Any]) -> None:
     differences = json_differences(sdk, relay)
-    unexpected = {p: d for p, d in differences.items() if (case, p) not in INTENDED}
+    unexpected = unexplained_differences(case, differences, INTENDED)
     assert not unexpected, f"{case}: Relay sends differently from the SDK: {unexpected}"
 
 
@@ -299,10 +294,11 @@ CHAT_CASSETTES = sorted(
 @pytest.mark.parametrize("cassette", CHAT_CASSETTES)
 def test_cassette_answers_are_what_the_sdk_describes(cassette: str) -> None:
     problems, allowed = [], set()
-    for where, status, text in cassette_answers(CASSETTES / cassette):
-        uri = where.split(" ", 2)[2]
+    for number, interaction in enumerate(cassette_interactions(CASSETTES / cassette)):
+        uri, status = interaction["request"]["uri"], interaction["response"]["status"]["code"]
+        where = f"{cassette}#{number} {interaction['request']['method']} {uri}"
         assert httpx.URL(uri).path.endswith("/chat/completions"), where
-        for problem in answer_problems(uri, status, text):
+        for problem in answer_problems(uri, status, answer_text(interaction)):
             if (cassette, problem) in ALLOWED:
                 allowed.add(problem)
             elif not _extension(problem):

@@ -52,12 +52,14 @@ from relay_core import (
 )
 from relay_core.testing import (
     FakeServer,
-    cassette_answers,
+    answer_text,
+    cassette_interactions,
     hub_for,
     json_differences,
     model_problems,
     sse_payloads,
     typed_dict_problems,
+    unexplained_differences,
     wire_request,
 )
 
@@ -105,8 +107,9 @@ ROUND_TRIP = [
     Message("user", (ToolResultPart("call_1", '{"temp": 21}'),)),
 ]
 
-# Each difference Relay means to keep, once, with its reason: (case, JSON path).
-INTENDED: dict[tuple[str, str], str] = {}
+# Each difference Relay means to keep, once: (case, or "*" for every case, JSON path) ->
+# (the SDK's value, Relay's, the reason).
+INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {}
 
 # -- the two clients ------------------------------------------------------------------
 
@@ -198,15 +201,11 @@ def relay_request(
     prompt: Any, *, stream: bool = False, api: str = "chat", **options: Any
 ) -> dict[str, Any]:
     """What Relay sends for the same call."""
-    server = FakeServer()
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        server.requests.append(request)
-        status, headers, body = _answer(request.url.path, stream)
-        return httpx.Response(status, headers=headers, content=body)
-
+    path = "/v1/responses" if api == "responses" else "/v1/chat/completions"
+    status, headers, body = _answer(path, stream)
+    server = FakeServer(httpx.Response(status, headers=headers, content=body))
     catalog = f"providers:\n  openai:\n    options:\n      api: {api}\n"
-    with hub_for(catalog, relay_openai, transport=httpx.MockTransport(handler)) as hub:
+    with hub_for(catalog, relay_openai, transport=server.transport) as hub:
         model = options.pop("model", MODEL)
         if stream:
             list(hub.stream(f"openai/{model}", prompt, **options))
@@ -217,7 +216,7 @@ def relay_request(
 
 def assert_same(case: str, sdk: dict[str, Any], relay: dict[str, Any]) -> None:
     differences = json_differences(sdk, relay)
-    unexpected = {p: d for p, d in differences.items() if (case, p) not in INTENDED}
+    unexpected = unexplained_differences(case, differences, INTENDED)
     assert not unexpected, f"{case}: Relay sends differently from the SDK: {unexpected}"
     stale = [p for (c, p) in INTENDED if c == case and p not in differences]
     assert not stale, f"{case}: listed as intended differences, but the same now: {stale}"
@@ -711,9 +710,11 @@ def answer_problems(method: str, uri: str, status: int, text: str) -> list[str]:
 @pytest.mark.parametrize("cassette", sorted(p.name for p in CASSETTES.glob("*.yaml")))
 def test_cassette_answers_are_what_the_sdk_describes(cassette: str) -> None:
     problems, allowed = [], set()
-    for where, status, text in cassette_answers(CASSETTES / cassette):
-        method, uri = where.split(" ", 2)[1:]
-        for found in answer_problems(method, uri, status, text):
+    for number, interaction in enumerate(cassette_interactions(CASSETTES / cassette)):
+        request, status = interaction["request"], interaction["response"]["status"]["code"]
+        method, uri = request["method"], request["uri"]
+        where = f"{cassette}#{number} {method} {uri}"
+        for found in answer_problems(method, uri, status, answer_text(interaction)):
             problem = found
             if (cassette, found) not in ALLOWED:
                 problem = re.sub(r"^event \d+: ", "event *: ", found)

@@ -23,18 +23,20 @@ import httpx
 import pytest
 from google import genai
 from google.genai import batches, errors, types
-from pydantic import TypeAdapter
 from vertex_support import CASSETTES, MODEL, PROJECT
 
 from relay_core import Hub, ResponseSchema, Tool
 from relay_core.testing import (
+    MISSING,
     FakeServer,
+    answer_text,
     cassette_interactions,
     json_answer,
-    json_difference_list,
+    json_differences,
+    model_problems,
     sse_answer,
-    sse_data,
-    unknown_fields,
+    sse_payloads,
+    unexplained_differences,
     unread_keys,
 )
 
@@ -90,12 +92,12 @@ SCENARIOS: dict[str, tuple[dict[str, Any], Any, bool]] = {
 INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
     ("system_text_and_settings", "$.systemInstruction.role"): (
         "user",
-        None,
+        MISSING,
         "the API takes a system instruction without a role; the SDK fills in its default",
     ),
     ("tools", "$.generationConfig"): (
         {},
-        None,
+        MISSING,
         "the SDK sends an empty generationConfig; Relay sends none when nothing is set",
     ),
 }
@@ -159,11 +161,9 @@ def test_relay_sends_what_the_sdk_sends(
     assert (relay.method, relay.url) == (sdk.method, sdk.url)
     assert relay.headers["authorization"].startswith("Bearer ")
     assert relay.headers["content-type"] == sdk.headers["content-type"]
-    found = json_difference_list(_camel(json.loads(sdk.content)), json.loads(relay.content))
-    unexplained = [
-        (path, a, b) for path, a, b in found if INTENDED.get((scenario, path), (0, 0))[:2] != (a, b)
-    ]
-    assert unexplained == [], f"{scenario}: SDK vs Relay differ at {unexplained}"
+    found = json_differences(_camel(json.loads(sdk.content)), json.loads(relay.content))
+    unexplained = unexplained_differences(scenario, found, INTENDED)
+    assert unexplained == {}, f"{scenario}: SDK vs Relay differ at {unexplained}"
 
 
 # ---------------------------------------------------------------------------- responses
@@ -208,8 +208,7 @@ def _listing(body: dict[str, Any]) -> list[str]:
 
 
 def _answer_body(body: dict[str, Any]) -> list[str]:
-    value = types.GenerateContentResponse.model_validate(body)  # refuses unknown keys
-    return unknown_fields(value, body)
+    return model_problems(types.GenerateContentResponse, body)
 
 
 def _error(body: dict[str, Any]) -> list[str]:
@@ -228,8 +227,7 @@ def _prediction_line(row: dict[str, Any]) -> list[str]:
         if key not in ("request", "response", "status", "processed_time")
     ]
     for key, value in row["request"].items():
-        parsed = TypeAdapter(REQUEST_TYPES[key]).validate_json(json.dumps(value))
-        problems += unknown_fields(parsed, value, f"$.request.{key}")
+        problems += model_problems(REQUEST_TYPES[key], value, f"$.request.{key}", from_json=True)
     if row.get("response"):
         problems += _answer_body(row["response"])
     return problems
@@ -237,9 +235,7 @@ def _prediction_line(row: dict[str, Any]) -> list[str]:
 
 def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
     request, response = interaction["request"], interaction["response"]
-    text = response["body"]["string"]
-    if isinstance(text, bytes):
-        text = text.decode()
+    text = answer_text(interaction)
     url = httpx.URL(request["uri"])
     path = url.path
     if "/endpoints/openapi/" in path or (
@@ -249,7 +245,7 @@ def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
     if response["status"]["code"] >= 400:
         return 1, _error(json.loads(text))
     if ":streamGenerateContent" in path:
-        chunks = [c for c in sse_data(text) if isinstance(c, dict)]
+        chunks = sse_payloads(text)
         return len(chunks), [p for c in chunks for p in _answer_body(c)]
     if ":generateContent" in path:
         return 1, _answer_body(json.loads(text))
@@ -302,7 +298,7 @@ def test_relay_creates_the_batch_job_the_sdk_creates() -> None:
     sdk = server.requests[-1]
     assert (sdk.method, str(sdk.url)) == (create["request"]["method"], create["request"]["uri"])
     # Relay names the model by its full publisher path, which the SDK's bare name becomes.
-    assert json_difference_list(json.loads(sdk.content), relay) == []
+    assert json_differences(json.loads(sdk.content), relay) == {}
 
 
 def test_relay_batch_lines_are_sdk_requests() -> None:
