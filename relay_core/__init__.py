@@ -1,9 +1,8 @@
 """Relay: one Python interface to every major LLM provider.
 
-The names below are the public API; every other module is importable but internal
-unless its own docstring says it is for plugin authors (``relay_core.http``,
-``relay_core.streaming``, ``relay_core.hookspecs``, ``relay_core.serialize``,
-``relay_core.sampling``).
+The names below are the public API for applications; plugin authors import from
+:mod:`relay_core.plugin`, the plugin SDK. Every other module is importable but
+internal.
 
 Names are loaded on first access (PEP 562), so ``import relay_core`` costs almost
 nothing and a program pays only for what it uses.

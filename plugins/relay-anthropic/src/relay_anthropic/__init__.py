@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from relay_core import hookimpl
+from relay_core.plugin import hookimpl
 
 __all__: list[str] = []
 

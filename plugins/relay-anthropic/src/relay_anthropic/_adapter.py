@@ -19,40 +19,39 @@ from urllib.parse import quote
 import attrs
 from attrs import frozen
 
-from relay_core.batching import error_info, jsonl, parse_lines
-from relay_core.errors import (
+from relay_core.plugin import (
+    REASONING_BUDGETS,
     AuthenticationError,
+    BatchCounts,
+    BatchItem,
+    BatchLimits,
+    BatchState,
+    Capability,
+    Citation,
+    CitationDelta,
     ConfigError,
     ContentPolicyError,
     ContextWindowExceeded,
-    InvalidRequestError,
-    MalformedResponse,
-    ProviderError,
-    ProviderUnavailable,
-    QuotaExceeded,
-)
-from relay_core.http import classify_stream_error
-from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.sampling import SamplingLimits, within_limits
-from relay_core.streaming import closing_stream
-from relay_core.types import (
-    REASONING_BUDGETS,
-    BatchCounts,
-    BatchItem,
-    BatchState,
-    Citation,
-    CitationDelta,
     DocumentPart,
     EndEvent,
     ErrorInfo,
+    ErrorRule,
     FinishReason,
     ImagePart,
+    InvalidRequestError,
+    MalformedResponse,
     Message,
     Part,
+    Provider,
     ProviderBatch,
+    ProviderError,
+    ProviderSettings,
+    ProviderUnavailable,
+    QuotaExceeded,
     Request,
     Response,
     ResponseSchema,
+    SamplingLimits,
     ServerToolCallDelta,
     ServerToolCallPart,
     ServerToolResultDelta,
@@ -68,12 +67,17 @@ from relay_core.types import (
     ToolResultPart,
     Usage,
     UsageEvent,
+    classify_stream_error,
+    closing_stream,
+    error_info,
+    jsonl,
+    parse_lines,
+    schema_errors,
+    within_limits,
 )
-from relay_core.validation import schema_errors
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
-    from relay_core.streaming import SSEEvent
+    from relay_core.plugin import HttpClient, SSEEvent
 
 __all__ = [
     "BATCH_LIMITS",
@@ -82,7 +86,10 @@ __all__ = [
     "REASONING_BUDGETS",
     "THINKING_LIMITS",
     "AnthropicProvider",
+    "StructuredOutput",
+    "alternating_turns",
     "thinks_by_kwargs",
+    "timestamp_seconds",
 ]
 
 API_VERSION = "2023-06-01"
@@ -170,7 +177,7 @@ class _Options:
 
 
 @frozen
-class _Structured:
+class StructuredOutput:
     """Structured output as a forced tool: Anthropic's documented way to get JSON that
     follows a schema. A schema whose values are not objects is wrapped in one, because
     a tool's input is always an object."""
@@ -180,7 +187,7 @@ class _Structured:
     wrapped: bool
 
     @classmethod
-    def of(cls, response_schema: ResponseSchema) -> _Structured:
+    def of(cls, response_schema: ResponseSchema) -> StructuredOutput:
         schema = response_schema.schema
         is_object = schema.get("type") == "object" or (
             "type" not in schema and "properties" in schema
@@ -297,7 +304,7 @@ class AnthropicProvider(Provider):
                 yield event
 
     async def _stream_events(
-        self, events: AsyncIterator[SSEEvent], structured: _Structured | None, request: Request
+        self, events: AsyncIterator[SSEEvent], structured: StructuredOutput | None, request: Request
     ) -> AsyncIterator[StreamEvent]:
         # The answer is rebuilt as the Message JSON the non-streaming call returns and read
         # by the same parser, so the end event equals chat's answer, raw included, by
@@ -393,7 +400,7 @@ class AnthropicProvider(Provider):
         # checked against the schema) exactly as chat reads it.
         if request.response_schema is None:
             return response
-        structured = _Structured.of(request.response_schema)
+        structured = StructuredOutput.of(request.response_schema)
         return attrs.evolve(self._parse(response.raw, structured), custom_id=response.custom_id)
 
     async def cancel_batch(self, batch_id: str) -> ProviderBatch:
@@ -441,8 +448,8 @@ class AnthropicProvider(Provider):
                     counts["succeeded"],
                     counts["errored"] + counts["canceled"] + counts["expired"],
                 ),
-                created_at=_timestamp(body.get("created_at")),
-                ended_at=_timestamp(body.get("ended_at")),
+                created_at=timestamp_seconds(body.get("created_at")),
+                ended_at=timestamp_seconds(body.get("ended_at")),
                 raw=body,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as error:
@@ -494,7 +501,7 @@ class AnthropicProvider(Provider):
 
     def payload(
         self, request: Request, *, stream: bool = False
-    ) -> tuple[dict[str, Any], _Structured | None]:
+    ) -> tuple[dict[str, Any], StructuredOutput | None]:
         """The Messages API body for ``request``, and the structured-output plan if any."""
         config = request.config
         # A budget in tokens; an effort is looked up in the core's table (1024, the API's
@@ -540,7 +547,7 @@ class AnthropicProvider(Provider):
         tools = [_tool(tool) for tool in request.tools]
         structured = None
         if request.response_schema is not None:
-            structured = _Structured.of(request.response_schema)
+            structured = StructuredOutput.of(request.response_schema)
             if budget is not None:
                 raise InvalidRequestError(
                     "structured output forces a tool call, which Anthropic does not allow "
@@ -565,7 +572,7 @@ class AnthropicProvider(Provider):
 
     # -- answers --------------------------------------------------------------------------
 
-    def _parse(self, body: Any, structured: _Structured | None) -> Response:
+    def _parse(self, body: Any, structured: StructuredOutput | None) -> Response:
         try:
             return _response(body, structured)
         except MalformedResponse as error:
@@ -616,7 +623,7 @@ def _batch_state(status: str, counts: Mapping[str, int], total: int) -> BatchSta
     raise ValueError(f"unknown processing_status {status!r}")
 
 
-def _timestamp(value: Any) -> float | None:
+def timestamp_seconds(value: Any) -> float | None:
     """RFC 3339 (``2024-09-24T18:37:24.100435Z``) as Unix seconds. Python 3.10's
     ``fromisoformat`` takes neither ``Z`` nor fractions other than 3 or 6 digits."""
     if not value:
@@ -828,7 +835,7 @@ def _usage(usage: Mapping[str, Any]) -> Usage:
     )
 
 
-def _response(body: Any, structured: _Structured | None) -> Response:
+def _response(body: Any, structured: StructuredOutput | None) -> Response:
     stop_reason = body.get("stop_reason")
     finish: FinishReason = _FINISH.get(stop_reason, "unknown")
     content: list[Part] = []
@@ -871,7 +878,7 @@ def _block_started(
     index: int,
     block: dict[str, Any],
     arguments: dict[int, list[str]],
-    structured: _Structured | None,
+    structured: StructuredOutput | None,
 ) -> list[StreamEvent]:
     kind = block.get("type")
     if kind == "tool_use":
@@ -905,7 +912,7 @@ def _delta(
     delta: Mapping[str, Any],
     blocks: dict[int, dict[str, Any]],
     arguments: dict[int, list[str]],
-    structured: _Structured | None,
+    structured: StructuredOutput | None,
 ) -> StreamEvent | None:
     block = blocks[index]
     kind = delta.get("type")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relay_core.hookspecs import hookimpl
-from relay_core.lazy import lazy_exports
+from relay_core.plugin import hookimpl, lazy_exports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,8 +21,8 @@ if TYPE_CHECKING:
     from relay_audit._settings import Settings
     from relay_audit._sqlite import SqliteSink
     from relay_audit._verify import Verdict, verify
-    from relay_core.config import Catalog
-    from relay_core.hub import Hub
+    from relay_core import Hub
+    from relay_core.plugin import Catalog
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -11,12 +11,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from relay_audit._record import build_record, canonical
 from relay_audit._settings import Settings, SinkSpec
-from relay_core.hookspecs import hookimpl
-from relay_core.log import get_logger
-from relay_core.secrets import mask
+from relay_core.plugin import get_logger, hookimpl, mask
 
 if TYPE_CHECKING:
-    from relay_core.types import AuditEvent
+    from relay_core.plugin import AuditEvent
 
 __all__ = ["AuditPlugin", "Sink", "StdoutSink", "build_sink"]
 

@@ -10,10 +10,10 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from relay_core.secrets import mask
+from relay_core.plugin import mask
 
 if TYPE_CHECKING:
-    from relay_core.types import AuditEvent, Request, Response
+    from relay_core.plugin import AuditEvent, Request, Response
 
 __all__ = [
     "ALWAYS",

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from attrs import frozen
 
 from relay_audit._record import OPTIONAL
-from relay_core.errors import ConfigError
+from relay_core.plugin import ConfigError
 
 __all__ = ["Settings", "SinkSpec"]
 

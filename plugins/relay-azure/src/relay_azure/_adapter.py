@@ -1,7 +1,7 @@
 """Azure OpenAI: relay-openai's Chat Completions mapping, at Azure's URLs, with Azure's auth.
 
 Nothing of the wire mapping is re-implemented: :class:`AzureOpenAIProvider` subclasses
-:class:`relay_openai._adapter.OpenAIProvider` and changes what Azure does differently:
+:class:`relay_openai.chat.OpenAIProvider` and changes what Azure does differently:
 
 - URLs. ``azure/<deployment>``: the model part is a deployment name. The dated API
   (``options.api_version``, default :data:`DEFAULT_API_VERSION`) is
@@ -39,21 +39,28 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from relay_azure._auth import ENTRA_SCOPE, EntraTokens
-from relay_core.errors import (
+from relay_core.plugin import (
+    BatchItem,
+    BatchLimits,
+    Capability,
     ConfigError,
     ContentPolicyError,
     CredentialError,
+    EndEvent,
+    ErrorRule,
     InvalidRequestError,
     NotFoundError,
+    ProviderBatch,
+    ProviderSettings,
+    Request,
+    Response,
+    StreamEvent,
+    closing_stream,
 )
-from relay_core.providers import BatchLimits, Capability, ErrorRule, ProviderSettings
-from relay_core.streaming import closing_stream
-from relay_core.types import BatchItem, EndEvent, ProviderBatch, Request, Response, StreamEvent
-from relay_openai._adapter import OpenAIProvider
+from relay_openai.chat import OpenAIProvider
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
-    from relay_core.secrets import Secret
+    from relay_core.plugin import HttpClient, Secret
 
 __all__ = ["API_KEY_ENV", "DEFAULT_API_VERSION", "ENDPOINT_ENV", "AzureOpenAIProvider"]
 
@@ -209,9 +216,7 @@ class AzureOpenAIProvider(OpenAIProvider):
     def _resolve(self, reference: Any, where: str) -> Secret:
         """A credential reference from the options, resolved as the core resolves
         ``api_key`` (``$env.NAME``, ``file:PATH``, ``keyring:SERVICE/USER``)."""
-        from relay_core.config import CredentialRef
-        from relay_core.credentials import resolve_credential
-        from relay_core.plugins import PluginRegistry
+        from relay_core.plugin import CredentialRef, PluginRegistry, resolve_credential
 
         try:
             parsed = CredentialRef.parse(reference) if isinstance(reference, str) else None
@@ -226,7 +231,7 @@ class AzureOpenAIProvider(OpenAIProvider):
         return resolve_credential(parsed, PluginRegistry(autoload=False))
 
     def _key_from_environment(self) -> Secret:
-        from relay_core.secrets import Secret
+        from relay_core.plugin import Secret
 
         key = os.environ.get(API_KEY_ENV)
         if not key:

@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from relay_core.errors import AuthenticationError, ConfigError
-from relay_core.secrets import Secret
+from relay_core.plugin import AuthenticationError, ConfigError, Secret
 
 __all__ = ["ENTRA_SCOPE", "REFRESH_MARGIN", "EntraTokens", "default_credential"]
 

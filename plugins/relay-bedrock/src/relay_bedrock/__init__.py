@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from relay_core import hookimpl
+from relay_core.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
 
 __all__: list[str] = []
 

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import attrs
 
-from relay_anthropic._adapter import AnthropicProvider, _Structured, _timestamp
+from relay_anthropic.messages import AnthropicProvider, StructuredOutput, timestamp_seconds
 from relay_bedrock._auth import (
     AwsCredentials,
     BearerAuth,
@@ -41,34 +41,39 @@ from relay_bedrock._converse import (
 )
 from relay_bedrock._eventstream import EventStreamDecoder, EventStreamMessage
 from relay_bedrock._options import BatchOptions, Options
-from relay_core.batching import error_info, jsonl, parse_lines
-from relay_core.errors import (
+from relay_core.plugin import (
+    BatchCounts,
+    BatchItem,
+    BatchLimits,
+    BatchState,
+    Capability,
     ConfigError,
     ContextWindowExceeded,
+    EndEvent,
+    ErrorRule,
     InvalidRequestError,
     MalformedResponse,
     NotFoundError,
-    ProviderError,
-    ProviderUnavailable,
-)
-from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.secrets import Secret
-from relay_core.streaming import SSEEvent, closing_stream
-from relay_core.types import (
-    BatchCounts,
-    BatchItem,
-    BatchState,
-    EndEvent,
+    Provider,
     ProviderBatch,
+    ProviderError,
+    ProviderSettings,
+    ProviderUnavailable,
     Request,
     Response,
+    Secret,
+    SSEEvent,
     StreamEvent,
     TextDelta,
     UsageEvent,
+    closing_stream,
+    error_info,
+    jsonl,
+    parse_lines,
 )
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
+    from relay_core.plugin import HttpClient
 
 __all__ = ["BATCH_LIMITS", "BEDROCK_ANTHROPIC_VERSION", "BedrockProvider"]
 
@@ -481,7 +486,7 @@ class BedrockProvider(Provider):
 
     # -- answers --------------------------------------------------------------------------
 
-    def _parse(self, body: Any, structured: _Structured | None, model: str) -> Response:
+    def _parse(self, body: Any, structured: StructuredOutput | None, model: str) -> Response:
         try:
             return converse_response(body, structured, model=model)
         except MalformedResponse as error:
@@ -520,8 +525,8 @@ class BedrockProvider(Provider):
                     int(job.get("successRecordCount") or 0),
                     int(job.get("errorRecordCount") or 0),
                 ),
-                created_at=_timestamp(job.get("submitTime")),
-                ended_at=_timestamp(job.get("endTime")),
+                created_at=timestamp_seconds(job.get("submitTime")),
+                ended_at=timestamp_seconds(job.get("endTime")),
                 metadata=_metadata(job.get("clientRequestToken")),
                 raw=job,
             )
@@ -557,7 +562,7 @@ class _InvokeAnthropic(AnthropicProvider):
 
     def payload(
         self, request: Request, *, stream: bool = False
-    ) -> tuple[dict[str, Any], _Structured | None]:
+    ) -> tuple[dict[str, Any], StructuredOutput | None]:
         payload, structured = super().payload(request)
         payload.pop("model", None)
         return {"anthropic_version": BEDROCK_ANTHROPIC_VERSION, **payload}, structured

@@ -16,20 +16,22 @@ from typing import Any
 
 import httpx
 
-from relay_core.errors import (
+from relay_core.plugin import (
     AuthenticationError,
     ConfigError,
+    ErrorRule,
     InvalidRequestError,
     NotFoundError,
     ProviderError,
     ProviderUnavailable,
     QuotaExceeded,
     RateLimitError,
+    Secret,
     Timeout,
+    classify_stream_error,
+    mask,
+    remember,
 )
-from relay_core.http import classify_stream_error
-from relay_core.providers import ErrorRule
-from relay_core.secrets import Secret, mask, remember
 
 __all__ = ["AwsCredentials", "BearerAuth", "BedrockAuth", "SigV4", "header_rules", "stream_error"]
 

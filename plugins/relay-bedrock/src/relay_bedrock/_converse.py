@@ -2,7 +2,8 @@
 the ConverseStream events rebuilt into that same answer.
 
 Structured output travels as a forced tool call, with relay-anthropic's plan
-(``_Structured``): Converse has no JSON-schema mode that every model takes.
+(:class:`relay_anthropic.messages.StructuredOutput`): Converse has no JSON-schema mode
+that every model takes.
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from relay_anthropic._adapter import (
+from relay_anthropic.messages import (
     FREE_CHOICES,
     THINKING_LIMITS,
-    _Structured,
+    StructuredOutput,
     alternating_turns,
     thinks_by_kwargs,
 )
-from relay_core.errors import InvalidRequestError, MalformedResponse
-from relay_core.sampling import within_limits
-from relay_core.types import (
+from relay_core.plugin import (
     REASONING_BUDGETS,
     DocumentPart,
     FinishReason,
     ImagePart,
+    InvalidRequestError,
+    MalformedResponse,
     Message,
     Part,
     Request,
@@ -40,6 +41,7 @@ from relay_core.types import (
     ToolCallPart,
     ToolResultPart,
     Usage,
+    within_limits,
 )
 
 __all__ = ["ConverseStream", "converse_payload", "converse_response", "converse_usage"]
@@ -82,7 +84,7 @@ _NAME_DROPPED = re.compile(r"[^A-Za-z0-9\s\-()\[\]]")
 
 def converse_payload(
     request: Request, *, default_max_tokens: int, provider: str = "bedrock"
-) -> tuple[dict[str, Any], _Structured | None]:
+) -> tuple[dict[str, Any], StructuredOutput | None]:
     """The Converse body for ``request`` (without ``modelId``, which is in the URL), and
     the structured-output plan if any.
 
@@ -132,7 +134,7 @@ def converse_payload(
     choice: dict[str, Any] | None = None
     structured = None
     if request.response_schema is not None:
-        structured = _Structured.of(request.response_schema)
+        structured = StructuredOutput.of(request.response_schema)
         if budget is not None:
             raise InvalidRequestError(
                 "structured output forces a tool call, which Claude does not allow with "
@@ -265,7 +267,7 @@ def converse_usage(usage: Mapping[str, Any]) -> Usage:
     )
 
 
-def converse_response(body: Any, structured: _Structured | None, *, model: str) -> Response:
+def converse_response(body: Any, structured: StructuredOutput | None, *, model: str) -> Response:
     """The Converse answer as a :class:`Response`; raises KeyError and friends on a
     shape it does not know (the adapter turns them into MalformedResponse)."""
     stop_reason = body["stopReason"]
@@ -310,7 +312,7 @@ class ConverseStream:
     answer they describe is rebuilt, so that the end event is read by the same parser as
     a Converse answer and equals it, raw included."""
 
-    def __init__(self, structured: _Structured | None) -> None:
+    def __init__(self, structured: StructuredOutput | None) -> None:
         self.structured = structured
         self.blocks: dict[int, dict[str, Any]] = {}
         self.inputs: dict[int, list[str]] = {}

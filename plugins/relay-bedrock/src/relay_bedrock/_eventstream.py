@@ -23,7 +23,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from relay_core.errors import MalformedResponse
+from relay_core.plugin import MalformedResponse
 
 __all__ = ["EventStreamDecoder", "EventStreamMessage", "encode_message"]
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from relay_core import hookimpl
+from relay_core.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from relay_core.caching import CacheFactory, ResponseCache
-    from relay_core.config import Catalog
+    from relay_core.plugin import CacheFactory, Catalog, ResponseCache
 
 __all__: list[str] = []
 

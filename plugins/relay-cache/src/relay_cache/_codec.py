@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from relay_core import serialize
-from relay_core.types import Response
+from relay_core.plugin import Response, dumps, loads
 
 __all__ = ["decode", "encode"]
 
@@ -11,10 +10,10 @@ __all__ = ["decode", "encode"]
 def encode(response: Response) -> str:
     """The stored form: Relay's own JSON for a response (``parsed`` is left out; the hub
     parses a hit again against the request's schema)."""
-    return serialize.dumps(response)
+    return dumps(response)
 
 
 def decode(text: str) -> Response:
     """The response back; raises whatever JSON or cattrs raise for a row that does not
     fit (the stores turn that into a miss)."""
-    return serialize.loads(text, Response)
+    return loads(text, Response)

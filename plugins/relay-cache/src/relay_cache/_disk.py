@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from relay_cache._codec import decode, encode
-from relay_core.log import get_logger
-from relay_core.types import Response
+from relay_core.plugin import Response, get_logger
 
 __all__ = ["SCHEMA_VERSION", "DiskCache"]
 

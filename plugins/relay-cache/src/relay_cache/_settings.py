@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import frozen
 
-from relay_core.errors import ConfigError
+from relay_core.plugin import ConfigError
 
 if TYPE_CHECKING:
-    from relay_core.caching import ResponseCache
+    from relay_core.plugin import ResponseCache
 
 __all__ = ["DEFAULT_TTL", "Settings", "default_path", "open_store"]
 

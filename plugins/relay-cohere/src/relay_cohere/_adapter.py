@@ -22,27 +22,27 @@ import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from relay_core.errors import (
+from relay_core.plugin import (
     AuthenticationError,
+    Capability,
     ConfigError,
     ContextWindowExceeded,
-    InvalidRequestError,
-    MalformedResponse,
-    ProviderError,
-    ProviderUnavailable,
-)
-from relay_core.http import classify_stream_error
-from relay_core.providers import Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.streaming import StreamAssembler, closing_stream
-from relay_core.types import (
     DocumentPart,
     EndEvent,
+    ErrorRule,
     FinishReason,
     ImagePart,
+    InvalidRequestError,
+    MalformedResponse,
     Message,
     Part,
+    Provider,
+    ProviderError,
+    ProviderSettings,
+    ProviderUnavailable,
     Request,
     Response,
+    StreamAssembler,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -53,11 +53,12 @@ from relay_core.types import (
     ToolResultPart,
     Usage,
     UsageEvent,
+    classify_stream_error,
+    closing_stream,
 )
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
-    from relay_core.streaming import SSEEvent
+    from relay_core.plugin import HttpClient, SSEEvent
 
 __all__ = ["CohereProvider"]
 

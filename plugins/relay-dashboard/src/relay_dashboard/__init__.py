@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relay_core import hookimpl
-from relay_core.lazy import lazy_exports
+from relay_core.plugin import hookimpl, lazy_exports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
     from relay_dashboard._app import create_app
     from relay_dashboard._server import run_dashboard
     from relay_dashboard._settings import Settings

@@ -26,8 +26,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from relay_core.errors import BatchInputError, JobNotFound, RelayError
-from relay_core.serialize import unstructure
+from relay_core.plugin import BatchInputError, JobNotFound, RelayError, unstructure
 from relay_dashboard import _html
 from relay_dashboard._reader import (
     FilterError,
@@ -304,7 +303,7 @@ async def refresh(request: Request) -> Response:
 
 
 def _status_of(error: Exception) -> int:
-    from relay_core.errors import JobConflict, ProviderError, ResultsNotReady
+    from relay_core.plugin import JobConflict, ProviderError, ResultsNotReady
 
     if isinstance(error, FilterError):
         return 400

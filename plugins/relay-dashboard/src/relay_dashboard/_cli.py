@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from relay_core.cli import catalog_path
+from relay_core.plugin import catalog_path
 from relay_dashboard._settings import DEFAULT_HOST, DEFAULT_PORT, TOKEN_ENV
 
 __all__ = ["command", "main"]
@@ -37,7 +37,7 @@ __all__ = ["command", "main"]
 )
 def command(workspace: str, config: str | None, **options: Any) -> None:
     """Serve a web dashboard over the batch jobs in WORKSPACE."""
-    from relay_core.errors import ConfigError
+    from relay_core.plugin import ConfigError
     from relay_dashboard._server import run_dashboard
 
     try:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from relay_core.batch._types import Job
+from relay_core import Job
 from relay_dashboard._reader import (
     RESULT_STATES,
     STATUS_FILTERS,

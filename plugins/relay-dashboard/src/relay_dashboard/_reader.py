@@ -5,30 +5,37 @@ write lock, and in WAL mode a reader never blocks a writer nor waits for one. Ev
 is one short statement fetched whole, so no read transaction stays open between
 requests (an open one would stop the writers' checkpoints from shrinking the WAL).
 
-The core's :class:`relay_core.batch._workspace.Workspace`, opened ``read_only``, turns
-rows into :class:`relay_core.Job` values. Results are paged
-through the ``items`` table (request order, with each answer's byte offset in
-``responses.jsonl``), so a page costs its own size whatever the job's.
+The core's :class:`relay_core.batch.WorkspaceView` turns rows into
+:class:`relay_core.Job` values. Results are paged through the job's items (request order,
+with each answer's byte offset in ``responses.jsonl``), so a page costs its own size
+whatever the job's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import attrs
 from attrs import frozen
 
-from relay_core.batch._types import FINISHED, Job
-from relay_core.batch._workspace import Workspace
-from relay_core.config import Catalog, ModelConfig
-from relay_core.errors import ConfigError, JobError, RelayError
-from relay_core.serialize import structure
-from relay_core.types import BatchItem
+from relay_core import Job, ModelConfig
+from relay_core.plugin import (
+    BatchItem,
+    Catalog,
+    ConfigError,
+    ItemRow,
+    JobError,
+    RelayError,
+    WorkspaceView,
+    structure,
+)
+
+if TYPE_CHECKING:
+    from relay_core.plugin import ItemState
 
 __all__ = [
     "STATUSES",
@@ -56,10 +63,10 @@ RESULT_STATES = ("completed", "failed", "unanswered")
 RowState = Literal["completed", "failed", "pending", "unanswered", "unreadable"]
 
 
-def _read_only(directory: str | Path) -> Workspace:
+def _read_only(directory: str | Path) -> WorkspaceView:
     """The workspace opened read-only, or a ConfigError that says what to give instead."""
     try:
-        return Workspace(directory, read_only=True)
+        return WorkspaceView(directory)
     except JobError as error:
         raise ConfigError(
             f"{error}; give the directory your batch jobs use (relay batch ... --workspace)"
@@ -251,7 +258,7 @@ class WorkspaceReader:
 
     def job(self, job_id: str) -> Job:
         """One job; :class:`relay_core.JobNotFound` when there is none of that id."""
-        return self._with_provider(self.workspace.job(self.workspace.row(job_id)))
+        return self._with_provider(self.workspace.job(job_id))
 
     def _with_provider(self, job: Job) -> Job:
         """The job, with its default model's provider when the workspace records none.
@@ -279,24 +286,12 @@ class WorkspaceReader:
             raise FilterError(f"state must be one of {', '.join(RESULT_STATES)}, not {state!r}")
         if state is None:
             total = job.n_requests
-            # Indices are the requests' positions (0 to n-1), so a page is an index range
-            # read straight off the primary key, as cheap at row 900,000 as at row 0.
-            rows = self.workspace.query(
-                "SELECT idx, custom_id, state, result_offset FROM items "
-                "WHERE job_id = ? AND idx >= ? ORDER BY idx LIMIT ?",
-                (job_id, offset, limit),
-            )
+            rows = self.workspace.items(job_id, offset=offset, limit=limit)
         else:
-            condition = "state IS NULL" if state == "unanswered" else "state = ?"
-            params: tuple[str, ...] = () if state == "unanswered" else (state,)
-            total = self.workspace.query(
-                f"SELECT count(*) FROM items WHERE job_id = ? AND {condition}", (job_id, *params)
-            )[0][0]
-            rows = self.workspace.query(
-                "SELECT idx, custom_id, state, result_offset FROM items "
-                f"WHERE job_id = ? AND {condition} ORDER BY idx LIMIT ? OFFSET ?",
-                (job_id, *params, limit, offset),
-            )
+            # Checked against RESULT_STATES above.
+            wanted = cast("ItemState", state)
+            total = self.workspace.count_items(job_id, wanted)
+            rows = self.workspace.items(job_id, offset=offset, limit=limit, state=wanted)
         return ResultsPage(
             job_id=job_id,
             offset=offset,
@@ -306,18 +301,18 @@ class WorkspaceReader:
             rows=self._rows(job, rows),
         )
 
-    def _rows(self, job: Job, rows: list[sqlite3.Row]) -> list[ResultRow]:
-        path = self.workspace.job_dir(job.job_id) / "responses.jsonl"
-        waiting: RowState = "unanswered" if job.has_results or job.status in FINISHED else "pending"
+    def _rows(self, job: Job, rows: list[ItemRow]) -> list[ResultRow]:
+        path = self.workspace.responses_path(job.job_id)
+        waiting: RowState = "unanswered" if job.has_results or job.done else "pending"
         out: list[ResultRow] = []
-        file = path.open("rb") if any(row["result_offset"] is not None for row in rows) else None
+        file = path.open("rb") if any(row.result_offset is not None for row in rows) else None
         try:
-            for index, custom_id, _, offset in rows:
-                if offset is None or file is None:
-                    out.append(ResultRow(index, custom_id, waiting))
+            for row in rows:
+                if row.result_offset is None or file is None:
+                    out.append(ResultRow(row.index, row.custom_id, waiting))
                     continue
-                file.seek(offset)
-                out.append(_row(index, custom_id, file.readline()))
+                file.seek(row.result_offset)
+                out.append(_row(row.index, row.custom_id, file.readline()))
         finally:
             if file is not None:
                 file.close()
@@ -326,7 +321,7 @@ class WorkspaceReader:
     def results_file(self, job_id: str) -> Path | None:
         """The job's ``results.jsonl`` once its results are in, else None."""
         job = self.job(job_id)
-        return self.workspace.job_dir(job.job_id) / "results.jsonl" if job.has_results else None
+        return self.workspace.results_path(job.job_id) if job.has_results else None
 
 
 def _row(index: int, custom_id: str, line: bytes) -> ResultRow:

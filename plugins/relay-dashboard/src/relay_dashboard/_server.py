@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import uvicorn
 
     from relay_core import Hub
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
 
 __all__ = ["HideTokens", "build_server", "resolve_settings", "run_dashboard"]
 
@@ -41,7 +41,8 @@ def resolve_settings(
     """Settings from the given values (``None``: not given), then the catalog's
     ``plugins.dashboard``, then the defaults; the token also from ``$RELAY_DASHBOARD_TOKEN``.
     Checked: :class:`relay_core.ConfigError` says what cannot be served."""
-    from relay_core.config import Catalog, load_catalog
+    from relay_core import load_catalog
+    from relay_core.plugin import Catalog
 
     if given.get("token") is None:
         given["token"] = os.environ.get(TOKEN_ENV) or None

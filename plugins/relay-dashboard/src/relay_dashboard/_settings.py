@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
-from relay_core.errors import ConfigError
-from relay_core.secrets import Secret
+from relay_core.plugin import ConfigError, Secret
 
 if TYPE_CHECKING:
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Settings", "is_loopback"]
 

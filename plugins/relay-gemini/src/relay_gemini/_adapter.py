@@ -21,38 +21,37 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import attrs
 
-from relay_core.batching import error_info, jsonl, parse_lines
-from relay_core.errors import (
+from relay_core.plugin import (
     AuthenticationError,
+    BatchCounts,
+    BatchItem,
+    BatchLimits,
+    BatchState,
+    Capability,
     ConfigError,
     ContentPolicyError,
     ContextWindowExceeded,
-    InvalidRequestError,
-    MalformedResponse,
-    NotFoundError,
-    ProviderError,
-    QuotaExceeded,
-)
-from relay_core.http import classify_stream_error
-from relay_core.hub import merge_kwargs
-from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.streaming import StreamAssembler, closing_stream
-from relay_core.types import (
-    BatchCounts,
-    BatchItem,
-    BatchState,
     DocumentPart,
     EndEvent,
     ErrorInfo,
+    ErrorRule,
     FinishReason,
     GenerationConfig,
     ImagePart,
+    InvalidRequestError,
+    MalformedResponse,
     Message,
+    NotFoundError,
     Part,
+    Provider,
     ProviderBatch,
+    ProviderError,
+    ProviderSettings,
+    QuotaExceeded,
     ReasoningEffort,
     Request,
     Response,
+    StreamAssembler,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -64,13 +63,24 @@ from relay_core.types import (
     ToolResultPart,
     Usage,
     UsageEvent,
+    classify_stream_error,
+    closing_stream,
+    error_info,
+    jsonl,
+    merge_kwargs,
+    parse_lines,
 )
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
-    from relay_core.streaming import SSEEvent
+    from relay_core.plugin import HttpClient, SSEEvent
 
-__all__ = ["GENERATED_ID_PREFIX", "REASONING_BUDGETS", "GeminiProvider"]
+__all__ = [
+    "GENERATED_ID_PREFIX",
+    "REASONING_BUDGETS",
+    "GeminiProvider",
+    "http_status",
+    "timestamp_seconds",
+]
 
 # Gemini takes a thinking budget in tokens. low/medium/high are the budgets Google's own
 # OpenAI-compatible endpoint uses for reasoning_effort; 512 is the smallest budget every
@@ -463,8 +473,8 @@ class GeminiProvider(Provider):
                 int(stats.get("successfulRequestCount") or 0),
                 int(stats.get("failedRequestCount") or 0),
             ),
-            created_at=_timestamp(fields.get("createTime")),
-            ended_at=_timestamp(fields.get("endTime")),
+            created_at=timestamp_seconds(fields.get("createTime")),
+            ended_at=timestamp_seconds(fields.get("endTime")),
             metadata=(
                 dict(parse_qsl(display.removeprefix(_TAG_PREFIX), keep_blank_values=True))
                 if display.startswith(_TAG_PREFIX)
@@ -484,7 +494,7 @@ class GeminiProvider(Provider):
             return BatchItem(
                 key,
                 error=error_info(
-                    _http_status(error),
+                    http_status(error),
                     {"error": error},
                     provider=self.settings.name,
                     rules=self.error_rules,
@@ -588,7 +598,7 @@ def _output(operation: Any) -> Mapping[str, Any]:
     return output if isinstance(output, dict) else {}
 
 
-def _http_status(error: Mapping[str, Any]) -> int:
+def http_status(error: Mapping[str, Any]) -> int:
     """The HTTP status a google.rpc.Status stands for: its code is google.rpc.Code's
     number (an HTTP status when it is 100 or more)."""
     code = error.get("code")
@@ -599,7 +609,7 @@ def _http_status(error: Mapping[str, Any]) -> int:
     return _STATUS_CODES.get(str(error.get("status")), 500)
 
 
-def _timestamp(value: Any) -> float | None:
+def timestamp_seconds(value: Any) -> float | None:
     """RFC 3339 (``2025-07-28T09:30:12.123456789Z``) as Unix seconds. Python before 3.11
     reads neither the Z nor nine fractional digits, hence the regex."""
     match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from relay_core import hookimpl
-from relay_core.lazy import lazy_exports
+from relay_core.plugin import hookimpl, lazy_exports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
     from relay_guardrails._guard import Guardrails
     from relay_guardrails._settings import Settings
 

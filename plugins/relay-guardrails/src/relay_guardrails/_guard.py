@@ -8,17 +8,17 @@ from collections.abc import Iterator, Mapping
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-from relay_core.calls import CallInfo
-from relay_core.errors import GuardrailViolation
-from relay_core.hookspecs import hookimpl
-from relay_core.pricing import ModelPrice
-from relay_core.types import (
+from relay_core.plugin import (
+    CallInfo,
+    GuardrailViolation,
+    ModelPrice,
     Request,
     Response,
     TextPart,
     ThinkingPart,
     ToolCallPart,
     ToolResultPart,
+    hookimpl,
 )
 from relay_guardrails._settings import DEFAULT_CALLER, PatternRule, Settings
 
@@ -76,7 +76,7 @@ class Guardrails:
         if settings.max_cost_per_job is not None and call.job_id is not None:
             self._check_job_budget(settings.max_cost_per_job, request, call)
         if settings.max_input_tokens or settings.max_cost_per_call is not None:
-            from relay_core.routing import estimate_prompt_tokens
+            from relay_core.plugin import estimate_prompt_tokens
 
             tokens = estimate_prompt_tokens(request)
             if settings.max_input_tokens:

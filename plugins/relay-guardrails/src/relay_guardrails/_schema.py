@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from relay_core.types import Response, ResponseSchema
+from relay_core.plugin import Response, ResponseSchema
 
 __all__ = ["json_path", "schema_problem"]
 

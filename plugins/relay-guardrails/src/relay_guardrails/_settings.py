@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from attrs import field, frozen
 
-from relay_core.errors import ConfigError
+from relay_core.plugin import ConfigError
 from relay_guardrails._patterns import compile_pattern
 
 if TYPE_CHECKING:
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
 
 __all__ = ["DEFAULT_CALLER", "PatternRule", "Settings"]
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from relay_core.hookspecs import hookimpl
-from relay_core.lazy import lazy_exports
+from relay_core.plugin import hookimpl, lazy_exports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
     from relay_mcp._compile import RULES, Compiled, NameRule, Rules, compile_tools, rules_for
     from relay_mcp._content import output_of
     from relay_mcp._session import McpServerError

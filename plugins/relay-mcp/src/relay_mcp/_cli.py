@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from relay_core.cli import catalog_path
-from relay_core.errors import ConfigError, RelayError
+from relay_core.plugin import ConfigError, RelayError, catalog_path
 
 __all__ = ["mcp"]
 
@@ -53,7 +52,8 @@ def tools(server: str | None, config: str | None, provider: str | None, as_json:
 
 
 async def _rows(path: str | None, server: str | None, provider: str | None) -> list[dict[str, Any]]:
-    from relay_core.config import Catalog, load_catalog
+    from relay_core import load_catalog
+    from relay_core.plugin import Catalog
     from relay_mcp._settings import parse
     from relay_mcp._toolset import McpServers
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from attrs import frozen
 
-from relay_core.types import Tool
+from relay_core.plugin import Tool
 
 __all__ = ["RULES", "STRICTEST", "Compiled", "NameRule", "Rules", "compile_tools", "rules_for"]
 

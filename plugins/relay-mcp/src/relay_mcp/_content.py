@@ -14,7 +14,7 @@ import binascii
 import json
 from typing import Any
 
-from relay_core.tools import ToolOutput
+from relay_core.plugin import ToolOutput
 
 __all__ = ["describe_size", "output_of"]
 

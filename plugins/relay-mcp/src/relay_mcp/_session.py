@@ -24,10 +24,7 @@ import threading
 from collections.abc import Coroutine, Mapping
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from relay_core.errors import RelayError
-from relay_core.log import get_logger
-from relay_core.secrets import mask
-from relay_core.tools import ToolOutput
+from relay_core.plugin import RelayError, ToolOutput, get_logger, mask
 
 if TYPE_CHECKING:
     from mcp import Client

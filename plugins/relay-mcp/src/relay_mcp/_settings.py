@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import frozen
 
-from relay_core.secrets import has_known_key_shape, looks_like_api_key
+from relay_core.plugin import has_known_key_shape, looks_like_api_key
 
 if TYPE_CHECKING:
-    from relay_core.config import Catalog, CredentialRef, Location
-    from relay_core.errors import ConfigError
+    from relay_core.plugin import Catalog, ConfigError, CredentialRef, Location
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "ServerSettings", "Value", "parse"]
 
@@ -58,7 +57,7 @@ class Value:
         position, never a value) when the secret cannot be read."""
         if self.reference is None:
             return self.text
-        from relay_core.credentials import resolve_credential
+        from relay_core.plugin import resolve_credential
 
         return (
             self.text
@@ -237,7 +236,7 @@ def _values(catalog: Catalog, fail: Fail, raw: Any, at: tuple[Any, ...]) -> dict
 
 def _value(catalog: Catalog, fail: Fail, text: str, at: tuple[Any, ...]) -> Value:
     """A literal, or ``[prefix ]reference``: the last word is the reference."""
-    from relay_core.config import CredentialRef
+    from relay_core.plugin import CredentialRef
 
     head, _, last = text.rpartition(" ")
     prefix = f"{head} " if head else ""
@@ -276,6 +275,6 @@ def _registry_for(scheme: str) -> Any:
 
 @functools.lru_cache(maxsize=2)
 def _registry(*, autoload: bool) -> Any:
-    from relay_core.plugins import PluginRegistry
+    from relay_core.plugin import PluginRegistry
 
     return PluginRegistry(autoload=autoload)

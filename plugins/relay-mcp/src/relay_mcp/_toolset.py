@@ -8,9 +8,7 @@ from typing import Any
 
 import attrs
 
-from relay_core.hookspecs import hookimpl
-from relay_core.tools import ToolOutput
-from relay_core.types import Tool
+from relay_core.plugin import Tool, ToolOutput, hookimpl
 from relay_mcp._compile import compile_tools
 from relay_mcp._session import Runner, Session
 from relay_mcp._settings import ServerSettings

@@ -23,32 +23,32 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from relay_core.batching import error_info, jsonl, parse_lines
-from relay_core.errors import (
+from relay_core.plugin import (
     AuthenticationError,
-    ConfigError,
-    ContextWindowExceeded,
-    InvalidRequestError,
-    MalformedResponse,
-    NotFoundError,
-    ProviderError,
-)
-from relay_core.http import classify_stream_error
-from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.streaming import StreamAssembler, closing_stream
-from relay_core.types import (
     BatchCounts,
     BatchItem,
+    BatchLimits,
     BatchState,
+    Capability,
+    ConfigError,
+    ContextWindowExceeded,
     DocumentPart,
     EndEvent,
+    ErrorRule,
     FinishReason,
     ImagePart,
+    InvalidRequestError,
+    MalformedResponse,
     Message,
+    NotFoundError,
     Part,
+    Provider,
     ProviderBatch,
+    ProviderError,
+    ProviderSettings,
     Request,
     Response,
+    StreamAssembler,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -59,11 +59,15 @@ from relay_core.types import (
     ToolResultPart,
     Usage,
     UsageEvent,
+    classify_stream_error,
+    closing_stream,
+    error_info,
+    jsonl,
+    parse_lines,
 )
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
-    from relay_core.streaming import SSEEvent
+    from relay_core.plugin import HttpClient, SSEEvent
 
 __all__ = ["MistralProvider", "wire_tool_call_id"]
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from relay_core import hookimpl
+from relay_core.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from relay_core.pricing import ModelPrice, PricingSource
-    from relay_core.types import CostSource
+    from relay_core.plugin import CostSource, ModelPrice, PricingSource
 
 __all__ = ["PRICES", "MockPriceList"]
 
@@ -38,7 +37,7 @@ class MockPriceList:
     def price(self, provider: str, model: str) -> ModelPrice | None:
         if provider != "mock":
             return None
-        from relay_core.pricing import ModelPrice
+        from relay_core.plugin import ModelPrice
 
         input_price, output_price, cached_price = PRICES.get(model, PRICES["echo"])
         return ModelPrice(

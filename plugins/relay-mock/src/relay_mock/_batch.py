@@ -20,9 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 from attrs import define, evolve, field, frozen
 
-from relay_core.errors import MalformedResponse
-from relay_core.serialize import structure, unstructure
-from relay_core.types import BatchState, Request
+from relay_core.plugin import BatchState, MalformedResponse, Request, structure, unstructure
 
 __all__ = ["BatchRecord", "DirectoryStore", "MemoryStore", "Progress", "Store", "progress"]
 

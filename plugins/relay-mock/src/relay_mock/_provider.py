@@ -20,51 +20,48 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from relay_core.batching import parse_lines
-from relay_core.errors import (
-    InvalidRequestError,
-    MalformedResponse,
-    NotFoundError,
-    ProviderError,
-    ProviderUnavailable,
-    RateLimitError,
-    Timeout,
-)
-from relay_core.providers import (
-    BatchLimits,
-    Capability,
-    Provider,
-    ProviderSettings,
-    provider_state_dir,
-)
-from relay_core.serialize import structure, unstructure
-from relay_core.streaming import StreamAssembler
-from relay_core.types import (
+from relay_core.plugin import (
     BatchCounts,
     BatchItem,
+    BatchLimits,
+    Capability,
     EndEvent,
     ErrorInfo,
     FinishReason,
+    InvalidRequestError,
+    MalformedResponse,
+    NotFoundError,
     Part,
+    Provider,
     ProviderBatch,
+    ProviderError,
+    ProviderSettings,
+    ProviderUnavailable,
+    RateLimitError,
     Request,
     Response,
+    StreamAssembler,
     StreamEvent,
     TextDelta,
     TextPart,
     ThinkingDelta,
     ThinkingPart,
+    Timeout,
     ToolCallDelta,
     ToolCallPart,
     Usage,
     UsageEvent,
+    parse_lines,
+    provider_state_dir,
+    structure,
+    unstructure,
 )
 from relay_mock._batch import BatchRecord, DirectoryStore, MemoryStore, Progress, Store, progress
 from relay_mock._script import Fault, Options, Script
 from relay_mock._server import compose
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
+    from relay_core.plugin import HttpClient
 
 __all__ = ["MockProvider"]
 

@@ -14,9 +14,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from relay_core.errors import ConfigError, InvalidRequestError
-from relay_core.providers import ProviderSettings
-from relay_core.types import Request
+from relay_core.plugin import ConfigError, InvalidRequestError, ProviderSettings, Request
 
 __all__ = ["FAULT_KINDS", "Fault", "Options", "Script", "ScriptedCall"]
 

@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from relay_core.errors import InvalidRequestError
-from relay_core.types import (
+from relay_core.plugin import (
     DocumentPart,
     ImagePart,
+    InvalidRequestError,
     Message,
     Part,
     Request,

@@ -1,7 +1,7 @@
 """OpenAI-compatible servers: relay-openai's Chat Completions mapping, with what differs.
 
 Nothing of the wire mapping is re-implemented: :class:`OpenAICompatProvider` subclasses
-:class:`relay_openai._adapter.OpenAIProvider` and adjusts the payload it builds and the
+:class:`relay_openai.chat.OpenAIProvider` and adjusts the payload it builds and the
 answers it parses:
 
 - Chat Completions only (the Responses API is OpenAI's own); the system prompt always goes
@@ -34,25 +34,30 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from relay_core.errors import ConfigError, InvalidRequestError, MalformedResponse
-from relay_core.providers import Capability, ErrorRule, ProviderSettings
-from relay_core.streaming import SSEEvent, StreamAssembler, closing_stream
-from relay_core.types import (
+from relay_core.plugin import (
+    Capability,
+    ConfigError,
     EndEvent,
+    ErrorRule,
+    InvalidRequestError,
+    MalformedResponse,
+    ProviderSettings,
     Request,
     Response,
     ResponseSchema,
+    SSEEvent,
+    StreamAssembler,
     StreamEvent,
     ThinkingDelta,
     ThinkingPart,
     Tool,
+    closing_stream,
+    schema_errors,
 )
-from relay_core.validation import schema_errors
-from relay_openai._adapter import OpenAIProvider
+from relay_openai.chat import OpenAIProvider
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
-    from relay_core.sampling import SamplingLimits
+    from relay_core.plugin import HttpClient, SamplingLimits
 
 __all__ = ["DeepSeekProvider", "OpenAICompatProvider", "OpenRouterProvider"]
 

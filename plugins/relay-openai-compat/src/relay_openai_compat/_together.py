@@ -29,13 +29,21 @@ from urllib.parse import quote
 
 import attrs
 
-from relay_core.errors import MalformedResponse, NotFoundError
-from relay_core.providers import BatchLimits, Capability, ProviderSettings
-from relay_core.types import BatchCounts, BatchState, ProviderBatch, Request
+from relay_core.plugin import (
+    BatchCounts,
+    BatchLimits,
+    BatchState,
+    Capability,
+    MalformedResponse,
+    NotFoundError,
+    ProviderBatch,
+    ProviderSettings,
+    Request,
+)
 from relay_openai_compat._adapter import _BASE_CAPABILITIES, OpenAICompatProvider
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
+    from relay_core.plugin import HttpClient
 
 __all__ = ["TogetherProvider"]
 

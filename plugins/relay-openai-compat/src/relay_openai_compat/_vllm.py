@@ -45,14 +45,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
-from relay_core.batching import error_info, jsonl, parse_lines
-from relay_core.errors import ConfigError, InvalidRequestError, NotFoundError
-from relay_core.providers import BatchLimits, Capability, ProviderSettings
-from relay_core.types import BatchCounts, BatchItem, BatchState, ProviderBatch, Request
+from relay_core.plugin import (
+    BatchCounts,
+    BatchItem,
+    BatchLimits,
+    BatchState,
+    Capability,
+    ConfigError,
+    InvalidRequestError,
+    NotFoundError,
+    ProviderBatch,
+    ProviderSettings,
+    Request,
+    error_info,
+    jsonl,
+    parse_lines,
+)
 from relay_openai_compat._adapter import _BASE_CAPABILITIES, OpenAICompatProvider
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
+    from relay_core.plugin import HttpClient
 
 __all__ = ["VLLMProvider"]
 

@@ -18,32 +18,32 @@ from urllib.parse import quote
 
 import attrs
 
-from relay_core.batching import error_info, jsonl, parse_lines
-from relay_core.errors import (
-    ConfigError,
-    InvalidRequestError,
-    MalformedResponse,
-    NotFoundError,
-    ProviderError,
-)
-from relay_core.http import classify_stream_error
-from relay_core.providers import BatchLimits, Capability, ErrorRule, Provider, ProviderSettings
-from relay_core.sampling import SamplingLimits, within_limits
-from relay_core.streaming import StreamAssembler, closing_stream
-from relay_core.types import (
+from relay_core.plugin import (
     BatchCounts,
     BatchItem,
+    BatchLimits,
     BatchState,
+    Capability,
+    ConfigError,
     DocumentPart,
     EndEvent,
     ErrorInfo,
+    ErrorRule,
     FinishReason,
     ImagePart,
+    InvalidRequestError,
+    MalformedResponse,
     Message,
+    NotFoundError,
     Part,
+    Provider,
     ProviderBatch,
+    ProviderError,
+    ProviderSettings,
     Request,
     Response,
+    SamplingLimits,
+    StreamAssembler,
     StreamEvent,
     TextDelta,
     TextPart,
@@ -55,12 +55,17 @@ from relay_core.types import (
     ToolResultPart,
     Usage,
     UsageEvent,
+    classify_stream_error,
+    closing_stream,
+    error_info,
+    jsonl,
+    parse_lines,
+    within_limits,
+    without_optional_nulls,
 )
-from relay_core.validation import without_optional_nulls
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
-    from relay_core.streaming import SSEEvent
+    from relay_core.plugin import HttpClient, SSEEvent
 
 __all__ = ["MODEL_FAMILIES", "ModelFamily", "OpenAIProvider", "model_family"]
 

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from relay_core.types import (
+from relay_core.plugin import (
     DocumentPart,
     ImagePart,
     Part,

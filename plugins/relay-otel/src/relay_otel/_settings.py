@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import field, frozen
 
 if TYPE_CHECKING:
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
 
 NAME = "otel"
 _CODE_ONLY = ("tracer_provider", "meter_provider")

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from relay_core import hookimpl
+from relay_core.plugin import hookimpl
 from relay_otel import _content
 from relay_otel import _conventions as semconv
 
@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
     from opentelemetry.util.types import AttributeValue
 
-    from relay_core.config import Catalog
-    from relay_core.types import AuditEvent, GenerationConfig, Request, Response
+    from relay_core.plugin import AuditEvent, Catalog, GenerationConfig, Request, Response
 
 __all__ = ["OtelTracing"]
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from relay_core import hookimpl
+from relay_core.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from relay_core.pricing import PricingSource
+    from relay_core.plugin import PricingSource
 
 __all__: list[str] = []
 

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
-    from relay_core.pricing import ModelInfo, ModelPrice
+    from relay_core.plugin import ModelInfo, ModelPrice
 
 __all__ = [
     "BATCH_DISCOUNTS",
@@ -75,7 +75,7 @@ def _separate(price: float | None, main: float) -> float | None:
 
 
 def _price(pricing: Mapping[str, Any], *, batch_discount: float, as_of: str) -> ModelPrice | None:
-    from relay_core.pricing import ModelPrice
+    from relay_core.plugin import ModelPrice
 
     prompt = per_million(pricing.get("prompt"))
     completion = per_million(pricing.get("completion"))
@@ -138,7 +138,7 @@ def relay_targets(openrouter_id: str) -> list[tuple[str, str]]:
 def to_model_info(entry: Mapping[str, Any], *, as_of: str) -> list[ModelInfo]:
     """One :class:`ModelInfo` per Relay target of an OpenRouter model entry (which must
     have a string ``id``)."""
-    from relay_core.pricing import ModelInfo
+    from relay_core.plugin import ModelInfo
 
     pricing = entry.get("pricing")
     pricing = pricing if isinstance(pricing, dict) else {}

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 from relay_pricing_snapshot._convert import to_model_info, validate
 
 if TYPE_CHECKING:
-    from relay_core.pricing import ModelInfo, ModelPrice
-    from relay_core.types import CostSource
+    from relay_core.plugin import CostSource, ModelInfo, ModelPrice
 
 __all__ = [
     "CACHE_FILE",
@@ -218,7 +217,7 @@ class OpenRouterSource:
         try:
             entries = validate(body)
         except ValueError as error:
-            from relay_core.errors import MalformedResponse
+            from relay_core.plugin import MalformedResponse
 
             raise MalformedResponse(
                 f"{url} answered something that is not a model list: {error}",
@@ -261,7 +260,7 @@ def _parse(path: Path, stamp: tuple[int, int]) -> _Cache:
 def _fetch(url: str) -> Any:
     import httpx
 
-    from relay_core.errors import (
+    from relay_core.plugin import (
         MalformedResponse,
         ProviderError,
         ProviderUnavailable,

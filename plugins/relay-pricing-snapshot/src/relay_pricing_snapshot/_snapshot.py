@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from relay_core.pricing import ModelInfo, ModelPrice
-    from relay_core.types import CostSource
+    from relay_core.plugin import CostSource, ModelInfo, ModelPrice
 
 __all__ = ["SNAPSHOT_NAME", "SnapshotSource", "load_rows"]
 
@@ -53,7 +52,7 @@ def load_rows(path: Path | None = None) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _info(row: Mapping[str, Any], where: str) -> ModelInfo:
-    from relay_core.pricing import ModelInfo, ModelPrice
+    from relay_core.plugin import ModelInfo, ModelPrice
 
     try:
         price = ModelPrice(

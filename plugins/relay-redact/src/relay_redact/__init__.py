@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from relay_core import hookimpl
-from relay_core.lazy import lazy_exports
+from relay_core.plugin import hookimpl, lazy_exports
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
     from relay_redact._detectors import DETECTORS, ENTITIES, Detector, Finding, find_pii
     from relay_redact._plugin import Redactor
     from relay_redact._restore import PlaceholderRestorer

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from attrs import frozen
 
-from relay_core.secrets import looks_like_api_key
+from relay_core.plugin import looks_like_api_key
 
 __all__ = ["DETECTORS", "ENTITIES", "Detector", "Finding", "find_pii"]
 

@@ -7,9 +7,7 @@ from functools import partial
 
 import attrs
 
-from relay_core import hookimpl
-from relay_core.calls import Restorer
-from relay_core.types import Request
+from relay_core.plugin import Request, Restorer, hookimpl
 from relay_redact._detectors import find_pii
 from relay_redact._redaction import Redaction, placeholders_in
 from relay_redact._restore import MapStore, PlaceholderRestorer

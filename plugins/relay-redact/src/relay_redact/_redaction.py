@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import attrs
 
-from relay_core.types import (
+from relay_core.plugin import (
     Message,
     Part,
     Request,

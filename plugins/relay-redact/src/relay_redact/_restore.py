@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from relay_core.types import Request, Response, TextPart, ThinkingPart, ToolCallPart
+from relay_core.plugin import Request, Response, TextPart, ThinkingPart, ToolCallPart
 
 
 class MapStore:

@@ -11,8 +11,7 @@ from relay_redact._detectors import ENTITIES
 from relay_redact._redaction import MaskStyle, Mode
 
 if TYPE_CHECKING:
-    from relay_core.config import Catalog
-    from relay_core.secrets import Secret
+    from relay_core.plugin import Catalog, Secret
 
 _KEYS = {"enabled", "mode", "entities", "mask_style", "salt", "allow", "max_maps", "map_ttl"}
 
@@ -105,9 +104,7 @@ def _entities(catalog: Catalog, value: Any) -> tuple[str, ...]:
 
 
 def _salt(catalog: Catalog, value: Any) -> Secret:
-    from relay_core.config import CredentialRef
-    from relay_core.credentials import resolve_credential
-    from relay_core.plugins import PluginRegistry
+    from relay_core.plugin import CredentialRef, PluginRegistry, resolve_credential
 
     at = ("plugins", "redact", "salt")
     if not isinstance(value, str):

@@ -17,11 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from relay_core import hookimpl
-from relay_core.lazy import lazy_exports
+from relay_core.plugin import hookimpl, lazy_exports
 
 if TYPE_CHECKING:
-    from relay_core.config import Catalog
+    from relay_core.plugin import Catalog
     from relay_serve._app import create_app
     from relay_serve._settings import ApiKey, ServeSettings
 

@@ -28,15 +28,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from relay_core.errors import (
+from relay_core.plugin import (
     CredentialError,
+    EndEvent,
     PluginNotInstalled,
     ProviderConflict,
     ProviderError,
     RelayError,
+    StreamEvent,
+    get_logger,
 )
-from relay_core.log import get_logger
-from relay_core.types import EndEvent, StreamEvent
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
@@ -54,7 +55,7 @@ from relay_serve._wire import (
 )
 
 if TYPE_CHECKING:
-    from relay_core.hub import Hub
+    from relay_core import Hub
 
 __all__ = ["create_app"]
 

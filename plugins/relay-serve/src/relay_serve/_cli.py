@@ -10,8 +10,7 @@ from typing import Any
 
 import click
 
-from relay_core.cli import catalog_path
-from relay_core.errors import ConfigError, RelayError
+from relay_core.plugin import ConfigError, RelayError, catalog_path
 
 __all__ = ["commands"]
 
@@ -90,8 +89,8 @@ def _serve(
 ) -> None:
     import uvicorn
 
-    from relay_core.config import Catalog, load_catalog
-    from relay_core.hub import Hub
+    from relay_core import Hub, load_catalog
+    from relay_core.plugin import Catalog
     from relay_serve._app import create_app
     from relay_serve._settings import ServeSettings
 

@@ -2,7 +2,7 @@
 
 ``pool/<model>`` reaches whichever backend of the pool (llama.cpp's ``llama-server``,
 vLLM, Ollama) should answer soonest. The wire mapping is relay-openai-compat's: the pool
-holds one :class:`~relay_openai_compat._adapter.OpenAICompatProvider` per backend, and
+holds one :class:`~relay_openai_compat.chat.OpenAICompatProvider` per backend, and
 its own job is only to choose one per call and to keep track of which backends work.
 
 - **Choosing** (:meth:`PoolProvider._choose`): the healthy backend with the smallest
@@ -30,16 +30,26 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from relay_core import errors
-from relay_core.errors import ConfigError, ProviderError, ProviderUnavailable
-from relay_core.log import get_logger
-from relay_core.providers import Capability, Provider, ProviderSettings
-from relay_core.streaming import closing_stream
-from relay_core.types import EndEvent, Request, Response, StreamEvent, Usage
+from relay_core.plugin import (
+    Capability,
+    ConfigError,
+    EndEvent,
+    Provider,
+    ProviderError,
+    ProviderSettings,
+    ProviderUnavailable,
+    Request,
+    Response,
+    StreamEvent,
+    Timeout,
+    Usage,
+    closing_stream,
+    get_logger,
+)
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient, HttpPool
-    from relay_openai_compat._adapter import OpenAICompatProvider
+    from relay_core.plugin import HttpClient, HttpPool
+    from relay_openai_compat.chat import OpenAICompatProvider
 
 __all__ = ["Backend", "BackendState", "PoolOptions", "PoolProvider"]
 
@@ -196,7 +206,7 @@ def _counts_against(error: ProviderError) -> bool:
     """Whether a failure says something about the backend rather than the request: it
     was unreachable, too slow, or failed inside (5xx). A 4xx is the request's own fault;
     a 429 is a busy backend, retried elsewhere but not taken out of rotation."""
-    return isinstance(error, (ProviderUnavailable, errors.Timeout))
+    return isinstance(error, (ProviderUnavailable, Timeout))
 
 
 class PoolProvider(Provider):
@@ -209,8 +219,8 @@ class PoolProvider(Provider):
     )
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
-        from relay_core.http import HttpClient, HttpPool
-        from relay_openai_compat._adapter import OpenAICompatProvider
+        from relay_core.plugin import HttpClient, HttpPool
+        from relay_openai_compat.chat import OpenAICompatProvider
 
         self.options = PoolOptions.parse(settings)
         super().__init__(settings, http)

@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from relay_core.config import Catalog
+from relay_core.plugin import Catalog
 
 __all__ = ["ApiKey", "ServeSettings", "hash_key", "new_key"]
 

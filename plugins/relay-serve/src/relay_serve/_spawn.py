@@ -25,8 +25,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from relay_core.errors import ConfigError, ProviderUnavailable
-from relay_core.log import get_logger
+from relay_core.plugin import ConfigError, ProviderUnavailable, get_logger
 
 __all__ = ["spawned_backends"]
 

@@ -22,33 +22,28 @@ from typing import Any
 import attrs
 from attrs import frozen
 
-from relay_core.errors import (
+from relay_core.plugin import (
     AuthenticationError,
     CircuitOpen,
     ContentPolicyError,
     ContextWindowExceeded,
     CredentialError,
+    DocumentPart,
+    EndEvent,
+    FinishReason,
+    GenerationConfig,
     GuardrailViolation,
+    ImagePart,
     InvalidRequestError,
     MalformedResponse,
+    Message,
     NotFoundError,
+    Part,
     PluginNotInstalled,
     ProviderError,
     ProviderUnavailable,
     QuotaExceeded,
     RateLimitError,
-    Timeout,
-    UnknownAlias,
-    UnsupportedCapability,
-)
-from relay_core.types import (
-    DocumentPart,
-    EndEvent,
-    FinishReason,
-    GenerationConfig,
-    ImagePart,
-    Message,
-    Part,
     Request,
     Response,
     ResponseSchema,
@@ -56,10 +51,13 @@ from relay_core.types import (
     TextDelta,
     TextPart,
     ThinkingDelta,
+    Timeout,
     Tool,
     ToolCallDelta,
     ToolCallPart,
     ToolResultPart,
+    UnknownAlias,
+    UnsupportedCapability,
     Usage,
 )
 

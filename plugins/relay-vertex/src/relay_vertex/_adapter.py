@@ -2,7 +2,7 @@
 Google Cloud credentials, and Vertex batch prediction jobs over Cloud Storage.
 
 Nothing of the wire mapping is re-implemented: :class:`VertexProvider` subclasses
-:class:`relay_gemini._adapter.GeminiProvider` (payloads, answers, streams, blocked
+:class:`relay_gemini.wire.GeminiProvider` (payloads, answers, streams, blocked
 prompts, stream errors) and changes where requests go and how they are signed. Batches
 are Vertex's own API (``batchPredictionJobs``), written here; their lines are the same
 GenerateContentRequests ``chat`` sends. The README lists every choice.
@@ -20,34 +20,36 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import attrs
 
-from relay_core.batching import error_info, jsonl, parse_lines
-from relay_core.errors import (
+from relay_core.plugin import (
     AuthenticationError,
+    BatchCounts,
+    BatchItem,
+    BatchLimits,
+    BatchState,
     ConfigError,
+    ErrorInfo,
+    ErrorRule,
     InvalidRequestError,
     MalformedResponse,
     NotFoundError,
-    ProviderError,
-    QuotaExceeded,
-)
-from relay_core.providers import BatchLimits, ErrorRule, ProviderSettings
-from relay_core.streaming import closing_stream
-from relay_core.types import (
-    BatchCounts,
-    BatchItem,
-    BatchState,
-    ErrorInfo,
     ProviderBatch,
+    ProviderError,
+    ProviderSettings,
+    QuotaExceeded,
     Request,
     Response,
     StreamEvent,
+    closing_stream,
+    error_info,
+    jsonl,
+    parse_lines,
 )
-from relay_gemini._adapter import GeminiProvider, _http_status, _timestamp
+from relay_gemini.wire import GeminiProvider, http_status, timestamp_seconds
 from relay_vertex._auth import GoogleAuth
 from relay_vertex._client import Endpoints, Options, gcs_parts
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
+    from relay_core.plugin import HttpClient
 
 __all__ = ["CUSTOM_ID_LABEL", "ERROR_RULES", "VertexProvider"]
 
@@ -315,8 +317,8 @@ class VertexProvider(GeminiProvider):
             provider=self.settings.name,
             state=state,
             counts=BatchCounts(succeeded + failed + incomplete, succeeded, failed),
-            created_at=_timestamp(job.get("createTime")),
-            ended_at=_timestamp(job.get("endTime")),
+            created_at=timestamp_seconds(job.get("createTime")),
+            ended_at=timestamp_seconds(job.get("endTime")),
             metadata=(
                 dict(parse_qsl(display.removeprefix(_TAG_PREFIX), keep_blank_values=True))
                 if display.startswith(_TAG_PREFIX)
@@ -354,7 +356,7 @@ class VertexProvider(GeminiProvider):
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict):
             return error_info(
-                _http_status(error),
+                http_status(error),
                 {"error": error},
                 provider=self.settings.name,
                 rules=self.error_rules,

@@ -19,8 +19,14 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from relay_core.errors import AuthenticationError, ConfigError, ProviderError, ProviderUnavailable
-from relay_core.secrets import Secret, mask
+from relay_core.plugin import (
+    AuthenticationError,
+    ConfigError,
+    ProviderError,
+    ProviderUnavailable,
+    Secret,
+    mask,
+)
 
 if TYPE_CHECKING:
     import google.auth.credentials

@@ -20,12 +20,11 @@ from urllib.parse import quote
 
 from attrs import frozen
 
-from relay_core.errors import ConfigError
+from relay_core.plugin import ConfigError
 from relay_vertex._auth import GoogleAuth, env_project
 
 if TYPE_CHECKING:
-    from relay_core.http import Prepare
-    from relay_core.providers import ProviderSettings
+    from relay_core.plugin import Prepare, ProviderSettings
 
 __all__ = ["Endpoints", "Options", "gcs_parts"]
 

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
-from relay_core.providers import ErrorRule, ProviderSettings
-from relay_openai_compat._adapter import OpenAICompatProvider
+from relay_core.plugin import ErrorRule, ProviderSettings
+from relay_openai_compat.chat import OpenAICompatProvider
 from relay_vertex._adapter import ERROR_RULES
 from relay_vertex._auth import GoogleAuth
 from relay_vertex._client import Endpoints, Options
 
 if TYPE_CHECKING:
-    from relay_core.http import HttpClient
+    from relay_core.plugin import HttpClient
 
 __all__ = ["VertexOpenAIProvider"]
 
@@ -46,7 +46,7 @@ class VertexOpenAIProvider(OpenAICompatProvider):
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         self.options = Options.parse(settings, default_location=DEFAULT_LOCATION)
         if self.options.gcs_uri is not None:
-            from relay_core.errors import ConfigError
+            from relay_core.plugin import ConfigError
 
             raise ConfigError(
                 f"providers.{settings.name}.options.batch: the vertex-openai provider has "
