@@ -98,6 +98,7 @@ if TYPE_CHECKING:
     )
     from relay_core.hub import (
         merge_kwargs,
+        parse_structured,
     )
     from relay_core.lazy import (
         lazy_exports,
@@ -317,6 +318,7 @@ __all__ = [
     "merge_kwargs",
     "parse_lines",
     "parse_sse",
+    "parse_structured",
     "provider_state_dir",
     "remember",
     "resolve_credential",
@@ -484,6 +486,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     ),
     "relay_core.hub": (
         "merge_kwargs",
+        "parse_structured",
     ),
     "relay_core.validation": (
         "schema_errors",

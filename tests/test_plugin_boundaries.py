@@ -22,15 +22,6 @@ SDK = frozenset(relay_core.plugin.__all__)
 # The application API minus what the SDK offers: a name the SDK has comes from the SDK.
 APPLICATION = frozenset(relay_core.__all__) - SDK
 
-# Private imports waiting for another change, each to be removed with it (the test below
-# fails once an allowance is no longer used). relay-redact restores placeholders in a
-# structured answer by parsing it again the hub's way; the Hub's public pipeline API
-# replaces that (issue 20, item 2).
-PENDING: frozenset[tuple[str, str, str]] = frozenset(
-    {("plugins/relay-redact/src/relay_redact/_restore.py", "relay_core.hub", "_parsed")}
-)
-
-
 def _private(dotted: str) -> bool:
     return any(part.startswith("_") for part in dotted.split("."))
 
@@ -85,18 +76,8 @@ def test_plugins_import_only_published_names() -> None:
         f"{_relative(path)}:{line}: {module}{':' + name if name else ''}: {why}"
         for path in SOURCES
         for line, module, name, why in violations(path.read_text(), _package(path))
-        if (_relative(path), module, name) not in PENDING
     ]
     assert problems == []
-
-
-def test_every_pending_allowance_is_still_needed() -> None:
-    used = {
-        (_relative(path), module, name)
-        for path in SOURCES
-        for _, module, name, _ in violations(path.read_text(), _package(path))
-    }
-    assert used >= PENDING, f"remove from PENDING: {sorted(PENDING - used)}"
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,6 @@ def _reparsed(request: Request, response: Response) -> Response:
     """``parsed`` rebuilt from the restored text, so structured answers carry the
     originals too."""
     # The hub's own parser: one definition of how a structured answer is read.
-    from relay_core.hub import parse_structured
+    from relay_core.plugin import parse_structured
 
     return parse_structured(request, attrs.evolve(response, parsed=None))
