@@ -471,8 +471,32 @@ class HttpClient:
             return url, headers
         return await self.prepare(url, headers)
 
-    def _lease(self) -> contextlib.AbstractContextManager[httpx.AsyncClient]:
-        return self._pool.lease(self._settings.name, self._base_url, timeout=self._settings.timeout)
+    @contextlib.contextmanager
+    def _exchange(self, model: str | None) -> Iterator[httpx.AsyncClient]:
+        """A pooled client leased for one exchange, httpx's errors raised as Relay's.
+
+        Synchronous on purpose, as httpx's own transport maps httpcore's errors: a stream
+        method's generator enters it around its ``yield``, so an adapter that stops
+        reading early leaves the loop's finalizer one async generator to close, never a
+        chain of them (which fails with "aclose(): asynchronous generator is already
+        running")."""
+        import httpx
+
+        try:
+            with self._pool.lease(
+                self._settings.name, self._base_url, timeout=self._settings.timeout
+            ) as client:
+                yield client
+        except (httpx.HTTPError, httpx.StreamError) as error:
+            raise translate_transport_error(
+                error, provider=self._settings.name, model=model
+            ) from error
+
+    async def _raise_for_status(self, response: httpx.Response, model: str | None) -> None:
+        """A streamed answer's error status as a typed error, with its body read."""
+        if response.is_error:
+            body = (await response.aread()).decode("utf-8", errors="replace")
+            raise self._status_error(response, body, model)
 
     def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         # Names are case-insensitive: a call's header replaces the settings' one, never
@@ -499,24 +523,18 @@ class HttpClient:
 
         ``per_read_timeout`` makes the timeout bound each read and write instead of the
         whole exchange: for an upload, whose size sets how long it takes."""
-        import httpx
-
         url, headers = await self._prepared(url, headers)
         timeout = self._settings.timeout
         try:
             # httpx's timeout bounds each read: an answer dripping in below it would
             # hold the call, and an engine worker, for ever. This bounds the whole.
-            with self._lease() as client:
+            with self._exchange(model) as client:
                 response = await asyncio.wait_for(
                     client.request(
                         method, url, json=json, headers=self._headers(headers), **kwargs
                     ),
                     None if per_read_timeout else timeout,
                 )
-        except (httpx.HTTPError, httpx.StreamError) as error:
-            raise translate_transport_error(
-                error, provider=self._settings.name, model=model
-            ) from error
         except asyncio.TimeoutError:
             raise errors.Timeout(
                 f"no whole answer within the {timeout:g} s timeout",
@@ -606,8 +624,6 @@ class HttpClient:
 
         The provider's ``timeout`` bounds the wait for the stream to begin and for each
         read after that, not the whole stream: a long answer may stream for longer."""
-        import httpx
-
         from relay_core.streaming import parse_sse
 
         headers = dict(headers or {})
@@ -617,25 +633,18 @@ class HttpClient:
         # Each stream method is one generator with the request inside it: an adapter
         # that stops reading early (at OpenAI's [DONE]) leaves it to the event loop's
         # finalizer, which closes one generator cleanly but not a chain of them at once.
-        try:
-            with self._lease() as client:
-                async with client.stream(
-                    method, url, json=json, headers=self._headers(headers), **kwargs
-                ) as response:
-                    if response.is_error:
-                        body = (await response.aread()).decode("utf-8", errors="replace")
-                        raise self._status_error(response, body, model)
-                    # The byte iterator and the parser are generators too: closed here,
-                    # not left to the finalizer, when the reader stops early.
-                    chunks = response.aiter_bytes()
-                    events = parse_sse(chunks)
-                    async with closing_stream(chunks), closing_stream(events):
-                        async for event in events:
-                            yield event
-        except (httpx.HTTPError, httpx.StreamError) as error:
-            raise translate_transport_error(
-                error, provider=self._settings.name, model=model
-            ) from error
+        with self._exchange(model) as client:
+            async with client.stream(
+                method, url, json=json, headers=self._headers(headers), **kwargs
+            ) as response:
+                await self._raise_for_status(response, model)
+                # The byte iterator and the parser are generators too: closed here,
+                # not left to the finalizer, when the reader stops early.
+                chunks = response.aiter_bytes()
+                events = parse_sse(chunks)
+                async with closing_stream(chunks), closing_stream(events):
+                    async for event in events:
+                        yield event
 
     async def stream_bytes(
         self,
@@ -651,25 +660,16 @@ class HttpClient:
         stream that is not server-sent events (AWS's binary event stream). ``kwargs`` go
         to httpx (``auth=`` for a request that must be signed); timeouts and errors are
         as for :meth:`stream_sse`."""
-        import httpx
-
         url, headers = await self._prepared(url, headers)
-        try:
-            with self._lease() as client:
-                async with client.stream(
-                    method, url, json=json, headers=self._headers(headers), **kwargs
-                ) as response:
-                    if response.is_error:
-                        body = (await response.aread()).decode("utf-8", errors="replace")
-                        raise self._status_error(response, body, model)
-                    chunks = response.aiter_bytes()
-                    async with closing_stream(chunks):
-                        async for chunk in chunks:
-                            yield chunk
-        except (httpx.HTTPError, httpx.StreamError) as error:
-            raise translate_transport_error(
-                error, provider=self._settings.name, model=model
-            ) from error
+        with self._exchange(model) as client:
+            async with client.stream(
+                method, url, json=json, headers=self._headers(headers), **kwargs
+            ) as response:
+                await self._raise_for_status(response, model)
+                chunks = response.aiter_bytes()
+                async with closing_stream(chunks):
+                    async for chunk in chunks:
+                        yield chunk
 
     async def stream_lines(
         self,
@@ -682,25 +682,16 @@ class HttpClient:
     ) -> AsyncIterator[str]:
         """Send a request and yield its body's lines (without line endings) as they
         arrive: a batch output file of any size never sits in memory whole."""
-        import httpx
-
         url, headers = await self._prepared(url, headers)
-        try:
-            with self._lease() as client:
-                async with client.stream(
-                    method, url, headers=self._headers(headers), **kwargs
-                ) as response:
-                    if response.is_error:
-                        body = (await response.aread()).decode("utf-8", errors="replace")
-                        raise self._status_error(response, body, model)
-                    lines = response.aiter_lines()
-                    async with closing_stream(lines):
-                        async for line in lines:
-                            yield line
-        except (httpx.HTTPError, httpx.StreamError) as error:
-            raise translate_transport_error(
-                error, provider=self._settings.name, model=model
-            ) from error
+        with self._exchange(model) as client:
+            async with client.stream(
+                method, url, headers=self._headers(headers), **kwargs
+            ) as response:
+                await self._raise_for_status(response, model)
+                lines = response.aiter_lines()
+                async with closing_stream(lines):
+                    async for line in lines:
+                        yield line
 
     def _status_error(
         self, response: httpx.Response, body: str, model: str | None

@@ -100,6 +100,14 @@ if TYPE_CHECKING:
         merge_kwargs,
         parse_structured,
     )
+    from relay_core.jsonschema import (
+        DEFINITIONS,
+        UnresolvedReference,
+        inline_refs,
+        map_subschemas,
+        resolve_ref,
+        subschemas,
+    )
     from relay_core.lazy import (
         lazy_exports,
     )
@@ -202,6 +210,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "DEFINITIONS",
     "REASONING_BUDGETS",
     "AuditEvent",
     "AuthenticationError",
@@ -295,6 +304,7 @@ __all__ = [
     "ToolStep",
     "Toolset",
     "UnknownAlias",
+    "UnresolvedReference",
     "UnsupportedCapability",
     "Usage",
     "UsageEvent",
@@ -309,11 +319,13 @@ __all__ = [
     "get_logger",
     "has_known_key_shape",
     "hookimpl",
+    "inline_refs",
     "jsonl",
     "jsonl_line",
     "lazy_exports",
     "loads",
     "looks_like_api_key",
+    "map_subschemas",
     "mask",
     "merge_kwargs",
     "parse_lines",
@@ -322,8 +334,10 @@ __all__ = [
     "provider_state_dir",
     "remember",
     "resolve_credential",
+    "resolve_ref",
     "schema_errors",
     "structure",
+    "subschemas",
     "unstructure",
     "within_limits",
     "without_optional_nulls",
@@ -487,6 +501,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.hub": (
         "merge_kwargs",
         "parse_structured",
+    ),
+    "relay_core.jsonschema": (
+        "DEFINITIONS",
+        "UnresolvedReference",
+        "inline_refs",
+        "map_subschemas",
+        "resolve_ref",
+        "subschemas",
     ),
     "relay_core.validation": (
         "schema_errors",

@@ -23,6 +23,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from relay_core.jsonschema import UnresolvedReference, resolve_ref
+
 __all__ = ["schema_errors"]
 
 _MAX_DEPTH = 64  # a recursive $ref that never bottoms out must not hang the call
@@ -63,7 +65,7 @@ def _check(
         errors.append(f"{path}: schema nests deeper than {_MAX_DEPTH} levels")
         return
     if "$ref" in schema:
-        _check(value, _resolve(str(schema["$ref"]), root), root, path, errors, depth + 1)
+        _check(value, _resolve(schema["$ref"], root), root, path, errors, depth + 1)
     kinds = schema.get("type")
     if kinds is not None:
         names = kinds if isinstance(kinds, list) else [kinds]
@@ -100,18 +102,11 @@ def _valid(value: Any, schema: Any, root: Mapping[str, Any], depth: int) -> bool
     return not found
 
 
-def _resolve(ref: str, root: Mapping[str, Any]) -> Any:
-    if not ref.startswith("#"):
-        return True  # remote references cannot be fetched here; do not fail on them
-    node: Any = root
-    for token in ref.lstrip("#").strip("/").split("/"):
-        if not token:
-            continue
-        token = token.replace("~1", "/").replace("~0", "~")
-        if not isinstance(node, Mapping) or token not in node:
-            return True
-        node = node[token]
-    return node
+def _resolve(ref: Any, root: Mapping[str, Any]) -> Any:
+    try:
+        return resolve_ref(root, str(ref))
+    except UnresolvedReference:
+        return True  # a remote reference cannot be fetched here; do not fail on it
 
 
 def _check_object(

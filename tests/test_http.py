@@ -683,6 +683,40 @@ async def test_stream_sse_cut_mid_stream_is_provider_unavailable(
     assert caught.value.__cause__ is cut
 
 
+STREAM_METHODS = ("stream_sse", "stream_bytes", "stream_lines")
+
+
+@pytest.mark.parametrize("method", STREAM_METHODS)
+async def test_every_stream_method_raises_statuses_and_transport_errors_as_relays(
+    method: str, acme: Callable[..., HttpClient]
+) -> None:
+    """The three stream methods share one lease and error translation: each gives the
+    same typed errors for a refused status, a refused connection and a cut stream."""
+
+    async def drain(handler: Handler) -> list[Any]:
+        return [item async for item in getattr(acme(handler), method)("GET", "/s", model="m-1")]
+
+    with pytest.raises(RateLimitError) as refused:
+        await drain(lambda request: httpx.Response(429, json={"error": {"message": "Slow"}}))
+    assert (refused.value.provider, refused.value.model) == ("acme", "m-1")
+    assert refused.value.provider_message == "Slow"
+
+    down = httpx.ConnectError("[Errno 111] Connection refused")
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise down
+
+    with pytest.raises(ProviderUnavailable) as caught:
+        await drain(unreachable)
+    assert caught.value.__cause__ is down
+    assert caught.value.provider == "acme"
+
+    cut = httpx.ReadError("connection reset by peer")
+    with pytest.raises(ProviderUnavailable) as caught:
+        await drain(lambda request: httpx.Response(200, content=_chunks(b"data: a\n\n", error=cut)))
+    assert caught.value.__cause__ is cut
+
+
 async def test_pool_reuses_one_client_per_provider_and_base_url() -> None:
     pool = HttpPool(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
     first = pool.client("acme", BASE_URL, timeout=5.0)

@@ -17,10 +17,13 @@ from pathlib import Path
 from relay_core.serialize import structure, unstructure
 from relay_core.types import Response
 
-__all__ = ["ResponseCache"]
+__all__ = ["WorkspaceCache"]
 
 
-class ResponseCache:
+class WorkspaceCache:
+    """Answers a workspace's jobs already paid for, shared by every process through
+    SQLite (not the hub's `relay_core.caching.ResponseCache`, which a plugin provides)."""
+
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(

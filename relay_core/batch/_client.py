@@ -22,7 +22,7 @@ from relay_core.errors import BatchInputError, JobConflict, ResultsNotReady
 from relay_core.types import BatchItem
 
 if TYPE_CHECKING:
-    from relay_core.batch._cache import ResponseCache
+    from relay_core.batch._cache import WorkspaceCache
     from relay_core.batch._engine import EngineStats
     from relay_core.config import Catalog
     from relay_core.hub import Hub
@@ -83,20 +83,20 @@ class AsyncRelayClient:
                 self.hub.close()
             raise
         self._cache_enabled = cache
-        self._cache: ResponseCache | None = None
+        self._cache: WorkspaceCache | None = None
         self.last_engine_stats: EngineStats | None = None
 
     @property
     def directory(self) -> Path:
         return self.workspace.directory
 
-    def _response_cache(self) -> ResponseCache | None:
+    def _response_cache(self) -> WorkspaceCache | None:
         if not self._cache_enabled:
             return None
         if self._cache is None:
-            from relay_core.batch._cache import ResponseCache
+            from relay_core.batch._cache import WorkspaceCache
 
-            self._cache = ResponseCache(self.directory / "cache.db")
+            self._cache = WorkspaceCache(self.directory / "cache.db")
         return self._cache
 
     # -- submitting -----------------------------------------------------------------------

@@ -30,7 +30,7 @@ from relay_core.serialize import structure
 from relay_core.types import BatchItem, ErrorInfo, Request, Response
 
 if TYPE_CHECKING:
-    from relay_core.batch._cache import ResponseCache
+    from relay_core.batch._cache import WorkspaceCache
     from relay_core.batch._progress import ProgressBar
     from relay_core.batch._workspace import Workspace
     from relay_core.hub import Hub
@@ -93,7 +93,7 @@ async def run_engine(
     job_id: str,
     *,
     concurrency: int,
-    cache: ResponseCache | None,
+    cache: WorkspaceCache | None,
     progress: ProgressBar | None = None,
     retry_failed: bool = True,
 ) -> EngineStats:
@@ -233,7 +233,7 @@ async def run_engine(
 async def _answer(
     hub: Hub,
     request: Request,
-    cache: ResponseCache | None,
+    cache: WorkspaceCache | None,
     limiters: dict[str, RateLimiter],
     job_id: str | None = None,
 ) -> tuple[BatchItem, str | None]:

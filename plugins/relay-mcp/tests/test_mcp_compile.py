@@ -12,7 +12,6 @@ from relay_mcp._compile import (
     compile_schema,
     drop_meta_keywords,
     ensure_object_root,
-    inline_refs,
 )
 
 # What each provider's documentation allows (see the README for the sources).
@@ -145,20 +144,6 @@ POINT = {
         "tree": {"$ref": "#/$defs/Tree"},
     },
 }
-
-
-def test_references_are_inlined_and_recursion_ends_in_any_value() -> None:
-    inlined = inline_refs(POINT)
-
-    assert "$defs" not in inlined
-    assert inlined["properties"]["a"] == {
-        "type": "object",
-        "description": "Start.",
-        "properties": {"x": {"type": "number"}, "y": {"type": "number"}},
-    }
-    tree = inlined["properties"]["tree"]
-    assert tree["properties"]["children"]["items"] == {"description": "A tree."}
-    assert "$ref" not in repr(inlined)
 
 
 @pytest.mark.parametrize("provider", sorted(RULES))

@@ -17,7 +17,7 @@ from typing import Any
 
 from attrs import frozen
 
-from relay_core.plugin import Tool
+from relay_core.plugin import Tool, inline_refs
 
 __all__ = ["RULES", "STRICTEST", "Compiled", "NameRule", "Rules", "compile_tools", "rules_for"]
 
@@ -167,36 +167,3 @@ def ensure_object_root(schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("type") == "object" and "properties" not in schema:
         schema = {**schema, "properties": {}}
     return schema
-
-
-def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """With every local ``$ref`` (``#/$defs/X``, ``#/definitions/X``) replaced by what it
-    points at, and the definitions dropped, for providers that do not resolve references.
-    A reference back into itself (a recursive type) becomes ``{}`` (any value), with the
-    definition's description, since inlining it would never end."""
-    definitions: dict[str, Any] = {}
-    for key in ("$defs", "definitions"):
-        for name, definition in (schema.get(key) or {}).items():
-            definitions[f"#/{key}/{name}"] = definition
-
-    def inline(node: Any, seen: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [inline(item, seen) for item in node]
-        if not isinstance(node, dict):
-            return node
-        reference = node.get("$ref")
-        if isinstance(reference, str) and reference in definitions:
-            rest = {k: v for k, v in node.items() if k != "$ref"}
-            target = definitions[reference]
-            if reference in seen:
-                described = rest.get("description") or target.get("description")
-                return {"description": described} if described else {}
-            return {**inline(target, (*seen, reference)), **inline(rest, seen)}
-        return {
-            key: inline(value, seen)
-            for key, value in node.items()
-            if key not in ("$defs", "definitions") or node is not schema
-        }
-
-    inlined: dict[str, Any] = inline(schema, ())
-    return inlined

@@ -26,6 +26,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from relay_core.plugin import UnresolvedReference, resolve_ref
+
 __all__ = ["SchemaError", "generate"]
 
 # Below this depth optional properties and optional array items are left out, so
@@ -112,18 +114,10 @@ class _Generator:
     # -- schema plumbing ----------------------------------------------------------------
 
     def _resolve(self, ref: str) -> Any:
-        if not ref.startswith("#"):
-            raise SchemaError(f"only local $ref ('#/...') is supported, not {ref!r}")
-        node: Any = self.root
-        for token in filter(None, ref[1:].split("/")):
-            token = token.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, Mapping) and token in node:
-                node = node[token]
-            elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-                node = node[int(token)]
-            else:
-                raise SchemaError(f"$ref {ref!r} does not resolve")
-        return node
+        try:
+            return resolve_ref(self.root, ref)
+        except UnresolvedReference as error:
+            raise SchemaError(str(error)) from error
 
     def _flatten(self, schema: Any) -> Any:
         """Fold ``$ref``, ``allOf`` and the first ``anyOf``/``oneOf`` branch into one plain

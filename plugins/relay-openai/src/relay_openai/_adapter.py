@@ -59,6 +59,7 @@ from relay_core.plugin import (
     closing_stream,
     error_info,
     jsonl,
+    map_subschemas,
     parse_lines,
     within_limits,
     without_optional_nulls,
@@ -1137,7 +1138,6 @@ def _strict_node(node: Any, *, root: bool = False) -> Any:
     refused = _NOT_STRICT.intersection(node)
     if refused:
         raise ValueError(f"strict mode refuses {sorted(refused)}")
-    out = dict(node)
     is_object = node.get("type") == "object" or "properties" in node
     if root and not is_object:
         raise ValueError("strict mode needs an object at the root")
@@ -1146,22 +1146,15 @@ def _strict_node(node: Any, *, root: bool = False) -> Any:
             raise ValueError("a map-like object cannot be strict")
         if "properties" not in node and "additionalProperties" not in node:
             raise ValueError("an object with no properties is open: any keys may come")
-        properties = node.get("properties") or {}
+    out = map_subschemas(node, _strict_node)
+    if is_object:
         required = set(node.get("required") or ())
+        properties = out.get("properties") or {}
         out["properties"] = {
-            name: _strict_node(prop) if name in required else _nullable(_strict_node(prop))
-            for name, prop in properties.items()
+            name: prop if name in required else _nullable(prop) for name, prop in properties.items()
         }
         out["required"] = list(properties)
         out["additionalProperties"] = False
-    if isinstance(node.get("items"), dict):
-        out["items"] = _strict_node(node["items"])
-    for key in ("anyOf", "prefixItems"):
-        if isinstance(node.get(key), list):
-            out[key] = [_strict_node(item) for item in node[key]]
-    for key in ("$defs", "definitions"):
-        if isinstance(node.get(key), dict):
-            out[key] = {name: _strict_node(item) for name, item in node[key].items()}
     return out
 
 
