@@ -37,6 +37,7 @@ __all__ = [
     "FakeServer",
     "ProviderConformance",
     "answer_text",
+    "assert_as_intended",
     "assert_stream_equals_chat",
     "cassette_interactions",
     "cassette_player",
@@ -620,6 +621,23 @@ def unexplained_differences(
         if entry is None or (entry[0], entry[1]) != pair:
             unexplained[path] = pair
     return unexplained
+
+
+def assert_as_intended(
+    case: str,
+    sdk: Any,
+    relay: Any,
+    intended: dict[tuple[str, str], tuple[Any, Any, str]],
+) -> None:
+    """Fail unless every difference between the request an SDK sent and Relay's for
+    ``case`` (:func:`wire_request` views) is one ``intended`` explains (see
+    :func:`unexplained_differences`), and every entry ``intended`` has for ``case`` still
+    occurs: a listed difference that went away is stale, and must go too."""
+    differences = json_differences(sdk, relay)
+    unexpected = unexplained_differences(case, differences, intended)
+    assert not unexpected, f"{case}: Relay sends differently from the SDK: {unexpected}"
+    stale = [path for (listed, path) in intended if listed == case and path not in differences]
+    assert not stale, f"{case}: listed as intended differences, but the same now: {stale}"
 
 
 def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from typing_extensions import Required, TypedDict
 from relay_core.testing import (
     MISSING,
     answer_text,
+    assert_as_intended,
     cassette_interactions,
     header_differences,
     json_differences,
@@ -164,6 +165,15 @@ def test_header_differences_and_the_intended_ones() -> None:
     assert unexplained_differences("other", found, intended) == {"header:x-extra": (MISSING, "1")}
     # The case's own entry comes first: with other values, it does not explain.
     assert unexplained_differences("two", found, intended) == found
+
+
+def test_assert_as_intended_refuses_new_and_stale_differences() -> None:
+    intended = {("case", "$.stream"): (False, MISSING, "the SDK sends its default")}
+    assert_as_intended("case", {"a": 1, "stream": False}, {"a": 1}, intended)
+    with pytest.raises(AssertionError, match=r"sends differently.*\$\.a"):
+        assert_as_intended("case", {"a": 1, "stream": False}, {"a": 2}, intended)
+    with pytest.raises(AssertionError, match=r"the same now: \['\$\.stream'\]"):
+        assert_as_intended("case", {"a": 1}, {"a": 1}, intended)
 
 
 def test_sse_payloads_skip_done_and_join_data_lines() -> None:

@@ -34,13 +34,12 @@ from relay_core import Message, Tool, ToolCallPart, ToolResultPart
 from relay_core.testing import (
     FakeServer,
     answer_text,
+    assert_as_intended,
     cassette_interactions,
     hub_for,
-    json_differences,
     model_problems,
     sse_payloads,
     typed_dict_problems,
-    unexplained_differences,
     wire_request,
 )
 
@@ -119,12 +118,6 @@ def relay_request(prompt: Any, *, stream: bool = False, **options: Any) -> dict[
     return wire_request(server.requests[-1], HEADERS)
 
 
-def assert_same(case: str, sdk: dict[str, Any], relay: dict[str, Any]) -> None:
-    differences = json_differences(sdk, relay)
-    unexpected = unexplained_differences(case, differences, INTENDED)
-    assert not unexpected, f"{case}: Relay sends differently from the SDK: {unexpected}"
-
-
 CASES: dict[str, tuple[dict[str, Any], tuple[Any, dict[str, Any]]]] = {
     "system, user text and settings": (
         {
@@ -196,7 +189,7 @@ CASES: dict[str, tuple[dict[str, Any], tuple[Any, dict[str, Any]]]] = {
 def test_requests_match_the_sdk(case: str) -> None:
     sdk_kwargs, (prompt, options) = CASES[case]
     relay = relay_request(prompt, **options)
-    assert_same(case, sdk_request(**sdk_kwargs), relay)
+    assert_as_intended(case, sdk_request(**sdk_kwargs), relay, INTENDED)
     assert typed_dict_problems(relay["body"], CompletionCreateParamsNonStreaming) == []
 
 
@@ -207,7 +200,7 @@ def test_a_streamed_request_matches_the_sdk() -> None:
         stream_options={"include_usage": True},
     )
     relay = relay_request("Count.", stream=True)
-    assert_same("stream", sdk, relay)
+    assert_as_intended("stream", sdk, relay, INTENDED)
     assert typed_dict_problems(relay["body"], CompletionCreateParamsStreaming) == []
 
 
