@@ -19,7 +19,8 @@ from relay_core import (
     QuotaExceeded,
     RateLimitError,
 )
-from relay_openai._adapter import OpenAIProvider, is_reasoning_model
+from relay_openai._adapter import OpenAIProvider
+from relay_openai._models import is_reasoning_model
 
 
 def test_in_code_registration() -> None:

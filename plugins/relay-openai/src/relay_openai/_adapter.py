@@ -59,11 +59,17 @@ from relay_core.plugin import (
     closing_stream,
     error_info,
     jsonl,
-    map_subschemas,
     parse_lines,
     within_limits,
-    without_optional_nulls,
 )
+from relay_openai._models import (
+    MODEL_FAMILIES,
+    ModelFamily,
+    is_reasoning_model,
+    model_family,
+    sampling_limits,
+)
+from relay_openai._schema import schema_for_openai, without_strict_nulls
 
 if TYPE_CHECKING:
     from relay_core.plugin import HttpClient, SSEEvent
@@ -77,39 +83,6 @@ _OWN_KWARGS = "openai"
 _OWN_KWARGS_KEYS = frozenset({"api"})
 
 
-@attrs.frozen
-class ModelFamily:
-    """What Relay must know of one family of OpenAI models to build its requests.
-
-    ``developer``: the system prompt goes as a ``developer`` message in Chat Completions.
-    ``fixed_sampling``: when the family takes only the default ``temperature`` and
-    ``top_p``: ``"always"`` (it reasons on every call), ``"reasoning"`` (only when a
-    reasoning effort is sent), or ``None``.
-    """
-
-    developer: bool
-    fixed_sampling: Literal["always", "reasoning"] | None
-
-
-# OpenAI's model families by name prefix (a fine-tune's ``ft:`` removed), the longest
-# matching prefix deciding; a model matching none is none of these. The one place the
-# adapter reads a model's name for what it accepts. The o-series and gpt-5 reason on
-# every call and answer any temperature or top_p with a 400; gpt-5.1 and later default
-# to no reasoning and take them then, but not with a reasoning effort; gpt-5-chat is
-# not a reasoning model.
-MODEL_FAMILIES: dict[str, ModelFamily] = {
-    "o1": ModelFamily(developer=True, fixed_sampling="always"),
-    "o3": ModelFamily(developer=True, fixed_sampling="always"),
-    "o4": ModelFamily(developer=True, fixed_sampling="always"),
-    "gpt-5": ModelFamily(developer=True, fixed_sampling="always"),
-    "gpt-5.": ModelFamily(developer=True, fixed_sampling="reasoning"),
-    "gpt-5-chat": ModelFamily(developer=True, fixed_sampling=None),
-}
-# What a reasoning model takes of the sampling settings: neither, whatever the value.
-REASONING_LIMITS = SamplingLimits(
-    reason="the model is a reasoning model, which takes only the default temperature and top_p",
-    ranges={"temperature": None, "top_p": None},
-)
 _CHAT_FINISH: dict[str, FinishReason] = {
     "stop": "stop",
     "length": "length",
@@ -160,20 +133,6 @@ _ERROR_STATUS: dict[str, int] = {
         400,
     ),
 }
-
-
-def model_family(model: str) -> ModelFamily | None:
-    """The entry of :data:`MODEL_FAMILIES` for ``model`` (fine-tunes included)."""
-    name = model.removeprefix("ft:")
-    prefixes = [prefix for prefix in MODEL_FAMILIES if name.startswith(prefix)]
-    return MODEL_FAMILIES[max(prefixes, key=len)] if prefixes else None
-
-
-def is_reasoning_model(model: str) -> bool:
-    """True for the o-series and gpt-5 families (fine-tunes included): the models that
-    take the system prompt as a ``developer`` message."""
-    family = model_family(model)
-    return family is not None and family.developer
 
 
 def _data_url(media_type: str, base64_text: str) -> str:
@@ -365,21 +324,13 @@ class OpenAIProvider(Provider):
     def _tool_parameters(self, tool: Tool) -> tuple[dict[str, Any], bool]:
         """A tool's parameters as sent, and whether the tool is sent strict: compiled for
         strict mode when it can express them, else unchanged and loose."""
-        return _schema_for_openai(tool.parameters, strict=self.strict_tools)
+        return schema_for_openai(tool.parameters, strict=self.strict_tools)
 
     def _without_strict_nulls(self, content: Sequence[Part], request: Request) -> tuple[Part, ...]:
         """``content`` with the nulls dropped from strict tools' calls, at the arguments
         the tool leaves optional: strict mode made them required, so the model filled
         them with null where the caller's schema means "absent"."""
-        strict = {
-            tool.name: tool.parameters for tool in request.tools if self._tool_parameters(tool)[1]
-        }
-        return tuple(
-            attrs.evolve(part, arguments=without_optional_nulls(part.arguments, strict[part.name]))
-            if isinstance(part, ToolCallPart) and part.name in strict
-            else part
-            for part in content
-        )
+        return without_strict_nulls(content, request.tools, strict_tools=self.strict_tools)
 
     def finish_batch_response(self, request: Request, response: Response) -> Response:
         # Batch lines are parsed without their requests: drop strict tools' nulls here.
@@ -389,11 +340,7 @@ class OpenAIProvider(Provider):
     def sampling_limits(self, request: Request) -> SamplingLimits | None:
         """The sampling settings ``request``'s model refuses, from :data:`MODEL_FAMILIES`:
         dropped with a warning before the payload is built (``relay_core.sampling``)."""
-        family = model_family(request.model)
-        fixed = family.fixed_sampling if family else None
-        if fixed == "always" or (fixed == "reasoning" and request.config.thinks):
-            return REASONING_LIMITS
-        return None
+        return sampling_limits(request.model, thinks=request.config.thinks)
 
     def build_payload(self, request: Request, *, stream: bool = False) -> tuple[str, Any]:
         """The endpoint path and the JSON body this adapter sends for ``request``."""
@@ -692,7 +639,7 @@ class OpenAIProvider(Provider):
             )
         if request.response_schema is not None:
             schema = request.response_schema
-            wire_schema, strict = _schema_for_openai(schema.schema, strict=schema.strict)
+            wire_schema, strict = schema_for_openai(schema.schema, strict=schema.strict)
             payload["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": schema.name, "schema": wire_schema, "strict": strict},
@@ -904,7 +851,7 @@ class OpenAIProvider(Provider):
             )
         if request.response_schema is not None:
             schema = request.response_schema
-            wire_schema, strict = _schema_for_openai(schema.schema, strict=schema.strict)
+            wire_schema, strict = schema_for_openai(schema.schema, strict=schema.strict)
             payload["text"] = {
                 "format": {
                     "type": "json_schema",
@@ -1093,84 +1040,6 @@ class OpenAIProvider(Provider):
         )
         content = self._without_strict_nulls(response.content, request)
         yield EndEvent(attrs.evolve(response, content=content))
-
-
-# Keywords strict mode refuses (OpenAI's "supported schemas"; oneOf is refused too), and
-# patternProperties, which a closed object would contradict.
-_NOT_STRICT = frozenset(
-    {
-        "allOf",
-        "oneOf",
-        "not",
-        "if",
-        "then",
-        "else",
-        "dependentRequired",
-        "dependentSchemas",
-        "patternProperties",
-    }
-)
-
-
-def _schema_for_openai(schema: dict[str, Any], *, strict: bool) -> tuple[dict[str, Any], bool]:
-    """The schema as OpenAI's strict mode accepts it, and whether strict mode is used.
-
-    Strict mode wants every object closed (``additionalProperties: false``) with every
-    property required; a property the schema leaves optional is sent as nullable (an enum
-    gains ``null`` too), and the nulls are dropped again from the answer (the core's
-    ``without_optional_nulls``). A schema strict mode cannot express is sent as it is,
-    with ``strict: false``: a root that is not an object, an open object (its
-    ``additionalProperties`` a schema or true, or no ``properties`` at all), or a keyword
-    strict mode refuses (``allOf``, ``oneOf``, ``not``, ``if``/``then``/``else``,
-    ``dependentRequired``, ``dependentSchemas``, ``patternProperties``).
-    """
-    if not strict:
-        return schema, False
-    try:
-        return _strict_node(schema, root=True), True
-    except ValueError:
-        return schema, False
-
-
-def _strict_node(node: Any, *, root: bool = False) -> Any:
-    if not isinstance(node, dict):
-        return node
-    refused = _NOT_STRICT.intersection(node)
-    if refused:
-        raise ValueError(f"strict mode refuses {sorted(refused)}")
-    is_object = node.get("type") == "object" or "properties" in node
-    if root and not is_object:
-        raise ValueError("strict mode needs an object at the root")
-    if is_object:
-        if node.get("additionalProperties", False) is not False:
-            raise ValueError("a map-like object cannot be strict")
-        if "properties" not in node and "additionalProperties" not in node:
-            raise ValueError("an object with no properties is open: any keys may come")
-    out = map_subschemas(node, _strict_node)
-    if is_object:
-        required = set(node.get("required") or ())
-        properties = out.get("properties") or {}
-        out["properties"] = {
-            name: prop if name in required else _nullable(prop) for name, prop in properties.items()
-        }
-        out["required"] = list(properties)
-        out["additionalProperties"] = False
-    return out
-
-
-def _nullable(node: Any) -> Any:
-    if (
-        not isinstance(node, dict)
-        or "$ref" in node
-        or "const" in node
-        or not isinstance(node.get("type"), (str, list))
-    ):
-        return {"anyOf": [node, {"type": "null"}]}
-    types = [node["type"]] if isinstance(node["type"], str) else list(node["type"])
-    out = {**node, "type": types if "null" in types else [*types, "null"]}
-    if isinstance(node.get("enum"), list) and None not in node["enum"]:
-        out["enum"] = [*node["enum"], None]  # else the enum would still refuse the null
-    return out
 
 
 def _merge_text(parts: list[Part]) -> tuple[Part, ...]:
