@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 from urllib.parse import quote
 
 import attrs
 
 from relay_core.plugin import (
-    BatchCounts,
     BatchItem,
     BatchLimits,
     BatchState,
@@ -27,7 +25,6 @@ from relay_core.plugin import (
     ConfigError,
     DocumentPart,
     EndEvent,
-    ErrorInfo,
     ErrorRule,
     FinishReason,
     ImagePart,
@@ -55,13 +52,12 @@ from relay_core.plugin import (
     ToolResultPart,
     Usage,
     UsageEvent,
-    classify_stream_error,
     closing_stream,
-    error_info,
     jsonl,
     parse_lines,
     within_limits,
 )
+from relay_openai._batch import BATCH_DONE, batch_state, batch_view, json_object, output_item
 from relay_openai._models import (
     MODEL_FAMILIES,
     ModelFamily,
@@ -70,6 +66,14 @@ from relay_openai._models import (
     sampling_limits,
 )
 from relay_openai._schema import schema_for_openai, without_strict_nulls
+from relay_openai._wire import (
+    arguments,
+    data_url,
+    image_url,
+    int_field,
+    merge_text,
+    reported_error,
+)
 
 if TYPE_CHECKING:
     from relay_core.plugin import HttpClient, SSEEvent
@@ -94,84 +98,16 @@ _INCOMPLETE_FINISH: dict[str, FinishReason] = {
     "max_output_tokens": "length",
     "content_filter": "content_filter",
 }
-_BATCH_DONE = frozenset({"completed", "failed", "cancelled", "expired"})
-_BATCH_ENDED_AT = ("completed_at", "failed_at", "expired_at", "cancelled_at")
-# Error-file codes of requests a batch never ran: the ErrorInfo kind is the batch's end.
-_BATCH_UNRUN = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
-# Error codes (and types) as the HTTP status each stands for, for errors that come with
-# no HTTP status (see _error_status); the core then classifies them as that answer, so
-# insufficient_quota is QuotaExceeded, context_length_exceeded ContextWindowExceeded...
-_ERROR_STATUS: dict[str, int] = {
-    "invalid_request_error": 400,
-    "invalid_prompt": 400,
-    "context_length_exceeded": 400,
-    "invalid_api_key": 401,
-    "rate_limit_exceeded": 429,
-    "insufficient_quota": 429,
-    "server_error": 500,
-    "server_is_overloaded": 503,
-    "slow_down": 503,
-    "vector_store_timeout": 504,
-    # The Responses API's image errors: the input is wrong, not the service.
-    **dict.fromkeys(
-        (
-            "invalid_image",
-            "invalid_image_format",
-            "invalid_base64_image",
-            "invalid_image_url",
-            "image_too_large",
-            "image_too_small",
-            "image_parse_error",
-            "image_content_policy_violation",
-            "invalid_image_mode",
-            "image_file_too_large",
-            "unsupported_image_media_type",
-            "empty_image_file",
-            "failed_to_download_image",
-            "image_file_not_found",
-        ),
-        400,
-    ),
-}
-
-
-def _data_url(media_type: str, base64_text: str) -> str:
-    return f"data:{media_type};base64,{base64_text}"
-
-
-def _image_url(part: ImagePart) -> str:
-    if part.url is not None:
-        return part.url
-    return _data_url(part.media_type or "image/png", part.base64())
-
-
-def _arguments(name: str, text: str | None, provider: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError as error:
-        raise MalformedResponse(
-            f"tool call {name!r} has arguments that are not JSON: {error}", provider=provider
-        ) from error
-    if not isinstance(value, dict):
-        raise MalformedResponse(
-            f"tool call {name!r} arguments are not a JSON object", provider=provider
-        )
-    return value
-
-
-def _int(mapping: Any, key: str) -> int:
-    value = mapping.get(key) if isinstance(mapping, dict) else None
-    return value if isinstance(value, int) else 0
 
 
 def _chat_usage(raw: Any) -> Usage:
     if not isinstance(raw, dict):
         return Usage()
     return Usage(
-        input_tokens=_int(raw, "prompt_tokens"),
-        output_tokens=_int(raw, "completion_tokens"),
-        cached_input_tokens=_int(raw.get("prompt_tokens_details"), "cached_tokens"),
-        reasoning_tokens=_int(raw.get("completion_tokens_details"), "reasoning_tokens"),
+        input_tokens=int_field(raw, "prompt_tokens"),
+        output_tokens=int_field(raw, "completion_tokens"),
+        cached_input_tokens=int_field(raw.get("prompt_tokens_details"), "cached_tokens"),
+        reasoning_tokens=int_field(raw.get("completion_tokens_details"), "reasoning_tokens"),
     )
 
 
@@ -179,42 +115,11 @@ def _responses_usage(raw: Any) -> Usage:
     if not isinstance(raw, dict):
         return Usage()
     return Usage(
-        input_tokens=_int(raw, "input_tokens"),
-        output_tokens=_int(raw, "output_tokens"),
-        cached_input_tokens=_int(raw.get("input_tokens_details"), "cached_tokens"),
-        reasoning_tokens=_int(raw.get("output_tokens_details"), "reasoning_tokens"),
+        input_tokens=int_field(raw, "input_tokens"),
+        output_tokens=int_field(raw, "output_tokens"),
+        cached_input_tokens=int_field(raw.get("input_tokens_details"), "cached_tokens"),
+        reasoning_tokens=int_field(raw.get("output_tokens_details"), "reasoning_tokens"),
     )
-
-
-def batch_seconds(value: Any) -> float | None:
-    """A batch timestamp as Unix seconds: OpenAI sends integers, Together ISO 8601."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
-
-
-def _error_status(error: Mapping[str, Any]) -> int:
-    """The HTTP status an error object with no HTTP answer of its own stands for (an
-    error inside a 200 stream, a failed response, a batch error line): a status it
-    carries (OpenRouter's numeric ``code``, Groq's ``status_code``), else its ``code``,
-    else its ``type`` (see ``_ERROR_STATUS``). Anything unknown counts as the service's
-    own trouble, as a 500 would."""
-    code = error.get("code")
-    for status in (code, error.get("status_code")):
-        if isinstance(status, int) and not isinstance(status, bool) and 400 <= status < 600:
-            return status
-    for key in (code, error.get("type")):
-        if isinstance(key, str) and key in _ERROR_STATUS:
-            return _ERROR_STATUS[key]
-    return 500
 
 
 class OpenAIProvider(Provider):
@@ -310,15 +215,8 @@ class OpenAIProvider(Provider):
     def _reported_error(self, error: Any, request: Request) -> ProviderError:
         """An error the provider reported with no HTTP status of its own (inside a 200
         stream, or a failed response), classified as the answer its code stands for."""
-        error = (
-            error if isinstance(error, dict) else {"message": str(error or "the request failed")}
-        )
-        return classify_stream_error(
-            _error_status(error),
-            {"error": error},
-            rules=self.error_rules,
-            provider=self.settings.name,
-            model=request.model,
+        return reported_error(
+            error, provider=self.settings.name, model=request.model, rules=self.error_rules
         )
 
     def _tool_parameters(self, tool: Tool) -> tuple[dict[str, Any], bool]:
@@ -455,7 +353,7 @@ class OpenAIProvider(Provider):
         self._require_batch()
         raw = await self._batch_raw(batch_id)
         state = self._batch_state(raw)
-        if state not in _BATCH_DONE:
+        if state not in BATCH_DONE:
             raise InvalidRequestError(
                 f"batch {batch_id!r} is not finished (state {state}); results are "
                 "available once batch_status reports it done",
@@ -472,7 +370,11 @@ class OpenAIProvider(Provider):
             lines = self._file_lines(file_id)
             source = f"{kind} file {file_id} of batch {batch_id}"
             async for item in parse_lines(
-                lines, lambda line: self._output_item(line, parse), source=source
+                lines,
+                lambda line: output_item(
+                    line, parse, provider=self.settings.name, rules=self.error_rules
+                ),
+                source=source,
             ):
                 yield item
 
@@ -512,21 +414,7 @@ class OpenAIProvider(Provider):
 
     async def _batch_view(self, raw: dict[str, Any]) -> ProviderBatch:
         """The provider's batch object as Relay's :class:`ProviderBatch`."""
-        counts = raw.get("request_counts")
-        ended = (batch_seconds(raw.get(key)) for key in _BATCH_ENDED_AT)
-        metadata = raw.get("metadata")
-        return ProviderBatch(
-            id=str(raw.get("id", "")),
-            provider=self.settings.name,
-            state=self._batch_state(raw),
-            counts=BatchCounts(
-                _int(counts, "total"), _int(counts, "completed"), _int(counts, "failed")
-            ),
-            created_at=batch_seconds(raw.get("created_at")),
-            ended_at=next((moment for moment in ended if moment is not None), None),
-            metadata=dict(metadata) if isinstance(metadata, dict) else {},
-            raw=raw,
-        )
+        return batch_view(raw, state=self._batch_state(raw), provider=self.settings.name)
 
     # Shared plumbing -------------------------------------------------------------------
 
@@ -548,64 +436,10 @@ class OpenAIProvider(Provider):
         return self._object(answer, "the uploaded file")
 
     def _object(self, value: Any, what: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise MalformedResponse(
-                f"{what} is not a JSON object: {str(value)[:200]!r}", provider=self.settings.name
-            )
-        return value
+        return json_object(value, what, provider=self.settings.name)
 
     def _batch_state(self, raw: dict[str, Any]) -> BatchState:
-        state = self.batch_statuses.get(str(raw.get("status")))
-        if state is None:
-            raise MalformedResponse(
-                f"batch {raw.get('id')!r} has a status Relay does not know: {raw.get('status')!r}",
-                provider=self.settings.name,
-            )
-        return state
-
-    def _output_item(
-        self, line: Any, parse: Callable[[dict[str, Any], Request], Response]
-    ) -> BatchItem:
-        """One output- or error-file line: ``{"id", "custom_id", "response":
-        {"status_code", "request_id", "body"}, "error"}``."""
-        custom_id = line["custom_id"]
-        if not isinstance(custom_id, str):
-            raise TypeError(f"custom_id is not a string: {custom_id!r}")
-        answer = line.get("response")
-        if not isinstance(answer, dict) or not isinstance(answer.get("status_code"), int):
-            error = self._unanswered(line.get("error"), custom_id)
-        elif answer["status_code"] == 200:
-            body = answer["body"]
-            # The parsers read only the model from the request, as a fallback.
-            request = Request(messages=(), model=str(body.get("model") or ""))
-            return BatchItem(custom_id, response=parse(body, request), raw=line)
-        else:
-            error = error_info(
-                answer["status_code"],
-                answer.get("body") or "",
-                provider=self.settings.name,
-                rules=self.error_rules,
-                custom_id=custom_id,
-            )
-        return BatchItem(custom_id, error=error, raw=line)
-
-    def _unanswered(self, error: Any, custom_id: str) -> ErrorInfo:
-        """A line's ``error`` when there was no HTTP answer to classify."""
-        error = error if isinstance(error, dict) else {"message": str(error or "no answer")}
-        code = str(error.get("code") or "")
-        message = str(error.get("message") or code or "the request failed")
-        if code in _BATCH_UNRUN:
-            return ErrorInfo(_BATCH_UNRUN[code], message, retryable=True)
-        # With no HTTP answer, classify as the answer the error's code or type stands
-        # for: a rejected request, or else the batch service's own trouble (as a 5xx is).
-        found = error_info(
-            _error_status(error),
-            {"error": error},
-            provider=self.settings.name,
-            rules=self.error_rules,
-            custom_id=custom_id,
-        )
-        return attrs.evolve(found, status_code=None)
+        return batch_state(raw, self.batch_statuses, provider=self.settings.name)
 
     # -- Chat Completions: request ------------------------------------------------------
 
@@ -672,7 +506,7 @@ class OpenAIProvider(Provider):
             if isinstance(part, TextPart):
                 content.append({"type": "text", "text": part.text})
             elif isinstance(part, ImagePart):
-                image: dict[str, Any] = {"url": _image_url(part)}
+                image: dict[str, Any] = {"url": image_url(part)}
                 if part.detail is not None:
                     image["detail"] = part.detail
                 content.append({"type": "image_url", "image_url": image})
@@ -689,7 +523,7 @@ class OpenAIProvider(Provider):
                         "type": "file",
                         "file": {
                             "filename": part.name or "document.pdf",
-                            "file_data": _data_url(part.media_type, part.base64()),
+                            "file_data": data_url(part.media_type, part.base64()),
                         },
                     }
                 )
@@ -746,7 +580,7 @@ class OpenAIProvider(Provider):
                 ToolCallPart(
                     call.get("id", ""),
                     name,
-                    _arguments(name, function.get("arguments"), self.settings.name),
+                    arguments(name, function.get("arguments"), self.settings.name),
                 )
             )
         return Response(
@@ -889,7 +723,7 @@ class OpenAIProvider(Provider):
                 content.append(
                     {
                         "type": "input_image",
-                        "image_url": _image_url(part),
+                        "image_url": image_url(part),
                         "detail": part.detail or "auto",
                     }
                 )
@@ -901,7 +735,7 @@ class OpenAIProvider(Provider):
                         {
                             "type": "input_file",
                             "filename": part.name or "document.pdf",
-                            "file_data": _data_url(part.media_type, part.base64()),
+                            "file_data": data_url(part.media_type, part.base64()),
                         }
                     )
             elif isinstance(part, ToolCallPart):
@@ -955,7 +789,7 @@ class OpenAIProvider(Provider):
                     ToolCallPart(
                         item.get("call_id", ""),
                         name,
-                        _arguments(name, item.get("arguments"), self.settings.name),
+                        arguments(name, item.get("arguments"), self.settings.name),
                     )
                 )
             elif kind == "reasoning":
@@ -964,7 +798,7 @@ class OpenAIProvider(Provider):
                     content.append(ThinkingPart(text))
         has_calls = any(isinstance(p, ToolCallPart) for p in content)
         return Response(
-            content=self._without_strict_nulls(_merge_text(content), request),
+            content=self._without_strict_nulls(merge_text(content), request),
             model=body.get("model") or request.model,
             id=body.get("id"),
             finish_reason=self._responses_finish(body, refused=refused, has_calls=has_calls),
@@ -1040,14 +874,3 @@ class OpenAIProvider(Provider):
         )
         content = self._without_strict_nulls(response.content, request)
         yield EndEvent(attrs.evolve(response, content=content))
-
-
-def _merge_text(parts: list[Part]) -> tuple[Part, ...]:
-    """Adjacent text parts as one, as a stream's assembler joins them."""
-    merged: list[Part] = []
-    for part in parts:
-        if merged and isinstance(part, TextPart) and isinstance(merged[-1], TextPart):
-            merged[-1] = TextPart(merged[-1].text + part.text)
-        else:
-            merged.append(part)
-    return tuple(merged)
