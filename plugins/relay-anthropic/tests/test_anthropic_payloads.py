@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from anthropic_support import KEY, MODEL, message, ok, streamed
 
-from relay_anthropic._adapter import DEFAULT_MAX_TOKENS, REASONING_BUDGETS
+from relay_anthropic.messages import DEFAULT_MAX_TOKENS
 from relay_core import (
     ConfigError,
     DocumentPart,
@@ -22,6 +22,7 @@ from relay_core import (
     ToolCallPart,
     ToolResultPart,
 )
+from relay_core.plugin import REASONING_BUDGETS
 from relay_core.testing import FakeServer
 
 TARGET = f"anthropic/{MODEL}"
