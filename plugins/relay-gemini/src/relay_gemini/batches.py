@@ -38,6 +38,7 @@ __all__ = [
     "batch",
     "batch_item",
     "batch_path",
+    "display_metadata",
     "display_name",
     "inlined_lines",
     "media_url",
@@ -93,6 +94,13 @@ def display_name(metadata: Mapping[str, str]) -> str:
     return _TAG_PREFIX + urlencode(sorted(metadata.items()))
 
 
+def display_metadata(display: str) -> dict[str, str]:
+    """The metadata :func:`display_name` put in a display name; none in any other."""
+    if not display.startswith(_TAG_PREFIX):
+        return {}
+    return dict(parse_qsl(display.removeprefix(_TAG_PREFIX), keep_blank_values=True))
+
+
 def batch_path(batch_id: str, provider: str) -> str:
     """The URL path of a batch: ids are Gemini's resource names (``batches/abc``), and a
     bare ``abc`` is read as one. Anything else cannot be a batch, so it is not found."""
@@ -137,11 +145,7 @@ def batch(operation: Any, provider: str) -> ProviderBatch:
         ),
         created_at=timestamp_seconds(fields.get("createTime")),
         ended_at=timestamp_seconds(fields.get("endTime")),
-        metadata=(
-            dict(parse_qsl(display.removeprefix(_TAG_PREFIX), keep_blank_values=True))
-            if display.startswith(_TAG_PREFIX)
-            else {}
-        ),
+        metadata=display_metadata(display),
         raw=operation,
     )
 
