@@ -191,7 +191,7 @@ def _failed_stream(make_hub: MakeHub, error: Any) -> pytest.ExceptionInfo[Provid
 
 
 def test_every_mapped_stream_error_type_is_tested() -> None:
-    from relay_mistral._adapter import _ERROR_STATUS
+    from relay_mistral._events import _ERROR_STATUS
 
     assert {kind for kind, _, _ in STREAM_ERRORS} == set(_ERROR_STATUS)
 

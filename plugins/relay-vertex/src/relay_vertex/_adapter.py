@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import quote
 
 import attrs
 
@@ -44,6 +44,7 @@ from relay_core.plugin import (
     jsonl,
     parse_lines,
 )
+from relay_gemini.batches import display_metadata, display_name
 from relay_gemini.wire import GeminiProvider, http_status, timestamp_seconds
 from relay_vertex._auth import GoogleAuth
 from relay_vertex._client import Endpoints, Options, gcs_parts
@@ -77,7 +78,6 @@ _STATES: dict[str, BatchState] = {
     "JOB_STATE_CANCELLED": "cancelled",
     "JOB_STATE_EXPIRED": "expired",
 }
-_TAG_PREFIX = "relay:"
 # Where Vertex differs from the core's classification by status: a 403 is a missing
 # permission or billing, never the Gemini API's expired file; the rest is Gemini's
 # wording (token limits, billing) since the models are the same.
@@ -199,7 +199,7 @@ class VertexProvider(GeminiProvider):
             "POST",
             await self.endpoints.location_url("batchPredictionJobs"),
             json={
-                "displayName": _TAG_PREFIX + urlencode(sorted(metadata.items())),
+                "displayName": display_name(metadata),
                 "model": f"publishers/google/models/{models[0]}",
                 "inputConfig": {
                     "instancesFormat": "jsonl",
@@ -319,11 +319,7 @@ class VertexProvider(GeminiProvider):
             counts=BatchCounts(succeeded + failed + incomplete, succeeded, failed),
             created_at=timestamp_seconds(job.get("createTime")),
             ended_at=timestamp_seconds(job.get("endTime")),
-            metadata=(
-                dict(parse_qsl(display.removeprefix(_TAG_PREFIX), keep_blank_values=True))
-                if display.startswith(_TAG_PREFIX)
-                else {}
-            ),
+            metadata=display_metadata(display),
             raw=job,
         )
 
