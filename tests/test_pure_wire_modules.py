@@ -3,7 +3,8 @@ one surface of a provider's wire format as functions of its JSON, with no class,
 and no adapter behind them, and no module of an adapter package outgrows one idea.
 
 The check reads the source (``ast``), so it needs no plugin installed. A plugin whose
-adapter is split lists its wire modules in ``WIRE``.
+adapter is split lists its wire modules in ``WIRE`` (those that are plain functions of
+JSON) and its name in ``SPLIT``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ WIRE: dict[str, tuple[str, ...]] = {
     "relay-gemini": ("payload", "parse", "events", "batches", "rpc"),
     "relay-mistral": ("_payload", "_parse", "_events", "_batches"),
 }
+# Adapters split into wire modules; relay-openai's and relay-anthropic's wire modules
+# also hold small value classes, so only their size is held here.
+SPLIT = ("relay-anthropic", "relay-gemini", "relay-mistral", "relay-openai")
 MAX_LINES = 500
 
 
@@ -56,9 +60,11 @@ def test_a_wire_module_is_functions_of_the_wire(plugin: str, module: str) -> Non
     assert reached == set()
 
 
-@pytest.mark.parametrize("plugin", sorted(WIRE))
+@pytest.mark.parametrize("plugin", SPLIT)
 def test_no_module_of_a_split_adapter_outgrows_one_idea(plugin: str) -> None:
+    package = _package(plugin)
     sizes = {
-        path.name: len(path.read_text().splitlines()) for path in _package(plugin).glob("*.py")
+        str(path.relative_to(package)): len(path.read_text().splitlines())
+        for path in package.rglob("*.py")
     }
     assert {name: size for name, size in sizes.items() if size > MAX_LINES} == {}

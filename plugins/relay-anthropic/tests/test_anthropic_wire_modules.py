@@ -90,12 +90,3 @@ def test_a_stream_of_events_is_read_without_a_provider() -> None:
     end = got[-1]
     assert isinstance(end, EndEvent)
     assert end.response == messages.parse_message(answer, None, provider="anthropic")
-
-
-def test_no_module_of_the_plugin_runs_past_500_lines() -> None:
-    long = {
-        str(path.relative_to(SOURCES)): n
-        for path in SOURCES.rglob("*.py")
-        if (n := len(path.read_text().splitlines())) > 500
-    }
-    assert long == {}
