@@ -48,22 +48,21 @@ __getattr__, __dir__ = lazy_exports(
 )
 
 
+# The settings Settings.parse takes, here so that declaring them imports nothing.
+_FIELDS = (
+    "allowed_models",
+    "assumed_output_tokens",
+    "blocked_patterns",
+    "max_cost_per_call",
+    "max_cost_per_job",
+    "max_input_tokens",
+    "max_scan_chars",
+    "required_patterns",
+    "unknown_price",
+    "validate_output_schema",
+)
+
+
 @hookimpl
 def relay_register_settings(register: Callable[..., None]) -> None:
-    # The names Settings.parse knows (relay_guardrails._settings.KNOWN), kept here so
-    # that declaring them imports nothing; a test keeps the two lists equal.
-    register(
-        "guardrails",
-        fields=(
-            "allowed_models",
-            "assumed_output_tokens",
-            "blocked_patterns",
-            "max_cost_per_call",
-            "max_cost_per_job",
-            "max_input_tokens",
-            "max_scan_chars",
-            "required_patterns",
-            "unknown_price",
-            "validate_output_schema",
-        ),
-    )
+    register("guardrails", fields=_FIELDS)

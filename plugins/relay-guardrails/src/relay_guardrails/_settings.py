@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from attrs import field, frozen
 
 from relay_core.plugin import ConfigError
+from relay_guardrails import _FIELDS
 from relay_guardrails._patterns import compile_pattern
 
 if TYPE_CHECKING:
@@ -27,18 +28,7 @@ UnknownPrice = Literal["allow", "refuse"]
 # The allowed_models key for requests that name no other caller.
 DEFAULT_CALLER = "default"
 
-KNOWN = (
-    "allowed_models",
-    "assumed_output_tokens",
-    "blocked_patterns",
-    "max_cost_per_call",
-    "max_cost_per_job",
-    "max_input_tokens",
-    "max_scan_chars",
-    "required_patterns",
-    "unknown_price",
-    "validate_output_schema",
-)
+KNOWN = _FIELDS
 _PATTERN_KEYS = ("name", "pattern", "applies_to")
 _SIDES: tuple[Side, ...] = ("input", "output", "both")
 _GLOB = re.compile(r"[*?\[]")

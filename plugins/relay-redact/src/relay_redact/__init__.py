@@ -61,18 +61,19 @@ def relay_configure(catalog: Catalog) -> object | None:
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _MODULE_OF, listed=__all__)
 
 
+# The settings Settings.parse takes, here so that declaring them imports nothing.
+_FIELDS = (
+    "allow",
+    "enabled",
+    "entities",
+    "map_ttl",
+    "mask_style",
+    "max_maps",
+    "mode",
+    "salt",
+)
+
+
 @hookimpl
 def relay_register_settings(register: Callable[..., None]) -> None:
-    register(
-        "redact",
-        fields=(
-            "allow",
-            "enabled",
-            "entities",
-            "map_ttl",
-            "mask_style",
-            "max_maps",
-            "mode",
-            "salt",
-        ),
-    )
+    register("redact", fields=_FIELDS)

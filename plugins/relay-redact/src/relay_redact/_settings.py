@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from attrs import field, frozen
 
+from relay_redact import _FIELDS
 from relay_redact._detectors import ENTITIES
 from relay_redact._redaction import MaskStyle, Mode
 
 if TYPE_CHECKING:
     from relay_core.plugin import Catalog, Secret
 
-_KEYS = {"enabled", "mode", "entities", "mask_style", "salt", "allow", "max_maps", "map_ttl"}
+_KEYS = frozenset(_FIELDS)
 
 
 @frozen(kw_only=True)
