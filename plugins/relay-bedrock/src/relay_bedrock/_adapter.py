@@ -24,7 +24,12 @@ from urllib.parse import quote
 
 import attrs
 
-from relay_anthropic.messages import AnthropicProvider, StructuredOutput, timestamp_seconds
+from relay_anthropic.messages import (
+    AnthropicProvider,
+    StructuredOutput,
+    parse_message,
+    timestamp_seconds,
+)
 from relay_bedrock._auth import (
     AwsCredentials,
     BearerAuth,
@@ -536,7 +541,7 @@ class BedrockProvider(Provider):
     def _batch_item(self, line: Any) -> BatchItem:
         custom_id = line["recordId"]
         if "modelOutput" in line:
-            response = self._anthropic._parse(line["modelOutput"], None)
+            response = parse_message(line["modelOutput"], None, provider=self.settings.name)
             return BatchItem(custom_id, attrs.evolve(response, custom_id=custom_id), raw=line)
         error = line["error"]
         status = int(error.get("errorCode") or 500)
