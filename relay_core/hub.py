@@ -16,7 +16,6 @@ loop is already running (a notebook, an async web handler).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import (
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from relay_core.bridge import LoopThread
 from relay_core.caching import cache_key, served_from_cache
 from relay_core.calls import CallInfo, Restorer
 from relay_core.config import Catalog, GroupConfig, ModelConfig, ProviderConfig, load_catalog
@@ -214,77 +214,6 @@ def without_server_tools(request: Request) -> Request:
         if kept:
             messages.append(attrs.evolve(message, content=kept))
     return attrs.evolve(request, messages=tuple(messages))
-
-
-class _LoopThread:
-    """A private event loop on a daemon thread, for the sync API."""
-
-    def __init__(self) -> None:
-        import asyncio  # loaded with the first sync call: asyncio costs a cold start
-
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="relay-hub-loop", daemon=True
-        )
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        import asyncio
-
-        if threading.current_thread() is self._thread:
-            coro.close()
-            raise self._on_own_loop("await hub.achat(...)")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    @staticmethod
-    def _on_own_loop(async_form: str) -> RuntimeError:
-        # Waiting on the loop we are running on would never return.
-        return RuntimeError(
-            "a sync Hub method was called on the hub's own event loop (from a hook or "
-            f"an adapter); use the async form ({async_form}) there"
-        )
-
-    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
-        """The items of ``agen``, which runs on the loop and hands them over through a
-        queue: a round trip between the threads per item would cost more than most
-        stream events take to parse. Leaving the loop early cancels ``agen``."""
-        import asyncio
-        import queue
-
-        if threading.current_thread() is self._thread:
-            raise self._on_own_loop("hub.astream(...)")
-        handed: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
-
-        async def pump() -> None:
-            try:
-                async with closing_stream(agen):
-                    async for item in agen:
-                        handed.put((True, item))
-            except BaseException as error:
-                handed.put((False, error))
-                raise
-            handed.put((False, None))
-
-        future = asyncio.run_coroutine_threadsafe(pump(), self.loop)
-        try:
-            while True:
-                more, value = handed.get()
-                if more:
-                    yield value
-                elif value is None:
-                    return
-                else:
-                    raise value
-        finally:
-            if not future.done():
-                future.cancel()
-                with contextlib.suppress(BaseException):
-                    future.result(timeout=5)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
-        self.loop.close()
 
 
 _UNSET: Any = object()
@@ -690,7 +619,7 @@ class Hub:
         self._adapters: dict[str, Provider] = {}
         self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._loop_thread: _LoopThread | None = None
+        self._loop_thread: LoopThread | None = None
         self.pipeline = Pipeline(self)
 
     # asyncio, httpx and logging load on the first call, not when the hub is built.
@@ -1675,10 +1604,10 @@ class Hub:
 
     # -- sync plumbing and lifetime -----------------------------------------------------
 
-    def _loop(self) -> _LoopThread:
+    def _loop(self) -> LoopThread:
         with self._lock:
             if self._loop_thread is None:
-                self._loop_thread = _LoopThread()
+                self._loop_thread = LoopThread()
             return self._loop_thread
 
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -1,0 +1,86 @@
+"""The sync API's bridge: a private event loop on a daemon thread that runs the hub's
+coroutines and async generators for callers that are not async."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+from relay_core.streaming import closing_stream
+
+__all__ = ["LoopThread"]
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """A private event loop on a daemon thread, for the sync API."""
+
+    def __init__(self) -> None:
+        import asyncio  # loaded with the first sync call: asyncio costs a cold start
+
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="relay-hub-loop", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        import asyncio
+
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise self._on_own_loop("await hub.achat(...)")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    @staticmethod
+    def _on_own_loop(async_form: str) -> RuntimeError:
+        # Waiting on the loop we are running on would never return.
+        return RuntimeError(
+            "a sync Hub method was called on the hub's own event loop (from a hook or "
+            f"an adapter); use the async form ({async_form}) there"
+        )
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """The items of ``agen``, which runs on the loop and hands them over through a
+        queue: a round trip between the threads per item would cost more than most
+        stream events take to parse. Leaving the loop early cancels ``agen``."""
+        import asyncio
+        import queue
+
+        if threading.current_thread() is self._thread:
+            raise self._on_own_loop("hub.astream(...)")
+        handed: queue.SimpleQueue[tuple[bool, Any]] = queue.SimpleQueue()
+
+        async def pump() -> None:
+            try:
+                async with closing_stream(agen):
+                    async for item in agen:
+                        handed.put((True, item))
+            except BaseException as error:
+                handed.put((False, error))
+                raise
+            handed.put((False, None))
+
+        future = asyncio.run_coroutine_threadsafe(pump(), self.loop)
+        try:
+            while True:
+                more, value = handed.get()
+                if more:
+                    yield value
+                elif value is None:
+                    return
+                else:
+                    raise value
+        finally:
+            if not future.done():
+                future.cancel()
+                with contextlib.suppress(BaseException):
+                    future.result(timeout=5)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self.loop.close()
