@@ -20,52 +20,38 @@ import threading
 import time
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
-    Callable,
     Coroutine,
     Iterator,
     Mapping,
     Sequence,
 )
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
 from relay_core.bridge import LoopThread
-from relay_core.caching import cache_key, served_from_cache
-from relay_core.calls import CallInfo, Restorer
+from relay_core.calls import CallInfo
 from relay_core.config import Catalog, GroupConfig, ModelConfig, ProviderConfig, load_catalog
 from relay_core.errors import (
     ConfigError,
     CredentialError,
-    GuardrailViolation,
     InvalidRequestError,
-    MalformedResponse,
-    PluginNotInstalled,
-    ProviderError,
-    RelayError,
-    Timeout,
     UnsupportedCapability,
 )
+from relay_core.pipeline import CallOptions, Pipeline, parse_structured
 from relay_core.plugins import PluginRegistry
 from relay_core.pricing import PriceQuote, cost_of, quote
 from relay_core.providers import Capability, Provider, ProviderSettings
 from relay_core.routing import (
     Candidate,
-    Route,
     Router,
     RoutingContext,
     router_for,
 )
-from relay_core.streaming import closing_stream
 from relay_core.types import (
     SERVER_TOOL_PARTS,
-    AuditEvent,
-    Cost,
     DocumentPart,
-    EndEvent,
-    ErrorInfo,
     GenerationConfig,
     ImagePart,
     Message,
@@ -73,13 +59,11 @@ from relay_core.types import (
     Response,
     ResponseSchema,
     StreamEvent,
-    TextDelta,
     ThinkingPart,
     Tool,
 )
 
 if TYPE_CHECKING:
-    from relay_core.breakers import CircuitBreaker
     from relay_core.caching import ResponseCache
     from relay_core.http import HttpPool
     from relay_core.log import Logger
@@ -216,9 +200,6 @@ def without_server_tools(request: Request) -> Request:
     return attrs.evolve(request, messages=tuple(messages))
 
 
-_UNSET: Any = object()
-
-
 class ModelHandle:
     """A resolved alias, bound to its adapter: the fast path for hot loops.
 
@@ -233,7 +214,8 @@ class ModelHandle:
         self.provider_name = config.provider
         self.model = config.model
         self._adapter: Provider | None = None
-        self.breaker: Any = _UNSET  # looked up on the first call (None: no breaker)
+
+    router = None  # what tells a model from a group in the pipeline
 
     def __repr__(self) -> str:
         return f"ModelHandle({self.alias!r} -> {self.config.target!r})"
@@ -323,14 +305,14 @@ class ModelHandle:
 
     async def achat(self, prompt: Prompt | None = None, **options: Any) -> Response:
         request = build_request(self.alias, prompt, **options)
-        return await self.hub._call(self, request)
+        return await self.hub.pipeline.call(self, request)
 
     def chat(self, prompt: Prompt | None = None, **options: Any) -> Response:
         return self.hub._sync(self.achat(prompt, **options))
 
     def astream(self, prompt: Prompt | None = None, **options: Any) -> AsyncIterator[StreamEvent]:
         request = build_request(self.alias, prompt, **options)
-        return self.hub._stream(self, request)
+        return self.hub.pipeline.stream(self, request)
 
     def stream(self, prompt: Prompt | None = None, **options: Any) -> Iterator[StreamEvent]:
         return self.hub._sync_iter(self.astream(prompt, **options))
@@ -340,251 +322,21 @@ class GroupHandle:
     """A catalog group: its name, its settings and the router of its strategy (what
     :meth:`Hub.resolve` returns for a group; :meth:`Pipeline.call` routes it per call)."""
 
-    def __init__(self, hub: Hub, alias: str, config: GroupConfig) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        alias: str,
+        config: GroupConfig | None,
+        *,
+        router: Router | None = None,
+        members: Sequence[str] = (),
+    ) -> None:
         self.hub = hub
         self.alias = alias
         self.config = config
-        self.router = router_for(config)
-
-
-@attrs.frozen
-class CallOptions:
-    """What a call asked of the pipeline beyond the request itself. Made by
-    :meth:`Pipeline.options`, which starts the deadline's clock: make one per call (or
-    one per tool loop, whose deadline bounds every round)."""
-
-    cache: bool | None = None
-    deadline: float | None = None
-    deadline_at: float | None = None  # on time.monotonic()
-    job_id: str | None = None
-    group: str | None = None  # the group routing this call, for hooks and audit
-
-    def left(self) -> float | None:
-        return None if self.deadline_at is None else self.deadline_at - time.monotonic()
-
-    def expired(self) -> bool:
-        left = self.left()
-        return left is not None and left <= 0
-
-    async def bounded(self, work: Awaitable[T], handle: ModelHandle) -> T:
-        import asyncio
-
-        try:
-            return await asyncio.wait_for(work, max(self.left() or 0.0, 0.0))
-        except TimeoutError:
-            raise Timeout(
-                f"the call's deadline of {self.deadline:g}s passed",
-                provider=handle.provider_name,
-                model=handle.model,
-            ) from None
-
-
-_NO_OPTIONS = CallOptions()
-
-
-class _Attempts:
-    """The members a routed call tried, for the route record and the final error."""
-
-    def __init__(self, name: str, route: Route) -> None:
-        self.name = name
-        self.route = route
-        self.failures: list[dict[str, str]] = []
-        self.last_error: RelayError | None = None
-
-    def failed(self, member: str, error: RelayError) -> None:
-        self.failures.append({"member": member, "error": type(error).__name__})
-        self.last_error = error
-
-    def answered_by(self, member: str) -> dict[str, Any]:
-        reason = self.route.reason
-        if self.failures:
-            reason += f"; answered after {len(self.failures)} member(s) failed"
-        return {
-            "group": self.name,
-            "strategy": self.route.strategy,
-            "member": member,
-            "reason": reason,
-            "failed": list(self.failures),
-            "skipped": [{"member": m, "reason": why} for m, why in self.route.skipped],
-        }
-
-    def give_up(self, options: CallOptions) -> RelayError:
-        if self.last_error is not None and not options.expired():
-            return self.last_error
-        if options.expired():
-            tried = ", ".join(f["member"] for f in self.failures) or "none"
-            return Timeout(
-                f"the call's deadline of {options.deadline:g}s passed in {self.name!r} "
-                f"(members tried: {tried})"
-            )
-        skipped = "; ".join(f"{m}: {why}" for m, why in self.route.skipped)
-        return UnsupportedCapability(
-            self.name, f"this request ({skipped})" if skipped else "this request (no member)"
-        )
-
-
-async def _restoring(
-    events: AsyncIterator[StreamEvent], restorers: Sequence[Restorer]
-) -> AsyncIterator[StreamEvent]:
-    """``events`` with redacted values put back: text deltas through each restorer's
-    ``feed`` (what one keeps back comes out with its ``flush`` before the end event),
-    the final response through ``restore``."""
-    async with closing_stream(events):
-        async for event in events:
-            if isinstance(event, TextDelta):
-                text = event.text
-                for restorer in restorers:
-                    text = restorer.feed(text)
-                if text or event.signature:
-                    yield attrs.evolve(event, text=text)
-                continue
-            if isinstance(event, EndEvent):
-                tail = ""
-                for index, restorer in enumerate(restorers):
-                    flushed = restorer.flush()
-                    for later in restorers[index + 1 :]:
-                        flushed = later.feed(flushed)
-                    tail += flushed
-                if tail:
-                    yield TextDelta(tail)
-                response = event.response
-                for restorer in restorers:
-                    response = restorer.restore(response)
-                yield EndEvent(response)
-                continue
-            yield event
-
-
-def _with_route(event: StreamEvent, route: dict[str, Any]) -> StreamEvent:
-    if not isinstance(event, EndEvent):
-        return event
-    response = event.response
-    return EndEvent(attrs.evolve(response, metadata={**response.metadata, "route": route}))
-
-
-def parse_structured(request: Request, response: Response) -> Response:
-    """``response`` with ``parsed`` set when the request names a class to parse into
-    (``response_schema`` with a Python type), read from the answer's JSON text; the
-    response unchanged otherwise, or when the answer was cut off at the length limit.
-
-    The one definition of how a structured answer is read: a plugin that rewrites an
-    answer's text (relay-redact restoring values) parses it again with this. Raises
-    :class:`MalformedResponse` when the text does not fit the schema."""
-    schema = request.response_schema
-    if schema is None or schema.python_type is None or response.finish_reason == "length":
-        return response
-    try:
-        from relay_core.validation import without_optional_nulls
-
-        data = without_optional_nulls(response.json(), schema.schema)
-        validate = getattr(schema.python_type, "model_validate", None)
-        if callable(validate):
-            parsed = validate(data)
-        else:
-            from relay_core.serialize import structure
-
-            parsed = structure(data, schema.python_type)
-    except Exception as error:  # json, cattrs and pydantic each raise their own kind
-        raise MalformedResponse(
-            f"the answer does not fit {schema.name}: {error}",
-            model=request.model,
-            custom_id=request.custom_id,
-        ) from error
-    return attrs.evolve(response, parsed=parsed)
-
-
-def _add_context(error: ProviderError, handle: ModelHandle, request: Request) -> None:
-    error.provider = error.provider or handle.provider_name
-    error.model = error.model or handle.model
-    error.custom_id = error.custom_id or request.custom_id
-
-
-def _worth_next_member(error: RelayError) -> bool:
-    # A malformed request fails everywhere; anything else may work elsewhere, and so
-    # may a request a guardrail refused this member only.
-    if isinstance(error, GuardrailViolation):
-        return error.try_next
-    return isinstance(error, (ProviderError, UnsupportedCapability)) and not isinstance(
-        error, InvalidRequestError
-    )
-
-
-class Pipeline:
-    """What the hub does to a call, for the code that drives calls itself: the tool loop,
-    batch jobs and the engine, servers and plugins. ``hub.pipeline`` is the hub's.
-
-    Everything here is what :meth:`Hub.achat` does too (redaction, guardrails, cache,
-    breaker, retries, deadline, routing, audit); these methods only let a caller that
-    resolves its own target, makes its own requests or writes its own audit events take
-    part in it without reaching into the hub.
-    """
-
-    def __init__(self, hub: Hub) -> None:
-        self._hub = hub
-
-    def options(
-        self,
-        *,
-        cache: bool | None = None,
-        deadline: float | None = None,
-        job_id: str | None = None,
-    ) -> CallOptions:
-        """The options of one call (or of one tool loop): ``cache`` on or off (default:
-        the alias's or the catalog's setting), a ``deadline`` in seconds from now
-        (default: ``defaults.deadline``), the ``job_id`` audit events and hooks carry.
-        Raises :class:`InvalidRequestError` for a deadline that is not above 0."""
-        return self._hub._options(cache, deadline, job_id=job_id)
-
-    async def call(
-        self,
-        target: ModelHandle | GroupHandle,
-        request: Request,
-        options: CallOptions | None = None,
-    ) -> Response:
-        """The answer to ``request`` from ``target`` (see :meth:`Hub.resolve`), through
-        the whole pipeline: redacted on the way out and restored on the way back, a
-        group routed over its members. The request's own ``model`` is not looked at.
-        Raises what :meth:`Hub.achat` raises."""
-        return await self._hub._call(target, request, options)
-
-    def redact(self, request: Request) -> Request:
-        """``request`` as it may leave the process: every installed redactor applied, in
-        registration order (the hub's plugins are configured first if no call has done
-        it). A request already redacted is redacted again, so pass the original."""
-        return self._hub._redact(request)
-
-    def audit_view(self, request: Request) -> Request:
-        """``request`` redacted for an audit sink, which must never see what a redactor
-        hides: like :meth:`redact`, with nothing kept to restore afterwards."""
-        seen = self._hub._redact(request)
-        # Asking for the restorers of a view nothing is restored from lets a redactor
-        # drop the placeholder map it keeps for one.
-        self._hub._restorers(seen)
-        return seen
-
-    @property
-    def audited(self) -> bool:
-        """Whether any audit sink is installed: build an event only when one is."""
-        return bool(self._hub.plugins.hook.relay_audit.get_hookimpls())
-
-    def audit(self, event: AuditEvent) -> None:
-        """Give ``event`` to every audit sink. A sink that raises is logged
-        (``audit.sink_failed``) and skipped: auditing never fails the caller."""
-        self._hub._emit(event)
-
-    def audit_job(
-        self,
-        kind: str,
-        job_id: str,
-        *,
-        provider: str | None = None,
-        cost: Cost | None = None,
-        **metadata: Any,
-    ) -> None:
-        """Audit a step of batch job ``job_id`` (``job.started``, ``batch.submitted``,
-        ...) stamped with the current time, ``metadata`` as the event's; nothing is
-        built when no sink is installed."""
-        self._hub._audit_job(kind, job_id, provider=provider, cost=cost, **metadata)
+        # A group of the catalog routes by its strategy; hub.achat_routed brings its own.
+        self.router: Router = router or router_for(cast("GroupConfig", config))
+        self.members: Sequence[str] = config.members if config is not None else members
 
 
 class Hub:
@@ -610,8 +362,6 @@ class Hub:
         self._http_pool: HttpPool | None = None
         self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | GroupHandle] = {}
-        self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
-        self._cache_store: ResponseCache | None = None
         self._candidates: dict[str, Candidate] = {}
         self._listings: dict[tuple[int, str], dict[str, ModelInfo]] = {}
         self._configured = False
@@ -620,7 +370,7 @@ class Hub:
         self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
         self._loop_thread: LoopThread | None = None
-        self.pipeline = Pipeline(self)
+        self.pipeline = Pipeline(self, prepare=self._configure_plugins)
 
     # asyncio, httpx and logging load on the first call, not when the hub is built.
     @property
@@ -770,6 +520,8 @@ class Hub:
     def _configure_plugins(self) -> None:
         """Load the entry points and register what each plugin configures for this hub's
         catalog (once, before the first call: a redactor must see the first request)."""
+        if self._configured:
+            return
         self.plugins.load()
         with self._lock:
             if self._configured:
@@ -788,199 +540,18 @@ class Hub:
                     self._configured_plugins.append(configured)
             self._configured = True
 
-    def _redact(self, request: Request) -> Request:
-        if not self._configured:
-            self._configure_plugins()
-        for impl in reversed(self.plugins.hook.relay_redact.get_hookimpls()):
-            redacted = impl.function(request=request)
-            if redacted is not None:
-                request = redacted
-        return request
-
-    def _audit(
-        self,
-        kind: str,
-        handle: ModelHandle,
-        request: Request,
-        options: CallOptions,
-        **fields: Any,
-    ) -> None:
-        if not self.plugins.hook.relay_audit.get_hookimpls():
-            return
-        caller = request.metadata.get("caller")
-        # A tool loop's model calls say which loop and round they belong to.
-        loop = request.metadata.get("tool_loop")
-        if isinstance(loop, dict):
-            fields["metadata"] = {
-                **fields.get("metadata", {}),
-                "loop": loop.get("id"),
-                "step": loop.get("step"),
-            }
-        self._emit(
-            AuditEvent(
-                kind=kind,
-                at=time.time(),
-                alias=handle.alias,
-                provider=handle.provider_name,
-                model=handle.model,
-                custom_id=request.custom_id,
-                job_id=options.job_id,
-                group=options.group,
-                caller=caller if isinstance(caller, str) else None,
-                tags=request.tags,
-                request=request,
-                **fields,
-            )
-        )
-
-    def _restorers(self, request: Request) -> list[Restorer]:
-        """The restorers offered for the answer to the redacted ``request``, in the
-        order to apply them (the reverse of the redactors')."""
-        if not self.plugins.hook.relay_restorer.get_hookimpls():
-            return []
-        # pluggy returns results last-registered first; redaction ran first-registered
-        # first, so this is already the reverse order.
-        return [r for r in self.plugins.hook.relay_restorer(request=request) if r is not None]
-
-    def _audit_job(
-        self,
-        kind: str,
-        job_id: str,
-        *,
-        provider: str | None = None,
-        cost: Cost | None = None,
-        **metadata: Any,
-    ) -> None:
-        if self.plugins.hook.relay_audit.get_hookimpls():
-            self._emit(
-                AuditEvent(
-                    kind=kind,
-                    at=time.time(),
-                    job_id=job_id,
-                    provider=provider,
-                    cost=cost,
-                    metadata=metadata,
-                )
-            )
-
-    def _emit(self, event: AuditEvent) -> None:
-        for impl in self.plugins.hook.relay_audit.get_hookimpls():
-            try:
-                impl.function(event=event)
-            except Exception as error:  # a failing sink must not fail the call
-                self._log.error("audit.sink_failed", plugin=impl.plugin_name, error=str(error))
-
     # -- breakers, cache, routing candidates ---------------------------------------------
-
-    def _breaker(self, handle: ModelHandle) -> CircuitBreaker | None:
-        if handle.breaker is not _UNSET:
-            known: CircuitBreaker | None = handle.breaker
-            return known
-        provider = self.catalog.providers.get(handle.provider_name)
-        settings = (
-            provider.circuit_breaker if provider is not None else None
-        ) or self.catalog.defaults.circuit_breaker
-        breaker = None
-        if settings is not None:
-            from relay_core.breakers import CircuitBreaker
-
-            with self._lock:
-                # Aliases of one provider/model share its breaker.
-                breaker = self._breakers.setdefault(
-                    (handle.provider_name, handle.model),
-                    CircuitBreaker(
-                        settings, name=handle.config.target, on_change=self._breaker_moved
-                    ),
-                )
-        handle.breaker = breaker
-        return breaker
-
-    def _breaker_moved(self, name: str, old: str, new: str) -> None:
-        log = self._log.warning if new == "open" else self._log.info
-        log("breaker." + new, target=name, was=old)
 
     @property
     def response_cache(self) -> ResponseCache | None:
         """The response cache's store, or ``None`` until a call asks for the cache (a
         hub whose calls never do opens none)."""
-        return self._cache_store
+        return self.pipeline.response_cache
 
     def breaker_states(self) -> dict[str, str]:
         """The state of every circuit breaker used so far (``closed``, ``open`` or
         ``half_open``), by ``provider/model``."""
-        with self._lock:
-            breakers = list(self._breakers.values())
-        return {breaker.name: breaker.state for breaker in breakers}
-
-    def _response_cache(
-        self, handle: ModelHandle, request: Request, options: CallOptions
-    ) -> tuple[ResponseCache | None, str]:
-        wanted = options.cache
-        if wanted is None:
-            wanted = handle.config.cache
-        if wanted is None:
-            wanted = self.catalog.defaults.cache
-        if not wanted:
-            return None, ""
-        if self._cache_store is None:
-            offered = self.plugins.response_cache()
-            if offered is None:
-                raise PluginNotInstalled(
-                    "cache", "relay-cache", what="the response cache (asked for by this call)"
-                )
-            name, factory = offered
-            with self._lock:
-                if self._cache_store is None:
-                    try:
-                        self._cache_store = factory(self.catalog.plugins.get(name, {}))
-                    except ConfigError as error:
-                        if error.line is None:  # the factory sees a mapping, not the file
-                            raise self.catalog.error(error.reason, ("plugins", name)) from None
-                        raise
-        return self._cache_store, cache_key(handle.config.target, request)
-
-    async def _from_cache(
-        self,
-        cache: ResponseCache,
-        key: str,
-        handle: ModelHandle,
-        request: Request,
-        concrete: Request,
-        started: float,
-        kind: str,
-        call: CallInfo,
-        options: CallOptions,
-    ) -> Response | None:
-        """The stored answer to ``concrete`` as this call's response (post guardrails
-        run, audited as ``<kind>.cached``), or ``None`` on a miss."""
-        try:
-            hit = await cache.get(key)
-        except Exception as error:  # a broken cache costs a call, never the answer
-            self._log.error("cache.failed", operation="get", error=repr(error))
-            return None
-        if hit is None:
-            return None
-        response = served_from_cache(
-            parse_structured(concrete, hit), request.custom_id, time.perf_counter() - started
-        )
-        self.plugins.hook.relay_guardrail_post(request=concrete, response=response, call=call)
-        self._audit(
-            f"{kind}.cached",
-            handle,
-            request,
-            options,
-            usage=response.usage,
-            cost=response.cost,
-            latency=response.latency,
-            response=response,
-        )
-        return response
-
-    async def _cache_put(self, cache: ResponseCache, key: str, response: Response) -> None:
-        try:
-            await cache.put(key, response)
-        except Exception as error:
-            self._log.error("cache.failed", operation="put", error=repr(error))
+        return self.pipeline.breakers.states()
 
     def candidate(self, alias: str) -> Candidate:
         """What routers know about ``alias``: capabilities, price, context window, tags,
@@ -990,14 +561,14 @@ class Hub:
             known = self._candidates[alias] = self._describe(self._handle(alias))
         handle = self._handles.get(alias)
         if isinstance(handle, ModelHandle):
-            breaker = self._breaker(handle)
+            breaker = self.pipeline.breakers.of(handle)
             if breaker is not None and breaker.state == "open":
                 return attrs.evolve(known, available=False)
         return known
 
     def _describe(self, handle: ModelHandle | GroupHandle) -> Candidate:
         if isinstance(handle, GroupHandle):
-            members = [self.candidate(member) for member in handle.config.members]
+            members = [self.candidate(member) for member in handle.members]
             return Candidate(
                 alias=handle.alias,
                 capabilities=frozenset[str]().union(*(m.capabilities for m in members)),
@@ -1040,354 +611,7 @@ class Hub:
 
     # -- the call pipeline --------------------------------------------------------------
 
-    async def _call(
-        self,
-        handle: ModelHandle | GroupHandle,
-        request: Request,
-        options: CallOptions | None = None,
-    ) -> Response:
-        options = options or self._options()
-        if isinstance(handle, GroupHandle):
-            return await self._call_routed(
-                handle.alias, handle.router, request, options, handle.config.members
-            )
-        request = self._redact(request)
-        response = await self._call_model(handle, request, options)
-        for restorer in self._restorers(request):
-            response = restorer.restore(response)
-        return response
-
-    async def _call_model(
-        self, handle: ModelHandle, request: Request, options: CallOptions
-    ) -> Response:
-        """One call of one model, for a redacted request: the answer as redacted.
-        Whatever ends it with a Relay error (the provider, a guardrail, a capability
-        the provider lacks) is audited as ``call.failed``."""
-        started = time.perf_counter()
-        retries: list[str] = []
-        try:
-            concrete = handle.prepare(request)
-            call = handle.call_info(options, streaming=False)
-            self.plugins.hook.relay_guardrail_pre(request=concrete, call=call)
-            cache, key = self._response_cache(handle, concrete, options)
-            if cache is not None:
-                hit = await self._from_cache(
-                    cache, key, handle, request, concrete, started, "call", call, options
-                )
-                if hit is not None:
-                    return hit
-            response = await self._guarded(
-                handle,
-                request,
-                lambda: self._retrying(
-                    handle, lambda: self._answer(handle, concrete), retries, options
-                ),
-            )
-            response = handle.finish(request.custom_id, response, started)
-            self.plugins.hook.relay_guardrail_post(request=concrete, response=response, call=call)
-        except RelayError as error:
-            if isinstance(error, ProviderError):
-                _add_context(error, handle, request)
-            self._audit(
-                "call.failed",
-                handle,
-                request,
-                options,
-                error=ErrorInfo.from_exception(error),
-                latency=time.perf_counter() - started,
-            )
-            raise
-        if cache is not None:
-            await self._cache_put(cache, key, response)
-        if retries:
-            response = attrs.evolve(response, metadata={**response.metadata, "retries": retries})
-        self._audit(
-            "call.succeeded",
-            handle,
-            request,
-            options,
-            usage=response.usage,
-            cost=response.cost,
-            latency=response.latency,
-            response=response,
-        )
-        self._log.debug(
-            "call.succeeded",
-            alias=handle.alias,
-            provider=handle.provider_name,
-            model=response.model,
-            latency=response.latency,
-        )
-        return response
-
-    async def _guarded(
-        self, handle: ModelHandle, request: Request, call: Callable[[], Awaitable[T]]
-    ) -> T:
-        """``call()`` behind the circuit breaker of ``handle``'s provider and model."""
-        breaker = self._breaker(handle)
-        if breaker is None:
-            return await call()
-        breaker.acquire(
-            provider=handle.provider_name, model=handle.model, custom_id=request.custom_id
-        )
-        try:
-            result = await call()
-        except ProviderError as error:
-            breaker.record(error)
-            raise
-        except BaseException:
-            breaker.release()
-            raise
-        breaker.record(None)
-        return result
-
-    async def _answer(self, handle: ModelHandle, request: Request) -> Response:
-        # Parsed inside the retried call: an answer that does not fit the schema is a
-        # malformed answer, worth another attempt like any other.
-        return parse_structured(request, await handle.adapter.chat(request))
-
-    async def _retrying(
-        self,
-        handle: ModelHandle,
-        call: Callable[[], Awaitable[T]],
-        retries: list[str],
-        options: CallOptions,
-    ) -> T:
-        from relay_core.http import RetryPolicy, retrying
-
-        left = options.left()
-        policy = RetryPolicy(max_attempts=handle.adapter.settings.max_retries + 1, deadline=left)
-
-        def on_retry(attempt: int, error: ProviderError, wait: float) -> None:
-            retries.append(type(error).__name__)
-            self._log.warning(
-                "call.retry",
-                alias=handle.alias,
-                attempt=attempt,
-                error=type(error).__name__,
-                wait=round(wait, 3),
-            )
-
-        if left is None:
-            return await retrying(call, policy, on_retry=on_retry)
-        return await options.bounded(retrying(call, policy, on_retry=on_retry), handle)
-
-    def _route(
-        self,
-        name: str,
-        router: Router,
-        request: Request,
-        options: CallOptions,
-        aliases: Sequence[str],
-    ) -> tuple[_Attempts, CallOptions]:
-        """Ask ``router`` for the order of a routed call; its members are called with
-        options naming the group."""
-        route = router.route(request, self.routing_context(request, aliases))
-        return _Attempts(name, route), attrs.evolve(options, group=name)
-
-    async def _call_routed(
-        self,
-        name: str,
-        router: Router,
-        request: Request,
-        options: CallOptions,
-        aliases: Sequence[str],
-    ) -> Response:
-        attempts, options = self._route(name, router, request, options, aliases)
-        for member in attempts.route.order:
-            if options.expired():
-                break
-            try:
-                response = await self._call(self._handle(member), request, options)
-            except RelayError as error:
-                if not _worth_next_member(error):
-                    raise
-                attempts.failed(member, error)
-                continue
-            return attrs.evolve(
-                response, metadata={**response.metadata, "route": attempts.answered_by(member)}
-            )
-        raise attempts.give_up(options)
-
-    async def _stream(
-        self,
-        handle: ModelHandle | GroupHandle,
-        request: Request,
-        options: CallOptions | None = None,
-    ) -> AsyncIterator[StreamEvent]:
-        options = options or self._options()
-        # Every layer closes the stream it reads, so that stopping early anywhere (the
-        # caller, or a layer at the end event) closes the adapter's HTTP stream at once.
-        if isinstance(handle, GroupHandle):
-            routed = self._stream_routed(
-                handle.alias, handle.router, request, options, handle.config.members
-            )
-            async with closing_stream(routed):
-                async for event in routed:
-                    yield event
-            return
-        request = self._redact(request)
-        events = self._stream_model(handle, request, options)
-        restorers = self._restorers(request)
-        if restorers:
-            events = _restoring(events, restorers)
-        async with closing_stream(events):
-            async for event in events:
-                yield event
-
-    async def _stream_model(
-        self, handle: ModelHandle, request: Request, options: CallOptions
-    ) -> AsyncIterator[StreamEvent]:
-        """One stream of one model, for a redacted request: events as redacted.
-        Whatever ends it with a Relay error is audited as ``stream.failed``."""
-        started = time.perf_counter()
-        try:
-            concrete = handle.prepare(request)
-            if not handle.adapter.supports(Capability.STREAM):
-                raise UnsupportedCapability(handle.provider_name, "stream", model=handle.model)
-            call = handle.call_info(options, streaming=True)
-            self.plugins.hook.relay_guardrail_pre(request=concrete, call=call)
-            cache, key = self._response_cache(handle, concrete, options)
-            if cache is not None:
-                hit = await self._from_cache(
-                    cache, key, handle, request, concrete, started, "stream", call, options
-                )
-                if hit is not None:
-                    from relay_core.streaming import replay
-
-                    for event in replay(hit):
-                        yield event
-                    return
-            events = await self._guarded(
-                handle, request, lambda: self._open_stream(handle, concrete, options)
-            )
-            async with closing_stream(events):
-                async for event in events:
-                    if isinstance(event, EndEvent):
-                        response = handle.finish(
-                            request.custom_id, parse_structured(concrete, event.response), started
-                        )
-                        self.plugins.hook.relay_guardrail_post(
-                            request=concrete, response=response, call=call
-                        )
-                        if cache is not None:
-                            await self._cache_put(cache, key, response)
-                        self._audit(
-                            "stream.succeeded",
-                            handle,
-                            request,
-                            options,
-                            usage=response.usage,
-                            cost=response.cost,
-                            latency=response.latency,
-                            response=response,
-                        )
-                        yield EndEvent(response)
-                        return
-                    yield event
-            raise MalformedResponse(
-                "stream ended before its end event",
-                provider=handle.provider_name,
-                model=handle.model,
-                custom_id=request.custom_id,
-            )
-        except RelayError as error:
-            if isinstance(error, ProviderError):
-                _add_context(error, handle, request)
-            self._audit(
-                "stream.failed",
-                handle,
-                request,
-                options,
-                error=ErrorInfo.from_exception(error),
-                latency=time.perf_counter() - started,
-            )
-            raise
-
-    async def _open_stream(
-        self, handle: ModelHandle, request: Request, options: CallOptions
-    ) -> AsyncIterator[StreamEvent]:
-        """The adapter's stream with its first event already received, so that a failure
-        before any output is retried like a chat call; later failures are not (and do
-        not count against the circuit breaker: the provider did answer)."""
-        retries: list[str] = []
-
-        async def first() -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
-            stream = handle.adapter.stream(request)
-            try:
-                head = await stream.__anext__()
-            except StopAsyncIteration:
-                raise MalformedResponse(
-                    "stream ended before its first event",
-                    provider=handle.provider_name,
-                    model=handle.model,
-                ) from None
-            return head, stream
-
-        head, stream = await self._retrying(handle, first, retries, options)
-
-        async def chained() -> AsyncIterator[StreamEvent]:
-            async with closing_stream(stream):
-                yield head
-                async for event in stream:
-                    yield event
-
-        return chained()
-
-    async def _stream_routed(
-        self,
-        name: str,
-        router: Router,
-        request: Request,
-        options: CallOptions,
-        aliases: Sequence[str],
-    ) -> AsyncIterator[StreamEvent]:
-        attempts, options = self._route(name, router, request, options, aliases)
-        for member in attempts.route.order:
-            if options.expired():
-                break
-            stream = self._stream(self._handle(member), request, options)
-            async with closing_stream(stream):
-                try:
-                    head = await stream.__anext__()
-                except RelayError as error:
-                    if not _worth_next_member(error):
-                        raise
-                    attempts.failed(member, error)
-                    continue
-                # Once output has reached the caller, the member is chosen for good.
-                route_info = attempts.answered_by(member)
-                if isinstance(head, EndEvent):
-                    yield _with_route(head, route_info)
-                    return
-                yield head
-                async for event in stream:
-                    yield _with_route(event, route_info) if isinstance(event, EndEvent) else event
-                return
-        raise attempts.give_up(options)
-
     # -- public calls -------------------------------------------------------------------
-
-    def _options(
-        self,
-        cache: bool | None = None,
-        deadline: float | None = None,
-        *,
-        job_id: str | None = None,
-    ) -> CallOptions:
-        deadline = deadline if deadline is not None else self.catalog.defaults.deadline
-        if deadline is None and cache is None and job_id is None:
-            return _NO_OPTIONS
-        if deadline is not None and not deadline > 0:
-            raise InvalidRequestError(
-                f"deadline must be a number of seconds above 0, not {deadline}"
-            )
-        return CallOptions(
-            cache=cache,
-            deadline=deadline,
-            deadline_at=None if deadline is None else time.monotonic() + deadline,
-            job_id=job_id,
-        )
 
     async def achat(
         self,
@@ -1409,7 +633,8 @@ class Hub:
         if isinstance(model, Request):
             model, prompt = model.model, model
         request = build_request(model or "", prompt, **options)
-        return await self._call(self._handle(model), request, self._options(cache, deadline))
+        options_ = self.pipeline.options(cache=cache, deadline=deadline)
+        return await self.pipeline.call(self._handle(model), request, options_)
 
     def chat(
         self,
@@ -1438,7 +663,8 @@ class Hub:
         if isinstance(model, Request):
             model, prompt = model.model, model
         request = build_request(model or "", prompt, **options)
-        return self._stream(self._handle(model), request, self._options(cache, deadline))
+        options_ = self.pipeline.options(cache=cache, deadline=deadline)
+        return self.pipeline.stream(self._handle(model), request, options_)
 
     def stream(
         self,
@@ -1470,14 +696,10 @@ class Hub:
         retryable or unavailable errors, and records the decision in
         ``response.metadata["route"]`` (``member``, ``reason``, ``failed``, ``skipped``)."""
         request = build_request("", prompt, **options)
-        name = type(router).__name__
-        return await self._call_routed(
-            name,
-            router,
-            request,
-            self._options(cache, deadline),
-            list(aliases) if aliases is not None else sorted(self.catalog.models),
-        )
+        members = list(aliases) if aliases is not None else sorted(self.catalog.models)
+        group = GroupHandle(self, type(router).__name__, None, router=router, members=members)
+        options_ = self.pipeline.options(cache=cache, deadline=deadline)
+        return await self.pipeline.call(group, request, options_)
 
     def chat_routed(
         self,
@@ -1572,7 +794,7 @@ class Hub:
         loop = ToolLoop(
             hub=self,
             handle=self._handle(model),
-            options=self._options(cache, deadline),
+            options=self.pipeline.options(cache=cache, deadline=deadline),
             toolsets=self._chosen_toolsets(toolsets),
             max_steps=max_steps,
         )
@@ -1644,8 +866,8 @@ class Hub:
         await self._close_configured()
         for adapter in list(self._adapters.values()):
             await adapter.aclose()
-        if self._cache_store is not None:
-            await self._cache_store.aclose()
+        if self.response_cache is not None:
+            await self.response_cache.aclose()
         await self._pool.aclose()
         if self._loop_thread is not None:
             import asyncio
@@ -1665,8 +887,8 @@ class Hub:
             thread.run(self._pool.aclose())
             for adapter in list(self._adapters.values()):
                 thread.run(adapter.aclose())
-            if self._cache_store is not None:
-                thread.run(self._cache_store.aclose())
+            if self.response_cache is not None:
+                thread.run(self.response_cache.aclose())
             self._loop_thread = None
             thread.stop()
 

@@ -98,6 +98,8 @@ if TYPE_CHECKING:
     )
     from relay_core.hub import (
         merge_kwargs,
+    )
+    from relay_core.pipeline import (
         parse_structured,
     )
     from relay_core.jsonschema import (
@@ -345,12 +347,8 @@ __all__ = [
 
 # Where each name lives, grouped by module: the one place a re-export is added.
 _MODULES: dict[str, tuple[str, ...]] = {
-    "relay_core.hookspecs": (
-        "hookimpl",
-    ),
-    "relay_core.lazy": (
-        "lazy_exports",
-    ),
+    "relay_core.hookspecs": ("hookimpl",),
+    "relay_core.lazy": ("lazy_exports",),
     "relay_core.providers": (
         "BatchLimits",
         "Capability",
@@ -465,17 +463,13 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "mask",
         "remember",
     ),
-    "relay_core.credentials": (
-        "resolve_credential",
-    ),
+    "relay_core.credentials": ("resolve_credential",),
     "relay_core.config": (
         "Catalog",
         "CredentialRef",
         "Location",
     ),
-    "relay_core.plugins": (
-        "PluginRegistry",
-    ),
+    "relay_core.plugins": ("PluginRegistry",),
     "relay_core.calls": (
         "CallInfo",
         "Restorer",
@@ -495,11 +489,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "PricingSource",
         "RefreshableSource",
     ),
-    "relay_core.routing": (
-        "estimate_prompt_tokens",
-    ),
+    "relay_core.routing": ("estimate_prompt_tokens",),
     "relay_core.hub": (
         "merge_kwargs",
+    ),
+    "relay_core.pipeline": (
         "parse_structured",
     ),
     "relay_core.jsonschema": (
@@ -520,12 +514,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "structure",
         "unstructure",
     ),
-    "relay_core.log": (
-        "get_logger",
-    ),
-    "relay_core.cli": (
-        "catalog_path",
-    ),
+    "relay_core.log": ("get_logger",),
+    "relay_core.cli": ("catalog_path",),
 }
 
 __getattr__, __dir__ = _lazy_exports(

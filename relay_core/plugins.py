@@ -218,6 +218,9 @@ class PluginRegistry:
         self._block = set(block)
         self._loaded = False
         self._lock = threading.RLock()
+        self.generation = 0
+        """Counts the plugins registered and unregistered: what a hub compares to know
+        whether the chain of its call pipeline still holds."""
         self._providers: dict[str, ProviderEntry] = {}
         # A provider name two plugins registered: every plugin's entry, first first.
         self._conflicts: dict[str, list[ProviderEntry]] = {}
@@ -347,6 +350,7 @@ class PluginRegistry:
         except BaseException:
             self.pm.unregister(name=registered)
             raise
+        self.generation += 1
         return registered
 
     def _hook_problem(self, plugin: object) -> str | None:
@@ -481,6 +485,7 @@ class PluginRegistry:
     def _forget(self, plugin_name: str) -> None:
         """Drop what a plugin registered, before it is unregistered."""
         self.pm.unregister(name=plugin_name)
+        self.generation += 1
         self._providers = {n: e for n, e in self._providers.items() if e.plugin != plugin_name}
         for name, entries in list(self._conflicts.items()):
             kept = [entry for entry in entries if entry.plugin != plugin_name]
