@@ -18,7 +18,9 @@ import click
 from relay_core.cli import EXIT_FAILURE, _handles_errors, _state, cli, models
 from relay_core.errors import PluginNotInstalled, ProviderError, UnknownAlias
 from relay_core.pricing import ListingSource, ModelInfo, ModelPrice, RefreshableSource, by_tier
+from relay_core.providers import Capability
 from relay_core.routing import TASKS, Candidate, rank
+from relay_core.serialize import unstructure
 
 __all__: list[str] = []
 
@@ -172,8 +174,6 @@ def models_recommend(
 ) -> None:
     """Rank models for a task, a budget and the capabilities you need, with the same
     scoring as a group with strategy: rules."""
-    from relay_core.providers import Capability
-
     wanted = {need.strip() for need in needs.split(",") if need.strip()}
     unknown = wanted - {str(c) for c in Capability}
     if unknown:
@@ -280,8 +280,6 @@ def pricing_group() -> None:
 def pricing_show(alias: str, as_json: bool) -> None:
     """The price an alias (or provider/model) is billed at, its provenance, the pricing
     profile applied, and the batch price."""
-    from relay_core.serialize import unstructure
-
     hub = _state().hub()
     if alias in hub.catalog.groups:
         raise UnknownAlias(alias, known=sorted(hub.catalog.models))

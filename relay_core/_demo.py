@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
+from relay_core.batch._client import RelayClient
+from relay_core.batch._types import BatchRequest
 from relay_core.config import parse_catalog
 from relay_core.hub import Hub
 from relay_core.plugins import PluginRegistry
@@ -109,10 +112,6 @@ def _batch_tour(echo: Callable[..., Any], plugins: PluginRegistry | None) -> Non
     """The same few hundred requests through the engine and through the mock's batch API,
     in a throwaway workspace."""
     import tempfile
-    import time
-
-    from relay_core.batch._client import RelayClient
-    from relay_core.batch._types import BatchRequest
 
     catalog = parse_catalog(
         "providers:\n  mock:\n    options: {batch_duration: 0.5}\nmodels:\n  fast: mock/echo\n",

@@ -19,6 +19,7 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from relay_core.http import classify_status
 from relay_core.types import BatchItem, ErrorInfo
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ def error_info(
 ) -> ErrorInfo:
     """A per-request error from a batch output, classified like a failed HTTP answer
     (status code, then the adapter's ``rules`` and common wording) and masked."""
-    from relay_core.http import classify_status
-
     text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
     error = classify_status(status, text, {}, rules=rules, provider=provider, custom_id=custom_id)
     return ErrorInfo.from_exception(error)

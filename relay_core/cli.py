@@ -9,24 +9,38 @@ through the ``relay_register_commands`` hook.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
+import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
-from relay_core.config import Catalog, load_catalog
+from relay_core._builtin import keyring_unavailable
+from relay_core.config import Catalog, GroupConfig, load_catalog
+from relay_core.credentials import resolve_credential
 from relay_core.errors import (
+    BatchInputError,
     ConfigError,
     CredentialError,
+    JobNotFound,
     PluginNotInstalled,
     ProviderConflict,
     RelayError,
+    WorkspaceError,
 )
-from relay_core.plugins import PluginRegistry, ProviderEntry
+from relay_core.log import configure_logging
+from relay_core.plugins import PluginRegistry, PluginWarning, ProviderEntry
+from relay_core.providers import Capability
+from relay_core.schema import catalog_schema
+from relay_core.sections import check_sections, raise_all
+from relay_core.serialize import unstructure
+from relay_core.types import EndEvent, TextDelta
 
 __all__ = ["catalog_path", "cli", "main"]
 
@@ -86,8 +100,6 @@ def _registry() -> PluginRegistry:
 
 
 def _fail(error: RelayError) -> NoReturn:
-    from relay_core.errors import BatchInputError, JobNotFound, WorkspaceError
-
     # Bad input (a request file's line, a job id, a workspace path) is bad usage too:
     # running the same command again cannot succeed.
     usage = isinstance(
@@ -103,8 +115,6 @@ def _fail(error: RelayError) -> NoReturn:
 
 
 def _handles_errors(func: F) -> F:
-    import functools
-
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -136,8 +146,6 @@ def cli(ctx: click.Context, config: str | None, log_format: str | None, verbose:
     """Relay: one interface to every LLM provider."""
     ctx.obj = _State(config)
     if log_format or verbose:
-        from relay_core.log import configure_logging
-
         level = "DEBUG" if verbose > 1 else "INFO" if verbose else "WARNING"
         configure_logging(log_format or "console", level)
 
@@ -165,8 +173,6 @@ def validate(file: str | None, no_credentials: bool, strict: bool) -> None:
     Every mistake found is listed, as file:line:column; the exit code is 2 when there
     is one.
     """
-    from relay_core.sections import check_sections, raise_all
-
     state = _state()
     if file:
         state.config_path = file
@@ -198,8 +204,6 @@ def _check_providers(
 ) -> tuple[list[ConfigError], list[ConfigError]]:
     """Errors and warnings about the providers the catalog uses: each installed, each
     credential reference resolvable, each key variable a provider falls back on set."""
-    from relay_core.credentials import resolve_credential
-
     used: dict[str, tuple[str | int, ...]] = {}
     for alias, model in catalog.models.items():
         used.setdefault(model.provider, ("models", alias, "target"))
@@ -248,8 +252,6 @@ def _check_providers(
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to a file.")
 def schema(output: str | None) -> None:
     """Print the catalog's JSON Schema (for editors)."""
-    from relay_core.schema import catalog_schema
-
     text = json.dumps(catalog_schema(), indent=2) + "\n"
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -316,9 +318,6 @@ def models_list(as_json: bool) -> None:
 @_handles_errors
 def models_inspect(alias: str) -> None:
     """Show everything Relay knows about an alias."""
-    from relay_core.config import GroupConfig
-    from relay_core.serialize import unstructure
-
     state = _state()
     config = state.catalog.lookup(alias)
     info: dict[str, Any] = {"alias": alias, **unstructure(config)}
@@ -357,8 +356,6 @@ def auth_set(provider: str, service: str, user: str | None) -> None:
     import keyring
     import keyring.errors
 
-    from relay_core._builtin import keyring_unavailable
-
     user = user or provider
     if sys.stdin.isatty():
         value = click.prompt(f"{provider} API key", hide_input=True, confirmation_prompt=False)
@@ -388,8 +385,6 @@ def auth_delete(provider: str, service: str, user: str | None) -> None:
     """Remove PROVIDER's API key from the system keyring."""
     import keyring
     import keyring.errors
-
-    from relay_core._builtin import keyring_unavailable
 
     try:
         keyring.delete_password(service, user or provider)
@@ -433,8 +428,6 @@ def _provider_rows() -> list[dict[str, Any]]:
 
 def _provider_table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table of providers and what each declares it can do."""
-    from relay_core.providers import Capability
-
     columns = list(Capability)
     header = ["provider", "install", *(str(c).replace("_", " ") for c in columns), "key"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -490,8 +483,6 @@ def providers(as_json: bool, markdown: bool, update: Path | None) -> None:
 @_handles_errors
 def plugins(as_json: bool) -> None:
     """List installed plugins, their distributions and the hooks they implement."""
-    from relay_core.serialize import unstructure
-
     infos = _state().plugins.plugins()
     if as_json:
         click.echo(json.dumps([unstructure(i) for i in infos], indent=2))
@@ -549,9 +540,6 @@ def chat(
     PROMPT "-" reads the prompt from standard input. With --toolset, the model may call
     the toolsets' tools: each tool run is listed on standard error.
     """
-    from relay_core.serialize import unstructure
-    from relay_core.types import EndEvent, TextDelta
-
     if prompt == "-":
         prompt = sys.stdin.read()
     options: dict[str, Any] = {"system": system} if system else {}
@@ -605,11 +593,10 @@ def chat(
 def _client(workspace: str, *, create: bool = False) -> Any:
     """The workspace's client; only ``submit`` may create the workspace, so a mistyped
     ``-w`` of any other command is reported instead of becoming an empty workspace."""
-    from relay_core.batch._client import RelayClient
-    from relay_core.errors import WorkspaceError
-
     hub = _state().hub()
     try:
+        from relay_core.batch._client import RelayClient
+
         return RelayClient(workspace, hub=hub, create=create)
     except WorkspaceError as error:
         hub.close()
@@ -723,8 +710,6 @@ def batch_resume(job_id: str, concurrency: int, workspace: str) -> None:
 @_handles_errors
 def batch_status(job_id: str, as_json: bool, workspace: str) -> None:
     """The job's state and counts, fresh from its providers."""
-    from relay_core.serialize import unstructure
-
     with _client(workspace) as client:
         job = client.monitor_batch(job_id)
     click.echo(json.dumps(unstructure(job)) if as_json else _job_line(job))
@@ -743,8 +728,6 @@ def batch_status(job_id: str, as_json: bool, workspace: str) -> None:
 @_handles_errors
 def batch_watch(job_id: str, interval: float, workspace: str) -> None:
     """Print the job's progress until it is done."""
-    import time
-
     with _client(workspace) as client:
         last = ""
         while True:
@@ -771,8 +754,6 @@ def batch_watch(job_id: str, interval: float, workspace: str) -> None:
 @_handles_errors
 def batch_results(job_id: str, output: str | None, refresh: bool, workspace: str) -> None:
     """The job's results as JSONL (fetched once, then from the workspace)."""
-    from relay_core.serialize import unstructure
-
     to_file = output not in (None, "-")
     with _client(workspace) as client:
         client.retrieve(job_id, force_refresh=refresh)
@@ -810,8 +791,6 @@ def batch_cancel(job_id: str, workspace: str) -> None:
 @_handles_errors
 def batch_list(as_json: bool, workspace: str) -> None:
     """Every job in the workspace, newest first."""
-    from relay_core.serialize import unstructure
-
     with _client(workspace) as client:
         jobs = client.list_jobs()
     if as_json:
@@ -838,9 +817,6 @@ _PLUGIN_COMMANDS = {"serve": "relay-serve", "dashboard": "relay-dashboard"}
 
 def _add_plugin_commands() -> None:
     # A broken plugin must not take the whole command line down with it: say so, go on.
-    import warnings
-
-    from relay_core.plugins import PluginWarning
 
     try:
         registry = _registry()

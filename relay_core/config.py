@@ -23,9 +23,11 @@ import cattrs.cols
 import cattrs.gen
 from attrs import field, frozen
 
+from relay_core.capabilities import TASKS, Capability
 from relay_core.errors import ConfigError, UnknownAlias
 from relay_core.pricing import ModelPrice, PricingProfile
 from relay_core.secrets import has_known_key_shape, looks_like_api_key
+from relay_core.serialize import make_converter, validation_leaves
 from relay_core.types import GenerationConfig
 
 __all__ = [
@@ -511,8 +513,6 @@ def _construct(
 
 
 def _validation_messages(error: BaseException) -> Iterator[tuple[Path_, str]]:
-    from relay_core.serialize import validation_leaves
-
     for at, leaf in validation_leaves(error):
         if isinstance(leaf, cattrs.ForbiddenExtraKeysError):
             known = [a.name for a in attrs.fields(leaf.cl) if not a.metadata.get("internal")]
@@ -590,8 +590,6 @@ def _check(catalog: Catalog) -> None:
 
 
 def _check_group_settings(catalog: Catalog, name: str, group: GroupConfig) -> None:
-    from relay_core.providers import Capability
-
     here = ("groups", name)
     for member, weight in group.weights.items():
         if member not in group.members:
@@ -614,8 +612,6 @@ def _check_group_settings(catalog: Catalog, name: str, group: GroupConfig) -> No
             f"group {name!r}: rules apply to strategy 'rules', not {group.strategy!r}",
             (*here, "rules"),
         )
-    from relay_core.routing import TASKS
-
     if group.task is not None and group.task not in TASKS:
         raise catalog.error(
             f"group {name!r}: unknown task {group.task!r}; expected one of "
@@ -691,8 +687,6 @@ def _show(value: Any) -> str:
 
 
 def _make_strict_converter() -> cattrs.Converter:
-    from relay_core.serialize import make_converter
-
     conv = make_converter(strict=True, unions=False)
 
     def strict_scalar(kind: type, accepted: tuple[type, ...]) -> None:

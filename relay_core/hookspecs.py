@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from relay_core.calls import CallInfo, Restorer
     from relay_core.config import Catalog
     from relay_core.pricing import PricingSource
-    from relay_core.tools import Toolset
     from relay_core.types import AuditEvent, Request, Response
 
 __all__ = ["hookimpl", "hookspec"]
@@ -256,10 +255,11 @@ def relay_restorer(request: Request) -> Restorer | None:
 
 
 @hookspec
-def relay_toolsets() -> Sequence[Toolset] | None:
+def relay_toolsets() -> Sequence[Any] | None:
     """Offer toolsets to the hub's tool loop (:meth:`relay_core.Hub.arun_tools`).
 
-    Return a list of :class:`relay_core.tools.Toolset` objects (or ``None``). Usually
+    Return a list of :class:`relay_core.tools.Toolset` objects (or ``None``); typed
+    ``Any`` here because the tools sit a layer above this contract. Usually
     implemented by the object your ``relay_configure`` returned, so each hub gets the
     toolsets its catalog declares (relay-mcp: one per MCP server under
     ``plugins.mcp.servers``). Called when a loop starts and its toolsets are chosen by

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import hashlib
 import json
 import random
 import time
@@ -34,7 +35,7 @@ from attrs import frozen
 
 from relay_core import errors
 from relay_core.secrets import mask
-from relay_core.streaming import closing_stream
+from relay_core.streaming import closing_stream, parse_sse
 
 if TYPE_CHECKING:
     import httpx
@@ -593,8 +594,6 @@ class HttpClient:
 
         The boundary is derived from the content, so the same bytes always upload as the
         same body: a recorded upload replays, and no content can hold its own hash."""
-        import hashlib
-
         boundary = f"relay-{hashlib.sha256(data).hexdigest()[:32]}"
         headers = {
             **(headers or {}),
@@ -624,8 +623,6 @@ class HttpClient:
 
         The provider's ``timeout`` bounds the wait for the stream to begin and for each
         read after that, not the whole stream: a long answer may stream for longer."""
-        from relay_core.streaming import parse_sse
-
         headers = dict(headers or {})
         if not any(name.lower() == "accept" for name in headers):
             headers["accept"] = "text/event-stream"

@@ -15,6 +15,7 @@ plugins load and must stay light::
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -37,7 +38,6 @@ def lazy_exports(
         where = exports.get(name)
         if where is None:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
-        import importlib
 
         value = getattr(importlib.import_module(where), name)
         namespace[name] = value  # later look-ups skip this function

@@ -12,6 +12,9 @@ and llm:
 
 from __future__ import annotations
 
+import difflib
+import importlib
+import inspect
 import os
 import re
 import threading
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import pluggy
 from attrs import field, frozen
 
-from relay_core import hookspecs
+from relay_core import _builtin, hookspecs
 from relay_core.errors import (
     ConfigError,
     PluginBlocked,
@@ -102,7 +105,6 @@ class ProviderEntry:
         """The adapter class, importing its module on first use."""
         if not isinstance(self.adapter, str):
             return self.adapter
-        import importlib
 
         module_name, _, attr = self.adapter.partition(":")
         try:
@@ -231,7 +233,6 @@ class PluginRegistry:
         self._broken: dict[str, _LeftOut] = {}
         self._blocked: dict[str, _LeftOut] = {}
         self._settings: dict[str, SettingsEntry] = {}
-        from relay_core import _builtin
 
         self.register(_builtin, name=BUILTIN_PLUGIN)
 
@@ -357,8 +358,6 @@ class PluginRegistry:
         """Why pluggy would refuse ``plugin``, said for a plugin author: a hook name
         with a typo (pluggy's check_pending would only catch it later, for every plugin
         at once) or arguments a hook does not pass."""
-        import inspect
-
         specs = {
             name: caller
             for name, caller in vars(self.pm.hook).items()
@@ -375,7 +374,6 @@ class PluginRegistry:
             if hook not in specs:
                 if opts.get("optionalhook"):
                     continue
-                import difflib
 
                 close = difflib.get_close_matches(hook, specs, n=1)
                 fix = (
@@ -529,7 +527,6 @@ class PluginRegistry:
         known = distribution_for(name)
         if known is not None:
             return PluginNotInstalled(name, known)
-        import difflib
 
         names = sorted(set(self._providers) | set(self._conflicts) | set(_DISTRIBUTION_OF_PROVIDER))
         close = tuple(difflib.get_close_matches(name, names, n=3, cutoff=0.7))

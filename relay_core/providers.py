@@ -18,7 +18,6 @@ A minimal adapter::
 from __future__ import annotations
 
 import contextlib
-import enum
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -26,7 +25,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from attrs import field, frozen
 
-from relay_core.errors import ProviderError, UnsupportedCapability
+from relay_core.capabilities import Capability
+from relay_core.errors import ConfigError, ProviderError, UnsupportedCapability
+from relay_core.serialize import unstructure
 from relay_core.types import BatchItem, ProviderBatch, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
@@ -72,28 +73,6 @@ def batch_workspace(directory: Path) -> Iterator[None]:
         yield
     finally:
         _workspace.reset(token)
-
-
-class Capability(str, enum.Enum):
-    """What an adapter can do. The hub checks a request's needs against these before
-    calling, so an adapter never receives a request it declared it cannot serve."""
-
-    CHAT = "chat"
-    STREAM = "stream"
-    TOOLS = "tools"
-    STRUCTURED_OUTPUT = "structured_output"
-    VISION = "vision"
-    DOCUMENTS = "documents"
-    THINKING = "thinking"
-    BATCH = "batch"
-    SERVER_TOOLS = "server_tools"
-    """Runs tools on its own side (web search, code execution...) and takes their
-    records (:class:`~relay_core.types.ServerToolCallPart`, ``ServerToolResultPart``)
-    back in a conversation. Nothing requires it: for a provider without it, the hub
-    leaves those parts out of the request (see :func:`relay_core.hub.without_server_tools`)."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @frozen
@@ -203,8 +182,6 @@ class Provider:
     def base_url(self) -> str:
         url = self.settings.base_url or self.default_base_url
         if not url:
-            from relay_core.errors import ConfigError
-
             raise ConfigError(f"provider {self.settings.name!r} needs a base_url")
         return url.rstrip("/")
 
@@ -251,8 +228,6 @@ class Provider:
         against ``batch_limits.max_bytes``. Build the same lines in ``submit_batch``.
         The default, for providers without a wire format, is the unified request.
         """
-        from relay_core.serialize import unstructure
-
         return {"custom_id": request.custom_id, "request": unstructure(request)}
 
     async def submit_batch(

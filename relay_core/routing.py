@@ -27,6 +27,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
+from relay_core.capabilities import TASKS, Task, required_capabilities
 from relay_core.config import GroupConfig, RouteRule
 from relay_core.pricing import ModelPrice, _names
 from relay_core.serialize import unstructure
@@ -104,8 +105,6 @@ class RoutingContext:
 
     @functools.cached_property
     def needs(self) -> frozenset[str]:
-        from relay_core.hub import required_capabilities
-
         return frozenset(str(c) for c in required_capabilities(self.request))
 
     @functools.cached_property
@@ -161,41 +160,6 @@ def estimate_prompt_tokens(request: Request) -> int:
 
 # ---------------------------------------------------------------------------- scoring
 
-
-@frozen(kw_only=True)
-class Task:
-    """What a task asks of a model: capabilities it cannot do without, ones it is better
-    with, and the context window it wants."""
-
-    needs: frozenset[str] = frozenset()
-    prefers: frozenset[str] = frozenset()
-    min_context: int | None = None
-    description: str = ""
-
-
-TASKS: dict[str, Task] = {
-    "chat": Task(description="conversation and short answers"),
-    "code": Task(
-        prefers=frozenset({"tools", "structured_output"}),
-        min_context=64_000,
-        description="writing and editing code",
-    ),
-    "extraction": Task(
-        needs=frozenset({"structured_output"}),
-        description="structured data out of text",
-    ),
-    "vision": Task(needs=frozenset({"vision"}), description="images in the prompt"),
-    "reasoning": Task(
-        prefers=frozenset({"thinking"}), description="multi-step problems worth thinking"
-    ),
-    "agents": Task(
-        needs=frozenset({"tools"}),
-        prefers=frozenset({"structured_output"}),
-        min_context=64_000,
-        description="tool-calling loops",
-    ),
-    "long_context": Task(min_context=200_000, description="whole documents at once"),
-}
 
 # How much a tenfold price difference weighs against one point of task fit.
 _PRICE_WEIGHT: dict[str, float] = {"cheap": -1.0, "balanced": -0.3, "best": 1.0}

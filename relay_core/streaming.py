@@ -9,6 +9,7 @@ into :class:`SSEEvent` values following the WHATWG rules (multi-line ``data``, c
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
@@ -282,8 +283,6 @@ async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     line; a trailing event with no blank line after it is dropped, as the spec requires
     (a stream cut mid-event must not yield half an event).
     """
-    import codecs
-
     utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     decoder = _SSEDecoder()
     pending = ""

@@ -14,17 +14,30 @@ Importing this module does not import pytest; the conformance suite does when it
 
 from __future__ import annotations
 
+import collections.abc
+import contextlib
+import gc
 import importlib
+import inspect
 import json
 import os
+import sys
+import types
+import typing
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import typing_extensions
+
+from relay_core import http
 from relay_core.config import parse_catalog
+from relay_core.errors import AuthenticationError, RateLimitError, UnsupportedCapability
 from relay_core.hub import Hub
-from relay_core.types import Response, Tool
+from relay_core.providers import Capability
+from relay_core.secrets import mask
+from relay_core.types import DocumentPart, EndEvent, ImagePart, Message, Response, TextDelta, Tool
 
 if TYPE_CHECKING:
     import httpx
@@ -107,8 +120,6 @@ def hub_maker(*plugins: object, catalog: str = "") -> Iterator[Callable[..., Hub
 def recorded_waits() -> Iterator[list[float]]:
     """Within the block, retry backoff waits are recorded in the yielded list instead of
     slept through: retries stay fast and their waits can be asserted."""
-    from relay_core import http
-
     recorded: list[float] = []
     original = http._sleep
 
@@ -278,8 +289,6 @@ def cassette_player(directory: str | Path) -> Callable[[str], AbstractContextMan
 
 def _without_keys(response: dict[str, Any]) -> dict[str, Any]:
     """A recorded answer with the keys it echoes masked, in its body and its headers."""
-    from relay_core.secrets import mask
-
     body = response.get("body") or {}
     raw = body.get("string")
     if isinstance(raw, bytes):
@@ -325,11 +334,6 @@ def typed_dict_problems(value: Any, annotation: Any, path: str = "$") -> list[st
     ``Annotated[..., PropertyInfo(alias=...)]`` read under their wire name), or any
     ``Union``/``Literal``/``Iterable``/``Dict``/scalar built from them. Unlike a
     pydantic ``TypeAdapter``, it checks the items of an ``Iterable`` too."""
-    import collections.abc
-    import typing
-
-    import typing_extensions
-
     origin = typing_extensions.get_origin(annotation)
     args = typing_extensions.get_args(annotation)
     if origin is typing_extensions.Annotated:
@@ -381,8 +385,6 @@ def typed_dict_problems(value: Any, annotation: Any, path: str = "$") -> list[st
 
 
 def _typed_dict_object_problems(value: Any, annotation: Any, path: str) -> list[str]:
-    import typing_extensions
-
     if not isinstance(value, dict):
         return [f"{path}: {value!r} is not an object"]
     hints = typing_extensions.get_type_hints(annotation, include_extras=True)
@@ -424,10 +426,6 @@ def _typed_dict_object_problems(value: Any, annotation: Any, path: str) -> list[
 def _totality(annotation: Any) -> dict[str, bool]:
     """Each key of a TypedDict and the ``total`` of the class that declared it (a class's
     own ``__annotations__`` hold its bases' keys too)."""
-    import inspect
-
-    import typing_extensions
-
     found: dict[str, bool] = {}
     for base in getattr(annotation, "__orig_bases__", ()):
         if typing_extensions.is_typeddict(base):
@@ -489,10 +487,6 @@ def _union_member(annotation: Any, data: Any) -> Any:
     """The one member of a union of models whose literal fields (``type``, ``object``...)
     ``data`` matches, so its errors are reported rather than every member's; else the
     annotation as it is."""
-    import typing
-
-    import typing_extensions
-
     union = annotation
     while typing_extensions.get_origin(union) is typing_extensions.Annotated:
         union = typing_extensions.get_args(union)[0]
@@ -772,8 +766,6 @@ def assert_stream_equals_chat(streamed: Response, answer: Response, *, ids: bool
 
 def _the_end(events: list[Any]) -> Any:
     """The stream's one ``end`` event, which must be its last."""
-    from relay_core.types import EndEvent
-
     ends = [e for e in events if isinstance(e, EndEvent)]
     assert len(ends) == 1, f"a stream ends with exactly one EndEvent, not {len(ends)}"
     assert events[-1] is ends[0], "the EndEvent is not the stream's last event"
@@ -856,8 +848,6 @@ class ProviderConformance:
             response: httpx.Response = self.serve(scenario, request, stream)
             return response if wrap is None else wrap(response)
 
-        import json
-
         # JSON is YAML: the provider's catalog entry, retries off so errors surface at once.
         entry = {"max_retries": 0, **self.settings}
         catalog = f"providers: {json.dumps({self.provider: entry})}\n"
@@ -870,8 +860,6 @@ class ProviderConformance:
             pytest.skip(f"{scenario}: {self.not_applicable[scenario]}")
 
     def _capabilities(self) -> frozenset[Any]:
-        from relay_core.providers import Capability
-
         with self._hub("text") as hub:
             adapter = hub.get(f"{self.provider}/{self.model}").adapter
             return frozenset(Capability(c) for c in adapter.capabilities)
@@ -886,8 +874,6 @@ class ProviderConformance:
 
     def test_entry_point_module_is_light(self) -> None:
         import subprocess
-        import sys
-        import types
 
         import pytest
 
@@ -911,8 +897,6 @@ class ProviderConformance:
         return name
 
     def _entry_point(self) -> str:
-        import types
-
         import pytest
 
         if not isinstance(self.plugin, types.ModuleType):
@@ -921,10 +905,7 @@ class ProviderConformance:
 
     def _listing(self, **env: str) -> dict[str, Any]:
         """What a fresh interpreter's registry finds, with ``env`` steering it."""
-        import json
-        import os
         import subprocess
-        import sys
 
         module = self.plugin.__name__
         probe = (
@@ -996,9 +977,6 @@ class ProviderConformance:
         return events, answer
 
     def test_stream_equals_chat(self, monkeypatch: Any) -> None:
-        from relay_core.providers import Capability
-        from relay_core.types import TextDelta
-
         self._applicable("text")
         self._set_key(monkeypatch)
         if Capability.STREAM not in self._capabilities():
@@ -1015,8 +993,6 @@ class ProviderConformance:
         each close the HTTP answer at once (the connection back in the pool before the
         caller's next line), and leave no generator to the event loop's finalizer, no
         pending task and no unraisable error behind (asyncio's debug mode on)."""
-        from relay_core.providers import Capability
-
         self._applicable("text")
         self._set_key(monkeypatch)
         if Capability.STREAM not in self._capabilities():
@@ -1029,9 +1005,6 @@ class ProviderConformance:
 
     def _stream_leftovers(self, *, stop_early: bool) -> dict[str, list[str]]:
         import asyncio
-        import contextlib
-        import gc
-        import sys
 
         import httpx
 
@@ -1123,8 +1096,6 @@ class ProviderConformance:
         return left
 
     def test_tool_call(self, monkeypatch: Any) -> None:
-        from relay_core.providers import Capability
-
         self._applicable("tool_call")
         self._set_key(monkeypatch)
         if Capability.TOOLS not in self._capabilities():
@@ -1140,8 +1111,6 @@ class ProviderConformance:
     def test_rate_limit(self, monkeypatch: Any) -> None:
         import pytest
 
-        from relay_core.errors import RateLimitError
-
         self._applicable("rate_limit")
         self._set_key(monkeypatch)
         with self._hub("rate_limit") as hub, pytest.raises(RateLimitError) as caught:
@@ -1151,8 +1120,6 @@ class ProviderConformance:
 
     def test_authentication(self, monkeypatch: Any) -> None:
         import pytest
-
-        from relay_core.errors import AuthenticationError
 
         self._applicable("authentication")
         self._set_key(monkeypatch)
@@ -1166,10 +1133,6 @@ class ProviderConformance:
         import asyncio
 
         import pytest
-
-        from relay_core.errors import UnsupportedCapability
-        from relay_core.providers import Capability
-        from relay_core.types import DocumentPart, ImagePart, Message, Tool
 
         self._set_key(monkeypatch)
         declared = self._capabilities()

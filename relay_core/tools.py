@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import time
 import typing
 import uuid
@@ -27,6 +28,11 @@ import attrs
 from attrs import frozen
 
 from relay_core.errors import ConfigError, InvalidRequestError
+from relay_core.hub import ModelHandle
+from relay_core.pricing import TIER_RANK
+from relay_core.schema import _for_type
+from relay_core.secrets import mask
+from relay_core.serialize import structure, unstructure
 from relay_core.types import (
     AuditEvent,
     Cost,
@@ -111,8 +117,6 @@ def function_tool(function: Callable[..., Any], *, name: str | None = None) -> T
     its docstring, and a JSON Schema of its parameters from their annotations (str,
     int, float, bool, None, Literal, unions, lists, dicts, attrs classes). A parameter
     without a default is required."""
-    from relay_core.schema import _for_type
-
     hints = typing.get_type_hints(function)
     definitions: dict[str, Any] = {}
     properties: dict[str, Any] = {}
@@ -193,8 +197,6 @@ class FunctionToolset:
 
 
 def _typed_arguments(function: Callable[..., Any], arguments: Mapping[str, Any]) -> dict[str, Any]:
-    from relay_core.serialize import structure
-
     hints = typing.get_type_hints(function)
     typed: dict[str, Any] = {}
     for name, value in arguments.items():
@@ -207,11 +209,8 @@ def _typed_arguments(function: Callable[..., Any], arguments: Mapping[str, Any])
 
 
 def _as_text(value: object) -> str:
-    import json
-
     if isinstance(value, str):
         return value
-    from relay_core.serialize import unstructure
 
     return json.dumps(unstructure(value), ensure_ascii=False, default=str)
 
@@ -224,7 +223,6 @@ def _total_cost(costs: Sequence[Cost]) -> Cost:
     that leaves a call out)."""
     if any(cost.amount is None for cost in costs):
         return Cost.unknown()
-    from relay_core.pricing import TIER_RANK
 
     # The sum is only as sure as its least sure part.
     weakest = max(costs, key=lambda cost: TIER_RANK.get(cost.source, len(TIER_RANK)))
@@ -298,8 +296,6 @@ class ToolLoop:
         )
 
     async def _tools(self, request: Request) -> list[Tool]:
-        from relay_core.hub import ModelHandle
-
         provider = self.handle.adapter.name if isinstance(self.handle, ModelHandle) else None
         taken = {tool.name: "the request's tools" for tool in request.tools}
         offered: list[Tool] = []
@@ -316,8 +312,6 @@ class ToolLoop:
         return offered
 
     async def _run(self, call: ToolCallPart, response: Response, step: int) -> ToolRun:
-        from relay_core.secrets import mask
-
         toolset = self._owners[call.name]
         started = time.perf_counter()
         error: ErrorInfo | None = None

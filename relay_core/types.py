@@ -18,6 +18,9 @@ from typing import Any, ClassVar, Literal
 import attrs
 from attrs import field, frozen
 
+from relay_core.errors import ProviderError
+from relay_core.secrets import mask
+
 __all__ = [
     "REASONING_BUDGETS",
     "AuditEvent",
@@ -799,9 +802,6 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, error: BaseException) -> ErrorInfo:
-        from relay_core.errors import ProviderError
-        from relay_core.secrets import mask
-
         return cls(
             kind=type(error).__name__,
             message=mask(str(error)),

@@ -7,6 +7,7 @@ loop thread, so it also works inside a program that already runs an event loop.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -15,11 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from relay_core.batch import _engine, _provider
-from relay_core.batch._jobs import ingest, read_item
+from relay_core.batch._cache import WorkspaceCache
+from relay_core.batch._inputs import iter_requests, normalise
+from relay_core.batch._jobs import finalize, ingest, read_item
+from relay_core.batch._progress import ProgressBar
 from relay_core.batch._types import FINISHED, Job
 from relay_core.batch._workspace import Workspace, check_job_id
+from relay_core.batching import jsonl_line
+from relay_core.config import Catalog
 from relay_core.errors import BatchInputError, JobConflict, ResultsNotReady
-from relay_core.types import BatchItem
+from relay_core.hub import Hub
+from relay_core.serialize import unstructure
+from relay_core.types import BatchItem, ErrorInfo
 
 if TYPE_CHECKING:
     from relay_core.batch._cache import WorkspaceCache
@@ -39,9 +47,6 @@ def _new_job_id() -> str:
 
 
 def _build_hub(config: str | os.PathLike[str] | Catalog | None, hub: Hub | None) -> Hub:
-    from relay_core.config import Catalog
-    from relay_core.hub import Hub
-
     if hub is not None:
         return hub
     if config is None:
@@ -94,8 +99,6 @@ class AsyncRelayClient:
         if not self._cache_enabled:
             return None
         if self._cache is None:
-            from relay_core.batch._cache import WorkspaceCache
-
             self._cache = WorkspaceCache(self.directory / "cache.db")
         return self._cache
 
@@ -193,8 +196,6 @@ class AsyncRelayClient:
             if row["mode"] == "engine":
                 bar = None
                 if progress:
-                    from relay_core.batch._progress import ProgressBar
-
                     bar = ProgressBar(label=f"{job_id} ")
                 self.hub.pipeline.audit_job("job.started", job_id, requests=row["n_requests"])
                 self.last_engine_stats = await _engine.run_engine(
@@ -243,12 +244,6 @@ class AsyncRelayClient:
 
     def _check_same(self, row: Any, requests: Requests, default_model: str | None) -> None:
         """Resuming by submitting again: the requests must be the ones stored."""
-        import hashlib
-
-        from relay_core.batch._inputs import iter_requests, normalise
-        from relay_core.batching import jsonl_line
-        from relay_core.serialize import unstructure
-
         # The digest ingest() computed, over the same lines.
         digest = hashlib.sha256()
         for index, item in enumerate(iter_requests(requests)):
@@ -368,8 +363,6 @@ class AsyncRelayClient:
             self.workspace.claim(job_id)
             try:
                 _engine.recover(self.workspace, job_id)
-                from relay_core.batch._jobs import finalize
-                from relay_core.types import ErrorInfo
 
                 finalize(
                     self.workspace,

@@ -26,6 +26,7 @@ from relay_core.batch._jobs import finalize, item_of, record_results, write_resu
 from relay_core.batch._limits import RateLimiter, estimate_tokens
 from relay_core.caching import cache_key, served_from_cache
 from relay_core.errors import RelayError
+from relay_core.log import get_logger
 from relay_core.serialize import structure
 from relay_core.types import BatchItem, ErrorInfo, Request, Response
 
@@ -263,8 +264,6 @@ async def _answer(
         # A failed request is a result, not a reason to stop the job.
         return BatchItem(custom_id, error=ErrorInfo.from_exception(error)), None
     except Exception as error:  # a plugin's bug fails its request, not the job
-        from relay_core.log import get_logger
-
         get_logger("relay.engine").error(
             "plugin_error", model=request.model, custom_id=custom_id, exc_info=error
         )

@@ -20,6 +20,8 @@ from attrs import frozen
 
 from relay_core.batch._types import BatchRequest
 from relay_core.errors import BatchInputError, RelayError
+from relay_core.hub import build_request
+from relay_core.serialize import structure, validation_leaves
 from relay_core.types import GenerationConfig, Request
 
 __all__ = ["Located", "line_numbers", "normalise", "read_jsonl"]
@@ -129,8 +131,6 @@ def normalise(item: Any, index: int, default_model: str | None) -> Request:
 
 
 def _request(item: Any, default_model: str | None) -> Request:
-    from relay_core.hub import build_request
-
     if isinstance(item, Mapping):
         item = _from_mapping(item)
     if isinstance(item, BatchRequest):
@@ -158,8 +158,6 @@ def _request(item: Any, default_model: str | None) -> Request:
 
 def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | Request:
     if "messages" in data:
-        from relay_core.serialize import structure
-
         messages = data["messages"]
         if not isinstance(messages, list) or not all(isinstance(m, Mapping) for m in messages):
             raise TypeError("messages must be a list of objects like {role, content}")
@@ -203,8 +201,6 @@ def _id_of(item: Any) -> str | None:
 
 
 def _reason(error: BaseException) -> str:
-    from relay_core.serialize import validation_leaves
-
     reasons: list[str] = []
     for at, leaf in validation_leaves(error):
         where = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in at)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -25,7 +26,8 @@ from relay_core.batch import _checkpoints
 from relay_core.batch._inputs import Located, iter_requests, line_numbers, normalise
 from relay_core.batch._workspace import Workspace, write_jsonl_line
 from relay_core.batching import jsonl_line
-from relay_core.errors import BatchInputError, RelayError, UnsupportedCapability
+from relay_core.errors import BatchInputError, GuardrailViolation, RelayError, UnsupportedCapability
+from relay_core.hub import ModelHandle
 from relay_core.providers import Capability
 from relay_core.serialize import structure, unstructure
 from relay_core.types import BatchItem, Cost, ErrorInfo, Request
@@ -108,8 +110,6 @@ def ingest(
     without a batch API (or a group) sends the whole job to the engine, in ``"batch"``
     mode it is an error. Any mistake raises before anything was submitted.
     """
-    from relay_core.hub import ModelHandle
-
     ws.delete_files(job_id)
     job_dir = ws.job_dir(job_id)
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -252,8 +252,6 @@ class Ingested:
 
 
 def _providers_of(hub: Hub, handle: Any) -> list[str]:
-    from relay_core.hub import ModelHandle
-
     if isinstance(handle, ModelHandle):
         return [handle.provider_name]
     return [
@@ -262,8 +260,6 @@ def _providers_of(hub: Hub, handle: Any) -> list[str]:
 
 
 def _drop_chunks(ws: Workspace, job_id: str) -> None:
-    import shutil
-
     with ws.transaction() as db:
         db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
         db.execute("UPDATE items SET chunk = NULL WHERE job_id = ?", (job_id,))
@@ -421,8 +417,6 @@ REFUSED = "refused.jsonl"
 
 def _refusal(hub: Hub, model: Any, prepared: Request, job_id: str) -> BatchItem | None:
     """The failed result of a request a pre guardrail refuses, or ``None``."""
-    from relay_core.errors import GuardrailViolation
-
     call = model.call_info(hub.pipeline.options(job_id=job_id))
     try:
         hub.plugins.hook.relay_guardrail_pre(request=prepared, call=call)

@@ -13,6 +13,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from relay_core.routing import estimate_prompt_tokens
+
 if TYPE_CHECKING:
     from relay_core.hub import Hub
     from relay_core.types import Request
@@ -22,8 +24,6 @@ __all__ = ["RateLimiter", "estimate_tokens"]
 
 def estimate_tokens(request: Request) -> int:
     """A cheap upper-leaning guess of the tokens a request will use."""
-    from relay_core.routing import estimate_prompt_tokens
-
     return estimate_prompt_tokens(request) + (request.config.max_tokens or 0)
 
 

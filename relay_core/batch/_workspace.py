@@ -29,6 +29,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
 import threading
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from relay_core.batch._types import FINISHED, Job
+from relay_core.batching import jsonl_line
 from relay_core.errors import BatchInputError, JobConflict, JobNotFound, WorkspaceError
 from relay_core.types import BatchCounts, Cost
 
@@ -450,8 +452,6 @@ class Workspace:
             )
 
     def delete_files(self, job_id: str) -> None:
-        import shutil
-
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
     def job(self, row: sqlite3.Row) -> Job:
@@ -508,8 +508,6 @@ class Workspace:
 
 def write_jsonl_line(file: Any, data: Any) -> int:
     """Append one JSON line to an open binary file; return the offset it starts at."""
-    from relay_core.batching import jsonl_line
-
     offset: int = file.tell()
     file.write(jsonl_line(data))
     return offset
