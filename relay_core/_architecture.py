@@ -58,15 +58,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "relay_core._builtin",
         ),
     ),
-    # One call's way through the layers, down to the adapter.
-    ("pipeline", ("relay_core.routing", "relay_core.pipeline", "relay_core.layers")),
+    # One call's way through the layers, down to the adapter, and the tool loop, which
+    # is calls through the pipeline with tool runs between them.
+    ("pipeline", ("relay_core.routing", "relay_core.pipeline", "relay_core.tools")),
     # The facade over the pipeline, and its sync bridge.
     ("hub", ("relay_core.hub", "relay_core.bridge")),
     # What is built on the hub.
     (
         "applications",
         (
-            "relay_core.tools",
             "relay_core.batch",
             "relay_core.cli",
             "relay_core._cli_browse",
@@ -100,6 +100,12 @@ DEFERRED_THIRD_PARTY: dict[str, str] = {
 # Core modules a function may import, each with why it cannot be at module level.
 # Keyed by (importing module, imported module).
 DEFERRED_CORE: dict[tuple[str, str], str] = {
+    # The HTTP stack loads asyncio and httpx (30 ms): a hub is built and its catalog read
+    # without them, and the first call loads them.
+    ("relay_core.hub", "relay_core.http"): "the first call builds the pool and clients",
+    ("relay_core.pipeline.layers", "relay_core.http"): (
+        "the retry policy lives with the HTTP stack; the first call loads it"
+    ),
     ("relay_core.providers", "relay_core.http"): (
         "an adapter built by hand gets a client of its own; at module level the adapter "
         "contract would load the HTTP stack (and asyncio, 30 ms) at cold start"

@@ -32,16 +32,26 @@ import attrs
 
 from relay_core.bridge import LoopThread
 from relay_core.calls import CallInfo
-from relay_core.config import Catalog, GroupConfig, ModelConfig, ProviderConfig, load_catalog
+from relay_core.capabilities import required_capabilities
+from relay_core.config import (
+    Catalog,
+    CredentialRef,
+    GroupConfig,
+    ModelConfig,
+    ProviderConfig,
+    load_catalog,
+)
+from relay_core.credentials import resolve_credential
 from relay_core.errors import (
     ConfigError,
     CredentialError,
     InvalidRequestError,
     UnsupportedCapability,
 )
+from relay_core.log import Logger, get_logger
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
 from relay_core.plugins import PluginRegistry
-from relay_core.pricing import PriceQuote, cost_of, quote
+from relay_core.pricing import ListingSource, ModelInfo, PriceQuote, by_tier, cost_of, quote
 from relay_core.providers import Capability, Provider, ProviderSettings
 from relay_core.routing import (
     Candidate,
@@ -49,26 +59,22 @@ from relay_core.routing import (
     RoutingContext,
     router_for,
 )
+from relay_core.sections import check_sections, raise_all
+from relay_core.tools import ToolLoop, Toolset
 from relay_core.types import (
     SERVER_TOOL_PARTS,
-    DocumentPart,
     GenerationConfig,
-    ImagePart,
     Message,
     Request,
     Response,
     ResponseSchema,
     StreamEvent,
-    ThinkingPart,
     Tool,
 )
 
 if TYPE_CHECKING:
     from relay_core.caching import ResponseCache
     from relay_core.http import HttpPool
-    from relay_core.log import Logger
-    from relay_core.pricing import ModelInfo
-    from relay_core.tools import Toolset
 
 __all__ = [
     "CallOptions",
@@ -158,25 +164,6 @@ def merge_kwargs(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
         else:
             merged[key] = value
     return merged
-
-
-def required_capabilities(request: Request) -> set[Capability]:
-    """What a provider must support to serve ``request``."""
-    needs = {Capability.CHAT}
-    if request.tools:
-        needs.add(Capability.TOOLS)
-    if request.response_schema is not None:
-        needs.add(Capability.STRUCTURED_OUTPUT)
-    for part in request.parts:
-        if isinstance(part, ImagePart):
-            needs.add(Capability.VISION)
-        elif isinstance(part, DocumentPart):
-            needs.add(Capability.DOCUMENTS)
-        elif isinstance(part, ThinkingPart):
-            needs.add(Capability.THINKING)
-    if request.config.thinks:
-        needs.add(Capability.THINKING)
-    return needs
 
 
 def without_server_tools(request: Request) -> Request:
@@ -384,8 +371,6 @@ class Hub:
     @property
     def _log(self) -> Logger:
         if self._logger is None:
-            from relay_core.log import get_logger
-
             self._logger = get_logger("relay.hub")
         return self._logger
 
@@ -402,8 +387,6 @@ class Hub:
         return hub
 
     def _check_sections(self, *, warn: bool = True) -> None:
-        from relay_core.sections import check_sections, raise_all
-
         errors, warnings = check_sections(self.catalog, self.plugins)
         raise_all(errors)
         for warning in warnings if warn else ():
@@ -489,8 +472,6 @@ class Hub:
         return adapter_cls(settings, http)
 
     def _api_key(self, name: str, config: ProviderConfig, env_var: str | None) -> Any:
-        from relay_core.credentials import resolve_credential
-
         if config.api_key is not None:
             return resolve_credential(
                 config.api_key,
@@ -499,8 +480,6 @@ class Hub:
             )
         if env_var is None:
             return None
-        from relay_core.config import CredentialRef
-
         try:
             return resolve_credential(CredentialRef("env", env_var), self.plugins)
         except CredentialError:
@@ -592,8 +571,6 @@ class Hub:
     def model_info(self, provider: str, model: str) -> ModelInfo | None:
         """What the installed pricing sources that list models know of ``provider/model``
         (the best tier first), or ``None``."""
-        from relay_core.pricing import ListingSource, by_tier
-
         name = self._pricing_name(provider)
         sources = [s for s in self.plugins.pricing_sources() if isinstance(s, ListingSource)]
         for source in by_tier(sources):
@@ -786,13 +763,11 @@ class Hub:
         deadline is sent back as an error, and the model call after it raises
         :class:`~relay_core.Timeout`.
         """
-        from relay_core.tools import ToolLoop
-
         if isinstance(model, Request):
             model, prompt = model.model, model
         request = build_request(model or "", prompt, **options)
         loop = ToolLoop(
-            hub=self,
+            pipeline=self.pipeline,
             handle=self._handle(model),
             options=self.pipeline.options(cache=cache, deadline=deadline),
             toolsets=self._chosen_toolsets(toolsets),

@@ -99,9 +99,6 @@ if TYPE_CHECKING:
     from relay_core.hub import (
         merge_kwargs,
     )
-    from relay_core.pipeline import (
-        parse_structured,
-    )
     from relay_core.jsonschema import (
         DEFINITIONS,
         UnresolvedReference,
@@ -115,6 +112,9 @@ if TYPE_CHECKING:
     )
     from relay_core.log import (
         get_logger,
+    )
+    from relay_core.pipeline import (
+        parse_structured,
     )
     from relay_core.plugins import (
         PluginRegistry,

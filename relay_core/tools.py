@@ -15,20 +15,19 @@ Every round is kept in :attr:`Response.steps` and reported to audit sinks.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import time
 import typing
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 from attrs import frozen
 
 from relay_core.errors import ConfigError, InvalidRequestError
-from relay_core.hub import ModelHandle
+from relay_core.pipeline import CallOptions, GroupTarget, ModelTarget, Pipeline
 from relay_core.pricing import TIER_RANK
 from relay_core.schema import _for_type
 from relay_core.secrets import mask
@@ -47,9 +46,6 @@ from relay_core.types import (
     ToolStep,
     Usage,
 )
-
-if TYPE_CHECKING:
-    from relay_core.hub import CallOptions, GroupHandle, Hub, ModelHandle
 
 __all__ = [
     "FunctionToolset",
@@ -243,8 +239,8 @@ def _total_cost(costs: Sequence[Cost]) -> Cost:
 class ToolLoop:
     """One run of the tool loop (internal: :meth:`Hub.arun_tools` builds it)."""
 
-    hub: Hub
-    handle: ModelHandle | GroupHandle
+    pipeline: Pipeline
+    handle: ModelTarget | GroupTarget
     options: CallOptions
     toolsets: Sequence[Toolset]
     max_steps: int
@@ -262,7 +258,7 @@ class ToolLoop:
                 request,
                 metadata={**request.metadata, "tool_loop": {"id": self.id, "step": number}},
             )
-            response = await self.hub.pipeline.call(self.handle, asked, self.options)
+            response = await self.pipeline.call(self.handle, asked, self.options)
             calls = response.tool_calls
             if not calls:
                 stopped = "answer"
@@ -272,6 +268,8 @@ class ToolLoop:
                 break
             if number == self.max_steps:
                 break
+            import asyncio  # loads with the first tool run: asyncio costs a cold start
+
             runs = await asyncio.gather(*(self._run(call, response, number) for call in calls))
             steps.append(ToolStep(response=response, runs=runs))
             request = attrs.evolve(
@@ -296,7 +294,7 @@ class ToolLoop:
         )
 
     async def _tools(self, request: Request) -> list[Tool]:
-        provider = self.handle.adapter.name if isinstance(self.handle, ModelHandle) else None
+        provider = self.handle.adapter.name if self.handle.router is None else None
         taken = {tool.name: "the request's tools" for tool in request.tools}
         offered: list[Tool] = []
         for toolset in self.toolsets:
@@ -312,6 +310,8 @@ class ToolLoop:
         return offered
 
     async def _run(self, call: ToolCallPart, response: Response, step: int) -> ToolRun:
+        import asyncio
+
         toolset = self._owners[call.name]
         started = time.perf_counter()
         error: ErrorInfo | None = None
@@ -352,11 +352,11 @@ class ToolLoop:
     def _audit_run(
         self, run: ToolRun, response: Response, step: int, error: ErrorInfo | None
     ) -> None:
-        if not self.hub.pipeline.audited:
+        if not self.pipeline.audited:
             return
         # The run holds what the tool saw: restored values. Sinks get the redacted view,
         # as for a model call (placeholders numbered for this run alone).
-        seen = self.hub.pipeline.audit_view(
+        seen = self.pipeline.audit_view(
             Request(messages=(Message.assistant(run.call), Message.tool(run.result)))
         )
         call, result = seen.messages[0].content[0], seen.messages[1].content[0]
@@ -364,7 +364,7 @@ class ToolLoop:
             run = attrs.evolve(run, call=call, result=result)
             if error is not None and result.is_error:
                 error = attrs.evolve(error, message=result.content[:500])
-        self.hub.pipeline.audit(
+        self.pipeline.audit(
             AuditEvent(
                 kind="tool.failed" if run.result.is_error else "tool.succeeded",
                 at=time.time(),
@@ -386,9 +386,9 @@ class ToolLoop:
         )
 
     def _audit_finished(self, response: Response, model_calls: int, stopped: LoopStop) -> None:
-        if not self.hub.pipeline.audited:
+        if not self.pipeline.audited:
             return
-        self.hub.pipeline.audit(
+        self.pipeline.audit(
             AuditEvent(
                 kind="tool_loop.finished",
                 at=time.time(),

@@ -20,33 +20,6 @@ from relay_core._architecture import DEFERRED_CORE, DEFERRED_THIRD_PARTY, LAYERS
 ROOT = Path(relay_core.__file__).parent
 REPO = ROOT.parent
 
-# LEAD_TODO: the imports hub.py makes today that break the rules, allowed until the hub
-# becomes a facade over relay_core.pipeline (issue 20). Keyed by (module, imported module),
-# so any other module's new violation still fails. Empty this as hub.py is rewritten:
-# - relay_core.tools is a layer above the hub (Hub.with_tools builds a ToolLoop); the loop
-#   should be built by the tools module from a hub, not the other way round.
-# - the others are core modules of lower layers imported inside functions: move them to
-#   module level (relay_core.http, if the hub still needs it at cold start, belongs with
-#   the adapters, imported where a pool is made).
-# - required_capabilities now lives in relay_core.capabilities (routing imports it from
-#   there); hub.py still defines its own copy, which should become an import.
-LEAD_TODO: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("relay_core.hub", "relay_core.breakers"),
-        ("relay_core.hub", "relay_core.config"),
-        ("relay_core.hub", "relay_core.credentials"),
-        ("relay_core.hub", "relay_core.http"),
-        ("relay_core.hub", "relay_core.log"),
-        ("relay_core.hub", "relay_core.pricing"),
-        ("relay_core.hub", "relay_core.sections"),
-        ("relay_core.hub", "relay_core.serialize"),
-        ("relay_core.hub", "relay_core.streaming"),
-        ("relay_core.hub", "relay_core.tools"),
-        ("relay_core.hub", "relay_core.validation"),
-    }
-)
-
-
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -109,8 +82,6 @@ def violations(module: str, source: str, path: str) -> Iterator[str]:
     tree = ast.parse(source)
     for node, in_function in _imports(tree):
         for target in _targets(module, node):
-            if (module, target) in LEAD_TODO:
-                continue
             where = f"{path}:{node.lineno}: {module} imports {target}"
             core = target == "relay_core" or target.startswith("relay_core.")
             if in_function and (module, target) in DEFERRED_CORE:
@@ -143,17 +114,6 @@ def test_imports_respect_the_layers(module: str) -> None:
     assert found == [], "\n".join(found)
 
 
-def test_lead_todo_only_names_imports_hub_makes() -> None:
-    """An allowance the hub no longer needs is removed, so it cannot hide a new one."""
-    tree = ast.parse(MODULES["relay_core.hub"].read_text())
-    made = {
-        ("relay_core.hub", t)
-        for node, _ in _imports(tree)
-        for t in _targets("relay_core.hub", node)
-    }
-    assert sorted(LEAD_TODO - made) == []
-
-
 def test_deferred_core_imports_are_still_made() -> None:
     made = set()
     for module, path in MODULES.items():
@@ -173,7 +133,7 @@ def test_deferred_core_imports_are_still_made() -> None:
             "    from relay_core.routing import Router\n",
             "above its own",
         ),
-        ("relay_core.tools", "def f():\n    from relay_core.hub import Hub\n", "inside a function"),
+        ("relay_core.tools", "def f():\n    from relay_core.hub import Hub\n", "above its own"),
         ("relay_core.tools", "def f():\n    import json\n", "heavy modules"),
         ("relay_core.routing", "from relay_core import Hub\n", "'facades' above"),
     ],

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import attrs
 
 from relay_core.errors import InvalidRequestError, MalformedResponse, RelayError, Timeout
-from relay_core.streaming import closing_stream
+from relay_core.streaming import closing_stream, replay
 from relay_core.types import EndEvent, Request, Response, StreamEvent
 
 if TYPE_CHECKING:
@@ -229,8 +229,6 @@ class Reply:
         it as the events it would have produced)."""
         if not streaming:
             return cls.complete(response)
-        from relay_core.streaming import replay
-
         events = list(replay(response))
         return cls.streaming(events[0], _aiter(events[1:]))
 
@@ -255,7 +253,6 @@ class Reply:
             return self
         self._steps.append(_Step(end, failed, delta, tail))
         return self
-
 
     def when_accepted(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run ``step`` once every layer has accepted the answer (no guardrail refused

@@ -15,17 +15,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from relay_core.breakers import CircuitBreaker
 from relay_core.caching import cache_key, served_from_cache
 from relay_core.errors import (
     ConfigError,
     GuardrailViolation,
     InvalidRequestError,
     MalformedResponse,
+    PluginNotInstalled,
     ProviderError,
     RelayError,
     Timeout,
     UnsupportedCapability,
 )
+from relay_core.log import Logger, get_logger
 from relay_core.pipeline.call import (
     Call,
     CallOptions,
@@ -36,6 +39,7 @@ from relay_core.pipeline.call import (
     Reply,
 )
 from relay_core.providers import Capability
+from relay_core.serialize import structure
 from relay_core.types import (
     AuditEvent,
     ErrorInfo,
@@ -44,12 +48,11 @@ from relay_core.types import (
     StreamEvent,
     TextDelta,
 )
+from relay_core.validation import without_optional_nulls
 
 if TYPE_CHECKING:
-    from relay_core.breakers import CircuitBreaker
     from relay_core.caching import ResponseCache
     from relay_core.calls import Restorer
-    from relay_core.log import Logger
     from relay_core.routing import Route
 
 __all__ = [
@@ -75,8 +78,6 @@ __all__ = [
 
 
 def _log() -> Logger:
-    from relay_core.log import get_logger
-
     return get_logger("relay.hub")
 
 
@@ -397,8 +398,6 @@ class CacheStore:
         self._lock = threading.Lock()
 
     def open(self) -> ResponseCache:
-        from relay_core.errors import PluginNotInstalled
-
         if self.store is not None:
             return self.store
         offered = self.host.plugins.response_cache()
@@ -527,8 +526,6 @@ class Breakers:
         ) or catalog.defaults.circuit_breaker
         breaker = None
         if settings is not None:
-            from relay_core.breakers import CircuitBreaker
-
             with self._lock:
                 # Aliases of one provider/model share its breaker.
                 breaker = self._by_target.setdefault(
@@ -649,16 +646,9 @@ def parse_structured(request: Request, response: Response) -> Response:
     if schema is None or schema.python_type is None or response.finish_reason == "length":
         return response
     try:
-        from relay_core.validation import without_optional_nulls
-
         data = without_optional_nulls(response.json(), schema.schema)
         validate = getattr(schema.python_type, "model_validate", None)
-        if callable(validate):
-            parsed = validate(data)
-        else:
-            from relay_core.serialize import structure
-
-            parsed = structure(data, schema.python_type)
+        parsed = validate(data) if callable(validate) else structure(data, schema.python_type)
     except Exception as error:  # json, cattrs and pydantic each raise their own kind
         raise MalformedResponse(
             f"the answer does not fit {schema.name}: {error}",
