@@ -70,6 +70,15 @@ class NoSecretsOut:
             raise GuardrailViolation("test", "no secrets out")
 
 
+async def answer(hub: Any, model: str, prompt: str, *, streaming: bool) -> Response:
+    if not streaming:
+        response: Response = await hub.achat(model, prompt)
+        return response
+    events = [e async for e in hub.astream(model, prompt)]
+    assert isinstance(events[-1], EndEvent)
+    return events[-1].response
+
+
 def test_an_unconfigured_hub_passes_only_the_layers_every_call_needs(make_hub: Any) -> None:
     hub = make_hub(CATALOG)
     assert names(hub.pipeline.layers()) == ["Preparing", "Accounting", "Retrying"]
@@ -144,10 +153,7 @@ async def test_a_refused_answer_fails_the_call_and_is_audited_as_failed(
     hub.plugins.register(Shouting())
     hub.plugins.register(NoSecretsOut())
     with pytest.raises(GuardrailViolation):
-        if streaming:
-            [e async for e in hub.astream("fast", "my secret word")]
-        else:
-            await hub.achat("fast", "my secret word")
+        await answer(hub, "fast", "my secret word", streaming=streaming)
     kind = "stream" if streaming else "call"
     assert [e.kind for e in sink.events] == [f"{kind}.failed"]
     assert sink.events[0].error is not None
