@@ -46,15 +46,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LAYERS",
-    "Call",
     "CallOptions",
     "GroupTarget",
-    "Handler",
-    "Host",
-    "Layer",
     "ModelTarget",
     "Pipeline",
-    "Reply",
     "parse_structured",
 ]
 
