@@ -41,6 +41,7 @@ __all__ = [
     "assert_stream_equals_chat",
     "cassette_interactions",
     "cassette_player",
+    "cassette_problems",
     "header_differences",
     "hub_for",
     "hub_maker",
@@ -648,6 +649,28 @@ def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:
 
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     return list(data.get("interactions") or [])
+
+
+def cassette_problems(
+    folder: str | Path, check: Callable[[dict[str, Any]], tuple[int, list[str]]]
+) -> tuple[int, list[str]]:
+    """Run ``check`` over every interaction of every cassette in ``folder``: how many
+    bodies it checked in all, and its problems, each led by ``<cassette>#<interaction>``.
+
+    ``check`` answers ``(bodies checked, problems)`` for one interaction (see
+    :func:`cassette_interactions`); an exception it raises (an SDK type refusing a body)
+    is that interaction's one problem, so a run reports every cassette at once.
+    """
+    checked, problems = 0, []
+    for file in sorted(Path(folder).glob("*.yaml")):
+        for number, interaction in enumerate(cassette_interactions(file)):
+            try:
+                count, found = check(interaction)
+            except Exception as error:
+                count, found = 1, [f"{type(error).__name__}: {error}"]
+            checked += count
+            problems += [f"{file.stem}#{number}: {problem}" for problem in found]
+    return checked, problems
 
 
 def answer_text(interaction: dict[str, Any]) -> str:

@@ -40,7 +40,7 @@ from relay_core import (
 from relay_core.testing import (
     FakeServer,
     answer_text,
-    cassette_interactions,
+    cassette_problems,
     header_differences,
     json_answer,
     json_differences,
@@ -320,15 +320,15 @@ def _bodies(interaction: dict[str, Any]) -> list[tuple[Any, Any]]:
 
 
 def test_every_cassette_answer_is_an_sdk_type() -> None:
-    problems: list[str] = []
-    checked = 0
-    for file in sorted(CASSETTES.glob("*.yaml")):
-        for number, interaction in enumerate(cassette_interactions(file)):
-            for kind, body in _bodies(interaction):
-                checked += 1
-                name = f"{file.stem}#{number}"
-                for problem in model_problems(kind, body):
-                    if f"{body.get('type')}:{problem}" not in ALLOWED_UNKNOWN:
-                        problems.append(f"{name}: {body.get('type')}: {problem}")
+    def check(interaction: dict[str, Any]) -> tuple[int, list[str]]:
+        bodies = _bodies(interaction)
+        return len(bodies), [
+            f"{body.get('type')}: {problem}"
+            for kind, body in bodies
+            for problem in model_problems(kind, body)
+            if f"{body.get('type')}:{problem}" not in ALLOWED_UNKNOWN
+        ]
+
+    checked, problems = cassette_problems(CASSETTES, check)
     assert checked > 20
     assert problems == [], "\n".join(problems)

@@ -31,6 +31,7 @@ from relay_core.testing import (
     FakeServer,
     answer_text,
     cassette_interactions,
+    cassette_problems,
     json_answer,
     json_differences,
     model_problems,
@@ -263,16 +264,7 @@ def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
 
 
 def test_every_cassette_answer_is_an_sdk_type() -> None:
-    problems: list[str] = []
-    checked = 0
-    for file in sorted(CASSETTES.glob("*.yaml")):
-        for number, interaction in enumerate(cassette_interactions(file)):
-            try:
-                count, found = check_interaction(interaction)
-            except Exception as error:  # pydantic's ValidationError, reported in full
-                count, found = 1, [f"{type(error).__name__}: {error}"]
-            checked += count
-            problems += [f"{file.stem}#{number}: {problem}" for problem in found]
+    checked, problems = cassette_problems(CASSETTES, check_interaction)
     assert checked > 20
     assert problems == [], "\n".join(problems)
     assert set(ALLOWED_UNREAD) <= _SEEN_UNREAD, "stale: " + str(set(ALLOWED_UNREAD) - _SEEN_UNREAD)
