@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay_core.config import parse_catalog
 from relay_core.hub import Hub
-from relay_core.types import Response, Tool
+from relay_core.types import Request, Response, Tool
 
 if TYPE_CHECKING:
     import httpx
@@ -838,9 +838,13 @@ class ProviderConformance:
     "base_url": ...}`` for a provider under a key of its own). It also checks discovery
     through the entry point (``entry_point``, by default the provider's name) with the
     adapter imported only when first used, the allow and block lists, that the entry
-    point module stays light, and that every capability the adapter does not declare is
-    refused with ``UnsupportedCapability``. List a scenario the provider cannot produce
-    in ``not_applicable`` with the reason; ``"response_id"`` there says the provider's
+    point module stays light, registration in code, that every capability the adapter
+    declares is accepted and every one it does not is refused with
+    ``UnsupportedCapability``, and that with ``api_key_env`` unset a call is a
+    ``CredentialError`` naming the variable before anything is sent (and an adapter built
+    by hand, without the hub, raises ``AuthenticationError`` naming it: the
+    ``unkeyed_adapter`` scenario). List a scenario the provider cannot produce in
+    ``not_applicable`` with the reason; ``"response_id"`` there says the provider's
     answers carry no id, so neither chat's nor the stream's response may have one.
     """
 
@@ -849,6 +853,7 @@ class ProviderConformance:
     model: str = "conformance-model"
     settings: dict[str, Any] = {}  # noqa: RUF012 - the catalog entry's settings, e.g. base_url
     entry_point: str | None = None  # the plugin's name in the entry point group; default provider
+    adapter: type | None = None  # the adapter class registering the plugin in code must give
     not_applicable: dict[str, str] = {}  # noqa: RUF012 - read-only, overridden per plugin
 
     # -- what a plugin provides ---------------------------------------------------------
@@ -1185,6 +1190,42 @@ class ProviderConformance:
         for text in (str(caught.value), repr(caught.value), caught.value.provider_message):
             assert CONFORMANCE_KEY not in text
 
+    def _capability_requests(self) -> dict[Any, Request]:
+        """A request needing each capability a request can ask for (streaming and
+        batches are asked for by the call)."""
+        from relay_core.providers import Capability
+        from relay_core.types import (
+            DocumentPart,
+            GenerationConfig,
+            ImagePart,
+            Message,
+            ResponseSchema,
+        )
+
+        target = f"{self.provider}/{self.model}"
+
+        def asking(*parts: Any, **fields: Any) -> Request:
+            return Request(messages=(Message.user("x", *parts),), model=target, **fields)
+
+        return {
+            Capability.TOOLS: asking(tools=(Tool("t"),)),
+            Capability.STRUCTURED_OUTPUT: asking(
+                response_schema=ResponseSchema({"type": "object"})
+            ),
+            Capability.VISION: asking(ImagePart(url="https://example.test/a.png")),
+            Capability.DOCUMENTS: asking(DocumentPart(url="https://example.test/a.pdf")),
+            Capability.THINKING: asking(config=GenerationConfig(reasoning="low")),
+        }
+
+    def test_declared_capabilities_are_accepted(self, monkeypatch: Any) -> None:
+        self._set_key(monkeypatch)
+        declared = self._capabilities()
+        with self._hub("text") as hub:
+            handle = hub.get(f"{self.provider}/{self.model}")
+            for capability, request in self._capability_requests().items():
+                if capability in declared:
+                    handle.prepare(request)  # raises UnsupportedCapability if refused
+
     def test_undeclared_capabilities_are_refused(self, monkeypatch: Any) -> None:
         import asyncio
 
@@ -1192,30 +1233,16 @@ class ProviderConformance:
 
         from relay_core.errors import UnsupportedCapability
         from relay_core.providers import Capability
-        from relay_core.types import DocumentPart, ImagePart, Message, Tool
 
         self._set_key(monkeypatch)
         declared = self._capabilities()
-        needs: dict[Capability, dict[str, Any]] = {
-            Capability.TOOLS: {"tools": [Tool("t")]},
-            Capability.STRUCTURED_OUTPUT: {"response_schema": {"type": "object"}},
-            Capability.VISION: {
-                "prompt": Message.user("see", ImagePart(url="https://example.test/a.png"))
-            },
-            Capability.DOCUMENTS: {
-                "prompt": Message.user("read", DocumentPart(url="https://example.test/a.pdf"))
-            },
-            Capability.THINKING: {"reasoning": "low"},
-        }
         with self._hub("text") as hub:
             target = f"{self.provider}/{self.model}"
-            for capability, options in needs.items():
+            for capability, request in self._capability_requests().items():
                 if capability in declared:
                     continue
-                options = dict(options)
-                prompt = options.pop("prompt", "x")
                 with pytest.raises(UnsupportedCapability, match=str(capability)):
-                    hub.chat(target, prompt, **options)
+                    hub.chat(request)
             if Capability.STREAM not in declared:
                 with pytest.raises(UnsupportedCapability, match="stream"):
                     list(hub.stream(target, "x"))
@@ -1224,9 +1251,80 @@ class ProviderConformance:
                 with pytest.raises(UnsupportedCapability, match="batch"):
                     asyncio.run(adapter.batch_status("b1"))
 
-    def _set_key(self, monkeypatch: Any) -> None:
+    def test_registered_in_code_gives_the_adapter(self) -> None:
+        from relay_core.plugins import PluginRegistry
+        from relay_core.providers import Provider
+
+        registry = PluginRegistry(autoload=False)
+        registry.register(self.plugin, name=self.entry_point or self.provider)
+        adapter = registry.provider(self._registered_name()).load()
+        assert isinstance(adapter, type)
+        assert issubclass(adapter, Provider)
+        assert self.adapter in (None, adapter), f"registered {adapter}, not {self.adapter}"
+
+    def test_a_missing_key_names_its_variable_before_anything_is_sent(
+        self, monkeypatch: Any
+    ) -> None:
+        """Through the hub a missing key is a ``CredentialError``; an adapter made
+        without the hub raises ``AuthenticationError``; both name the variable to set."""
+        import asyncio
+
+        import httpx
+        import pytest
+
+        from relay_core.errors import AuthenticationError, CredentialError, RelayError
+        from relay_core.http import HttpClient, HttpPool
+        from relay_core.providers import ProviderSettings
+
+        env = self._key_env()
+        if not env:
+            pytest.skip("the provider reads no API key from the environment")
+        monkeypatch.delenv(env, raising=False)
+        sent: list[httpx.Request] = []
+
+        def seen(answer: httpx.Response) -> httpx.Response:
+            sent.append(answer.request)
+            return answer
+
+        def refuse(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return httpx.Response(500)
+
+        with self._hub("text", wrap=seen) as hub, pytest.raises(CredentialError, match=env):
+            self._ask(hub, "text")
+        assert sent == []
+        self._applicable("unkeyed_adapter")
+        entry = self._entry()
+        adapter_class = entry.load()
+        settings = ProviderSettings(
+            name=self._registered_name(),
+            base_url=self.settings.get("base_url", entry.defaults.get("base_url")),
+        )
+        pool = HttpPool(transport=httpx.MockTransport(refuse))
+        http = HttpClient(
+            pool,
+            settings,
+            base_url=settings.base_url or adapter_class.default_base_url,
+            rules=adapter_class.error_rules,
+        )
+        request = Request.from_prompt("x", model=self.model)
+        with pytest.raises(RelayError) as caught:
+            asyncio.run(adapter_class(settings, http).chat(request))
+        assert sent == [], f"an adapter without a key sent {sent[0].method} {sent[0].url}"
+        assert isinstance(caught.value, AuthenticationError), caught.value
+        assert env in str(caught.value)
+
+    def _entry(self) -> Any:
+        """The registry's entry for the provider (its adapter class and defaults)."""
         with self._hub("text") as hub:
-            entry = hub.plugins.provider(self._registered_name())
-            env = entry.defaults.get("api_key_env", entry.load().api_key_env)
+            return hub.plugins.provider(self._registered_name())
+
+    def _key_env(self) -> str | None:
+        entry = self._entry()
+        env: str | None = entry.defaults.get("api_key_env", entry.load().api_key_env)
+        return env
+
+    def _set_key(self, monkeypatch: Any) -> None:
+        env = self._key_env()
         if env:
             monkeypatch.setenv(env, CONFORMANCE_KEY)

@@ -7,26 +7,18 @@ from typing import Any
 
 import pytest
 
-import relay_openai
 from relay_core import (
     AuthenticationError,
     Capability,
     ConfigError,
     ContentPolicyError,
     NotFoundError,
-    PluginRegistry,
     ProviderUnavailable,
     QuotaExceeded,
     RateLimitError,
 )
 from relay_openai._adapter import OpenAIProvider
 from relay_openai._models import is_reasoning_model
-
-
-def test_in_code_registration() -> None:
-    registry = PluginRegistry(autoload=False)
-    registry.register(relay_openai, name="openai")
-    assert registry.provider("openai").load() is OpenAIProvider
 
 
 def test_declared_capabilities_and_settings() -> None:
