@@ -52,6 +52,7 @@ from relay_core.testing import (
     unexplained_differences,
     unread_keys,
 )
+from relay_gemini.payload import camel_case
 
 MakeHub = Callable[..., Hub]
 TARGET = f"gemini/{MODEL}"
@@ -279,26 +280,6 @@ INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
         "standard one, as the API's own examples do",
     ),
 }
-# Where the API takes free-form JSON: keys below these are the caller's, not the API's.
-FREE_FORM = {"parametersJsonSchema", "responseJsonSchema", "args", "response"}
-
-
-def _camel(value: Any) -> Any:
-    """``value`` with the API's field names in lowerCamelCase. The SDK writes some in
-    snake_case (file_uri, thinking_budget...), which the API reads as well: protobuf's
-    JSON mapping accepts a field's original name and its camelCase one."""
-    if isinstance(value, list):
-        return [_camel(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    renamed = {}
-    for key, item in value.items():
-        head, *rest = key.split("_")
-        name = head + "".join(word[:1].upper() + word[1:] for word in rest)
-        renamed[name] = item if name in FREE_FORM else _camel(item)
-    return renamed
-
-
 HEADERS = ("content-type", "x-goog-api-key")
 
 
@@ -347,7 +328,7 @@ def test_relay_sends_what_the_sdk_sends(make_hub: MakeHub, scenario: str) -> Non
         sdk.url.path,
         sdk.url.params,
     )
-    found = json_differences(_camel(json.loads(sdk.content)), json.loads(relay.content))
+    found = json_differences(camel_case(json.loads(sdk.content)), json.loads(relay.content))
     found.update(header_differences(sdk.headers, relay.headers, HEADERS))
     unexplained = unexplained_differences(scenario, found, INTENDED)
     assert unexplained == {}, f"{scenario}: SDK vs Relay differ at {unexplained}"
