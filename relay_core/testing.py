@@ -50,6 +50,7 @@ __all__ = [
     "memory_keyring",
     "model_problems",
     "recorded_waits",
+    "secret_shown",
     "sse_answer",
     "sse_payloads",
     "typed_dict_problems",
@@ -639,6 +640,24 @@ def assert_as_intended(
     assert not unexpected, f"{case}: Relay sends differently from the SDK: {unexpected}"
     stale = [path for (listed, path) in intended if listed == case and path not in differences]
     assert not stale, f"{case}: listed as intended differences, but the same now: {stale}"
+
+
+def secret_shown(secret: str, error: BaseException, *texts: str) -> list[str]:
+    """Where ``secret`` (an API key, a token) shows: in ``error`` as a user, a log or a
+    pickle sees it (``str``, ``repr``, its ``message`` and ``provider_message``, its
+    ``args`` as JSON) or in ``texts`` (captured logs and output, URLs sent...). A test
+    asserts the answer is ``[]``; a non-empty one names each place."""
+    places = {
+        "str(error)": str(error),
+        "repr(error)": repr(error),
+        "error.args": json.dumps(error.args, default=str),
+    }
+    for name in ("message", "provider_message"):
+        value = getattr(error, name, None)
+        if value is not None:
+            places[f"error.{name}"] = str(value)
+    places.update((f"texts[{number}]", text) for number, text in enumerate(texts))
+    return [where for where, text in places.items() if secret in text]
 
 
 def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay_core.testing import FakeServer, cassette_player, json_answer, sse_answer
+from relay_core.errors import AuthenticationError
+from relay_core.testing import FakeServer, cassette_player, json_answer, secret_shown, sse_answer
 
 CASSETTE = """\
 interactions:
@@ -117,3 +118,25 @@ def test_hub_maker_answers_through_the_handler_and_closes_every_hub() -> None:
         other.close = lambda: closed.append(other)  # type: ignore[method-assign] # never opened
         assert "slow" in other.catalog.models
     assert closed == [hub, other]
+
+
+def test_secret_shown_names_every_place_a_key_shows() -> None:
+    key = "sk-live-1234567890abcdef"
+    masked = AuthenticationError(f"invalid key {key}", provider="acme")  # Relay masks it
+    assert secret_shown(key, masked, "log line", "stdout") == []
+
+    class Leaky(Exception):
+        def __init__(self, message: str, provider_message: str) -> None:
+            super().__init__(message)
+            self.message = message
+            self.provider_message = provider_message
+
+    leaky = Leaky(f"invalid key {key}", "upstream said no")
+    assert secret_shown(key, leaky, "clean log", f"GET /v1?key={key}") == [
+        "str(error)",
+        "repr(error)",
+        "error.args",
+        "error.message",
+        "texts[1]",
+    ]
+    assert secret_shown(key, Leaky("no", key)) == ["error.provider_message"]
