@@ -33,7 +33,9 @@ __all__ = [
     "CONFORMANCE_KEY",
     "CONFORMANCE_TEXT",
     "MISSING",
+    "PNG_PIXEL",
     "SECRET_HEADERS",
+    "WEATHER_TOOL",
     "FakeServer",
     "ProviderConformance",
     "answer_text",
@@ -569,6 +571,18 @@ def wire_request(request: Any, headers: Sequence[str]) -> dict[str, Any]:
 
 
 MISSING = "<missing>"
+
+# What an SDK oracle sends through the SDK and through Relay alike: one tool, one image.
+WEATHER_TOOL = Tool(
+    "get_weather",
+    "Current weather in a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+PNG_PIXEL = bytes.fromhex(  # a 1x1 PNG
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4"
+    "890000000d4944415478da6364f8cf500f00038601805a347d6b000000004945"
+    "4e44ae426082"
+)
 
 
 def json_differences(left: Any, right: Any, path: str = "$") -> dict[str, tuple[Any, Any]]:

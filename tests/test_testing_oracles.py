@@ -16,6 +16,8 @@ from typing_extensions import Required, TypedDict
 
 from relay_core.testing import (
     MISSING,
+    PNG_PIXEL,
+    WEATHER_TOOL,
     answer_text,
     assert_as_intended,
     cassette_interactions,
@@ -304,3 +306,13 @@ def test_cassette_problems_name_the_cassette_and_interaction_of_each_problem(
         "b_chat#1: ValueError: not JSON",
     ]
     assert cassette_problems(tmp_path / "missing", check) == (0, [])
+
+
+def test_the_shared_oracle_data_is_what_it_says() -> None:
+    """A real 1x1 PNG (an SDK may sniff or re-encode an image) and a tool whose schema
+    an SDK accepts as given."""
+    assert PNG_PIXEL.startswith(b"\x89PNG\r\n\x1a\n")
+    assert PNG_PIXEL[12:24] == b"IHDR" + (1).to_bytes(4, "big") * 2
+    assert PNG_PIXEL.endswith(b"IEND\xaeB`\x82")
+    assert WEATHER_TOOL.name == "get_weather"
+    assert WEATHER_TOOL.parameters["required"] == ["city"]

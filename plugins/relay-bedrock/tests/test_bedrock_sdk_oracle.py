@@ -19,7 +19,6 @@ inside InvokeModel's answers (relay-anthropic's oracle).
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -64,6 +63,9 @@ from relay_core.testing import (
     json_differences,
     unexplained_differences,
 )
+from relay_core.testing import (
+    PNG_PIXEL as PIXEL,
+)
 
 MakeHub = Callable[..., Hub]
 TARGET = f"bedrock/{MODEL}"
@@ -76,9 +78,6 @@ SDK_WEATHER = {
         "inputSchema": {"json": PARAMETERS},
     }
 }
-PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 CALL_ID = "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q"
 

@@ -33,9 +33,14 @@ from relay_core import (
     Message,
     ResponseSchema,
     TextPart,
-    Tool,
     ToolCallPart,
     ToolResultPart,
+)
+from relay_core.testing import (
+    PNG_PIXEL as PIXEL,
+)
+from relay_core.testing import (
+    WEATHER_TOOL as WEATHER,
 )
 from relay_core.testing import (
     FakeServer,
@@ -52,11 +57,6 @@ from relay_core.testing import (
 
 MakeHub = Callable[..., Hub]
 
-WEATHER = Tool(
-    "get_weather",
-    "Current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 SDK_WEATHER = {
     "type": "function",
     "function": {
@@ -65,9 +65,6 @@ SDK_WEATHER = {
         "parameters": WEATHER.parameters,
     },
 }
-PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
 DATA_URL = "data:image/png;base64," + base64.b64encode(PIXEL).decode()
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 CALL_ID = "get_weather_0xq3v1pa4f2d"

@@ -52,6 +52,9 @@ from relay_core.testing import (
     unexplained_differences,
     unread_keys,
 )
+from relay_core.testing import (
+    PNG_PIXEL as PIXEL,
+)
 from relay_gemini.payload import camel_case
 
 MakeHub = Callable[..., Hub]
@@ -71,9 +74,6 @@ SDK_WEATHER = types.Tool(
             parameters_json_schema=PARAMETERS,
         )
     ]
-)
-PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 CALL_ID = "call-7f3a9c"

@@ -30,7 +30,6 @@ from relay_core import (
     Message,
     ResponseSchema,
     TextPart,
-    Tool,
     ToolCallPart,
     ToolResultPart,
 )
@@ -48,14 +47,15 @@ from relay_core.testing import (
     sse_payloads,
     unexplained_differences,
 )
+from relay_core.testing import (
+    PNG_PIXEL as PIXEL,
+)
+from relay_core.testing import (
+    WEATHER_TOOL as WEATHER,
+)
 
 MakeHub = Callable[..., Hub]
 
-WEATHER = Tool(
-    "get_weather",
-    "Current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 SDK_WEATHER = {
     "type": "function",
     "function": {
@@ -64,9 +64,6 @@ SDK_WEATHER = {
         "parameters": WEATHER.parameters,
     },
 }
-PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
 DATA_URL = "data:image/png;base64," + base64.b64encode(PIXEL).decode()
 SCHEMA = {
     "type": "object",
