@@ -51,6 +51,7 @@ __all__ = [
     "json_differences",
     "memory_keyring",
     "model_problems",
+    "plugin_fixtures",
     "recorded_waits",
     "secret_shown",
     "sse_answer",
@@ -105,6 +106,56 @@ def hub_maker(*plugins: object, catalog: str = "") -> Iterator[Callable[..., Hub
     finally:
         for hub in made:
             hub.close()
+
+
+def plugin_fixtures(
+    plugin: object,
+    *,
+    cassettes: str | Path,
+    keys: dict[str, str] | None = None,
+    catalog: str = "",
+) -> tuple[Any, Any, Any, Any]:
+    """The fixtures every provider plugin's ``conftest.py`` declares, for its own data:
+    ``make_hub`` (:func:`hub_maker` with ``plugin`` and ``catalog``), ``cassette``
+    (:func:`cassette_player` over ``cassettes``), ``waits`` (:func:`recorded_waits`),
+    and an autouse fixture setting ``keys`` (environment variables) when replaying, as
+    a recording takes the shell's real ones::
+
+        # conftest.py
+        make_hub, cassette, waits, _keys = plugin_fixtures(
+            relay_acme, cassettes=CASSETTES, keys={"ACME_API_KEY": KEY}
+        )
+
+    Assign them to those names: pytest finds a conftest's fixtures by name.
+    """
+    import pytest
+
+    @pytest.fixture(name="make_hub")
+    def make_hub() -> Iterator[Callable[..., Hub]]:
+        """A hub with the plugin registered in code, answering through ``handler`` (or
+        through the real transport, which cassettes replace); closed after the test."""
+        with hub_maker(plugin, catalog=catalog) as make:
+            yield make
+
+    @pytest.fixture(name="cassette")
+    def cassette() -> Callable[[str], AbstractContextManager[Any]]:
+        """``with cassette("name"):`` replays ``name.yaml`` of the plugin's cassettes."""
+        return cassette_player(cassettes)
+
+    @pytest.fixture(name="waits")
+    def waits() -> Iterator[list[float]]:
+        """The hub's retry waits, recorded instead of slept through."""
+        with recorded_waits() as recorded:
+            yield recorded
+
+    @pytest.fixture(name="_keys", autouse=True)
+    def set_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+        # Replaying needs a key only to build the adapter; recording uses the real one.
+        if os.environ.get("RELAY_RECORD", "none") == "none":
+            for name, value in (keys or {}).items():
+                monkeypatch.setenv(name, value)
+
+    return make_hub, cassette, waits, set_keys
 
 
 @contextmanager
