@@ -10,336 +10,119 @@ nothing and a program pays only for what it uses.
 
 from typing import TYPE_CHECKING
 
-from relay_core.lazy import lazy_exports as _lazy_exports
+from relay_core.lazy import typed_exports as _typed_exports
 
+# The public API, one line a name: type checkers read these imports (the alias marks a
+# re-export); at run time ``_typed_exports`` reads the same lines and imports a name on
+# its first use, so ``__all__`` is derived from them and cannot drift.
 if TYPE_CHECKING:
-    from relay_core.batch._client import AsyncRelayClient, RelayClient
-    from relay_core.batch._types import BatchRequest, Job
-    from relay_core.caching import ResponseCache
-    from relay_core.config import (
-        BreakerSettings,
-        Catalog,
-        CredentialRef,
-        Defaults,
-        GroupConfig,
-        ModelConfig,
-        ProviderConfig,
-        RateLimits,
-        RouteRule,
-        RouteWhen,
-        load_catalog,
-        parse_catalog,
-    )
-    from relay_core.errors import (
-        AuthenticationError,
-        BatchInputError,
-        CircuitOpen,
-        ConfigError,
-        ContentPolicyError,
-        ContextWindowExceeded,
-        CredentialError,
-        GuardrailViolation,
-        InvalidRequestError,
-        JobConflict,
-        JobError,
-        JobNotFound,
-        MalformedResponse,
-        NotFoundError,
-        PluginBlocked,
-        PluginBroken,
-        PluginNotInstalled,
-        ProviderConflict,
-        ProviderError,
-        ProviderUnavailable,
-        QuotaExceeded,
-        RateLimitError,
-        RelayError,
-        ResultsNotReady,
-        Timeout,
-        UnknownAlias,
-        UnsupportedCapability,
-        WorkspaceError,
-    )
-    from relay_core.hookspecs import hookimpl
-    from relay_core.hub import Hub, ModelHandle
-    from relay_core.log import configure_logging
-    from relay_core.plugins import PluginRegistry, PluginWarning
-    from relay_core.pricing import (
-        ModelInfo,
-        ModelPrice,
-        PriceQuote,
-        PricingProfile,
-        PricingSource,
-        compute_cost,
-    )
-    from relay_core.providers import (
-        BatchLimits,
-        Capability,
-        ErrorRule,
-        Provider,
-        ProviderSettings,
-    )
-    from relay_core.routing import Candidate, Route, Router, RoutingContext
-    from relay_core.secrets import Secret
-    from relay_core.streaming import StreamAssembler
-    from relay_core.tools import FunctionToolset, ToolOutput, Toolset, function_tool
-    from relay_core.types import (
-        AuditEvent,
-        BatchCounts,
-        BatchItem,
-        Citation,
-        CitationDelta,
-        Cost,
-        DocumentPart,
-        EndEvent,
-        ErrorInfo,
-        GenerationConfig,
-        ImagePart,
-        Message,
-        Part,
-        ProviderBatch,
-        Request,
-        Response,
-        ResponseSchema,
-        ServerToolCallDelta,
-        ServerToolCallPart,
-        ServerToolResultDelta,
-        ServerToolResultPart,
-        StreamEvent,
-        TextDelta,
-        TextPart,
-        ThinkingDelta,
-        ThinkingPart,
-        Tool,
-        ToolCallDelta,
-        ToolCallPart,
-        ToolResultPart,
-        ToolRun,
-        ToolStep,
-        Usage,
-        UsageEvent,
-    )
+    from relay_core.batch._client import AsyncRelayClient as AsyncRelayClient
+    from relay_core.batch._client import RelayClient as RelayClient
+    from relay_core.batch._types import BatchRequest as BatchRequest
+    from relay_core.batch._types import Job as Job
+    from relay_core.caching import ResponseCache as ResponseCache
+    from relay_core.config import BreakerSettings as BreakerSettings
+    from relay_core.config import Catalog as Catalog
+    from relay_core.config import CredentialRef as CredentialRef
+    from relay_core.config import Defaults as Defaults
+    from relay_core.config import GroupConfig as GroupConfig
+    from relay_core.config import ModelConfig as ModelConfig
+    from relay_core.config import ProviderConfig as ProviderConfig
+    from relay_core.config import RateLimits as RateLimits
+    from relay_core.config import RouteRule as RouteRule
+    from relay_core.config import RouteWhen as RouteWhen
+    from relay_core.config import load_catalog as load_catalog
+    from relay_core.config import parse_catalog as parse_catalog
+    from relay_core.errors import AuthenticationError as AuthenticationError
+    from relay_core.errors import BatchInputError as BatchInputError
+    from relay_core.errors import CircuitOpen as CircuitOpen
+    from relay_core.errors import ConfigError as ConfigError
+    from relay_core.errors import ContentPolicyError as ContentPolicyError
+    from relay_core.errors import ContextWindowExceeded as ContextWindowExceeded
+    from relay_core.errors import CredentialError as CredentialError
+    from relay_core.errors import GuardrailViolation as GuardrailViolation
+    from relay_core.errors import InvalidRequestError as InvalidRequestError
+    from relay_core.errors import JobConflict as JobConflict
+    from relay_core.errors import JobError as JobError
+    from relay_core.errors import JobNotFound as JobNotFound
+    from relay_core.errors import MalformedResponse as MalformedResponse
+    from relay_core.errors import NotFoundError as NotFoundError
+    from relay_core.errors import PluginBlocked as PluginBlocked
+    from relay_core.errors import PluginBroken as PluginBroken
+    from relay_core.errors import PluginNotInstalled as PluginNotInstalled
+    from relay_core.errors import ProviderConflict as ProviderConflict
+    from relay_core.errors import ProviderError as ProviderError
+    from relay_core.errors import ProviderUnavailable as ProviderUnavailable
+    from relay_core.errors import QuotaExceeded as QuotaExceeded
+    from relay_core.errors import RateLimitError as RateLimitError
+    from relay_core.errors import RelayError as RelayError
+    from relay_core.errors import ResultsNotReady as ResultsNotReady
+    from relay_core.errors import Timeout as Timeout
+    from relay_core.errors import UnknownAlias as UnknownAlias
+    from relay_core.errors import UnsupportedCapability as UnsupportedCapability
+    from relay_core.errors import WorkspaceError as WorkspaceError
+    from relay_core.hookspecs import hookimpl as hookimpl
+    from relay_core.hub import Hub as Hub
+    from relay_core.hub import ModelHandle as ModelHandle
+    from relay_core.log import configure_logging as configure_logging
+    from relay_core.plugins import PluginRegistry as PluginRegistry
+    from relay_core.plugins import PluginWarning as PluginWarning
+    from relay_core.pricing import ModelInfo as ModelInfo
+    from relay_core.pricing import ModelPrice as ModelPrice
+    from relay_core.pricing import PriceQuote as PriceQuote
+    from relay_core.pricing import PricingProfile as PricingProfile
+    from relay_core.pricing import PricingSource as PricingSource
+    from relay_core.pricing import compute_cost as compute_cost
+    from relay_core.providers import BatchLimits as BatchLimits
+    from relay_core.providers import Capability as Capability
+    from relay_core.providers import ErrorRule as ErrorRule
+    from relay_core.providers import Provider as Provider
+    from relay_core.providers import ProviderSettings as ProviderSettings
+    from relay_core.routing import Candidate as Candidate
+    from relay_core.routing import Route as Route
+    from relay_core.routing import Router as Router
+    from relay_core.routing import RoutingContext as RoutingContext
+    from relay_core.secrets import Secret as Secret
+    from relay_core.streaming import StreamAssembler as StreamAssembler
+    from relay_core.tools import FunctionToolset as FunctionToolset
+    from relay_core.tools import ToolOutput as ToolOutput
+    from relay_core.tools import Toolset as Toolset
+    from relay_core.tools import function_tool as function_tool
+    from relay_core.types import AuditEvent as AuditEvent
+    from relay_core.types import BatchCounts as BatchCounts
+    from relay_core.types import BatchItem as BatchItem
+    from relay_core.types import Citation as Citation
+    from relay_core.types import CitationDelta as CitationDelta
+    from relay_core.types import Cost as Cost
+    from relay_core.types import DocumentPart as DocumentPart
+    from relay_core.types import EndEvent as EndEvent
+    from relay_core.types import ErrorInfo as ErrorInfo
+    from relay_core.types import GenerationConfig as GenerationConfig
+    from relay_core.types import ImagePart as ImagePart
+    from relay_core.types import Message as Message
+    from relay_core.types import Part as Part
+    from relay_core.types import ProviderBatch as ProviderBatch
+    from relay_core.types import Request as Request
+    from relay_core.types import Response as Response
+    from relay_core.types import ResponseSchema as ResponseSchema
+    from relay_core.types import ServerToolCallDelta as ServerToolCallDelta
+    from relay_core.types import ServerToolCallPart as ServerToolCallPart
+    from relay_core.types import ServerToolResultDelta as ServerToolResultDelta
+    from relay_core.types import ServerToolResultPart as ServerToolResultPart
+    from relay_core.types import StreamEvent as StreamEvent
+    from relay_core.types import TextDelta as TextDelta
+    from relay_core.types import TextPart as TextPart
+    from relay_core.types import ThinkingDelta as ThinkingDelta
+    from relay_core.types import ThinkingPart as ThinkingPart
+    from relay_core.types import Tool as Tool
+    from relay_core.types import ToolCallDelta as ToolCallDelta
+    from relay_core.types import ToolCallPart as ToolCallPart
+    from relay_core.types import ToolResultPart as ToolResultPart
+    from relay_core.types import ToolRun as ToolRun
+    from relay_core.types import ToolStep as ToolStep
+    from relay_core.types import Usage as Usage
+    from relay_core.types import UsageEvent as UsageEvent
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AsyncRelayClient",
-    "AuditEvent",
-    "AuthenticationError",
-    "BatchCounts",
-    "BatchInputError",
-    "BatchItem",
-    "BatchLimits",
-    "BatchRequest",
-    "BreakerSettings",
-    "Candidate",
-    "Capability",
-    "Catalog",
-    "CircuitOpen",
-    "Citation",
-    "CitationDelta",
-    "ConfigError",
-    "ContentPolicyError",
-    "ContextWindowExceeded",
-    "Cost",
-    "CredentialError",
-    "CredentialRef",
-    "Defaults",
-    "DocumentPart",
-    "EndEvent",
-    "ErrorInfo",
-    "ErrorRule",
-    "FunctionToolset",
-    "GenerationConfig",
-    "GroupConfig",
-    "GuardrailViolation",
-    "Hub",
-    "ImagePart",
-    "InvalidRequestError",
-    "Job",
-    "JobConflict",
-    "JobError",
-    "JobNotFound",
-    "MalformedResponse",
-    "Message",
-    "ModelConfig",
-    "ModelHandle",
-    "ModelInfo",
-    "ModelPrice",
-    "NotFoundError",
-    "Part",
-    "PluginBlocked",
-    "PluginBroken",
-    "PluginNotInstalled",
-    "PluginRegistry",
-    "PluginWarning",
-    "PriceQuote",
-    "PricingProfile",
-    "PricingSource",
-    "Provider",
-    "ProviderBatch",
-    "ProviderConfig",
-    "ProviderConflict",
-    "ProviderError",
-    "ProviderSettings",
-    "ProviderUnavailable",
-    "QuotaExceeded",
-    "RateLimitError",
-    "RateLimits",
-    "RelayClient",
-    "RelayError",
-    "Request",
-    "Response",
-    "ResponseCache",
-    "ResponseSchema",
-    "ResultsNotReady",
-    "Route",
-    "RouteRule",
-    "RouteWhen",
-    "Router",
-    "RoutingContext",
-    "Secret",
-    "ServerToolCallDelta",
-    "ServerToolCallPart",
-    "ServerToolResultDelta",
-    "ServerToolResultPart",
-    "StreamAssembler",
-    "StreamEvent",
-    "TextDelta",
-    "TextPart",
-    "ThinkingDelta",
-    "ThinkingPart",
-    "Timeout",
-    "Tool",
-    "ToolCallDelta",
-    "ToolCallPart",
-    "ToolOutput",
-    "ToolResultPart",
-    "ToolRun",
-    "ToolStep",
-    "Toolset",
-    "UnknownAlias",
-    "UnsupportedCapability",
-    "Usage",
-    "UsageEvent",
-    "WorkspaceError",
-    "__version__",
-    "compute_cost",
-    "configure_logging",
-    "function_tool",
-    "hookimpl",
-    "load_catalog",
-    "parse_catalog",
-]
-
-_MODULE_OF: dict[str, str] = {
-    "AsyncRelayClient": "relay_core.batch._client",
-    "RelayClient": "relay_core.batch._client",
-    "BatchRequest": "relay_core.batch._types",
-    "Job": "relay_core.batch._types",
-    "RateLimits": "relay_core.config",
-    "BatchInputError": "relay_core.errors",
-    "JobConflict": "relay_core.errors",
-    "JobError": "relay_core.errors",
-    "JobNotFound": "relay_core.errors",
-    "ResultsNotReady": "relay_core.errors",
-    "AuditEvent": "relay_core.types",
-    "AuthenticationError": "relay_core.errors",
-    "BatchCounts": "relay_core.types",
-    "BatchLimits": "relay_core.providers",
-    "BatchItem": "relay_core.types",
-    "Capability": "relay_core.providers",
-    "Catalog": "relay_core.config",
-    "ConfigError": "relay_core.errors",
-    "ContentPolicyError": "relay_core.errors",
-    "ContextWindowExceeded": "relay_core.errors",
-    "Citation": "relay_core.types",
-    "CitationDelta": "relay_core.types",
-    "Cost": "relay_core.types",
-    "CredentialError": "relay_core.errors",
-    "CredentialRef": "relay_core.config",
-    "Defaults": "relay_core.config",
-    "DocumentPart": "relay_core.types",
-    "EndEvent": "relay_core.types",
-    "ErrorInfo": "relay_core.types",
-    "ErrorRule": "relay_core.providers",
-    "GenerationConfig": "relay_core.types",
-    "GroupConfig": "relay_core.config",
-    "GuardrailViolation": "relay_core.errors",
-    "Hub": "relay_core.hub",
-    "ImagePart": "relay_core.types",
-    "InvalidRequestError": "relay_core.errors",
-    "MalformedResponse": "relay_core.errors",
-    "Message": "relay_core.types",
-    "ModelConfig": "relay_core.config",
-    "ModelHandle": "relay_core.hub",
-    "ModelPrice": "relay_core.pricing",
-    "NotFoundError": "relay_core.errors",
-    "Part": "relay_core.types",
-    "PluginBlocked": "relay_core.errors",
-    "PluginBroken": "relay_core.errors",
-    "PluginNotInstalled": "relay_core.errors",
-    "PluginRegistry": "relay_core.plugins",
-    "PluginWarning": "relay_core.plugins",
-    "ProviderConflict": "relay_core.errors",
-    "PricingProfile": "relay_core.pricing",
-    "PricingSource": "relay_core.pricing",
-    "Provider": "relay_core.providers",
-    "ProviderBatch": "relay_core.types",
-    "ProviderConfig": "relay_core.config",
-    "ProviderError": "relay_core.errors",
-    "ProviderSettings": "relay_core.providers",
-    "ProviderUnavailable": "relay_core.errors",
-    "QuotaExceeded": "relay_core.errors",
-    "RateLimitError": "relay_core.errors",
-    "RelayError": "relay_core.errors",
-    "Request": "relay_core.types",
-    "Response": "relay_core.types",
-    "ResponseSchema": "relay_core.types",
-    "Secret": "relay_core.secrets",
-    "ServerToolCallDelta": "relay_core.types",
-    "ServerToolCallPart": "relay_core.types",
-    "ServerToolResultDelta": "relay_core.types",
-    "ServerToolResultPart": "relay_core.types",
-    "StreamAssembler": "relay_core.streaming",
-    "StreamEvent": "relay_core.types",
-    "TextDelta": "relay_core.types",
-    "TextPart": "relay_core.types",
-    "ThinkingDelta": "relay_core.types",
-    "ThinkingPart": "relay_core.types",
-    "Timeout": "relay_core.errors",
-    "Tool": "relay_core.types",
-    "ToolCallDelta": "relay_core.types",
-    "ToolCallPart": "relay_core.types",
-    "ToolResultPart": "relay_core.types",
-    "UnknownAlias": "relay_core.errors",
-    "UnsupportedCapability": "relay_core.errors",
-    "WorkspaceError": "relay_core.errors",
-    "Usage": "relay_core.types",
-    "UsageEvent": "relay_core.types",
-    "compute_cost": "relay_core.pricing",
-    "configure_logging": "relay_core.log",
-    "hookimpl": "relay_core.hookspecs",
-    "load_catalog": "relay_core.config",
-    "parse_catalog": "relay_core.config",
-    "CircuitOpen": "relay_core.errors",
-    "BreakerSettings": "relay_core.config",
-    "RouteRule": "relay_core.config",
-    "RouteWhen": "relay_core.config",
-    "ModelInfo": "relay_core.pricing",
-    "PriceQuote": "relay_core.pricing",
-    "Candidate": "relay_core.routing",
-    "Route": "relay_core.routing",
-    "Router": "relay_core.routing",
-    "RoutingContext": "relay_core.routing",
-    "ResponseCache": "relay_core.caching",
-    "ToolRun": "relay_core.types",
-    "ToolStep": "relay_core.types",
-    "Toolset": "relay_core.tools",
-    "FunctionToolset": "relay_core.tools",
-    "ToolOutput": "relay_core.tools",
-    "function_tool": "relay_core.tools",
-}
-
-
-__getattr__, __dir__ = _lazy_exports(__name__, globals(), _MODULE_OF, listed=__all__)
+__getattr__, __dir__ = _typed_exports(__name__, globals(), also=["__version__"])

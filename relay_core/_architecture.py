@@ -81,6 +81,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # Third-party (and standard library) modules a function may import, for cold start: none
 # is loaded by ``import relay_core`` and loading a catalog, and each costs milliseconds.
 DEFERRED_THIRD_PARTY: dict[str, str] = {
+    "ast": "a few ms; only when relay_core's exports are first read from its source",
     "asyncio": "about 25 ms; only a call needs it",
     "cattrs.strategies": "about 5 ms; only when the first converter is built",
     "click": "the CLI's, never the library's",

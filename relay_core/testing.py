@@ -33,11 +33,29 @@ import typing_extensions
 
 from relay_core import http
 from relay_core.config import parse_catalog
-from relay_core.errors import AuthenticationError, RateLimitError, UnsupportedCapability
+from relay_core.errors import (
+    AuthenticationError,
+    CredentialError,
+    RateLimitError,
+    RelayError,
+    UnsupportedCapability,
+)
 from relay_core.hub import Hub
-from relay_core.providers import Capability
+from relay_core.plugins import PluginRegistry
+from relay_core.providers import Capability, Provider, ProviderSettings
 from relay_core.secrets import mask
-from relay_core.types import DocumentPart, EndEvent, ImagePart, Message, Response, TextDelta, Tool
+from relay_core.types import (
+    DocumentPart,
+    EndEvent,
+    GenerationConfig,
+    ImagePart,
+    Message,
+    Request,
+    Response,
+    ResponseSchema,
+    TextDelta,
+    Tool,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -46,7 +64,9 @@ __all__ = [
     "CONFORMANCE_KEY",
     "CONFORMANCE_TEXT",
     "MISSING",
+    "PNG_PIXEL",
     "SECRET_HEADERS",
+    "WEATHER_TOOL",
     "FakeServer",
     "ProviderConformance",
     "answer_text",
@@ -54,6 +74,7 @@ __all__ = [
     "assert_stream_equals_chat",
     "cassette_interactions",
     "cassette_player",
+    "cassette_problems",
     "header_differences",
     "hub_for",
     "hub_maker",
@@ -61,7 +82,9 @@ __all__ = [
     "json_differences",
     "memory_keyring",
     "model_problems",
+    "plugin_fixtures",
     "recorded_waits",
+    "secret_shown",
     "sse_answer",
     "sse_payloads",
     "typed_dict_problems",
@@ -114,6 +137,56 @@ def hub_maker(*plugins: object, catalog: str = "") -> Iterator[Callable[..., Hub
     finally:
         for hub in made:
             hub.close()
+
+
+def plugin_fixtures(
+    plugin: object,
+    *,
+    cassettes: str | Path,
+    keys: dict[str, str] | None = None,
+    catalog: str = "",
+) -> tuple[Any, Any, Any, Any]:
+    """The fixtures every provider plugin's ``conftest.py`` declares, for its own data:
+    ``make_hub`` (:func:`hub_maker` with ``plugin`` and ``catalog``), ``cassette``
+    (:func:`cassette_player` over ``cassettes``), ``waits`` (:func:`recorded_waits`),
+    and an autouse fixture setting ``keys`` (environment variables) when replaying, as
+    a recording takes the shell's real ones::
+
+        # conftest.py
+        make_hub, cassette, waits, _keys = plugin_fixtures(
+            relay_acme, cassettes=CASSETTES, keys={"ACME_API_KEY": KEY}
+        )
+
+    Assign them to those names: pytest finds a conftest's fixtures by name.
+    """
+    import pytest
+
+    @pytest.fixture(name="make_hub")
+    def make_hub() -> Iterator[Callable[..., Hub]]:
+        """A hub with the plugin registered in code, answering through ``handler`` (or
+        through the real transport, which cassettes replace); closed after the test."""
+        with hub_maker(plugin, catalog=catalog) as make:
+            yield make
+
+    @pytest.fixture(name="cassette")
+    def cassette() -> Callable[[str], AbstractContextManager[Any]]:
+        """``with cassette("name"):`` replays ``name.yaml`` of the plugin's cassettes."""
+        return cassette_player(cassettes)
+
+    @pytest.fixture(name="waits")
+    def waits() -> Iterator[list[float]]:
+        """The hub's retry waits, recorded instead of slept through."""
+        with recorded_waits() as recorded:
+            yield recorded
+
+    @pytest.fixture(name="_keys", autouse=True)
+    def set_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+        # Replaying needs a key only to build the adapter; recording uses the real one.
+        if os.environ.get("RELAY_RECORD", "none") == "none":
+            for name, value in (keys or {}).items():
+                monkeypatch.setenv(name, value)
+
+    return make_hub, cassette, waits, set_keys
 
 
 @contextmanager
@@ -562,6 +635,18 @@ def wire_request(request: Any, headers: Sequence[str]) -> dict[str, Any]:
 
 MISSING = "<missing>"
 
+# What an SDK oracle sends through the SDK and through Relay alike: one tool, one image.
+WEATHER_TOOL = Tool(
+    "get_weather",
+    "Current weather in a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+PNG_PIXEL = bytes.fromhex(  # a 1x1 PNG
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4"
+    "890000000d4944415478da6364f8cf500f00038601805a347d6b000000004945"
+    "4e44ae426082"
+)
+
 
 def json_differences(left: Any, right: Any, path: str = "$") -> dict[str, tuple[Any, Any]]:
     """Where two JSON values differ: ``{path: (left's, right's)}``, a key one side lacks
@@ -634,6 +719,24 @@ def assert_as_intended(
     assert not stale, f"{case}: listed as intended differences, but the same now: {stale}"
 
 
+def secret_shown(secret: str, error: BaseException, *texts: str) -> list[str]:
+    """Where ``secret`` (an API key, a token) shows: in ``error`` as a user, a log or a
+    pickle sees it (``str``, ``repr``, its ``message`` and ``provider_message``, its
+    ``args`` as JSON) or in ``texts`` (captured logs and output, URLs sent...). A test
+    asserts the answer is ``[]``; a non-empty one names each place."""
+    places = {
+        "str(error)": str(error),
+        "repr(error)": repr(error),
+        "error.args": json.dumps(error.args, default=str),
+    }
+    for name in ("message", "provider_message"):
+        value = getattr(error, name, None)
+        if value is not None:
+            places[f"error.{name}"] = str(value)
+    places.update((f"texts[{number}]", text) for number, text in enumerate(texts))
+    return [where for where, text in places.items() if secret in text]
+
+
 def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:
     """The interactions of a vcrpy cassette file as plain data (``request`` and
     ``response`` mappings), for tests that read what a cassette asserts about the wire;
@@ -642,6 +745,28 @@ def cassette_interactions(path: str | Path) -> list[dict[str, Any]]:
 
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     return list(data.get("interactions") or [])
+
+
+def cassette_problems(
+    folder: str | Path, check: Callable[[dict[str, Any]], tuple[int, list[str]]]
+) -> tuple[int, list[str]]:
+    """Run ``check`` over every interaction of every cassette in ``folder``: how many
+    bodies it checked in all, and its problems, each led by ``<cassette>#<interaction>``.
+
+    ``check`` answers ``(bodies checked, problems)`` for one interaction (see
+    :func:`cassette_interactions`); an exception it raises (an SDK type refusing a body)
+    is that interaction's one problem, so a run reports every cassette at once.
+    """
+    checked, problems = 0, []
+    for file in sorted(Path(folder).glob("*.yaml")):
+        for number, interaction in enumerate(cassette_interactions(file)):
+            try:
+                count, found = check(interaction)
+            except Exception as error:
+                count, found = 1, [f"{type(error).__name__}: {error}"]
+            checked += count
+            problems += [f"{file.stem}#{number}: {problem}" for problem in found]
+    return checked, problems
 
 
 def answer_text(interaction: dict[str, Any]) -> str:
@@ -807,9 +932,13 @@ class ProviderConformance:
     "base_url": ...}`` for a provider under a key of its own). It also checks discovery
     through the entry point (``entry_point``, by default the provider's name) with the
     adapter imported only when first used, the allow and block lists, that the entry
-    point module stays light, and that every capability the adapter does not declare is
-    refused with ``UnsupportedCapability``. List a scenario the provider cannot produce
-    in ``not_applicable`` with the reason; ``"response_id"`` there says the provider's
+    point module stays light, registration in code, that every capability the adapter
+    declares is accepted and every one it does not is refused with
+    ``UnsupportedCapability``, and that with ``api_key_env`` unset a call is a
+    ``CredentialError`` naming the variable before anything is sent (and an adapter built
+    by hand, without the hub, raises ``AuthenticationError`` naming it: the
+    ``unkeyed_adapter`` scenario). List a scenario the provider cannot produce in
+    ``not_applicable`` with the reason; ``"response_id"`` there says the provider's
     answers carry no id, so neither chat's nor the stream's response may have one.
     """
 
@@ -818,6 +947,7 @@ class ProviderConformance:
     model: str = "conformance-model"
     settings: dict[str, Any] = {}  # noqa: RUF012 - the catalog entry's settings, e.g. base_url
     entry_point: str | None = None  # the plugin's name in the entry point group; default provider
+    adapter: type | None = None  # the adapter class registering the plugin in code must give
     not_applicable: dict[str, str] = {}  # noqa: RUF012 - read-only, overridden per plugin
 
     # -- what a plugin provides ---------------------------------------------------------
@@ -1129,6 +1259,33 @@ class ProviderConformance:
         for text in (str(caught.value), repr(caught.value), caught.value.provider_message):
             assert CONFORMANCE_KEY not in text
 
+    def _capability_requests(self) -> dict[Any, Request]:
+        """A request needing each capability a request can ask for (streaming and
+        batches are asked for by the call)."""
+        target = f"{self.provider}/{self.model}"
+
+        def asking(*parts: Any, **fields: Any) -> Request:
+            return Request(messages=(Message.user("x", *parts),), model=target, **fields)
+
+        return {
+            Capability.TOOLS: asking(tools=(Tool("t"),)),
+            Capability.STRUCTURED_OUTPUT: asking(
+                response_schema=ResponseSchema({"type": "object"})
+            ),
+            Capability.VISION: asking(ImagePart(url="https://example.test/a.png")),
+            Capability.DOCUMENTS: asking(DocumentPart(url="https://example.test/a.pdf")),
+            Capability.THINKING: asking(config=GenerationConfig(reasoning="low")),
+        }
+
+    def test_declared_capabilities_are_accepted(self, monkeypatch: Any) -> None:
+        self._set_key(monkeypatch)
+        declared = self._capabilities()
+        with self._hub("text") as hub:
+            handle = hub.get(f"{self.provider}/{self.model}")
+            for capability, request in self._capability_requests().items():
+                if capability in declared:
+                    handle.prepare(request)  # raises UnsupportedCapability if refused
+
     def test_undeclared_capabilities_are_refused(self, monkeypatch: Any) -> None:
         import asyncio
 
@@ -1136,26 +1293,13 @@ class ProviderConformance:
 
         self._set_key(monkeypatch)
         declared = self._capabilities()
-        needs: dict[Capability, dict[str, Any]] = {
-            Capability.TOOLS: {"tools": [Tool("t")]},
-            Capability.STRUCTURED_OUTPUT: {"response_schema": {"type": "object"}},
-            Capability.VISION: {
-                "prompt": Message.user("see", ImagePart(url="https://example.test/a.png"))
-            },
-            Capability.DOCUMENTS: {
-                "prompt": Message.user("read", DocumentPart(url="https://example.test/a.pdf"))
-            },
-            Capability.THINKING: {"reasoning": "low"},
-        }
         with self._hub("text") as hub:
             target = f"{self.provider}/{self.model}"
-            for capability, options in needs.items():
+            for capability, request in self._capability_requests().items():
                 if capability in declared:
                     continue
-                options = dict(options)
-                prompt = options.pop("prompt", "x")
                 with pytest.raises(UnsupportedCapability, match=str(capability)):
-                    hub.chat(target, prompt, **options)
+                    hub.chat(request)
             if Capability.STREAM not in declared:
                 with pytest.raises(UnsupportedCapability, match="stream"):
                     list(hub.stream(target, "x"))
@@ -1164,9 +1308,73 @@ class ProviderConformance:
                 with pytest.raises(UnsupportedCapability, match="batch"):
                     asyncio.run(adapter.batch_status("b1"))
 
-    def _set_key(self, monkeypatch: Any) -> None:
+    def test_registered_in_code_gives_the_adapter(self) -> None:
+        registry = PluginRegistry(autoload=False)
+        registry.register(self.plugin, name=self.entry_point or self.provider)
+        adapter = registry.provider(self._registered_name()).load()
+        assert isinstance(adapter, type)
+        assert issubclass(adapter, Provider)
+        assert self.adapter in (None, adapter), f"registered {adapter}, not {self.adapter}"
+
+    def test_a_missing_key_names_its_variable_before_anything_is_sent(
+        self, monkeypatch: Any
+    ) -> None:
+        """Through the hub a missing key is a ``CredentialError``; an adapter made
+        without the hub raises ``AuthenticationError``; both name the variable to set."""
+        import asyncio
+
+        import httpx
+        import pytest
+
+        env = self._key_env()
+        if not env:
+            pytest.skip("the provider reads no API key from the environment")
+        monkeypatch.delenv(env, raising=False)
+        sent: list[httpx.Request] = []
+
+        def seen(answer: httpx.Response) -> httpx.Response:
+            sent.append(answer.request)
+            return answer
+
+        def refuse(request: httpx.Request) -> httpx.Response:
+            sent.append(request)
+            return httpx.Response(500)
+
+        with self._hub("text", wrap=seen) as hub, pytest.raises(CredentialError, match=env):
+            self._ask(hub, "text")
+        assert sent == []
+        self._applicable("unkeyed_adapter")
+        entry = self._entry()
+        adapter_class = entry.load()
+        settings = ProviderSettings(
+            name=self._registered_name(),
+            base_url=self.settings.get("base_url", entry.defaults.get("base_url")),
+        )
+        pool = http.HttpPool(transport=httpx.MockTransport(refuse))
+        client = http.HttpClient(
+            pool,
+            settings,
+            base_url=settings.base_url or adapter_class.default_base_url,
+            rules=adapter_class.error_rules,
+        )
+        request = Request.from_prompt("x", model=self.model)
+        with pytest.raises(RelayError) as caught:
+            asyncio.run(adapter_class(settings, client).chat(request))
+        assert sent == [], f"an adapter without a key sent {sent[0].method} {sent[0].url}"
+        assert isinstance(caught.value, AuthenticationError), caught.value
+        assert env in str(caught.value)
+
+    def _entry(self) -> Any:
+        """The registry's entry for the provider (its adapter class and defaults)."""
         with self._hub("text") as hub:
-            entry = hub.plugins.provider(self._registered_name())
-            env = entry.defaults.get("api_key_env", entry.load().api_key_env)
+            return hub.plugins.provider(self._registered_name())
+
+    def _key_env(self) -> str | None:
+        entry = self._entry()
+        env: str | None = entry.defaults.get("api_key_env", entry.load().api_key_env)
+        return env
+
+    def _set_key(self, monkeypatch: Any) -> None:
+        env = self._key_env()
         if env:
             monkeypatch.setenv(env, CONFORMANCE_KEY)

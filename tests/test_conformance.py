@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from relay_core import (
+    AuthenticationError,
     Capability,
     EndEvent,
     Provider,
@@ -21,6 +22,7 @@ from relay_core import (
     StreamEvent,
     TextDelta,
     ToolCallPart,
+    UnsupportedCapability,
     Usage,
     UsageEvent,
     hookimpl,
@@ -38,7 +40,8 @@ class TinyProvider(Provider):
     default_base_url = "https://tiny.test"
 
     def _headers(self) -> dict[str, str]:
-        assert self.settings.api_key is not None
+        if self.settings.api_key is None:
+            raise AuthenticationError("tiny: no API key: set TINY_API_KEY", provider="tiny")
         return {"authorization": f"Bearer {self.settings.api_key.reveal()}"}
 
     async def chat(self, request: Request) -> Response:
@@ -216,3 +219,42 @@ def test_the_suite_runs_the_capability_check(monkeypatch: pytest.MonkeyPatch) ->
     # ...and one that does not claim it is refused by the hub before any request.
     suite.plugin = Plugin()
     suite.test_undeclared_capabilities_are_refused(monkeypatch)
+
+
+class SendsWithoutAKey(TinyProvider):
+    def _headers(self) -> dict[str, str]:
+        return {}
+
+
+class DeclaresVisionButRefusesIt(ClaimsVision):
+    def supports(self, capability: Capability) -> bool:
+        return capability != Capability.VISION and super().supports(capability)
+
+
+def test_the_suite_catches_an_adapter_that_sends_without_a_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    suite = Broken()
+    suite.plugin = Plugin(SendsWithoutAKey)
+    with pytest.raises(AssertionError, match=r"without a key sent POST https://tiny\.test/say"):
+        suite.test_a_missing_key_names_its_variable_before_anything_is_sent(monkeypatch)
+
+
+def test_the_suite_catches_a_declared_capability_that_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    suite = Broken()
+    suite.plugin = Plugin(DeclaresVisionButRefusesIt)
+    with pytest.raises(UnsupportedCapability, match="vision"):
+        suite.test_declared_capabilities_are_accepted(monkeypatch)
+    suite.plugin = Plugin(ClaimsVision)
+    suite.test_declared_capabilities_are_accepted(monkeypatch)
+
+
+def test_the_suite_registers_the_plugin_in_code() -> None:
+    suite = Broken()
+    suite.plugin = Plugin()
+    suite.test_registered_in_code_gives_the_adapter()
+    suite.plugin = object()  # registers no provider
+    with pytest.raises(Exception, match="tiny"):
+        suite.test_registered_in_code_gives_the_adapter()

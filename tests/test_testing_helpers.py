@@ -4,12 +4,22 @@ oracle checkers are tested in test_testing_oracles.py."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from relay_core.testing import FakeServer, cassette_player, json_answer, sse_answer
+from relay_core.errors import AuthenticationError
+from relay_core.testing import (
+    FakeServer,
+    cassette_player,
+    json_answer,
+    secret_shown,
+    sse_answer,
+)
 
 CASSETTE = """\
 interactions:
@@ -117,3 +127,59 @@ def test_hub_maker_answers_through_the_handler_and_closes_every_hub() -> None:
         other.close = lambda: closed.append(other)  # type: ignore[method-assign] # never opened
         assert "slow" in other.catalog.models
     assert closed == [hub, other]
+
+
+def test_secret_shown_names_every_place_a_key_shows() -> None:
+    key = "sk-live-1234567890abcdef"
+    masked = AuthenticationError(f"invalid key {key}", provider="acme")  # Relay masks it
+    assert secret_shown(key, masked, "log line", "stdout") == []
+
+    class Leaky(Exception):
+        def __init__(self, message: str, provider_message: str) -> None:
+            super().__init__(message)
+            self.message = message
+            self.provider_message = provider_message
+
+    leaky = Leaky(f"invalid key {key}", "upstream said no")
+    assert secret_shown(key, leaky, "clean log", f"GET /v1?key={key}") == [
+        "str(error)",
+        "repr(error)",
+        "error.args",
+        "error.message",
+        "texts[1]",
+    ]
+    assert secret_shown(key, Leaky("no", key)) == ["error.provider_message"]
+
+
+def test_plugin_fixtures_give_a_conftest_the_standard_fixtures(tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(
+        "from relay_core.testing import plugin_fixtures\n"
+        "class Plugin:\n"
+        "    pass\n"
+        "make_hub, cassette, waits, _keys = plugin_fixtures(\n"
+        "    Plugin(), cassettes='cassettes', keys={'ACME_API_KEY': 'k-1'}\n"
+        ")\n"
+    )
+    (tmp_path / "test_it.py").write_text(
+        "import os\n"
+        "def test_fixtures(make_hub, cassette, waits):\n"
+        "    assert make_hub().catalog is not None\n"
+        "    assert callable(cassette)\n"
+        "    assert waits == []\n"
+        "    print('KEY', os.environ.get('ACME_API_KEY'))\n"
+    )
+
+    def run(**env: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "test_it.py"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**{k: v for k, v in os.environ.items() if k != "ACME_API_KEY"}, **env},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    assert "KEY k-1" in run(RELAY_RECORD="none")
+    assert "KEY None" in run(RELAY_RECORD="once")  # a recording uses the shell's real key

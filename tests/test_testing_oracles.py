@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import httpx
 import pydantic
@@ -16,9 +16,12 @@ from typing_extensions import Required, TypedDict
 
 from relay_core.testing import (
     MISSING,
+    PNG_PIXEL,
+    WEATHER_TOOL,
     answer_text,
     assert_as_intended,
     cassette_interactions,
+    cassette_problems,
     header_differences,
     json_differences,
     model_problems,
@@ -282,3 +285,34 @@ def test_cassette_interactions_and_answer_text_read_what_a_cassette_holds(
     assert answer_text(file) == "héllo"
     (tmp_path / "empty.yaml").write_text("")
     assert cassette_interactions(tmp_path / "empty.yaml") == []
+
+
+def test_cassette_problems_name_the_cassette_and_interaction_of_each_problem(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "b_chat.yaml").write_text(CASSETTE)
+    (tmp_path / "a_empty.yaml").write_text("")
+    (tmp_path / "notes.txt").write_text("not a cassette")
+
+    def check(interaction: dict[str, Any]) -> tuple[int, list[str]]:
+        if answer_text(interaction) == "héllo":
+            raise ValueError("not JSON")  # stands for an SDK type refusing a body
+        return 2, ["answer: unknown field"]
+
+    checked, problems = cassette_problems(tmp_path, check)
+    assert checked == 3  # 2 from the first interaction, 1 for the one that raised
+    assert problems == [
+        "b_chat#0: answer: unknown field",
+        "b_chat#1: ValueError: not JSON",
+    ]
+    assert cassette_problems(tmp_path / "missing", check) == (0, [])
+
+
+def test_the_shared_oracle_data_is_what_it_says() -> None:
+    """A real 1x1 PNG (an SDK may sniff or re-encode an image) and a tool whose schema
+    an SDK accepts as given."""
+    assert PNG_PIXEL.startswith(b"\x89PNG\r\n\x1a\n")
+    assert PNG_PIXEL[12:24] == b"IHDR" + (1).to_bytes(4, "big") * 2
+    assert PNG_PIXEL.endswith(b"IEND\xaeB`\x82")
+    assert WEATHER_TOOL.name == "get_weather"
+    assert WEATHER_TOOL.parameters["required"] == ["city"]

@@ -5,8 +5,7 @@ says otherwise). Hubs load no entry points: each registers this plugin in code."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,22 +14,13 @@ from anthropic_support import CASSETTES, KEY
 
 import relay_anthropic
 from relay_anthropic._adapter import AnthropicProvider
-from relay_core import Hub, ProviderSettings, Secret
+from relay_core import ProviderSettings, Secret
 from relay_core.http import HttpClient, HttpPool
-from relay_core.testing import cassette_player, hub_maker, recorded_waits
+from relay_core.testing import plugin_fixtures
 
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-
-
-@pytest.fixture
-def make_hub() -> Iterator[Callable[..., Hub]]:
-    """A hub with this plugin registered in code, answering through ``handler`` (or
-    through the real transport, which cassettes replace); closed after the test."""
-    with hub_maker(relay_anthropic) as make:
-        yield make
+make_hub, cassette, waits, _keys = plugin_fixtures(
+    relay_anthropic, cassettes=CASSETTES, keys={"ANTHROPIC_API_KEY": KEY}
+)
 
 
 @pytest.fixture
@@ -51,17 +41,3 @@ def adapter() -> Callable[..., AnthropicProvider]:
         return AnthropicProvider(settings, http)
 
     return make
-
-
-@pytest.fixture
-def cassette() -> Callable[[str], AbstractContextManager[Any]]:
-    """Replay ``cassettes/relay-anthropic/<name>.yaml`` (relay_core.testing's player:
-    record mode from RELAY_RECORD, default ``none``; JSON bodies matched as JSON)."""
-    return cassette_player(CASSETTES)
-
-
-@pytest.fixture
-def waits() -> Iterator[list[float]]:
-    """The hub's retry waits, recorded instead of slept through."""
-    with recorded_waits() as recorded:
-        yield recorded

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 import relay_anthropic
+from relay_anthropic._adapter import AnthropicProvider
 from relay_core.testing import (
     CONFORMANCE_KEY,
     CONFORMANCE_TEXT,
@@ -38,6 +39,7 @@ def _error(status: int, kind: str, message: str, **headers: str) -> httpx.Respon
 class TestConformance(ProviderConformance):
     plugin = relay_anthropic
     provider = "anthropic"
+    adapter = AnthropicProvider
 
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         if scenario == "text" and stream:

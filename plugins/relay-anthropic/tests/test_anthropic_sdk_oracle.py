@@ -36,11 +36,13 @@ from relay_core import (
     Request,
     ResponseSchema,
     TextPart,
-    Tool,
     ToolCallPart,
     ToolResultPart,
 )
 from relay_core import Message as RelayMessage
+from relay_core.testing import (
+    WEATHER_TOOL as WEATHER,
+)
 from relay_core.testing import (
     FakeServer,
     answer_text,
@@ -58,11 +60,6 @@ from relay_core.testing import (
 HEADERS = ("x-api-key", "anthropic-version", "anthropic-beta", "content-type")
 MODEL = "claude-sonnet-4-5"
 MAX_TOKENS = 4096  # Relay's default_max_tokens: the API requires max_tokens
-WEATHER = Tool(
-    "get_weather",
-    "Current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 WEATHER_WIRE = {
     "name": "get_weather",
     "description": "Current weather in a city.",

@@ -12,11 +12,22 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import attrs
+import pytest
 from anthropic_support import MODEL, message
 
 import relay_anthropic
 from relay_anthropic import messages
-from relay_core import EndEvent, Message, ResponseSchema, TextDelta, UsageEvent
+from relay_core import (
+    EndEvent,
+    GenerationConfig,
+    InvalidRequestError,
+    Message,
+    ResponseSchema,
+    TextDelta,
+    Tool,
+    UsageEvent,
+)
 from relay_core.plugin import Request, SSEEvent
 
 SOURCES = Path(relay_anthropic.__file__).parent
@@ -90,3 +101,27 @@ def test_a_stream_of_events_is_read_without_a_provider() -> None:
     end = got[-1]
     assert isinstance(end, EndEvent)
     assert end.response == messages.parse_message(answer, None, provider="anthropic")
+
+
+def test_thinking_request_holds_claudes_rules_for_every_host(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One rule set for the Messages API and Bedrock's Converse: what Claude refuses with
+    extended thinking is dropped (sampling) or refused before sending (a forced call)."""
+    plain = Request.from_prompt("Hi", model=MODEL, config=GenerationConfig(temperature=0.3))
+    off = messages.thinking_request(plain, budget=None, by_kwargs=False, provider="acme")
+    assert off is plain
+    on = messages.thinking_request(plain, budget=1024, by_kwargs=False, provider="acme")
+    assert on.config.temperature is None
+    assert "extended thinking" in caplog.text
+    kwargs_on = messages.thinking_request(plain, budget=None, by_kwargs=True, provider="acme")
+    assert kwargs_on.config.temperature is None
+    forced = attrs.evolve(plain, tools=(Tool("f"),), tool_choice="required")
+    for budget, by_kwargs in ((1024, False), (None, True)):
+        with pytest.raises(InvalidRequestError, match="tool_choice 'required' forces") as caught:
+            messages.thinking_request(forced, budget=budget, by_kwargs=by_kwargs, provider="acme")
+        assert caught.value.provider == "acme"
+    schema = attrs.evolve(plain, response_schema=ResponseSchema({"type": "object"}))
+    with pytest.raises(InvalidRequestError, match="structured output forces") as caught:
+        messages.thinking_request(schema, budget=1024, by_kwargs=False, provider="acme")
+    assert caught.value.provider == "acme"

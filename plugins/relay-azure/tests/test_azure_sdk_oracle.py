@@ -35,9 +35,11 @@ from relay_core import (
     Message,
     ResponseSchema,
     TextPart,
-    Tool,
     ToolCallPart,
     ToolResultPart,
+)
+from relay_core.testing import (
+    WEATHER_TOOL as WEATHER,
 )
 from relay_core.testing import (
     FakeServer,
@@ -52,11 +54,6 @@ from relay_core.testing import (
 )
 
 HEADERS = ("api-key", "authorization", "content-type")
-WEATHER = Tool(
-    "get_weather",
-    "Current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 WEATHER_WIRE = {
     "type": "function",
     "function": {

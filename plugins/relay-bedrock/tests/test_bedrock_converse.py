@@ -254,6 +254,18 @@ def test_a_forced_tool_choice_with_thinking_is_refused_before_sending(
     assert server.requests == []
 
 
+def test_a_schema_with_thinking_is_refused_before_sending_naming_the_provider(
+    make_hub: Callable[..., Hub],
+) -> None:
+    server = FakeServer(httpx.Response(200, json=converse({"text": "ok"})))
+    with pytest.raises(InvalidRequestError, match="structured output forces") as caught:
+        make_hub(server).chat(
+            TARGET, "Weather?", response_schema={"type": "object"}, reasoning="low"
+        )
+    assert caught.value.provider == "bedrock"
+    assert server.requests == []
+
+
 def test_an_invalid_model_id_without_the_error_type_header_is_not_found(
     make_hub: Callable[..., Hub],
 ) -> None:

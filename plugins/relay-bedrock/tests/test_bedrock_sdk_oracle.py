@@ -19,7 +19,6 @@ inside InvokeModel's answers (relay-anthropic's oracle).
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -58,10 +57,14 @@ from relay_core.testing import (
     MISSING,
     FakeServer,
     cassette_interactions,
+    cassette_problems,
     header_differences,
     json_answer,
     json_differences,
     unexplained_differences,
+)
+from relay_core.testing import (
+    PNG_PIXEL as PIXEL,
 )
 
 MakeHub = Callable[..., Hub]
@@ -75,9 +78,6 @@ SDK_WEATHER = {
         "inputSchema": {"json": PARAMETERS},
     }
 }
-PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 CALL_ID = "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q"
 
@@ -617,12 +617,10 @@ def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
 
 
 def test_every_cassette_answer_fits_botocore_shapes() -> None:
-    problems: list[str] = []
-    checked = 0
-    for file in sorted(CASSETTES.glob("*.yaml")):
-        for number, interaction in enumerate(cassette_interactions(file)):
-            count, found = check_interaction(interaction)
-            checked += count
-            problems += [f"{file.stem}#{number}: {p}" for p in found if p not in ALLOWED]
+    def allowed(interaction: dict[str, Any]) -> tuple[int, list[str]]:
+        count, found = check_interaction(interaction)
+        return count, [p for p in found if p not in ALLOWED]
+
+    checked, problems = cassette_problems(CASSETTES, allowed)
     assert checked > 20
     assert problems == [], "\n".join(problems)

@@ -8,12 +8,14 @@ import httpx
 from cohere_support import answer, call, text, text_stream
 
 import relay_cohere
+from relay_cohere import CohereProvider
 from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
 
 
 class TestConformance(ProviderConformance):
     plugin = relay_cohere
     provider = "cohere"
+    adapter = CohereProvider
 
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         if scenario == "text" and stream:

@@ -19,18 +19,11 @@ from relay_core import (
     BatchRequest,
     Capability,
     ConfigError,
-    DocumentPart,
     Hub,
-    ImagePart,
-    Message,
     PluginRegistry,
     RelayClient,
-    Request,
-    ResponseSchema,
-    Tool,
     UnsupportedCapability,
 )
-from relay_core.hub import required_capabilities
 
 
 def test_in_code_registration_gives_the_adapter() -> None:
@@ -48,22 +41,6 @@ def test_the_declared_settings() -> None:
         Capability.BATCH,
         Capability.SERVER_TOOLS,
     }
-
-
-def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:
-    request = Request(
-        messages=[
-            Message.user(
-                ImagePart(url="https://x/y.png"),
-                DocumentPart(data=b"notes", media_type="text/plain"),
-            )
-        ],
-        tools=[Tool("f")],
-        response_schema=ResponseSchema({"type": "object"}),
-    )
-    needs = required_capabilities(request) | {Capability.THINKING, Capability.STREAM}
-    assert needs == set(CohereProvider.capabilities)
-    make_hub(ok_server()).get(TARGET).prepare(request)
 
 
 def test_no_provider_batches(make_hub: Callable[..., Hub]) -> None:

@@ -33,14 +33,19 @@ from relay_core import (
     Message,
     ResponseSchema,
     TextPart,
-    Tool,
     ToolCallPart,
     ToolResultPart,
 )
 from relay_core.testing import (
+    PNG_PIXEL as PIXEL,
+)
+from relay_core.testing import (
+    WEATHER_TOOL as WEATHER,
+)
+from relay_core.testing import (
     FakeServer,
     answer_text,
-    cassette_interactions,
+    cassette_problems,
     header_differences,
     json_answer,
     json_differences,
@@ -52,11 +57,6 @@ from relay_core.testing import (
 
 MakeHub = Callable[..., Hub]
 
-WEATHER = Tool(
-    "get_weather",
-    "Current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 SDK_WEATHER = {
     "type": "function",
     "function": {
@@ -65,9 +65,6 @@ SDK_WEATHER = {
         "parameters": WEATHER.parameters,
     },
 }
-PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
 DATA_URL = "data:image/png;base64," + base64.b64encode(PIXEL).decode()
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 CALL_ID = "get_weather_0xq3v1pa4f2d"
@@ -320,15 +317,15 @@ def _bodies(interaction: dict[str, Any]) -> list[tuple[Any, Any]]:
 
 
 def test_every_cassette_answer_is_an_sdk_type() -> None:
-    problems: list[str] = []
-    checked = 0
-    for file in sorted(CASSETTES.glob("*.yaml")):
-        for number, interaction in enumerate(cassette_interactions(file)):
-            for kind, body in _bodies(interaction):
-                checked += 1
-                name = f"{file.stem}#{number}"
-                for problem in model_problems(kind, body):
-                    if f"{body.get('type')}:{problem}" not in ALLOWED_UNKNOWN:
-                        problems.append(f"{name}: {body.get('type')}: {problem}")
+    def check(interaction: dict[str, Any]) -> tuple[int, list[str]]:
+        bodies = _bodies(interaction)
+        return len(bodies), [
+            f"{body.get('type')}: {problem}"
+            for kind, body in bodies
+            for problem in model_problems(kind, body)
+            if f"{body.get('type')}:{problem}" not in ALLOWED_UNKNOWN
+        ]
+
+    checked, problems = cassette_problems(CASSETTES, check)
     assert checked > 20
     assert problems == [], "\n".join(problems)

@@ -5,35 +5,21 @@ otherwise). Hubs load no entry points: each registers this plugin in code."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
 from gemini_support import CASSETTES, KEY
 
 import relay_gemini
-from relay_core import Hub, ProviderSettings, Secret
+from relay_core import ProviderSettings, Secret
 from relay_core.http import HttpClient, HttpPool
-from relay_core.testing import cassette_player, hub_maker, recorded_waits
+from relay_core.testing import plugin_fixtures
 from relay_gemini._adapter import GeminiProvider
 
-
-@pytest.fixture(autouse=True)
-def _key(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Replaying needs a key only to build the adapter; recording uses the shell's real one.
-    if os.environ.get("RELAY_RECORD", "none") == "none":
-        monkeypatch.setenv("GEMINI_API_KEY", KEY)
-
-
-@pytest.fixture
-def make_hub() -> Iterator[Callable[..., Hub]]:
-    """A hub with this plugin registered in code, answering through ``handler`` (or
-    through the real transport, which cassettes replace); closed after the test."""
-    with hub_maker(relay_gemini) as make:
-        yield make
+make_hub, cassette, waits, _keys = plugin_fixtures(
+    relay_gemini, cassettes=CASSETTES, keys={"GEMINI_API_KEY": KEY}
+)
 
 
 @pytest.fixture
@@ -52,18 +38,3 @@ def adapter() -> Callable[..., GeminiProvider]:
         return GeminiProvider(settings, http)
 
     return make
-
-
-@pytest.fixture
-def cassette() -> Callable[[str], AbstractContextManager[Any]]:
-    """Replay ``cassettes/relay-gemini/<name>.yaml`` (relay_core.testing's player: method,
-    URL and JSON body compared; RELAY_RECORD=once re-records with a real key, credentials
-    filtered before anything is written)."""
-    return cassette_player(CASSETTES)
-
-
-@pytest.fixture
-def waits() -> Iterator[list[float]]:
-    """The hub's retry waits, recorded instead of slept through."""
-    with recorded_waits() as recorded:
-        yield recorded

@@ -14,6 +14,7 @@ from relay_core.testing import (
     ProviderConformance,
     json_answer,
 )
+from relay_gemini._adapter import GeminiProvider
 
 USAGE = {"promptTokenCount": 9, "candidatesTokenCount": 3, "totalTokenCount": 12}
 
@@ -38,6 +39,7 @@ def _error(code: int, status: str, message: str, details: list[Any]) -> httpx.Re
 class TestConformance(ProviderConformance):
     plugin = relay_gemini
     provider = "gemini"
+    adapter = GeminiProvider
 
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         assert CONFORMANCE_KEY not in str(request.url)

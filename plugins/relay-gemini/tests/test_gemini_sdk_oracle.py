@@ -43,6 +43,7 @@ from relay_core.testing import (
     MISSING,
     answer_text,
     cassette_interactions,
+    cassette_problems,
     header_differences,
     json_answer,
     json_differences,
@@ -51,6 +52,10 @@ from relay_core.testing import (
     unexplained_differences,
     unread_keys,
 )
+from relay_core.testing import (
+    PNG_PIXEL as PIXEL,
+)
+from relay_gemini.payload import camel_case
 
 MakeHub = Callable[..., Hub]
 TARGET = f"gemini/{MODEL}"
@@ -69,9 +74,6 @@ SDK_WEATHER = types.Tool(
             parameters_json_schema=PARAMETERS,
         )
     ]
-)
-PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
 CALL_ID = "call-7f3a9c"
@@ -278,26 +280,6 @@ INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
         "standard one, as the API's own examples do",
     ),
 }
-# Where the API takes free-form JSON: keys below these are the caller's, not the API's.
-FREE_FORM = {"parametersJsonSchema", "responseJsonSchema", "args", "response"}
-
-
-def _camel(value: Any) -> Any:
-    """``value`` with the API's field names in lowerCamelCase. The SDK writes some in
-    snake_case (file_uri, thinking_budget...), which the API reads as well: protobuf's
-    JSON mapping accepts a field's original name and its camelCase one."""
-    if isinstance(value, list):
-        return [_camel(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    renamed = {}
-    for key, item in value.items():
-        head, *rest = key.split("_")
-        name = head + "".join(word[:1].upper() + word[1:] for word in rest)
-        renamed[name] = item if name in FREE_FORM else _camel(item)
-    return renamed
-
-
 HEADERS = ("content-type", "x-goog-api-key")
 
 
@@ -346,7 +328,7 @@ def test_relay_sends_what_the_sdk_sends(make_hub: MakeHub, scenario: str) -> Non
         sdk.url.path,
         sdk.url.params,
     )
-    found = json_differences(_camel(json.loads(sdk.content)), json.loads(relay.content))
+    found = json_differences(camel_case(json.loads(sdk.content)), json.loads(relay.content))
     found.update(header_differences(sdk.headers, relay.headers, HEADERS))
     unexplained = unexplained_differences(scenario, found, INTENDED)
     assert unexplained == {}, f"{scenario}: SDK vs Relay differ at {unexplained}"
@@ -482,16 +464,7 @@ def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
 
 
 def test_every_cassette_answer_is_an_sdk_type() -> None:
-    problems: list[str] = []
-    checked = 0
-    for file in sorted(CASSETTES.glob("*.yaml")):
-        for number, interaction in enumerate(cassette_interactions(file)):
-            try:
-                count, found = check_interaction(interaction)
-            except Exception as error:  # pydantic's ValidationError, reported in full
-                count, found = 1, [f"{type(error).__name__}: {error}"]
-            checked += count
-            problems += [f"{file.stem}#{number}: {problem}" for problem in found]
+    checked, problems = cassette_problems(CASSETTES, check_interaction)
     assert checked > 40
     assert problems == [], "\n".join(problems)
     assert set(ALLOWED_UNREAD) <= _SEEN_UNREAD, "stale: " + str(set(ALLOWED_UNREAD) - _SEEN_UNREAD)

@@ -12,6 +12,7 @@ import relay_gemini.wire
 from relay_core.plugin import (
     ContentPolicyError,
     EndEvent,
+    GenerationConfig,
     Message,
     Request,
     SSEEvent,
@@ -92,3 +93,32 @@ def test_a_batch_operation_and_line_without_an_adapter() -> None:
     line = {"key": "k1", "error": {"code": 8, "message": "quota"}}
     item = batches.batch_item(line, model="m", provider="acme", rules=())
     assert (item.custom_id, item.error and item.error.status_code) == ("k1", 429)
+
+
+def test_camel_case_renames_the_apis_fields_and_keeps_the_callers_json() -> None:
+    """The SDK's snake_case body, in the form Relay's payload takes, for comparing."""
+    sdk_body = {
+        "contents": [{"role": "user", "parts": [{"file_data": {"file_uri": "gs://b/a.pdf"}}]}],
+        "generation_config": {"thinking_config": {"thinking_budget": 512}},
+        "tools": [
+            {
+                "function_declarations": [
+                    {"name": "f", "parameters_json_schema": {"properties": {"city_name": {}}}}
+                ]
+            }
+        ],
+    }
+    assert payload.camel_case(sdk_body) == {
+        "contents": [{"role": "user", "parts": [{"fileData": {"fileUri": "gs://b/a.pdf"}}]}],
+        "generationConfig": {"thinkingConfig": {"thinkingBudget": 512}},
+        "tools": [
+            {
+                "functionDeclarations": [
+                    {"name": "f", "parametersJsonSchema": {"properties": {"city_name": {}}}}
+                ]
+            }
+        ],
+    }
+    request = Request(messages=(Message.user("Hi"),), config=GenerationConfig(reasoning=512))
+    sent = payload.payload(request)
+    assert payload.camel_case(sent) == sent  # what Relay writes is already in that form

@@ -9,6 +9,7 @@ import httpx
 
 import relay_mistral
 from relay_core.testing import CONFORMANCE_KEY, CONFORMANCE_TEXT, ProviderConformance
+from relay_mistral._adapter import MistralProvider
 
 USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
 
@@ -39,6 +40,7 @@ def _chunk(delta: dict[str, Any], finish_reason: str | None = None, **extra: Any
 class TestConformance(ProviderConformance):
     plugin = relay_mistral
     provider = "mistral"
+    adapter = MistralProvider
 
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         if scenario == "text" and stream:

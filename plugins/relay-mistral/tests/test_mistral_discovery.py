@@ -9,28 +9,13 @@ from typing import Any
 import pytest
 from mistral_support import MODEL, ok_server
 
-import relay_mistral
 from relay_core import (
     Capability,
     ConfigError,
-    DocumentPart,
     Hub,
-    ImagePart,
-    Message,
-    PluginRegistry,
     ProviderSettings,
-    Request,
-    ResponseSchema,
-    Tool,
 )
-from relay_core.hub import required_capabilities
 from relay_mistral._adapter import MistralProvider
-
-
-def test_in_code_registration_gives_the_adapter() -> None:
-    registry = PluginRegistry(autoload=False)
-    registry.register(relay_mistral, name="mistral")
-    assert registry.provider("mistral").load() is MistralProvider
 
 
 def test_the_declared_settings() -> None:
@@ -38,23 +23,6 @@ def test_the_declared_settings() -> None:
     assert MistralProvider.api_key_env == "MISTRAL_API_KEY"
     assert MistralProvider.default_base_url == "https://api.mistral.ai/v1"
     assert MistralProvider.capabilities == frozenset(Capability) - {Capability.SERVER_TOOLS}
-
-
-def test_every_declared_capability_is_accepted_by_the_hub(make_hub: Callable[..., Hub]) -> None:
-    request = Request(
-        messages=[
-            Message.user(ImagePart(url="https://x/y.png"), DocumentPart(url="https://x/y.pdf"))
-        ],
-        tools=[Tool("f")],
-        response_schema=ResponseSchema({"type": "object"}),
-    )
-    needs = required_capabilities(request) | {
-        Capability.THINKING,
-        Capability.STREAM,
-        Capability.BATCH,
-    }
-    assert needs == set(MistralProvider.capabilities)
-    make_hub(ok_server()).get(f"mistral/{MODEL}").prepare(request)
 
 
 def test_options_are_refused(make_hub: Callable[..., Hub]) -> None:

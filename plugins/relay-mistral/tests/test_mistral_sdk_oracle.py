@@ -30,7 +30,6 @@ from relay_core import (
     Message,
     ResponseSchema,
     TextPart,
-    Tool,
     ToolCallPart,
     ToolResultPart,
 )
@@ -39,6 +38,7 @@ from relay_core.testing import (
     FakeServer,
     answer_text,
     cassette_interactions,
+    cassette_problems,
     header_differences,
     json_answer,
     json_differences,
@@ -47,14 +47,15 @@ from relay_core.testing import (
     sse_payloads,
     unexplained_differences,
 )
+from relay_core.testing import (
+    PNG_PIXEL as PIXEL,
+)
+from relay_core.testing import (
+    WEATHER_TOOL as WEATHER,
+)
 
 MakeHub = Callable[..., Hub]
 
-WEATHER = Tool(
-    "get_weather",
-    "Current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 SDK_WEATHER = {
     "type": "function",
     "function": {
@@ -63,9 +64,6 @@ SDK_WEATHER = {
         "parameters": WEATHER.parameters,
     },
 }
-PIXEL = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
 DATA_URL = "data:image/png;base64," + base64.b64encode(PIXEL).decode()
 SCHEMA = {
     "type": "object",
@@ -336,14 +334,6 @@ def _response_type(method: str, url: str, status: int) -> Any:
     return None
 
 
-def _interactions() -> list[tuple[str, int, dict[str, Any]]]:
-    return [
-        (f"{file.stem}#{number}", number, interaction)
-        for file in sorted(CASSETTES.glob("*.yaml"))
-        for number, interaction in enumerate(cassette_interactions(file))
-    ]
-
-
 def _json_line(line: str) -> Any:
     """A results-file line; the one line ``batch_results.yaml`` garbles on purpose (for
     Relay's report of an unreadable line) is the only one allowed not to parse."""
@@ -376,14 +366,16 @@ def _bodies(interaction: dict[str, Any]) -> list[tuple[Any, Any]]:
 
 
 def test_every_cassette_answer_is_an_sdk_type() -> None:
-    problems: list[str] = []
-    checked = 0
-    for name, _, interaction in _interactions():
-        for kind, body in _bodies(interaction):
-            checked += 1
-            for problem in model_problems(kind, body):
-                if f"{kind.__name__}:{problem}" not in ALLOWED_UNKNOWN:
-                    problems.append(f"{name}: {kind.__name__}: {problem}")
+    def check(interaction: dict[str, Any]) -> tuple[int, list[str]]:
+        bodies = _bodies(interaction)
+        return len(bodies), [
+            f"{kind.__name__}: {problem}"
+            for kind, body in bodies
+            for problem in model_problems(kind, body)
+            if f"{kind.__name__}:{problem}" not in ALLOWED_UNKNOWN
+        ]
+
+    checked, problems = cassette_problems(CASSETTES, check)
     assert checked > 30
     assert problems == [], "\n".join(problems)
 

@@ -30,7 +30,10 @@ from openai.types.chat.completion_create_params import (
 from openai.types.shared import ErrorObject
 
 import relay_openai_compat
-from relay_core import Message, Tool, ToolCallPart, ToolResultPart
+from relay_core import Message, ToolCallPart, ToolResultPart
+from relay_core.testing import (
+    WEATHER_TOOL as WEATHER,
+)
 from relay_core.testing import (
     FakeServer,
     answer_text,
@@ -52,11 +55,6 @@ CATALOG = (
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "relay-openai-compat"
 HEADERS = ("authorization", "content-type")
 MODEL = "llama-3.3-70b"
-WEATHER = Tool(
-    "get_weather",
-    "Current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 ANSWER = {
     "id": "chatcmpl-1",
     "object": "chat.completion",

@@ -14,6 +14,7 @@ from relay_core.testing import (
     json_answer,
     sse_answer,
 )
+from relay_openai._adapter import OpenAIProvider
 
 USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
 
@@ -49,6 +50,10 @@ def _error(status: int, message: str, kind: str, code: str, **headers: str) -> h
 class TestConformance(ProviderConformance):
     plugin = relay_openai
     provider = "openai"
+    adapter = OpenAIProvider
+    not_applicable = {  # noqa: RUF012 - read-only
+        "unkeyed_adapter": "without a key it sends no authorization and lets the server refuse"
+    }
 
     def serve(self, scenario: str, request: httpx.Request, stream: bool) -> httpx.Response:
         if scenario == "text" and stream:

@@ -46,9 +46,11 @@ from relay_core import (
     Request,
     ResponseSchema,
     TextPart,
-    Tool,
     ToolCallPart,
     ToolResultPart,
+)
+from relay_core.testing import (
+    WEATHER_TOOL as WEATHER,
 )
 from relay_core.testing import (
     FakeServer,
@@ -67,11 +69,6 @@ CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "relay-openai"
 # What OpenAI reads of the headers; user-agent and x-stainless-* describe the client.
 HEADERS = ("authorization", "content-type", "openai-organization", "openai-project")
 MODEL = "gpt-4.1-mini"
-WEATHER = Tool(
-    "get_weather",
-    "Current weather in a city.",
-    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-)
 # The same tool as an SDK user writes it for strict mode, which Relay compiles to.
 WEATHER_STRICT = {
     "name": "get_weather",

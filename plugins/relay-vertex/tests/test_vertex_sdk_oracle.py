@@ -31,6 +31,7 @@ from relay_core.testing import (
     FakeServer,
     answer_text,
     cassette_interactions,
+    cassette_problems,
     json_answer,
     json_differences,
     model_problems,
@@ -39,6 +40,7 @@ from relay_core.testing import (
     unexplained_differences,
     unread_keys,
 )
+from relay_gemini.payload import camel_case
 
 MakeHub = Callable[..., Hub]
 TARGET = f"vertex/{MODEL}"
@@ -101,22 +103,6 @@ INTENDED: dict[tuple[str, str], tuple[Any, Any, str]] = {
         "the SDK sends an empty generationConfig; Relay sends none when nothing is set",
     ),
 }
-FREE_FORM = {"parametersJsonSchema", "responseJsonSchema", "args", "response"}
-
-
-def _camel(value: Any) -> Any:
-    """The SDK writes some field names in snake_case, which the API reads as well
-    (protobuf's JSON mapping takes both): compared in lowerCamelCase, as Relay sends."""
-    if isinstance(value, list):
-        return [_camel(item) for item in value]
-    if not isinstance(value, dict):
-        return value
-    renamed = {}
-    for key, item in value.items():
-        head, *rest = key.split("_")
-        name = head + "".join(word[:1].upper() + word[1:] for word in rest)
-        renamed[name] = item if name in FREE_FORM else _camel(item)
-    return renamed
 
 
 def _answer(stream: bool) -> httpx.Response:
@@ -161,7 +147,7 @@ def test_relay_sends_what_the_sdk_sends(
     assert (relay.method, relay.url) == (sdk.method, sdk.url)
     assert relay.headers["authorization"].startswith("Bearer ")
     assert relay.headers["content-type"] == sdk.headers["content-type"]
-    found = json_differences(_camel(json.loads(sdk.content)), json.loads(relay.content))
+    found = json_differences(camel_case(json.loads(sdk.content)), json.loads(relay.content))
     unexplained = unexplained_differences(scenario, found, INTENDED)
     assert unexplained == {}, f"{scenario}: SDK vs Relay differ at {unexplained}"
 
@@ -263,16 +249,7 @@ def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
 
 
 def test_every_cassette_answer_is_an_sdk_type() -> None:
-    problems: list[str] = []
-    checked = 0
-    for file in sorted(CASSETTES.glob("*.yaml")):
-        for number, interaction in enumerate(cassette_interactions(file)):
-            try:
-                count, found = check_interaction(interaction)
-            except Exception as error:  # pydantic's ValidationError, reported in full
-                count, found = 1, [f"{type(error).__name__}: {error}"]
-            checked += count
-            problems += [f"{file.stem}#{number}: {problem}" for problem in found]
+    checked, problems = cassette_problems(CASSETTES, check_interaction)
     assert checked > 20
     assert problems == [], "\n".join(problems)
     assert set(ALLOWED_UNREAD) <= _SEEN_UNREAD, "stale: " + str(set(ALLOWED_UNREAD) - _SEEN_UNREAD)

@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from relay_anthropic.messages import (
-    FREE_CHOICES,
-    THINKING_LIMITS,
     StructuredOutput,
     alternating_turns,
+    thinking_request,
     thinks_by_kwargs,
 )
 from relay_core.plugin import (
@@ -41,7 +40,6 @@ from relay_core.plugin import (
     ToolCallPart,
     ToolResultPart,
     Usage,
-    within_limits,
 )
 
 __all__ = ["ConverseStream", "converse_payload", "converse_response", "converse_usage"]
@@ -90,22 +88,14 @@ def converse_payload(
 
     With Claude's extended thinking on (``reasoning``, or ``thinking`` in the
     ``additionalModelRequestFields`` of ``provider_kwargs``), the sampling settings Claude
-    refuses while thinking are dropped with a warning (relay-anthropic's
-    ``THINKING_LIMITS``), and a forced ``tool_choice`` is an ``InvalidRequestError``:
-    Claude answers both with a 400.
+    refuses while thinking are dropped with a warning, and a forced ``tool_choice`` or a
+    schema with a budget is an ``InvalidRequestError``: the rules of Claude on the
+    Messages API (relay-anthropic's ``thinking_request``).
     """
     budget = request.config.reasoning_budget(REASONING_BUDGETS) or None
     given_fields = request.provider_kwargs.get("additionalModelRequestFields")
-    if budget is not None or (isinstance(given_fields, Mapping) and thinks_by_kwargs(given_fields)):
-        request = within_limits(request, THINKING_LIMITS, provider=provider)
-        if request.response_schema is None and request.tool_choice not in FREE_CHOICES:
-            raise InvalidRequestError(
-                f"tool_choice {request.tool_choice!r} forces a tool call, which Claude "
-                "does not allow with extended thinking; use 'auto' or drop the thinking "
-                "budget",
-                provider=provider,
-                model=request.model,
-            )
+    by_kwargs = isinstance(given_fields, Mapping) and thinks_by_kwargs(given_fields)
+    request = thinking_request(request, budget=budget, by_kwargs=by_kwargs, provider=provider)
     config = request.config
     payload: dict[str, Any] = {"messages": _messages(request.messages)}
     if request.system:
@@ -135,11 +125,6 @@ def converse_payload(
     structured = None
     if request.response_schema is not None:
         structured = StructuredOutput.of(request.response_schema)
-        if budget is not None:
-            raise InvalidRequestError(
-                "structured output forces a tool call, which Claude does not allow with "
-                "extended thinking; drop the thinking budget or the schema"
-            )
         if any(tool.name == structured.name for tool in request.tools):
             raise InvalidRequestError(
                 f"the response schema's name {structured.name!r} is also a tool's name"

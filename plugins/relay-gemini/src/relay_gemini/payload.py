@@ -32,7 +32,7 @@ from relay_core.plugin import (
 )
 from relay_gemini.parse import GENERATED_ID_PREFIX
 
-__all__ = ["REASONING_BUDGETS", "method_path", "payload"]
+__all__ = ["FREE_FORM_FIELDS", "REASONING_BUDGETS", "camel_case", "method_path", "payload"]
 
 # Gemini takes a thinking budget in tokens. low/medium/high are the budgets Google's own
 # OpenAI-compatible endpoint uses for reasoning_effort; 512 is the smallest budget every
@@ -220,3 +220,28 @@ def _media(
     if not media_type:
         raise InvalidRequestError(f"an {kind} given as bytes needs a media_type (image/png...)")
     return {"inlineData": {"mimeType": media_type, "data": b64()}}
+
+
+# Where the API takes the caller's JSON (schemas, a call's arguments, a tool's result):
+# the keys below these are not field names.
+FREE_FORM_FIELDS = frozenset({"parametersJsonSchema", "responseJsonSchema", "args", "response"})
+
+
+def camel_case(body: Any) -> Any:
+    """``body`` with the API's field names in the lowerCamelCase :func:`payload` writes.
+
+    Google's SDKs write some names in snake_case (``file_uri``, ``thinking_budget``),
+    which the API reads as well (protobuf's JSON mapping takes a field's original name
+    and its camelCase one); this is the form to compare such a body with Relay's in.
+    Free-form JSON under :data:`FREE_FORM_FIELDS` is left as it is.
+    """
+    if isinstance(body, list):
+        return [camel_case(item) for item in body]
+    if not isinstance(body, dict):
+        return body
+    renamed = {}
+    for key, value in body.items():
+        head, *rest = key.split("_")
+        name = head + "".join(word[:1].upper() + word[1:] for word in rest)
+        renamed[name] = value if name in FREE_FORM_FIELDS else camel_case(value)
+    return renamed

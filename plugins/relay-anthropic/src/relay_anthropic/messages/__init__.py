@@ -7,9 +7,9 @@ public module of its own, and every function in them is pure (no I/O):
 
 - :mod:`.payload`: a :class:`Request` as the body of ``POST /messages``
   (:func:`message_payload`), content blocks (:func:`block`), tools, and what extended
-  thinking allows (:func:`thinks_by_kwargs`, :data:`THINKING_LIMITS`,
-  :data:`FREE_CHOICES`); :func:`alternating_turns` puts Relay's turns in the
-  user/assistant alternation the API requires.
+  thinking allows (:func:`thinking_request`, :func:`thinks_by_kwargs`,
+  :data:`THINKING_LIMITS`, :data:`FREE_CHOICES`); :func:`alternating_turns` puts Relay's
+  turns in the user/assistant alternation the API requires.
 - :mod:`.parse`: a Message as a :class:`Response` (:func:`parse_message`), citations,
   server tools, usage; :func:`timestamp_seconds` reads the API's RFC 3339 times.
 - :mod:`.events`: the stream's server-sent events as Relay's (:func:`message_events`).
@@ -33,6 +33,7 @@ from relay_anthropic.messages.payload import (
     alternating_turns,
     block,
     message_payload,
+    thinking_request,
     thinks_by_kwargs,
 )
 from relay_anthropic.messages.structured import StructuredOutput
@@ -52,6 +53,7 @@ __all__ = [
     "message_payload",
     "parse_message",
     "stream_error",
+    "thinking_request",
     "thinks_by_kwargs",
     "timestamp_seconds",
 ]

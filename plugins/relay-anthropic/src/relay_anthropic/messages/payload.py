@@ -35,6 +35,7 @@ __all__ = [
     "alternating_turns",
     "block",
     "message_payload",
+    "thinking_request",
     "thinks_by_kwargs",
     "tool_choice",
     "tool_spec",
@@ -66,18 +67,13 @@ def message_payload(
     # A budget in tokens; an effort is looked up in the core's table (1024, the API's
     # smallest budget, for "minimal"). A budget of 0 means thinking off.
     budget = config.reasoning_budget(REASONING_BUDGETS) or None
-    if budget is not None or thinks_by_kwargs(request.provider_kwargs):
-        request = within_limits(request, THINKING_LIMITS, provider=provider)
-        config = request.config
-        # (A response schema replaces tool_choice, and is refused with thinking below.)
-        if request.response_schema is None and request.tool_choice not in FREE_CHOICES:
-            raise InvalidRequestError(
-                f"tool_choice {request.tool_choice!r} forces a tool call, which "
-                "Anthropic does not allow with extended thinking; use 'auto' or drop "
-                "the thinking budget",
-                provider=provider,
-                model=request.model,
-            )
+    request = thinking_request(
+        request,
+        budget=budget,
+        by_kwargs=thinks_by_kwargs(request.provider_kwargs),
+        provider=provider,
+    )
+    config = request.config
     max_tokens = config.max_tokens
     if max_tokens is None:
         max_tokens = default_max_tokens + (budget or 0)
@@ -107,12 +103,6 @@ def message_payload(
     structured = None
     if request.response_schema is not None:
         structured = StructuredOutput.of(request.response_schema)
-        if budget is not None:
-            raise InvalidRequestError(
-                "structured output forces a tool call, which Anthropic does not allow "
-                "with extended thinking; drop the thinking budget or the schema",
-                provider=provider,
-            )
         if any(tool.name == structured.name for tool in request.tools):
             raise InvalidRequestError(
                 f"the response schema's name {structured.name!r} is also a tool's name",
@@ -128,6 +118,37 @@ def message_payload(
         payload["stream"] = True
     payload.update(request.provider_kwargs)
     return payload, structured
+
+
+def thinking_request(
+    request: Request, *, budget: int | None, by_kwargs: bool, provider: str
+) -> Request:
+    """``request`` as Claude takes it with extended thinking on (a ``budget`` from
+    ``reasoning``, or turned on ``by_kwargs``; see :func:`thinks_by_kwargs`), on the
+    Messages API and Bedrock's Claude routes alike: the sampling settings it refuses
+    dropped with a warning (:data:`THINKING_LIMITS`); a ``tool_choice`` forcing a call,
+    or a response schema with a budget (structured output forces a call), an
+    ``InvalidRequestError``, which Claude would answer with a 400."""
+    if budget is None and not by_kwargs:
+        return request
+    request = within_limits(request, THINKING_LIMITS, provider=provider)
+    if request.response_schema is not None:
+        # The schema replaces tool_choice; Relay asks for it with a forced tool call.
+        if budget is not None:
+            raise InvalidRequestError(
+                "structured output forces a tool call, which Claude does not allow "
+                "with extended thinking; drop the thinking budget or the schema",
+                provider=provider,
+                model=request.model,
+            )
+    elif request.tool_choice not in FREE_CHOICES:
+        raise InvalidRequestError(
+            f"tool_choice {request.tool_choice!r} forces a tool call, which Claude does "
+            "not allow with extended thinking; use 'auto' or drop the thinking budget",
+            provider=provider,
+            model=request.model,
+        )
+    return request
 
 
 def tool_spec(tool: Tool) -> dict[str, Any]:
