@@ -17,6 +17,7 @@ import contextlib
 import email.utils
 import json
 import random
+import sys
 import time
 import weakref
 from collections.abc import (
@@ -436,6 +437,20 @@ class HttpPool:
                 await client.aclose()
 
 
+async def _within(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """``awaitable``'s result, or :class:`TimeoutError` after ``seconds``.
+
+    ``asyncio.timeout`` (3.11) cancels the running task when time is up;
+    ``asyncio.wait_for`` runs the awaitable in a task of its own, which costs a task
+    and a loop turn on every request."""
+    if seconds is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
 Prepare = Callable[[str, Mapping[str, str] | None], Awaitable[tuple[str, Mapping[str, str]]]]
 
 
@@ -529,7 +544,7 @@ class HttpClient:
             # httpx's timeout bounds each read: an answer dripping in below it would
             # hold the call, and an engine worker, for ever. This bounds the whole.
             with self._exchange(model) as client:
-                response = await asyncio.wait_for(
+                response = await _within(
                     client.request(
                         method, url, json=json, headers=self._headers(headers), **kwargs
                     ),
