@@ -252,12 +252,29 @@ def classify_stream_error(
     return found
 
 
+def _from_aiohttp(error: BaseException | None) -> bool:
+    return error is not None and type(error).__module__.startswith("aiohttp.")
+
+
 def translate_transport_error(
     error: Exception, *, provider: str | None = None, model: str | None = None
 ) -> errors.ProviderError:
     """The typed error for an httpx exception that carries no HTTP answer."""
     import httpx
 
+    cause = error.__cause__
+    if _from_aiohttp(error) or _from_aiohttp(cause):
+        # httpx-aiohttp maps most of aiohttp's connection errors to httpx's
+        # ConnectTimeout (a refused connection, a server that hung up); what aiohttp
+        # itself raised tells a timeout from an unreachable provider.
+        original = cause if cause is not None and _from_aiohttp(cause) else error
+        name = type(original).__name__
+        text = f"{name}: {original}" if str(original) else name
+        if isinstance(original, asyncio.TimeoutError):
+            return errors.Timeout(text, provider=provider, model=model)
+        if isinstance(error, httpx.DecodingError):
+            return errors.MalformedResponse(text, provider=provider, model=model)
+        return errors.ProviderUnavailable(text, provider=provider, model=model)
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if isinstance(error, httpx.TimeoutException):
         return errors.Timeout(text, provider=provider, model=model)
@@ -417,16 +434,40 @@ class HttpPool:
     def _new_client(self, base_url: str, timeout: float) -> httpx.AsyncClient:
         import httpx
 
-        if self._ssl is None and self._transport is None:
-            # One TLS context for every client: building one reads the CA bundle.
-            self._ssl = httpx.create_ssl_context()
         return httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=self._transport,
-            verify=self._ssl if self._ssl is not None else True,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            transport=self._transport or self._network(base_url),
             follow_redirects=True,
+        )
+
+    def _network(self, base_url: str) -> httpx.AsyncBaseTransport:
+        """httpx over aiohttp, for one client of ``base_url``.
+
+        Measured against httpx's own transport on an instant local server, it takes
+        about half the time per request: httpcore asks anyio (through sniffio) for the
+        current task and checks each pooled connection with ``getpeername`` on every
+        request. httpx stays the API, but its proxy variables and ``verify`` do not
+        reach a transport given to it: the TLS context is passed, and the proxy the
+        environment names for ``base_url`` is found here, once. (aiohttp's own
+        ``trust_env`` would look for it, and in ``~/.netrc``, in a worker thread on
+        every request.)"""
+        import aiohttp
+        import httpx
+        from httpx_aiohttp import AiohttpTransport
+
+        if self._ssl is None:
+            # One TLS context for every client: building one reads the CA bundle.
+            self._ssl = httpx.create_ssl_context()
+        context = self._ssl
+
+        def session() -> aiohttp.ClientSession:
+            # Made on the first request, so on the loop that the client serves.
+            return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=256))
+
+        proxy = _environment_proxy(base_url)
+        return AiohttpTransport(
+            verify=context, client=session, proxy=httpx.Proxy(proxy) if proxy else None
         )
 
     async def aclose(self) -> None:
@@ -449,6 +490,20 @@ async def _within(awaitable: Awaitable[T], seconds: float | None) -> T:
         async with asyncio.timeout(seconds):
             return await awaitable
     return await asyncio.wait_for(awaitable, seconds)
+
+
+def _environment_proxy(url: str) -> str | None:
+    """The proxy ``$HTTPS_PROXY`` / ``$HTTP_PROXY`` / ``$ALL_PROXY`` name for ``url``,
+    unless ``$NO_PROXY`` exempts its host (as httpx's own transport would)."""
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 Prepare = Callable[[str, Mapping[str, str] | None], Awaitable[tuple[str, Mapping[str, str]]]]
@@ -503,6 +558,13 @@ class HttpClient:
             ) as client:
                 yield client
         except (httpx.HTTPError, httpx.StreamError) as error:
+            raise translate_transport_error(
+                error, provider=self._settings.name, model=model
+            ) from error
+        except Exception as error:
+            # What the aiohttp transport does not map to httpx's errors.
+            if not _from_aiohttp(error):
+                raise
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
             ) from error
