@@ -67,7 +67,8 @@ class LoopThread:
                 if started:
                     started[0].cancel()
 
-            self.loop.call_soon_threadsafe(cancel)
+            with contextlib.suppress(RuntimeError):  # a closed loop runs nothing anyway
+                self.loop.call_soon_threadsafe(cancel)
             raise
         return started[0].result()
 
