@@ -15,6 +15,15 @@ __all__ = ["LoopThread"]
 T = TypeVar("T")
 
 
+def _unclosed_is_quiet(loop: Any, context: dict[str, Any]) -> None:
+    # A sync hub dropped without close() leaves its aiohttp sessions to the garbage
+    # collector, most often at exit, and each would print "Unclosed client session";
+    # their sockets close with them. Anything else is reported as asyncio would.
+    if "client_session" in context or "connector" in context:
+        return
+    loop.default_exception_handler(context)
+
+
 class LoopThread:
     """A private event loop on a daemon thread, for the sync API."""
 
@@ -22,6 +31,7 @@ class LoopThread:
         import asyncio  # loaded with the first sync call: asyncio costs a cold start
 
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_unclosed_is_quiet)
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="relay-hub-loop", daemon=True
         )

@@ -5,9 +5,13 @@ loop itself is refused instead of hanging, and a caller that stops waiting cance
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +119,46 @@ def test_a_closed_loop_refuses_new_calls() -> None:
     with pytest.raises(RuntimeError, match="closed"):
         loop_thread.run(coro)
     assert coro.cr_frame is None  # closed, so never "was never awaited"
+
+
+def test_a_sync_hub_dropped_without_close_says_nothing_at_exit(tmp_path: Path) -> None:
+    # Its pooled aiohttp sessions are collected unclosed; that is no error of the user's.
+    script = tmp_path / "dropped.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, gc, http.server, threading
+            from relay_core.bridge import LoopThread
+            from relay_core.http import HttpClient, HttpPool
+            from relay_core.providers import ProviderSettings
+
+            class Answer(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(200)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+
+                def log_message(self, *args):
+                    pass
+
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            base = f"http://127.0.0.1:{server.server_address[1]}"
+            loop_thread = LoopThread()
+
+            def call():
+                client = HttpClient(HttpPool(), ProviderSettings(name="local"), base_url=base)
+                print(loop_thread.run(client.json("GET", "/")))
+
+            call()  # the pool is dropped here, its session unclosed
+            gc.collect()
+            loop_thread.run(asyncio.sleep(0.1))  # the loop reports what it was told
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "{}"
+    assert result.stderr == ""
