@@ -167,18 +167,19 @@ def async_clients(base_url: str) -> dict[str, Callable[[], Any]]:
         return (await holder["raw"].post("/chat/completions", json=payload)).json()
 
     clients["raw httpx"] = raw
-    if have("httpx_aiohttp"):
-        from httpx_aiohttp import AiohttpTransport
+    from relay_core._transport import AiohttpTransport
 
-        async def raw_aiohttp() -> Any:
-            # What Relay's own requests go through: httpx over an aiohttp transport.
-            if "aiohttp" not in holder:
-                holder["aiohttp"] = httpx.AsyncClient(
-                    base_url=base_url, headers={"authorization": "x"}, transport=AiohttpTransport()
-                )
-            return (await holder["aiohttp"].post("/chat/completions", json=payload)).json()
+    async def raw_aiohttp() -> Any:
+        # What Relay's own requests go through: httpx over its aiohttp transport.
+        if "aiohttp" not in holder:
+            holder["aiohttp"] = httpx.AsyncClient(
+                base_url=base_url,
+                headers={"authorization": "x"},
+                transport=AiohttpTransport(ssl_context=httpx.create_ssl_context()),
+            )
+        return (await holder["aiohttp"].post("/chat/completions", json=payload)).json()
 
-        clients["raw httpx (aiohttp transport)"] = raw_aiohttp
+    clients["raw httpx (aiohttp transport)"] = raw_aiohttp
     if have("openai"):
         import openai
 

@@ -252,29 +252,12 @@ def classify_stream_error(
     return found
 
 
-def _from_aiohttp(error: BaseException | None) -> bool:
-    return error is not None and type(error).__module__.startswith("aiohttp.")
-
-
 def translate_transport_error(
     error: Exception, *, provider: str | None = None, model: str | None = None
 ) -> errors.ProviderError:
     """The typed error for an httpx exception that carries no HTTP answer."""
     import httpx
 
-    cause = error.__cause__
-    if _from_aiohttp(error) or _from_aiohttp(cause):
-        # httpx-aiohttp maps most of aiohttp's connection errors to httpx's
-        # ConnectTimeout (a refused connection, a server that hung up); what aiohttp
-        # itself raised tells a timeout from an unreachable provider.
-        original = cause if cause is not None and _from_aiohttp(cause) else error
-        name = type(original).__name__
-        text = f"{name}: {original}" if str(original) else name
-        if isinstance(original, asyncio.TimeoutError):
-            return errors.Timeout(text, provider=provider, model=model)
-        if isinstance(error, httpx.DecodingError):
-            return errors.MalformedResponse(text, provider=provider, model=model)
-        return errors.ProviderUnavailable(text, provider=provider, model=model)
     text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if isinstance(error, httpx.TimeoutException):
         return errors.Timeout(text, provider=provider, model=model)
@@ -442,33 +425,19 @@ class HttpPool:
         )
 
     def _network(self, base_url: str) -> httpx.AsyncBaseTransport:
-        """httpx over aiohttp, for one client of ``base_url``.
-
-        Measured against httpx's own transport on an instant local server, it takes
-        about half the time per request: httpcore asks anyio (through sniffio) for the
-        current task and checks each pooled connection with ``getpeername`` on every
-        request. httpx stays the API, but its proxy variables and ``verify`` do not
-        reach a transport given to it: the TLS context is passed, and the proxy the
-        environment names for ``base_url`` is found here, once. (aiohttp's own
-        ``trust_env`` would look for it, and in ``~/.netrc``, in a worker thread on
-        every request.)"""
-        import aiohttp
+        """httpx over aiohttp (:mod:`relay_core._transport`), for one client of
+        ``base_url``. httpx's proxy variables and ``verify`` do not reach a transport
+        given to it: the shared TLS context is passed, and the proxy the environment
+        names for ``base_url`` is found here, once. (aiohttp's own ``trust_env`` would
+        look for it, and in ``~/.netrc``, in a worker thread on every request.)"""
         import httpx
-        from httpx_aiohttp import AiohttpTransport
+
+        from relay_core._transport import AiohttpTransport
 
         if self._ssl is None:
             # One TLS context for every client: building one reads the CA bundle.
             self._ssl = httpx.create_ssl_context()
-        context = self._ssl
-
-        def session() -> aiohttp.ClientSession:
-            # Made on the first request, so on the loop that the client serves.
-            return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=256))
-
-        proxy = _environment_proxy(base_url)
-        return AiohttpTransport(
-            verify=context, client=session, proxy=httpx.Proxy(proxy) if proxy else None
-        )
+        return AiohttpTransport(ssl_context=self._ssl, proxy=_environment_proxy(base_url))
 
     async def aclose(self) -> None:
         """Close the clients of the running loop (others close with their loop)."""
@@ -558,13 +527,6 @@ class HttpClient:
             ) as client:
                 yield client
         except (httpx.HTTPError, httpx.StreamError) as error:
-            raise translate_transport_error(
-                error, provider=self._settings.name, model=model
-            ) from error
-        except Exception as error:
-            # What the aiohttp transport does not map to httpx's errors.
-            if not _from_aiohttp(error):
-                raise
             raise translate_transport_error(
                 error, provider=self._settings.name, model=model
             ) from error

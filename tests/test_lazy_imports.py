@@ -18,7 +18,7 @@ FORBIDDEN = (
     "httpx",
     "httpcore",
     "aiohttp",
-    "httpx_aiohttp",
+    "yarl",
     "structlog",
     "keyring",
     "anyio",

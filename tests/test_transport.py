@@ -92,7 +92,7 @@ async def test_requests_go_over_the_network_transport_which_the_pool_closes(
     assert await client.json("POST", "/chat", json={"n": 2}) == {"ok": True}
     assert seen == [b"POST /v1/chat HTTP/1.1"] * 2
     pooled = pool.client("acme", base_url.rstrip("/"), timeout=5.0)
-    session = pooled._transport.client  # type: ignore[attr-defined]
+    session = pooled._transport.session  # type: ignore[attr-defined]
     assert not session.closed
     await pool.aclose()
     assert pooled.is_closed
@@ -156,4 +156,23 @@ async def test_a_server_that_hangs_up_is_provider_unavailable_and_a_silent_one_t
     assert not isinstance(caught.value, Timeout)
     with pytest.raises(Timeout):
         await _client(pool, await server(silent), timeout=0.3).json("POST", "/chat", json={})
+    await pool.aclose()
+
+
+async def test_the_url_goes_out_exactly_as_encoded(
+    server: Callable[[Serve], Awaitable[str]],
+) -> None:
+    # A signed request (Bedrock's SigV4) is signed over the path as encoded: re-quoting
+    # "%3A" to ":" on the way out would break the signature.
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await _request_line(reader))
+        writer.write(ANSWER)
+        await writer.drain()
+
+    pool = HttpPool()
+    client = _client(pool, await server(serve))
+    await client.json("POST", "/model/anthropic.claude-v1%3A0/converse?a=b%2Fc", json={})
+    assert seen == [b"POST /v1/model/anthropic.claude-v1%3A0/converse?a=b%2Fc HTTP/1.1"]
     await pool.aclose()
