@@ -133,7 +133,23 @@ def sync_clients(base_url: str) -> dict[str, Callable[[], Any]]:
     clients["Relay hub.chat"] = lambda: hub.chat("bench", "Hello")
     handle = hub.get("bench")
     clients["Relay handle.chat"] = lambda: handle.chat("Hello")
+    bare = provider_only_hub(base_url)
+    clients[f"Relay hub.chat, {PROVIDER_ONLY}"] = lambda: bare.chat("bench", "Hello")
     return clients
+
+
+# The hubs above load every installed plugin; this one only the provider's, so that the
+# two side by side show what the installed but unconfigured plugins cost a call.
+PROVIDER_ONLY = "provider plugin only"
+
+
+def provider_only_hub(base_url: str) -> Any:
+    import relay_openai_compat
+    from relay_core import Hub, parse_catalog
+
+    hub = Hub(parse_catalog(catalog_text(base_url)), autoload=False)
+    hub.plugins.register(relay_openai_compat, name="openai-compat")
+    return hub
 
 
 def async_clients(base_url: str) -> dict[str, Callable[[], Any]]:
@@ -151,6 +167,19 @@ def async_clients(base_url: str) -> dict[str, Callable[[], Any]]:
         return (await holder["raw"].post("/chat/completions", json=payload)).json()
 
     clients["raw httpx"] = raw
+    from relay_core._transport import AiohttpTransport
+
+    async def raw_aiohttp() -> Any:
+        # What Relay's own requests go through: httpx over its aiohttp transport.
+        if "aiohttp" not in holder:
+            holder["aiohttp"] = httpx.AsyncClient(
+                base_url=base_url,
+                headers={"authorization": "x"},
+                transport=AiohttpTransport(ssl_context=httpx.create_ssl_context()),
+            )
+        return (await holder["aiohttp"].post("/chat/completions", json=payload)).json()
+
+    clients["raw httpx (aiohttp transport)"] = raw_aiohttp
     if have("openai"):
         import openai
 
@@ -177,6 +206,12 @@ def async_clients(base_url: str) -> dict[str, Callable[[], Any]]:
         return await hub.achat("bench", "Hello")
 
     clients["Relay hub.achat"] = relay
+    bare = provider_only_hub(base_url)
+
+    async def relay_bare() -> Any:
+        return await bare.achat("bench", "Hello")
+
+    clients[f"Relay hub.achat, {PROVIDER_ONLY}"] = relay_bare
     return clients
 
 
@@ -513,6 +548,13 @@ def report(results: dict[str, Any]) -> str:
             us = row["us_per_call"]
             vs = "" if name.startswith("Relay") else ratio(relay_us, us)
             lines.append(f"| {name} | {us:.0f} | {ratio(us, base)} | {vs} |")
+        bare = next((v for k, v in rows.items() if k.endswith(PROVIDER_ONLY)), None)
+        if bare is not None:
+            lines += [
+                "",
+                "Every installed plugin loaded, none configured, against the provider's plugin "
+                f"alone: {ratio(relay_us, bare['us_per_call'])} the time per call.",
+            ]
         del sdk_us, lite_us
     stream = results["streaming"]
     base_ttft = stream["raw httpx SSE"]["ttft_us"]

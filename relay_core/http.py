@@ -18,6 +18,7 @@ import email.utils
 import hashlib
 import json
 import random
+import sys
 import time
 import weakref
 from collections.abc import (
@@ -417,17 +418,27 @@ class HttpPool:
     def _new_client(self, base_url: str, timeout: float) -> httpx.AsyncClient:
         import httpx
 
-        if self._ssl is None and self._transport is None:
-            # One TLS context for every client: building one reads the CA bundle.
-            self._ssl = httpx.create_ssl_context()
         return httpx.AsyncClient(
             base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=self._transport,
-            verify=self._ssl if self._ssl is not None else True,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            transport=self._transport or self._network(base_url),
             follow_redirects=True,
         )
+
+    def _network(self, base_url: str) -> httpx.AsyncBaseTransport:
+        """httpx over aiohttp (:mod:`relay_core._transport`), for one client of
+        ``base_url``. httpx's proxy variables and ``verify`` do not reach a transport
+        given to it: the shared TLS context is passed, and the proxy the environment
+        names for ``base_url`` is found here, once. (aiohttp's own ``trust_env`` would
+        look for it, and in ``~/.netrc``, in a worker thread on every request.)"""
+        import httpx
+
+        from relay_core._transport import AiohttpTransport
+
+        if self._ssl is None:
+            # One TLS context for every client: building one reads the CA bundle.
+            self._ssl = httpx.create_ssl_context()
+        return AiohttpTransport(ssl_context=self._ssl, proxy=_environment_proxy(base_url))
 
     async def aclose(self) -> None:
         """Close the clients of the running loop (others close with their loop)."""
@@ -435,6 +446,34 @@ class HttpPool:
         for each in shards.values():
             for client in each.clients:
                 await client.aclose()
+
+
+async def _within(awaitable: Awaitable[T], seconds: float | None) -> T:
+    """``awaitable``'s result, or :class:`TimeoutError` after ``seconds``.
+
+    ``asyncio.timeout`` (3.11) cancels the running task when time is up;
+    ``asyncio.wait_for`` runs the awaitable in a task of its own, which costs a task
+    and a loop turn on every request."""
+    if seconds is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
+def _environment_proxy(url: str) -> str | None:
+    """The proxy ``$HTTPS_PROXY`` / ``$HTTP_PROXY`` / ``$ALL_PROXY`` name for ``url``,
+    unless ``$NO_PROXY`` exempts its host (as httpx's own transport would)."""
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 Prepare = Callable[[str, Mapping[str, str] | None], Awaitable[tuple[str, Mapping[str, str]]]]
@@ -530,7 +569,7 @@ class HttpClient:
             # httpx's timeout bounds each read: an answer dripping in below it would
             # hold the call, and an engine worker, for ever. This bounds the whole.
             with self._exchange(model) as client:
-                response = await asyncio.wait_for(
+                response = await _within(
                     client.request(
                         method, url, json=json, headers=self._headers(headers), **kwargs
                     ),

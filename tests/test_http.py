@@ -600,6 +600,19 @@ async def test_the_timeout_bounds_the_whole_answer_not_each_read(
         await client.json("POST", "/slow", model="m")
 
 
+async def test_a_request_runs_in_its_callers_task(acme: Callable[..., HttpClient]) -> None:
+    # Bounding the whole answer must not cost a task per request (asyncio.wait_for's).
+    seen: list[asyncio.Task[Any] | None] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(asyncio.current_task())
+        return httpx.Response(200, json={})
+
+    client = acme(handler, timeout=5.0)
+    await client.json("POST", "/chat")
+    assert seen == [asyncio.current_task()]
+
+
 async def test_stream_sse_yields_parsed_events(acme: Callable[..., HttpClient]) -> None:
     seen: list[httpx.Request] = []
 

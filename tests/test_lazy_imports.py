@@ -14,7 +14,16 @@ from pathlib import Path
 import pytest
 
 # Heavy or optional machinery, and every adapter module; registration modules may load.
-FORBIDDEN = ("httpx", "httpcore", "structlog", "keyring", "anyio", "ssl")
+FORBIDDEN = (
+    "httpx",
+    "httpcore",
+    "aiohttp",
+    "yarl",
+    "structlog",
+    "keyring",
+    "anyio",
+    "ssl",
+)
 ADAPTER_MODULE_SUFFIX = "._provider"
 
 CATALOG = """\

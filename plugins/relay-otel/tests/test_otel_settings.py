@@ -3,10 +3,12 @@ light entry point."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from typing import Any
 
 import pytest
 from opentelemetry import metrics, trace
@@ -76,8 +78,15 @@ def test_a_bad_setting_stops_the_first_call() -> None:
 
 @pytest.fixture
 def global_providers() -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
-    """Global SDK providers for one test. The OpenTelemetry API sets them once per
-    process, so the test puts the API's own state back afterwards."""
+    """Global SDK providers for one test."""
+    with _global_providers() as providers:
+        yield providers
+
+
+@contextlib.contextmanager
+def _global_providers() -> Iterator[tuple[InMemorySpanExporter, InMemoryMetricReader]]:
+    """Global SDK providers until the block ends. The OpenTelemetry API sets them once
+    per process, so the API's own state is put back afterwards."""
     from opentelemetry.util._once import Once
 
     saved = (trace._TRACER_PROVIDER, metrics._internal._METER_PROVIDER)
@@ -111,6 +120,29 @@ def test_without_providers_the_global_ones_are_used(
         for metric in scope.metrics
     }
     assert names == {"gen_ai.client.operation.duration", "gen_ai.client.token.usage"}
+
+
+def test_with_no_provider_set_no_span_is_built_until_one_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Installed but not set up, the plugin must cost a call nothing: the API's proxies
+    # would drop every span and measurement it built.
+    built: list[str] = []
+    common = relay_otel.OtelTracing._common
+
+    def counted(self: Any, event: Any, response: Any) -> Any:
+        built.append(event.kind)
+        return common(self, event, response)
+
+    monkeypatch.setattr(relay_otel.OtelTracing, "_common", counted)
+    with hub_for("", relay_mock, relay_otel) as hub:
+        hub.chat("mock/echo", "hello")
+        assert built == []
+        with _global_providers() as (exporter, _):
+            hub.chat("mock/echo", "hello again")
+    assert built == ["call.succeeded"]
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "chat echo"
 
 
 def test_an_object_registered_in_code_records_calls(

@@ -269,10 +269,47 @@ def test_a_rewritten_cache_is_read_again(
     ]
     path.write_text(json.dumps(document))
     os.utime(path, ns=(1, 1))  # a new stamp even on a coarse clock
+    clock.now += 1.0  # the source looks at the file again after a second
     price = refreshed.price("openai", "gpt-4.1")
     assert price is not None
     assert price.input == pytest.approx(1.8)
     assert refreshed.price("openai", "gpt-4o-mini") is None
+
+
+def test_prices_come_without_a_look_at_the_file_per_call(
+    refreshed: OpenRouterSource, cache_dir: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # price() runs on every call of a hub: a stat each time cost as much as the call's
+    # whole pricing did. Within a second the file is not looked at again.
+    looks: list[Path] = []
+    real_stat = Path.stat
+
+    def counted(self: Path, **kwargs: Any) -> Any:
+        if self.name == "openrouter-models.json":
+            looks.append(self)
+        return real_stat(self, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", counted)
+    assert refreshed.price("openai", "gpt-4.1") is not None
+    for _ in range(100):
+        refreshed.price("openai", "gpt-4.1")
+    assert len(looks) <= 1
+    (cache_dir / "openrouter-models.json").unlink()
+    clock.now += 0.5
+    assert refreshed.price("openai", "gpt-4.1") is not None  # still within the second
+    clock.now += 0.5
+    assert refreshed.price("openai", "gpt-4.1") is None  # looked again: gone
+
+
+def test_a_refresh_is_seen_at_once_by_its_source(
+    refreshed: OpenRouterSource, cassette: Any, cache_dir: Path
+) -> None:
+    assert refreshed.price("openai", "gpt-4.1") is not None
+    with cassette("openrouter_models"):
+        refreshed.refresh()
+    # Without a new look after its own refresh, the source would still hold the old file.
+    (cache_dir / "openrouter-models.json").write_text("{}")
+    assert refreshed.price("openai", "gpt-4.1") is None
 
 
 def test_the_cache_directory_follows_the_environment(

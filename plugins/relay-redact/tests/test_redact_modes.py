@@ -105,13 +105,35 @@ def test_metadata_carries_an_opaque_id_never_a_value() -> None:
     assert redactor.relay_restorer(redacted) is None
 
 
-def test_nothing_found_means_no_map_and_no_restorer() -> None:
+def test_nothing_found_means_no_copy_no_map_and_no_restorer() -> None:
+    # Most requests hold nothing to redact: they go out as they came, not copied.
     redactor = Redactor()
-    redacted = redactor.relay_redact(Request.from_prompt("nothing personal here"))
-    assert redacted is not None
-    assert METADATA_KEY not in redacted.metadata
-    assert redactor.relay_restorer(redacted) is None
+    request = Request.from_prompt("nothing personal here", system="be brief")
+    assert redactor.relay_redact(request) is None
+    assert redactor.relay_restorer(request) is None
     assert len(redactor.maps) == 0
+
+
+def test_only_what_holds_something_is_replaced() -> None:
+    quiet = Message.user("nothing here")
+    request = Request(
+        system="be brief",
+        messages=(quiet, Message.user(TextPart("plain"), TextPart("mail jane@example.org"))),
+    )
+    redacted = Redactor().relay_redact(request)
+    assert redacted is not None
+    assert redacted.system == "be brief"
+    assert redacted.messages[0] is quiet
+    plain, mail = redacted.messages[1].content
+    assert plain is request.messages[1].content[0]
+    assert mail == TextPart("mail <EMAIL_1>")
+
+
+def test_a_request_redacted_again_loses_the_old_map_id() -> None:
+    request = Request.from_prompt("nothing here", metadata={METADATA_KEY: "old", "caller": "a"})
+    redacted = Redactor().relay_redact(request)
+    assert redacted is not None
+    assert redacted.metadata == {"caller": "a"}
 
 
 def test_a_placeholder_the_user_typed_is_not_taken_for_one_of_ours() -> None:
@@ -195,8 +217,8 @@ TEXTS = st.lists(st.one_of(PII, FILLER), max_size=8).map(" ".join)
 @given(TEXTS)
 def test_placeholder_mode_restores_exactly_what_it_redacted(text: str) -> None:
     redactor = Redactor()
-    redacted = redactor.relay_redact(Request.from_prompt(text))
-    assert redacted is not None
+    request = Request.from_prompt(text)
+    redacted = redactor.relay_redact(request) or request  # None: nothing to redact
     restorer = redactor.relay_restorer(redacted) or PlaceholderRestorer({})
     assert restorer.restore(Response(content=redacted.messages[0].text)).text == text
 
@@ -207,8 +229,8 @@ def test_streamed_restoration_equals_whole_restoration_at_any_split(
     text: str, cuts: list[int]
 ) -> None:
     redactor = Redactor()
-    redacted = redactor.relay_redact(Request.from_prompt(text))
-    assert redacted is not None
+    request = Request.from_prompt(text)
+    redacted = redactor.relay_redact(request) or request  # None: nothing to redact
     restorer = redactor.relay_restorer(redacted) or PlaceholderRestorer({})
     answer = redacted.messages[0].text
     points = sorted({min(c, len(answer)) for c in cuts})

@@ -53,6 +53,7 @@ class OtelTracing:
         self.include_content = include_content
         self._catalog = catalog
         self._servers: dict[str, dict[str, AttributeValue]] = {}
+        self._given = tracer_provider is not None or meter_provider is not None
         self._tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer(
             _NAME, _VERSION, schema_url=semconv.SCHEMA_URL
         )
@@ -76,6 +77,8 @@ class OtelTracing:
     def relay_audit(self, event: AuditEvent) -> None:
         """One span per call of one model (per member tried, for a group), built when
         the call ends, and one per tool the tool loop runs; batch job events make none."""
+        if not self._given and not _providers_set():
+            return
         if event.kind in _TOOL_KINDS:
             self._tool_span(event)
             return
@@ -245,6 +248,17 @@ class OtelTracing:
                 ("output", usage.output_tokens),
             ):
                 self._tokens.record(count, attributes={**common, semconv.TOKEN_TYPE: token_type})
+
+
+def _providers_set() -> bool:
+    """Whether a tracer or meter provider has been set globally. Until one is, the API
+    hands out proxies that drop every span and measurement: installed but not set up,
+    the plugin then skips building them, which cost a call about as much as the rest
+    of its bookkeeping. Checked per event, so a provider set later is used at once."""
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return True
+    # The unset meter provider's class is not public; any other class is a real one.
+    return type(metrics.get_meter_provider()).__name__ != "_ProxyMeterProvider"
 
 
 def _request_attributes(config: GenerationConfig) -> dict[str, AttributeValue]:

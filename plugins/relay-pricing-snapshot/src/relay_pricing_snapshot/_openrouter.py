@@ -38,6 +38,11 @@ DEFAULT_TTL = 86_400.0
 CACHE_FILE = "openrouter-models.json"
 _FORMAT = 1
 _TIMEOUT = 20.0
+# How long a look at the cache file holds. price() runs on every call of every hub, and
+# a stat of a file under the home directory cost about as much as the rest of pricing
+# together. A refresh by another process (or another source) is seen within this, one
+# by this source at once.
+_RECHECK = 1.0
 
 log = logging.getLogger("relay.pricing.openrouter")
 # (kind, path) of the warnings already logged: one of each per process, not per call.
@@ -125,6 +130,10 @@ class OpenRouterSource:
         self._clock = clock or time.time
         self._cache: _Cache | None = None
         self._lock = threading.Lock()
+        # The last look at the file: when (by ``clock``), at which path, and what it
+        # gave (the cache, or None for a miss).
+        self._looked: tuple[float, Path, _Cache | None] | None = None
+        self._path: tuple[tuple[str | None, ...], Path] | None = None
 
     def __repr__(self) -> str:
         return f"OpenRouterSource(path={str(self.path)!r})"
@@ -132,7 +141,18 @@ class OpenRouterSource:
     @property
     def path(self) -> Path:
         """The cache file."""
-        return (self._directory or cache_dir()) / CACHE_FILE
+        if self._directory is not None:
+            return self._directory / CACHE_FILE
+        # Built again only when the variables that place it change.
+        environ = os.environ
+        key = (
+            environ.get("RELAY_PRICING_CACHE_DIR"),
+            environ.get("XDG_CACHE_HOME"),
+            environ.get("HOME"),
+        )
+        if self._path is None or self._path[0] != key:
+            self._path = (key, cache_dir() / CACHE_FILE)
+        return self._path[1]
 
     @property
     def url(self) -> str:
@@ -174,6 +194,15 @@ class OpenRouterSource:
 
     def _read(self) -> _Cache | None:
         path = self.path
+        now = self._clock()
+        looked = self._looked
+        if looked is not None and looked[1] == path and 0.0 <= now - looked[0] < _RECHECK:
+            return looked[2]
+        found = self._look(path)
+        self._looked = (now, path, found)
+        return found
+
+    def _look(self, path: Path) -> _Cache | None:
         try:
             status = path.stat()
         except FileNotFoundError:
@@ -234,6 +263,7 @@ class OpenRouterSource:
                 "data": list(entries),
             },
         )
+        self._looked = None  # this process sees its own refresh at once
         return f"fetched {len(entries)} models from {url}"
 
 

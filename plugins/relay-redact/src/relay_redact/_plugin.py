@@ -56,6 +56,8 @@ class Redactor:
         placeholder_mode = self.settings.mode == "placeholder"
         redaction = self.redaction(placeholders_in(request) if placeholder_mode else set())
         redacted = redaction.request(request)
+        if redacted is request and METADATA_KEY not in request.metadata:
+            return None  # nothing to hide: the request goes out as it came
         metadata = {k: v for k, v in request.metadata.items() if k != METADATA_KEY}
         if placeholder_mode and redaction.originals:
             key = secrets.token_urlsafe(12)

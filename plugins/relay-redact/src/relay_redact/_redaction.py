@@ -109,23 +109,38 @@ class Redaction:
     def request(self, request: Request) -> Request:
         """``request`` with the system prompt and every text, thinking, tool-call and
         tool-result part redacted; images, documents, tools and schemas untouched."""
+        # What holds nothing to redact is kept as it is (``request`` itself when
+        # nothing is found): most requests hold nothing, and copying every message and
+        # part of each cost more than finding nothing did.
         system = self.text(request.system) if request.system is not None else None
         messages = tuple(self._message(m) for m in request.messages)
+        if system is request.system and _same(messages, request.messages):
+            return request
         return attrs.evolve(request, system=system, messages=messages)
 
     def _message(self, message: Message) -> Message:
-        return attrs.evolve(message, content=tuple(self._part(p) for p in message.content))
+        content = tuple(self._part(p) for p in message.content)
+        return (
+            message if _same(content, message.content) else attrs.evolve(message, content=content)
+        )
 
     def _part(self, part: Part) -> Part:
-        if isinstance(part, TextPart):
-            return attrs.evolve(part, text=self.text(part.text))
-        if isinstance(part, ThinkingPart) and not part.redacted:
-            return attrs.evolve(part, text=self.text(part.text))
+        if isinstance(part, (TextPart, ThinkingPart)):
+            if isinstance(part, ThinkingPart) and part.redacted:
+                return part
+            text = self.text(part.text)
+            return part if text is part.text else attrs.evolve(part, text=text)
         if isinstance(part, ToolCallPart):
-            return attrs.evolve(part, arguments=self.value(part.arguments))
+            arguments = self.value(part.arguments)
+            return part if arguments == part.arguments else attrs.evolve(part, arguments=arguments)
         if isinstance(part, ToolResultPart):
-            return attrs.evolve(part, content=self.text(part.content))
+            content = self.text(part.content)
+            return part if content is part.content else attrs.evolve(part, content=content)
         return part  # images and documents: bytes and URLs are not scanned
+
+
+def _same(new: tuple[Any, ...], old: tuple[Any, ...]) -> bool:
+    return all(a is b for a, b in zip(new, old, strict=True))
 
 
 def placeholders_in(request: Request) -> set[str]:
