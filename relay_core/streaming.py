@@ -10,7 +10,6 @@ into :class:`SSEEvent` values following the WHATWG rules (multi-line ``data``, c
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -236,77 +235,85 @@ class SSEEvent:
             ) from error
 
 
-class _SSEDecoder:
-    """The line-level state machine of the event-stream format."""
-
-    def __init__(self) -> None:
-        self.data: list[str] = []
-        self.event = ""
-        self.id: str | None = None
-        self.retry: int | None = None
-
-    def line(self, line: str) -> SSEEvent | None:
-        if line == "":
-            if not self.data:
-                self.event = ""
-                return None
-            dispatched = SSEEvent(
-                "\n".join(self.data), self.event or "message", self.id, self.retry
-            )
-            self.data, self.event = [], ""
-            return dispatched
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self.data.append(value)
-        elif name == "event":
-            self.event = value
-        elif name == "id" and "\0" not in value:
-            self.id = value
-        elif name == "retry" and value.isdigit():
-            self.retry = int(value)
-        return None
-
-
-# Only CR, LF and CRLF end a line in an event stream; str.splitlines() would also split
-# on U+2028, U+0085, form feeds... that JSON text may carry raw.
-_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
-
-
 async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
     """Parse a byte stream of ``text/event-stream`` into events.
 
     Chunks may split lines and UTF-8 sequences anywhere. An event is dispatched at a blank
     line; a trailing event with no blank line after it is dropped, as the spec requires
-    (a stream cut mid-event must not yield half an event).
+    (a stream cut mid-event must not yield half an event). Each event is yielded as soon
+    as its blank line is found: a chunk holding a whole answer gives its first event
+    before the rest of the chunk is looked at.
     """
     import codecs
 
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    decoder = _SSEDecoder()
-    pending = ""
+    decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+    data: list[str] = []
+    event = ""
+    last_id: str | None = None
+    retry: int | None = None
+    buffer = ""
     started = False
-    async for chunk in chunks:
-        pending += utf8.decode(chunk)
-        if not started and pending:
-            pending = pending.removeprefix("\ufeff")
+    final = False
+    iterator = aiter(chunks)
+    while not final:
+        try:
+            text = decode(await anext(iterator))
+        except StopAsyncIteration:
+            text = decode(b"", final=True)
+            final = True
+        if not started and text:
+            text = text.removeprefix("\ufeff")
             started = True
-        lines = _LINE.findall(pending)
-        # The last piece may be a line still arriving, or a "\r" whose "\n" is in the
-        # next chunk: keep it for later.
-        pending = lines.pop() if lines and not lines[-1].endswith("\n") else ""
-        for line in lines:
-            event = decoder.line(line.rstrip("\r\n"))
-            if event is not None:
-                yield event
-    pending += utf8.decode(b"", final=True)
-    for line in _LINE.findall(pending):
-        if line.endswith(("\r", "\n")):
-            event = decoder.line(line.rstrip("\r\n"))
-            if event is not None:
-                yield event
+        buffer = buffer + text if buffer else text
+        size = len(buffer)
+        start = 0
+        # Where the next LF and CR are, found again only once passed: one scan of the
+        # buffer for each, however many lines it holds (a stream may use only one kind).
+        lf = cr = -1
+        while True:
+            if lf < start:
+                lf = buffer.find("\n", start)
+                if lf < 0:
+                    lf = size
+            if cr < start:
+                cr = buffer.find("\r", start)
+                if cr < 0:
+                    cr = size
+            if lf < cr:
+                end = lf
+                after = lf + 1
+            elif cr < size:
+                if cr + 1 == size and not final:
+                    break  # its "\n" may be in the next chunk
+                end = cr
+                after = cr + 2 if cr + 1 < size and buffer[cr + 1] == "\n" else cr + 1
+            else:
+                break  # a line still arriving (or, at the end, cut off: dropped)
+            line = buffer[start:end]
+            start = after
+            if not line:
+                if data:
+                    yield SSEEvent("\n".join(data), event or "message", last_id, retry)
+                    data = []
+                event = ""
+                continue
+            if line.startswith("data:"):
+                # The common line first, without the general split below.
+                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id" and "\0" not in value:
+                last_id = value
+            elif name == "retry" and value.isdigit():
+                retry = int(value)
+        buffer = buffer[start:]
 
 
 def replay(response: Response) -> Iterator[StreamEvent]:
