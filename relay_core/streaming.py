@@ -9,6 +9,7 @@ into :class:`SSEEvent` values following the WHATWG rules (multi-line ``data``, c
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from types import TracebackType
@@ -39,7 +40,14 @@ from relay_core.types import (
     UsageEvent,
 )
 
-__all__ = ["SSEEvent", "StreamAssembler", "closing_stream", "parse_sse", "replay"]
+__all__ = [
+    "SSEDecoder",
+    "SSEEvent",
+    "StreamAssembler",
+    "closing_stream",
+    "parse_sse",
+    "replay",
+]
 
 T = TypeVar("T")
 
@@ -235,36 +243,36 @@ class SSEEvent:
             ) from error
 
 
-async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
-    """Parse a byte stream of ``text/event-stream`` into events.
+class SSEDecoder:
+    """The event-stream format's state across chunks: :meth:`feed` takes each chunk of
+    bytes as it arrives and gives the events it completes, lazily, one at a time.
 
-    Chunks may split lines and UTF-8 sequences anywhere. An event is dispatched at a blank
-    line; a trailing event with no blank line after it is dropped, as the spec requires
-    (a stream cut mid-event must not yield half an event). Each event is yielded as soon
-    as its blank line is found: a chunk holding a whole answer gives its first event
-    before the rest of the chunk is looked at.
+    Chunks may split lines and UTF-8 sequences anywhere. An event is dispatched at a
+    blank line, as soon as it is found: a chunk holding a whole answer gives its first
+    event before the rest of the chunk is looked at. A trailing event with no blank line
+    after it is dropped, as the spec requires (a stream cut mid-event must not yield half
+    an event). Each :meth:`feed` must be read to its end before the next.
     """
-    import codecs
 
-    decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-    data: list[str] = []
-    event = ""
-    last_id: str | None = None
-    retry: int | None = None
-    buffer = ""
-    started = False
-    final = False
-    iterator = aiter(chunks)
-    while not final:
-        try:
-            text = decode(await anext(iterator))
-        except StopAsyncIteration:
-            text = decode(b"", final=True)
-            final = True
-        if not started and text:
+    def __init__(self) -> None:
+        self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        self._buffer = ""
+        self._started = False
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> Iterator[SSEEvent]:
+        """The events ``chunk`` completes; ``final`` for the end of the stream (with
+        ``b""``), where a last line ended by a lone CR still counts."""
+        text = self._decode(chunk, final)
+        if not self._started and text:
             text = text.removeprefix("\ufeff")
-            started = True
-        buffer = buffer + text if buffer else text
+            self._started = True
+        buffer = self._buffer + text if self._buffer else text
+        # The state in locals while a chunk is walked: this loop runs once per line.
+        data, event, last_id, retry = self._data, self._event, self._id, self._retry
         size = len(buffer)
         start = 0
         # Where the next LF and CR are, found again only once passed: one scan of the
@@ -294,7 +302,7 @@ async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             if not line:
                 if data:
                     yield SSEEvent("\n".join(data), event or "message", last_id, retry)
-                    data = []
+                    data = self._data = []
                 event = ""
                 continue
             if line.startswith("data:"):
@@ -313,7 +321,20 @@ async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
                 last_id = value
             elif name == "retry" and value.isdigit():
                 retry = int(value)
-        buffer = buffer[start:]
+        self._buffer = buffer[start:]
+        self._event, self._id, self._retry = event, last_id, retry
+
+
+async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
+    """Parse a byte stream of ``text/event-stream`` into events, as :class:`SSEDecoder`
+    does (the WHATWG rules: multi-line ``data``, comments, ``event``/``id``/``retry``,
+    CR/LF/CRLF line ends)."""
+    decoder = SSEDecoder()
+    async for chunk in chunks:
+        for event in decoder.feed(chunk):
+            yield event
+    for event in decoder.feed(b"", final=True):
+        yield event
 
 
 def replay(response: Response) -> Iterator[StreamEvent]:
