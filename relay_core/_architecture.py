@@ -9,7 +9,8 @@ reason only, cold start (``tests/test_lazy_imports.py``): the third-party module
 with why.
 
 A new module goes into the layer its meaning puts it in; the test fails for a module
-that is in none. A name matches the module and, for a package, its submodules.
+that is in none. A name matches the module and, for a package, its submodules (but
+``relay_core`` matches only its own ``__init__``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "relay_core.credentials",
             "relay_core.streaming",
             "relay_core.http",
+            "relay_core._transport",
             "relay_core.providers",
             "relay_core.batching",
             "relay_core.sampling",
@@ -94,6 +96,7 @@ DEFERRED_THIRD_PARTY: dict[str, str] = {
     "structlog": "only when something is logged",
     "subprocess": "about 5 ms; the test kit's subprocess checks only",
     "tempfile": "about 4 ms; the demo's workspace only",
+    "urllib.request": "about 100 ms with what it loads; only to read proxy settings",
     "vcr": "the test kit's cassettes only",
     "yaml": "about 15 ms; only when a catalog is read from YAML",
 }
@@ -106,6 +109,10 @@ DEFERRED_CORE: dict[tuple[str, str], str] = {
     ("relay_core.hub", "relay_core.http"): "the first call builds the pool and clients",
     ("relay_core.pipeline.layers", "relay_core.http"): (
         "the retry policy lives with the HTTP stack; the first call loads it"
+    ),
+    ("relay_core.http", "relay_core._transport"): (
+        "aiohttp loads with the first client built for the network; a client over a "
+        "given transport (httpx.MockTransport in tests) never loads it"
     ),
     ("relay_core.providers", "relay_core.http"): (
         "an adapter built by hand gets a client of its own; at module level the adapter "
@@ -133,7 +140,8 @@ def layer_of(module: str) -> int | None:
     best: tuple[int, int] | None = None
     for index, (_, names) in enumerate(LAYERS):
         for name in names:
-            matches = module == name or module.startswith(name + ".")
+            # relay_core names the facade alone, not every module below it.
+            matches = module == name or (name != "relay_core" and module.startswith(name + "."))
             if matches and (best is None or len(name) > best[0]):
                 best = (len(name), index)
     return None if best is None else best[1]

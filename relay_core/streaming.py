@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -41,7 +40,14 @@ from relay_core.types import (
     UsageEvent,
 )
 
-__all__ = ["SSEEvent", "StreamAssembler", "closing_stream", "parse_sse", "replay"]
+__all__ = [
+    "SSEDecoder",
+    "SSEEvent",
+    "StreamAssembler",
+    "closing_stream",
+    "parse_sse",
+    "replay",
+]
 
 T = TypeVar("T")
 
@@ -237,75 +243,98 @@ class SSEEvent:
             ) from error
 
 
-class _SSEDecoder:
-    """The line-level state machine of the event-stream format."""
+class SSEDecoder:
+    """The event-stream format's state across chunks: :meth:`feed` takes each chunk of
+    bytes as it arrives and gives the events it completes, lazily, one at a time.
+
+    Chunks may split lines and UTF-8 sequences anywhere. An event is dispatched at a
+    blank line, as soon as it is found: a chunk holding a whole answer gives its first
+    event before the rest of the chunk is looked at. A trailing event with no blank line
+    after it is dropped, as the spec requires (a stream cut mid-event must not yield half
+    an event). Each :meth:`feed` must be read to its end before the next.
+    """
 
     def __init__(self) -> None:
-        self.data: list[str] = []
-        self.event = ""
-        self.id: str | None = None
-        self.retry: int | None = None
+        self._decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        self._buffer = ""
+        self._started = False
+        self._data: list[str] = []
+        self._event = ""
+        self._id: str | None = None
+        self._retry: int | None = None
 
-    def line(self, line: str) -> SSEEvent | None:
-        if line == "":
-            if not self.data:
-                self.event = ""
-                return None
-            dispatched = SSEEvent(
-                "\n".join(self.data), self.event or "message", self.id, self.retry
-            )
-            self.data, self.event = [], ""
-            return dispatched
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            self.data.append(value)
-        elif name == "event":
-            self.event = value
-        elif name == "id" and "\0" not in value:
-            self.id = value
-        elif name == "retry" and value.isdigit():
-            self.retry = int(value)
-        return None
-
-
-# Only CR, LF and CRLF end a line in an event stream; str.splitlines() would also split
-# on U+2028, U+0085, form feeds... that JSON text may carry raw.
-_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+    def feed(self, chunk: bytes, *, final: bool = False) -> Iterator[SSEEvent]:
+        """The events ``chunk`` completes; ``final`` for the end of the stream (with
+        ``b""``), where a last line ended by a lone CR still counts."""
+        text = self._decode(chunk, final)
+        if not self._started and text:
+            text = text.removeprefix("\ufeff")
+            self._started = True
+        buffer = self._buffer + text if self._buffer else text
+        # The state in locals while a chunk is walked: this loop runs once per line.
+        data, event, last_id, retry = self._data, self._event, self._id, self._retry
+        size = len(buffer)
+        start = 0
+        # Where the next LF and CR are, found again only once passed: one scan of the
+        # buffer for each, however many lines it holds (a stream may use only one kind).
+        lf = cr = -1
+        while True:
+            if lf < start:
+                lf = buffer.find("\n", start)
+                if lf < 0:
+                    lf = size
+            if cr < start:
+                cr = buffer.find("\r", start)
+                if cr < 0:
+                    cr = size
+            if lf < cr:
+                end = lf
+                after = lf + 1
+            elif cr < size:
+                if cr + 1 == size and not final:
+                    break  # its "\n" may be in the next chunk
+                end = cr
+                after = cr + 2 if cr + 1 < size and buffer[cr + 1] == "\n" else cr + 1
+            else:
+                break  # a line still arriving (or, at the end, cut off: dropped)
+            line = buffer[start:end]
+            start = after
+            if not line:
+                if data:
+                    yield SSEEvent("\n".join(data), event or "message", last_id, retry)
+                    data = self._data = []
+                event = ""
+                continue
+            if line.startswith("data:"):
+                # The common line first, without the general split below.
+                data.append(line[6:] if line.startswith(" ", 5) else line[5:])
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "data":
+                data.append(value)
+            elif name == "event":
+                event = value
+            elif name == "id" and "\0" not in value:
+                last_id = value
+            elif name == "retry" and value.isdigit():
+                retry = int(value)
+        self._buffer = buffer[start:]
+        self._event, self._id, self._retry = event, last_id, retry
 
 
 async def parse_sse(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
-    """Parse a byte stream of ``text/event-stream`` into events.
-
-    Chunks may split lines and UTF-8 sequences anywhere. An event is dispatched at a blank
-    line; a trailing event with no blank line after it is dropped, as the spec requires
-    (a stream cut mid-event must not yield half an event).
-    """
-    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    decoder = _SSEDecoder()
-    pending = ""
-    started = False
+    """Parse a byte stream of ``text/event-stream`` into events, as :class:`SSEDecoder`
+    does (the WHATWG rules: multi-line ``data``, comments, ``event``/``id``/``retry``,
+    CR/LF/CRLF line ends)."""
+    decoder = SSEDecoder()
     async for chunk in chunks:
-        pending += utf8.decode(chunk)
-        if not started and pending:
-            pending = pending.removeprefix("\ufeff")
-            started = True
-        lines = _LINE.findall(pending)
-        # The last piece may be a line still arriving, or a "\r" whose "\n" is in the
-        # next chunk: keep it for later.
-        pending = lines.pop() if lines and not lines[-1].endswith("\n") else ""
-        for line in lines:
-            event = decoder.line(line.rstrip("\r\n"))
-            if event is not None:
-                yield event
-    pending += utf8.decode(b"", final=True)
-    for line in _LINE.findall(pending):
-        if line.endswith(("\r", "\n")):
-            event = decoder.line(line.rstrip("\r\n"))
-            if event is not None:
-                yield event
+        for event in decoder.feed(chunk):
+            yield event
+    for event in decoder.feed(b"", final=True):
+        yield event
 
 
 def replay(response: Response) -> Iterator[StreamEvent]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -213,6 +214,44 @@ def test_encoded_events_come_back_whatever_the_chunking(
     cuts = data.draw(st.lists(st.integers(min_value=1, max_value=max(1, len(stream) - 1))))
     expected = [SSEEvent("\n".join(values), event=name or "message") for values, name in events]
     assert parse(*split(stream, cuts)) == expected
+
+
+@pytest.mark.parametrize("stream", [RICH_STREAM, RICH_STREAM.replace(b"\r", b"")])
+def test_a_cut_anywhere_gives_the_same_events(stream: bytes) -> None:
+    # Every single cut, deterministically: inside a field name or value, between a CR
+    # and its LF, inside a multi-byte character, inside the BOM.
+    expected = parse(stream)
+    for cut in range(1, len(stream)):
+        assert parse(stream[:cut], stream[cut:]) == expected, cut
+    assert parse(*(stream[i : i + 1] for i in range(len(stream)))) == expected
+
+
+async def _first_and_all(buffer: bytes) -> tuple[float, float, int]:
+    async def source() -> AsyncIterator[bytes]:
+        yield buffer
+
+    started = time.perf_counter()
+    events = parse_sse(source())
+    await anext(events)
+    first = time.perf_counter() - started
+    count = 1 + len([event async for event in events])
+    return first, time.perf_counter() - started, count
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_the_first_event_comes_before_the_rest_of_a_large_chunk_is_parsed(
+    newline: str,
+) -> None:
+    # A server may send a whole answer in one read (a cached answer, a fast local model):
+    # the reader's first token must not wait for the parser to go through all of it.
+    n = 40_000
+    event = f'data: {{"choices": [{{"delta": {{"content": "tok"}}}}]}}{newline}{newline}'
+    buffer = (event * n).encode()
+    runs = [asyncio.run(_first_and_all(buffer)) for _ in range(3)]
+    assert all(count == n for _, _, count in runs)
+    first = min(first for first, _, _ in runs)
+    whole = min(whole for _, whole, _ in runs)
+    assert first < whole / 10, (first, whole)
 
 
 # ---------------------------------------------------------------------------- StreamAssembler

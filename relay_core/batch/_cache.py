@@ -11,10 +11,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-from relay_core.serialize import structure, unstructure
+from relay_core.serialize import structure
 from relay_core.types import Response
 
 __all__ = ["WorkspaceCache"]
@@ -42,12 +43,11 @@ class WorkspaceCache:
             ).fetchone()
         return None if row is None else structure(json.loads(row[0]), Response)
 
-    def put_many(self, entries: Iterable[tuple[str, Response]]) -> None:
+    def put_many(self, entries: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+        """Store ``(key, response)`` pairs, each response already unstructured (as the
+        engine's result line holds it: the engine unstructures each answer once)."""
         now = time.time()
-        rows = [
-            (key, json.dumps(unstructure(response), ensure_ascii=False), now)
-            for key, response in entries
-        ]
+        rows = [(key, json.dumps(response, ensure_ascii=False), now) for key, response in entries]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

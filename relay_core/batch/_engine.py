@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from relay_core.batch import _checkpoints
-from relay_core.batch._jobs import finalize, item_of, record_results, write_result
+from relay_core.batch._jobs import finalize, item_of, outcome, record_results, result_line
 from relay_core.batch._limits import RateLimiter, estimate_tokens
+from relay_core.batch._workspace import write_jsonl_line
 from relay_core.caching import cache_key, served_from_cache
 from relay_core.errors import RelayError
 from relay_core.log import get_logger
 from relay_core.serialize import structure
-from relay_core.types import BatchItem, ErrorInfo, Request, Response
+from relay_core.types import BatchItem, ErrorInfo, Request
 
 if TYPE_CHECKING:
     from relay_core.batch._cache import WorkspaceCache
@@ -124,7 +125,7 @@ async def run_engine(
     pending = total - stats.skipped
     all_answered = asyncio.Event()
     updates: list[tuple[str, int, int, int]] = []
-    fresh: list[tuple[str, Response]] = []
+    fresh: list[tuple[str, dict[str, Any]]] = []
     last_commit = time.monotonic()
     responses = (ws.job_dir(job_id) / "responses.jsonl").open("ab")
 
@@ -144,7 +145,9 @@ async def run_engine(
         # The worker that got the answer writes it before it asks for more: an answer
         # paid for never waits in memory, so a killed process loses only calls in flight.
         nonlocal pending
-        updates.append(write_result(responses, index, item))
+        line = result_line(index, item)
+        offset = write_jsonl_line(responses, line)
+        updates.append((*outcome(item), offset, index))
         responses.flush()
         _checkpoints.reached("engine.result")
         if item.response is not None and item.response.metadata.get("cached"):
@@ -152,7 +155,8 @@ async def run_engine(
         else:
             stats.called += 1
             if cache is not None and fresh_key and item.response is not None:
-                fresh.append((fresh_key, item.response))
+                # The response as the result line has it: unstructured once for both.
+                fresh.append((fresh_key, line["response"]))
         if item.response is None:
             stats.failed += 1
         if progress is not None:
@@ -243,8 +247,9 @@ async def _answer(
     custom_id = request.custom_id or ""
     try:
         handle = hub.resolve(request.model)
-        key = _cache_key(handle, request)
+        key = None
         if cache is not None:
+            key = _cache_key(handle, request)
             hit = cache.get(key)
             if hit is not None:
                 response = served_from_cache(hit, custom_id, latency=0.0)
@@ -252,9 +257,14 @@ async def _answer(
         limiter = limiters.get(handle.alias)
         if limiter is None:
             limiter = limiters[handle.alias] = RateLimiter.for_alias(hub, handle.alias)
+        if limiter.unlimited:
+            # Most aliases set no limits: no estimate to make, nothing to wait for.
+            response = await hub.pipeline.call(handle, request, hub.pipeline.options(job_id=job_id))
+            return BatchItem(custom_id, response=response), key
         estimate = estimate_tokens(request)
         await limiter.acquire(estimate)
         try:
+            # The options after the wait: a deadline counts from the call, not the queue.
             response = await hub.pipeline.call(handle, request, hub.pipeline.options(job_id=job_id))
         finally:
             limiter.release()

@@ -381,16 +381,23 @@ def finalize(ws: Workspace, job_id: str, *, status: str, unanswered: ErrorInfo) 
         )
         for custom_id, offset in cursor:
             if offset is None:
-                item = BatchItem(custom_id, error=unanswered)
-            else:
-                source.seek(offset)
-                item = read_item(source.readline())
-            if item.response is not None:
+                failed += 1
+                out.write(jsonl_line(unstructure(BatchItem(custom_id, error=unanswered))))
+                continue
+            source.seek(offset)
+            # The line was unstructured from a BatchItem when it was written (and checked
+            # again by recover() after a crash): dropping its index gives the same line
+            # as a round trip through BatchItem would, at a fraction of the cost.
+            data = json.loads(source.readline())
+            del data["index"]
+            response = data.get("response")
+            if response is not None:
                 completed += 1
-                total.add(item.response.cost)
+                cost = response.get("cost")
+                total.add(None if cost is None else structure(cost, Cost))
             else:
                 failed += 1
-            out.write(jsonl_line(unstructure(item)))
+            out.write(jsonl_line(data))
         out.flush()
         os.fsync(out.fileno())
     os.replace(temporary, job_dir / "results.jsonl")

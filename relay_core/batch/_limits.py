@@ -60,6 +60,7 @@ class RateLimiter:
         self._tokens = _Bucket(tokens_per_minute) if tokens_per_minute else None
         self._in_flight = asyncio.Semaphore(concurrency) if concurrency else None
         self._turn = asyncio.Lock()
+        self.unlimited = self._requests is None and self._tokens is None and not concurrency
 
     @classmethod
     def for_alias(cls, hub: Hub, alias: str) -> RateLimiter:
