@@ -149,10 +149,12 @@ def test_a_record_cut_exactly_at_its_newline_is_whole(log: Path) -> None:
     assert (verdict.ok, verdict.events, verdict.recovered) == (True, 6, ())
 
 
-def test_an_empty_file_verifies(tmp_path: Path) -> None:
+def test_an_empty_file_is_not_called_intact(tmp_path: Path) -> None:
     path = tmp_path / "empty.jsonl"
     path.touch()
-    assert verify(path).summary() == "0 events, chain intact"
+    verdict = verify(path)
+    assert (verdict.ok, verdict.events, verdict.line) == (False, 0, None)
+    assert verdict.summary().startswith("empty: nothing to verify")
 
 
 def test_threads_writing_at_once_keep_one_chain(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 a SQLite table or standard output, never with a secret in it.
 
 Configured by the catalog's ``plugins.audit`` (see the README); ``relay audit verify
-FILE`` checks a JSONL file's hash chain. This module is imported whenever plugins load,
+FILE`` checks a JSONL file's hash chain (with ``--key`` its HMACs, with ``--head`` an
+anchor ``relay audit head`` printed). This module is imported whenever plugins load,
 so it only registers: the sinks, the record builder and the CLI load on first use.
 """
 
@@ -20,13 +21,14 @@ if TYPE_CHECKING:
     from relay_audit._record import SCHEMA_VERSION, build_record
     from relay_audit._settings import Settings
     from relay_audit._sqlite import SqliteSink
-    from relay_audit._verify import Verdict, verify
+    from relay_audit._verify import Head, Verdict, verify
     from relay_core import Hub
     from relay_core.plugin import Catalog
 
 __all__ = [
     "SCHEMA_VERSION",
     "AuditPlugin",
+    "Head",
     "JsonlSink",
     "Settings",
     "Sink",
@@ -43,6 +45,7 @@ __version__ = "0.1.0"
 _MODULE_OF = {
     "SCHEMA_VERSION": "relay_audit._record",
     "AuditPlugin": "relay_audit._plugin",
+    "Head": "relay_audit._verify",
     "JsonlSink": "relay_audit._jsonl",
     "Settings": "relay_audit._settings",
     "Sink": "relay_audit._plugin",
@@ -74,12 +77,15 @@ def relay_configure(catalog: Catalog) -> object | None:
     if raw is None:
         return None
     from relay_audit._plugin import AuditPlugin
-    from relay_audit._settings import Settings
+    from relay_audit._settings import Settings, resolve_key
 
     settings = Settings.parse(
         raw, lambda message, at: catalog.error(message, ("plugins", "audit", *at))
     )
-    return AuditPlugin.from_settings(settings)
+    key = None
+    if settings.hmac_key is not None:
+        key = resolve_key(settings.hmac_key, catalog.where(("plugins", "audit", "hmac_key")))
+    return AuditPlugin.from_settings(settings, key=key)
 
 
 @hookimpl
@@ -91,4 +97,4 @@ def relay_register_commands(cli: Any) -> None:
 
 @hookimpl
 def relay_register_settings(register: Callable[..., None]) -> None:
-    register("audit", fields=("sinks", "include_content", "fields"))
+    register("audit", fields=("sinks", "include_content", "fields", "hmac_key"))

@@ -9,7 +9,8 @@ what keeps the chain whole when several processes, or a restarted one, append to
 file. A line cut short (a crash mid-write, a full disk) is closed with a newline by the
 next writer, whose record acknowledges it (``recovered``: its length and SHA-256) and
 chains to the last whole record, so ``relay audit verify`` can tell that crash from an
-edit.
+edit. With a key, each ``hash`` is an HMAC (see :func:`relay_audit._record.seal`), so a
+record appended by someone without the key does not verify.
 """
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from relay_audit._record import canonical, digest
+from relay_audit._record import KEYED, canonical, seal, sealed
+
+if TYPE_CHECKING:
+    from relay_core.plugin import Secret
 
 try:  # POSIX; elsewhere only the threads of one process are kept in line
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["JsonlSink", "parse_line"]
+__all__ = ["JsonlSink", "is_canonical", "key_bytes", "parse_line", "unaltered"]
 
 _CHUNK = 64 * 1024
 
@@ -39,21 +43,64 @@ def parse_line(raw: bytes) -> dict[str, Any] | None:
     one: not JSON, not an object, or without a string ``hash``."""
     try:
         record = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a hostile line nested deep
         return None
     if not isinstance(record, dict) or not isinstance(record.get("hash"), str):
         return None
     return record
 
 
+def is_canonical(raw: bytes, record: dict[str, Any]) -> bool:
+    """Whether ``raw`` is byte for byte the one encoding of ``record`` that the sink
+    writes. The hash covers the parsed record; this check extends it to the bytes, which
+    could otherwise change without changing the record (a duplicate key before the real
+    one, spacing, escapes)."""
+    try:
+        return raw == canonical(record).encode("ascii")
+    except ValueError:  # NaN written by hand: not JSON the sink writes
+        return False
+
+
+def unaltered(raw: bytes, record: dict[str, Any], key: bytes | None) -> bool:
+    """Whether the line ``raw`` is exactly as written: canonical, and its ``hash`` that of
+    its content (an HMAC with ``key`` when the hash is a keyed one; ``False`` for a keyed
+    hash and no key)."""
+    keyed = record["hash"].startswith(KEYED)
+    if keyed and key is None:
+        return False
+    return is_canonical(raw, record) and sealed(record, key if keyed else None)
+
+
+def key_bytes(key: Secret | bytes | str | None) -> bytes | None:
+    """A chain key as bytes: a :class:`~relay_core.Secret` (as a credential reference
+    resolves to), text or bytes. An empty key is no key at all: refused."""
+    if key is None:
+        return None
+    if isinstance(key, bytes):
+        value = key
+    else:
+        value = (key if isinstance(key, str) else key.reveal()).encode()
+    if not value:
+        raise ValueError("the audit chain key is empty")
+    return value
+
+
 class JsonlSink:
     """Appends records to ``path`` as a hash chain; ``fsync`` makes each one durable
-    before the call returns (off: faster, the last records may be lost in a power cut)."""
+    before the call returns (off: faster, the last records may be lost in a power cut).
+    With a ``key`` each record's ``hash`` is an HMAC-SHA256 under it (a keyed chain)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fsync: bool = True,
+        key: Secret | bytes | str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.fsync = fsync
         self.name = f"jsonl:{self.path}"
+        self._key = key_bytes(key)
         self._lock = threading.Lock()
         # (inode, size, hash) after this sink's last append: when the file is still
         # exactly that, its last line need not be read again.
@@ -78,7 +125,7 @@ class JsonlSink:
         if self._tail is not None and self._tail[:2] == (stat.st_ino, size):
             chained["prev"] = self._tail[2]
         else:
-            prev, fragment, closed = _tail_of(fd, size)
+            prev, fragment, closed = _tail_of(fd, size, self._key)
             chained["prev"] = prev
             if not closed:
                 prefix = b"\n"
@@ -87,7 +134,7 @@ class JsonlSink:
                     "bytes": len(fragment),
                     "sha256": hashlib.sha256(fragment).hexdigest(),
                 }
-        chained["hash"] = digest(chained)
+        chained["hash"] = seal(chained, self._key)
         line = prefix + canonical(chained).encode("ascii") + b"\n"
         try:
             written = os.write(fd, line)
@@ -105,7 +152,7 @@ class JsonlSink:
         self._tail = (stat.st_ino, size + len(line), chained["hash"])
 
 
-def _tail_of(fd: int, size: int) -> tuple[str | None, bytes | None, bool]:
+def _tail_of(fd: int, size: int, key: bytes | None) -> tuple[str | None, bytes | None, bool]:
     """The hash to chain the next record to; the fragment (a last line without its
     newline that is not a whole record) the next record must acknowledge, if any; and
     whether the file ends with a newline (if not, the next line must start with one)."""
@@ -116,7 +163,7 @@ def _tail_of(fd: int, size: int) -> tuple[str | None, bytes | None, bool]:
     if last.endswith(b"\n"):
         return _hash_of(last), None, True
     record = parse_line(last)
-    if record is not None and digest(record) == record["hash"]:
+    if record is not None and unaltered(last, record, key):
         # Cut exactly at its newline: the record itself is whole.
         return record["hash"], None, False
     if start == 0:

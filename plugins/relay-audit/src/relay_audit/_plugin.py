@@ -10,11 +10,11 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from relay_audit._record import build_record, canonical
-from relay_audit._settings import Settings, SinkSpec
+from relay_audit._settings import Settings, SinkSpec, resolve_key
 from relay_core.plugin import get_logger, hookimpl, mask
 
 if TYPE_CHECKING:
-    from relay_core.plugin import AuditEvent
+    from relay_core.plugin import AuditEvent, Secret
 
 __all__ = ["AuditPlugin", "Sink", "StdoutSink", "build_sink"]
 
@@ -44,15 +44,16 @@ class StdoutSink:
             stream.flush()
 
 
-def build_sink(spec: SinkSpec) -> Sink:
-    """The sink ``spec`` describes (no file is opened until the first record)."""
+def build_sink(spec: SinkSpec, key: Secret | None = None) -> Sink:
+    """The sink ``spec`` describes (no file is opened until the first record); ``key``
+    keys a JSONL sink's chain."""
     if spec.type == "stdout":
         return StdoutSink()
     assert spec.path is not None
     if spec.type == "jsonl":
         from relay_audit._jsonl import JsonlSink
 
-        return JsonlSink(spec.path, fsync=spec.fsync)
+        return JsonlSink(spec.path, fsync=spec.fsync, key=key)
     from relay_audit._sqlite import SqliteSink
 
     return SqliteSink(spec.path, timeout=spec.timeout)
@@ -87,13 +88,18 @@ class AuditPlugin:
         self._log = get_logger("relay.audit")
 
     @classmethod
-    def from_settings(cls, settings: Settings | Mapping[str, Any]) -> AuditPlugin:
+    def from_settings(
+        cls, settings: Settings | Mapping[str, Any], *, key: Secret | None = None
+    ) -> AuditPlugin:
         """The plugin for checked :class:`Settings`, or for a ``plugins.audit`` mapping
-        (checked here; a mistake raises :class:`relay_core.ConfigError`)."""
+        (checked here; a mistake raises :class:`relay_core.ConfigError`). ``key`` is the
+        resolved ``hmac_key``; when not given it is resolved here."""
         if not isinstance(settings, Settings):
             settings = Settings.parse(settings)
+        if key is None and settings.hmac_key is not None:
+            key = resolve_key(settings.hmac_key)
         return cls(
-            [build_sink(spec) for spec in settings.sinks],
+            [build_sink(spec, key) for spec in settings.sinks],
             include_content=settings.include_content,
             fields=settings.fields,
         )

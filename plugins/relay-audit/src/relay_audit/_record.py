@@ -4,6 +4,7 @@ writes, and the canonical bytes the JSONL hash chain is computed over."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import math
 from collections.abc import Collection, Mapping
@@ -17,15 +18,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALWAYS",
+    "KEYED",
     "OPTIONAL",
     "SCHEMA_VERSION",
     "build_record",
     "canonical",
     "digest",
     "outcome_of",
+    "seal",
+    "sealed",
 ]
 
 SCHEMA_VERSION = 1
+
+# The prefix of a keyed chain's `hash`: the algorithm is part of the value every later
+# `prev` repeats, so a keyed record cannot pass for an unkeyed one or the reverse.
+KEYED = "hmac-sha256:"
 
 # Present in every record whatever `fields` says: without them a line means nothing.
 ALWAYS = ("schema", "kind", "outcome", "at", "at_epoch")
@@ -178,3 +186,23 @@ def digest(record: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of ``record`` without its ``hash`` key."""
     body = {k: v for k, v in record.items() if k != "hash"}
     return hashlib.sha256(canonical(body).encode()).hexdigest()
+
+
+def seal(record: Mapping[str, Any], key: bytes | None) -> str:
+    """The ``hash`` of ``record`` in a chain: :func:`digest` without a key, and with one
+    ``hmac-sha256:`` and the HMAC-SHA256 (hex) of the same canonical JSON, which only a
+    holder of the key can compute."""
+    if key is None:
+        return digest(record)
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return KEYED + hmac.new(key, canonical(body).encode(), hashlib.sha256).hexdigest()
+
+
+def sealed(record: Mapping[str, Any], key: bytes | None) -> bool:
+    """Whether ``record``'s ``hash`` is its :func:`seal` under ``key``, compared in
+    constant time (a forger learns nothing from how long a wrong HMAC took to refuse)."""
+    claimed = record.get("hash")
+    if not isinstance(claimed, str):
+        return False
+    # A hostile line's hash may be any text, lone surrogates included.
+    return hmac.compare_digest(seal(record, key).encode(), claimed.encode("utf-8", "surrogatepass"))

@@ -5,14 +5,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+import attrs
 from attrs import frozen
 
 from relay_audit._record import OPTIONAL
-from relay_core.plugin import ConfigError
+from relay_core.plugin import ConfigError, CredentialRef
 
-__all__ = ["Settings", "SinkSpec"]
+if TYPE_CHECKING:
+    from relay_core.plugin import Location, Secret
+
+__all__ = ["MIN_KEY_LENGTH", "Settings", "SinkSpec", "resolve_key"]
+
+# An HMAC key shorter than this is guessable offline from one record: refused.
+MIN_KEY_LENGTH = 16
 
 Where = tuple[str | int, ...]
 # Builds the error for a bad setting at a path below plugins.audit.
@@ -24,7 +31,7 @@ _SINK_KEYS: dict[str, tuple[str, ...]] = {
     "sqlite": ("type", "path", "timeout"),
     "stdout": ("type",),
 }
-_KEYS = ("sinks", "include_content", "fields")
+_KEYS = ("sinks", "include_content", "fields", "hmac_key")
 
 
 @frozen
@@ -45,6 +52,8 @@ class Settings:
     sinks: tuple[SinkSpec, ...]
     include_content: bool = False
     fields: frozenset[str] | None = None
+    # Keys the JSONL chain (an HMAC per record); resolved when the plugin is built.
+    hmac_key: CredentialRef | None = None
 
     @classmethod
     def parse(cls, raw: object, error: ErrorAt | None = None) -> Settings:
@@ -62,11 +71,47 @@ class Settings:
         include_content = raw.get("include_content", False)
         if not isinstance(include_content, bool):
             raise fail("include_content must be true or false", ("include_content",))
+        sinks = _sinks(raw.get("sinks"), fail)
         return cls(
-            sinks=_sinks(raw.get("sinks"), fail),
+            sinks=sinks,
             include_content=include_content,
             fields=_fields(raw["fields"], fail) if "fields" in raw else None,
+            hmac_key=_hmac_key(raw["hmac_key"], sinks, fail) if "hmac_key" in raw else None,
         )
+
+
+def resolve_key(reference: CredentialRef, where: Location | None = None) -> Secret:
+    """The chain key behind ``reference``: a :class:`~relay_core.CredentialError` naming
+    the reference (never the value) when it cannot be resolved or is too short."""
+    from relay_core.plugin import CredentialError, PluginRegistry, resolve_credential
+
+    # The built-in schemes (env, file, keyring) need no entry points; another scheme
+    # needs the plugin that registers it.
+    registry = PluginRegistry(autoload=False)
+    if registry.credential_resolver(reference.scheme) is None:
+        registry = PluginRegistry()
+    key = resolve_credential(reference, registry, where=where)
+    if len(key.reveal()) < MIN_KEY_LENGTH:
+        raise CredentialError(
+            f"the audit key {reference} is shorter than {MIN_KEY_LENGTH} characters; "
+            "use a long random one (e.g. `openssl rand -hex 32`)",
+            **(attrs.asdict(where) if where is not None else {}),
+        )
+    return key
+
+
+def _hmac_key(raw: Any, sinks: tuple[SinkSpec, ...], fail: ErrorAt) -> CredentialRef:
+    if not isinstance(raw, str):
+        raise fail(
+            "hmac_key must be a credential reference such as env:RELAY_AUDIT_KEY", ("hmac_key",)
+        )
+    try:
+        reference = CredentialRef.parse(raw)
+    except ValueError as error:
+        raise fail(f"hmac_key: {error}", ("hmac_key",)) from None
+    if not any(spec.type == "jsonl" for spec in sinks):
+        raise fail("hmac_key keys the JSONL hash chain, and no sink is jsonl", ("hmac_key",))
+    return reference
 
 
 def _named(message: str, at: Where) -> ConfigError:
