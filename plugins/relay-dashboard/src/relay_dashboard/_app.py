@@ -302,10 +302,12 @@ async def refresh(request: Request) -> Response:
 
 
 def _status_of(error: Exception) -> int:
-    from relay_core.plugin import JobConflict, ProviderError, ResultsNotReady
+    from relay_core.plugin import JobConflict, ProviderError, ResultsNotReady, WorkspaceError
 
     if isinstance(error, FilterError):
         return 400
+    if isinstance(error, WorkspaceError):
+        return 503  # the disk refused (full, read-only): nothing the caller can change
     if isinstance(error, (JobNotFound, BatchInputError)):
         return 404  # a malformed id names no job either
     if isinstance(error, (JobConflict, ResultsNotReady)):
@@ -320,7 +322,11 @@ async def _error(request: Request, error: Exception) -> Response:
     message = str(error)
     if request.url.path.startswith("/api/"):
         return _problem(status, message)
-    title = {400: "Bad request", 404: "Job not found"}.get(status, "Something went wrong")
+    title = {
+        400: "Bad request",
+        404: "Job not found",
+        503: "The workspace cannot be used",
+    }.get(status, "Something went wrong")
     page = _html.error_page(title, message, data=_dashboard(request).page_data)
     return HTMLResponse(page, status_code=status)
 
