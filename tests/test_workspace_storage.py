@@ -1,7 +1,8 @@
 """What the disk refuses, said in one line: a full disk (a file size limit stands in for
 it: RLIMIT_FSIZE with SIGXFSZ ignored makes every write past the limit fail with EFBIG,
-as ENOSPC would, for root too and with no mount), and a read-only workspace (its mode,
-with root's override dropped by setpriv as in test_workspace_paths).
+as ENOSPC would, for root too and with no mount), a read-only workspace (its mode, with
+root's override dropped by setpriv as in test_workspace_paths), and a job killed while
+its requests were being stored: status and resume give the same advice, and it works.
 
 Each runs ``relay batch ...`` in a child process, as a user would."""
 
@@ -139,3 +140,50 @@ def test_other_errors_pass_through_untouched() -> None:
         assert storage_error("/ws", error) is None
         with pytest.raises(type(error)), storage_errors("/ws"):
             raise error
+
+
+# -- a job killed while its requests were being stored ------------------------------------
+
+_DIES_MID_STORE = textwrap.dedent(
+    """
+    import os, sys
+    from relay_core import BatchRequest, RelayClient
+
+    def requests():
+        for i in range(5000):
+            if i == 4000:
+                os._exit(9)  # as a kill -9 would: no cleanup, the lease left behind
+            yield BatchRequest(id=f"q{i:04d}", prompt=f"question {i}")
+
+    with RelayClient(sys.argv[1]) as client:
+        client.submit_batch(requests(), job_id="cut", model="mock/echo", mode="engine")
+    """
+)
+
+
+def test_a_job_killed_while_storing_its_requests_gets_one_advice_that_works(
+    tmp_path: Path,
+) -> None:
+    workspace = tmp_path / "ws"
+    child = subprocess.run(
+        [sys.executable, "-c", _DIES_MID_STORE, str(workspace)], capture_output=True, check=False
+    )
+    assert child.returncode == 9, child.stderr
+    common = ["-w", str(workspace)]
+    status = relay("batch", "status", "cut", *common)
+    assert status.returncode == 0, status.stderr
+    advice = "submit them again with relay batch submit REQUESTS --job-id cut"
+    assert advice in status.stdout
+    assert "relay batch resume" not in status.stdout
+
+    resumed = relay("batch", "resume", "cut", *common)
+    assert resumed.returncode == 1
+    assert resumed.stderr.count("\n") == 1
+    assert advice in resumed.stderr
+
+    # Following the advice works: the same id, the requests again, no --overwrite.
+    requests = _requests(tmp_path / "r.jsonl", 5000)
+    again = relay("batch", "submit", str(requests), "-m", "mock/echo", "--mode", "engine",
+                  "--job-id", "cut", *common)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("cut  completed  engine  5000 done, 0 failed of 5000")
