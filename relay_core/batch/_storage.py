@@ -52,12 +52,14 @@ def storage_error(
 ) -> WorkspaceError | None:
     """``error`` as a :class:`WorkspaceError` when the disk refused a write, else None;
     ``reading``: the write was one SQLite needs to read (a WAL database's ``-shm``)."""
+    where: Path | None
     if isinstance(error, sqlite3.Error):
         cause = _sqlite_cause(error)
         where = Path(directory) / "relay.db"
     elif isinstance(error, OSError):
         cause = _FULL.get(error.errno or 0) or _READ_ONLY.get(error.errno or 0)
-        where = Path(error.filename) if error.filename else Path(directory)
+        # A buffered file's flush fails without a name: the workspace is all we know.
+        where = Path(error.filename) if error.filename else None
     else:
         return None
     if cause is None:
@@ -69,8 +71,9 @@ def storage_error(
     else:
         advice = "give a workspace this user may write to"
     verb = "read" if reading else "write to"
+    at = f"{where}: " if where is not None else ""
     return WorkspaceError(
-        f"cannot {verb} the workspace {directory}: {where}: {cause}; {advice}",
+        f"cannot {verb} the workspace {directory}: {at}{cause}; {advice}",
         directory=os.fspath(directory),
     )
 
