@@ -28,6 +28,7 @@ from relay_core.errors import (
     BatchInputError,
     ConfigError,
     CredentialError,
+    JobConflict,
     JobNotFound,
     PluginNotInstalled,
     ProviderConflict,
@@ -609,11 +610,22 @@ def _client(workspace: str, *, create: bool = False) -> Any:
         ) from None
 
 
+def _interrupted(job: Any) -> str:
+    """What to run for a job whose process died: the same advice from status and resume."""
+    if job.status == "preparing":
+        # Not all of its requests reached the workspace, so only the user has them all.
+        return (
+            "interrupted while storing its requests: submit them again with "
+            f"relay batch submit REQUESTS --job-id {job.job_id}"
+        )
+    return "interrupted: relay batch resume"
+
+
 def _job_line(job: Any) -> str:
     cost = "cost unknown" if job.cost.amount is None else f"${job.cost.amount:.4f}"
     if not job.has_results:
         cost = "cost when retrieved"
-    status = f"{job.status} (interrupted: relay batch resume)" if job.interrupted else job.status
+    status = f"{job.status} ({_interrupted(job)})" if job.interrupted else job.status
     counts = job.counts
     return (
         f"{job.job_id}  {status}  {job.mode}  {counts.completed} done, {counts.failed} failed "
@@ -700,7 +712,19 @@ def batch_submit(
 def batch_resume(job_id: str, concurrency: int, workspace: str) -> None:
     """Continue a job whose process died."""
     with _client(workspace) as client:
-        click.echo(_job_line(client.resume(job_id, concurrency=concurrency, progress=True)))
+        try:
+            job = client.resume(job_id, concurrency=concurrency, progress=True)
+        except JobConflict as error:
+            stuck = client.get_job(job_id)
+            if error.status != "preparing" or not stuck.interrupted:
+                raise
+            raise JobConflict(
+                f"job {job_id!r} cannot be resumed: its process died while its requests were "
+                "being stored, so " + _interrupted(stuck),
+                job_id=job_id,
+                status="preparing",
+            ) from None
+        click.echo(_job_line(job))
 
 
 @batch.command("status")

@@ -18,7 +18,7 @@ what to do::
     │   ├── JobNotFound              no job with that id in the workspace
     │   ├── JobConflict              the id is taken: in progress, or finished (overwrite)
     │   ├── ResultsNotReady          the job has not finished; no results on disk yet
-    │   └── WorkspaceError           no workspace there, or one that cannot be opened
+    │   └── WorkspaceError           no workspace there, one that cannot be opened, a full disk
     └── ProviderError                the provider answered with an error, or not at all
         ├── RateLimitError           retryable; ``retry_after`` seconds when known
         ├── ProviderUnavailable      retryable; 5xx, connection refused or reset
@@ -372,7 +372,10 @@ class WorkspaceError(JobError):
     """The workspace directory cannot be used; the message says where and what is wrong.
 
     ``directory`` is the path as given; ``missing`` is true when there is simply no
-    workspace there yet (only submitting a job creates one). Nothing on disk was changed.
+    workspace there yet (only submitting a job creates one). Refused at opening, nothing
+    on disk was changed. Raised during a job (the disk is full, the workspace read-only),
+    the message names the path and the cause; what was written before is kept, and the
+    job resumes once the disk takes writes again.
     """
 
     def __init__(self, message: str, *, directory: str, missing: bool = False) -> None:

@@ -289,7 +289,7 @@ def test_a_read_only_workspace_reads_jobs_and_writes_nothing(
     import sqlite3
 
     from relay_core.batch._workspace import Workspace
-    from relay_core.errors import JobError
+    from relay_core.errors import JobError, WorkspaceError
 
     relay.submit_batch(
         [BatchRequest(id="a", prompt="x")], job_id="seen", model="ledger", mode="engine"
@@ -303,8 +303,9 @@ def test_a_read_only_workspace_reads_jobs_and_writes_nothing(
             [BatchRequest(id="b", prompt="y")], job_id="later", model="ledger", mode="engine"
         )
         assert len(reader.query("SELECT job_id FROM jobs")) == 2
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(WorkspaceError, match="read-only") as caught:
             reader.update("seen", status="failed")
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
     finally:
         reader.close()
     with pytest.raises(JobError, match=r"no relay\.db"):

@@ -7,19 +7,21 @@ loop thread, so it also works inside a program that already runs an event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from relay_core.batch import _engine, _provider
 from relay_core.batch._cache import WorkspaceCache
 from relay_core.batch._inputs import iter_requests, normalise
 from relay_core.batch._jobs import finalize, ingest, read_item
 from relay_core.batch._progress import ProgressBar
+from relay_core.batch._storage import storage_errors
 from relay_core.batch._types import FINISHED, Job
 from relay_core.batch._workspace import Workspace, check_job_id
 from relay_core.batching import jsonl_line
@@ -39,6 +41,21 @@ __all__ = ["AsyncRelayClient", "RelayClient"]
 
 Mode = Literal["auto", "batch", "engine"]
 Requests = Iterable[Any] | str | os.PathLike[str]
+
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+
+def _on_disk(method: F) -> F:
+    """``method``, with a full disk or a read-only workspace said in one line (a
+    :class:`WorkspaceError`) instead of an ``OSError`` from deep inside a job."""
+
+    @functools.wraps(method)
+    async def wrapper(self: AsyncRelayClient, *args: Any, **kwargs: Any) -> Any:
+        with storage_errors(self.workspace.given):
+            return await method(self, *args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 def _new_job_id() -> str:
@@ -104,6 +121,7 @@ class AsyncRelayClient:
 
     # -- submitting -----------------------------------------------------------------------
 
+    @_on_disk
     async def submit_batch(
         self,
         requests: Requests,
@@ -173,6 +191,7 @@ class AsyncRelayClient:
             raise
         return await self._continue(job_id, concurrency=concurrency, progress=progress)
 
+    @_on_disk
     async def resume(self, job_id: str, *, concurrency: int = 8, progress: bool = False) -> Job:
         """Continue a job whose process died: submit what was not submitted (finding
         provider batches already created), or answer what the engine had not."""
@@ -266,6 +285,7 @@ class AsyncRelayClient:
         """The job as the workspace last recorded it (no provider call)."""
         return self.workspace.job(self.workspace.row(job_id))
 
+    @_on_disk
     async def monitor_batch(self, job_id: str) -> Job:
         """The job with fresh status and counts (asks the providers of a batch job)."""
         row = self.workspace.row(job_id)
@@ -304,6 +324,7 @@ class AsyncRelayClient:
         await self.retrieve(job_id, force_refresh=force_refresh)
         return list(self.iter_results(job_id))
 
+    @_on_disk
     async def retrieve(self, job_id: str, *, force_refresh: bool = False) -> Job:
         """Make sure the results are on disk (fetching them if needed); return the job."""
         row = self.workspace.row(job_id)
@@ -347,6 +368,7 @@ class AsyncRelayClient:
 
     # -- cancelling -----------------------------------------------------------------------
 
+    @_on_disk
     async def cancel_batch(self, job_id: str) -> Job:
         """Cancel the job: its provider batches, or the engine at its next checkpoint.
         Requests already answered keep their results."""

@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from relay_core.batch._storage import storage_error, storage_errors
 from relay_core.batch._types import FINISHED, Job
 from relay_core.batching import jsonl_line
 from relay_core.errors import BatchInputError, JobConflict, JobNotFound, WorkspaceError
@@ -178,7 +179,7 @@ def _database(given: str, directory: Path, *, create: bool) -> Path:
     return database
 
 
-def _check_ours(given: str, db: sqlite3.Connection) -> None:
+def _check_ours(given: str, db: sqlite3.Connection, *, reading: bool = False) -> None:
     """Refuse a ``relay.db`` that is not Relay's (not SQLite, or another program's
     database) before the first statement that could write to it."""
     try:
@@ -186,6 +187,8 @@ def _check_ours(given: str, db: sqlite3.Connection) -> None:
             row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
     except sqlite3.DatabaseError as error:
+        if (refused := storage_error(given, error, reading=reading)) is not None:
+            raise refused from error
         raise WorkspaceError(
             f"cannot open the workspace {given}: {Path(given) / 'relay.db'} is not an "
             f"SQLite database ({error})",
@@ -231,6 +234,9 @@ class Workspace:
     ) -> None:
         given = os.fspath(directory)
         self.directory = Path(directory).expanduser().resolve()
+        # As the user gave it: what messages show.
+        self.given = given
+        self._reading = read_only
         self._lock = threading.RLock()
         database = _database(given, self.directory, create=create and not read_only)
         if read_only:
@@ -255,19 +261,20 @@ class Workspace:
         self._db.row_factory = sqlite3.Row
         try:
             _check_ours(given, self._db)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            with storage_errors(given):
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                with self.transaction():
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+                    for column, kind in _ADDED_COLUMNS:
+                        if column not in columns:  # a workspace made by an earlier version
+                            self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         except BaseException:
             self._db.close()
             raise
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self.transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
-            for column, kind in _ADDED_COLUMNS:
-                if column not in columns:  # a workspace made by an earlier version
-                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         self.owner = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(4)}"
 
     def _open_read_only(self, given: str, database: Path) -> None:
@@ -282,9 +289,11 @@ class Workspace:
                 check_same_thread=False,
             )
             self._db.row_factory = sqlite3.Row
-            _check_ours(given, self._db)
+            _check_ours(given, self._db, reading=True)
         except sqlite3.Error as error:
-            raise _unusable(given, database, error) from error
+            raise (
+                storage_error(given, error, reading=True) or _unusable(given, database, error)
+            ) from error
         self.owner = "read-only"
 
     def close(self) -> None:
@@ -304,17 +313,18 @@ class Workspace:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """An immediate write transaction: other writers wait for it, readers do not."""
-        with self._lock:
+        with self._lock, storage_errors(self.given):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, storage_errors(self.given, reading=self._reading):
             return self._db.execute(sql, tuple(params)).fetchall()
 
     # -- jobs -----------------------------------------------------------------------------

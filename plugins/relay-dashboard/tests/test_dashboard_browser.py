@@ -209,3 +209,34 @@ def test_a_token_given_once_in_the_url_is_kept_for_the_tab_and_asked_for_elsewhe
     finally:
         context.close()
         hub.close()
+
+
+def test_beyond_localhost_the_pages_ask_for_the_token_then_show_and_act(
+    tmp_path: Path, page: Page
+) -> None:
+    submit_batch(tmp_path, "first")
+    hub = make_hub()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        with LiveServer(tmp_path, Settings(host="0.0.0.0", token=TOKEN), hub) as server:
+            page.goto(f"{server.url}/jobs/first")
+            expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+            expect(page.locator("#results")).to_have_count(0)  # no data before the login
+
+            page.get_by_label("Access token", exact=True).fill("not-the-token")
+            page.get_by_role("button", name="Log in").click()
+            expect(page.get_by_role("alert")).to_have_text("That is not this dashboard's token.")
+
+            page.get_by_label("Access token", exact=True).fill(TOKEN)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(f"{server.url}/jobs/first")
+            expect(page.locator("#job-details .status-line")).to_contain_text("submitted")
+            # The session cookie is out of the page script's reach.
+            assert "relay_dashboard_session" not in page.evaluate("document.cookie")
+
+            # The login covers the actions too: no second prompt for the token.
+            page.get_by_role("button", name="Cancel job").click()
+            expect(page.locator("#action-status")).to_have_text("Job is cancelled.")
+            expect(page.locator("#token-form")).to_be_hidden()
+    finally:
+        hub.close()

@@ -53,15 +53,18 @@ def test_a_bad_catalog_setting_points_at_its_line(section: str, line: int, messa
     assert caught.value.line == line
 
 
-def test_listening_beyond_localhost_with_actions_needs_a_token() -> None:
-    with pytest.raises(ConfigError) as caught:
-        Settings(host="0.0.0.0").check()
-    assert "--token" in str(caught.value)
-    assert "--read-only" in str(caught.value)
-    assert Settings(host="0.0.0.0", read_only=True).check().read_only
+def test_listening_beyond_localhost_needs_a_token_even_read_only() -> None:
+    # Read-only still shows every prompt and answer: beyond localhost, the token guards them.
+    for read_only in (False, True):
+        with pytest.raises(ConfigError) as caught:
+            Settings(host="0.0.0.0", read_only=read_only).check()
+        assert "--token" in str(caught.value)
+        assert "every prompt and answer" in str(caught.value)
     assert Settings(host="0.0.0.0", token=TOKEN).check().token is not None
+    assert Settings(host="0.0.0.0", token=TOKEN, read_only=True).check().guards_reads
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.5"):
         assert Settings(host=host).check().token is None
+        assert not Settings(host=host).guards_reads
 
 
 def test_the_token_never_shows_in_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:

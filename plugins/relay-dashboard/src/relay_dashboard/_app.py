@@ -9,12 +9,12 @@ writing.
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 import attrs
 from starlette.applications import Starlette
@@ -22,12 +22,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from relay_core.plugin import BatchInputError, JobNotFound, RelayError, unstructure
-from relay_dashboard import _html
+from relay_dashboard import _auth, _html
 from relay_dashboard._reader import (
     FilterError,
     Filters,
@@ -267,16 +273,9 @@ def _refuse(request: Request) -> Response | None:
     if request.headers.get(ACTION_HEADER) != "1":
         return _problem(403, f"actions must send the {ACTION_HEADER}: 1 header")
     token = dashboard.settings.token
-    if token is None:
+    if token is None or _auth.authorised(request, token):
         return None
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # compare_digest takes as long whatever the first wrong byte, so the answer's timing
-    # does not leak the token one character at a time.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.encode(), token.reveal().encode()
-    ):
-        return _problem(401, "this action needs the dashboard's token (Authorization: Bearer)")
-    return None
+    return _problem(401, "this action needs the dashboard's token (Authorization: Bearer)")
 
 
 async def cancel(request: Request) -> Response:
@@ -303,10 +302,12 @@ async def refresh(request: Request) -> Response:
 
 
 def _status_of(error: Exception) -> int:
-    from relay_core.plugin import JobConflict, ProviderError, ResultsNotReady
+    from relay_core.plugin import JobConflict, ProviderError, ResultsNotReady, WorkspaceError
 
     if isinstance(error, FilterError):
         return 400
+    if isinstance(error, WorkspaceError):
+        return 503  # the disk refused (full, read-only): nothing the caller can change
     if isinstance(error, (JobNotFound, BatchInputError)):
         return 404  # a malformed id names no job either
     if isinstance(error, (JobConflict, ResultsNotReady)):
@@ -321,7 +322,11 @@ async def _error(request: Request, error: Exception) -> Response:
     message = str(error)
     if request.url.path.startswith("/api/"):
         return _problem(status, message)
-    title = {400: "Bad request", 404: "Job not found"}.get(status, "Something went wrong")
+    title = {
+        400: "Bad request",
+        404: "Job not found",
+        503: "The workspace cannot be used",
+    }.get(status, "Something went wrong")
     page = _html.error_page(title, message, data=_dashboard(request).page_data)
     return HTMLResponse(page, status_code=status)
 
@@ -336,10 +341,63 @@ def _host_allowed(dashboard: _Dashboard, host_header: str) -> bool:
     return name.lower() in LOOPBACK_NAMES
 
 
+# What a caller without the token may fetch where reads are guarded: the login form,
+# and the page's script and style (no workspace data in either).
+PUBLIC_PATHS = ("/login", "/static/")
+
+
+def _is_public(path: str) -> bool:
+    return path == PUBLIC_PATHS[0] or path.startswith(PUBLIC_PATHS[1])
+
+
+async def _login_page(request: Request) -> Response:
+    dashboard = _dashboard(request)
+    if dashboard.settings.token is None:
+        return _problem(404, "this dashboard has no token, so no login")
+    next_path = request.query_params.get("next", "/")
+    return _auth.login_form(request, next_path, status=200, data=dashboard.page_data)
+
+
+async def _login(request: Request) -> Response:
+    dashboard = _dashboard(request)
+    return await _auth.login(request, dashboard.settings.token, dashboard.page_data)
+
+
+def _without_token(request: Request) -> str:
+    kept = [(key, value) for key, value in request.query_params.multi_items() if key != "token"]
+    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
+
+
+def _unauthorised(request: Request, dashboard: _Dashboard) -> Response | None:
+    """The answer to a read without the token where reads need it, else None."""
+    token = dashboard.settings.token
+    if not dashboard.settings.guards_reads or _is_public(request.url.path):
+        return None
+    if token is None:  # Settings.check refuses this; never serve data by mistake
+        return _problem(403, "this dashboard has no token and listens beyond localhost")
+    if _auth.authorised(request, token):
+        return None
+    given = request.query_params.get("token")
+    if given is not None and request.method == "GET" and _auth.token_matches(given, token):
+        # Opened once as /...?token=: the cookie stands for it from now on, and the
+        # token leaves the address bar (history, bookmarks, a shared link).
+        return _auth.with_session(
+            RedirectResponse(_without_token(request), status_code=303), request, token
+        )
+    if request.url.path.startswith("/api/"):
+        return _problem(401, "this dashboard needs its token: Authorization: Bearer <token>")
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return _auth.login_form(request, target, data=dashboard.page_data)
+
+
 async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    if not _host_allowed(_dashboard(request), request.headers.get("host", "")):
-        return _problem(421, "this dashboard answers on localhost only")
-    response = await call_next(request)
+    dashboard = _dashboard(request)
+    if not _host_allowed(dashboard, request.headers.get("host", "")):
+        response: Response = _problem(421, "this dashboard answers on localhost only")
+    elif (refused := _unauthorised(request, dashboard)) is not None:
+        response = refused
+    else:
+        response = await call_next(request)
     response.headers.update(SECURITY_HEADERS)
     return response
 
@@ -365,6 +423,8 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/", jobs_page),
+            Route("/login", _login_page, methods=["GET"]),
+            Route("/login", _login, methods=["POST"]),
             Route("/jobs/{job_id}", job_page),
             Route("/api/jobs", api_jobs),
             Route("/api/summary", api_summary),

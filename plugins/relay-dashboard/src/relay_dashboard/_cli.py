@@ -22,7 +22,7 @@ __all__ = ["command", "main"]
     envvar=TOKEN_ENV,
     show_envvar=True,
     default=None,
-    help="Token the actions (cancel, refresh) require; needed beyond localhost.",
+    help="Token the actions require; beyond localhost, needed for every page too.",
 )
 @click.option("--read-only", is_flag=True, default=None, help="Turn the actions off.")
 @click.option(

@@ -413,3 +413,18 @@ def error_page(title: str, message: str, *, data: Mapping[str, object]) -> str:
 <div class="heading"><h1>{e(title)}</h1></div>
 <p class="error-text">{e(message)}</p>"""
     return _layout(title, body, page="error", data=data)
+
+
+def login_page(*, next_path: str, csrf: str, message: str, data: Mapping[str, object]) -> str:
+    note = f'<p class="error-text" role="alert">{e(message)}</p>' if message else ""
+    body = f"""<div class="heading"><h1>Log in</h1></div>
+<p>This dashboard shows its jobs only to those who have its access token.</p>
+{note}
+<form class="login" method="post" action="/login">
+  <input type="hidden" name="csrf" value="{e(csrf)}">
+  <input type="hidden" name="next" value="{e(next_path)}">
+  <label for="login-token">Access token</label>
+  <input id="login-token" name="token" type="password" autocomplete="current-password" required>
+  <button type="submit">Log in</button>
+</form>"""
+    return _layout("Log in", body, page="login", data=data)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
@@ -68,6 +69,8 @@ def _read_only(directory: str | Path) -> WorkspaceView:
     try:
         return WorkspaceView(directory)
     except JobError as error:
+        if isinstance(error.__cause__, OSError | sqlite3.Error):
+            raise ConfigError(str(error)) from None  # the disk refused: the path is right
         raise ConfigError(
             f"{error}; give the directory your batch jobs use (relay batch ... --workspace)"
         ) from None

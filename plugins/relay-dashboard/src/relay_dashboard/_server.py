@@ -66,9 +66,10 @@ def run_dashboard(
 
     ``host`` defaults to 127.0.0.1 and ``port`` to 8765; ``token`` (default:
     ``$RELAY_DASHBOARD_TOKEN``) guards the actions, and is required to listen beyond
-    localhost unless ``read_only``; ``refresh`` is the page's auto-refresh period in
-    seconds (default 30); ``config`` is the catalog (a path or a :class:`Catalog`) whose
-    ``plugins.dashboard`` section gives defaults and whose providers the actions use.
+    localhost, where every page and API read needs it too; ``refresh`` is the page's
+    auto-refresh period in seconds (default 30); ``config`` is the catalog (a path or a
+    :class:`Catalog`) whose ``plugins.dashboard`` section gives defaults and whose
+    providers the actions use.
     """
     settings = resolve_settings(
         config, host=host, port=port, token=token, read_only=read_only, refresh=refresh

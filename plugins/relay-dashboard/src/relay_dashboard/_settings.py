@@ -46,9 +46,10 @@ class Settings:
     """How a dashboard serves a workspace.
 
     - ``host``, ``port``: where it listens (port 0: any free port).
-    - ``token``: what a caller of the actions (cancel, refresh) must present as
-      ``Authorization: Bearer <token>``. Required when ``host`` is not a loopback
-      address and the actions are on; when set, it is required on loopback too.
+    - ``token``: what a caller must show, as ``Authorization: Bearer <token>`` or as
+      the session cookie the login form (``/login``) sets. Required when ``host`` is
+      not a loopback address: every page and API read then needs it too. On loopback,
+      when set, the actions (cancel, refresh) need it.
     - ``read_only``: turn the actions off (the JSON API then only reads).
     - ``refresh``: the page's default auto-refresh period in seconds (0: off).
     - ``page_size``: results per page on a job's page (the API takes ``limit`` up to 500).
@@ -68,6 +69,12 @@ class Settings:
     def actions(self) -> bool:
         return not self.read_only
 
+    @property
+    def guards_reads(self) -> bool:
+        """Whether reads need the token too: the server is reachable beyond this machine,
+        and its pages show every prompt and answer in the workspace."""
+        return not is_loopback(self.host)
+
     def check(self) -> Settings:
         """These settings, or a :class:`ConfigError` saying what cannot be served."""
         if not 0 <= self.port <= 65535:
@@ -76,11 +83,12 @@ class Settings:
             raise ConfigError(f"refresh must be seconds >= 0 (0: off), not {self.refresh}")
         if not 1 <= self.page_size <= 500:
             raise ConfigError(f"page_size must be 1 to 500, not {self.page_size}")
-        if self.actions and self.token is None and not is_loopback(self.host):
+        if self.token is None and self.guards_reads:
             raise ConfigError(
-                f"the dashboard would listen on {self.host}, beyond this machine, and let "
-                f"anyone there cancel jobs: give a token (--token or ${TOKEN_ENV}), or "
-                "turn the actions off (--read-only)"
+                f"the dashboard would listen on {self.host}, beyond this machine, and show "
+                "every prompt and answer in the workspace"
+                + ("" if self.read_only else ", and let anyone there cancel jobs")
+                + f", to anyone there: give a token (--token or ${TOKEN_ENV})"
             )
         return self
 
