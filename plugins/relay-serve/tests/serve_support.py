@@ -40,18 +40,22 @@ models:
 class TroubleProvider(Provider):
     """``trouble/<ErrorClassName>`` raises that Relay error; ``trouble/stall`` never
     answers (its stream sends one piece first) and records being cancelled;
-    ``trouble/midstream`` streams one piece, then fails as unavailable."""
+    ``trouble/midstream`` streams one piece, then fails as unavailable. Every call's
+    model is recorded in ``calls``, so a test can tell that none was made."""
 
     name = "trouble"
     capabilities = frozenset({Capability.CHAT, Capability.STREAM})
     cancelled: ClassVar[list[str]] = []
+    calls: ClassVar[list[str]] = []
 
     async def chat(self, request: Request) -> Response:
+        self.calls.append(request.model)
         if request.model == "stall":
             await self._stall(request)
         raise self._error(request)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        self.calls.append(request.model)
         if request.model in ("stall", "midstream"):
             yield TextDelta("partial")
         if request.model == "stall":

@@ -48,6 +48,7 @@ from relay_serve._wire import (
     ErrorAnswer,
     WireError,
     completion,
+    decode_body,
     error_answer,
     error_body,
     models_list,
@@ -135,7 +136,7 @@ class _Server:
                     "X-Request-ID",
                 )
             key = self._admit(request)
-            call = parse_chat(await _json(request), request_id=request_id)
+            call = parse_chat(decode_body(await request.body()), request_id=request_id)
             label = self._label(call.model)
             self.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
             if key is not None:  # for guardrails and audit sinks: who asked, never the key
@@ -351,16 +352,6 @@ def _request_id(request: Request) -> str | None:
     if value is None:
         return ""
     return value if _REQUEST_ID.match(value) else None
-
-
-async def _json(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except ValueError:
-        raise WireError(
-            "We could not parse the JSON body of your request. The body must be JSON "
-            "(Content-Type: application/json)."
-        ) from None
 
 
 def _sse_data(chunk: Mapping[str, Any]) -> bytes:
