@@ -45,6 +45,25 @@ def test_no_section_means_an_open_server_with_defaults() -> None:
     settings = settings_of("models: {fast: mock/echo}\n")
     assert settings.open
     assert (settings.max_concurrency, settings.max_queue) == (16, 64)
+    assert settings.max_body_bytes == 4 * 1024 * 1024
+
+
+def test_relay_validate_knows_every_setting(tmp_path: Path) -> None:
+    from relay_serve._settings import FIELDS
+
+    catalog = tmp_path / "relay.yaml"
+    catalog.write_text("plugins:\n  serve:\n    max_body_bytes: 1000\n")
+    seen: dict[str, tuple[str, ...]] = {}
+    relay_serve.relay_register_settings(lambda name, fields, check: seen.update({name: fields}))
+    assert seen == {"serve": FIELDS}
+    result = CliRunner().invoke(cli, ["validate", str(catalog)])
+    assert result.exit_code == 0, result.output
+    assert settings_of(catalog.read_text()).max_body_bytes == 1000
+    catalog.write_text("plugins:\n  serve:\n    max_body_bytes: 4MB\n")
+    result = CliRunner().invoke(cli, ["validate", str(catalog)])
+    assert result.exit_code == 2
+    assert f"{catalog}:3:" in result.output
+    assert "max_body_bytes must be a whole number" in result.output
 
 
 @pytest.mark.parametrize(
@@ -54,6 +73,8 @@ def test_no_section_means_an_open_server_with_defaults() -> None:
         ("    max_queue: -1\n", 3, "max_queue must be a whole number >= 0"),
         ("    max_queue: true\n", 3, "max_queue"),
         ("    workers: 3\n", 3, "unknown setting 'workers'"),
+        ("    max_body_bytes: 0\n", 3, "max_body_bytes must be a whole number >= 1"),
+        ("    max_body_bytes: 4MB\n", 3, "max_body_bytes must be a whole number"),
         ("    keys: {name: ci}\n", 3, "keys must be a list"),
         ("    keys:\n      - {hash: x}\n", 4, "name must be a non-empty string"),
         ("    keys:\n      - name: ci\n        hash: nothex\n", 5, "hash must be 'sha256:'"),

@@ -136,7 +136,8 @@ class _Server:
                     "X-Request-ID",
                 )
             key = self._admit(request)
-            call = parse_chat(decode_body(await request.body()), request_id=request_id)
+            raw = await _body(request, self.settings.max_body_bytes)
+            call = parse_chat(decode_body(raw), request_id=request_id)
             label = self._label(call.model)
             self.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
             if key is not None:  # for guardrails and audit sinks: who asked, never the key
@@ -352,6 +353,32 @@ def _request_id(request: Request) -> str | None:
     if value is None:
         return ""
     return value if _REQUEST_ID.match(value) else None
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed ``limit``
+    bytes: before reading when Content-Length says so, else while it arrives, so a
+    client cannot make the server hold more than ``limit`` bytes of it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> WireError:
+    return WireError(
+        f"The request body is larger than this server's limit of {limit} bytes "
+        "(plugins.serve.max_body_bytes).",
+        status=413,
+        code="request_too_large",
+    )
 
 
 def _sse_data(chunk: Mapping[str, Any]) -> bytes:

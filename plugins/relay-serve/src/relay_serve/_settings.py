@@ -8,6 +8,7 @@
           - {name: ci, hash: "sha256:<64 hex digits>", requests_per_minute: 60}
         max_concurrency: 16     # upstream calls at once
         max_queue: 64           # requests waiting for a slot; beyond that, 429 at once
+        max_body_bytes: 4194304 # a larger request body is refused (413) while it arrives
 
 Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
 might be a key itself is never repeated in a message.
@@ -26,7 +27,10 @@ from attrs import frozen
 
 from relay_core.plugin import Catalog
 
-__all__ = ["ApiKey", "ServeSettings", "hash_key", "new_key"]
+__all__ = ["FIELDS", "ApiKey", "ServeSettings", "hash_key", "new_key"]
+
+FIELDS = ("keys", "max_concurrency", "max_queue", "max_body_bytes")
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Generated keys start like the keys Relay already masks ("sk-..."), so one that strays
@@ -76,6 +80,7 @@ class ServeSettings:
     keys: tuple[ApiKey, ...] = ()
     max_concurrency: int = attrs.field(default=16)
     max_queue: int = attrs.field(default=64)
+    max_body_bytes: int = attrs.field(default=DEFAULT_MAX_BODY_BYTES)
 
     @max_concurrency.validator
     def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
@@ -86,6 +91,11 @@ class ServeSettings:
     def _check_queue(self, _: attrs.Attribute[int], value: int) -> None:
         if not _whole(value, 0):
             raise ValueError(f"max_queue must be a whole number >= 0, not {value!r}")
+
+    @max_body_bytes.validator
+    def _check_body(self, _: attrs.Attribute[int], value: int) -> None:
+        if not _whole(value, 1):
+            raise ValueError(f"max_body_bytes must be a whole number >= 1, not {value!r}")
 
     @property
     def open(self) -> bool:
@@ -101,7 +111,7 @@ class ServeSettings:
             return cls()
         if not isinstance(section, Mapping):
             raise catalog.error("plugins.serve must be a mapping", at)
-        known = ("keys", "max_concurrency", "max_queue")
+        known = FIELDS
         for name in section:
             if name not in known:
                 raise catalog.error(
@@ -109,7 +119,7 @@ class ServeSettings:
                     (*at, name),
                 )
         values: dict[str, Any] = {}
-        for name, low in (("max_concurrency", 1), ("max_queue", 0)):
+        for name, low in (("max_concurrency", 1), ("max_queue", 0), ("max_body_bytes", 1)):
             if name in section:
                 if not _whole(section[name], low):
                     raise catalog.error(
