@@ -112,10 +112,12 @@ class Served:
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
-    def metrics(self) -> dict[str, float]:
-        """The /metrics samples, parsed: ``{'name{labels}': value}``."""
+    def metrics(self, key: str | None = None) -> dict[str, float]:
+        """The /metrics samples, parsed: ``{'name{labels}': value}``; a server with keys
+        shows them only with one."""
+        headers = {"authorization": f"Bearer {key}"} if key else {}
         with self.http() as http:
-            return parse_metrics(http.get("/metrics").text)
+            return parse_metrics(http.get("/metrics", headers=headers).text)
 
     def wait_for(self, condition: Callable[[dict[str, float]], bool]) -> dict[str, float]:
         """Poll the metrics until ``condition`` holds (failing after 20 s)."""

@@ -6,6 +6,9 @@ checked, its key and the key's rate limit, its body is parsed into a Relay
 :class:`~relay_core.Request`, its model looked up, then it waits for an upstream slot
 (or is refused at once when the queue is full) and the hub answers. A client that goes
 away at any point cancels whatever its request was waiting for.
+
+With keys configured, ``/metrics`` and the details of ``/health`` need one too; a
+``/health`` without ``Authorization`` is then a bare liveness answer.
 """
 
 from __future__ import annotations
@@ -169,7 +172,14 @@ class _Server:
             return self._error(error, _request_id(request) or "", "", None)
         return JSONResponse(models_list(self.hub.catalog.aliases(), created=int(time.time())))
 
-    async def health(self, _: Request) -> Response:
+    async def health(self, request: Request) -> Response:
+        if not self.settings.open:
+            if "authorization" not in request.headers:
+                return JSONResponse({"status": "ok"})  # alive, and nothing more
+            try:
+                self.gatekeeper.identify(request.headers["authorization"])
+            except Unauthorized as error:
+                return self._error(error, "", "", None)
         backends = self._backends()
         every = [state for states in backends.values() for state in states]
         return JSONResponse(
@@ -190,7 +200,12 @@ class _Server:
             }
         )
 
-    async def metrics_text(self, _: Request) -> Response:
+    async def metrics_text(self, request: Request) -> Response:
+        if not self.settings.open:
+            try:
+                self.gatekeeper.identify(request.headers.get("authorization"))
+            except Unauthorized as error:
+                return self._error(error, "", "", None)
         return PlainTextResponse(self.metrics.render(self._backends()), media_type=CONTENT_TYPE)
 
     def _backends(self) -> dict[str, list[Any]]:
