@@ -297,7 +297,8 @@ def _raw_chat(url: str, body: dict[str, Any]) -> socket.socket:
     sock = socket.create_connection((host, int(port)))
     payload = json.dumps(body).encode()
     sock.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\n"
         + f"content-length: {len(payload)}\r\n\r\n".encode()
         + payload
     )

@@ -66,6 +66,13 @@ def relay_register_settings(register: Callable[..., None]) -> None:
     # out so that registering imports nothing.
     register(
         "serve",
-        fields=("keys", "max_concurrency", "max_queue", "max_body_bytes"),
+        fields=(
+            "keys",
+            "max_concurrency",
+            "max_queue",
+            "max_body_bytes",
+            "allowed_hosts",
+            "cors_origins",
+        ),
         check=_check,
     )

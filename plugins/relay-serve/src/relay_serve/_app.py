@@ -1,8 +1,10 @@
 """The HTTP server: OpenAI's Chat Completions API in front of a Relay hub.
 
 Routes: ``POST /v1/chat/completions`` (JSON or server-sent events), ``GET /v1/models``,
-``GET /health``, ``GET /metrics``. A chat request passes, in order: its request id is
-checked, its key and the key's rate limit, its body is parsed into a Relay
+``GET /health``, ``GET /metrics``. Every request first passes the browser guard
+(``relay_serve._guard``: its Host and Origin). A chat request then passes, in order:
+its request id is checked, its content type (JSON only), its key and the key's rate
+limit, its body is read (up to ``max_body_bytes``) and parsed into a Relay
 :class:`~relay_core.Request`, its model looked up, then it waits for an upstream slot
 (or is refused at once when the queue is full) and the hub answers. A client that goes
 away at any point cancels whatever its request was waiting for.
@@ -26,6 +28,8 @@ import anyio
 import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -42,6 +46,7 @@ from relay_core.plugin import (
     get_logger,
 )
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
+from relay_serve._guard import BrowserGuard
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._settings import ApiKey, ServeSettings
@@ -86,7 +91,8 @@ def create_app(hub: Hub, settings: ServeSettings | None = None, *, close_hub: bo
     once, 64 waiting). With ``close_hub`` the hub's connections are closed when the
     application shuts down (they belong to the server's event loop).
     """
-    server = _Server(hub, settings or ServeSettings())
+    settings = settings or ServeSettings()
+    server = _Server(hub, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -94,7 +100,28 @@ def create_app(hub: Hub, settings: ServeSettings | None = None, *, close_hub: bo
         if close_hub:
             await hub.aclose()
 
+    # The guard first: a request it refuses never reaches CORS, nor a route.
+    middleware = [
+        Middleware(
+            BrowserGuard,
+            allowed_hosts=settings.allowed_hosts,
+            cors_origins=settings.cors_origins,
+        )
+    ]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                # The SDKs add headers of their own (x-stainless-*); keys travel in
+                # Authorization, never in cookies, so no credentials mode.
+                allow_headers=["*"],
+                expose_headers=["x-request-id", "retry-after"],
+            )
+        )
     app = Starlette(
+        middleware=middleware,
         routes=[
             Route(CHAT, server.chat, methods=["POST"]),
             Route("/v1/models", server.models, methods=["GET"]),
@@ -138,6 +165,7 @@ class _Server:
                     "(starting with a letter or digit).",
                     "X-Request-ID",
                 )
+            _check_json_type(request)
             key = self._admit(request)
             raw = await _body(request, self.settings.max_body_bytes)
             call = parse_chat(decode_body(raw), request_id=request_id)
@@ -368,6 +396,19 @@ def _request_id(request: Request) -> str | None:
     if value is None:
         return ""
     return value if _REQUEST_ID.match(value) else None
+
+
+def _check_json_type(request: Request) -> None:
+    """Refuse any body but JSON: a browser sends form posts and ``text/plain`` from any
+    web page without asking the server first, but never JSON."""
+    given = request.headers.get("content-type", "")
+    if given.partition(";")[0].strip().lower() != "application/json":
+        raise WireError(
+            f"The request body must be JSON, sent as Content-Type: application/json "
+            f"(not {given or 'none'!r}).",
+            status=415,
+            code="unsupported_media_type",
+        )
 
 
 async def _body(request: Request, limit: int) -> bytes:
