@@ -16,7 +16,7 @@ import relay_mock
 import relay_serve
 from relay_core.testing import hub_for
 from relay_serve import ServeSettings, create_app
-from relay_serve._guard import _addresses, host_name
+from relay_serve._guard import _addresses, bound_names, host_name
 
 Serve = Callable[..., Served]
 CHAT = "/v1/chat/completions"
@@ -76,6 +76,21 @@ async def test_the_address_a_connection_came_in_on_is_answered() -> None:
         other = await http.post(CHAT, json=HELLO, headers={"host": "192.168.7.10:8000"})
     await hub.aclose()
     assert (found.status_code, other.status_code) == (200, 421)
+
+
+async def test_the_name_the_server_is_bound_to_is_answered() -> None:
+    hub = hub_for(CATALOG, relay_mock, relay_serve, TroublePlugin())
+    bound_app = create_app(hub, close_hub=False, host="Relay.LAN")
+    unbound_app = create_app(hub, close_hub=False)
+    answers = []
+    for app in (bound_app, unbound_app):
+        # The connection arrives on an address; the client named the server relay.lan.
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://10.1.2.3:8000") as http:
+            answers.append(await http.post(CHAT, json=HELLO, headers={"host": "relay.lan"}))
+    await hub.aclose()
+    assert [answer.status_code for answer in answers] == [200, 421]
+    assert bound_names("0.0.0.0") == bound_names("[::]") == bound_names(None) == ()
 
 
 def test_host_names_compare_without_port_case_or_brackets() -> None:

@@ -46,7 +46,7 @@ from relay_core.plugin import (
     get_logger,
 )
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
-from relay_serve._guard import BrowserGuard
+from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._settings import ApiKey, ServeSettings
@@ -84,12 +84,20 @@ class _Disconnected(Exception):
     """The client went away while its request waited."""
 
 
-def create_app(hub: Hub, settings: ServeSettings | None = None, *, close_hub: bool = True) -> Any:
+def create_app(
+    hub: Hub,
+    settings: ServeSettings | None = None,
+    *,
+    close_hub: bool = True,
+    host: str | None = None,
+) -> Any:
     """A Starlette application serving ``hub`` under OpenAI's HTTP API.
 
     ``settings`` are the checked ``plugins.serve`` values (default: open, 16 calls at
     once, 64 waiting). With ``close_hub`` the hub's connections are closed when the
-    application shuts down (they belong to the server's event loop).
+    application shuts down (they belong to the server's event loop). ``host`` is the
+    name or address the server is bound to: requests for it are answered like those
+    for loopback's names and ``settings.allowed_hosts``.
     """
     settings = settings or ServeSettings()
     server = _Server(hub, settings)
@@ -104,7 +112,7 @@ def create_app(hub: Hub, settings: ServeSettings | None = None, *, close_hub: bo
     middleware = [
         Middleware(
             BrowserGuard,
-            allowed_hosts=settings.allowed_hosts,
+            allowed_hosts=(*settings.allowed_hosts, *bound_names(host)),
             cors_origins=settings.cors_origins,
         )
     ]

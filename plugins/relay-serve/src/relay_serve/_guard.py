@@ -27,9 +27,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay_serve._wire import error_body
 
-__all__ = ["BrowserGuard", "host_name"]
+__all__ = ["BrowserGuard", "bound_names", "host_name"]
 
 _LOOPBACK_NAMES = frozenset({"localhost"})
+# Binding to these means every interface: no Host header names them.
+_WILDCARDS = frozenset({"", "0.0.0.0", "::"})
 # Fetch metadata values that say a browser sent the request for a page of another origin.
 _CROSS = frozenset({"cross-site", "same-site"})
 
@@ -43,6 +45,15 @@ def host_name(host: str) -> str:
     elif host.count(":") == 1:
         host = host.partition(":")[0]
     return host.rstrip(".")
+
+
+def bound_names(host: str | None) -> tuple[str, ...]:
+    """The host names a server bound to ``host`` answers for by that binding: the name
+    itself, unless it is a wildcard address (those are covered by the address each
+    connection came in on)."""
+    if host is None or host_name(host) in _WILDCARDS:
+        return ()
+    return (host_name(host),)
 
 
 def _addresses(local: str) -> set[str]:
