@@ -44,6 +44,7 @@ def serve() -> Iterator[Callable[..., Served]]:
 
     served: list[Served] = []
     TroubleProvider.cancelled.clear()
+    TroubleProvider.calls.clear()
     yield start
     for each in served:
         each.close()

@@ -40,18 +40,22 @@ models:
 class TroubleProvider(Provider):
     """``trouble/<ErrorClassName>`` raises that Relay error; ``trouble/stall`` never
     answers (its stream sends one piece first) and records being cancelled;
-    ``trouble/midstream`` streams one piece, then fails as unavailable."""
+    ``trouble/midstream`` streams one piece, then fails as unavailable. Every call's
+    model is recorded in ``calls``, so a test can tell that none was made."""
 
     name = "trouble"
     capabilities = frozenset({Capability.CHAT, Capability.STREAM})
     cancelled: ClassVar[list[str]] = []
+    calls: ClassVar[list[str]] = []
 
     async def chat(self, request: Request) -> Response:
+        self.calls.append(request.model)
         if request.model == "stall":
             await self._stall(request)
         raise self._error(request)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
+        self.calls.append(request.model)
         if request.model in ("stall", "midstream"):
             yield TextDelta("partial")
         if request.model == "stall":
@@ -108,10 +112,12 @@ class Served:
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)
 
-    def metrics(self) -> dict[str, float]:
-        """The /metrics samples, parsed: ``{'name{labels}': value}``."""
+    def metrics(self, key: str | None = None) -> dict[str, float]:
+        """The /metrics samples, parsed: ``{'name{labels}': value}``; a server with keys
+        shows them only with one."""
+        headers = {"authorization": f"Bearer {key}"} if key else {}
         with self.http() as http:
-            return parse_metrics(http.get("/metrics").text)
+            return parse_metrics(http.get("/metrics", headers=headers).text)
 
     def wait_for(self, condition: Callable[[dict[str, float]], bool]) -> dict[str, float]:
         """Poll the metrics until ``condition`` holds (failing after 20 s)."""

@@ -193,7 +193,7 @@ def test_a_key_over_its_rate_limit_gets_429_with_retry_after(serve: Serve) -> No
     assert refused.status_code == 429
     assert error_of(refused)["code"] == "rate_limit_exceeded"
     assert int(refused.headers["retry-after"]) >= 1
-    assert server.metrics()['relay_serve_rejected_total{reason="rate_limited"}'] == 1
+    assert server.metrics(KEY)['relay_serve_rejected_total{reason="rate_limited"}'] == 1
 
 
 @pytest.fixture
@@ -223,8 +223,8 @@ def test_keys_never_appear_in_logs_metrics_or_errors(
             http.post(CHAT, json=HELLO, headers=auth()).text,  # rate limited
             http.post(CHAT, json=HELLO, headers=auth(KEY + "x")).text,  # wrong key
             http.post(CHAT, json={"model": KEY, "messages": []}, headers=auth()).text,
-            http.get("/metrics").text,
-            http.get("/health").text,
+            http.get("/metrics", headers=auth()).text,
+            http.get("/health", headers=auth()).text,
         ]
     assert captured_logs, "the server logged nothing to look through"
     for text in [*texts, *captured_logs]:
@@ -258,6 +258,35 @@ def test_an_upstream_without_credentials_is_the_operators_error_logged_once(
     assert "RELAY_SERVE_TEST_UNSET_KEY" in logged[0]  # the operator learns which one
 
 
+def test_with_keys_metrics_and_health_details_need_a_key(serve: Serve) -> None:
+    # One request a minute: reading health and metrics must not spend it.
+    server = serve(settings=keyed(requests_per_minute=1))
+    with server.http() as http:
+        metrics = http.get("/metrics")
+        wrong_metrics = http.get("/metrics", headers=auth(KEY + "x"))
+        bare = http.get("/health")
+        wrong_health = http.get("/health", headers=auth(KEY + "x"))
+        detailed = http.get("/health", headers=auth())
+        keyed_metrics = http.get("/metrics", headers=auth())
+        chat = http.post(CHAT, json=HELLO, headers=auth())
+    assert metrics.status_code == 401
+    assert error_of(metrics)["type"] == "invalid_request_error"
+    assert wrong_metrics.status_code == 401
+    assert (bare.status_code, bare.json()) == (200, {"status": "ok"})
+    assert wrong_health.status_code == 401
+    assert detailed.status_code == 200
+    assert {"in_flight", "backends", "breakers"} <= set(detailed.json())
+    assert keyed_metrics.status_code == 200
+    assert "relay_serve_in_flight" in keyed_metrics.text
+    assert chat.status_code == 200
+
+
+def test_an_open_server_shows_metrics_and_health_to_all(serve: Serve) -> None:
+    with serve().http() as http:
+        assert http.get("/metrics").status_code == 200
+        assert "in_flight" in http.get("/health").json()
+
+
 # ---------------------------------------------------------------------------- load
 
 
@@ -268,7 +297,8 @@ def _raw_chat(url: str, body: dict[str, Any]) -> socket.socket:
     sock = socket.create_connection((host, int(port)))
     payload = json.dumps(body).encode()
     sock.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\n"
+        b"content-type: application/json\r\n"
         + f"content-length: {len(payload)}\r\n\r\n".encode()
         + payload
     )

@@ -45,6 +45,43 @@ def test_no_section_means_an_open_server_with_defaults() -> None:
     settings = settings_of("models: {fast: mock/echo}\n")
     assert settings.open
     assert (settings.max_concurrency, settings.max_queue) == (16, 64)
+    assert settings.max_body_bytes == 4 * 1024 * 1024
+    assert (settings.allowed_hosts, settings.cors_origins) == ((), ())
+
+
+def test_the_browser_and_body_settings_are_read() -> None:
+    settings = settings_of(
+        """\
+plugins:
+  serve:
+    max_body_bytes: 1000
+    allowed_hosts: [relay.internal, "*", "[::1]", 10.0.0.7]
+    cors_origins: [https://app.example.com, "http://localhost:3000"]
+"""
+    )
+    assert settings.max_body_bytes == 1000
+    assert settings.allowed_hosts == ("relay.internal", "*", "[::1]", "10.0.0.7")
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
+
+
+def test_relay_validate_knows_every_setting(tmp_path: Path) -> None:
+    from relay_serve._settings import FIELDS
+
+    catalog = tmp_path / "relay.yaml"
+    catalog.write_text(
+        "plugins:\n  serve:\n    max_body_bytes: 1000\n    allowed_hosts: [relay.internal]\n"
+        "    cors_origins: [https://app.example.com]\n"
+    )
+    seen: dict[str, tuple[str, ...]] = {}
+    relay_serve.relay_register_settings(lambda name, fields, check: seen.update({name: fields}))
+    assert seen == {"serve": FIELDS}
+    result = CliRunner().invoke(cli, ["validate", str(catalog)])
+    assert result.exit_code == 0, result.output
+    catalog.write_text("plugins:\n  serve:\n    cors_origins: [https://app.example.com/path]\n")
+    result = CliRunner().invoke(cli, ["validate", str(catalog)])
+    assert result.exit_code == 2
+    assert f"{catalog}:3:" in result.output
+    assert "is not an origin" in result.output
 
 
 @pytest.mark.parametrize(
@@ -54,6 +91,20 @@ def test_no_section_means_an_open_server_with_defaults() -> None:
         ("    max_queue: -1\n", 3, "max_queue must be a whole number >= 0"),
         ("    max_queue: true\n", 3, "max_queue"),
         ("    workers: 3\n", 3, "unknown setting 'workers'"),
+        ("    max_body_bytes: 0\n", 3, "max_body_bytes must be a whole number >= 1"),
+        ("    max_body_bytes: 4MB\n", 3, "max_body_bytes must be a whole number"),
+        ("    allowed_hosts: relay.internal\n", 3, "allowed_hosts must be a list"),
+        ("    allowed_hosts:\n      - 3\n", 4, "allowed_hosts[0] must be a string"),
+        (
+            "    allowed_hosts:\n      - ok.example\n      - relay.internal:8000\n",
+            5,
+            "allowed_hosts[1]: 'relay.internal:8000' is not a host name",
+        ),
+        ("    allowed_hosts: [https://relay.internal]\n", 3, "is not a host name"),
+        ("    allowed_hosts: [Relay.Internal]\n", 3, "lowercase"),
+        ("    cors_origins: ['*']\n", 3, "cors_origins[0]: '*' is not an origin"),
+        ("    cors_origins: [app.example.com]\n", 3, "is not an origin"),
+        ("    cors_origins: ['https://app.example.com/']\n", 3, "is not an origin"),
         ("    keys: {name: ci}\n", 3, "keys must be a list"),
         ("    keys:\n      - {hash: x}\n", 4, "name must be a non-empty string"),
         ("    keys:\n      - name: ci\n        hash: nothex\n", 5, "hash must be 'sha256:'"),

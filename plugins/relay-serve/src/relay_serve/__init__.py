@@ -62,4 +62,17 @@ def _check(catalog: Catalog) -> None:
 
 @hookimpl
 def relay_register_settings(register: Callable[..., None]) -> None:
-    register("serve", fields=("keys", "max_concurrency", "max_queue"), check=_check)
+    # The same names as relay_serve._settings.FIELDS (a test holds them equal), spelled
+    # out so that registering imports nothing.
+    register(
+        "serve",
+        fields=(
+            "keys",
+            "max_concurrency",
+            "max_queue",
+            "max_body_bytes",
+            "allowed_hosts",
+            "cors_origins",
+        ),
+        check=_check,
+    )

@@ -1,11 +1,16 @@
 """The HTTP server: OpenAI's Chat Completions API in front of a Relay hub.
 
 Routes: ``POST /v1/chat/completions`` (JSON or server-sent events), ``GET /v1/models``,
-``GET /health``, ``GET /metrics``. A chat request passes, in order: its request id is
-checked, its key and the key's rate limit, its body is parsed into a Relay
+``GET /health``, ``GET /metrics``. Every request first passes the browser guard
+(``relay_serve._guard``: its Host and Origin). A chat request then passes, in order:
+its request id is checked, its content type (JSON only), its key and the key's rate
+limit, its body is read (up to ``max_body_bytes``) and parsed into a Relay
 :class:`~relay_core.Request`, its model looked up, then it waits for an upstream slot
 (or is refused at once when the queue is full) and the hub answers. A client that goes
 away at any point cancels whatever its request was waiting for.
+
+With keys configured, ``/metrics`` and the details of ``/health`` need one too; a
+``/health`` without ``Authorization`` is then a bare liveness answer.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import anyio
 import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -39,6 +46,7 @@ from relay_core.plugin import (
     get_logger,
 )
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
+from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._settings import ApiKey, ServeSettings
@@ -48,6 +56,7 @@ from relay_serve._wire import (
     ErrorAnswer,
     WireError,
     completion,
+    decode_body,
     error_answer,
     error_body,
     models_list,
@@ -75,14 +84,23 @@ class _Disconnected(Exception):
     """The client went away while its request waited."""
 
 
-def create_app(hub: Hub, settings: ServeSettings | None = None, *, close_hub: bool = True) -> Any:
+def create_app(
+    hub: Hub,
+    settings: ServeSettings | None = None,
+    *,
+    close_hub: bool = True,
+    host: str | None = None,
+) -> Any:
     """A Starlette application serving ``hub`` under OpenAI's HTTP API.
 
     ``settings`` are the checked ``plugins.serve`` values (default: open, 16 calls at
     once, 64 waiting). With ``close_hub`` the hub's connections are closed when the
-    application shuts down (they belong to the server's event loop).
+    application shuts down (they belong to the server's event loop). ``host`` is the
+    name or address the server is bound to: requests for it are answered like those
+    for loopback's names and ``settings.allowed_hosts``.
     """
-    server = _Server(hub, settings or ServeSettings())
+    settings = settings or ServeSettings()
+    server = _Server(hub, settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -90,7 +108,28 @@ def create_app(hub: Hub, settings: ServeSettings | None = None, *, close_hub: bo
         if close_hub:
             await hub.aclose()
 
+    # The guard first: a request it refuses never reaches CORS, nor a route.
+    middleware = [
+        Middleware(
+            BrowserGuard,
+            allowed_hosts=(*settings.allowed_hosts, *bound_names(host)),
+            cors_origins=settings.cors_origins,
+        )
+    ]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                # The SDKs add headers of their own (x-stainless-*); keys travel in
+                # Authorization, never in cookies, so no credentials mode.
+                allow_headers=["*"],
+                expose_headers=["x-request-id", "retry-after"],
+            )
+        )
     app = Starlette(
+        middleware=middleware,
         routes=[
             Route(CHAT, server.chat, methods=["POST"]),
             Route("/v1/models", server.models, methods=["GET"]),
@@ -134,8 +173,10 @@ class _Server:
                     "(starting with a letter or digit).",
                     "X-Request-ID",
                 )
+            _check_json_type(request)
             key = self._admit(request)
-            call = parse_chat(await _json(request), request_id=request_id)
+            raw = await _body(request, self.settings.max_body_bytes)
+            call = parse_chat(decode_body(raw), request_id=request_id)
             label = self._label(call.model)
             self.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
             if key is not None:  # for guardrails and audit sinks: who asked, never the key
@@ -167,7 +208,14 @@ class _Server:
             return self._error(error, _request_id(request) or "", "", None)
         return JSONResponse(models_list(self.hub.catalog.aliases(), created=int(time.time())))
 
-    async def health(self, _: Request) -> Response:
+    async def health(self, request: Request) -> Response:
+        if not self.settings.open:
+            if "authorization" not in request.headers:
+                return JSONResponse({"status": "ok"})  # alive, and nothing more
+            try:
+                self.gatekeeper.identify(request.headers["authorization"])
+            except Unauthorized as error:
+                return self._error(error, "", "", None)
         backends = self._backends()
         every = [state for states in backends.values() for state in states]
         return JSONResponse(
@@ -188,7 +236,12 @@ class _Server:
             }
         )
 
-    async def metrics_text(self, _: Request) -> Response:
+    async def metrics_text(self, request: Request) -> Response:
+        if not self.settings.open:
+            try:
+                self.gatekeeper.identify(request.headers.get("authorization"))
+            except Unauthorized as error:
+                return self._error(error, "", "", None)
         return PlainTextResponse(self.metrics.render(self._backends()), media_type=CONTENT_TYPE)
 
     def _backends(self) -> dict[str, list[Any]]:
@@ -353,14 +406,43 @@ def _request_id(request: Request) -> str | None:
     return value if _REQUEST_ID.match(value) else None
 
 
-async def _json(request: Request) -> Any:
-    try:
-        return json.loads(await request.body())
-    except ValueError:
+def _check_json_type(request: Request) -> None:
+    """Refuse any body but JSON: a browser sends form posts and ``text/plain`` from any
+    web page without asking the server first, but never JSON."""
+    given = request.headers.get("content-type", "")
+    if given.partition(";")[0].strip().lower() != "application/json":
         raise WireError(
-            "We could not parse the JSON body of your request. The body must be JSON "
-            "(Content-Type: application/json)."
-        ) from None
+            f"The request body must be JSON, sent as Content-Type: application/json "
+            f"(not {given or 'none'!r}).",
+            status=415,
+            code="unsupported_media_type",
+        )
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed ``limit``
+    bytes: before reading when Content-Length says so, else while it arrives, so a
+    client cannot make the server hold more than ``limit`` bytes of it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> WireError:
+    return WireError(
+        f"The request body is larger than this server's limit of {limit} bytes "
+        "(plugins.serve.max_body_bytes).",
+        status=413,
+        code="request_too_large",
+    )
 
 
 def _sse_data(chunk: Mapping[str, Any]) -> bytes:

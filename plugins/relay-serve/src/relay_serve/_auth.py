@@ -71,7 +71,7 @@ class Gatekeeper:
         :class:`RateLimited`."""
         if not self._keys:
             return None
-        key = self._identify(authorization)
+        key = self.identify(authorization)
         bucket = self._buckets.get(key.name)
         if bucket is not None:
             wait = bucket.take()
@@ -79,7 +79,10 @@ class Gatekeeper:
                 raise RateLimited(key.name, max(1.0, math.ceil(wait)))
         return key
 
-    def _identify(self, authorization: str | None) -> ApiKey:
+    def identify(self, authorization: str | None) -> ApiKey:
+        """The configured key the ``Authorization`` header presents, without spending
+        from its rate limit (for reading the server's own state: health, metrics);
+        raises :class:`Unauthorized`."""
         scheme, _, token = (authorization or "").partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

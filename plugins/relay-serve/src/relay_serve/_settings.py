@@ -1,4 +1,5 @@
-"""The catalog's ``plugins.serve`` section, checked: API keys and load limits.
+"""The catalog's ``plugins.serve`` section, checked: API keys, load limits and who
+may send requests.
 
 ::
 
@@ -8,6 +9,9 @@
           - {name: ci, hash: "sha256:<64 hex digits>", requests_per_minute: 60}
         max_concurrency: 16     # upstream calls at once
         max_queue: 64           # requests waiting for a slot; beyond that, 429 at once
+        max_body_bytes: 4194304 # a larger request body is refused (413) while it arrives
+        allowed_hosts: [relay.internal]         # Host names answered besides loopback's
+        cors_origins: [https://app.example.com] # web pages that may call the server
 
 Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
 might be a key itself is never repeated in a message.
@@ -15,10 +19,12 @@ might be a key itself is never repeated in a message.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import ipaddress
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -26,9 +32,23 @@ from attrs import frozen
 
 from relay_core.plugin import Catalog
 
-__all__ = ["ApiKey", "ServeSettings", "hash_key", "new_key"]
+__all__ = ["FIELDS", "ApiKey", "ServeSettings", "hash_key", "new_key"]
 
+FIELDS = (
+    "keys",
+    "max_concurrency",
+    "max_queue",
+    "max_body_bytes",
+    "allowed_hosts",
+    "cors_origins",
+)
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+# A host name or IPv4 address as a Host header carries it, without the port (IPv6
+# addresses are checked by ipaddress); "*" answers any.
+_HOST = re.compile(r"^(\*|[a-z0-9_.-]+)$")
+# An origin as browsers send it: scheme, host and optional port, nothing after.
+_ORIGIN = re.compile(r"^https?://(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(:[0-9]{1,5})?$")
 # Generated keys start like the keys Relay already masks ("sk-..."), so one that strays
 # into a log line or an error is blanked like any provider key.
 _KEY_PREFIX = "sk-relay-"
@@ -76,6 +96,12 @@ class ServeSettings:
     keys: tuple[ApiKey, ...] = ()
     max_concurrency: int = attrs.field(default=16)
     max_queue: int = attrs.field(default=64)
+    max_body_bytes: int = attrs.field(default=DEFAULT_MAX_BODY_BYTES)
+    #: Host names answered besides loopback's and the address a connection came in on
+    #: (lowercase, no port); ``"*"`` answers any name.
+    allowed_hosts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    #: Origins (``https://app.example.com``) whose pages may call the server from a browser.
+    cors_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     @max_concurrency.validator
     def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
@@ -86,6 +112,23 @@ class ServeSettings:
     def _check_queue(self, _: attrs.Attribute[int], value: int) -> None:
         if not _whole(value, 0):
             raise ValueError(f"max_queue must be a whole number >= 0, not {value!r}")
+
+    @max_body_bytes.validator
+    def _check_body(self, _: attrs.Attribute[int], value: int) -> None:
+        if not _whole(value, 1):
+            raise ValueError(f"max_body_bytes must be a whole number >= 1, not {value!r}")
+
+    @allowed_hosts.validator
+    def _check_hosts(self, _: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+        for host in value:
+            if _host_problem(host):
+                raise ValueError(f"allowed_hosts: {_host_problem(host)}")
+
+    @cors_origins.validator
+    def _check_origins(self, _: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+        for origin in value:
+            if _origin_problem(origin):
+                raise ValueError(f"cors_origins: {_origin_problem(origin)}")
 
     @property
     def open(self) -> bool:
@@ -101,7 +144,7 @@ class ServeSettings:
             return cls()
         if not isinstance(section, Mapping):
             raise catalog.error("plugins.serve must be a mapping", at)
-        known = ("keys", "max_concurrency", "max_queue")
+        known = FIELDS
         for name in section:
             if name not in known:
                 raise catalog.error(
@@ -109,7 +152,7 @@ class ServeSettings:
                     (*at, name),
                 )
         values: dict[str, Any] = {}
-        for name, low in (("max_concurrency", 1), ("max_queue", 0)):
+        for name, low in (("max_concurrency", 1), ("max_queue", 0), ("max_body_bytes", 1)):
             if name in section:
                 if not _whole(section[name], low):
                     raise catalog.error(
@@ -119,7 +162,47 @@ class ServeSettings:
                     )
                 values[name] = section[name]
         values["keys"] = _keys(catalog, section.get("keys", []), (*at, "keys"))
+        for name, problem in (("allowed_hosts", _host_problem), ("cors_origins", _origin_problem)):
+            if name in section:
+                values[name] = _names(catalog, section[name], (*at, name), problem)
         return cls(**values)
+
+
+def _host_problem(host: str) -> str | None:
+    if _HOST.match(host):
+        return None
+    if ":" in host:
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).version == 6:
+                return None
+    return f"{host!r} is not a host name (lowercase, without scheme, port or path)"
+
+
+def _origin_problem(origin: str) -> str | None:
+    if _ORIGIN.match(origin):
+        return None
+    return (
+        f"{origin!r} is not an origin: scheme, lowercase host and optional port, "
+        "like https://app.example.com or http://localhost:3000"
+    )
+
+
+def _names(
+    catalog: Catalog,
+    entries: object,
+    at: tuple[str | int, ...],
+    problem: Callable[[str], str | None],
+) -> tuple[str, ...]:
+    label = "plugins.serve." + str(at[-1])
+    if not isinstance(entries, list):
+        raise catalog.error(f"{label} must be a list of strings", at)
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, str):
+            raise catalog.error(f"{label}[{index}] must be a string, not {entry!r}", (*at, index))
+        wrong = problem(entry)
+        if wrong:
+            raise catalog.error(f"{label}[{index}]: {wrong}", (*at, index))
+    return tuple(entries)
 
 
 def _keys(catalog: Catalog, entries: object, at: tuple[str | int, ...]) -> tuple[ApiKey, ...]:

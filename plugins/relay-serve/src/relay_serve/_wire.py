@@ -62,11 +62,13 @@ from relay_core.plugin import (
 )
 
 __all__ = [
+    "MAX_DEPTH",
     "ChatCall",
     "ChunkEncoder",
     "ErrorAnswer",
     "WireError",
     "completion",
+    "decode_body",
     "error_answer",
     "error_body",
     "models_list",
@@ -98,16 +100,33 @@ _FINISH: dict[FinishReason, str] = {
 }
 _DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.DOTALL)
 _EFFORTS = ("minimal", "low", "medium", "high")
+# Deeper than any real request (a tool's JSON Schema nests a few levels per level of its
+# arguments), and far from the interpreter's recursion limit, which the parser and every
+# later walk over the request (copies, re-serialisation for the upstream) would hit.
+MAX_DEPTH = 128
+# A lone surrogate is valid in JSON's \u escapes but is no character: it cannot be
+# encoded for the upstream, nor in the answer that echoes it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class WireError(Exception):
-    """The request body is not a valid Chat Completions request. ``param`` names the
-    field (``messages[0].role``), or is None when the body as a whole is wrong."""
+    """The request is not a valid Chat Completions request. ``param`` names the field
+    (``messages[0].role``), or is None when the body as a whole is wrong; ``status`` is
+    400 unless the body's size (413) or content type (415) is what is wrong."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        param: str | None = None,
+        *,
+        status: int = 400,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.status = status
+        self.code = code
 
 
 @frozen
@@ -121,6 +140,67 @@ class ChatCall:
 
 
 # ---------------------------------------------------------------------------- in
+
+
+def decode_body(raw: bytes) -> Any:
+    """The JSON value of a request body, refused with a :class:`WireError` (400) when it
+    is not JSON, nests deeper than :data:`MAX_DEPTH`, or holds a lone surrogate: each
+    would otherwise fail later, inside the server or after the upstream call."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise _too_deep(None) from None
+    except ValueError:
+        raise WireError(
+            "We could not parse the JSON body of your request. The body must be JSON "
+            "(Content-Type: application/json)."
+        ) from None
+    _check_tree(value)
+    return value
+
+
+def _too_deep(param: str | None) -> WireError:
+    return WireError(
+        f"The request body nests arrays and objects more than {MAX_DEPTH} deep.", param
+    )
+
+
+def _check_string(text: str, param: str | None) -> None:
+    if _SURROGATE.search(text):
+        raise WireError(
+            f"{param or 'The request body'} holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
+            "which is not a character.",
+            param,
+        )
+
+
+def _check_tree(value: object) -> None:
+    """Depth and strings of a parsed body, walked without recursion."""
+    if isinstance(value, str):
+        _check_string(value, None)
+    # (container, its depth, its path in OpenAI's param spelling)
+    stack: list[tuple[object, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, where = stack.pop()
+        items: Any
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise _too_deep(where or None)
+        for key, item in items:
+            if isinstance(key, str):
+                _check_string(key, where or None)
+                path = f"{where}.{key}" if where else key
+            else:
+                path = f"{where}[{key}]"
+            if isinstance(item, str):
+                _check_string(item, path)
+            elif isinstance(item, (dict, list)):
+                stack.append((item, depth + 1, path))
 
 
 def parse_chat(body: object, *, request_id: str) -> ChatCall:
@@ -678,7 +758,8 @@ def error_answer(error: BaseException, request_id: str, model: str = "") -> Erro
     """
     if isinstance(error, WireError):
         return ErrorAnswer(
-            400, error_body(error.message, "invalid_request_error", param=error.param)
+            error.status,
+            error_body(error.message, "invalid_request_error", param=error.param, code=error.code),
         )
     if isinstance(error, (UnknownAlias, PluginNotInstalled)):
         unknown = getattr(error, "alias", None) or getattr(error, "provider", "")
