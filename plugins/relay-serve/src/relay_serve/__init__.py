@@ -54,6 +54,18 @@ def relay_register_providers(register: Callable[..., None]) -> None:
     register("pool", "relay_serve._pool:PoolProvider")
 
 
+# Every setting plugins.serve takes (_settings checks them), here so that `relay
+# validate` knows them without loading the server's modules.
+_FIELDS = (
+    "keys",
+    "max_concurrency",
+    "max_queue",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
+)
+
+
 def _check(catalog: Catalog) -> None:
     from relay_serve._settings import ServeSettings
 
@@ -62,4 +74,4 @@ def _check(catalog: Catalog) -> None:
 
 @hookimpl
 def relay_register_settings(register: Callable[..., None]) -> None:
-    register("serve", fields=("keys", "max_concurrency", "max_queue"), check=_check)
+    register("serve", fields=_FIELDS, check=_check)

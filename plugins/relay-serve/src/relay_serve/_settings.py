@@ -8,6 +8,9 @@
           - {name: ci, hash: "sha256:<64 hex digits>", requests_per_minute: 60}
         max_concurrency: 16     # upstream calls at once
         max_queue: 64           # requests waiting for a slot; beyond that, 429 at once
+        header_timeout: 10      # seconds for a client to send its request line and headers
+        body_timeout: 30        # then seconds for its body; past either, it is disconnected
+        max_connections: null   # open connections at most (null: half the open-file limit)
 
 Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
 might be a key itself is never repeated in a message.
@@ -16,6 +19,7 @@ might be a key itself is never repeated in a message.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Mapping
@@ -25,6 +29,7 @@ import attrs
 from attrs import frozen
 
 from relay_core.plugin import Catalog
+from relay_serve import _FIELDS
 
 __all__ = ["ApiKey", "ServeSettings", "hash_key", "new_key"]
 
@@ -68,6 +73,13 @@ def _whole(value: object, low: int) -> bool:
     return type(value) is int and value >= low
 
 
+def _seconds(value: object) -> bool:
+    # bool is an int, but `header_timeout: yes` is a mistake, not one second.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and value > 0
+
+
 @frozen(kw_only=True)
 class ServeSettings:
     """What relay-serve reads from ``plugins.serve``; build it in code for
@@ -76,6 +88,9 @@ class ServeSettings:
     keys: tuple[ApiKey, ...] = ()
     max_concurrency: int = attrs.field(default=16)
     max_queue: int = attrs.field(default=64)
+    header_timeout: float = attrs.field(default=10.0)
+    body_timeout: float = attrs.field(default=30.0)
+    max_connections: int | None = attrs.field(default=None)
 
     @max_concurrency.validator
     def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
@@ -86,6 +101,17 @@ class ServeSettings:
     def _check_queue(self, _: attrs.Attribute[int], value: int) -> None:
         if not _whole(value, 0):
             raise ValueError(f"max_queue must be a whole number >= 0, not {value!r}")
+
+    @header_timeout.validator
+    @body_timeout.validator
+    def _check_timeout(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not _seconds(value):
+            raise ValueError(f"{attribute.name} must be a number of seconds > 0, not {value!r}")
+
+    @max_connections.validator
+    def _check_connections(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and not _whole(value, 1):
+            raise ValueError(f"max_connections must be a whole number >= 1 or null, not {value!r}")
 
     @property
     def open(self) -> bool:
@@ -101,7 +127,7 @@ class ServeSettings:
             return cls()
         if not isinstance(section, Mapping):
             raise catalog.error("plugins.serve must be a mapping", at)
-        known = ("keys", "max_concurrency", "max_queue")
+        known = _FIELDS
         for name in section:
             if name not in known:
                 raise catalog.error(
@@ -118,6 +144,23 @@ class ServeSettings:
                         (*at, name),
                     )
                 values[name] = section[name]
+        for name in ("header_timeout", "body_timeout"):
+            if name in section:
+                if not _seconds(section[name]):
+                    raise catalog.error(
+                        f"plugins.serve.{name} must be a number of seconds > 0, "
+                        f"not {section[name]!r}",
+                        (*at, name),
+                    )
+                values[name] = float(section[name])
+        if section.get("max_connections") is not None:
+            if not _whole(section["max_connections"], 1):
+                raise catalog.error(
+                    "plugins.serve.max_connections must be a whole number >= 1 or null, "
+                    f"not {section['max_connections']!r}",
+                    (*at, "max_connections"),
+                )
+            values["max_connections"] = section["max_connections"]
         values["keys"] = _keys(catalog, section.get("keys", []), (*at, "keys"))
         return cls(**values)
 
