@@ -20,7 +20,6 @@ import json
 import random
 import sys
 import time
-import urllib.parse
 import weakref
 from collections.abc import (
     AsyncGenerator,
@@ -32,6 +31,7 @@ from collections.abc import (
     Sequence,
 )
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from attrs import frozen
 
@@ -466,12 +466,13 @@ async def _within(awaitable: Awaitable[T], seconds: float | None) -> T:
 def _environment_proxy(url: str) -> str | None:
     """The proxy ``$HTTPS_PROXY`` / ``$HTTP_PROXY`` / ``$ALL_PROXY`` name for ``url``,
     unless ``$NO_PROXY`` exempts its host (as httpx's own transport would)."""
-    import urllib.request  # its proxy and bypass rules, read once per client
+    # Its proxy and bypass rules, read once per client.
+    from urllib.request import getproxies_environment, proxy_bypass
 
-    parts = urllib.parse.urlsplit(url)
-    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    proxies = getproxies_environment()
     proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+    if not proxy or proxy_bypass(parts.hostname or ""):
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
 

@@ -18,11 +18,13 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -73,6 +75,10 @@ class Served:
     url: str
     log: Path
 
+    def open_files(self) -> int:
+        """How many files (sockets included) the server holds now."""
+        return len(list(Path(f"/proc/{self.process.pid}/fd").iterdir()))
+
     def rss_mib(self, field: str = "VmRSS") -> float:
         """The server's resident memory now (``VmHWM``: its peak so far), in MiB."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -83,15 +89,22 @@ class Served:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
+    catalog = serve_catalog(latency=LATENCY, max_concurrency=MAX_CONCURRENCY, max_queue=MAX_QUEUE)
+    with _serving(tmp_path, catalog, START) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, catalog_text: str, start: str) -> Iterator[Served]:
+    """``relay serve`` on ``catalog_text`` in a process of its own, started by the
+    Python code ``start``, until the block ends."""
     catalog = tmp_path / "relay.yaml"
-    catalog.write_text(
-        serve_catalog(latency=LATENCY, max_concurrency=MAX_CONCURRENCY, max_queue=MAX_QUEUE)
-    )
+    catalog.write_text(catalog_text)
     port = _free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-c", START, "serve", "--config", str(catalog), "--port", str(port)],
+            [sys.executable, "-c", start, "serve", "--config", str(catalog), "--port", str(port)],
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
@@ -371,3 +384,178 @@ def test_serve_sheds_load_and_recovers(served: Served) -> None:
     # Memory: back within a margin of the warm-up's level, and no growth burst over burst.
     assert rss_after[0] <= baseline + margin, (baseline, margin, rss_after)
     assert rss_after[1] <= rss_after[0] + RSS_GROWTH_MIB, (baseline, rss_after)
+
+
+# ---------------------------------------------------------------------------- slowloris
+
+# The server may open this many files, so that the attack outnumbers them at CI size.
+SLOW_FILE_LIMIT = 256
+HEADER_TIMEOUT = 2.0
+# Connections the attacker keeps open, each sending its request a header at a time; the
+# one closed is opened again at once.
+SLOW_ATTACKERS = {"ci": 400, "full": 2000}[SCALE.name]
+SLOW_SECONDS = 8.0
+SLOW_DRIP = 0.5  # seconds between one attacker's header lines
+# What an ordinary client may wait, meanwhile, for /health or an answer.
+ANSWER_WITHIN = 2.0
+# The server's whole output over the attack: a line per dropped connection would be
+# thousands.
+LOG_AT_MOST = 16 * 1024
+SLOW_START = (
+    "import resource; "
+    "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+    f"resource.setrlimit(resource.RLIMIT_NOFILE, ({SLOW_FILE_LIMIT}, hard)); " + START
+)
+
+
+@dataclass
+class _Slowloris:
+    """Half-open connections, each sending a request line then a header every
+    SLOW_DRIP seconds, never the blank line that ends the headers; one the server
+    closes is opened again at once."""
+
+    url: str
+    opened: int = 0  # connections established
+    lifetimes: list[float] = field(default_factory=list)  # established to closed by the server
+    open: dict[socket.socket, float] = field(default_factory=dict)  # established: when
+    connecting: set[socket.socket] = field(default_factory=set)
+
+    def run(self, until: float, connections: int) -> None:
+        import selectors
+
+        host, port = self.url.removeprefix("http://").split(":")
+        selector = selectors.DefaultSelector()
+        next_drip = time.monotonic()
+        while time.monotonic() < until:
+            while len(self.open) + len(self.connecting) < connections:
+                sock = socket.socket()
+                sock.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    sock.connect((host, int(port)))
+                self.connecting.add(sock)
+                # Writable once connected: a full accept queue may hold it a while.
+                selector.register(sock, selectors.EVENT_WRITE)
+            if time.monotonic() >= next_drip:
+                next_drip += SLOW_DRIP
+                for sock in list(self.open):
+                    with contextlib.suppress(OSError):
+                        sock.send(b"X-Slow: 1\r\n")
+            for key, _ in selector.select(timeout=0.05):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                if sock in self.connecting:
+                    self.connecting.discard(sock)
+                    if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                        selector.unregister(sock)
+                        sock.close()
+                        continue
+                    self.open[sock] = time.monotonic()
+                    self.opened += 1
+                    selector.modify(sock, selectors.EVENT_READ)
+                    with contextlib.suppress(OSError):
+                        sock.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+                else:
+                    self._check(selector, sock)
+        # Stop sending: the server must close what is left within its timeout.
+        for sock in self.connecting:
+            selector.unregister(sock)
+            sock.close()
+        deadline = time.monotonic() + HEADER_TIMEOUT + 2
+        while self.open and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.1):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                self._check(selector, sock)
+        for sock in self.open:
+            sock.close()
+        selector.close()
+
+    def _check(self, selector: Any, sock: socket.socket) -> None:
+        try:
+            closed = sock.recv(4096) == b""
+        except BlockingIOError:
+            closed = False
+        except OSError:  # reset: the server aborted it
+            closed = True
+        if closed:
+            self.lifetimes.append(time.monotonic() - self.open.pop(sock))
+            selector.unregister(sock)
+            sock.close()
+
+
+def _own_file_limit() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def test_serve_survives_slowloris(tmp_path: Path) -> None:
+    catalog = serve_catalog(latency=0.0, max_concurrency=8, max_queue=16) + (
+        f"    header_timeout: {HEADER_TIMEOUT}\n    body_timeout: {HEADER_TIMEOUT}\n"
+    )
+    # This process holds the attack's sockets and the clients': stay within its limit.
+    attackers = min(SLOW_ATTACKERS, _own_file_limit() - 128)
+    assert attackers > SLOW_FILE_LIMIT, "ulimit -n too low for this test to mean anything"
+    with _serving(tmp_path, catalog, SLOW_START) as served:
+        log_before = served.log.stat().st_size
+        files_before = served.open_files()
+        attack = _Slowloris(served.url)
+        until = time.monotonic() + SLOW_SECONDS
+        attacker = threading.Thread(target=attack.run, args=(until, attackers))
+        attacker.start()
+        health: list[float] = []
+        answers: list[float] = []
+        failures: Counter[str] = Counter()
+        time.sleep(1.0)  # the attack at full strength first
+        payload = {"model": "slow", "messages": [{"role": "user", "content": "still there?"}]}
+        with httpx.Client(base_url=served.url, timeout=ANSWER_WITHIN) as client:
+            while time.monotonic() < until - 0.5:
+                for path, took in (("/health", health), ("/v1/chat/completions", answers)):
+                    started = time.monotonic()
+                    try:
+                        if path == "/health":
+                            answer = client.get(path)
+                        else:
+                            answer = client.post(path, json=payload)
+                    except httpx.HTTPError as error:
+                        failures[f"{path}: {type(error).__name__}"] += 1
+                        continue
+                    if answer.status_code != 200:
+                        failures[f"{path}: HTTP {answer.status_code}"] += 1
+                        continue
+                    took.append(time.monotonic() - started)
+                time.sleep(0.2)
+        attacker.join()  # which waits for the server to close what is left
+        assert served.process.poll() is None, served.log.read_text()[-4000:]
+        files_after = served.open_files()
+        log_size = served.log.stat().st_size - log_before
+        log_tail = served.log.read_text()[-2000:]
+    FIGURES.record(
+        "serve",
+        slowloris_connections_held=attackers,
+        slowloris_server_file_limit=SLOW_FILE_LIMIT,
+        slowloris_connections_opened=attack.opened,
+        slowloris_server_files_before_after=[files_before, files_after],
+        slowloris_longest_held_s=round(max(attack.lifetimes, default=0.0), 2),
+        slowloris_health_checks_ok=len(health),
+        slowloris_slowest_health_s=round(max(health, default=0.0), 3),
+        slowloris_answers_ok=len(answers),
+        slowloris_slowest_answer_s=round(max(answers, default=0.0), 3),
+        slowloris_failures=failures,
+        slowloris_log_bytes=log_size,
+    )
+    # Health checks and ordinary clients answered all along, promptly.
+    assert failures == Counter(), failures
+    assert len(health) >= 5, health
+    assert len(answers) >= 5, answers
+    # The attack's connections were closed by the server, none held past its header
+    # timeout. The attacker's clock starts when its side is connected; with the accept
+    # queue full, the server's kernel may take a second more (a SYN-ACK resent) before
+    # the server can accept it and start its own.
+    # Counted on the server's side: a connection the client sees as open may never have
+    # left the kernel's full accept queue, and takes none of the server's files.
+    assert files_after <= files_before + 2, (files_before, files_after)
+    assert attack.lifetimes
+    assert max(attack.lifetimes) < HEADER_TIMEOUT + 2.0, sorted(attack.lifetimes)[-5:]
+    # And the log stayed a few lines long.
+    assert log_size <= LOG_AT_MOST, (log_size, log_tail)

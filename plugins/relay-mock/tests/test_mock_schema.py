@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import attrs
@@ -191,6 +192,46 @@ def test_structured_output_through_the_hub(make_hub: Any) -> None:
     thought = hub.chat("mock/think", "Describe Paris.", response_schema=RICH)
     _valid(thought.json(), RICH)
     assert "'response'" in thought.thinking  # the schema's name
+
+
+@pytest.mark.parametrize(
+    ("schema", "words"),
+    [
+        ({"type": "array", "minItems": 100_000_000}, "minItems 100000000 is too large"),
+        ({"type": "object", "minProperties": 10**9}, "minProperties 1000000000 is too large"),
+        ({"type": "string", "minLength": 10**9}, "minLength 1000000000 is too large"),
+        # Small numbers multiplied: each level within the limit, the whole far beyond it.
+        (
+            {
+                "type": "array",
+                "minItems": 1000,
+                "items": {"type": "array", "minItems": 1000, "items": {"type": "integer"}},
+            },
+            "the schema needs more than 10000 values",
+        ),
+        (
+            {"type": "array", "minItems": 100, "items": {"type": "string", "minLength": 5000}},
+            "the schema needs more than 100000 characters",
+        ),
+    ],
+)
+def test_a_schema_asking_for_too_much_is_refused_at_once(
+    make_hub: Any, schema: dict[str, Any], words: str
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(InvalidRequestError) as caught:
+        make_hub().chat("mock/echo", "x", response_schema=schema)
+    assert time.monotonic() - started < 2.0
+    assert words in str(caught.value)
+    # The limit itself is named, so the user knows what would pass.
+    assert "relay-mock generates at most 10000 values and 100000 characters" in str(caught.value)
+
+
+def test_the_largest_schema_within_the_limits_is_generated() -> None:
+    value = generate({"type": "array", "minItems": 9_999, "items": {"type": "integer"}}, "s")
+    assert len(value) == 9_999
+    text = generate({"type": "string", "minLength": 99_000}, "s")
+    assert len(text) >= 99_000
 
 
 def test_an_impossible_response_schema_is_an_invalid_request(make_hub: Any) -> None:

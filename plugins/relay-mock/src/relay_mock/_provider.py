@@ -124,6 +124,10 @@ class MockProvider(Provider):
             script = Script.parse(request)
             fault = script.fault or self._model_fault(request)
             malformed = await self._inject(request, fault)
+            if request.response_schema is not None or request.tools:
+                # Values for a schema can take a while to build (see _schema.MAX_VALUES):
+                # off the event loop, so a server the mock runs in answers meanwhile.
+                return await asyncio.to_thread(self._answer, request, script, malformed=malformed)
             return self._answer(request, script, malformed=malformed)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:

@@ -15,6 +15,10 @@ booleans, null, arrays (``items``, ``prefixItems``, tuple ``items``, ``minItems`
 ``allOf`` (merged), and local ``$ref`` into ``$defs``/``definitions`` (recursion ends by
 keeping only what is required below a depth). Not honoured: ``pattern``,
 ``patternProperties``, ``not``, ``if``/``then``/``else``, remote ``$ref``.
+
+What one call builds is bounded (:data:`MAX_VALUES` values, :data:`MAX_CHARS` characters
+of strings): the mock runs inside servers, and a schema asking for ``minItems: 100000000``
+must be refused at once rather than hold a CPU for minutes and the memory to match.
 """
 
 from __future__ import annotations
@@ -28,12 +32,17 @@ from typing import Any
 
 from relay_core.plugin import UnresolvedReference, resolve_ref
 
-__all__ = ["SchemaError", "generate"]
+__all__ = ["MAX_CHARS", "MAX_VALUES", "SchemaError", "generate"]
 
 # Below this depth optional properties and optional array items are left out, so
 # recursive schemas (trees, linked lists) end; past the hard limit the schema cannot end.
 _SOFT_DEPTH = 4
 _HARD_DEPTH = 40
+# Far beyond any structured answer a test or a demo needs; at about 40 microseconds a
+# value, the most one answer can cost is under half a second (off the event loop: see
+# the provider).
+MAX_VALUES = 10_000
+MAX_CHARS = 100_000
 
 _WORDS = (
     "amber", "harbor", "lumen", "cedar", "orbit", "meadow", "quartz", "saffron",
@@ -106,10 +115,30 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _too_big(what: str) -> SchemaError:
+    return SchemaError(
+        f"{what}: relay-mock generates at most {MAX_VALUES} values and {MAX_CHARS} "
+        "characters of strings per answer"
+    )
+
+
+def _within(schema: Mapping[str, Any], keyword: str, limit: int) -> int:
+    """The schema's lower bound ``keyword`` (0 when absent), refused up front when it
+    alone asks for more than ``limit``."""
+    value = schema.get(keyword, 0)
+    if not _is_number(value):
+        raise SchemaError(f"{keyword} must be a number, not {value!r}")
+    if value > limit:
+        raise _too_big(f"{keyword} {value} is too large")
+    return int(value)
+
+
 class _Generator:
     def __init__(self, root: Mapping[str, Any] | bool, rng: _Rng) -> None:
         self.root = root
         self.rng = rng
+        self.values = 0
+        self.chars = 0
 
     # -- schema plumbing ----------------------------------------------------------------
 
@@ -157,6 +186,9 @@ class _Generator:
     def value(self, schema: Any, depth: int) -> Any:
         if depth > _HARD_DEPTH:
             raise SchemaError("the schema's recursion never ends (every level is required)")
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise _too_big(f"the schema needs more than {MAX_VALUES} values")
         schema = self._flatten(schema)
         if schema is True or schema is None:
             return self._string({})
@@ -237,7 +269,8 @@ class _Generator:
                 sub = additional if isinstance(additional, Mapping) else {}
             result[name] = self.value(sub, depth + 1)
         extra = 1
-        while len(result) < schema.get("minProperties", 0):
+        least = _within(schema, "minProperties", MAX_VALUES)
+        while len(result) < least:
             if additional is False:
                 raise SchemaError("minProperties needs more properties than the schema allows")
             key = f"extra_{extra}"
@@ -253,7 +286,7 @@ class _Generator:
         rest: Any = items
         if isinstance(items, list):  # draft 4-7 tuple form
             prefix, rest = items, schema.get("additionalItems", True)
-        low = int(schema.get("minItems", 0))
+        low = _within(schema, "minItems", MAX_VALUES)
         high = schema.get("maxItems")
         if rest is False:
             high = len(prefix) if high is None else min(high, len(prefix))
@@ -304,14 +337,25 @@ class _Generator:
         }
         make = formats.get(str(schema.get("format")))
         text = make() if make is not None else word
-        low = int(schema.get("minLength", 0))
-        while len(text) < low:
-            text += "-" + rng.choice(_WORDS)
+        low = _within(schema, "minLength", MAX_CHARS)
+        if self.chars + low > MAX_CHARS:
+            raise _too_big(f"the schema needs more than {MAX_CHARS} characters of strings")
+        # Words joined once, not appended one by one: that copies the text every time.
+        words = [text]
+        length = len(text)
+        while length < low:
+            word = rng.choice(_WORDS)
+            words.append(word)
+            length += len(word) + 1
+        text = "-".join(words)
         high = schema.get("maxLength")
         if high is not None:
             if low > high:
                 raise SchemaError(f"minLength {low} exceeds maxLength {high}")
             text = text[: int(high)]
+        self.chars += len(text)
+        if self.chars > MAX_CHARS:
+            raise _too_big(f"the schema needs more than {MAX_CHARS} characters of strings")
         return text
 
     def _integer(self, schema: Mapping[str, Any]) -> int:

@@ -54,6 +54,21 @@ def relay_register_providers(register: Callable[..., None]) -> None:
     register("pool", "relay_serve._pool:PoolProvider")
 
 
+# Every setting plugins.serve takes (_settings checks them), here so that `relay
+# validate` knows them without loading the server's modules.
+_FIELDS = (
+    "keys",
+    "max_concurrency",
+    "max_queue",
+    "max_body_bytes",
+    "allowed_hosts",
+    "cors_origins",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
+)
+
+
 def _check(catalog: Catalog) -> None:
     from relay_serve._settings import ServeSettings
 
@@ -62,17 +77,4 @@ def _check(catalog: Catalog) -> None:
 
 @hookimpl
 def relay_register_settings(register: Callable[..., None]) -> None:
-    # The same names as relay_serve._settings.FIELDS (a test holds them equal), spelled
-    # out so that registering imports nothing.
-    register(
-        "serve",
-        fields=(
-            "keys",
-            "max_concurrency",
-            "max_queue",
-            "max_body_bytes",
-            "allowed_hosts",
-            "cors_origins",
-        ),
-        check=_check,
-    )
+    register("serve", fields=_FIELDS, check=_check)

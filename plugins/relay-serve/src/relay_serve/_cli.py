@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from relay_core.plugin import ConfigError, RelayError, catalog_path
+
+if TYPE_CHECKING:
+    from relay_serve._settings import ServeSettings
 
 __all__ = ["commands"]
 
@@ -87,8 +91,6 @@ def _serve(
     replicas: int,
     allow_open: bool,
 ) -> None:
-    import uvicorn
-
     from relay_core import Hub, load_catalog
     from relay_core.plugin import Catalog
     from relay_serve._app import create_app
@@ -110,13 +112,56 @@ def _serve(
             # Read by the pool provider when the hub first builds it.
             os.environ["RELAYSERVE_BACKENDS"] = ",".join(urls)
             click.echo(f"backends: {', '.join(urls)} (as pool/<model>)", err=True)
-        app = create_app(Hub(catalog), settings)
+        app = create_app(Hub(catalog), settings, host=host)
         click.echo(
             f"relay serve: http://{host}:{port}/v1 "
             f"({'open' if settings.open else f'{len(settings.keys)} keys'})",
             err=True,
         )
-        uvicorn.run(app, host=host, port=port, log_level="warning", ws="none")
+        _run(app, host, port, settings)
+
+
+def _run(app: Any, host: str, port: int, settings: ServeSettings) -> None:
+    """Serve ``app`` with uvicorn until interrupted, with relay-serve's guards: request
+    deadlines, a bound on connections, repeated log lines folded."""
+    import uvicorn
+
+    from relay_serve._connections import capacity, guarded_protocol
+    from relay_serve._logfold import RepeatFilter
+
+    room = capacity(settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        ws="none",
+        http=guarded_protocol(settings, room.connections),
+        backlog=room.backlog,
+    )
+    fold = RepeatFilter()
+    _fold_logs(fold)  # after Config: creating it installs uvicorn's handlers
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        fold.flush()
+
+
+def _fold_logs(fold: logging.Filter) -> None:
+    """Pass every line the server writes through ``fold``: uvicorn's, Relay's, and the
+    rest (asyncio's), which would otherwise go to logging's last-resort handler."""
+    for name in ("uvicorn", "uvicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(fold)
+    relay = logging.getLogger("relay")
+    if relay.handlers:  # `relay -v` configured them; root must not print them twice
+        for handler in relay.handlers:
+            handler.addFilter(fold)
+        relay.propagate = False
+    rest = logging.StreamHandler()
+    rest.setLevel(logging.WARNING)
+    rest.addFilter(fold)
+    logging.getLogger().addHandler(rest)
 
 
 @click.command("serve-key")

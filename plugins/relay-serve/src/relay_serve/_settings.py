@@ -12,6 +12,9 @@ may send requests.
         max_body_bytes: 4194304 # a larger request body is refused (413) while it arrives
         allowed_hosts: [relay.internal]         # Host names answered besides loopback's
         cors_origins: [https://app.example.com] # web pages that may call the server
+        header_timeout: 10      # seconds for a client to send its request line and headers
+        body_timeout: 30        # then seconds for its body; past either, it is disconnected
+        max_connections: null   # open connections at most (null: half the open-file limit)
 
 Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
 might be a key itself is never repeated in a message.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import ipaddress
+import math
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -31,17 +35,11 @@ import attrs
 from attrs import frozen
 
 from relay_core.plugin import Catalog
+from relay_serve import _FIELDS
 
 __all__ = ["FIELDS", "ApiKey", "ServeSettings", "hash_key", "new_key"]
 
-FIELDS = (
-    "keys",
-    "max_concurrency",
-    "max_queue",
-    "max_body_bytes",
-    "allowed_hosts",
-    "cors_origins",
-)
+FIELDS = _FIELDS
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 # A host name or IPv4 address as a Host header carries it, without the port (IPv6
@@ -88,6 +86,13 @@ def _whole(value: object, low: int) -> bool:
     return type(value) is int and value >= low
 
 
+def _seconds(value: object) -> bool:
+    # bool is an int, but `header_timeout: yes` is a mistake, not one second.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value) and value > 0
+
+
 @frozen(kw_only=True)
 class ServeSettings:
     """What relay-serve reads from ``plugins.serve``; build it in code for
@@ -102,6 +107,9 @@ class ServeSettings:
     allowed_hosts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     #: Origins (``https://app.example.com``) whose pages may call the server from a browser.
     cors_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    header_timeout: float = attrs.field(default=10.0)
+    body_timeout: float = attrs.field(default=30.0)
+    max_connections: int | None = attrs.field(default=None)
 
     @max_concurrency.validator
     def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
@@ -129,6 +137,17 @@ class ServeSettings:
         for origin in value:
             if _origin_problem(origin):
                 raise ValueError(f"cors_origins: {_origin_problem(origin)}")
+
+    @header_timeout.validator
+    @body_timeout.validator
+    def _check_timeout(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not _seconds(value):
+            raise ValueError(f"{attribute.name} must be a number of seconds > 0, not {value!r}")
+
+    @max_connections.validator
+    def _check_connections(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and not _whole(value, 1):
+            raise ValueError(f"max_connections must be a whole number >= 1 or null, not {value!r}")
 
     @property
     def open(self) -> bool:
@@ -161,6 +180,23 @@ class ServeSettings:
                         (*at, name),
                     )
                 values[name] = section[name]
+        for name in ("header_timeout", "body_timeout"):
+            if name in section:
+                if not _seconds(section[name]):
+                    raise catalog.error(
+                        f"plugins.serve.{name} must be a number of seconds > 0, "
+                        f"not {section[name]!r}",
+                        (*at, name),
+                    )
+                values[name] = float(section[name])
+        if section.get("max_connections") is not None:
+            if not _whole(section["max_connections"], 1):
+                raise catalog.error(
+                    "plugins.serve.max_connections must be a whole number >= 1 or null, "
+                    f"not {section['max_connections']!r}",
+                    (*at, "max_connections"),
+                )
+            values["max_connections"] = section["max_connections"]
         values["keys"] = _keys(catalog, section.get("keys", []), (*at, "keys"))
         for name, problem in (("allowed_hosts", _host_problem), ("cors_origins", _origin_problem)):
             if name in section:
