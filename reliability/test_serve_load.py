@@ -453,7 +453,7 @@ class _Slowloris:
                     self.opened += 1
                     selector.modify(sock, selectors.EVENT_READ)
                     with contextlib.suppress(OSError):
-                        sock.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+                        sock.send(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 else:
                     self._check(selector, sock)
         # Stop sending: the server must close what is left within its timeout.

@@ -101,7 +101,7 @@ def test_a_client_slow_to_send_its_headers_is_disconnected(
     guarded: Callable[..., tuple[str, int]],
 ) -> None:
     address = guarded()
-    sock = _open(address, b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    sock = _open(address, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     for _ in range(3):  # a header now and then does not reset the clock
         time.sleep(TIMEOUT / 4)
         sock.sendall(b"X-Slow: 1\r\n")
@@ -119,7 +119,7 @@ def test_a_client_slow_to_send_its_body_is_disconnected(
     guarded: Callable[..., tuple[str, int]],
 ) -> None:
     head = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 1000\r\n\r\n{"
     )
     sock = _open(guarded(), head)
@@ -129,7 +129,7 @@ def test_a_client_slow_to_send_its_body_is_disconnected(
 def test_a_kept_alive_connection_gets_the_same_deadline_for_its_next_request(
     guarded: Callable[..., tuple[str, int]],
 ) -> None:
-    sock = _open(guarded(), b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock = _open(guarded(), b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     answer = b""
     while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
         answer += sock.recv(4096)
@@ -177,12 +177,12 @@ def test_at_the_limit_a_newcomer_is_dropped_when_everyone_is_being_answered(
     address = guarded(max_connections=2)
     body = b'{"model": "stall", "messages": [{"role": "user", "content": "hi"}]}'
     request = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
     busy = [_open(address, request) for _ in range(2)]  # answers that never come
     time.sleep(0.2)
-    newcomer = _open(address, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+    newcomer = _open(address, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert _closed_within(newcomer, 1.0) < 1.0
     for sock in busy:
         sock.close()
