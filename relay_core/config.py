@@ -263,6 +263,12 @@ class Defaults:
     circuit_breaker: BreakerSettings | None = field(
         default=None, metadata=_doc("Circuit breakers for every provider (off when absent).")
     )
+    strict_credential_files: bool = field(
+        default=False,
+        metadata=_doc(
+            "Refuse a file:PATH credential that every user may read or write (chmod o-rwx)."
+        ),
+    )
 
 
 @frozen(kw_only=True)
