@@ -1120,3 +1120,34 @@ def test_a_call_without_a_keyring_raises_a_credential_error(
     with pytest.raises(CredentialError, match="no system keyring is available") as caught:
         hub.chat("scripted/one", "hi")
     assert (caught.value.line, caught.value.column) == (3, 5)
+
+
+def test_a_catalog_too_large_is_refused_by_size_before_it_is_parsed(tmp_path: Path) -> None:
+    import time
+
+    entry = "  model-{n:07d}: {{target: openai/gpt-4o, description: a model among many}}\n"
+    body = "".join(entry.format(n=n) for n in range(10_000))
+    path = tmp_path / "huge.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("models:\n")
+        while out.tell() < 50 * 1024 * 1024:
+            out.write(body)
+        out.truncate(50 * 1024 * 1024)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(path)
+    took = time.perf_counter() - started
+    assert took < 0.5, f"refusing a 50 MB catalog took {took:.2f} s"
+    assert caught.value.file == str(path)
+    assert "the catalog is too large: 50.0 MiB, more than the 4 MiB" in caught.value.reason
+    assert "alias" not in caught.value.reason
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"too large: 50\.0 MiB"):
+        parse_catalog(path.read_text(encoding="utf-8"), path="huge.yaml")
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_catalog_of_thousands_of_models_is_within_the_size_limit() -> None:
+    entry = "  model-{n:05d}: {{target: openai/gpt-4o, description: a model among many}}\n"
+    text = "models:\n" + "".join(entry.format(n=n) for n in range(5_000))
+    assert len(parse_catalog(text).models) == 5_000
