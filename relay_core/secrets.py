@@ -115,7 +115,9 @@ def is_credential_name(name: str) -> bool:
     (``key``, ``api_key``, ``access_token``, ``X-Amz-Signature``, ``sig``...), whatever
     its case and separators."""
     folded = re.sub(r"[^a-z0-9]", "", name.lower())
-    return folded in _CREDENTIAL_NAMES or any(word in folded for word in _CREDENTIAL_WORDS)
+    # "tokens" counts them (max_tokens), it does not hold one.
+    words = folded.replace("tokens", "")
+    return folded in _CREDENTIAL_NAMES or any(word in words for word in _CREDENTIAL_WORDS)
 
 
 def redact_url(url: str) -> str:

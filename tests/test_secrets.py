@@ -160,7 +160,7 @@ ORDINARY = [
     "see the risk-assessment-guidelines-2024 and desk-booking-service-v2",
     "https://api.openai.com/v1/chat/completions",
     "https://example.com/blog/ask-the-expert-series-part-2",
-    "http://127.0.0.1:8081/v1?model=llama&page=2&stream=true",
+    "http://127.0.0.1:8081/v1?model=llama&page=2&stream=true&max_tokens=64",
     "see https://docs.example/search?q=api+key&lang=en for how to get one",
     "contact admin@example.com or see mailto:ops@example.com",
     "claude-sonnet-4-5-20250929 via anthropic/claude-sonnet-4-5",
@@ -234,7 +234,9 @@ def test_credential_names(name: str) -> None:
     assert is_credential_name(name)
 
 
-@pytest.mark.parametrize("name", ["model", "page", "alt", "q", "state", "X-Amz-Date", "sv", "HOME"])
+@pytest.mark.parametrize(
+    "name", ["model", "page", "alt", "q", "state", "X-Amz-Date", "sv", "HOME", "max_tokens"]
+)
 def test_ordinary_names_are_not_credential_names(name: str) -> None:
     assert not is_credential_name(name)
 
@@ -269,7 +271,7 @@ def test_key_shapes_look_like_keys(value: str) -> None:
         "abcdefghijklmnopqrstuvwxyzabcdef",  # long, but no digits: a word, not a key
         "https://api.example.com/v1/chat/completions",
         "https://example.com/blog/ask-the-expert-series-part-2",
-        "http://127.0.0.1:8081/v1?model=llama&page=2&stream=true",
+        "http://127.0.0.1:8081/v1?model=llama&page=2&stream=true&max_tokens=64",
         "see https://docs.example/search?q=api+key&lang=en for how to get one",
         "contact admin@example.com or see mailto:ops@example.com",
         "ORD-2024-000123",
