@@ -115,8 +115,11 @@ def is_credential_name(name: str) -> bool:
     (``key``, ``api_key``, ``access_token``, ``X-Amz-Signature``, ``sig``...), whatever
     its case and separators."""
     folded = re.sub(r"[^a-z0-9]", "", name.lower())
-    # "tokens" counts them (max_tokens), it does not hold one.
-    words = folded.replace("tokens", "")
+    # Tokens that are not credentials: a count (max_tokens) and a page cursor
+    # (pageToken, nextPageToken, continuation_token).
+    words = folded
+    for harmless in ("tokens", "pagetoken", "nexttoken", "continuationtoken"):
+        words = words.replace(harmless, "")
     return folded in _CREDENTIAL_NAMES or any(word in words for word in _CREDENTIAL_WORDS)
 
 

@@ -161,6 +161,7 @@ ORDINARY = [
     "https://api.openai.com/v1/chat/completions",
     "https://example.com/blog/ask-the-expert-series-part-2",
     "http://127.0.0.1:8081/v1?model=llama&page=2&stream=true&max_tokens=64",
+    "https://generativelanguage.googleapis.com/v1beta/batches?pageSize=2&pageToken=CiRiYXRj",
     "see https://docs.example/search?q=api+key&lang=en for how to get one",
     "contact admin@example.com or see mailto:ops@example.com",
     "claude-sonnet-4-5-20250929 via anthropic/claude-sonnet-4-5",
@@ -235,8 +236,10 @@ def test_credential_names(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["model", "page", "alt", "q", "state", "X-Amz-Date", "sv", "HOME", "max_tokens"]
-)
+    "name",
+    ["model", "page", "alt", "q", "state", "X-Amz-Date", "sv", "HOME", "max_tokens",
+     "pageToken", "nextPageToken", "continuation_token"],
+)  # fmt: skip
 def test_ordinary_names_are_not_credential_names(name: str) -> None:
     assert not is_credential_name(name)
 
@@ -272,6 +275,7 @@ def test_key_shapes_look_like_keys(value: str) -> None:
         "https://api.example.com/v1/chat/completions",
         "https://example.com/blog/ask-the-expert-series-part-2",
         "http://127.0.0.1:8081/v1?model=llama&page=2&stream=true&max_tokens=64",
+        "https://generativelanguage.googleapis.com/v1beta/batches?pageSize=2&pageToken=CiRiYXRj",
         "see https://docs.example/search?q=api+key&lang=en for how to get one",
         "contact admin@example.com or see mailto:ops@example.com",
         "ORD-2024-000123",
