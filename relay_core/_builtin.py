@@ -17,15 +17,56 @@ def resolve_env(name: str) -> str:
     return value
 
 
+# A key, a token or a password fits many times over; a file larger than this is not one
+# (a log, a device such as /dev/zero), and it is not read past this size.
+MAX_CREDENTIAL_FILE = 16 * 1024
+
+
 def resolve_file(path: str) -> str:
+    """The one secret in the file at ``path``, stripped of surrounding blank space.
+
+    A file that is not one plausible secret is refused with :class:`LookupError` naming
+    the path and never its content: several non-empty lines (a PEM, a mistaken path such
+    as ``/etc/shadow``), more than :data:`MAX_CREDENTIAL_FILE` bytes, or not UTF-8.
+    """
     file = Path(path).expanduser()
     try:
-        value = file.read_text(encoding="utf-8").strip()
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_CREDENTIAL_FILE + 1)
     except OSError as error:
         raise LookupError(f"cannot read {file}: {error.strerror}") from None
+    if len(raw) > MAX_CREDENTIAL_FILE:
+        raise LookupError(
+            f"{file} is larger than {MAX_CREDENTIAL_FILE // 1024} KiB: not a credential file"
+        )
+    try:
+        value = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise LookupError(f"{file} is not UTF-8 text: not a credential file") from None
     if not value:
         raise LookupError(f"{file} is empty")
+    lines = sum(1 for line in value.splitlines() if line.strip())
+    if lines > 1:
+        raise LookupError(
+            f"{file} holds {lines} non-empty lines, not one secret (a key file or a "
+            "mistaken path?): put the secret alone in the file"
+        )
     return value
+
+
+def check_private_file(path: str) -> None:
+    """:class:`LookupError` when the file at ``path`` can be read or written by users
+    other than its owner and group (``defaults.strict_credential_files``)."""
+    file = Path(path).expanduser()
+    try:
+        mode = file.stat().st_mode
+    except OSError as error:
+        raise LookupError(f"cannot read {file}: {error.strerror}") from None
+    if mode & 0o007:
+        raise LookupError(
+            f"{file} is readable or writable by every user (mode {mode & 0o777:o}); "
+            f"strict_credential_files requires chmod o-rwx {file}"
+        )
 
 
 def resolve_keyring(reference: str) -> str:

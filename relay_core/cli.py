@@ -228,7 +228,10 @@ def _check_providers(
         if config is not None and config.api_key is not None:
             try:
                 resolve_credential(
-                    config.api_key, state.plugins, where=catalog.where((*at, "api_key"))
+                    config.api_key,
+                    state.plugins,
+                    where=catalog.where((*at, "api_key")),
+                    private_files=catalog.defaults.strict_credential_files,
                 )
             except ConfigError as error:
                 errors.append(error)

@@ -477,6 +477,7 @@ class Hub:
                 config.api_key,
                 self.plugins,
                 where=self.catalog.where(("providers", name, "api_key")),
+                private_files=self.catalog.defaults.strict_credential_files,
             )
         if env_var is None:
             return None

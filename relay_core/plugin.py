@@ -144,8 +144,10 @@ if TYPE_CHECKING:
     from relay_core.secrets import (
         Secret,
         has_known_key_shape,
+        is_credential_name,
         looks_like_api_key,
         mask,
+        redact_url,
         remember,
     )
     from relay_core.serialize import (
@@ -322,6 +324,7 @@ __all__ = [
     "has_known_key_shape",
     "hookimpl",
     "inline_refs",
+    "is_credential_name",
     "jsonl",
     "jsonl_line",
     "lazy_exports",
@@ -334,6 +337,7 @@ __all__ = [
     "parse_sse",
     "parse_structured",
     "provider_state_dir",
+    "redact_url",
     "remember",
     "resolve_credential",
     "resolve_ref",
@@ -459,8 +463,10 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.secrets": (
         "Secret",
         "has_known_key_shape",
+        "is_credential_name",
         "looks_like_api_key",
         "mask",
+        "redact_url",
         "remember",
     ),
     "relay_core.credentials": ("resolve_credential",),

@@ -4,7 +4,8 @@ A resolved credential is held in a :class:`Secret`. Creating one registers its v
 that :func:`mask` can blank it out of any text afterwards (log lines, error messages,
 provider answers that echo a key back). Text that merely *looks* like a provider key is
 masked as well, so a key that never went through Relay (pasted into a prompt, say) is not
-logged either.
+logged either, and so are the credentials a URL carries (``http://user:password@host``,
+``?api_key=...``): :func:`redact_url` for one URL, :func:`mask` for URLs inside any text.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from __future__ import annotations
 import re
 import threading
 
-__all__ = ["MASK", "Secret", "has_known_key_shape", "looks_like_api_key", "mask", "remember"]
+__all__ = [
+    "MASK",
+    "Secret",
+    "has_known_key_shape",
+    "is_credential_name",
+    "looks_like_api_key",
+    "mask",
+    "redact_url",
+    "remember",
+]
 
 MASK = "***"
 
@@ -37,6 +47,29 @@ _KEY_PATTERN = re.compile(
 # dates ("interleaved-thinking-2025-05-14") and UUIDs.
 _OPAQUE_TOKEN = re.compile(r"^[A-Za-z0-9_\-.+=]{24,}$")
 _OPAQUE_RUN = re.compile(r"[A-Za-z0-9]{16}")
+
+# URL credentials: the userinfo before the host, and query parameters whose name says
+# they hold a credential. Matched in free text too, so a URL quoted in an error is masked.
+_URL_USERINFO = re.compile(r"(?<=://)[^\s/?#@\"'<>]+@")
+_QUERY_PARAM = re.compile(r"(?<=[?&;])([A-Za-z0-9_.\-]+)=([^&#\s\"'<>]*)")
+# Names whose value is a credential in every API we know of: exact short ones (Google's
+# ``key``, Azure SAS's ``sig``) and words that appear inside longer names
+# (``api_key``, ``X-Amz-Credential``, ``access_token``, ``client_secret``).
+_CREDENTIAL_NAMES = frozenset({"key", "sig", "code", "pwd", "pass", "auth", "apikey"})
+_CREDENTIAL_WORDS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
+    "credential",
+    "authorization",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "sessionkey",
+    "subscriptionkey",
+)
 
 _known: set[str] = set()
 _known_pattern: re.Pattern[str] | None = None
@@ -64,11 +97,44 @@ def remember(value: str) -> None:
 
 
 def mask(text: str) -> str:
-    """Return ``text`` with every known secret and every key-shaped token replaced by ``***``."""
+    """Return ``text`` with every known secret, every key-shaped token and every
+    credential a URL carries replaced by ``***``."""
     pattern = _known_pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    return _KEY_PATTERN.sub(MASK, text)
+    text = _KEY_PATTERN.sub(MASK, text)
+    if "://" in text:
+        text = _URL_USERINFO.sub(MASK + "@", text)
+    if "=" in text:
+        text = _QUERY_PARAM.sub(_masked_param, text)
+    return text
+
+
+def is_credential_name(name: str) -> bool:
+    """True when a query parameter, header or field called ``name`` holds a credential
+    (``key``, ``api_key``, ``access_token``, ``X-Amz-Signature``, ``sig``...), whatever
+    its case and separators."""
+    folded = re.sub(r"[^a-z0-9]", "", name.lower())
+    # Tokens that are not credentials: a count (max_tokens) and a page cursor
+    # (pageToken, nextPageToken, continuation_token).
+    words = folded
+    for harmless in ("tokens", "pagetoken", "nexttoken", "continuationtoken"):
+        words = words.replace(harmless, "")
+    return folded in _CREDENTIAL_NAMES or any(word in words for word in _CREDENTIAL_WORDS)
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown: no ``user:password@``, the value of every credential
+    query parameter and every known secret masked. Use it wherever a URL is printed,
+    logged, exported or stored (``/health``, metrics labels, errors)."""
+    return mask(url)
+
+
+def _masked_param(match: re.Match[str]) -> str:
+    name, value = match.group(1), match.group(2)
+    if not value or value == MASK or not is_credential_name(name):
+        return match.group(0)
+    return f"{name}={MASK}"
 
 
 def has_known_key_shape(value: str) -> bool:

@@ -43,7 +43,7 @@ from relay_core.errors import (
 from relay_core.hub import Hub
 from relay_core.plugins import PluginRegistry
 from relay_core.providers import Capability, Provider, ProviderSettings
-from relay_core.secrets import mask
+from relay_core.secrets import MASK, is_credential_name, mask
 from relay_core.types import (
     DocumentPart,
     EndEvent,
@@ -337,9 +337,13 @@ def cassette_player(directory: str | Path) -> Callable[[str], AbstractContextMan
 
     The record mode is ``$RELAY_RECORD``, by default ``none``: a request the cassette
     does not hold fails instead of reaching the network. With ``RELAY_RECORD=once`` and a
-    real key in the environment it records, with :data:`SECRET_HEADERS` and the ``key``
-    query parameter filtered out first. Requests match on method, URL and body; JSON
-    bodies compare as JSON (key order and spacing do not matter), others byte for byte.
+    real key in the environment it records, with :data:`SECRET_HEADERS` filtered out
+    first, every query parameter of a credential's name (``key``, ``api_key``,
+    ``access_token``, ``X-Amz-Signature``... see :func:`relay_core.plugin.is_credential_name`)
+    removed, and any other query or header value equal to a secret of the environment
+    (a variable named like ``*_API_KEY``, ``*_TOKEN``, ``*_SECRET*``) masked. Requests
+    match on method, URL and body; JSON bodies compare as JSON (key order and spacing do
+    not matter), others byte for byte.
     """
     import vcr  # type: ignore[import-untyped]
 
@@ -347,9 +351,9 @@ def cassette_player(directory: str | Path) -> Callable[[str], AbstractContextMan
         cassette_library_dir=str(directory),
         record_mode=os.environ.get("RELAY_RECORD", "none"),
         filter_headers=list(SECRET_HEADERS),
-        filter_query_parameters=["key"],
         match_on=["method", "scheme", "host", "port", "path", "query", "same_body"],
         decode_compressed_response=True,
+        before_record_request=_without_secret_parameters(_environment_secrets()),
         before_record_response=_without_keys,
     )
     recorder.register_matcher("same_body", _same_body)
@@ -358,6 +362,45 @@ def cassette_player(directory: str | Path) -> Callable[[str], AbstractContextMan
         return recorder.use_cassette(f"{name}.yaml", allow_playback_repeats=False)  # type: ignore[no-any-return]
 
     return use
+
+
+def _environment_secrets() -> frozenset[str]:
+    """The values of the environment's credential variables (``OPENAI_API_KEY``,
+    ``AWS_SECRET_ACCESS_KEY``, ``GITHUB_TOKEN``...): the keys a recording is made with."""
+    return frozenset(
+        value
+        for name, value in os.environ.items()
+        if is_credential_name(name) and len(value.strip()) >= 6
+    )
+
+
+def _without_secret_parameters(known: frozenset[str]) -> Callable[[Any], Any]:
+    """A vcrpy request filter: credential query parameters removed (as vcrpy's own
+    ``filter_query_parameters`` does, so cassettes recorded before still match), and any
+    other query or header value holding a known secret masked. vcrpy runs it on a copy
+    of each request, when recording and when matching a replay alike."""
+    from vcr.filters import replace_query_parameters  # type: ignore[import-untyped]
+
+    def hide(value: str) -> str:
+        for secret in known:
+            value = value.replace(secret, MASK)
+        return mask(value)
+
+    def filtered(request: Any) -> Any:
+        replacements: list[tuple[str, str | None]] = []
+        for name, value in request.query:
+            if is_credential_name(name):
+                replacements.append((name, None))
+            elif hide(value) != value:
+                replacements.append((name, hide(value)))
+        if replacements:
+            request = replace_query_parameters(request, replacements)
+        for name, value in list(request.headers.items()):
+            if isinstance(value, str) and hide(value) != value:
+                request.headers[name] = hide(value)
+        return request
+
+    return filtered
 
 
 def _without_keys(response: dict[str, Any]) -> dict[str, Any]:

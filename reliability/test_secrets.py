@@ -287,3 +287,93 @@ def test_recording_a_cassette_keeps_an_echoed_key_out_of_it(
     recorded = (tmp_path / "cassettes" / "echoed.yaml").read_text()
     assert "status-401" in recorded  # the error was recorded...
     assert TOKENS["shaped"] not in recorded  # ...without the key it echoed
+
+
+# A private key where a one-line secret belongs: ``file:`` pointing at a PEM (or at
+# /etc/shadow by mistake). Each line is random, so that finding one anywhere is a leak.
+PEM_LINES = [secrets.token_hex(20) for _ in range(4)]
+PEM = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(PEM_LINES) + "\n-----END PRIVATE KEY-----\n"
+
+PEM_CATALOG = """
+providers:
+  local:
+    plugin: openai-compat
+    base_url: {base_url}
+    timeout: 2
+    max_retries: 0
+    api_key: file:{key}
+models:
+  echo: local/echo-model
+plugins:
+  audit:
+    sinks: [{{type: jsonl, path: {audit}}}]
+"""
+
+
+def test_a_credential_file_of_several_lines_is_never_echoed(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    key = tmp_path_factory.mktemp("keys") / "service.pem"
+    key.write_text(PEM)
+    found = Haystack()
+    relay_log = io.StringIO()
+    server = FaultServer(chooser=_status, echo_auth=True, client_timeout=2.0)
+    with server:
+        catalog_path = tmp_path / "relay.yaml"
+        catalog_path.write_text(
+            PEM_CATALOG.format(base_url=server.base_url, key=key, audit=tmp_path / "audit.jsonl")
+        )
+        catalog = load_catalog(catalog_path)
+        relay_logger = logging.getLogger("relay")
+        level = relay_logger.level
+        handler = configure_logging("json", "DEBUG", stream=relay_log)
+        try:
+            with Hub(catalog) as hub, pytest.raises(RelayError) as caught:
+                hub.chat("echo", "hello")
+            found.error(caught.value)
+            with RelayClient(tmp_path / "ws", config=catalog) as client:
+                try:
+                    client.submit_batch(
+                        [BatchRequest(id="r0", prompt="engine", model="echo")],
+                        job_id="pem-engine",
+                        mode="engine",
+                    )
+                except RelayError as error:  # refused at submission, or...
+                    found.error(error)
+                else:  # ...each request failed and its error is stored
+                    for item in client.get_results("pem-engine"):
+                        assert item.error is not None
+                        found.add("errors", item.error.message)
+        finally:
+            handler.close()
+            relay_logger.removeHandler(handler)
+            relay_logger.setLevel(level)
+        env = {**os.environ, "RELAY_WORKSPACE": str(tmp_path / "cli-ws")}
+        (tmp_path / "requests.jsonl").write_text(json.dumps({"id": "c0", "prompt": "x"}) + "\n")
+        config = ["-c", str(catalog_path)]
+        commands = [
+            [*config, "-vv", "validate", str(catalog_path)],
+            [*config, "-vv", "chat", "echo", "hello cli"],
+            [*config, "-vv", "batch", "submit", "requests.jsonl", "--model", "echo",
+             "--mode", "engine", "--job-id", "pem-cli"],
+            [*config, "batch", "results", "pem-cli", "-o", "cli-results.jsonl"],
+        ]  # fmt: skip
+        exits = [_relay(*command, env=env, cwd=tmp_path) for command in commands]
+        for done in exits:
+            found.add("cli", done.stdout + done.stderr)
+    found.add("logs", relay_log.getvalue())
+    found.files(tmp_path, "files")
+    leaks = sorted(
+        {
+            (where, index)
+            for where, texts in found.texts.items()
+            for text in texts
+            for index, line in enumerate(PEM_LINES)
+            if line in text
+        }
+    )
+    assert not leaks, leaks
+    assert exits[0].returncode == 2  # validate: a configuration error...
+    assert str(key) in exits[0].stdout + exits[0].stderr  # ...naming the file
+    assert "lines" in str(caught.value)
+    assert not server.authorizations  # nothing of the file was sent anywhere either

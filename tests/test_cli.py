@@ -81,6 +81,38 @@ def test_validate_resolves_credentials(
     assert "sk-cli-test-secret" not in ok.output
 
 
+@pytest.mark.parametrize(
+    "value", ["admin:S3cretPassw0rd!", "https://admin:S3cretPassw0rd!@vault.example/k"]
+)
+def test_validate_never_echoes_an_inline_credential(
+    runner: CliRunner, tmp_path: Path, value: str
+) -> None:
+    (tmp_path / "inline.yaml").write_text(f'providers:\n  scripted:\n    api_key: "{value}"\n')
+    result = runner.invoke(cli, ["validate", "inline.yaml"])
+    assert result.exit_code == 2
+    assert result.output.startswith("inline.yaml:3:5: error: no resolver for credential scheme")
+    assert "S3cret" not in result.output
+
+
+def test_validate_refuses_a_credential_file_every_user_may_read_when_strict(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    key = tmp_path / "scripted.key"
+    key.write_text("strict-mode-value-for-cli-tests-0006\n")
+    key.chmod(0o604)
+    (tmp_path / "strict.yaml").write_text(
+        "defaults:\n  strict_credential_files: true\n"
+        f"providers:\n  scripted:\n    api_key: file:{key}\n"
+    )
+    result = runner.invoke(cli, ["validate", "strict.yaml"])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"strict.yaml:5:5: error: credential file:{key} cannot")
+    assert f"chmod o-rwx {key}" in result.output
+    assert "strict-mode-value" not in result.output
+    key.chmod(0o600)
+    assert runner.invoke(cli, ["validate", "strict.yaml"]).exit_code == 0
+
+
 def test_schema_is_json(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["schema"])
     assert result.exit_code == 0

@@ -849,6 +849,83 @@ def test_file_reference_missing_or_empty(registry: PluginRegistry, tmp_path: Pat
     assert "is empty" in _credential_error(registry, f"file:{empty}").reason
 
 
+# Each line is distinct, so that any one of them in a message is found.
+KEY_FILE_LINES = [f"kfline{n}-Zx{n * 7919}qW-secret-material" for n in range(1, 5)]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (
+            "-----BEGIN PRIVATE KEY-----\n"
+            + "\n".join(KEY_FILE_LINES)
+            + "\n-----END PRIVATE KEY-----\n",
+            "holds 6 non-empty lines, not one secret",
+        ),
+        ("\n".join(KEY_FILE_LINES) + "\n", "holds 4 non-empty lines"),
+        (("y" * 80 + "\n") * 300 + "\n".join(KEY_FILE_LINES), "larger than 16 KiB"),
+        (b"\xff\xfe" + "\n".join(KEY_FILE_LINES).encode("utf-16-le"), "is not UTF-8 text"),
+    ],
+    ids=["pem", "lines", "large", "not-utf8"],
+)
+def test_a_file_that_is_not_one_secret_is_refused_by_path_never_content(
+    registry: PluginRegistry, tmp_path: Path, content: str | bytes, reason: str
+) -> None:
+    key_file = tmp_path / "mistaken.key"
+    if isinstance(content, bytes):
+        key_file.write_bytes(content)
+    else:
+        key_file.write_text(content, encoding="utf-8")
+    error = _credential_error(registry, f"file:{key_file}")
+    assert reason in error.reason
+    assert str(key_file) in error.reason
+    shown = f"{error}\n{error!r}\n{error.reason}"
+    for line in KEY_FILE_LINES:
+        assert line not in shown
+        assert line[:12] not in shown
+
+
+def test_a_device_is_not_read_past_the_size_of_a_secret(registry: PluginRegistry) -> None:
+    # /dev/zero never ends: reading it whole would never return.
+    error = _credential_error(registry, "file:/dev/zero")
+    assert "larger than 16 KiB" in error.reason
+
+
+def test_an_environment_value_of_several_lines_is_refused_without_its_content(
+    registry: PluginRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_TEST_PEM", "\n".join(KEY_FILE_LINES))
+    error = _credential_error(registry, "$env.RELAY_TEST_PEM")
+    assert "$env.RELAY_TEST_PEM holds several lines" in error.reason
+    assert not any(line in str(error) for line in KEY_FILE_LINES)
+
+
+@pytest.mark.parametrize(("mode", "refused"), [(0o600, False), (0o640, False), (0o644, True)])
+def test_strict_credential_files_refuse_a_file_every_user_may_read(
+    registry: PluginRegistry, tmp_path: Path, mode: int, refused: bool
+) -> None:
+    key_file = tmp_path / "openai.key"
+    key_file.write_text("mode-checked-value-for-relay-tests-0004\n", encoding="utf-8")
+    key_file.chmod(mode)
+    reference = CredentialRef("file", str(key_file))
+    # Off by default: Docker and Kubernetes mount secrets readable by every user.
+    assert resolve_credential(reference, registry).reveal().startswith("mode-checked")
+    if refused:
+        with pytest.raises(CredentialError) as caught:
+            resolve_credential(reference, registry, private_files=True)
+        assert f"{key_file} is readable or writable by every user (mode 644)" in str(caught.value)
+        assert f"chmod o-rwx {key_file}" in str(caught.value)
+        assert "mode-checked" not in str(caught.value)
+    else:
+        assert resolve_credential(reference, registry, private_files=True).reveal()
+
+
+def test_strict_credential_files_is_a_catalog_default() -> None:
+    assert not parse_catalog("").defaults.strict_credential_files
+    text = "defaults:\n  strict_credential_files: true\n"
+    assert parse_catalog(text).defaults.strict_credential_files
+
+
 Passwords = dict[tuple[str, str], str]
 
 
@@ -884,8 +961,15 @@ def test_keyring_reference_malformed(
 
 def test_unknown_scheme_lists_the_installed_ones(registry: PluginRegistry) -> None:
     error = _credential_error(registry, "vault:team/openai")
-    assert "no resolver for credential scheme 'vault' in vault:team/openai" in error.reason
+    assert "no resolver for credential scheme 'vault'" in error.reason
     assert "installed schemes: env, file, keyring" in error.reason
+
+
+def test_an_unknown_scheme_never_shows_what_follows_it(registry: PluginRegistry) -> None:
+    # An inline password reads as a reference of scheme "admin": the rest is the secret.
+    error = _credential_error(registry, "admin:S3cretPassw0rd!")
+    assert "no resolver for credential scheme 'admin'" in error.reason
+    assert "S3cret" not in str(error)
 
 
 class VaultPlugin:
@@ -1036,3 +1120,34 @@ def test_a_call_without_a_keyring_raises_a_credential_error(
     with pytest.raises(CredentialError, match="no system keyring is available") as caught:
         hub.chat("scripted/one", "hi")
     assert (caught.value.line, caught.value.column) == (3, 5)
+
+
+def test_a_catalog_too_large_is_refused_by_size_before_it_is_parsed(tmp_path: Path) -> None:
+    import time
+
+    entry = "  model-{n:07d}: {{target: openai/gpt-4o, description: a model among many}}\n"
+    body = "".join(entry.format(n=n) for n in range(10_000))
+    path = tmp_path / "huge.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("models:\n")
+        while out.tell() < 50 * 1024 * 1024:
+            out.write(body)
+        out.truncate(50 * 1024 * 1024)
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(path)
+    took = time.perf_counter() - started
+    assert took < 0.5, f"refusing a 50 MB catalog took {took:.2f} s"
+    assert caught.value.file == str(path)
+    assert "the catalog is too large: 50.0 MiB, more than the 4 MiB" in caught.value.reason
+    assert "alias" not in caught.value.reason
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"too large: 50\.0 MiB"):
+        parse_catalog(path.read_text(encoding="utf-8"), path="huge.yaml")
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_catalog_of_thousands_of_models_is_within_the_size_limit() -> None:
+    entry = "  model-{n:05d}: {{target: openai/gpt-4o, description: a model among many}}\n"
+    text = "models:\n" + "".join(entry.format(n=n) for n in range(5_000))
+    assert len(parse_catalog(text).models) == 5_000

@@ -20,7 +20,14 @@ import pytest
 import relay_core.log as relay_log
 from relay_core.log import configure_logging, get_logger
 from relay_core.providers import ProviderSettings
-from relay_core.secrets import MASK, Secret, looks_like_api_key, mask
+from relay_core.secrets import (
+    MASK,
+    Secret,
+    is_credential_name,
+    looks_like_api_key,
+    mask,
+    redact_url,
+)
 
 SECRET_VALUE = "a-registered-secret-value-123"
 SECRET = Secret(SECRET_VALUE, source="$env.TEST_KEY")  # registers the value for masking
@@ -153,6 +160,10 @@ ORDINARY = [
     "see the risk-assessment-guidelines-2024 and desk-booking-service-v2",
     "https://api.openai.com/v1/chat/completions",
     "https://example.com/blog/ask-the-expert-series-part-2",
+    "http://127.0.0.1:8081/v1?model=llama&page=2&stream=true&max_tokens=64",
+    "https://generativelanguage.googleapis.com/v1beta/batches?pageSize=2&pageToken=CiRiYXRj",
+    "see https://docs.example/search?q=api+key&lang=en for how to get one",
+    "contact admin@example.com or see mailto:ops@example.com",
     "claude-sonnet-4-5-20250929 via anthropic/claude-sonnet-4-5",
     "gemini-2.5-flash-preview-05-20",
     "$env.OPENAI_API_KEY",
@@ -165,6 +176,72 @@ ORDINARY = [
 @pytest.mark.parametrize("text", ORDINARY)
 def test_mask_leaves_ordinary_text_alone(text: str) -> None:
     assert mask(text) == text
+
+
+# ---------------------------------------------------------------------------- URLs
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://admin:secret@10.0.0.5:8081/v1", "http://***@10.0.0.5:8081/v1"),
+        ("https://token@host.example/v1", "https://***@host.example/v1"),
+        (
+            "https://h.example/v1?api_key=k1&model=m&access_token=t2",
+            "https://h.example/v1?api_key=***&model=m&access_token=***",
+        ),
+        (
+            "https://h.example/p?key=AIzaNotReallyAKey&alt=sse",
+            "https://h.example/p?key=***&alt=sse",
+        ),
+        (
+            "https://b.s3.amazonaws.com/o?X-Amz-Credential=AKID%2F2026&X-Amz-Signature=abc123"
+            "&X-Amz-Security-Token=tok&X-Amz-Date=20261206",
+            "https://b.s3.amazonaws.com/o?X-Amz-Credential=***&X-Amz-Signature=***"
+            "&X-Amz-Security-Token=***&X-Amz-Date=20261206",
+        ),
+        (
+            "https://acct.blob.example/c?sv=2024&sig=Zm9vYmFy%3D",
+            "https://acct.blob.example/c?sv=2024&sig=***",
+        ),
+        (
+            "https://h.example/cb?code=oauth-code&state=s1#frag",
+            "https://h.example/cb?code=***&state=s1#frag",
+        ),
+        (
+            "https://h.example/x?password=hunter22&client_secret=cs",
+            "https://h.example/x?password=***&client_secret=***",
+        ),
+    ],
+)
+def test_redact_url_strips_userinfo_and_credential_parameters(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_mask_strips_url_credentials_inside_any_text() -> None:
+    text = "pool backend http://admin:secret@10.0.0.5/v1 failed; retry at https://h/v1?token=t0k"
+    assert (
+        mask(text) == "pool backend http://***@10.0.0.5/v1 failed; retry at https://h/v1?token=***"
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["key", "api_key", "API-KEY", "apikey", "access_token", "token", "X-Amz-Signature",
+     "x-amz-credential", "sig", "signature", "client_secret", "password", "OPENAI_API_KEY",
+     "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "Ocp-Apim-Subscription-Key"],
+)  # fmt: skip
+def test_credential_names(name: str) -> None:
+    assert is_credential_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["model", "page", "alt", "q", "state", "X-Amz-Date", "sv", "HOME", "max_tokens",
+     "pageToken", "nextPageToken", "continuation_token"],
+)  # fmt: skip
+def test_ordinary_names_are_not_credential_names(name: str) -> None:
+    assert not is_credential_name(name)
 
 
 # ---------------------------------------------------------------------------- looks_like_api_key
@@ -197,6 +274,10 @@ def test_key_shapes_look_like_keys(value: str) -> None:
         "abcdefghijklmnopqrstuvwxyzabcdef",  # long, but no digits: a word, not a key
         "https://api.example.com/v1/chat/completions",
         "https://example.com/blog/ask-the-expert-series-part-2",
+        "http://127.0.0.1:8081/v1?model=llama&page=2&stream=true&max_tokens=64",
+        "https://generativelanguage.googleapis.com/v1beta/batches?pageSize=2&pageToken=CiRiYXRj",
+        "see https://docs.example/search?q=api+key&lang=en for how to get one",
+        "contact admin@example.com or see mailto:ops@example.com",
         "ORD-2024-000123",
         "2024-06-01T12:00:00Z",
         "123e4567-e89b-12d3-a456-426614174000",

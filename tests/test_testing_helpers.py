@@ -183,3 +183,32 @@ def test_plugin_fixtures_give_a_conftest_the_standard_fixtures(tmp_path: Path) -
 
     assert "KEY k-1" in run(RELAY_RECORD="none")
     assert "KEY None" in run(RELAY_RECORD="once")  # a recording uses the shell's real key
+
+
+def test_recording_keeps_credential_parameters_and_known_secrets_out_of_a_cassette(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Opaque values: only their parameter's name, or the environment, says they are keys.
+    secret = "envsecret0cassette0value1"
+    monkeypatch.setenv("ACME_API_KEY", secret)
+    url = (
+        "https://api.acme.test/v1/models?api_key=apikey0value0one&access_token=tok0value0two"
+        f"&X-Amz-Signature=sig0value0three&page=2&cursor={secret}"
+    )
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"data": []})
+
+    monkeypatch.setenv("RELAY_RECORD", "all")
+    recording = cassette_player(tmp_path)("keys")  # type: ignore[operator]
+    with recording, httpx.Client(transport=httpx.MockTransport(answer)) as client:
+        client.get(url, headers={"x-acme-session": secret})
+    recorded = (tmp_path / "keys.yaml").read_text()
+    for value in ("apikey0value0one", "tok0value0two", "sig0value0three", secret):
+        assert value not in recorded
+    assert "page=2" in recorded
+    assert "cursor=%2A%2A%2A" in recorded
+    # The cassette replays the same request: the filter applies to it as it did when recording.
+    monkeypatch.setenv("RELAY_RECORD", "none")
+    with cassette_player(tmp_path)("keys"), httpx.Client() as client:  # type: ignore[operator]
+        assert client.get(url, headers={"x-acme-session": secret}).json() == {"data": []}

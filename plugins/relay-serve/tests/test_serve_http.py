@@ -472,3 +472,26 @@ def test_health_and_metrics_report_the_backends_of_a_pool(serve: Serve) -> None:
         samples = server.metrics()
         assert samples[f'relay_serve_backend_healthy{{provider="pool",backend="{one.url}"}}'] == 1
         assert samples[f'relay_serve_backend_healthy{{provider="pool",backend="{two.url}"}}'] == 0
+
+
+def test_health_metrics_and_answers_never_show_a_backend_password(serve: Serve) -> None:
+    from _backends import FakeBackend
+
+    with FakeBackend("one") as one:
+        secret_url = one.url.replace("http://", "http://admin:S3cretPoolPass@", 1)
+        catalog = (
+            "providers:\n  pool:\n    max_retries: 0\n"
+            f"    options: {{backends: ['{secret_url}']}}\n"
+            "models:\n  local: pool/m\n"
+        )
+        server = serve(catalog)
+        with server.http() as http:
+            answer = http.post(CHAT, json={**HELLO, "model": "local"})
+            health = http.get("/health")
+            metrics = http.get("/metrics")
+    assert answer.status_code == 200
+    shown = one.url.replace("http://", "http://***@", 1)
+    assert [state["url"] for state in health.json()["backends"]["pool"]] == [shown]
+    assert f'backend="{shown}"' in metrics.text
+    for text in (answer.text, health.text, metrics.text):
+        assert "S3cretPoolPass" not in text

@@ -119,7 +119,8 @@ def test_a_client_slow_to_send_its_body_is_disconnected(
     guarded: Callable[..., tuple[str, int]],
 ) -> None:
     head = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\n"
         b"Content-Length: 1000\r\n\r\n{"
     )
     sock = _open(guarded(), head)
@@ -177,7 +178,8 @@ def test_at_the_limit_a_newcomer_is_dropped_when_everyone_is_being_answered(
     address = guarded(max_connections=2)
     body = b'{"model": "stall", "messages": [{"role": "user", "content": "hi"}]}'
     request = (
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
     )
     busy = [_open(address, request) for _ in range(2)]  # answers that never come

@@ -45,6 +45,7 @@ from relay_core.plugin import (
     Usage,
     closing_stream,
     get_logger,
+    redact_url,
 )
 
 if TYPE_CHECKING:
@@ -165,6 +166,9 @@ class Backend:
 
     def __init__(self, url: str, adapter: OpenAICompatProvider, http: HttpClient) -> None:
         self.url = url
+        # What /health, /metrics, logs and answers' metadata show: a backend URL may
+        # carry a password (http://admin:secret@host/v1).
+        self.shown = redact_url(url)
         self.adapter = adapter
         self.http = http
         self.healthy = True
@@ -192,7 +196,7 @@ class Backend:
 
     def state(self) -> BackendState:
         return BackendState(
-            url=self.url,
+            url=self.shown,
             healthy=self.healthy,
             in_flight=self.in_flight,
             ewma=self.ewma,
@@ -254,7 +258,7 @@ class PoolProvider(Provider):
         self._watch()
         healthy = [b for b in self.backends if b.healthy]
         if not healthy:
-            problems = "; ".join(f"{b.url}: {b.last_error or 'failed'}" for b in self.backends)
+            problems = "; ".join(f"{b.shown}: {b.last_error or 'failed'}" for b in self.backends)
             raise ProviderUnavailable(
                 f"no healthy backend in the pool ({problems})",
                 provider=self.settings.name,
@@ -298,14 +302,14 @@ class PoolProvider(Provider):
             _log.warning(
                 "pool.backend_removed",
                 pool=self.settings.name,
-                backend=backend.url,
+                backend=backend.shown,
                 failures=backend.failures,
                 last=what,
                 error=problem,
             )
 
     def _stamped(self, response: Response, backend: Backend) -> Response:
-        return attrs.evolve(response, metadata={**response.metadata, "backend": backend.url})
+        return attrs.evolve(response, metadata={**response.metadata, "backend": backend.shown})
 
     # -- calls --------------------------------------------------------------------------
 
@@ -377,7 +381,7 @@ class PoolProvider(Provider):
         backend.failures = 0
         if not backend.healthy:
             backend.healthy = True
-            _log.info("pool.backend_returned", pool=self.settings.name, backend=backend.url)
+            _log.info("pool.backend_returned", pool=self.settings.name, backend=backend.shown)
 
     async def aclose(self) -> None:
         """Stop probing and close the pool's connections (of the running loop)."""
