@@ -94,10 +94,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:  # a streamed upload: aiohttp frames it itself
             data = request.stream
             request.headers.pop("transfer-encoding", None)
+        url = yarl.URL(str(request.url), encoded=True)
+        if url.user is not None or url.password is not None:
+            # httpx has made any credentials in the URL a header already; like its own
+            # transport, send the URL without them (aiohttp refuses both at once).
+            url = url.with_user(None)
         with _as_httpx(request, reading=False):
             response = await self.session.request(
                 request.method,
-                yarl.URL(str(request.url), encoded=True),
+                url,
                 headers=request.headers.multi_items(),
                 data=data,
                 allow_redirects=False,  # httpx follows them

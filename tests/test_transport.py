@@ -176,3 +176,24 @@ async def test_the_url_goes_out_exactly_as_encoded(
     await client.json("POST", "/model/anthropic.claude-v1%3A0/converse?a=b%2Fc", json={})
     assert seen == [b"POST /v1/model/anthropic.claude-v1%3A0/converse?a=b%2Fc HTTP/1.1"]
     await pool.aclose()
+
+
+async def test_credentials_in_the_url_go_as_a_header_never_in_the_request(
+    server: Callable[[Serve], Awaitable[str]],
+) -> None:
+    heads: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(ANSWER)
+        await writer.drain()
+
+    pool = HttpPool()
+    base = (await server(serve)).replace("http://", "http://admin:S3cret@")
+    client = _client(pool, base)
+    assert await client.json("POST", "/chat", json={}) == {"ok": True}
+    head = heads[0].decode()
+    assert head.startswith("POST /v1/chat HTTP/1.1")
+    assert "S3cret" not in head.split("\r\n")[0]
+    assert "Basic YWRtaW46UzNjcmV0" in head  # admin:S3cret, as httpx's own transport sends
+    await pool.aclose()
