@@ -126,6 +126,11 @@ that found it now guards it.
   now masks keys in bodies and headers.
 """
 
+# The attacks tried on Relay, one table row each: kept in a file of its own, as its rows
+# are longer than a line of code.
+ATTACKS = (HERE / "attacks.md").read_text()
+
+
 EXPLAINED = """\
 - **Faults** — `reliability/fault_server.py` is an OpenAI-compatible server on 127.0.0.1
   that, on a seeded schedule, answers 429 with `Retry-After`, 500, 503, nothing until the
@@ -227,7 +232,7 @@ def render(data: dict[str, Any]) -> str:
         for key, value in values.items():
             lines.append(f"| {LABELS.get(key, key.replace('_', ' '))} | {_value(value)} |")
         lines.append("")
-    lines += ["## Bugs found", "", FOUND]
+    lines += ["## Attacks", "", ATTACKS, "## Bugs found", "", FOUND]
     if data["known_bugs"]:
         lines += [
             "## Known bugs, open",
