@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from make_pii_sample import iban, parse  # noqa: E402
+from make_pii_sample import iban, parse
 
 rng = random.Random(21_2)
 ALNUM = string.ascii_letters + string.digits
@@ -112,7 +112,8 @@ def lines() -> list[str]:
         f"cat /etc/ssl/private/api.key\n[[PRIVATE_KEY:{p8}]]\n$ ",
         f"Encrypted (pass is in the vault):\n[[PRIVATE_KEY:{enc}]]",
         f"Old style encrypted key:\n[[PRIVATE_KEY:{enc_trad}]]\nopenssl asks for a pass phrase.",
-        f"The paste got cut off:\n[[PRIVATE_KEY:{truncated}]]\n\nCan you tell what kind of key it is?",
+        f"The paste got cut off:\n[[PRIVATE_KEY:{truncated}]]\n\n"
+        "Can you tell what kind of key it is?",
         f'{{"type": "service_account", "private_key": "[[PRIVATE_KEY:{json_key}]]", '
         '"client_email": "[[EMAIL:builder@proj-1.iam.example.com]]"}',
         # public material: not secret
