@@ -39,17 +39,26 @@ Accept = Callable[[str, int, int], "int | None"]
 @frozen
 class Detector:
     """One kind of value: ``pattern`` proposes candidates, ``accept`` validates one and
-    returns where it really ends (some candidates are trimmed), or ``None``."""
+    returns where it really ends (some candidates are trimmed), or ``None``.
+
+    A pattern with a group named ``value`` proposes that group's span (the rest is
+    context, matched first so the regex engine can scan for a literal). ``gate``, when
+    set, is a cheap test (substring checks) the text must pass for the pattern to run
+    at all: a regex without a literal start costs a step at every character."""
 
     name: str
     entity: str
     pattern: re.Pattern[str]
     accept: Accept
     description: str
+    gate: Callable[[str], bool] | None = None
 
     def find(self, text: str) -> Iterator[Finding]:
+        if self.gate is not None and not self.gate(text):
+            return
+        group = "value" if "value" in self.pattern.groupindex else 0
         for match in self.pattern.finditer(text):
-            start, end = match.span()
+            start, end = match.span(group)
             accepted = self.accept(text, start, end)
             if accepted is not None and accepted > start:
                 yield Finding(self.entity, start, accepted, text[start:accepted], self.name)
@@ -417,13 +426,21 @@ _KNOWN_KEY = re.compile(
 )
 # An Azure storage or Service Bus connection string's key: the value, up to ';'.
 _AZURE_KEY = re.compile(
-    r"(?:(?<=AccountKey=)|(?<=SharedAccessKey=))[A-Za-z0-9+/]{30,}={0,2}(?![A-Za-z0-9+/=])"
+    r"(?:Account|SharedAccess)Key=(?P<value>[A-Za-z0-9+/]{30,}={0,2})(?![A-Za-z0-9+/=])"
 )
 # An AWS secret access key is 40 characters of base64 and has no prefix: alone it is any
 # base64 string, so it is taken only with AWS words shortly before it (the credentials
 # file, the environment variable, STS's JSON, prose naming AWS).
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _AWS_CONTEXT = re.compile(r"aws|amazon|secret.?access|\bA(?:KI|SI)A[0-9A-Z]{16}\b", re.IGNORECASE)
+
+
+def _maybe_aws(text: str) -> bool:
+    # Case-insensitive regex search is slow; these substrings cover _AWS_CONTEXT.
+    return any(word in text for word in _AWS_WORDS)
+
+
+_AWS_WORDS = ("aws", "AWS", "Aws", "mazon", "MAZON", "ecret", "ECRET", "AKIA", "ASIA")
 
 
 def _accept_aws_secret(text: str, start: int, end: int) -> int | None:
@@ -479,7 +496,9 @@ _HEX = re.compile(r"^[0-9a-fA-F]+$")
 
 DETECTORS: tuple[Detector, ...] = (
     Detector("email", "EMAIL", _EMAIL, _whole(_email_ok),
-             "An address local@domain.tld; no '..' in the local part, an alphabetic TLD."),
+             "An address local@domain.tld (Unicode letters, '@' or '%40'); no '..' in the "
+             "local part, an alphabetic TLD.",
+             gate=lambda text: "@" in text or "%40" in text),
     Detector("phone_international", "PHONE", _PHONE_INTL, _whole(_phone_intl_ok),
              "+country code and 8-15 digits in groups: '+44 20 7946 0958'."),
     Detector("phone_nanp", "PHONE", _PHONE_NANP, _whole(_phone_nanp_ok),
@@ -503,13 +522,15 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("ipv4", "IP", _IPV4, _accept_ipv4,
              "Dotted quad, each octet 0-255; not after 'v'/'version'/'build'."),
     Detector("ipv6", "IP", _IPV6, _whole(_ipv6_ok),
-             "Any form Python's ipaddress accepts, with at least 3 colons and 4 hex digits."),
+             "Any form Python's ipaddress accepts, with at least 3 colons and 4 hex digits.",
+             gate=lambda text: "::" in text or text.count(":") >= 3),
     Detector("api_key_known", "API_KEY", _KNOWN_KEY, _whole(lambda _: True),
              "Known key formats: OpenAI, Anthropic, Google, Groq, xAI, GitHub, GitLab, "
              "Hugging Face, AWS access key ids, Slack, Stripe, npm, SendGrid, JWTs."),
     Detector("api_key_aws_secret", "API_KEY", _AWS_SECRET, _accept_aws_secret,
              "A 40-character AWS secret access key (base64, mixed case and digits) "
-             "within 120 characters after 'aws', 'secret access' or an access key id."),
+             "within 120 characters after 'aws', 'secret access' or an access key id.",
+             gate=_maybe_aws),
     Detector("api_key_azure", "API_KEY", _AZURE_KEY, _whole(lambda _: True),
              "The base64 value of AccountKey= / SharedAccessKey= in a connection string."),
     Detector("private_key", "PRIVATE_KEY", _PEM_BEGIN, _accept_private_key,
