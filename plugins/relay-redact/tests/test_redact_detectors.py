@@ -182,7 +182,8 @@ def test_ordinary_prose_runs_no_detector(monkeypatch: pytest.MonkeyPatch) -> Non
 # ------------------------------------------------------------------ issue 21: keys and misses
 
 _KEYS = Path(__file__).parent / "data" / "keys"
-_PRIVATE = sorted(p for p in _KEYS.iterdir() if p.name not in ("certificate.pem", "public.pem"))
+_PUBLIC = ("certificate.pem", "public.pem", "openssh_rsa.pub")
+_PRIVATE = sorted(p for p in _KEYS.iterdir() if p.name not in _PUBLIC)
 
 
 @pytest.mark.parametrize("path", _PRIVATE, ids=lambda p: p.name)
@@ -222,6 +223,7 @@ def test_a_key_without_its_end_line_is_taken_to_the_end_of_its_base64() -> None:
     [
         (_KEYS / "certificate.pem").read_text(),
         (_KEYS / "public.pem").read_text(),
+        (_KEYS / "openssh_rsa.pub").read_text(),
         "A PKCS#8 file starts with -----BEGIN PRIVATE KEY----- and ends with its END line.",
         "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
         "aws: commit 9fceb02d0ae598e95dc970b74767f19372d61af8 bumped the SDK",
@@ -229,7 +231,17 @@ def test_a_key_without_its_end_line_is_taken_to_the_end_of_its_base64() -> None:
         "Order 0049-2201-77, population 1 800 000, build 2024.06.12.3456",
         "Dial 1-800-FLOWERS; ticket #912345678",
     ],
-    ids=["certificate", "public key", "prose", "template", "sha", "s3 path", "numbers", "words"],
+    ids=[
+        "certificate",
+        "public key",
+        "ssh public key",
+        "prose",
+        "template",
+        "sha",
+        "s3 path",
+        "numbers",
+        "words",
+    ],
 )
 def test_public_material_and_look_alikes_are_left_alone(text: str) -> None:
     assert found(text) == []

@@ -482,9 +482,15 @@ def _in_public_pem(text: str, start: int) -> bool:
     )
 
 
+# An OpenSSH public key line: "ssh-rsa AAAAB3NzaC1yc2E... user@host".
+_SSH_PUBLIC = re.compile(r"(?:ssh-[a-z0-9]+|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com) $")
+
+
 def _accept_opaque_key(text: str, start: int, end: int) -> int | None:
     if not _opaque_key_ok(text[start:end]) or _in_public_pem(text, start):
         return None
+    if text.startswith("AAAA", start) and _SSH_PUBLIC.search(text, max(0, start - 48), start):
+        return None  # public, and every OpenSSH public key starts "AAAA"
     return end
 
 
@@ -540,7 +546,8 @@ DETECTORS: tuple[Detector, ...] = (
              "The token after 'Bearer ' (letters and digits, 16+ characters)."),
     Detector("api_key_opaque", "API_KEY", _OPAQUE, _accept_opaque_key,
              "A 24+ character token mixing letters and digits with a 16-character "
-             "alphanumeric run (relay_core.secrets.looks_like_api_key); not hex-only."),
+             "alphanumeric run (relay_core.secrets.looks_like_api_key); not hex-only, "
+             "not public (a certificate, a public key)."),
 )  # fmt: skip
 
 

@@ -462,6 +462,7 @@ def issue21_lines() -> list[str]:
         f"Windows line endings:\r\n{L('PRIVATE_KEY', crlf)}\r\n",
         f"Our certificate (public, fine to share):\n{pem('certificate.pem')}",
         f"The verifier's public key:\n{pem('public.pem')}",
+        f"Add this to authorized_keys: {pem('openssh_rsa.pub')}",
         "Generate one with `openssl genpkey -algorithm ed25519 -out key.pem`; "
         "the file starts with -----BEGIN PRIVATE KEY-----.",
         f"[prod]\naws_access_key_id = {L('API_KEY', key_id)}"
