@@ -10,6 +10,11 @@ recall ≥ 0.9, because the formats left out on purpose (unseparated phone numbe
 undashed SSNs, lower-case NINOs, hex-only keys: see the README) are in the sample, and a
 redactor that met a higher bar on them would be redacting order numbers too. Run with
 ``-s`` to see the table.
+
+``data/pii_heldout.jsonl`` is the held-out part: written and committed before the
+detectors for issue 21's formats were tuned, and never changed since. Its numbers are
+the honest estimate; its bar (0.85) is a floor against regressions, set after its one
+measurement, not a target the detectors were fitted to.
 """
 
 from __future__ import annotations
@@ -24,12 +29,14 @@ import pytest
 from relay_redact import ENTITIES, find_pii
 
 SAMPLE = Path(__file__).parent / "data" / "pii_sample.jsonl"
+HELD_OUT = Path(__file__).parent / "data" / "pii_heldout.jsonl"
 MIN_PRECISION = 0.95
 MIN_RECALL = 0.90
+MIN_HELD_OUT = 0.85
 
 
-def rows() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines()]
+def rows(path: Path = SAMPLE) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def test_the_sample_is_big_varied_and_consistent() -> None:
@@ -45,12 +52,12 @@ def test_the_sample_is_big_varied_and_consistent() -> None:
             assert row["text"][entity["start"] : entity["end"]] == entity["value"]
 
 
-def measure() -> dict[str, tuple[int, int, int]]:
+def measure(path: Path = SAMPLE) -> dict[str, tuple[int, int, int]]:
     """entity -> (true positives, false positives, false negatives)."""
     tp: Counter[str] = Counter()
     fp: Counter[str] = Counter()
     fn: Counter[str] = Counter()
-    for row in rows():
+    for row in rows(path):
         gold = {(e["type"], e["start"], e["end"]) for e in row["entities"]}
         predicted = {(f.entity, f.start, f.end) for f in find_pii(row["text"])}
         for entity, *_ in predicted & gold:
@@ -88,3 +95,19 @@ def test_no_false_positive_on_the_negative_lines() -> None:
         for f in find_pii(row["text"])
     ]
     assert hits == []
+
+
+def test_the_held_out_sample_covers_every_entity_and_issue_21s_formats() -> None:
+    labelled = Counter(e["type"] for r in rows(HELD_OUT) for e in r["entities"])
+    assert set(labelled) == set(ENTITIES)
+    assert labelled["PRIVATE_KEY"] >= 8
+    assert len([r for r in rows(HELD_OUT) if not r["entities"]]) >= 10
+
+
+def test_precision_and_recall_on_the_held_out_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    counts = measure(HELD_OUT)
+    with capsys.disabled():
+        print("\nheld out:\n" + table(counts))
+    for entity, (tp, fp, fn) in counts.items():
+        assert tp / (tp + fp) >= MIN_HELD_OUT, f"{entity} precision\n{table(counts)}"
+        assert tp / (tp + fn) >= MIN_HELD_OUT, f"{entity} recall\n{table(counts)}"

@@ -91,6 +91,27 @@ def test_the_provider_sees_placeholders_and_the_caller_the_originals(
     assert response.text == PROMPT
 
 
+@pytest.mark.parametrize("name", ["rsa_pkcs8.pem", "openssh_ed25519", "rsa_encrypted.pem"])
+def test_a_private_key_never_reaches_the_provider_and_comes_back_to_the_caller(
+    make_hub: Callable[..., Hub], name: str
+) -> None:
+    # Issue 21: an `openssl genrsa` key pasted in a prompt reached the provider line by
+    # line. Now no line of it is sent, and the echo of its placeholder is restored.
+    key = (Path(__file__).parent / "data" / "keys" / name).read_text().strip()
+    prompt = f"Is this key valid?\n{key}\nIt is for jane@example.org."
+    stream_hub = make_hub(CATALOG)
+    response = stream_hub.chat("echo", prompt)
+    sent = json.dumps(response.raw)
+    redacted = "Is this key valid?\n<PRIVATE_KEY_1>\nIt is for <EMAIL_1>."
+    assert provider_text(response.raw) == redacted
+    assert not [line for line in key.splitlines()[1:-1] if line in sent]
+    assert response.text == prompt
+    streamed = "".join(
+        e.text for e in stream_hub.stream("echo", prompt) if isinstance(e, TextDelta)
+    )
+    assert streamed == prompt
+
+
 async def test_async_calls_are_redacted_and_restored(make_hub: Callable[..., Hub]) -> None:
     hub = make_hub(CATALOG)
     response = await hub.achat("thinker", PROMPT, system="Reply to ops@example.org")

@@ -21,14 +21,14 @@ from relay_core.plugin import looks_like_api_key
 
 __all__ = ["DETECTORS", "ENTITIES", "Detector", "Finding", "find_pii"]
 
-ENTITIES = ("EMAIL", "PHONE", "CARD", "IBAN", "NATIONAL_ID", "IP", "API_KEY")
+ENTITIES = ("EMAIL", "PHONE", "CARD", "IBAN", "NATIONAL_ID", "IP", "API_KEY", "PRIVATE_KEY")
 
 # Which entity wins when two detectors claim exactly the same span: the one whose
 # validation is the strongest evidence (a checksum beats a shape).
 _SPECIFICITY = {
     entity: rank
     for rank, entity in enumerate(
-        ("IBAN", "CARD", "NATIONAL_ID", "EMAIL", "IP", "API_KEY", "PHONE")
+        ("PRIVATE_KEY", "IBAN", "CARD", "NATIONAL_ID", "EMAIL", "IP", "API_KEY", "PHONE")
     )
 }
 
@@ -39,17 +39,26 @@ Accept = Callable[[str, int, int], "int | None"]
 @frozen
 class Detector:
     """One kind of value: ``pattern`` proposes candidates, ``accept`` validates one and
-    returns where it really ends (some candidates are trimmed), or ``None``."""
+    returns where it really ends (some candidates are trimmed), or ``None``.
+
+    A pattern with a group named ``value`` proposes that group's span (the rest is
+    context, matched first so the regex engine can scan for a literal). ``gate``, when
+    set, is a cheap test (substring checks) the text must pass for the pattern to run
+    at all: a regex without a literal start costs a step at every character."""
 
     name: str
     entity: str
     pattern: re.Pattern[str]
     accept: Accept
     description: str
+    gate: Callable[[str], bool] | None = None
 
     def find(self, text: str) -> Iterator[Finding]:
+        if self.gate is not None and not self.gate(text):
+            return
+        group = "value" if "value" in self.pattern.groupindex else 0
         for match in self.pattern.finditer(text):
-            start, end = match.span()
+            start, end = match.span(group)
             accepted = self.accept(text, start, end)
             if accepted is not None and accepted > start:
                 yield Finding(self.entity, start, accepted, text[start:accepted], self.name)
@@ -81,14 +90,17 @@ def _digits(value: str) -> str:
 
 # ---------------------------------------------------------------------------- e-mail
 
+# Letters are Unicode letters ("josé.garcía@example.com", internationalised domains), and
+# the '@' may be URL-encoded ("?email=jane%40example.com", as form posts and webhooks
+# carry it); "%2B" and the like are already local-part characters.
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w-])"
+    r"(?<![\w.%+-])[^\W_][\w.%+-]{0,63}(?:@|%40)"
+    r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-])"
 )
 
 
 def _email_ok(value: str) -> bool:
-    local = value.partition("@")[0]
+    local = re.split("@|%40", value, maxsplit=1)[0]
     # "a..b@x.io" and "a.@x.io" are not addresses; the pattern already rules out digits-only
     # top-level domains, so "pkg@1.2.3" is not one either.
     return ".." not in local and not local.endswith(".")
@@ -96,11 +108,24 @@ def _email_ok(value: str) -> bool:
 
 # ---------------------------------------------------------------------------- phones
 
-# "+44 20 7946 0958", "+1 (415) 555-0132", "+33 6 12 34 56 78"
-_PHONE_INTL = re.compile(r"(?<![\w+])\+[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?![\w-]|\.\d)")
-# "(415) 555-0132", "415-555-0132", "415.555.0132": area and exchange codes start 2-9.
+# "+44 20 7946 0958", "+1 (415) 555-0132", "+33 6 12 34 56 78", and the same with the
+# international call prefix 00 for '+' ("0049 30 12345678"), as Europe writes them.
+_PHONE_INTL = re.compile(
+    r"(?<![\w+])(?<!\d[ .-])(?:\+|00)[1-9]\d{0,2}(?:[ .-]?\(?\d{1,5}\)?){2,6}(?![\w-]|\.\d)"
+)
+# "(415) 555-0132", "415-555-0132", "415.555.0132": area and exchange codes start 2-9;
+# with the trunk prefix 1 that toll-free numbers are printed with ("1-800-555-0199").
 _PHONE_NANP = re.compile(
-    r"(?<![\w+.-])(?:\([2-9]\d{2}\) ?|[2-9]\d{2}([ .-]))[2-9]\d{2}([ .-])\d{4}(?![\w-]|\.\d)"
+    r"(?<![\w+.-])(?<!\d )(?:1[ .-]?)?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}"
+    r"(?![\w-]|\.\d)"
+)
+# Spanish numbers have no trunk 0: nine digits starting 9 (landlines) or 6/7 (mobiles),
+# printed "912 345 678" or "91 234 56 78". Nine digits in groups is also how large
+# numbers are written in some locales, so the groups and the separator are strict and a
+# digit group next to them (a longer number) rules the candidate out.
+_PHONE_ES = re.compile(
+    r"(?<![\w+.,-])(?<!\d[ .])(?:[679]\d{2}([ .])\d{3}\1\d{3}|9\d([ .])\d{3}\2\d{2}\2\d{2})"
+    r"(?![\w-]|[.,]\d| \d)"
 )
 # National numbers with a trunk 0: "020 7946 0958", "07700 900123", "06 12 34 56 78",
 # "030-1234-5678", "(030) 1234 5678".
@@ -111,6 +136,13 @@ _PHONE_TRUNK = re.compile(
 
 def _phone_intl_ok(value: str) -> bool:
     digits = _digits(value)
+    if value.startswith("00"):
+        # Without the '+' a separator is what tells "0049 30 1234567" from an id.
+        if not any(c in " .-(" for c in value):
+            return False
+        digits = digits[2:]
+        if len(digits) < 10:  # "0049-2201-77" is an order number: E.164 numbers are longer
+            return False
     if not 8 <= len(digits) <= 15:  # E.164 allows at most 15 digits
         return False
     return value.count("(") == value.count(")") and "  " not in value
@@ -119,12 +151,14 @@ def _phone_intl_ok(value: str) -> bool:
 def _phone_nanp_ok(value: str) -> bool:
     # The exchange 555 with lines 0100-0199 is fiction's range, but still a phone shape;
     # what matters is that a date or a version cannot look like this.
-    return len(_digits(value)) == 10
+    digits = _digits(value)
+    return len(digits) == 10 or (len(digits) == 11 and digits[0] == "1")
 
 
 def _phone_trunk_ok(value: str) -> bool:
     digits = _digits(value)
-    if not 10 <= len(digits) <= 12:
+    # "00" is the international prefix, not a trunk 0: phone_international reads those.
+    if not 10 <= len(digits) <= 12 or digits.startswith("00"):
         return False
     # Separators are what tell a phone from an order number: require at least one, and
     # only one kind.
@@ -137,9 +171,9 @@ def _phone_trunk_ok(value: str) -> bool:
 _CARD = re.compile(
     r"(?<![\w-])(?:"
     r"\d{13,19}"  # unbroken
-    r"|\d{4}([ -])\d{4}\1\d{4}\1\d{4}"  # 4-4-4-4 (Visa, Mastercard, Discover, JCB...)
-    r"|\d{4}([ -])\d{6}\2\d{4,5}"  # 4-6-5 (Amex) and 4-6-4 (Diners)
-    r")(?![\w-])"
+    r"|\d{4}([ .-])\d{4}\1\d{4}\1\d{4}"  # 4-4-4-4 (Visa, Mastercard, Discover, JCB...)
+    r"|\d{4}([ .-])\d{6}\2\d{4,5}"  # 4-6-5 (Amex) and 4-6-4 (Diners)
+    r")(?![\w-]|\.\d)"
 )
 
 
@@ -196,8 +230,8 @@ IBAN_LENGTHS = {
 
 # The pattern finds where an IBAN may start; the validator reads on through the text to
 # the country's length (single spaces allowed between characters, as printed in groups of
-# four), so neither trailing words nor the next IBAN are swallowed.
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?= ?[A-Za-z0-9])", re.ASCII)
+# four, or with dashes), so neither trailing words nor the next IBAN are swallowed.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?=[ -]?[A-Za-z0-9])", re.ASCII)
 
 
 def iban_ok(iban: str) -> bool:
@@ -211,20 +245,22 @@ def _accept_iban(text: str, start: int, end: int) -> int | None:
     length = IBAN_LENGTHS.get(text[start : start + 2].upper())
     if length is None:
         return None
-    count, position = 0, start
+    count, position, separator = 0, start, ""
     while position < len(text) and count < length:
         char = text[position]
         if char.isascii() and char.isalnum():
             count += 1
-        elif not (char == " " and text[position - 1] != " "):
-            break
+        elif char not in " -" or not text[position - 1].isalnum() or separator not in ("", char):
+            break  # one kind of separator, single, between characters
+        else:
+            separator = char
         position += 1
     if count < length or (position < len(text) and text[position].isalnum()):
         return None  # too short, or the value runs on: part of a longer token
     value = text[start:position]
     if not (value.isupper() or value.islower()):
         return None  # mixed case: words, not an IBAN
-    return position if iban_ok(value.replace(" ", "")) else None
+    return position if iban_ok(value.replace(separator or " ", "")) else None
 
 
 # ---------------------------------------------------------------------------- national IDs
@@ -332,6 +368,37 @@ def _ipv6_ok(value: str) -> bool:
     return sum(c in "0123456789abcdefABCDEF" for c in value) >= 4 and value.count(":") >= 3
 
 
+# ---------------------------------------------------------------------------- private keys
+
+# A PEM private key, whatever the algorithm or wrapping: "RSA", "EC", "OPENSSH", "DSA",
+# "ENCRYPTED", PKCS#8's bare "PRIVATE KEY", PGP's "PRIVATE KEY BLOCK". Taken from BEGIN
+# to END with anything between (headers, line-wrapped base64, the "\n" escapes of a key
+# inside JSON); a key pasted without its END line is taken to the end of its base64.
+_PEM_BEGIN = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+# After BEGIN when END is missing: line breaks (real, or escaped in a JSON string), then
+# header lines ("Proc-Type: 4,ENCRYPTED") or whole lines of base64; a line of prose ends it.
+_LINE_BREAK = r"[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*"
+_PEM_BODY = re.compile(
+    rf"(?:(?:{_LINE_BREAK})+(?:[A-Za-z][A-Za-z0-9-]*: [^\r\n\\]*"
+    rf"|[A-Za-z0-9+/]{{16,}}={{0,2}}|[A-Za-z0-9+/]*={{1,2}})(?=[ \t]*(?:\r|\n|\\[rn]|$)))*"
+)
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16}")
+# How far the END line may be: an 8192-bit RSA key is about 6.5 KB of PEM.
+_PEM_MAX = 16_384
+
+
+def _accept_private_key(text: str, start: int, end: int) -> int | None:
+    limit = min(len(text), end + _PEM_MAX)
+    next_begin = text.find("-----BEGIN ", end, limit)
+    closing = _PEM_END.search(text, end, next_begin if next_begin != -1 else limit)
+    if closing is not None and _BASE64_RUN.search(text, end, closing.start()):
+        return closing.end()
+    body = _PEM_BODY.match(text, end, limit)
+    # Only the BEGIN line ("files start with -----BEGIN PRIVATE KEY-----") is prose.
+    return body.end() if body is not None and body.end() > end else None
+
+
 # ---------------------------------------------------------------------------- API keys
 
 # Well-known key formats. relay_core.secrets knows the LLM providers' keys; these add the
@@ -345,18 +412,52 @@ _KNOWN_KEY = re.compile(
     r"|xai-[A-Za-z0-9]{20,}"
     r"|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|github_pat_[A-Za-z0-9_]{30,}"
+    r"|npm_[A-Za-z0-9]{36}"
+    r"|SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"
     r"|glpat-[A-Za-z0-9_\-]{20,}"
     r"|hf_[A-Za-z0-9]{30,}"
     r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10,}"
-    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|(?:xox[abeprs]|xapp)-[A-Za-z0-9-]{10,}"
+    r"|xoxe\.xox[bp]-[A-Za-z0-9-]{10,}"
+    # A JWT whole: the header (a JSON object, so "eyJ"), the payload, the signature;
+    # an encrypted one (JWE) has five parts. The signature may be empty ('alg: none').
+    r"|eyJ[A-Za-z0-9_-]{8,}(?:\.[A-Za-z0-9_-]{4,}){1,3}\.[A-Za-z0-9_-]*"
     r")"
 )
+# An Azure storage or Service Bus connection string's key: the value, up to ';'.
+_AZURE_KEY = re.compile(
+    r"(?:Account|SharedAccess)Key=(?P<value>[A-Za-z0-9+/]{30,}={0,2})(?![A-Za-z0-9+/=])"
+)
+# An AWS secret access key is 40 characters of base64 and has no prefix: alone it is any
+# base64 string, so it is taken only with AWS words shortly before it (the credentials
+# file, the environment variable, STS's JSON, prose naming AWS).
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_CONTEXT = re.compile(r"aws|amazon|secret.?access|\bA(?:KI|SI)A[0-9A-Z]{16}\b", re.IGNORECASE)
+
+
+def _maybe_aws(text: str) -> bool:
+    # Case-insensitive regex search is slow; these substrings cover _AWS_CONTEXT.
+    return any(word in text for word in _AWS_WORDS)
+
+
+_AWS_WORDS = ("aws", "AWS", "Aws", "mazon", "MAZON", "ecret", "ECRET", "AKIA", "ASIA")
+
+
+def _accept_aws_secret(text: str, start: int, end: int) -> int | None:
+    value = text[start:end]
+    if _HEX.match(value) or not (
+        any(c.isupper() for c in value)
+        and any(c.islower() for c in value)
+        and any(c.isdigit() for c in value)
+    ):
+        return None
+    return end if _AWS_CONTEXT.search(text, max(0, start - 120), start) else None
+
+
 _BEARER = re.compile(r"(?<=[Bb]earer )[A-Za-z0-9._\-]{16,}")
 # Opaque tokens: a long run of key characters, judged by relay_core's own heuristic.
 # '=' ends a token ("API_KEY=...") except as base64 padding.
 _OPAQUE = re.compile(r"(?<![A-Za-z0-9_\-.+/])[A-Za-z0-9_\-+]{24,}={0,2}(?![A-Za-z0-9_\-+=/])")
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
 # An identifier made of words: camelCase or snake_case humps and at most one number
 # ("parseHttpResponseHeaders2024Compat"). Random keys almost never split this way.
 _WORDS = re.compile(
@@ -370,17 +471,46 @@ def _opaque_key_ok(value: str) -> bool:
     return looks_like_api_key(value) and not _HEX.match(value) and not _WORDS.fullmatch(value)
 
 
+def _in_public_pem(text: str, start: int) -> bool:
+    """Whether ``start`` is inside a PEM block that is not a private key: a certificate
+    or a public key is base64 too, and public (private ones are taken whole)."""
+    begin = text.rfind("-----BEGIN ", max(0, start - _PEM_MAX), start)
+    return (
+        begin != -1
+        and text.find("-----END ", begin, start) == -1
+        and not _PEM_BEGIN.match(text, begin)
+    )
+
+
+# An OpenSSH public key line: "ssh-rsa AAAAB3NzaC1yc2E... user@host".
+_SSH_PUBLIC = re.compile(r"(?:ssh-[a-z0-9]+|ecdsa-sha2-[a-z0-9]+|sk-[a-z0-9-]+@openssh\.com) $")
+
+
+def _accept_opaque_key(text: str, start: int, end: int) -> int | None:
+    if not _opaque_key_ok(text[start:end]) or _in_public_pem(text, start):
+        return None
+    if text.startswith("AAAA", start) and _SSH_PUBLIC.search(text, max(0, start - 48), start):
+        return None  # public, and every OpenSSH public key starts "AAAA"
+    return end
+
+
 def _bearer_ok(value: str) -> bool:
     return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
 
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+
 DETECTORS: tuple[Detector, ...] = (
     Detector("email", "EMAIL", _EMAIL, _whole(_email_ok),
-             "An address local@domain.tld; no '..' in the local part, an alphabetic TLD."),
+             "An address local@domain.tld (Unicode letters, '@' or '%40'); no '..' in the "
+             "local part, an alphabetic TLD.",
+             gate=lambda text: "@" in text or "%40" in text),
     Detector("phone_international", "PHONE", _PHONE_INTL, _whole(_phone_intl_ok),
              "+country code and 8-15 digits in groups: '+44 20 7946 0958'."),
     Detector("phone_nanp", "PHONE", _PHONE_NANP, _whole(_phone_nanp_ok),
              "North American '(415) 555-0132', '415-555-0132', '415.555.0132'."),
+    Detector("phone_es", "PHONE", _PHONE_ES, _whole(lambda _: True),
+             "Spanish numbers without +34: '912 345 678', '612 345 678', '91 234 56 78'."),
     Detector("phone_trunk", "PHONE", _PHONE_TRUNK, _whole(_phone_trunk_ok),
              "National numbers with a trunk 0 and separators: '020 7946 0958'."),
     Detector("card", "CARD", _CARD, _whole(_card_ok),
@@ -398,24 +528,35 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("ipv4", "IP", _IPV4, _accept_ipv4,
              "Dotted quad, each octet 0-255; not after 'v'/'version'/'build'."),
     Detector("ipv6", "IP", _IPV6, _whole(_ipv6_ok),
-             "Any form Python's ipaddress accepts, with at least 3 colons and 4 hex digits."),
+             "Any form Python's ipaddress accepts, with at least 3 colons and 4 hex digits.",
+             gate=lambda text: "::" in text or text.count(":") >= 3),
     Detector("api_key_known", "API_KEY", _KNOWN_KEY, _whole(lambda _: True),
              "Known key formats: OpenAI, Anthropic, Google, Groq, xAI, GitHub, GitLab, "
-             "Hugging Face, AWS access key ids, Slack, Stripe, JWTs."),
+             "Hugging Face, AWS access key ids, Slack, Stripe, npm, SendGrid, JWTs."),
+    Detector("api_key_aws_secret", "API_KEY", _AWS_SECRET, _accept_aws_secret,
+             "A 40-character AWS secret access key (base64, mixed case and digits) "
+             "within 120 characters after 'aws', 'secret access' or an access key id.",
+             gate=_maybe_aws),
+    Detector("api_key_azure", "API_KEY", _AZURE_KEY, _whole(lambda _: True),
+             "The base64 value of AccountKey= / SharedAccessKey= in a connection string."),
+    Detector("private_key", "PRIVATE_KEY", _PEM_BEGIN, _accept_private_key,
+             "A PEM private key (RSA, EC, OpenSSH, PKCS#8, encrypted, PGP) from BEGIN to "
+             "END, or to the end of its base64 when the END line is missing."),
     Detector("api_key_bearer", "API_KEY", _BEARER, _whole(_bearer_ok),
              "The token after 'Bearer ' (letters and digits, 16+ characters)."),
-    Detector("api_key_opaque", "API_KEY", _OPAQUE, _whole(_opaque_key_ok),
+    Detector("api_key_opaque", "API_KEY", _OPAQUE, _accept_opaque_key,
              "A 24+ character token mixing letters and digits with a 16-character "
-             "alphanumeric run (relay_core.secrets.looks_like_api_key); not hex-only."),
+             "alphanumeric run (relay_core.secrets.looks_like_api_key); not hex-only, "
+             "not public (a certificate, a public key)."),
 )  # fmt: skip
 
 
 # What every value DETECTORS accept contains: a digit (phones, cards, IBANs, national
 # ids, IPv4, and the digit a bearer token needs), '@' (e-mail), ':' (IPv6), 'eyJ' (a
-# JWT, whose parts may be short) or a run of 15 key characters (every other key format,
-# the shortest being Slack's 'xoxb-' and 10 more). Text with none of them, most prompts
-# in the Latin alphabet, skips the fifteen detectors.
-_MAYBE = re.compile(r"[\d@:]|eyJ|[A-Za-z0-9_+\-]{15}")
+# JWT, whose parts may be short), 'BEGIN' (a PEM key) or a run of 15 key characters
+# (every other key format, the shortest being Slack's 'xoxb-' and 10 more). Text with
+# none of them, most prompts in the Latin alphabet, skips the detectors.
+_MAYBE = re.compile(r"[\d@:]|eyJ|-BEGIN |[A-Za-z0-9_+\-]{15}")
 
 
 def find_pii(

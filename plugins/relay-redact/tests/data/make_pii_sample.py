@@ -14,6 +14,7 @@ the standards (ISO 13616 for IBAN, ISO/IEC 7812 Luhn, INSEE's key, ISO 7064 MOD 
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -394,7 +395,109 @@ def lines() -> list[str]:
         "See PROJ-1234 and PROJ-1235 on the board; sprint 24.3.",
         "Tel. Durchwahl -204, Zimmer 3.14.",
     ]
-    return out
+    return out + issue21_lines()
+
+
+KEYS = Path(__file__).with_name("keys")
+
+
+def pem(name: str) -> str:
+    return (KEYS / name).read_text().strip()
+
+
+def b64(n: int) -> str:
+    return "".join(rng.choice(string.ascii_letters + string.digits + "+/") for _ in range(n))
+
+
+def jwt(claims: str) -> str:
+    head = base64.urlsafe_b64encode(b'{"alg":"RS256","kid":"k1"}').decode().rstrip("=")
+    body = base64.urlsafe_b64encode(claims.encode()).decode().rstrip("=")
+    return f"{head}.{body}.{token('', 86, string.ascii_letters + string.digits + '-_')}"
+
+
+def dashed(value: str) -> str:
+    return "-".join(value[i : i + 4] for i in range(0, len(value), 4))
+
+
+def issue21_lines() -> list[str]:
+    """Issue 21's missed formats. The keys under ``keys/`` were made offline with
+    ``openssl`` and ``ssh-keygen`` for this sample only (throwaway, never used)."""
+    rsa = pem("rsa_pkcs8.pem")
+    ec_params, _, ec_key = pem("ec_with_params.pem").partition("-----END EC PARAMETERS-----")
+    ec_params += "-----END EC PARAMETERS-----"
+    cut = "\n".join(pem("rsa_traditional.pem").splitlines()[:9])
+    cut2 = "\n".join(pem("openssh_ecdsa").splitlines()[:4])
+    escaped = pem("ec_pkcs8.pem").replace("\n", "\\n")
+    indented = pem("x25519.pem").replace("\n", "\n    ")
+    crlf = pem("ed25519_encrypted.pem").replace("\n", "\r\n")
+    aws = [b64(39) + "/" for _ in range(3)] + [b64(40)]
+    azure = b64(86) + "=="
+    slack_app = f"xapp-1-A0{token('', 9, string.ascii_uppercase + string.digits)}-" + (
+        f"{rng.randrange(10**12, 10**13)}-{token('', 64, '0123456789abcdef')}"
+    )
+    sendgrid = f"SG.{token('', 22, string.ascii_letters + string.digits + '-_')}." + token(
+        "", 43, string.ascii_letters + string.digits + "-_"
+    )
+    pat = (
+        "github_pat_11A"
+        + token("", 21, string.ascii_uppercase + string.digits)
+        + "_"
+        + token("", 59)
+    )
+    dotted = [luhn_complete("4", 16), luhn_complete("51", 16)]
+    amex = luhn_complete("34", 15)
+    key_id = "AKIA" + token("", 16, string.ascii_uppercase + string.digits)
+    return [
+        f"ssh says 'bad permissions' for this key:\n{L('PRIVATE_KEY', rsa)}\nwhat now?",
+        f"{L('PRIVATE_KEY', pem('rsa_traditional.pem'))}\n(that is id_rsa)",
+        f"~/.ssh/id_ed25519:\n{L('PRIVATE_KEY', pem('openssh_ed25519'))}",
+        f"```\n{L('PRIVATE_KEY', pem('openssh_encrypted'))}\n```",
+        f"The EC key:\n{ec_params}\n{L('PRIVATE_KEY', ec_key.strip())}",
+        f"Encrypted with AES-256:\n{L('PRIVATE_KEY', pem('rsa_encrypted.pem'))}\nPassphrase later.",
+        f"{L('PRIVATE_KEY', pem('rsa_encrypted_traditional.pem'))}",
+        f"Only half got pasted:\n{L('PRIVATE_KEY', cut)}\n\nIs that enough to recover it?",
+        f"{L('PRIVATE_KEY', cut2)}",
+        f'{{"type": "service_account", "private_key": "{L("PRIVATE_KEY", escaped)}\\n"}}',
+        f"tls:\n  key: |\n    {L('PRIVATE_KEY', indented)}\n  port: 8443",
+        f"Windows line endings:\r\n{L('PRIVATE_KEY', crlf)}\r\n",
+        f"Our certificate (public, fine to share):\n{pem('certificate.pem')}",
+        f"The verifier's public key:\n{pem('public.pem')}",
+        f"Add this to authorized_keys: {pem('openssh_rsa.pub')}",
+        "Generate one with `openssl genpkey -algorithm ed25519 -out key.pem`; "
+        "the file starts with -----BEGIN PRIVATE KEY-----.",
+        f"[prod]\naws_access_key_id = {L('API_KEY', key_id)}"
+        f"\naws_secret_access_key = {L('API_KEY', aws[0])}",
+        f"export AWS_SECRET_ACCESS_KEY={L('API_KEY', aws[1])}",
+        f'"Credentials": {{"SecretAccessKey": "{L("API_KEY", aws[2])}", "SessionToken": "..."}}',
+        f"Amazon S3 rejects the secret {L('API_KEY', aws[3])} with SignatureDoesNotMatch.",
+        "Commit 4b825dc642cb6eb9a060e54bf8d69288fbee4904 reverted the aws-cli bump.",
+        f"s3 path data/{b64(12)}/{b64(27)} was not found.",
+        f"AccountName=acmeprod;AccountKey={L('API_KEY', azure)};EndpointSuffix=core.windows.net",
+        f"npm config set //registry.npmjs.org/:_authToken {L('API_KEY', token('npm_', 36))}",
+        f"SENDGRID_API_KEY={L('API_KEY', sendgrid)}",
+        "id_token: " + L("API_KEY", jwt('{"sub":"42","email_verified":true}')),
+        f"export GITHUB_TOKEN={L('API_KEY', pat)}",
+        f"Slack app token {L('API_KEY', slack_app)} for socket mode",
+        f"Rufen Sie {L('PHONE', '0049 89 12345678')} oder {L('PHONE', '0041 44 668 18 00')} an.",
+        f"From abroad dial {L('PHONE', '0044 161 496 0123')}.",
+        f"Free support line: {L('PHONE', '1-800-555-0142')} (or {L('PHONE', '1 800 555 0178')}).",
+        f"Joignable au {L('PHONE', '06 45 78 12 90')} ou au {L('PHONE', '07-61-23-45-89')}.",
+        f"Llámeme al {L('PHONE', '915 555 123')} o al {L('PHONE', '691.234.567')}.",
+        f"Centralita: {L('PHONE', '91 555 12 34')}",
+        f"Card {L('CARD', '.'.join(dotted[0][i : i + 4] for i in range(0, 16, 4)))} on file.",
+        f"Pago con {L('CARD', '.'.join(dotted[1][i : i + 4] for i in range(0, 16, 4)))}.",
+        f"Amex {L('CARD', amex[:4] + '.' + amex[4:10] + '.' + amex[10:])} expired.",
+        f"IBAN: {L('IBAN', dashed(ibans[0]))}",
+        f"Virement sur {L('IBAN', dashed(ibans[3]))}.",
+        f"Correo: {L('EMAIL', 'maría.lópez@correo.example.es')}",
+        f"Kontakt {L('EMAIL', 'björn.größ@beispiel.example')} für Rückfragen.",
+        f"GET /subscribe?email={L('EMAIL', 'jane.doe%2Btest%40example.com')}&list=7",
+        f"mailto:{L('EMAIL', 'omar%2Bsales@example.org')}",
+        "Population 1 800 000 in 2024; area 912 345 km2? no, 91 234 km2.",
+        "Build 2024.06.12.3456 shipped; the next is 2024.07.01.",
+        "Order 0049-2201-77 and room 0033 are unrelated.",
+        "Dial 1-800-FLOWERS for the promo (letters, not digits).",
+    ]
 
 
 LABEL = re.compile(r"\[\[([A-Z_]+):(.*?)\]\]", re.DOTALL)
