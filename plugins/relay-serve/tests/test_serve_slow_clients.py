@@ -357,22 +357,24 @@ def test_health_answers_while_a_request_makes_the_provider_work_hard(
                 },
             },
         }
-        waits: list[float] = []
+        waits: list[float] = []  # of the checks answered while the call still ran
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             call = asyncio.ensure_future(client.post("/v1/chat/completions", json=heavy))
             await asyncio.sleep(0.05)
             while not call.done():
                 started = time.monotonic()
                 assert (await client.get("/health")).status_code == 200
-                waits.append(time.monotonic() - started)
+                if not call.done():
+                    waits.append(time.monotonic() - started)
                 await asyncio.sleep(0.01)
             return await call, waits
 
     answer, waits = asyncio.run(race())
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["choices"][0]["message"]["content"]) > 2_700 * 36
-    # A blocked loop would answer the first check when the call is done, and no more.
-    assert len(waits) >= 3, waits
+    # A blocked loop answers no check before the call is done: how many are answered
+    # meanwhile depends on the machine's speed, that one is and promptly does not.
+    assert waits, "no health check was answered while the heavy call ran"
     assert max(waits) < 0.25, waits
 
 
