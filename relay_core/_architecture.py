@@ -64,7 +64,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # is calls through the pipeline with tool runs between them.
     ("pipeline", ("relay_core.routing", "relay_core.pipeline", "relay_core.tools")),
     # The facade over the pipeline, and its sync bridge.
-    ("hub", ("relay_core.hub", "relay_core.bridge")),
+    (
+        "hub",
+        ("relay_core.hub", "relay_core.adapters", "relay_core.candidates", "relay_core.bridge"),
+    ),
     # What is built on the hub.
     (
         "applications",
@@ -106,7 +109,7 @@ DEFERRED_THIRD_PARTY: dict[str, str] = {
 DEFERRED_CORE: dict[tuple[str, str], str] = {
     # The HTTP stack loads asyncio and httpx (30 ms): a hub is built and its catalog read
     # without them, and the first call loads them.
-    ("relay_core.hub", "relay_core.http"): "the first call builds the pool and clients",
+    ("relay_core.adapters", "relay_core.http"): "the first call builds the pool and clients",
     ("relay_core.pipeline.layers", "relay_core.http"): (
         "the retry policy lives with the HTTP stack; the first call loads it"
     ),

@@ -30,29 +30,27 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 
+from relay_core.adapters import Adapters
 from relay_core.bridge import LoopThread
 from relay_core.calls import CallInfo
+from relay_core.candidates import Candidates
 from relay_core.capabilities import required_capabilities
 from relay_core.config import (
     Catalog,
-    CredentialRef,
     GroupConfig,
     ModelConfig,
-    ProviderConfig,
     load_catalog,
 )
-from relay_core.credentials import resolve_credential
 from relay_core.errors import (
     ConfigError,
-    CredentialError,
     InvalidRequestError,
     UnsupportedCapability,
 )
 from relay_core.log import Logger, get_logger
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
 from relay_core.plugins import PluginRegistry
-from relay_core.pricing import ListingSource, ModelInfo, PriceQuote, by_tier, cost_of, quote
-from relay_core.providers import Capability, Provider, ProviderSettings
+from relay_core.pricing import ModelInfo, PriceQuote, cost_of, quote
+from relay_core.providers import Capability, Provider
 from relay_core.routing import (
     Candidate,
     Router,
@@ -74,7 +72,6 @@ from relay_core.types import (
 
 if TYPE_CHECKING:
     from relay_core.caching import ResponseCache
-    from relay_core.http import HttpPool
 
 __all__ = [
     "CallOptions",
@@ -211,7 +208,7 @@ class ModelHandle:
     def adapter(self) -> Provider:
         """The provider adapter (built, with credentials resolved, on first use)."""
         if self._adapter is None:
-            self._adapter = self.hub._adapter(self.provider_name)
+            self._adapter = self.hub.adapters.get(self.provider_name)
         return self._adapter
 
     def prepare(self, request: Request) -> Request:
@@ -249,7 +246,7 @@ class ModelHandle:
         catalog = self.hub.catalog
         profile_name = self.config.pricing_profile or catalog.defaults.pricing_profile
         return quote(
-            self.hub._pricing_name(self.provider_name),
+            self.hub.adapters.pricing_name(self.provider_name),
             self.model,
             self.hub.plugins.pricing_sources(),
             override=self.config.pricing,
@@ -345,28 +342,17 @@ class Hub:
     ) -> None:
         self.catalog = catalog or Catalog()
         self.plugins = plugins or PluginRegistry(autoload=autoload)
-        self._transport = transport
-        self._http_pool: HttpPool | None = None
         self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | GroupHandle] = {}
-        self._candidates: dict[str, Candidate] = {}
-        self._listings: dict[tuple[int, str], dict[str, ModelInfo]] = {}
         self._configured = False
         self._configured_plugins: list[object] = []
-        self._adapters: dict[str, Provider] = {}
-        self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
         self._loop_thread: LoopThread | None = None
+        self.adapters = Adapters(self.catalog, self.plugins, transport)
         self.pipeline = Pipeline(self, prepare=self._configure_plugins)
+        self._candidates = Candidates(self.adapters, self._handle, self.pipeline.breakers)
 
     # asyncio, httpx and logging load on the first call, not when the hub is built.
-    @property
-    def _pool(self) -> HttpPool:
-        if self._http_pool is None:
-            from relay_core.http import HttpPool
-
-            self._http_pool = HttpPool(transport=self._transport)
-        return self._http_pool
 
     @property
     def _log(self) -> Logger:
@@ -432,68 +418,7 @@ class Hub:
     def built_adapters(self) -> dict[str, Provider]:
         """The adapters built so far, by provider name: what a server reports on (an
         adapter is built on the first call that needs it, never by this)."""
-        with self._lock:
-            return dict(self._adapters)
-
-    def _adapter(self, provider: str) -> Provider:
-        with self._lock:
-            adapter = self._adapters.get(provider)
-            if adapter is None:
-                adapter = self._adapters[provider] = self._build_adapter(provider)
-            return adapter
-
-    def _build_adapter(self, name: str) -> Provider:
-        from relay_core.http import HttpClient
-
-        config = self.catalog.providers.get(name, ProviderConfig())
-        entry = self.plugins.provider(self.catalog.plugin_of(name))
-        self._priced_as[name] = entry.name
-        adapter_cls = entry.load()
-        defaults = entry.defaults
-        defaults_options = defaults.get("options", {})
-        settings = ProviderSettings(
-            name=name,
-            api_key=self._api_key(
-                name, config, defaults.get("api_key_env", adapter_cls.api_key_env)
-            ),
-            base_url=config.base_url or defaults.get("base_url") or adapter_cls.default_base_url,
-            timeout=config.timeout or self.catalog.defaults.timeout,
-            max_retries=(
-                config.max_retries
-                if config.max_retries is not None
-                else self.catalog.defaults.max_retries
-            ),
-            headers=dict(config.headers),
-            options={**defaults_options, **config.options},
-        )
-        http = HttpClient(
-            self._pool, settings, base_url=settings.base_url, rules=adapter_cls.error_rules
-        )
-        return adapter_cls(settings, http)
-
-    def _api_key(self, name: str, config: ProviderConfig, env_var: str | None) -> Any:
-        if config.api_key is not None:
-            return resolve_credential(
-                config.api_key,
-                self.plugins,
-                where=self.catalog.where(("providers", name, "api_key")),
-                private_files=self.catalog.defaults.strict_credential_files,
-            )
-        if env_var is None:
-            return None
-        try:
-            return resolve_credential(CredentialRef("env", env_var), self.plugins)
-        except CredentialError:
-            raise CredentialError(
-                f"provider {name!r} needs an API key: set {env_var}, or give "
-                f"providers.{name}.api_key in the catalog as a reference",
-                file=self.catalog.path,
-            ) from None
-
-    def _pricing_name(self, provider: str) -> str:
-        # Pricing sources know providers by their registered name (`mock`), not by the
-        # catalog key a user chose for one (`offline: {plugin: mock}`).
-        return self._priced_as.get(provider) or self.catalog.plugin_of(provider)
+        return self.adapters.built()
 
     # -- redaction and audit ------------------------------------------------------------
 
@@ -536,52 +461,12 @@ class Hub:
     def candidate(self, alias: str) -> Candidate:
         """What routers know about ``alias``: capabilities, price, context window, tags,
         and whether its circuit is open."""
-        known = self._candidates.get(alias)
-        if known is None:
-            known = self._candidates[alias] = self._describe(self._handle(alias))
-        handle = self._handles.get(alias)
-        if isinstance(handle, ModelHandle):
-            breaker = self.pipeline.breakers.of(handle)
-            if breaker is not None and breaker.state == "open":
-                return attrs.evolve(known, available=False)
-        return known
-
-    def _describe(self, handle: ModelHandle | GroupHandle) -> Candidate:
-        if isinstance(handle, GroupHandle):
-            members = [self.candidate(member) for member in handle.members]
-            return Candidate(
-                alias=handle.alias,
-                capabilities=frozenset[str]().union(*(m.capabilities for m in members)),
-            )
-        entry = self.plugins.provider(self.catalog.plugin_of(handle.provider_name))
-        capabilities = {str(c) for c in entry.load().capabilities}
-        info = self.model_info(handle.provider_name, handle.model)
-        if info is not None and info.capabilities:
-            capabilities &= set(info.capabilities) | {"chat", "stream", "batch"}
-        quoted = handle.quote()
-        return Candidate(
-            alias=handle.alias,
-            target=handle.config.target,
-            capabilities=frozenset(capabilities),
-            price=quoted.effective(),
-            price_tier=quoted.tier,
-            context_window=info.context_window if info is not None else None,
-            tags=handle.config.tags,
-        )
+        return self._candidates.of(alias)
 
     def model_info(self, provider: str, model: str) -> ModelInfo | None:
         """What the installed pricing sources that list models know of ``provider/model``
         (the best tier first), or ``None``."""
-        name = self._pricing_name(provider)
-        sources = [s for s in self.plugins.pricing_sources() if isinstance(s, ListingSource)]
-        for source in by_tier(sources):
-            index = self._listings.get((id(source), name))
-            if index is None:
-                index = {info.model: info for info in source.models(name)}
-                self._listings[(id(source), name)] = index
-            if model in index:
-                return index[model]
-        return None
+        return self._candidates.model_info(provider, model)
 
     def routing_context(self, request: Request, aliases: Sequence[str]) -> RoutingContext:
         """What a router is told about ``request`` and the ``aliases`` it may choose."""
@@ -840,17 +725,17 @@ class Hub:
         """Close pooled connections (of this loop and of the sync loop), adapters, the
         response cache's store and what plugins configured for this hub."""
         await self._close_configured()
-        for adapter in list(self._adapters.values()):
+        for adapter in self.adapters.built().values():
             await adapter.aclose()
         if self.response_cache is not None:
             await self.response_cache.aclose()
-        await self._pool.aclose()
+        await self.adapters.pool.aclose()
         if self._loop_thread is not None:
             import asyncio
 
             thread, self._loop_thread = self._loop_thread, None
             await asyncio.wrap_future(
-                asyncio.run_coroutine_threadsafe(self._pool.aclose(), thread.loop)
+                asyncio.run_coroutine_threadsafe(self.adapters.pool.aclose(), thread.loop)
             )
             thread.stop()
 
@@ -860,8 +745,8 @@ class Hub:
             self._loop().run(self._close_configured())
         if self._loop_thread is not None:
             thread = self._loop_thread
-            thread.run(self._pool.aclose())
-            for adapter in list(self._adapters.values()):
+            thread.run(self.adapters.pool.aclose())
+            for adapter in self.adapters.built().values():
                 thread.run(adapter.aclose())
             if self.response_cache is not None:
                 thread.run(self.response_cache.aclose())
