@@ -69,6 +69,23 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
+def _forget(session: aiohttp.ClientSession) -> None:
+    """Let go of the session of a transport dropped without being closed (an adapter
+    built by hand, a hub never closed), quietly, as httpx's own clients were.
+
+    Detached, the session does not say "Unclosed client session". Its connector, still
+    holding connections once their loop has ended (an ``asyncio.run`` that did not
+    close the hub), would say "Unclosed connector" through that loop's error handler:
+    marked closed first, it says nothing, and the sockets close with their transports.
+    A connector whose loop still runs is left to close its connections itself."""
+    connector = session.connector
+    session.detach()
+    loop = getattr(connector, "_loop", None)
+    close = getattr(connector, "_close", None)
+    if loop is not None and loop.is_closed() and callable(close):
+        close()
+
+
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests with one aiohttp session, made on the first request (on
     the loop the client serves). ``proxy`` is the proxy URL for every request, if any."""
@@ -82,11 +99,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self.session is None:
             connector = aiohttp.TCPConnector(ssl=self._ssl, limit=256)
             self.session = aiohttp.ClientSession(connector=connector)
-            # An adapter built by hand, or a hub, dropped without being closed: its
-            # session would say "Unclosed client session" when collected, which httpx's
-            # own clients never did. Detached, it says nothing; an idle connector
-            # has nothing to close, and one holding connections closes them.
-            weakref.finalize(self, self.session.detach)
+            weakref.finalize(self, _forget, self.session)
         timeout = request.extensions.get("timeout", {})
         data: Any
         try:

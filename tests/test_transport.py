@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
+import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -197,3 +200,42 @@ async def test_credentials_in_the_url_go_as_a_header_never_in_the_request(
     assert "S3cret" not in head.split("\r\n")[0]
     assert "Basic YWRtaW46UzNjcmV0" in head  # admin:S3cret, as httpx's own transport sends
     await pool.aclose()
+
+
+def test_a_pool_never_closed_says_nothing_when_its_loop_has_ended() -> None:
+    # httpx's own clients, dropped unclosed, were silent; a script that runs
+    # asyncio.run(main()) and forgets hub.aclose() must not print "Unclosed ..." either.
+    script = textwrap.dedent(
+        """
+        import asyncio, gc
+        from relay_core.http import HttpClient, HttpPool
+        from relay_core.providers import ProviderSettings
+
+        BODY = b'{"ok": true}'
+        ANSWER = b"HTTP/1.1 200 OK\\r\\ncontent-length: %d\\r\\n\\r\\n%s" % (len(BODY), BODY)
+
+        async def main():
+            async def serve(reader, writer):
+                await reader.readuntil(b"\\r\\n\\r\\n")
+                writer.write(ANSWER)
+                await writer.drain()
+                await asyncio.sleep(3600)  # keeps the connection open, as a server does
+
+            server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            pool = HttpPool()
+            client = HttpClient(
+                pool, ProviderSettings(name="acme"), base_url=f"http://127.0.0.1:{port}"
+            )
+            assert await client.json("GET", "/") == {"ok": True}
+
+        asyncio.run(main())
+        gc.collect()
+        print("answered")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "answered", done.stderr
+    assert "Unclosed" not in done.stderr, done.stderr
