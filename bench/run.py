@@ -586,32 +586,45 @@ def versions() -> dict[str, str]:
 
 # Written by hand after reading a run; kept here so that a rerun does not drop them.
 NOTES = """\
-- Full mode on a 2-core machine with nothing else running; the per-call section was
-  rerun alone afterwards with the clients taking turns (`--only per_call`). Ratios
-  within one table are the figures to read; absolute times move with the machine.
-- Per call, Relay sits between raw httpx and the openai SDK: async 1.25x raw httpx,
-  0.6x the SDK, 0.18x LiteLLM; sync 2.2x raw httpx (the sync API runs the async client
-  on a loop thread; 1.7x in the previous run, before routing, breakers, the response
-  cache and the per-call plugin context joined the pipeline), 0.95x the SDK, 0.26x
-  LiteLLM. Importing relay_core costs 0.04x importing openai and 0.01x importing litellm.
-- Streaming is measured sync and async, each against raw httpx SSE with the same kind
-  of client. Relay's SSE parser is incremental (the first event of a chunk is out before
-  the rest is split) and itself faster than httpx's `iter_lines`; what separates
-  `hub.astream` from raw httpx is the pipeline's nested generators around each event,
-  and for `hub.stream` also the hand-over from the loop thread.
+- One full run (`nox -s bench`) on 2026-12-06, on a 2-core machine with nothing else
+  running (load average 1.0 when it started; the bench server, the clients and the
+  job share the two cores). Ratios within one table are the figures to read; absolute
+  times move with the machine.
+- Per call, async: `hub.achat` takes the time of a bare `httpx.AsyncClient` call (1.00x)
+  and 0.57x the openai SDK's. Relay sends through httpx over aiohttp, which is 0.68x
+  httpx's own transport. Against a bare client over that same transport, the pipeline,
+  the adapter's wire mapping and the default-on plugins add 1.47x.
+- Per call, sync: `hub.chat` is 1.69x a bare sync `httpx.Client` and 0.71x the SDK. The
+  sync API runs the async call on the hub's loop thread, and the hop costs one wake-up
+  each way; the rest is the async call above.
+- Plugins: a hub with every plugin installed and none configured costs 0.95x (sync) and
+  1.11x (async) a hub with only the provider's plugin. Two plugins are on as soon as
+  they are installed, which is their design: relay-redact (a fast path skips prose no
+  detector could match) and relay-otel (spans are skipped while no OpenTelemetry
+  provider is set). Their layers are therefore in the chain, while the others'
+  (guardrails, audit, cache, breakers) are not.
+- Streaming, async: the first token comes 1.16x after raw httpx SSE's, and tokens flow at
+  0.60x its rate. Sync: 1.67x and 0.63x. Relay's SSE parser is incremental and no slower
+  than httpx's `iter_lines`, and the pipeline passes each event through one generator,
+  however many layers there are. The remaining cost per event is the adapter's:
+  relay-openai-compat decodes each chunk's JSON, re-encodes it when it normalises
+  usage, and relay-openai decodes it again. Each event is then assembled twice, once by
+  relay-openai's parser and once by the compat adapter's. For `hub.stream`, add the
+  hand-over from the loop thread.
 - The engine's baseline is a hand-written asyncio loop over as many httpx clients as
   Relay's pool gives the engine (one per 16 calls in flight, so 4 at concurrency 64 and
-  16 at 256): one shared `httpx.AsyncClient` would be no baseline, since httpcore 1.0.9's
-  pool matches requests to connections in quadratic time and collapses at 64 calls and
-  more (encode/httpcore#1035). Neither reaches the bound, which on two cores shared by
-  the server, the client and the job's bookkeeping is out of reach.
-- Peak RSS stays flat as jobs grow, 36 to 38 MiB from 10,000 to 1,000,000 requests: the
+  16 at 256). One shared `httpx.AsyncClient` would be no baseline: httpcore's pool
+  matches requests to connections in quadratic time and collapses at 64 calls and more
+  (encode/httpcore#1035). The engine reaches 1.31x that loop at concurrency 64 and 1.40x
+  at 256, because it sends through aiohttp. At 16 it reaches 0.84x: there the job's own
+  bookkeeping (the workspace, the cache key, results written as they come) shows.
+- Peak RSS stays flat as jobs grow: 38 to 40 MiB from 10,000 to 1,000,000 requests. The
   engine holds at most twice its concurrency in requests, each worker writes its answer
   before taking another, and inputs and outputs are streamed JSONL.
-- relay-serve adds about 4 ms per call against an instant upstream (two HTTP hops
-  instead of one) and streams at a fifth of the direct rate; a real provider's latency
-  dwarfs the first, the second is worth profiling (uvicorn's h11 parser, a JSON encode
-  per chunk)."""
+- relay-serve adds about 1.3 ms per call against an instant upstream (two HTTP hops
+  instead of one), and streams at about a quarter of the direct rate. A real provider's
+  latency dwarfs the first; the second is worth profiling (uvicorn's h11 parser, and a
+  JSON encode per chunk)."""
 
 
 def ratio(value: float, baseline: float | None) -> str:
