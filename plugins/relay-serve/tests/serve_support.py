@@ -146,3 +146,18 @@ def parse_metrics(text: str) -> dict[str, float]:
         assert found, f"not an exposition line: {line!r}"
         samples[found[1] + (found[2] or "")] = float(found[3])
     return samples
+
+
+CHAT = "/v1/chat/completions"
+HELLO = {"model": "fast", "messages": [{"role": "user", "content": "hi"}]}
+# A model whose provider records every call it gets.
+RECORDED = {"model": "trouble/ProviderUnavailable", "messages": [{"role": "user", "content": "x"}]}
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    """The error of an answer in OpenAI's error shape (which it asserts)."""
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    error: dict[str, Any] = body["error"]
+    return error

@@ -12,9 +12,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
-from serve_support import CATALOG, Served, TroublePlugin, TroubleProvider
+from serve_support import (
+    CATALOG,
+    CHAT,
+    HELLO,
+    RECORDED,
+    Served,
+    TroublePlugin,
+    TroubleProvider,
+    error_of,
+)
 
 import relay_mock
 import relay_serve
@@ -23,18 +31,6 @@ from relay_serve import ServeSettings, create_app
 from relay_serve._wire import MAX_DEPTH
 
 Serve = Callable[..., Served]
-CHAT = "/v1/chat/completions"
-# A model whose provider records every call it gets.
-RECORDED = {"model": "trouble/ProviderUnavailable", "messages": [{"role": "user", "content": "x"}]}
-HELLO = {"model": "fast", "messages": [{"role": "user", "content": "hi"}]}
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"message", "type", "param", "code"}
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 # ---------------------------------------------------------------------------- body size

@@ -12,15 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from serve_support import CATALOG, Served, TroubleProvider
+from serve_support import CATALOG, CHAT, HELLO, Served, TroubleProvider, error_of
 
 from relay_core.log import configure_logging
 from relay_serve import ApiKey, ServeSettings
 
 Serve = Callable[..., Served]
-CHAT = "/v1/chat/completions"
 KEY = "sk-relay-CANARYkey0123456789abcdefXYZ"
-HELLO = {"model": "fast", "messages": [{"role": "user", "content": "hi"}]}
 
 
 def keyed(requests_per_minute: int | None = None) -> ServeSettings:
@@ -29,14 +27,6 @@ def keyed(requests_per_minute: int | None = None) -> ServeSettings:
 
 def auth(key: str = KEY) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
-
-
-def error_of(response: httpx.Response) -> dict[str, Any]:
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"message", "type", "param", "code"}
-    error: dict[str, Any] = body["error"]
-    return error
 
 
 # ---------------------------------------------------------------------------- bad input
