@@ -382,8 +382,10 @@ def _too_large(size: int) -> str:
 def parse_catalog(text: str, *, path: str = "<string>") -> Catalog:
     """Check catalog text; ``path`` is only used in error messages."""
     # A character is at most 4 bytes: shorter text cannot be over the limit.
-    if len(text) > MAX_CATALOG_BYTES // 4 and len(text.encode("utf-8")) > MAX_CATALOG_BYTES:
-        raise ConfigError(_too_large(len(text.encode("utf-8"))), file=path)
+    if len(text) > MAX_CATALOG_BYTES // 4:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_CATALOG_BYTES:
+            raise ConfigError(_too_large(size), file=path)
     data, positions = _read_yaml(text, path)
     if data is None:
         data = {}
