@@ -192,7 +192,7 @@ def reliability(session: nox.Session) -> None:
     """Faults, kills, hostile input and leaked keys (docs/reliability.md); CI runs the
     small form, `-- full` the big one. Figures go to build/reliability/; `-- --update-docs`
     publishes them (reliability/results-*.json, docs/reliability.md)."""
-    plugins = ("relay-mock", "relay-openai", "relay-openai-compat", "relay-serve")
+    plugins = ("relay-audit", "relay-mock", "relay-openai", "relay-openai-compat", "relay-serve")
     session.install(
         "pytest>=8",
         "hypothesis>=6",
