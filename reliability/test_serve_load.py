@@ -555,7 +555,12 @@ def test_serve_survives_slowloris(tmp_path: Path) -> None:
     # Counted on the server's side: a connection the client sees as open may never have
     # left the kernel's full accept queue, and takes none of the server's files.
     assert files_after <= files_before + 2, (files_before, files_after)
+    # A connection can also wait in that full queue for SYN-ACKs resent after 1 and 3
+    # seconds before the server ever sees it (seen: 5 of 39,000 held 6.9 s): so nearly
+    # all, not every one, are closed within the timeout; a server that did not enforce
+    # it would hold them all.
     assert attack.lifetimes
-    assert max(attack.lifetimes) < HEADER_TIMEOUT + 2.0, sorted(attack.lifetimes)[-5:]
+    held_long = [t for t in attack.lifetimes if t >= HEADER_TIMEOUT + 2.0]
+    assert len(held_long) * 100 <= len(attack.lifetimes), sorted(attack.lifetimes)[-5:]
     # And the log stayed a few lines long.
     assert log_size <= LOG_AT_MOST, (log_size, log_tail)
