@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from relay_core.config import RouteWhen as RouteWhen
     from relay_core.config import load_catalog as load_catalog
     from relay_core.config import parse_catalog as parse_catalog
+    from relay_core.embeddings import EmbeddingRequest as EmbeddingRequest
+    from relay_core.embeddings import EmbeddingResponse as EmbeddingResponse
     from relay_core.errors import AuthenticationError as AuthenticationError
     from relay_core.errors import BatchInputError as BatchInputError
     from relay_core.errors import CircuitOpen as CircuitOpen
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from relay_core.pricing import compute_cost as compute_cost
     from relay_core.providers import BatchLimits as BatchLimits
     from relay_core.providers import Capability as Capability
+    from relay_core.providers import EmbeddingLimits as EmbeddingLimits
     from relay_core.providers import ErrorRule as ErrorRule
     from relay_core.providers import Provider as Provider
     from relay_core.providers import ProviderSettings as ProviderSettings
@@ -84,6 +87,7 @@ if TYPE_CHECKING:
     from relay_core.routing import RoutingContext as RoutingContext
     from relay_core.secrets import Secret as Secret
     from relay_core.streaming import StreamAssembler as StreamAssembler
+    from relay_core.tokens import TokenCount as TokenCount
     from relay_core.tools import FunctionToolset as FunctionToolset
     from relay_core.tools import ToolOutput as ToolOutput
     from relay_core.tools import Toolset as Toolset

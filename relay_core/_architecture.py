@@ -27,6 +27,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "relay_core.secrets",
             "relay_core.errors",
             "relay_core.types",
+            "relay_core.embeddings",
+            "relay_core.tokens",
             "relay_core.capabilities",
             "relay_core.lazy",
             "relay_core.log",
@@ -129,6 +131,9 @@ DEFERRED_CORE: dict[tuple[str, str], str] = {
     ("relay_core.types", "relay_core.serialize"): (
         "Request.fingerprint(): the converter is built from these types, so it cannot be "
         "imported while they are being defined; the public method stays where users call it"
+    ),
+    ("relay_core.embeddings", "relay_core.serialize"): (
+        "EmbeddingRequest.fingerprint(), as Request.fingerprint()"
     ),
     ("relay_core.types", "relay_core.schema"): (
         "ResponseSchema.from_type(): the schema generator walks these types (and the "

@@ -35,6 +35,12 @@ class Capability(str, enum.Enum):
     back in a conversation. Nothing requires it: for a provider without it, the hub
     leaves those parts out of the request (see :func:`relay_core.hub.without_server_tools`)."""
 
+    EMBEDDINGS = "embeddings"
+    """Turns texts into vectors (:meth:`Provider.embed <relay_core.providers.Provider.embed>`)."""
+    TOKEN_COUNT = "token_count"
+    """Counts a prompt's tokens exactly (:meth:`Provider.count_tokens
+    <relay_core.providers.Provider.count_tokens>`); without it the hub estimates."""
+
     def __str__(self) -> str:
         return self.value
 

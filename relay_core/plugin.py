@@ -57,6 +57,11 @@ if TYPE_CHECKING:
     from relay_core.credentials import (
         resolve_credential,
     )
+    from relay_core.embeddings import (
+        EmbeddingRequest,
+        EmbeddingResponse,
+        InputType,
+    )
     from relay_core.errors import (
         AuthenticationError,
         BatchInputError,
@@ -129,6 +134,7 @@ if TYPE_CHECKING:
     from relay_core.providers import (
         BatchLimits,
         Capability,
+        EmbeddingLimits,
         ErrorRule,
         Provider,
         ProviderSettings,
@@ -161,6 +167,9 @@ if TYPE_CHECKING:
         StreamAssembler,
         closing_stream,
         parse_sse,
+    )
+    from relay_core.tokens import (
+        TokenCount,
     )
     from relay_core.tools import (
         ToolOutput,
@@ -238,6 +247,9 @@ __all__ = [
     "CredentialError",
     "CredentialRef",
     "DocumentPart",
+    "EmbeddingLimits",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
     "EndEvent",
     "ErrorInfo",
     "ErrorRule",
@@ -247,6 +259,7 @@ __all__ = [
     "HttpClient",
     "HttpPool",
     "ImagePart",
+    "InputType",
     "InvalidRequestError",
     "ItemRow",
     "ItemState",
@@ -299,6 +312,7 @@ __all__ = [
     "ThinkingDelta",
     "ThinkingPart",
     "Timeout",
+    "TokenCount",
     "Tool",
     "ToolCallDelta",
     "ToolCallPart",
@@ -351,11 +365,14 @@ __all__ = [
 
 # Where each name lives, grouped by module: the one place a re-export is added.
 _MODULES: dict[str, tuple[str, ...]] = {
+    "relay_core.embeddings": ("EmbeddingRequest", "EmbeddingResponse", "InputType"),
     "relay_core.hookspecs": ("hookimpl",),
     "relay_core.lazy": ("lazy_exports",),
+    "relay_core.tokens": ("TokenCount",),
     "relay_core.providers": (
         "BatchLimits",
         "Capability",
+        "EmbeddingLimits",
         "ErrorRule",
         "Provider",
         "ProviderSettings",
@@ -496,12 +513,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "RefreshableSource",
     ),
     "relay_core.routing": ("estimate_prompt_tokens",),
-    "relay_core.hub": (
-        "merge_kwargs",
-    ),
-    "relay_core.pipeline": (
-        "parse_structured",
-    ),
+    "relay_core.hub": ("merge_kwargs",),
+    "relay_core.pipeline": ("parse_structured",),
     "relay_core.jsonschema": (
         "DEFINITIONS",
         "UnresolvedReference",

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from attrs import field, frozen
 
 from relay_core.capabilities import Capability
+from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse
 from relay_core.errors import ConfigError, ProviderError, UnsupportedCapability
 from relay_core.serialize import unstructure
 from relay_core.types import BatchItem, ProviderBatch, Request, Response, StreamEvent
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchLimits",
     "Capability",
+    "EmbeddingLimits",
     "ErrorRule",
     "Provider",
     "ProviderSettings",
@@ -112,6 +114,18 @@ class BatchLimits:
 
 
 @frozen(kw_only=True)
+class EmbeddingLimits:
+    """What one embedding call may hold. The core splits a bigger request into calls
+    within these and joins the vectors back in order, so an adapter's ``embed`` never
+    receives more. ``max_tokens`` is measured by the core's estimate of each input
+    (about four characters a token, rounded up); ``None`` means no limit.
+    """
+
+    max_inputs: int | None = None
+    max_tokens: int | None = None
+
+
+@frozen(kw_only=True)
 class ProviderSettings:
     """The resolved settings of one configured provider, as the adapter receives them.
 
@@ -142,6 +156,8 @@ class Provider:
     - ``default_base_url``: used when the catalog gives no ``base_url``.
     - ``error_rules``: the classification table for failed answers (see :class:`ErrorRule`).
     - ``batch_limits``: the most one provider batch may hold (see :class:`BatchLimits`).
+    - ``embedding_limits``: the most one embedding call may hold (see
+      :class:`EmbeddingLimits`).
     - ``batch_metadata``: whether :meth:`list_batches` reports the ``metadata`` given to
       :meth:`submit_batch` (in a metadata field, a display name, an input file's name...).
     - ``system_only``: whether the provider answers a request that has a system prompt
@@ -160,6 +176,7 @@ class Provider:
     error_rules: ClassVar[Sequence[ErrorRule]] = ()
     # Not a ClassVar: an adapter may set its own per instance, from its options.
     batch_limits: BatchLimits = BatchLimits()
+    embedding_limits: EmbeddingLimits = EmbeddingLimits()
     batch_metadata: ClassVar[bool] = True
     system_only: ClassVar[bool] = False
 
@@ -213,6 +230,25 @@ class Provider:
         deltas, and ``self.http.stream_sse`` to read the provider's server-sent events.
         """
         raise self.unsupported(Capability.STREAM, request)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """Return one vector per input, in order, for ``request.inputs``.
+
+        Declare ``Capability.EMBEDDINGS``. Fill ``vectors``, ``usage`` (input tokens),
+        ``model`` and ``raw``; the core adds cost, latency, ``provider`` and
+        ``custom_id``, and has already split the inputs to respect
+        ``embedding_limits``. Send ``dimensions`` where the provider takes it and raise
+        ``self.unsupported(Capability.EMBEDDINGS, ...)`` never for it: a model that
+        cannot shorten its vectors answers with the provider's own error. Map
+        ``input_type`` where the provider takes a purpose; ignore it otherwise.
+        """
+        raise self.unsupported(Capability.EMBEDDINGS)
+
+    async def count_tokens(self, request: Request) -> int:
+        """The input tokens ``request`` would use, counted by the provider (its count
+        endpoint) or its own tokenizer. Declare ``Capability.TOKEN_COUNT``; without it
+        the hub estimates and says so (:class:`~relay_core.tokens.TokenCount`)."""
+        raise self.unsupported(Capability.TOKEN_COUNT, request)
 
     # -- batches ------------------------------------------------------------------------
     #

@@ -124,6 +124,10 @@ class TextPart:
     text: str
     signature: str | None = None
     citations: tuple[Citation, ...] = field(default=(), converter=_to_citations)
+    cache: bool = field(default=False, kw_only=True)
+    """A prompt-cache breakpoint after this part: the provider may cache the prompt up
+    to here (Anthropic's ``cache_control``, Bedrock's ``cachePoint``). Providers that
+    cache on their own (OpenAI) ignore it and report cached tokens in the usage."""
 
 
 def _one_source(instance: ImagePart | DocumentPart, _: attrs.Attribute[Any], __: object) -> None:
@@ -145,6 +149,7 @@ class ImagePart:
     data: bytes | None = field(default=None, kw_only=True, repr=_bytes_size)
     media_type: str | None = field(default=None, kw_only=True, validator=_one_source)
     detail: Literal["auto", "low", "high"] | None = field(default=None, kw_only=True)
+    cache: bool = field(default=False, kw_only=True)
 
     @classmethod
     def from_path(cls, path: str | Path) -> ImagePart:
@@ -166,6 +171,7 @@ class DocumentPart:
     data: bytes | None = field(default=None, kw_only=True, repr=_bytes_size)
     media_type: str = field(default="application/pdf", kw_only=True, validator=_one_source)
     name: str | None = field(default=None, kw_only=True)
+    cache: bool = field(default=False, kw_only=True)
 
     @classmethod
     def from_path(cls, path: str | Path) -> DocumentPart:
@@ -206,6 +212,7 @@ class ToolResultPart:
     content: str
     name: str | None = None
     is_error: bool = False
+    cache: bool = field(default=False, kw_only=True)
 
     @classmethod
     def from_value(
@@ -316,6 +323,8 @@ class Message:
 
     role: Role
     content: tuple[Part, ...] = field(converter=_to_parts)
+    cache: bool = field(default=False, kw_only=True)
+    """A prompt-cache breakpoint after this message's last part (as :attr:`TextPart.cache`)."""
 
     @classmethod
     def user(cls, *content: str | Part) -> Message:
@@ -517,6 +526,10 @@ class Request:
     custom_id: str | None = None
     tags: tuple[str, ...] = field(default=(), converter=_to_tuple)
     metadata: dict[str, Any] = field(factory=dict)
+    cache_system: bool = False
+    """A prompt-cache breakpoint after the system prompt (as :attr:`TextPart.cache`)."""
+    cache_tools: bool = False
+    """A prompt-cache breakpoint after the tool definitions (as :attr:`TextPart.cache`)."""
 
     @classmethod
     def from_prompt(cls, prompt: str, *, model: str = "", **kwargs: Any) -> Request:

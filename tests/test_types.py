@@ -97,6 +97,8 @@ REQUEST = t.Request(
     custom_id="row-17",
     tags=["eval", "paris"],
     metadata={"dataset": "cities", "row": 17},
+    cache_system=True,
+    cache_tools=True,
 )
 TOOL_RUN = t.ToolRun(
     call=t.ToolCallPart("c1", "add", {"a": 2}),
@@ -114,14 +116,18 @@ TOOL_STEP = t.ToolStep(
 # (checked by test_examples_set_every_field), so a field the wire format drops fails.
 EXAMPLES: list[Any] = [
     t.TextPart("héllo ✓"),
-    t.TextPart("signed", signature="c2lnLXRleHQ="),
+    t.TextPart("signed", signature="c2lnLXRleHQ=", cache=True),
     t.ImagePart(url="https://example.com/cat.png", media_type="image/png", detail="low"),
-    t.ImagePart(data=b"\x89PNG\r\n\x1a\n\x00\xff", media_type="image/png", detail="high"),
+    t.ImagePart(
+        data=b"\x89PNG\r\n\x1a\n\x00\xff", media_type="image/png", detail="high", cache=True
+    ),
     t.DocumentPart(url="https://example.com/a.pdf", media_type="application/x-pdf", name="a.pdf"),
-    t.DocumentPart(data=b"%PDF-1.7\n\x00\x01", media_type="text/plain", name="notes.txt"),
+    t.DocumentPart(
+        data=b"%PDF-1.7\n\x00\x01", media_type="text/plain", name="notes.txt", cache=True
+    ),
     t.ToolCallPart("call_1", "get_weather", {"city": "Paris", "units": ["c"], "n": 2}),
     t.ToolCallPart("call_9", "now", signature="c2lnLWNhbGw="),
-    t.ToolResultPart("call_1", "it failed", name="get_weather", is_error=True),
+    t.ToolResultPart("call_1", "it failed", name="get_weather", is_error=True, cache=True),
     t.ThinkingPart("step by step", signature="sig==", redacted=True),
     t.ServerToolCallPart("mcptoolu_1", "ask", {"q": "x"}, server="deepwiki"),
     t.ServerToolResultPart(
@@ -137,7 +143,7 @@ EXAMPLES: list[Any] = [
         data={"type": "web_search_result_location", "encrypted_index": "Eo8B"},
     ),
     t.TextPart("cited", citations=[t.Citation(url="https://example.com")]),
-    t.Message("assistant", [t.ThinkingPart("hm"), "Hello", t.ToolCallPart("c", "f")]),
+    t.Message("assistant", [t.ThinkingPart("hm"), "Hello", t.ToolCallPart("c", "f")], cache=True),
     CONFIG,
     WEATHER,
     SCHEMA,

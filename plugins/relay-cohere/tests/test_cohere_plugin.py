@@ -25,6 +25,9 @@ from relay_core import (
     UnsupportedCapability,
 )
 
+# Declared by the adapters that gain embeddings and exact token counts (issue 22).
+NOT_YET = {Capability.EMBEDDINGS, Capability.TOKEN_COUNT}
+
 
 def test_in_code_registration_gives_the_adapter() -> None:
     registry = PluginRegistry(autoload=False)
@@ -37,7 +40,7 @@ def test_the_declared_settings() -> None:
     assert CohereProvider.name == "cohere"
     assert CohereProvider.api_key_env == "CO_API_KEY"
     assert CohereProvider.default_base_url == "https://api.cohere.com"
-    assert CohereProvider.capabilities == frozenset(Capability) - {
+    assert CohereProvider.capabilities == frozenset(Capability) - NOT_YET - {
         Capability.BATCH,
         Capability.SERVER_TOOLS,
     }

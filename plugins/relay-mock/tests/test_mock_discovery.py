@@ -15,6 +15,9 @@ import relay_mock
 from relay_core import Capability, ModelPrice, PluginRegistry, compute_cost
 from relay_mock._provider import MockProvider
 
+# Declared by the adapters that gain embeddings and exact token counts (issue 22).
+NOT_YET = {Capability.EMBEDDINGS, Capability.TOKEN_COUNT}
+
 
 def _python(code: str, **env: str) -> Any:
     """Run ``code`` in a fresh interpreter (no RELAY_* steering) and parse its JSON."""
@@ -79,7 +82,7 @@ def test_in_code_registration_gives_the_provider_and_the_price_list() -> None:
 
 def test_the_adapter_declares_every_capability_and_needs_no_key() -> None:
     assert MockProvider.name == "mock"
-    assert MockProvider.capabilities == frozenset(Capability)
+    assert MockProvider.capabilities == frozenset(Capability) - NOT_YET
     assert MockProvider.api_key_env is None
 
 
