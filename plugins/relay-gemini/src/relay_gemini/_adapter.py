@@ -26,6 +26,9 @@ from relay_core.plugin import (
     Capability,
     ConfigError,
     ContextWindowExceeded,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorRule,
     InvalidRequestError,
     MalformedResponse,
@@ -41,7 +44,7 @@ from relay_core.plugin import (
     jsonl,
     parse_lines,
 )
-from relay_gemini import batches, events, parse
+from relay_gemini import batches, embeddings, events, parse
 from relay_gemini.parse import GENERATED_ID_PREFIX
 from relay_gemini.payload import REASONING_BUDGETS, method_path, payload
 from relay_gemini.rpc import http_status, timestamp_seconds
@@ -73,6 +76,7 @@ class GeminiProvider(Provider):
             Capability.DOCUMENTS,
             Capability.THINKING,
             Capability.BATCH,
+            Capability.EMBEDDINGS,
         }
     )
     api_key_env = "GEMINI_API_KEY"
@@ -104,6 +108,9 @@ class GeminiProvider(Provider):
     # share of the per-model enqueued-token quota, at the size of the other batch APIs'.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=2_000_000_000)
     batch_metadata = True
+    # batchEmbedContents takes at most 100 requests; each text is cut at the model's
+    # 2,048 tokens, so there is no per-call token limit to split on.
+    embedding_limits = EmbeddingLimits(max_inputs=embeddings.MAX_INPUTS)
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
@@ -141,6 +148,16 @@ class GeminiProvider(Provider):
         async with closing_stream(sse), closing_stream(parsed):
             async for event in parsed:
                 yield event
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        body = await self.http.json(
+            "POST",
+            method_path(request.model, "batchEmbedContents"),
+            json=embeddings.payload(request),
+            headers=self._headers(),
+            model=request.model,
+        )
+        return embeddings.response(body, request, self.settings.name)
 
     # -- batches --------------------------------------------------------------------------
 
