@@ -22,12 +22,16 @@ import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from relay_cohere import _embeddings
 from relay_core.plugin import (
     AuthenticationError,
     Capability,
     ConfigError,
     ContextWindowExceeded,
     DocumentPart,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     EndEvent,
     ErrorRule,
     FinishReason,
@@ -132,6 +136,7 @@ class CohereProvider(Provider):
             Capability.VISION,
             Capability.DOCUMENTS,
             Capability.THINKING,
+            Capability.EMBEDDINGS,
         }
     )
     # What Cohere's SDK reads (it also falls back to COHERE_API_KEY, undocumented; the
@@ -153,6 +158,8 @@ class CohereProvider(Provider):
         # Not implemented: asking again will not change that.
         ErrorRule(InvalidRequestError, status=501),
     )
+    # 96 texts a call; each text is truncated (or refused) by the model on its own.
+    embedding_limits = EmbeddingLimits(max_inputs=_embeddings.MAX_INPUTS)
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
@@ -194,6 +201,16 @@ class CohereProvider(Provider):
         async with closing_stream(events), closing_stream(parsed):
             async for event in parsed:
                 yield event
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        body = await self.http.json(
+            "POST",
+            _embeddings.PATH,
+            json=_embeddings.payload(request),
+            headers=self._headers(request.model),
+            model=request.model,
+        )
+        return _embeddings.response(body, request, self.settings.name)
 
     # -- request ------------------------------------------------------------------------
 
