@@ -55,11 +55,17 @@ from relay_core.plugin import (
     schema_errors,
 )
 from relay_openai.chat import OpenAIProvider
+from relay_openai.embeddings import EncodingFormat
 
 if TYPE_CHECKING:
     from relay_core.plugin import HttpClient, SamplingLimits
 
-__all__ = ["DeepSeekProvider", "OpenAICompatProvider", "OpenRouterProvider"]
+__all__ = [
+    "DeepSeekProvider",
+    "EmbeddingServerProvider",
+    "OpenAICompatProvider",
+    "OpenRouterProvider",
+]
 
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _STRUCTURED_MODES = ("json_schema", "json_object")
@@ -139,6 +145,10 @@ class OpenAICompatProvider(OpenAIProvider):
     # answer, usage chunk and data: [DONE] included, with no finish_reason: the stream
     # is complete, and sending the paid call again would not change that.
     done_ends_stream: ClassVar[bool] = True
+    # Compatible servers all answer decimal floats, and not every one reads
+    # encoding_format (older Ollama, Together): none is sent. Profiles that declare
+    # Capability.EMBEDDINGS use relay-openai's POST /embeddings as it is.
+    embedding_encoding: ClassVar[EncodingFormat | None] = None
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         options = settings.options
@@ -330,3 +340,11 @@ class OpenRouterProvider(OpenAICompatProvider):
     """OpenRouter: also takes PDF documents as ``file`` content parts, as OpenAI does."""
 
     capabilities = _BASE_CAPABILITIES | {Capability.DOCUMENTS}
+
+
+class EmbeddingServerProvider(OpenAICompatProvider):
+    """A server that also embeds at ``POST /embeddings``: the generic entry, Ollama and
+    llama.cpp (started with ``--embeddings``). Ollama takes ``dimensions`` (older versions
+    ignore it, which the adapter reports as an error rather than return longer vectors)."""
+
+    capabilities = _BASE_CAPABILITIES | {Capability.EMBEDDINGS}

@@ -77,7 +77,7 @@ def read_file_name(name: Any) -> tuple[int, dict[str, Any]]:
 class TogetherProvider(OpenAICompatProvider):
     """Together: chat as any compatible server, and batches through its Batch API."""
 
-    capabilities = _BASE_CAPABILITIES | {Capability.BATCH}
+    capabilities = _BASE_CAPABILITIES | {Capability.BATCH, Capability.EMBEDDINGS}
     # Together's documented limits: 50,000 requests and 100 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=100_000_000)
     batch_metadata: ClassVar[bool] = True

@@ -160,7 +160,7 @@ def _tail(path: Path) -> str:
 class VLLMProvider(OpenAICompatProvider):
     """vLLM: chat and streams at ``base_url``; batches through ``vllm run-batch``."""
 
-    capabilities = _BASE_CAPABILITIES | {Capability.BATCH}
+    capabilities = _BASE_CAPABILITIES | {Capability.BATCH, Capability.EMBEDDINGS}
     # The runner streams its input and output, so a batch holds whatever the disk does.
     batch_limits: BatchLimits = BatchLimits()
     batch_metadata: ClassVar[bool] = True

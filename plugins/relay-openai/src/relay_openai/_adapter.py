@@ -26,6 +26,9 @@ from relay_core.plugin import (
     BatchState,
     Capability,
     ConfigError,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorRule,
     InvalidRequestError,
     MalformedResponse,
@@ -45,7 +48,7 @@ from relay_core.plugin import (
     parse_lines,
     within_limits,
 )
-from relay_openai import chat, responses
+from relay_openai import chat, embeddings, responses
 from relay_openai._batch import BATCH_DONE, batch_state, batch_view, json_object, output_item
 from relay_openai._models import MODEL_FAMILIES, ModelFamily, model_family, sampling_limits
 from relay_openai._schema import without_strict_nulls
@@ -77,6 +80,7 @@ class OpenAIProvider(Provider):
             Capability.DOCUMENTS,
             Capability.THINKING,
             Capability.BATCH,
+            Capability.EMBEDDINGS,
         }
     )
     # Declared as the base class does, so subclasses (relay-openai-compat) may override.
@@ -88,6 +92,13 @@ class OpenAIProvider(Provider):
     error_rules: ClassVar[Sequence[ErrorRule]] = (ErrorRule(NotFoundError, code="model_not_found"),)
     # The Batch API's documented limits: 50,000 requests and 200 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
+    # POST /embeddings takes 2,048 inputs and 300,000 tokens (summed) per request. The
+    # core's estimate, four characters a token, undercounts text that tokenizes densely
+    # (code, non-Latin scripts): a third of the budget is kept as margin.
+    embedding_limits = EmbeddingLimits(max_inputs=2048, max_tokens=200_000)
+    # How vectors travel: base64 float32, as OpenAI's own SDK asks, is a third of the
+    # bytes of decimal text. None sends no encoding_format (servers default to float).
+    embedding_encoding: ClassVar[embeddings.EncodingFormat | None] = "base64"
     batch_metadata: ClassVar[bool] = True
     # Both APIs answer a system prompt alone (a system or developer message; instructions).
     system_only: ClassVar[bool] = True
@@ -204,6 +215,32 @@ class OpenAIProvider(Provider):
         async with closing_stream(events), closing_stream(parsed):
             async for event in parsed:
                 yield event
+
+    # -- embeddings ---------------------------------------------------------------------
+
+    def embedding_payload(self, request: EmbeddingRequest) -> tuple[str, dict[str, Any]]:
+        """The endpoint path and the JSON body this adapter sends for ``request``."""
+        extra = dict(request.provider_kwargs)
+        # Relay's own key (the chat API choice) means nothing here and never goes out.
+        own = extra.pop(_OWN_KWARGS, None) or {}
+        if not isinstance(own, Mapping) or not set(own) <= _OWN_KWARGS_KEYS:
+            raise InvalidRequestError(
+                f"provider_kwargs[{_OWN_KWARGS!r}] takes only {sorted(_OWN_KWARGS_KEYS)}, "
+                f"got {own!r}",
+                provider=self.settings.name,
+                model=request.model,
+            )
+        body = embeddings.payload(request, encoding_format=self.embedding_encoding, extra=extra)
+        return "/embeddings", body
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        if not self.supports(Capability.EMBEDDINGS):
+            raise self.unsupported(Capability.EMBEDDINGS)
+        path, body = self.embedding_payload(request)
+        answer = await self.http.json(
+            "POST", path, json=body, headers=self._headers(), model=request.model
+        )
+        return embeddings.parse(answer, request, provider=self.settings.name)
 
     # -- batches ------------------------------------------------------------------------
     #

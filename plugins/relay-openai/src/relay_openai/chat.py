@@ -12,7 +12,8 @@ keep their meaning across minor versions; relay-openai's private modules do not.
   :func:`parse` (an answer as a Relay response) and :func:`events` (a stream's SSE
   events as Relay's stream events, ending with the whole response).
 
-The Responses API's wire is :mod:`relay_openai.responses`.
+The Responses API's wire is :mod:`relay_openai.responses`, embeddings'
+:mod:`relay_openai.embeddings`.
 
 Importing :class:`OpenAIProvider` from here imports the adapter and httpx with it:
 import it from an adapter module, never from a plugin's entry point.
