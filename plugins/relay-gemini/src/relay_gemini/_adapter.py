@@ -104,6 +104,9 @@ class GeminiProvider(Provider):
     # share of the per-model enqueued-token quota, at the size of the other batch APIs'.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=2_000_000_000)
     batch_metadata = True
+    # Implicit caching: Gemini reports cachedContentTokenCount by itself; marks are not
+    # sent (explicit cachedContents are not mapped: see the README).
+    prompt_caching = "automatic"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)

@@ -91,6 +91,8 @@ class MistralProvider(Provider):
     # file (read as 512 * 10**6 bytes, the smaller meaning of "MB").
     batch_limits = BatchLimits(max_requests=100_000, max_bytes=512 * 10**6)
     batch_metadata = True
+    # Mistral takes no cache marks; it reports prompt_tokens_details.cached_tokens.
+    prompt_caching = "automatic"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
