@@ -330,6 +330,7 @@ def models_inspect(alias: str) -> None:
         adapter = entry.load()
         info["plugin"] = entry.plugin
         info["capabilities"] = sorted(str(c) for c in adapter.capabilities)
+        info["prompt_caching"] = adapter.prompt_caching
         hub = state.hub()
         quoted = hub.get(alias).quote()
         info["price"] = unstructure(quoted.price) if quoted.price else None
@@ -423,6 +424,7 @@ def _provider_rows() -> list[dict[str, Any]]:
                 "plugin": entry.plugin,
                 "distribution": distributions.get(entry.plugin),
                 "capabilities": sorted(str(c) for c in adapter.capabilities),
+                "prompt_caching": adapter.prompt_caching,
                 "key": env or "",
                 "key_set": bool(env and os.environ.get(env)) if env else None,
             }

@@ -21,7 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from attrs import field, frozen
 
@@ -163,6 +163,16 @@ class Provider:
     - ``system_only``: whether the provider answers a request that has a system prompt
       and no message (OpenAI does; Anthropic wants at least one message). The hub refuses
       such a request before the call for an adapter that does not declare it.
+    - ``prompt_caching``: how the provider caches prompts. ``"breakpoints"``: it caches
+      up to the marks the request carries (``cache=True`` on a part or a message,
+      ``Request.cache_system``, ``Request.cache_tools``), which the adapter maps to its
+      wire form (Anthropic's ``cache_control``, Bedrock's ``cachePoint``).
+      ``"automatic"``: it caches on its own and reports cache reads in the usage
+      (OpenAI, Gemini); the marks are not sent. ``"none"`` (the default): no prompt
+      cache. Marks are never an error: adapters that do not use them ignore them.
+      Whatever the mode, map the cache reads and writes the provider reports into
+      ``Usage.cached_input_tokens`` and ``Usage.cache_write_tokens``, both counted
+      inside ``input_tokens``.
 
     Every method receives a :class:`Request` whose ``model`` is the provider's own model
     name (``gpt-4.1``, not ``openai/gpt-4.1``) and whose ``config`` already merges the
@@ -179,6 +189,7 @@ class Provider:
     embedding_limits: EmbeddingLimits = EmbeddingLimits()
     batch_metadata: ClassVar[bool] = True
     system_only: ClassVar[bool] = False
+    prompt_caching: ClassVar[Literal["breakpoints", "automatic", "none"]] = "none"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         """The hub passes its pooled client; an adapter built by hand (in a test) gets a

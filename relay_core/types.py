@@ -327,17 +327,18 @@ class Message:
     """A prompt-cache breakpoint after this message's last part (as :attr:`TextPart.cache`)."""
 
     @classmethod
-    def user(cls, *content: str | Part) -> Message:
-        return cls("user", content)
+    def user(cls, *content: str | Part, cache: bool = False) -> Message:
+        """A user turn; ``cache=True`` puts a prompt-cache breakpoint after it."""
+        return cls("user", content, cache=cache)
 
     @classmethod
-    def assistant(cls, *content: str | Part) -> Message:
-        return cls("assistant", content)
+    def assistant(cls, *content: str | Part, cache: bool = False) -> Message:
+        return cls("assistant", content, cache=cache)
 
     @classmethod
-    def tool(cls, *results: ToolResultPart) -> Message:
+    def tool(cls, *results: ToolResultPart, cache: bool = False) -> Message:
         """A message carrying tool results, in answer to an assistant's tool calls."""
-        return cls("tool", results)
+        return cls("tool", results, cache=cache)
 
     @property
     def text(self) -> str:

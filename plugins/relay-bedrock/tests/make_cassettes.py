@@ -82,6 +82,7 @@ def error(error_type: str, message: str) -> dict[str, str]:
 
 USER = {"role": "user", "content": [{"text": "What is the capital of France?"}]}
 SYSTEM = [{"text": "Be brief."}]
+CACHE_POINT = {"cachePoint": {"type": "default"}}
 WEATHER_SPEC = {
     "toolSpec": {
         "name": "get_weather",
@@ -294,6 +295,29 @@ def cassettes() -> dict[str, list[dict[str, Any]]]:
                 converse(
                     {"text": "Paris."},
                     usage={"inputTokens": 19, "outputTokens": 4, "totalTokens": 23},
+                ),
+            ),
+        ],
+        "converse_cache": [
+            interaction(
+                "POST",
+                converse_url,
+                {
+                    "messages": [{**USER, "content": [*USER["content"], CACHE_POINT]}],
+                    "system": [*SYSTEM, CACHE_POINT],
+                    "toolConfig": {"tools": [WEATHER_SPEC, CACHE_POINT]},
+                },
+                200,
+                converse(
+                    {"text": "Paris."},
+                    usage={
+                        "inputTokens": 3,
+                        "outputTokens": 4,
+                        "totalTokens": 1341,
+                        "cacheReadInputTokens": 1024,
+                        "cacheWriteInputTokens": 310,
+                        "cacheDetails": [{"inputTokens": 310, "ttl": "5m"}],
+                    },
                 ),
             ),
         ],

@@ -122,6 +122,8 @@ class AnthropicProvider(Provider):
     batch_limits = BATCH_LIMITS
     # Anthropic keeps no caller data with a batch: the core matches by time and count.
     batch_metadata = False
+    # cache_control on the marked blocks (messages.payload); the README says how.
+    prompt_caching = "breakpoints"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)

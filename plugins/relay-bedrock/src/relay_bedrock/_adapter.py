@@ -134,6 +134,8 @@ class BedrockProvider(Provider):
     )
     # No key is required: without one, requests are signed with AWS credentials.
     api_key_env = None
+    # cachePoint blocks in Converse, cache_control on Claude's InvokeModel route.
+    prompt_caching = "breakpoints"
     # The endpoint depends on the region: built per call (``base_url`` overrides it).
     default_base_url = None
     # For answers that name no error type (a proxy's) and for errors whose type leaves

@@ -143,6 +143,8 @@ class CohereProvider(Provider):
     # core reads one variable, so write `api_key: $env.COHERE_API_KEY` for that one).
     api_key_env = "CO_API_KEY"
     default_base_url = "https://api.cohere.com"
+    # Cohere takes no cache marks; it reports usage.cached_tokens.
+    prompt_caching = "automatic"
     error_rules = (
         # "too many tokens: max tokens must be less than or equal to 4096, the maximum
         # output for this model": the max_tokens setting is wrong, not the prompt.

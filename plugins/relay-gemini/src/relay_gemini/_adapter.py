@@ -111,6 +111,9 @@ class GeminiProvider(Provider):
     # batchEmbedContents takes at most 100 requests; each text is cut at the model's
     # 2,048 tokens, so there is no per-call token limit to split on.
     embedding_limits = EmbeddingLimits(max_inputs=embeddings.MAX_INPUTS)
+    # Implicit caching: Gemini reports cachedContentTokenCount by itself; marks are not
+    # sent (explicit cachedContents are not mapped: see the README).
+    prompt_caching = "automatic"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)

@@ -99,6 +99,8 @@ class MistralProvider(Provider):
     # documents no count limit; the core's estimate (four characters a token)
     # undercounts dense text, so the budget keeps a quarter as margin.
     embedding_limits = EmbeddingLimits(max_tokens=12_000)
+    # Mistral takes no cache marks; it reports prompt_tokens_details.cached_tokens.
+    prompt_caching = "automatic"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)

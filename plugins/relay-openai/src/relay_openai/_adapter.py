@@ -102,6 +102,9 @@ class OpenAIProvider(Provider):
     batch_metadata: ClassVar[bool] = True
     # Both APIs answer a system prompt alone (a system or developer message; instructions).
     system_only: ClassVar[bool] = True
+    # OpenAI caches long prompt prefixes by itself and reports prompt_tokens_details.
+    # cached_tokens; cache marks are not sent (azure and the compat family inherit this).
+    prompt_caching: ClassVar[Literal["breakpoints", "automatic", "none"]] = "automatic"
     # Whether a Chat Completions stream that reached ``data: [DONE]`` without any
     # finish_reason is whole (the reason then inferred: tool_calls when the answer holds
     # tool calls, else stop). OpenAI always sends one, so its absence means a broken
