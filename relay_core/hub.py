@@ -584,7 +584,7 @@ class Hub:
     async def achat_routed(
         self,
         router: Router,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         aliases: Sequence[str] | None = None,
         cache: bool | None = None,
@@ -605,7 +605,7 @@ class Hub:
     def chat_routed(
         self,
         router: Router,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         aliases: Sequence[str] | None = None,
         cache: bool | None = None,

@@ -29,6 +29,7 @@ from relay_core import (
     PluginRegistry,
     RelayClient,
     Request,
+    Route,
     TextPart,
     ThinkingPart,
     ToolCallPart,
@@ -58,6 +59,13 @@ PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 # ---------------------------------------------------------------------------- call forms
 
 
+class FirstAlias:
+    """A router that tries the aliases in the order given."""
+
+    def route(self, request: Request, context: Any) -> Route:
+        return Route(order=tuple(context.aliases), reason="first")
+
+
 @pytest.mark.parametrize("conversation", [PIRATE, CLASSIC], ids=["pirate", "classic"])
 @pytest.mark.parametrize(
     "call",
@@ -70,6 +78,7 @@ PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
         lambda hub, m: list(hub.get("fast").stream(messages=m))[-1].response,
         lambda hub, m: hub.run_tools("fast", messages=m, toolsets=[]),
         lambda hub, m: hub.chat(messages=m),  # the catalog's default model
+        lambda hub, m: hub.chat_routed(FirstAlias(), messages=m, aliases=["fast"]),
     ],
     ids=[
         "chat",
@@ -80,6 +89,7 @@ PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
         "handle-stream",
         "tools",
         "default",
+        "routed",
     ],
 )
 def test_the_openai_quickstart_messages_work_unchanged(
