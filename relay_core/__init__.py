@@ -67,6 +67,9 @@ if TYPE_CHECKING:
     from relay_core.hub import Hub as Hub
     from relay_core.hub import ModelHandle as ModelHandle
     from relay_core.log import configure_logging as configure_logging
+    from relay_core.messages import Conversation as Conversation
+    from relay_core.messages import openai_messages as openai_messages
+    from relay_core.messages import parse_messages as parse_messages
     from relay_core.plugins import PluginRegistry as PluginRegistry
     from relay_core.plugins import PluginWarning as PluginWarning
     from relay_core.pricing import ModelInfo as ModelInfo

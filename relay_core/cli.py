@@ -543,12 +543,17 @@ def chat(
 ) -> None:
     """Send PROMPT to ALIAS (an alias or provider/model) and print the answer.
 
-    PROMPT "-" reads the prompt from standard input. With --toolset, the model may call
-    the toolsets' tools: each tool run is listed on standard error.
+    PROMPT "-" reads the prompt from standard input: text, or a JSON list of messages
+    (OpenAI's or Anthropic's form, or an object with "messages", as a Chat Completions
+    body has). With --toolset, the model may call the toolsets' tools: each tool run is
+    listed on standard error.
     """
+    conversation: Any = prompt
     if prompt == "-":
-        prompt = sys.stdin.read()
+        conversation = _stdin_prompt(sys.stdin.read())
     options: dict[str, Any] = {"system": system} if system else {}
+    if isinstance(conversation, list):
+        options["messages"], conversation = conversation, None
     for item in params:
         key, sep, value = item.partition("=")
         if not sep:
@@ -562,7 +567,7 @@ def chat(
             if stream:
                 raise click.UsageError("--stream does not apply to the tool loop (--toolset)")
             response = hub.run_tools(
-                alias, prompt, toolsets=list(toolsets), max_steps=max_steps, **options
+                alias, conversation, toolsets=list(toolsets), max_steps=max_steps, **options
             )
             for number, step in enumerate(response.steps, 1):
                 for run in step.runs:
@@ -575,22 +580,38 @@ def chat(
             if response.metadata["tool_loop"]["stopped"] == "max_steps":
                 click.echo(f"stopped after {max_steps} model calls (--max-steps)", err=True)
         elif stream and not as_json:
-            for event in hub.stream(alias, prompt, **options):
+            for event in hub.stream(alias, conversation, **options):
                 if isinstance(event, TextDelta):
                     click.echo(event.text, nl=False)
                 elif isinstance(event, EndEvent):
                     click.echo()
             return
         elif stream:
-            for event in hub.stream(alias, prompt, **options):
+            for event in hub.stream(alias, conversation, **options):
                 click.echo(json.dumps(unstructure(event) | {"type": event.TAG}))
             return
         else:
-            response = hub.chat(alias, prompt, **options)
+            response = hub.chat(alias, conversation, **options)
     if as_json:
         click.echo(json.dumps(unstructure(response), indent=2, default=str))
     else:
         click.echo(response.text or json.dumps([unstructure(c) for c in response.tool_calls]))
+
+
+def _stdin_prompt(text: str) -> Any:
+    """What ``relay chat ALIAS -`` read: a list of messages when the text is JSON of
+    one (a list of objects, or an object with ``messages``), else the text itself."""
+    if not text.lstrip().startswith(("[", "{")):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text  # a prompt that merely starts with a bracket
+    if isinstance(value, dict) and "messages" in value:
+        return value["messages"]
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return value
+    return text
 
 
 # ---------------------------------------------------------------------------- batch

@@ -47,6 +47,7 @@ from relay_core.errors import (
     UnsupportedCapability,
 )
 from relay_core.log import Logger, get_logger
+from relay_core.messages import parse_messages, parse_system
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
 from relay_core.plugins import PluginRegistry
 from relay_core.pricing import ModelInfo, PriceQuote, cost_of, quote
@@ -85,7 +86,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Prompt = str | Message | Sequence[Message] | Request
+Prompt = str | Message | Mapping[str, Any] | Sequence[Message | Mapping[str, Any]] | Request
+"""What the call forms take as the prompt: text (one user turn), a message, or a list of
+messages as :class:`Message` values or role/content dicts in OpenAI's or Anthropic's
+form (see :func:`relay_core.parse_messages`), or a whole :class:`Request`."""
 
 _GENERATION_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig))
 
@@ -105,12 +109,30 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
     """A :class:`Request` from the convenient call forms.
 
     ``prompt`` is a string (one user turn), a message, a list of messages, or a whole
-    request. ``options`` are Request fields (``system``, ``tools``, ``custom_id``...) or
+    request. Messages are :class:`Message` values or dicts in OpenAI's or Anthropic's
+    form (``{"role": "user", "content": "Hi"}``, content parts, ``tool_calls``,
+    ``tool`` messages, content blocks with ``cache_control``), read by
+    :func:`relay_core.parse_messages`: their ``system``/``developer`` messages join
+    ``system`` (after it). ``messages=`` takes the same list, instead of ``prompt``.
+    ``system`` is text, or Anthropic's list of text blocks.
+
+    ``options`` are Request fields (``system``, ``tools``, ``custom_id``...) or
     GenerationConfig fields (``temperature``, ``max_tokens``...), which override
     ``config``. ``response_schema`` takes a JSON Schema dict, a :class:`ResponseSchema`,
     or an attrs class or Pydantic model, whose instance the response then carries as
-    ``parsed``.
+    ``parsed``. A mistake in the messages is an :class:`InvalidRequestError` naming
+    where it is (``messages[2].content[1].image_url``).
     """
+    custom_id = options.get("custom_id")
+    name = "prompt"
+    if options.get("messages") is not None:
+        if prompt is not None:
+            raise InvalidRequestError(
+                "give the conversation as the prompt or as messages=, not both",
+                custom_id=custom_id,
+            )
+        prompt, name = options.pop("messages"), "messages"
+    options.pop("messages", None)
     generation = {k: options.pop(k) for k in list(options) if k in _GENERATION_FIELDS}
     schema = options.get("response_schema")
     if isinstance(schema, dict):
@@ -121,22 +143,17 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
         raise InvalidRequestError(
             "response_schema must be a JSON Schema object, a ResponseSchema or a class, "
             f"not {type(schema).__name__}",
-            custom_id=options.get("custom_id"),
+            custom_id=custom_id,
         )
     if "tools" in options:
         options["tools"] = tuple(_tool(t, i) for i, t in enumerate(options["tools"] or ()))
+    if isinstance(options.get("system"), list):
+        options["system"], cached = parse_system(options["system"], custom_id=custom_id)
+        options["cache_system"] = options.get("cache_system", False) or cached
     if isinstance(prompt, Request):
         request = attrs.evolve(prompt, model=prompt.model or model, **options)
     else:
-        if prompt is None:
-            messages: tuple[Message, ...] = ()
-        elif isinstance(prompt, str):
-            messages = (Message.user(prompt),)
-        elif isinstance(prompt, Message):
-            messages = (prompt,)
-        else:
-            messages = tuple(prompt)
-        request = Request(messages=messages, model=model, **options)
+        request = Request(messages=_messages(prompt, name, options), model=model, **options)
     if generation:
         request = attrs.evolve(
             request, config=request.config.merged(GenerationConfig(**generation))
@@ -147,6 +164,27 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
             custom_id=request.custom_id,
         )
     return request
+
+
+def _messages(prompt: Prompt | None, name: str, options: dict[str, Any]) -> tuple[Message, ...]:
+    """The messages of a prompt that is not a Request; the system messages of a list
+    are added to ``options["system"]``."""
+    if prompt is None:
+        return ()
+    if isinstance(prompt, str):
+        return (Message.user(prompt),)
+    if isinstance(prompt, Message):
+        return (prompt,)
+    items = [prompt] if isinstance(prompt, Mapping) else prompt
+    if isinstance(items, Sequence) and all(isinstance(item, Message) for item in items):
+        return tuple(cast("Sequence[Message]", items))
+    conversation = parse_messages(items, custom_id=options.get("custom_id"), name=name)
+    if conversation.system is not None:
+        given = options.get("system")
+        options["system"] = f"{given}\n\n{conversation.system}" if given else conversation.system
+    if conversation.cache_system:
+        options["cache_system"] = True
+    return conversation.messages
 
 
 def merge_kwargs(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -546,7 +584,7 @@ class Hub:
     async def achat_routed(
         self,
         router: Router,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         aliases: Sequence[str] | None = None,
         cache: bool | None = None,
@@ -567,7 +605,7 @@ class Hub:
     def chat_routed(
         self,
         router: Router,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         aliases: Sequence[str] | None = None,
         cache: bool | None = None,

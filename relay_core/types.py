@@ -349,6 +349,13 @@ class Message:
     def tool_calls(self) -> tuple[ToolCallPart, ...]:
         return tuple(p for p in self.content if isinstance(p, ToolCallPart))
 
+    def to_openai(self) -> list[dict[str, Any]]:
+        """This message as OpenAI Chat Completions messages: one, or one per tool
+        result (see :func:`relay_core.openai_messages`, which adds the system prompt)."""
+        from relay_core.messages import message_to_openai
+
+        return message_to_openai(self)
+
 
 # ---------------------------------------------------------------------------- request
 

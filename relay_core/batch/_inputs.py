@@ -19,8 +19,9 @@ import cattrs
 from attrs import frozen
 
 from relay_core.batch._types import BatchRequest
-from relay_core.errors import BatchInputError, RelayError
+from relay_core.errors import BatchInputError, ProviderError, RelayError
 from relay_core.hub import build_request
+from relay_core.messages import parse_messages
 from relay_core.serialize import structure, validation_leaves
 from relay_core.types import GenerationConfig, Request
 
@@ -142,6 +143,7 @@ def _request(item: Any, default_model: str | None) -> Request:
         return build_request(
             item.model or default_model or "",
             item.prompt,
+            messages=item.messages,
             system=item.system_prompt,
             custom_id=item.id,
             provider_kwargs=passthrough,
@@ -157,38 +159,54 @@ def _request(item: Any, default_model: str | None) -> Request:
 
 
 def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | Request:
-    if "messages" in data:
-        messages = data["messages"]
-        if not isinstance(messages, list) or not all(isinstance(m, Mapping) for m in messages):
-            raise TypeError("messages must be a list of objects like {role, content}")
-        return structure(dict(data), Request)
+    if "messages" in data and ("custom_id" in data or "id" not in data):
+        return _full_request(data)
     unknown = sorted(set(data) - _SHORT_FORM)
     if unknown:
         raise ValueError(
             f"unknown field(s) {', '.join(unknown)}: a request is either the short form "
             f"({', '.join(sorted(_SHORT_FORM))}) or a full request with 'messages'"
         )
-    if "id" not in data or "prompt" not in data:
-        raise ValueError("the short form needs 'id' and 'prompt'")
+    if "id" not in data or ("prompt" in data) == ("messages" in data):
+        raise ValueError("the short form needs 'id' and either 'prompt' or 'messages'")
     return BatchRequest(**data)
+
+
+def _full_request(data: Mapping[str, Any]) -> Request:
+    # The messages may be in OpenAI's or Anthropic's form, whose system messages are
+    # the request's system prompt; the other fields are Relay's own.
+    fields = dict(data)
+    conversation = parse_messages(fields.pop("messages"), custom_id=_id_of(data))
+    request = structure({**fields, "messages": []}, Request)
+    system = request.system
+    if conversation.system is not None:
+        system = f"{system}\n\n{conversation.system}" if system else conversation.system
+    return attrs.evolve(
+        request,
+        messages=conversation.messages,
+        system=system,
+        cache_system=request.cache_system or conversation.cache_system,
+    )
 
 
 # What each field of the short form must hold: a typo'd value is refused here, before it
 # can be stored and fail later when the job reads it back.
 _SHORT_FORM_TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,),
-    "prompt": (str,),
+    "prompt": (str, type(None)),
     "model": (str, type(None)),
     "system_prompt": (str, type(None)),
     "provider_args": (Mapping,),
+    "messages": (list, tuple, type(None)),
 }
+_WANTED = {"provider_args": "a mapping", "messages": "a list of messages"}
 
 
 def _check_short_form(item: BatchRequest) -> None:
     for name, kinds in _SHORT_FORM_TYPES.items():
         value = getattr(item, name)
         if not isinstance(value, kinds):
-            wanted = "a mapping" if name == "provider_args" else "a string"
+            wanted = _WANTED.get(name, "a string")
             raise TypeError(f"{name} must be {wanted}, not {type(value).__name__}")
 
 
@@ -205,6 +223,8 @@ def _reason(error: BaseException) -> str:
     for at, leaf in validation_leaves(error):
         where = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in at)
         text = str(leaf) or type(leaf).__name__
+        if isinstance(leaf, ProviderError):
+            text = leaf.provider_message  # the error names file:line and id itself
         if isinstance(leaf, KeyError) and at:
             text = "missing"
         reason = f"{where.lstrip('.')}: {text}" if where else text

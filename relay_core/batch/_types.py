@@ -29,17 +29,21 @@ class BatchRequest:
     """The short form of a batch request: one prompt, an optional system prompt.
 
     ``id`` becomes the request's ``custom_id``; ``model`` (an alias or
-    ``provider/model``) defaults to the job's. ``provider_args`` are generation settings
-    (``temperature``, ``max_tokens``...) and Request fields (``tools``,
-    ``response_schema``...); anything else goes to the provider untouched as
-    ``provider_kwargs``. Anything this form cannot say, a full :class:`Request` can.
+    ``provider/model``) defaults to the job's. ``messages`` takes a conversation instead
+    of ``prompt`` (one of the two): :class:`~relay_core.Message` values or role/content
+    dicts in OpenAI's or Anthropic's form, as ``hub.chat(messages=...)`` does.
+    ``provider_args`` are generation settings (``temperature``, ``max_tokens``...) and
+    Request fields (``tools``, ``response_schema``...); anything else goes to the
+    provider untouched as ``provider_kwargs``. Anything this form cannot say, a full
+    :class:`Request` can.
     """
 
     id: str
-    prompt: str
+    prompt: str | None = None
     model: str | None = None
     system_prompt: str | None = None
     provider_args: dict[str, Any] = field(factory=dict)
+    messages: list[Any] | None = None
 
 
 @frozen(kw_only=True)
