@@ -707,8 +707,8 @@ def batch_submit(
 ) -> None:
     """Submit the requests in REQUESTS (JSONL) as one job and print it.
 
-    Each line is {"id", "prompt", "system_prompt", "model", "provider_args"} or a full
-    request with "messages" and "custom_id".
+    Each line is {"id", "prompt", "system_prompt", "model", "provider", "provider_args"}
+    or a full request with "messages" and "custom_id".
     """
     with _client(workspace, create=True) as client:
         job = client.submit_batch(

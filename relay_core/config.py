@@ -549,14 +549,27 @@ def _construct(
     return loader.construct_object(node, deep=True)
 
 
+# Fields other tools' catalogs have, with where Relay keeps the same thing: a catalog
+# copied from one of them is mended from the errors alone (docs/migrating.md).
+_MOVED: dict[tuple[str, str], str] = {
+    ("ModelConfig", "credential"): "a key belongs to the model's provider: "
+    "providers.NAME.api_key (a second key for one provider is a second provider entry "
+    "with plugin: NAME)",
+    ("Catalog", "version"): "Relay's catalog has no version: remove it",
+}
+
+
 def _validation_messages(error: BaseException) -> Iterator[tuple[Path_, str]]:
     for at, leaf in validation_leaves(error):
         if isinstance(leaf, cattrs.ForbiddenExtraKeysError):
             known = [a.name for a in attrs.fields(leaf.cl) if not a.metadata.get("internal")]
             for key in sorted(leaf.extra_fields, key=str):
                 close = difflib.get_close_matches(str(key), known, n=1)
+                moved = _MOVED.get((leaf.cl.__name__, str(key)))
                 hint = (
-                    f"; did you mean {close[0]!r}?"
+                    f"; {moved}"
+                    if moved
+                    else f"; did you mean {close[0]!r}?"
                     if close
                     else f"; expected one of {', '.join(known)}"
                 )
