@@ -246,9 +246,11 @@ def test_secret_field_selects_a_json_field_and_names_only_keys() -> None:
     assert KEY not in str(caught.value)
 
 
-def test_relay_validate_resolves_a_secret_manager_reference(
+def test_relay_validate_names_the_plugin_a_secret_manager_scheme_needs(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # As on a machine without the plugin, whether or not this one has it.
+    monkeypatch.setenv("RELAY_BLOCK_PLUGINS", "secrets-vault")
     path = tmp_path / "relay.yaml"
     path.write_text("providers:\n  openai:\n    api_key: vault:secret/data/relay#openai\n")
     result = CliRunner().invoke(cli, ["validate", str(path)])
