@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from relay_core.config import BreakerSettings as BreakerSettings
     from relay_core.config import Catalog as Catalog
     from relay_core.config import CredentialRef as CredentialRef
+    from relay_core.config import CredentialResolver as CredentialResolver
     from relay_core.config import Defaults as Defaults
     from relay_core.config import GroupConfig as GroupConfig
     from relay_core.config import ModelConfig as ModelConfig

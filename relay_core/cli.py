@@ -23,7 +23,7 @@ import click
 
 from relay_core._builtin import keyring_unavailable
 from relay_core.config import Catalog, GroupConfig, load_catalog
-from relay_core.credentials import resolve_credential
+from relay_core.credentials import resolve_api_key
 from relay_core.errors import (
     BatchInputError,
     ConfigError,
@@ -227,7 +227,8 @@ def _check_providers(
             continue
         if config is not None and config.api_key is not None:
             try:
-                resolve_credential(
+                resolve_api_key(
+                    name,
                     config.api_key,
                     state.plugins,
                     where=catalog.where((*at, "api_key")),

@@ -16,6 +16,7 @@ loop is already running (a notebook, an async web handler).
 
 from __future__ import annotations
 
+import difflib
 import threading
 import time
 from collections.abc import (
@@ -36,20 +37,24 @@ from relay_core.calls import CallInfo
 from relay_core.candidates import Candidates
 from relay_core.capabilities import required_capabilities
 from relay_core.config import (
+    ApiKey,
     Catalog,
+    CredentialResolver,
     GroupConfig,
     ModelConfig,
+    api_key_from_code,
     load_catalog,
 )
 from relay_core.errors import (
     ConfigError,
+    CredentialError,
     InvalidRequestError,
     UnsupportedCapability,
 )
 from relay_core.log import Logger, get_logger
 from relay_core.messages import parse_messages, parse_system
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
-from relay_core.plugins import PluginRegistry
+from relay_core.plugins import PluginRegistry, distribution_for
 from relay_core.pricing import ModelInfo, PriceQuote, cost_of, quote
 from relay_core.providers import Capability, Provider
 from relay_core.routing import (
@@ -58,6 +63,7 @@ from relay_core.routing import (
     RoutingContext,
     router_for,
 )
+from relay_core.secrets import Secret
 from relay_core.sections import check_sections, raise_all
 from relay_core.tools import ToolLoop, Toolset
 from relay_core.types import (
@@ -236,6 +242,7 @@ class ModelHandle:
         self.provider_name = config.provider
         self.model = config.model
         self._adapter: Provider | None = None
+        self._generation = -1
 
     router = None  # what tells a model from a group in the pipeline
 
@@ -245,8 +252,11 @@ class ModelHandle:
     @property
     def adapter(self) -> Provider:
         """The provider adapter (built, with credentials resolved, on first use)."""
-        if self._adapter is None:
-            self._adapter = self.hub.adapters.get(self.provider_name)
+        adapters = self.hub.adapters
+        # After hub.refresh_credentials() the adapter is built again, with its key.
+        if self._adapter is None or self._generation != adapters.generation:
+            self._generation = adapters.generation
+            self._adapter = adapters.get(self.provider_name)
         return self._adapter
 
     def prepare(self, request: Request) -> Request:
@@ -368,6 +378,13 @@ class Hub:
     ``hub.plugins.register(obj)``. ``autoload=False`` loads no entry points (for tests
     and for applications that register exactly what they use). ``transport`` replaces
     the network for every provider (``httpx.MockTransport`` in tests).
+
+    ``credentials`` gives providers' keys in code, by provider name (the catalog's key,
+    ``openai``): a :class:`Secret`, a reference string (``$env.NAME``), or a callable
+    returning the key (sync or async; called when the adapter is built, and again after
+    :meth:`refresh_credentials`). They win over the catalog's ``api_key``. A plain
+    string that is not a reference is a :class:`CredentialError`: wrap a key in
+    ``Secret`` so that nothing ever prints it.
     """
 
     def __init__(
@@ -377,18 +394,55 @@ class Hub:
         plugins: PluginRegistry | None = None,
         autoload: bool = True,
         transport: Any = None,
+        credentials: Mapping[str, Secret | CredentialResolver | str] | None = None,
     ) -> None:
         self.catalog = catalog or Catalog()
         self.plugins = plugins or PluginRegistry(autoload=autoload)
+        keys = self._credentials_in_code(credentials or {})
         self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | GroupHandle] = {}
         self._configured = False
         self._configured_plugins: list[object] = []
         self._lock = threading.Lock()
         self._loop_thread: LoopThread | None = None
-        self.adapters = Adapters(self.catalog, self.plugins, transport)
+        self.adapters = Adapters(self.catalog, self.plugins, transport, credentials=keys)
         self.pipeline = Pipeline(self, prepare=self._configure_plugins)
         self._candidates = Candidates(self.adapters, self._handle, self.pipeline.breakers)
+
+    def _credentials_in_code(self, given: Mapping[str, object]) -> dict[str, ApiKey]:
+        keys: dict[str, ApiKey] = {}
+        for provider, value in given.items():
+            key = api_key_from_code(value, f"credentials[{provider!r}]")
+            if key is not None:
+                keys[provider] = key
+        unknown = [name for name in keys if not self._known_provider(name)]
+        if unknown:
+            name = unknown[0]
+            known = sorted({*self.catalog.providers, *self.plugins.providers()})
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; providers: {', '.join(known)}"
+            raise CredentialError(
+                f"credentials names provider {name!r}, which neither the catalog nor an "
+                f"installed plugin knows{hint}"
+            )
+        return keys
+
+    def _known_provider(self, name: str) -> bool:
+        catalog = self.catalog
+        if name in catalog.providers or any(
+            model.provider == name for model in catalog.models.values()
+        ):
+            return True
+        # Entry points load only for a name nothing else settles (cold start).
+        return distribution_for(name) is not None or name in self.plugins.providers()
+
+    def refresh_credentials(self, provider: str | None = None) -> list[str]:
+        """Resolve keys again: the adapters of ``provider`` (default: all) are built
+        anew by the next call, calling their resolver, reading their reference (a
+        secret manager's, past its cache) or environment variable again. For a key
+        rotated while the application runs, e.g. on an :class:`AuthenticationError`.
+        Calls in flight finish with the old key. Returns the providers refreshed."""
+        return self.adapters.refresh(provider)
 
     # asyncio, httpx and logging load on the first call, not when the hub is built.
 
@@ -763,7 +817,7 @@ class Hub:
         """Close pooled connections (of this loop and of the sync loop), adapters, the
         response cache's store and what plugins configured for this hub."""
         await self._close_configured()
-        for adapter in self.adapters.built().values():
+        for adapter in [*self.adapters.built().values(), *self.adapters.retired()]:
             await adapter.aclose()
         if self.response_cache is not None:
             await self.response_cache.aclose()
@@ -784,7 +838,7 @@ class Hub:
         if self._loop_thread is not None:
             thread = self._loop_thread
             thread.run(self.adapters.pool.aclose())
-            for adapter in self.adapters.built().values():
+            for adapter in [*self.adapters.built().values(), *self.adapters.retired()]:
                 thread.run(adapter.aclose())
             if self.response_cache is not None:
                 thread.run(self.response_cache.aclose())

@@ -55,7 +55,9 @@ if TYPE_CHECKING:
         Location,
     )
     from relay_core.credentials import (
+        CachedSecrets,
         resolve_credential,
+        secret_field,
     )
     from relay_core.embeddings import (
         EmbeddingRequest,
@@ -233,6 +235,7 @@ __all__ = [
     "BatchLimits",
     "BatchState",
     "CacheFactory",
+    "CachedSecrets",
     "CallInfo",
     "Capability",
     "Catalog",
@@ -356,6 +359,7 @@ __all__ = [
     "resolve_credential",
     "resolve_ref",
     "schema_errors",
+    "secret_field",
     "structure",
     "subschemas",
     "unstructure",
@@ -486,7 +490,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "redact_url",
         "remember",
     ),
-    "relay_core.credentials": ("resolve_credential",),
+    "relay_core.credentials": ("CachedSecrets", "resolve_credential", "secret_field"),
     "relay_core.config": (
         "Catalog",
         "CredentialRef",
