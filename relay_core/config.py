@@ -28,7 +28,7 @@ from relay_core.errors import ConfigError, UnknownAlias
 from relay_core.pricing import ModelPrice, PricingProfile
 from relay_core.secrets import has_known_key_shape, looks_like_api_key
 from relay_core.serialize import make_converter, validation_leaves
-from relay_core.types import GenerationConfig
+from relay_core.types import GenerationConfig, resolve_aliases
 
 __all__ = [
     "BreakerSettings",
@@ -803,6 +803,16 @@ def _make_strict_converter() -> cattrs.Converter:
         return CredentialRef.parse(value)
 
     conv.register_structure_hook(CredentialRef, structure_ref)
+    params_from_dict = cattrs.gen.make_dict_structure_fn(
+        GenerationConfig, conv, _cattrs_forbid_extra_keys=True
+    )
+
+    def structure_params(value: Any, _: type) -> GenerationConfig:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping, got {type(value).__name__}")
+        return params_from_dict(resolve_aliases(value), GenerationConfig)
+
+    conv.register_structure_hook(GenerationConfig, structure_params)
     model_from_dict = cattrs.gen.make_dict_structure_fn(
         ModelConfig, conv, _cattrs_forbid_extra_keys=True
     )

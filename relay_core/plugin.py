@@ -90,6 +90,7 @@ if TYPE_CHECKING:
         Timeout,
         UnknownAlias,
         UnsupportedCapability,
+        UnsupportedSetting,
         WorkspaceError,
     )
     from relay_core.hookspecs import (
@@ -132,6 +133,7 @@ if TYPE_CHECKING:
         RefreshableSource,
     )
     from relay_core.providers import (
+        BASIC_SETTINGS,
         BatchLimits,
         Capability,
         EmbeddingLimits,
@@ -208,6 +210,7 @@ if TYPE_CHECKING:
         TextPart,
         ThinkingDelta,
         ThinkingPart,
+        TokenLogprob,
         Tool,
         ToolCallDelta,
         ToolCallPart,
@@ -223,6 +226,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BASIC_SETTINGS",
     "DEFINITIONS",
     "REASONING_BUDGETS",
     "AuditEvent",
@@ -313,6 +317,7 @@ __all__ = [
     "ThinkingPart",
     "Timeout",
     "TokenCount",
+    "TokenLogprob",
     "Tool",
     "ToolCallDelta",
     "ToolCallPart",
@@ -324,6 +329,7 @@ __all__ = [
     "UnknownAlias",
     "UnresolvedReference",
     "UnsupportedCapability",
+    "UnsupportedSetting",
     "Usage",
     "UsageEvent",
     "WorkspaceError",
@@ -370,6 +376,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.lazy": ("lazy_exports",),
     "relay_core.tokens": ("TokenCount",),
     "relay_core.providers": (
+        "BASIC_SETTINGS",
         "BatchLimits",
         "Capability",
         "EmbeddingLimits",
@@ -411,6 +418,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "TextPart",
         "ThinkingDelta",
         "ThinkingPart",
+        "TokenLogprob",
         "Tool",
         "ToolCallDelta",
         "ToolCallPart",
@@ -448,6 +456,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "Timeout",
         "UnknownAlias",
         "UnsupportedCapability",
+        "UnsupportedSetting",
         "WorkspaceError",
     ),
     "relay_core.http": (
