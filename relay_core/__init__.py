@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from relay_core.errors import Timeout as Timeout
     from relay_core.errors import UnknownAlias as UnknownAlias
     from relay_core.errors import UnsupportedCapability as UnsupportedCapability
+    from relay_core.errors import UnsupportedSetting as UnsupportedSetting
     from relay_core.errors import WorkspaceError as WorkspaceError
     from relay_core.hookspecs import hookimpl as hookimpl
     from relay_core.hub import Hub as Hub
@@ -122,6 +123,7 @@ if TYPE_CHECKING:
     from relay_core.types import TextPart as TextPart
     from relay_core.types import ThinkingDelta as ThinkingDelta
     from relay_core.types import ThinkingPart as ThinkingPart
+    from relay_core.types import TokenLogprob as TokenLogprob
     from relay_core.types import Tool as Tool
     from relay_core.types import ToolCallDelta as ToolCallDelta
     from relay_core.types import ToolCallPart as ToolCallPart

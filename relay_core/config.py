@@ -28,7 +28,7 @@ from relay_core.errors import ConfigError, CredentialError, UnknownAlias
 from relay_core.pricing import ModelPrice, PricingProfile
 from relay_core.secrets import Secret, has_known_key_shape, looks_like_api_key
 from relay_core.serialize import make_converter, validation_leaves
-from relay_core.types import GenerationConfig
+from relay_core.types import GenerationConfig, resolve_aliases
 
 __all__ = [
     "ApiKey",
@@ -874,6 +874,17 @@ def _make_strict_converter() -> cattrs.Converter:
         return cls is not CredentialRef and CredentialRef in typing.get_args(cls)
 
     conv.register_structure_hook_func(is_api_key, structure_api_key)
+
+    params_from_dict = cattrs.gen.make_dict_structure_fn(
+        GenerationConfig, conv, _cattrs_forbid_extra_keys=True
+    )
+
+    def structure_params(value: Any, _: type) -> GenerationConfig:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping, got {type(value).__name__}")
+        return params_from_dict(resolve_aliases(value), GenerationConfig)
+
+    conv.register_structure_hook(GenerationConfig, structure_params)
     model_from_dict = cattrs.gen.make_dict_structure_fn(
         ModelConfig, conv, _cattrs_forbid_extra_keys=True
     )

@@ -63,11 +63,13 @@ from relay_core.routing import (
     RoutingContext,
     router_for,
 )
+from relay_core.sampling import honoured
 from relay_core.secrets import Secret
 from relay_core.sections import check_sections, raise_all
 from relay_core.tools import ToolLoop, Toolset
 from relay_core.types import (
     SERVER_TOOL_PARTS,
+    SETTING_ALIASES,
     GenerationConfig,
     Message,
     Request,
@@ -75,6 +77,7 @@ from relay_core.types import (
     ResponseSchema,
     StreamEvent,
     Tool,
+    resolve_aliases,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +100,9 @@ Prompt = str | Message | Mapping[str, Any] | Sequence[Message | Mapping[str, Any
 messages as :class:`Message` values or role/content dicts in OpenAI's or Anthropic's
 form (see :func:`relay_core.parse_messages`), or a whole :class:`Request`."""
 
-_GENERATION_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig))
+_GENERATION_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig)) | frozenset(
+    SETTING_ALIASES
+)
 
 
 def _tool(value: Tool | Mapping[str, Any], index: int) -> Tool:
@@ -139,7 +144,12 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
             )
         prompt, name = options.pop("messages"), "messages"
     options.pop("messages", None)
-    generation = {k: options.pop(k) for k in list(options) if k in _GENERATION_FIELDS}
+    try:
+        generation = resolve_aliases(
+            {k: options.pop(k) for k in list(options) if k in _GENERATION_FIELDS}
+        )
+    except ValueError as error:
+        raise InvalidRequestError(str(error), custom_id=custom_id) from None
     schema = options.get("response_schema")
     if isinstance(schema, dict):
         options["response_schema"] = ResponseSchema(schema=schema)
@@ -280,6 +290,7 @@ class ModelHandle:
         for capability in sorted(required_capabilities(concrete), key=str):
             if not adapter.supports(capability):
                 raise UnsupportedCapability(self.provider_name, str(capability), model=self.model)
+        concrete = honoured(concrete, adapter.generation_settings, provider=self.provider_name)
         if not concrete.messages and not adapter.system_only:
             raise UnsupportedCapability(
                 self.provider_name,

@@ -92,6 +92,7 @@ if TYPE_CHECKING:
         Timeout,
         UnknownAlias,
         UnsupportedCapability,
+        UnsupportedSetting,
         WorkspaceError,
     )
     from relay_core.hookspecs import (
@@ -134,6 +135,7 @@ if TYPE_CHECKING:
         RefreshableSource,
     )
     from relay_core.providers import (
+        BASIC_SETTINGS,
         BatchLimits,
         Capability,
         EmbeddingLimits,
@@ -210,6 +212,7 @@ if TYPE_CHECKING:
         TextPart,
         ThinkingDelta,
         ThinkingPart,
+        TokenLogprob,
         Tool,
         ToolCallDelta,
         ToolCallPart,
@@ -225,6 +228,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BASIC_SETTINGS",
     "DEFINITIONS",
     "REASONING_BUDGETS",
     "AuditEvent",
@@ -316,6 +320,7 @@ __all__ = [
     "ThinkingPart",
     "Timeout",
     "TokenCount",
+    "TokenLogprob",
     "Tool",
     "ToolCallDelta",
     "ToolCallPart",
@@ -327,6 +332,7 @@ __all__ = [
     "UnknownAlias",
     "UnresolvedReference",
     "UnsupportedCapability",
+    "UnsupportedSetting",
     "Usage",
     "UsageEvent",
     "WorkspaceError",
@@ -374,6 +380,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.lazy": ("lazy_exports",),
     "relay_core.tokens": ("TokenCount",),
     "relay_core.providers": (
+        "BASIC_SETTINGS",
         "BatchLimits",
         "Capability",
         "EmbeddingLimits",
@@ -415,6 +422,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "TextPart",
         "ThinkingDelta",
         "ThinkingPart",
+        "TokenLogprob",
         "Tool",
         "ToolCallDelta",
         "ToolCallPart",
@@ -452,6 +460,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "Timeout",
         "UnknownAlias",
         "UnsupportedCapability",
+        "UnsupportedSetting",
         "WorkspaceError",
     ),
     "relay_core.http": (

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from relay_core.secrets import Secret
 
 __all__ = [
+    "BASIC_SETTINGS",
     "BatchLimits",
     "Capability",
     "EmbeddingLimits",
@@ -75,6 +76,11 @@ def batch_workspace(directory: Path) -> Iterator[None]:
         yield
     finally:
         _workspace.reset(token)
+
+
+BASIC_SETTINGS: frozenset[str] = frozenset({"temperature", "top_p", "max_tokens", "stop", "seed"})
+"""The generation settings an adapter honours unless it declares its own
+(``Provider.generation_settings``)."""
 
 
 @frozen
@@ -160,6 +166,9 @@ class Provider:
       :class:`EmbeddingLimits`).
     - ``batch_metadata``: whether :meth:`list_batches` reports the ``metadata`` given to
       :meth:`submit_batch` (in a metadata field, a display name, an input file's name...).
+    - ``generation_settings``: the :class:`GenerationConfig` settings the provider
+      honours (``reasoning`` is the ``THINKING`` capability's). The hub refuses a call
+      that sets any other with :class:`UnsupportedSetting` before it reaches the adapter.
     - ``system_only``: whether the provider answers a request that has a system prompt
       and no message (OpenAI does; Anthropic wants at least one message). The hub refuses
       such a request before the call for an adapter that does not declare it.
@@ -190,6 +199,7 @@ class Provider:
     batch_metadata: ClassVar[bool] = True
     system_only: ClassVar[bool] = False
     prompt_caching: ClassVar[Literal["breakpoints", "automatic", "none"]] = "none"
+    generation_settings: ClassVar[frozenset[str]] = BASIC_SETTINGS
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         """The hub passes its pooled client; an adapter built by hand (in a test) gets a

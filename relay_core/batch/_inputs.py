@@ -24,11 +24,11 @@ from relay_core.hub import Hub, build_request
 from relay_core.messages import parse_messages
 from relay_core.plugins import distribution_for
 from relay_core.serialize import structure, validation_leaves
-from relay_core.types import GenerationConfig, Request
+from relay_core.types import SETTING_ALIASES, GenerationConfig, Request
 
 __all__ = ["Located", "line_numbers", "normalise", "qualify", "read_jsonl"]
 
-_GENERATION = frozenset(a.name for a in attrs.fields(GenerationConfig))
+_GENERATION = frozenset(a.name for a in attrs.fields(GenerationConfig)) | frozenset(SETTING_ALIASES)
 _REQUEST_OPTIONS = frozenset({"tools", "tool_choice", "response_schema", "tags", "metadata"})
 _SHORT_FORM = frozenset(a.name for a in attrs.fields(BatchRequest))
 

@@ -105,6 +105,8 @@ class AnthropicProvider(Provider):
             Capability.SERVER_TOOLS,
         }
     )
+    # No seed (left out, as a seed is best effort), penalties or log probabilities.
+    generation_settings = frozenset({"temperature", "top_p", "top_k", "max_tokens", "stop"})
     api_key_env = "ANTHROPIC_API_KEY"
     default_base_url = "https://api.anthropic.com/v1"
     # Only where Anthropic differs from the core's defaults (see the README's table).

@@ -133,6 +133,9 @@ class BedrockProvider(Provider):
         }
     )
     # No key is required: without one, requests are signed with AWS credentials.
+    # Converse's inferenceConfig; a seed is left out (best effort), top_k and the rest
+    # are each model's own (provider_kwargs additionalModelRequestFields).
+    generation_settings = frozenset({"temperature", "top_p", "max_tokens", "stop"})
     api_key_env = None
     # cachePoint blocks in Converse, cache_control on Claude's InvokeModel route.
     prompt_caching = "breakpoints"

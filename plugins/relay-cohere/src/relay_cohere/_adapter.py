@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from relay_cohere import _embeddings
 from relay_core.plugin import (
+    BASIC_SETTINGS,
     AuthenticationError,
     Capability,
     ConfigError,
@@ -141,6 +142,8 @@ class CohereProvider(Provider):
     )
     # What Cohere's SDK reads (it also falls back to COHERE_API_KEY, undocumented; the
     # core reads one variable, so write `api_key: $env.COHERE_API_KEY` for that one).
+    # Cohere's logprobs come per token id without alternatives; not mapped yet.
+    generation_settings = BASIC_SETTINGS | {"top_k", "frequency_penalty", "presence_penalty"}
     api_key_env = "CO_API_KEY"
     default_base_url = "https://api.cohere.com"
     # Cohere takes no cache marks; it reports usage.cached_tokens.
@@ -238,8 +241,11 @@ class CohereProvider(Provider):
             ("max_tokens", config.max_tokens),
             ("temperature", config.temperature),
             ("p", config.top_p),
+            ("k", config.top_k),
             ("stop_sequences", list(config.stop) if config.stop else None),
             ("seed", config.seed),
+            ("frequency_penalty", config.frequency_penalty),
+            ("presence_penalty", config.presence_penalty),
         ):
             if value is not None:
                 payload[key] = value

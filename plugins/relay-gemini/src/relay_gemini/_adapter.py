@@ -20,6 +20,7 @@ from urllib.parse import quote
 import attrs
 
 from relay_core.plugin import (
+    BASIC_SETTINGS,
     AuthenticationError,
     BatchItem,
     BatchLimits,
@@ -79,6 +80,13 @@ class GeminiProvider(Provider):
             Capability.EMBEDDINGS,
         }
     )
+    generation_settings = BASIC_SETTINGS | {
+        "top_k",
+        "frequency_penalty",
+        "presence_penalty",
+        "logprobs",
+        "top_logprobs",
+    }
     api_key_env = "GEMINI_API_KEY"
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
     # Only where Gemini differs from the core's defaults: it answers a bad key with 400

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from relay_core.plugin import (
+    BASIC_SETTINGS,
     AuthenticationError,
     BatchItem,
     BatchLimits,
@@ -77,6 +78,7 @@ class MistralProvider(Provider):
             Capability.EMBEDDINGS,
         }
     )
+    generation_settings = BASIC_SETTINGS | {"frequency_penalty", "presence_penalty"}
     api_key_env = "MISTRAL_API_KEY"
     default_base_url = "https://api.mistral.ai/v1"
     error_rules = (

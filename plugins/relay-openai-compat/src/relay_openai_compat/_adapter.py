@@ -222,6 +222,9 @@ class OpenAICompatProvider(OpenAIProvider):
         # servers know only "system" (a model named o3-... at OpenRouter included).
         if messages and messages[0]["role"] == "developer":
             messages[0]["role"] = "system"
+        if request.config.top_k is not None:
+            # Not OpenAI's: only the servers that declare top_k get here (TOP_K_SETTINGS).
+            payload["top_k"] = request.config.top_k
         if self.max_tokens_field == "max_tokens" and "max_completion_tokens" in payload:
             payload["max_tokens"] = payload.pop("max_completion_tokens")
         schema = request.response_schema
@@ -330,6 +333,11 @@ class OpenAICompatProvider(OpenAIProvider):
             )
 
 
+# The servers that also take top_k, an extension to Chat Completions (vLLM, Together,
+# OpenRouter, ...).
+TOP_K_SETTINGS = OpenAIProvider.generation_settings | {"top_k"}
+
+
 class DeepSeekProvider(OpenAICompatProvider):
     """DeepSeek's API: text only (no image input)."""
 
@@ -340,6 +348,7 @@ class OpenRouterProvider(OpenAICompatProvider):
     """OpenRouter: also takes PDF documents as ``file`` content parts, as OpenAI does."""
 
     capabilities = _BASE_CAPABILITIES | {Capability.DOCUMENTS}
+    generation_settings = TOP_K_SETTINGS
 
 
 class EmbeddingServerProvider(OpenAICompatProvider):

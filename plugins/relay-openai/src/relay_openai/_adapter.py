@@ -21,6 +21,7 @@ from urllib.parse import quote
 import attrs
 
 from relay_core.plugin import (
+    BASIC_SETTINGS,
     BatchItem,
     BatchLimits,
     BatchState,
@@ -83,6 +84,13 @@ class OpenAIProvider(Provider):
             Capability.EMBEDDINGS,
         }
     )
+    # Chat Completions' settings; the Responses API refuses those it lacks, per call.
+    generation_settings: ClassVar[frozenset[str]] = BASIC_SETTINGS | {
+        "frequency_penalty",
+        "presence_penalty",
+        "logprobs",
+        "top_logprobs",
+    }
     # Declared as the base class does, so subclasses (relay-openai-compat) may override.
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"

@@ -54,7 +54,7 @@ DEFAULT_MAX_TOKENS = 4096
 # routes share it.
 THINKING_LIMITS = SamplingLimits(
     reason="extended thinking is on",
-    ranges={"temperature": (1.0, 1.0), "top_p": (0.95, 1.0)},
+    ranges={"temperature": (1.0, 1.0), "top_p": (0.95, 1.0), "top_k": None},
     kwargs=frozenset({"top_k"}),
 )
 # The tool_choice values that leave the model free, the only ones thinking allows.
@@ -102,9 +102,10 @@ def message_payload(
         payload["temperature"] = config.temperature
     if config.top_p is not None:
         payload["top_p"] = config.top_p
+    if config.top_k is not None:
+        payload["top_k"] = config.top_k
     if config.stop:
         payload["stop_sequences"] = list(config.stop)
-    # config.seed is not sent: the Messages API has no seed (see the README).
     if budget is not None:
         payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
     tools = [tool_spec(tool) for tool in request.tools]
