@@ -37,8 +37,6 @@ MARKS = frozenset({"relay", "relay-catalog", "theirs"})
 # Features other work of issue 22 adds; the lead removes each entry (and the page's
 # pending= marks) once the feature is merged, as the strict xfail will demand.
 PENDING = {
-    "messages": "OpenAI-style messages= dicts in hub.chat (issue 22 item 1)",
-    "settings": "top_k, penalties and stop_sequences in GenerationConfig (issue 22 item 6)",
     "embeddings": "hub.embed (issue 22 item 3)",
 }
 

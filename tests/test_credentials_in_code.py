@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import relay_core.cli as cli_module
 from relay_core import (
     Capability,
     Catalog,
@@ -251,6 +252,8 @@ def test_relay_validate_names_the_plugin_a_secret_manager_scheme_needs(
 ) -> None:
     # As on a machine without the plugin, whether or not this one has it.
     monkeypatch.setenv("RELAY_BLOCK_PLUGINS", "secrets-vault")
+    # The CLI keeps one registry per process; another test's may have loaded the plugin.
+    monkeypatch.setattr(cli_module, "_shared_registry", None)
     path = tmp_path / "relay.yaml"
     path.write_text("providers:\n  openai:\n    api_key: vault:secret/data/relay#openai\n")
     result = CliRunner().invoke(cli, ["validate", str(path)])

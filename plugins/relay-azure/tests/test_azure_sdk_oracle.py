@@ -21,7 +21,7 @@ import httpx2
 import openai
 import pytest
 from azure_support import API_VERSION, CASSETTES, CATALOG, DEPLOYMENT, ENDPOINT, KEY, completion
-from openai.types import Batch, FileObject
+from openai.types import Batch, CreateEmbeddingResponse, FileObject
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.chat.completion_create_params import (
     CompletionCreateParamsNonStreaming,
@@ -52,6 +52,7 @@ from relay_core.testing import (
     typed_dict_problems,
     wire_request,
 )
+from relay_openai.embeddings import decode_base64
 
 HEADERS = ("api-key", "authorization", "content-type")
 WEATHER_WIRE = {
@@ -243,7 +244,12 @@ _NO_ERROR_TYPE = (
 ALLOWED: dict[tuple[str, str], str] = {
     **{
         (cassette, "$.type: Field required"): _NO_ERROR_TYPE
-        for cassette in ("deployment_not_found.yaml", "rate_limit.yaml", "unauthorized.yaml")
+        for cassette in (
+            "deployment_not_found.yaml",
+            "embeddings_deployment_not_found.yaml",
+            "rate_limit.yaml",
+            "unauthorized.yaml",
+        )
     },
     ("content_filter_prompt.yaml", "$.type: Input should be a valid string"): _NO_ERROR_TYPE,
     ("batch_submit.yaml", "$.status: Input should be 'uploaded', 'processed' or 'error'"): (
@@ -276,6 +282,14 @@ def answer_problems(method: str, uri: str, status: int, text: str) -> list[str]:
                 for p in model_problems(ChatCompletionChunk, chunk)
             ]
         return model_problems(ChatCompletion, json.loads(text))
+    if path.endswith("/embeddings"):
+        # Asked for base64 (as the SDK asks too), the vectors come as text the SDK
+        # decodes before its type applies.
+        body = json.loads(text)
+        for item in body.get("data") or ():
+            if isinstance(item.get("embedding"), str):
+                item["embedding"] = list(decode_base64(item["embedding"]))
+        return model_problems(CreateEmbeddingResponse, body)
     if path.endswith("/content"):
         problems = []
         for number, line in enumerate(text.splitlines()):
