@@ -45,6 +45,7 @@ from relay_core.plugin import (
     parse_lines,
 )
 from relay_gemini.batches import display_metadata, display_name
+from relay_gemini.count import flat_count_payload
 from relay_gemini.wire import GeminiProvider, http_status, timestamp_seconds
 from relay_vertex._auth import GoogleAuth
 from relay_vertex._client import Endpoints, Options, gcs_parts
@@ -137,6 +138,13 @@ class VertexProvider(GeminiProvider):
         async with closing_stream(events):
             async for event in events:
                 yield event
+
+    async def count_tokens(self, request: Request) -> int:
+        return await super().count_tokens(self._gemini(request))
+
+    def count_payload(self, request: Request) -> dict[str, Any]:
+        # Vertex's CountTokensRequest takes the request's fields at its top level.
+        return flat_count_payload(self.payload(request))
 
     def _gemini(self, request: Request) -> Request:
         """The request with its model as Vertex's Gemini URLs take it."""
