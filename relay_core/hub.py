@@ -313,7 +313,12 @@ class ModelHandle:
     def count_locally(self, concrete: Request) -> TokenCount:
         """The input tokens of a prepared request (:meth:`prepare`) without I/O, for a
         sync hook: the provider's tokenizer where the adapter has one, else the estimate."""
-        local = self.adapter.count_tokens_locally(concrete)
+        adapter = self.adapter
+        local = (
+            adapter.count_tokens_locally(concrete)
+            if adapter.supports(Capability.TOKEN_COUNT)
+            else None
+        )
         if local is not None:
             return self._counted(local, "tokenizer")
         return self._estimated(concrete, f"{self.provider_name} has no local tokenizer")
@@ -329,11 +334,11 @@ class ModelHandle:
         """
         concrete = self.prepare(request)
         adapter = self.adapter
+        if not adapter.supports(Capability.TOKEN_COUNT):
+            return self._estimated(concrete, f"{self.provider_name} cannot count tokens")
         local = adapter.count_tokens_locally(concrete)
         if local is not None:
             return self._counted(local, "tokenizer")
-        if not adapter.supports(Capability.TOKEN_COUNT):
-            return self._estimated(concrete, f"{self.provider_name} cannot count tokens")
         from relay_core.http import RetryPolicy, retrying
 
         policy = RetryPolicy(max_attempts=adapter.settings.max_retries + 1)

@@ -65,6 +65,13 @@ class MissingTokenizer(Provider):
         )
 
 
+class Inheriting(Tokenizing):
+    """Inherits a tokenizer but not the capability (relay-openai-compat's servers)."""
+
+    name = "inheriting"
+    capabilities = frozenset({Capability.CHAT})
+
+
 class ChatOnly(Provider):
     name = "chatonly"
     capabilities = frozenset({Capability.CHAT})
@@ -87,6 +94,7 @@ class Plugin:
         register("tokenizing", Tokenizing)
         register("missing", MissingTokenizer)
         register("chatonly", ChatOnly)
+        register("inheriting", Inheriting)
 
 
 CATALOG = """
@@ -95,6 +103,7 @@ models:
   local: tokenizing/t-1
   nokit: missing/m-1
   plain: chatonly/p-1
+  other: inheriting/llama-3
 groups:
   first: {strategy: fallback, members: [plain, exact]}
 """
@@ -175,3 +184,11 @@ def test_the_estimate_counts_tools_and_is_the_one_routing_uses() -> None:
     with_tool = Request(messages=[Message.user("hi")], tools=[tool])
     assert estimate_tokens(with_tool) > estimate_tokens(bare) + 10
     assert estimate_prompt_tokens is estimate_tokens
+
+
+def test_a_tokenizer_without_the_capability_is_not_used(hub: Hub) -> None:
+    count = hub.count_tokens("other", "hello")
+    assert count.method == "estimate"
+    handle = hub.get("other")
+    concrete = handle.prepare(Request(messages=[Message.user("hello")]))
+    assert handle.count_locally(concrete).exact is False
