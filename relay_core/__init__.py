@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from relay_core.config import BreakerSettings as BreakerSettings
     from relay_core.config import Catalog as Catalog
     from relay_core.config import CredentialRef as CredentialRef
+    from relay_core.config import CredentialResolver as CredentialResolver
     from relay_core.config import Defaults as Defaults
     from relay_core.config import GroupConfig as GroupConfig
     from relay_core.config import ModelConfig as ModelConfig
@@ -62,11 +63,15 @@ if TYPE_CHECKING:
     from relay_core.errors import Timeout as Timeout
     from relay_core.errors import UnknownAlias as UnknownAlias
     from relay_core.errors import UnsupportedCapability as UnsupportedCapability
+    from relay_core.errors import UnsupportedSetting as UnsupportedSetting
     from relay_core.errors import WorkspaceError as WorkspaceError
     from relay_core.hookspecs import hookimpl as hookimpl
     from relay_core.hub import Hub as Hub
     from relay_core.hub import ModelHandle as ModelHandle
     from relay_core.log import configure_logging as configure_logging
+    from relay_core.messages import Conversation as Conversation
+    from relay_core.messages import openai_messages as openai_messages
+    from relay_core.messages import parse_messages as parse_messages
     from relay_core.plugins import PluginRegistry as PluginRegistry
     from relay_core.plugins import PluginWarning as PluginWarning
     from relay_core.pricing import ModelInfo as ModelInfo
@@ -119,6 +124,7 @@ if TYPE_CHECKING:
     from relay_core.types import TextPart as TextPart
     from relay_core.types import ThinkingDelta as ThinkingDelta
     from relay_core.types import ThinkingPart as ThinkingPart
+    from relay_core.types import TokenLogprob as TokenLogprob
     from relay_core.types import Tool as Tool
     from relay_core.types import ToolCallDelta as ToolCallDelta
     from relay_core.types import ToolCallPart as ToolCallPart

@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "infrastructure",
         (
             "relay_core.serialize",
+            "relay_core.messages",
             "relay_core.jsonschema",
             "relay_core.validation",
             "relay_core.schema",
@@ -137,6 +138,10 @@ DEFERRED_CORE: dict[tuple[str, str], str] = {
     ),
     ("relay_core.embeddings", "relay_core.serialize"): (
         "EmbeddingRequest.fingerprint(), as Request.fingerprint()"
+    ),
+    ("relay_core.types", "relay_core.messages"): (
+        "Message.to_openai(): the converter reads and writes these types; the public "
+        "method stays where users call it"
     ),
     ("relay_core.types", "relay_core.schema"): (
         "ResponseSchema.from_type(): the schema generator walks these types (and the "

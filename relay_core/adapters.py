@@ -1,13 +1,20 @@
 """The adapters of one hub: each catalog provider's adapter, built with its settings and
-credentials on the first call that needs it, over the hub's HTTP pool."""
+credentials on the first call that needs it, over the hub's HTTP pool.
+
+A provider's key comes, first found first: from the hub's ``credentials=`` (code), the
+catalog's ``api_key`` (a reference; in a catalog built in code also a Secret or a
+resolver), the adapter's environment variable. It is resolved when the adapter is
+built; :meth:`Adapters.refresh` drops adapters so that the next call builds them again
+with their keys resolved anew (a rotated key, without restarting the application)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from relay_core.config import Catalog, CredentialRef, ProviderConfig
-from relay_core.credentials import resolve_credential
+from relay_core.config import ApiKey, Catalog, CredentialRef, ProviderConfig
+from relay_core.credentials import resolve_api_key, resolve_credential
 from relay_core.errors import CredentialError
 from relay_core.plugins import PluginRegistry
 from relay_core.providers import Provider, ProviderSettings
@@ -20,16 +27,33 @@ __all__ = ["Adapters"]
 
 class Adapters:
     """Builds and keeps the adapter of each provider of ``catalog``, and the HTTP pool
-    they share (over ``transport`` when one is given: ``httpx.MockTransport`` in tests)."""
+    they share (over ``transport`` when one is given: ``httpx.MockTransport`` in tests).
+    ``credentials`` holds keys given in code, by provider name (already checked: see
+    :func:`relay_core.config.api_key_from_code`)."""
 
-    def __init__(self, catalog: Catalog, plugins: PluginRegistry, transport: Any = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        plugins: PluginRegistry,
+        transport: Any = None,
+        *,
+        credentials: Mapping[str, ApiKey] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.plugins = plugins
         self._transport = transport
+        self._credentials = dict(credentials or {})
         self._pool: HttpPool | None = None
         self._built: dict[str, Provider] = {}
+        self._retired: list[Provider] = []
         self._priced_as: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.generation = 0
+        """Counts refreshes: a handle that keeps its adapter asks again when it moved."""
+
+    def __repr__(self) -> str:
+        in_code = sorted(self._credentials)
+        return f"Adapters(built={sorted(self._built)}, credentials_in_code={in_code})"
 
     # asyncio and httpx load with the first call, not when the hub is built.
     @property
@@ -52,6 +76,30 @@ class Adapters:
         """The adapters built so far, by provider name."""
         with self._lock:
             return dict(self._built)
+
+    def refresh(self, provider: str | None = None) -> list[str]:
+        """Drop the adapter of ``provider`` (default: every one), so that the next call
+        builds it again and resolves its key again: a resolver is called again, a
+        reference read again, the caches of secret-manager resolvers cleared first.
+        Calls in flight finish with the adapter they have. Returns the providers dropped.
+        """
+        for scheme in self.plugins.credential_schemes():
+            clear = getattr(self.plugins.credential_resolver(scheme), "cache_clear", None)
+            if callable(clear):
+                clear()
+        with self._lock:
+            names = [provider] if provider is not None else list(self._built)
+            dropped = [name for name in names if name in self._built]
+            # Closed with the hub, not now: a call in flight may still be using it.
+            self._retired.extend(self._built.pop(name) for name in dropped)
+            self.generation += 1
+            return dropped
+
+    def retired(self) -> list[Provider]:
+        """Adapters :meth:`refresh` dropped, for the hub to close with the others."""
+        with self._lock:
+            retired, self._retired = self._retired, []
+            return retired
 
     def pricing_name(self, provider: str) -> str:
         """The name pricing sources know ``provider`` by."""
@@ -90,8 +138,12 @@ class Adapters:
 
     def _api_key(self, name: str, config: ProviderConfig, env_var: str | None) -> Any:
         catalog = self.catalog
+        in_code = self._credentials.get(name)
+        if in_code is not None:
+            return resolve_api_key(name, in_code, self.plugins)
         if config.api_key is not None:
-            return resolve_credential(
+            return resolve_api_key(
+                name,
                 config.api_key,
                 self.plugins,
                 where=catalog.where(("providers", name, "api_key")),
@@ -103,7 +155,8 @@ class Adapters:
             return resolve_credential(CredentialRef("env", env_var), self.plugins)
         except CredentialError:
             raise CredentialError(
-                f"provider {name!r} needs an API key: set {env_var}, or give "
-                f"providers.{name}.api_key in the catalog as a reference",
+                f"provider {name!r} needs an API key: set {env_var}, give "
+                f"providers.{name}.api_key in the catalog as a reference, or hand it "
+                f"in code: Hub(..., credentials={{{name!r}: Secret(...)}})",
                 file=catalog.path,
             ) from None

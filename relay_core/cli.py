@@ -23,7 +23,7 @@ import click
 
 from relay_core._builtin import keyring_unavailable
 from relay_core.config import Catalog, GroupConfig, load_catalog
-from relay_core.credentials import resolve_credential
+from relay_core.credentials import resolve_api_key
 from relay_core.errors import (
     BatchInputError,
     ConfigError,
@@ -227,7 +227,8 @@ def _check_providers(
             continue
         if config is not None and config.api_key is not None:
             try:
-                resolve_credential(
+                resolve_api_key(
+                    name,
                     config.api_key,
                     state.plugins,
                     where=catalog.where((*at, "api_key")),
@@ -330,6 +331,7 @@ def models_inspect(alias: str) -> None:
         adapter = entry.load()
         info["plugin"] = entry.plugin
         info["capabilities"] = sorted(str(c) for c in adapter.capabilities)
+        info["prompt_caching"] = adapter.prompt_caching
         hub = state.hub()
         quoted = hub.get(alias).quote()
         info["price"] = unstructure(quoted.price) if quoted.price else None
@@ -423,6 +425,7 @@ def _provider_rows() -> list[dict[str, Any]]:
                 "plugin": entry.plugin,
                 "distribution": distributions.get(entry.plugin),
                 "capabilities": sorted(str(c) for c in adapter.capabilities),
+                "prompt_caching": adapter.prompt_caching,
                 "key": env or "",
                 "key_set": bool(env and os.environ.get(env)) if env else None,
             }
@@ -541,12 +544,17 @@ def chat(
 ) -> None:
     """Send PROMPT to ALIAS (an alias or provider/model) and print the answer.
 
-    PROMPT "-" reads the prompt from standard input. With --toolset, the model may call
-    the toolsets' tools: each tool run is listed on standard error.
+    PROMPT "-" reads the prompt from standard input: text, or a JSON list of messages
+    (OpenAI's or Anthropic's form, or an object with "messages", as a Chat Completions
+    body has). With --toolset, the model may call the toolsets' tools: each tool run is
+    listed on standard error.
     """
+    conversation: Any = prompt
     if prompt == "-":
-        prompt = sys.stdin.read()
+        conversation = _stdin_prompt(sys.stdin.read())
     options: dict[str, Any] = {"system": system} if system else {}
+    if isinstance(conversation, list):
+        options["messages"], conversation = conversation, None
     for item in params:
         key, sep, value = item.partition("=")
         if not sep:
@@ -560,7 +568,7 @@ def chat(
             if stream:
                 raise click.UsageError("--stream does not apply to the tool loop (--toolset)")
             response = hub.run_tools(
-                alias, prompt, toolsets=list(toolsets), max_steps=max_steps, **options
+                alias, conversation, toolsets=list(toolsets), max_steps=max_steps, **options
             )
             for number, step in enumerate(response.steps, 1):
                 for run in step.runs:
@@ -573,22 +581,38 @@ def chat(
             if response.metadata["tool_loop"]["stopped"] == "max_steps":
                 click.echo(f"stopped after {max_steps} model calls (--max-steps)", err=True)
         elif stream and not as_json:
-            for event in hub.stream(alias, prompt, **options):
+            for event in hub.stream(alias, conversation, **options):
                 if isinstance(event, TextDelta):
                     click.echo(event.text, nl=False)
                 elif isinstance(event, EndEvent):
                     click.echo()
             return
         elif stream:
-            for event in hub.stream(alias, prompt, **options):
+            for event in hub.stream(alias, conversation, **options):
                 click.echo(json.dumps(unstructure(event) | {"type": event.TAG}))
             return
         else:
-            response = hub.chat(alias, prompt, **options)
+            response = hub.chat(alias, conversation, **options)
     if as_json:
         click.echo(json.dumps(unstructure(response), indent=2, default=str))
     else:
         click.echo(response.text or json.dumps([unstructure(c) for c in response.tool_calls]))
+
+
+def _stdin_prompt(text: str) -> Any:
+    """What ``relay chat ALIAS -`` read: a list of messages when the text is JSON of
+    one (a list of objects, or an object with ``messages``), else the text itself."""
+    if not text.lstrip().startswith(("[", "{")):
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text  # a prompt that merely starts with a bracket
+    if isinstance(value, dict) and "messages" in value:
+        return value["messages"]
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return value
+    return text
 
 
 # ---------------------------------------------------------------------------- batch
@@ -684,8 +708,8 @@ def batch_submit(
 ) -> None:
     """Submit the requests in REQUESTS (JSONL) as one job and print it.
 
-    Each line is {"id", "prompt", "system_prompt", "model", "provider_args"} or a full
-    request with "messages" and "custom_id".
+    Each line is {"id", "prompt", "system_prompt", "model", "provider", "provider_args"}
+    or a full request with "messages" and "custom_id".
     """
     with _client(workspace, create=True) as client:
         job = client.submit_batch(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,16 +24,18 @@ import cattrs.gen
 from attrs import field, frozen
 
 from relay_core.capabilities import TASKS, Capability
-from relay_core.errors import ConfigError, UnknownAlias
+from relay_core.errors import ConfigError, CredentialError, UnknownAlias
 from relay_core.pricing import ModelPrice, PricingProfile
-from relay_core.secrets import has_known_key_shape, looks_like_api_key
+from relay_core.secrets import Secret, has_known_key_shape, looks_like_api_key
 from relay_core.serialize import make_converter, validation_leaves
-from relay_core.types import GenerationConfig
+from relay_core.types import GenerationConfig, resolve_aliases
 
 __all__ = [
+    "ApiKey",
     "BreakerSettings",
     "Catalog",
     "CredentialRef",
+    "CredentialResolver",
     "Defaults",
     "GroupConfig",
     "Location",
@@ -91,6 +93,46 @@ class CredentialRef:
         return f"$env.{self.name}" if self.scheme == "env" else f"{self.scheme}:{self.name}"
 
 
+CredentialResolver = Callable[[], "str | Secret | Awaitable[str | Secret]"]
+"""A callable the application owns that returns a provider's key: sync or async, a
+``str`` or a :class:`Secret`. Called whenever the provider's adapter is built (the first
+call, and the first after :meth:`relay_core.Hub.refresh_credentials`)."""
+
+ApiKey = CredentialRef | Secret | CredentialResolver
+"""A provider's key as code may give it: a reference (the only form a YAML catalog
+accepts), a :class:`Secret`, or a :data:`CredentialResolver`."""
+
+
+def api_key_from_code(value: object, where: str) -> ApiKey | None:
+    """``value`` as a provider key handed in code (``where`` names it in errors).
+
+    A plain ``str`` must be a reference (``$env.NAME``...): a key must come wrapped in a
+    :class:`Secret`, so that no repr, log line or traceback of the application's own
+    objects ever prints it. :class:`CredentialError` otherwise, never quoting the value.
+    """
+    if value is None or isinstance(value, (CredentialRef, Secret)):
+        return value
+    if isinstance(value, str):
+        try:
+            return CredentialRef.parse(value)
+        except ValueError:
+            raise CredentialError(
+                f"{where} is a plain string that is not a reference ($env.NAME, "
+                "keyring:SERVICE/USER, file:PATH...); wrap a key in relay_core.Secret(...) "
+                "so it is never printed, or pass a callable that returns it"
+            ) from None
+    if callable(value):
+        return typing.cast("CredentialResolver", value)
+    raise CredentialError(
+        f"{where} must be a Secret, a reference string or a callable returning the key, "
+        f"not {type(value).__name__}"
+    )
+
+
+def _api_key_field(value: object) -> ApiKey | None:
+    return api_key_from_code(value, "ProviderConfig(api_key=...)")
+
+
 @frozen(kw_only=True)
 class ProviderConfig:
     """Settings of one provider; the key is the name used in ``provider/model`` targets."""
@@ -102,8 +144,15 @@ class ProviderConfig:
             "(e.g. openai-compat for a local vLLM)."
         ),
     )
-    api_key: CredentialRef | None = field(
-        default=None, metadata=_doc("$env.NAME, keyring:SERVICE/USER or file:PATH; never the key.")
+    # In code also a Secret or a resolver callable (see ApiKey); a YAML file holds
+    # references only, so the schema shows references only.
+    api_key: ApiKey | None = field(
+        default=None,
+        converter=_api_key_field,
+        metadata=_doc(
+            "$env.NAME, keyring:SERVICE/USER, file:PATH or a secret manager's scheme "
+            "(aws-sm:, gcp-sm:, vault: with its plugin); never the key."
+        ),
     )
     base_url: str | None = field(default=None, metadata=_doc("Overrides the plugin's default URL."))
     timeout: float | None = field(
@@ -549,14 +598,27 @@ def _construct(
     return loader.construct_object(node, deep=True)
 
 
+# Fields other tools' catalogs have, with where Relay keeps the same thing: a catalog
+# copied from one of them is mended from the errors alone (docs/migrating.md).
+_MOVED: dict[tuple[str, str], str] = {
+    ("ModelConfig", "credential"): "a key belongs to the model's provider: "
+    "providers.NAME.api_key (a second key for one provider is a second provider entry "
+    "with plugin: NAME)",
+    ("Catalog", "version"): "Relay's catalog has no version: remove it",
+}
+
+
 def _validation_messages(error: BaseException) -> Iterator[tuple[Path_, str]]:
     for at, leaf in validation_leaves(error):
         if isinstance(leaf, cattrs.ForbiddenExtraKeysError):
             known = [a.name for a in attrs.fields(leaf.cl) if not a.metadata.get("internal")]
             for key in sorted(leaf.extra_fields, key=str):
                 close = difflib.get_close_matches(str(key), known, n=1)
+                moved = _MOVED.get((leaf.cl.__name__, str(key)))
                 hint = (
-                    f"; did you mean {close[0]!r}?"
+                    f"; {moved}"
+                    if moved
+                    else f"; did you mean {close[0]!r}?"
                     if close
                     else f"; expected one of {', '.join(known)}"
                 )
@@ -803,6 +865,26 @@ def _make_strict_converter() -> cattrs.Converter:
         return CredentialRef.parse(value)
 
     conv.register_structure_hook(CredentialRef, structure_ref)
+
+    def structure_api_key(value: Any, _: type) -> CredentialRef | None:
+        # A YAML file holds references only: a Secret or a callable exists in code alone.
+        return None if value is None else structure_ref(value, CredentialRef)
+
+    def is_api_key(cls: Any) -> bool:
+        return cls is not CredentialRef and CredentialRef in typing.get_args(cls)
+
+    conv.register_structure_hook_func(is_api_key, structure_api_key)
+
+    params_from_dict = cattrs.gen.make_dict_structure_fn(
+        GenerationConfig, conv, _cattrs_forbid_extra_keys=True
+    )
+
+    def structure_params(value: Any, _: type) -> GenerationConfig:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected a mapping, got {type(value).__name__}")
+        return params_from_dict(resolve_aliases(value), GenerationConfig)
+
+    conv.register_structure_hook(GenerationConfig, structure_params)
     model_from_dict = cattrs.gen.make_dict_structure_fn(
         ModelConfig, conv, _cattrs_forbid_extra_keys=True
     )

@@ -12,6 +12,7 @@ what to do::
     │   ├── PluginBlocked            its plugin is installed but blocked (says by what)
     │   └── PluginBroken             its plugin is installed but failed to load (says why)
     ├── UnsupportedCapability        the provider cannot do what the request asks
+    │   └── UnsupportedSetting       nor honour a generation setting it sets (top_k...)
     ├── GuardrailViolation           a guardrail refused the request or the response
     ├── JobError                     a batch job cannot do what was asked
     │   ├── BatchInputError          a request of a job is wrong: names file:line or custom_id
@@ -48,6 +49,8 @@ never contain a secret: every text passes through :func:`relay_core.secrets.mask
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from relay_core.secrets import mask
 
 __all__ = [
@@ -78,6 +81,7 @@ __all__ = [
     "Timeout",
     "UnknownAlias",
     "UnsupportedCapability",
+    "UnsupportedSetting",
     "WorkspaceError",
 ]
 
@@ -282,6 +286,29 @@ class UnsupportedCapability(RelayError):
         self.model = model
         target = f"{provider}/{model}" if model else provider
         super().__init__(f"{target} does not support {capability}")
+
+
+class UnsupportedSetting(UnsupportedCapability):
+    """The provider cannot honour a generation setting the call asked for (``top_k`` of
+    OpenAI, ``seed`` of Anthropic): refused rather than silently dropped, so an answer
+    never looks as if it followed a setting that was ignored. ``takes`` lists the
+    settings the provider does honour. A group tries its next member."""
+
+    def __init__(
+        self, provider: str, setting: str, *, model: str | None = None, takes: Iterable[str] = ()
+    ) -> None:
+        self.provider = provider
+        self.capability = f"the {setting!r} setting"
+        self.model = model
+        self.setting = setting
+        self.takes = tuple(sorted(takes))
+        target = f"{provider}/{model}" if model else provider
+        RelayError.__init__(
+            self,
+            f"{target} does not support the {setting!r} setting (it takes "
+            f"{', '.join(self.takes) or 'none'}): leave it out of the call and of the "
+            "catalog's params for this model",
+        )
 
 
 class GuardrailViolation(RelayError):

@@ -109,7 +109,14 @@ def relay_register_credential_resolvers(
     schemes are ``env`` (written ``$env.NAME``), ``file`` and ``keyring``; registering
     one of them again replaces it. Called once per plugin, when it is registered.
 
-    Since 0.1.
+    A resolver that asks a remote secret manager keeps what it read for a while
+    (:class:`relay_core.plugin.CachedSecrets` does, with a TTL) and offers
+    ``cache_clear()``, which :meth:`relay_core.Hub.refresh_credentials` calls so that a
+    rotated secret is read again. An exception other than :class:`LookupError` becomes
+    a :class:`relay_core.CredentialError` naming the reference and the exception's type,
+    never its message.
+
+    Since 0.1 (``cache_clear`` since 0.5).
     """
 
 

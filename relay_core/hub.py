@@ -16,6 +16,7 @@ loop is already running (a notebook, an async web handler).
 
 from __future__ import annotations
 
+import difflib
 import threading
 import time
 from collections.abc import (
@@ -36,19 +37,24 @@ from relay_core.calls import CallInfo
 from relay_core.candidates import Candidates
 from relay_core.capabilities import required_capabilities
 from relay_core.config import (
+    ApiKey,
     Catalog,
+    CredentialResolver,
     GroupConfig,
     ModelConfig,
+    api_key_from_code,
     load_catalog,
 )
 from relay_core.errors import (
     ConfigError,
+    CredentialError,
     InvalidRequestError,
     UnsupportedCapability,
 )
 from relay_core.log import Logger, get_logger
+from relay_core.messages import parse_messages, parse_system
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
-from relay_core.plugins import PluginRegistry
+from relay_core.plugins import PluginRegistry, distribution_for
 from relay_core.pricing import ModelInfo, PriceQuote, cost_of, quote
 from relay_core.providers import Capability, Provider
 from relay_core.routing import (
@@ -57,11 +63,14 @@ from relay_core.routing import (
     RoutingContext,
     router_for,
 )
+from relay_core.sampling import honoured
+from relay_core.secrets import Secret
 from relay_core.sections import check_sections, raise_all
 from relay_core.tokens import TokenCount, estimate_tokens
 from relay_core.tools import ToolLoop, Toolset
 from relay_core.types import (
     SERVER_TOOL_PARTS,
+    SETTING_ALIASES,
     GenerationConfig,
     Message,
     Request,
@@ -69,6 +78,7 @@ from relay_core.types import (
     ResponseSchema,
     StreamEvent,
     Tool,
+    resolve_aliases,
 )
 
 if TYPE_CHECKING:
@@ -86,9 +96,14 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Prompt = str | Message | Sequence[Message] | Request
+Prompt = str | Message | Mapping[str, Any] | Sequence[Message | Mapping[str, Any]] | Request
+"""What the call forms take as the prompt: text (one user turn), a message, or a list of
+messages as :class:`Message` values or role/content dicts in OpenAI's or Anthropic's
+form (see :func:`relay_core.parse_messages`), or a whole :class:`Request`."""
 
-_GENERATION_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig))
+_GENERATION_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig)) | frozenset(
+    SETTING_ALIASES
+)
 
 
 def _tool(value: Tool | Mapping[str, Any], index: int) -> Tool:
@@ -106,13 +121,36 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
     """A :class:`Request` from the convenient call forms.
 
     ``prompt`` is a string (one user turn), a message, a list of messages, or a whole
-    request. ``options`` are Request fields (``system``, ``tools``, ``custom_id``...) or
+    request. Messages are :class:`Message` values or dicts in OpenAI's or Anthropic's
+    form (``{"role": "user", "content": "Hi"}``, content parts, ``tool_calls``,
+    ``tool`` messages, content blocks with ``cache_control``), read by
+    :func:`relay_core.parse_messages`: their ``system``/``developer`` messages join
+    ``system`` (after it). ``messages=`` takes the same list, instead of ``prompt``.
+    ``system`` is text, or Anthropic's list of text blocks.
+
+    ``options`` are Request fields (``system``, ``tools``, ``custom_id``...) or
     GenerationConfig fields (``temperature``, ``max_tokens``...), which override
     ``config``. ``response_schema`` takes a JSON Schema dict, a :class:`ResponseSchema`,
     or an attrs class or Pydantic model, whose instance the response then carries as
-    ``parsed``.
+    ``parsed``. A mistake in the messages is an :class:`InvalidRequestError` naming
+    where it is (``messages[2].content[1].image_url``).
     """
-    generation = {k: options.pop(k) for k in list(options) if k in _GENERATION_FIELDS}
+    custom_id = options.get("custom_id")
+    name = "prompt"
+    if options.get("messages") is not None:
+        if prompt is not None:
+            raise InvalidRequestError(
+                "give the conversation as the prompt or as messages=, not both",
+                custom_id=custom_id,
+            )
+        prompt, name = options.pop("messages"), "messages"
+    options.pop("messages", None)
+    try:
+        generation = resolve_aliases(
+            {k: options.pop(k) for k in list(options) if k in _GENERATION_FIELDS}
+        )
+    except ValueError as error:
+        raise InvalidRequestError(str(error), custom_id=custom_id) from None
     schema = options.get("response_schema")
     if isinstance(schema, dict):
         options["response_schema"] = ResponseSchema(schema=schema)
@@ -122,22 +160,17 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
         raise InvalidRequestError(
             "response_schema must be a JSON Schema object, a ResponseSchema or a class, "
             f"not {type(schema).__name__}",
-            custom_id=options.get("custom_id"),
+            custom_id=custom_id,
         )
     if "tools" in options:
         options["tools"] = tuple(_tool(t, i) for i, t in enumerate(options["tools"] or ()))
+    if isinstance(options.get("system"), list):
+        options["system"], cached = parse_system(options["system"], custom_id=custom_id)
+        options["cache_system"] = options.get("cache_system", False) or cached
     if isinstance(prompt, Request):
         request = attrs.evolve(prompt, model=prompt.model or model, **options)
     else:
-        if prompt is None:
-            messages: tuple[Message, ...] = ()
-        elif isinstance(prompt, str):
-            messages = (Message.user(prompt),)
-        elif isinstance(prompt, Message):
-            messages = (prompt,)
-        else:
-            messages = tuple(prompt)
-        request = Request(messages=messages, model=model, **options)
+        request = Request(messages=_messages(prompt, name, options), model=model, **options)
     if generation:
         request = attrs.evolve(
             request, config=request.config.merged(GenerationConfig(**generation))
@@ -148,6 +181,27 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
             custom_id=request.custom_id,
         )
     return request
+
+
+def _messages(prompt: Prompt | None, name: str, options: dict[str, Any]) -> tuple[Message, ...]:
+    """The messages of a prompt that is not a Request; the system messages of a list
+    are added to ``options["system"]``."""
+    if prompt is None:
+        return ()
+    if isinstance(prompt, str):
+        return (Message.user(prompt),)
+    if isinstance(prompt, Message):
+        return (prompt,)
+    items = [prompt] if isinstance(prompt, Mapping) else prompt
+    if isinstance(items, Sequence) and all(isinstance(item, Message) for item in items):
+        return tuple(cast("Sequence[Message]", items))
+    conversation = parse_messages(items, custom_id=options.get("custom_id"), name=name)
+    if conversation.system is not None:
+        given = options.get("system")
+        options["system"] = f"{given}\n\n{conversation.system}" if given else conversation.system
+    if conversation.cache_system:
+        options["cache_system"] = True
+    return conversation.messages
 
 
 def merge_kwargs(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,6 +253,7 @@ class ModelHandle:
         self.provider_name = config.provider
         self.model = config.model
         self._adapter: Provider | None = None
+        self._generation = -1
 
     router = None  # what tells a model from a group in the pipeline
 
@@ -208,8 +263,11 @@ class ModelHandle:
     @property
     def adapter(self) -> Provider:
         """The provider adapter (built, with credentials resolved, on first use)."""
-        if self._adapter is None:
-            self._adapter = self.hub.adapters.get(self.provider_name)
+        adapters = self.hub.adapters
+        # After hub.refresh_credentials() the adapter is built again, with its key.
+        if self._adapter is None or self._generation != adapters.generation:
+            self._generation = adapters.generation
+            self._adapter = adapters.get(self.provider_name)
         return self._adapter
 
     def prepare(self, request: Request) -> Request:
@@ -233,6 +291,7 @@ class ModelHandle:
         for capability in sorted(required_capabilities(concrete), key=str):
             if not adapter.supports(capability):
                 raise UnsupportedCapability(self.provider_name, str(capability), model=self.model)
+        concrete = honoured(concrete, adapter.generation_settings, provider=self.provider_name)
         if not concrete.messages and not adapter.system_only:
             raise UnsupportedCapability(
                 self.provider_name,
@@ -392,6 +451,13 @@ class Hub:
     ``hub.plugins.register(obj)``. ``autoload=False`` loads no entry points (for tests
     and for applications that register exactly what they use). ``transport`` replaces
     the network for every provider (``httpx.MockTransport`` in tests).
+
+    ``credentials`` gives providers' keys in code, by provider name (the catalog's key,
+    ``openai``): a :class:`Secret`, a reference string (``$env.NAME``), or a callable
+    returning the key (sync or async; called when the adapter is built, and again after
+    :meth:`refresh_credentials`). They win over the catalog's ``api_key``. A plain
+    string that is not a reference is a :class:`CredentialError`: wrap a key in
+    ``Secret`` so that nothing ever prints it.
     """
 
     def __init__(
@@ -401,18 +467,55 @@ class Hub:
         plugins: PluginRegistry | None = None,
         autoload: bool = True,
         transport: Any = None,
+        credentials: Mapping[str, Secret | CredentialResolver | str] | None = None,
     ) -> None:
         self.catalog = catalog or Catalog()
         self.plugins = plugins or PluginRegistry(autoload=autoload)
+        keys = self._credentials_in_code(credentials or {})
         self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | GroupHandle] = {}
         self._configured = False
         self._configured_plugins: list[object] = []
         self._lock = threading.Lock()
         self._loop_thread: LoopThread | None = None
-        self.adapters = Adapters(self.catalog, self.plugins, transport)
+        self.adapters = Adapters(self.catalog, self.plugins, transport, credentials=keys)
         self.pipeline = Pipeline(self, prepare=self._configure_plugins)
         self._candidates = Candidates(self.adapters, self._handle, self.pipeline.breakers)
+
+    def _credentials_in_code(self, given: Mapping[str, object]) -> dict[str, ApiKey]:
+        keys: dict[str, ApiKey] = {}
+        for provider, value in given.items():
+            key = api_key_from_code(value, f"credentials[{provider!r}]")
+            if key is not None:
+                keys[provider] = key
+        unknown = [name for name in keys if not self._known_provider(name)]
+        if unknown:
+            name = unknown[0]
+            known = sorted({*self.catalog.providers, *self.plugins.providers()})
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; providers: {', '.join(known)}"
+            raise CredentialError(
+                f"credentials names provider {name!r}, which neither the catalog nor an "
+                f"installed plugin knows{hint}"
+            )
+        return keys
+
+    def _known_provider(self, name: str) -> bool:
+        catalog = self.catalog
+        if name in catalog.providers or any(
+            model.provider == name for model in catalog.models.values()
+        ):
+            return True
+        # Entry points load only for a name nothing else settles (cold start).
+        return distribution_for(name) is not None or name in self.plugins.providers()
+
+    def refresh_credentials(self, provider: str | None = None) -> list[str]:
+        """Resolve keys again: the adapters of ``provider`` (default: all) are built
+        anew by the next call, calling their resolver, reading their reference (a
+        secret manager's, past its cache) or environment variable again. For a key
+        rotated while the application runs, e.g. on an :class:`AuthenticationError`.
+        Calls in flight finish with the old key. Returns the providers refreshed."""
+        return self.adapters.refresh(provider)
 
     # asyncio, httpx and logging load on the first call, not when the hub is built.
 
@@ -637,7 +740,7 @@ class Hub:
     async def achat_routed(
         self,
         router: Router,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         aliases: Sequence[str] | None = None,
         cache: bool | None = None,
@@ -658,7 +761,7 @@ class Hub:
     def chat_routed(
         self,
         router: Router,
-        prompt: Prompt,
+        prompt: Prompt | None = None,
         *,
         aliases: Sequence[str] | None = None,
         cache: bool | None = None,
@@ -816,7 +919,7 @@ class Hub:
         """Close pooled connections (of this loop and of the sync loop), adapters, the
         response cache's store and what plugins configured for this hub."""
         await self._close_configured()
-        for adapter in self.adapters.built().values():
+        for adapter in [*self.adapters.built().values(), *self.adapters.retired()]:
             await adapter.aclose()
         if self.response_cache is not None:
             await self.response_cache.aclose()
@@ -837,7 +940,7 @@ class Hub:
         if self._loop_thread is not None:
             thread = self._loop_thread
             thread.run(self.adapters.pool.aclose())
-            for adapter in self.adapters.built().values():
+            for adapter in [*self.adapters.built().values(), *self.adapters.retired()]:
                 thread.run(adapter.aclose())
             if self.response_cache is not None:
                 thread.run(self.response_cache.aclose())

@@ -55,7 +55,9 @@ if TYPE_CHECKING:
         Location,
     )
     from relay_core.credentials import (
+        CachedSecrets,
         resolve_credential,
+        secret_field,
     )
     from relay_core.embeddings import (
         EmbeddingRequest,
@@ -90,6 +92,7 @@ if TYPE_CHECKING:
         Timeout,
         UnknownAlias,
         UnsupportedCapability,
+        UnsupportedSetting,
         WorkspaceError,
     )
     from relay_core.hookspecs import (
@@ -132,6 +135,7 @@ if TYPE_CHECKING:
         RefreshableSource,
     )
     from relay_core.providers import (
+        BASIC_SETTINGS,
         BatchLimits,
         Capability,
         EmbeddingLimits,
@@ -209,6 +213,7 @@ if TYPE_CHECKING:
         TextPart,
         ThinkingDelta,
         ThinkingPart,
+        TokenLogprob,
         Tool,
         ToolCallDelta,
         ToolCallPart,
@@ -224,6 +229,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BASIC_SETTINGS",
     "DEFINITIONS",
     "REASONING_BUDGETS",
     "AuditEvent",
@@ -234,6 +240,7 @@ __all__ = [
     "BatchLimits",
     "BatchState",
     "CacheFactory",
+    "CachedSecrets",
     "CallInfo",
     "Capability",
     "Catalog",
@@ -314,6 +321,7 @@ __all__ = [
     "ThinkingPart",
     "Timeout",
     "TokenCount",
+    "TokenLogprob",
     "Tool",
     "ToolCallDelta",
     "ToolCallPart",
@@ -325,6 +333,7 @@ __all__ = [
     "UnknownAlias",
     "UnresolvedReference",
     "UnsupportedCapability",
+    "UnsupportedSetting",
     "Usage",
     "UsageEvent",
     "WorkspaceError",
@@ -358,6 +367,7 @@ __all__ = [
     "resolve_credential",
     "resolve_ref",
     "schema_errors",
+    "secret_field",
     "structure",
     "subschemas",
     "unstructure",
@@ -372,6 +382,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.lazy": ("lazy_exports",),
     "relay_core.tokens": ("TokenCount", "estimate_tokens"),
     "relay_core.providers": (
+        "BASIC_SETTINGS",
         "BatchLimits",
         "Capability",
         "EmbeddingLimits",
@@ -413,6 +424,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "TextPart",
         "ThinkingDelta",
         "ThinkingPart",
+        "TokenLogprob",
         "Tool",
         "ToolCallDelta",
         "ToolCallPart",
@@ -450,6 +462,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "Timeout",
         "UnknownAlias",
         "UnsupportedCapability",
+        "UnsupportedSetting",
         "WorkspaceError",
     ),
     "relay_core.http": (
@@ -488,7 +501,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "redact_url",
         "remember",
     ),
-    "relay_core.credentials": ("resolve_credential",),
+    "relay_core.credentials": ("CachedSecrets", "resolve_credential", "secret_field"),
     "relay_core.config": (
         "Catalog",
         "CredentialRef",

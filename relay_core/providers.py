@@ -21,7 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from attrs import field, frozen
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from relay_core.secrets import Secret
 
 __all__ = [
+    "BASIC_SETTINGS",
     "BatchLimits",
     "Capability",
     "EmbeddingLimits",
@@ -75,6 +76,11 @@ def batch_workspace(directory: Path) -> Iterator[None]:
         yield
     finally:
         _workspace.reset(token)
+
+
+BASIC_SETTINGS: frozenset[str] = frozenset({"temperature", "top_p", "max_tokens", "stop", "seed"})
+"""The generation settings an adapter honours unless it declares its own
+(``Provider.generation_settings``)."""
 
 
 @frozen
@@ -160,9 +166,22 @@ class Provider:
       :class:`EmbeddingLimits`).
     - ``batch_metadata``: whether :meth:`list_batches` reports the ``metadata`` given to
       :meth:`submit_batch` (in a metadata field, a display name, an input file's name...).
+    - ``generation_settings``: the :class:`GenerationConfig` settings the provider
+      honours (``reasoning`` is the ``THINKING`` capability's). The hub refuses a call
+      that sets any other with :class:`UnsupportedSetting` before it reaches the adapter.
     - ``system_only``: whether the provider answers a request that has a system prompt
       and no message (OpenAI does; Anthropic wants at least one message). The hub refuses
       such a request before the call for an adapter that does not declare it.
+    - ``prompt_caching``: how the provider caches prompts. ``"breakpoints"``: it caches
+      up to the marks the request carries (``cache=True`` on a part or a message,
+      ``Request.cache_system``, ``Request.cache_tools``), which the adapter maps to its
+      wire form (Anthropic's ``cache_control``, Bedrock's ``cachePoint``).
+      ``"automatic"``: it caches on its own and reports cache reads in the usage
+      (OpenAI, Gemini); the marks are not sent. ``"none"`` (the default): no prompt
+      cache. Marks are never an error: adapters that do not use them ignore them.
+      Whatever the mode, map the cache reads and writes the provider reports into
+      ``Usage.cached_input_tokens`` and ``Usage.cache_write_tokens``, both counted
+      inside ``input_tokens``.
 
     Every method receives a :class:`Request` whose ``model`` is the provider's own model
     name (``gpt-4.1``, not ``openai/gpt-4.1``) and whose ``config`` already merges the
@@ -179,6 +198,8 @@ class Provider:
     embedding_limits: EmbeddingLimits = EmbeddingLimits()
     batch_metadata: ClassVar[bool] = True
     system_only: ClassVar[bool] = False
+    prompt_caching: ClassVar[Literal["breakpoints", "automatic", "none"]] = "none"
+    generation_settings: ClassVar[frozenset[str]] = BASIC_SETTINGS
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         """The hub passes its pooled client; an adapter built by hand (in a test) gets a

@@ -23,10 +23,18 @@ from typing import Any
 import attrs
 from attrs import field, frozen
 
+from relay_core.errors import UnsupportedSetting
 from relay_core.log import get_logger
 from relay_core.types import GenerationConfig, Request
 
-__all__ = ["SamplingLimits", "within_limits"]
+__all__ = ["BEST_EFFORT_SETTINGS", "SamplingLimits", "honoured", "within_limits"]
+
+BEST_EFFORT_SETTINGS: frozenset[str] = frozenset({"seed"})
+"""Settings a provider that lacks them may leave out instead of refusing the call.
+
+``seed`` asks for reproducible sampling, which no provider promises even when it takes
+one; a catalog may set it for a fallback group that mixes providers, and a member
+without seeds answers as it always does rather than being skipped."""
 
 _CONFIG_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig))
 # Which drops were already reported: a batch of 50,000 requests built from one catalog
@@ -96,3 +104,18 @@ def within_limits(request: Request, limits: SamplingLimits | None, *, provider: 
     )
     kwargs = {k: v for k, v in request.provider_kwargs.items() if k not in limits.kwargs}
     return attrs.evolve(request, config=config, provider_kwargs=kwargs)
+
+
+def honoured(request: Request, settings: frozenset[str], *, provider: str) -> Request:
+    """``request`` as a provider that honours ``settings`` may receive it: a setting it
+    lacks raises :class:`UnsupportedSetting` before anything is sent, except the
+    :data:`BEST_EFFORT_SETTINGS`, which are left out. ``reasoning`` is the ``THINKING``
+    capability's to check, not this function's."""
+    lacking = request.config.settings() - settings - {"reasoning"}
+    refused = sorted(lacking - BEST_EFFORT_SETTINGS)
+    if refused:
+        raise UnsupportedSetting(provider, refused[0], model=request.model, takes=settings)
+    if not lacking:
+        return request
+    config = attrs.evolve(request.config, **dict.fromkeys(lacking))
+    return attrs.evolve(request, config=config)

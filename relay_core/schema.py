@@ -8,6 +8,7 @@ of any attrs class, for ``response_schema=MyClass``.
 
 from __future__ import annotations
 
+import collections.abc
 import types
 import typing
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import attrs
 
 from relay_core.config import Catalog, CredentialRef, ModelConfig
+from relay_core.secrets import Secret
 
 __all__ = ["catalog_schema", "schema_for"]
 
@@ -72,7 +74,7 @@ def _for_type(tp: Any, definitions: dict[str, Any]) -> dict[str, Any]:
     if origin is typing.Literal:
         return {"enum": list(args)}
     if origin in (typing.Union, types.UnionType):
-        options = [_for_type(a, definitions) for a in args]
+        options = [_for_type(a, definitions) for a in args if not _in_code_only(a)]
         return options[0] if len(options) == 1 else {"anyOf": options}
     if origin is dict:
         return {"type": "object", "additionalProperties": _for_type(args[1], definitions)}
@@ -81,6 +83,12 @@ def _for_type(tp: Any, definitions: dict[str, Any]) -> dict[str, Any]:
     if attrs.has(tp):
         return _for_class(tp, definitions)
     raise TypeError(f"no JSON Schema for {tp!r}")
+
+
+def _in_code_only(tp: Any) -> bool:
+    """A secret or a resolver callable, which a provider's key may be in code alone: a
+    file can hold neither."""
+    return tp is Secret or typing.get_origin(tp) is collections.abc.Callable
 
 
 def _for_class(cls: type, definitions: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from relay_core.secrets import mask
 
 __all__ = [
     "REASONING_BUDGETS",
+    "SETTING_ALIASES",
     "AuditEvent",
     "BatchCounts",
     "BatchItem",
@@ -54,6 +55,7 @@ __all__ = [
     "TextPart",
     "ThinkingDelta",
     "ThinkingPart",
+    "TokenLogprob",
     "Tool",
     "ToolCallDelta",
     "ToolCallPart",
@@ -62,6 +64,7 @@ __all__ = [
     "ToolStep",
     "Usage",
     "UsageEvent",
+    "resolve_aliases",
 ]
 
 Role = Literal["user", "assistant", "tool"]
@@ -327,17 +330,18 @@ class Message:
     """A prompt-cache breakpoint after this message's last part (as :attr:`TextPart.cache`)."""
 
     @classmethod
-    def user(cls, *content: str | Part) -> Message:
-        return cls("user", content)
+    def user(cls, *content: str | Part, cache: bool = False) -> Message:
+        """A user turn; ``cache=True`` puts a prompt-cache breakpoint after it."""
+        return cls("user", content, cache=cache)
 
     @classmethod
-    def assistant(cls, *content: str | Part) -> Message:
-        return cls("assistant", content)
+    def assistant(cls, *content: str | Part, cache: bool = False) -> Message:
+        return cls("assistant", content, cache=cache)
 
     @classmethod
-    def tool(cls, *results: ToolResultPart) -> Message:
+    def tool(cls, *results: ToolResultPart, cache: bool = False) -> Message:
         """A message carrying tool results, in answer to an assistant's tool calls."""
-        return cls("tool", results)
+        return cls("tool", results, cache=cache)
 
     @property
     def text(self) -> str:
@@ -347,6 +351,13 @@ class Message:
     @property
     def tool_calls(self) -> tuple[ToolCallPart, ...]:
         return tuple(p for p in self.content if isinstance(p, ToolCallPart))
+
+    def to_openai(self) -> list[dict[str, Any]]:
+        """This message as OpenAI Chat Completions messages: one, or one per tool
+        result (see :func:`relay_core.openai_messages`, which adds the system prompt)."""
+        from relay_core.messages import message_to_openai
+
+        return message_to_openai(self)
 
 
 # ---------------------------------------------------------------------------- request
@@ -404,9 +415,32 @@ def _setting(kind: type, low: float | None = None, high: float | None = None) ->
     return check
 
 
+def _check_flag(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{attribute.name} must be true or false, not {value!r}")
+
+
 def _check_stop(_: object, attribute: attrs.Attribute[Any], value: tuple[Any, ...] | None) -> None:
     if value is not None and not all(isinstance(item, str) for item in value):
         raise TypeError(f"stop must be a string or a list of strings, not {list(value)!r}")
+
+
+SETTING_ALIASES: Mapping[str, str] = {"stop_sequences": "stop"}
+"""Other names users know a setting by (Anthropic's and Gemini's ``stop_sequences``),
+accepted wherever settings are given: call keywords, catalog ``params``, batch lines."""
+
+
+def resolve_aliases(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``settings`` with every alias of :data:`SETTING_ALIASES` renamed to the setting.
+
+    Raises ValueError when a setting is given under both names."""
+    resolved = dict(settings)
+    for alias, name in SETTING_ALIASES.items():
+        if alias in resolved:
+            if name in resolved:
+                raise ValueError(f"give {name!r} or its alias {alias!r}, not both")
+            resolved[name] = resolved.pop(alias)
+    return resolved
 
 
 @frozen
@@ -423,6 +457,16 @@ class GenerationConfig:
     stop: tuple[str, ...] | None = field(default=None, converter=_to_stop, validator=_check_stop)
     seed: int | None = field(default=None, validator=_setting(int))
     reasoning: ReasoningEffort | int | None = field(default=None, validator=_check_reasoning)
+    top_k: int | None = field(default=None, validator=_setting(int, 1))
+    """Sample from the ``top_k`` likeliest tokens only."""
+    frequency_penalty: float | None = field(default=None, validator=_setting(float, -2, 2))
+    """Penalise a token by how often it has appeared so far."""
+    presence_penalty: float | None = field(default=None, validator=_setting(float, -2, 2))
+    """Penalise a token that has appeared at all so far."""
+    logprobs: bool | None = field(default=None, validator=_check_flag)
+    """Return the log probability of each output token (:attr:`Response.logprobs`)."""
+    top_logprobs: int | None = field(default=None, validator=_setting(int, 0, 20))
+    """With ``logprobs``: also return this many likeliest alternatives at each token."""
     """How hard the model may think: an effort (``"minimal"``, ``"low"``, ``"medium"``,
     ``"high"``) or a budget of thinking tokens (``0`` turns thinking off). One setting for
     every provider: those that take a budget read :meth:`reasoning_budget`, those that
@@ -457,6 +501,12 @@ class GenerationConfig:
     def thinks(self) -> bool:
         """Whether this config asks the model to think (a budget of 0 does not)."""
         return self.reasoning is not None and self.reasoning != 0
+
+    def settings(self) -> frozenset[str]:
+        """The names of the settings this config sets (not left to the provider)."""
+        return frozenset(
+            a.name for a in attrs.fields(GenerationConfig) if getattr(self, a.name) is not None
+        )
 
     def merged(self, override: GenerationConfig) -> GenerationConfig:
         """This config with every field that ``override`` sets replaced."""
@@ -598,6 +648,20 @@ class Cost:
         return cls()
 
 
+def _to_pairs(value: Iterable[Iterable[Any]]) -> tuple[tuple[str, float], ...]:
+    return tuple((token, logprob) for token, logprob in value)
+
+
+@frozen
+class TokenLogprob:
+    """One output token's log probability, and the likeliest alternatives at that
+    position (``(token, logprob)`` pairs, likeliest first) when ``top_logprobs`` was asked."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = field(default=(), converter=_to_pairs)
+
+
 @frozen(kw_only=True)
 class Response:
     """One answer, whatever the provider.
@@ -622,6 +686,9 @@ class Response:
     parsed: Any = field(default=None, eq=False, repr=False)
     """The structured answer as an instance of the request's ``response_schema``
     class, when one was given; in memory only, like the class itself."""
+    logprobs: tuple[TokenLogprob, ...] = field(default=(), converter=_to_tuple)
+    """Each output token's log probability, in order, when the request asked for
+    ``logprobs`` (and the provider gave them: see the provider's README)."""
     steps: tuple[ToolStep, ...] = field(default=(), converter=_to_tuple)
     """The tool loop's rounds, in order, when the answer came from
     :meth:`Hub.run_tools <relay_core.Hub.arun_tools>`: each model answer that asked for

@@ -139,6 +139,7 @@ def test_models_list_and_inspect(runner: CliRunner) -> None:
     inspected = json.loads(runner.invoke(cli, ["models", "inspect", "fast"]).output)
     assert inspected["target"] == "scripted/one"
     assert inspected["capabilities"] == ["chat", "stream", "structured_output", "tools"]
+    assert inspected["prompt_caching"] == "none"
     assert inspected["price_source"] == "unknown"
     missing = runner.invoke(cli, ["models", "inspect", "nope"])
     assert missing.exit_code == 2

@@ -7,8 +7,9 @@ import logging
 
 import pytest
 
-from relay_core import GenerationConfig, Request
-from relay_core.sampling import SamplingLimits, within_limits
+from relay_core import GenerationConfig, Request, UnsupportedSetting
+from relay_core.providers import BASIC_SETTINGS
+from relay_core.sampling import SamplingLimits, honoured, within_limits
 
 LIMITS = SamplingLimits(
     reason="thinking is on",
@@ -55,5 +56,29 @@ def test_accepted_settings_and_no_limits_leave_the_request_as_is(
 
 
 def test_limits_name_only_generation_settings() -> None:
-    with pytest.raises(ValueError, match="top_k"):
-        SamplingLimits(reason="x", ranges={"top_k": None})
+    with pytest.raises(ValueError, match="top_n"):
+        SamplingLimits(reason="x", ranges={"top_n": None})
+
+
+# ---------------------------------------------------------------------------- honoured
+
+
+def test_a_setting_the_provider_lacks_is_refused_naming_what_it_takes() -> None:
+    request = Request.from_prompt("hi", model="m", config=GenerationConfig(top_k=5))
+    with pytest.raises(UnsupportedSetting) as caught:
+        honoured(request, BASIC_SETTINGS, provider="acme")
+    assert caught.value.setting == "top_k"
+    assert "acme/m does not support the 'top_k' setting" in str(caught.value)
+    assert "(it takes max_tokens, seed, stop, temperature, top_p)" in str(caught.value)
+
+
+def test_a_seed_the_provider_lacks_is_left_out_and_the_rest_kept() -> None:
+    config = GenerationConfig(seed=7, temperature=0.5, reasoning="low")
+    request = Request.from_prompt("hi", model="m", config=config)
+    sent = honoured(request, frozenset({"temperature"}), provider="acme")
+    assert sent.config == GenerationConfig(temperature=0.5, reasoning="low")
+
+
+def test_a_request_within_the_settings_is_passed_as_it_is() -> None:
+    request = Request.from_prompt("hi", model="m", config=GenerationConfig(seed=7))
+    assert honoured(request, BASIC_SETTINGS, provider="acme") is request

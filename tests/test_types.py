@@ -62,6 +62,7 @@ RESPONSE = t.Response(
     latency=1.25,
     raw={"id": "resp_123", "choices": [{"index": 0}], "ok": True},
     metadata={"alias": "smart", "retries": [{"status": 429}]},
+    logprobs=[t.TokenLogprob("Let", -0.25, [("Let", -0.25), ("I", -1.75)])],
 )
 WEATHER = t.Tool(
     "get_weather",
@@ -75,6 +76,11 @@ CONFIG = t.GenerationConfig(
     stop=["END", "\n\n"],
     seed=7,
     reasoning="high",
+    top_k=40,
+    frequency_penalty=0.5,
+    presence_penalty=-0.5,
+    logprobs=True,
+    top_logprobs=3,
 )
 SCHEMA = t.ResponseSchema(
     {"type": "object", "properties": {"population": {"type": "integer"}}},
@@ -151,6 +157,7 @@ EXAMPLES: list[Any] = [
     USAGE,
     COST,
     RESPONSE,
+    t.TokenLogprob("x", -0.5, [("x", -0.5)]),
     t.TextDelta("Hel", signature="sig=="),
     t.ThinkingDelta("because", signature="sig==", redacted=True),
     t.ToolCallDelta(1, id="call_2", name="lookup", arguments='{"q": "pa', signature="s"),

@@ -22,7 +22,7 @@ from relay_core.batch._inputs import iter_requests, normalise
 from relay_core.batch._jobs import finalize, ingest, read_item
 from relay_core.batch._progress import ProgressBar
 from relay_core.batch._storage import storage_errors
-from relay_core.batch._types import FINISHED, Job
+from relay_core.batch._types import FINISHED, Job, JobRef, job_id_of
 from relay_core.batch._workspace import Workspace, check_job_id
 from relay_core.batching import jsonl_line
 from relay_core.config import Catalog
@@ -163,7 +163,7 @@ class AsyncRelayClient:
         )
         try:
             if previous is not None and previous["status"] != "preparing":
-                self._check_same(previous, requests, default_model)
+                self._check_same(previous, requests, default_model, required_provider)
             else:
                 stored = ingest(
                     self.workspace,
@@ -172,6 +172,7 @@ class AsyncRelayClient:
                     requests,
                     default_model=default_model,
                     mode=mode,
+                    provider=required_provider,
                 )
                 self._check_provider(job_id, required_provider)
                 self.workspace.update(
@@ -192,9 +193,10 @@ class AsyncRelayClient:
         return await self._continue(job_id, concurrency=concurrency, progress=progress)
 
     @_on_disk
-    async def resume(self, job_id: str, *, concurrency: int = 8, progress: bool = False) -> Job:
+    async def resume(self, job_id: JobRef, *, concurrency: int = 8, progress: bool = False) -> Job:
         """Continue a job whose process died: submit what was not submitted (finding
         provider batches already created), or answer what the engine had not."""
+        job_id = job_id_of(job_id)
         row = self.workspace.claim(check_job_id(job_id))
         if row["status"] == "preparing":
             self.workspace.release(job_id)
@@ -261,12 +263,15 @@ class AsyncRelayClient:
                     job_id=job_id,
                 )
 
-    def _check_same(self, row: Any, requests: Requests, default_model: str | None) -> None:
+    def _check_same(
+        self, row: Any, requests: Requests, default_model: str | None, provider: str | None
+    ) -> None:
         """Resuming by submitting again: the requests must be the ones stored."""
         # The digest ingest() computed, over the same lines.
         digest = hashlib.sha256()
         for index, item in enumerate(iter_requests(requests)):
-            digest.update(jsonl_line(unstructure(normalise(item, index, default_model))))
+            request = normalise(item, index, default_model, hub=self.hub, provider=provider)
+            digest.update(jsonl_line(unstructure(request)))
         if digest.hexdigest() != row["digest"]:
             raise JobConflict(
                 f"job {row['job_id']!r} was interrupted with other requests; resume it "
@@ -278,16 +283,19 @@ class AsyncRelayClient:
     # -- watching -------------------------------------------------------------------------
 
     async def list_jobs(self) -> list[Job]:
-        """Every job in the workspace, newest first."""
+        """Every job in the workspace, newest first; each is usable wherever a job id is
+        taken (``client.get_job(job)``)."""
         return self.workspace.jobs()
 
-    async def get_job(self, job_id: str) -> Job:
+    async def get_job(self, job_id: JobRef) -> Job:
         """The job as the workspace last recorded it (no provider call)."""
+        job_id = job_id_of(job_id)
         return self.workspace.job(self.workspace.row(job_id))
 
     @_on_disk
-    async def monitor_batch(self, job_id: str) -> Job:
+    async def monitor_batch(self, job_id: JobRef) -> Job:
         """The job with fresh status and counts (asks the providers of a batch job)."""
+        job_id = job_id_of(job_id)
         row = self.workspace.row(job_id)
         if row["mode"] == "batch" and row["status"] == "submitted":
             await _provider.refresh(self.workspace, self.hub, job_id)
@@ -295,7 +303,7 @@ class AsyncRelayClient:
 
     async def wait(
         self,
-        job_id: str,
+        job_id: JobRef,
         *,
         poll_interval: float = 2.0,
         max_interval: float = 60.0,
@@ -303,6 +311,7 @@ class AsyncRelayClient:
     ) -> Job:
         """Poll until the job is done, waiting longer between polls (up to
         ``max_interval``) as it runs; :class:`TimeoutError` after ``timeout`` seconds."""
+        job_id = job_id_of(job_id)
         started = time.monotonic()
         interval = poll_interval
         while True:
@@ -317,16 +326,18 @@ class AsyncRelayClient:
     # -- results --------------------------------------------------------------------------
 
     async def retrieve_batch_results(
-        self, job_id: str, *, force_refresh: bool = False
+        self, job_id: JobRef, *, force_refresh: bool = False
     ) -> list[BatchItem]:
         """The job's results in request order: fetched from the providers and saved the
         first time, read from disk afterwards unless ``force_refresh``."""
+        job_id = job_id_of(job_id)
         await self.retrieve(job_id, force_refresh=force_refresh)
         return list(self.iter_results(job_id))
 
     @_on_disk
-    async def retrieve(self, job_id: str, *, force_refresh: bool = False) -> Job:
+    async def retrieve(self, job_id: JobRef, *, force_refresh: bool = False) -> Job:
         """Make sure the results are on disk (fetching them if needed); return the job."""
+        job_id = job_id_of(job_id)
         row = self.workspace.row(job_id)
         if row["has_results"] and not force_refresh:
             return await self.get_job(job_id)
@@ -340,19 +351,21 @@ class AsyncRelayClient:
         await _provider.retrieve(self.workspace, self.hub, job_id)
         return await self.get_job(job_id)
 
-    def iter_results(self, job_id: str) -> Iterator[BatchItem]:
+    def iter_results(self, job_id: JobRef) -> Iterator[BatchItem]:
         """The saved results, one at a time, in request order (disk only)."""
+        job_id = job_id_of(job_id)
         path = self._results_path(job_id)
         with path.open("rb") as file:
             for line in file:
                 yield read_item(line)
 
-    async def get_results(self, job_id: str) -> list[BatchItem]:
+    async def get_results(self, job_id: JobRef) -> list[BatchItem]:
         """The saved results as a list (disk only; see :meth:`iter_results`)."""
         return list(self.iter_results(job_id))
 
-    async def has_results(self, job_id: str) -> bool:
+    async def has_results(self, job_id: JobRef) -> bool:
         """Whether the job's results are saved in the workspace."""
+        job_id = job_id_of(job_id)
         return bool(self.workspace.row(job_id)["has_results"])
 
     def _results_path(self, job_id: str) -> Path:
@@ -369,9 +382,10 @@ class AsyncRelayClient:
     # -- cancelling -----------------------------------------------------------------------
 
     @_on_disk
-    async def cancel_batch(self, job_id: str) -> Job:
+    async def cancel_batch(self, job_id: JobRef) -> Job:
         """Cancel the job: its provider batches, or the engine at its next checkpoint.
         Requests already answered keep their results."""
+        job_id = job_id_of(job_id)
         row = self.workspace.row(job_id)
         if row["status"] in FINISHED:
             return await self.get_job(job_id)
@@ -445,41 +459,41 @@ class RelayClient:
     def submit_batch(self, requests: Requests, **options: Any) -> Job:
         return self.hub.run_sync(self._client.submit_batch(requests, **options))
 
-    def resume(self, job_id: str, **options: Any) -> Job:
+    def resume(self, job_id: JobRef, **options: Any) -> Job:
         return self.hub.run_sync(self._client.resume(job_id, **options))
 
     def list_jobs(self) -> list[Job]:
         return self.hub.run_sync(self._client.list_jobs())
 
-    def get_job(self, job_id: str) -> Job:
+    def get_job(self, job_id: JobRef) -> Job:
         return self.hub.run_sync(self._client.get_job(job_id))
 
-    def monitor_batch(self, job_id: str) -> Job:
+    def monitor_batch(self, job_id: JobRef) -> Job:
         return self.hub.run_sync(self._client.monitor_batch(job_id))
 
-    def wait(self, job_id: str, **options: Any) -> Job:
+    def wait(self, job_id: JobRef, **options: Any) -> Job:
         return self.hub.run_sync(self._client.wait(job_id, **options))
 
-    def retrieve(self, job_id: str, *, force_refresh: bool = False) -> Job:
+    def retrieve(self, job_id: JobRef, *, force_refresh: bool = False) -> Job:
         return self.hub.run_sync(self._client.retrieve(job_id, force_refresh=force_refresh))
 
     def retrieve_batch_results(
-        self, job_id: str, *, force_refresh: bool = False
+        self, job_id: JobRef, *, force_refresh: bool = False
     ) -> list[BatchItem]:
         return self.hub.run_sync(
             self._client.retrieve_batch_results(job_id, force_refresh=force_refresh)
         )
 
-    def iter_results(self, job_id: str) -> Iterator[BatchItem]:
+    def iter_results(self, job_id: JobRef) -> Iterator[BatchItem]:
         return self._client.iter_results(job_id)
 
-    def get_results(self, job_id: str) -> list[BatchItem]:
+    def get_results(self, job_id: JobRef) -> list[BatchItem]:
         return list(self._client.iter_results(job_id))
 
-    def has_results(self, job_id: str) -> bool:
+    def has_results(self, job_id: JobRef) -> bool:
         return self.hub.run_sync(self._client.has_results(job_id))
 
-    def cancel_batch(self, job_id: str) -> Job:
+    def cancel_batch(self, job_id: JobRef) -> Job:
         return self.hub.run_sync(self._client.cancel_batch(job_id))
 
     def close(self) -> None:

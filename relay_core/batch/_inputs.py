@@ -19,14 +19,16 @@ import cattrs
 from attrs import frozen
 
 from relay_core.batch._types import BatchRequest
-from relay_core.errors import BatchInputError, RelayError
-from relay_core.hub import build_request
+from relay_core.errors import BatchInputError, ProviderError, RelayError
+from relay_core.hub import Hub, build_request
+from relay_core.messages import parse_messages
+from relay_core.plugins import distribution_for
 from relay_core.serialize import structure, validation_leaves
-from relay_core.types import GenerationConfig, Request
+from relay_core.types import SETTING_ALIASES, GenerationConfig, Request
 
-__all__ = ["Located", "line_numbers", "normalise", "read_jsonl"]
+__all__ = ["Located", "line_numbers", "normalise", "qualify", "read_jsonl"]
 
-_GENERATION = frozenset(a.name for a in attrs.fields(GenerationConfig))
+_GENERATION = frozenset(a.name for a in attrs.fields(GenerationConfig)) | frozenset(SETTING_ALIASES)
 _REQUEST_OPTIONS = frozenset({"tools", "tool_choice", "response_schema", "tags", "metadata"})
 _SHORT_FORM = frozenset(a.name for a in attrs.fields(BatchRequest))
 
@@ -89,14 +91,26 @@ def line_numbers(path: str | os.PathLike[str], indexes: Iterable[int]) -> dict[i
     return found
 
 
-def normalise(item: Any, index: int, default_model: str | None) -> Request:
-    """``item`` (the ``index``-th of the job) as a unified request with id and model."""
+def normalise(
+    item: Any,
+    index: int,
+    default_model: str | None,
+    *,
+    hub: Hub | None = None,
+    provider: str | None = None,
+) -> Request:
+    """``item`` (the ``index``-th of the job) as a unified request with id and model.
+
+    ``provider`` (the job's) makes a bare model name that provider's, as a
+    :class:`BatchRequest`'s own ``provider`` does; ``hub`` tells aliases and provider
+    names apart (it is needed when either provider is given).
+    """
     where: dict[str, Any] = {"index": index}
     if isinstance(item, Located):
         where = {"file": item.file, "line": item.line}
         item = item.value
     try:
-        request = _request(item, default_model)
+        request = _request(item, default_model, hub, provider)
     except BatchInputError:
         raise
     except (RelayError, TypeError, ValueError, KeyError, cattrs.BaseValidationError) as error:
@@ -130,7 +144,9 @@ def normalise(item: Any, index: int, default_model: str | None) -> Request:
     return request
 
 
-def _request(item: Any, default_model: str | None) -> Request:
+def _request(
+    item: Any, default_model: str | None, hub: Hub | None, job_provider: str | None
+) -> Request:
     if isinstance(item, Mapping):
         item = _from_mapping(item)
     if isinstance(item, BatchRequest):
@@ -139,17 +155,30 @@ def _request(item: Any, default_model: str | None) -> Request:
             k: v for k, v in item.provider_args.items() if k in _GENERATION | _REQUEST_OPTIONS
         }
         passthrough = {k: v for k, v in item.provider_args.items() if k not in options}
+        model = item.model or default_model or ""
+        provider = item.provider or job_provider
+        if provider and model:
+            if job_provider and item.provider and item.provider != job_provider:
+                raise ValueError(
+                    f"provider {item.provider!r} differs from the job's provider "
+                    f"{job_provider!r}, which every request must use"
+                )
+            model = qualify(model, provider, hub)
         return build_request(
-            item.model or default_model or "",
+            model,
             item.prompt,
+            messages=item.messages,
             system=item.system_prompt,
             custom_id=item.id,
             provider_kwargs=passthrough,
             **options,
         )
     if isinstance(item, Request):
-        if not item.model and default_model:
-            return attrs.evolve(item, model=default_model)
+        target = item.model or default_model
+        if job_provider and target:
+            target = qualify(target, job_provider, hub)
+        if target and target != item.model:
+            return attrs.evolve(item, model=target)
         return item
     raise TypeError(
         f"a request must be a BatchRequest, a Request or a mapping, not {type(item).__name__}"
@@ -157,38 +186,97 @@ def _request(item: Any, default_model: str | None) -> Request:
 
 
 def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | Request:
-    if "messages" in data:
-        messages = data["messages"]
-        if not isinstance(messages, list) or not all(isinstance(m, Mapping) for m in messages):
-            raise TypeError("messages must be a list of objects like {role, content}")
-        return structure(dict(data), Request)
+    if "messages" in data and ("custom_id" in data or "id" not in data):
+        return _full_request(data)
     unknown = sorted(set(data) - _SHORT_FORM)
     if unknown:
         raise ValueError(
             f"unknown field(s) {', '.join(unknown)}: a request is either the short form "
             f"({', '.join(sorted(_SHORT_FORM))}) or a full request with 'messages'"
         )
-    if "id" not in data or "prompt" not in data:
-        raise ValueError("the short form needs 'id' and 'prompt'")
+    if "id" not in data or ("prompt" in data) == ("messages" in data):
+        raise ValueError("the short form needs 'id' and either 'prompt' or 'messages'")
     return BatchRequest(**data)
+
+
+def _full_request(data: Mapping[str, Any]) -> Request:
+    # The messages may be in OpenAI's or Anthropic's form, whose system messages are
+    # the request's system prompt; the other fields are Relay's own.
+    fields = dict(data)
+    conversation = parse_messages(fields.pop("messages"), custom_id=_id_of(data))
+    request = structure({**fields, "messages": []}, Request)
+    system = request.system
+    if conversation.system is not None:
+        system = f"{system}\n\n{conversation.system}" if system else conversation.system
+    return attrs.evolve(
+        request,
+        messages=conversation.messages,
+        system=system,
+        cache_system=request.cache_system or conversation.cache_system,
+    )
+
+
+def qualify(model: str, provider: str, hub: Hub | None) -> str:
+    """``model`` as served by ``provider``: a bare model name becomes
+    ``provider/model``; an alias or ``provider/model`` must already be that provider's.
+
+    Users of other batch clients name the provider beside a bare model name; this keeps
+    their requests as written while the rest of Relay sees one ``provider/model`` form.
+    """
+    if hub is None:
+        raise TypeError("resolving a model by its provider needs the hub")  # a bug, not input
+    catalog = hub.catalog
+    if model in catalog.groups:
+        raise ValueError(
+            f"model {model!r} is a group, whose members pick their own providers: "
+            f"drop provider {provider!r}"
+        )
+    config = catalog.models.get(model)
+    if config is not None:
+        if config.provider != provider:
+            raise ValueError(
+                f"model {model!r} is served by {config.provider!r} "
+                f"({config.target}), not by provider {provider!r}"
+            )
+        return model
+    head, slash, _ = model.partition("/")
+    if head == provider:
+        return model
+    if slash and _is_provider(head, hub):
+        raise ValueError(
+            f"model {model!r} names provider {head!r}, not provider {provider!r}: give "
+            f"one of them (a model id that itself has a slash: {provider}/{model})"
+        )
+    return f"{provider}/{model}"
+
+
+def _is_provider(name: str, hub: Hub) -> bool:
+    return (
+        name in hub.catalog.providers
+        or distribution_for(name) is not None
+        or name in hub.plugins.providers()
+    )
 
 
 # What each field of the short form must hold: a typo'd value is refused here, before it
 # can be stored and fail later when the job reads it back.
 _SHORT_FORM_TYPES: dict[str, tuple[type, ...]] = {
     "id": (str,),
-    "prompt": (str,),
+    "prompt": (str, type(None)),
     "model": (str, type(None)),
     "system_prompt": (str, type(None)),
+    "provider": (str, type(None)),
     "provider_args": (Mapping,),
+    "messages": (list, tuple, type(None)),
 }
+_WANTED = {"provider_args": "a mapping", "messages": "a list of messages"}
 
 
 def _check_short_form(item: BatchRequest) -> None:
     for name, kinds in _SHORT_FORM_TYPES.items():
         value = getattr(item, name)
         if not isinstance(value, kinds):
-            wanted = "a mapping" if name == "provider_args" else "a string"
+            wanted = _WANTED.get(name, "a string")
             raise TypeError(f"{name} must be {wanted}, not {type(value).__name__}")
 
 
@@ -205,6 +293,8 @@ def _reason(error: BaseException) -> str:
     for at, leaf in validation_leaves(error):
         where = "".join(f"[{step}]" if isinstance(step, int) else f".{step}" for step in at)
         text = str(leaf) or type(leaf).__name__
+        if isinstance(leaf, ProviderError):
+            text = leaf.provider_message  # the error names file:line and id itself
         if isinstance(leaf, KeyError) and at:
             text = "missing"
         reason = f"{where.lstrip('.')}: {text}" if where else text

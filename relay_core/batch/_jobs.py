@@ -101,6 +101,7 @@ def ingest(
     *,
     default_model: str | None,
     mode: str,
+    provider: str | None = None,
 ) -> Ingested:
     """Check and store every request of a new job; return what the job holds.
 
@@ -108,7 +109,8 @@ def ingest(
     merged). Unless ``mode`` is ``"engine"``, requests are also split into chunks by
     model alias and the adapter's ``batch_limits``; in ``"auto"`` mode the first model
     without a batch API (or a group) sends the whole job to the engine, in ``"batch"``
-    mode it is an error. Any mistake raises before anything was submitted.
+    mode it is an error. Any mistake raises before anything was submitted. ``provider``
+    (the job's) makes bare model names that provider's.
     """
     ws.delete_files(job_id)
     job_dir = ws.job_dir(job_id)
@@ -151,7 +153,7 @@ def ingest(
             (job_dir / REFUSED).open("wb") as refused,
         ):
             for index, item in enumerate(iter_requests(requests)):
-                request = normalise(item, index, default_model)
+                request = normalise(item, index, default_model, hub=hub, provider=provider)
                 with _input_error(request, item, index):
                     handle = hub.resolve(request.model)
                     # A group picks a member per call: it has no single prepared form.

@@ -8,7 +8,7 @@ from attrs import field, frozen
 
 from relay_core.types import BatchCounts, Cost
 
-__all__ = ["BatchRequest", "Job", "JobMode", "JobStatus"]
+__all__ = ["BatchRequest", "Job", "JobMode", "JobRef", "JobStatus", "job_id_of"]
 
 JobMode = Literal["batch", "engine"]
 JobStatus = Literal[
@@ -29,17 +29,25 @@ class BatchRequest:
     """The short form of a batch request: one prompt, an optional system prompt.
 
     ``id`` becomes the request's ``custom_id``; ``model`` (an alias or
-    ``provider/model``) defaults to the job's. ``provider_args`` are generation settings
-    (``temperature``, ``max_tokens``...) and Request fields (``tools``,
-    ``response_schema``...); anything else goes to the provider untouched as
-    ``provider_kwargs``. Anything this form cannot say, a full :class:`Request` can.
+    ``provider/model``) defaults to the job's. With ``provider`` (or the job's
+    ``provider=``), a bare model name is that provider's: ``model="gpt-4.1-mini",
+    provider="openai"`` is ``model="openai/gpt-4.1-mini"``; a model another provider
+    serves is a :class:`BatchInputError`. ``messages`` takes a conversation instead of
+    ``prompt`` (one of the two): :class:`~relay_core.Message` values or role/content
+    dicts in OpenAI's or Anthropic's form, as ``hub.chat(messages=...)`` does.
+    ``provider_args`` are generation settings (``temperature``, ``max_tokens``...) and
+    Request fields (``tools``, ``response_schema``...); anything else goes to the
+    provider untouched as ``provider_kwargs``. Anything this form cannot say, a full
+    :class:`Request` can.
     """
 
     id: str
-    prompt: str
+    prompt: str | None = None
     model: str | None = None
     system_prompt: str | None = None
+    provider: str | None = None
     provider_args: dict[str, Any] = field(factory=dict)
+    messages: list[Any] | None = None
 
 
 @frozen(kw_only=True)
@@ -75,3 +83,13 @@ class Job:
     def done(self) -> bool:
         """The job has finished, whatever the outcome."""
         return self.status in FINISHED
+
+
+JobRef = str | Job
+"""A job id, or a :class:`Job` as ``list_jobs`` returns it: every client method taking a
+job accepts either, so ``for job in client.list_jobs(): client.get_job(job)`` works."""
+
+
+def job_id_of(job: JobRef) -> str:
+    """The id of ``job`` (a :class:`Job` or its id)."""
+    return job.job_id if isinstance(job, Job) else job

@@ -21,6 +21,7 @@ from relay_core import (
     Tool,
     ToolCallPart,
     ToolResultPart,
+    UnsupportedSetting,
 )
 from relay_core.plugin import REASONING_BUDGETS
 from relay_core.testing import FakeServer
@@ -97,8 +98,9 @@ def test_generation_config_maps_and_seed_is_not_sent(make_hub: Callable[..., Hub
         temperature=0.2,
         top_p=0.9,
         max_tokens=300,
-        stop=["END", "STOP"],
+        stop_sequences=["END", "STOP"],
         seed=42,
+        top_k=40,
     )
     assert server.payload == {
         "model": MODEL,
@@ -107,8 +109,21 @@ def test_generation_config_maps_and_seed_is_not_sent(make_hub: Callable[..., Hub
         "system": "Be brief.",
         "temperature": 0.2,
         "top_p": 0.9,
+        "top_k": 40,
         "stop_sequences": ["END", "STOP"],
     }
+
+
+@pytest.mark.parametrize(
+    "setting", [{"frequency_penalty": 0.5}, {"presence_penalty": 0.5}, {"logprobs": True}]
+)
+def test_settings_the_api_lacks_are_refused_before_the_call(
+    make_hub: Callable[..., Hub], setting: dict[str, Any]
+) -> None:
+    server = FakeServer(ok())
+    with pytest.raises(UnsupportedSetting, match=f"'{next(iter(setting))}' setting"):
+        make_hub(server).chat(TARGET, "Hi", **setting)
+    assert server.requests == []
 
 
 def test_catalog_params_and_provider_kwargs_reach_the_payload(

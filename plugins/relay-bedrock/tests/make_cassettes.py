@@ -82,6 +82,7 @@ def error(error_type: str, message: str) -> dict[str, str]:
 
 USER = {"role": "user", "content": [{"text": "What is the capital of France?"}]}
 SYSTEM = [{"text": "Be brief."}]
+CACHE_POINT = {"cachePoint": {"type": "default"}}
 WEATHER_SPEC = {
     "toolSpec": {
         "name": "get_weather",
@@ -96,6 +97,77 @@ WEATHER_SPEC = {
     }
 }
 EVENTSTREAM = "application/vnd.amazon.eventstream"
+
+
+TITAN_PATH = "amazon.titan-embed-text-v2%3A0"
+COHERE_EMBED_PATH = "cohere.embed-v4%3A0"
+EMBED_TEXTS = ["The cat sat on the mat.", "Paris is the capital of France.", "Stocks fell today."]
+
+
+def vector(seed: int, size: int) -> list[float]:
+    """Made-up unit-scale floats: a real vector's shape, none of its values."""
+    state = seed * 7919 + 17
+    values = []
+    for _ in range(size):
+        state = (state * 1103515245 + 12345) % 2**31
+        values.append(round((state / 2**31 - 0.5) / 4, 8))
+    return values
+
+
+def embeddings() -> dict[str, list[dict[str, Any]]]:
+    """Titan Text Embeddings v2 (one text a call) and Cohere Embed v4 on InvokeModel."""
+    titan_url = f"{RUNTIME}/model/{TITAN_PATH}/invoke"
+    titan = [
+        interaction(
+            "POST",
+            titan_url,
+            {"inputText": text, "dimensions": 256, "normalize": True},
+            200,
+            {
+                "embedding": vector(index, 256),
+                "embeddingsByType": {"float": vector(index, 256)},
+                "inputTextTokenCount": tokens,
+            },
+            headers={
+                "x-amzn-bedrock-input-token-count": str(tokens),
+                "x-amzn-bedrock-invocation-latency": "78",
+            },
+        )
+        for index, (text, tokens) in enumerate(zip(EMBED_TEXTS, (7, 8, 5), strict=True))
+    ]
+    cohere = interaction(
+        "POST",
+        f"{RUNTIME}/model/{COHERE_EMBED_PATH}/invoke",
+        {
+            "texts": EMBED_TEXTS,
+            "input_type": "search_document",
+            "embedding_types": ["float"],
+            "output_dimension": 256,
+        },
+        200,
+        {
+            "id": "1bc9c16f-0000-44c6-8dc1-e1a351f7ab27",
+            "embeddings": {"float": [vector(10 + i, 256) for i in range(len(EMBED_TEXTS))]},
+            "response_type": "embeddings_by_type",
+            "texts": [text.lower() for text in EMBED_TEXTS],
+        },
+        headers={
+            "x-amzn-bedrock-input-token-count": "20",
+            "x-amzn-bedrock-invocation-latency": "100",
+        },
+    )
+    invalid = interaction(
+        "POST",
+        titan_url,
+        {"inputText": "Hello, world!", "dimensions": 100, "normalize": True},
+        400,
+        {
+            "message": "Malformed input request: #/dimensions: 100 is not a valid enum value, "
+            "please reformat your input and try again."
+        },
+        headers=error("ValidationException", ""),
+    )
+    return {"embed_titan": titan, "embed_cohere": [cohere], "embed_invalid_dimensions": [invalid]}
 
 
 def cassettes() -> dict[str, list[dict[str, Any]]]:
@@ -223,6 +295,29 @@ def cassettes() -> dict[str, list[dict[str, Any]]]:
                 converse(
                     {"text": "Paris."},
                     usage={"inputTokens": 19, "outputTokens": 4, "totalTokens": 23},
+                ),
+            ),
+        ],
+        "converse_cache": [
+            interaction(
+                "POST",
+                converse_url,
+                {
+                    "messages": [{**USER, "content": [*USER["content"], CACHE_POINT]}],
+                    "system": [*SYSTEM, CACHE_POINT],
+                    "toolConfig": {"tools": [WEATHER_SPEC, CACHE_POINT]},
+                },
+                200,
+                converse(
+                    {"text": "Paris."},
+                    usage={
+                        "inputTokens": 3,
+                        "outputTokens": 4,
+                        "totalTokens": 1341,
+                        "cacheReadInputTokens": 1024,
+                        "cacheWriteInputTokens": 310,
+                        "cacheDetails": [{"inputTokens": 310, "ttl": "5m"}],
+                    },
                 ),
             ),
         ],
@@ -444,6 +539,7 @@ def cassettes() -> dict[str, list[dict[str, Any]]]:
 def main() -> None:
     CASSETTES.mkdir(parents=True, exist_ok=True)
     found, records = cassettes()
+    found.update(embeddings())
     found["batch_submit"][0]["request"]["body"] = records.encode()
     found["batch_submit"][0]["request"]["headers"] = {"content-type": ["application/jsonl"]}
     for name, interactions in found.items():

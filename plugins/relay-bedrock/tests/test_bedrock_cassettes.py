@@ -18,6 +18,7 @@ from relay_core import (
     ContextWindowExceeded,
     EndEvent,
     Hub,
+    Message,
     ProviderUnavailable,
     RateLimitError,
     Request,
@@ -26,6 +27,7 @@ from relay_core import (
     ThinkingPart,
     Tool,
     ToolCallPart,
+    Usage,
 )
 
 Cassette = Callable[[str], AbstractContextManager[Any]]
@@ -166,3 +168,29 @@ def test_batch_list(make_hub: Callable[..., Hub], cassette: Cassette) -> None:
     with cassette("batch_list"):
         (batch,) = _run(make_hub, lambda p: p.list_batches())
     assert (batch.id, batch.metadata) == (JOB_ARN, METADATA)
+
+
+def test_cache_points_reach_converse_and_cache_usage_is_priced(
+    make_hub: Callable[..., Hub], cassette: Cassette
+) -> None:
+    # Bedrock's list prices for Claude 3.5 Haiku: writes 1.25 times input, reads 0.1.
+    catalog = (
+        f"models:\n  haiku:\n    target: {TARGET}\n    pricing: "
+        "{input: 0.8, output: 4.0, cached_input: 0.08, cache_write: 1.0}\n"
+    )
+    with cassette("converse_cache") as tape:
+        answer = make_hub(catalog=catalog).chat(
+            "haiku",
+            Message.user(QUESTION, cache=True),
+            system="Be brief.",
+            cache_system=True,
+            tools=[WEATHER],
+            cache_tools=True,
+        )
+    assert tape.play_count == 1
+    # Converse's inputTokens (3) leave out the 1024 read and the 310 written.
+    assert answer.usage == Usage(
+        input_tokens=1337, output_tokens=4, cached_input_tokens=1024, cache_write_tokens=310
+    )
+    expected = (3 * 0.8 + 1024 * 0.08 + 310 * 1.0 + 4 * 4.0) / 1e6
+    assert answer.cost.amount == pytest.approx(expected)

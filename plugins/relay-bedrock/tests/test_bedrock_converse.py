@@ -21,6 +21,7 @@ from bedrock_support import (
     text_stream,
 )
 
+from relay_bedrock._converse import converse_payload
 from relay_core import (
     AuthenticationError,
     ContextWindowExceeded,
@@ -35,6 +36,7 @@ from relay_core import (
     ProviderUnavailable,
     QuotaExceeded,
     RateLimitError,
+    Request,
     TextDelta,
     ThinkingDelta,
     ThinkingPart,
@@ -608,3 +610,13 @@ def test_structured_output_streams_its_json_once_checked(make_hub: Callable[...,
     assert [e.text for e in events if isinstance(e, TextDelta)] == ['{"n": 4}']
     assert not any(isinstance(e, ToolCallDelta) for e in events)
     assert events[-1].response.json() == {"n": 4}  # type: ignore[union-attr]
+
+
+def test_more_than_four_cache_points_are_refused_before_the_call() -> None:
+    request = Request(
+        messages=[Message.user(f"Part {i}.", cache=True) for i in range(4)],
+        system="Be brief.",
+        cache_system=True,
+    )
+    with pytest.raises(InvalidRequestError, match="has 5: system, messages"):
+        converse_payload(request, default_max_tokens=4096)

@@ -88,6 +88,7 @@ def _user(text: str) -> dict[str, Any]:
 
 # Each scenario: Relay's chat arguments and options, botocore's operation parameters
 # (modelId added), streamed.
+CACHE_POINT = {"cachePoint": {"type": "default"}}
 SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Any], bool]] = {
     "system_text_and_settings": (
         ("Hi",),
@@ -111,6 +112,16 @@ SCENARIOS: dict[str, tuple[tuple[Any, ...], dict[str, Any], dict[str, Any], bool
             messages=[_user("Weather in Paris?")],
             inferenceConfig={"maxTokens": 64},
             toolConfig={"tools": [SDK_WEATHER], "toolChoice": {"tool": {"name": "get_weather"}}},
+        ),
+        False,
+    ),
+    "cache_points": (
+        (Message.user("Hi", cache=True),),
+        dict(system="Be brief.", cache_system=True, tools=[WEATHER], cache_tools=True),
+        dict(
+            messages=[{"role": "user", "content": [{"text": "Hi"}, CACHE_POINT]}],
+            system=[{"text": "Be brief."}, CACHE_POINT],
+            toolConfig={"tools": [SDK_WEATHER, CACHE_POINT]},
         ),
         False,
     ),

@@ -26,7 +26,7 @@ from relay_core import (
 )
 
 # Declared by the adapters that gain embeddings and exact token counts (issue 22).
-NOT_YET = {Capability.EMBEDDINGS, Capability.TOKEN_COUNT}
+NOT_YET = {Capability.TOKEN_COUNT}
 
 
 def test_in_code_registration_gives_the_adapter() -> None:

@@ -313,7 +313,10 @@ def _bodies(interaction: dict[str, Any]) -> list[tuple[Any, Any]]:
     if "event-stream" in content_type:
         # The SDK's stream reader stops at "[DONE]" as Relay does: it is no event.
         return [(cohere.V2ChatStreamResponse, data) for data in sse_payloads(body)]
-    return [(cohere.V2ChatResponse, json.loads(body))]
+    answer = json.loads(body)
+    if answer.get("response_type") == "embeddings_by_type":
+        return [(cohere.EmbedByTypeResponse, answer)]
+    return [(cohere.V2ChatResponse, answer)]
 
 
 def test_every_cassette_answer_is_an_sdk_type() -> None:

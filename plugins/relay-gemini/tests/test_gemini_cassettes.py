@@ -394,7 +394,7 @@ def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
             assert "key=" not in request["uri"], path.name
             assert re.fullmatch(
                 r"https://generativelanguage\.googleapis\.com/v1beta/models/[\w.-]+:"
-                r"(generateContent|streamGenerateContent\?alt=sse|countTokens)",
+                r"(generateContent|streamGenerateContent\?alt=sse|batchEmbedContents|countTokens)",
                 request["uri"],
             ), path.name
             assert "set-cookie" not in {name.lower() for name in response["headers"]}
@@ -419,6 +419,9 @@ def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
                 error = json.loads(body)["error"]
                 assert error["code"] == response["status"]["code"]
                 assert {"code", "message", "status"} <= set(error)
+            elif request["uri"].endswith(":batchEmbedContents"):
+                # Embedding answers carry vectors only: no usage, version or id.
+                assert set(json.loads(body)) == {"embeddings"}
             elif request["uri"].endswith(":countTokens"):
                 assert set(json.loads(body)) <= {
                     "totalTokens",

@@ -18,7 +18,7 @@ from relay_core import (
 from relay_mistral._adapter import MistralProvider
 
 # Declared by the adapters that gain embeddings and exact token counts (issue 22).
-NOT_YET = {Capability.EMBEDDINGS, Capability.TOKEN_COUNT}
+NOT_YET = {Capability.TOKEN_COUNT}
 
 
 def test_the_declared_settings() -> None:

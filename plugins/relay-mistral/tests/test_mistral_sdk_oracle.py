@@ -13,6 +13,7 @@ validated against the SDK's own type, with missing and unknown fields reported.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from mistralai.client import Mistral, errors, models
 
 from relay_core import (
     DocumentPart,
+    EmbeddingRequest,
     Hub,
     ImagePart,
     Message,
@@ -323,6 +325,8 @@ def _response_type(method: str, url: str, status: int) -> Any:
         return errors.HTTPValidationErrorData if status == 422 else None
     if path == "/v1/chat/completions":
         return models.ChatCompletionResponse
+    if path == "/v1/embeddings":
+        return models.EmbeddingResponse
     if path == "/v1/batch/jobs" and method == "GET":
         return models.ListBatchJobsResponse
     if path.startswith("/v1/batch/jobs"):
@@ -378,6 +382,32 @@ def test_every_cassette_answer_is_an_sdk_type() -> None:
     checked, problems = cassette_problems(CASSETTES, check)
     assert checked > 30
     assert problems == [], "\n".join(problems)
+
+
+# ---------------------------------------------------------------------------- embeddings
+
+
+def test_relay_sends_the_embeddings_request_the_sdk_sends(make_hub: MakeHub) -> None:
+    answer = {
+        "id": "e1",
+        "object": "list",
+        "model": "codestral-embed",
+        "data": [{"object": "embedding", "embedding": [0.5, 0.25], "index": i} for i in (0, 1)],
+        "usage": {"prompt_tokens": 2, "completion_tokens": 0, "total_tokens": 2},
+    }
+    sdk_server = FakeServer(json_answer(answer))
+    with httpx.Client(transport=sdk_server.transport) as client:
+        Mistral(api_key=KEY, client=client).embeddings.create(
+            model="codestral-embed", inputs=["a", "b"], output_dimension=2
+        )
+    relay_server = FakeServer(json_answer(answer))
+    adapter = make_hub(relay_server).get("mistral/codestral-embed").adapter
+    request = EmbeddingRequest(inputs=["a", "b"], model="codestral-embed", dimensions=2)
+    vectors = asyncio.run(adapter.embed(request)).vectors
+    assert vectors == ((0.5, 0.25), (0.5, 0.25))
+    sdk, relay = sdk_server.requests[-1], relay_server.requests[-1]
+    assert (relay.method, relay.url.path) == (sdk.method, sdk.url.path)
+    assert json.loads(relay.content) == json.loads(sdk.content)
 
 
 # ---------------------------------------------------------------------------- batches

@@ -24,10 +24,12 @@ from relay_core import (
 from relay_core.testing import secret_shown
 from relay_openai_compat._adapter import (
     DeepSeekProvider,
+    EmbeddingServerProvider,
     OpenAICompatProvider,
     OpenRouterProvider,
 )
 from relay_openai_compat._together import TogetherProvider
+from relay_openai_compat._vllm import VLLMProvider
 
 # Declared by the adapters that gain embeddings and exact token counts (issue 22).
 NOT_YET = {Capability.EMBEDDINGS, Capability.TOKEN_COUNT}
@@ -109,6 +111,8 @@ def test_in_code_registration_picks_the_profile_per_preset() -> None:
     assert registry.provider("groq").load() is OpenAICompatProvider
     assert registry.provider("deepseek").load() is DeepSeekProvider
     assert registry.provider("openrouter").load() is OpenRouterProvider
+    for name in ("openai-compat", "ollama", "llama-cpp"):
+        assert registry.provider(name).load() is EmbeddingServerProvider
 
 
 def test_declared_capabilities() -> None:
@@ -124,7 +128,10 @@ def test_declared_capabilities() -> None:
     assert OpenAICompatProvider.capabilities == base
     assert DeepSeekProvider.capabilities == base - {Capability.VISION}
     assert OpenRouterProvider.capabilities == base | {Capability.DOCUMENTS}
-    assert TogetherProvider.capabilities == base | {Capability.BATCH}
+    embeds = {Capability.EMBEDDINGS}
+    assert TogetherProvider.capabilities == base | {Capability.BATCH} | embeds
+    assert VLLMProvider.capabilities == base | {Capability.BATCH} | embeds
+    assert EmbeddingServerProvider.capabilities == base | embeds
     assert OpenAICompatProvider.api_key_env is None
     assert OpenAICompatProvider.default_base_url is None
 

@@ -16,9 +16,11 @@ from relay_core import (
     ResponseSchema,
     TextPart,
     ThinkingPart,
+    TokenLogprob,
     Tool,
     ToolCallPart,
     ToolResultPart,
+    UnsupportedSetting,
 )
 
 CHAT_OK = {
@@ -668,3 +670,59 @@ def test_text_parts_of_one_user_message_stay_separate(chat: Any) -> None:
         {"type": "text", "text": "a"},
         {"type": "text", "text": "b"},
     ]
+
+
+# ---------------------------------------------------------------------------- sampling settings
+
+
+def test_chat_takes_penalties_logprobs_and_stop_sequences(chat: Any) -> None:
+    sent = chat(
+        "Hi",
+        frequency_penalty=0.5,
+        presence_penalty=-0.25,
+        logprobs=True,
+        top_logprobs=2,
+        stop_sequences=["END"],
+    )
+    assert {k: sent[k] for k in sent if k not in ("model", "messages")} == {
+        "frequency_penalty": 0.5,
+        "presence_penalty": -0.25,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "stop": ["END"],
+    }
+
+
+def test_top_k_is_refused_before_any_request(server: Any, make_hub: Any) -> None:
+    with pytest.raises(UnsupportedSetting, match="'top_k' setting") as caught:
+        make_hub().chat("openai/gpt-4.1", "Hi", top_k=40)
+    assert caught.value.setting == "top_k"
+    assert "presence_penalty" in caught.value.takes
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("option", [{"frequency_penalty": 1.0}, {"logprobs": True}])
+def test_responses_refuses_chat_only_settings(responses: Any, option: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="Responses API has no"):
+        responses("Hi", **option)
+
+
+def test_chat_answers_carry_token_logprobs(server: Any, make_hub: Any) -> None:
+    choice = CHAT_OK["choices"][0]  # type: ignore[index]
+    logprobs = {
+        "content": [
+            {
+                "token": "ok",
+                "logprob": -0.01,
+                "bytes": [111, 107],
+                "top_logprobs": [
+                    {"token": "ok", "logprob": -0.01, "bytes": [111, 107]},
+                    {"token": "OK", "logprob": -4.6, "bytes": [79, 75]},
+                ],
+            }
+        ],
+        "refusal": None,
+    }
+    server.reply({**CHAT_OK, "choices": [{**choice, "logprobs": logprobs}]})
+    answer = make_hub().chat("openai/gpt-4.1", "Hi", logprobs=True, top_logprobs=2)
+    assert answer.logprobs == (TokenLogprob("ok", -0.01, [("ok", -0.01), ("OK", -4.6)]),)

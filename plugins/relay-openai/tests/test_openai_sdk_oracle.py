@@ -12,6 +12,7 @@ output file) must validate as the SDK's response type, with no field the type la
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -22,13 +23,14 @@ import httpx
 import httpx2
 import openai
 import pytest
-from openai.types import Batch, FileObject
+from openai.types import Batch, CreateEmbeddingResponse, FileObject
 from openai.types.batch_create_params import BatchCreateParams
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.chat.completion_create_params import (
     CompletionCreateParamsNonStreaming,
     CompletionCreateParamsStreaming,
 )
+from openai.types.embedding_create_params import EmbeddingCreateParams
 from openai.types.responses import Response as ResponsesObject
 from openai.types.responses import ResponseStreamEvent
 from openai.types.responses.response_create_params import (
@@ -63,6 +65,7 @@ from relay_core.testing import (
     typed_dict_problems,
     wire_request,
 )
+from relay_openai.embeddings import decode_base64
 
 KEY = "sk-test-relayopenaiFAKE0123456789abcdef"
 CASSETTES = Path(__file__).resolve().parents[3] / "cassettes" / "relay-openai"
@@ -153,7 +156,17 @@ RESPONSES_ANSWER = {
 }
 
 
+EMBEDDINGS_ANSWER = {
+    "object": "list",
+    "data": [{"object": "embedding", "index": 0, "embedding": "AACAPwAAAEA="}],
+    "model": "text-embedding-3-small",
+    "usage": {"prompt_tokens": 1, "total_tokens": 1},
+}
+
+
 def _answer(path: str, stream: bool) -> tuple[int, dict[str, str], bytes]:
+    if path.endswith("/embeddings"):
+        return 200, {"content-type": "application/json"}, json.dumps(EMBEDDINGS_ANSWER).encode()
     if not stream:
         body = RESPONSES_ANSWER if path.endswith("/responses") else CHAT_ANSWER
         return 200, {"content-type": "application/json"}, json.dumps(body).encode()
@@ -208,6 +221,38 @@ def relay_request(
         else:
             hub.chat(f"openai/{model}", prompt, **options)
     return wire_request(server.requests[-1], HEADERS)
+
+
+# -- embeddings requests ------------------------------------------------------------------
+
+
+def test_an_embeddings_request_matches_the_sdk() -> None:
+    """The SDK asks for base64 unless told otherwise; Relay does the same."""
+    from relay_core import EmbeddingRequest
+
+    sdk = sdk_request(
+        "embeddings.create", model="text-embedding-3-small", input=["a", "b"], dimensions=2
+    )
+    server = FakeServer(
+        httpx.Response(
+            200,
+            json={
+                **EMBEDDINGS_ANSWER,
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": "AACAPwAAAEA="}
+                    for i in range(2)
+                ],
+            },
+        )
+    )
+    request = EmbeddingRequest(inputs=["a", "b"], model="text-embedding-3-small", dimensions=2)
+    with hub_for("", relay_openai, transport=server.transport) as hub:
+        adapter = hub.get("openai/text-embedding-3-small").adapter
+        answer = asyncio.run(adapter.embed(request))
+    assert answer.vectors == ((1.0, 2.0), (1.0, 2.0))
+    relay = wire_request(server.requests[-1], HEADERS)
+    assert relay == sdk
+    assert typed_dict_problems(relay["body"], EmbeddingCreateParams) == []
 
 
 # -- Chat Completions requests ----------------------------------------------------------
@@ -685,6 +730,13 @@ def answer_problems(method: str, uri: str, status: int, text: str) -> list[str]:
         return problems
     if path.endswith("/files"):
         return model_problems(FileObject, json.loads(text))
+    if path.endswith("/embeddings"):
+        # The SDK asks for base64 and decodes it before its model sees the vectors.
+        body = json.loads(text)
+        for item in body.get("data") or ():
+            if isinstance(item.get("embedding"), str):
+                item["embedding"] = list(decode_base64(item["embedding"]))
+        return model_problems(CreateEmbeddingResponse, body)
     if path.endswith("/batches") and method == "GET":
         page = json.loads(text)
         return typed_dict_problems(page, BatchList) + [

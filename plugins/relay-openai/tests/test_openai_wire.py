@@ -21,6 +21,7 @@ from relay_core.plugin import (
     SSEEvent,
     StreamEvent,
     TextDelta,
+    TokenLogprob,
     Tool,
     ToolCallPart,
 )
@@ -71,6 +72,7 @@ def test_the_public_modules_export_exactly_what_they_document() -> None:
         "OpenAIProvider",
         "events",
         "function_tool",
+        "logprobs",
         "model_family",
         "parse",
         "payload",
@@ -218,3 +220,24 @@ def test_responses_parse_and_events_agree() -> None:
         parsed.finish_reason,
         parsed.usage,
     )
+
+
+def test_chat_events_gather_the_logprobs_of_every_chunk() -> None:
+    chunk = {"id": "chatcmpl-1", "model": "gpt-4.1"}
+
+    def token(text: str, logprob: float) -> dict[str, Any]:
+        return {"content": [{"token": text, "logprob": logprob, "top_logprobs": []}]}
+
+    stream = _events(
+        {**chunk, "choices": [{"delta": {"content": "Hel"}, "logprobs": token("Hel", -0.5)}]},
+        {
+            **chunk,
+            "choices": [
+                {"delta": {"content": "lo"}, "logprobs": token("lo", -0.1), "finish_reason": "stop"}
+            ],
+        },
+        "[DONE]",
+    )
+    end = _collect(chat.events(stream, REQUEST, provider="openai"))[-1]
+    assert isinstance(end, EndEvent)
+    assert end.response.logprobs == (TokenLogprob("Hel", -0.5), TokenLogprob("lo", -0.1))

@@ -262,3 +262,25 @@ def test_a_profile_colliding_with_another_row_is_named(tmp_path: Path) -> None:
     data.write_text(json.dumps({"name": "test", "models": rows}))
     with pytest.raises(ValueError, match=r"row 2: acme/global.m1 is listed twice"):
         SnapshotSource(path=data).price("acme", "m1")
+
+
+CLAUDE_ROWS = [r for r in ROWS if "claude" in r["model"]]
+
+
+@pytest.mark.parametrize("row", CLAUDE_ROWS, ids=lambda r: f"{r['provider']}/{r['model']}")
+def test_claude_rows_price_cache_writes_and_reads_as_anthropic_bills_them(
+    row: dict[str, object],
+) -> None:
+    # Anthropic (and Bedrock) bill a 5-minute cache write at 1.25 times the input price
+    # and a cache read at 0.1 times; a row without them would price caching as input.
+    assert row["cache_write"] == pytest.approx(1.25 * float(row["input"]))  # type: ignore[arg-type]
+    assert row["cached_input"] == pytest.approx(0.1 * float(row["input"]))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini", "vertex"])
+def test_automatic_caching_providers_have_a_cached_input_price(provider: str) -> None:
+    rows = [r for r in ROWS if r["provider"] == provider]
+    assert rows
+    for row in rows:
+        assert row["cached_input"] is not None, row["model"]
+        assert row["cached_input"] < row["input"], row["model"]

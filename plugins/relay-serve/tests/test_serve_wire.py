@@ -23,6 +23,7 @@ from relay_core.types import (
     TextPart,
     ThinkingDelta,
     ThinkingPart,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallPart,
     ToolResultPart,
@@ -164,6 +165,8 @@ def test_tools_choice_and_formats() -> None:
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"stop": 5}, "stop"),
         ({"seed": "x"}, "seed"),
+        ({"frequency_penalty": 3}, "frequency_penalty"),
+        ({"top_logprobs": 50}, "top_logprobs"),
         ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
          "messages[0].content[0].image_url.url"),
         ({"messages": [{"role": "user", "content": [
@@ -208,6 +211,34 @@ def test_a_completion_carries_text_tool_calls_reasoning_and_usage() -> None:
         "total_tokens": 15,
         "prompt_tokens_details": {"cached_tokens": 4},
         "completion_tokens_details": {"reasoning_tokens": 2},
+    }
+
+
+def test_sampling_settings_reach_the_request_and_logprobs_come_back() -> None:
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "frequency_penalty": 0.5,
+        "presence_penalty": -1,
+        "logprobs": True,
+        "top_logprobs": 1,
+        "top_k": 20,
+    }
+    config = parse_chat(body, request_id="r").request.config
+    assert (config.frequency_penalty, config.presence_penalty, config.top_k) == (0.5, -1, 20)
+    assert (config.logprobs, config.top_logprobs) == (True, 1)
+    answer = Response(content="hé", logprobs=[TokenLogprob("hé", -0.5, [("hé", -0.5)])])
+    (choice,) = completion(answer, id="rid", model="m", created=1)["choices"]
+    assert choice["logprobs"] == {
+        "content": [
+            {
+                "token": "hé",
+                "logprob": -0.5,
+                "bytes": [104, 195, 169],
+                "top_logprobs": [{"token": "hé", "logprob": -0.5, "bytes": [104, 195, 169]}],
+            }
+        ],
+        "refusal": None,
     }
 
 

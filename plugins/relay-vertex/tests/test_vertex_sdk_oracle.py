@@ -197,6 +197,15 @@ def _answer_body(body: dict[str, Any]) -> list[str]:
     return model_problems(types.GenerateContentResponse, body)
 
 
+def _embeddings(body: dict[str, Any]) -> list[str]:
+    """A text embedding model's predict answer, as google-genai converts it."""
+    from google.genai import models
+
+    converted, unread = unread_keys(models._EmbedContentResponse_from_vertex, body)
+    types.EmbedContentResponse.model_validate(converted)
+    return [f"predict REST field {path}" for path in unread]
+
+
 def _error(body: dict[str, Any]) -> list[str]:
     error = errors.APIError(body["error"]["code"], body)
     assert (error.message, error.status) == (body["error"]["message"], body["error"]["status"])
@@ -235,6 +244,8 @@ def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
         return len(chunks), [p for c in chunks for p in _answer_body(c)]
     if ":generateContent" in path:
         return 1, _answer_body(json.loads(text))
+    if ":predict" in path:
+        return 1, _embeddings(json.loads(text))
     if ":countTokens" in path:
         # Both are in the REST reference's CountTokensResponse; the SDK's type leaves them
         # out. Relay reads totalTokens.

@@ -107,6 +107,8 @@ class AnthropicProvider(Provider):
             Capability.TOKEN_COUNT,
         }
     )
+    # No seed (left out, as a seed is best effort), penalties or log probabilities.
+    generation_settings = frozenset({"temperature", "top_p", "top_k", "max_tokens", "stop"})
     api_key_env = "ANTHROPIC_API_KEY"
     default_base_url = "https://api.anthropic.com/v1"
     # Only where Anthropic differs from the core's defaults (see the README's table).
@@ -124,6 +126,8 @@ class AnthropicProvider(Provider):
     batch_limits = BATCH_LIMITS
     # Anthropic keeps no caller data with a batch: the core matches by time and count.
     batch_metadata = False
+    # cache_control on the marked blocks (messages.payload); the README says how.
+    prompt_caching = "breakpoints"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)

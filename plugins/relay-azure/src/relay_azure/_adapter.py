@@ -22,6 +22,8 @@ Nothing of the wire mapping is re-implemented: :class:`AzureOpenAIProvider` subc
   ``raw``; a stream's first chunk, which carries only those, is skipped as it has no
   choices.
 - A 404 at the chat URL names the deployment and the endpoint.
+- Embeddings: ``POST .../deployments/{deployment}/embeddings`` (v1: ``/openai/v1/embeddings``),
+  relay-openai's body and parsing (:mod:`relay_openai.embeddings`).
 - Chat Completions only (Azure's Responses API is not mapped); the system prompt always
   goes as ``system`` (deployment names say nothing reliable about the model behind them).
 - Sampling: relay-openai's model families (reasoning models take no ``temperature`` nor
@@ -46,6 +48,8 @@ from relay_core.plugin import (
     ConfigError,
     ContentPolicyError,
     CredentialError,
+    EmbeddingRequest,
+    EmbeddingResponse,
     EndEvent,
     ErrorRule,
     InvalidRequestError,
@@ -113,6 +117,7 @@ class AzureOpenAIProvider(OpenAIProvider):
             Capability.STRUCTURED_OUTPUT,
             Capability.VISION,
             Capability.BATCH,
+            Capability.EMBEDDINGS,
         }
     )
     # None: the hub must not demand a key, since Entra ID needs none. The adapter reads
@@ -258,6 +263,11 @@ class AzureOpenAIProvider(OpenAIProvider):
             return self._url("/chat/completions")  # the deployment travels as "model"
         return self._url(f"/deployments/{quote(deployment, safe='')}/chat/completions")
 
+    def _embeddings_url(self, deployment: str) -> str:
+        if self.api_version == V1:
+            return self._url("/embeddings")  # the deployment travels as "model"
+        return self._url(f"/deployments/{quote(deployment, safe='')}/embeddings")
+
     def _headers(self) -> dict[str, str]:
         # No OpenAI-Organization/-Project: they are OpenAI's own.
         if self._bearer is not None:
@@ -314,7 +324,24 @@ class AzureOpenAIProvider(OpenAIProvider):
         except NotFoundError as error:
             raise self._no_deployment(error, request) from error
 
-    def _no_deployment(self, error: NotFoundError, request: Request) -> NotFoundError:
+    # -- embeddings -------------------------------------------------------------------
+
+    def embedding_payload(self, request: EmbeddingRequest) -> tuple[str, dict[str, Any]]:
+        # The body names the deployment as "model" either way, as for chat (the dated
+        # API reads it from the URL, the v1 API from the body).
+        _, body = super().embedding_payload(request)
+        return self._embeddings_url(request.model), body
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        await self._authorize()
+        try:
+            return await super().embed(request)
+        except NotFoundError as error:
+            raise self._no_deployment(error, request) from error
+
+    def _no_deployment(
+        self, error: NotFoundError, request: Request | EmbeddingRequest
+    ) -> NotFoundError:
         return NotFoundError(
             f"no deployment {request.model!r} at {self.endpoint} (the name after 'azure/' is "
             f"a deployment name, as the resource lists it): {error.provider_message}",

@@ -10,6 +10,7 @@ README lists the options and every choice made.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -30,6 +31,7 @@ from relay_anthropic.messages import (
     parse_message,
     timestamp_seconds,
 )
+from relay_bedrock import _embeddings
 from relay_bedrock._auth import (
     AwsCredentials,
     BearerAuth,
@@ -54,6 +56,9 @@ from relay_core.plugin import (
     Capability,
     ConfigError,
     ContextWindowExceeded,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     EndEvent,
     ErrorRule,
     InvalidRequestError,
@@ -78,6 +83,8 @@ from relay_core.plugin import (
 )
 
 if TYPE_CHECKING:
+    import httpx
+
     from relay_core.plugin import HttpClient
 
 __all__ = ["BATCH_LIMITS", "BEDROCK_ANTHROPIC_VERSION", "BedrockProvider"]
@@ -104,6 +111,8 @@ _JOB_NAME_DROPPED = re.compile(r"[^A-Za-z0-9+.-]")
 _TOKEN_PREFIX = "relay-"
 _LIST_LIMIT = 100
 _LIST_PAGES = 2
+# How many one-text Titan calls run at once.
+_EMBED_CONCURRENCY = 8
 
 
 class BedrockProvider(Provider):
@@ -120,10 +129,16 @@ class BedrockProvider(Provider):
             Capability.DOCUMENTS,
             Capability.THINKING,
             Capability.BATCH,
+            Capability.EMBEDDINGS,
         }
     )
     # No key is required: without one, requests are signed with AWS credentials.
+    # Converse's inferenceConfig; a seed is left out (best effort), top_k and the rest
+    # are each model's own (provider_kwargs additionalModelRequestFields).
+    generation_settings = frozenset({"temperature", "top_p", "max_tokens", "stop"})
     api_key_env = None
+    # cachePoint blocks in Converse, cache_control on Claude's InvokeModel route.
+    prompt_caching = "breakpoints"
     # The endpoint depends on the region: built per call (``base_url`` overrides it).
     default_base_url = None
     # For answers that name no error type (a proxy's) and for errors whose type leaves
@@ -140,6 +155,9 @@ class BedrockProvider(Provider):
         ErrorRule(NotFoundError, status=400, contains="provided model identifier is invalid"),
     )
     batch_limits = BATCH_LIMITS
+    # Cohere Embed's 96 texts a call. Titan takes one text a call: the adapter sends a
+    # split's texts one by one (a limit of 1 here would make Cohere Embed send one too).
+    embedding_limits = EmbeddingLimits(max_inputs=_embeddings.MAX_INPUTS)
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
@@ -217,6 +235,61 @@ class BedrockProvider(Provider):
             # Held back until complete: only checked JSON leaves the adapter.
             yield TextDelta(response.text)
         yield EndEvent(response)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        if _embeddings.family(request.model, self.settings.name) == "cohere":
+            answer = await self._invoke_embedding(_embeddings.cohere_payload(request), request)
+            return _embeddings.cohere_response(
+                self._json(answer, request.model), answer.headers, request, self.settings.name
+            )
+        semaphore = asyncio.Semaphore(_EMBED_CONCURRENCY)
+
+        async def one(text: str) -> EmbeddingResponse:
+            async with semaphore:
+                answer = await self._invoke_embedding(
+                    _embeddings.titan_payload(request, text), request
+                )
+            return _embeddings.titan_response(
+                self._json(answer, request.model), request, self.settings.name
+            )
+
+        tasks = [asyncio.ensure_future(one(text)) for text in request.inputs]
+        try:
+            parts = await asyncio.gather(*tasks)
+        except BaseException:
+            # One failed call fails the request: the others are not left running.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        usage = sum((part.usage for part in parts[1:]), parts[0].usage)
+        return EmbeddingResponse(
+            vectors=[part.vectors[0] for part in parts],
+            model=request.model,
+            usage=usage,
+            raw=parts[-1].raw,
+        )
+
+    async def _invoke_embedding(
+        self, payload: Mapping[str, Any], request: EmbeddingRequest
+    ) -> httpx.Response:
+        return await self.http.request(
+            "POST",
+            await self._runtime_url(request.model, "invoke"),
+            json=payload,
+            auth=await self._auth("bedrock"),
+            model=request.model,
+        )
+
+    def _json(self, answer: httpx.Response, model: str) -> Any:
+        try:
+            return answer.json()
+        except ValueError as error:
+            raise MalformedResponse(
+                f"answer is not JSON: {answer.text[:200]!r}",
+                provider=self.settings.name,
+                model=model,
+            ) from error
 
     # -- batches --------------------------------------------------------------------------
 
@@ -361,8 +434,6 @@ class BedrockProvider(Provider):
 
     async def _region_name(self) -> str:
         if self._region is None:
-            import asyncio
-
             # The profile's region: botocore reads the shared config file.
             self._region = await asyncio.to_thread(self._aws.region)
         if not self._region:

@@ -16,6 +16,7 @@ from typing import Any
 from relay_anthropic.messages import (
     StructuredOutput,
     alternating_turns,
+    check_breakpoints,
     thinking_request,
     thinks_by_kwargs,
 )
@@ -92,6 +93,7 @@ def converse_payload(
     schema with a budget is an ``InvalidRequestError``: the rules of Claude on the
     Messages API (relay-anthropic's ``thinking_request``).
     """
+    check_breakpoints(request, provider=provider)
     budget = request.config.reasoning_budget(REASONING_BUDGETS) or None
     given_fields = request.provider_kwargs.get("additionalModelRequestFields")
     by_kwargs = isinstance(given_fields, Mapping) and thinks_by_kwargs(given_fields)
@@ -100,6 +102,8 @@ def converse_payload(
     payload: dict[str, Any] = {"messages": _messages(request.messages)}
     if request.system:
         payload["system"] = [{"text": request.system}]
+        if request.cache_system:
+            payload["system"].append(_cache_point())
     inference: dict[str, Any] = {}
     max_tokens = config.max_tokens
     if max_tokens is None and budget is not None:
@@ -138,6 +142,8 @@ def converse_payload(
     elif request.tool_choice is not None:
         choice = _tool_choice(request.tool_choice, request.tools)
     if tools:
+        if request.cache_tools:
+            tools.append(_cache_point())
         payload["toolConfig"] = {"tools": tools}
         if choice is not None:
             payload["toolConfig"]["toolChoice"] = choice
@@ -170,7 +176,17 @@ def _tool_choice(choice: str, tools: tuple[Tool, ...]) -> dict[str, Any]:
 
 def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     """Relay's turns as Converse's (roles alternate, as at Anthropic)."""
-    return alternating_turns(messages, _block)
+    return alternating_turns(messages, _block, mark=_mark)
+
+
+def _cache_point() -> dict[str, Any]:
+    """A prompt-cache breakpoint: Converse caches the prompt up to this block."""
+    return {"cachePoint": {"type": "default"}}
+
+
+def _mark(blocks: list[dict[str, Any]]) -> None:
+    if "cachePoint" not in blocks[-1]:
+        blocks.append(_cache_point())
 
 
 def _block(part: Part) -> dict[str, Any] | None:

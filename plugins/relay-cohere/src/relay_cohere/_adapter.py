@@ -22,12 +22,17 @@ import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from relay_cohere import _embeddings
 from relay_core.plugin import (
+    BASIC_SETTINGS,
     AuthenticationError,
     Capability,
     ConfigError,
     ContextWindowExceeded,
     DocumentPart,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     EndEvent,
     ErrorRule,
     FinishReason,
@@ -132,12 +137,17 @@ class CohereProvider(Provider):
             Capability.VISION,
             Capability.DOCUMENTS,
             Capability.THINKING,
+            Capability.EMBEDDINGS,
         }
     )
     # What Cohere's SDK reads (it also falls back to COHERE_API_KEY, undocumented; the
     # core reads one variable, so write `api_key: $env.COHERE_API_KEY` for that one).
+    # Cohere's logprobs come per token id without alternatives; not mapped yet.
+    generation_settings = BASIC_SETTINGS | {"top_k", "frequency_penalty", "presence_penalty"}
     api_key_env = "CO_API_KEY"
     default_base_url = "https://api.cohere.com"
+    # Cohere takes no cache marks; it reports usage.cached_tokens.
+    prompt_caching = "automatic"
     error_rules = (
         # "too many tokens: max tokens must be less than or equal to 4096, the maximum
         # output for this model": the max_tokens setting is wrong, not the prompt.
@@ -153,6 +163,8 @@ class CohereProvider(Provider):
         # Not implemented: asking again will not change that.
         ErrorRule(InvalidRequestError, status=501),
     )
+    # 96 texts a call; each text is truncated (or refused) by the model on its own.
+    embedding_limits = EmbeddingLimits(max_inputs=_embeddings.MAX_INPUTS)
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
@@ -195,6 +207,16 @@ class CohereProvider(Provider):
             async for event in parsed:
                 yield event
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        body = await self.http.json(
+            "POST",
+            _embeddings.PATH,
+            json=_embeddings.payload(request),
+            headers=self._headers(request.model),
+            model=request.model,
+        )
+        return _embeddings.response(body, request, self.settings.name)
+
     # -- request ------------------------------------------------------------------------
 
     def _invalid(self, request: Request, message: str) -> InvalidRequestError:
@@ -219,8 +241,11 @@ class CohereProvider(Provider):
             ("max_tokens", config.max_tokens),
             ("temperature", config.temperature),
             ("p", config.top_p),
+            ("k", config.top_k),
             ("stop_sequences", list(config.stop) if config.stop else None),
             ("seed", config.seed),
+            ("frequency_penalty", config.frequency_penalty),
+            ("presence_penalty", config.presence_penalty),
         ):
             if value is not None:
                 payload[key] = value

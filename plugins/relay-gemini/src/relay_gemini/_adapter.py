@@ -20,12 +20,16 @@ from urllib.parse import quote
 import attrs
 
 from relay_core.plugin import (
+    BASIC_SETTINGS,
     AuthenticationError,
     BatchItem,
     BatchLimits,
     Capability,
     ConfigError,
     ContextWindowExceeded,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorRule,
     InvalidRequestError,
     MalformedResponse,
@@ -41,7 +45,7 @@ from relay_core.plugin import (
     jsonl,
     parse_lines,
 )
-from relay_gemini import batches, count, events, parse
+from relay_gemini import batches, count, embeddings, events, parse
 from relay_gemini.parse import GENERATED_ID_PREFIX
 from relay_gemini.payload import REASONING_BUDGETS, method_path, payload
 from relay_gemini.rpc import http_status, timestamp_seconds
@@ -73,9 +77,17 @@ class GeminiProvider(Provider):
             Capability.DOCUMENTS,
             Capability.THINKING,
             Capability.BATCH,
+            Capability.EMBEDDINGS,
             Capability.TOKEN_COUNT,
         }
     )
+    generation_settings = BASIC_SETTINGS | {
+        "top_k",
+        "frequency_penalty",
+        "presence_penalty",
+        "logprobs",
+        "top_logprobs",
+    }
     api_key_env = "GEMINI_API_KEY"
     default_base_url = "https://generativelanguage.googleapis.com/v1beta"
     # Only where Gemini differs from the core's defaults: it answers a bad key with 400
@@ -105,6 +117,12 @@ class GeminiProvider(Provider):
     # share of the per-model enqueued-token quota, at the size of the other batch APIs'.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=2_000_000_000)
     batch_metadata = True
+    # batchEmbedContents takes at most 100 requests; each text is cut at the model's
+    # 2,048 tokens, so there is no per-call token limit to split on.
+    embedding_limits = EmbeddingLimits(max_inputs=embeddings.MAX_INPUTS)
+    # Implicit caching: Gemini reports cachedContentTokenCount by itself; marks are not
+    # sent (explicit cachedContents are not mapped: see the README).
+    prompt_caching = "automatic"
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         super().__init__(settings, http)
@@ -152,6 +170,16 @@ class GeminiProvider(Provider):
         async with closing_stream(sse), closing_stream(parsed):
             async for event in parsed:
                 yield event
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        body = await self.http.json(
+            "POST",
+            method_path(request.model, "batchEmbedContents"),
+            json=embeddings.payload(request),
+            headers=self._headers(),
+            model=request.model,
+        )
+        return embeddings.response(body, request, self.settings.name)
 
     # -- batches --------------------------------------------------------------------------
 

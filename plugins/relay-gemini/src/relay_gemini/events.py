@@ -12,6 +12,8 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from relay_core.plugin import (
     EndEvent,
     ErrorRule,
@@ -24,6 +26,7 @@ from relay_core.plugin import (
     TextPart,
     ThinkingDelta,
     ThinkingPart,
+    TokenLogprob,
     ToolCallDelta,
     ToolCallPart,
     UsageEvent,
@@ -32,6 +35,7 @@ from relay_core.plugin import (
 from relay_gemini.parse import (
     SHAPE_ERRORS,
     finish_reason,
+    logprobs,
     malformed,
     parts,
     raise_if_blocked,
@@ -55,6 +59,7 @@ async def stream_events(
     top: dict[str, Any] = {}
     reason: str | None = None
     calls = 0
+    token_logprobs: list[TokenLogprob] = []
     async for sse in events:
         chunk = sse.json()
         if not isinstance(chunk, dict):
@@ -67,6 +72,7 @@ async def stream_events(
         try:
             candidate = (chunk.get("candidates") or [{}])[0]
             reason = candidate.get("finishReason") or reason
+            token_logprobs.extend(logprobs(candidate))
             wire = (candidate.get("content") or {}).get("parts") or []
             pieces = list(parts(wire, chunk.get("responseId"), calls))
         except MalformedResponse as error:
@@ -81,14 +87,13 @@ async def stream_events(
             yield assembler.feed(UsageEvent(usage(chunk["usageMetadata"])))
     if not reason:
         raise malformed("the stream ended before the answer had a finishReason", provider)
-    yield EndEvent(
-        assembler.response(
-            model=top.get("modelVersion") or model,
-            finish_reason=finish_reason(reason, calls > 0),
-            id=top.get("responseId"),
-            raw=chunks,
-        )
+    response = assembler.response(
+        model=top.get("modelVersion") or model,
+        finish_reason=finish_reason(reason, calls > 0),
+        id=top.get("responseId"),
+        raw=chunks,
     )
+    yield EndEvent(attrs.evolve(response, logprobs=token_logprobs))
 
 
 def delta(part: Part, index: int) -> StreamEvent:

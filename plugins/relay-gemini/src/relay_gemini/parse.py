@@ -21,6 +21,7 @@ from relay_core.plugin import (
     Response,
     TextPart,
     ThinkingPart,
+    TokenLogprob,
     ToolCallPart,
     Usage,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "GENERATED_ID_PREFIX",
     "SHAPE_ERRORS",
     "finish_reason",
+    "logprobs",
     "malformed",
     "parts",
     "raise_if_blocked",
@@ -152,6 +154,28 @@ def _call(part: Mapping[str, Any], response_id: Any, index: int) -> ToolCallPart
     return ToolCallPart(call_id, name, args, signature=part.get("thoughtSignature"))
 
 
+def logprobs(candidate: Mapping[str, Any]) -> list[TokenLogprob]:
+    """A candidate's ``logprobsResult`` as Relay's log probabilities: the chosen tokens,
+    each with the top candidates at its step when they were asked for."""
+    result = candidate.get("logprobsResult") or {}
+    chosen = result.get("chosenCandidates") or []
+    tops = result.get("topCandidates") or []
+    found: list[TokenLogprob] = []
+    for step, token in enumerate(chosen):
+        alternatives = tops[step].get("candidates") or [] if step < len(tops) else []
+        found.append(
+            TokenLogprob(
+                str(token.get("token", "")),
+                float(token.get("logProbability", 0.0)),
+                [
+                    (str(a.get("token", "")), float(a.get("logProbability", 0.0)))
+                    for a in alternatives
+                ],
+            )
+        )
+    return found
+
+
 def _response(body: Any, model: str) -> Response:
     candidates = body.get("candidates") or []
     if not candidates:
@@ -166,5 +190,6 @@ def _response(body: Any, model: str) -> Response:
         id=body.get("responseId"),
         finish_reason=finish_reason(candidate.get("finishReason"), has_calls),
         usage=usage(body.get("usageMetadata") or {}),
+        logprobs=logprobs(candidate),
         raw=body,
     )

@@ -86,6 +86,15 @@ def _generation_config(config: GenerationConfig) -> dict[str, Any]:
         generation["stopSequences"] = list(config.stop)
     if config.seed is not None:
         generation["seed"] = config.seed
+    for name, value in (
+        ("topK", config.top_k),
+        ("frequencyPenalty", config.frequency_penalty),
+        ("presencePenalty", config.presence_penalty),
+        ("responseLogprobs", config.logprobs),
+        ("logprobs", config.top_logprobs),
+    ):
+        if value is not None:
+            generation[name] = value
     budget = config.reasoning_budget(REASONING_BUDGETS)
     if budget is not None:
         # A budget of 0 switches thinking off: there are no thoughts to include then.

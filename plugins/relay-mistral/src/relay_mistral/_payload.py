@@ -80,6 +80,8 @@ def payload(request: Request, *, provider: str, stream: bool = False) -> dict[st
         ("max_tokens", config.max_tokens),
         ("stop", list(config.stop) if config.stop else None),
         ("random_seed", config.seed),
+        ("frequency_penalty", config.frequency_penalty),
+        ("presence_penalty", config.presence_penalty),
         ("reasoning_effort", effort),
     ):
         if value is not None:

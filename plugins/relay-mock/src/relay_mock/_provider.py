@@ -28,6 +28,7 @@ from relay_core.plugin import (
     EndEvent,
     ErrorInfo,
     FinishReason,
+    GenerationConfig,
     InvalidRequestError,
     MalformedResponse,
     NotFoundError,
@@ -93,6 +94,9 @@ class MockProvider(Provider):
             Capability.SERVER_TOOLS,
         }
     )
+    # Every setting is taken (the answers do not depend on sampling), so any catalog
+    # runs against the mock.
+    generation_settings = frozenset(a.name for a in attrs.fields(GenerationConfig))
     api_key_env = None
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:

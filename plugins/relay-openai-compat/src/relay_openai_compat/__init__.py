@@ -26,6 +26,7 @@ _ADAPTER = "relay_openai_compat._adapter:OpenAICompatProvider"
 # Capability profiles that differ from the generic one (see _adapter).
 _DEEPSEEK = "relay_openai_compat._adapter:DeepSeekProvider"
 _OPENROUTER = "relay_openai_compat._adapter:OpenRouterProvider"
+_EMBEDDING_SERVER = "relay_openai_compat._adapter:EmbeddingServerProvider"
 
 # name: (adapter, base_url, api_key_env, options). `None` as the key variable means the
 # server needs no key: no Authorization header goes out unless the catalog sets api_key.
@@ -53,14 +54,15 @@ PRESETS: dict[str, tuple[str, str, str | None, dict[str, Any]]] = {
     "fireworks": (_ADAPTER, "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY", {}),
     "openrouter": (_OPENROUTER, "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY", {}),
     "vllm": ("relay_openai_compat._vllm:VLLMProvider", "http://127.0.0.1:8000/v1", None, {}),
-    "ollama": (_ADAPTER, "http://127.0.0.1:11434/v1", None, {}),
-    "llama-cpp": (_ADAPTER, "http://127.0.0.1:8080/v1", None, {}),
+    "ollama": (_EMBEDDING_SERVER, "http://127.0.0.1:11434/v1", None, {}),
+    "llama-cpp": (_EMBEDDING_SERVER, "http://127.0.0.1:8080/v1", None, {}),
 }
 
 
 @hookimpl
 def relay_register_providers(register: Callable[..., None]) -> None:
-    register("openai-compat", _ADAPTER)
+    # The generic entry may be any server; most that speak Chat Completions embed too.
+    register("openai-compat", _EMBEDDING_SERVER)
     for name, (adapter, base_url, key_env, options) in PRESETS.items():
         register(
             name,

@@ -55,11 +55,17 @@ from relay_core.plugin import (
     schema_errors,
 )
 from relay_openai.chat import OpenAIProvider
+from relay_openai.embeddings import EncodingFormat
 
 if TYPE_CHECKING:
     from relay_core.plugin import HttpClient, SamplingLimits
 
-__all__ = ["DeepSeekProvider", "OpenAICompatProvider", "OpenRouterProvider"]
+__all__ = [
+    "DeepSeekProvider",
+    "EmbeddingServerProvider",
+    "OpenAICompatProvider",
+    "OpenRouterProvider",
+]
 
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _STRUCTURED_MODES = ("json_schema", "json_object")
@@ -139,6 +145,10 @@ class OpenAICompatProvider(OpenAIProvider):
     # answer, usage chunk and data: [DONE] included, with no finish_reason: the stream
     # is complete, and sending the paid call again would not change that.
     done_ends_stream: ClassVar[bool] = True
+    # Compatible servers all answer decimal floats, and not every one reads
+    # encoding_format (older Ollama, Together): none is sent. Profiles that declare
+    # Capability.EMBEDDINGS use relay-openai's POST /embeddings as it is.
+    embedding_encoding: ClassVar[EncodingFormat | None] = None
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         options = settings.options
@@ -212,6 +222,9 @@ class OpenAICompatProvider(OpenAIProvider):
         # servers know only "system" (a model named o3-... at OpenRouter included).
         if messages and messages[0]["role"] == "developer":
             messages[0]["role"] = "system"
+        if request.config.top_k is not None:
+            # Not OpenAI's: only the servers that declare top_k get here (TOP_K_SETTINGS).
+            payload["top_k"] = request.config.top_k
         if self.max_tokens_field == "max_tokens" and "max_completion_tokens" in payload:
             payload["max_tokens"] = payload.pop("max_completion_tokens")
         schema = request.response_schema
@@ -320,6 +333,11 @@ class OpenAICompatProvider(OpenAIProvider):
             )
 
 
+# The servers that also take top_k, an extension to Chat Completions (vLLM, Together,
+# OpenRouter, ...).
+TOP_K_SETTINGS = OpenAIProvider.generation_settings | {"top_k"}
+
+
 class DeepSeekProvider(OpenAICompatProvider):
     """DeepSeek's API: text only (no image input)."""
 
@@ -330,3 +348,12 @@ class OpenRouterProvider(OpenAICompatProvider):
     """OpenRouter: also takes PDF documents as ``file`` content parts, as OpenAI does."""
 
     capabilities = _BASE_CAPABILITIES | {Capability.DOCUMENTS}
+    generation_settings = TOP_K_SETTINGS
+
+
+class EmbeddingServerProvider(OpenAICompatProvider):
+    """A server that also embeds at ``POST /embeddings``: the generic entry, Ollama and
+    llama.cpp (started with ``--embeddings``). Ollama takes ``dimensions`` (older versions
+    ignore it, which the adapter reports as an error rather than return longer vectors)."""
+
+    capabilities = _BASE_CAPABILITIES | {Capability.EMBEDDINGS}

@@ -40,7 +40,7 @@ from relay_core.plugin import (
     ProviderSettings,
     Request,
 )
-from relay_openai_compat._adapter import _BASE_CAPABILITIES, OpenAICompatProvider
+from relay_openai_compat._adapter import _BASE_CAPABILITIES, TOP_K_SETTINGS, OpenAICompatProvider
 
 if TYPE_CHECKING:
     from relay_core.plugin import HttpClient
@@ -77,7 +77,8 @@ def read_file_name(name: Any) -> tuple[int, dict[str, Any]]:
 class TogetherProvider(OpenAICompatProvider):
     """Together: chat as any compatible server, and batches through its Batch API."""
 
-    capabilities = _BASE_CAPABILITIES | {Capability.BATCH}
+    capabilities = _BASE_CAPABILITIES | {Capability.BATCH, Capability.EMBEDDINGS}
+    generation_settings = TOP_K_SETTINGS
     # Together's documented limits: 50,000 requests and 100 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=100_000_000)
     batch_metadata: ClassVar[bool] = True

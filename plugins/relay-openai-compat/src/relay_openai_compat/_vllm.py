@@ -61,7 +61,7 @@ from relay_core.plugin import (
     jsonl,
     parse_lines,
 )
-from relay_openai_compat._adapter import _BASE_CAPABILITIES, OpenAICompatProvider
+from relay_openai_compat._adapter import _BASE_CAPABILITIES, TOP_K_SETTINGS, OpenAICompatProvider
 
 if TYPE_CHECKING:
     from relay_core.plugin import HttpClient
@@ -160,7 +160,8 @@ def _tail(path: Path) -> str:
 class VLLMProvider(OpenAICompatProvider):
     """vLLM: chat and streams at ``base_url``; batches through ``vllm run-batch``."""
 
-    capabilities = _BASE_CAPABILITIES | {Capability.BATCH}
+    capabilities = _BASE_CAPABILITIES | {Capability.BATCH, Capability.EMBEDDINGS}
+    generation_settings = TOP_K_SETTINGS
     # The runner streams its input and output, so a batch holds whatever the disk does.
     batch_limits: BatchLimits = BatchLimits()
     batch_metadata: ClassVar[bool] = True

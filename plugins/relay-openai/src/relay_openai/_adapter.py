@@ -22,11 +22,15 @@ from urllib.parse import quote
 import attrs
 
 from relay_core.plugin import (
+    BASIC_SETTINGS,
     BatchItem,
     BatchLimits,
     BatchState,
     Capability,
     ConfigError,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorRule,
     InvalidRequestError,
     MalformedResponse,
@@ -47,7 +51,7 @@ from relay_core.plugin import (
     parse_lines,
     within_limits,
 )
-from relay_openai import chat, responses, tokens
+from relay_openai import chat, embeddings, responses, tokens
 from relay_openai._batch import BATCH_DONE, batch_state, batch_view, json_object, output_item
 from relay_openai._models import MODEL_FAMILIES, ModelFamily, model_family, sampling_limits
 from relay_openai._schema import without_strict_nulls
@@ -79,9 +83,17 @@ class OpenAIProvider(Provider):
             Capability.DOCUMENTS,
             Capability.THINKING,
             Capability.BATCH,
+            Capability.EMBEDDINGS,
             Capability.TOKEN_COUNT,
         }
     )
+    # Chat Completions' settings; the Responses API refuses those it lacks, per call.
+    generation_settings: ClassVar[frozenset[str]] = BASIC_SETTINGS | {
+        "frequency_penalty",
+        "presence_penalty",
+        "logprobs",
+        "top_logprobs",
+    }
     # Declared as the base class does, so subclasses (relay-openai-compat) may override.
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     default_base_url: ClassVar[str | None] = "https://api.openai.com/v1"
@@ -91,9 +103,19 @@ class OpenAIProvider(Provider):
     error_rules: ClassVar[Sequence[ErrorRule]] = (ErrorRule(NotFoundError, code="model_not_found"),)
     # The Batch API's documented limits: 50,000 requests and 200 MB per input file.
     batch_limits = BatchLimits(max_requests=50_000, max_bytes=200_000_000)
+    # POST /embeddings takes 2,048 inputs and 300,000 tokens (summed) per request. The
+    # core's estimate, four characters a token, undercounts text that tokenizes densely
+    # (code, non-Latin scripts): a third of the budget is kept as margin.
+    embedding_limits = EmbeddingLimits(max_inputs=2048, max_tokens=200_000)
+    # How vectors travel: base64 float32, as OpenAI's own SDK asks, is a third of the
+    # bytes of decimal text. None sends no encoding_format (servers default to float).
+    embedding_encoding: ClassVar[embeddings.EncodingFormat | None] = "base64"
     batch_metadata: ClassVar[bool] = True
     # Both APIs answer a system prompt alone (a system or developer message; instructions).
     system_only: ClassVar[bool] = True
+    # OpenAI caches long prompt prefixes by itself and reports prompt_tokens_details.
+    # cached_tokens; cache marks are not sent (azure and the compat family inherit this).
+    prompt_caching: ClassVar[Literal["breakpoints", "automatic", "none"]] = "automatic"
     # Whether a Chat Completions stream that reached ``data: [DONE]`` without any
     # finish_reason is whole (the reason then inferred: tool_calls when the answer holds
     # tool calls, else stop). OpenAI always sends one, so its absence means a broken
@@ -236,6 +258,32 @@ class OpenAIProvider(Provider):
         async with closing_stream(events), closing_stream(parsed):
             async for event in parsed:
                 yield event
+
+    # -- embeddings ---------------------------------------------------------------------
+
+    def embedding_payload(self, request: EmbeddingRequest) -> tuple[str, dict[str, Any]]:
+        """The endpoint path and the JSON body this adapter sends for ``request``."""
+        extra = dict(request.provider_kwargs)
+        # Relay's own key (the chat API choice) means nothing here and never goes out.
+        own = extra.pop(_OWN_KWARGS, None) or {}
+        if not isinstance(own, Mapping) or not set(own) <= _OWN_KWARGS_KEYS:
+            raise InvalidRequestError(
+                f"provider_kwargs[{_OWN_KWARGS!r}] takes only {sorted(_OWN_KWARGS_KEYS)}, "
+                f"got {own!r}",
+                provider=self.settings.name,
+                model=request.model,
+            )
+        body = embeddings.payload(request, encoding_format=self.embedding_encoding, extra=extra)
+        return "/embeddings", body
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        if not self.supports(Capability.EMBEDDINGS):
+            raise self.unsupported(Capability.EMBEDDINGS)
+        path, body = self.embedding_payload(request)
+        answer = await self.http.json(
+            "POST", path, json=body, headers=self._headers(), model=request.model
+        )
+        return embeddings.parse(answer, request, provider=self.settings.name)
 
     # -- batches ------------------------------------------------------------------------
     #

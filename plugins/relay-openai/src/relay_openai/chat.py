@@ -12,7 +12,8 @@ keep their meaning across minor versions; relay-openai's private modules do not.
   :func:`parse` (an answer as a Relay response) and :func:`events` (a stream's SSE
   events as Relay's stream events, ending with the whole response).
 
-The Responses API's wire is :mod:`relay_openai.responses`.
+The Responses API's wire is :mod:`relay_openai.responses`, embeddings'
+:mod:`relay_openai.embeddings`.
 
 Importing :class:`OpenAIProvider` from here imports the adapter and httpx with it:
 import it from an adapter module, never from a plugin's entry point.
@@ -43,6 +44,7 @@ from relay_core.plugin import (
     TextDelta,
     TextPart,
     ThinkingPart,
+    TokenLogprob,
     Tool,
     ToolCallDelta,
     ToolCallPart,
@@ -65,6 +67,7 @@ __all__ = [
     "OpenAIProvider",
     "events",
     "function_tool",
+    "logprobs",
     "model_family",
     "parse",
     "payload",
@@ -120,6 +123,10 @@ def payload(
         ("max_completion_tokens", config.max_tokens),
         ("stop", list(config.stop) if config.stop else None),
         ("seed", config.seed),
+        ("frequency_penalty", config.frequency_penalty),
+        ("presence_penalty", config.presence_penalty),
+        ("logprobs", config.logprobs),
+        ("top_logprobs", config.top_logprobs),
         ("reasoning_effort", config.reasoning_effort()),
     ):
         if value is not None:
@@ -244,6 +251,23 @@ def usage(raw: Any) -> Usage:
     )
 
 
+def logprobs(raw: Any) -> list[TokenLogprob]:
+    """A choice's ``logprobs.content`` entries as Relay's :class:`TokenLogprob` (empty
+    when the answer carries none)."""
+    entries = raw.get("content") if isinstance(raw, dict) else None
+    found: list[TokenLogprob] = []
+    for entry in entries or ():
+        if not isinstance(entry, dict) or not isinstance(entry.get("logprob"), (int, float)):
+            continue
+        top = [
+            (str(alt.get("token", "")), float(alt["logprob"]))
+            for alt in entry.get("top_logprobs") or ()
+            if isinstance(alt, dict) and isinstance(alt.get("logprob"), (int, float))
+        ]
+        found.append(TokenLogprob(str(entry.get("token", "")), float(entry["logprob"]), top))
+    return found
+
+
 def parse(
     body: dict[str, Any], request: Request, *, provider: str, strict_tools: bool = True
 ) -> Response:
@@ -278,6 +302,7 @@ def parse(
         id=body.get("id"),
         finish_reason=finish,
         usage=usage(body.get("usage")),
+        logprobs=logprobs(choice.get("logprobs")),
         raw=body,
     )
 
@@ -306,6 +331,7 @@ async def events(
     response_id: str | None = None
     model = request.model
     done = False
+    token_logprobs: list[TokenLogprob] = []
     async for event in sse:
         if event.data.strip() == "[DONE]":
             done = True
@@ -323,6 +349,7 @@ async def events(
         if chunk.get("usage"):
             yield assembler.feed(UsageEvent(usage(chunk["usage"])))
         for choice in chunk.get("choices") or ():
+            token_logprobs.extend(logprobs(choice.get("logprobs")))
             delta = choice.get("delta") or {}
             if delta.get("refusal"):
                 refused = True
@@ -353,4 +380,4 @@ async def events(
     # With no finish_reason (done_ends_stream), the assembler infers it from the content.
     response = assembler.response(model=model, finish_reason=finish, id=response_id, raw=chunks)
     content = without_strict_nulls(response.content, request.tools, strict_tools=strict_tools)
-    yield EndEvent(attrs.evolve(response, content=content))
+    yield EndEvent(attrs.evolve(response, content=content, logprobs=token_logprobs))

@@ -63,19 +63,26 @@ _INCOMPLETE_FINISH: dict[str, FinishReason] = {
 
 # -- request ----------------------------------------------------------------------------
 
+# Settings of the Chat Completions API that the Responses API has no field for.
+CHAT_ONLY_SETTINGS = frozenset(
+    {"stop", "seed", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs"}
+)
+
 
 def payload(request: Request, *, provider: str, strict_tools: bool = True) -> dict[str, Any]:
     """The body of ``POST /responses`` for ``request`` (without ``stream``); tools are
     sent strict when ``strict_tools`` and strict mode can express them. ``provider``
-    names the provider in errors: a request with ``stop`` or ``seed`` is refused."""
+    names the provider in errors: a request with a setting only Chat Completions takes
+    (``stop``, ``seed``, the penalties, ``logprobs``) is refused."""
     config = request.config
-    for name, unsupported in (("stop", config.stop), ("seed", config.seed)):
-        if unsupported is not None:
-            raise InvalidRequestError(
-                f"the Responses API has no {name!r}; use the Chat Completions API",
-                provider=provider,
-                model=request.model,
-            )
+    chat_only = sorted(config.settings() & CHAT_ONLY_SETTINGS)
+    if chat_only:
+        raise InvalidRequestError(
+            f"the Responses API has no {', '.join(map(repr, chat_only))}; "
+            "use the Chat Completions API",
+            provider=provider,
+            model=request.model,
+        )
     items: list[dict[str, Any]] = []
     for message in request.messages:
         items.extend(_items(message, request, provider))

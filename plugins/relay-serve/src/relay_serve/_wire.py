@@ -52,6 +52,7 @@ from relay_core.plugin import (
     TextPart,
     ThinkingDelta,
     Timeout,
+    TokenLogprob,
     Tool,
     ToolCallDelta,
     ToolCallPart,
@@ -79,11 +80,7 @@ __all__ = [
 # takes through the unified request, or that change nothing here (one choice, no logs).
 IGNORED = frozenset(
     {
-        "frequency_penalty",
-        "presence_penalty",
         "logit_bias",
-        "logprobs",
-        "top_logprobs",
         "parallel_tool_calls",
         "service_tier",
         "store",
@@ -219,6 +216,11 @@ def parse_chat(body: object, *, request_id: str) -> ChatCall:
         "max_completion_tokens",
         "stop",
         "seed",
+        "top_k",
+        "frequency_penalty",
+        "presence_penalty",
+        "logprobs",
+        "top_logprobs",
         "reasoning_effort",
         "stream",
         "stream_options",
@@ -532,6 +534,12 @@ def _config(body: Mapping[str, Any]) -> GenerationConfig:
         ("max_completion_tokens", "max_tokens"),
         ("stop", "stop"),
         ("seed", "seed"),
+        # Not OpenAI's: the extension vLLM and other compatible servers take.
+        ("top_k", "top_k"),
+        ("frequency_penalty", "frequency_penalty"),
+        ("presence_penalty", "presence_penalty"),
+        ("logprobs", "logprobs"),
+        ("top_logprobs", "top_logprobs"),
     ):
         if body.get(wire) is not None:
             wanted[field] = (wire, body[wire])
@@ -565,6 +573,26 @@ def _config(body: Mapping[str, Any]) -> GenerationConfig:
 def _finish(reason: FinishReason) -> str:
     # "error" and "unknown" have no OpenAI word; the answer did end, which is "stop".
     return _FINISH.get(reason, "stop")
+
+
+def _logprobs(tokens: Sequence[TokenLogprob]) -> dict[str, Any] | None:
+    if not tokens:
+        return None
+    return {
+        "content": [
+            {
+                "token": token.token,
+                "logprob": token.logprob,
+                "bytes": list(token.token.encode()),
+                "top_logprobs": [
+                    {"token": text, "logprob": logprob, "bytes": list(text.encode())}
+                    for text, logprob in token.top
+                ],
+            }
+            for token in tokens
+        ],
+        "refusal": None,
+    }
 
 
 def usage(value: Usage) -> dict[str, Any]:
@@ -608,7 +636,7 @@ def completion(response: Response, *, id: str, model: str, created: int) -> dict
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": _logprobs(response.logprobs),
                 "finish_reason": _finish(response.finish_reason),
             }
         ],

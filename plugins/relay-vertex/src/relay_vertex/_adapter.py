@@ -10,6 +10,7 @@ GenerateContentRequests ``chat`` sends. The README lists every choice.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -27,6 +28,9 @@ from relay_core.plugin import (
     BatchLimits,
     BatchState,
     ConfigError,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ErrorInfo,
     ErrorRule,
     InvalidRequestError,
@@ -47,6 +51,7 @@ from relay_core.plugin import (
 from relay_gemini.batches import display_metadata, display_name
 from relay_gemini.count import flat_count_payload
 from relay_gemini.wire import GeminiProvider, http_status, timestamp_seconds
+from relay_vertex import _embeddings
 from relay_vertex._auth import GoogleAuth
 from relay_vertex._client import Endpoints, Options, gcs_parts
 
@@ -90,6 +95,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     ErrorRule(AuthenticationError, status=403),
     *(rule for rule in GeminiProvider.error_rules if rule.status != 403),
 )
+# How many one-instance predict calls a Gemini embedding model gets at once.
+_EMBED_CONCURRENCY = 8
 _JOB_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/batchPredictionJobs/[0-9]+")
 _STORAGE = "https://storage.googleapis.com"
 
@@ -107,6 +114,9 @@ class VertexProvider(GeminiProvider):
     error_rules: ClassVar[Sequence[ErrorRule]] = ERROR_RULES  # type: ignore[assignment]
     # Vertex batch prediction for Gemini: 200,000 requests per job, a 1 GB input file.
     batch_limits = BatchLimits(max_requests=200_000, max_bytes=1_000_000_000)
+    embedding_limits = EmbeddingLimits(
+        max_inputs=_embeddings.MAX_INPUTS, max_tokens=_embeddings.MAX_TOKENS
+    )
 
     def __init__(self, settings: ProviderSettings, http: HttpClient | None = None) -> None:
         self.options = Options.parse(settings, default_location=DEFAULT_LOCATION)
@@ -139,6 +149,45 @@ class VertexProvider(GeminiProvider):
             async for event in events:
                 yield event
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        model = self._gemini_model(request.model)
+        request = attrs.evolve(request, model=model)
+        if not _embeddings.one_instance_a_call(model) or len(request.inputs) < 2:
+            return await self._predict(request)
+        semaphore = asyncio.Semaphore(_EMBED_CONCURRENCY)
+
+        async def one(text: str) -> EmbeddingResponse:
+            async with semaphore:
+                return await self._predict(attrs.evolve(request, inputs=(text,)))
+
+        tasks = [asyncio.ensure_future(one(text)) for text in request.inputs]
+        try:
+            parts = await asyncio.gather(*tasks)
+        except BaseException:
+            # One failed call fails the request: the others are not left running.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        usage = parts[0].usage
+        for part in parts[1:]:
+            usage = usage + part.usage
+        return EmbeddingResponse(
+            vectors=[vector for part in parts for vector in part.vectors],
+            model=model,
+            usage=usage,
+            raw=parts[-1].raw,
+        )
+
+    async def _predict(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        body = await self.http.json(
+            "POST",
+            f"/models/{quote(request.model, safe='-._~@')}:predict",
+            json=_embeddings.payload(request),
+            model=request.model,
+        )
+        return _embeddings.response(body, request, self.settings.name)
+
     async def count_tokens(self, request: Request) -> int:
         return await super().count_tokens(self._gemini(request))
 
@@ -148,17 +197,22 @@ class VertexProvider(GeminiProvider):
 
     def _gemini(self, request: Request) -> Request:
         """The request with its model as Vertex's Gemini URLs take it."""
-        publisher, slash, model = request.model.partition("/")
+        model = self._gemini_model(request.model)
+        return request if model == request.model else attrs.evolve(request, model=model)
+
+    def _gemini_model(self, name: str) -> str:
+        """``google/x`` as ``x``; another publisher's model is refused."""
+        publisher, slash, model = name.partition("/")
         if not slash:
-            return request
+            return name
         if publisher == "google" and "/" not in model:
-            return attrs.evolve(request, model=model)
+            return model
         raise InvalidRequestError(
-            f"{self.settings.name}/{request.model}: the {self.settings.name} provider "
+            f"{self.settings.name}/{name}: the {self.settings.name} provider "
             "serves Google's Gemini models; models of other publishers are served by "
-            f"Vertex's OpenAI-compatible endpoint: use vertex-openai/{request.model}",
+            f"Vertex's OpenAI-compatible endpoint: use vertex-openai/{name}",
             provider=self.settings.name,
-            model=request.model,
+            model=name,
         )
 
     # -- batches --------------------------------------------------------------------------

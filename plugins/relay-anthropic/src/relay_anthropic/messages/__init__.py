@@ -9,7 +9,9 @@ public module of its own, and every function in them is pure (no I/O):
   (:func:`message_payload`), content blocks (:func:`block`), tools, and what extended
   thinking allows (:func:`thinking_request`, :func:`thinks_by_kwargs`,
   :data:`THINKING_LIMITS`, :data:`FREE_CHOICES`); :func:`alternating_turns` puts Relay's
-  turns in the user/assistant alternation the API requires.
+  turns in the user/assistant alternation the API requires, with prompt-cache
+  breakpoints where a ``mark`` puts them; :func:`check_breakpoints` refuses more than
+  :data:`MAX_BREAKPOINTS` of them.
 - :mod:`.parse`: a Message as a :class:`Response` (:func:`parse_message`), citations,
   server tools, usage; :func:`timestamp_seconds` reads the API's RFC 3339 times.
 - :mod:`.events`: the stream's server-sent events as Relay's (:func:`message_events`).
@@ -32,9 +34,12 @@ from relay_anthropic.messages.parse import parse_message, timestamp_seconds
 from relay_anthropic.messages.payload import (
     DEFAULT_MAX_TOKENS,
     FREE_CHOICES,
+    MAX_BREAKPOINTS,
     THINKING_LIMITS,
     alternating_turns,
     block,
+    breakpoints,
+    check_breakpoints,
     message_payload,
     thinking_request,
     thinks_by_kwargs,
@@ -48,11 +53,14 @@ __all__ = [
     "COUNTED_FIELDS",
     "DEFAULT_MAX_TOKENS",
     "FREE_CHOICES",
+    "MAX_BREAKPOINTS",
     "THINKING_LIMITS",
     "AnthropicProvider",
     "StructuredOutput",
     "alternating_turns",
     "block",
+    "breakpoints",
+    "check_breakpoints",
     "count_payload",
     "message_events",
     "message_payload",

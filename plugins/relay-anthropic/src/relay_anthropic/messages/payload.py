@@ -31,9 +31,13 @@ from relay_core.plugin import (
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "FREE_CHOICES",
+    "MAX_BREAKPOINTS",
     "THINKING_LIMITS",
     "alternating_turns",
     "block",
+    "breakpoints",
+    "cache_marks",
+    "check_breakpoints",
     "message_payload",
     "thinking_request",
     "thinks_by_kwargs",
@@ -50,11 +54,14 @@ DEFAULT_MAX_TOKENS = 4096
 # routes share it.
 THINKING_LIMITS = SamplingLimits(
     reason="extended thinking is on",
-    ranges={"temperature": (1.0, 1.0), "top_p": (0.95, 1.0)},
+    ranges={"temperature": (1.0, 1.0), "top_p": (0.95, 1.0), "top_k": None},
     kwargs=frozenset({"top_k"}),
 )
 # The tool_choice values that leave the model free, the only ones thinking allows.
 FREE_CHOICES = (None, "auto", "none")
+# The most cache_control marks one request may carry (Anthropic's prompt-caching
+# guide); Bedrock's Converse allows as many cachePoint blocks.
+MAX_BREAKPOINTS = 4
 
 
 def message_payload(
@@ -63,6 +70,7 @@ def message_payload(
     """The Messages API body for ``request``, and the structured-output plan if any
     (``default_max_tokens`` when neither the call nor the catalog sets one; ``provider``
     names the provider in errors)."""
+    check_breakpoints(request, provider=provider)
     config = request.config
     # A budget in tokens; an effort is looked up in the core's table (1024, the API's
     # smallest budget, for "minimal"). A budget of 0 means thinking off.
@@ -94,9 +102,10 @@ def message_payload(
         payload["temperature"] = config.temperature
     if config.top_p is not None:
         payload["top_p"] = config.top_p
+    if config.top_k is not None:
+        payload["top_k"] = config.top_k
     if config.stop:
         payload["stop_sequences"] = list(config.stop)
-    # config.seed is not sent: the Messages API has no seed (see the README).
     if budget is not None:
         payload["thinking"] = {"type": "enabled", "budget_tokens": budget}
     tools = [tool_spec(tool) for tool in request.tools]
@@ -114,10 +123,58 @@ def message_payload(
         payload["tool_choice"] = tool_choice(request.tool_choice)
     if tools:
         payload["tools"] = tools
+    cache_marks(payload, request)
     if stream:
         payload["stream"] = True
     payload.update(request.provider_kwargs)
     return payload, structured
+
+
+def breakpoints(request: Request) -> list[str]:
+    """Where ``request`` asks for prompt-cache breakpoints, in the order the provider
+    reads the prompt (tools, system prompt, messages), named as a caller finds them:
+    ``tools``, ``system``, ``messages[2]``, ``messages[3].content[0]``. A message's mark
+    and its last part's are one breakpoint."""
+    found = []
+    if request.cache_tools and (request.tools or request.response_schema is not None):
+        found.append("tools")
+    if request.cache_system and request.system:
+        found.append("system")
+    for i, message in enumerate(request.messages):
+        last = len(message.content) - 1
+        for j, part in enumerate(message.content):
+            if getattr(part, "cache", False) and not (message.cache and j == last):
+                found.append(f"messages[{i}].content[{j}]")
+        if message.cache:
+            found.append(f"messages[{i}]")
+    return found
+
+
+def check_breakpoints(request: Request, *, provider: str) -> None:
+    """Refuse, before the call, a request with more breakpoints than the API takes
+    (which it would answer with a 400). Dropping some instead would silently change
+    what is cached and billed, so the caller chooses which to keep."""
+    found = breakpoints(request)
+    if len(found) > MAX_BREAKPOINTS:
+        raise InvalidRequestError(
+            f"{provider} takes at most {MAX_BREAKPOINTS} prompt-cache breakpoints, and "
+            f"this request has {len(found)}: {', '.join(found)}. Keep the last ones: a "
+            "breakpoint caches everything before it",
+            provider=provider,
+            model=request.model,
+            custom_id=request.custom_id,
+        )
+
+
+def cache_marks(payload: dict[str, Any], request: Request) -> None:
+    """``cache_control`` on the system prompt (sent as a block list for it) and on the
+    last tool, where ``request`` asks; messages are marked by :func:`alternating_turns`."""
+    if request.cache_system and isinstance(payload.get("system"), str):
+        payload["system"] = [
+            {"type": "text", "text": payload["system"], "cache_control": {"type": "ephemeral"}}
+        ]
+    if request.cache_tools and payload.get("tools"):
+        payload["tools"][-1] = {**payload["tools"][-1], "cache_control": {"type": "ephemeral"}}
 
 
 def thinking_request(
@@ -178,20 +235,38 @@ def tool_choice(choice: str) -> dict[str, Any]:
 
 def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     """Relay's turns as Anthropic's."""
-    return alternating_turns(messages, block)
+    return alternating_turns(messages, block, mark=_cache_control)
+
+
+def _cache_control(blocks: list[dict[str, Any]]) -> None:
+    blocks[-1]["cache_control"] = {"type": "ephemeral"}
 
 
 def alternating_turns(
-    messages: tuple[Message, ...], block: Callable[[Part], dict[str, Any] | None]
+    messages: tuple[Message, ...],
+    block: Callable[[Part], dict[str, Any] | None],
+    *,
+    mark: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Relay's turns with each part mapped by ``block`` (``None`` drops it), for APIs
     that want roles to alternate (Anthropic's Messages, Bedrock's Converse): tool
     results travel in user turns, consecutive turns of one role are merged, and a turn
-    left empty is dropped."""
+    left empty is dropped. ``mark`` puts a prompt-cache breakpoint after the last of a
+    message's blocks so far, for a part or a message marked ``cache``; it must be
+    idempotent, as a message's mark and its last part's fall on the same block."""
     turns: list[dict[str, Any]] = []
     for message in messages:
         role = "assistant" if message.role == "assistant" else "user"
-        blocks = [mapped for part in message.content if (mapped := block(part)) is not None]
+        blocks: list[dict[str, Any]] = []
+        for part in message.content:
+            mapped = block(part)
+            if mapped is not None:
+                blocks.append(mapped)
+            # A part the API must not see (empty text) passes its mark to the one before.
+            if mark is not None and blocks and getattr(part, "cache", False):
+                mark(blocks)
+        if mark is not None and blocks and message.cache:
+            mark(blocks)
         if not blocks:
             continue
         if turns and turns[-1]["role"] == role:

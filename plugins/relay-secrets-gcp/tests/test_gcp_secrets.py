@@ -1,0 +1,147 @@
+"""gcp-sm: references read with google-cloud-secret-manager's REST transport from a
+tiny Secret Manager on 127.0.0.1 (GET /v1/{name}:access answering the AccessSecretVersion
+JSON), with anonymous credentials, offline."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import secretmanager
+
+import relay_secrets_gcp
+from relay_core import Capability, CredentialError, Hub, Request, Response
+from relay_core.config import parse_catalog
+from relay_core.plugin import Provider, hookimpl
+from relay_core.plugins import PluginRegistry
+from relay_core.testing import secret_shown
+from relay_secrets_gcp import _store
+
+KEY = "sk-proj-FromGoogleSecretManager01234"
+NAME = "projects/demo-project/secrets/llm/versions/latest"
+
+
+class FakeManager:
+    def __init__(self) -> None:
+        self.payloads: dict[str, str] = {NAME: json.dumps({"openai": KEY})}
+        self.asked: list[str] = []
+
+
+@pytest.fixture
+def manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeManager]:
+    state = FakeManager()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.partition("?")[0]
+            state.asked.append(path)
+            name = path.removeprefix("/v1/").removesuffix(":access")
+            payload = state.payloads.get(name)
+            if payload is None:
+                error = {
+                    "code": 404,
+                    "message": f"Secret [{name}] not found.",
+                    "status": "NOT_FOUND",
+                }
+                self._send(404, {"error": error})
+                return
+            data = base64.b64encode(payload.encode()).decode()
+            self._send(200, {"name": name.replace("latest", "3"), "payload": {"data": data}})
+
+        def _send(self, status: int, body: dict[str, Any]) -> None:
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = secretmanager.SecretManagerServiceClient(
+        credentials=AnonymousCredentials(),
+        transport="rest",
+        client_options={"api_endpoint": f"http://127.0.0.1:{server.server_address[1]}"},
+    )
+    monkeypatch.setattr(_store, "_client", client)
+    relay_secrets_gcp.resolver.cache_clear()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        relay_secrets_gcp.resolver.cache_clear()
+
+
+def test_a_field_of_the_latest_version_is_the_key(manager: FakeManager) -> None:
+    assert _store.fetch("projects/demo-project/secrets/llm#openai") == KEY
+    assert manager.asked == [f"/v1/{NAME}:access"]
+    manager.payloads["projects/demo-project/secrets/plain/versions/2"] = KEY
+    assert _store.fetch("projects/demo-project/secrets/plain/versions/2") == KEY
+
+
+def test_errors_name_the_reference_and_the_status_never_a_value(manager: FakeManager) -> None:
+    with pytest.raises(
+        LookupError, match="answered NotFound for 'projects/demo-project/secrets/gone"
+    ):
+        _store.fetch("projects/demo-project/secrets/gone#openai")
+    with pytest.raises(LookupError, match="its fields: 'openai'") as caught:
+        _store.fetch("projects/demo-project/secrets/llm#mistral")
+    assert KEY not in str(caught.value)
+    with pytest.raises(LookupError, match="written gcp-sm:projects/PROJECT/secrets/NAME"):
+        _store.fetch("llm")
+
+
+class Keyed(Provider):
+    name = "keyed"
+    capabilities = frozenset({Capability.CHAT})
+
+    async def chat(self, request: Request) -> Response:
+        assert self.settings.api_key is not None
+        return Response(content=self.settings.api_key.reveal())
+
+
+class KeyedPlugin:
+    @hookimpl
+    def relay_register_providers(self, register: Any) -> None:
+        register("keyed", Keyed)
+
+
+def _hub(yaml: str) -> Hub:
+    plugins = PluginRegistry(autoload=False)
+    plugins.register(KeyedPlugin())
+    plugins.register(relay_secrets_gcp)
+    return Hub(parse_catalog(yaml, path="relay.yaml"), plugins=plugins)
+
+
+def test_a_catalog_reference_is_cached_and_read_again_on_refresh(manager: FakeManager) -> None:
+    rotated = "sk-proj-RotatedInSecretManager01234"
+    catalog = "providers:\n  keyed:\n    api_key: gcp-sm:projects/demo-project/secrets/llm#openai\n"
+    with _hub(catalog) as hub:
+        assert hub.chat("keyed/m", "hi").text == KEY
+        assert hub.chat("keyed/m", "again").text == KEY
+        assert len(manager.asked) == 1
+        manager.payloads[NAME] = json.dumps({"openai": rotated})
+        hub.refresh_credentials()
+        assert hub.chat("keyed/m", "hi").text == rotated
+
+
+def test_a_failure_through_the_hub_is_a_credential_error_without_the_key(
+    manager: FakeManager,
+) -> None:
+    manager.payloads.clear()
+    catalog = "providers:\n  keyed:\n    api_key: gcp-sm:projects/demo-project/secrets/llm#openai\n"
+    with _hub(catalog) as hub, pytest.raises(CredentialError) as caught:
+        hub.chat("keyed/m", "hi")
+    assert "NotFound" in str(caught.value)
+    assert caught.value.line == 3
+    assert secret_shown(KEY, caught.value) == []
