@@ -157,9 +157,15 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    # pytest and vcrpy for relay_core.testing (the conformance suite, cassette replay).
+    # pytest and vcrpy for relay_core.testing (the conformance suite, cassette replay);
+    # tiktoken for relay-openai's optional tokenizer (its [tokens] extra).
     session.install(
-        "mypy>=1.10", "types-PyYAML", "pytest>=8", "vcrpy>=6", *_editable(ROOT, *PLUGINS)
+        "mypy>=1.10",
+        "types-PyYAML",
+        "pytest>=8",
+        "vcrpy>=6",
+        "tiktoken>=0.7",
+        *_editable(ROOT, *PLUGINS),
     )
     session.run("mypy")
     for plugin in PLUGINS:

@@ -93,6 +93,7 @@ if TYPE_CHECKING:
     from relay_core.secrets import Secret as Secret
     from relay_core.streaming import StreamAssembler as StreamAssembler
     from relay_core.tokens import TokenCount as TokenCount
+    from relay_core.tokens import estimate_tokens as estimate_tokens
     from relay_core.tools import FunctionToolset as FunctionToolset
     from relay_core.tools import ToolOutput as ToolOutput
     from relay_core.tools import Toolset as Toolset

@@ -124,6 +124,9 @@ DEFERRED_CORE: dict[tuple[str, str], str] = {
         "an adapter built by hand gets a client of its own; at module level the adapter "
         "contract would load the HTTP stack (and asyncio, 30 ms) at cold start"
     ),
+    ("relay_core.hub", "relay_core.http"): (
+        "a token count's retries; the HTTP stack loads with the first call, not the hub"
+    ),
     # `relay --help`, `relay validate` and the like must not load the hub, the batch
     # engine or the demo (and asyncio with them); the commands that use them do.
     ("relay_core.cli", "relay_core.hub"): "only the commands that call a model need the hub",

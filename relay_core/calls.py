@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
-from relay_core.types import Response
+from relay_core.tokens import TokenCount, estimate_tokens
+from relay_core.types import Request, Response
 
 if TYPE_CHECKING:
     from relay_core.pricing import PriceQuote
@@ -28,7 +29,8 @@ class CallInfo:
     the member being called, and ``group`` the group's name), ``provider`` and ``model``
     the concrete target, ``job_id``
     the batch job when the call is one of its requests, ``streaming`` whether the caller
-    streams. :meth:`quote` is the price the call is billed at (worked out when asked).
+    streams. :meth:`quote` is the price the call is billed at (worked out when asked), and
+    :meth:`count_tokens` a request's input tokens.
     """
 
     alias: str
@@ -38,6 +40,9 @@ class CallInfo:
     job_id: str | None = None
     streaming: bool = False
     _quote: Callable[[], PriceQuote] = field(eq=False, repr=False, alias="quote")
+    _count: Callable[[Request], TokenCount] | None = field(
+        default=None, eq=False, repr=False, alias="count"
+    )
 
     @property
     def target(self) -> str:
@@ -46,6 +51,15 @@ class CallInfo:
     def quote(self) -> PriceQuote:
         """The price and its provenance (see :func:`relay_core.pricing.quote`)."""
         return self._quote()
+
+    def count_tokens(self, request: Request) -> TokenCount:
+        """The input tokens of ``request`` (as the hooks receive it) without I/O: exact
+        where the provider's tokenizer runs in this process (OpenAI's, with
+        ``relay-openai[tokens]``), else :func:`~relay_core.tokens.estimate_tokens`. A
+        count endpoint is never called: a hook runs before every call and cannot wait."""
+        if self._count is None:
+            return TokenCount(tokens=estimate_tokens(request), exact=False, method="estimate")
+        return self._count(request)
 
 
 @runtime_checkable

@@ -27,7 +27,7 @@ from collections.abc import (
     Sequence,
 )
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import attrs
 
@@ -66,6 +66,7 @@ from relay_core.routing import (
 from relay_core.sampling import honoured
 from relay_core.secrets import Secret
 from relay_core.sections import check_sections, raise_all
+from relay_core.tokens import TokenCount, estimate_tokens
 from relay_core.tools import ToolLoop, Toolset
 from relay_core.types import (
     SERVER_TOOL_PARTS,
@@ -323,6 +324,7 @@ class ModelHandle:
             job_id=options.job_id,
             streaming=streaming,
             quote=self.quote,
+            count=self.count_locally,
         )
 
     def finish(
@@ -359,6 +361,66 @@ class ModelHandle:
 
     def stream(self, prompt: Prompt | None = None, **options: Any) -> Iterator[StreamEvent]:
         return self.hub._sync_iter(self.astream(prompt, **options))
+
+    async def acount_tokens(self, prompt: Prompt | None = None, **options: Any) -> TokenCount:
+        request = build_request(self.alias, prompt, **options)
+        return await self.count(request)
+
+    def count_tokens(self, prompt: Prompt | None = None, **options: Any) -> TokenCount:
+        return self.hub._sync(self.acount_tokens(prompt, **options))
+
+    def count_locally(self, concrete: Request) -> TokenCount:
+        """The input tokens of a prepared request (:meth:`prepare`) without I/O, for a
+        sync hook: the provider's tokenizer where the adapter has one, else the estimate."""
+        adapter = self.adapter
+        local = (
+            adapter.count_tokens_locally(concrete)
+            if adapter.supports(Capability.TOKEN_COUNT)
+            else None
+        )
+        if local is not None:
+            return self._counted(local, "tokenizer")
+        return self._estimated(concrete, f"{self.provider_name} has no local tokenizer")
+
+    async def count(self, request: Request) -> TokenCount:
+        """The input tokens of ``request`` as this alias's model would count them.
+
+        Not a call through the pipeline: a count is free and answers no prompt, so it is
+        neither cached, audited, guarded nor priced. It is retried like a call (a count
+        endpoint answers 429 and 5xx too). Without an exact count (no count endpoint, no
+        tokenizer installed) it is :func:`~relay_core.tokens.estimate_tokens`, and says
+        why in ``reason``.
+        """
+        concrete = self.prepare(request)
+        adapter = self.adapter
+        if not adapter.supports(Capability.TOKEN_COUNT):
+            return self._estimated(concrete, f"{self.provider_name} cannot count tokens")
+        local = adapter.count_tokens_locally(concrete)
+        if local is not None:
+            return self._counted(local, "tokenizer")
+        from relay_core.http import RetryPolicy, retrying
+
+        policy = RetryPolicy(max_attempts=adapter.settings.max_retries + 1)
+        try:
+            tokens = await retrying(lambda: adapter.count_tokens(concrete), policy)
+        except UnsupportedCapability as error:  # e.g. the tokenizer's extra is missing
+            return self._estimated(concrete, str(error))
+        return self._counted(tokens, "provider")
+
+    def _counted(self, tokens: int, method: Literal["provider", "tokenizer"]) -> TokenCount:
+        return TokenCount(
+            tokens=tokens, exact=True, method=method, model=self.model, provider=self.provider_name
+        )
+
+    def _estimated(self, request: Request, reason: str) -> TokenCount:
+        return TokenCount(
+            tokens=estimate_tokens(request),
+            exact=False,
+            method="estimate",
+            model=self.model,
+            provider=self.provider_name,
+            reason=reason,
+        )
 
 
 class GroupHandle:
@@ -645,6 +707,35 @@ class Hub:
         return self._sync_iter(
             self.astream(model, prompt, cache=cache, deadline=deadline, **options)
         )
+
+    async def acount_tokens(
+        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+    ) -> TokenCount:
+        """How many input tokens ``prompt`` is for ``model``: a
+        :class:`~relay_core.tokens.TokenCount`, exact where the provider counts (its count
+        endpoint, or its tokenizer), an estimate that says so otherwise. Takes what
+        :meth:`achat` takes (``system``, ``tools``...). A group counts for the member its
+        router would try first."""
+        if isinstance(model, Request):
+            model, prompt = model.model, model
+        request = build_request(model or "", prompt, **options)
+        handle = self._handle(model)
+        if isinstance(handle, GroupHandle):
+            context = self.routing_context(request, handle.members)
+            route = handle.router.route(request, context)
+            if not route.order:
+                raise InvalidRequestError(
+                    f"group {handle.alias!r} routes this request to no member ({route.reason})",
+                    custom_id=request.custom_id,
+                )
+            handle = self.get(route.order[0])
+        return await handle.count(request)
+
+    def count_tokens(
+        self, model: str | Request | None = None, prompt: Prompt | None = None, **options: Any
+    ) -> TokenCount:
+        """The sync form of :meth:`acount_tokens`."""
+        return self._sync(self.acount_tokens(model, prompt, **options))
 
     async def achat_routed(
         self,

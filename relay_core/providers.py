@@ -271,6 +271,14 @@ class Provider:
         the hub estimates and says so (:class:`~relay_core.tokens.TokenCount`)."""
         raise self.unsupported(Capability.TOKEN_COUNT, request)
 
+    def count_tokens_locally(self, request: Request) -> int | None:
+        """The input tokens of ``request`` counted without I/O (a tokenizer in this
+        process), or ``None`` when this adapter cannot (the default). Override it in an
+        adapter that counts with a tokenizer, and have :meth:`count_tokens` return it: the
+        hub prefers it, and a guardrail, which cannot wait on the network before every
+        call, can use it (``count: exact``)."""
+        return None
+
     # -- batches ------------------------------------------------------------------------
     #
     # The core owns a batch job's life: it writes the workspace files, splits the job to

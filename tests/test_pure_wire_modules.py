@@ -16,7 +16,7 @@ import pytest
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 WIRE: dict[str, tuple[str, ...]] = {
-    "relay-gemini": ("payload", "parse", "events", "batches", "rpc"),
+    "relay-gemini": ("payload", "parse", "events", "batches", "rpc", "count"),
     "relay-mistral": ("_payload", "_parse", "_events", "_batches"),
 }
 # Adapters split into wire modules; relay-openai's and relay-anthropic's wire modules

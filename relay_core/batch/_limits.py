@@ -13,7 +13,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
-from relay_core.routing import estimate_prompt_tokens
+from relay_core.tokens import estimate_tokens as estimate_input_tokens
 
 if TYPE_CHECKING:
     from relay_core.hub import Hub
@@ -24,7 +24,7 @@ __all__ = ["RateLimiter", "estimate_tokens"]
 
 def estimate_tokens(request: Request) -> int:
     """A cheap upper-leaning guess of the tokens a request will use."""
-    return estimate_prompt_tokens(request) + (request.config.max_tokens or 0)
+    return estimate_input_tokens(request) + (request.config.max_tokens or 0)
 
 
 class _Bucket:

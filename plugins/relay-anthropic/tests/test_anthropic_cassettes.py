@@ -410,6 +410,8 @@ def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
                 assert set(error["error"]) == {"type", "message"}
             elif content_type == "application/x-jsonl":
                 _check_batch_results(body)
+            elif request["uri"].endswith("/messages/count_tokens"):
+                assert set(json.loads(body)) == {"input_tokens"}
             elif "/messages/batches" in request["uri"]:
                 answer = json.loads(body)
                 if "?" in request["uri"]:  # a list page

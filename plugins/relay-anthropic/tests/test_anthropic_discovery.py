@@ -10,7 +10,7 @@ from relay_core import (
 )
 
 # Declared by the adapters that gain embeddings and exact token counts (issue 22).
-NOT_YET = {Capability.EMBEDDINGS, Capability.TOKEN_COUNT}
+NOT_YET = {Capability.EMBEDDINGS}
 
 
 def test_the_declared_settings() -> None:

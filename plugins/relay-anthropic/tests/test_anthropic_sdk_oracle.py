@@ -19,7 +19,8 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from anthropic.types import ErrorResponse, Message, RawMessageStreamEvent
+from anthropic.types import ErrorResponse, Message, MessageTokensCount, RawMessageStreamEvent
+from anthropic.types.message_count_tokens_params import MessageCountTokensParams
 from anthropic.types.message_create_params import (
     MessageCreateParamsNonStreaming,
     MessageCreateParamsStreaming,
@@ -30,6 +31,7 @@ from anthropic_support import CASSETTES, KEY
 from typing_extensions import NotRequired, Required, TypedDict
 
 import relay_anthropic
+from relay_anthropic.messages import count_payload
 from relay_core import (
     GenerationConfig,
     ImagePart,
@@ -273,6 +275,14 @@ def test_requests_match_the_sdk(case: str) -> None:
     assert typed_dict_problems(relay["body"], MessageCreateParamsNonStreaming) == []
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_count_bodies_are_what_the_sdk_counts(case: str) -> None:
+    # The same requests, as the count endpoint takes them: no max_tokens or sampling.
+    _, (prompt, options) = CASES[case]
+    body = count_payload(relay_request(prompt, **options)["body"])
+    assert typed_dict_problems(body, MessageCountTokensParams) == []
+
+
 def test_a_streamed_request_matches_the_sdk() -> None:
     sdk = sdk_request(model=MODEL, max_tokens=MAX_TOKENS, messages=[user("Count.")], stream=True)
     relay = relay_request("Count.", stream=True)
@@ -368,6 +378,8 @@ def answer_problems(method: str, uri: str, status: int, text: str) -> list[str]:
                 )
             ]
         return model_problems(Message, json.loads(text))
+    if path == "/v1/messages/count_tokens":
+        return model_problems(MessageTokensCount, json.loads(text))
     if path.endswith("/results"):
         problems = []
         for number, line in enumerate(text.splitlines()):

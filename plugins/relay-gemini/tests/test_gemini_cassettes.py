@@ -394,7 +394,7 @@ def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
             assert "key=" not in request["uri"], path.name
             assert re.fullmatch(
                 r"https://generativelanguage\.googleapis\.com/v1beta/models/[\w.-]+:"
-                r"(generateContent|streamGenerateContent\?alt=sse|batchEmbedContents)",
+                r"(generateContent|streamGenerateContent\?alt=sse|batchEmbedContents|countTokens)",
                 request["uri"],
             ), path.name
             assert "set-cookie" not in {name.lower() for name in response["headers"]}
@@ -422,6 +422,13 @@ def test_cassettes_hold_no_key_and_follow_the_wire_format() -> None:
             elif request["uri"].endswith(":batchEmbedContents"):
                 # Embedding answers carry vectors only: no usage, version or id.
                 assert set(json.loads(body)) == {"embeddings"}
+            elif request["uri"].endswith(":countTokens"):
+                assert set(json.loads(body)) <= {
+                    "totalTokens",
+                    "cachedContentTokenCount",
+                    "promptTokensDetails",
+                    "cacheTokensDetails",
+                }
             else:
                 answer = json.loads(body)
                 assert {"usageMetadata", "modelVersion", "responseId"} <= set(answer)

@@ -9,7 +9,7 @@ from relay_core import (
 from relay_gemini._adapter import GeminiProvider
 
 # Declared by the adapters that gain embeddings and exact token counts (issue 22).
-NOT_YET = {Capability.TOKEN_COUNT}
+NOT_YET: frozenset[Capability] = frozenset()
 
 
 def test_the_declared_settings() -> None:

@@ -22,7 +22,7 @@ from relay_openai._adapter import OpenAIProvider
 from relay_openai._models import is_reasoning_model
 
 # Declared by the adapters that gain embeddings and exact token counts (issue 22).
-NOT_YET = {Capability.TOKEN_COUNT}
+NOT_YET: frozenset[Capability] = frozenset()
 
 
 def test_declared_capabilities_and_settings() -> None:

@@ -53,6 +53,23 @@ def test_chat(hub: Hub, cassette: Cassette) -> None:
     assert answer.provider == "vertex"
 
 
+def test_count_tokens_sends_the_request_unwrapped(hub: Hub, cassette: Cassette) -> None:
+    weather = Tool(
+        "get_weather",
+        "Current weather for a city.",
+        {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    )
+    with cassette("count_tokens"):
+        count = hub.count_tokens(
+            f"vertex/google/{MODEL}",
+            "What is the weather in Paris?",
+            system="You are terse.",
+            tools=[weather],
+        )
+    assert (count.tokens, count.exact, count.method) == (57, True, "provider")
+    assert count.provider == "vertex"
+
+
 def test_stream(hub: Hub, cassette: Cassette) -> None:
     with cassette("stream"):
         events = list(hub.stream(f"vertex/{MODEL}", "Count to three."))

@@ -246,6 +246,12 @@ def check_interaction(interaction: dict[str, Any]) -> tuple[int, list[str]]:
         return 1, _answer_body(json.loads(text))
     if ":predict" in path:
         return 1, _embeddings(json.loads(text))
+    if ":countTokens" in path:
+        # Both are in the REST reference's CountTokensResponse; the SDK's type leaves them
+        # out. Relay reads totalTokens.
+        rest_only = {"promptTokensDetails", "totalBillableCharacters"}
+        answer = {k: v for k, v in json.loads(text).items() if k not in rest_only}
+        return 1, model_problems(types.CountTokensResponse, answer)
     if url.host == "storage.googleapis.com":
         lines = [json.loads(line) for line in text.split("\n") if line.strip()]
         return len(lines), [p for line in lines for p in _prediction_line(line)]

@@ -25,6 +25,7 @@ from relay_anthropic._batches import (
     provider_batch,
     results_url,
 )
+from relay_anthropic.messages.count import count_payload, parse_count
 from relay_anthropic.messages.events import message_events
 from relay_anthropic.messages.parse import parse_message
 from relay_anthropic.messages.payload import DEFAULT_MAX_TOKENS, message_payload
@@ -103,6 +104,7 @@ class AnthropicProvider(Provider):
             Capability.THINKING,
             Capability.BATCH,
             Capability.SERVER_TOOLS,
+            Capability.TOKEN_COUNT,
         }
     )
     # No seed (left out, as a seed is best effort), penalties or log probabilities.
@@ -157,6 +159,17 @@ class AnthropicProvider(Provider):
         async with closing_stream(events), closing_stream(parsed):
             async for event in parsed:
                 yield event
+
+    async def count_tokens(self, request: Request) -> int:
+        body = count_payload(self.payload(request)[0])
+        answer = await self.http.json(
+            "POST",
+            "/messages/count_tokens",
+            json=body,
+            headers=self._headers(),
+            model=request.model,
+        )
+        return parse_count(answer, provider=self.settings.name, model=request.model)
 
     # -- batches --------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from relay_core.plugin import (
     jsonl,
     parse_lines,
 )
-from relay_gemini import batches, embeddings, events, parse
+from relay_gemini import batches, count, embeddings, events, parse
 from relay_gemini.parse import GENERATED_ID_PREFIX
 from relay_gemini.payload import REASONING_BUDGETS, method_path, payload
 from relay_gemini.rpc import http_status, timestamp_seconds
@@ -78,6 +78,7 @@ class GeminiProvider(Provider):
             Capability.THINKING,
             Capability.BATCH,
             Capability.EMBEDDINGS,
+            Capability.TOKEN_COUNT,
         }
     )
     generation_settings = BASIC_SETTINGS | {
@@ -143,6 +144,16 @@ class GeminiProvider(Provider):
             model=request.model,
         )
         return self._parse(body, request.model)
+
+    async def count_tokens(self, request: Request) -> int:
+        answer = await self.http.json(
+            "POST",
+            method_path(request.model, "countTokens"),
+            json=self.count_payload(request),
+            headers=self._headers(),
+            model=request.model,
+        )
+        return count.parse_count(answer, provider=self.settings.name, model=request.model)
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         sse = self.http.stream_sse(
@@ -312,6 +323,10 @@ class GeminiProvider(Provider):
     def payload(self, request: Request) -> dict[str, Any]:
         """The GenerateContentRequest body for ``request`` (the model is in the URL)."""
         return payload(request)
+
+    def count_payload(self, request: Request) -> dict[str, Any]:
+        """The countTokens body for ``request``."""
+        return count.count_payload(request.model, self.payload(request))
 
     # -- answers --------------------------------------------------------------------------
 

@@ -11,11 +11,13 @@ meaning across minor versions):
   usage, finish reasons.
 - :mod:`relay_gemini.events`: streamGenerateContent's chunks as stream events.
 - :mod:`relay_gemini.batches`: batch mode's Operations and output lines.
+- :mod:`relay_gemini.count`: countTokens bodies (wrapped, and Vertex's flat form) and
+  answers.
 - :mod:`relay_gemini.rpc`: ``google.rpc.Status`` errors and RFC 3339 times.
 
 This module gathers what relay-vertex takes:
 
-- :class:`GeminiProvider`: the adapter, to subclass (its ``payload``, ``_parse``,
+- :class:`GeminiProvider`: the adapter, to subclass (its ``payload``, ``count_payload``, ``_parse``,
   ``_malformed``, ``_headers`` and ``_batch`` are the hooks a subclass builds on).
 - :func:`http_status`: the HTTP status a ``google.rpc.Status`` error stands for.
 - :func:`timestamp_seconds`: Google's RFC 3339 times (nanosecond fractions) as Unix

@@ -58,6 +58,7 @@ _FIELDS = (
     "max_input_tokens",
     "max_scan_chars",
     "required_patterns",
+    "token_count",
     "unknown_price",
     "validate_output_schema",
 )

@@ -16,8 +16,10 @@ from relay_core.plugin import (
     Response,
     TextPart,
     ThinkingPart,
+    TokenCount,
     ToolCallPart,
     ToolResultPart,
+    estimate_tokens,
     hookimpl,
 )
 from relay_guardrails._settings import DEFAULT_CALLER, PatternRule, Settings
@@ -76,13 +78,11 @@ class Guardrails:
         if settings.max_cost_per_job is not None and call.job_id is not None:
             self._check_job_budget(settings.max_cost_per_job, request, call)
         if settings.max_input_tokens or settings.max_cost_per_call is not None:
-            from relay_core.plugin import estimate_prompt_tokens
-
-            tokens = estimate_prompt_tokens(request)
+            tokens = self._input_tokens(request, call)
             if settings.max_input_tokens:
                 self._check_input_tokens(settings.max_input_tokens, tokens, request, call)
             if settings.max_cost_per_call is not None:
-                self._check_estimate(settings.max_cost_per_call, tokens, request, call)
+                self._check_estimate(settings.max_cost_per_call, tokens.tokens, request, call)
         self._check_patterns("input", dict(_input_texts(request)), request)
 
     # First, so the job's spend counts every paid answer even when another plugin's
@@ -153,15 +153,28 @@ class Guardrails:
         if self._price(call) is None:
             self._unknown_price("max_cost_per_job", request, call)
 
+    def _input_tokens(self, request: Request, call: CallInfo) -> TokenCount:
+        """The estimate by default; with ``token_count: exact``, the provider's tokenizer
+        where it runs in process (never a count endpoint: this runs before every call
+        and cannot wait on the network), else the estimate still."""
+        if self.settings.token_count == "exact":
+            return call.count_tokens(request)
+        return TokenCount(tokens=estimate_tokens(request), exact=False, method="estimate")
+
     def _check_input_tokens(
-        self, limits: tuple[tuple[str, int], ...], tokens: int, request: Request, call: CallInfo
+        self,
+        limits: tuple[tuple[str, int], ...],
+        tokens: TokenCount,
+        request: Request,
+        call: CallInfo,
     ) -> None:
         for pattern, limit in limits:
             if fnmatchcase(call.alias, pattern) or fnmatchcase(call.target, pattern):
-                if tokens > limit:
+                if tokens.tokens > limit:
+                    size = f"{tokens.tokens}" if tokens.exact else f"about {tokens.tokens}"
                     raise GuardrailViolation(
                         "max_input_tokens",
-                        f"the input is about {tokens} tokens, more than the {limit} "
+                        f"the input is {size} tokens, more than the {limit} "
                         f"allowed for {call.alias!r}",
                         custom_id=request.custom_id,
                     )

@@ -24,6 +24,7 @@ __all__ = ["DEFAULT_CALLER", "PatternRule", "Settings"]
 
 Side = Literal["input", "output", "both"]
 UnknownPrice = Literal["allow", "refuse"]
+TokenCounting = Literal["estimate", "exact"]
 
 # The allowed_models key for requests that name no other caller.
 DEFAULT_CALLER = "default"
@@ -68,6 +69,7 @@ class Settings:
     unknown_price: UnknownPrice = "allow"
     assumed_output_tokens: int = 1024
     max_scan_chars: int = 1_000_000
+    token_count: TokenCounting = "estimate"
 
     @classmethod
     def parse(cls, raw: object, catalog: Catalog | None = None) -> Settings:
@@ -123,6 +125,12 @@ class _Parser:
                     f"must be allow or refuse (got {raw['unknown_price']!r})", "unknown_price"
                 )
             values["unknown_price"] = raw["unknown_price"]
+        if "token_count" in raw:
+            if raw["token_count"] not in ("estimate", "exact"):
+                raise self.fail(
+                    f"must be estimate or exact (got {raw['token_count']!r})", "token_count"
+                )
+            values["token_count"] = raw["token_count"]
         for key in ("assumed_output_tokens", "max_scan_chars"):
             if key in raw:
                 values[key] = self.count(raw[key], key)

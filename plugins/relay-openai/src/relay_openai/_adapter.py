@@ -13,6 +13,7 @@ schemas are ``_schema``'s and the model families ``_models``'.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
@@ -44,12 +45,13 @@ from relay_core.plugin import (
     SamplingLimits,
     StreamEvent,
     Tool,
+    UnsupportedCapability,
     closing_stream,
     jsonl,
     parse_lines,
     within_limits,
 )
-from relay_openai import chat, embeddings, responses
+from relay_openai import chat, embeddings, responses, tokens
 from relay_openai._batch import BATCH_DONE, batch_state, batch_view, json_object, output_item
 from relay_openai._models import MODEL_FAMILIES, ModelFamily, model_family, sampling_limits
 from relay_openai._schema import without_strict_nulls
@@ -82,6 +84,7 @@ class OpenAIProvider(Provider):
             Capability.THINKING,
             Capability.BATCH,
             Capability.EMBEDDINGS,
+            Capability.TOKEN_COUNT,
         }
     )
     # Chat Completions' settings; the Responses API refuses those it lacks, per call.
@@ -200,6 +203,35 @@ class OpenAIProvider(Provider):
                 payload["stream_options"] = {"include_usage": True}
         payload.update(extra)
         return path, payload
+
+    # -- token counts (tiktoken, in process) ----------------------------------------------
+
+    def count_tokens_locally(self, request: Request) -> int | None:
+        name = tokens.encoding_for(request.model)
+        encoding = tokens.loaded_encoding(name) if name else None
+        return tokens.chat_tokens(request, encoding) if encoding else None
+
+    async def count_tokens(self, request: Request) -> int:
+        name = tokens.encoding_for(request.model)
+        if name is None:
+            raise UnsupportedCapability(
+                self.settings.name,
+                "exact token counts for a model of no known OpenAI family",
+                model=request.model,
+            )
+        # tiktoken may download the encoding's file: not on the event loop.
+        encoding = await asyncio.to_thread(
+            tokens.load_encoding, name, provider=self.settings.name, model=request.model
+        )
+        counted = tokens.chat_tokens(request, encoding)
+        if counted is None:
+            raise UnsupportedCapability(
+                self.settings.name,
+                "exact token counts of images, documents, audio, tools or a response "
+                "schema (OpenAI documents no formula for them all)",
+                model=request.model,
+            )
+        return counted
 
     async def chat(self, request: Request) -> Response:
         path, payload = self.build_payload(request)

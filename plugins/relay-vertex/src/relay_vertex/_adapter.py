@@ -49,6 +49,7 @@ from relay_core.plugin import (
     parse_lines,
 )
 from relay_gemini.batches import display_metadata, display_name
+from relay_gemini.count import flat_count_payload
 from relay_gemini.wire import GeminiProvider, http_status, timestamp_seconds
 from relay_vertex import _embeddings
 from relay_vertex._auth import GoogleAuth
@@ -186,6 +187,13 @@ class VertexProvider(GeminiProvider):
             model=request.model,
         )
         return _embeddings.response(body, request, self.settings.name)
+
+    async def count_tokens(self, request: Request) -> int:
+        return await super().count_tokens(self._gemini(request))
+
+    def count_payload(self, request: Request) -> dict[str, Any]:
+        # Vertex's CountTokensRequest takes the request's fields at its top level.
+        return flat_count_payload(self.payload(request))
 
     def _gemini(self, request: Request) -> Request:
         """The request with its model as Vertex's Gemini URLs take it."""

@@ -15,6 +15,8 @@ public module of its own, and every function in them is pure (no I/O):
 - :mod:`.parse`: a Message as a :class:`Response` (:func:`parse_message`), citations,
   server tools, usage; :func:`timestamp_seconds` reads the API's RFC 3339 times.
 - :mod:`.events`: the stream's server-sent events as Relay's (:func:`message_events`).
+- :mod:`.count`: the body of ``POST /messages/count_tokens`` made from a Messages body
+  (:func:`count_payload`) and its answer (:func:`parse_count`).
 - :mod:`.structured`: :class:`StructuredOutput`, structured output as a forced tool call,
   and the checking and settling of its answer.
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from relay_anthropic.messages.count import COUNTED_FIELDS, count_payload, parse_count
 from relay_anthropic.messages.events import message_events, stream_error
 from relay_anthropic.messages.parse import parse_message, timestamp_seconds
 from relay_anthropic.messages.payload import (
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
     from relay_anthropic._adapter import AnthropicProvider
 
 __all__ = [
+    "COUNTED_FIELDS",
     "DEFAULT_MAX_TOKENS",
     "FREE_CHOICES",
     "MAX_BREAKPOINTS",
@@ -57,8 +61,10 @@ __all__ = [
     "block",
     "breakpoints",
     "check_breakpoints",
+    "count_payload",
     "message_events",
     "message_payload",
+    "parse_count",
     "parse_message",
     "stream_error",
     "thinking_request",
