@@ -1,7 +1,8 @@
 """From what a user hands a job to unified requests, with errors that say where.
 
-A job accepts :class:`BatchRequest` values, full :class:`Request` values, mappings of
-either shape, or a JSONL file of mappings. Every request leaves here with a
+A job accepts :class:`BatchRequest` values, full :class:`Request` values,
+:class:`EmbeddingRequest` values (an embedding job), mappings of those shapes (an
+embedding request's has ``inputs``), or a JSONL file of mappings. Every request leaves here with a
 ``custom_id`` and a model (its own or the job's default); a mistake is a
 :class:`BatchInputError` naming the file and line, or the request's position and id.
 """
@@ -19,12 +20,16 @@ import cattrs
 from attrs import frozen
 
 from relay_core.batch._types import BatchRequest
+from relay_core.embeddings import EmbeddingRequest
 from relay_core.errors import BatchInputError, RelayError
 from relay_core.hub import build_request
 from relay_core.serialize import structure, validation_leaves
 from relay_core.types import GenerationConfig, Request
 
-__all__ = ["Located", "line_numbers", "normalise", "read_jsonl"]
+__all__ = ["JobRequest", "Located", "line_numbers", "normalise", "read_jsonl"]
+
+JobRequest = Request | EmbeddingRequest
+"""One request of a job: a chat request, or the texts of an embedding request."""
 
 _GENERATION = frozenset(a.name for a in attrs.fields(GenerationConfig))
 _REQUEST_OPTIONS = frozenset({"tools", "tool_choice", "response_schema", "tags", "metadata"})
@@ -89,7 +94,7 @@ def line_numbers(path: str | os.PathLike[str], indexes: Iterable[int]) -> dict[i
     return found
 
 
-def normalise(item: Any, index: int, default_model: str | None) -> Request:
+def normalise(item: Any, index: int, default_model: str | None) -> JobRequest:
     """``item`` (the ``index``-th of the job) as a unified request with id and model."""
     where: dict[str, Any] = {"index": index}
     if isinstance(item, Located):
@@ -130,7 +135,7 @@ def normalise(item: Any, index: int, default_model: str | None) -> Request:
     return request
 
 
-def _request(item: Any, default_model: str | None) -> Request:
+def _request(item: Any, default_model: str | None) -> JobRequest:
     if isinstance(item, Mapping):
         item = _from_mapping(item)
     if isinstance(item, BatchRequest):
@@ -147,16 +152,24 @@ def _request(item: Any, default_model: str | None) -> Request:
             provider_kwargs=passthrough,
             **options,
         )
-    if isinstance(item, Request):
+    if isinstance(item, EmbeddingRequest) and not item.inputs:
+        raise ValueError("an embedding request needs at least one input text")
+    if isinstance(item, (Request, EmbeddingRequest)):
         if not item.model and default_model:
             return attrs.evolve(item, model=default_model)
         return item
     raise TypeError(
-        f"a request must be a BatchRequest, a Request or a mapping, not {type(item).__name__}"
+        "a request must be a BatchRequest, a Request, an EmbeddingRequest or a mapping, "
+        f"not {type(item).__name__}"
     )
 
 
-def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | Request:
+def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | JobRequest:
+    if "inputs" in data:
+        inputs = data["inputs"]
+        if not isinstance(inputs, (str, list)):
+            raise TypeError("inputs must be a text or a list of texts")
+        return structure(dict(data), EmbeddingRequest)
     if "messages" in data:
         messages = data["messages"]
         if not isinstance(messages, list) or not all(isinstance(m, Mapping) for m in messages):

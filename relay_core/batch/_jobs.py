@@ -23,9 +23,10 @@ from typing import IO, TYPE_CHECKING, Any
 from attrs import frozen
 
 from relay_core.batch import _checkpoints
-from relay_core.batch._inputs import Located, iter_requests, line_numbers, normalise
+from relay_core.batch._inputs import JobRequest, Located, iter_requests, line_numbers, normalise
 from relay_core.batch._workspace import Workspace, write_jsonl_line
 from relay_core.batching import jsonl_line
+from relay_core.embeddings import EmbeddingRequest
 from relay_core.errors import BatchInputError, GuardrailViolation, RelayError, UnsupportedCapability
 from relay_core.hub import ModelHandle
 from relay_core.providers import Capability
@@ -157,7 +158,10 @@ def ingest(
                     # A group picks a member per call: it has no single prepared form.
                     model = handle if isinstance(handle, ModelHandle) else None
                     prepared = None
-                    if model is not None:
+                    if model is not None and isinstance(request, EmbeddingRequest):
+                        # Refused now, not when the engine reaches it.
+                        model.prepare_embedding(request)
+                    elif model is not None and isinstance(request, Request):
                         # What leaves for a provider's batch is redacted like a call.
                         batched = chunking and model.adapter.supports(Capability.BATCH)
                         prepared = model.prepare(
@@ -168,7 +172,7 @@ def ingest(
                 digest.update(line)
                 out.write(line)
                 chunk_number: int | None = None
-                if chunking and (model is None or not model.adapter.supports(Capability.BATCH)):
+                if chunking and not _batchable(model, request):
                     if mode == "batch":
                         if model is None:
                             raise BatchInputError(
@@ -177,7 +181,8 @@ def ingest(
                                 custom_id=request.custom_id,
                                 **_where(item, index),
                             )
-                        raise UnsupportedCapability(model.provider_name, "batch", model=model.model)
+                        what = "batch" if isinstance(request, Request) else "batch of embeddings"
+                        raise UnsupportedCapability(model.provider_name, what, model=model.model)
                     chunking = False
                 if chunking and model is not None and prepared is not None:
                     with _input_error(request, item, index):
@@ -251,6 +256,14 @@ class Ingested:
     providers: tuple[str, ...]
 
 
+def _batchable(model: ModelHandle | None, request: JobRequest) -> bool:
+    """Whether ``request`` can go into a provider batch of ``model``'s provider."""
+    if model is None or not model.adapter.supports(Capability.BATCH):
+        return False
+    # Embedding jobs run in the engine.
+    return isinstance(request, Request)
+
+
 def _providers_of(hub: Hub, handle: Any) -> list[str]:
     if isinstance(handle, ModelHandle):
         return [handle.provider_name]
@@ -301,7 +314,7 @@ def _where(item: Any, index: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _input_error(request: Request, item: Any, index: int) -> Iterator[None]:
+def _input_error(request: JobRequest, item: Any, index: int) -> Iterator[None]:
     """A Relay error raised within becomes a :class:`BatchInputError` that names the
     request's custom_id and where it came from (file and line, or index)."""
     try:
@@ -390,7 +403,7 @@ def finalize(ws: Workspace, job_id: str, *, status: str, unanswered: ErrorInfo) 
             # as a round trip through BatchItem would, at a fraction of the cost.
             data = json.loads(source.readline())
             del data["index"]
-            response = data.get("response")
+            response = data.get("response") or data.get("embedding")
             if response is not None:
                 completed += 1
                 cost = response.get("cost")
@@ -463,7 +476,7 @@ def record_results(ws: Workspace, job_id: str, updates: list[tuple[str, int, int
 
 
 def outcome(item: BatchItem) -> tuple[str, int]:
-    if item.response is not None:
+    if item.ok:
         return "completed", 0
     return "failed", int(bool(item.error and item.error.retryable))
 
