@@ -38,6 +38,7 @@ from relay_core.pipeline.layers import (
     emit,
     parse_structured,
     redact,
+    redact_inputs,
     restorers,
 )
 from relay_core.types import AuditEvent, Cost, Request, Response, StreamEvent
@@ -187,6 +188,12 @@ class Pipeline:
         it). A request already redacted is redacted again, so pass the original."""
         self._prepare()
         return redact(self._host, request)
+
+    def redact_inputs(self, request: EmbeddingRequest) -> EmbeddingRequest:
+        """An embedding request's inputs as they may leave the process: redacted as a
+        prompt's text is (what a provider batch of embeddings sends)."""
+        self._prepare()
+        return redact_inputs(self._host, request)
 
     def audit_view(self, request: Request) -> Request:
         """``request`` redacted for an audit sink, which must never see what a redactor

@@ -77,6 +77,7 @@ __all__ = [
     "compose",
     "parse_structured",
     "redact",
+    "redact_inputs",
     "restorers",
 ]
 
