@@ -900,7 +900,10 @@ class AuditEvent:
     ``loop``; ``tool_run`` holds the arguments and result, as content, redacted like a
     model call's) and
     ``tool_loop.finished`` (``metadata``: ``loop``, ``model_calls``, ``stopped``), and
-    its model calls carry ``loop`` and ``step`` in ``metadata``. ``at`` is Unix time in
+    its model calls carry ``loop`` and ``step`` in ``metadata``. Embedding calls end in
+    ``embed.succeeded``, ``embed.cached`` or ``embed.failed`` (``metadata``: ``inputs``,
+    the number of texts; ``request`` holds the texts as one user message each; no
+    ``response``). ``at`` is Unix time in
     seconds. ``group`` names the group (or router) that routed the call to ``alias``.
     ``caller`` is the request's ``metadata["caller"]`` when it is a string (who
     made the call: relay-serve puts the API key's name there), ``tags`` the request's
