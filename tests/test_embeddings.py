@@ -19,6 +19,7 @@ from relay_core import (
     EmbeddingResponse,
     Hub,
     InvalidRequestError,
+    MalformedResponse,
     Message,
     Provider,
     ProviderUnavailable,
@@ -44,6 +45,14 @@ groups:
 NO_LIMITS = EmbeddingLimits()
 
 
+class _Returns(Exception):
+    """Scripted in ``failures``: answer with this response instead of computing one."""
+
+    def __init__(self, response: EmbeddingResponse) -> None:
+        super().__init__("scripted answer")
+        self.response = response
+
+
 class VectorProvider(Provider):
     """Vectors that encode each text (its length, its first letter), answered after a
     delay that makes later slices of a split call finish first."""
@@ -65,7 +74,10 @@ class VectorProvider(Provider):
                 if text == "poison":
                     raise ProviderUnavailable("down", status_code=503)
             if self.failures:
-                raise self.failures.pop(0)
+                scripted = self.failures.pop(0)
+                if isinstance(scripted, _Returns):
+                    return scripted.response
+                raise scripted
             return EmbeddingResponse(
                 vectors=[(float(len(t)), float(ord(t[0]) if t else 0)) for t in request.inputs],
                 model=request.model + "-v1",
@@ -217,6 +229,14 @@ def test_a_failed_slice_fails_the_call_naming_its_inputs(make: Any) -> None:
     error = caught.value
     assert "slice 2 of 3 (inputs 2-3)" in str(error)
     assert (error.provider, error.model, error.custom_id) == ("vectors", "small", "batch-7")
+
+
+def test_an_answer_missing_vectors_is_malformed(make: Any) -> None:
+    hub, vectors = make()
+    short = EmbeddingResponse(vectors=[(1.0, 1.0)], model="small")
+    vectors.failures.extend([_Returns(short)] * 4)
+    with recorded_waits(), pytest.raises(MalformedResponse, match="2 inputs were sent and 1"):
+        hub.embed("vec", ["a", "b"])
 
 
 def test_retries_apply_per_slice(make: Any) -> None:

@@ -123,16 +123,7 @@ class Splitting:
                     raise _in_slice(error, number, len(ranges), where) from None
                 finally:
                     call.retries.extend(part.retries)
-            answer = await reply.embedded()
-            if len(answer.vectors) != len(where):
-                raise ProviderError(
-                    f"{len(where)} inputs were sent and {len(answer.vectors)} vectors came "
-                    f"back (inputs {where.start}-{where.stop - 1})",
-                    provider=target.provider_name,
-                    model=target.model,
-                    custom_id=call.request.custom_id,
-                )
-            return answer
+            return await reply.embedded()
 
         tasks = [asyncio.ensure_future(one(n, where)) for n, where in enumerate(ranges)]
         try:

@@ -662,7 +662,15 @@ async def answer(call: Call) -> Reply:
     target: ModelTarget = call.target
     adapter = target.adapter
     if isinstance(call.concrete, EmbeddingRequest):
-        return Reply.complete(await adapter.embed(call.concrete))
+        vectors = await adapter.embed(call.concrete)
+        sent = len(call.concrete.inputs)
+        if len(vectors.vectors) != sent:
+            raise MalformedResponse(
+                f"{sent} inputs were sent and {len(vectors.vectors)} vectors came back",
+                provider=target.provider_name,
+                model=target.model,
+            )
+        return Reply.complete(vectors)
     if not call.streaming:
         reply = Reply.complete(await adapter.chat(call.concrete))
     else:
