@@ -7,10 +7,6 @@ Each ``##`` section runs in its own directory: its catalog is written with every
 it names pointed at the mock, its Python snippets run in order in one namespace, its bash
 lines run in a shell (a line ending in ``&`` is a server: started, waited for on its port,
 stopped at the end; the ports of ``--port N`` are swapped for free ones).
-
-``relay pending=FEATURE`` marks a snippet that needs a feature landing in parallel; it is
-run alone and expected to fail (strictly: once it passes, remove its mark and its
-``PENDING`` entry).
 """
 
 from __future__ import annotations
@@ -34,12 +30,6 @@ from attrs import frozen
 DOC = Path(__file__).resolve().parents[1] / "docs" / "migrating.md"
 MARKS = frozenset({"relay", "relay-catalog", "theirs"})
 
-# Features other work of issue 22 adds; the lead removes each entry (and the page's
-# pending= marks) once the feature is merged, as the strict xfail will demand.
-PENDING = {
-    "embeddings": "hub.embed (issue 22 item 3)",
-}
-
 
 @frozen
 class Block:
@@ -47,7 +37,6 @@ class Block:
     line: int
     language: str
     marks: frozenset[str]
-    pending: str | None
     code: str
 
     @property
@@ -72,15 +61,12 @@ def _blocks() -> list[Block]:
             while number < len(lines) and not lines[number].startswith("```"):
                 body.append(lines[number])
                 number += 1
-            words = fence.group(2).split()
-            pending = [w.partition("=")[2] for w in words if w.startswith("pending=")]
             blocks.append(
                 Block(
                     section=section,
                     line=start,
                     language=fence.group(1),
-                    marks=frozenset(w for w in words if not w.startswith("pending=")),
-                    pending=pending[0] if pending else None,
+                    marks=frozenset(fence.group(2).split()),
                     code="\n".join(body) + "\n",
                 )
             )
@@ -89,8 +75,7 @@ def _blocks() -> list[Block]:
 
 
 BLOCKS = _blocks()
-SECTIONS = list(dict.fromkeys(b.section for b in BLOCKS if "relay" in b.marks and not b.pending))
-PENDING_BLOCKS = [b for b in BLOCKS if b.pending]
+SECTIONS = list(dict.fromkeys(b.section for b in BLOCKS if "relay" in b.marks))
 
 
 def test_every_block_is_marked_run_catalog_or_theirs() -> None:
@@ -101,15 +86,10 @@ def test_every_block_is_marked_run_catalog_or_theirs() -> None:
         or b.marks - MARKS
         or ("relay" in b.marks and b.language not in ("python", "bash"))
         or ("relay-catalog" in b.marks and b.language != "yaml")
-        or (b.pending and "relay" not in b.marks)
     ]
     assert not wrong, "blocks without exactly one of relay / relay-catalog / theirs:\n" + "\n".join(
         wrong
     )
-    unknown = [
-        f"{b.where}: pending={b.pending}" for b in PENDING_BLOCKS if b.pending not in PENDING
-    ]
-    assert not unknown, "pending features the test does not list:\n" + "\n".join(unknown)
 
 
 def test_every_migration_shows_their_code_beside_relays() -> None:
@@ -260,26 +240,8 @@ def section_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]
 def test_the_sections_relay_snippets_run_on_the_mock(name: str, section_in: Any) -> None:
     section = section_in(name)
     for block in BLOCKS:
-        if block.section == name and "relay" in block.marks and not block.pending:
+        if block.section == name and "relay" in block.marks:
             section.run(block)
-
-
-@pytest.mark.parametrize(
-    "block",
-    [
-        pytest.param(
-            b,
-            id=f"{b.pending}-line{b.line}",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=f"pending feature {b.pending}: {PENDING.get(b.pending or '', '?')}",
-            ),
-        )
-        for b in PENDING_BLOCKS
-    ],
-)
-def test_a_pending_snippet_waits_for_its_feature(block: Block, section_in: Any) -> None:
-    section_in(block.section).run(block)
 
 
 def test_the_offline_catalog_serves_every_named_provider_from_the_mock() -> None:

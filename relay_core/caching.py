@@ -8,18 +8,23 @@ answer served from the past must be something the user asked for.
 
 Only whole successful answers are stored, under :func:`cache_key`: a SHA-256 of the
 concrete request (provider and model, messages, settings, tools, schema) that ignores
-``custom_id``, ``tags`` and ``metadata``. A hit costs nothing: its ``cost`` is zero (at the
+``custom_id``, ``tags`` and ``metadata``; an embedding call's answer (an
+:class:`EmbeddingResponse`) is stored the same way, under the key of its
+:class:`EmbeddingRequest`. A hit costs nothing: its ``cost`` is zero (at the
 original price's provenance) and ``metadata`` says ``cached`` and ``cost_saved``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse
 from relay_core.types import Request, Response
+
+A = TypeVar("A", Response, EmbeddingResponse)
 
 __all__ = ["CacheFactory", "ResponseCache", "cache_key", "served_from_cache"]
 
@@ -33,11 +38,12 @@ class ResponseCache(Protocol):
     swallow its own I/O errors rather than fail the call it is serving.
     """
 
-    async def get(self, key: str) -> Response | None:
+    async def get(self, key: str) -> Response | EmbeddingResponse | None:
         """The answer stored under ``key`` and still fresh, or ``None``."""
 
-    async def put(self, key: str, response: Response) -> None:
-        """Keep ``response`` under ``key`` (replacing any older answer)."""
+    async def put(self, key: str, response: Response | EmbeddingResponse) -> None:
+        """Keep ``response`` under ``key`` (replacing any older answer); a store keeps
+        both kinds of answer and gives back the kind it was given."""
 
     async def aclose(self) -> None:
         """Release files and connections; called when the hub closes."""
@@ -48,13 +54,13 @@ CacheFactory = Callable[[Mapping[str, Any]], ResponseCache]
 empty when absent). Raise :class:`relay_core.ConfigError` for bad settings."""
 
 
-def cache_key(target: str, request: Request) -> str:
+def cache_key(target: str, request: Request | EmbeddingRequest) -> str:
     """The key of ``request`` sent to ``target`` (``provider/model``): an alias re-pointed
     at another model never serves the old model's answers."""
     return attrs.evolve(request, model=target, custom_id=None).fingerprint()
 
 
-def served_from_cache(hit: Response, custom_id: str | None, latency: float) -> Response:
+def served_from_cache(hit: A, custom_id: str | None, latency: float) -> A:
     """A stored answer as a new call's response: free, marked ``cached``."""
     saved = hit.cost.amount
     return attrs.evolve(

@@ -45,6 +45,7 @@ from relay_core.config import (
     api_key_from_code,
     load_catalog,
 )
+from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse, InputType
 from relay_core.errors import (
     ConfigError,
     CredentialError,
@@ -300,6 +301,20 @@ class ModelHandle:
             )
         return concrete
 
+    def prepare_embedding(self, request: EmbeddingRequest) -> EmbeddingRequest:
+        """An embedding request as the adapter receives it: the provider's model name,
+        the catalog's ``provider_kwargs`` under the call's; raises
+        :class:`UnsupportedCapability` when the provider does not embed."""
+        if not self.adapter.supports(Capability.EMBEDDINGS):
+            raise UnsupportedCapability(
+                self.provider_name, str(Capability.EMBEDDINGS), model=self.model
+            )
+        return attrs.evolve(
+            request,
+            model=self.model,
+            provider_kwargs=merge_kwargs(self.config.provider_kwargs, request.provider_kwargs),
+        )
+
     def quote(self) -> PriceQuote:
         """The price this alias is billed at, with its provenance (see
         :func:`relay_core.pricing.quote`)."""
@@ -348,9 +363,39 @@ class ModelHandle:
             metadata={**response.metadata, "alias": self.alias},
         )
 
+    def finish_embedding(
+        self,
+        custom_id: str | None,
+        response: EmbeddingResponse,
+        started: float | None,
+        *,
+        batch: bool = False,
+    ) -> EmbeddingResponse:
+        """:meth:`finish` for an embedding answer: priced per input token."""
+        return attrs.evolve(
+            response,
+            provider=self.provider_name,
+            model=response.model or self.model,
+            custom_id=custom_id,
+            latency=None if started is None else time.perf_counter() - started,
+            cost=cost_of(attrs.evolve(response.usage, output_tokens=0), self.quote(), batch=batch),
+            metadata={**response.metadata, "alias": self.alias},
+        )
+
     async def achat(self, prompt: Prompt | None = None, **options: Any) -> Response:
         request = build_request(self.alias, prompt, **options)
         return await self.hub.pipeline.call(self, request)
+
+    async def aembed(
+        self, texts: str | Sequence[str] | EmbeddingRequest, **options: Any
+    ) -> EmbeddingResponse:
+        """The vectors of ``texts`` from this alias: :meth:`Hub.aembed` without the model."""
+        return await self.hub.aembed(self, texts, **options)
+
+    def embed(
+        self, texts: str | Sequence[str] | EmbeddingRequest, **options: Any
+    ) -> EmbeddingResponse:
+        return self.hub._sync(self.aembed(texts, **options))
 
     def chat(self, prompt: Prompt | None = None, **options: Any) -> Response:
         return self.hub._sync(self.achat(prompt, **options))
@@ -633,9 +678,12 @@ class Hub:
         (the best tier first), or ``None``."""
         return self._candidates.model_info(provider, model)
 
-    def routing_context(self, request: Request, aliases: Sequence[str]) -> RoutingContext:
-        """What a router is told about ``request`` and the ``aliases`` it may choose."""
-        return RoutingContext(request, aliases, self.candidate)
+    def routing_context(
+        self, request: Request, aliases: Sequence[str], *, needs: frozenset[str] | None = None
+    ) -> RoutingContext:
+        """What a router is told about ``request`` and the ``aliases`` it may choose
+        (``needs``: what the call needs of them, when not what ``request`` uses)."""
+        return RoutingContext(request, aliases, self.candidate, needs=needs)
 
     # -- the call pipeline --------------------------------------------------------------
 
@@ -774,6 +822,69 @@ class Hub:
                 router, prompt, aliases=aliases, cache=cache, deadline=deadline, **options
             )
         )
+
+    # -- embeddings -----------------------------------------------------------------------
+
+    async def aembed(
+        self,
+        model: str | ModelHandle | EmbeddingRequest | None,
+        texts: str | Sequence[str] | EmbeddingRequest | None = None,
+        *,
+        dimensions: int | None = None,
+        input_type: InputType | None = None,
+        custom_id: str | None = None,
+        tags: Sequence[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        provider_kwargs: Mapping[str, Any] | None = None,
+        cache: bool | None = None,
+        deadline: float | None = None,
+    ) -> EmbeddingResponse:
+        """The vectors of ``texts``, one per text in order (a single string: one vector).
+
+        ``model`` is an alias, ``provider/model`` or group (routed over its members
+        that declare ``embeddings``), or a whole :class:`EmbeddingRequest`.
+        ``dimensions`` asks for shorter vectors, ``input_type`` says what they are for
+        (``query``, ``document``...); ``cache`` and ``deadline`` as for :meth:`achat`.
+        Texts beyond the provider's limits per call are sent in several calls and
+        joined back in order. Raises :class:`UnsupportedCapability` for a model that
+        does not embed, :class:`InvalidRequestError` for no texts."""
+        if isinstance(model, EmbeddingRequest):
+            model, texts = model.model, model
+        if isinstance(texts, EmbeddingRequest):
+            request = texts
+        else:
+            if texts is None:
+                texts = ()
+            elif not isinstance(texts, (str, Sequence)):
+                raise InvalidRequestError(
+                    f"texts must be a string or a list of strings, not {type(texts).__name__}",
+                    custom_id=custom_id,
+                )
+            try:
+                request = EmbeddingRequest(
+                    inputs=texts,
+                    model=model if isinstance(model, str) else "",
+                    dimensions=dimensions,
+                    input_type=input_type,
+                    provider_kwargs=dict(provider_kwargs or {}),
+                    custom_id=custom_id,
+                    tags=tags,
+                    metadata=dict(metadata or {}),
+                )
+            except (TypeError, ValueError) as error:
+                raise InvalidRequestError(str(error), custom_id=custom_id) from None
+        target = model if isinstance(model, ModelHandle) else self._handle(model)
+        options = self.pipeline.options(cache=cache, deadline=deadline)
+        return await self.pipeline.embed(target, request, options)
+
+    def embed(
+        self,
+        model: str | ModelHandle | EmbeddingRequest | None,
+        texts: str | Sequence[str] | EmbeddingRequest | None = None,
+        **options: Any,
+    ) -> EmbeddingResponse:
+        """The sync form of :meth:`aembed`."""
+        return self._sync(self.aembed(model, texts, **options))
 
     # -- the tool loop --------------------------------------------------------------------
 

@@ -174,6 +174,7 @@ if TYPE_CHECKING:
     )
     from relay_core.tokens import (
         TokenCount,
+        estimate_text_tokens,
         estimate_tokens,
     )
     from relay_core.tools import (
@@ -344,6 +345,7 @@ __all__ = [
     "dumps",
     "error_info",
     "estimate_prompt_tokens",
+    "estimate_text_tokens",
     "estimate_tokens",
     "get_logger",
     "has_known_key_shape",
@@ -380,7 +382,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.embeddings": ("EmbeddingRequest", "EmbeddingResponse", "InputType"),
     "relay_core.hookspecs": ("hookimpl",),
     "relay_core.lazy": ("lazy_exports",),
-    "relay_core.tokens": ("TokenCount", "estimate_tokens"),
+    "relay_core.tokens": ("TokenCount", "estimate_text_tokens", "estimate_tokens"),
     "relay_core.providers": (
         "BASIC_SETTINGS",
         "BatchLimits",

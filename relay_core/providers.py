@@ -164,6 +164,8 @@ class Provider:
     - ``batch_limits``: the most one provider batch may hold (see :class:`BatchLimits`).
     - ``embedding_limits``: the most one embedding call may hold (see
       :class:`EmbeddingLimits`).
+    - ``embedding_batches``: whether the provider's batch API takes embedding requests
+      (then implement :meth:`embedding_batch_line` and :meth:`submit_embedding_batch`).
     - ``batch_metadata``: whether :meth:`list_batches` reports the ``metadata`` given to
       :meth:`submit_batch` (in a metadata field, a display name, an input file's name...).
     - ``generation_settings``: the :class:`GenerationConfig` settings the provider
@@ -197,6 +199,7 @@ class Provider:
     batch_limits: BatchLimits = BatchLimits()
     embedding_limits: EmbeddingLimits = EmbeddingLimits()
     batch_metadata: ClassVar[bool] = True
+    embedding_batches: ClassVar[bool] = False
     system_only: ClassVar[bool] = False
     prompt_caching: ClassVar[Literal["breakpoints", "automatic", "none"]] = "none"
     generation_settings: ClassVar[frozenset[str]] = BASIC_SETTINGS
@@ -294,6 +297,20 @@ class Provider:
         The default, for providers without a wire format, is the unified request.
         """
         return {"custom_id": request.custom_id, "request": unstructure(request)}
+
+    def embedding_batch_line(self, request: EmbeddingRequest) -> Mapping[str, Any]:
+        """One embedding request as a line of the provider's batch input, as
+        :meth:`batch_line` for chat. Only called when ``embedding_batches`` is declared,
+        and for a request within ``embedding_limits`` (a bigger one runs in the engine)."""
+        raise self.unsupported(Capability.BATCH)
+
+    async def submit_embedding_batch(
+        self, requests: Sequence[EmbeddingRequest], *, metadata: Mapping[str, str]
+    ) -> ProviderBatch:
+        """Submit ``requests`` as one provider batch of embedding requests, as
+        :meth:`submit_batch` does chat requests (a provider batch never mixes the two).
+        Its :meth:`batch_results` yield items whose ``embedding`` holds the vectors."""
+        raise self.unsupported(Capability.BATCH)
 
     async def submit_batch(
         self, requests: Sequence[Request], *, metadata: Mapping[str, str]

@@ -82,17 +82,23 @@ class RoutingContext:
     """What the hub tells a router about one call: ``request``, and, worked out on first
     use (a fallback group never pays for them), ``candidates`` (what Relay knows of each
     alias the router may choose), ``needs`` (the capabilities the request uses: ``chat``
-    always, ``tools``, ``vision``...) and ``prompt_tokens`` (an estimate of its input)."""
+    always, ``tools``, ``vision``...; ``embeddings`` alone for an embedding call, whose
+    inputs ``request`` holds as one user message each) and ``prompt_tokens`` (an
+    estimate of its input)."""
 
     def __init__(
         self,
         request: Request,
         aliases: Sequence[str],
         describe: Callable[[str], Candidate],
+        *,
+        needs: frozenset[str] | None = None,
     ) -> None:
         self.request = request
         self.aliases = tuple(aliases)
         self._describe = describe
+        if needs is not None:
+            self.__dict__["needs"] = needs  # what the cached property would work out
 
     @functools.cached_property
     def candidates(self) -> tuple[Candidate, ...]:

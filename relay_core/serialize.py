@@ -15,10 +15,16 @@ import json
 from collections.abc import Iterator
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 import cattrs.gen
 
 from relay_core import types as t
+from relay_core.embeddings import EmbeddingResponse
+
+# BatchItem names EmbeddingResponse only under TYPE_CHECKING (the embeddings module
+# builds on the types module); resolved here, once, for every converter.
+attrs.resolve_types(t.BatchItem, localns={"EmbeddingResponse": EmbeddingResponse})
 
 __all__ = [
     "dumps",

@@ -13,13 +13,17 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 from attrs import field, frozen
 
 from relay_core.errors import ProviderError
 from relay_core.secrets import mask
+
+if TYPE_CHECKING:
+    # embeddings builds on this module; relay_core.serialize resolves the name for cattrs.
+    from relay_core.embeddings import EmbeddingResponse
 
 __all__ = [
     "REASONING_BUDGETS",
@@ -923,7 +927,8 @@ class ProviderBatch:
 
 @frozen
 class BatchItem:
-    """One request's outcome in a batch: a response or an error, never both.
+    """One request's outcome in a batch: an answer or an error, never both. The answer
+    is ``response`` for a chat request, ``embedding`` for an embedding request.
 
     ``raw`` is the provider's output line for this request as received (parsed JSON, or
     the text itself when it was not JSON), kept so a failed parse loses nothing.
@@ -933,10 +938,16 @@ class BatchItem:
     response: Response | None = None
     error: ErrorInfo | None = None
     raw: Any = None
+    embedding: EmbeddingResponse | None = None
 
     @property
     def ok(self) -> bool:
-        return self.response is not None
+        return self.response is not None or self.embedding is not None
+
+    @property
+    def answer(self) -> Response | EmbeddingResponse | None:
+        """The answer whichever its kind: ``response`` or ``embedding``."""
+        return self.response if self.response is not None else self.embedding
 
 
 # ---------------------------------------------------------------------------- audit
@@ -956,7 +967,10 @@ class AuditEvent:
     ``loop``; ``tool_run`` holds the arguments and result, as content, redacted like a
     model call's) and
     ``tool_loop.finished`` (``metadata``: ``loop``, ``model_calls``, ``stopped``), and
-    its model calls carry ``loop`` and ``step`` in ``metadata``. ``at`` is Unix time in
+    its model calls carry ``loop`` and ``step`` in ``metadata``. Embedding calls end in
+    ``embed.succeeded``, ``embed.cached`` or ``embed.failed`` (``metadata``: ``inputs``,
+    the number of texts; ``request`` holds the texts as one user message each; no
+    ``response``). ``at`` is Unix time in
     seconds. ``group`` names the group (or router) that routed the call to ``alias``.
     ``caller`` is the request's ``metadata["caller"]`` when it is a string (who
     made the call: relay-serve puts the API key's name there), ``tags`` the request's

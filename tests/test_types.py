@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relay_core import types as t
+from relay_core.embeddings import EmbeddingResponse
 from relay_core.errors import RateLimitError
 from relay_core.serialize import dumps, fingerprint, loads, structure, unstructure
 
@@ -184,6 +185,13 @@ EXAMPLES: list[Any] = [
     # The tool loop's answer: every round kept, with each tool run.
     attrs.evolve(RESPONSE, steps=[TOOL_STEP]),
     t.BatchItem("row-2", error=ERROR, raw={"custom_id": "row-2", "error": {"code": 500}}),
+    # An embedding job's result.
+    t.BatchItem(
+        "row-3",
+        embedding=EmbeddingResponse(
+            vectors=[[0.6, -0.8]], model="text-embedding-3-small", usage=t.Usage(4, 0)
+        ),
+    ),
     t.AuditEvent(
         kind="call.failed",
         at=1_700_000_000.25,

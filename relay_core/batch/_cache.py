@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from relay_core.embeddings import EmbeddingResponse
 from relay_core.serialize import structure
 from relay_core.types import Response
 
@@ -37,11 +38,20 @@ class WorkspaceCache:
         )
 
     def get(self, key: str) -> Response | None:
+        row = self._row(key)
+        return None if row is None else structure(row, Response)
+
+    def get_embedding(self, key: str) -> EmbeddingResponse | None:
+        """An embedding request's answer (kept under its own request's key)."""
+        row = self._row(key)
+        return None if row is None else structure(row, EmbeddingResponse)
+
+    def _row(self, key: str) -> Any:
         with self._lock:
             row = self._db.execute(
                 "SELECT response FROM responses WHERE key = ?", (key,)
             ).fetchone()
-        return None if row is None else structure(json.loads(row[0]), Response)
+        return None if row is None else json.loads(row[0])
 
     def put_many(self, entries: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         """Store ``(key, response)`` pairs, each response already unstructured (as the

@@ -22,14 +22,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from relay_core.batch import _checkpoints
+from relay_core.batch._inputs import JobRequest
 from relay_core.batch._jobs import finalize, item_of, outcome, record_results, result_line
 from relay_core.batch._limits import RateLimiter, estimate_tokens
 from relay_core.batch._workspace import write_jsonl_line
 from relay_core.caching import cache_key, served_from_cache
+from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse
 from relay_core.errors import RelayError
 from relay_core.log import get_logger
 from relay_core.serialize import structure
-from relay_core.types import BatchItem, ErrorInfo, Request
+from relay_core.types import BatchItem, ErrorInfo, Request, Response
 
 if TYPE_CHECKING:
     from relay_core.batch._cache import WorkspaceCache
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from relay_core.hub import Hub
 
 __all__ = ["EngineStats", "recover", "run_engine"]
+
+Answer = Response | EmbeddingResponse
 
 # Results reach the database (and the lease its heartbeat) at least this often.
 _COMMIT_SECONDS = 0.5
@@ -76,7 +80,7 @@ def recover(ws: Workspace, job_id: str) -> None:
                 item = item_of(data)
             except (ValueError, RelayError, TypeError, KeyError):
                 break
-            state = "completed" if item.response is not None else "failed"
+            state = "completed" if item.ok else "failed"
             retryable = int(bool(item.error and item.error.retryable))
             updates.append((state, retryable, offset, int(data["index"])))
             offset += len(line)
@@ -119,7 +123,7 @@ async def run_engine(
     if progress is not None:
         progress.start(total, done=stats.skipped)
 
-    queue: asyncio.Queue[tuple[int, Request] | None] = asyncio.Queue(maxsize=concurrency * 2)
+    queue: asyncio.Queue[tuple[int, JobRequest] | None] = asyncio.Queue(maxsize=concurrency * 2)
     limiters: dict[str, RateLimiter] = {}
     cancelled = False
     pending = total - stats.skipped
@@ -150,14 +154,15 @@ async def run_engine(
         updates.append((*outcome(item), offset, index))
         responses.flush()
         _checkpoints.reached("engine.result")
-        if item.response is not None and item.response.metadata.get("cached"):
+        answer = item.answer
+        if answer is not None and answer.metadata.get("cached"):
             stats.cached += 1
         else:
             stats.called += 1
-            if cache is not None and fresh_key and item.response is not None:
-                # The response as the result line has it: unstructured once for both.
-                fresh.append((fresh_key, line["response"]))
-        if item.response is None:
+            if cache is not None and fresh_key and answer is not None:
+                # The answer as the result line has it: unstructured once for both.
+                fresh.append((fresh_key, line["response" if item.response else "embedding"]))
+        if answer is None:
             stats.failed += 1
         if progress is not None:
             progress.advance(item)
@@ -173,7 +178,7 @@ async def run_engine(
                 if answered[index]:
                     continue
                 try:
-                    request = structure(json.loads(line), Request)
+                    request = _stored(json.loads(line))
                 except Exception as error:  # one bad line fails one request, not the job
                     deliver(index, _unreadable(line, error), None)
                     continue
@@ -237,7 +242,7 @@ async def run_engine(
 
 async def _answer(
     hub: Hub,
-    request: Request,
+    request: JobRequest,
     cache: WorkspaceCache | None,
     limiters: dict[str, RateLimiter],
     job_id: str | None = None,
@@ -250,26 +255,28 @@ async def _answer(
         key = None
         if cache is not None:
             key = _cache_key(handle, request)
-            hit = cache.get(key)
+            hit: Answer | None
+            if isinstance(request, EmbeddingRequest):
+                hit = cache.get_embedding(key)
+            else:
+                hit = cache.get(key)
             if hit is not None:
-                response = served_from_cache(hit, custom_id, latency=0.0)
-                return BatchItem(custom_id, response=response), None
+                return _item(custom_id, _served(hit, custom_id)), None
         limiter = limiters.get(handle.alias)
         if limiter is None:
             limiter = limiters[handle.alias] = RateLimiter.for_alias(hub, handle.alias)
         if limiter.unlimited:
             # Most aliases set no limits: no estimate to make, nothing to wait for.
-            response = await hub.pipeline.call(handle, request, hub.pipeline.options(job_id=job_id))
-            return BatchItem(custom_id, response=response), key
+            return _item(custom_id, await _call(hub, handle, request, job_id)), key
         estimate = estimate_tokens(request)
         await limiter.acquire(estimate)
         try:
             # The options after the wait: a deadline counts from the call, not the queue.
-            response = await hub.pipeline.call(handle, request, hub.pipeline.options(job_id=job_id))
+            answer = await _call(hub, handle, request, job_id)
         finally:
             limiter.release()
-        limiter.settle(estimate, response.usage.input_tokens + response.usage.output_tokens)
-        return BatchItem(custom_id, response=response), key
+        limiter.settle(estimate, answer.usage.input_tokens + answer.usage.output_tokens)
+        return _item(custom_id, answer), key
     except RelayError as error:
         # A failed request is a result, not a reason to stop the job.
         return BatchItem(custom_id, error=ErrorInfo.from_exception(error)), None
@@ -278,6 +285,32 @@ async def _answer(
             "plugin_error", model=request.model, custom_id=custom_id, exc_info=error
         )
         return BatchItem(custom_id, error=ErrorInfo.from_exception(error)), None
+
+
+async def _call(hub: Hub, handle: Any, request: JobRequest, job_id: str | None) -> Answer:
+    options = hub.pipeline.options(job_id=job_id)
+    if isinstance(request, EmbeddingRequest):
+        return await hub.pipeline.embed(handle, request, options)
+    return await hub.pipeline.call(handle, request, options)
+
+
+def _served(hit: Answer, custom_id: str) -> Answer:
+    if isinstance(hit, EmbeddingResponse):
+        return served_from_cache(hit, custom_id, latency=0.0)
+    return served_from_cache(hit, custom_id, latency=0.0)
+
+
+def _item(custom_id: str, answer: Answer) -> BatchItem:
+    if isinstance(answer, EmbeddingResponse):
+        return BatchItem(custom_id, embedding=answer)
+    return BatchItem(custom_id, response=answer)
+
+
+def _stored(data: dict[str, Any]) -> JobRequest:
+    """A request as ``requests.jsonl`` holds it, of the kind it was stored as."""
+    if "inputs" in data:
+        return structure(data, EmbeddingRequest)
+    return structure(data, Request)
 
 
 def _unreadable(line: bytes, error: Exception) -> BatchItem:
@@ -291,7 +324,7 @@ def _unreadable(line: bytes, error: Exception) -> BatchItem:
     return BatchItem(custom_id, error=ErrorInfo("InvalidRequestError", message))
 
 
-def _cache_key(handle: Any, request: Request) -> str:
+def _cache_key(handle: Any, request: JobRequest) -> str:
     # The concrete target, not the alias: re-pointing an alias must not serve answers
     # from the model it used to name. A group's are kept under its name (its member
     # varies per call).

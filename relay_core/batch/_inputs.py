@@ -1,7 +1,8 @@
 """From what a user hands a job to unified requests, with errors that say where.
 
-A job accepts :class:`BatchRequest` values, full :class:`Request` values, mappings of
-either shape, or a JSONL file of mappings. Every request leaves here with a
+A job accepts :class:`BatchRequest` values, full :class:`Request` values,
+:class:`EmbeddingRequest` values (an embedding job), mappings of those shapes (an
+embedding request's has ``inputs``), or a JSONL file of mappings. Every request leaves here with a
 ``custom_id`` and a model (its own or the job's default); a mistake is a
 :class:`BatchInputError` naming the file and line, or the request's position and id.
 """
@@ -19,6 +20,7 @@ import cattrs
 from attrs import frozen
 
 from relay_core.batch._types import BatchRequest
+from relay_core.embeddings import EmbeddingRequest
 from relay_core.errors import BatchInputError, ProviderError, RelayError
 from relay_core.hub import Hub, build_request
 from relay_core.messages import parse_messages
@@ -26,7 +28,10 @@ from relay_core.plugins import distribution_for
 from relay_core.serialize import structure, validation_leaves
 from relay_core.types import SETTING_ALIASES, GenerationConfig, Request
 
-__all__ = ["Located", "line_numbers", "normalise", "qualify", "read_jsonl"]
+__all__ = ["JobRequest", "Located", "line_numbers", "normalise", "qualify", "read_jsonl"]
+
+JobRequest = Request | EmbeddingRequest
+"""One request of a job: a chat request, or the texts of an embedding request."""
 
 _GENERATION = frozenset(a.name for a in attrs.fields(GenerationConfig)) | frozenset(SETTING_ALIASES)
 _REQUEST_OPTIONS = frozenset({"tools", "tool_choice", "response_schema", "tags", "metadata"})
@@ -98,7 +103,7 @@ def normalise(
     *,
     hub: Hub | None = None,
     provider: str | None = None,
-) -> Request:
+) -> JobRequest:
     """``item`` (the ``index``-th of the job) as a unified request with id and model.
 
     ``provider`` (the job's) makes a bare model name that provider's, as a
@@ -146,7 +151,7 @@ def normalise(
 
 def _request(
     item: Any, default_model: str | None, hub: Hub | None, job_provider: str | None
-) -> Request:
+) -> JobRequest:
     if isinstance(item, Mapping):
         item = _from_mapping(item)
     if isinstance(item, BatchRequest):
@@ -173,7 +178,9 @@ def _request(
             provider_kwargs=passthrough,
             **options,
         )
-    if isinstance(item, Request):
+    if isinstance(item, EmbeddingRequest) and not item.inputs:
+        raise ValueError("an embedding request needs at least one input text")
+    if isinstance(item, (Request, EmbeddingRequest)):
         target = item.model or default_model
         if job_provider and target:
             target = qualify(target, job_provider, hub)
@@ -181,11 +188,17 @@ def _request(
             return attrs.evolve(item, model=target)
         return item
     raise TypeError(
-        f"a request must be a BatchRequest, a Request or a mapping, not {type(item).__name__}"
+        "a request must be a BatchRequest, a Request, an EmbeddingRequest or a mapping, "
+        f"not {type(item).__name__}"
     )
 
 
-def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | Request:
+def _from_mapping(data: Mapping[str, Any]) -> BatchRequest | JobRequest:
+    if "inputs" in data:
+        inputs = data["inputs"]
+        if not isinstance(inputs, (str, list)):
+            raise TypeError("inputs must be a text or a list of texts")
+        return structure(dict(data), EmbeddingRequest)
     if "messages" in data and ("custom_id" in data or "id" not in data):
         return _full_request(data)
     unknown = sorted(set(data) - _SHORT_FORM)

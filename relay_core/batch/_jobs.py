@@ -23,11 +23,13 @@ from typing import IO, TYPE_CHECKING, Any
 from attrs import frozen
 
 from relay_core.batch import _checkpoints
-from relay_core.batch._inputs import Located, iter_requests, line_numbers, normalise
+from relay_core.batch._inputs import JobRequest, Located, iter_requests, line_numbers, normalise
 from relay_core.batch._workspace import Workspace, write_jsonl_line
 from relay_core.batching import jsonl_line
+from relay_core.embeddings import EmbeddingRequest
 from relay_core.errors import BatchInputError, GuardrailViolation, RelayError, UnsupportedCapability
 from relay_core.hub import ModelHandle
+from relay_core.pipeline.embedding import slices
 from relay_core.providers import Capability
 from relay_core.serialize import structure, unstructure
 from relay_core.types import BatchItem, Cost, ErrorInfo, Request
@@ -63,7 +65,7 @@ class _Chunk:
             return False
         return limits.max_bytes is None or self.n_bytes + size <= limits.max_bytes
 
-    def add(self, request: Request, line: bytes) -> None:
+    def add(self, request: JobRequest, line: bytes) -> None:
         self.requests.write(jsonl_line(unstructure(request)))
         self.input.write(line)
         self.n_requests += 1
@@ -119,7 +121,7 @@ def ingest(
         db.execute("DELETE FROM items WHERE job_id = ?", (job_id,))
         db.execute("DELETE FROM chunks WHERE job_id = ?", (job_id,))
     digest = hashlib.sha256()
-    open_chunks: dict[str, _Chunk] = {}
+    open_chunks: dict[tuple[str, bool], _Chunk] = {}
     finished: list[_Chunk] = []
     next_chunk = 0
     rows: list[tuple[str, int, str, int | None]] = []
@@ -158,8 +160,13 @@ def ingest(
                     handle = hub.resolve(request.model)
                     # A group picks a member per call: it has no single prepared form.
                     model = handle if isinstance(handle, ModelHandle) else None
-                    prepared = None
-                    if model is not None:
+                    prepared: JobRequest | None = None
+                    if model is not None and isinstance(request, EmbeddingRequest):
+                        batched = chunking and _batchable(model, request)
+                        prepared = model.prepare_embedding(
+                            hub.pipeline.redact_inputs(request) if batched else request
+                        )
+                    elif model is not None and isinstance(request, Request):
                         # What leaves for a provider's batch is redacted like a call.
                         batched = chunking and model.adapter.supports(Capability.BATCH)
                         prepared = model.prepare(
@@ -170,7 +177,7 @@ def ingest(
                 digest.update(line)
                 out.write(line)
                 chunk_number: int | None = None
-                if chunking and (model is None or not model.adapter.supports(Capability.BATCH)):
+                if chunking and not _batchable(model, request):
                     if mode == "batch":
                         if model is None:
                             raise BatchInputError(
@@ -179,31 +186,46 @@ def ingest(
                                 custom_id=request.custom_id,
                                 **_where(item, index),
                             )
-                        raise UnsupportedCapability(model.provider_name, "batch", model=model.model)
+                        if isinstance(request, EmbeddingRequest) and _batchable(model, None):
+                            raise BatchInputError(
+                                f"the request has {len(request.inputs)} inputs, more than one "
+                                f"{model.provider_name} call takes: split it, or run the job "
+                                "in the engine (mode='engine'), which splits it itself",
+                                custom_id=request.custom_id,
+                                **_where(item, index),
+                            )
+                        what = "batch" if isinstance(request, Request) else "batch of embeddings"
+                        raise UnsupportedCapability(model.provider_name, what, model=model.model)
                     chunking = False
                 if chunking and model is not None and prepared is not None:
                     with _input_error(request, item, index):
-                        # Guarded like a call: a refused request fails alone, never sent.
-                        refusal = _refusal(hub, model, prepared, job_id)
-                        # Refused here (a custom_id outside the provider's rules...) rather
-                        # than at upload, so the error names where the request came from.
-                        wire = (
-                            jsonl_line(dict(model.adapter.batch_line(prepared)))
-                            if refusal is None
-                            else b""
-                        )
+                        refusal = None
+                        if isinstance(prepared, EmbeddingRequest):
+                            wire = jsonl_line(dict(model.adapter.embedding_batch_line(prepared)))
+                        else:
+                            # Guarded like a call: a refused request fails alone, never sent.
+                            refusal = _refusal(hub, model, prepared, job_id)
+                            # Refused here (a custom_id outside the provider's rules...)
+                            # rather than at upload, so the error names where it came from.
+                            wire = (
+                                jsonl_line(dict(model.adapter.batch_line(prepared)))
+                                if refusal is None
+                                else b""
+                            )
                     if refusal is not None:
                         write_jsonl_line(refused, result_line(index, refusal))
                         refused_count += 1
                         rows.append((job_id, index, request.custom_id or "", None))
                         count = index + 1
                         continue
-                    chunk = open_chunks.get(model.alias)
+                    # A provider batch holds chat requests or embedding requests, never both.
+                    kind = (model.alias, isinstance(prepared, EmbeddingRequest))
+                    chunk = open_chunks.get(kind)
                     if chunk is not None and not chunk.fits(len(wire)):
                         finished.append(chunk)
                         chunk = None
                     if chunk is None:
-                        chunk = open_chunks[model.alias] = _Chunk(ws, job_id, next_chunk, model)
+                        chunk = open_chunks[kind] = _Chunk(ws, job_id, next_chunk, model)
                         next_chunk += 1
                         if not chunk.fits(len(wire)):
                             raise BatchInputError(
@@ -251,6 +273,20 @@ class Ingested:
     digest: str
     mode: str
     providers: tuple[str, ...]
+
+
+def _batchable(model: ModelHandle | None, request: JobRequest | None) -> bool:
+    """Whether ``request`` can go into a provider batch of ``model``'s provider (for
+    ``None``: whether embedding requests that fit one call can)."""
+    if model is None or not model.adapter.supports(Capability.BATCH):
+        return False
+    if isinstance(request, Request):
+        return True
+    adapter = model.adapter
+    if not adapter.embedding_batches:
+        return False
+    # One line is one call: a request the core would split runs in the engine.
+    return request is None or len(slices(request.inputs, adapter.embedding_limits)) == 1
 
 
 def _providers_of(hub: Hub, handle: Any) -> list[str]:
@@ -303,7 +339,7 @@ def _where(item: Any, index: int) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _input_error(request: Request, item: Any, index: int) -> Iterator[None]:
+def _input_error(request: JobRequest, item: Any, index: int) -> Iterator[None]:
     """A Relay error raised within becomes a :class:`BatchInputError` that names the
     request's custom_id and where it came from (file and line, or index)."""
     try:
@@ -392,7 +428,7 @@ def finalize(ws: Workspace, job_id: str, *, status: str, unanswered: ErrorInfo) 
             # as a round trip through BatchItem would, at a fraction of the cost.
             data = json.loads(source.readline())
             del data["index"]
-            response = data.get("response")
+            response = data.get("response") or data.get("embedding")
             if response is not None:
                 completed += 1
                 cost = response.get("cost")
@@ -465,7 +501,7 @@ def record_results(ws: Workspace, job_id: str, updates: list[tuple[str, int, int
 
 
 def outcome(item: BatchItem) -> tuple[str, int]:
-    if item.response is not None:
+    if item.ok:
         return "completed", 0
     return "failed", int(bool(item.error and item.error.retryable))
 

@@ -13,6 +13,8 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from relay_core.embeddings import EmbeddingRequest
+from relay_core.tokens import estimate_text_tokens
 from relay_core.tokens import estimate_tokens as estimate_input_tokens
 
 if TYPE_CHECKING:
@@ -22,8 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["RateLimiter", "estimate_tokens"]
 
 
-def estimate_tokens(request: Request) -> int:
+def estimate_tokens(request: Request | EmbeddingRequest) -> int:
     """A cheap upper-leaning guess of the tokens a request will use."""
+    if isinstance(request, EmbeddingRequest):
+        return sum(estimate_text_tokens(text) for text in request.inputs)
     return estimate_input_tokens(request) + (request.config.max_tokens or 0)
 
 

@@ -34,12 +34,13 @@ class ProgressBar:
 
     def advance(self, item: BatchItem) -> None:
         self.done += 1
-        if item.response is None:
+        answer = item.answer
+        if answer is None:
             self.failed += 1
         else:
-            if item.response.metadata.get("cached"):
+            if answer.metadata.get("cached"):
                 self.cached += 1
-            amount = item.response.cost.amount
+            amount = answer.cost.amount
             self.cost = None if self.cost is None or amount is None else self.cost + amount
         self._draw()
 

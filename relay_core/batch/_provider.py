@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from relay_core.batch import _checkpoints
+from relay_core.batch._inputs import JobRequest
 from relay_core.batch._jobs import (
     custom_ids,
     finalize,
@@ -24,6 +25,7 @@ from relay_core.batch._jobs import (
     refused_results,
     write_result,
 )
+from relay_core.embeddings import EmbeddingRequest
 from relay_core.errors import ProviderError, ResultsNotReady
 from relay_core.providers import Provider, batch_workspace
 from relay_core.serialize import loads, structure
@@ -62,9 +64,14 @@ async def _submit_chunks(ws: Workspace, hub: Hub, job_id: str) -> None:
                     (time.time(), job_id, chunk["chunk"]),
                 )
             _checkpoints.reached("submit.before")
-            batch = await adapter.submit_batch(
-                requests, metadata={"relay_job": job_id, "relay_tag": chunk["tag"]}
-            )
+            metadata = {"relay_job": job_id, "relay_tag": chunk["tag"]}
+            embeddings = [r for r in requests if isinstance(r, EmbeddingRequest)]
+            if embeddings:  # a chunk holds one kind of request
+                batch = await adapter.submit_embedding_batch(embeddings, metadata=metadata)
+            else:
+                batch = await adapter.submit_batch(
+                    [r for r in requests if isinstance(r, Request)], metadata=metadata
+                )
             _checkpoints.reached("submit.after")
         _store(ws, job_id, chunk["chunk"], batch)
         hub.pipeline.audit_job(
@@ -73,9 +80,15 @@ async def _submit_chunks(ws: Workspace, hub: Hub, job_id: str) -> None:
     ws.update(job_id, status="submitted")
 
 
-def _chunk_requests(ws: Workspace, job_id: str, chunk: int) -> list[Request]:
+def _chunk_requests(ws: Workspace, job_id: str, chunk: int) -> list[JobRequest]:
     with ws.chunk_path(job_id, chunk, "requests").open("rb") as file:
-        return [structure(json.loads(line), Request) for line in file]
+        return [_stored(json.loads(line)) for line in file]
+
+
+def _stored(data: dict[str, Any]) -> JobRequest:
+    if "inputs" in data:
+        return structure(data, EmbeddingRequest)
+    return structure(data, Request)
 
 
 async def _find(ws: Workspace, adapter: Provider, chunk: sqlite3.Row) -> ProviderBatch | None:
@@ -206,6 +219,9 @@ async def _retrieve_chunk(
             if item.response is not None:
                 response = handle.finish(item.custom_id, item.response, None, batch=True)
                 stored = BatchItem(item.custom_id, response=response)
+            elif item.embedding is not None:
+                vectors = handle.finish_embedding(item.custom_id, item.embedding, None, batch=True)
+                stored = BatchItem(item.custom_id, embedding=vectors)
             else:
                 stored = BatchItem(item.custom_id, error=item.error, raw=item.raw)
             updates.append(write_result(responses, index, stored))

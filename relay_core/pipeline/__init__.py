@@ -16,7 +16,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from relay_core.errors import PluginNotInstalled
+from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse
+from relay_core.errors import InvalidRequestError, PluginNotInstalled
 from relay_core.pipeline.call import (
     Call,
     CallOptions,
@@ -37,6 +38,7 @@ from relay_core.pipeline.layers import (
     emit,
     parse_structured,
     redact,
+    redact_inputs,
     restorers,
 )
 from relay_core.types import AuditEvent, Cost, Request, Response, StreamEvent
@@ -69,32 +71,39 @@ class Pipeline:
         self._prepare = prepare  # loads and configures the plugins, once
         self._store = CacheStore(host)
         self.breakers = Breakers(host)
-        self._chains: dict[tuple[bool, bool], Handler] = {}
+        self._chains: dict[tuple[bool, bool, bool], Handler] = {}
         self._generation = -1
 
     # -- the chain ------------------------------------------------------------------------
 
-    def layers(self, *, group: bool = False, cache_asked: bool = False) -> list[Layer]:
+    def layers(
+        self, *, group: bool = False, cache_asked: bool = False, embedding: bool = False
+    ) -> list[Layer]:
         """The layers a call passes, outermost first: those :data:`LAYERS` names that the
-        catalog and the installed plugins ask for."""
+        catalog and the installed plugins ask for (for an ``embedding`` call: no
+        guardrails, and the splitting of inputs beyond the adapter's limits)."""
         self._prepare()
-        spec = ChainSpec(self._host, self._store, self.breakers, group, cache_asked)
+        spec = ChainSpec(self._host, self._store, self.breakers, group, cache_asked, embedding)
         return [layer for kind in LAYERS if (layer := kind.build(spec)) is not None]
 
-    def _chain(self, target: ModelTarget | GroupTarget, options: CallOptions) -> Handler:
+    def _chain(
+        self, target: ModelTarget | GroupTarget, options: CallOptions, *, embedding: bool = False
+    ) -> Handler:
         generation = self._host.plugins.generation
         if generation != self._generation:
             self._prepare()
             self._chains.clear()
             self._generation = self._host.plugins.generation
-        key = (target.router is not None, options.cache is True)
+        key = (target.router is not None, options.cache is True, embedding)
         chain = self._chains.get(key)
         if chain is None:
             if options.cache and self._host.plugins.response_cache() is None:
                 raise PluginNotInstalled(
                     "cache", "relay-cache", what="the response cache (asked for by this call)"
                 )
-            chain = self._chains[key] = compose(self.layers(group=key[0], cache_asked=key[1]))
+            chain = self._chains[key] = compose(
+                self.layers(group=key[0], cache_asked=key[1], embedding=embedding)
+            )
         return chain
 
     @property
@@ -134,6 +143,27 @@ class Pipeline:
         reply = await self._chain(target, options)(call)
         return await reply.accepted()
 
+    async def embed(
+        self,
+        target: ModelTarget | GroupTarget,
+        request: EmbeddingRequest,
+        options: CallOptions | None = None,
+    ) -> EmbeddingResponse:
+        """The vectors of ``request``'s inputs from ``target``, through the pipeline as a
+        call goes (redaction, routing, cache, breaker, retries, cost, audit; no
+        guardrails), split into calls within the adapter's ``embedding_limits``. The
+        request's own ``model`` is not looked at. Raises :class:`InvalidRequestError` for
+        no inputs, and what :meth:`Hub.aembed` raises."""
+        if not request.inputs:
+            raise InvalidRequestError(
+                "an embedding request needs at least one input text",
+                custom_id=request.custom_id,
+            )
+        options = options or self.options()
+        call = Call(target, request, options, streaming=False)
+        reply = await self._chain(target, options, embedding=True)(call)
+        return await reply.embedded()
+
     def stream(
         self,
         target: ModelTarget | GroupTarget,
@@ -158,6 +188,12 @@ class Pipeline:
         it). A request already redacted is redacted again, so pass the original."""
         self._prepare()
         return redact(self._host, request)
+
+    def redact_inputs(self, request: EmbeddingRequest) -> EmbeddingRequest:
+        """An embedding request's inputs as they may leave the process: redacted as a
+        prompt's text is (what a provider batch of embeddings sends)."""
+        self._prepare()
+        return redact_inputs(self._host, request)
 
     def audit_view(self, request: Request) -> Request:
         """``request`` redacted for an audit sink, which must never see what a redactor

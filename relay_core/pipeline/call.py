@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 
+from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse
 from relay_core.errors import InvalidRequestError, MalformedResponse, RelayError, Timeout
 from relay_core.streaming import closing_stream, replay
 from relay_core.types import EndEvent, Request, Response, StreamEvent
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from relay_core.routing import Router, RoutingContext
 
 __all__ = [
+    "Answer",
+    "Asked",
     "Call",
     "CallOptions",
     "GroupTarget",
@@ -42,6 +45,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+Asked = Request | EmbeddingRequest
+"""What a call asks: a chat request, or the texts of an embedding call."""
+Answer = Response | EmbeddingResponse
+"""What a call is answered with: a :class:`Response`, or an embedding call's vectors."""
 
 
 @attrs.frozen
@@ -111,6 +119,8 @@ class ModelTarget(Protocol):
 
     def prepare(self, request: Request) -> Request: ...
 
+    def prepare_embedding(self, request: EmbeddingRequest) -> EmbeddingRequest: ...
+
     def quote(self) -> PriceQuote: ...
 
     def call_info(self, options: CallOptions, *, streaming: bool = False) -> CallInfo: ...
@@ -118,6 +128,10 @@ class ModelTarget(Protocol):
     def finish(
         self, custom_id: str | None, response: Response, started: float | None
     ) -> Response: ...
+
+    def finish_embedding(
+        self, custom_id: str | None, response: EmbeddingResponse, started: float | None
+    ) -> EmbeddingResponse: ...
 
 
 class GroupTarget(Protocol):
@@ -142,20 +156,24 @@ class Host(Protocol):
 
     def resolve(self, alias: str | None = None) -> ModelTarget | GroupTarget: ...
 
-    def routing_context(self, request: Request, aliases: Sequence[str]) -> RoutingContext: ...
+    def routing_context(
+        self, request: Request, aliases: Sequence[str], *, needs: frozenset[str] | None = None
+    ) -> RoutingContext: ...
 
 
 class Call:
     """One call on its way down: the target, the request as this side of redaction sees
     it, the options; what layers learn on the way (the concrete request, retries) is
-    kept here for the layers above."""
+    kept here for the layers above. An embedding call carries an
+    :class:`EmbeddingRequest` in ``request`` and ``concrete`` (``embedding`` says so)
+    and is answered with an :class:`EmbeddingResponse`."""
 
     __slots__ = ("concrete", "options", "request", "retries", "started", "streaming", "target")
 
     def __init__(
         self,
         target: Any,
-        request: Request,
+        request: Asked,
         options: CallOptions,
         *,
         streaming: bool,
@@ -165,8 +183,12 @@ class Call:
         self.options = options
         self.streaming = streaming
         self.started = time.perf_counter()
-        self.concrete = request  # the request as the adapter gets it, once prepared
+        self.concrete: Asked = request  # the request as the adapter gets it, once prepared
         self.retries: list[str] = []
+
+    @property
+    def embedding(self) -> bool:
+        return isinstance(self.request, EmbeddingRequest)
 
     def to(self, target: Any, options: CallOptions) -> Call:
         """The same call sent to a group's member ``target``."""
@@ -178,8 +200,10 @@ class Call:
         return target.call_info(self.options, streaming=self.streaming)
 
 
-EndStep = Callable[[Response], Awaitable[Response]]
-"""What a layer does to the whole answer (a stream's at its end event)."""
+EndStep = Callable[[Any], Awaitable[Any]]
+"""What a layer does to the whole answer (a stream's at its end event): it takes and
+returns the call's :data:`Answer`, a :class:`Response` or, for an embedding call, an
+:class:`EmbeddingResponse` (a step of a layer that serves both narrows it)."""
 FailedStep = Callable[[RelayError], None]
 """What a layer does when a stream fails after its first event."""
 DeltaStep = Callable[[StreamEvent], StreamEvent | None]
@@ -204,14 +228,14 @@ class Reply:
     __slots__ = ("_accepted", "_head", "_rest", "_steps", "response")
 
     def __init__(self) -> None:
-        self.response: Response | None = None
+        self.response: Answer | None = None
         self._head: StreamEvent | None = None
         self._rest: AsyncIterator[StreamEvent] | None = None
         self._steps: list[_Step] = []
         self._accepted: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
-    def complete(cls, response: Response) -> Reply:
+    def complete(cls, response: Answer) -> Reply:
         reply = cls()
         reply.response = response
         return reply
@@ -262,6 +286,17 @@ class Reply:
 
     async def accepted(self) -> Response:
         """The whole answer, after the steps waiting for it to be accepted."""
+        answer = await self._accepted_answer()
+        assert isinstance(answer, Response)
+        return answer
+
+    async def embedded(self) -> EmbeddingResponse:
+        """An embedding call's whole answer, as :meth:`accepted`."""
+        answer = await self._accepted_answer()
+        assert isinstance(answer, EmbeddingResponse)
+        return answer
+
+    async def _accepted_answer(self) -> Answer:
         for step in self._accepted:
             await step()
         assert self.response is not None

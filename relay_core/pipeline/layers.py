@@ -17,6 +17,7 @@ import attrs
 
 from relay_core.breakers import CircuitBreaker
 from relay_core.caching import cache_key, served_from_cache
+from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse
 from relay_core.errors import (
     ConfigError,
     GuardrailViolation,
@@ -30,6 +31,7 @@ from relay_core.errors import (
 )
 from relay_core.log import Logger, get_logger
 from relay_core.pipeline.call import (
+    Answer,
     Call,
     CallOptions,
     Handler,
@@ -38,6 +40,7 @@ from relay_core.pipeline.call import (
     ModelTarget,
     Reply,
 )
+from relay_core.pipeline.embedding import EMBEDDING_NEEDS, Splitting, as_prompt, from_prompt
 from relay_core.providers import Capability
 from relay_core.serialize import structure
 from relay_core.types import (
@@ -69,10 +72,12 @@ __all__ = [
     "ResponseCaching",
     "Retrying",
     "Routing",
+    "Splitting",
     "answer",
     "compose",
     "parse_structured",
     "redact",
+    "redact_inputs",
     "restorers",
 ]
 
@@ -101,6 +106,16 @@ def restorers(host: Host, request: Request) -> list[Restorer]:
     # pluggy returns results last-registered first; redaction ran first-registered
     # first, so this is already the reverse order.
     return [r for r in host.plugins.hook.relay_restorer(request=request) if r is not None]
+
+
+def redact_inputs(host: Host, request: EmbeddingRequest) -> EmbeddingRequest:
+    """An embedding call's inputs redacted as a prompt's text is (nothing comes back to
+    restore: vectors hold no text)."""
+    prompt = redact(host, as_prompt(request))
+    # Asking for the restorers of a prompt nothing is restored into lets a redactor drop
+    # the placeholder map it keeps for one.
+    restorers(host, prompt)
+    return from_prompt(request, prompt)
 
 
 class _Restoring:
@@ -147,6 +162,9 @@ class Redaction:
         return cls(chain.host) if wanted else None
 
     async def handle(self, inner: Handler, call: Call) -> Reply:
+        if isinstance(call.request, EmbeddingRequest):
+            call.request = redact_inputs(self.host, call.request)
+            return await inner(call)
         call.request = redact(self.host, call.request)
         found = restorers(self.host, call.request)
         reply = await inner(call)
@@ -224,8 +242,15 @@ class Routing:
 
     async def handle(self, inner: Handler, call: Call) -> Reply:
         group = call.target
-        request = call.request
-        route = group.router.route(request, self.host.routing_context(request, group.members))
+        if isinstance(call.request, EmbeddingRequest):
+            # Routers read requests: they see the inputs as a prompt, and that the call
+            # needs members able to embed.
+            request = as_prompt(call.request)
+            context = self.host.routing_context(request, group.members, needs=EMBEDDING_NEEDS)
+        else:
+            request = call.request
+            context = self.host.routing_context(request, group.members)
+        route = group.router.route(request, context)
         attempts = _Attempts(group.alias, route)
         options = attrs.evolve(call.options, group=group.alias)
         for member in route.order:
@@ -247,7 +272,7 @@ class Routing:
         raise attempts.give_up(options)
 
 
-async def _with_route(route: dict[str, Any], response: Response) -> Response:
+async def _with_route(route: dict[str, Any], response: Answer) -> Answer:
     return attrs.evolve(response, metadata={**response.metadata, "route": route})
 
 
@@ -256,7 +281,9 @@ async def _with_route(route: dict[str, Any], response: Response) -> Response:
 
 class Auditing:
     """Tells the audit sinks how each model call ended: ``call.succeeded``,
-    ``call.cached`` or ``call.failed`` (``stream.*`` for streams)."""
+    ``call.cached`` or ``call.failed`` (``stream.*`` for streams, ``embed.*`` for
+    embedding calls, whose inputs the event's ``request`` holds as a prompt and whose
+    ``response`` is left out: vectors are no content to record)."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -275,15 +302,18 @@ class Auditing:
             raise
         return await reply.then(partial(self.succeeded, call), failed=partial(self.failed, call))
 
-    async def succeeded(self, call: Call, response: Response) -> Response:
+    async def succeeded(self, call: Call, response: Answer) -> Answer:
         outcome = "cached" if response.metadata.get("cached") else "succeeded"
+        fields: dict[str, Any] = {}
+        if isinstance(response, Response):
+            fields["response"] = response
         self.emit(
             call,
             outcome,
             usage=response.usage,
             cost=response.cost,
             latency=response.latency,
-            response=response,
+            **fields,
         )
         return response
 
@@ -297,14 +327,20 @@ class Auditing:
 
     def emit(self, call: Call, outcome: str, **fields: Any) -> None:
         target: ModelTarget = call.target
-        request = call.request
+        if isinstance(call.request, EmbeddingRequest):
+            kind = "embed"
+            request = as_prompt(call.request)
+            fields["metadata"] = {"inputs": len(call.request.inputs)}
+        else:
+            kind = "stream" if call.streaming else "call"
+            request = call.request
         caller = request.metadata.get("caller")
         # A tool loop's model calls say which loop and round they belong to.
         loop = request.metadata.get("tool_loop")
         if isinstance(loop, dict):
             fields["metadata"] = {"loop": loop.get("id"), "step": loop.get("step")}
         event = AuditEvent(
-            kind=f"{'stream' if call.streaming else 'call'}.{outcome}",
+            kind=f"{kind}.{outcome}",
             at=time.time(),
             alias=target.alias,
             provider=target.provider_name,
@@ -340,7 +376,10 @@ class Preparing:
     async def handle(self, inner: Handler, call: Call) -> Reply:
         target: ModelTarget = call.target
         try:
-            call.concrete = target.prepare(call.request)
+            if isinstance(call.request, EmbeddingRequest):
+                call.concrete = target.prepare_embedding(call.request)
+            else:
+                call.concrete = target.prepare(call.request)
             if call.streaming and not target.adapter.supports(Capability.STREAM):
                 raise UnsupportedCapability(target.provider_name, "stream", model=target.model)
             reply = await inner(call)
@@ -371,6 +410,8 @@ class Guardrails:
 
     @classmethod
     def build(cls, chain: ChainSpec) -> Guardrails | None:
+        if chain.embedding:  # guardrails judge prompts and answers; vectors are neither
+            return None
         hook = chain.host.plugins.hook
         wanted = hook.relay_guardrail_pre.get_hookimpls() or (
             hook.relay_guardrail_post.get_hookimpls()
@@ -379,6 +420,7 @@ class Guardrails:
 
     async def handle(self, inner: Handler, call: Call) -> Reply:
         info = call.info()
+        assert isinstance(call.concrete, Request)
         self.hook.relay_guardrail_pre(request=call.concrete, call=info)
         reply = await inner(call)
 
@@ -451,16 +493,14 @@ class ResponseCaching:
         except Exception as error:
             _log().error("cache.failed", operation="get", error=repr(error))
             hit = None
-        if hit is not None:
-            response = served_from_cache(
-                parse_structured(call.concrete, hit),
-                call.request.custom_id,
-                time.perf_counter() - call.started,
-            )
+        if isinstance(hit, EmbeddingResponse) and call.embedding:
+            return Reply.complete(_from_cache(call, hit))
+        if isinstance(hit, Response) and isinstance(call.concrete, Request):
+            response = _from_cache(call, parse_structured(call.concrete, hit))
             return Reply.replaying(response, streaming=call.streaming)
         reply = await inner(call)
 
-        async def keep(response: Response) -> Response:
+        async def keep(response: Answer) -> Answer:
             # What retries a call took is this call's story, not the stored answer's.
             kept = {k: v for k, v in response.metadata.items() if k != "retries"}
             reply.when_accepted(partial(_put, cache, key, attrs.evolve(response, metadata=kept)))
@@ -469,7 +509,11 @@ class ResponseCaching:
         return await reply.then(keep)
 
 
-async def _put(cache: ResponseCache, key: str, response: Response) -> None:
+def _from_cache(call: Call, hit: Any) -> Any:
+    return served_from_cache(hit, call.request.custom_id, time.perf_counter() - call.started)
+
+
+async def _put(cache: ResponseCache, key: str, response: Answer) -> None:
     try:
         await cache.put(key, response)
     except Exception as error:
@@ -489,9 +533,12 @@ class Accounting:
         return await reply.then(partial(_finished, call))
 
 
-async def _finished(call: Call, response: Response) -> Response:
+async def _finished(call: Call, response: Answer) -> Answer:
     target: ModelTarget = call.target
-    response = target.finish(call.request.custom_id, response, call.started)
+    if isinstance(response, EmbeddingResponse):
+        response = target.finish_embedding(call.request.custom_id, response, call.started)
+    else:
+        response = target.finish(call.request.custom_id, response, call.started)
     if call.retries:
         response = attrs.evolve(
             response, metadata={**response.metadata, "retries": list(call.retries)}
@@ -614,6 +661,16 @@ async def answer(call: Call) -> Reply:
     that does not parse is a malformed one, retried too)."""
     target: ModelTarget = call.target
     adapter = target.adapter
+    if isinstance(call.concrete, EmbeddingRequest):
+        vectors = await adapter.embed(call.concrete)
+        sent = len(call.concrete.inputs)
+        if len(vectors.vectors) != sent:
+            raise MalformedResponse(
+                f"{sent} inputs were sent and {len(vectors.vectors)} vectors came back",
+                provider=target.provider_name,
+                model=target.model,
+            )
+        return Reply.complete(vectors)
     if not call.streaming:
         reply = Reply.complete(await adapter.chat(call.concrete))
     else:
@@ -668,6 +725,7 @@ class ChainSpec:
     breakers: Breakers
     group: bool = False
     cache_asked: bool = False
+    embedding: bool = False  # a chain for embedding calls
 
 
 class _Buildable(Protocol):
@@ -683,6 +741,7 @@ LAYERS: tuple[type[_Buildable], ...] = (
     Guardrails,
     ResponseCaching,
     Accounting,
+    Splitting,  # an embedding call's only: below it, each slice's call
     CircuitBreaking,
     Retrying,
 )

@@ -266,3 +266,13 @@ async def test_without_relay_cache_asking_for_the_cache_names_the_distribution()
         assert (await hub.achat("mock/echo", "hi")).text == "hi"  # off: no plugin needed
         with pytest.raises(PluginNotInstalled, match="pip install relay-cache"):
             await hub.achat("mock/echo", "hi", cache=True)
+
+
+def test_an_embedding_call_is_served_from_the_cache(make_hub: MakeHub) -> None:
+    hub = make_hub("defaults: {cache: true}\n")
+    first = hub.embed("mock/embed", ["cached text"])
+    again = hub.embed("mock/embed", ["cached text"])
+    assert again.vectors == first.vectors
+    assert again.metadata["cached"] is True
+    assert again.cost.amount == 0.0
+    assert "cached" not in first.metadata

@@ -15,7 +15,16 @@ from cache_support import Clock
 
 from relay_cache._codec import encode
 from relay_cache._settings import open_store
-from relay_core import Cost, Hub, Response, TextPart, ThinkingPart, ToolCallPart, Usage
+from relay_core import (
+    Cost,
+    EmbeddingResponse,
+    Hub,
+    Response,
+    TextPart,
+    ThinkingPart,
+    ToolCallPart,
+    Usage,
+)
 from relay_core.caching import ResponseCache
 
 Store = Callable[..., ResponseCache]
@@ -200,3 +209,18 @@ async def test_freshness_through_the_hub(make_hub: Callable[..., Hub], clock: Cl
     clock.advance(1)
     expired = await hub.achat("mock/echo", "what time is it", cache=True)
     assert "cached" not in expired.metadata
+
+
+async def test_an_embedding_answer_comes_back_as_one(store: Store) -> None:
+    cache = store()
+    vectors = EmbeddingResponse(
+        vectors=[(0.6, 0.8), (1.0, 0.0)],
+        model="embed",
+        provider="mock",
+        usage=Usage(input_tokens=4),
+        cost=Cost(0.5, source="snapshot"),
+    )
+    await cache.put("vectors", vectors)
+    await cache.put("chat", answer("hi"))
+    assert await cache.get("vectors") == vectors
+    assert await cache.get("chat") == answer("hi")

@@ -14,10 +14,12 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from relay_core import BatchRequest, RelayClient, parse_catalog
+from relay_core import BatchRequest, EmbeddingRequest, RelayClient, parse_catalog
+from relay_mock._provider import MockProvider
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
@@ -30,16 +32,18 @@ providers:
       batch_max_requests: 5
       state_dir: {state}
       faults: {{slow: {{kind: latency, seconds: 0.02}}}}
+      embedding_max_inputs: 1
 models:
   fast: mock/echo
   slow: mock/slow
+  vec: mock/embed
 """
 
 CHILD = textwrap.dedent(
     """
     import os, signal, sys
     import relay_core.batch._checkpoints as checkpoints
-    from relay_core import BatchRequest, RelayClient, parse_catalog
+    from relay_core import BatchRequest, EmbeddingRequest, RelayClient, parse_catalog
 
     point, after, catalog, workspace, mode, model, N = sys.argv[1:8]
     N = int(N)
@@ -53,7 +57,13 @@ CHILD = textwrap.dedent(
                 os.kill(os.getpid(), signal.SIGKILL)
 
     checkpoints.reached = reached
-    requests = [BatchRequest(id=f"q{i}", prompt=f"question {i}") for i in range(N)]
+    if model == "vec":
+        requests = [
+            EmbeddingRequest(inputs=[f"text {i}", f"more {i}"], custom_id=f"q{i}")
+            for i in range(N)
+        ]
+    else:
+        requests = [BatchRequest(id=f"q{i}", prompt=f"question {i}") for i in range(N)]
     with RelayClient(workspace, config=parse_catalog(catalog)) as relay:
         relay.submit_batch(requests, job_id="crash", model=model, mode=mode, concurrency=2)
     """
@@ -170,6 +180,33 @@ def test_killed_mid_engine_the_rerun_skips_what_was_answered(scene: Scene) -> No
         results = relay.get_results("crash")
         assert [item.custom_id for item in results] == [f"q{i}" for i in range(N)]
         assert all(item.response is not None for item in results)
+
+
+def test_killed_mid_embedding_job_no_input_is_embedded_twice_or_lost(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert scene.run_child("engine.result", 4, mode="engine", model="vec") == -signal.SIGKILL
+    embedded: list[str] = []
+    real = MockProvider.embed
+
+    async def counting(self: MockProvider, request: EmbeddingRequest) -> Any:
+        embedded.extend(request.inputs)
+        return await real(self, request)
+
+    monkeypatch.setattr(MockProvider, "embed", counting)
+    with scene.client() as relay:
+        job = relay.resume("crash")
+        stats = relay.last_engine_stats
+        assert stats is not None
+        assert (stats.skipped, stats.called) == (4, N - 4)
+        assert job.status == "completed"
+        # Only the requests the first run had not answered were sent again.
+        assert sorted(embedded) == sorted(
+            text for i in range(4, N) for text in (f"text {i}", f"more {i}")
+        )
+        results = relay.get_results("crash")
+    assert [item.custom_id for item in results] == [f"q{i}" for i in range(N)]
+    assert all(item.embedding is not None and len(item.embedding) == 2 for item in results)
 
 
 def test_killed_from_outside_mid_engine_nothing_is_lost(scene: Scene) -> None:

@@ -16,7 +16,7 @@ from relay_core import Capability, ModelPrice, PluginRegistry, compute_cost
 from relay_mock._provider import MockProvider
 
 # Declared by the adapters that gain embeddings and exact token counts (issue 22).
-NOT_YET = {Capability.EMBEDDINGS, Capability.TOKEN_COUNT}
+NOT_YET = {Capability.TOKEN_COUNT}
 
 
 def _python(code: str, **env: str) -> Any:

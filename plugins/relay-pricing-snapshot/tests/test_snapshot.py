@@ -28,6 +28,9 @@ COVERED = {
         "gpt-5",
         "gpt-5-mini",
         "gpt-5-nano",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+        "text-embedding-ada-002",
     },
     "anthropic": {
         "claude-opus-4-5",
@@ -39,13 +42,20 @@ COVERED = {
         "claude-haiku-4-5",
         "claude-3-5-haiku-latest",
     },
-    "gemini": {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-2.0-flash"},
+    "gemini": {
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+        "gemini-2.5-flash-lite",
+        "gemini-2.0-flash",
+        "gemini-embedding-001",
+    },
     "mistral": {
         "mistral-large-latest",
         "mistral-medium-latest",
         "mistral-small-latest",
         "codestral-latest",
         "ministral-8b-latest",
+        "mistral-embed",
     },
     "deepseek": {"deepseek-chat", "deepseek-reasoner"},
     "groq": {"llama-3.3-70b-versatile", "llama-3.1-8b-instant"},
@@ -83,11 +93,17 @@ def test_every_row_is_a_valid_sourced_price(row: dict[str, object]) -> None:
     assert len(price.as_of) == 10
     assert price.as_of[4] == price.as_of[7] == "-"
     assert price.input > 0
-    assert price.output > 0
     if price.cached_input is not None:
         assert price.cached_input <= price.input
-    assert set(row["capabilities"]) <= CAPABILITIES  # type: ignore[arg-type]
-    assert {"chat", "stream"} <= set(row["capabilities"])  # type: ignore[arg-type]
+    capabilities = set(row["capabilities"])  # type: ignore[call-overload]
+    assert capabilities <= CAPABILITIES
+    if "embeddings" in capabilities:
+        # Embedding models bill the input only; they do not chat.
+        assert price.output == 0
+        assert "chat" not in capabilities
+    else:
+        assert price.output > 0
+        assert {"chat", "stream"} <= capabilities
     for key in ("context_window", "max_output_tokens"):
         assert row[key] is None or (isinstance(row[key], int) and row[key] > 0)  # type: ignore[operator]
 
@@ -97,6 +113,17 @@ def test_the_snapshot_covers_the_provider_plugins_models() -> None:
     for info in SnapshotSource().models():
         listed.setdefault(info.provider, set()).add(info.model)
     assert listed == COVERED
+
+
+def test_an_embedding_model_is_priced_per_input_token() -> None:
+    from relay_core import Usage
+    from relay_core.pricing import compute_cost
+
+    price = SnapshotSource().price("openai", "text-embedding-3-small")
+    cost = compute_cost(Usage(input_tokens=1_000_000), price, "snapshot")
+    assert cost.amount == pytest.approx(0.02)
+    half = compute_cost(Usage(input_tokens=1_000_000), price, "snapshot", batch=True)
+    assert half.amount == pytest.approx(0.01)
 
 
 def test_models_lists_one_provider_with_limits_and_capabilities() -> None:
@@ -279,7 +306,8 @@ def test_claude_rows_price_cache_writes_and_reads_as_anthropic_bills_them(
 
 @pytest.mark.parametrize("provider", ["openai", "gemini", "vertex"])
 def test_automatic_caching_providers_have_a_cached_input_price(provider: str) -> None:
-    rows = [r for r in ROWS if r["provider"] == provider]
+    # Embedding models take no prompt to cache.
+    rows = [r for r in ROWS if r["provider"] == provider and "chat" in r["capabilities"]]
     assert rows
     for row in rows:
         assert row["cached_input"] is not None, row["model"]

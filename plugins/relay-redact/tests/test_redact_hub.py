@@ -311,3 +311,29 @@ def test_bad_settings_point_at_their_line_and_column(
 def test_enabled_false_turns_the_plugin_off(make_hub: Callable[..., Hub]) -> None:
     hub = make_hub(CATALOG + "plugins:\n  redact: {enabled: false}\n")
     assert provider_text(hub.chat("echo", PROMPT).raw) == PROMPT
+
+
+def test_embedding_inputs_are_redacted_before_the_provider_and_the_audit_see_them(
+    make_hub: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relay_mock._provider import MockProvider
+
+    sent: list[tuple[str, ...]] = []
+    embed = MockProvider.embed
+
+    async def spying(self: MockProvider, request: Any) -> Any:
+        sent.append(request.inputs)
+        return await embed(self, request)
+
+    monkeypatch.setattr(MockProvider, "embed", spying)
+    sink = Sink()
+    hub = make_hub(CATALOG, sink)
+    answer = hub.embed("mock/embed", [PROMPT, "nothing to hide"])
+    assert sent == [(REDACTED, "nothing to hide")]
+    assert len(answer.vectors) == 2
+    # The same text redacted gives the same vector: no original reached the provider.
+    assert answer.vectors[0] == hub.embed("mock/embed", REDACTED).vectors[0]
+    [event, _] = sink.events
+    assert event.kind == "embed.succeeded"
+    assert event.request is not None
+    assert [m.text for m in event.request.messages] == [REDACTED, "nothing to hide"]

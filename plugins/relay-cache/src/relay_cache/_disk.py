@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from relay_cache._codec import decode, encode
-from relay_core.plugin import Response, get_logger
+from relay_cache._codec import Answer, decode, encode
+from relay_core.plugin import get_logger
 
 __all__ = ["SCHEMA_VERSION", "DiskCache"]
 
@@ -92,7 +92,7 @@ class DiskCache:
                 return self._count(db)[0]
         return 0
 
-    async def get(self, key: str) -> Response | None:
+    async def get(self, key: str) -> Answer | None:
         now = self._clock()
         with self._session() as db:
             if db is None:
@@ -117,7 +117,7 @@ class DiskCache:
             db.execute("UPDATE responses SET used_at = ? WHERE key = ?", (self._use(now), key))
             return response
 
-    async def put(self, key: str, response: Response) -> None:
+    async def put(self, key: str, response: Answer) -> None:
         text = encode(response)
         size = len(text.encode())
         if size > self.max_bytes:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from attrs import frozen
 
-from relay_cache._codec import decode, encode
-from relay_core.plugin import Response, get_logger
+from relay_cache._codec import Answer, decode, encode
+from relay_core.plugin import get_logger
 
 __all__ = ["MemoryCache"]
 
@@ -58,7 +58,7 @@ class MemoryCache:
         """Bytes of JSON held."""
         return self._bytes
 
-    async def get(self, key: str) -> Response | None:
+    async def get(self, key: str) -> Answer | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -76,7 +76,7 @@ class MemoryCache:
                     self._remove(key)
             return None
 
-    async def put(self, key: str, response: Response) -> None:
+    async def put(self, key: str, response: Answer) -> None:
         text = encode(response)
         size = len(text.encode())
         if size > self.max_bytes:

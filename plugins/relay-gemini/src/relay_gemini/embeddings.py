@@ -2,8 +2,8 @@
 
 One call embeds up to 100 texts, each as its own EmbedContentRequest carrying the
 purpose (``taskType``) and the vector length (``outputDimensionality``). The answer holds
-one ``values`` list per request, in order, and no token count: usage is estimated (see
-:func:`estimated_tokens`) and the response says so in ``metadata``.
+one ``values`` list per request, in order, and no token count: usage is the core's estimate
+(:func:`~relay_core.tokens.estimate_text_tokens`) and the response says so in ``metadata``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from relay_core.plugin import (
     InputType,
     MalformedResponse,
     Usage,
+    estimate_text_tokens,
 )
 
-__all__ = ["MAX_INPUTS", "TASK_TYPES", "estimated_tokens", "payload", "response"]
+__all__ = ["MAX_INPUTS", "TASK_TYPES", "payload", "response"]
 
 MAX_INPUTS = 100
 # Relay's purposes as Google's task types (Gemini's taskType, Vertex's task_type).
@@ -46,12 +47,6 @@ def payload(request: EmbeddingRequest) -> dict[str, Any]:
     return {"requests": requests}
 
 
-def estimated_tokens(inputs: tuple[str, ...]) -> int:
-    """About four characters a token, each input rounded up: the core's estimate when it
-    splits inputs, so a split call and its parts agree."""
-    return sum(-(-len(text) // 4) for text in inputs)
-
-
 def response(body: Any, request: EmbeddingRequest, provider: str) -> EmbeddingResponse:
     """The answer as an EmbeddingResponse, its vectors in the inputs' order."""
     embeddings = body.get("embeddings") if isinstance(body, dict) else None
@@ -73,7 +68,7 @@ def response(body: Any, request: EmbeddingRequest, provider: str) -> EmbeddingRe
     return EmbeddingResponse(
         vectors=vectors,
         model=request.model,
-        usage=Usage(input_tokens=estimated_tokens(request.inputs)),
+        usage=Usage(input_tokens=sum(estimate_text_tokens(t) for t in request.inputs)),
         raw=body,
         # Gemini counts no tokens for embeddings: the number above is Relay's estimate.
         metadata={"usage_estimated": True},

@@ -24,6 +24,7 @@ __version__ = "0.1.0"
 PRICES: dict[str, tuple[float, float, float]] = {
     "echo": (0.50, 1.50, 0.05),
     "think": (3.00, 15.00, 0.30),
+    "embed": (0.02, 0.0, 0.0),
 }
 BATCH_DISCOUNT = 0.5
 

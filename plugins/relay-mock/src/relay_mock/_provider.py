@@ -25,6 +25,9 @@ from relay_core.plugin import (
     BatchItem,
     BatchLimits,
     Capability,
+    EmbeddingLimits,
+    EmbeddingRequest,
+    EmbeddingResponse,
     EndEvent,
     ErrorInfo,
     FinishReason,
@@ -52,12 +55,14 @@ from relay_core.plugin import (
     ToolCallPart,
     Usage,
     UsageEvent,
+    estimate_text_tokens,
     parse_lines,
     provider_state_dir,
     structure,
     unstructure,
 )
 from relay_mock._batch import BatchRecord, DirectoryStore, MemoryStore, Progress, Store, progress
+from relay_mock._embed import DEFAULT_DIMENSIONS, MAX_DIMENSIONS, vector
 from relay_mock._script import Fault, Options, Script
 from relay_mock._server import compose
 
@@ -90,6 +95,7 @@ class MockProvider(Provider):
             Capability.DOCUMENTS,
             Capability.THINKING,
             Capability.BATCH,
+            Capability.EMBEDDINGS,
             # Server-tool parts sent back are read like any other input (counted).
             Capability.SERVER_TOOLS,
         }
@@ -107,11 +113,15 @@ class MockProvider(Provider):
         self.batch_limits = BatchLimits(
             max_requests=self.options.batch_max_requests, max_bytes=self.options.batch_max_bytes
         )
+        self.embedding_limits = EmbeddingLimits(
+            max_inputs=self.options.embedding_max_inputs,
+            max_tokens=self.options.embedding_max_tokens,
+        )
         self._attempts: dict[str, int] = {}
         self._outcomes: dict[tuple[str, int], Response | ProviderError] = {}
 
     @contextmanager
-    def _context(self, request: Request) -> Iterator[None]:
+    def _context(self, request: Request | EmbeddingRequest) -> Iterator[None]:
         """Stamp provider, model and custom_id on any error raised inside, in one place."""
         try:
             yield
@@ -165,12 +175,37 @@ class MockProvider(Provider):
             )
         )
 
-    def _model_fault(self, request: Request) -> Fault | None:
+    # -- embeddings -----------------------------------------------------------------------
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        with self._context(request):
+            limits = self.embedding_limits
+            if limits.max_inputs is not None and len(request.inputs) > limits.max_inputs:
+                # What a real provider answers past its limit; the core never sends it.
+                raise InvalidRequestError(
+                    f"{len(request.inputs)} inputs; the most one call takes is {limits.max_inputs}"
+                )
+            dimensions = request.dimensions or DEFAULT_DIMENSIONS
+            if dimensions > MAX_DIMENSIONS:
+                raise InvalidRequestError(
+                    f"dimensions {dimensions} is above the mock's {MAX_DIMENSIONS}"
+                )
+            fault = _embedding_fault(request) or self._model_fault(request)
+            if await self._inject(request, fault):
+                raise MalformedResponse("the answer body arrived cut in half")
+            return EmbeddingResponse(
+                vectors=[vector(text, request.model, dimensions) for text in request.inputs],
+                model=request.model,
+                usage=Usage(input_tokens=sum(estimate_text_tokens(t) for t in request.inputs)),
+                raw={"object": "list", "model": request.model, "count": len(request.inputs)},
+            )
+
+    def _model_fault(self, request: Request | EmbeddingRequest) -> Fault | None:
         spec = self.options.faults.get(request.model)
         where = f"providers.{self.settings.name}.options.faults[{request.model!r}]"
         return None if spec is None else Fault.parse(spec, where)
 
-    async def _inject(self, request: Request, fault: Fault | None) -> bool:
+    async def _inject(self, request: Request | EmbeddingRequest, fault: Fault | None) -> bool:
         """Wait and fail as ``fault`` says; True when the body must come out malformed.
 
         Attempts are counted per request fingerprint, so ``times: 2`` fails the first two
@@ -363,6 +398,17 @@ class MockProvider(Provider):
 
 
 # ---------------------------------------------------------------------------- reading answers
+
+
+def _embedding_fault(request: EmbeddingRequest) -> Fault | None:
+    options = request.provider_kwargs.get("mock")
+    if options is None:
+        return None
+    where = "provider_kwargs['mock']"
+    if not isinstance(options, Mapping) or set(options) - {"fault"}:
+        raise InvalidRequestError(f"{where} of an embedding call takes only 'fault'")
+    spec = options.get("fault")
+    return None if spec is None else Fault.parse(spec, f"{where}['fault']")
 
 
 def _fault_error(fault: Fault, attempt: int) -> ProviderError:

@@ -144,6 +144,8 @@ class Options:
     batch_expiry: float | None = None
     batch_max_requests: int | None = 50_000
     batch_max_bytes: int | None = None
+    embedding_max_inputs: int | None = 2048
+    embedding_max_tokens: int | None = None
     state_dir: Path | None = None
     clock: Callable[[], float] = time.time
 
@@ -164,7 +166,8 @@ class Options:
         expiry = values.get("batch_expiry")
         if expiry is not None and not (_is_seconds(expiry) and expiry > 0):
             raise ConfigError(f"{where}.batch_expiry must be seconds > 0, or null for never")
-        for limit in ("batch_max_requests", "batch_max_bytes"):
+        limits = ("batch_max_requests", "batch_max_bytes")
+        for limit in (*limits, "embedding_max_inputs", "embedding_max_tokens"):
             value = values.get(limit)
             if value is not None and not (type(value) is int and value > 0):
                 raise ConfigError(f"{where}.{limit} must be a whole number > 0, or null")

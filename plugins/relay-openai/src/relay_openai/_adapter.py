@@ -53,6 +53,7 @@ from relay_core.plugin import (
 )
 from relay_openai import chat, embeddings, responses, tokens
 from relay_openai._batch import BATCH_DONE, batch_state, batch_view, json_object, output_item
+from relay_openai._embedding_batch import EMBEDDINGS_ENDPOINT, EmbeddingBatches, embedding_item
 from relay_openai._models import MODEL_FAMILIES, ModelFamily, model_family, sampling_limits
 from relay_openai._schema import without_strict_nulls
 
@@ -68,7 +69,7 @@ _OWN_KWARGS = "openai"
 _OWN_KWARGS_KEYS = frozenset({"api"})
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(EmbeddingBatches, Provider):
     """OpenAI over HTTP: Chat Completions (``POST /chat/completions``) or the Responses
     API (``POST /responses``), chosen per call."""
 
@@ -111,6 +112,7 @@ class OpenAIProvider(Provider):
     # bytes of decimal text. None sends no encoding_format (servers default to float).
     embedding_encoding: ClassVar[embeddings.EncodingFormat | None] = "base64"
     batch_metadata: ClassVar[bool] = True
+    embedding_batches: ClassVar[bool] = True  # /v1/embeddings batches: _embedding_batch
     # Both APIs answer a system prompt alone (a system or developer message; instructions).
     system_only: ClassVar[bool] = True
     # OpenAI caches long prompt prefixes by itself and reports prompt_tokens_details.
@@ -362,8 +364,9 @@ class OpenAIProvider(Provider):
                 "available once batch_status reports it done",
                 provider=self.settings.name,
             )
-        responses = raw.get("endpoint") == "/v1/responses"
-        parse = self._parse_responses if responses else self._parse_chat
+        endpoint = raw.get("endpoint")
+        parse = self._parse_responses if endpoint == "/v1/responses" else self._parse_chat
+        embeddings = endpoint == EMBEDDINGS_ENDPOINT
         # Successes are in the output file, failures in the error file; either may be
         # missing (no success, no failure, or a batch that never ran).
         for key, kind in (("output_file_id", "output"), ("error_file_id", "error")):
@@ -374,8 +377,12 @@ class OpenAIProvider(Provider):
             source = f"{kind} file {file_id} of batch {batch_id}"
             async for item in parse_lines(
                 lines,
-                lambda line: output_item(
-                    line, parse, provider=self.settings.name, rules=self.error_rules
+                lambda line: (
+                    embedding_item(line, provider=self.settings.name, rules=self.error_rules)
+                    if embeddings
+                    else output_item(
+                        line, parse, provider=self.settings.name, rules=self.error_rules
+                    )
                 ),
                 source=source,
             ):
