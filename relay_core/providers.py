@@ -268,6 +268,12 @@ class Provider:
         """
         raise self.unsupported(Capability.EMBEDDINGS)
 
+    def embedding_limits_for(self, model: str) -> EmbeddingLimits:
+        """The most one embedding call to ``model`` may hold: :attr:`embedding_limits`,
+        unless some of the provider's models take less (one text a call), which an
+        adapter says by overriding this. The core splits by what it returns."""
+        return self.embedding_limits
+
     async def count_tokens(self, request: Request) -> int:
         """The input tokens ``request`` would use, counted by the provider (its count
         endpoint) or its own tokenizer. Declare ``Capability.TOKEN_COUNT``; without it

@@ -99,7 +99,7 @@ class Splitting:
         target: ModelTarget = call.target
         concrete = call.concrete
         assert isinstance(concrete, EmbeddingRequest)
-        ranges = slices(concrete.inputs, target.adapter.embedding_limits)
+        ranges = slices(concrete.inputs, target.adapter.embedding_limits_for(concrete.model))
         if len(ranges) == 1:
             return await inner(call)
         import asyncio  # on the first split call, not at import: asyncio loads ssl

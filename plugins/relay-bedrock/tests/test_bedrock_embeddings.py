@@ -37,9 +37,10 @@ def recorded(name: str) -> list[dict[str, Any]]:
 def test_titan_embeds_one_text_a_call_in_order(
     make_hub: Callable[..., Hub], cassette: Cassette
 ) -> None:
-    request = EmbeddingRequest(inputs=TEXTS, model=TITAN, dimensions=256)
+    hub = make_hub("providers:\n  bedrock: {max_retries: 0}\n")
+    assert hub.get(f"bedrock/{TITAN}").adapter.embedding_limits_for(TITAN).max_inputs == 1
     with cassette("embed_titan") as tape:
-        got = embed(make_hub, request)
+        got = hub.embed(f"bedrock/{TITAN}", list(TEXTS), dimensions=256)
     assert tape.play_count == 3
     assert [list(v) for v in got.vectors] == [body["embedding"] for body in recorded("embed_titan")]
     assert got.dimensions == 256

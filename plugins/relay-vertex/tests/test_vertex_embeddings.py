@@ -59,14 +59,13 @@ def test_text_embedding_in_one_call(
 def test_gemini_embedding_sends_one_instance_a_call(
     make_hub: Callable[..., Hub], catalog: Callable[..., str], cassette: Cassette
 ) -> None:
-    provider = adapter(make_hub, catalog)
-    request = EmbeddingRequest(
-        inputs=("Paris is the capital of France.", "Berlin is the capital of Germany."),
-        model="gemini-embedding-001",
-        input_type="similarity",
-    )
+    hub = make_hub(catalog(project=PROJECT))
+    provider = hub.get("vertex/gemini-embedding-001").adapter
+    assert provider.embedding_limits_for("gemini-embedding-001").max_inputs == 1
+    asyncio.run(provider.auth.token())  # type: ignore[attr-defined]
+    texts = ["Paris is the capital of France.", "Berlin is the capital of Germany."]
     with cassette("embed_gemini") as tape:
-        got = asyncio.run(provider.embed(request))
+        got = hub.embed("vertex/gemini-embedding-001", texts, input_type="similarity")
     assert tape.play_count == 2
     assert [list(v) for v in got.vectors] == recorded_vectors("embed_gemini")
     assert got.usage.input_tokens == 16

@@ -111,8 +111,6 @@ _JOB_NAME_DROPPED = re.compile(r"[^A-Za-z0-9+.-]")
 _TOKEN_PREFIX = "relay-"
 _LIST_LIMIT = 100
 _LIST_PAGES = 2
-# How many one-text Titan calls run at once.
-_EMBED_CONCURRENCY = 8
 
 
 class BedrockProvider(Provider):
@@ -236,38 +234,35 @@ class BedrockProvider(Provider):
             yield TextDelta(response.text)
         yield EndEvent(response)
 
+    def embedding_limits_for(self, model: str) -> EmbeddingLimits:
+        if "amazon.titan-embed-text" in model:
+            return EmbeddingLimits(max_inputs=1)  # InvokeModel takes one Titan text
+        return self.embedding_limits
+
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         if _embeddings.family(request.model, self.settings.name) == "cohere":
             answer = await self._invoke_embedding(_embeddings.cohere_payload(request), request)
             return _embeddings.cohere_response(
                 self._json(answer, request.model), answer.headers, request, self.settings.name
             )
-        semaphore = asyncio.Semaphore(_EMBED_CONCURRENCY)
-
-        async def one(text: str) -> EmbeddingResponse:
-            async with semaphore:
-                answer = await self._invoke_embedding(
-                    _embeddings.titan_payload(request, text), request
-                )
-            return _embeddings.titan_response(
-                self._json(answer, request.model), request, self.settings.name
+        # The core sends Titan one text a call (embedding_limits_for); a request built
+        # by hand with more is answered text by text all the same.
+        answers = [
+            _embeddings.titan_response(
+                self._json(
+                    await self._invoke_embedding(_embeddings.titan_payload(request, text), request),
+                    request.model,
+                ),
+                request,
+                self.settings.name,
             )
-
-        tasks = [asyncio.ensure_future(one(text)) for text in request.inputs]
-        try:
-            parts = await asyncio.gather(*tasks)
-        except BaseException:
-            # One failed call fails the request: the others are not left running.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        usage = sum((part.usage for part in parts[1:]), parts[0].usage)
+            for text in request.inputs
+        ]
         return EmbeddingResponse(
-            vectors=[part.vectors[0] for part in parts],
+            vectors=[answer.vectors[0] for answer in answers],
             model=request.model,
-            usage=usage,
-            raw=parts[-1].raw,
+            usage=sum((answer.usage for answer in answers[1:]), answers[0].usage),
+            raw=answers[-1].raw,
         )
 
     async def _invoke_embedding(

@@ -10,7 +10,6 @@ GenerateContentRequests ``chat`` sends. The README lists every choice.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -95,8 +94,6 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
     ErrorRule(AuthenticationError, status=403),
     *(rule for rule in GeminiProvider.error_rules if rule.status != 403),
 )
-# How many one-instance predict calls a Gemini embedding model gets at once.
-_EMBED_CONCURRENCY = 8
 _JOB_NAME = re.compile(r"projects/[^/]+/locations/[^/]+/batchPredictionJobs/[0-9]+")
 _STORAGE = "https://storage.googleapis.com"
 
@@ -149,35 +146,13 @@ class VertexProvider(GeminiProvider):
             async for event in events:
                 yield event
 
+    def embedding_limits_for(self, model: str) -> EmbeddingLimits:
+        if _embeddings.one_instance_a_call(self._gemini_model(model)):
+            return EmbeddingLimits(max_inputs=1, max_tokens=_embeddings.MAX_TOKENS)
+        return self.embedding_limits
+
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
-        model = self._gemini_model(request.model)
-        request = attrs.evolve(request, model=model)
-        if not _embeddings.one_instance_a_call(model) or len(request.inputs) < 2:
-            return await self._predict(request)
-        semaphore = asyncio.Semaphore(_EMBED_CONCURRENCY)
-
-        async def one(text: str) -> EmbeddingResponse:
-            async with semaphore:
-                return await self._predict(attrs.evolve(request, inputs=(text,)))
-
-        tasks = [asyncio.ensure_future(one(text)) for text in request.inputs]
-        try:
-            parts = await asyncio.gather(*tasks)
-        except BaseException:
-            # One failed call fails the request: the others are not left running.
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        usage = parts[0].usage
-        for part in parts[1:]:
-            usage = usage + part.usage
-        return EmbeddingResponse(
-            vectors=[vector for part in parts for vector in part.vectors],
-            model=model,
-            usage=usage,
-            raw=parts[-1].raw,
-        )
+        return await self._predict(attrs.evolve(request, model=self._gemini_model(request.model)))
 
     async def _predict(self, request: EmbeddingRequest) -> EmbeddingResponse:
         body = await self.http.json(
