@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 import relay_openai
-from relay_core import Capability, EmbeddingRequest, RelayClient, Usage
+from relay_core import EmbeddingRequest, ProviderSettings, RelayClient, Usage
 from relay_core.testing import hub_for
-from relay_openai._embedding_batch import embedding_body, embedding_item, parse_embeddings
+from relay_openai._embedding import embedding_item
 from relay_openai.chat import OpenAIProvider
 
 CATALOG = """
@@ -23,13 +23,6 @@ models:
     target: openai/text-embedding-3-small
     pricing: {input: 0.02, output: 0.0, batch_discount: 0.5}
 """
-
-
-@pytest.fixture(autouse=True)
-def _embeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    # relay-openai's embed adapter declares this; the batch path needs only the flag.
-    capabilities = OpenAIProvider.capabilities | {Capability.EMBEDDINGS}
-    monkeypatch.setattr(OpenAIProvider, "capabilities", capabilities)
 
 
 def _answer(custom_id: str, inputs: list[str], *, status: int = 200) -> dict[str, Any]:
@@ -114,15 +107,20 @@ def test_an_embedding_line_is_the_embeddings_body() -> None:
         provider_kwargs={"user": "u-1", "openai": {"api": "chat"}},
         custom_id="e1",
     )
-    assert embedding_body(request) == {
-        "user": "u-1",
-        "model": "text-embedding-3-large",
-        "input": ["a", "b"],
-        "encoding_format": "float",
-        "dimensions": 256,
-    }
-    line = OpenAIProvider.embedding_batch_line(None, request)  # type: ignore[arg-type]
+    adapter = OpenAIProvider(ProviderSettings(name="openai"))
+    line = adapter.embedding_batch_line(request)
     assert (line["url"], line["method"], line["custom_id"]) == ("/v1/embeddings", "POST", "e1")
+    assert (
+        line["body"]
+        == adapter.embedding_payload(request)[1]
+        == {
+            "user": "u-1",
+            "model": "text-embedding-3-large",
+            "input": ["a", "b"],
+            "encoding_format": "base64",
+            "dimensions": 256,
+        }
+    )
 
 
 def test_an_output_line_is_read_as_vectors_in_input_order() -> None:
@@ -134,7 +132,6 @@ def test_an_output_line_is_read_as_vectors_in_input_order() -> None:
     assert failed.embedding is None
     assert failed.error is not None
     assert failed.error.kind == "InvalidRequestError"
-    assert parse_embeddings({"data": [], "model": "m"}, provider="openai").vectors == ()
 
 
 def test_an_embedding_job_goes_to_the_batch_api_and_comes_back_as_vectors(
@@ -154,7 +151,7 @@ def test_an_embedding_job_goes_to_the_batch_api_and_comes_back_as_vectors(
         assert api.uploaded[0]["body"] == {
             "model": "text-embedding-3-small",
             "input": ["text 0", "more words"],
-            "encoding_format": "float",
+            "encoding_format": "base64",  # as live calls send it: smaller output files
             "dimensions": 2,
         }
         assert next(iter(api.batches.values()))["endpoint"] == "/v1/embeddings"

@@ -30,7 +30,6 @@ from relay_core.plugin import (
     ConfigError,
     EmbeddingLimits,
     EmbeddingRequest,
-    EmbeddingResponse,
     ErrorRule,
     InvalidRequestError,
     MalformedResponse,
@@ -53,7 +52,7 @@ from relay_core.plugin import (
 )
 from relay_openai import chat, embeddings, responses, tokens
 from relay_openai._batch import BATCH_DONE, batch_state, batch_view, json_object, output_item
-from relay_openai._embedding_batch import EMBEDDINGS_ENDPOINT, EmbeddingBatches, embedding_item
+from relay_openai._embedding import EMBEDDINGS_ENDPOINT, OpenAIEmbeddings, embedding_item
 from relay_openai._models import MODEL_FAMILIES, ModelFamily, model_family, sampling_limits
 from relay_openai._schema import without_strict_nulls
 
@@ -69,7 +68,7 @@ _OWN_KWARGS = "openai"
 _OWN_KWARGS_KEYS = frozenset({"api"})
 
 
-class OpenAIProvider(EmbeddingBatches, Provider):
+class OpenAIProvider(OpenAIEmbeddings, Provider):
     """OpenAI over HTTP: Chat Completions (``POST /chat/completions``) or the Responses
     API (``POST /responses``), chosen per call."""
 
@@ -112,7 +111,7 @@ class OpenAIProvider(EmbeddingBatches, Provider):
     # bytes of decimal text. None sends no encoding_format (servers default to float).
     embedding_encoding: ClassVar[embeddings.EncodingFormat | None] = "base64"
     batch_metadata: ClassVar[bool] = True
-    embedding_batches: ClassVar[bool] = True  # /v1/embeddings batches: _embedding_batch
+    embedding_batches: ClassVar[bool] = True  # /v1/embeddings batches: _embedding
     # Both APIs answer a system prompt alone (a system or developer message; instructions).
     system_only: ClassVar[bool] = True
     # OpenAI caches long prompt prefixes by itself and reports prompt_tokens_details.
@@ -155,8 +154,11 @@ class OpenAIProvider(EmbeddingBatches, Provider):
             headers["openai-project"] = str(project)
         return headers
 
-    def _split_kwargs(self, request: Request) -> tuple[Api, dict[str, Any]]:
-        """The wire API for this call, and the provider_kwargs meant for the payload."""
+    def _own_kwargs(
+        self, request: Request | EmbeddingRequest
+    ) -> tuple[Mapping[str, Any], dict[str, Any]]:
+        """This adapter's own settings (``provider_kwargs["openai"]``, never sent) and
+        the provider_kwargs meant for the payload."""
         extra = dict(request.provider_kwargs)
         own = extra.pop(_OWN_KWARGS, None) or {}
         if not isinstance(own, Mapping) or not set(own) <= _OWN_KWARGS_KEYS:
@@ -166,6 +168,11 @@ class OpenAIProvider(EmbeddingBatches, Provider):
                 provider=self.settings.name,
                 model=request.model,
             )
+        return own, extra
+
+    def _split_kwargs(self, request: Request) -> tuple[Api, dict[str, Any]]:
+        """The wire API for this call, and the provider_kwargs meant for the payload."""
+        own, extra = self._own_kwargs(request)
         api = own.get("api", self.api)
         if api not in _APIS:
             raise InvalidRequestError(
@@ -262,30 +269,6 @@ class OpenAIProvider(EmbeddingBatches, Provider):
                 yield event
 
     # -- embeddings ---------------------------------------------------------------------
-
-    def embedding_payload(self, request: EmbeddingRequest) -> tuple[str, dict[str, Any]]:
-        """The endpoint path and the JSON body this adapter sends for ``request``."""
-        extra = dict(request.provider_kwargs)
-        # Relay's own key (the chat API choice) means nothing here and never goes out.
-        own = extra.pop(_OWN_KWARGS, None) or {}
-        if not isinstance(own, Mapping) or not set(own) <= _OWN_KWARGS_KEYS:
-            raise InvalidRequestError(
-                f"provider_kwargs[{_OWN_KWARGS!r}] takes only {sorted(_OWN_KWARGS_KEYS)}, "
-                f"got {own!r}",
-                provider=self.settings.name,
-                model=request.model,
-            )
-        body = embeddings.payload(request, encoding_format=self.embedding_encoding, extra=extra)
-        return "/embeddings", body
-
-    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
-        if not self.supports(Capability.EMBEDDINGS):
-            raise self.unsupported(Capability.EMBEDDINGS)
-        path, body = self.embedding_payload(request)
-        answer = await self.http.json(
-            "POST", path, json=body, headers=self._headers(), model=request.model
-        )
-        return embeddings.parse(answer, request, provider=self.settings.name)
 
     # -- batches ------------------------------------------------------------------------
     #

@@ -1,11 +1,13 @@
-"""Embedding requests in OpenAI's Batch API.
+"""The adapter's embedding calls: ``POST /embeddings``, and embedding requests in
+OpenAI's Batch API.
 
 A batch of embeddings is a batch like any other (the same upload, ``POST /batches``,
 statuses and output files), over the ``/v1/embeddings`` endpoint: each input line's
 ``body`` is what ``POST /embeddings`` takes, and each output line's ``response.body``
 what it answers (``{"object": "list", "data": [{"index", "embedding"}], "model",
-"usage": {"prompt_tokens", "total_tokens"}}``). The wire mapping is the pure functions
-below; :class:`EmbeddingBatches` gives the adapter the two batch methods the core calls.
+"usage": {"prompt_tokens", "total_tokens"}}``). Both are :mod:`relay_openai.embeddings`'
+mapping, the one live calls use; :class:`OpenAIEmbeddings` gives the adapter ``embed`` and the
+two batch methods the core calls.
 
 A subclass speaking another provider's batch API (relay-openai-compat's) does not get
 embedding batches by inheritance: it declares ``embedding_batches = True`` itself once
@@ -19,61 +21,26 @@ from typing import Any, ClassVar
 
 from relay_core.plugin import (
     BatchItem,
+    Capability,
     EmbeddingRequest,
     EmbeddingResponse,
     ErrorRule,
     InvalidRequestError,
-    MalformedResponse,
     ProviderBatch,
     Request,
     Response,
-    Usage,
     jsonl,
 )
+from relay_openai import embeddings
 from relay_openai._batch import output_item
 
 __all__ = [
     "EMBEDDINGS_ENDPOINT",
-    "EmbeddingBatches",
-    "embedding_body",
+    "OpenAIEmbeddings",
     "embedding_item",
-    "parse_embeddings",
 ]
 
 EMBEDDINGS_ENDPOINT = "/v1/embeddings"
-
-# The key of provider_kwargs that holds this adapter's own settings, never sent.
-_OWN_KWARGS = "openai"
-
-
-def embedding_body(request: EmbeddingRequest) -> dict[str, Any]:
-    """The JSON body of ``POST /embeddings`` for ``request``: its provider_kwargs (but
-    the adapter's own key) under the fields Relay sets. ``input_type`` has no OpenAI
-    field and is left out."""
-    body = {k: v for k, v in request.provider_kwargs.items() if k != _OWN_KWARGS}
-    body.update(model=request.model, input=list(request.inputs), encoding_format="float")
-    if request.dimensions is not None:
-        body["dimensions"] = request.dimensions
-    return body
-
-
-def parse_embeddings(body: Mapping[str, Any], *, provider: str) -> EmbeddingResponse:
-    """An embeddings answer as Relay's, vectors in the inputs' order (by ``index``)."""
-    try:
-        data = sorted(body["data"], key=lambda entry: int(entry["index"]))
-        vectors = [[float(x) for x in entry["embedding"]] for entry in data]
-        usage = body.get("usage") or {}
-        tokens = int(usage.get("prompt_tokens") or 0)
-    except (KeyError, TypeError, ValueError) as error:
-        raise MalformedResponse(
-            f"an embeddings answer without the expected fields ({error!r})", provider=provider
-        ) from error
-    return EmbeddingResponse(
-        vectors=vectors,
-        model=str(body.get("model") or ""),
-        usage=Usage(input_tokens=tokens),
-        raw=dict(body),
-    )
 
 
 def embedding_item(line: Any, *, provider: str, rules: Sequence[ErrorRule]) -> BatchItem:
@@ -82,7 +49,7 @@ def embedding_item(line: Any, *, provider: str, rules: Sequence[ErrorRule]) -> B
     answered: list[EmbeddingResponse] = []
 
     def parse(body: dict[str, Any], _: Request) -> Response:
-        answered.append(parse_embeddings(body, provider=provider))
+        answered.append(embeddings.parse(body, None, provider=provider))
         return Response(content="")
 
     item = output_item(line, parse, provider=provider, rules=rules)
@@ -91,9 +58,10 @@ def embedding_item(line: Any, *, provider: str, rules: Sequence[ErrorRule]) -> B
     return item
 
 
-class EmbeddingBatches:
-    """The batch methods for embedding requests, mixed into :class:`OpenAIProvider`,
-    which declares ``embedding_batches = True``."""
+class OpenAIEmbeddings:
+    """Embedding calls and batches, mixed into :class:`OpenAIProvider` (which declares
+    ``embedding_batches = True``) and inherited by the adapters built on it, which
+    override :meth:`embedding_payload` where their endpoint differs (Azure's)."""
 
     embedding_batches: ClassVar[bool] = False
 
@@ -104,12 +72,32 @@ class EmbeddingBatches:
         if "embedding_batches" not in cls.__dict__:
             cls.embedding_batches = False
 
+    def embedding_payload(self, request: EmbeddingRequest) -> tuple[str, dict[str, Any]]:
+        """The endpoint path and the JSON body this adapter sends for ``request``."""
+        adapter: Any = self  # the OpenAIProvider this is mixed into
+        # Relay's own key (the chat API choice) means nothing here and never goes out.
+        _, extra = adapter._own_kwargs(request)
+        encoding = adapter.embedding_encoding
+        return "/embeddings", embeddings.payload(request, encoding_format=encoding, extra=extra)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        adapter: Any = self
+        if not adapter.supports(Capability.EMBEDDINGS):
+            raise adapter.unsupported(Capability.EMBEDDINGS)
+        path, body = self.embedding_payload(request)
+        answer = await adapter.http.json(
+            "POST", path, json=body, headers=adapter._headers(), model=request.model
+        )
+        return embeddings.parse(answer, request, provider=adapter.settings.name)
+
     def embedding_batch_line(self, request: EmbeddingRequest) -> Mapping[str, Any]:
+        adapter: Any = self  # the OpenAIProvider this is mixed into
+        _, body = adapter.embedding_payload(request)  # the body a live call sends
         return {
             "custom_id": request.custom_id,
             "method": "POST",
             "url": EMBEDDINGS_ENDPOINT,
-            "body": embedding_body(request),
+            "body": body,
         }
 
     async def submit_embedding_batch(

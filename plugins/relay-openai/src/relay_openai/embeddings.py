@@ -64,30 +64,34 @@ def decode_base64(text: str) -> tuple[float, ...]:
     return struct.unpack(f"<{len(raw) // 4}f", raw)
 
 
-def parse(body: Any, request: EmbeddingRequest, *, provider: str) -> EmbeddingResponse:
+def parse(body: Any, request: EmbeddingRequest | None, *, provider: str) -> EmbeddingResponse:
     """The answer to ``request`` as Relay's response: one vector per input, in order.
 
     Raises :class:`MalformedResponse` for an answer that does not hold exactly one
     vector per input, and :class:`InvalidRequestError` when ``dimensions`` was asked
-    and the vectors have another length (a server that ignores the field)."""
+    and the vectors have another length (a server that ignores the field). Without the
+    request (a batch's output line), the answer's own count is taken; the core checks
+    it against the inputs when it joins the line to its request."""
+    model_asked = request.model if request is not None else None
 
     def malformed(why: str) -> MalformedResponse:
-        return MalformedResponse(f"embeddings answer {why}", provider=provider, model=request.model)
+        return MalformedResponse(f"embeddings answer {why}", provider=provider, model=model_asked)
 
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise malformed("has no data list")
+    inputs = len(request.inputs) if request is not None else len(body["data"])
     vectors: dict[int, tuple[float, ...]] = {}
     for position, item in enumerate(body["data"]):
         index = item.get("index", position) if isinstance(item, dict) else None
         if not isinstance(index, int) or isinstance(index, bool):
             raise malformed(f"item {position} has no index")
-        if index in vectors or not 0 <= index < len(request.inputs):
-            raise malformed(f"repeats or overruns index {index} ({len(request.inputs)} inputs)")
+        if index in vectors or not 0 <= index < inputs:
+            raise malformed(f"repeats or overruns index {index} ({inputs} inputs)")
         vectors[index] = _vector(item.get("embedding"), index, malformed)
-    if len(vectors) != len(request.inputs):
-        raise malformed(f"has {len(vectors)} vectors for {len(request.inputs)} inputs")
-    ordered = tuple(vectors[index] for index in range(len(request.inputs)))
-    if request.dimensions is not None:
+    if len(vectors) != inputs:
+        raise malformed(f"has {len(vectors)} vectors for {inputs} inputs")
+    ordered = tuple(vectors[index] for index in range(inputs))
+    if request is not None and request.dimensions is not None:
         lengths = sorted({len(vector) for vector in ordered})
         if lengths != [request.dimensions]:
             raise InvalidRequestError(
@@ -102,7 +106,7 @@ def parse(body: Any, request: EmbeddingRequest, *, provider: str) -> EmbeddingRe
     model = body.get("model")
     return EmbeddingResponse(
         vectors=ordered,
-        model=model if isinstance(model, str) and model else request.model,
+        model=model if isinstance(model, str) and model else (model_asked or ""),
         usage=Usage(input_tokens=tokens if isinstance(tokens, int) else 0),
         raw=body,
     )
