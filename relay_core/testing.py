@@ -40,6 +40,7 @@ from relay_core.errors import (
     RelayError,
     UnsupportedCapability,
 )
+from relay_core.hookspecs import hookimpl
 from relay_core.hub import Hub
 from relay_core.plugins import PluginRegistry
 from relay_core.providers import Capability, Provider, ProviderSettings
@@ -68,6 +69,8 @@ __all__ = [
     "SECRET_HEADERS",
     "WEATHER_TOOL",
     "FakeServer",
+    "KeyedPlugin",
+    "KeyedProvider",
     "ProviderConformance",
     "answer_text",
     "assert_as_intended",
@@ -104,6 +107,28 @@ def hub_for(
     for plugin in plugins:
         hub.plugins.register(plugin, name=getattr(plugin, "__name__", None))
     return hub
+
+
+class KeyedProvider(Provider):
+    """``keyed``: answers every call with the API key it was built with, so a test sees
+    which key a call used (keys given in code, a credential resolver, a rotation)."""
+
+    name = "keyed"
+    capabilities = frozenset({Capability.CHAT})
+    api_key_env = "KEYED_TEST_API_KEY"
+
+    async def chat(self, request: Request) -> Response:
+        if self.settings.api_key is None:
+            raise AssertionError("the keyed provider was built without a key")
+        return Response(content=self.settings.api_key.reveal())
+
+
+class KeyedPlugin:
+    """Registers :class:`KeyedProvider`: ``hub_for(catalog, KeyedPlugin(), my_plugin)``."""
+
+    @hookimpl
+    def relay_register_providers(self, register: Callable[..., None]) -> None:
+        register("keyed", KeyedProvider)
 
 
 @contextmanager

@@ -13,41 +13,20 @@ from click.testing import CliRunner
 
 import relay_core.cli as cli_module
 from relay_core import (
-    Capability,
     Catalog,
     CredentialError,
     Hub,
     ProviderConfig,
-    Request,
-    Response,
     Secret,
 )
 from relay_core.cli import cli
 from relay_core.config import CredentialRef, parse_catalog
-from relay_core.plugin import CachedSecrets, Provider, hookimpl, secret_field
+from relay_core.plugin import CachedSecrets, hookimpl, secret_field
 from relay_core.plugins import PluginRegistry
-from relay_core.testing import secret_shown
+from relay_core.testing import KeyedPlugin, secret_shown
 
 KEY = "sk-proj-Codekey0123456789abcdefXYZ"
 ROTATED = "sk-proj-Rotated0123456789abcdefXYZ"
-
-
-class Keyed(Provider):
-    """Answers with the key it was built with, so a test sees which key a call used."""
-
-    name = "keyed"
-    capabilities = frozenset({Capability.CHAT})
-    api_key_env = "KEYED_TEST_API_KEY"
-
-    async def chat(self, request: Request) -> Response:
-        assert self.settings.api_key is not None
-        return Response(content=self.settings.api_key.reveal())
-
-
-class KeyedPlugin:
-    @hookimpl
-    def relay_register_providers(self, register: Any) -> None:
-        register("keyed", Keyed)
 
 
 def _hub(catalog: Catalog | None = None, **kwargs: Any) -> Hub:

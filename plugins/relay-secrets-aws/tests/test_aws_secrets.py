@@ -13,11 +13,8 @@ import pytest
 from botocore.stub import Stubber
 
 import relay_secrets_aws
-from relay_core import Capability, CredentialError, Hub, Request, Response
-from relay_core.config import parse_catalog
-from relay_core.plugin import Provider, hookimpl
-from relay_core.plugins import PluginRegistry
-from relay_core.testing import secret_shown
+from relay_core import CredentialError, Hub
+from relay_core.testing import KeyedPlugin, hub_for, secret_shown
 from relay_secrets_aws import _store
 
 KEY = "sk-proj-FromSecretsManager0123456789"
@@ -80,26 +77,8 @@ def test_a_missing_secret_or_field_is_a_lookup_error_without_values(stubbed: Stu
     assert KEY not in str(caught.value)
 
 
-class Keyed(Provider):
-    name = "keyed"
-    capabilities = frozenset({Capability.CHAT})
-
-    async def chat(self, request: Request) -> Response:
-        assert self.settings.api_key is not None
-        return Response(content=self.settings.api_key.reveal())
-
-
-class KeyedPlugin:
-    @hookimpl
-    def relay_register_providers(self, register: Any) -> None:
-        register("keyed", Keyed)
-
-
 def _hub(yaml: str) -> Hub:
-    plugins = PluginRegistry(autoload=False)
-    plugins.register(KeyedPlugin())
-    plugins.register(relay_secrets_aws)
-    return Hub(parse_catalog(yaml, path="relay.yaml"), plugins=plugins)
+    return hub_for(yaml, KeyedPlugin(), relay_secrets_aws)
 
 
 def test_a_catalog_reference_is_read_once_per_ttl_and_again_on_refresh(stubbed: Stubber) -> None:

@@ -16,11 +16,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import secretmanager
 
 import relay_secrets_gcp
-from relay_core import Capability, CredentialError, Hub, Request, Response
-from relay_core.config import parse_catalog
-from relay_core.plugin import Provider, hookimpl
-from relay_core.plugins import PluginRegistry
-from relay_core.testing import secret_shown
+from relay_core import CredentialError, Hub
+from relay_core.testing import KeyedPlugin, hub_for, secret_shown
 from relay_secrets_gcp import _store
 
 KEY = "sk-proj-FromGoogleSecretManager01234"
@@ -101,26 +98,8 @@ def test_errors_name_the_reference_and_the_status_never_a_value(manager: FakeMan
         _store.fetch("llm")
 
 
-class Keyed(Provider):
-    name = "keyed"
-    capabilities = frozenset({Capability.CHAT})
-
-    async def chat(self, request: Request) -> Response:
-        assert self.settings.api_key is not None
-        return Response(content=self.settings.api_key.reveal())
-
-
-class KeyedPlugin:
-    @hookimpl
-    def relay_register_providers(self, register: Any) -> None:
-        register("keyed", Keyed)
-
-
 def _hub(yaml: str) -> Hub:
-    plugins = PluginRegistry(autoload=False)
-    plugins.register(KeyedPlugin())
-    plugins.register(relay_secrets_gcp)
-    return Hub(parse_catalog(yaml, path="relay.yaml"), plugins=plugins)
+    return hub_for(yaml, KeyedPlugin(), relay_secrets_gcp)
 
 
 def test_a_catalog_reference_is_cached_and_read_again_on_refresh(manager: FakeManager) -> None:

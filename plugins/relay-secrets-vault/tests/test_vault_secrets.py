@@ -12,11 +12,8 @@ from typing import Any
 import pytest
 
 import relay_secrets_vault
-from relay_core import Capability, CredentialError, Hub, Request, Response
-from relay_core.config import parse_catalog
-from relay_core.plugin import Provider, hookimpl
-from relay_core.plugins import PluginRegistry
-from relay_core.testing import secret_shown
+from relay_core import CredentialError, Hub
+from relay_core.testing import KeyedPlugin, hub_for, secret_shown
 from relay_secrets_vault import _store
 
 KEY = "sk-proj-FromVaultKv2Engine0123456789"
@@ -117,26 +114,8 @@ def test_errors_name_the_reference_and_field_names_only(
         _store.fetch("secret/data/relay#openai")
 
 
-class Keyed(Provider):
-    name = "keyed"
-    capabilities = frozenset({Capability.CHAT})
-
-    async def chat(self, request: Request) -> Response:
-        assert self.settings.api_key is not None
-        return Response(content=self.settings.api_key.reveal())
-
-
-class KeyedPlugin:
-    @hookimpl
-    def relay_register_providers(self, register: Any) -> None:
-        register("keyed", Keyed)
-
-
 def _hub(yaml: str) -> Hub:
-    plugins = PluginRegistry(autoload=False)
-    plugins.register(KeyedPlugin())
-    plugins.register(relay_secrets_vault)
-    return Hub(parse_catalog(yaml, path="relay.yaml"), plugins=plugins)
+    return hub_for(yaml, KeyedPlugin(), relay_secrets_vault)
 
 
 def test_a_catalog_reference_is_cached_and_read_again_on_refresh(vault: FakeVault) -> None:
