@@ -78,8 +78,9 @@ class VectorProvider(Provider):
                 if isinstance(scripted, _Returns):
                     return scripted.response
                 raise scripted
+            vectors = [(float(len(t)), float(ord(t[0]) if t else 0)) for t in request.inputs]
             return EmbeddingResponse(
-                vectors=[(float(len(t)), float(ord(t[0]) if t else 0)) for t in request.inputs],
+                vectors=[vector[: request.dimensions] for vector in vectors],
                 model=request.model + "-v1",
                 usage=Usage(input_tokens=10 * len(request.inputs)),
                 raw={"n": len(request.inputs)},
@@ -351,3 +352,13 @@ def test_provider_kwargs_merge_under_the_catalogs(make: Any) -> None:
     hub.embed("vec", ["x"], provider_kwargs={"a": {"y": 3}})
     sent: Mapping[str, Any] = vectors.calls[0].provider_kwargs
     assert sent == {"a": {"x": 1, "y": 3}}
+
+
+def test_vectors_of_another_length_than_asked_are_refused(make: Any) -> None:
+    # A model (or a server) that ignores dimensions must not hand back longer vectors.
+    hub, vectors = make(CATALOG, EmbeddingLimits())
+    vectors.failures.append(
+        _Returns(EmbeddingResponse(vectors=[(1.0, 2.0, 3.0)], model="small", usage=Usage(1)))
+    )
+    with pytest.raises(InvalidRequestError, match="asked for 2 dimensions, got vectors of 3"):
+        hub.embed("vec", ["a"], dimensions=2)

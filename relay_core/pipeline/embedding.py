@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse
-from relay_core.errors import InvalidRequestError, ProviderError, RelayError
+from relay_core.errors import InvalidRequestError, MalformedResponse, ProviderError, RelayError
 from relay_core.pipeline.call import Call, Handler, ModelTarget, Reply
 from relay_core.tokens import estimate_text_tokens
 from relay_core.types import Message, Request, TextPart, Usage
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EMBEDDING_NEEDS",
     "Splitting",
+    "as_asked",
     "as_prompt",
     "from_prompt",
     "slices",
@@ -35,6 +36,32 @@ EMBEDDING_NEEDS = frozenset({"embeddings"})
 SLICES_AT_ONCE = 4
 """How many slices of one split embedding call are in flight together: enough to hide
 a provider's latency, few enough not to trip its rate limit on a single call."""
+
+
+def as_asked(
+    request: EmbeddingRequest, answer: EmbeddingResponse, target: ModelTarget
+) -> EmbeddingResponse:
+    """``answer`` if it is what ``request`` asked for: one vector per input
+    (:class:`MalformedResponse` otherwise, retried like one) and, when ``dimensions`` was
+    given, vectors of that length (:class:`InvalidRequestError` otherwise: a model or a
+    server that ignores the field must not hand back longer vectors unnoticed)."""
+    sent = len(request.inputs)
+    if len(answer.vectors) != sent:
+        raise MalformedResponse(
+            f"{sent} inputs were sent and {len(answer.vectors)} vectors came back",
+            provider=target.provider_name,
+            model=target.model,
+        )
+    lengths = sorted({len(vector) for vector in answer.vectors})
+    if request.dimensions is not None and lengths != [request.dimensions]:
+        raise InvalidRequestError(
+            f"asked for {request.dimensions} dimensions, got vectors of "
+            f"{', '.join(map(str, lengths))}: this model or server does not shorten its "
+            "vectors (leave dimensions out)",
+            provider=target.provider_name,
+            model=target.model,
+        )
+    return answer
 
 
 def as_prompt(request: EmbeddingRequest) -> Request:

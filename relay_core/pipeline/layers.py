@@ -40,7 +40,13 @@ from relay_core.pipeline.call import (
     ModelTarget,
     Reply,
 )
-from relay_core.pipeline.embedding import EMBEDDING_NEEDS, Splitting, as_prompt, from_prompt
+from relay_core.pipeline.embedding import (
+    EMBEDDING_NEEDS,
+    Splitting,
+    as_asked,
+    as_prompt,
+    from_prompt,
+)
 from relay_core.providers import Capability
 from relay_core.serialize import structure
 from relay_core.types import (
@@ -663,14 +669,7 @@ async def answer(call: Call) -> Reply:
     adapter = target.adapter
     if isinstance(call.concrete, EmbeddingRequest):
         vectors = await adapter.embed(call.concrete)
-        sent = len(call.concrete.inputs)
-        if len(vectors.vectors) != sent:
-            raise MalformedResponse(
-                f"{sent} inputs were sent and {len(vectors.vectors)} vectors came back",
-                provider=target.provider_name,
-                model=target.model,
-            )
-        return Reply.complete(vectors)
+        return Reply.complete(as_asked(call.concrete, vectors, target))
     if not call.streaming:
         reply = Reply.complete(await adapter.chat(call.concrete))
     else:

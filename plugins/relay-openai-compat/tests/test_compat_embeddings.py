@@ -53,7 +53,7 @@ def test_an_older_ollama_that_ignores_dimensions_is_an_error(server: Any, make_h
         }
     )
     with pytest.raises(InvalidRequestError, match="asked for 2 dimensions, got vectors of 4"):
-        embed(make_hub(), "ollama/all-minilm", inputs=["a"], dimensions=2)
+        make_hub().embed("ollama/all-minilm", ["a"], dimensions=2)
     assert "encoding_format" not in server.payload
 
 

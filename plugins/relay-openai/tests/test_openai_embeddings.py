@@ -141,4 +141,4 @@ def test_vectors_longer_than_asked_are_refused(server: Any, make_hub: Any) -> No
     # A model (or a server) that ignores dimensions must not hand back longer vectors.
     server.reply(_answer(_item(0, b64(1.0, 0.0, 0.0))))
     with pytest.raises(InvalidRequestError, match="asked for 2 dimensions, got vectors of 3"):
-        embed(make_hub(), EmbeddingRequest(inputs=["a"], model=MODEL, dimensions=2))
+        make_hub().embed(f"openai/{MODEL}", ["a"], dimensions=2)

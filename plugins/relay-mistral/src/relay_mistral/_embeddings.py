@@ -15,7 +15,6 @@ from typing import Any
 from relay_core.plugin import (
     EmbeddingRequest,
     EmbeddingResponse,
-    InvalidRequestError,
     MalformedResponse,
     Usage,
 )
@@ -53,15 +52,6 @@ def parse(body: Any, request: EmbeddingRequest, *, provider: str) -> EmbeddingRe
     if len(vectors) != count:
         raise malformed(f"has {len(vectors)} vectors for {count} inputs")
     ordered = tuple(vectors[index] for index in range(count))
-    lengths = sorted({len(vector) for vector in ordered})
-    if request.dimensions is not None and lengths != [request.dimensions]:
-        raise InvalidRequestError(
-            f"asked for {request.dimensions} dimensions, got vectors of "
-            f"{', '.join(map(str, lengths))}: this model does not shorten its vectors "
-            "(codestral-embed does; leave dimensions out for mistral-embed)",
-            provider=provider,
-            model=request.model,
-        )
     usage = body.get("usage")
     tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
     model = body.get("model")

@@ -25,7 +25,6 @@ from typing import Any, Literal
 from relay_core.plugin import (
     EmbeddingRequest,
     EmbeddingResponse,
-    InvalidRequestError,
     MalformedResponse,
     Usage,
 )
@@ -68,10 +67,8 @@ def parse(body: Any, request: EmbeddingRequest | None, *, provider: str) -> Embe
     """The answer to ``request`` as Relay's response: one vector per input, in order.
 
     Raises :class:`MalformedResponse` for an answer that does not hold exactly one
-    vector per input, and :class:`InvalidRequestError` when ``dimensions`` was asked
-    and the vectors have another length (a server that ignores the field). Without the
-    request (a batch's output line), the answer's own count is taken; the core checks
-    it against the inputs when it joins the line to its request."""
+    vector per input. Without the request (a batch's output line), the answer's own
+    count is taken. The core checks the vectors' length against ``dimensions``."""
     model_asked = request.model if request is not None else None
 
     def malformed(why: str) -> MalformedResponse:
@@ -91,16 +88,6 @@ def parse(body: Any, request: EmbeddingRequest | None, *, provider: str) -> Embe
     if len(vectors) != inputs:
         raise malformed(f"has {len(vectors)} vectors for {inputs} inputs")
     ordered = tuple(vectors[index] for index in range(inputs))
-    if request is not None and request.dimensions is not None:
-        lengths = sorted({len(vector) for vector in ordered})
-        if lengths != [request.dimensions]:
-            raise InvalidRequestError(
-                f"asked for {request.dimensions} dimensions, got vectors of "
-                f"{', '.join(map(str, lengths))}: this model or server does not shorten "
-                "its vectors (leave dimensions out)",
-                provider=provider,
-                model=request.model,
-            )
     usage = body.get("usage")
     tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
     model = body.get("model")
