@@ -17,6 +17,7 @@ import attrs
 
 from relay_core.config import Catalog, CredentialRef, ModelConfig
 from relay_core.secrets import Secret
+from relay_core.types import SETTING_ALIASES
 
 __all__ = ["catalog_schema", "schema_for"]
 
@@ -39,6 +40,7 @@ def catalog_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a catalog file."""
     definitions: dict[str, Any] = {}
     root = _for_type(Catalog, definitions)
+    _with_aliases(definitions["GenerationConfig"])
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://relay.dev/schema/catalog.json",
@@ -48,6 +50,15 @@ def catalog_schema() -> dict[str, Any]:
     }
     assert root == {"$ref": "#/$defs/Catalog"}
     return schema
+
+
+def _with_aliases(settings: dict[str, Any]) -> None:
+    # The catalog's params take a setting's other names too (stop_sequences), one of
+    # the two names at a time.
+    properties = settings["properties"]
+    for alias, name in SETTING_ALIASES.items():
+        properties[alias] = {**properties[name], "description": f"Another name for {name}."}
+        settings.setdefault("allOf", []).append({"not": {"required": [name, alias]}})
 
 
 def schema_for(tp: Any) -> dict[str, Any]:

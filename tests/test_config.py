@@ -39,7 +39,7 @@ from relay_core.pricing import ModelPrice, PricingProfile
 from relay_core.schema import catalog_schema
 from relay_core.secrets import Secret
 from relay_core.testing import memory_keyring as in_memory_keyring
-from relay_core.types import GenerationConfig
+from relay_core.types import SETTING_ALIASES, GenerationConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -688,6 +688,9 @@ INVALID_DOCUMENTS = {
     "unknown model field": "models:\n  fast: {target: mock/echo, parms: {}}\n",
     "unknown params field": "models:\n  fast: {target: mock/echo, params: {temprature: 1}}\n",
     "wrong type": "models:\n  fast: {target: mock/echo, params: {temperature: hot}}\n",
+    "a setting and its alias": (
+        "models:\n  fast: {target: mock/echo, params: {stop: [A], stop_sequences: [B]}}\n"
+    ),
     "bool for int": "defaults: {max_retries: true}\n",
     "bad strategy": "models: {a: mock/a}\ngroups:\n  g: {strategy: random, members: [a]}\n",
     "bad reasoning": "models:\n  a: {target: m/a, params: {reasoning: extreme}}\n",
@@ -698,6 +701,12 @@ INVALID_DOCUMENTS = {
     "string for a list": "models:\n  a: {target: m/a, tags: fast}\n",
     "list for a mapping": "models: [fast]\n",
 }
+
+
+def test_the_schema_takes_a_settings_other_name(validator: Draft202012Validator) -> None:
+    text = "models:\n  fast: {target: mock/echo, params: {stop_sequences: [END]}}\n"
+    validator.validate(yaml.safe_load(text))
+    assert parse_catalog(text).models["fast"].params.stop == ("END",)
 
 
 @pytest.mark.parametrize("text", INVALID_DOCUMENTS.values(), ids=list(INVALID_DOCUMENTS))
@@ -747,7 +756,8 @@ def test_every_catalog_field_is_in_the_schema(schema: dict[str, Any]) -> None:
             continue
         body = _object_schema(schema, name)
         fields = [f for f in attrs.fields(cls) if not f.metadata.get("internal")]
-        assert set(body["properties"]) == {f.name for f in fields}, name
+        aliases = set(SETTING_ALIASES) if cls is GenerationConfig else set()
+        assert set(body["properties"]) == {f.name for f in fields} | aliases, name
         required = {f.name for f in fields if f.default is attrs.NOTHING}
         assert set(body.get("required", ())) == required, name
         assert body["additionalProperties"] is False, name

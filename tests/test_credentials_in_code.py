@@ -231,10 +231,13 @@ def test_relay_validate_names_the_plugin_a_secret_manager_scheme_needs(
 ) -> None:
     # As on a machine without the plugin, whether or not this one has it.
     monkeypatch.setenv("RELAY_BLOCK_PLUGINS", "secrets-vault")
-    # The CLI keeps one registry per process; another test's may have loaded the plugin.
-    monkeypatch.setattr(cli_module, "_shared_registry", None)
+    # The CLI keeps one registry per process (another test's may have loaded the plugin);
+    # this one has a provider, so the test needs no provider plugin installed.
+    registry = PluginRegistry()
+    registry.register(KeyedPlugin())
+    monkeypatch.setattr(cli_module, "_shared_registry", registry)
     path = tmp_path / "relay.yaml"
-    path.write_text("providers:\n  openai:\n    api_key: vault:secret/data/relay#openai\n")
+    path.write_text("providers:\n  keyed:\n    api_key: vault:secret/data/relay#openai\n")
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code != 0
     assert "relay-secrets-vault" in result.output
