@@ -42,6 +42,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "relay_core.serialize",
             "relay_core.messages",
+            "relay_core.call_forms",
             "relay_core.jsonschema",
             "relay_core.validation",
             "relay_core.schema",
