@@ -16,7 +16,6 @@ loop is already running (a notebook, an async web handler).
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections.abc import (
     AsyncIterator,
@@ -28,7 +27,7 @@ from collections.abc import (
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from relay_core.adapters import Adapters
+from relay_core.adapters import Adapters, credentials_in_code
 from relay_core.bridge import LoopThread
 from relay_core.call_forms import (
     Prompt,
@@ -39,23 +38,20 @@ from relay_core.call_forms import (
 )
 from relay_core.candidates import Candidates
 from relay_core.config import (
-    ApiKey,
     Catalog,
     CredentialResolver,
     GroupConfig,
-    api_key_from_code,
     load_catalog,
 )
 from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse, InputType
 from relay_core.errors import (
     ConfigError,
-    CredentialError,
     InvalidRequestError,
 )
 from relay_core.handles import GroupHandle, ModelHandle
 from relay_core.log import Logger, get_logger
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
-from relay_core.plugins import PluginRegistry, distribution_for
+from relay_core.plugins import PluginRegistry
 from relay_core.pricing import ModelInfo
 from relay_core.providers import Provider
 from relay_core.routing import (
@@ -121,7 +117,7 @@ class Hub:
     ) -> None:
         self.catalog = catalog or Catalog()
         self.plugins = plugins or PluginRegistry(autoload=autoload)
-        keys = self._credentials_in_code(credentials or {})
+        keys = credentials_in_code(credentials or {}, self.catalog, self.plugins)
         self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | GroupHandle] = {}
         self._configured = False
@@ -131,33 +127,6 @@ class Hub:
         self.adapters = Adapters(self.catalog, self.plugins, transport, credentials=keys)
         self.pipeline = Pipeline(self, prepare=self._configure_plugins)
         self._candidates = Candidates(self.adapters, self._handle, self.pipeline.breakers)
-
-    def _credentials_in_code(self, given: Mapping[str, object]) -> dict[str, ApiKey]:
-        keys: dict[str, ApiKey] = {}
-        for provider, value in given.items():
-            key = api_key_from_code(value, f"credentials[{provider!r}]")
-            if key is not None:
-                keys[provider] = key
-        unknown = [name for name in keys if not self._known_provider(name)]
-        if unknown:
-            name = unknown[0]
-            known = sorted({*self.catalog.providers, *self.plugins.providers()})
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; providers: {', '.join(known)}"
-            raise CredentialError(
-                f"credentials names provider {name!r}, which neither the catalog nor an "
-                f"installed plugin knows{hint}"
-            )
-        return keys
-
-    def _known_provider(self, name: str) -> bool:
-        catalog = self.catalog
-        if name in catalog.providers or any(
-            model.provider == name for model in catalog.models.values()
-        ):
-            return True
-        # Entry points load only for a name nothing else settles (cold start).
-        return distribution_for(name) is not None or name in self.plugins.providers()
 
     def refresh_credentials(self, provider: str | None = None) -> list[str]:
         """Resolve keys again: the adapters of ``provider`` (default: all) are built
