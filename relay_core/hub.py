@@ -45,7 +45,6 @@ from relay_core.config import (
 )
 from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse, InputType
 from relay_core.errors import (
-    ConfigError,
     InvalidRequestError,
 )
 from relay_core.handles import GroupHandle, ModelHandle
@@ -62,7 +61,7 @@ from relay_core.routing import (
 from relay_core.secrets import Secret
 from relay_core.sections import check_sections, raise_all
 from relay_core.tokens import TokenCount
-from relay_core.tools import ToolLoop, Toolset
+from relay_core.tools import ToolLoop, Toolset, choose_toolsets, offered_toolsets
 from relay_core.types import (
     Request,
     Response,
@@ -453,35 +452,7 @@ class Hub:
         """The toolsets plugins offer this hub (``relay_toolsets``), by name."""
         if not self._configured:
             self._configure_plugins()
-        found: dict[str, Toolset] = {}
-        for impl in self.plugins.hook.relay_toolsets.get_hookimpls():
-            for toolset in impl.function() or ():
-                if toolset.name in found:
-                    raise ConfigError(
-                        f"two toolsets are named {toolset.name!r} (one from plugin "
-                        f"{impl.plugin_name!r}): rename one of them"
-                    )
-                found[toolset.name] = toolset
-        return found
-
-    def _chosen_toolsets(self, chosen: Sequence[str | Toolset] | None) -> list[Toolset]:
-        offered = (
-            self.toolsets() if chosen is None or any(isinstance(t, str) for t in chosen) else {}
-        )
-        if chosen is None:
-            return list(offered.values())
-        picked: list[Toolset] = []
-        for toolset in chosen:
-            if not isinstance(toolset, str):
-                picked.append(toolset)
-            elif toolset in offered:
-                picked.append(offered[toolset])
-            else:
-                known = (
-                    ", ".join(sorted(offered)) or "none (is relay-mcp installed and configured?)"
-                )
-                raise ConfigError(f"no toolset named {toolset!r}; the hub has: {known}")
-        return picked
+        return offered_toolsets(self.plugins)
 
     async def arun_tools(
         self,
@@ -522,7 +493,7 @@ class Hub:
             pipeline=self.pipeline,
             handle=self._handle(model),
             options=self.pipeline.options(cache=cache, deadline=deadline),
-            toolsets=self._chosen_toolsets(toolsets),
+            toolsets=choose_toolsets(toolsets, self.toolsets),
             max_steps=max_steps,
         )
         return await loop.run(request)
