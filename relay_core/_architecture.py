@@ -74,6 +74,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "relay_core.hub",
             "relay_core.handles",
+            "relay_core.configured",
             "relay_core.adapters",
             "relay_core.candidates",
             "relay_core.bridge",

@@ -43,12 +43,12 @@ from relay_core.config import (
     GroupConfig,
     load_catalog,
 )
+from relay_core.configured import ConfiguredPlugins
 from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse, InputType
 from relay_core.errors import (
     InvalidRequestError,
 )
 from relay_core.handles import GroupHandle, ModelHandle
-from relay_core.log import Logger, get_logger
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
 from relay_core.plugins import PluginRegistry
 from relay_core.pricing import ModelInfo
@@ -59,7 +59,6 @@ from relay_core.routing import (
     RoutingContext,
 )
 from relay_core.secrets import Secret
-from relay_core.sections import check_sections, raise_all
 from relay_core.tokens import TokenCount
 from relay_core.tools import ToolLoop, Toolset, choose_toolsets, offered_toolsets
 from relay_core.types import (
@@ -117,14 +116,12 @@ class Hub:
         self.catalog = catalog or Catalog()
         self.plugins = plugins or PluginRegistry(autoload=autoload)
         keys = credentials_in_code(credentials or {}, self.catalog, self.plugins)
-        self._logger: Logger | None = None
         self._handles: dict[str, ModelHandle | GroupHandle] = {}
-        self._configured = False
-        self._configured_plugins: list[object] = []
+        self._setup = ConfiguredPlugins(self.catalog, self.plugins)
         self._lock = threading.Lock()
         self._loop_thread: LoopThread | None = None
         self.adapters = Adapters(self.catalog, self.plugins, transport, credentials=keys)
-        self.pipeline = Pipeline(self, prepare=self._configure_plugins)
+        self.pipeline = Pipeline(self, prepare=self._setup.configure)
         self._candidates = Candidates(self.adapters, self._handle, self.pipeline.breakers)
 
     def refresh_credentials(self, provider: str | None = None) -> list[str]:
@@ -135,14 +132,6 @@ class Hub:
         Calls in flight finish with the old key. Returns the providers refreshed."""
         return self.adapters.refresh(provider)
 
-    # asyncio, httpx and logging load on the first call, not when the hub is built.
-
-    @property
-    def _log(self) -> Logger:
-        if self._logger is None:
-            self._logger = get_logger("relay.hub")
-        return self._logger
-
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Hub:
         """A hub over the catalog file at ``path`` (see :func:`load_catalog`).
@@ -152,14 +141,8 @@ class Hub:
         first call, once the application has registered its plugins)."""
         hub = cls(load_catalog(path), **kwargs)
         if hub.catalog.plugins and (kwargs.get("autoload", True) or "plugins" in kwargs):
-            hub._check_sections(warn=False)  # warnings come with the first call
+            hub._setup.check_sections(warn=False)  # warnings come with the first call
         return hub
-
-    def _check_sections(self, *, warn: bool = True) -> None:
-        errors, warnings = check_sections(self.catalog, self.plugins)
-        raise_all(errors)
-        for warning in warnings if warn else ():
-            self._log.warning("plugin_section_ignored", reason=str(warning))
 
     def __repr__(self) -> str:
         return f"Hub(catalog={self.catalog.path!r}, aliases={len(self.catalog.aliases())})"
@@ -203,30 +186,13 @@ class Hub:
         adapter is built on the first call that needs it, never by this)."""
         return self.adapters.built()
 
-    # -- redaction and audit ------------------------------------------------------------
-
-    def _configure_plugins(self) -> None:
+    def configure_plugins(self) -> None:
         """Load the entry points and register what each plugin configures for this hub's
-        catalog (once, before the first call: a redactor must see the first request)."""
-        if self._configured:
-            return
-        self.plugins.load()
-        with self._lock:
-            if self._configured:
-                return
-            # Before any plugin configures itself: a misspelt guardrails section must
-            # stop the hub, not leave its calls unguarded.
-            self._check_sections()
-            for impl in self.plugins.hook.relay_configure.get_hookimpls():
-                configured = impl.function(
-                    **{arg: self.catalog for arg in impl.argnames if arg == "catalog"}
-                )
-                name = f"{impl.plugin_name}:configured"
-                # A registry shared by several hubs keeps the first hub's configuration.
-                if configured is not None and not self.plugins.pm.has_plugin(name):
-                    self.plugins.register(configured, name=name)
-                    self._configured_plugins.append(configured)
-            self._configured = True
+        catalog, checking the catalog's ``plugins:`` sections first (a
+        :class:`ConfigError` for a mistake in one). The first call does this by itself;
+        call it to find such mistakes before any call (``relay validate`` does). Runs
+        once; later calls do nothing."""
+        self._setup.configure()
 
     # -- breakers, cache, routing candidates ---------------------------------------------
 
@@ -450,8 +416,7 @@ class Hub:
 
     def toolsets(self) -> dict[str, Toolset]:
         """The toolsets plugins offer this hub (``relay_toolsets``), by name."""
-        if not self._configured:
-            self._configure_plugins()
+        self._setup.configure()
         return offered_toolsets(self.plugins)
 
     async def arun_tools(
@@ -549,25 +514,10 @@ class Hub:
     def _sync_iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
         return self._loop().iterate(agen)
 
-    async def _close_configured(self) -> None:
-        # What relay_configure returned may hold files (audit sinks), connections or
-        # processes (MCP servers): its aclose() is awaited, or its close() called.
-        for configured in self._configured_plugins:
-            try:
-                aclose = getattr(configured, "aclose", None)
-                if callable(aclose):
-                    await aclose()
-                    continue
-                close = getattr(configured, "close", None)
-                if callable(close):
-                    close()
-            except Exception as error:
-                self._log.error("plugin.close_failed", plugin=repr(configured), error=repr(error))
-
     async def aclose(self) -> None:
         """Close pooled connections (of this loop and of the sync loop), adapters, the
         response cache's store and what plugins configured for this hub."""
-        await self._close_configured()
+        await self._setup.aclose()
         for adapter in [*self.adapters.built().values(), *self.adapters.retired()]:
             await adapter.aclose()
         if self.response_cache is not None:
@@ -584,8 +534,8 @@ class Hub:
 
     def close(self) -> None:
         """Close pooled connections; the hub can still be used afterwards (it reopens)."""
-        if self._configured_plugins:
-            self._loop().run(self._close_configured())
+        if self._setup.configured:
+            self._loop().run(self._setup.aclose())
         if self._loop_thread is not None:
             thread = self._loop_thread
             thread.run(self.adapters.pool.aclose())
