@@ -23,7 +23,7 @@ from relay_core.capabilities import required_capabilities
 from relay_core.config import GroupConfig, ModelConfig
 from relay_core.counting import count_locally, count_tokens
 from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse
-from relay_core.errors import UnsupportedCapability
+from relay_core.errors import InvalidRequestError, UnsupportedCapability
 from relay_core.log import Logger, get_logger
 from relay_core.pipeline import CallOptions
 from relay_core.pricing import PriceQuote, cost_of, quote
@@ -257,3 +257,14 @@ class GroupHandle:
         # A group of the catalog routes by its strategy; hub.achat_routed brings its own.
         self.router: Router = router or router_for(cast("GroupConfig", config))
         self.members: Sequence[str] = config.members if config is not None else members
+
+    def first_member(self, request: Request) -> ModelHandle:
+        """The member the router would try first for ``request`` (what a group's token
+        count is for); :class:`InvalidRequestError` when it routes to none."""
+        route = self.router.route(request, self.hub.routing_context(request, self.members))
+        if not route.order:
+            raise InvalidRequestError(
+                f"group {self.alias!r} routes this request to no member ({route.reason})",
+                custom_id=request.custom_id,
+            )
+        return self.hub.get(route.order[0])

@@ -16,19 +16,12 @@ loop is already running (a notebook, an async web handler).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import (
-    AsyncIterator,
-    Coroutine,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from relay_core.adapters import Adapters, credentials_in_code
-from relay_core.bridge import LoopThread
+from relay_core.bridge import SyncBridge
 from relay_core.call_forms import (
     Prompt,
     build_embedding_request,
@@ -37,35 +30,20 @@ from relay_core.call_forms import (
     without_server_tools,
 )
 from relay_core.candidates import Candidates
-from relay_core.config import (
-    Catalog,
-    CredentialResolver,
-    GroupConfig,
-    load_catalog,
-)
+from relay_core.config import Catalog, CredentialResolver, GroupConfig, load_catalog
 from relay_core.configured import ConfiguredPlugins
 from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse, InputType
-from relay_core.errors import (
-    InvalidRequestError,
-)
+from relay_core.errors import InvalidRequestError
 from relay_core.handles import GroupHandle, ModelHandle
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
 from relay_core.plugins import PluginRegistry
 from relay_core.pricing import ModelInfo
 from relay_core.providers import Provider
-from relay_core.routing import (
-    Candidate,
-    Router,
-    RoutingContext,
-)
+from relay_core.routing import Candidate, Router, RoutingContext
 from relay_core.secrets import Secret
 from relay_core.tokens import TokenCount
 from relay_core.tools import ToolLoop, Toolset, choose_toolsets, offered_toolsets
-from relay_core.types import (
-    Request,
-    Response,
-    StreamEvent,
-)
+from relay_core.types import Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from relay_core.caching import ResponseCache
@@ -118,8 +96,7 @@ class Hub:
         keys = credentials_in_code(credentials or {}, self.catalog, self.plugins)
         self._handles: dict[str, ModelHandle | GroupHandle] = {}
         self._setup = ConfiguredPlugins(self.catalog, self.plugins)
-        self._lock = threading.Lock()
-        self._loop_thread: LoopThread | None = None
+        self._bridge = SyncBridge()
         self.adapters = Adapters(self.catalog, self.plugins, transport, credentials=keys)
         self.pipeline = Pipeline(self, prepare=self._setup.configure)
         self._candidates = Candidates(self.adapters, self._handle, self.pipeline.breakers)
@@ -224,8 +201,6 @@ class Hub:
         (``needs``: what the call needs of them, when not what ``request`` uses)."""
         return RoutingContext(request, aliases, self.candidate, needs=needs)
 
-    # -- the call pipeline --------------------------------------------------------------
-
     # -- public calls -------------------------------------------------------------------
 
     async def achat(
@@ -308,14 +283,7 @@ class Hub:
         request = build_request(model or "", prompt, **options)
         handle = self._handle(model)
         if isinstance(handle, GroupHandle):
-            context = self.routing_context(request, handle.members)
-            route = handle.router.route(request, context)
-            if not route.order:
-                raise InvalidRequestError(
-                    f"group {handle.alias!r} routes this request to no member ({route.reason})",
-                    custom_id=request.custom_id,
-                )
-            handle = self.get(route.order[0])
+            handle = handle.first_member(request)
         return await handle.count(request)
 
     def count_tokens(
@@ -489,12 +457,6 @@ class Hub:
 
     # -- sync plumbing and lifetime -----------------------------------------------------
 
-    def _loop(self) -> LoopThread:
-        with self._lock:
-            if self._loop_thread is None:
-                self._loop_thread = LoopThread()
-            return self._loop_thread
-
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` to its end on the hub's own event loop thread and return its
         result (or raise its error): how the sync API calls the async one, with the
@@ -509,10 +471,10 @@ class Hub:
         return self._sync_iter(agen)
 
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._loop().run(coro)
+        return self._bridge.run(coro)
 
     def _sync_iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
-        return self._loop().iterate(agen)
+        return self._bridge.iterate(agen)
 
     async def aclose(self) -> None:
         """Close pooled connections (of this loop and of the sync loop), adapters, the
@@ -523,10 +485,10 @@ class Hub:
         if self.response_cache is not None:
             await self.response_cache.aclose()
         await self.adapters.pool.aclose()
-        if self._loop_thread is not None:
+        thread = self._bridge.detach()
+        if thread is not None:
             import asyncio
 
-            thread, self._loop_thread = self._loop_thread, None
             await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(self.adapters.pool.aclose(), thread.loop)
             )
@@ -535,15 +497,14 @@ class Hub:
     def close(self) -> None:
         """Close pooled connections; the hub can still be used afterwards (it reopens)."""
         if self._setup.configured:
-            self._loop().run(self._setup.aclose())
-        if self._loop_thread is not None:
-            thread = self._loop_thread
+            self._bridge.run(self._setup.aclose())
+        thread = self._bridge.detach()
+        if thread is not None:
             thread.run(self.adapters.pool.aclose())
             for adapter in [*self.adapters.built().values(), *self.adapters.retired()]:
                 thread.run(adapter.aclose())
             if self.response_cache is not None:
                 thread.run(self.response_cache.aclose())
-            self._loop_thread = None
             thread.stop()
 
     def __enter__(self) -> Hub:
