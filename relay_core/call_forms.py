@@ -33,6 +33,7 @@ __all__ = [
     "build_embedding_request",
     "build_request",
     "merge_kwargs",
+    "request_of_call",
     "without_server_tools",
 ]
 
@@ -121,6 +122,17 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
             custom_id=request.custom_id,
         )
     return request
+
+
+def request_of_call(
+    model: str | Request | None, prompt: Prompt | None = None, **options: Any
+) -> tuple[str | None, Request]:
+    """The name to resolve and the request of a hub's call form: ``(model, prompt)``, or
+    a whole request in the model's place (``hub.achat(Request(...))``), whose ``model``
+    is then the name."""
+    if isinstance(model, Request):
+        model, prompt = model.model, model
+    return model, build_request(model or "", prompt, **options)
 
 
 def _messages(prompt: Prompt | None, name: str, options: dict[str, Any]) -> tuple[Message, ...]:

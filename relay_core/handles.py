@@ -36,7 +36,7 @@ from relay_core.types import Request, Response, StreamEvent
 if TYPE_CHECKING:
     from relay_core.hub import Hub
 
-__all__ = ["GroupHandle", "ModelHandle"]
+__all__ = ["GroupHandle", "Handles", "ModelHandle"]
 
 
 def _log() -> Logger:
@@ -268,3 +268,33 @@ class GroupHandle:
                 custom_id=request.custom_id,
             )
         return self.hub.get(route.order[0])
+
+
+class Handles:
+    """One hub's handles by name, each made on first use and kept: a handle keeps its
+    adapter, so a hot loop over one alias pays the catalog lookup once."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self._made: dict[str, ModelHandle | GroupHandle] = {}
+
+    def __repr__(self) -> str:
+        return f"Handles({sorted(self._made)})"
+
+    def resolve(self, alias: str | None) -> ModelHandle | GroupHandle:
+        """The handle of a model alias, ``provider/model`` or group (default: the
+        catalog's ``defaults.model``); see :meth:`Hub.resolve`."""
+        catalog = self.hub.catalog
+        name = alias or catalog.defaults.model
+        if not name:
+            raise InvalidRequestError("no model given and the catalog sets no defaults.model")
+        handle = self._made.get(name)
+        if handle is None:
+            config = catalog.lookup(name)
+            handle = (
+                GroupHandle(self.hub, name, config)
+                if isinstance(config, GroupConfig)
+                else ModelHandle(self.hub, name, config)
+            )
+            self._made[name] = handle
+        return handle

@@ -27,14 +27,15 @@ from relay_core.call_forms import (
     build_embedding_request,
     build_request,
     merge_kwargs,
+    request_of_call,
     without_server_tools,
 )
 from relay_core.candidates import Candidates
-from relay_core.config import Catalog, CredentialResolver, GroupConfig, load_catalog
+from relay_core.config import Catalog, CredentialResolver, load_catalog
 from relay_core.configured import ConfiguredPlugins
 from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse, InputType
 from relay_core.errors import InvalidRequestError
-from relay_core.handles import GroupHandle, ModelHandle
+from relay_core.handles import GroupHandle, Handles, ModelHandle
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
 from relay_core.plugins import PluginRegistry
 from relay_core.pricing import ModelInfo
@@ -94,7 +95,7 @@ class Hub:
         self.catalog = catalog or Catalog()
         self.plugins = plugins or PluginRegistry(autoload=autoload)
         keys = credentials_in_code(credentials or {}, self.catalog, self.plugins)
-        self._handles: dict[str, ModelHandle | GroupHandle] = {}
+        self._handles = Handles(self)
         self._setup = ConfiguredPlugins(self.catalog, self.plugins)
         self._bridge = SyncBridge()
         self.adapters = Adapters(self.catalog, self.plugins, transport, credentials=keys)
@@ -144,19 +145,7 @@ class Hub:
         return self._handle(alias)
 
     def _handle(self, alias: str | None) -> ModelHandle | GroupHandle:
-        name = alias or self.catalog.defaults.model
-        if not name:
-            raise InvalidRequestError("no model given and the catalog sets no defaults.model")
-        handle = self._handles.get(name)
-        if handle is None:
-            config = self.catalog.lookup(name)
-            handle = (
-                GroupHandle(self, name, config)
-                if isinstance(config, GroupConfig)
-                else ModelHandle(self, name, config)
-            )
-            self._handles[name] = handle
-        return handle
+        return self._handles.resolve(alias)
 
     def built_adapters(self) -> dict[str, Provider]:
         """The adapters built so far, by provider name: what a server reports on (an
@@ -220,9 +209,7 @@ class Hub:
         alias's or the catalog's setting); ``deadline`` bounds the whole call in seconds,
         retries and fallbacks included (default: ``defaults.deadline``).
         """
-        if isinstance(model, Request):
-            model, prompt = model.model, model
-        request = build_request(model or "", prompt, **options)
+        model, request = request_of_call(model, prompt, **options)
         options_ = self.pipeline.options(cache=cache, deadline=deadline)
         return await self.pipeline.call(self._handle(model), request, options_)
 
@@ -250,9 +237,7 @@ class Hub:
         """Yield the answer as typed events; the last is an ``EndEvent`` with the whole
         response (cost and latency included). ``cache`` and ``deadline`` as for
         :meth:`achat`; a cached answer is replayed as events."""
-        if isinstance(model, Request):
-            model, prompt = model.model, model
-        request = build_request(model or "", prompt, **options)
+        model, request = request_of_call(model, prompt, **options)
         options_ = self.pipeline.options(cache=cache, deadline=deadline)
         return self.pipeline.stream(self._handle(model), request, options_)
 
@@ -278,9 +263,7 @@ class Hub:
         endpoint, or its tokenizer), an estimate that says so otherwise. Takes what
         :meth:`achat` takes (``system``, ``tools``...). A group counts for the member its
         router would try first."""
-        if isinstance(model, Request):
-            model, prompt = model.model, model
-        request = build_request(model or "", prompt, **options)
+        model, request = request_of_call(model, prompt, **options)
         handle = self._handle(model)
         if isinstance(handle, GroupHandle):
             handle = handle.first_member(request)
@@ -419,9 +402,7 @@ class Hub:
         deadline is sent back as an error, and the model call after it raises
         :class:`~relay_core.Timeout`.
         """
-        if isinstance(model, Request):
-            model, prompt = model.model, model
-        request = build_request(model or "", prompt, **options)
+        model, request = request_of_call(model, prompt, **options)
         loop = ToolLoop(
             pipeline=self.pipeline,
             handle=self._handle(model),
