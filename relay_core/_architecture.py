@@ -42,6 +42,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "relay_core.serialize",
             "relay_core.messages",
+            "relay_core.call_forms",
+            "relay_core.counting",
             "relay_core.jsonschema",
             "relay_core.validation",
             "relay_core.schema",
@@ -69,7 +71,14 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # The facade over the pipeline, and its sync bridge.
     (
         "hub",
-        ("relay_core.hub", "relay_core.adapters", "relay_core.candidates", "relay_core.bridge"),
+        (
+            "relay_core.hub",
+            "relay_core.handles",
+            "relay_core.configured",
+            "relay_core.adapters",
+            "relay_core.candidates",
+            "relay_core.bridge",
+        ),
     ),
     # What is built on the hub.
     (
@@ -124,7 +133,7 @@ DEFERRED_CORE: dict[tuple[str, str], str] = {
         "an adapter built by hand gets a client of its own; at module level the adapter "
         "contract would load the HTTP stack (and asyncio, 30 ms) at cold start"
     ),
-    ("relay_core.hub", "relay_core.http"): (
+    ("relay_core.counting", "relay_core.http"): (
         "a token count's retries; the HTTP stack loads with the first call, not the hub"
     ),
     # `relay --help`, `relay validate` and the like must not load the hub, the batch

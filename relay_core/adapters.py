@@ -9,20 +9,55 @@ with their keys resolved anew (a rotated key, without restarting the application
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from relay_core.config import ApiKey, Catalog, CredentialRef, ProviderConfig
+from relay_core.config import ApiKey, Catalog, CredentialRef, ProviderConfig, api_key_from_code
 from relay_core.credentials import resolve_api_key, resolve_credential
 from relay_core.errors import CredentialError
-from relay_core.plugins import PluginRegistry
+from relay_core.plugins import PluginRegistry, distribution_for
 from relay_core.providers import Provider, ProviderSettings
 
 if TYPE_CHECKING:
     from relay_core.http import HttpPool
 
-__all__ = ["Adapters"]
+__all__ = ["Adapters", "credentials_in_code"]
+
+
+def credentials_in_code(
+    given: Mapping[str, object], catalog: Catalog, plugins: PluginRegistry
+) -> dict[str, ApiKey]:
+    """The keys of ``Hub(credentials=...)``, by provider, each checked (see
+    :func:`relay_core.config.api_key_from_code`). A provider that neither ``catalog``
+    nor an installed plugin knows is a :class:`CredentialError` with the closest name:
+    a misspelt one would otherwise leave its key unused and the provider without it."""
+    keys: dict[str, ApiKey] = {}
+    for provider, value in given.items():
+        key = api_key_from_code(value, f"credentials[{provider!r}]")
+        if key is not None:
+            keys[provider] = key
+    unknown = [name for name in keys if not _known_provider(name, catalog, plugins)]
+    if unknown:
+        name = unknown[0]
+        known = sorted({*catalog.providers, *plugins.providers()})
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; providers: {', '.join(known)}"
+        raise CredentialError(
+            f"credentials names provider {name!r}, which neither the catalog nor an "
+            f"installed plugin knows{hint}"
+        )
+    return keys
+
+
+def _known_provider(name: str, catalog: Catalog, plugins: PluginRegistry) -> bool:
+    if name in catalog.providers or any(
+        model.provider == name for model in catalog.models.values()
+    ):
+        return True
+    # Entry points load only for a name nothing else settles (cold start).
+    return distribution_for(name) is not None or name in plugins.providers()
 
 
 class Adapters:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from relay_core.streaming import closing_stream
 
-__all__ = ["LoopThread"]
+__all__ = ["LoopThread", "SyncBridge"]
 
 T = TypeVar("T")
 
@@ -131,3 +131,38 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
         self.loop.close()
+
+
+class SyncBridge:
+    """One hub's :class:`LoopThread`: started by the first sync call (a hub used only
+    async never starts one), stopped by closing the hub, and started again by a sync
+    call after that."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: LoopThread | None = None
+
+    def __repr__(self) -> str:
+        return f"SyncBridge(running={self._thread is not None})"
+
+    def thread(self) -> LoopThread:
+        """The running loop thread, started if there is none."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = LoopThread()
+            return self._thread
+
+    def detach(self) -> LoopThread | None:
+        """The running loop thread, or ``None``, which the caller now owns (to close
+        what runs on it and stop it); the next sync call starts another."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            return thread
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """``coro``'s result, run on the loop thread (see :meth:`LoopThread.run`)."""
+        return self.thread().run(coro)
+
+    def iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """``agen``'s items, produced on the loop thread (see :meth:`LoopThread.iterate`)."""
+        return self.thread().iterate(agen)

@@ -33,7 +33,8 @@ class Capability(str, enum.Enum):
     """Runs tools on its own side (web search, code execution...) and takes their
     records (:class:`~relay_core.types.ServerToolCallPart`, ``ServerToolResultPart``)
     back in a conversation. Nothing requires it: for a provider without it, the hub
-    leaves those parts out of the request (see :func:`relay_core.hub.without_server_tools`)."""
+    leaves those parts out of the request (see
+    :func:`relay_core.call_forms.without_server_tools`)."""
 
     EMBEDDINGS = "embeddings"
     """Turns texts into vectors (:meth:`Provider.embed <relay_core.providers.Provider.embed>`)."""

@@ -188,7 +188,7 @@ def validate(file: str | None, no_credentials: bool, strict: bool) -> None:
         click.echo(f"{warning.location or warning.file}: warning: {warning.reason}", err=True)
     raise_all(sorted(errors, key=_position))
     # Plugins with settings check theirs (plugins.<name>) as a hub's first call would.
-    state.hub()._configure_plugins()
+    state.hub().configure_plugins()
     noted = f", {len(warnings)} warning{'s' if len(warnings) > 1 else ''}" if warnings else ""
     click.echo(
         f"{catalog.path or '(no catalog)'}: ok — {len(catalog.models)} models, "

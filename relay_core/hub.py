@@ -16,477 +16,55 @@ loop is already running (a notebook, an async web handler).
 
 from __future__ import annotations
 
-import difflib
-import threading
-import time
-from collections.abc import (
-    AsyncIterator,
-    Coroutine,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import attrs
-
-from relay_core.adapters import Adapters
-from relay_core.bridge import LoopThread
-from relay_core.calls import CallInfo
+from relay_core.adapters import Adapters, credentials_in_code
+from relay_core.bridge import SyncBridge
+from relay_core.call_forms import (
+    Prompt,
+    build_embedding_request,
+    build_request,
+    merge_kwargs,
+    request_of_call,
+    without_server_tools,
+)
 from relay_core.candidates import Candidates
-from relay_core.capabilities import required_capabilities
-from relay_core.config import (
-    ApiKey,
-    Catalog,
-    CredentialResolver,
-    GroupConfig,
-    ModelConfig,
-    api_key_from_code,
-    load_catalog,
-)
+from relay_core.config import Catalog, CredentialResolver, load_catalog
+from relay_core.configured import ConfiguredPlugins
 from relay_core.embeddings import EmbeddingRequest, EmbeddingResponse, InputType
-from relay_core.errors import (
-    ConfigError,
-    CredentialError,
-    InvalidRequestError,
-    UnsupportedCapability,
-)
-from relay_core.log import Logger, get_logger
-from relay_core.messages import parse_messages, parse_system
+from relay_core.errors import InvalidRequestError
+from relay_core.handles import GroupHandle, Handles, ModelHandle
 from relay_core.pipeline import CallOptions, Pipeline, parse_structured
-from relay_core.plugins import PluginRegistry, distribution_for
-from relay_core.pricing import ModelInfo, PriceQuote, cost_of, quote
-from relay_core.providers import Capability, Provider
-from relay_core.routing import (
-    Candidate,
-    Router,
-    RoutingContext,
-    router_for,
-)
-from relay_core.sampling import honoured
+from relay_core.plugins import PluginRegistry
+from relay_core.pricing import ModelInfo
+from relay_core.providers import Provider
+from relay_core.routing import Candidate, Router, RoutingContext
 from relay_core.secrets import Secret
-from relay_core.sections import check_sections, raise_all
-from relay_core.tokens import TokenCount, estimate_tokens
-from relay_core.tools import ToolLoop, Toolset
-from relay_core.types import (
-    SERVER_TOOL_PARTS,
-    SETTING_ALIASES,
-    GenerationConfig,
-    Message,
-    Request,
-    Response,
-    ResponseSchema,
-    StreamEvent,
-    Tool,
-    resolve_aliases,
-)
+from relay_core.tokens import TokenCount
+from relay_core.tools import ToolLoop, Toolset, choose_toolsets, offered_toolsets
+from relay_core.types import Request, Response, StreamEvent
 
 if TYPE_CHECKING:
     from relay_core.caching import ResponseCache
 
+# The call forms, the handles and the pipeline's names are re-exported: code imports
+# them from here (relay_core.hub.build_request, ModelHandle...).
 __all__ = [
     "CallOptions",
     "GroupHandle",
     "Hub",
     "ModelHandle",
     "Pipeline",
+    "Prompt",
+    "build_request",
     "merge_kwargs",
     "parse_structured",
     "without_server_tools",
 ]
 
 T = TypeVar("T")
-Prompt = str | Message | Mapping[str, Any] | Sequence[Message | Mapping[str, Any]] | Request
-"""What the call forms take as the prompt: text (one user turn), a message, or a list of
-messages as :class:`Message` values or role/content dicts in OpenAI's or Anthropic's
-form (see :func:`relay_core.parse_messages`), or a whole :class:`Request`."""
-
-_GENERATION_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig)) | frozenset(
-    SETTING_ALIASES
-)
-
-
-def _tool(value: Tool | Mapping[str, Any], index: int) -> Tool:
-    if isinstance(value, Tool):
-        return value
-    if not isinstance(value, Mapping):
-        raise TypeError(
-            f"tools[{index}] must be a Tool or a mapping of name, description and "
-            f"parameters, not {type(value).__name__}"
-        )
-    return Tool(**value)
-
-
-def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> Request:
-    """A :class:`Request` from the convenient call forms.
-
-    ``prompt`` is a string (one user turn), a message, a list of messages, or a whole
-    request. Messages are :class:`Message` values or dicts in OpenAI's or Anthropic's
-    form (``{"role": "user", "content": "Hi"}``, content parts, ``tool_calls``,
-    ``tool`` messages, content blocks with ``cache_control``), read by
-    :func:`relay_core.parse_messages`: their ``system``/``developer`` messages join
-    ``system`` (after it). ``messages=`` takes the same list, instead of ``prompt``.
-    ``system`` is text, or Anthropic's list of text blocks.
-
-    ``options`` are Request fields (``system``, ``tools``, ``custom_id``...) or
-    GenerationConfig fields (``temperature``, ``max_tokens``...), which override
-    ``config``. ``response_schema`` takes a JSON Schema dict, a :class:`ResponseSchema`,
-    or an attrs class or Pydantic model, whose instance the response then carries as
-    ``parsed``. A mistake in the messages is an :class:`InvalidRequestError` naming
-    where it is (``messages[2].content[1].image_url``).
-    """
-    custom_id = options.get("custom_id")
-    name = "prompt"
-    if options.get("messages") is not None:
-        if prompt is not None:
-            raise InvalidRequestError(
-                "give the conversation as the prompt or as messages=, not both",
-                custom_id=custom_id,
-            )
-        prompt, name = options.pop("messages"), "messages"
-    options.pop("messages", None)
-    try:
-        generation = resolve_aliases(
-            {k: options.pop(k) for k in list(options) if k in _GENERATION_FIELDS}
-        )
-    except ValueError as error:
-        raise InvalidRequestError(str(error), custom_id=custom_id) from None
-    schema = options.get("response_schema")
-    if isinstance(schema, dict):
-        options["response_schema"] = ResponseSchema(schema=schema)
-    elif isinstance(schema, type):
-        options["response_schema"] = ResponseSchema.from_type(schema)
-    elif schema is not None and not isinstance(schema, ResponseSchema):
-        raise InvalidRequestError(
-            "response_schema must be a JSON Schema object, a ResponseSchema or a class, "
-            f"not {type(schema).__name__}",
-            custom_id=custom_id,
-        )
-    if "tools" in options:
-        options["tools"] = tuple(_tool(t, i) for i, t in enumerate(options["tools"] or ()))
-    if isinstance(options.get("system"), list):
-        options["system"], cached = parse_system(options["system"], custom_id=custom_id)
-        options["cache_system"] = options.get("cache_system", False) or cached
-    if isinstance(prompt, Request):
-        request = attrs.evolve(prompt, model=prompt.model or model, **options)
-    else:
-        request = Request(messages=_messages(prompt, name, options), model=model, **options)
-    if generation:
-        request = attrs.evolve(
-            request, config=request.config.merged(GenerationConfig(**generation))
-        )
-    if not request.messages and not request.system:
-        raise InvalidRequestError(
-            "a request needs at least one message or a system prompt",
-            custom_id=request.custom_id,
-        )
-    return request
-
-
-def _messages(prompt: Prompt | None, name: str, options: dict[str, Any]) -> tuple[Message, ...]:
-    """The messages of a prompt that is not a Request; the system messages of a list
-    are added to ``options["system"]``."""
-    if prompt is None:
-        return ()
-    if isinstance(prompt, str):
-        return (Message.user(prompt),)
-    if isinstance(prompt, Message):
-        return (prompt,)
-    items = [prompt] if isinstance(prompt, Mapping) else prompt
-    if isinstance(items, Sequence) and all(isinstance(item, Message) for item in items):
-        return tuple(cast("Sequence[Message]", items))
-    conversation = parse_messages(items, custom_id=options.get("custom_id"), name=name)
-    if conversation.system is not None:
-        given = options.get("system")
-        options["system"] = f"{given}\n\n{conversation.system}" if given else conversation.system
-    if conversation.cache_system:
-        options["cache_system"] = True
-    return conversation.messages
-
-
-def merge_kwargs(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` over ``base``, key by key at every depth: a call that sets
-    ``{"metadata": {"user_id": "u1"}}`` keeps the catalog's other metadata keys. Values
-    that are not objects (lists included) are replaced whole."""
-    merged = dict(base)
-    for key, value in override.items():
-        under = merged.get(key)
-        if isinstance(value, Mapping) and isinstance(under, Mapping):
-            merged[key] = merge_kwargs(under, value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def without_server_tools(request: Request) -> Request:
-    """``request`` without the records of tools a provider ran itself
-    (:class:`~relay_core.types.ServerToolCallPart`, ``ServerToolResultPart``), and
-    without the messages that held nothing else.
-
-    For a provider that does not run server tools (no ``Capability.SERVER_TOOLS``):
-    the records are of work another provider did, encrypted or in its own form, which
-    this one can neither check nor use, and its API would refuse them. The answer's
-    text, with its citations as plain text, stays. The hub logs what it left out
-    (``server_tool_parts_left_out``, at debug level).
-    """
-    if not any(isinstance(part, SERVER_TOOL_PARTS) for part in request.parts):
-        return request
-    messages = []
-    for message in request.messages:
-        kept = tuple(p for p in message.content if not isinstance(p, SERVER_TOOL_PARTS))
-        if kept:
-            messages.append(attrs.evolve(message, content=kept))
-    return attrs.evolve(request, messages=tuple(messages))
-
-
-class ModelHandle:
-    """A resolved alias, bound to its adapter: the fast path for hot loops.
-
-    ``hub.get("fast")`` returns one; its ``achat`` / ``chat`` / ``astream`` / ``stream``
-    take the same arguments as the hub's, minus the model.
-    """
-
-    def __init__(self, hub: Hub, alias: str, config: ModelConfig) -> None:
-        self.hub = hub
-        self.alias = alias
-        self.config = config
-        self.provider_name = config.provider
-        self.model = config.model
-        self._adapter: Provider | None = None
-        self._generation = -1
-
-    router = None  # what tells a model from a group in the pipeline
-
-    def __repr__(self) -> str:
-        return f"ModelHandle({self.alias!r} -> {self.config.target!r})"
-
-    @property
-    def adapter(self) -> Provider:
-        """The provider adapter (built, with credentials resolved, on first use)."""
-        adapters = self.hub.adapters
-        # After hub.refresh_credentials() the adapter is built again, with its key.
-        if self._adapter is None or self._generation != adapters.generation:
-            self._generation = adapters.generation
-            self._adapter = adapters.get(self.provider_name)
-        return self._adapter
-
-    def prepare(self, request: Request) -> Request:
-        """The request as the adapter receives it: provider's model name, catalog params
-        under the call's, capabilities checked."""
-        adapter = self.adapter
-        concrete = attrs.evolve(
-            request,
-            model=self.model,
-            config=self.config.params.merged(request.config),
-            provider_kwargs=merge_kwargs(self.config.provider_kwargs, request.provider_kwargs),
-        )
-        if not adapter.supports(Capability.SERVER_TOOLS):
-            stripped = without_server_tools(concrete)
-            if stripped is not concrete:
-                dropped = sum(1 for _ in concrete.parts) - sum(1 for _ in stripped.parts)
-                self.hub._log.debug(
-                    "server_tool_parts_left_out", provider=self.provider_name, parts=dropped
-                )
-                concrete = stripped
-        for capability in sorted(required_capabilities(concrete), key=str):
-            if not adapter.supports(capability):
-                raise UnsupportedCapability(self.provider_name, str(capability), model=self.model)
-        concrete = honoured(concrete, adapter.generation_settings, provider=self.provider_name)
-        if not concrete.messages and not adapter.system_only:
-            raise UnsupportedCapability(
-                self.provider_name,
-                "a request with a system prompt and no message (send a user message)",
-                model=self.model,
-            )
-        return concrete
-
-    def prepare_embedding(self, request: EmbeddingRequest) -> EmbeddingRequest:
-        """An embedding request as the adapter receives it: the provider's model name,
-        the catalog's ``provider_kwargs`` under the call's; raises
-        :class:`UnsupportedCapability` when the provider does not embed."""
-        if not self.adapter.supports(Capability.EMBEDDINGS):
-            raise UnsupportedCapability(
-                self.provider_name, str(Capability.EMBEDDINGS), model=self.model
-            )
-        return attrs.evolve(
-            request,
-            model=self.model,
-            provider_kwargs=merge_kwargs(self.config.provider_kwargs, request.provider_kwargs),
-        )
-
-    def quote(self) -> PriceQuote:
-        """The price this alias is billed at, with its provenance (see
-        :func:`relay_core.pricing.quote`)."""
-        catalog = self.hub.catalog
-        profile_name = self.config.pricing_profile or catalog.defaults.pricing_profile
-        return quote(
-            self.hub.adapters.pricing_name(self.provider_name),
-            self.model,
-            self.hub.plugins.pricing_sources(),
-            override=self.config.pricing,
-            profile=catalog.pricing_profiles[profile_name] if profile_name else None,
-            profile_name=profile_name,
-        )
-
-    def call_info(self, options: CallOptions, *, streaming: bool = False) -> CallInfo:
-        """What the per-call hooks are told about a call of this alias."""
-        return CallInfo(
-            alias=self.alias,
-            provider=self.provider_name,
-            model=self.model,
-            group=options.group,
-            job_id=options.job_id,
-            streaming=streaming,
-            quote=self.quote,
-            count=self.count_locally,
-        )
-
-    def finish(
-        self,
-        custom_id: str | None,
-        response: Response,
-        started: float | None,
-        *,
-        batch: bool = False,
-    ) -> Response:
-        """Stamp what the core owns on an adapter's response: provider, ids, latency, cost
-        (at the batch price when ``batch``). ``started`` is a ``perf_counter`` reading, or
-        None where latency means nothing (a provider batch)."""
-        return attrs.evolve(
-            response,
-            provider=self.provider_name,
-            model=response.model or self.model,
-            custom_id=custom_id,
-            latency=None if started is None else time.perf_counter() - started,
-            cost=cost_of(response.usage, self.quote(), batch=batch),
-            metadata={**response.metadata, "alias": self.alias},
-        )
-
-    def finish_embedding(
-        self,
-        custom_id: str | None,
-        response: EmbeddingResponse,
-        started: float | None,
-        *,
-        batch: bool = False,
-    ) -> EmbeddingResponse:
-        """:meth:`finish` for an embedding answer: priced per input token."""
-        return attrs.evolve(
-            response,
-            provider=self.provider_name,
-            model=response.model or self.model,
-            custom_id=custom_id,
-            latency=None if started is None else time.perf_counter() - started,
-            cost=cost_of(attrs.evolve(response.usage, output_tokens=0), self.quote(), batch=batch),
-            metadata={**response.metadata, "alias": self.alias},
-        )
-
-    async def achat(self, prompt: Prompt | None = None, **options: Any) -> Response:
-        request = build_request(self.alias, prompt, **options)
-        return await self.hub.pipeline.call(self, request)
-
-    async def aembed(
-        self, texts: str | Sequence[str] | EmbeddingRequest, **options: Any
-    ) -> EmbeddingResponse:
-        """The vectors of ``texts`` from this alias: :meth:`Hub.aembed` without the model."""
-        return await self.hub.aembed(self, texts, **options)
-
-    def embed(
-        self, texts: str | Sequence[str] | EmbeddingRequest, **options: Any
-    ) -> EmbeddingResponse:
-        return self.hub._sync(self.aembed(texts, **options))
-
-    def chat(self, prompt: Prompt | None = None, **options: Any) -> Response:
-        return self.hub._sync(self.achat(prompt, **options))
-
-    def astream(self, prompt: Prompt | None = None, **options: Any) -> AsyncIterator[StreamEvent]:
-        request = build_request(self.alias, prompt, **options)
-        return self.hub.pipeline.stream(self, request)
-
-    def stream(self, prompt: Prompt | None = None, **options: Any) -> Iterator[StreamEvent]:
-        return self.hub._sync_iter(self.astream(prompt, **options))
-
-    async def acount_tokens(self, prompt: Prompt | None = None, **options: Any) -> TokenCount:
-        request = build_request(self.alias, prompt, **options)
-        return await self.count(request)
-
-    def count_tokens(self, prompt: Prompt | None = None, **options: Any) -> TokenCount:
-        return self.hub._sync(self.acount_tokens(prompt, **options))
-
-    def count_locally(self, concrete: Request) -> TokenCount:
-        """The input tokens of a prepared request (:meth:`prepare`) without I/O, for a
-        sync hook: the provider's tokenizer where the adapter has one, else the estimate."""
-        adapter = self.adapter
-        local = (
-            adapter.count_tokens_locally(concrete)
-            if adapter.supports(Capability.TOKEN_COUNT)
-            else None
-        )
-        if local is not None:
-            return self._counted(local, "tokenizer")
-        return self._estimated(concrete, f"{self.provider_name} has no local tokenizer")
-
-    async def count(self, request: Request) -> TokenCount:
-        """The input tokens of ``request`` as this alias's model would count them.
-
-        Not a call through the pipeline: a count is free and answers no prompt, so it is
-        neither cached, audited, guarded nor priced. It is retried like a call (a count
-        endpoint answers 429 and 5xx too). Without an exact count (no count endpoint, no
-        tokenizer installed) it is :func:`~relay_core.tokens.estimate_tokens`, and says
-        why in ``reason``.
-        """
-        concrete = self.prepare(request)
-        adapter = self.adapter
-        if not adapter.supports(Capability.TOKEN_COUNT):
-            return self._estimated(concrete, f"{self.provider_name} cannot count tokens")
-        local = adapter.count_tokens_locally(concrete)
-        if local is not None:
-            return self._counted(local, "tokenizer")
-        from relay_core.http import RetryPolicy, retrying
-
-        policy = RetryPolicy(max_attempts=adapter.settings.max_retries + 1)
-        try:
-            tokens = await retrying(lambda: adapter.count_tokens(concrete), policy)
-        except UnsupportedCapability as error:  # e.g. the tokenizer's extra is missing
-            return self._estimated(concrete, str(error))
-        return self._counted(tokens, "provider")
-
-    def _counted(self, tokens: int, method: Literal["provider", "tokenizer"]) -> TokenCount:
-        return TokenCount(
-            tokens=tokens, exact=True, method=method, model=self.model, provider=self.provider_name
-        )
-
-    def _estimated(self, request: Request, reason: str) -> TokenCount:
-        return TokenCount(
-            tokens=estimate_tokens(request),
-            exact=False,
-            method="estimate",
-            model=self.model,
-            provider=self.provider_name,
-            reason=reason,
-        )
-
-
-class GroupHandle:
-    """A catalog group: its name, its settings and the router of its strategy (what
-    :meth:`Hub.resolve` returns for a group; :meth:`Pipeline.call` routes it per call)."""
-
-    def __init__(
-        self,
-        hub: Hub,
-        alias: str,
-        config: GroupConfig | None,
-        *,
-        router: Router | None = None,
-        members: Sequence[str] = (),
-    ) -> None:
-        self.hub = hub
-        self.alias = alias
-        self.config = config
-        # A group of the catalog routes by its strategy; hub.achat_routed brings its own.
-        self.router: Router = router or router_for(cast("GroupConfig", config))
-        self.members: Sequence[str] = config.members if config is not None else members
 
 
 class Hub:
@@ -516,43 +94,13 @@ class Hub:
     ) -> None:
         self.catalog = catalog or Catalog()
         self.plugins = plugins or PluginRegistry(autoload=autoload)
-        keys = self._credentials_in_code(credentials or {})
-        self._logger: Logger | None = None
-        self._handles: dict[str, ModelHandle | GroupHandle] = {}
-        self._configured = False
-        self._configured_plugins: list[object] = []
-        self._lock = threading.Lock()
-        self._loop_thread: LoopThread | None = None
+        keys = credentials_in_code(credentials or {}, self.catalog, self.plugins)
+        self._handles = Handles(self)
+        self._setup = ConfiguredPlugins(self.catalog, self.plugins)
+        self._bridge = SyncBridge()
         self.adapters = Adapters(self.catalog, self.plugins, transport, credentials=keys)
-        self.pipeline = Pipeline(self, prepare=self._configure_plugins)
+        self.pipeline = Pipeline(self, prepare=self._setup.configure)
         self._candidates = Candidates(self.adapters, self._handle, self.pipeline.breakers)
-
-    def _credentials_in_code(self, given: Mapping[str, object]) -> dict[str, ApiKey]:
-        keys: dict[str, ApiKey] = {}
-        for provider, value in given.items():
-            key = api_key_from_code(value, f"credentials[{provider!r}]")
-            if key is not None:
-                keys[provider] = key
-        unknown = [name for name in keys if not self._known_provider(name)]
-        if unknown:
-            name = unknown[0]
-            known = sorted({*self.catalog.providers, *self.plugins.providers()})
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; providers: {', '.join(known)}"
-            raise CredentialError(
-                f"credentials names provider {name!r}, which neither the catalog nor an "
-                f"installed plugin knows{hint}"
-            )
-        return keys
-
-    def _known_provider(self, name: str) -> bool:
-        catalog = self.catalog
-        if name in catalog.providers or any(
-            model.provider == name for model in catalog.models.values()
-        ):
-            return True
-        # Entry points load only for a name nothing else settles (cold start).
-        return distribution_for(name) is not None or name in self.plugins.providers()
 
     def refresh_credentials(self, provider: str | None = None) -> list[str]:
         """Resolve keys again: the adapters of ``provider`` (default: all) are built
@@ -561,14 +109,6 @@ class Hub:
         rotated while the application runs, e.g. on an :class:`AuthenticationError`.
         Calls in flight finish with the old key. Returns the providers refreshed."""
         return self.adapters.refresh(provider)
-
-    # asyncio, httpx and logging load on the first call, not when the hub is built.
-
-    @property
-    def _log(self) -> Logger:
-        if self._logger is None:
-            self._logger = get_logger("relay.hub")
-        return self._logger
 
     @classmethod
     def from_yaml(cls, path: str | Path, **kwargs: Any) -> Hub:
@@ -579,14 +119,8 @@ class Hub:
         first call, once the application has registered its plugins)."""
         hub = cls(load_catalog(path), **kwargs)
         if hub.catalog.plugins and (kwargs.get("autoload", True) or "plugins" in kwargs):
-            hub._check_sections(warn=False)  # warnings come with the first call
+            hub._setup.check_sections(warn=False)  # warnings come with the first call
         return hub
-
-    def _check_sections(self, *, warn: bool = True) -> None:
-        errors, warnings = check_sections(self.catalog, self.plugins)
-        raise_all(errors)
-        for warning in warnings if warn else ():
-            self._log.warning("plugin_section_ignored", reason=str(warning))
 
     def __repr__(self) -> str:
         return f"Hub(catalog={self.catalog.path!r}, aliases={len(self.catalog.aliases())})"
@@ -611,49 +145,20 @@ class Hub:
         return self._handle(alias)
 
     def _handle(self, alias: str | None) -> ModelHandle | GroupHandle:
-        name = alias or self.catalog.defaults.model
-        if not name:
-            raise InvalidRequestError("no model given and the catalog sets no defaults.model")
-        handle = self._handles.get(name)
-        if handle is None:
-            config = self.catalog.lookup(name)
-            handle = (
-                GroupHandle(self, name, config)
-                if isinstance(config, GroupConfig)
-                else ModelHandle(self, name, config)
-            )
-            self._handles[name] = handle
-        return handle
+        return self._handles.resolve(alias)
 
     def built_adapters(self) -> dict[str, Provider]:
         """The adapters built so far, by provider name: what a server reports on (an
         adapter is built on the first call that needs it, never by this)."""
         return self.adapters.built()
 
-    # -- redaction and audit ------------------------------------------------------------
-
-    def _configure_plugins(self) -> None:
+    def configure_plugins(self) -> None:
         """Load the entry points and register what each plugin configures for this hub's
-        catalog (once, before the first call: a redactor must see the first request)."""
-        if self._configured:
-            return
-        self.plugins.load()
-        with self._lock:
-            if self._configured:
-                return
-            # Before any plugin configures itself: a misspelt guardrails section must
-            # stop the hub, not leave its calls unguarded.
-            self._check_sections()
-            for impl in self.plugins.hook.relay_configure.get_hookimpls():
-                configured = impl.function(
-                    **{arg: self.catalog for arg in impl.argnames if arg == "catalog"}
-                )
-                name = f"{impl.plugin_name}:configured"
-                # A registry shared by several hubs keeps the first hub's configuration.
-                if configured is not None and not self.plugins.pm.has_plugin(name):
-                    self.plugins.register(configured, name=name)
-                    self._configured_plugins.append(configured)
-            self._configured = True
+        catalog, checking the catalog's ``plugins:`` sections first (a
+        :class:`ConfigError` for a mistake in one). The first call does this by itself;
+        call it to find such mistakes before any call (``relay validate`` does). Runs
+        once; later calls do nothing."""
+        self._setup.configure()
 
     # -- breakers, cache, routing candidates ---------------------------------------------
 
@@ -685,8 +190,6 @@ class Hub:
         (``needs``: what the call needs of them, when not what ``request`` uses)."""
         return RoutingContext(request, aliases, self.candidate, needs=needs)
 
-    # -- the call pipeline --------------------------------------------------------------
-
     # -- public calls -------------------------------------------------------------------
 
     async def achat(
@@ -706,9 +209,7 @@ class Hub:
         alias's or the catalog's setting); ``deadline`` bounds the whole call in seconds,
         retries and fallbacks included (default: ``defaults.deadline``).
         """
-        if isinstance(model, Request):
-            model, prompt = model.model, model
-        request = build_request(model or "", prompt, **options)
+        model, request = request_of_call(model, prompt, **options)
         options_ = self.pipeline.options(cache=cache, deadline=deadline)
         return await self.pipeline.call(self._handle(model), request, options_)
 
@@ -736,9 +237,7 @@ class Hub:
         """Yield the answer as typed events; the last is an ``EndEvent`` with the whole
         response (cost and latency included). ``cache`` and ``deadline`` as for
         :meth:`achat`; a cached answer is replayed as events."""
-        if isinstance(model, Request):
-            model, prompt = model.model, model
-        request = build_request(model or "", prompt, **options)
+        model, request = request_of_call(model, prompt, **options)
         options_ = self.pipeline.options(cache=cache, deadline=deadline)
         return self.pipeline.stream(self._handle(model), request, options_)
 
@@ -764,19 +263,10 @@ class Hub:
         endpoint, or its tokenizer), an estimate that says so otherwise. Takes what
         :meth:`achat` takes (``system``, ``tools``...). A group counts for the member its
         router would try first."""
-        if isinstance(model, Request):
-            model, prompt = model.model, model
-        request = build_request(model or "", prompt, **options)
+        model, request = request_of_call(model, prompt, **options)
         handle = self._handle(model)
         if isinstance(handle, GroupHandle):
-            context = self.routing_context(request, handle.members)
-            route = handle.router.route(request, context)
-            if not route.order:
-                raise InvalidRequestError(
-                    f"group {handle.alias!r} routes this request to no member ({route.reason})",
-                    custom_id=request.custom_id,
-                )
-            handle = self.get(route.order[0])
+            handle = handle.first_member(request)
         return await handle.count(request)
 
     def count_tokens(
@@ -850,29 +340,16 @@ class Hub:
         does not embed, :class:`InvalidRequestError` for no texts."""
         if isinstance(model, EmbeddingRequest):
             model, texts = model.model, model
-        if isinstance(texts, EmbeddingRequest):
-            request = texts
-        else:
-            if texts is None:
-                texts = ()
-            elif not isinstance(texts, (str, Sequence)):
-                raise InvalidRequestError(
-                    f"texts must be a string or a list of strings, not {type(texts).__name__}",
-                    custom_id=custom_id,
-                )
-            try:
-                request = EmbeddingRequest(
-                    inputs=texts,
-                    model=model if isinstance(model, str) else "",
-                    dimensions=dimensions,
-                    input_type=input_type,
-                    provider_kwargs=dict(provider_kwargs or {}),
-                    custom_id=custom_id,
-                    tags=tags,
-                    metadata=dict(metadata or {}),
-                )
-            except (TypeError, ValueError) as error:
-                raise InvalidRequestError(str(error), custom_id=custom_id) from None
+        request = build_embedding_request(
+            model if isinstance(model, str) else "",
+            texts,
+            dimensions=dimensions,
+            input_type=input_type,
+            custom_id=custom_id,
+            tags=tags,
+            metadata=metadata,
+            provider_kwargs=provider_kwargs,
+        )
         target = model if isinstance(model, ModelHandle) else self._handle(model)
         options = self.pipeline.options(cache=cache, deadline=deadline)
         return await self.pipeline.embed(target, request, options)
@@ -890,37 +367,8 @@ class Hub:
 
     def toolsets(self) -> dict[str, Toolset]:
         """The toolsets plugins offer this hub (``relay_toolsets``), by name."""
-        if not self._configured:
-            self._configure_plugins()
-        found: dict[str, Toolset] = {}
-        for impl in self.plugins.hook.relay_toolsets.get_hookimpls():
-            for toolset in impl.function() or ():
-                if toolset.name in found:
-                    raise ConfigError(
-                        f"two toolsets are named {toolset.name!r} (one from plugin "
-                        f"{impl.plugin_name!r}): rename one of them"
-                    )
-                found[toolset.name] = toolset
-        return found
-
-    def _chosen_toolsets(self, chosen: Sequence[str | Toolset] | None) -> list[Toolset]:
-        offered = (
-            self.toolsets() if chosen is None or any(isinstance(t, str) for t in chosen) else {}
-        )
-        if chosen is None:
-            return list(offered.values())
-        picked: list[Toolset] = []
-        for toolset in chosen:
-            if not isinstance(toolset, str):
-                picked.append(toolset)
-            elif toolset in offered:
-                picked.append(offered[toolset])
-            else:
-                known = (
-                    ", ".join(sorted(offered)) or "none (is relay-mcp installed and configured?)"
-                )
-                raise ConfigError(f"no toolset named {toolset!r}; the hub has: {known}")
-        return picked
+        self._setup.configure()
+        return offered_toolsets(self.plugins)
 
     async def arun_tools(
         self,
@@ -954,14 +402,12 @@ class Hub:
         deadline is sent back as an error, and the model call after it raises
         :class:`~relay_core.Timeout`.
         """
-        if isinstance(model, Request):
-            model, prompt = model.model, model
-        request = build_request(model or "", prompt, **options)
+        model, request = request_of_call(model, prompt, **options)
         loop = ToolLoop(
             pipeline=self.pipeline,
             handle=self._handle(model),
             options=self.pipeline.options(cache=cache, deadline=deadline),
-            toolsets=self._chosen_toolsets(toolsets),
+            toolsets=choose_toolsets(toolsets, self.toolsets),
             max_steps=max_steps,
         )
         return await loop.run(request)
@@ -992,12 +438,6 @@ class Hub:
 
     # -- sync plumbing and lifetime -----------------------------------------------------
 
-    def _loop(self) -> LoopThread:
-        with self._lock:
-            if self._loop_thread is None:
-                self._loop_thread = LoopThread()
-            return self._loop_thread
-
     def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` to its end on the hub's own event loop thread and return its
         result (or raise its error): how the sync API calls the async one, with the
@@ -1005,40 +445,31 @@ class Hub:
         from that loop itself (use the async form there)."""
         return self._sync(coro)
 
+    def run_sync_iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        """Iterate ``agen`` from sync code, each item produced on the hub's event loop
+        thread: how the sync API streams (:meth:`stream`, ``ModelHandle.stream``). Raises
+        ``RuntimeError`` when iterated on that loop itself (use the async form there)."""
+        return self._sync_iter(agen)
+
     def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._loop().run(coro)
+        return self._bridge.run(coro)
 
     def _sync_iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
-        return self._loop().iterate(agen)
-
-    async def _close_configured(self) -> None:
-        # What relay_configure returned may hold files (audit sinks), connections or
-        # processes (MCP servers): its aclose() is awaited, or its close() called.
-        for configured in self._configured_plugins:
-            try:
-                aclose = getattr(configured, "aclose", None)
-                if callable(aclose):
-                    await aclose()
-                    continue
-                close = getattr(configured, "close", None)
-                if callable(close):
-                    close()
-            except Exception as error:
-                self._log.error("plugin.close_failed", plugin=repr(configured), error=repr(error))
+        return self._bridge.iterate(agen)
 
     async def aclose(self) -> None:
         """Close pooled connections (of this loop and of the sync loop), adapters, the
         response cache's store and what plugins configured for this hub."""
-        await self._close_configured()
+        await self._setup.aclose()
         for adapter in [*self.adapters.built().values(), *self.adapters.retired()]:
             await adapter.aclose()
         if self.response_cache is not None:
             await self.response_cache.aclose()
         await self.adapters.pool.aclose()
-        if self._loop_thread is not None:
+        thread = self._bridge.detach()
+        if thread is not None:
             import asyncio
 
-            thread, self._loop_thread = self._loop_thread, None
             await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(self.adapters.pool.aclose(), thread.loop)
             )
@@ -1046,16 +477,15 @@ class Hub:
 
     def close(self) -> None:
         """Close pooled connections; the hub can still be used afterwards (it reopens)."""
-        if self._configured_plugins:
-            self._loop().run(self._close_configured())
-        if self._loop_thread is not None:
-            thread = self._loop_thread
+        if self._setup.configured:
+            self._bridge.run(self._setup.aclose())
+        thread = self._bridge.detach()
+        if thread is not None:
             thread.run(self.adapters.pool.aclose())
             for adapter in [*self.adapters.built().values(), *self.adapters.retired()]:
                 thread.run(adapter.aclose())
             if self.response_cache is not None:
                 thread.run(self.response_cache.aclose())
-            self._loop_thread = None
             thread.stop()
 
     def __enter__(self) -> Hub:

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
         CacheFactory,
         ResponseCache,
     )
+    from relay_core.call_forms import (
+        merge_kwargs,
+    )
     from relay_core.calls import (
         CallInfo,
         Restorer,
@@ -103,9 +106,6 @@ if TYPE_CHECKING:
         HttpPool,
         Prepare,
         classify_stream_error,
-    )
-    from relay_core.hub import (
-        merge_kwargs,
     )
     from relay_core.jsonschema import (
         DEFINITIONS,
@@ -530,7 +530,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "RefreshableSource",
     ),
     "relay_core.routing": ("estimate_prompt_tokens",),
-    "relay_core.hub": ("merge_kwargs",),
+    "relay_core.call_forms": ("merge_kwargs",),
     "relay_core.pipeline": ("parse_structured",),
     "relay_core.jsonschema": (
         "DEFINITIONS",

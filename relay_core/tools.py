@@ -28,6 +28,7 @@ from attrs import frozen
 
 from relay_core.errors import ConfigError, InvalidRequestError
 from relay_core.pipeline import CallOptions, GroupTarget, ModelTarget, Pipeline
+from relay_core.plugins import PluginRegistry
 from relay_core.pricing import TIER_RANK
 from relay_core.schema import _for_type
 from relay_core.secrets import mask
@@ -52,7 +53,9 @@ __all__ = [
     "LoopStop",
     "ToolOutput",
     "Toolset",
+    "choose_toolsets",
     "function_tool",
+    "offered_toolsets",
 ]
 
 LoopStop = Literal["answer", "max_steps", "caller_tool"]
@@ -190,6 +193,43 @@ class FunctionToolset:
         if inspect.isawaitable(value):
             value = await value
         return ToolOutput(_as_text(value))
+
+
+def offered_toolsets(plugins: PluginRegistry) -> dict[str, Toolset]:
+    """The toolsets ``plugins`` offer (``relay_toolsets``), by name: what
+    :meth:`Hub.toolsets` lists. Two of one name are a :class:`ConfigError`, since a
+    call could not say which it means."""
+    found: dict[str, Toolset] = {}
+    for impl in plugins.hook.relay_toolsets.get_hookimpls():
+        for toolset in impl.function() or ():
+            if toolset.name in found:
+                raise ConfigError(
+                    f"two toolsets are named {toolset.name!r} (one from plugin "
+                    f"{impl.plugin_name!r}): rename one of them"
+                )
+            found[toolset.name] = toolset
+    return found
+
+
+def choose_toolsets(
+    chosen: Sequence[str | Toolset] | None, offered: Callable[[], dict[str, Toolset]]
+) -> list[Toolset]:
+    """The toolsets of ``run_tools(toolsets=chosen)``: every offered one for ``None``,
+    else each named one (``offered`` is asked only when a name needs it) or given
+    object. An unknown name is a :class:`ConfigError` listing the offered ones."""
+    named = offered() if chosen is None or any(isinstance(t, str) for t in chosen) else {}
+    if chosen is None:
+        return list(named.values())
+    picked: list[Toolset] = []
+    for toolset in chosen:
+        if not isinstance(toolset, str):
+            picked.append(toolset)
+        elif toolset in named:
+            picked.append(named[toolset])
+        else:
+            known = ", ".join(sorted(named)) or "none (is relay-mcp installed and configured?)"
+            raise ConfigError(f"no toolset named {toolset!r}; the hub has: {known}")
+    return picked
 
 
 def _typed_arguments(function: Callable[..., Any], arguments: Mapping[str, Any]) -> dict[str, Any]:

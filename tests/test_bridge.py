@@ -10,12 +10,12 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from relay_core.bridge import LoopThread
+from relay_core.bridge import LoopThread, SyncBridge
 
 
 @pytest.fixture
@@ -121,6 +121,26 @@ def test_a_closed_loop_refuses_new_calls() -> None:
     assert coro.cr_frame is None  # closed, so never "was never awaited"
 
 
+def test_a_hubs_bridge_starts_its_thread_on_first_use_and_again_after_detach() -> None:
+    bridge = SyncBridge()
+    assert bridge.detach() is None  # a hub used only async never starts a thread
+
+    async def numbers() -> AsyncIterator[int]:
+        for n in range(3):
+            yield n
+
+    assert bridge.run(asyncio.sleep(0, "ran")) == "ran"
+    assert list(bridge.iterate(numbers())) == [0, 1, 2]
+    first = bridge.detach()
+    assert first is not None
+    first.stop()
+    assert bridge.run(asyncio.sleep(0, "again")) == "again"  # a closed hub reopens
+    second = bridge.detach()
+    assert second is not None
+    assert second is not first
+    second.stop()
+
+
 def test_a_sync_hub_dropped_without_close_says_nothing_at_exit(tmp_path: Path) -> None:
     # Its pooled aiohttp sessions are collected unclosed; that is no error of the user's.
     script = tmp_path / "dropped.py"
@@ -128,7 +148,7 @@ def test_a_sync_hub_dropped_without_close_says_nothing_at_exit(tmp_path: Path) -
         textwrap.dedent(
             """
             import asyncio, gc, http.server, threading
-            from relay_core.bridge import LoopThread
+            from relay_core.bridge import LoopThread, SyncBridge
             from relay_core.http import HttpClient, HttpPool
             from relay_core.providers import ProviderSettings
 

@@ -33,6 +33,8 @@ def _is_hub(node: ast.expr) -> bool:
         return bool(_HUB_NAME.search(node.id))
     if isinstance(node, ast.Attribute):
         return bool(_HUB_NAME.search(node.attr))
+    if isinstance(node, ast.Call):  # a hub returned by a call: state.hub()._x
+        return _is_hub(node.func)
     return False
 
 
@@ -84,6 +86,7 @@ def _checked_files() -> Iterator[Path]:
         ("other_hub._options()", "other_hub._options"),
         ("Hub._options", "Hub._options"),
         ("store = hub._cache_store", "hub._cache_store"),
+        ("state.hub()._configure_plugins()", "state.hub()._configure_plugins"),
         ("getattr(self.hub, '_redact')(request)", "getattr(self.hub, '_redact')"),
     ],
 )

@@ -106,7 +106,7 @@ NO_OPTIONS = CallOptions()
 
 class ModelTarget(Protocol):
     """What the pipeline calls: one model of the catalog, bound to its adapter
-    (:class:`relay_core.hub.ModelHandle`)."""
+    (:class:`relay_core.handles.ModelHandle`)."""
 
     alias: str
     provider_name: str
@@ -135,7 +135,7 @@ class ModelTarget(Protocol):
 
 
 class GroupTarget(Protocol):
-    """A name the pipeline routes over its members (:class:`relay_core.hub.GroupHandle`)."""
+    """A name the pipeline routes over its members (:class:`relay_core.handles.GroupHandle`)."""
 
     alias: str
     config: GroupConfig | None
