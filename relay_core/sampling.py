@@ -27,7 +27,13 @@ from relay_core.errors import UnsupportedSetting
 from relay_core.log import get_logger
 from relay_core.types import GenerationConfig, Request
 
-__all__ = ["BEST_EFFORT_SETTINGS", "SamplingLimits", "honoured", "within_limits"]
+__all__ = [
+    "BEST_EFFORT_SETTINGS",
+    "NEUTRAL_VALUES",
+    "SamplingLimits",
+    "honoured",
+    "within_limits",
+]
 
 BEST_EFFORT_SETTINGS: frozenset[str] = frozenset({"seed"})
 """Settings a provider that lacks them may leave out instead of refusing the call.
@@ -35,6 +41,16 @@ BEST_EFFORT_SETTINGS: frozenset[str] = frozenset({"seed"})
 ``seed`` asks for reproducible sampling, which no provider promises even when it takes
 one; a catalog may set it for a fallback group that mixes providers, and a member
 without seeds answers as it always does rather than being skipped."""
+
+NEUTRAL_VALUES: Mapping[str, object] = {
+    "frequency_penalty": 0,
+    "presence_penalty": 0,
+    "logprobs": False,
+    "top_logprobs": 0,
+}
+"""Values that ask for what a provider does anyway (no penalty, no log probabilities):
+a provider without the setting honours them by leaving them out. Clients built for the
+OpenAI API send them unasked (``presence_penalty: 0``), and relay-serve passes them on."""
 
 _CONFIG_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig))
 # Which drops were already reported: a batch of 50,000 requests built from one catalog
@@ -109,13 +125,17 @@ def within_limits(request: Request, limits: SamplingLimits | None, *, provider: 
 def honoured(request: Request, settings: frozenset[str], *, provider: str) -> Request:
     """``request`` as a provider that honours ``settings`` may receive it: a setting it
     lacks raises :class:`UnsupportedSetting` before anything is sent, except the
-    :data:`BEST_EFFORT_SETTINGS`, which are left out. ``reasoning`` is the ``THINKING``
-    capability's to check, not this function's."""
-    lacking = request.config.settings() - settings - {"reasoning"}
-    refused = sorted(lacking - BEST_EFFORT_SETTINGS)
+    :data:`BEST_EFFORT_SETTINGS` and the :data:`NEUTRAL_VALUES`, which are left out.
+    ``reasoning`` is the ``THINKING`` capability's to check, not this function's."""
+    config = request.config
+    lacking = config.settings() - settings - {"reasoning"}
+    refused = sorted(
+        name
+        for name in lacking - BEST_EFFORT_SETTINGS
+        if name not in NEUTRAL_VALUES or getattr(config, name) != NEUTRAL_VALUES[name]
+    )
     if refused:
         raise UnsupportedSetting(provider, refused[0], model=request.model, takes=settings)
     if not lacking:
         return request
-    config = attrs.evolve(request.config, **dict.fromkeys(lacking))
-    return attrs.evolve(request, config=config)
+    return attrs.evolve(request, config=attrs.evolve(config, **dict.fromkeys(lacking)))

@@ -82,3 +82,13 @@ def test_a_seed_the_provider_lacks_is_left_out_and_the_rest_kept() -> None:
 def test_a_request_within_the_settings_is_passed_as_it_is() -> None:
     request = Request.from_prompt("hi", model="m", config=GenerationConfig(seed=7))
     assert honoured(request, BASIC_SETTINGS, provider="acme") is request
+
+
+def test_neutral_values_are_left_out_where_the_setting_is_lacking() -> None:
+    # What OpenAI-style clients send unasked asks for what every provider does anyway.
+    neutral = GenerationConfig(frequency_penalty=0, presence_penalty=0.0, logprobs=False)
+    request = Request.from_prompt("hi", model="m", config=neutral)
+    assert honoured(request, BASIC_SETTINGS, provider="acme").config == GenerationConfig()
+    penalised = Request.from_prompt("hi", model="m", config=GenerationConfig(presence_penalty=0.5))
+    with pytest.raises(UnsupportedSetting, match="'presence_penalty'"):
+        honoured(penalised, BASIC_SETTINGS, provider="acme")
