@@ -22,10 +22,12 @@ import inspect
 import json
 import os
 import sys
+import threading
 import types
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +85,7 @@ __all__ = [
     "hub_maker",
     "json_answer",
     "json_differences",
+    "json_server",
     "memory_keyring",
     "model_problems",
     "plugin_fixtures",
@@ -129,6 +132,38 @@ class KeyedPlugin:
     @hookimpl
     def relay_register_providers(self, register: Callable[..., None]) -> None:
         register("keyed", KeyedProvider)
+
+
+@contextmanager
+def json_server(answer: Callable[[str, str, Mapping[str, str]], tuple[int, Any]]) -> Iterator[str]:
+    """A JSON API on 127.0.0.1 for a test of a client library that takes no httpx
+    transport (a secret manager's SDK): ``answer(method, path, headers)`` (header names
+    in lower case) gives each request's status and JSON body. Yields the base URL (``http://127.0.0.1:PORT``);
+    the server stops when the block ends."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            status, body = answer(self.command, self.path, headers)
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass  # a test's output is its assertions, not an access log
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextmanager

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from relay_core.testing import (
     FakeServer,
     cassette_player,
     json_answer,
+    json_server,
     secret_shown,
     sse_answer,
 )
@@ -212,3 +215,19 @@ def test_recording_keeps_credential_parameters_and_known_secrets_out_of_a_casset
     monkeypatch.setenv("RELAY_RECORD", "none")
     with cassette_player(tmp_path)("keys"), httpx.Client() as client:  # type: ignore[operator]
         assert client.get(url, headers={"x-acme-session": secret}).json() == {"data": []}
+
+
+def test_json_server_answers_on_loopback_and_stops() -> None:
+    seen: list[tuple[str, str, str | None]] = []
+
+    def answer(method: str, path: str, headers: Mapping[str, str]) -> tuple[int, Any]:
+        seen.append((method, path, headers.get("x-token")))
+        return (404, {"error": "no"}) if path == "/missing" else (200, {"ok": True})
+
+    with json_server(answer) as url:
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/v1/a?x=1", headers={"X-Token": "t"}).json() == {"ok": True}
+        assert httpx.post(f"{url}/missing").status_code == 404
+    assert seen == [("GET", "/v1/a?x=1", "t"), ("POST", "/missing", None)]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/v1/a")

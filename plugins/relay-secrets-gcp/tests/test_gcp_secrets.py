@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -17,7 +15,7 @@ from google.cloud import secretmanager
 
 import relay_secrets_gcp
 from relay_core import CredentialError, Hub
-from relay_core.testing import KeyedPlugin, hub_for, secret_shown
+from relay_core.testing import KeyedPlugin, hub_for, json_server, secret_shown
 from relay_secrets_gcp import _store
 
 KEY = "sk-proj-FromGoogleSecretManager01234"
@@ -34,49 +32,34 @@ class FakeManager:
 def manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeManager]:
     state = FakeManager()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.partition("?")[0]
-            state.asked.append(path)
-            name = path.removeprefix("/v1/").removesuffix(":access")
-            payload = state.payloads.get(name)
-            if payload is None:
-                error = {
+    def answer(method: str, path: str, headers: Mapping[str, str]) -> tuple[int, Any]:
+        path = path.partition("?")[0]
+        state.asked.append(path)
+        name = path.removeprefix("/v1/").removesuffix(":access")
+        payload = state.payloads.get(name)
+        if payload is None:
+            return 404, {
+                "error": {
                     "code": 404,
                     "message": f"Secret [{name}] not found.",
                     "status": "NOT_FOUND",
                 }
-                self._send(404, {"error": error})
-                return
-            data = base64.b64encode(payload.encode()).decode()
-            self._send(200, {"name": name.replace("latest", "3"), "payload": {"data": data}})
+            }
+        data = base64.b64encode(payload.encode()).decode()
+        return 200, {"name": name.replace("latest", "3"), "payload": {"data": data}}
 
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = secretmanager.SecretManagerServiceClient(
-        credentials=AnonymousCredentials(),
-        transport="rest",
-        client_options={"api_endpoint": f"http://127.0.0.1:{server.server_address[1]}"},
-    )
-    monkeypatch.setattr(_store, "_client", client)
-    relay_secrets_gcp.resolver.cache_clear()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_server(answer) as url:
+        client = secretmanager.SecretManagerServiceClient(
+            credentials=AnonymousCredentials(),
+            transport="rest",
+            client_options={"api_endpoint": url},
+        )
+        monkeypatch.setattr(_store, "_client", client)
         relay_secrets_gcp.resolver.cache_clear()
+        try:
+            yield state
+        finally:
+            relay_secrets_gcp.resolver.cache_clear()
 
 
 def test_a_field_of_the_latest_version_is_the_key(manager: FakeManager) -> None:

@@ -3,17 +3,14 @@ JSON (GET /v1/MOUNT/data/PATH with the X-Vault-Token header), offline."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 
 import relay_secrets_vault
 from relay_core import CredentialError, Hub
-from relay_core.testing import KeyedPlugin, hub_for, secret_shown
+from relay_core.testing import KeyedPlugin, hub_for, json_server, secret_shown
 from relay_secrets_vault import _store
 
 KEY = "sk-proj-FromVaultKv2Engine0123456789"
@@ -32,60 +29,39 @@ class FakeVault:
 def vault(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVault]:
     state = FakeVault()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.asked.append(self.path)
-            if self.headers.get("X-Vault-Token") != TOKEN:
-                self._send(403, {"errors": ["permission denied"]})
-                return
-            data = state.secrets.get(self.path)
-            if data is None:
-                self._send(404, {"errors": []})
-                return
-            version = {
-                "created_time": "2025-01-01T00:00:00Z",
-                "deletion_time": "",
-                "destroyed": False,
-                "version": 3,
-            }
-            self._send(
-                200,
-                {
-                    "request_id": "0f0e",
-                    "lease_id": "",
-                    "renewable": False,
-                    "lease_duration": 0,
-                    "data": {"data": data, "metadata": version},
-                    "wrap_info": None,
-                    "warnings": None,
-                    "auth": None,
-                },
-            )
+    def answer(method: str, path: str, headers: Mapping[str, str]) -> tuple[int, Any]:
+        state.asked.append(path)
+        if headers.get("x-vault-token") != TOKEN:
+            return 403, {"errors": ["permission denied"]}
+        data = state.secrets.get(path)
+        if data is None:
+            return 404, {"errors": []}
+        version = {
+            "created_time": "2025-01-01T00:00:00Z",
+            "deletion_time": "",
+            "destroyed": False,
+            "version": 3,
+        }
+        return 200, {
+            "request_id": "0f0e",
+            "lease_id": "",
+            "renewable": False,
+            "lease_duration": 0,
+            "data": {"data": data, "metadata": version},
+            "wrap_info": None,
+            "warnings": None,
+            "auth": None,
+        }
 
-        def _send(self, status: int, body: dict[str, Any]) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("VAULT_TOKEN", TOKEN)
-    monkeypatch.setattr(_store, "_client", None)
-    relay_secrets_vault.resolver.cache_clear()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_server(answer) as url:
+        monkeypatch.setenv("VAULT_ADDR", url)
+        monkeypatch.setenv("VAULT_TOKEN", TOKEN)
+        monkeypatch.setattr(_store, "_client", None)
         relay_secrets_vault.resolver.cache_clear()
+        try:
+            yield state
+        finally:
+            relay_secrets_vault.resolver.cache_clear()
 
 
 def test_a_field_of_a_kv2_secret_is_the_key(vault: FakeVault) -> None:
