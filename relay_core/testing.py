@@ -67,6 +67,7 @@ __all__ = [
     "CONFORMANCE_KEY",
     "CONFORMANCE_TEXT",
     "MISSING",
+    "OPENAI_QUICKSTART",
     "PNG_PIXEL",
     "SECRET_HEADERS",
     "WEATHER_TOOL",
@@ -98,6 +99,21 @@ __all__ = [
     "unread_keys",
     "wire_request",
 ]
+
+OPENAI_QUICKSTART: dict[str, list[dict[str, Any]]] = {
+    "pirate": [
+        {"role": "developer", "content": "Talk like a pirate."},
+        {"role": "user", "content": "Are semicolons optional in JavaScript?"},
+    ],
+    "classic": [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "Who won the world series in 2020?"},
+        {"role": "assistant", "content": "The Los Angeles Dodgers won the World Series in 2020."},
+        {"role": "user", "content": "Where was it played?"},
+    ],
+}
+"""The ``messages`` lists of the OpenAI SDK's quickstart, the first thing a user coming
+from it tries: each must go through ``hub.chat(alias, messages=...)`` unchanged."""
 
 
 def hub_for(

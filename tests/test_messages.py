@@ -40,18 +40,11 @@ from relay_core import (
 from relay_core.batch._inputs import normalise, read_jsonl
 from relay_core.cli import cli
 from relay_core.serialize import unstructure
+from relay_core.testing import OPENAI_QUICKSTART
 
 CATALOG = "models:\n  fast:\n    target: scripted/one\n"
-PIRATE = [
-    {"role": "developer", "content": "Talk like a pirate."},
-    {"role": "user", "content": "Are semicolons optional in JavaScript?"},
-]
-CLASSIC = [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "Who won the world series in 2020?"},
-    {"role": "assistant", "content": "The Los Angeles Dodgers won the World Series in 2020."},
-    {"role": "user", "content": "Where was it played?"},
-]
+PIRATE = OPENAI_QUICKSTART["pirate"]
+CLASSIC = OPENAI_QUICKSTART["classic"]
 PNG = b"\x89PNG\r\n\x1a\nfake"
 PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-PIRATE = [
-    {"role": "developer", "content": "Talk like a pirate."},
-    {"role": "user", "content": "Are semicolons optional in JavaScript?"},
-]
-CLASSIC = [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "Who won the world series in 2020?"},
-    {"role": "assistant", "content": "The Los Angeles Dodgers won the World Series in 2020."},
-    {"role": "user", "content": "Where was it played?"},
-]
+from relay_core.testing import OPENAI_QUICKSTART
+
+PIRATE = OPENAI_QUICKSTART["pirate"]
+CLASSIC = OPENAI_QUICKSTART["classic"]
 
 
 def test_the_quickstart_messages_are_the_request_relays_own_form_makes(make_hub: Any) -> None:

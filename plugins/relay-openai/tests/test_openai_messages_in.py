@@ -20,18 +20,10 @@ from relay_core import (
     ToolResultPart,
     openai_messages,
 )
-from relay_core.testing import FakeServer, typed_dict_problems
+from relay_core.testing import OPENAI_QUICKSTART, FakeServer, typed_dict_problems
 
-PIRATE = [
-    {"role": "developer", "content": "Talk like a pirate."},
-    {"role": "user", "content": "Are semicolons optional in JavaScript?"},
-]
-CLASSIC = [
-    {"role": "system", "content": "You are a helpful assistant."},
-    {"role": "user", "content": "Who won the world series in 2020?"},
-    {"role": "assistant", "content": "The Los Angeles Dodgers won the World Series in 2020."},
-    {"role": "user", "content": "Where was it played?"},
-]
+PIRATE = OPENAI_QUICKSTART["pirate"]
+CLASSIC = OPENAI_QUICKSTART["classic"]
 
 
 CHAT_OK = {
