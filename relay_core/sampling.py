@@ -52,6 +52,8 @@ NEUTRAL_VALUES: Mapping[str, object] = {
 a provider without the setting honours them by leaving them out. Clients built for the
 OpenAI API send them unasked (``presence_penalty: 0``), and relay-serve passes them on."""
 
+# A setting the THINKING capability stands for, checked with the capabilities.
+_A_CAPABILITY = frozenset({"reasoning"})
 _CONFIG_FIELDS = frozenset(a.name for a in attrs.fields(GenerationConfig))
 # Which drops were already reported: a batch of 50,000 requests built from one catalog
 # alias would otherwise log the same warning 50,000 times.
@@ -128,7 +130,9 @@ def honoured(request: Request, settings: frozenset[str], *, provider: str) -> Re
     :data:`BEST_EFFORT_SETTINGS` and the :data:`NEUTRAL_VALUES`, which are left out.
     ``reasoning`` is the ``THINKING`` capability's to check, not this function's."""
     config = request.config
-    lacking = config.settings() - settings - {"reasoning"}
+    lacking = config.settings() - settings - _A_CAPABILITY
+    if not lacking:
+        return request
     refused = sorted(
         name
         for name in lacking - BEST_EFFORT_SETTINGS
@@ -136,6 +140,4 @@ def honoured(request: Request, settings: frozenset[str], *, provider: str) -> Re
     )
     if refused:
         raise UnsupportedSetting(provider, refused[0], model=request.model, takes=settings)
-    if not lacking:
-        return request
     return attrs.evolve(request, config=attrs.evolve(config, **dict.fromkeys(lacking)))

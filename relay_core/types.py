@@ -508,18 +508,19 @@ class GenerationConfig:
 
     def settings(self) -> frozenset[str]:
         """The names of the settings this config sets (not left to the provider)."""
-        return frozenset(
-            a.name for a in attrs.fields(GenerationConfig) if getattr(self, a.name) is not None
-        )
+        return frozenset(name for name in _SETTING_NAMES if getattr(self, name) is not None)
 
     def merged(self, override: GenerationConfig) -> GenerationConfig:
         """This config with every field that ``override`` sets replaced."""
         changes = {
-            a.name: getattr(override, a.name)
-            for a in attrs.fields(GenerationConfig)
-            if getattr(override, a.name) is not None
+            name: value for name in _SETTING_NAMES if (value := getattr(override, name)) is not None
         }
-        return attrs.evolve(self, **changes)
+        # Most calls set nothing over the catalog's params: no copy to make then.
+        return attrs.evolve(self, **changes) if changes else self
+
+
+# Read on every call (merged, settings): the names once, not attrs.fields each time.
+_SETTING_NAMES: tuple[str, ...] = tuple(a.name for a in attrs.fields(GenerationConfig))
 
 
 @frozen
