@@ -89,6 +89,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "relay_core._cli_browse",
             "relay_core._demo",
             "relay_core.testing",
+            "relay_core.real_servers",
         ),
     ),
     # The public facades, which re-export lazily from every layer.
