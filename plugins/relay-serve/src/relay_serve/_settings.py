@@ -29,7 +29,7 @@ import math
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 from attrs import frozen
@@ -37,7 +37,7 @@ from attrs import frozen
 from relay_core.plugin import Catalog
 from relay_serve import _FIELDS
 
-__all__ = ["FIELDS", "ApiKey", "ServeSettings", "hash_key", "new_key"]
+__all__ = ["FIELDS", "ApiKey", "Budget", "Limits", "ServeSettings", "hash_key", "new_key"]
 
 FIELDS = _FIELDS
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -67,19 +67,64 @@ def new_key() -> str:
     return _KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+Period = Literal["day", "month", "total"]
+
+
+@frozen
+class Budget:
+    """At most ``dollars`` of spend (Relay's own cost) per calendar ``period`` (UTC), or
+    in ``total``."""
+
+    dollars: float
+    period: Period = "month"
+
+
+@frozen(kw_only=True)
+class Limits:
+    """What one key (or team) may use; ``None`` or empty: no limit of that kind."""
+
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    #: Requests of this key being answered at once, across every worker and replica.
+    max_concurrent: int | None = None
+    #: Aliases and ``provider/model`` names the key may call (``fnmatch`` patterns);
+    #: empty: every model.
+    models: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    budgets: tuple[Budget, ...] = attrs.field(default=(), converter=tuple)
+
+
 @frozen
 class ApiKey:
-    """One client key: its name (for logs and metrics), the SHA-256 of its value, and
-    its rate limit (``None``: unlimited)."""
+    """One client key: its name (for logs, metrics, audit and spend), the SHA-256 of its
+    value, its team (whose budgets it also spends from), its limits, and when it
+    expires (a UTC POSIX time; ``None``: never)."""
 
     name: str
     digest: bytes = attrs.field(repr=False)
     requests_per_minute: int | None = None
+    limits: Limits = attrs.field(factory=Limits, kw_only=True)
+    team: str | None = attrs.field(default=None, kw_only=True)
+    expires_at: float | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        # requests_per_minute predates Limits; both spellings mean one limit.
+        if self.requests_per_minute is not None and self.limits.requests_per_minute is None:
+            limits = attrs.evolve(self.limits, requests_per_minute=self.requests_per_minute)
+            object.__setattr__(self, "limits", limits)
+        elif self.requests_per_minute is None and self.limits.requests_per_minute is not None:
+            object.__setattr__(self, "requests_per_minute", self.limits.requests_per_minute)
 
     @classmethod
-    def from_key(cls, name: str, key: str, requests_per_minute: int | None = None) -> ApiKey:
+    def from_key(
+        cls,
+        name: str,
+        key: str,
+        requests_per_minute: int | None = None,
+        **fields: Any,
+    ) -> ApiKey:
         """An entry for a known key value (for code and tests; catalogs hold hashes)."""
-        return cls(name, bytes.fromhex(hash_key(key).removeprefix("sha256:")), requests_per_minute)
+        digest = bytes.fromhex(hash_key(key).removeprefix("sha256:"))
+        return cls(name, digest, requests_per_minute, **fields)
 
 
 def _whole(value: object, low: int) -> bool:
