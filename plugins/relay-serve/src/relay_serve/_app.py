@@ -1,8 +1,10 @@
 """The HTTP server: OpenAI's Chat Completions API in front of a Relay hub.
 
 Routes: ``POST /v1/chat/completions`` (JSON or server-sent events), ``GET /v1/models``,
-``GET /health``, ``GET /metrics``. Every request first passes the browser guard
-(``relay_serve._guard``: its Host and Origin). A chat request then passes, in order:
+``GET /health``, ``GET /metrics``; embeddings and ``GET /v1/models/{id}``
+are in ``relay_serve._routes``, which passes its requests through the same steps.
+Every request first passes the browser guard (``relay_serve._guard``: its Host and
+Origin). A chat request then passes, in order:
 its request id is checked, its content type (JSON only), its key and the key's rate
 limit, its body is read (up to ``max_body_bytes``) and parsed into a Relay
 :class:`~relay_core.Request`, its model looked up, then it waits for an upstream slot
@@ -99,6 +101,8 @@ def create_app(
     name or address the server is bound to: requests for it are answered like those
     for loopback's names and ``settings.allowed_hosts``.
     """
+    from relay_serve import _routes  # it builds on this module
+
     settings = settings or ServeSettings()
     server = _Server(hub, settings)
 
@@ -133,6 +137,7 @@ def create_app(
         routes=[
             Route(CHAT, server.chat, methods=["POST"]),
             Route("/v1/models", server.models, methods=["GET"]),
+            *_routes.routes(server),
             Route("/health", server.health, methods=["GET"]),
             Route("/metrics", server.metrics_text, methods=["GET"]),
         ],
