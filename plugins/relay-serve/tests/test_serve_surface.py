@@ -1,5 +1,6 @@
-"""The OpenAI routes beside chat, as the official openai SDK sees them: embeddings
-and one model, against relay-mock behind the real server."""
+"""The OpenAI routes beside chat, as the official openai SDK sees them: embeddings,
+the Responses API (text, tools, structured output, streaming) and one model, against
+relay-mock behind the real server."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import openai
+import pydantic
 import pytest
 from serve_support import Served
 
@@ -118,6 +120,197 @@ def test_embeddings_are_counted_under_their_own_route(serve: Serve) -> None:
     assert (
         metrics['relay_serve_requests_total{route="/v1/embeddings",model="fast",status="200"}'] == 1
     )
+
+
+# ---------------------------------------------------------------------------- responses
+
+
+def test_a_response_answers_with_text_and_usage(serve: Serve) -> None:
+    answer = (
+        serve()
+        .client()
+        .responses.create(model="fast", instructions="Be brief.", input="Hello, world!")
+    )
+    assert answer.object == "response"
+    assert answer.id.startswith("resp_")
+    assert answer.status == "completed"
+    assert answer.model == "fast"
+    assert answer.instructions == "Be brief."
+    assert answer.output_text == "Hello, world!"
+    (message,) = answer.output
+    assert message.type == "message"
+    assert message.role == "assistant"
+    assert answer.usage is not None
+    assert answer.usage.output_tokens == 4  # "Hello , world !"
+    assert answer.usage.total_tokens == answer.usage.input_tokens + 4
+
+
+def test_input_items_and_settings_reach_the_model(serve: Serve) -> None:
+    answer = (
+        serve()
+        .client()
+        .responses.create(
+            model="fast",
+            input=[
+                {"role": "developer", "content": "Answer plainly."},
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "one two three four five"},
+                        {"type": "input_image", "image_url": "https://example.com/a.png"},
+                    ],
+                },
+            ],
+            max_output_tokens=2,
+            temperature=0.3,
+            metadata={"team": "search"},
+        )
+    )
+    assert answer.output_text == "one two"
+    assert answer.status == "incomplete"
+    assert answer.incomplete_details is not None
+    assert answer.incomplete_details.reason == "max_output_tokens"
+    assert answer.metadata == {"team": "search"}
+
+
+def test_a_tool_call_round_trips_with_its_output(serve: Serve) -> None:
+    client = serve().client()
+    question = {"role": "user", "content": "What is the weather in Paris?"}
+    first = client.responses.create(model="fast", input=[question], tools=[WEATHER])
+    (call,) = first.output
+    assert call.type == "function_call"
+    assert call.name == "get_weather"
+    assert call.call_id
+    assert json.loads(call.arguments) == {"city": "Paris"}
+    assert first.output_text == ""
+
+    final = client.responses.create(
+        model="fast",
+        input=[
+            question,
+            *first.output,  # as the SDK's docs show: the output goes back as input
+            {"type": "function_call_output", "call_id": call.call_id, "output": '{"sky": "clear"}'},
+        ],
+        tools=[WEATHER],
+    )
+    assert final.status == "completed"
+    assert "get_weather returned" in final.output_text
+    assert '{"sky": "clear"}' in final.output_text
+
+
+class Person(pydantic.BaseModel):
+    name: str
+    age: int = pydantic.Field(ge=0, le=130)
+
+
+def test_structured_output_parses_into_the_pydantic_model(serve: Serve) -> None:
+    answer = (
+        serve().client().responses.parse(model="fast", input="Invent a person.", text_format=Person)
+    )
+    person = answer.output_parsed
+    assert isinstance(person, Person)
+    assert 0 <= person.age <= 130
+
+
+def test_a_stream_sends_the_responses_event_sequence(serve: Serve) -> None:
+    client = serve().client()
+    with client.responses.stream(model="fast", input="count one two three") as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [event.type for event in events]
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    deltas = [event.delta for event in events if event.type == "response.output_text.delta"]
+    assert len(deltas) > 1
+    assert "".join(deltas) == "count one two three"
+    assert final.output_text == "count one two three"
+    assert final.status == "completed"
+    assert final.usage is not None
+    assert final.usage.output_tokens == 4
+
+
+def test_a_streamed_tool_call_arrives_as_argument_deltas(serve: Serve) -> None:
+    events = list(
+        serve()
+        .client()
+        .responses.create(
+            model="fast",
+            input="Weather in Rome please",
+            tools=[WEATHER],
+            tool_choice={"type": "function", "name": "get_weather"},
+            stream=True,
+        )
+    )
+    added = [e for e in events if e.type == "response.output_item.added"]
+    assert [e.item.type for e in added] == ["function_call"]
+    deltas = [e.delta for e in events if e.type == "response.function_call_arguments.delta"]
+    assert deltas
+    assert json.loads("".join(deltas)) == {"city": "Rome"}
+    (done,) = [e for e in events if e.type == "response.function_call_arguments.done"]
+    assert json.loads(done.arguments) == {"city": "Rome"}
+    assert events[-1].type == "response.completed"
+    (call,) = events[-1].response.output
+    assert call.type == "function_call"
+    assert call.id == added[0].item.id
+    assert json.loads(call.arguments) == {"city": "Rome"}
+
+
+def test_an_error_before_output_is_a_status_and_after_it_an_error_event(serve: Serve) -> None:
+    client = serve().client()
+    for stream in (False, True):
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.responses.create(model="trouble/Timeout", input="hi", stream=stream)
+        assert caught.value.status_code == 504
+    with pytest.raises(openai.APIError) as failed:
+        list(client.responses.create(model="trouble/midstream", input="hi", stream=True))
+    assert "sk-upstream" not in str(failed.value.body)
+    assert isinstance(failed.value.body, dict)
+    assert failed.value.body["code"] == "upstream_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("options", "param", "words"),
+    [
+        ({"tools": [{"type": "web_search"}]}, "tools[0].type", "web_search"),
+        ({"previous_response_id": "resp_123"}, "previous_response_id", "stores no responses"),
+        ({"store": True}, "store", "stores no responses"),
+        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type", "references"),
+        ({"input": [{"type": "reasoning", "summary": []}]}, "input[0].type", "reasoning"),
+        (
+            {"input": [{"role": "user", "content": [{"type": "input_audio"}]}]},
+            "input[0].content[0].type",
+            "input_audio",
+        ),
+        (
+            {"text": {"format": {"type": "json_schema", "name": "x"}}},
+            "text.format.schema",
+            "schema",
+        ),
+        ({"tool_choice": {"type": "function", "name": "nope"}}, "tool_choice", "nope"),
+        ({"top_p": 2}, "top_p", "top_p"),
+        ({"reasoning": {"effort": "extreme"}}, "reasoning.effort", "extreme"),
+        ({"max_output_tokens": 0}, "max_output_tokens", "max_tokens"),
+    ],
+)
+def test_what_the_server_cannot_serve_is_a_400_saying_so(
+    serve: Serve, options: dict[str, Any], param: str, words: str
+) -> None:
+    client = serve().client()
+    options = {"input": "hi", **options}
+    body = _bad_request(lambda: client.responses.create(model="fast", **options))
+    assert body["param"] == param
+    assert words in body["message"]
 
 
 # ---------------------------------------------------------------------------- models

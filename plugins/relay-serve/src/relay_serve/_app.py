@@ -1,7 +1,7 @@
 """The HTTP server: OpenAI's Chat Completions API in front of a Relay hub.
 
 Routes: ``POST /v1/chat/completions`` (JSON or server-sent events), ``GET /v1/models``,
-``GET /health``, ``GET /metrics``; embeddings and ``GET /v1/models/{id}``
+``GET /health``, ``GET /metrics``; embeddings, responses and ``GET /v1/models/{id}``
 are in ``relay_serve._routes``, which passes its requests through the same steps.
 Every request first passes the browser guard (``relay_serve._guard``: its Host and
 Origin). A chat request then passes, in order:
