@@ -337,3 +337,37 @@ def test_retrieving_a_model_needs_a_key_when_keys_are_set(serve: Serve) -> None:
     with pytest.raises(openai.AuthenticationError):
         server.client("sk-relay-wrong-key-0123456789").models.retrieve("fast")
     assert server.client(key).models.retrieve("fast").id == "fast"
+
+
+# ---------------------------------------------------------------------------- admission
+
+KEY = "sk-relay-right-key-0123456789"
+BODIES: dict[str, dict[str, Any]] = {
+    "/v1/embeddings": {"model": "fast", "input": "x"},
+    "/v1/responses": {"model": "fast", "input": "x"},
+}
+
+
+@pytest.mark.parametrize("route", sorted(BODIES))
+def test_the_new_routes_pass_chat_s_admission(serve: Serve, route: str) -> None:
+    from relay_serve import ApiKey, ServeSettings
+
+    keys = (ApiKey.from_key("ci", KEY, 2),)
+    server = serve(settings=ServeSettings(keys=keys, max_body_bytes=200))
+    good = {"authorization": f"Bearer {KEY}"}
+    with server.http() as http:
+        assert http.post(route, json=BODIES[route]).status_code == 401
+        assert http.post(route, content=b"{}", headers=good).status_code == 415
+        big = {**BODIES[route], "input": "x" * 300}
+        assert http.post(route, json=big, headers=good).status_code == 413
+        bad_id = {**good, "x-request-id": "has space"}
+        refused = http.post(route, json=BODIES[route], headers=bad_id)
+        assert refused.status_code == 400
+        assert refused.json()["error"]["param"] == "X-Request-ID"
+        answered = http.post(route, json=BODIES[route], headers={**good, "x-request-id": "r-1"})
+        assert answered.status_code == 200
+        assert answered.headers["x-request-id"] == "r-1"
+        # The key's limit (2 a minute) counts these routes' calls like chat's.
+        limited = http.post(route, json=BODIES[route], headers=good)
+        assert limited.status_code == 429
+        assert limited.json()["error"]["code"] == "rate_limit_exceeded"
