@@ -371,3 +371,24 @@ def test_the_new_routes_pass_chat_s_admission(serve: Serve, route: str) -> None:
         limited = http.post(route, json=BODIES[route], headers=good)
         assert limited.status_code == 429
         assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+
+
+def test_a_client_that_hangs_up_mid_response_stream_cancels_the_upstream(serve: Serve) -> None:
+    from serve_support import TroubleProvider
+
+    server = serve()
+    body = {"model": "stall", "input": "x", "stream": True}
+    with (
+        server.http() as http,
+        http.stream("POST", "/v1/responses", json=body, headers={"x-request-id": "gone-1"}) as got,
+    ):
+        kinds: list[str] = []
+        for line in got.iter_lines():
+            if line.startswith("event: "):
+                kinds.append(line.removeprefix("event: "))
+            if kinds[-1:] == ["response.output_text.delta"]:
+                break
+    server.wait_for(lambda m: m["relay_serve_in_flight"] == 0)
+    assert TroubleProvider.cancelled == ["gone-1"]
+    final = server.metrics()
+    assert final['relay_serve_cancelled_total{route="/v1/responses"}'] == 1
