@@ -52,6 +52,7 @@ from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
+from relay_serve._redis_breakers import share_breakers, state_url
 from relay_serve._settings import ApiKey, ServeSettings
 from relay_serve._wire import (
     ChunkEncoder,
@@ -105,10 +106,13 @@ def create_app(
 
     settings = settings or ServeSettings()
     server = _Server(hub, settings)
+    breakers = share_breakers(hub, state_url(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        if breakers is not None:
+            await breakers.aclose()
         if close_hub:
             await hub.aclose()
 
