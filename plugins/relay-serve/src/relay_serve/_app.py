@@ -46,10 +46,13 @@ from relay_core.plugin import (
     get_logger,
 )
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
+from relay_serve._budgets import OverBudget
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._settings import ApiKey, ServeSettings
+from relay_serve._spending import Spending, StreamTally
+from relay_serve._state import LocalState
 from relay_serve._wire import (
     ChatCall,
     ChunkEncoder,
@@ -65,6 +68,8 @@ from relay_serve._wire import (
 
 if TYPE_CHECKING:
     from relay_core import Hub
+    from relay_serve._ledger import Ledger
+    from relay_serve._state import SharedState
 
 __all__ = ["create_app"]
 
@@ -90,6 +95,8 @@ def create_app(
     *,
     close_hub: bool = True,
     host: str | None = None,
+    ledger: Ledger | None = None,
+    state: SharedState | None = None,
 ) -> Any:
     """A Starlette application serving ``hub`` under OpenAI's HTTP API.
 
@@ -97,14 +104,17 @@ def create_app(
     once, 64 waiting). With ``close_hub`` the hub's connections are closed when the
     application shuts down (they belong to the server's event loop). ``host`` is the
     name or address the server is bound to: requests for it are answered like those
-    for loopback's names and ``settings.allowed_hosts``.
+    for loopback's names and ``settings.allowed_hosts``. Spend is recorded in ``ledger``
+    (flushed on shutdown), and budgets counted in ``state`` (default: in this process).
     """
     settings = settings or ServeSettings()
-    server = _Server(hub, settings)
+    server = _Server(hub, settings, ledger, state)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await server.spending.start()
         yield
+        await server.spending.aclose()
         if close_hub:
             await hub.aclose()
 
@@ -151,10 +161,17 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 class _Server:
-    def __init__(self, hub: Hub, settings: ServeSettings) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        settings: ServeSettings,
+        ledger: Ledger | None = None,
+        state: SharedState | None = None,
+    ) -> None:
         self.hub = hub
         self.settings = settings
         self.metrics = Metrics()
+        self.spending = Spending(hub, state or LocalState(), ledger, self.metrics, settings.teams)
         self.gatekeeper = Gatekeeper(settings.keys)
         self.gate = Gate(settings.max_concurrency, settings.max_queue, self.metrics.gauges)
         self.credentials_missing: set[str] = set()
@@ -183,13 +200,15 @@ class _Server:
                 # "caller" is what audit events report as who made the call.
                 metadata = {**call.request.metadata, "serve_key": key.name, "caller": key.name}
                 call = attrs.evolve(call, request=attrs.evolve(call.request, metadata=metadata))
+            await self.spending.check(key, call.request)  # before any upstream call
             if call.stream:
                 head, events = await _unless_disconnected(request.receive, self._open(call))
                 return _EventStream(
-                    self._sse(call, head, events, label=label, started=started),
+                    self._sse(call, head, events, label=label, started=started, key=key),
                     request_id,
                 )
             answer = await _unless_disconnected(request.receive, self._answer(call))
+            self.spending.answered(request_id, label, key, answer)
         except _Disconnected:
             self.metrics.cancelled(CHAT)
             self._done(request_id, label, _CLIENT_GONE, started)
@@ -303,13 +322,19 @@ class _Server:
         *,
         label: str,
         started: float,
+        key: ApiKey | None = None,
     ) -> AsyncIterator[bytes]:
         request_id = call.request.custom_id or ""
         encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
         status = _CLIENT_GONE
+        tally = StreamTally()
         try:
             event: StreamEvent | None = head
             while event is not None:
+                tally.feed(event)
+                if isinstance(event, EndEvent):  # whole, so spent, even if its end is unread
+                    tally.recorded = True
+                    self.spending.answered(request_id, label, key, event.response)
                 for chunk in encoder.encode(event):
                     yield _sse_data(chunk)
                 if isinstance(event, EndEvent):
@@ -326,6 +351,8 @@ class _Server:
         finally:
             if status == _CLIENT_GONE:
                 self.metrics.cancelled(CHAT)
+                if not tally.recorded:
+                    self.spending.cut(request_id, label, key, call.request, tally)
             self.gate.release()
             await _close(events)
             self._done(request_id, label, status, started)
@@ -345,6 +372,13 @@ class _Server:
         elif isinstance(error, Unauthorized):
             answer = ErrorAnswer(
                 401, error_body(str(error), "invalid_request_error", code=error.code)
+            )
+        elif isinstance(error, OverBudget):
+            # OpenAI's own answer for an exhausted quota: 429 insufficient_quota, which
+            # the SDKs raise as RateLimitError (402 is unknown to them).
+            self.metrics.rejected("over_budget")
+            answer = ErrorAnswer(
+                429, error_body(str(error), "insufficient_quota", code="insufficient_quota")
             )
         elif isinstance(error, RateLimited):
             answer = ErrorAnswer(
