@@ -135,7 +135,34 @@ class SpendRow:
         )
 
     def line(self) -> bytes:
-        return json.dumps(attrs.asdict(self), separators=(",", ":")).encode() + b"\n"
+        """The row as one journal line: a JSON array in field order (a list, not an
+        object, because this runs on every answer)."""
+        fields = (
+            self.id,
+            self.request_id,
+            self.key,
+            self.team,
+            self.alias,
+            self.target,
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_tokens,
+            self.dollars,
+            self.cost_source,
+            self.priced_by,
+            self.usage_source,
+            self.at,
+            self.cut,
+        )
+        return _ENCODE(fields).encode() + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> SpendRow:
+        return cls(**dict(zip(_FIELDS, json.loads(line), strict=True)))
+
+
+_FIELDS = tuple(field.name for field in attrs.fields(SpendRow))
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class Ledger:
@@ -325,9 +352,7 @@ class Ledger:
         return sorted(found, key=lambda entry: (-entry["dollars"], str(entry[by])))
 
 
-def _where(
-    *, key: str | None, team: str | None, since: float | None
-) -> tuple[str, list[Any]]:
+def _where(*, key: str | None, team: str | None, since: float | None) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
     for column, value in (("key_name", key), ("team", team)):
@@ -387,7 +412,7 @@ class _Journal:
                 if not line.endswith(b"\n"):
                     break  # cut by the kill mid-write: that answer was never sent
                 try:
-                    yield SpendRow(**json.loads(line))
+                    yield SpendRow.from_line(line)
                 except (ValueError, TypeError):
                     _log.warning("serve.spend_journal_bad_line", journal=str(self.path))
 
