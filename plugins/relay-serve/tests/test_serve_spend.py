@@ -32,6 +32,7 @@ from relay_serve._database import Database, database_url
 from relay_serve._ledger import Ledger, SpendRow
 from relay_serve._settings import Budget, Limits
 from relay_serve._spend_report import admin_spend, parse_since, spend
+from relay_serve._state import LocalState
 
 PRICED = (
     CATALOG
@@ -183,6 +184,34 @@ async def test_spend_is_summed_by_key_team_and_time(database: Database) -> None:
     await ledger.aclose()
 
 
+async def test_rows_recorded_while_the_database_is_down_are_kept_in_the_journal(
+    sqlite: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The ledger's side of an outage (Database itself does not reconnect to a restarted
+    # PostgreSQL yet): rows wait in their journal, not in memory, and go in once the
+    # database answers again.
+    journal = tmp_path / "journal"
+    ledger = Ledger(sqlite, journal=journal)
+    working = sqlite.run
+
+    async def down(sql: str, params: Any = ()) -> Any:
+        raise OSError("database down")
+
+    monkeypatch.setattr(sqlite, "run", down)
+    for n in range(3):
+        ledger.record(_row(request_id=f"r{n}"))
+        with pytest.raises(OSError, match="database down"):
+            await ledger.flush()
+    assert ledger._pending == []
+    assert len(list(journal.iterdir())) == 3
+    monkeypatch.setattr(sqlite, "run", working)
+    ledger.record(_row(request_id="after"))
+    await ledger.flush()
+    assert sorted(row[0] for row in _rows(sqlite)) == ["after", "r0", "r1", "r2"]
+    assert list(journal.iterdir()) == []
+    await ledger.aclose()
+
+
 def test_rows_of_a_worker_killed_before_its_flush_are_replayed(tmp_path: Path) -> None:
     # A worker records 50 answers and dies by SIGKILL before any flush: its journal is
     # all that is left of them, and the next ledger to start puts them in the database.
@@ -215,6 +244,19 @@ def test_rows_of_a_worker_killed_before_its_flush_are_replayed(tmp_path: Path) -
     assert asyncio.run(restart()) == 50
     assert list(journal.iterdir()) == []
     database.close()
+
+
+async def test_local_state_forgets_lapsed_once_marks() -> None:
+    # One mark per answered request: without pruning, memory grows with traffic.
+    now = [0.0]
+    state = LocalState(clock=lambda: now[0])
+    await state.seed("spend", 0.0, None)
+    for n in range(10_000):
+        now[0] = float(n)
+        assert await state.add_once(f"row{n}", {"spend": 1.0}, ttl=100.0)
+    assert not await state.add_once("row9999", {"spend": 1.0}, ttl=100.0)
+    assert await state.totals(["spend"]) == [10_000.0]
+    assert len(state._once) <= 2048
 
 
 # ---------------------------------------------------------------------------- the server

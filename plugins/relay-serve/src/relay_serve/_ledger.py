@@ -162,6 +162,8 @@ class SpendRow:
 
 
 _FIELDS = tuple(field.name for field in attrs.fields(SpendRow))
+# Rows held in memory while the database is down and there is no journal.
+_MAX_PENDING = 100_000
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -187,6 +189,7 @@ class Ledger:
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self._failing = False
+        self._kept = False
         database.script(_SCHEMA)
 
     # -- writing ------------------------------------------------------------------------
@@ -228,20 +231,26 @@ class Ledger:
         async with self._flushing:
             rows, self._pending = self._pending, []
             journal, self._file = self._file, None
-            if not rows:
-                if journal is not None:
-                    journal.remove()
-                return
             try:
-                await self._insert(rows)
+                if rows:
+                    await self._insert(rows)
             except BaseException:
-                # Kept for the next flush; their journal stays until then.
-                self._pending[:0] = rows
                 if journal is not None:
+                    # The rows stay in their journal, let go of so that a replay takes
+                    # it: memory does not grow with an outage of the database.
                     journal.keep()
+                    self._kept = True
+                else:
+                    room = max(_MAX_PENDING - len(self._pending), 0)
+                    if len(rows) > room:
+                        _log.error("serve.spend_dropped", rows=len(rows) - room)
+                    self._pending[:0] = rows[len(rows) - room :]
                 raise
             if journal is not None:
                 journal.remove()
+            if self._kept:  # the database answers again: take in what an outage left
+                self._kept = False
+                await self.replay()
 
     async def _insert(self, rows: Sequence[SpendRow]) -> None:
         marks = "(" + ",".join("?" * len(_COLUMNS)) + ")"
