@@ -29,7 +29,7 @@ from relay_core.real_servers import postgres_server
 from relay_serve import ApiKey, ServeSettings
 from relay_serve._budgets import parse_budget
 from relay_serve._database import Database, database_url
-from relay_serve._ledger import Ledger, SpendRow
+from relay_serve._ledger import Ledger, SpendRow, ledger_for
 from relay_serve._settings import Budget, Limits
 from relay_serve._spend_report import admin_spend, parse_since, spend
 from relay_serve._state import LocalState
@@ -141,6 +141,18 @@ def test_the_database_defaults_to_a_file_beside_the_catalog(tmp_path: Path) -> N
     assert database_url(Catalog()) == "relay-serve.db"
 
 
+async def test_the_server_s_ledger_and_its_journal_sit_beside_the_catalog(tmp_path: Path) -> None:
+    from relay_core.config import parse_catalog
+
+    ledger = ledger_for(parse_catalog("models: {}\n", path=str(tmp_path / "relay.yaml")))
+    ledger.record(_row())
+    assert (tmp_path / "relay-serve.db").is_file()
+    assert len(list((tmp_path / "relay-serve.db.journal").iterdir())) == 1
+    await ledger.aclose()
+    assert len(_rows(ledger.database)) == 1
+    ledger.database.close()
+
+
 def test_since_takes_a_utc_date_or_an_age() -> None:
     assert parse_since("2026-12-01") == 1796083200.0
     assert parse_since("7d", now=1_000_000.0) == 1_000_000.0 - 7 * 86_400
@@ -220,7 +232,7 @@ def test_rows_of_a_worker_killed_before_its_flush_are_replayed(tmp_path: Path) -
         f"""
         import os, signal
         from relay_serve._database import Database
-        from relay_serve._ledger import Ledger, SpendRow
+        from relay_serve._ledger import Ledger, SpendRow, ledger_for
         ledger = Ledger(Database.open({str(path)!r}), journal={str(journal)!r}, flush_every=3600)
         for n in range(50):
             ledger.record(SpendRow(request_id=f"r{{n}}", key="alice", team=None, alias="m",

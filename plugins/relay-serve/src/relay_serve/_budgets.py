@@ -153,12 +153,18 @@ class Accountant:
                 )
         return lines
 
+    def budgeted(self, key: ApiKey | None) -> bool:
+        """Whether ``key`` or its team has a budget."""
+        if key is None:
+            return False
+        return bool(key.limits.budgets) or (key.team is not None and bool(self.teams.get(key.team)))
+
     async def check(self, key: ApiKey | None, request: Request) -> None:
         """Raise :class:`OverBudget` when ``request`` would pass a budget of ``key`` or
         of its team."""
-        lines = self._lines(key, self._clock())
-        if not lines:
+        if not self.budgeted(key):
             return
+        lines = self._lines(key, self._clock())
         totals = await self.state.totals([line.scope for line in lines])
         minimum: float | None = None
         for line, total in zip(lines, totals, strict=True):
@@ -255,7 +261,6 @@ def _refusal(line: _Line, spent: float, minimum: float | None = None) -> str:
         f"{head}, and this request costs at least ${minimum:.4f}. Send a shorter prompt, "
         "use a cheaper model, or ask the server's operator to raise the budget."
     )
-
 
 
 def parse_teams(

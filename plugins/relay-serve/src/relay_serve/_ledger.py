@@ -34,9 +34,10 @@ from attrs import frozen
 from relay_core.plugin import get_logger
 
 if TYPE_CHECKING:
+    from relay_core.plugin import Catalog
     from relay_serve._database import Database
 
-__all__ = ["Ledger", "SpendRow", "new_row_id"]
+__all__ = ["Ledger", "SpendRow", "ledger_for", "new_row_id"]
 
 _log = get_logger("relay.serve.spend")
 
@@ -83,6 +84,25 @@ _COLUMNS = (
 )
 _GROUPS = {"model": "alias", "day": "day", "key": "key_name", "team": "team"}
 Group = Literal["model", "day", "key", "team"]
+
+
+def ledger_for(catalog: Catalog) -> Ledger:
+    """The ledger in the catalog's database (see ``database_url``), its journals in
+    ``<database>.journal/`` beside a SQLite file, or ``relay-serve.journal/`` beside the
+    catalog for PostgreSQL (journals are per machine: each replica keeps its own)."""
+    from relay_serve._database import Database, database_url
+
+    url = database_url(catalog)
+    if url.startswith(("postgresql://", "postgres://")):
+        base = (
+            Path(catalog.path).parent
+            if catalog.path and not catalog.path.startswith("<")
+            else Path()
+        )
+        journal = base / "relay-serve.journal"
+    else:
+        journal = Path(url + ".journal")
+    return Ledger(Database.open(url), journal=journal)
 
 
 def new_row_id() -> str:

@@ -93,9 +93,7 @@ class Spending:
         budget of ``key`` or its team."""
         await self.accountant.check(key, request)
 
-    def answered(
-        self, request_id: str, label: str, key: ApiKey | None, response: Response
-    ) -> None:
+    def answered(self, request_id: str, label: str, key: ApiKey | None, response: Response) -> None:
         """Record a complete answer at the cost Relay computed for it."""
         cost = response.cost
         self.record(
@@ -157,6 +155,7 @@ class Spending:
                 _log.error("serve.spend_unrecorded", key=row.key, detail=str(error))
         if row.dollars:
             self.metrics.spent(row.key or "", row.alias, row.dollars)
+        if row.dollars and self.accountant.budgeted(key):  # a task costs ~10 us: not for all
             task = asyncio.get_running_loop().create_task(self._count(row, key))
             self._counting.add(task)
             task.add_done_callback(self._counting.discard)
