@@ -66,6 +66,7 @@ _FIELDS = (
     "header_timeout",
     "body_timeout",
     "max_connections",
+    "teams",
 )
 
 

@@ -39,6 +39,7 @@ from starlette.types import Receive, Scope, Send
 
 from relay_core.plugin import (
     CredentialError,
+    EmbeddingRequest,
     EndEvent,
     PluginNotInstalled,
     ProviderConflict,
@@ -49,11 +50,14 @@ from relay_core.plugin import (
 )
 from relay_core.plugin import Request as RelayRequest
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
+from relay_serve._budgets import OverBudget
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._redis_breakers import share_breakers, state_url
 from relay_serve._settings import ApiKey, ServeSettings
+from relay_serve._spending import Spending, StreamTally
+from relay_serve._state import LocalState
 from relay_serve._wire import (
     ChunkEncoder,
     ErrorAnswer,
@@ -68,10 +72,14 @@ from relay_serve._wire import (
 
 if TYPE_CHECKING:
     from relay_core import Hub
+    from relay_serve._ledger import Ledger
+    from relay_serve._state import SharedState
 
 __all__ = ["create_app"]
 
 T = TypeVar("T")
+# What a model route asks the hub: a chat request, or an embedding request.
+Asked = TypeVar("Asked", RelayRequest, EmbeddingRequest)
 
 CHAT = "/v1/chat/completions"
 # What a client may send as its request id: echoed in a header and written to logs,
@@ -93,6 +101,8 @@ def create_app(
     *,
     close_hub: bool = True,
     host: str | None = None,
+    ledger: Ledger | None = None,
+    state: SharedState | None = None,
 ) -> Any:
     """A Starlette application serving ``hub`` under OpenAI's HTTP API.
 
@@ -100,17 +110,20 @@ def create_app(
     once, 64 waiting). With ``close_hub`` the hub's connections are closed when the
     application shuts down (they belong to the server's event loop). ``host`` is the
     name or address the server is bound to: requests for it are answered like those
-    for loopback's names and ``settings.allowed_hosts``.
+    for loopback's names and ``settings.allowed_hosts``. Spend is recorded in ``ledger``
+    (flushed on shutdown), and budgets counted in ``state`` (default: in this process).
     """
     from relay_serve import _routes  # it builds on this module
 
     settings = settings or ServeSettings()
-    server = _Server(hub, settings)
+    server = _Server(hub, settings, ledger, state)
     breakers = share_breakers(hub, state_url(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await server.spending.start()
         yield
+        await server.spending.aclose()
         if breakers is not None:
             await breakers.aclose()
         if close_hub:
@@ -160,10 +173,17 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 class _Server:
-    def __init__(self, hub: Hub, settings: ServeSettings) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        settings: ServeSettings,
+        ledger: Ledger | None = None,
+        state: SharedState | None = None,
+    ) -> None:
         self.hub = hub
         self.settings = settings
         self.metrics = Metrics()
+        self.spending = Spending(hub, state or LocalState(), ledger, self.metrics, settings.teams)
         self.gatekeeper = Gatekeeper(settings.keys)
         self.gate = Gate(settings.max_concurrency, settings.max_queue, self.metrics.gauges)
         self.credentials_missing: set[str] = set()
@@ -179,20 +199,25 @@ class _Server:
             key, raw = await self._intake(request, given)
             call = parse_chat(decode_body(raw), request_id=request_id)
             label = self._label(call.model)
-            self.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
-            if key is not None:
-                metadata = tagged(call.request.metadata, key)
-                call = attrs.evolve(call, request=attrs.evolve(call.request, metadata=metadata))
+            call = attrs.evolve(call, request=await self._ready(key, call.request))
             if call.stream:
                 head, events = await _unless_disconnected(request.receive, self._open(call.request))
                 encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
                 return _EventStream(
                     self._sse(
-                        _ChatFrames(encoder), head, events, request_id, label=label, started=started
+                        _ChatFrames(encoder),
+                        head,
+                        events,
+                        request_id,
+                        label=label,
+                        started=started,
+                        key=key,
+                        asked=call.request,
                     ),
                     request_id,
                 )
             answer = await _unless_disconnected(request.receive, self._answer(call.request))
+            self.spending.answered(request_id, label, key, answer)
         except _Disconnected:
             self.metrics.cancelled(CHAT)
             self._done(request_id, label, _CLIENT_GONE, started)
@@ -273,6 +298,17 @@ class _Server:
         key = self._admit(request)
         return key, await _body(request, self.settings.max_body_bytes)
 
+    async def _ready(self, key: ApiKey | None, asked: Asked) -> Asked:
+        """What every model route does between parsing a request and calling upstream:
+        the model is looked up (an unknown one is refused before queueing), who asked
+        goes into the metadata (for guardrails and audit sinks: the key's name, never
+        the key), and the key's budgets are checked."""
+        self.hub.catalog.lookup(asked.model or "")
+        if key is not None:
+            asked = attrs.evolve(asked, metadata=tagged(asked.metadata, key))
+        await self.spending.check(key, asked)
+        return asked
+
     def _admit(self, request: Request) -> ApiKey | None:
         try:
             return self.gatekeeper.admit(request.headers.get("authorization"))
@@ -321,13 +357,20 @@ class _Server:
         *,
         label: str,
         started: float,
+        asked: RelayRequest,
+        key: ApiKey | None,
         route: str = CHAT,
     ) -> AsyncIterator[bytes]:
         """The SSE frames of a stream opened by :meth:`_open`, in ``frames``' format."""
         status = _CLIENT_GONE
+        tally = StreamTally()
         try:
             event: StreamEvent | None = head
             while event is not None:
+                tally.feed(event)
+                if isinstance(event, EndEvent):  # whole, so spent, even if its end is unread
+                    tally.recorded = True
+                    self.spending.answered(request_id, label, key, event.response)
                 for frame in frames.encode(event):
                     yield frame
                 if isinstance(event, EndEvent):
@@ -343,6 +386,8 @@ class _Server:
         finally:
             if status == _CLIENT_GONE:
                 self.metrics.cancelled(route)
+                if not tally.recorded:
+                    self.spending.cut(request_id, label, key, asked, tally)
             self.gate.release()
             await _close(events)
             self._done(request_id, label, status, started, route)
@@ -362,6 +407,13 @@ class _Server:
         elif isinstance(error, Unauthorized):
             answer = ErrorAnswer(
                 401, error_body(str(error), "invalid_request_error", code=error.code)
+            )
+        elif isinstance(error, OverBudget):
+            # OpenAI's own answer for an exhausted quota: 429 insufficient_quota, which
+            # the SDKs raise as RateLimitError (402 is unknown to them).
+            self.metrics.rejected("over_budget")
+            answer = ErrorAnswer(
+                429, error_body(str(error), "insufficient_quota", code="insufficient_quota")
             )
         elif isinstance(error, RateLimited):
             answer = ErrorAnswer(

@@ -26,7 +26,6 @@ from relay_serve._app import (
     _request_id,
     _Server,
     _unless_disconnected,
-    tagged,
 )
 from relay_serve._embeddings_wire import embedding_list, parse_embeddings
 from relay_serve._responses_object import response_object
@@ -61,16 +60,14 @@ async def embeddings(server: _Server, request: Request) -> Response:
         key, raw = await server._intake(request, given)
         call = parse_embeddings(decode_body(raw), request_id=request_id)
         label = server._label(call.model)
-        server.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
-        if key is not None:
-            metadata = tagged(call.request.metadata, key)
-            call = attrs.evolve(call, request=attrs.evolve(call.request, metadata=metadata))
+        call = attrs.evolve(call, request=await server._ready(key, call.request))
 
         async def answer() -> EmbeddingResponse:
             async with server.gate.slot():
                 return await server.hub.aembed(call.request)
 
         vectors = await _unless_disconnected(request.receive, answer())
+        server.spending.answered(request_id, label, key, vectors)
     except _Disconnected:
         server.metrics.cancelled(EMBEDDINGS)
         server._done(request_id, label, _CLIENT_GONE, started, EMBEDDINGS)
@@ -91,21 +88,27 @@ async def responses(server: _Server, request: Request) -> Response:
         key, raw = await server._intake(request, given)
         call = parse_responses(decode_body(raw), request_id=request_id)
         label = server._label(call.model)
-        server.hub.catalog.lookup(call.model)
-        if key is not None:
-            metadata = tagged(call.request.metadata, key)
-            call = attrs.evolve(call, request=attrs.evolve(call.request, metadata=metadata))
+        call = attrs.evolve(call, request=await server._ready(key, call.request))
         created = int(time.time())
         if call.stream:
             head, events = await _unless_disconnected(request.receive, server._open(call.request))
             frames = ResponsesFrames(call, request_id, created)
             return _EventStream(
                 server._sse(
-                    frames, head, events, request_id, label=label, started=started, route=RESPONSES
+                    frames,
+                    head,
+                    events,
+                    request_id,
+                    label=label,
+                    started=started,
+                    key=key,
+                    asked=call.request,
+                    route=RESPONSES,
                 ),
                 request_id,
             )
         answer = await _unless_disconnected(request.receive, server._answer(call.request))
+        server.spending.answered(request_id, label, key, answer)
     except _Disconnected:
         server.metrics.cancelled(RESPONSES)
         server._done(request_id, label, _CLIENT_GONE, started, RESPONSES)

@@ -15,6 +15,8 @@ may send requests.
         header_timeout: 10      # seconds for a client to send its request line and headers
         body_timeout: 30        # then seconds for its body; past either, it is disconnected
         max_connections: null   # open connections at most (null: half the open-file limit)
+        teams:                  # budgets shared by every key of a team
+          ml: {budget: 500/month}
 
 Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
 might be a key itself is never repeated in a message.
@@ -155,6 +157,9 @@ class ServeSettings:
     header_timeout: float = attrs.field(default=10.0)
     body_timeout: float = attrs.field(default=30.0)
     max_connections: int | None = attrs.field(default=None)
+    #: The budgets of each team, by name (``teams: {ml: {budget: 500/month}}``); a key
+    #: of a team spends from them as well as from its own.
+    teams: Mapping[str, tuple[Budget, ...]] = attrs.field(factory=dict)
 
     @max_concurrency.validator
     def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
@@ -246,6 +251,10 @@ class ServeSettings:
         for name, problem in (("allowed_hosts", _host_problem), ("cors_origins", _origin_problem)):
             if name in section:
                 values[name] = _names(catalog, section[name], (*at, name), problem)
+        if "teams" in section:
+            from relay_serve._budgets import parse_teams
+
+            values["teams"] = parse_teams(catalog, section["teams"], (*at, "teams"))
         return cls(**values)
 
 
