@@ -339,6 +339,32 @@ def test_every_answer_is_in_the_ledger_once_at_its_cost(
     )
 
 
+def test_embeddings_are_budgeted_and_recorded_like_chat(
+    serve: Callable[..., Served], sqlite: Database, tmp_path: Path
+) -> None:
+    catalog = PRICED + "  dear_vectors: {target: mock/embed, pricing: {input: 1000, output: 0}}\n"
+    ledger = Ledger(sqlite, journal=tmp_path / "journal")
+    # $0.05 a day at $1,000 per million input tokens: 50 tokens.
+    server = serve(catalog, ServeSettings(keys=_keys(key_budget="0.05/day")), ledger=ledger)
+    done = server.client(ALICE).embeddings.create(
+        model="dear_vectors", input=["hello there", "again"], extra_headers={"x-request-id": "e-1"}
+    )
+    rows = _wait_rows(sqlite, 1)
+    assert rows[0][:6] == (
+        "e-1",
+        "alice",
+        None,
+        "dear_vectors",
+        "mock/embed",
+        done.usage.prompt_tokens,
+    )
+    assert rows[0][7] == pytest.approx(done.usage.prompt_tokens * 1000 / 1e6)
+    with pytest.raises(openai.RateLimitError) as raised:  # ~100 tokens of input alone
+        server.client(ALICE).embeddings.create(model="dear_vectors", input=["x" * 400])
+    assert raised.value.code == "insufficient_quota"
+    assert len(_rows(sqlite)) == 1
+
+
 def test_a_request_over_a_spent_budget_never_reaches_the_upstream(
     serve: Callable[..., Served], sqlite: Database
 ) -> None:
