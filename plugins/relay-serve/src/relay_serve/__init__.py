@@ -66,6 +66,8 @@ _FIELDS = (
     "header_timeout",
     "body_timeout",
     "max_connections",
+    "database",
+    "admin_keys",
 )
 
 

@@ -45,8 +45,10 @@ from relay_core.plugin import (
     StreamEvent,
     get_logger,
 )
+from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
 from relay_serve._guard import BrowserGuard, bound_names
+from relay_serve._keystore import KeyStoreUnavailable
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._settings import ApiKey, ServeSettings
@@ -65,6 +67,8 @@ from relay_serve._wire import (
 
 if TYPE_CHECKING:
     from relay_core import Hub
+    from relay_serve._admin import AdminGuard
+    from relay_serve._keystore import KeyStore
 
 __all__ = ["create_app"]
 
@@ -105,6 +109,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        if server.keystore is not None:
+            server.keystore.close()
         if close_hub:
             await hub.aclose()
 
@@ -135,6 +141,7 @@ def create_app(
             Route("/v1/models", server.models, methods=["GET"]),
             Route("/health", server.health, methods=["GET"]),
             Route("/metrics", server.metrics_text, methods=["GET"]),
+            *server.admin_routes(),
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
@@ -155,7 +162,9 @@ class _Server:
         self.hub = hub
         self.settings = settings
         self.metrics = Metrics()
-        self.gatekeeper = Gatekeeper(settings.keys)
+        self.keystore, self.gatekeeper = _gatekeeper(settings)
+        #: For admin routes of other modules (``/admin/spend``), with ``admin_only``.
+        self.admin_guard: AdminGuard | None = None
         self.gate = Gate(settings.max_concurrency, settings.max_queue, self.metrics.gauges)
         self.credentials_missing: set[str] = set()
 
@@ -174,11 +183,12 @@ class _Server:
                     "X-Request-ID",
                 )
             _check_json_type(request)
-            key = self._admit(request)
+            key = await self._admit(request)
             raw = await _body(request, self.settings.max_body_bytes)
             call = parse_chat(decode_body(raw), request_id=request_id)
             label = self._label(call.model)
             self.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
+            check_model(key, call.model, self.hub.catalog)
             if key is not None:  # for guardrails and audit sinks: who asked, never the key
                 # "caller" is what audit events report as who made the call.
                 metadata = {**call.request.metadata, "serve_key": key.name, "caller": key.name}
@@ -203,17 +213,18 @@ class _Server:
 
     async def models(self, request: Request) -> Response:
         try:
-            self._admit(request)
+            key = await self._admit(request)
         except Exception as error:
             return self._error(error, _request_id(request) or "", "", None)
-        return JSONResponse(models_list(self.hub.catalog.aliases(), created=int(time.time())))
+        aliases = visible_models(key, self.hub.catalog)
+        return JSONResponse(models_list(aliases, created=int(time.time())))
 
     async def health(self, request: Request) -> Response:
         if not self.settings.open:
             if "authorization" not in request.headers:
                 return JSONResponse({"status": "ok"})  # alive, and nothing more
             try:
-                self.gatekeeper.identify(request.headers["authorization"])
+                await self.gatekeeper.identify(request.headers["authorization"])
             except Unauthorized as error:
                 return self._error(error, "", "", None)
         backends = self._backends()
@@ -239,7 +250,7 @@ class _Server:
     async def metrics_text(self, request: Request) -> Response:
         if not self.settings.open:
             try:
-                self.gatekeeper.identify(request.headers.get("authorization"))
+                await self.gatekeeper.identify(request.headers.get("authorization"))
             except Unauthorized as error:
                 return self._error(error, "", "", None)
         return PlainTextResponse(self.metrics.render(self._backends()), media_type=CONTENT_TYPE)
@@ -256,9 +267,18 @@ class _Server:
 
     # -- the pipeline -------------------------------------------------------------------
 
-    def _admit(self, request: Request) -> ApiKey | None:
+    def admin_routes(self) -> list[Route]:
+        """``/admin/*``, when admin keys are configured."""
+        if not self.settings.admin_keys or self.keystore is None:
+            return []
+        from relay_serve._admin import AdminGuard, admin_routes
+
+        self.admin_guard = AdminGuard(self.settings.admin_keys, self.gatekeeper)
+        return admin_routes(self.admin_guard, self.keystore)
+
+    async def _admit(self, request: Request) -> ApiKey | None:
         try:
-            return self.gatekeeper.admit(request.headers.get("authorization"))
+            return await self.gatekeeper.admit(request.headers.get("authorization"))
         except RateLimited:
             self.metrics.rejected("rate_limited")
             raise
@@ -346,6 +366,10 @@ class _Server:
             answer = ErrorAnswer(
                 401, error_body(str(error), "invalid_request_error", code=error.code)
             )
+        elif isinstance(error, KeyStoreUnavailable):
+            answer = ErrorAnswer(
+                503, error_body("The key store is unavailable; retry.", "server_error")
+            )
         elif isinstance(error, RateLimited):
             answer = ErrorAnswer(
                 429,
@@ -395,6 +419,17 @@ class _Server:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _gatekeeper(settings: ServeSettings) -> tuple[KeyStore | None, Gatekeeper]:
+    """The key store ``settings.database`` names (if any) and the gatekeeper over it and
+    the catalog's keys."""
+    if settings.database is None:
+        return None, Gatekeeper(settings.keys)
+    from relay_serve._keystore import KeyReader, open_store
+
+    store = open_store(settings.database)
+    return store, Gatekeeper(settings.keys, store=KeyReader(store))
 
 
 def _request_id(request: Request) -> str | None:

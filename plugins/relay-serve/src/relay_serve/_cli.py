@@ -23,7 +23,9 @@ _LOOPBACK_NAMES = ("localhost",)
 
 def commands() -> list[click.Command]:
     """The click commands this plugin adds to ``relay``."""
-    return [serve, serve_key]
+    from relay_serve._keys_cli import keys
+
+    return [serve, serve_key, keys]
 
 
 def _is_loopback(host: str) -> bool:
