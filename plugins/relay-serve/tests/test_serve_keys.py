@@ -571,3 +571,50 @@ def test_relay_keys_refuses_a_duplicate_name(relay_keys: Callable[..., Any]) -> 
     again = relay_keys("create", "ci")
     assert again.exit_code == 2
     assert "error: a key named 'ci' exists" in again.output
+
+
+def test_relay_validate_knows_the_key_settings(tmp_path: Path) -> None:
+    relay_serve.relay_register_commands(cli)
+    catalog = tmp_path / "relay.yaml"
+    catalog.write_text(
+        "plugins:\n  serve:\n    database: $env.RELAY_DB\n"
+        f"    admin_keys: [{{name: ops, hash: '{HASH}'}}]\n"
+        f"    keys: [{{name: ci, hash: 'sha256:{'cd' * 32}', budget: 5/day, team: ml}}]\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(catalog)])
+    assert result.exit_code == 0, result.output
+    catalog.write_text(
+        f"plugins:\n  serve:\n    keys: [{{name: ci, hash: '{HASH}', budget: 5/year}}]\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(catalog)])
+    assert result.exit_code == 2
+    assert f"{catalog}:3:" in result.output
+
+
+def test_no_secret_reaches_a_log(
+    apps: Callable[[], httpx.AsyncClient],
+    relay_keys: Callable[..., Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secrets: list[str] = []
+
+    async def scenario() -> None:
+        http = apps()
+        made = await _make(http, name="app")
+        secrets.append(made["key"])
+        await http.post(CHAT, json=HELLO, headers=_bearer(made["key"]))
+        rotated = await http.post("/admin/keys/app/rotate", headers=_bearer(ADMIN))
+        secrets.append(rotated.json()["key"])
+        await http.post("/admin/keys/app/revoke", headers=_bearer(ADMIN))
+        await http.post(CHAT, json=HELLO, headers=_bearer(made["key"]))
+
+    asyncio.run(scenario())
+    made = relay_keys("create", "cli")
+    secrets.append(made.output.split("key: ", 1)[1].split()[0])
+    assert "serve.admin" in caplog.text
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert hash_key(secret)[7:] not in caplog.text
