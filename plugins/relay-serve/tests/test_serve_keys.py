@@ -618,3 +618,26 @@ def test_no_secret_reaches_a_log(
     for secret in secrets:
         assert secret not in caplog.text
         assert hash_key(secret)[7:] not in caplog.text
+
+
+def test_a_postgresql_outage_refuses_store_keys_with_503_until_it_ends() -> None:
+    async def scenario(server: PostgresServer) -> None:
+        hub = hub_for(CATALOG, relay_mock, relay_serve)
+        app = create_app(hub, _settings(server.url))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+            made = await _make(http, name="app")
+            await asyncio.sleep(0.55)  # nothing kept from the check above
+            server.stop()
+            answer = await http.post(CHAT, json=HELLO, headers=_bearer(made["key"]))
+            assert answer.status_code == 503
+            assert answer.json()["error"]["type"] == "server_error"
+            assert (await http.post(CHAT, json=HELLO, headers=_bearer(CLIENT))).status_code == 200
+            server.start()
+            # The lost connection is replaced at the next lookup.
+            answer = await http.post(CHAT, json=HELLO, headers=_bearer(made["key"]))
+            assert answer.status_code == 200
+        app.state.relay.keystore.close()
+
+    with postgres_server() as server:
+        asyncio.run(scenario(server))

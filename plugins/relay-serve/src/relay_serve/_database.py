@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,8 +29,17 @@ class Database:
 
     kind: Literal["sqlite", "postgres"]
 
-    def __init__(self, connection: Any, kind: Literal["sqlite", "postgres"], where: str) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        kind: Literal["sqlite", "postgres"],
+        where: str,
+        reopen: Callable[[], Any] | None = None,
+    ) -> None:
         self._connection = connection
+        # A PostgreSQL connection lost in an outage stays closed: the next statement
+        # opens a new one, so the store comes back with the server.
+        self._reopen = reopen
         self.kind = kind
         #: What to call the store in messages: the file, or the server without password.
         self.where = where
@@ -48,11 +57,15 @@ class Database:
                     "pip install 'relay-serve[postgres]'"
                 ) from None
             where = _without_password(url)
+
+            def connect() -> Any:
+                return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
             try:
-                connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+                connection = connect()
             except psycopg.Error as error:
                 raise ConfigError(f"cannot reach the database {where}: {error}") from None
-            return cls(connection, "postgres", where)
+            return cls(connection, "postgres", where, reopen=connect)
         path = Path(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +84,7 @@ class Database:
         if self.kind == "postgres":
             sql = sql.replace("?", "%s")
         with self._lock:
+            self._reconnect()
             cursor = self._connection.execute(sql, tuple(params))
             rows = cursor.fetchall() if cursor.description is not None else []
         return [tuple(row) for row in rows]
@@ -78,6 +92,7 @@ class Database:
     def script(self, statements: Sequence[str]) -> None:
         """Run several statements in one transaction (creating tables, say)."""
         with self._lock:
+            self._reconnect()
             if self.kind == "postgres":
                 with self._connection.transaction():
                     for sql in statements:
@@ -96,8 +111,13 @@ class Database:
         """:meth:`execute` in a worker thread."""
         return await asyncio.to_thread(self.execute, sql, params)
 
+    def _reconnect(self) -> None:
+        if self._reopen is not None and self._connection.closed:
+            self._connection = self._reopen()
+
     def close(self) -> None:
         with self._lock:
+            self._reopen = None  # closed on purpose: stays closed
             self._connection.close()
 
 
