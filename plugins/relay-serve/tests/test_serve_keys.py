@@ -320,6 +320,18 @@ def test_a_key_calls_only_its_models_and_lists_only_them(
     asyncio.run(scenario())
 
 
+def test_a_store_keys_rate_limit_holds(apps: Callable[[], httpx.AsyncClient]) -> None:
+    async def scenario() -> None:
+        http = apps()
+        made = await _make(http, name="slow", requests_per_minute=1)
+        assert (await http.post(CHAT, json=HELLO, headers=_bearer(made["key"]))).status_code == 200
+        again = await http.post(CHAT, json=HELLO, headers=_bearer(made["key"]))
+        assert again.status_code == 429
+        assert again.json()["error"]["code"] == "rate_limit_exceeded"
+
+    asyncio.run(scenario())
+
+
 def test_the_admin_api_is_for_admin_keys(apps: Callable[[], httpx.AsyncClient]) -> None:
     async def scenario() -> None:
         http = apps()
@@ -633,6 +645,13 @@ def test_a_postgresql_outage_refuses_store_keys_with_503_until_it_ends() -> None
             assert answer.status_code == 503
             assert answer.json()["error"]["type"] == "server_error"
             assert (await http.post(CHAT, json=HELLO, headers=_bearer(CLIENT))).status_code == 200
+            health = await http.get("/health", headers=_bearer(made["key"]))
+            assert health.status_code == 503
+            admin = await http.get("/admin/keys", headers=_bearer(ADMIN))
+            assert admin.status_code == 500
+            assert admin.json()["error"]["message"] == (
+                "The admin request failed; see the server's log."
+            )
             server.start()
             # The lost connection is replaced at the next lookup.
             answer = await http.post(CHAT, json=HELLO, headers=_bearer(made["key"]))

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from relay_core.plugin import get_logger
 from relay_serve._auth import Gatekeeper, Unauthorized
 from relay_serve._keyfields import FIELDS, FieldError, check_name, parse_duration, read_fields
-from relay_serve._keystore import KeyExists, KeyNotFound, KeyStore, NewKey
+from relay_serve._keystore import KeyExists, KeyNotFound, KeyStore, KeyStoreUnavailable, NewKey
 from relay_serve._settings import ApiKey
 from relay_serve._wire import error_body
 
@@ -110,6 +110,14 @@ def admin_only(
             return await handler(request, admin)
         except AdminRefused as refused:
             return refused.response()
+        except KeyStoreUnavailable:
+            return AdminRefused(503, "The key store is unavailable; retry.", None).response()
+        except Exception as error:
+            # A database failure, say: the details are for the operator's log only.
+            _log.error("serve.admin_failed", error=type(error).__name__, exc_info=True)
+            return AdminRefused(
+                500, "The admin request failed; see the server's log.", None
+            ).response()
 
     return endpoint
 

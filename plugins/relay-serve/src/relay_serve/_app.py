@@ -225,7 +225,7 @@ class _Server:
                 return JSONResponse({"status": "ok"})  # alive, and nothing more
             try:
                 await self.gatekeeper.identify(request.headers["authorization"])
-            except Unauthorized as error:
+            except (Unauthorized, KeyStoreUnavailable) as error:
                 return self._error(error, "", "", None)
         backends = self._backends()
         every = [state for states in backends.values() for state in states]
@@ -251,7 +251,7 @@ class _Server:
         if not self.settings.open:
             try:
                 await self.gatekeeper.identify(request.headers.get("authorization"))
-            except Unauthorized as error:
+            except (Unauthorized, KeyStoreUnavailable) as error:
                 return self._error(error, "", "", None)
         return PlainTextResponse(self.metrics.render(self._backends()), media_type=CONTENT_TYPE)
 

@@ -74,6 +74,7 @@ class Gatekeeper:
         self._keys = tuple(keys)
         self._store = store
         self._now = now
+        self._clock = clock
         self._buckets = {
             key.name: TokenBucket(key.requests_per_minute, clock)
             for key in self._keys
@@ -87,6 +88,9 @@ class Gatekeeper:
             return None
         key = await self.identify(authorization)
         bucket = self._buckets.get(key.name)
+        if bucket is None and key.requests_per_minute is not None:
+            # A store key's limit is known once it is presented (one bucket per name).
+            bucket = self._buckets[key.name] = TokenBucket(key.requests_per_minute, self._clock)
         if bucket is not None:
             wait = bucket.take()
             if wait:
