@@ -607,10 +607,17 @@ def test_no_secret_reaches_a_log(
     apps: Callable[[], httpx.AsyncClient],
     relay_keys: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
 ) -> None:
     import logging
 
+    request_finalizer = request.addfinalizer
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="relay")
+    # Directly on relay's logger too: other tests may have stopped it propagating.
+    relay_logger = logging.getLogger("relay")
+    relay_logger.addHandler(caplog.handler)
+    request_finalizer(lambda: relay_logger.removeHandler(caplog.handler))
     secrets: list[str] = []
 
     async def scenario() -> None:
