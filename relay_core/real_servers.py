@@ -85,6 +85,7 @@ class RedisServer:
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
+        log.close()  # the child has its own descriptor; ours would leak (ResourceWarning)
         deadline = time.monotonic() + _START_TIMEOUT
         while not self._answers():
             if self._process.poll() is not None or time.monotonic() > deadline:

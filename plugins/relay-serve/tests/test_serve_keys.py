@@ -314,6 +314,16 @@ def test_a_key_calls_only_its_models_and_lists_only_them(
         assert TroubleProvider.calls == []
         listed = (await http.get("/v1/models", headers=headers)).json()["data"]
         assert [m["id"] for m in listed] == ["fast", "stall"]
+        assert (await http.get("/v1/models/fast", headers=headers)).status_code == 200
+        assert (await http.get("/v1/models/thinker", headers=headers)).status_code == 404
+        elsewhere = await http.post(
+            "/v1/responses", json={"model": "thinker", "input": "hello"}, headers=headers
+        )
+        assert elsewhere.json()["error"]["code"] == "model_not_found"
+        answered = await http.post(
+            "/v1/responses", json={"model": "fast", "input": "hello"}, headers=headers
+        )
+        assert answered.status_code == 200, answered.text
         everything = (await http.get("/v1/models", headers=_bearer(CLIENT))).json()["data"]
         assert len(everything) == len(parse_catalog(CATALOG).aliases())
 

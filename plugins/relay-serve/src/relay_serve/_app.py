@@ -1,8 +1,10 @@
 """The HTTP server: OpenAI's Chat Completions API in front of a Relay hub.
 
 Routes: ``POST /v1/chat/completions`` (JSON or server-sent events), ``GET /v1/models``,
-``GET /health``, ``GET /metrics``. Every request first passes the browser guard
-(``relay_serve._guard``: its Host and Origin). A chat request then passes, in order:
+``GET /health``, ``GET /metrics``; embeddings, responses and ``GET /v1/models/{id}``
+are in ``relay_serve._routes``, which passes its requests through the same steps.
+Every request first passes the browser guard (``relay_serve._guard``: its Host and
+Origin). A chat request then passes, in order:
 its request id is checked, its content type (JSON only), its key and the key's rate
 limit, its body is read (up to ``max_body_bytes``) and parsed into a Relay
 :class:`~relay_core.Request`, its model looked up, then it waits for an upstream slot
@@ -22,7 +24,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -45,15 +47,16 @@ from relay_core.plugin import (
     StreamEvent,
     get_logger,
 )
+from relay_core.plugin import Request as RelayRequest
 from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._keystore import KeyStoreUnavailable
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
+from relay_serve._redis_breakers import share_breakers, state_url
 from relay_serve._settings import ApiKey, ServeSettings
 from relay_serve._wire import (
-    ChatCall,
     ChunkEncoder,
     ErrorAnswer,
     WireError,
@@ -103,14 +106,19 @@ def create_app(
     name or address the server is bound to: requests for it are answered like those
     for loopback's names and ``settings.allowed_hosts``.
     """
+    from relay_serve import _routes  # it builds on this module
+
     settings = settings or ServeSettings()
     server = _Server(hub, settings)
+    breakers = share_breakers(hub, state_url(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
         if server.keystore is not None:
             server.keystore.close()
+        if breakers is not None:
+            await breakers.aclose()
         if close_hub:
             await hub.aclose()
 
@@ -139,6 +147,7 @@ def create_app(
         routes=[
             Route(CHAT, server.chat, methods=["POST"]),
             Route("/v1/models", server.models, methods=["GET"]),
+            *_routes.routes(server),
             Route("/health", server.health, methods=["GET"]),
             Route("/metrics", server.metrics_text, methods=["GET"]),
             *server.admin_routes(),
@@ -176,30 +185,24 @@ class _Server:
         request_id = given or "chatcmpl-" + uuid.uuid4().hex
         label = ""
         try:
-            if given is None:
-                raise WireError(
-                    "X-Request-ID must be 1 to 128 letters, digits and . _ : - "
-                    "(starting with a letter or digit).",
-                    "X-Request-ID",
-                )
-            _check_json_type(request)
-            key = await self._admit(request)
-            raw = await _body(request, self.settings.max_body_bytes)
+            key, raw = await self._intake(request, given)
             call = parse_chat(decode_body(raw), request_id=request_id)
             label = self._label(call.model)
             self.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
             check_model(key, call.model, self.hub.catalog)
-            if key is not None:  # for guardrails and audit sinks: who asked, never the key
-                # "caller" is what audit events report as who made the call.
-                metadata = {**call.request.metadata, "serve_key": key.name, "caller": key.name}
+            if key is not None:
+                metadata = tagged(call.request.metadata, key)
                 call = attrs.evolve(call, request=attrs.evolve(call.request, metadata=metadata))
             if call.stream:
-                head, events = await _unless_disconnected(request.receive, self._open(call))
+                head, events = await _unless_disconnected(request.receive, self._open(call.request))
+                encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
                 return _EventStream(
-                    self._sse(call, head, events, label=label, started=started),
+                    self._sse(
+                        _ChatFrames(encoder), head, events, request_id, label=label, started=started
+                    ),
                     request_id,
                 )
-            answer = await _unless_disconnected(request.receive, self._answer(call))
+            answer = await _unless_disconnected(request.receive, self._answer(call.request))
         except _Disconnected:
             self.metrics.cancelled(CHAT)
             self._done(request_id, label, _CLIENT_GONE, started)
@@ -276,6 +279,20 @@ class _Server:
         self.admin_guard = AdminGuard(self.settings.admin_keys, self.gatekeeper)
         return admin_routes(self.admin_guard, self.keystore)
 
+    async def _intake(self, request: Request, given: str | None) -> tuple[ApiKey | None, bytes]:
+        """The admission every model route shares, in order: the client's request id
+        (``given``, as :func:`_request_id` read it), the content type, the key and its
+        rate limit, then the body (bounded). Returns the key (None when open) and body."""
+        if given is None:
+            raise WireError(
+                "X-Request-ID must be 1 to 128 letters, digits and . _ : - "
+                "(starting with a letter or digit).",
+                "X-Request-ID",
+            )
+        _check_json_type(request)
+        key = await self._admit(request)
+        return key, await _body(request, self.settings.max_body_bytes)
+
     async def _admit(self, request: Request) -> ApiKey | None:
         try:
             return await self.gatekeeper.admit(request.headers.get("authorization"))
@@ -298,16 +315,16 @@ class _Server:
             return "other"
         return f"{provider}/*"
 
-    async def _answer(self, call: ChatCall) -> Any:
+    async def _answer(self, call: RelayRequest) -> Any:
         async with self.gate.slot():
-            return await self.hub.achat(call.request)
+            return await self.hub.achat(call)
 
-    async def _open(self, call: ChatCall) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
+    async def _open(self, call: RelayRequest) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
         """A slot and the stream's first event, so that a refusal or an upstream error
         before any output is an HTTP status rather than an error inside a 200 stream.
         The slot is released when the stream is closed."""
         await self.gate.acquire()
-        events = self.hub.astream(call.request)
+        events = self.hub.astream(call)
         try:
             return await events.__anext__(), events
         except BaseException:
@@ -317,24 +334,24 @@ class _Server:
 
     async def _sse(
         self,
-        call: ChatCall,
+        frames: Frames,
         head: StreamEvent,
         events: AsyncIterator[StreamEvent],
+        request_id: str,
         *,
         label: str,
         started: float,
+        route: str = CHAT,
     ) -> AsyncIterator[bytes]:
-        request_id = call.request.custom_id or ""
-        encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
+        """The SSE frames of a stream opened by :meth:`_open`, in ``frames``' format."""
         status = _CLIENT_GONE
         try:
             event: StreamEvent | None = head
             while event is not None:
-                for chunk in encoder.encode(event):
-                    yield _sse_data(chunk)
+                for frame in frames.encode(event):
+                    yield frame
                 if isinstance(event, EndEvent):
                     status = 200
-                    yield b"data: [DONE]\n\n"
                     return
                 event = await anext(events, None)
             raise RuntimeError("the hub's stream ended without its end event")
@@ -342,13 +359,13 @@ class _Server:
             # The 200 is sent: the error travels as the stream's last event.
             answer = self._failed(error, request_id, label)
             status = answer.status
-            yield _sse_data(answer.body)
+            yield frames.failed(answer)
         finally:
             if status == _CLIENT_GONE:
-                self.metrics.cancelled(CHAT)
+                self.metrics.cancelled(route)
             self.gate.release()
             await _close(events)
-            self._done(request_id, label, status, started)
+            self._done(request_id, label, status, started, route)
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -397,21 +414,28 @@ class _Server:
         return answer
 
     def _error(
-        self, error: BaseException, request_id: str, label: str, started: float | None
+        self,
+        error: BaseException,
+        request_id: str,
+        label: str,
+        started: float | None,
+        route: str = CHAT,
     ) -> Response:
         answer = self._failed(error, request_id, label)
         if started is not None:
-            self._done(request_id, label, answer.status, started)
+            self._done(request_id, label, answer.status, started, route)
         headers = {**answer.headers, "x-request-id": request_id} if request_id else answer.headers
         return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
-    def _done(self, request_id: str, label: str, status: int, started: float) -> None:
+    def _done(
+        self, request_id: str, label: str, status: int, started: float, route: str = CHAT
+    ) -> None:
         seconds = time.perf_counter() - started
-        self.metrics.request(CHAT, label, status, seconds)
+        self.metrics.request(route, label, status, seconds)
         _log.info(
             "serve.request",
             request_id=request_id,
-            route=CHAT,
+            route=route,
             model=label,
             status=status,
             seconds=round(seconds, 4),
@@ -430,6 +454,37 @@ def _gatekeeper(settings: ServeSettings) -> tuple[KeyStore | None, Gatekeeper]:
 
     store = open_store(settings.database)
     return store, Gatekeeper(settings.keys, store=KeyReader(store))
+
+
+def tagged(metadata: Mapping[str, Any], key: ApiKey) -> dict[str, Any]:
+    """``metadata`` with who asked, for guardrails and audit sinks: the key's name,
+    never the key ("caller" is what audit events report as who made the call)."""
+    return {**metadata, "serve_key": key.name, "caller": key.name}
+
+
+class Frames(Protocol):
+    """How one API writes a stream: the SSE frames for each event (the last ones with
+    the :class:`EndEvent`), and the frame for an error after the 200 was sent."""
+
+    def encode(self, event: StreamEvent) -> list[bytes]: ...
+
+    def failed(self, answer: ErrorAnswer) -> bytes: ...
+
+
+@attrs.define
+class _ChatFrames:
+    """Chat Completions' stream: ``data:`` chunks, then ``[DONE]``."""
+
+    encoder: ChunkEncoder
+
+    def encode(self, event: StreamEvent) -> list[bytes]:
+        frames = [_sse_data(chunk) for chunk in self.encoder.encode(event)]
+        if isinstance(event, EndEvent):
+            frames.append(b"data: [DONE]\n\n")
+        return frames
+
+    def failed(self, answer: ErrorAnswer) -> bytes:
+        return _sse_data(answer.body)
 
 
 def _request_id(request: Request) -> str | None:
