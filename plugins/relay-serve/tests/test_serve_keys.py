@@ -190,6 +190,34 @@ def test_the_reader_forgets_within_half_a_second_and_never_remembers_unknown_key
     assert len(reader._recent) <= 2  # bounded, however many keys are presented
 
 
+def test_requests_presenting_one_key_share_its_lookup(
+    stores: Callable[..., KeyStore],
+) -> None:
+    store = stores()
+    made = store.create("ci")
+    lookups: list[bytes] = []
+    real = store.afind
+
+    async def counted(digest: bytes) -> ApiKey | None:
+        lookups.append(digest)
+        await asyncio.sleep(0.05)
+        return await real(digest)
+
+    store.afind = counted  # type: ignore[method-assign]
+    reader = KeyReader(store)
+
+    async def scenario() -> None:
+        first = asyncio.ensure_future(reader.find(_digest(made.secret)))
+        await asyncio.sleep(0)
+        others = [asyncio.ensure_future(reader.find(_digest(made.secret))) for _ in range(5)]
+        first.cancel()  # the client that asked first went away: the others still learn
+        keys = await asyncio.gather(*others)
+        assert [key.name for key in keys if key] == ["ci"] * 5
+
+    asyncio.run(scenario())
+    assert len(lookups) == 1
+
+
 # ---------------------------------------------------------------------------- servers
 
 

@@ -313,29 +313,30 @@ class KeyReader:
         self._size = size
         self._clock = clock
         self._recent: dict[bytes, tuple[float, ApiKey]] = {}
-        # Requests presenting one key at once share its lookup.
-        self._pending: dict[bytes, asyncio.Future[ApiKey | None]] = {}
+        # Requests presenting one key at once share its lookup: one task, which a
+        # request that goes away does not cancel for the others.
+        self._pending: dict[bytes, asyncio.Task[ApiKey | None]] = {}
 
     async def find(self, digest: bytes) -> ApiKey | None:
         now = self._clock()
         kept = self._recent.get(digest)
         if kept is not None and now - kept[0] < self._seconds:
             return kept[1]
-        pending = self._pending.get(digest)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[ApiKey | None] = asyncio.get_running_loop().create_future()
-        self._pending[digest] = future
-        try:
-            key = await self.store.afind(digest)
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # retrieved here, so no waiter-less future warns
-            raise
-        else:
-            future.set_result(key)
-        finally:
-            del self._pending[digest]
+        task = self._pending.get(digest)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch(digest, now))
+            self._pending[digest] = task
+
+            def done(task: asyncio.Task[ApiKey | None]) -> None:
+                self._pending.pop(digest, None)
+                if not task.cancelled():
+                    task.exception()  # retrieved, even when every asker went away
+
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
+
+    async def _fetch(self, digest: bytes, now: float) -> ApiKey | None:
+        key = await self.store.afind(digest)
         self._recent.pop(digest, None)
         if key is not None:
             self._keep(digest, now, key)
