@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -153,15 +154,15 @@ def test_new_keys_are_random_and_hash_to_the_catalog_form() -> None:
 
 def test_the_gatekeeper_lets_in_the_right_key_only() -> None:
     gate = Gatekeeper([ApiKey.from_key("ci", "k-one"), ApiKey.from_key("me", "k-two")])
-    assert gate.admit("Bearer k-two").name == "me"  # type: ignore[union-attr]
-    assert gate.admit("bearer  k-one").name == "ci"  # type: ignore[union-attr]
+    assert asyncio.run(gate.admit("Bearer k-two")).name == "me"  # type: ignore[union-attr]
+    assert asyncio.run(gate.admit("bearer  k-one")).name == "ci"  # type: ignore[union-attr]
     for header in (None, "", "Bearer", "Bearer k-three", "Token k-one", "k-one"):
         with pytest.raises(Unauthorized):
-            gate.admit(header)
+            asyncio.run(gate.admit(header))
 
 
 def test_an_open_gatekeeper_lets_everyone_in() -> None:
-    assert Gatekeeper([]).admit(None) is None
+    assert asyncio.run(Gatekeeper([]).admit(None)) is None
 
 
 def test_the_token_bucket_refills_at_its_rate() -> None:
@@ -178,12 +179,12 @@ def test_the_token_bucket_refills_at_its_rate() -> None:
 def test_a_rate_limited_key_is_told_how_long_to_wait() -> None:
     now = [0.0]
     gate = Gatekeeper([ApiKey.from_key("ci", "k", requests_per_minute=1)], clock=lambda: now[0])
-    gate.admit("Bearer k")
+    asyncio.run(gate.admit("Bearer k"))
     with pytest.raises(RateLimited) as caught:
-        gate.admit("Bearer k")
+        asyncio.run(gate.admit("Bearer k"))
     assert caught.value.retry_after == 60
     now[0] = 60.0
-    assert gate.admit("Bearer k") is not None
+    assert asyncio.run(gate.admit("Bearer k")) is not None
 
 
 # ---------------------------------------------------------------------------- commands
@@ -206,7 +207,7 @@ def test_serve_key_prints_a_key_and_its_catalog_entry(tmp_path: Path) -> None:
     catalog.write_text(f"plugins:\n  serve:\n    keys:\n      - {entry[1]}\n")
     settings = ServeSettings.from_catalog(parse_catalog(catalog.read_text()))
     gate = Gatekeeper(settings.keys)
-    assert gate.admit(f"Bearer {key[1]}") == ApiKey.from_key("ci", key[1], 30)
+    assert asyncio.run(gate.admit(f"Bearer {key[1]}")) == ApiKey.from_key("ci", key[1], 30)
 
 
 def test_serve_refuses_an_open_server_beyond_loopback() -> None:

@@ -18,20 +18,19 @@ import openai
 import pytest
 from click.testing import CliRunner
 from serve_support import CATALOG, Served, TroubleProvider, error_of
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from relay_core.plugin import Catalog, ConfigError
+import relay_mock
+import relay_serve
+from relay_core.plugin import ConfigError
 from relay_core.real_servers import postgres_server
-from relay_serve import ApiKey, ServeSettings
-from relay_serve._budgets import parse_budget
-from relay_serve._database import Database, database_url
+from relay_core.testing import hub_for
+from relay_serve import ApiKey, ServeSettings, create_app
+from relay_serve._database import Database
+from relay_serve._keyfields import parse_budget
 from relay_serve._ledger import Ledger, SpendRow, ledger_for
 from relay_serve._settings import Budget, Limits
-from relay_serve._spend_report import admin_spend, parse_since, spend
+from relay_serve._spend_report import parse_since, spend
 from relay_serve._state import LocalState
 
 PRICED = (
@@ -110,9 +109,9 @@ def _row(**fields: Any) -> SpendRow:
 def test_a_budget_is_dollars_per_day_month_or_in_total() -> None:
     assert parse_budget("50/month") == Budget(50.0, "month")
     assert parse_budget("$12.5 / day") == Budget(12.5, "day")
-    assert parse_budget("1000/total") == Budget(1000.0, "total")
-    for wrong in ("50", "50/week", "-5/day", "lots/month", 50):
-        with pytest.raises(ValueError, match="dollars per period"):
+    assert parse_budget("1000/total") == parse_budget("1000") == Budget(1000.0, "total")
+    for wrong in ("50/week", "-5/day", "0/day", "lots/month", True):
+        with pytest.raises(ValueError, match="dollars"):
             parse_budget(wrong)
 
 
@@ -124,27 +123,23 @@ def test_team_budgets_are_read_from_the_catalog_and_mistakes_point_at_their_line
     both = parse_catalog("plugins:\n  serve:\n    teams:\n      ml: {budget: [5/day, 50/total]}\n")
     assert ServeSettings.from_catalog(both).teams["ml"] == (Budget(5, "day"), Budget(50, "total"))
     bad = parse_catalog("plugins:\n  serve:\n    teams:\n      ml: {budget: 500/week}\n")
-    with pytest.raises(ConfigError, match=r":4:.*teams\.ml\.budget: .*'500/week'"):
+    with pytest.raises(ConfigError, match=r":4:.*teams\.ml: budget .*'500/week'"):
         ServeSettings.from_catalog(bad)
 
 
-def test_the_database_defaults_to_a_file_beside_the_catalog(tmp_path: Path) -> None:
+async def test_a_budget_keeps_its_ledger_beside_the_catalog(tmp_path: Path) -> None:
     from relay_core.config import parse_catalog
 
-    catalog = parse_catalog("models: {}\n", path=str(tmp_path / "relay.yaml"))
-    assert database_url(catalog) == str(tmp_path / "relay-serve.db")
-    named = parse_catalog(
-        "plugins:\n  serve:\n    database: postgresql://u:pw@db/relay\n",
-        path=str(tmp_path / "relay.yaml"),
+    path = tmp_path / "relay.yaml"
+    path.write_text("plugins:\n  serve:\n    teams:\n      ml: {budget: 5/day}\n")
+    settings = ServeSettings.from_catalog(parse_catalog(path.read_text(), path=str(path)))
+    assert settings.database == str(tmp_path / "relay-serve.db")
+    # Without budgets, admin keys or the file, a server keeps no ledger and writes no file.
+    assert (
+        ServeSettings.from_catalog(parse_catalog("models: {}\n", path=str(path))).database is None
     )
-    assert database_url(named) == "postgresql://u:pw@db/relay"
-    assert database_url(Catalog()) == "relay-serve.db"
-
-
-async def test_the_server_s_ledger_and_its_journal_sit_beside_the_catalog(tmp_path: Path) -> None:
-    from relay_core.config import parse_catalog
-
-    ledger = ledger_for(parse_catalog("models: {}\n", path=str(tmp_path / "relay.yaml")))
+    assert settings.database is not None
+    ledger = ledger_for(Database.open(settings.database))
     ledger.record(_row())
     assert (tmp_path / "relay-serve.db").is_file()
     assert len(list((tmp_path / "relay-serve.db.journal").iterdir())) == 1
@@ -232,7 +227,7 @@ def test_rows_of_a_worker_killed_before_its_flush_are_replayed(tmp_path: Path) -
         f"""
         import os, signal
         from relay_serve._database import Database
-        from relay_serve._ledger import Ledger, SpendRow, ledger_for
+        from relay_serve._ledger import Ledger, SpendRow
         ledger = Ledger(Database.open({str(path)!r}), journal={str(journal)!r}, flush_every=3600)
         for n in range(50):
             ledger.record(SpendRow(request_id=f"r{{n}}", key="alice", team=None, alias="m",
@@ -513,23 +508,22 @@ def test_relay_spend_reports_by_key_model_and_day_with_filters(tmp_path: Path) -
     assert "Traceback" not in missing.output
 
 
-def test_admin_spend_answers_json_to_the_authorized(tmp_path: Path) -> None:
+def test_admin_spend_answers_json_to_admin_keys_only(tmp_path: Path) -> None:
     _filled(tmp_path / "relay-serve.db")
-    database = Database.open(str(tmp_path / "relay-serve.db"))
-    ledger = Ledger(database)
-
-    async def authorize(request: Request) -> Response | None:
-        if request.headers.get("authorization") == "Bearer admin":
-            return None
-        return JSONResponse({"error": {"message": "no"}}, status_code=401)
-
-    async def handler(request: Request) -> Response:
-        return await admin_spend(request, ledger, authorize)
-
-    app = Starlette(routes=[Route("/admin/spend", handler)])
+    ops = "sk-relay-ops-0123456789abcdefghijklmnop"
+    settings = ServeSettings(
+        keys=_keys(),
+        admin_keys=(ApiKey.from_key("ops", ops),),
+        database=str(tmp_path / "relay-serve.db"),
+    )
+    app = create_app(hub_for(CATALOG, relay_mock, relay_serve), settings)
     with TestClient(app) as client:
-        admin = {"authorization": "Bearer admin"}
+        admin = {"authorization": f"Bearer {ops}"}
         assert client.get("/admin/spend").status_code == 401
+        assert (
+            client.get("/admin/spend", headers={"authorization": f"Bearer {ALICE}"}).status_code
+            == 403
+        )
         found = client.get(
             "/admin/spend",
             params={"team": "ml", "since": "2026-12-01", "by": "model"},
@@ -546,4 +540,3 @@ def test_admin_spend_answers_json_to_the_authorized(tmp_path: Path) -> None:
         assert error_of(httpx.Response(400, json=bad.json()))["message"].startswith("by must")
         odd = client.get("/admin/spend", params={"keys": "alice"}, headers=admin)
         assert "unknown parameter 'keys'" in odd.json()["error"]["message"]
-    database.close()

@@ -67,6 +67,8 @@ _FIELDS = (
     "body_timeout",
     "max_connections",
     "teams",
+    "database",
+    "admin_keys",
 )
 
 

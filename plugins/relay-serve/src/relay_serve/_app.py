@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import re
 import time
@@ -49,9 +50,11 @@ from relay_core.plugin import (
     get_logger,
 )
 from relay_core.plugin import Request as RelayRequest
+from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
 from relay_serve._budgets import OverBudget
 from relay_serve._guard import BrowserGuard, bound_names
+from relay_serve._keystore import KeyStoreUnavailable
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._redis_breakers import share_breakers, state_url
@@ -72,6 +75,8 @@ from relay_serve._wire import (
 
 if TYPE_CHECKING:
     from relay_core import Hub
+    from relay_serve._admin import AdminGuard
+    from relay_serve._keystore import KeyStore
     from relay_serve._ledger import Ledger
     from relay_serve._state import SharedState
 
@@ -111,7 +116,8 @@ def create_app(
     application shuts down (they belong to the server's event loop). ``host`` is the
     name or address the server is bound to: requests for it are answered like those
     for loopback's names and ``settings.allowed_hosts``. Spend is recorded in ``ledger``
-    (flushed on shutdown), and budgets counted in ``state`` (default: in this process).
+    (default: in ``settings.database``, if any; flushed on shutdown), and budgets counted
+    in ``state`` (default: in this process).
     """
     from relay_serve import _routes  # it builds on this module
 
@@ -124,6 +130,8 @@ def create_app(
         await server.spending.start()
         yield
         await server.spending.aclose()
+        if server.keystore is not None:
+            server.keystore.close()
         if breakers is not None:
             await breakers.aclose()
         if close_hub:
@@ -157,6 +165,7 @@ def create_app(
             *_routes.routes(server),
             Route("/health", server.health, methods=["GET"]),
             Route("/metrics", server.metrics_text, methods=["GET"]),
+            *server.admin_routes(),
         ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
@@ -183,8 +192,15 @@ class _Server:
         self.hub = hub
         self.settings = settings
         self.metrics = Metrics()
+        self.keystore, self.gatekeeper = _gatekeeper(settings)
+        if ledger is None and self.keystore is not None:
+            from relay_serve._ledger import ledger_for
+
+            # One connection for keys and spend, closed with the key store.
+            ledger = ledger_for(self.keystore.database, hub.catalog.path)
         self.spending = Spending(hub, state or LocalState(), ledger, self.metrics, settings.teams)
-        self.gatekeeper = Gatekeeper(settings.keys)
+        #: For admin routes of other modules (``/admin/spend``), with ``admin_only``.
+        self.admin_guard: AdminGuard | None = None
         self.gate = Gate(settings.max_concurrency, settings.max_queue, self.metrics.gauges)
         self.credentials_missing: set[str] = set()
 
@@ -231,18 +247,19 @@ class _Server:
 
     async def models(self, request: Request) -> Response:
         try:
-            self._admit(request)
+            key = await self._admit(request)
         except Exception as error:
             return self._error(error, _request_id(request) or "", "", None)
-        return JSONResponse(models_list(self.hub.catalog.aliases(), created=int(time.time())))
+        aliases = visible_models(key, self.hub.catalog)
+        return JSONResponse(models_list(aliases, created=int(time.time())))
 
     async def health(self, request: Request) -> Response:
         if not self.settings.open:
             if "authorization" not in request.headers:
                 return JSONResponse({"status": "ok"})  # alive, and nothing more
             try:
-                self.gatekeeper.identify(request.headers["authorization"])
-            except Unauthorized as error:
+                await self.gatekeeper.identify(request.headers["authorization"])
+            except (Unauthorized, KeyStoreUnavailable) as error:
                 return self._error(error, "", "", None)
         backends = self._backends()
         every = [state for states in backends.values() for state in states]
@@ -267,8 +284,8 @@ class _Server:
     async def metrics_text(self, request: Request) -> Response:
         if not self.settings.open:
             try:
-                self.gatekeeper.identify(request.headers.get("authorization"))
-            except Unauthorized as error:
+                await self.gatekeeper.identify(request.headers.get("authorization"))
+            except (Unauthorized, KeyStoreUnavailable) as error:
                 return self._error(error, "", "", None)
         return PlainTextResponse(self.metrics.render(self._backends()), media_type=CONTENT_TYPE)
 
@@ -284,6 +301,24 @@ class _Server:
 
     # -- the pipeline -------------------------------------------------------------------
 
+    def admin_routes(self) -> list[Route]:
+        """``/admin/*`` (keys, and spend when there is a ledger), when admin keys are
+        configured."""
+        if not self.settings.admin_keys or self.keystore is None:
+            return []
+        from relay_serve._admin import AdminGuard, admin_routes
+
+        self.admin_guard = AdminGuard(self.settings.admin_keys, self.gatekeeper)
+        routes = admin_routes(self.admin_guard, self.keystore)
+        ledger = self.spending.ledger
+        if ledger is not None:
+            from relay_serve._admin import admin_only
+            from relay_serve._spend_report import admin_spend
+
+            spend = admin_only(self.admin_guard, functools.partial(admin_spend, ledger))
+            routes.append(Route("/admin/spend", spend, methods=["GET"]))
+        return routes
+
     async def _intake(self, request: Request, given: str | None) -> tuple[ApiKey | None, bytes]:
         """The admission every model route shares, in order: the client's request id
         (``given``, as :func:`_request_id` read it), the content type, the key and its
@@ -295,23 +330,24 @@ class _Server:
                 "X-Request-ID",
             )
         _check_json_type(request)
-        key = self._admit(request)
+        key = await self._admit(request)
         return key, await _body(request, self.settings.max_body_bytes)
 
     async def _ready(self, key: ApiKey | None, asked: Asked) -> Asked:
         """What every model route does between parsing a request and calling upstream:
-        the model is looked up (an unknown one is refused before queueing), who asked
-        goes into the metadata (for guardrails and audit sinks: the key's name, never
-        the key), and the key's budgets are checked."""
+        the model is looked up (an unknown one, or one the key may not call, is refused
+        before queueing), who asked goes into the metadata (for guardrails and audit
+        sinks: the key's name, never the key), and the key's budgets are checked."""
         self.hub.catalog.lookup(asked.model or "")
+        check_model(key, asked.model or "", self.hub.catalog)
         if key is not None:
             asked = attrs.evolve(asked, metadata=tagged(asked.metadata, key))
         await self.spending.check(key, asked)
         return asked
 
-    def _admit(self, request: Request) -> ApiKey | None:
+    async def _admit(self, request: Request) -> ApiKey | None:
         try:
-            return self.gatekeeper.admit(request.headers.get("authorization"))
+            return await self.gatekeeper.admit(request.headers.get("authorization"))
         except RateLimited:
             self.metrics.rejected("rate_limited")
             raise
@@ -415,6 +451,10 @@ class _Server:
             answer = ErrorAnswer(
                 429, error_body(str(error), "insufficient_quota", code="insufficient_quota")
             )
+        elif isinstance(error, KeyStoreUnavailable):
+            answer = ErrorAnswer(
+                503, error_body("The key store is unavailable; retry.", "server_error")
+            )
         elif isinstance(error, RateLimited):
             answer = ErrorAnswer(
                 429,
@@ -471,6 +511,17 @@ class _Server:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def _gatekeeper(settings: ServeSettings) -> tuple[KeyStore | None, Gatekeeper]:
+    """The key store ``settings.database`` names (if any) and the gatekeeper over it and
+    the catalog's keys."""
+    if settings.database is None:
+        return None, Gatekeeper(settings.keys)
+    from relay_serve._keystore import KeyReader, open_store
+
+    store = open_store(settings.database)
+    return store, Gatekeeper(settings.keys, store=KeyReader(store))
 
 
 def tagged(metadata: Mapping[str, Any], key: ApiKey) -> dict[str, Any]:

@@ -8,8 +8,12 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from relay_serve._settings import ApiKey
+
+if TYPE_CHECKING:
+    from relay_serve._keystore import KeyReader
 
 __all__ = ["Gatekeeper", "RateLimited", "TokenBucket", "Unauthorized"]
 
@@ -56,30 +60,44 @@ class TokenBucket:
 
 class Gatekeeper:
     """Checks the ``Authorization`` header against the configured key hashes, then the
-    key's rate limit. With no keys configured everyone is let in, unlimited."""
+    key's rate limit. With no keys configured (nor a key store) everyone is let in,
+    unlimited. Keys made at runtime are looked up in ``store``."""
 
-    def __init__(self, keys: Sequence[ApiKey], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        keys: Sequence[ApiKey],
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        store: KeyReader | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self._keys = tuple(keys)
+        self._store = store
+        self._now = now
+        self._clock = clock
         self._buckets = {
             key.name: TokenBucket(key.requests_per_minute, clock)
             for key in self._keys
             if key.requests_per_minute is not None
         }
 
-    def admit(self, authorization: str | None) -> ApiKey | None:
+    async def admit(self, authorization: str | None) -> ApiKey | None:
         """The caller's key (None on an open server); raises :class:`Unauthorized` or
         :class:`RateLimited`."""
-        if not self._keys:
+        if not self._keys and self._store is None:
             return None
-        key = self.identify(authorization)
+        key = await self.identify(authorization)
         bucket = self._buckets.get(key.name)
+        if bucket is None and key.requests_per_minute is not None:
+            # A store key's limit is known once it is presented (one bucket per name).
+            bucket = self._buckets[key.name] = TokenBucket(key.requests_per_minute, self._clock)
         if bucket is not None:
             wait = bucket.take()
             if wait:
                 raise RateLimited(key.name, max(1.0, math.ceil(wait)))
         return key
 
-    def identify(self, authorization: str | None) -> ApiKey:
+    async def identify(self, authorization: str | None) -> ApiKey:
         """The configured key the ``Authorization`` header presents, without spending
         from its rate limit (for reading the server's own state: health, metrics);
         raises :class:`Unauthorized`."""
@@ -97,6 +115,12 @@ class Gatekeeper:
         for key in self._keys:
             if hmac.compare_digest(presented, key.digest):
                 found = key
+        if found is None and self._store is not None:
+            found = await self._store.find(presented)
         if found is None:
             raise Unauthorized("Incorrect API key provided.", "invalid_api_key")
+        if found.expires_at is not None and found.expires_at <= self._now():
+            raise Unauthorized(
+                f"The API key {found.name!r} has expired; ask for a new one.", "invalid_api_key"
+            )
         return found

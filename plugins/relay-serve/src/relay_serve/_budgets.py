@@ -15,8 +15,6 @@ pass a budget by what they cost together.
 from __future__ import annotations
 
 import calendar
-import math
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -25,7 +23,8 @@ from attrs import frozen
 
 from relay_core.plugin import Cost, EmbeddingRequest, Usage, estimate_text_tokens, estimate_tokens
 from relay_core.pricing import cost_of
-from relay_serve._settings import ApiKey, Budget, Period
+from relay_serve._keyfields import parse_budgets
+from relay_serve._settings import ApiKey, Budget
 
 if TYPE_CHECKING:
     from relay_core import Hub, Request
@@ -34,30 +33,13 @@ if TYPE_CHECKING:
     from relay_serve._ledger import Ledger
     from relay_serve._state import SharedState
 
-__all__ = ["Accountant", "OverBudget", "parse_budget", "parse_teams", "period_start"]
+__all__ = ["Accountant", "OverBudget", "parse_teams", "period_start"]
 
-_BUDGET = re.compile(r"^\s*\$?\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*(day|month|total)\s*$")
 # How long a request's "already counted" mark is kept: longer than any retry of one
 # report, far shorter than the life of the counters.
 _ONCE_TTL = 86_400.0
 # A period's counter outlives the period by this much, then lapses (nobody reads it).
 _GRACE = 3_600.0
-
-
-def parse_budget(text: object) -> Budget:
-    """``"50/month"`` (also ``"$12.5/day"``, ``"1000/total"``) as a :class:`Budget`;
-    ValueError saying what is wrong otherwise. For catalogs and ``relay keys --budget``."""
-    found = _BUDGET.match(text) if isinstance(text, str) else None
-    if found is None:
-        raise ValueError(
-            f"a budget is dollars per period, like '50/month', '5/day' or '1000/total', "
-            f"not {text!r}"
-        )
-    dollars = float(found[1])
-    if not math.isfinite(dollars):
-        raise ValueError(f"a budget's dollars must be a finite number, not {text!r}")
-    period: Period = "day" if found[2] == "day" else "month" if found[2] == "month" else "total"
-    return Budget(dollars, period)
 
 
 def period_start(period: str, now: float) -> float | None:
@@ -281,14 +263,8 @@ def parse_teams(
             raise catalog.error("plugins.serve.teams: a team's name must be a string", at)
         if not isinstance(entry, Mapping) or set(entry) - {"budget"}:
             raise catalog.error(f"{label} takes one setting, budget (like 500/month)", where)
-        given = entry.get("budget", [])
-        texts = given if isinstance(given, list) else [given]
-        budgets = []
-        for index, text in enumerate(texts):
-            try:
-                budgets.append(parse_budget(text))
-            except ValueError as error:
-                spot = (*where, "budget", index) if isinstance(given, list) else (*where, "budget")
-                raise catalog.error(f"{label}.budget: {error}", spot) from None
-        teams[name] = tuple(budgets)
+        try:
+            teams[name] = parse_budgets(entry.get("budget", []))
+        except ValueError as error:
+            raise catalog.error(f"{label}: {error}", (*where, "budget")) from None
     return teams

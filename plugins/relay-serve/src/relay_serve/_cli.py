@@ -23,9 +23,10 @@ _LOOPBACK_NAMES = ("localhost",)
 
 def commands() -> list[click.Command]:
     """The click commands this plugin adds to ``relay``."""
+    from relay_serve._keys_cli import keys
     from relay_serve._spend_report import spend
 
-    return [serve, serve_key, spend]
+    return [serve, serve_key, keys, spend]
 
 
 def _is_loopback(host: str) -> bool:

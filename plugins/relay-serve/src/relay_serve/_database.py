@@ -10,15 +10,16 @@ placeholders, and run on either. Calls are blocking; the server runs them in a t
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from relay_core.plugin import Catalog, ConfigError
+from relay_core.plugin import ConfigError
 
-__all__ = ["Database", "database_url"]
+__all__ = ["Database"]
 
 Row = tuple[Any, ...]
 
@@ -29,8 +30,17 @@ class Database:
 
     kind: Literal["sqlite", "postgres"]
 
-    def __init__(self, connection: Any, kind: Literal["sqlite", "postgres"], where: str) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        kind: Literal["sqlite", "postgres"],
+        where: str,
+        reopen: Callable[[], Any] | None = None,
+    ) -> None:
         self._connection = connection
+        # A PostgreSQL connection lost in an outage stays closed: the next statement
+        # opens a new one, so the store comes back with the server.
+        self._reopen = reopen
         self.kind = kind
         #: What to call the store in messages: the file, or the server without password.
         self.where = where
@@ -38,7 +48,9 @@ class Database:
 
     @classmethod
     def open(cls, url: str) -> Database:
-        """The database ``url`` names (see the module's text)."""
+        """The database ``url`` names (see the module's text); ``$env.NAME`` is read
+        now, so the URL and the password it may hold stay out of the catalog."""
+        url = _from_environment(url)
         if url.startswith(("postgresql://", "postgres://")):
             try:
                 import psycopg
@@ -48,17 +60,19 @@ class Database:
                     "pip install 'relay-serve[postgres]'"
                 ) from None
             where = _without_password(url)
+
+            def connect() -> Any:
+                return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
             try:
-                connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+                connection = connect()
             except psycopg.Error as error:
                 raise ConfigError(f"cannot reach the database {where}: {error}") from None
-            return cls(connection, "postgres", where)
+            return cls(connection, "postgres", where, reopen=connect)
         path = Path(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            lite = sqlite3.connect(
-                path, check_same_thread=False, isolation_level=None, timeout=30
-            )
+            lite = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             # WAL: readers (another worker's key lookups) never wait for a writer.
             lite.execute("PRAGMA journal_mode=WAL")
             lite.execute("PRAGMA synchronous=NORMAL")
@@ -71,6 +85,7 @@ class Database:
         if self.kind == "postgres":
             sql = sql.replace("?", "%s")
         with self._lock:
+            self._reconnect()
             cursor = self._connection.execute(sql, tuple(params))
             rows = cursor.fetchall() if cursor.description is not None else []
         return [tuple(row) for row in rows]
@@ -78,6 +93,7 @@ class Database:
     def script(self, statements: Sequence[str]) -> None:
         """Run several statements in one transaction (creating tables, say)."""
         with self._lock:
+            self._reconnect()
             if self.kind == "postgres":
                 with self._connection.transaction():
                     for sql in statements:
@@ -96,32 +112,26 @@ class Database:
         """:meth:`execute` in a worker thread."""
         return await asyncio.to_thread(self.execute, sql, params)
 
+    def _reconnect(self) -> None:
+        if self._reopen is not None and self._connection.closed:
+            self._connection = self._reopen()
+
     def close(self) -> None:
         with self._lock:
+            self._reopen = None  # closed on purpose: stays closed
             self._connection.close()
 
 
-DEFAULT_FILE = "relay-serve.db"
-
-
-def database_url(catalog: Catalog) -> str:
-    """The database ``plugins.serve.database`` names: a relative SQLite path is taken
-    from the catalog's folder; by default ``relay-serve.db`` beside the catalog (in the
-    working directory for a catalog that is no file)."""
-    section = catalog.plugins.get("serve")
-    given = section.get("database") if isinstance(section, Mapping) else None
-    if given is not None and (not isinstance(given, str) or not given.strip()):
-        raise catalog.error(
-            "plugins.serve.database must be a SQLite path or a postgresql:// URL",
-            ("plugins", "serve", "database"),
-        )
-    url = given or DEFAULT_FILE
-    if url.startswith(("postgresql://", "postgres://")):
+def _from_environment(url: str) -> str:
+    if not url.startswith("$env."):
         return url
-    path = Path(url.removeprefix("sqlite:///"))
-    if not path.is_absolute() and catalog.path and not catalog.path.startswith("<"):
-        path = Path(catalog.path).parent / path
-    return str(path)
+    name = url.removeprefix("$env.")
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(
+            f"plugins.serve.database is {url}, but the environment variable {name} is not set"
+        )
+    return value
 
 
 def _without_password(url: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import time
@@ -34,7 +35,6 @@ from attrs import frozen
 from relay_core.plugin import get_logger
 
 if TYPE_CHECKING:
-    from relay_core.plugin import Catalog
     from relay_serve._database import Database
 
 __all__ = ["Ledger", "SpendRow", "ledger_for", "new_row_id"]
@@ -86,23 +86,20 @@ _GROUPS = {"model": "alias", "day": "day", "key": "key_name", "team": "team"}
 Group = Literal["model", "day", "key", "team"]
 
 
-def ledger_for(catalog: Catalog) -> Ledger:
-    """The ledger in the catalog's database (see ``database_url``), its journals in
-    ``<database>.journal/`` beside a SQLite file, or ``relay-serve.journal/`` beside the
-    catalog for PostgreSQL (journals are per machine: each replica keeps its own)."""
-    from relay_serve._database import Database, database_url
-
-    url = database_url(catalog)
-    if url.startswith(("postgresql://", "postgres://")):
-        base = (
-            Path(catalog.path).parent
-            if catalog.path and not catalog.path.startswith("<")
-            else Path()
-        )
-        journal = base / "relay-serve.journal"
+def ledger_for(database: Database, beside: str | None = None) -> Ledger:
+    """The ledger in ``database``. Its journals are per machine (each replica keeps its
+    own): ``<file>.journal/`` beside a SQLite file; for PostgreSQL
+    ``relay-serve.journal/`` beside the catalog file ``beside``, or under
+    ``$XDG_STATE_HOME/relay-serve/`` for a catalog built in code."""
+    if database.kind == "sqlite":
+        journal = Path(database.where + ".journal")
+    elif beside and Path(beside).is_file():
+        journal = Path(beside).resolve().parent / "relay-serve.journal"
     else:
-        journal = Path(url + ".journal")
-    return Ledger(Database.open(url), journal=journal)
+        state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        name = hashlib.sha256(database.where.encode()).hexdigest()[:12]
+        journal = Path(state) / "relay-serve" / f"journal-{name}"
+    return Ledger(database, journal=journal)
 
 
 def new_row_id() -> str:

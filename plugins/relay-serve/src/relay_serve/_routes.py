@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from relay_core.plugin import UnknownAlias
+from relay_serve._allowed import visible_models
 from relay_serve._app import (
     _CLIENT_GONE,
     _Disconnected,
@@ -124,8 +125,8 @@ async def model(server: _Server, request: Request) -> Response:
     """One model object, for any name ``GET /v1/models`` lists."""
     name = request.path_params["model"]
     try:
-        server._admit(request)
-        if name not in server.hub.catalog.aliases():
+        key = await server._admit(request)
+        if name not in visible_models(key, server.hub.catalog):
             # Only what the list shows: a provider/model name would let a client probe
             # which upstream models exist through this server.
             raise UnknownAlias(name)

@@ -7,6 +7,12 @@ may send requests.
       serve:
         keys:
           - {name: ci, hash: "sha256:<64 hex digits>", requests_per_minute: 60}
+          - {name: app, hash: "sha256:...", team: ml, models: [fast, "openai/*"],
+             tokens_per_minute: 100000, max_concurrent: 8, budget: [50/month, 5/day],
+             expires: 2027-01-01}
+        database: relay-serve.db   # keys made by `relay keys` (default: beside the catalog)
+        admin_keys:                # who may use /admin/* (absent: no admin API, 404)
+          - {name: ops, hash: "sha256:<64 hex digits>"}
         max_concurrency: 16     # upstream calls at once
         max_queue: 64           # requests waiting for a slot; beyond that, 429 at once
         max_body_bytes: 4194304 # a larger request body is refused (413) while it arrives
@@ -28,9 +34,11 @@ import contextlib
 import hashlib
 import ipaddress
 import math
+import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import attrs
@@ -39,7 +47,16 @@ from attrs import frozen
 from relay_core.plugin import Catalog
 from relay_serve import _FIELDS
 
-__all__ = ["FIELDS", "ApiKey", "Budget", "Limits", "ServeSettings", "hash_key", "new_key"]
+__all__ = [
+    "FIELDS",
+    "ApiKey",
+    "Budget",
+    "Limits",
+    "ServeSettings",
+    "default_database",
+    "hash_key",
+    "new_key",
+]
 
 FIELDS = _FIELDS
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -160,6 +177,11 @@ class ServeSettings:
     #: The budgets of each team, by name (``teams: {ml: {budget: 500/month}}``); a key
     #: of a team spends from them as well as from its own.
     teams: Mapping[str, tuple[Budget, ...]] = attrs.field(factory=dict)
+    #: The key store (and spend ledger): a SQLite path, ``sqlite:///path``,
+    #: ``postgresql://...`` or ``$env.NAME`` holding one of those; None: none.
+    database: str | None = attrs.field(default=None, repr=lambda url: repr(_shown(url)))
+    #: Keys of the admin API (``/admin/*``); empty: no admin API.
+    admin_keys: tuple[ApiKey, ...] = attrs.field(default=(), converter=tuple)
 
     @max_concurrency.validator
     def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
@@ -201,8 +223,8 @@ class ServeSettings:
 
     @property
     def open(self) -> bool:
-        """True when no keys are configured: every client is let in."""
-        return not self.keys
+        """True when no keys are configured nor a key store: every client is let in."""
+        return not self.keys and self.database is None
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> ServeSettings:
@@ -210,7 +232,7 @@ class ServeSettings:
         at: tuple[str | int, ...] = ("plugins", "serve")
         section = catalog.plugins.get("serve")
         if section is None:
-            return cls()
+            return cls(database=_database(catalog, {}, (*at, "database"), False))
         if not isinstance(section, Mapping):
             raise catalog.error("plugins.serve must be a mapping", at)
         known = FIELDS
@@ -248,13 +270,24 @@ class ServeSettings:
                 )
             values["max_connections"] = section["max_connections"]
         values["keys"] = _keys(catalog, section.get("keys", []), (*at, "keys"))
-        for name, problem in (("allowed_hosts", _host_problem), ("cors_origins", _origin_problem)):
-            if name in section:
-                values[name] = _names(catalog, section[name], (*at, name), problem)
+        admins = _keys(catalog, section.get("admin_keys", []), (*at, "admin_keys"), admin=True)
+        if {key.digest for key in admins} & {key.digest for key in values["keys"]}:
+            raise catalog.error(
+                "plugins.serve.admin_keys: an admin key is also a client key; give it its own",
+                (*at, "admin_keys"),
+            )
+        values["admin_keys"] = admins
         if "teams" in section:
             from relay_serve._budgets import parse_teams
 
             values["teams"] = parse_teams(catalog, section["teams"], (*at, "teams"))
+        # Budgets are kept against the durable spend ledger, as admin keys need a store.
+        budgeted = values.get("teams") or any(key.limits.budgets for key in values["keys"])
+        needed = bool(admins or budgeted)
+        values["database"] = _database(catalog, section, (*at, "database"), needed)
+        for name, problem in (("allowed_hosts", _host_problem), ("cors_origins", _origin_problem)):
+            if name in section:
+                values[name] = _names(catalog, section[name], (*at, name), problem)
         return cls(**values)
 
 
@@ -295,20 +328,26 @@ def _names(
     return tuple(entries)
 
 
-def _keys(catalog: Catalog, entries: object, at: tuple[str | int, ...]) -> tuple[ApiKey, ...]:
+def _keys(
+    catalog: Catalog, entries: object, at: tuple[str | int, ...], *, admin: bool = False
+) -> tuple[ApiKey, ...]:
+    from relay_serve._keyfields import FIELDS as KEY_FIELDS
+    from relay_serve._keyfields import FieldError, read_fields
+
+    setting = "plugins.serve." + str(at[-1])
     if not isinstance(entries, list):
-        raise catalog.error("plugins.serve.keys must be a list of {name, hash} entries", at)
+        raise catalog.error(f"{setting} must be a list of {{name, hash}} entries", at)
+    allowed = ("name", "hash") if admin else ("name", "hash", *KEY_FIELDS)
     keys: list[ApiKey] = []
     for index, entry in enumerate(entries):
         where = (*at, index)
-        label = f"plugins.serve.keys[{index}]"
+        label = f"{setting}[{index}]"
         if not isinstance(entry, Mapping):
             raise catalog.error(f"{label} must be a mapping with name and hash", where)
         for field in entry:
-            if field not in ("name", "hash", "requests_per_minute"):
+            if field not in allowed:
                 raise catalog.error(
-                    f"{label}: unknown field {field!r}; a key takes name, hash, "
-                    "requests_per_minute",
+                    f"{label}: unknown field {field!r}; a key takes {', '.join(allowed)}",
                     (*where, field),
                 )
         name = entry.get("name")
@@ -324,13 +363,86 @@ def _keys(catalog: Catalog, entries: object, at: tuple[str | int, ...]) -> tuple
                 "never the key: `relay serve-key` prints both)",
                 (*where, "hash"),
             )
-        rpm = entry.get("requests_per_minute")
-        if rpm is not None and not _whole(rpm, 1):
-            raise catalog.error(
-                f"{label}.requests_per_minute must be a whole number >= 1 or null, not {rpm!r}",
-                (*where, "requests_per_minute"),
+        fields = {field: entry[field] for field in KEY_FIELDS if field in entry and not admin}
+        try:
+            # No `expires: 30d` here: a catalog read twice must mean the same moment.
+            read = read_fields(fields, relative=False)
+        except FieldError as error:
+            raise catalog.error(f"{label}.{error}", (*where, error.field)) from None
+        keys.append(
+            ApiKey(
+                name,
+                bytes.fromhex(digest.removeprefix("sha256:")),
+                limits=read.limits,
+                team=read.team,
+                expires_at=read.expires_at,
             )
-        keys.append(ApiKey(name, bytes.fromhex(digest.removeprefix("sha256:")), rpm))
+        )
     if len({key.digest for key in keys}) != len(keys):
-        raise catalog.error("plugins.serve.keys: two entries have the same hash", at)
+        raise catalog.error(f"{setting}: two entries have the same hash", at)
     return tuple(keys)
+
+
+_DEFAULT_DATABASE = "relay-serve.db"
+_ENV_REFERENCE = re.compile(r"^\$env\.[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def default_database(catalog: Catalog) -> str:
+    """Where the key store is when ``plugins.serve.database`` does not say: beside the
+    catalog file, or in the working directory for a catalog built in code."""
+    if catalog.path and Path(catalog.path).is_file():
+        return str(Path(catalog.path).resolve().parent / _DEFAULT_DATABASE)
+    return str(Path.cwd() / _DEFAULT_DATABASE)
+
+
+def _database(
+    catalog: Catalog, section: Mapping[str, Any], at: tuple[str | int, ...], needed: bool
+) -> str | None:
+    """The checked ``database`` setting. Without one, the default file is used once it
+    exists (``relay keys create`` makes it), or when the admin API or a budget needs
+    somewhere to keep keys and spend; otherwise the server has no key store nor
+    ledger, and opens no file."""
+    if "database" not in section or section["database"] is None:
+        default = default_database(catalog)
+        return default if needed or Path(default).exists() else None
+    value = section["database"]
+    if not isinstance(value, str) or not value.strip():
+        raise catalog.error(
+            "plugins.serve.database must be a file path, sqlite:///path, postgresql://... "
+            "or $env.NAME",
+            at,
+        )
+    if value.startswith("$env."):
+        if not _ENV_REFERENCE.match(value):
+            raise catalog.error(f"plugins.serve.database: {value!r} is not $env.NAME", at)
+        return value
+    if value.startswith(("postgresql://", "postgres://")):
+        if _shown(value) != value:
+            # Never echo the URL: the password is in it.
+            raise catalog.error(
+                "plugins.serve.database holds a password; the catalog must not: write "
+                "database: $env.NAME (a variable holding the URL), or give the password "
+                "in PGPASSWORD or ~/.pgpass",
+                at,
+            )
+        return value
+    if "://" in value and not value.startswith("sqlite:///"):
+        raise catalog.error(
+            "plugins.serve.database must be a file path, sqlite:///path or postgresql://...",
+            at,
+        )
+    path = Path(os.path.expanduser(value.removeprefix("sqlite:///")))
+    if not path.is_absolute() and catalog.path and Path(catalog.path).is_file():
+        path = Path(catalog.path).resolve().parent / path  # beside the catalog, wherever relay runs
+    return str(path)
+
+
+def _shown(url: str | None) -> str | None:
+    """``url`` without the password it may hold."""
+    if url is None or "://" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.partition(':')[0]}:***@{host}"

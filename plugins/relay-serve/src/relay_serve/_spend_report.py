@@ -8,7 +8,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from relay_serve._ledger import Group, Ledger
+    from relay_serve._settings import ApiKey
 
 __all__ = ["admin_spend", "parse_since", "spend"]
 
@@ -112,12 +113,13 @@ def _report(
 
     from relay_core import load_catalog
     from relay_core.plugin import Catalog
-    from relay_serve._database import Database, database_url
+    from relay_serve._database import Database
     from relay_serve._ledger import Ledger
+    from relay_serve._settings import ServeSettings, default_database
 
     catalog = load_catalog(path) if path else Catalog()
-    url = database_url(catalog)
-    if not url.startswith(("postgresql://", "postgres://")) and not Path(url).exists():
+    url = ServeSettings.from_catalog(catalog).database or default_database(catalog)
+    if "://" not in url and not url.startswith("$env.") and not Path(url).exists():
         raise ConfigError(f"no spend recorded yet: {url} does not exist (relay serve writes it)")
     database = Database.open(url)
     try:
@@ -174,20 +176,13 @@ def _table(found: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------------------- /admin/spend
 
 
-async def admin_spend(
-    request: Request,
-    ledger: Ledger,
-    authorize: Callable[[Request], Awaitable[Response | None]],
-) -> Response:
-    """``GET /admin/spend?key=&team=&since=&by=``: the report as JSON. ``authorize``
-    answers a request that may not read it (its refusal), or None to go on."""
+async def admin_spend(ledger: Ledger, request: Request, admin: ApiKey) -> Response:
+    """``GET /admin/spend?key=&team=&since=&by=``: the report as JSON, for an admin key
+    (mounted through ``relay_serve._admin.admin_only``, which refuses the others)."""
     from starlette.responses import JSONResponse
 
     from relay_serve._wire import error_body
 
-    refused = await authorize(request)
-    if refused is not None:
-        return refused
     params = request.query_params
     problem = None
     unknown = sorted(set(params) - set(_FILTERS))
