@@ -66,6 +66,9 @@ _FIELDS = (
     "header_timeout",
     "body_timeout",
     "max_connections",
+    "state",
+    "on_state_error",
+    "state_timeout",
 )
 
 

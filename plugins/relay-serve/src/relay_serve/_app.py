@@ -45,11 +45,13 @@ from relay_core.plugin import (
     StreamEvent,
     get_logger,
 )
-from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
+from relay_serve._auth import Gatekeeper, Unauthorized
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
+from relay_serve._quota import Admission, Quota, RateLimited, open_state
 from relay_serve._settings import ApiKey, ServeSettings
+from relay_serve._state import StateUnavailable
 from relay_serve._wire import (
     ChatCall,
     ChunkEncoder,
@@ -105,6 +107,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         yield
+        await server.quota.aclose()
         if close_hub:
             await hub.aclose()
 
@@ -156,6 +159,7 @@ class _Server:
         self.settings = settings
         self.metrics = Metrics()
         self.gatekeeper = Gatekeeper(settings.keys)
+        self.quota = Quota(open_state(settings))
         self.gate = Gate(settings.max_concurrency, settings.max_queue, self.metrics.gauges)
         self.credentials_missing: set[str] = set()
 
@@ -166,6 +170,7 @@ class _Server:
         given = _request_id(request)
         request_id = given or "chatcmpl-" + uuid.uuid4().hex
         label = ""
+        admission: Admission | None = None
         try:
             if given is None:
                 raise WireError(
@@ -174,7 +179,7 @@ class _Server:
                     "X-Request-ID",
                 )
             _check_json_type(request)
-            key = self._admit(request)
+            key, admission = await self._admit(request, request_id)
             raw = await _body(request, self.settings.max_body_bytes)
             call = parse_chat(decode_body(raw), request_id=request_id)
             label = self._label(call.model)
@@ -185,17 +190,21 @@ class _Server:
                 call = attrs.evolve(call, request=attrs.evolve(call.request, metadata=metadata))
             if call.stream:
                 head, events = await _unless_disconnected(request.receive, self._open(call))
-                return _EventStream(
-                    self._sse(call, head, events, label=label, started=started),
-                    request_id,
-                )
+                admission.streaming(call.request)
+                stream = self._sse(call, head, events, admission, label=label, started=started)
+                admission = None  # the stream closes it when it ends
+                return _EventStream(stream, request_id)
             answer = await _unless_disconnected(request.receive, self._answer(call))
+            admission.answered(answer.usage)
         except _Disconnected:
             self.metrics.cancelled(CHAT)
             self._done(request_id, label, _CLIENT_GONE, started)
             return Response(status_code=_CLIENT_GONE)
         except Exception as error:
             return self._error(error, request_id, label, started)
+        finally:
+            if admission is not None:
+                await admission.close()
         created = int(time.time())
         body = completion(answer, id=request_id, model=call.model, created=created)
         self._done(request_id, label, 200, started)
@@ -203,7 +212,8 @@ class _Server:
 
     async def models(self, request: Request) -> Response:
         try:
-            self._admit(request)
+            _, admission = await self._admit(request, "models", concurrent=False)
+            await admission.close()
         except Exception as error:
             return self._error(error, _request_id(request) or "", "", None)
         return JSONResponse(models_list(self.hub.catalog.aliases(), created=int(time.time())))
@@ -256,9 +266,12 @@ class _Server:
 
     # -- the pipeline -------------------------------------------------------------------
 
-    def _admit(self, request: Request) -> ApiKey | None:
+    async def _admit(
+        self, request: Request, request_id: str, *, concurrent: bool = True
+    ) -> tuple[ApiKey | None, Admission]:
+        key = self.gatekeeper.admit(request.headers.get("authorization"))
         try:
-            return self.gatekeeper.admit(request.headers.get("authorization"))
+            return key, await self.quota.admit(key, request_id, concurrent=concurrent)
         except RateLimited:
             self.metrics.rejected("rate_limited")
             raise
@@ -300,6 +313,7 @@ class _Server:
         call: ChatCall,
         head: StreamEvent,
         events: AsyncIterator[StreamEvent],
+        admission: Admission,
         *,
         label: str,
         started: float,
@@ -310,6 +324,7 @@ class _Server:
         try:
             event: StreamEvent | None = head
             while event is not None:
+                admission.feed(event)
                 for chunk in encoder.encode(event):
                     yield _sse_data(chunk)
                 if isinstance(event, EndEvent):
@@ -328,6 +343,7 @@ class _Server:
                 self.metrics.cancelled(CHAT)
             self.gate.release()
             await _close(events)
+            await admission.close()
             self._done(request_id, label, status, started)
 
     # -- outcomes -----------------------------------------------------------------------
@@ -348,9 +364,19 @@ class _Server:
             )
         elif isinstance(error, RateLimited):
             answer = ErrorAnswer(
-                429,
-                error_body(str(error), "requests", code="rate_limit_exceeded"),
-                {"retry-after": str(int(error.retry_after))},
+                429, error_body(str(error), error.kind, code="rate_limit_exceeded"), error.headers
+            )
+        elif isinstance(error, StateUnavailable):
+            # Logged once per outage by the outage policy, not once per request.
+            return ErrorAnswer(
+                503,
+                error_body(
+                    f"The server cannot check this key's limits now (request {request_id}); "
+                    "retry shortly.",
+                    "server_error",
+                    code="state_unavailable",
+                ),
+                {"retry-after": "1"},
             )
         if isinstance(error, ProviderError):
             self.metrics.upstream_error(type(error).__name__)

@@ -1,17 +1,14 @@
-"""Who is calling, and whether they may call now: Bearer keys and per-key rate limits."""
+"""Who is calling: Bearer keys. Whether they may call now is ``relay_serve._quota``'s."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from relay_serve._settings import ApiKey
 
-__all__ = ["Gatekeeper", "RateLimited", "TokenBucket", "Unauthorized"]
+__all__ = ["Gatekeeper", "Unauthorized"]
 
 
 class Unauthorized(Exception):
@@ -22,62 +19,18 @@ class Unauthorized(Exception):
         self.code = code
 
 
-class RateLimited(Exception):
-    """The key is over its requests per minute; ``retry_after`` is the wait in seconds."""
-
-    def __init__(self, name: str, retry_after: float) -> None:
-        super().__init__(f"rate limit reached for key {name!r}; retry after {retry_after:.0f}s")
-        self.retry_after = retry_after
-
-
-class TokenBucket:
-    """``per_minute`` requests a minute, refilled continuously, with a burst of at most
-    ``per_minute`` (a minute's worth), so a client may spend its minute at once."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self._tokens = self.capacity
-        self._clock = clock
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        """Spend one token: 0.0 when granted, else the seconds until one is available."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return 0.0
-            return (1 - self._tokens) / self.rate
-
-
 class Gatekeeper:
-    """Checks the ``Authorization`` header against the configured key hashes, then the
-    key's rate limit. With no keys configured everyone is let in, unlimited."""
+    """Checks the ``Authorization`` header against the configured key hashes. With no
+    keys configured everyone is let in."""
 
-    def __init__(self, keys: Sequence[ApiKey], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, keys: Sequence[ApiKey]) -> None:
         self._keys = tuple(keys)
-        self._buckets = {
-            key.name: TokenBucket(key.requests_per_minute, clock)
-            for key in self._keys
-            if key.requests_per_minute is not None
-        }
 
     def admit(self, authorization: str | None) -> ApiKey | None:
-        """The caller's key (None on an open server); raises :class:`Unauthorized` or
-        :class:`RateLimited`."""
+        """The caller's key (None on an open server); raises :class:`Unauthorized`."""
         if not self._keys:
             return None
-        key = self.identify(authorization)
-        bucket = self._buckets.get(key.name)
-        if bucket is not None:
-            wait = bucket.take()
-            if wait:
-                raise RateLimited(key.name, max(1.0, math.ceil(wait)))
-        return key
+        return self.identify(authorization)
 
     def identify(self, authorization: str | None) -> ApiKey:
         """The configured key the ``Authorization`` header presents, without spending

@@ -15,6 +15,9 @@ may send requests.
         header_timeout: 10      # seconds for a client to send its request line and headers
         body_timeout: 30        # then seconds for its body; past either, it is disconnected
         max_connections: null   # open connections at most (null: half the open-file limit)
+        state: redis://127.0.0.1:6379/0  # limits shared by every worker and replica
+        on_state_error: closed  # while that store is down: closed (503) or open (local limits)
+        state_timeout: 0.25     # seconds a store's answer may take before it counts as down
 
 Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
 might be a key itself is never repeated in a message.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import ipaddress
 import math
 import re
@@ -155,6 +159,23 @@ class ServeSettings:
     header_timeout: float = attrs.field(default=10.0)
     body_timeout: float = attrs.field(default=30.0)
     max_connections: int | None = attrs.field(default=None)
+    #: ``redis://...``: the store shared by every worker and replica for per-key limits;
+    #: ``None``: each process counts alone (right for one worker).
+    state: str | None = attrs.field(default=None, repr=False)
+    #: While that store is down: ``closed`` refuses requests (503), ``open`` admits them
+    #: under this process's own limits.
+    on_state_error: Literal["closed", "open"] = attrs.field(default="closed")
+    state_timeout: float = attrs.field(default=0.25)
+
+    @state.validator
+    def _check_state(self, _: attrs.Attribute[str | None], value: str | None) -> None:
+        if value is not None and _state_problem(value):
+            raise ValueError(f"state: {_state_problem(value)}")
+
+    @on_state_error.validator
+    def _check_policy(self, _: attrs.Attribute[str], value: str) -> None:
+        if value not in _POLICIES:
+            raise ValueError(f"on_state_error must be closed or open, not {value!r}")
 
     @max_concurrency.validator
     def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
@@ -185,6 +206,7 @@ class ServeSettings:
 
     @header_timeout.validator
     @body_timeout.validator
+    @state_timeout.validator
     def _check_timeout(self, attribute: attrs.Attribute[float], value: float) -> None:
         if not _seconds(value):
             raise ValueError(f"{attribute.name} must be a number of seconds > 0, not {value!r}")
@@ -198,6 +220,11 @@ class ServeSettings:
     def open(self) -> bool:
         """True when no keys are configured: every client is let in."""
         return not self.keys
+
+    @property
+    def shared_state(self) -> bool:
+        """True when limits are counted in a store every worker shares (``state``)."""
+        return self.state is not None
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> ServeSettings:
@@ -225,7 +252,7 @@ class ServeSettings:
                         (*at, name),
                     )
                 values[name] = section[name]
-        for name in ("header_timeout", "body_timeout"):
+        for name in ("header_timeout", "body_timeout", "state_timeout"):
             if name in section:
                 if not _seconds(section[name]):
                     raise catalog.error(
@@ -242,11 +269,47 @@ class ServeSettings:
                     (*at, "max_connections"),
                 )
             values["max_connections"] = section["max_connections"]
+        values.update(_state(catalog, section, at))
         values["keys"] = _keys(catalog, section.get("keys", []), (*at, "keys"))
         for name, problem in (("allowed_hosts", _host_problem), ("cors_origins", _origin_problem)):
             if name in section:
                 values[name] = _names(catalog, section[name], (*at, name), problem)
         return cls(**values)
+
+
+_POLICIES = ("closed", "open")
+
+
+def _state_problem(url: str) -> str | None:
+    # Never echo the value: a Redis URL may carry a password.
+    if url.startswith(("redis://", "rediss://", "unix://")) and len(url) > len("unix://"):
+        return None
+    return "must be a Redis URL: redis://host:port/db (rediss:// for TLS, unix:// for a socket)"
+
+
+def _state(
+    catalog: Catalog, section: Mapping[str, Any], at: tuple[str | int, ...]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    url = section.get("state")
+    if url is not None:
+        if not isinstance(url, str) or _state_problem(url):
+            raise catalog.error(f"plugins.serve.state {_state_problem('')}", (*at, "state"))
+        if importlib.util.find_spec("redis") is None:
+            raise catalog.error(
+                "plugins.serve.state needs the redis client: pip install 'relay-serve[redis]'",
+                (*at, "state"),
+            )
+        values["state"] = url
+    if "on_state_error" in section:
+        policy = section["on_state_error"]
+        if policy not in _POLICIES:
+            raise catalog.error(
+                f"plugins.serve.on_state_error must be closed or open, not {policy!r}",
+                (*at, "on_state_error"),
+            )
+        values["on_state_error"] = policy
+    return values
 
 
 def _host_problem(host: str) -> str | None:
