@@ -37,7 +37,8 @@ PREFIX = "relay:serve:"
 # Connections to Redis per worker. Every operation is one round trip of well under a
 # millisecond, so a few dozen carry thousands of requests a second; a request that
 # finds them all busy waits for one rather than opening a connection per request.
-_CONNECTIONS = 32
+_CONNECTIONS = 64
+_POOL_WAIT = 10.0
 
 # The server's clock, in seconds, for the scripts below.
 _NOW = """
@@ -152,13 +153,16 @@ class RedisState:
 
     def __init__(self, url: str, *, timeout: float = 0.25, prefix: str = PREFIX) -> None:
         self.where = where(url)
+        self._password = urlsplit(url).password or ""
         self._prefix = prefix
         pool = redis.BlockingConnectionPool.from_url(
             url,
             max_connections=_CONNECTIONS,
-            # Waiting for a free connection is load, not an outage: allow it longer
-            # than one answer, but not without bound.
-            timeout=max(1.0, 4 * timeout),
+            # Waiting for a free connection is load, not an outage (a busy worker
+            # reads its answers late, holding connections longer): allow it far longer
+            # than one answer, but not without bound. A dead store is still noticed at
+            # once, by the connections that fail.
+            timeout=_POOL_WAIT,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             # No retries here: an outage must show at once, and the server's policy
@@ -182,8 +186,9 @@ class RedisState:
         except (RedisConnectionError, RedisTimeoutError, OSError, asyncio.TimeoutError) as error:
             # The message names the store without its password; the cause stays chained
             # for the operator's traceback.
+            said = str(error).replace(self._password, "***") if self._password else str(error)
             raise StateUnavailable(
-                f"the shared state at {self.where} did not answer ({type(error).__name__})"
+                f"the shared state at {self.where} did not answer ({type(error).__name__}: {said})"
             ) from error
 
     def _key(self, scope: str) -> str:
