@@ -102,7 +102,7 @@ LABELS = {
     "burst_seconds": "seconds the burst took",
     "lease_ttl_s": "lease ttl, seconds (`max_concurrent` places of a dead worker lapse after it)",
     "kill_held_before_kill": "requests of the key held in Redis before the SIGKILL (3 + 2)",
-    "kill_seconds_until_count_true": "seconds until the count was true again (2)",
+    "kill_seconds_until_count_true": "seconds after the kill until Redis counted the true 2 again",
     "kill_held_after_ttl": "held one ttl after the kill (the survivor's, renewed)",
     "kill_survivor_answers": "answers from the survivor after the kill, of 5",
     "kill_held_after_clients_left": "held after every client left",

@@ -5,6 +5,7 @@ the server does while that Redis is down (``on_state_error``)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -234,6 +235,19 @@ async def test_one_renewer_keeps_leases_past_their_ttl_until_released() -> None:
     await first.close()  # closing twice gives back one place
     assert await quota.state.held("concurrent:key:ci") == 1
     await second.close()
+    assert await quota.state.held("concurrent:key:ci") == 0
+    await quota.aclose()
+
+
+async def test_an_admission_dropped_without_close_lapses_within_the_ttl() -> None:
+    quota = Quota(LocalState(), lease_ttl=0.3)
+    key = ApiKey.from_key("ci", KEY, limits=Limits(max_concurrent=1))
+    kept = await quota.admit(key, "kept")
+    await kept.close()
+    dropped = await quota.admit(key, "dropped")
+    del dropped  # as when a stream response is never started: nobody closes it
+    gc.collect()
+    await asyncio.sleep(0.5)
     assert await quota.state.held("concurrent:key:ci") == 0
     await quota.aclose()
 

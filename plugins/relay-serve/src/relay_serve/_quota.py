@@ -23,6 +23,7 @@ import itertools
 import math
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -132,6 +133,11 @@ class Quota:
             self._held[holder] = scope
             self._start_renewer()
         admission = Admission(self, key, holder)
+        if holder is not None:
+            # An admission dropped without close (a stream response never started, so
+            # its generator's cleanup never ran) must not be renewed for ever: its
+            # place then lapses within the ttl.
+            weakref.finalize(admission, self._held.pop, holder, None)
         if limits.requests_per_minute is not None:
             try:
                 wait = await self.state.take(

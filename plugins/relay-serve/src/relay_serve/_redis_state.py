@@ -151,7 +151,7 @@ class RedisState:
     (``redis://[:password@]host:port/db``, ``rediss://`` for TLS). ``timeout`` bounds
     connecting and each answer, so a dead or hung store is noticed within it."""
 
-    def __init__(self, url: str, *, timeout: float = 0.25, prefix: str = PREFIX) -> None:
+    def __init__(self, url: str, *, timeout: float = 1.0, prefix: str = PREFIX) -> None:
         self.where = where(url)
         self._password = urlsplit(url).password or ""
         self._prefix = prefix

@@ -17,7 +17,7 @@ may send requests.
         max_connections: null   # open connections at most (null: half the open-file limit)
         state: redis://127.0.0.1:6379/0  # limits shared by every worker and replica
         on_state_error: closed  # while that store is down: closed (503) or open (local limits)
-        state_timeout: 0.25     # seconds a store's answer may take before it counts as down
+        state_timeout: 1        # seconds a store's answer may take before it counts as down
 
 Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
 might be a key itself is never repeated in a message.
@@ -165,7 +165,7 @@ class ServeSettings:
     #: While that store is down: ``closed`` refuses requests (503), ``open`` admits them
     #: under this process's own limits.
     on_state_error: Literal["closed", "open"] = attrs.field(default="closed")
-    state_timeout: float = attrs.field(default=0.25)
+    state_timeout: float = attrs.field(default=1.0)
 
     @state.validator
     def _check_state(self, _: attrs.Attribute[str | None], value: str | None) -> None:
