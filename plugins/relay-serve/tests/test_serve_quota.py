@@ -22,9 +22,10 @@ from relay_core.real_servers import RedisServer, redis_server
 from relay_core.testing import hub_for
 from relay_core.types import EndEvent, Request, Response, TextDelta, TextPart, Usage
 from relay_serve import ApiKey, ServeSettings
+from relay_serve._failover import Failover
 from relay_serve._quota import Quota, RateLimited
 from relay_serve._settings import Limits
-from relay_serve._state import LocalState
+from relay_serve._state import LocalState, StateUnavailable
 
 Serve = Callable[..., Served]
 KEY = "sk-relay-QUOTAkey0123456789abcdefXYZ"
@@ -312,3 +313,52 @@ def test_the_server_uses_redis_only_when_asked(serve: Serve) -> None:
     assert isinstance(served.app.state.relay.quota.state, LocalState)
     with httpx.Client(base_url=served.url) as http:
         assert http.post(CHAT, json=HELLO, headers=AUTH).status_code == 200
+
+
+# ---------------------------------------------------------------------------- the policy
+
+
+class _Down(LocalState):
+    """A store that is down until told otherwise, counting the calls that reach it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+        self.calls = 0
+
+    async def take(self, scope: str, amount: int, limit: int, window: float) -> float:
+        self.calls += 1
+        if not self.up:
+            raise StateUnavailable("the shared state at redis://cache/0 did not answer")
+        return await super().take(scope, amount, limit, window)
+
+
+@pytest.mark.parametrize("policy", ["closed", "open"])
+async def test_a_down_store_is_tried_at_most_once_a_second(
+    policy: str, captured_logs: list[str]
+) -> None:
+    now = [0.0]
+    store = _Down()
+    failover = Failover(store, policy, where="redis://cache/0", clock=lambda: now[0])  # type: ignore[arg-type]
+    outcomes = []
+    for tick in range(30):  # three seconds of requests, ten a second
+        now[0] = tick / 10
+        try:
+            outcomes.append(await failover.take("rpm:key:ci", 1, 100, 60))
+        except StateUnavailable:
+            outcomes.append(None)
+    assert store.calls == 3  # the first, then one probe a second
+    if policy == "closed":
+        assert outcomes == [None] * 30
+    else:
+        assert outcomes == [0.0] * 30  # admitted under this process's own count
+        assert await failover.local.used("rpm:key:ci", 60) == 30
+    store.up = True
+    now[0] = 3.0
+    assert await failover.take("rpm:key:ci", 1, 100, 60) == 0.0
+    assert not failover.down
+    assert await store.used("rpm:key:ci", 60) == 1  # counted in the store again
+    logged = [line for line in captured_logs if "serve.state_" in line]
+    assert len(logged) == 2, logged  # the outage's start and its end, nothing between
+    assert "state_unavailable" in logged[0]
+    assert "state_recovered" in logged[1]
