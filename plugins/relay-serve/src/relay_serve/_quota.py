@@ -42,7 +42,7 @@ from relay_core.plugin import (
 from relay_serve._state import LocalState, SharedState, StateUnavailable, window_start
 
 if TYPE_CHECKING:
-    from relay_core import Request
+    from relay_core.plugin import Request
     from relay_serve._settings import ApiKey, ServeSettings
 
 __all__ = ["Admission", "Quota", "RateLimited", "open_state"]
