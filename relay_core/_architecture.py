@@ -59,6 +59,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "relay_core.sampling",
             "relay_core.caching",
             "relay_core.breakers",
+            "relay_core.shared_breakers",
             "relay_core.calls",
             "relay_core.hookspecs",
             "relay_core.plugins",

@@ -166,6 +166,11 @@ if TYPE_CHECKING:
         structure,
         unstructure,
     )
+    from relay_core.shared_breakers import (
+        BreakerStore,
+        BreakerView,
+        MemoryBreakerStore,
+    )
     from relay_core.streaming import (
         SSEEvent,
         StreamAssembler,
@@ -240,6 +245,8 @@ __all__ = [
     "BatchItem",
     "BatchLimits",
     "BatchState",
+    "BreakerStore",
+    "BreakerView",
     "CacheFactory",
     "CachedSecrets",
     "CallInfo",
@@ -278,6 +285,7 @@ __all__ = [
     "ListingSource",
     "Location",
     "MalformedResponse",
+    "MemoryBreakerStore",
     "Message",
     "ModelInfo",
     "ModelPrice",
@@ -517,6 +525,11 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.caching": (
         "CacheFactory",
         "ResponseCache",
+    ),
+    "relay_core.shared_breakers": (
+        "BreakerStore",
+        "BreakerView",
+        "MemoryBreakerStore",
     ),
     "relay_core.tools": (
         "ToolOutput",

@@ -71,21 +71,21 @@ class RedisServer:
     def start(self) -> None:
         if self._process is not None:
             return
-        # The child keeps its own copy of the log's descriptor; ours closes at once.
-        with (self.directory / "redis.log").open("ab") as log:
-            self._process = subprocess.Popen(
-                [
-                    self._binary,
-                    "--port", str(self.port),
-                    "--bind", "127.0.0.1",
-                    "--save", "",
-                    "--appendonly", "no",
-                    "--dir", str(self.directory),
-                    "--maxclients", "10000",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        log = (self.directory / "redis.log").open("ab")
+        self._process = subprocess.Popen(
+            [
+                self._binary,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(self.directory),
+                "--maxclients", "10000",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        log.close()  # the child has its own descriptor; ours would leak (ResourceWarning)
         deadline = time.monotonic() + _START_TIMEOUT
         while not self._answers():
             if self._process.poll() is not None or time.monotonic() > deadline:

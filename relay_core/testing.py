@@ -48,6 +48,7 @@ from relay_core.plugins import PluginRegistry
 from relay_core.providers import Capability, Provider, ProviderSettings
 from relay_core.secrets import MASK, is_credential_name, mask
 from relay_core.types import (
+    AuditEvent,
     DocumentPart,
     EndEvent,
     GenerationConfig,
@@ -71,6 +72,7 @@ __all__ = [
     "PNG_PIXEL",
     "SECRET_HEADERS",
     "WEATHER_TOOL",
+    "AuditRecorder",
     "FakeServer",
     "KeyedPlugin",
     "KeyedProvider",
@@ -140,6 +142,22 @@ class KeyedProvider(Provider):
         if self.settings.api_key is None:
             raise AssertionError("the keyed provider was built without a key")
         return Response(content=self.settings.api_key.reveal())
+
+
+class AuditRecorder:
+    """A plugin that keeps every audit event the hub emits, in order: register it with
+    the hub (``hub_for(..., AuditRecorder())``, ``registry.register(recorder)``)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    @hookimpl
+    def relay_audit(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+    def kinds(self) -> list[str]:
+        """The events' kinds (``call.start``, ``call.end``...), in order."""
+        return [event.kind for event in self.events]
 
 
 class KeyedPlugin:

@@ -12,7 +12,6 @@ import attrs
 import pytest
 
 from relay_core import (
-    AuditEvent,
     Capability,
     EmbeddingLimits,
     EmbeddingRequest,
@@ -29,7 +28,7 @@ from relay_core import (
     hookimpl,
 )
 from relay_core.pipeline.embedding import slices
-from relay_core.testing import hub_for, recorded_waits
+from relay_core.testing import AuditRecorder, hub_for, recorded_waits
 
 CATALOG = """\
 models:
@@ -290,15 +289,6 @@ def test_a_cached_answer_costs_nothing_and_says_so(make: Any) -> None:
     assert len(vectors.calls) == 2
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[AuditEvent] = []
-
-    @hookimpl
-    def relay_audit(self, event: AuditEvent) -> None:
-        self.events.append(event)
-
-
 class Masking:
     """Redacts digits; keeps one message per input, as a redactor does."""
 
@@ -313,7 +303,7 @@ class Masking:
 
 
 def test_inputs_are_redacted_and_audit_sees_embed_events(make: Any) -> None:
-    sink = Sink()
+    sink = AuditRecorder()
     hub, vectors = make(CATALOG, EmbeddingLimits(), sink, Masking())
     hub.embed("vec", ["card 4242", "plain"], custom_id="c1", tags=["kb"])
     assert vectors.calls[0].inputs == ("card ####", "plain")

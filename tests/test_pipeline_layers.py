@@ -9,9 +9,10 @@ from typing import Any
 import attrs
 import pytest
 
-from relay_core import AuditEvent, GuardrailViolation, Message, Request, Response, hookimpl
+from relay_core import GuardrailViolation, Message, Request, Response, hookimpl
 from relay_core.calls import CallInfo
 from relay_core.pipeline import LAYERS
+from relay_core.testing import AuditRecorder
 from relay_core.types import EndEvent, TextDelta, TextPart
 
 CATALOG = """\
@@ -26,15 +27,6 @@ BREAKERS = CATALOG + "defaults:\n  circuit_breaker: {failures: 3, reset_after: 3
 
 def names(layers: list[Any]) -> list[str]:
     return [type(layer).__name__ for layer in layers]
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[AuditEvent] = []
-
-    @hookimpl
-    def relay_audit(self, event: AuditEvent) -> None:
-        self.events.append(event)
 
 
 class Shouting:
@@ -92,7 +84,7 @@ def test_an_unconfigured_hub_passes_only_the_layers_every_call_needs(make_hub: A
 
 def test_each_configured_concern_adds_its_layer_in_the_declared_order(make_hub: Any) -> None:
     hub = make_hub(BREAKERS)
-    hub.plugins.register(Sink())
+    hub.plugins.register(AuditRecorder())
     hub.plugins.register(Shouting())
     hub.plugins.register(NoSecretsOut())
     built = names(hub.pipeline.layers(group=True, cache_asked=True))
@@ -122,7 +114,7 @@ def names_order(name: str) -> int:
 async def test_a_plugin_registered_after_the_first_call_joins_the_chain(make_hub: Any) -> None:
     hub = make_hub(CATALOG)
     await hub.achat("fast", "hello")
-    sink = Sink()
+    sink = AuditRecorder()
     hub.plugins.register(sink)
     await hub.achat("fast", "hello")
     assert [e.kind for e in sink.events] == ["call.succeeded"]
@@ -133,7 +125,7 @@ async def test_chat_and_stream_are_redacted_restored_and_audited_alike(
     make_hub: Any, scripted: Any, streaming: bool
 ) -> None:
     hub = make_hub(CATALOG)
-    sink = Sink()
+    sink = AuditRecorder()
     hub.plugins.register(sink)
     hub.plugins.register(Shouting())
     if streaming:
@@ -157,7 +149,7 @@ async def test_a_refused_answer_fails_the_call_and_is_audited_as_failed(
     make_hub: Any, streaming: bool
 ) -> None:
     hub = make_hub(CATALOG)
-    sink = Sink()
+    sink = AuditRecorder()
     hub.plugins.register(sink)
     hub.plugins.register(Shouting())
     hub.plugins.register(NoSecretsOut())

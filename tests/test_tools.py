@@ -11,7 +11,6 @@ import attrs
 import pytest
 
 from relay_core import (
-    AuditEvent,
     ConfigError,
     Hub,
     Response,
@@ -21,6 +20,7 @@ from relay_core import (
     Usage,
     hookimpl,
 )
+from relay_core.testing import AuditRecorder
 from relay_core.tools import FunctionToolset, ToolOutput, Toolset, function_tool
 
 CATALOG = """
@@ -60,18 +60,6 @@ def broken(reason: str) -> str:
 
 
 MATH = FunctionToolset("math", add, shout, broken)
-
-
-class Audit:
-    def __init__(self) -> None:
-        self.events: list[AuditEvent] = []
-
-    @hookimpl
-    def relay_audit(self, event: AuditEvent) -> None:
-        self.events.append(event)
-
-    def kinds(self) -> list[str]:
-        return [event.kind for event in self.events]
 
 
 def test_tools_run_and_their_results_go_back(make_hub: Callable[..., Hub], scripted: Any) -> None:
@@ -272,7 +260,7 @@ def test_two_toolsets_of_one_name_are_refused(make_hub: Callable[..., Hub]) -> N
 def test_audit_sees_every_model_call_and_tool_run(
     make_hub: Callable[..., Hub], scripted: Any
 ) -> None:
-    audit = Audit()
+    audit = AuditRecorder()
     hub = make_hub(CATALOG)
     hub.plugins.register(audit, name="audit")
     scripted.script["smart"] = [
@@ -416,7 +404,7 @@ def test_the_deadline_bounds_the_whole_loop_tools_included(
         finished.append("slow")
         return "done"
 
-    audit = Audit()
+    audit = AuditRecorder()
     hub = make_hub(CATALOG)
     hub.plugins.register(audit, name="audit")
     scripted.script["smart"] = [calls(ToolCallPart("c1", "slow", {"seconds": 30})), text("late")]

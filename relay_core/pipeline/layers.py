@@ -49,6 +49,7 @@ from relay_core.pipeline.embedding import (
 )
 from relay_core.providers import Capability
 from relay_core.serialize import structure
+from relay_core.shared_breakers import BreakerStore, SharedBreaker
 from relay_core.types import (
     AuditEvent,
     ErrorInfo,
@@ -62,6 +63,7 @@ from relay_core.validation import without_optional_nulls
 if TYPE_CHECKING:
     from relay_core.caching import ResponseCache
     from relay_core.calls import Restorer
+    from relay_core.config import BreakerSettings
     from relay_core.routing import Route
 
 __all__ = [
@@ -553,13 +555,24 @@ async def _finished(call: Call, response: Answer) -> Answer:
 
 
 class Breakers:
-    """The circuit breakers of one hub, one per provider and model, made on first use."""
+    """The circuit breakers of one hub, one per provider and model, made on first use:
+    in this process, or in a store shared with other hubs and processes (:meth:`share`)."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
-        self._by_target: dict[tuple[str, str], CircuitBreaker] = {}
-        self._by_alias: dict[str, CircuitBreaker | None] = {}
+        self.store: BreakerStore | None = None
+        self._by_target: dict[tuple[str, str], CircuitBreaker | SharedBreaker] = {}
+        self._by_alias: dict[str, CircuitBreaker | SharedBreaker | None] = {}
         self._lock = threading.Lock()
+
+    def share(self, store: BreakerStore | None) -> None:
+        """Keep the breakers' state in ``store`` from now on (``None``: in this process
+        again); see :mod:`relay_core.shared_breakers`. Breakers already made are
+        replaced, starting from what the store says."""
+        with self._lock:
+            self.store = store
+            self._by_target.clear()
+            self._by_alias = {}
 
     def configured(self) -> bool:
         catalog = self.host.catalog
@@ -567,7 +580,7 @@ class Breakers:
             p.circuit_breaker is not None for p in catalog.providers.values()
         )
 
-    def of(self, target: ModelTarget) -> CircuitBreaker | None:
+    def of(self, target: ModelTarget) -> CircuitBreaker | SharedBreaker | None:
         try:
             return self._by_alias[target.alias]
         except KeyError:
@@ -581,12 +594,19 @@ class Breakers:
         if settings is not None:
             with self._lock:
                 # Aliases of one provider/model share its breaker.
-                breaker = self._by_target.setdefault(
-                    (target.provider_name, target.model),
-                    CircuitBreaker(settings, name=target.config.target, on_change=_moved),
-                )
-        self._by_alias[target.alias] = breaker
+                key = (target.provider_name, target.model)
+                breaker = self._by_target.get(key)
+                if breaker is None:
+                    breaker = self._by_target[key] = self._make(settings, target.config.target)
+                self._by_alias[target.alias] = breaker
+        else:
+            self._by_alias[target.alias] = breaker
         return breaker
+
+    def _make(self, settings: BreakerSettings, name: str) -> CircuitBreaker | SharedBreaker:
+        if self.store is None:
+            return CircuitBreaker(settings, name=name, on_change=_moved)
+        return SharedBreaker(settings, self.store, name=name, on_change=_moved, log=_store_log)
 
     def states(self) -> dict[str, str]:
         with self._lock:
@@ -597,6 +617,11 @@ class Breakers:
 def _moved(name: str, old: str, new: str) -> None:
     log = _log()
     (log.warning if new == "open" else log.info)("breaker." + new, target=name, was=old)
+
+
+def _store_log(event: str, **fields: Any) -> None:
+    log = _log()
+    (log.error if event.endswith("unavailable") else log.warning)(event, **fields)
 
 
 class CircuitBreaking:
@@ -615,6 +640,8 @@ class CircuitBreaking:
         breaker = self.breakers.of(target)
         if breaker is None:
             return await inner(call)
+        if isinstance(breaker, SharedBreaker):
+            return await _through_shared(breaker, inner, call)
         breaker.acquire(
             provider=target.provider_name, model=target.model, custom_id=call.request.custom_id
         )
@@ -628,6 +655,23 @@ class CircuitBreaking:
             raise
         breaker.record(None)
         return reply
+
+
+async def _through_shared(breaker: SharedBreaker, inner: Handler, call: Call) -> Reply:
+    target: ModelTarget = call.target
+    passed = await breaker.acquire(
+        provider=target.provider_name, model=target.model, custom_id=call.request.custom_id
+    )
+    try:
+        reply = await inner(call)
+    except ProviderError as error:
+        await breaker.record(passed, error)
+        raise
+    except BaseException:
+        await breaker.release(passed)
+        raise
+    await breaker.record(passed, None)
+    return reply
 
 
 class Retrying:

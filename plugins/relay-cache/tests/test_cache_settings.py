@@ -76,7 +76,7 @@ def test_ttl_null_means_forever() -> None:
     ("settings", "message"),
     [
         ({"tll": 5}, "plugins.cache has no setting 'tll'; the settings are backend, "),
-        ({"backend": "redis"}, "plugins.cache.backend must be memory or disk"),
+        ({"backend": "memcached"}, "plugins.cache.backend must be memory, disk or redis"),
         ({"ttl": 0}, "plugins.cache.ttl must be a number of seconds above 0"),
         ({"ttl": -5}, "plugins.cache.ttl must be a number of seconds above 0"),
         ({"ttl": "1 day"}, "plugins.cache.ttl must be a number of seconds above 0"),

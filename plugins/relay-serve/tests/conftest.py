@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -21,12 +22,15 @@ from relay_serve import ServeSettings, create_app
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., Served]]:
-    """Start relay-serve: ``serve(catalog_text=CATALOG, settings=ServeSettings())``."""
+    """Start relay-serve: ``serve(catalog_text=CATALOG, settings=ServeSettings())``;
+    other keywords go to :func:`create_app` (``ledger=``, ``state=``)."""
     servers: list[tuple[uvicorn.Server, threading.Thread, socket.socket]] = []
 
-    def start(catalog: str = CATALOG, settings: ServeSettings | None = None) -> Served:
+    def start(
+        catalog: str = CATALOG, settings: ServeSettings | None = None, **options: Any
+    ) -> Served:
         hub = hub_for(catalog, relay_mock, relay_serve, TroublePlugin())
-        app = create_app(hub, settings or ServeSettings())
+        app = create_app(hub, settings or ServeSettings(), **options)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         config = uvicorn.Config(app, log_level="warning", ws="none", http="h11", lifespan="on")

@@ -99,7 +99,7 @@ def test_a_malformed_request_is_a_400_naming_the_field(
 
 def test_an_unknown_route_answers_in_openai_s_shape(serve: Serve) -> None:
     with serve().http() as http:
-        response = http.get("/v1/embeddings")
+        response = http.get("/v1/audio/speech")
     assert response.status_code == 404
     assert error_of(response)["type"] == "invalid_request_error"
 

@@ -1,4 +1,4 @@
-"""relay-cache: the stores behind Relay's response cache (in memory, or a SQLite file).
+"""relay-cache: the stores behind Relay's response cache (in memory, a SQLite file, Redis).
 
 This module only registers; it stays light because it is imported whenever plugins load.
 The stores (``relay_cache._memory``, ``relay_cache._disk``) are imported by the factory,
@@ -34,9 +34,12 @@ def relay_register_response_caches(register: Callable[[str, CacheFactory], None]
 
 
 def _check(catalog: Catalog) -> None:
-    from relay_cache._settings import Settings
+    from relay_cache._settings import SettingError, Settings
 
-    Settings.parse(catalog.plugins.get("cache", {}))
+    try:
+        Settings.parse(catalog.plugins.get("cache", {}))
+    except SettingError as error:
+        raise catalog.error(error.reason, ("plugins", "cache", error.key)) from None
 
 
 @hookimpl
@@ -44,6 +47,6 @@ def relay_register_settings(register: Callable[..., None]) -> None:
     # clock is given in code only (tests), but a catalog built in code may carry it.
     register(
         "cache",
-        fields=("backend", "max_bytes", "max_entries", "path", "ttl", "clock"),
+        fields=("backend", "max_bytes", "max_entries", "path", "prefix", "ttl", "url", "clock"),
         check=_check,
     )

@@ -66,6 +66,7 @@ _FIELDS = (
     "header_timeout",
     "body_timeout",
     "max_connections",
+    "teams",
     "state",
     "on_state_error",
     "state_timeout",

@@ -1,8 +1,10 @@
 """The HTTP server: OpenAI's Chat Completions API in front of a Relay hub.
 
 Routes: ``POST /v1/chat/completions`` (JSON or server-sent events), ``GET /v1/models``,
-``GET /health``, ``GET /metrics``. Every request first passes the browser guard
-(``relay_serve._guard``: its Host and Origin). A chat request then passes, in order:
+``GET /health``, ``GET /metrics``; embeddings, responses and ``GET /v1/models/{id}``
+are in ``relay_serve._routes``, which passes its requests through the same steps.
+Every request first passes the browser guard (``relay_serve._guard``: its Host and
+Origin). A chat request then passes, in order:
 its request id is checked, its content type (JSON only), its key and the key's rate
 limit, its body is read (up to ``max_body_bytes``) and parsed into a Relay
 :class:`~relay_core.Request`, its model looked up, then it waits for an upstream slot
@@ -22,7 +24,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import anyio
 import attrs
@@ -37,6 +39,7 @@ from starlette.types import Receive, Scope, Send
 
 from relay_core.plugin import (
     CredentialError,
+    EmbeddingRequest,
     EndEvent,
     PluginNotInstalled,
     ProviderConflict,
@@ -45,15 +48,18 @@ from relay_core.plugin import (
     StreamEvent,
     get_logger,
 )
+from relay_core.plugin import Request as RelayRequest
 from relay_serve._auth import Gatekeeper, Unauthorized
+from relay_serve._budgets import OverBudget
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._quota import Admission, Quota, RateLimited, open_state
+from relay_serve._redis_breakers import share_breakers, state_url
 from relay_serve._settings import ApiKey, ServeSettings
+from relay_serve._spending import Spending, StreamTally
 from relay_serve._state import StateUnavailable
 from relay_serve._wire import (
-    ChatCall,
     ChunkEncoder,
     ErrorAnswer,
     WireError,
@@ -67,10 +73,14 @@ from relay_serve._wire import (
 
 if TYPE_CHECKING:
     from relay_core import Hub
+    from relay_serve._ledger import Ledger
+    from relay_serve._state import SharedState
 
 __all__ = ["create_app"]
 
 T = TypeVar("T")
+# What a model route asks the hub: a chat request, or an embedding request.
+Asked = TypeVar("Asked", RelayRequest, EmbeddingRequest)
 
 CHAT = "/v1/chat/completions"
 # What a client may send as its request id: echoed in a header and written to logs,
@@ -92,6 +102,8 @@ def create_app(
     *,
     close_hub: bool = True,
     host: str | None = None,
+    ledger: Ledger | None = None,
+    state: SharedState | None = None,
 ) -> Any:
     """A Starlette application serving ``hub`` under OpenAI's HTTP API.
 
@@ -99,15 +111,27 @@ def create_app(
     once, 64 waiting). With ``close_hub`` the hub's connections are closed when the
     application shuts down (they belong to the server's event loop). ``host`` is the
     name or address the server is bound to: requests for it are answered like those
-    for loopback's names and ``settings.allowed_hosts``.
+    for loopback's names and ``settings.allowed_hosts``. Spend is recorded in ``ledger``
+    (flushed on shutdown), and budgets and per-key limits counted in ``state`` (default:
+    the Redis of ``settings.state``, else this process).
     """
+    from relay_serve import _routes  # it builds on this module
+
     settings = settings or ServeSettings()
-    server = _Server(hub, settings)
+    owns_state = state is None
+    server = _Server(hub, settings, ledger, state)
+    breakers = share_breakers(hub, state_url(settings))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await server.spending.start()
         yield
         await server.quota.aclose()
+        await server.spending.aclose()
+        if owns_state:
+            await server.state.aclose()
+        if breakers is not None:
+            await breakers.aclose()
         if close_hub:
             await hub.aclose()
 
@@ -136,6 +160,7 @@ def create_app(
         routes=[
             Route(CHAT, server.chat, methods=["POST"]),
             Route("/v1/models", server.models, methods=["GET"]),
+            *_routes.routes(server),
             Route("/health", server.health, methods=["GET"]),
             Route("/metrics", server.metrics_text, methods=["GET"]),
         ],
@@ -154,12 +179,20 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 class _Server:
-    def __init__(self, hub: Hub, settings: ServeSettings) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        settings: ServeSettings,
+        ledger: Ledger | None = None,
+        state: SharedState | None = None,
+    ) -> None:
         self.hub = hub
         self.settings = settings
         self.metrics = Metrics()
+        self.state = state or open_state(settings)
+        self.quota = Quota(self.state)
+        self.spending = Spending(hub, self.state, ledger, self.metrics, settings.teams)
         self.gatekeeper = Gatekeeper(settings.keys)
-        self.quota = Quota(open_state(settings))
         self.gate = Gate(settings.max_concurrency, settings.max_queue, self.metrics.gauges)
         self.credentials_missing: set[str] = set()
 
@@ -172,29 +205,28 @@ class _Server:
         label = ""
         admission: Admission | None = None
         try:
-            if given is None:
-                raise WireError(
-                    "X-Request-ID must be 1 to 128 letters, digits and . _ : - "
-                    "(starting with a letter or digit).",
-                    "X-Request-ID",
-                )
-            _check_json_type(request)
-            key, admission = await self._admit(request, request_id)
-            raw = await _body(request, self.settings.max_body_bytes)
+            key, admission, raw = await self._intake(request, given, request_id)
             call = parse_chat(decode_body(raw), request_id=request_id)
             label = self._label(call.model)
-            self.hub.catalog.lookup(call.model)  # an unknown model is refused before queueing
-            if key is not None:  # for guardrails and audit sinks: who asked, never the key
-                # "caller" is what audit events report as who made the call.
-                metadata = {**call.request.metadata, "serve_key": key.name, "caller": key.name}
-                call = attrs.evolve(call, request=attrs.evolve(call.request, metadata=metadata))
+            call = attrs.evolve(call, request=await self._ready(key, call.request))
             if call.stream:
-                head, events = await _unless_disconnected(request.receive, self._open(call))
-                admission.streaming(call.request)
-                stream = self._sse(call, head, events, admission, label=label, started=started)
+                head, events = await _unless_disconnected(request.receive, self._open(call.request))
+                encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
+                stream = self._sse(
+                    _ChatFrames(encoder),
+                    head,
+                    events,
+                    request_id,
+                    label=label,
+                    started=started,
+                    key=key,
+                    asked=call.request,
+                    admission=admission,
+                )
                 admission = None  # the stream closes it when it ends
                 return _EventStream(stream, request_id)
-            answer = await _unless_disconnected(request.receive, self._answer(call))
+            answer = await _unless_disconnected(request.receive, self._answer(call.request))
+            self.spending.answered(request_id, label, key, answer)
             admission.answered(answer.usage)
         except _Disconnected:
             self.metrics.cancelled(CHAT)
@@ -212,8 +244,7 @@ class _Server:
 
     async def models(self, request: Request) -> Response:
         try:
-            _, admission = await self._admit(request, "models", concurrent=False)
-            await admission.close()
+            await self._admit(request, "models", concurrent=False)
         except Exception as error:
             return self._error(error, _request_id(request) or "", "", None)
         return JSONResponse(models_list(self.hub.catalog.aliases(), created=int(time.time())))
@@ -266,7 +297,49 @@ class _Server:
 
     # -- the pipeline -------------------------------------------------------------------
 
+    async def _intake(
+        self, request: Request, given: str | None, request_id: str
+    ) -> tuple[ApiKey | None, Admission, bytes]:
+        """The admission every model route shares, in order: the client's request id
+        (``given``, as :func:`_request_id` read it), the content type, the key and its
+        limits, then the body (bounded). Returns the key (None when open), its
+        :class:`Admission` (the route closes it when its answer or stream ends) and the
+        body."""
+        if given is None:
+            raise WireError(
+                "X-Request-ID must be 1 to 128 letters, digits and . _ : - "
+                "(starting with a letter or digit).",
+                "X-Request-ID",
+            )
+        _check_json_type(request)
+        key, admission = await self._admitted(request, request_id)
+        try:
+            return key, admission, await _body(request, self.settings.max_body_bytes)
+        except BaseException:
+            await admission.close()
+            raise
+
+    async def _ready(self, key: ApiKey | None, asked: Asked) -> Asked:
+        """What every model route does between parsing a request and calling upstream:
+        the model is looked up (an unknown one is refused before queueing), who asked
+        goes into the metadata (for guardrails and audit sinks: the key's name, never
+        the key), and the key's budgets are checked."""
+        self.hub.catalog.lookup(asked.model or "")
+        if key is not None:
+            asked = attrs.evolve(asked, metadata=tagged(asked.metadata, key))
+        await self.spending.check(key, asked)
+        return asked
+
     async def _admit(
+        self, request: Request, request_id: str, *, concurrent: bool = False
+    ) -> ApiKey | None:
+        """The caller's key, counted against its limits by a request that ends at once
+        (``concurrent=False``: it takes no ``max_concurrent`` place)."""
+        key, admission = await self._admitted(request, request_id, concurrent=concurrent)
+        await admission.close()
+        return key
+
+    async def _admitted(
         self, request: Request, request_id: str, *, concurrent: bool = True
     ) -> tuple[ApiKey | None, Admission]:
         key = self.gatekeeper.admit(request.headers.get("authorization"))
@@ -291,16 +364,16 @@ class _Server:
             return "other"
         return f"{provider}/*"
 
-    async def _answer(self, call: ChatCall) -> Any:
+    async def _answer(self, call: RelayRequest) -> Any:
         async with self.gate.slot():
-            return await self.hub.achat(call.request)
+            return await self.hub.achat(call)
 
-    async def _open(self, call: ChatCall) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
+    async def _open(self, call: RelayRequest) -> tuple[StreamEvent, AsyncIterator[StreamEvent]]:
         """A slot and the stream's first event, so that a refusal or an upstream error
         before any output is an HTTP status rather than an error inside a 200 stream.
         The slot is released when the stream is closed."""
         await self.gate.acquire()
-        events = self.hub.astream(call.request)
+        events = self.hub.astream(call)
         try:
             return await events.__anext__(), events
         except BaseException:
@@ -310,26 +383,37 @@ class _Server:
 
     async def _sse(
         self,
-        call: ChatCall,
+        frames: Frames,
         head: StreamEvent,
         events: AsyncIterator[StreamEvent],
-        admission: Admission,
+        request_id: str,
         *,
         label: str,
         started: float,
+        asked: RelayRequest,
+        key: ApiKey | None,
+        admission: Admission | None = None,
+        route: str = CHAT,
     ) -> AsyncIterator[bytes]:
-        request_id = call.request.custom_id or ""
-        encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
+        """The SSE frames of a stream opened by :meth:`_open`, in ``frames``' format;
+        ``admission`` is closed when it ends."""
         status = _CLIENT_GONE
+        tally = StreamTally()
+        if admission is not None:
+            admission.streaming(asked)
         try:
             event: StreamEvent | None = head
             while event is not None:
-                admission.feed(event)
-                for chunk in encoder.encode(event):
-                    yield _sse_data(chunk)
+                tally.feed(event)
+                if admission is not None:
+                    admission.feed(event)
+                if isinstance(event, EndEvent):  # whole, so spent, even if its end is unread
+                    tally.recorded = True
+                    self.spending.answered(request_id, label, key, event.response)
+                for frame in frames.encode(event):
+                    yield frame
                 if isinstance(event, EndEvent):
                     status = 200
-                    yield b"data: [DONE]\n\n"
                     return
                 event = await anext(events, None)
             raise RuntimeError("the hub's stream ended without its end event")
@@ -337,14 +421,17 @@ class _Server:
             # The 200 is sent: the error travels as the stream's last event.
             answer = self._failed(error, request_id, label)
             status = answer.status
-            yield _sse_data(answer.body)
+            yield frames.failed(answer)
         finally:
             if status == _CLIENT_GONE:
-                self.metrics.cancelled(CHAT)
+                self.metrics.cancelled(route)
+                if not tally.recorded:
+                    self.spending.cut(request_id, label, key, asked, tally)
             self.gate.release()
             await _close(events)
-            await admission.close()
-            self._done(request_id, label, status, started)
+            if admission is not None:
+                await admission.close()
+            self._done(request_id, label, status, started, route)
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -361,6 +448,13 @@ class _Server:
         elif isinstance(error, Unauthorized):
             answer = ErrorAnswer(
                 401, error_body(str(error), "invalid_request_error", code=error.code)
+            )
+        elif isinstance(error, OverBudget):
+            # OpenAI's own answer for an exhausted quota: 429 insufficient_quota, which
+            # the SDKs raise as RateLimitError (402 is unknown to them).
+            self.metrics.rejected("over_budget")
+            answer = ErrorAnswer(
+                429, error_body(str(error), "insufficient_quota", code="insufficient_quota")
             )
         elif isinstance(error, RateLimited):
             answer = ErrorAnswer(
@@ -399,21 +493,28 @@ class _Server:
         return answer
 
     def _error(
-        self, error: BaseException, request_id: str, label: str, started: float | None
+        self,
+        error: BaseException,
+        request_id: str,
+        label: str,
+        started: float | None,
+        route: str = CHAT,
     ) -> Response:
         answer = self._failed(error, request_id, label)
         if started is not None:
-            self._done(request_id, label, answer.status, started)
+            self._done(request_id, label, answer.status, started, route)
         headers = {**answer.headers, "x-request-id": request_id} if request_id else answer.headers
         return JSONResponse(answer.body, status_code=answer.status, headers=headers)
 
-    def _done(self, request_id: str, label: str, status: int, started: float) -> None:
+    def _done(
+        self, request_id: str, label: str, status: int, started: float, route: str = CHAT
+    ) -> None:
         seconds = time.perf_counter() - started
-        self.metrics.request(CHAT, label, status, seconds)
+        self.metrics.request(route, label, status, seconds)
         _log.info(
             "serve.request",
             request_id=request_id,
-            route=CHAT,
+            route=route,
             model=label,
             status=status,
             seconds=round(seconds, 4),
@@ -421,6 +522,37 @@ class _Server:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def tagged(metadata: Mapping[str, Any], key: ApiKey) -> dict[str, Any]:
+    """``metadata`` with who asked, for guardrails and audit sinks: the key's name,
+    never the key ("caller" is what audit events report as who made the call)."""
+    return {**metadata, "serve_key": key.name, "caller": key.name}
+
+
+class Frames(Protocol):
+    """How one API writes a stream: the SSE frames for each event (the last ones with
+    the :class:`EndEvent`), and the frame for an error after the 200 was sent."""
+
+    def encode(self, event: StreamEvent) -> list[bytes]: ...
+
+    def failed(self, answer: ErrorAnswer) -> bytes: ...
+
+
+@attrs.define
+class _ChatFrames:
+    """Chat Completions' stream: ``data:`` chunks, then ``[DONE]``."""
+
+    encoder: ChunkEncoder
+
+    def encode(self, event: StreamEvent) -> list[bytes]:
+        frames = [_sse_data(chunk) for chunk in self.encoder.encode(event)]
+        if isinstance(event, EndEvent):
+            frames.append(b"data: [DONE]\n\n")
+        return frames
+
+    def failed(self, answer: ErrorAnswer) -> bytes:
+        return _sse_data(answer.body)
 
 
 def _request_id(request: Request) -> str | None:

@@ -23,7 +23,9 @@ _LOOPBACK_NAMES = ("localhost",)
 
 def commands() -> list[click.Command]:
     """The click commands this plugin adds to ``relay``."""
-    return [serve, serve_key]
+    from relay_serve._spend_report import spend
+
+    return [serve, serve_key, spend]
 
 
 def _is_loopback(host: str) -> bool:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from relay_core.plugin import ConfigError
+from relay_core.plugin import Catalog, ConfigError
 
-__all__ = ["Database"]
+__all__ = ["Database", "database_url"]
 
 Row = tuple[Any, ...]
 
@@ -99,6 +99,29 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+DEFAULT_FILE = "relay-serve.db"
+
+
+def database_url(catalog: Catalog) -> str:
+    """The database ``plugins.serve.database`` names: a relative SQLite path is taken
+    from the catalog's folder; by default ``relay-serve.db`` beside the catalog (in the
+    working directory for a catalog that is no file)."""
+    section = catalog.plugins.get("serve")
+    given = section.get("database") if isinstance(section, Mapping) else None
+    if given is not None and (not isinstance(given, str) or not given.strip()):
+        raise catalog.error(
+            "plugins.serve.database must be a SQLite path or a postgresql:// URL",
+            ("plugins", "serve", "database"),
+        )
+    url = given or DEFAULT_FILE
+    if url.startswith(("postgresql://", "postgres://")):
+        return url
+    path = Path(url.removeprefix("sqlite:///"))
+    if not path.is_absolute() and catalog.path and not catalog.path.startswith("<"):
+        path = Path(catalog.path).parent / path
+    return str(path)
 
 
 def _without_password(url: str) -> str:

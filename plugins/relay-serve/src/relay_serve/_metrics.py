@@ -48,6 +48,7 @@ class Metrics:
         self._rejected: Counter[Labels] = Counter()
         self._upstream_errors: Counter[Labels] = Counter()
         self._cancelled: Counter[Labels] = Counter()
+        self._spend: dict[Labels, float] = {}
         self._latency_counts: dict[Labels, list[int]] = {}
         self._latency_sums: dict[Labels, float] = {}
         self.in_flight = 0
@@ -76,6 +77,13 @@ class Metrics:
         """A call abandoned because its client went away."""
         with self._lock:
             self._cancelled[(("route", route),)] += 1
+
+    def spent(self, key: str, model: str, dollars: float) -> None:
+        """Dollars an answered request cost: ``key`` is the key's name (the operator's
+        vocabulary), ``model`` the request's metrics label."""
+        with self._lock:
+            labels = (("key", key), ("model", model))
+            self._spend[labels] = self._spend.get(labels, 0.0) + dollars
 
     def gauges(self, in_flight: int, waiting: int) -> None:
         self.in_flight, self.queue_depth = in_flight, waiting
@@ -110,6 +118,16 @@ class Metrics:
                 "Calls cancelled because the client disconnected.",
                 self._cancelled,
             )
+            name = "relay_serve_spend_dollars_total"
+            lines += [
+                f"# HELP {name} Dollars spent on answered requests (Relay's cost).",
+                f"# TYPE {name} counter",
+            ]
+            lines += [
+                # Fixed notation to the nano-dollar: readers of the text need no exponent.
+                f"{name}{_labels(labels)} {value:.9f}".rstrip("0").rstrip(".")
+                for labels, value in sorted(self._spend.items())
+            ]
         if backends:
             for name, help_text, field in (
                 (

@@ -212,11 +212,11 @@ class Quota:
                 await self.state.add(_scope("tpm", key), tokens, WINDOW)
 
     async def aclose(self) -> None:
+        """Stop renewing leases (the state itself belongs to the server, which closes it)."""
         if self._renewer is not None:
             self._renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
-        await self.state.aclose()
 
 
 class Admission:

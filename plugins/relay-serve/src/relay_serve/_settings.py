@@ -15,6 +15,8 @@ may send requests.
         header_timeout: 10      # seconds for a client to send its request line and headers
         body_timeout: 30        # then seconds for its body; past either, it is disconnected
         max_connections: null   # open connections at most (null: half the open-file limit)
+        teams:                  # budgets shared by every key of a team
+          ml: {budget: 500/month}
         state: redis://127.0.0.1:6379/0  # limits shared by every worker and replica
         on_state_error: closed  # while that store is down: closed (503) or open (local limits)
         state_timeout: 1        # seconds a store's answer may take before it counts as down
@@ -159,6 +161,9 @@ class ServeSettings:
     header_timeout: float = attrs.field(default=10.0)
     body_timeout: float = attrs.field(default=30.0)
     max_connections: int | None = attrs.field(default=None)
+    #: The budgets of each team, by name (``teams: {ml: {budget: 500/month}}``); a key
+    #: of a team spends from them as well as from its own.
+    teams: Mapping[str, tuple[Budget, ...]] = attrs.field(factory=dict)
     #: ``redis://...``: the store shared by every worker and replica for per-key limits;
     #: ``None``: each process counts alone (right for one worker).
     state: str | None = attrs.field(default=None, repr=False)
@@ -274,6 +279,10 @@ class ServeSettings:
         for name, problem in (("allowed_hosts", _host_problem), ("cors_origins", _origin_problem)):
             if name in section:
                 values[name] = _names(catalog, section[name], (*at, name), problem)
+        if "teams" in section:
+            from relay_serve._budgets import parse_teams
+
+            values["teams"] = parse_teams(catalog, section["teams"], (*at, "teams"))
         return cls(**values)
 
 

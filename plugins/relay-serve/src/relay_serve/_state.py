@@ -97,6 +97,7 @@ class LocalState:
         self._leases: dict[str, dict[str, float]] = {}
         self._counters: dict[str, tuple[float, float | None]] = {}
         self._once: dict[str, float] = {}
+        self._prune_at = 1024
 
     def _window(self, scope: str, window: float) -> tuple[float, int]:
         start = window_start(self._clock(), window)
@@ -154,6 +155,9 @@ class LocalState:
         now = self._clock()
         if self._once.get(once, 0.0) > now:
             return False
+        if len(self._once) >= self._prune_at:  # one mark per answer: drop the lapsed
+            self._once = {mark: until for mark, until in self._once.items() if until > now}
+            self._prune_at = max(1024, 2 * len(self._once))
         self._once[once] = now + ttl
         for scope, amount in amounts.items():
             value = self._counter(scope)

@@ -72,6 +72,7 @@ __all__ = [
     "decode_body",
     "error_answer",
     "error_body",
+    "model_object",
     "models_list",
     "parse_chat",
 ]
@@ -720,13 +721,12 @@ class ChunkEncoder:
 
 def models_list(aliases: Sequence[str], created: int) -> dict[str, Any]:
     """``GET /v1/models``: OpenAI's list shape over the catalog's aliases."""
-    return {
-        "object": "list",
-        "data": [
-            {"id": alias, "object": "model", "created": created, "owned_by": "relay"}
-            for alias in aliases
-        ],
-    }
+    return {"object": "list", "data": [model_object(alias, created) for alias in aliases]}
+
+
+def model_object(alias: str, created: int) -> dict[str, Any]:
+    """One ``model`` object, as ``GET /v1/models`` lists it and ``/v1/models/{id}`` answers."""
+    return {"id": alias, "object": "model", "created": created, "owned_by": "relay"}
 
 
 # ---------------------------------------------------------------------------- errors

@@ -1,0 +1,175 @@
+"""What the server does about money on each request: check the caller's budgets before
+the upstream call, then record what the answer cost in the ledger, the budget counters
+and the metrics, once per answered request.
+
+A stream the client cut is recorded too: at the usage the upstream reported when it
+had, else at an estimate (the prompt's estimated tokens in, four characters a token of
+what was streamed out), marked ``usage_source: estimated``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from relay_core.plugin import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    Response,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+    estimate_tokens,
+    get_logger,
+)
+from relay_serve._budgets import Accountant, estimated_cost
+from relay_serve._ledger import SpendRow
+
+if TYPE_CHECKING:
+    from relay_core import Hub, Request
+    from relay_core.plugin import StreamEvent
+    from relay_serve._ledger import Ledger
+    from relay_serve._metrics import Metrics
+    from relay_serve._settings import ApiKey, Budget
+    from relay_serve._state import SharedState
+
+__all__ = ["Spending", "StreamTally"]
+
+_log = get_logger("relay.serve.spend")
+
+
+@attrs.define
+class StreamTally:
+    """What a stream has sent so far: characters of output, and the last usage the
+    upstream reported."""
+
+    chars: int = 0
+    usage: Usage | None = None
+    #: The whole answer was recorded: a cut now is no second record.
+    recorded: bool = False
+
+    def feed(self, event: StreamEvent) -> None:
+        if isinstance(event, (TextDelta, ThinkingDelta)):
+            self.chars += len(event.text)
+        elif isinstance(event, ToolCallDelta):
+            self.chars += len(event.arguments or "") + len(event.name or "")
+        elif isinstance(event, UsageEvent):
+            self.usage = event.usage
+
+
+class Spending:
+    """Budgets and spend for one server (see the module's text). ``ledger`` None: the
+    counters alone, and nothing durable."""
+
+    def __init__(
+        self,
+        hub: Hub,
+        state: SharedState,
+        ledger: Ledger | None,
+        metrics: Metrics,
+        teams: Mapping[str, Sequence[Budget]] = {},
+    ) -> None:
+        self.ledger = ledger
+        self.metrics = metrics
+        self.accountant = Accountant(hub, state, ledger, teams)
+        # Counter updates under way: awaited on shutdown, never by a request.
+        self._counting: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        if self.ledger is not None:
+            await self.ledger.start()
+
+    async def aclose(self) -> None:
+        if self._counting:
+            await asyncio.wait(self._counting)
+        if self.ledger is not None:
+            await self.ledger.aclose()
+
+    async def check(self, key: ApiKey | None, request: Request | EmbeddingRequest) -> None:
+        """Raise :class:`~relay_serve._budgets.OverBudget` when ``request`` would pass a
+        budget of ``key`` or its team."""
+        await self.accountant.check(key, request)
+
+    def answered(
+        self,
+        request_id: str,
+        label: str,
+        key: ApiKey | None,
+        response: Response | EmbeddingResponse,
+    ) -> None:
+        """Record a complete answer at the cost Relay computed for it."""
+        cost = response.cost
+        self.record(
+            SpendRow(
+                request_id=request_id,
+                key=None if key is None else key.name,
+                team=None if key is None else key.team,
+                alias=label,
+                target=f"{response.provider}/{response.model}",
+                input_tokens=response.usage.input_tokens,
+                output_tokens=response.usage.output_tokens,
+                cached_tokens=response.usage.cached_input_tokens,
+                dollars=cost.amount,
+                cost_source=cost.source,
+                priced_by=cost.priced_by,
+            ),
+            key,
+        )
+
+    def cut(
+        self, request_id: str, label: str, key: ApiKey | None, request: Request, tally: StreamTally
+    ) -> None:
+        """Record a stream the client left before its end."""
+        usage = tally.usage
+        source: Any = "reported"
+        if usage is None or not usage.input_tokens:
+            usage = Usage(input_tokens=estimate_tokens(request), output_tokens=-(-tally.chars // 4))
+            source = "estimated"
+        quoted = self.accountant.quote(request.model or "")
+        cost = estimated_cost(quoted, usage)
+        self.record(
+            SpendRow(
+                request_id=request_id,
+                key=None if key is None else key.name,
+                team=None if key is None else key.team,
+                alias=label,
+                target=self.accountant.target(request.model or ""),
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_tokens=usage.cached_input_tokens,
+                dollars=cost.amount,
+                cost_source=cost.source,
+                priced_by=cost.priced_by,
+                usage_source=source,
+                cut=True,
+            ),
+            key,
+        )
+
+    def record(self, row: SpendRow, key: ApiKey | None) -> None:
+        """Keep ``row`` in the ledger and the metrics now (nothing here waits, so a
+        cancelled stream's last moments record it too), and add it to the budget
+        counters in the background, once per row id."""
+        # The ledger first: a counter seeded from it meanwhile then holds this row too.
+        if self.ledger is not None:
+            try:
+                self.ledger.record(row)
+            except OSError as error:  # a full disk must not fail an answered request
+                _log.error("serve.spend_unrecorded", key=row.key, detail=str(error))
+        if row.dollars:
+            self.metrics.spent(row.key or "", row.alias, row.dollars)
+        if row.dollars and self.accountant.budgeted(key):  # a task costs ~10 us: not for all
+            task = asyncio.get_running_loop().create_task(self._count(row, key))
+            self._counting.add(task)
+            task.add_done_callback(self._counting.discard)
+
+    async def _count(self, row: SpendRow, key: ApiKey | None) -> None:
+        try:
+            await self.accountant.count(row.id, key, row.dollars)
+        except Exception as error:  # the ledger has the row; a later seed counts it
+            _log.error("serve.spend_uncounted", key=row.key, detail=str(error))
