@@ -362,3 +362,23 @@ async def test_a_down_store_is_tried_at_most_once_a_second(
     assert len(logged) == 2, logged  # the outage's start and its end, nothing between
     assert "state_unavailable" in logged[0]
     assert "state_recovered" in logged[1]
+
+
+def test_every_model_route_counts_against_the_same_limits(serve: Serve, fresh_redis: str) -> None:
+    server = serve(settings=limited(fresh_redis, requests_per_minute=4, max_concurrent=1))
+    _inside_one_minute()
+    body = {"model": "fast", "input": "x"}
+    with server.http() as http:
+        with http.stream(
+            "POST", "/v1/responses", json={**body, "stream": True}, headers=AUTH
+        ) as streaming:
+            assert streaming.status_code == 200
+            streaming.read()  # the whole stream: its place is given back at its end
+        answers = [
+            http.post("/v1/embeddings", json=body, headers=AUTH),
+            http.post("/v1/responses", json=body, headers=AUTH),
+            http.get("/v1/models/fast", headers=AUTH),
+            http.post(CHAT, json=HELLO, headers=AUTH),
+        ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[-1].headers["x-ratelimit-remaining-requests"] == "0"
