@@ -26,6 +26,7 @@ TITLES = {
     "hostile": "Hostile input (`test_hostile.py`)",
     "secrets": "Secrets (`test_secrets.py`)",
     "serve": "relay-serve under load (`test_serve_load.py`)",
+    "serve_shared": "relay-serve processes sharing limits in Redis (`test_serve_shared_state.py`)",
 }
 
 LABELS = {
@@ -94,6 +95,21 @@ LABELS = {
     "rss_after_mib": "server RSS after each burst, MiB",
     "rss_margin_mib": "allowed above the warm-up after the first burst, MiB",
     "rss_growth_margin_mib": "allowed growth from one burst to the next, MiB",
+    "processes": "`relay serve` processes over one Redis",
+    "clients_at_once": "clients at once, spread over the processes",
+    "requests_per_minute": "the key's `requests_per_minute`, shared",
+    "outcomes": "answers (200 admitted, 429 `rate_limit_exceeded`)",
+    "burst_seconds": "seconds the burst took",
+    "lease_ttl_s": "lease ttl, seconds (`max_concurrent` places of a dead worker lapse after it)",
+    "kill_held_before_kill": "requests of the key held in Redis before the SIGKILL (3 + 2)",
+    "kill_seconds_until_count_true": "seconds after the kill until Redis counted the true 2 again",
+    "kill_held_after_ttl": "held one ttl after the kill (the survivor's, renewed)",
+    "kill_survivor_answers": "answers from the survivor after the kill, of 5",
+    "kill_held_after_clients_left": "held after every client left",
+    "outage_closed_answers": "`on_state_error: closed`, Redis down: answers",
+    "outage_open_answers": "`on_state_error: open`, Redis down, rpm 20 local: answers",
+    "outage_recovery_s": "seconds from Redis back to the first 200 (closed)",
+    "after_recovery_answers": "both processes after recovery, rpm 20 shared: answers",
     "metrics_rejected": "`relay_serve_rejected_total` for `queue_full` (every 429 the clients got)",
 }
 
@@ -172,6 +188,17 @@ EXPLAINED = """\
   burst to the second by more than 4 MiB. Clients open a connection per request: a
   client this loaded reads its answers late and would otherwise race uvicorn's 5 s
   keep-alive close, a reset that is the client's doing.
+- **relay-serve sharing limits** — `test_serve_shared_state.py` starts several `relay
+  serve` processes over one catalog whose limits live in a real `redis-server`
+  (`plugins.serve.state`). Hundreds (full: thousands) of clients at once, spread over four
+  processes, for one key's `requests_per_minute`: exactly that many are answered, the rest
+  refused with 429 `rate_limit_exceeded` and OpenAI's `x-ratelimit-*` headers. A process
+  holding requests of a key with `max_concurrent` is SIGKILLed: the other keeps
+  answering, and the key's count in Redis is back to the true number within the lease
+  ttl, its own leases renewed past it. Redis killed mid-run: `on_state_error: closed`
+  answers 503 `state_unavailable`, `open` admits under the process's own limit, each
+  logging the outage once; Redis restarted: both are back on one shared limit within
+  about a second.
 """
 
 

@@ -40,11 +40,13 @@ class Scale:
     examples: int  # hypothesis examples per property
     serve_requests: int  # requests fired at relay-serve at once, per burst
     serve_streams: int  # streams among them
+    shared_clients: int  # clients at once across relay-serve processes sharing Redis
+    shared_rpm: int  # the one key's requests per minute they share
 
 
 SCALES = {
-    "ci": Scale("ci", 2000, 32, 200, 5, 60, 5, 400, 16, 250, 400, 40),
-    "full": Scale("full", 20000, 64, 2000, 50, 200, 50, 3000, 32, 2500, 2000, 200),
+    "ci": Scale("ci", 2000, 32, 200, 5, 60, 5, 400, 16, 250, 400, 40, 200, 100),
+    "full": Scale("full", 20000, 64, 2000, 50, 200, 50, 3000, 32, 2500, 2000, 200, 2000, 1000),
 }
 
 
@@ -69,6 +71,7 @@ class Figures:
         "hostile",
         "secrets",
         "serve",
+        "serve_shared",
     )
 
     def __init__(self) -> None:

@@ -69,6 +69,9 @@ _FIELDS = (
     "teams",
     "database",
     "admin_keys",
+    "state",
+    "on_state_error",
+    "state_timeout",
 )
 
 

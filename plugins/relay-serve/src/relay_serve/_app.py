@@ -51,16 +51,17 @@ from relay_core.plugin import (
 )
 from relay_core.plugin import Request as RelayRequest
 from relay_serve._allowed import check_model, visible_models
-from relay_serve._auth import Gatekeeper, RateLimited, Unauthorized
+from relay_serve._auth import Gatekeeper, Unauthorized
 from relay_serve._budgets import OverBudget
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._keystore import KeyStoreUnavailable
 from relay_serve._limits import Gate, Overloaded
 from relay_serve._metrics import CONTENT_TYPE, Metrics
+from relay_serve._quota import Admission, Quota, RateLimited, open_state
 from relay_serve._redis_breakers import share_breakers, state_url
 from relay_serve._settings import ApiKey, ServeSettings
 from relay_serve._spending import Spending, StreamTally
-from relay_serve._state import LocalState
+from relay_serve._state import StateUnavailable
 from relay_serve._wire import (
     ChunkEncoder,
     ErrorAnswer,
@@ -116,12 +117,14 @@ def create_app(
     application shuts down (they belong to the server's event loop). ``host`` is the
     name or address the server is bound to: requests for it are answered like those
     for loopback's names and ``settings.allowed_hosts``. Spend is recorded in ``ledger``
-    (default: in ``settings.database``, if any; flushed on shutdown), and budgets counted
-    in ``state`` (default: in this process).
+    (default: in ``settings.database``, if any; flushed on shutdown), and budgets and
+    per-key limits counted in ``state`` (default: the Redis of ``settings.state``, else
+    this process).
     """
     from relay_serve import _routes  # it builds on this module
 
     settings = settings or ServeSettings()
+    owns_state = state is None
     server = _Server(hub, settings, ledger, state)
     breakers = share_breakers(hub, state_url(settings))
 
@@ -129,9 +132,12 @@ def create_app(
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await server.spending.start()
         yield
+        await server.quota.aclose()
         await server.spending.aclose()
         if server.keystore is not None:
             server.keystore.close()
+        if owns_state:
+            await server.state.aclose()
         if breakers is not None:
             await breakers.aclose()
         if close_hub:
@@ -192,13 +198,15 @@ class _Server:
         self.hub = hub
         self.settings = settings
         self.metrics = Metrics()
+        self.state = state or open_state(settings)
+        self.quota = Quota(self.state)
         self.keystore, self.gatekeeper = _gatekeeper(settings)
         if ledger is None and self.keystore is not None:
             from relay_serve._ledger import ledger_for
 
             # One connection for keys and spend, closed with the key store.
             ledger = ledger_for(self.keystore.database, hub.catalog.path)
-        self.spending = Spending(hub, state or LocalState(), ledger, self.metrics, settings.teams)
+        self.spending = Spending(hub, self.state, ledger, self.metrics, settings.teams)
         #: For admin routes of other modules (``/admin/spend``), with ``admin_only``.
         self.admin_guard: AdminGuard | None = None
         self.gate = Gate(settings.max_concurrency, settings.max_queue, self.metrics.gauges)
@@ -211,35 +219,40 @@ class _Server:
         given = _request_id(request)
         request_id = given or "chatcmpl-" + uuid.uuid4().hex
         label = ""
+        admission: Admission | None = None
         try:
-            key, raw = await self._intake(request, given)
+            key, admission, raw = await self._intake(request, given, request_id)
             call = parse_chat(decode_body(raw), request_id=request_id)
             label = self._label(call.model)
             call = attrs.evolve(call, request=await self._ready(key, call.request))
             if call.stream:
                 head, events = await _unless_disconnected(request.receive, self._open(call.request))
                 encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
-                return _EventStream(
-                    self._sse(
-                        _ChatFrames(encoder),
-                        head,
-                        events,
-                        request_id,
-                        label=label,
-                        started=started,
-                        key=key,
-                        asked=call.request,
-                    ),
+                stream = self._sse(
+                    _ChatFrames(encoder),
+                    head,
+                    events,
                     request_id,
+                    label=label,
+                    started=started,
+                    key=key,
+                    asked=call.request,
+                    admission=admission,
                 )
+                admission = None  # the stream closes it when it ends
+                return _EventStream(stream, request_id)
             answer = await _unless_disconnected(request.receive, self._answer(call.request))
             self.spending.answered(request_id, label, key, answer)
+            admission.answered(answer.usage)
         except _Disconnected:
             self.metrics.cancelled(CHAT)
             self._done(request_id, label, _CLIENT_GONE, started)
             return Response(status_code=_CLIENT_GONE)
         except Exception as error:
             return self._error(error, request_id, label, started)
+        finally:
+            if admission is not None:
+                await admission.close()
         created = int(time.time())
         body = completion(answer, id=request_id, model=call.model, created=created)
         self._done(request_id, label, 200, started)
@@ -247,7 +260,7 @@ class _Server:
 
     async def models(self, request: Request) -> Response:
         try:
-            key = await self._admit(request)
+            key = await self._admit(request, "models", concurrent=False)
         except Exception as error:
             return self._error(error, _request_id(request) or "", "", None)
         aliases = visible_models(key, self.hub.catalog)
@@ -319,10 +332,14 @@ class _Server:
             routes.append(Route("/admin/spend", spend, methods=["GET"]))
         return routes
 
-    async def _intake(self, request: Request, given: str | None) -> tuple[ApiKey | None, bytes]:
+    async def _intake(
+        self, request: Request, given: str | None, request_id: str
+    ) -> tuple[ApiKey | None, Admission, bytes]:
         """The admission every model route shares, in order: the client's request id
         (``given``, as :func:`_request_id` read it), the content type, the key and its
-        rate limit, then the body (bounded). Returns the key (None when open) and body."""
+        limits, then the body (bounded). Returns the key (None when open), its
+        :class:`Admission` (the route closes it when its answer or stream ends) and the
+        body."""
         if given is None:
             raise WireError(
                 "X-Request-ID must be 1 to 128 letters, digits and . _ : - "
@@ -330,8 +347,12 @@ class _Server:
                 "X-Request-ID",
             )
         _check_json_type(request)
-        key = await self._admit(request)
-        return key, await _body(request, self.settings.max_body_bytes)
+        key, admission = await self._admitted(request, request_id)
+        try:
+            return key, admission, await _body(request, self.settings.max_body_bytes)
+        except BaseException:
+            await admission.close()
+            raise
 
     async def _ready(self, key: ApiKey | None, asked: Asked) -> Asked:
         """What every model route does between parsing a request and calling upstream:
@@ -345,9 +366,21 @@ class _Server:
         await self.spending.check(key, asked)
         return asked
 
-    async def _admit(self, request: Request) -> ApiKey | None:
+    async def _admit(
+        self, request: Request, request_id: str, *, concurrent: bool = False
+    ) -> ApiKey | None:
+        """The caller's key, counted against its limits by a request that ends at once
+        (``concurrent=False``: it takes no ``max_concurrent`` place)."""
+        key, admission = await self._admitted(request, request_id, concurrent=concurrent)
+        await admission.close()
+        return key
+
+    async def _admitted(
+        self, request: Request, request_id: str, *, concurrent: bool = True
+    ) -> tuple[ApiKey | None, Admission]:
+        key = await self.gatekeeper.admit(request.headers.get("authorization"))
         try:
-            return await self.gatekeeper.admit(request.headers.get("authorization"))
+            return key, await self.quota.admit(key, request_id, concurrent=concurrent)
         except RateLimited:
             self.metrics.rejected("rate_limited")
             raise
@@ -395,15 +428,21 @@ class _Server:
         started: float,
         asked: RelayRequest,
         key: ApiKey | None,
+        admission: Admission | None = None,
         route: str = CHAT,
     ) -> AsyncIterator[bytes]:
-        """The SSE frames of a stream opened by :meth:`_open`, in ``frames``' format."""
+        """The SSE frames of a stream opened by :meth:`_open`, in ``frames``' format;
+        ``admission`` is closed when it ends."""
         status = _CLIENT_GONE
         tally = StreamTally()
+        if admission is not None:
+            admission.streaming(asked)
         try:
             event: StreamEvent | None = head
             while event is not None:
                 tally.feed(event)
+                if admission is not None:
+                    admission.feed(event)
                 if isinstance(event, EndEvent):  # whole, so spent, even if its end is unread
                     tally.recorded = True
                     self.spending.answered(request_id, label, key, event.response)
@@ -426,6 +465,8 @@ class _Server:
                     self.spending.cut(request_id, label, key, asked, tally)
             self.gate.release()
             await _close(events)
+            if admission is not None:
+                await admission.close()
             self._done(request_id, label, status, started, route)
 
     # -- outcomes -----------------------------------------------------------------------
@@ -457,9 +498,19 @@ class _Server:
             )
         elif isinstance(error, RateLimited):
             answer = ErrorAnswer(
-                429,
-                error_body(str(error), "requests", code="rate_limit_exceeded"),
-                {"retry-after": str(int(error.retry_after))},
+                429, error_body(str(error), error.kind, code="rate_limit_exceeded"), error.headers
+            )
+        elif isinstance(error, StateUnavailable):
+            # Logged once per outage by the outage policy, not once per request.
+            return ErrorAnswer(
+                503,
+                error_body(
+                    f"The server cannot check this key's limits now (request {request_id}); "
+                    "retry shortly.",
+                    "server_error",
+                    code="state_unavailable",
+                ),
+                {"retry-after": "1"},
             )
         if isinstance(error, ProviderError):
             self.metrics.upstream_error(type(error).__name__)

@@ -21,15 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
-from relay_core.plugin import Cost, EmbeddingRequest, Usage, estimate_text_tokens, estimate_tokens
-from relay_core.pricing import cost_of
+from relay_core.plugin import (
+    Cost,
+    EmbeddingRequest,
+    Usage,
+    cost_of,
+    estimate_text_tokens,
+    estimate_tokens,
+)
 from relay_serve._keyfields import parse_budgets
 from relay_serve._settings import ApiKey, Budget
 
 if TYPE_CHECKING:
-    from relay_core import Hub, Request
-    from relay_core.plugin import Catalog
-    from relay_core.pricing import PriceQuote
+    from relay_core import Hub
+    from relay_core.plugin import Catalog, PriceQuote, Request
     from relay_serve._ledger import Ledger
     from relay_serve._state import SharedState
 

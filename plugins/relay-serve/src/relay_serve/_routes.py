@@ -29,6 +29,7 @@ from relay_serve._app import (
     _unless_disconnected,
 )
 from relay_serve._embeddings_wire import embedding_list, parse_embeddings
+from relay_serve._quota import Admission
 from relay_serve._responses_object import response_object
 from relay_serve._responses_stream import ResponsesFrames
 from relay_serve._responses_wire import parse_responses
@@ -57,8 +58,9 @@ async def embeddings(server: _Server, request: Request) -> Response:
     given = _request_id(request)
     request_id = given or "embd-" + uuid.uuid4().hex
     label = ""
+    admission: Admission | None = None
     try:
-        key, raw = await server._intake(request, given)
+        key, admission, raw = await server._intake(request, given, request_id)
         call = parse_embeddings(decode_body(raw), request_id=request_id)
         label = server._label(call.model)
         call = attrs.evolve(call, request=await server._ready(key, call.request))
@@ -69,12 +71,16 @@ async def embeddings(server: _Server, request: Request) -> Response:
 
         vectors = await _unless_disconnected(request.receive, answer())
         server.spending.answered(request_id, label, key, vectors)
+        admission.answered(vectors.usage)
     except _Disconnected:
         server.metrics.cancelled(EMBEDDINGS)
         server._done(request_id, label, _CLIENT_GONE, started, EMBEDDINGS)
         return Response(status_code=_CLIENT_GONE)
     except Exception as error:
         return server._error(error, request_id, label, started, EMBEDDINGS)
+    finally:
+        if admission is not None:
+            await admission.close()
     body = embedding_list(vectors, model=call.model, base64=call.base64)
     server._done(request_id, label, 200, started, EMBEDDINGS)
     return JSONResponse(body, headers={"x-request-id": request_id})
@@ -85,8 +91,9 @@ async def responses(server: _Server, request: Request) -> Response:
     given = _request_id(request)
     request_id = given or "resp_" + uuid.uuid4().hex
     label = ""
+    admission: Admission | None = None
     try:
-        key, raw = await server._intake(request, given)
+        key, admission, raw = await server._intake(request, given, request_id)
         call = parse_responses(decode_body(raw), request_id=request_id)
         label = server._label(call.model)
         call = attrs.evolve(call, request=await server._ready(key, call.request))
@@ -94,28 +101,32 @@ async def responses(server: _Server, request: Request) -> Response:
         if call.stream:
             head, events = await _unless_disconnected(request.receive, server._open(call.request))
             frames = ResponsesFrames(call, request_id, created)
-            return _EventStream(
-                server._sse(
-                    frames,
-                    head,
-                    events,
-                    request_id,
-                    label=label,
-                    started=started,
-                    key=key,
-                    asked=call.request,
-                    route=RESPONSES,
-                ),
+            stream = server._sse(
+                frames,
+                head,
+                events,
                 request_id,
+                label=label,
+                started=started,
+                key=key,
+                asked=call.request,
+                admission=admission,
+                route=RESPONSES,
             )
+            admission = None  # the stream closes it when it ends
+            return _EventStream(stream, request_id)
         answer = await _unless_disconnected(request.receive, server._answer(call.request))
         server.spending.answered(request_id, label, key, answer)
+        admission.answered(answer.usage)
     except _Disconnected:
         server.metrics.cancelled(RESPONSES)
         server._done(request_id, label, _CLIENT_GONE, started, RESPONSES)
         return Response(status_code=_CLIENT_GONE)
     except Exception as error:
         return server._error(error, request_id, label, started, RESPONSES)
+    finally:
+        if admission is not None:
+            await admission.close()
     body = response_object(call, id=request_id, created_at=created, answer=answer)
     server._done(request_id, label, 200, started, RESPONSES)
     return JSONResponse(body, headers={"x-request-id": request_id})
@@ -125,7 +136,7 @@ async def model(server: _Server, request: Request) -> Response:
     """One model object, for any name ``GET /v1/models`` lists."""
     name = request.path_params["model"]
     try:
-        key = await server._admit(request)
+        key = await server._admit(request, "models")
         if name not in visible_models(key, server.hub.catalog):
             # Only what the list shows: a provider/model name would let a client probe
             # which upstream models exist through this server.

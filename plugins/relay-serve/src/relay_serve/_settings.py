@@ -23,6 +23,9 @@ may send requests.
         max_connections: null   # open connections at most (null: half the open-file limit)
         teams:                  # budgets shared by every key of a team
           ml: {budget: 500/month}
+        state: redis://127.0.0.1:6379/0  # limits shared by every worker and replica
+        on_state_error: closed  # while that store is down: closed (503) or open (local limits)
+        state_timeout: 1        # seconds a store's answer may take before it counts as down
 
 Every mistake is a ``relay_core.ConfigError`` pointing at its line. A value that
 might be a key itself is never repeated in a message.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import ipaddress
 import math
 import os
@@ -182,6 +186,23 @@ class ServeSettings:
     database: str | None = attrs.field(default=None, repr=lambda url: repr(_shown(url)))
     #: Keys of the admin API (``/admin/*``); empty: no admin API.
     admin_keys: tuple[ApiKey, ...] = attrs.field(default=(), converter=tuple)
+    #: ``redis://...``: the store shared by every worker and replica for per-key limits;
+    #: ``None``: each process counts alone (right for one worker).
+    state: str | None = attrs.field(default=None, repr=False)
+    #: While that store is down: ``closed`` refuses requests (503), ``open`` admits them
+    #: under this process's own limits.
+    on_state_error: Literal["closed", "open"] = attrs.field(default="closed")
+    state_timeout: float = attrs.field(default=1.0)
+
+    @state.validator
+    def _check_state(self, _: attrs.Attribute[str | None], value: str | None) -> None:
+        if value is not None and _state_problem(value):
+            raise ValueError(f"state: {_state_problem(value)}")
+
+    @on_state_error.validator
+    def _check_policy(self, _: attrs.Attribute[str], value: str) -> None:
+        if value not in _POLICIES:
+            raise ValueError(f"on_state_error must be closed or open, not {value!r}")
 
     @max_concurrency.validator
     def _check_concurrency(self, _: attrs.Attribute[int], value: int) -> None:
@@ -212,6 +233,7 @@ class ServeSettings:
 
     @header_timeout.validator
     @body_timeout.validator
+    @state_timeout.validator
     def _check_timeout(self, attribute: attrs.Attribute[float], value: float) -> None:
         if not _seconds(value):
             raise ValueError(f"{attribute.name} must be a number of seconds > 0, not {value!r}")
@@ -225,6 +247,11 @@ class ServeSettings:
     def open(self) -> bool:
         """True when no keys are configured nor a key store: every client is let in."""
         return not self.keys and self.database is None
+
+    @property
+    def shared_state(self) -> bool:
+        """True when limits are counted in a store every worker shares (``state``)."""
+        return self.state is not None
 
     @classmethod
     def from_catalog(cls, catalog: Catalog) -> ServeSettings:
@@ -252,7 +279,7 @@ class ServeSettings:
                         (*at, name),
                     )
                 values[name] = section[name]
-        for name in ("header_timeout", "body_timeout"):
+        for name in ("header_timeout", "body_timeout", "state_timeout"):
             if name in section:
                 if not _seconds(section[name]):
                     raise catalog.error(
@@ -269,6 +296,7 @@ class ServeSettings:
                     (*at, "max_connections"),
                 )
             values["max_connections"] = section["max_connections"]
+        values.update(_state(catalog, section, at))
         values["keys"] = _keys(catalog, section.get("keys", []), (*at, "keys"))
         admins = _keys(catalog, section.get("admin_keys", []), (*at, "admin_keys"), admin=True)
         if {key.digest for key in admins} & {key.digest for key in values["keys"]}:
@@ -289,6 +317,41 @@ class ServeSettings:
             if name in section:
                 values[name] = _names(catalog, section[name], (*at, name), problem)
         return cls(**values)
+
+
+_POLICIES = ("closed", "open")
+
+
+def _state_problem(url: str) -> str | None:
+    # Never echo the value: a Redis URL may carry a password.
+    if url.startswith(("redis://", "rediss://", "unix://")) and len(url) > len("unix://"):
+        return None
+    return "must be a Redis URL: redis://host:port/db (rediss:// for TLS, unix:// for a socket)"
+
+
+def _state(
+    catalog: Catalog, section: Mapping[str, Any], at: tuple[str | int, ...]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    url = section.get("state")
+    if url is not None:
+        if not isinstance(url, str) or _state_problem(url):
+            raise catalog.error(f"plugins.serve.state {_state_problem('')}", (*at, "state"))
+        if importlib.util.find_spec("redis") is None:
+            raise catalog.error(
+                "plugins.serve.state needs the redis client: pip install 'relay-serve[redis]'",
+                (*at, "state"),
+            )
+        values["state"] = url
+    if "on_state_error" in section:
+        policy = section["on_state_error"]
+        if policy not in _POLICIES:
+            raise catalog.error(
+                f"plugins.serve.on_state_error must be closed or open, not {policy!r}",
+                (*at, "on_state_error"),
+            )
+        values["on_state_error"] = policy
+    return values
 
 
 def _host_problem(host: str) -> str | None:

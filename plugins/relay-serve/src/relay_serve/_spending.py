@@ -31,8 +31,8 @@ from relay_serve._budgets import Accountant, estimated_cost
 from relay_serve._ledger import SpendRow
 
 if TYPE_CHECKING:
-    from relay_core import Hub, Request
-    from relay_core.plugin import StreamEvent
+    from relay_core import Hub
+    from relay_core.plugin import Request, StreamEvent
     from relay_serve._ledger import Ledger
     from relay_serve._metrics import Metrics
     from relay_serve._settings import ApiKey, Budget
