@@ -63,7 +63,8 @@ def test_validate_catches_an_unknown_field_in_every_section(
     [
         ("dashboard:\n    port: 99999", "plugins.dashboard.port must be a TCP port"),
         ("serve:\n    max_queue: -1", "plugins.serve.max_queue must be a whole number >= 0"),
-        ("cache:\n    backend: redis", "backend"),
+        ("cache:\n    backend: memcached", "backend"),
+        ("cache:\n    backend: redis", "plugins.cache.url must be the URL of a Redis server"),
     ],
 )
 def test_validate_checks_the_settings_only_a_command_reads(
