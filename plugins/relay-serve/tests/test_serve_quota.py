@@ -26,6 +26,7 @@ from relay_serve._failover import Failover
 from relay_serve._quota import Quota, RateLimited
 from relay_serve._settings import Limits
 from relay_serve._state import LocalState, StateUnavailable
+from relay_serve._tally import StreamTally
 
 Serve = Callable[..., Served]
 KEY = "sk-relay-QUOTAkey0123456789abcdefXYZ"
@@ -257,16 +258,16 @@ async def test_tokens_of_a_stream_cut_short_are_estimated_and_counted() -> None:
     quota = Quota(LocalState())
     key = ApiKey.from_key("ci", KEY, limits=Limits(tokens_per_minute=1000))
     request = Request.from_prompt("x" * 400, model="mock/echo")
-    cut = await quota.admit(key, "cut")
-    cut.streaming(request)
-    cut.feed(TextDelta("y" * 80))  # then the client went away
+    cut, sent = await quota.admit(key, "cut"), StreamTally()
+    cut.streaming(request, sent)
+    sent.feed(TextDelta("y" * 80))  # then the client went away
     await cut.close()
     estimated = await quota.state.used("tpm:key:ci", 60)
     assert 100 + 20 <= estimated <= 140
-    whole = await quota.admit(key, "whole")
-    whole.streaming(request)
+    whole, sent = await quota.admit(key, "whole"), StreamTally()
+    whole.streaming(request, sent)
     usage = Usage(input_tokens=7, output_tokens=5)
-    whole.feed(EndEvent(Response(content=(TextPart("z"),), usage=usage)))
+    sent.feed(EndEvent(Response(content=(TextPart("z"),), usage=usage)))
     await whole.close()
     assert await quota.state.used("tpm:key:ci", 60) == estimated + 12
 

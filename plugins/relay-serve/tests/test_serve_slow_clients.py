@@ -398,3 +398,44 @@ def test_a_schema_beyond_the_mock_limit_is_refused_at_once(
     message = answer.json()["error"]["message"]
     assert "minItems 100000000" in message
     assert "at most 10000 values" in message
+
+
+async def test_a_stream_whose_first_send_fails_gives_back_its_slot() -> None:
+    # The connection breaks as the stream's head is sent: the frames' generator never
+    # starts, so closing it runs none of its cleanup; the response must give the slot
+    # back itself, or the server loses one for good each time.
+    app = create_app(hub_for(CATALOG, relay_mock, relay_serve), ServeSettings(max_concurrency=1))
+    server = app.state.relay
+    body = b'{"model": "fast", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
+    delivered = False
+
+    async def receive() -> dict[str, object]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.Event().wait()  # the client says nothing more
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        raise OSError("connection reset by peer")
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "raw_path": b"/v1/chat/completions",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")],
+    }
+    with pytest.raises(BaseException):  # noqa: B017, PT011 - whatever the server makes of it
+        await app(scope, receive, send)
+    assert (server.gate.in_flight, server.gate.waiting) == (0, 0)
+    samples = server.metrics.render({})
+    assert 'relay_serve_cancelled_total{route="/v1/chat/completions"} 1' in samples
+    await server.hub.aclose()

@@ -60,8 +60,9 @@ from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._quota import Admission, Quota, RateLimited, open_state
 from relay_serve._redis_breakers import share_breakers, state_url
 from relay_serve._settings import ApiKey, ServeSettings
-from relay_serve._spending import Spending, StreamTally
+from relay_serve._spending import Spending
 from relay_serve._state import StateUnavailable
+from relay_serve._tally import StreamTally
 from relay_serve._wire import (
     ChunkEncoder,
     ErrorAnswer,
@@ -228,7 +229,7 @@ class _Server:
             if call.stream:
                 head, events = await _unless_disconnected(request.receive, self._open(call.request))
                 encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
-                stream = self._sse(
+                stream = self._event_stream(
                     _ChatFrames(encoder),
                     head,
                     events,
@@ -240,7 +241,7 @@ class _Server:
                     admission=admission,
                 )
                 admission = None  # the stream closes it when it ends
-                return _EventStream(stream, request_id)
+                return stream
             answer = await _unless_disconnected(request.receive, self._answer(call.request))
             self.spending.answered(request_id, label, key, answer)
             admission.answered(answer.usage)
@@ -417,7 +418,7 @@ class _Server:
             await _close(events)
             raise
 
-    async def _sse(
+    def _event_stream(
         self,
         frames: Frames,
         head: StreamEvent,
@@ -430,35 +431,21 @@ class _Server:
         key: ApiKey | None,
         admission: Admission | None = None,
         route: str = CHAT,
-    ) -> AsyncIterator[bytes]:
-        """The SSE frames of a stream opened by :meth:`_open`, in ``frames``' format;
-        ``admission`` is closed when it ends."""
-        status = _CLIENT_GONE
+    ) -> _EventStream:
+        """The response sending a stream opened by :meth:`_open` in ``frames``' format.
+        However it ends (sent whole, cut by the client, or never started because the
+        client left first), its slot and ``admission`` are given back and its outcome
+        counted exactly once."""
         tally = StreamTally()
         if admission is not None:
-            admission.streaming(asked)
-        try:
-            event: StreamEvent | None = head
-            while event is not None:
-                tally.feed(event)
-                if admission is not None:
-                    admission.feed(event)
-                if isinstance(event, EndEvent):  # whole, so spent, even if its end is unread
-                    tally.recorded = True
-                    self.spending.answered(request_id, label, key, event.response)
-                for frame in frames.encode(event):
-                    yield frame
-                if isinstance(event, EndEvent):
-                    status = 200
-                    return
-                event = await anext(events, None)
-            raise RuntimeError("the hub's stream ended without its end event")
-        except Exception as error:
-            # The 200 is sent: the error travels as the stream's last event.
-            answer = self._failed(error, request_id, label)
-            status = answer.status
-            yield frames.failed(answer)
-        finally:
+            admission.streaming(asked, tally)
+        finished = False
+
+        async def finish(status: int) -> None:
+            nonlocal finished
+            if finished:
+                return
+            finished = True
             if status == _CLIENT_GONE:
                 self.metrics.cancelled(route)
                 if not tally.recorded:
@@ -468,6 +455,32 @@ class _Server:
             if admission is not None:
                 await admission.close()
             self._done(request_id, label, status, started, route)
+
+        async def sse() -> AsyncIterator[bytes]:
+            status = _CLIENT_GONE
+            try:
+                event: StreamEvent | None = head
+                while event is not None:
+                    tally.feed(event)
+                    if isinstance(event, EndEvent):  # whole, so spent, even if unread
+                        tally.recorded = True
+                        self.spending.answered(request_id, label, key, event.response)
+                    for frame in frames.encode(event):
+                        yield frame
+                    if isinstance(event, EndEvent):
+                        status = 200
+                        return
+                    event = await anext(events, None)
+                raise RuntimeError("the hub's stream ended without its end event")
+            except Exception as error:
+                # The 200 is sent: the error travels as the stream's last event.
+                answer = self._failed(error, request_id, label)
+                status = answer.status
+                yield frames.failed(answer)
+            finally:
+                await finish(status)
+
+        return _EventStream(sse(), request_id, finish)
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -695,13 +708,21 @@ class _EventStream(StreamingResponse):
     as soon as the client disconnects (not at the next write, which for a slow upstream
     may be minutes away)."""
 
-    def __init__(self, frames: AsyncIterator[bytes], request_id: str) -> None:
+    def __init__(
+        self,
+        frames: AsyncIterator[bytes],
+        request_id: str,
+        finish: Callable[[int], Awaitable[None]],
+    ) -> None:
         super().__init__(
             frames,
             media_type="text/event-stream",
             headers={"x-request-id": request_id, "cache-control": "no-cache"},
         )
         self.frames = frames
+        # Closing an async generator that never began skips its finally: a client gone
+        # before the first frame would otherwise keep the stream's slot for good.
+        self.finish = finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def pump(cancel: Callable[[], None]) -> None:
@@ -719,3 +740,4 @@ class _EventStream(StreamingResponse):
         finally:
             # Outside the cancelled scope, so the hub's stream can close cleanly.
             await _close(self.frames)
+            await self.finish(_CLIENT_GONE)

@@ -30,16 +30,11 @@ from typing import TYPE_CHECKING
 import anyio
 
 from relay_core.plugin import (
-    EndEvent,
-    StreamEvent,
-    TextDelta,
-    ThinkingDelta,
-    ToolCallDelta,
     Usage,
-    UsageEvent,
     estimate_tokens,
 )
 from relay_serve._state import LocalState, SharedState, StateUnavailable, window_start
+from relay_serve._tally import StreamTally
 
 if TYPE_CHECKING:
     from relay_core.plugin import Request
@@ -227,7 +222,7 @@ class Admission:
         self._key = key
         self._holder = holder
         self._usage: Usage | None = None
-        self._streamed_chars = 0
+        self._tally: StreamTally | None = None
         self._request: Request | None = None
         self._closed = False
 
@@ -235,29 +230,20 @@ class Admission:
         """The answer's usage, counted against ``tokens_per_minute`` on :meth:`close`."""
         self._usage = usage
 
-    def streaming(self, request: Request) -> None:
-        """A stream for ``request`` began: if it is cut short, its tokens are estimated
-        from the prompt and what was streamed."""
+    def streaming(self, request: Request, tally: StreamTally) -> None:
+        """A stream for ``request`` began, ``tally`` counting what it sends: if it is
+        cut short, its tokens are estimated from the prompt and what was streamed."""
         self._request = request
-
-    def feed(self, event: StreamEvent) -> None:
-        """One event of the stream, as it is sent."""
-        if isinstance(event, EndEvent):
-            self._usage = event.response.usage
-        elif isinstance(event, UsageEvent):
-            self._usage = event.usage
-        elif isinstance(event, (TextDelta, ThinkingDelta)):
-            self._streamed_chars += len(event.text)
-        elif isinstance(event, ToolCallDelta):
-            self._streamed_chars += len(event.arguments or "") + len(event.name or "")
+        self._tally = tally
 
     def _tokens(self) -> int:
-        if self._usage is not None:
-            return self._usage.total_tokens
-        if self._request is None:
+        usage = self._usage or (self._tally.usage if self._tally is not None else None)
+        if usage is not None:
+            return usage.total_tokens
+        if self._request is None or self._tally is None:
             return 0  # no answer: nothing was generated for it
         # About four characters a token, as relay_core.estimate_text_tokens counts.
-        return estimate_tokens(self._request) + -(-self._streamed_chars // 4)
+        return estimate_tokens(self._request) + -(-self._tally.chars // 4)
 
     async def close(self) -> None:
         """Give back the request's place and count its tokens (once), even while the

@@ -23,7 +23,6 @@ from relay_serve._allowed import visible_models
 from relay_serve._app import (
     _CLIENT_GONE,
     _Disconnected,
-    _EventStream,
     _request_id,
     _Server,
     _unless_disconnected,
@@ -101,7 +100,7 @@ async def responses(server: _Server, request: Request) -> Response:
         if call.stream:
             head, events = await _unless_disconnected(request.receive, server._open(call.request))
             frames = ResponsesFrames(call, request_id, created)
-            stream = server._sse(
+            stream = server._event_stream(
                 frames,
                 head,
                 events,
@@ -114,7 +113,7 @@ async def responses(server: _Server, request: Request) -> Response:
                 route=RESPONSES,
             )
             admission = None  # the stream closes it when it ends
-            return _EventStream(stream, request_id)
+            return stream
         answer = await _unless_disconnected(request.receive, server._answer(call.request))
         server.spending.answered(request_id, label, key, answer)
         admission.answered(answer.usage)

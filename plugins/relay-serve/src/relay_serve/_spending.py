@@ -13,53 +13,29 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from relay_core.plugin import (
     EmbeddingRequest,
     EmbeddingResponse,
     Response,
-    TextDelta,
-    ThinkingDelta,
-    ToolCallDelta,
     Usage,
-    UsageEvent,
     estimate_tokens,
     get_logger,
 )
 from relay_serve._budgets import Accountant, estimated_cost
 from relay_serve._ledger import SpendRow
+from relay_serve._tally import StreamTally
 
 if TYPE_CHECKING:
     from relay_core import Hub
-    from relay_core.plugin import Request, StreamEvent
+    from relay_core.plugin import Request
     from relay_serve._ledger import Ledger
     from relay_serve._metrics import Metrics
     from relay_serve._settings import ApiKey, Budget
     from relay_serve._state import SharedState
 
-__all__ = ["Spending", "StreamTally"]
+__all__ = ["Spending"]
 
 _log = get_logger("relay.serve.spend")
-
-
-@attrs.define
-class StreamTally:
-    """What a stream has sent so far: characters of output, and the last usage the
-    upstream reported."""
-
-    chars: int = 0
-    usage: Usage | None = None
-    #: The whole answer was recorded: a cut now is no second record.
-    recorded: bool = False
-
-    def feed(self, event: StreamEvent) -> None:
-        if isinstance(event, (TextDelta, ThinkingDelta)):
-            self.chars += len(event.text)
-        elif isinstance(event, ToolCallDelta):
-            self.chars += len(event.arguments or "") + len(event.name or "")
-        elif isinstance(event, UsageEvent):
-            self.usage = event.usage
 
 
 class Spending:
