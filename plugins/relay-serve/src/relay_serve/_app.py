@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import time
 import uuid
@@ -222,6 +223,8 @@ class _Server:
             {
                 # Degraded, not down: calls to other upstreams still work.
                 "status": "degraded" if every and not any(s.healthy for s in every) else "ok",
+                # Which of `relay serve --workers N`'s processes answered.
+                "worker_pid": os.getpid(),
                 "in_flight": self.gate.in_flight,
                 "queue_depth": self.gate.waiting,
                 "max_concurrency": self.gate.max_concurrency,
