@@ -198,6 +198,9 @@ def _run_workers(
         http=PROTOCOL,
         backlog=room.backlog,
     )
+    # The supervisor's own lines (a worker died and was replaced, workers stopped) are
+    # info, which log_level hides in the workers; the operator wants them.
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     supervisor.run()
     if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
