@@ -754,6 +754,7 @@ def report(results: dict[str, Any]) -> str:
 
 # relay-serve's targets (issue 23): its throughput ÷ direct at least, its added p50 and
 # p99 at concurrency 1 in µs at most, its streamed tokens/s ÷ direct at least.
+NAMES = ("direct", "relay-serve")
 SERVE_TARGETS = {"throughput": 0.8, "p50_added_us": 500, "p99_added_us": 2000, "stream": 0.7}
 
 
@@ -834,6 +835,17 @@ def _serve_tables(serve: dict[str, Any]) -> list[str]:
             + f" | {row['direct_per_s']:.0f} | {row['relay-serve_per_s']:.0f} | "
             f"{ratio(row['relay-serve_per_s'], row['direct_per_s'])} |"
         )
+    lost = sum(row.get(f"{name}_dropped", 0) for row in serve["throughput"] for name in NAMES)
+    if lost:
+        lines += [
+            "",
+            "Connections reset during these runs (not counted as answers): "
+            + ", ".join(
+                f"{name} {sum(row.get(f'{name}_dropped', 0) for row in serve['throughput'])}"
+                for name in NAMES
+            )
+            + ".",
+        ]
     stream = serve["streaming"]
     load = f", load {stream['load']:.1f}" if "load" in stream else ""
     lines += [
