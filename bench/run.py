@@ -755,6 +755,19 @@ def report(results: dict[str, Any]) -> str:
 # relay-serve's targets (issue 23): its throughput ÷ direct at least, its added p50 and
 # p99 at concurrency 1 in µs at most, its streamed tokens/s ÷ direct at least.
 NAMES = ("direct", "relay-serve")
+SERVE_NOTES = """\
+Where relay-serve's time goes (cProfile of one worker at concurrency 32, 2026-12-06):
+about 70% in the hub's call to the upstream (httpx over aiohttp: building the request,
+parsing its URL, reading the answer; the redact, audit and pricing layers are a few per
+cent), about 30% on the server's side: writing the answer (uvicorn makes two `send()`s
+per response, its head and its body), turning the body into a Relay request, and the
+browser guard; Starlette's routing and middleware are thin. On two shared CPUs the
+targets (≥ 0.8× direct throughput, < 0.5 ms added at the median) are out of reach: every
+request through relay-serve costs an HTTP server's parse and answer plus an HTTP client's
+call, at least as much again as the direct side's whole client, on the same CPUs as the
+clients and the bench server. Extra workers help only while a CPU is idle; at
+saturation the ratio tends to the ratio of CPU per request. A real provider's latency
+hides all of this: a worker spends a millisecond or two of CPU on a call that waits hundreds."""
 SERVE_TARGETS = {"throughput": 0.8, "p50_added_us": 500, "p99_added_us": 2000, "stream": 0.7}
 
 
@@ -779,6 +792,8 @@ def serve_report(serve: dict[str, Any] | None) -> list[str]:
         "through relay-serve (throughput: below 1 means fewer requests/s).",
         "",
         *_serve_tables(serve),
+        "",
+        SERVE_NOTES,
     ]
     previous = serve.get("previous")
     if previous is not None:
