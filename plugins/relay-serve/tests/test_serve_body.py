@@ -185,3 +185,44 @@ def test_a_lone_surrogate_is_a_400_before_any_upstream_call(
         assert "surrogate" in error["message"]
         assert error["param"] == (param or "messages[0].content")
     assert TroubleProvider.calls == []
+
+
+async def test_a_client_gone_before_its_body_is_in_is_counted_not_failed() -> None:
+    """A connection reset halfway through a body is the client's doing: a 499 counted
+    as cancelled, not a 500 logged with a traceback as the server's failure."""
+    hub = hub_for(CATALOG, relay_mock, relay_serve, TroublePlugin())
+    app = create_app(hub, ServeSettings(), close_hub=False)
+    messages = iter(
+        [
+            {"type": "http.request", "body": b'{"model": "fast", ', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": CHAT,
+        "raw_path": CHAT.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    await asyncio.wait_for(app(scope, receive, send), timeout=30)
+    await hub.aclose()
+    assert sent[0]["status"] == 499
+    text = app.state.relay.metrics.render()
+    assert 'relay_serve_cancelled_total{route="/v1/chat/completions"} 1' in text
+    assert TroubleProvider.calls == []

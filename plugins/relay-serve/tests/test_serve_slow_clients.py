@@ -34,10 +34,10 @@ TIMEOUT = 0.5
 SLACK = 1.0
 
 
-@pytest.fixture
-def guarded() -> Iterator[Callable[..., tuple[str, int]]]:
-    """Start relay-serve behind the guarded protocol: ``guarded(max_connections=4)``
-    gives its (host, port)."""
+@pytest.fixture(params=["h11", "httptools"])
+def guarded(request: pytest.FixtureRequest) -> Iterator[Callable[..., tuple[str, int]]]:
+    """Start relay-serve behind the guarded protocol, on each of uvicorn's parsers:
+    ``guarded(max_connections=4)`` gives its (host, port)."""
     running: list[tuple[uvicorn.Server, threading.Thread, socket.socket]] = []
 
     def start(max_connections: int = 64) -> tuple[str, int]:
@@ -45,7 +45,7 @@ def guarded() -> Iterator[Callable[..., tuple[str, int]]]:
         app = create_app(hub_for(CATALOG, relay_mock, relay_serve, TroublePlugin()), settings)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
-        protocol = guarded_protocol(settings, max_connections)
+        protocol = guarded_protocol(settings, max_connections, http=request.param)
         config = uvicorn.Config(app, log_level="warning", ws="none", http=protocol)
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -60,6 +60,13 @@ def _fail(error: RelayError) -> None:
     "--replicas", default=1, show_default=True, type=click.IntRange(1), help="For --spawn."
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker processes answering on the one port.",
+)
+@click.option(
     "--allow-open",
     is_flag=True,
     help="Serve without API keys on an address other than loopback.",
@@ -71,6 +78,7 @@ def serve(
     spawn: str | None,
     model_path: str | None,
     replicas: int,
+    workers: int,
     allow_open: bool,
 ) -> None:
     """Serve the catalog's models over OpenAI's HTTP API (/v1/chat/completions)."""
@@ -80,7 +88,13 @@ def serve(
         raise click.UsageError("--model is for --spawn llama-cpp")
     try:
         _serve(
-            catalog_path(config), host, port, model_path if spawn else None, replicas, allow_open
+            catalog_path(config),
+            host,
+            port,
+            model_path if spawn else None,
+            replicas,
+            allow_open,
+            workers,
         )
     except RelayError as error:
         _fail(error)
@@ -93,6 +107,7 @@ def _serve(
     model_path: str | None,
     replicas: int,
     allow_open: bool,
+    workers: int = 1,
 ) -> None:
     from relay_core import Hub, load_catalog
     from relay_core.plugin import Catalog
@@ -115,12 +130,24 @@ def _serve(
             # Read by the pool provider when the hub first builds it.
             os.environ["RELAYSERVE_BACKENDS"] = ",".join(urls)
             click.echo(f"backends: {', '.join(urls)} (as pool/<model>)", err=True)
+        keys = "open" if settings.open else f"{len(settings.keys)} keys"
+        if settings.database is not None:
+            keys += " and a key store"
+        if workers > 1:
+            if not settings.shared_state:
+                click.echo(
+                    f"warning: {workers} workers without plugins.serve.state: each worker "
+                    "keeps its own rate limits and concurrency counts, so a key may get "
+                    f"up to {workers} times its limits",
+                    err=True,
+                )
+            click.echo(
+                f"relay serve: http://{host}:{port}/v1 ({keys}, {workers} workers)", err=True
+            )
+            _run_workers(path, host, port, settings, workers)
+            return
         app = create_app(Hub(catalog), settings, host=host)
-        click.echo(
-            f"relay serve: http://{host}:{port}/v1 "
-            f"({'open' if settings.open else f'{len(settings.keys)} keys'})",
-            err=True,
-        )
+        click.echo(f"relay serve: http://{host}:{port}/v1 ({keys})", err=True)
         _run(app, host, port, settings)
 
 
@@ -143,14 +170,49 @@ def _run(app: Any, host: str, port: int, settings: ServeSettings) -> None:
         backlog=room.backlog,
     )
     fold = RepeatFilter()
-    _fold_logs(fold)  # after Config: creating it installs uvicorn's handlers
+    fold_logs(fold)  # after Config: creating it installs uvicorn's handlers
     try:
         uvicorn.Server(config).run()
     finally:
         fold.flush()
 
 
-def _fold_logs(fold: logging.Filter) -> None:
+def _run_workers(
+    path: str | None, host: str, port: int, settings: ServeSettings, workers: int
+) -> None:
+    """Serve with ``workers`` processes on one listening socket, under uvicorn's
+    supervisor: it replaces a worker that dies, and stops them all on Ctrl-C or
+    SIGTERM. Each worker builds its own hub and guards (``relay_serve._worker``)."""
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    from relay_serve._connections import capacity
+    from relay_serve._worker import APP, PROTOCOL, hand_over
+
+    room = capacity(settings)  # raises this process's file limit, which workers inherit
+    hand_over(path, host)
+    config = uvicorn.Config(
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        ws="none",
+        http=PROTOCOL,
+        backlog=room.backlog,
+    )
+    # The supervisor's own lines (a worker died and was replaced, workers stopped) are
+    # info, which log_level hides in the workers; the operator wants them.
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if any(worker.exitcode == STARTUP_FAILURE for worker in supervisor.processes):
+        raise SystemExit("error: a worker could not start (see above)")
+
+
+def fold_logs(fold: logging.Filter) -> None:
     """Pass every line the server writes through ``fold``: uvicorn's, Relay's, and the
     rest (asyncio's), which would otherwise go to logging's last-resort handler."""
     for name in ("uvicorn", "uvicorn.access"):

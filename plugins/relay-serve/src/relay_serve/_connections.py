@@ -7,7 +7,8 @@ clients use up the process's open files, after which nobody gets in, ``/health``
 included. uvicorn's own ``limit_concurrency`` does not help: past it every request is
 answered 503, the health check's too.
 
-:func:`guarded_protocol` makes uvicorn's HTTP/1.1 protocol (h11) with two guards:
+:func:`guarded_protocol` makes uvicorn's HTTP/1.1 protocol (httptools where installed,
+else h11) with two guards:
 
 - A deadline for every request: ``header_timeout`` seconds from its first byte (or from
   the connection's opening) until its headers are in, then ``body_timeout`` until its
@@ -25,12 +26,11 @@ answered 503, the health check's too.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sys
 from typing import Any
 
 import attrs
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from relay_core.plugin import ConfigError, get_logger
 from relay_serve._settings import ServeSettings
@@ -47,9 +47,6 @@ _MOST = 4096
 _WITHOUT_RLIMIT = 1024  # where the limit cannot be read (Windows)
 _MOST_BACKLOG = 2048  # uvicorn's default
 _LEAST_BACKLOG = 16
-
-# The peer has sent everything it will for this request.
-_RECEIVED = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR, h11.SWITCHED_PROTOCOL)
 
 
 @attrs.frozen
@@ -98,17 +95,29 @@ def capacity(settings: ServeSettings) -> Capacity:
     return Capacity(wanted, backlog)
 
 
-def guarded_protocol(settings: ServeSettings, max_connections: int) -> type[asyncio.Protocol]:
-    """uvicorn's h11 protocol class with the deadlines and the limit of the module's
-    description; give it to ``uvicorn.Config(http=...)``. Each call makes a class with
-    its own count of connections (one per server)."""
-    header_timeout, body_timeout = settings.header_timeout, settings.body_timeout
+def guarded_protocol(
+    settings: ServeSettings, max_connections: int, http: str = "auto"
+) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol class with the deadlines and the limit of the
+    module's description; give it to ``uvicorn.Config(http=...)``. ``http`` is
+    ``"httptools"``, ``"h11"`` or ``"auto"`` (httptools when installed, as
+    ``relay-serve[fast]`` does: it parses a request in a fraction of h11's time). Each
+    call makes a class with its own count of connections (one per server)."""
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    if http not in ("h11", "httptools"):
+        raise ValueError(f"http must be auto, h11 or httptools, not {http!r}")
     # Open connections not yet being closed by the guard, and, oldest first, those
     # sending a request (a dict as an ordered set).
-    live: set[_Guarded] = set()
-    sending: dict[_Guarded, None] = {}
+    live: set[_Guard] = set()
+    sending: dict[_Guard, None] = {}
 
-    class _Guarded(H11Protocol):
+    class _Guard(asyncio.Protocol):
+        """What both parsers' guards share; each subclass says when a request starts
+        to arrive, when its headers are in, and when it is whole."""
+
+        loop: asyncio.AbstractEventLoop
+        transport: asyncio.Transport
         _deadline: asyncio.TimerHandle | None = None
         _reading_body = False
 
@@ -126,40 +135,27 @@ def guarded_protocol(settings: ServeSettings, max_connections: int) -> type[asyn
                     self._drop()
                     return
                 victim._drop()
-            self._expect(header_timeout)
-
-        def data_received(self, data: bytes) -> None:
-            if self._deadline is None and self.conn.their_state is h11.IDLE:
-                self._expect(header_timeout)  # the next request on a kept-alive connection
-            super().data_received(data)
-            self._follow()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            # A pipelined request may be half in already; its clock runs from now.
-            if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
-                self._expect(header_timeout)
-            self._follow()
+            self._expect_headers()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._settle()
             live.discard(self)
             super().connection_lost(exc)
 
-        def _follow(self) -> None:
-            state = self.conn.their_state
-            if state in _RECEIVED:
-                self._settle()
-            elif state is h11.SEND_BODY and self._deadline is not None and not self._reading_body:
+        def _expect_headers(self) -> None:
+            self._reading_body = False
+            self._expect(settings.header_timeout)
+
+        def _expect_body(self) -> None:
+            """The headers are in and the body is not: its own deadline starts."""
+            if self._deadline is not None and not self._reading_body:
                 self._reading_body = True
-                self._expect(body_timeout)
+                self._expect(settings.body_timeout)
 
         def _expect(self, seconds: float) -> None:
             """Drop the connection unless the request is in within ``seconds``."""
             if self._deadline is not None:
                 self._deadline.cancel()
-            else:
-                self._reading_body = False
             self._deadline = self.loop.call_later(seconds, self._drop)
             sending.pop(self, None)
             sending[self] = None
@@ -178,4 +174,69 @@ def guarded_protocol(settings: ServeSettings, max_connections: int) -> type[asyn
             if not self.transport.is_closing():
                 self.transport.abort()
 
-    return _Guarded
+    return _on_h11(_Guard) if http == "h11" else _on_httptools(_Guard)
+
+
+def _on_h11(guard: type[Any]) -> type[asyncio.Protocol]:
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    # The peer has sent everything it will for this request.
+    received = (h11.DONE, h11.MUST_CLOSE, h11.CLOSED, h11.ERROR, h11.SWITCHED_PROTOCOL)
+
+    class _GuardedH11(guard, H11Protocol):  # type: ignore[misc]
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and self.conn.their_state is h11.IDLE:
+                self._expect_headers()  # the next request on a kept-alive connection
+            super().data_received(data)
+            self._follow()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # A pipelined request may be half in already; its clock runs from now.
+            if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:
+                self._expect_headers()
+            self._follow()
+
+        def _follow(self) -> None:
+            state = self.conn.their_state
+            if state in received:
+                self._settle()
+            elif state is h11.SEND_BODY:
+                self._expect_body()
+
+    return _GuardedH11
+
+
+def _on_httptools(guard: type[Any]) -> type[asyncio.Protocol]:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class _GuardedHttpTools(guard, HttpToolsProtocol):  # type: ignore[misc]
+        # The parser calls back as it goes: a request has begun, its headers are in,
+        # it is whole. Between the last and the next begin the client owes nothing.
+        _in_request = False
+        _headers_in = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and not self._in_request:
+                self._expect_headers()  # the next request on a kept-alive connection
+            super().data_received(data)
+            if self._in_request and self._headers_in:
+                self._expect_body()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_request, self._headers_in = True, False
+            if self._deadline is None:  # pipelined behind one just completed
+                self._expect_headers()
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self._headers_in = True
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_request = False
+            self._settle()
+
+    return _GuardedHttpTools
