@@ -218,48 +218,55 @@ class _Server:
     # -- routes -------------------------------------------------------------------------
 
     async def chat(self, request: Request) -> Response:
-        started = time.perf_counter()
+        return await self.exchange(request, CHAT, "chatcmpl-", self._chat)
+
+    async def _chat(self, exchange: Exchange) -> Response:
+        call = parse_chat(decode_body(exchange.body), request_id=exchange.request_id)
+        exchange.label = self._label(call.model)
+        call = attrs.evolve(call, request=await self._ready(exchange.key, call.request))
+        receive = exchange.request.receive
+        if call.stream:
+            head, events = await _unless_disconnected(receive, self._open(call.request))
+            encoder = ChunkEncoder(
+                exchange.request_id, call.model, int(time.time()), call.include_usage
+            )
+            return self._event_stream(exchange, _ChatFrames(encoder), head, events, call.request)
+        answer = await _unless_disconnected(receive, self._answer(call.request))
+        exchange.answered(self.spending, answer)
+        created = int(time.time())
+        body = completion(answer, id=exchange.request_id, model=call.model, created=created)
+        return JSONResponse(body, headers={"x-request-id": exchange.request_id})
+
+    async def exchange(
+        self,
+        request: Request,
+        route: str,
+        id_prefix: str,
+        answer: Callable[[Exchange], Awaitable[Response]],
+    ) -> Response:
+        """Serve one model request on ``route``: its admission (:meth:`_intake`), then
+        ``answer``, which parses it, calls the hub and writes the answer; then its
+        metrics and log line, and its key's hold given back. A client that leaves, or an
+        error anywhere, ends it here in OpenAI's shape."""
         given = _request_id(request)
-        request_id = given or "chatcmpl-" + uuid.uuid4().hex
-        label = ""
-        admission: Admission | None = None
+        exchange = Exchange(request, route, given or id_prefix + uuid.uuid4().hex)
         try:
-            key, admission, raw = await self._intake(request, given, request_id)
-            call = parse_chat(decode_body(raw), request_id=request_id)
-            label = self._label(call.model)
-            call = attrs.evolve(call, request=await self._ready(key, call.request))
-            if call.stream:
-                head, events = await _unless_disconnected(request.receive, self._open(call.request))
-                encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
-                stream = self._event_stream(
-                    _ChatFrames(encoder),
-                    head,
-                    events,
-                    request_id,
-                    label=label,
-                    started=started,
-                    key=key,
-                    asked=call.request,
-                    admission=admission,
-                )
-                admission = None  # the stream closes it when it ends
-                return stream
-            answer = await _unless_disconnected(request.receive, self._answer(call.request))
-            self.spending.answered(request_id, label, key, answer)
-            admission.answered(answer.usage)
+            exchange.key, exchange.admission, exchange.body = await self._intake(
+                request, given, exchange.request_id
+            )
+            response = await answer(exchange)
         except _Disconnected:
-            self.metrics.cancelled(CHAT)
-            self._done(request_id, label, _CLIENT_GONE, started)
+            self.metrics.cancelled(route)
+            self._done(exchange.request_id, exchange.label, _CLIENT_GONE, exchange.started, route)
             return Response(status_code=_CLIENT_GONE)
         except Exception as error:
-            return self._error(error, request_id, label, started)
+            return self._error(error, exchange.request_id, exchange.label, exchange.started, route)
         finally:
-            if admission is not None:
-                await admission.close()
-        created = int(time.time())
-        body = completion(answer, id=request_id, model=call.model, created=created)
-        self._done(request_id, label, 200, started)
-        return JSONResponse(body, headers={"x-request-id": request_id})
+            if exchange.admission is not None:
+                await exchange.admission.close()
+        if not isinstance(response, _EventStream):  # a stream is counted when it ends
+            self._done(exchange.request_id, exchange.label, 200, exchange.started, route)
+        return response
 
     async def models(self, request: Request) -> Response:
         try:
@@ -424,22 +431,17 @@ class _Server:
 
     def _event_stream(
         self,
+        exchange: Exchange,
         frames: Frames,
         head: StreamEvent,
         events: AsyncIterator[StreamEvent],
-        request_id: str,
-        *,
-        label: str,
-        started: float,
         asked: RelayRequest,
-        key: ApiKey | None,
-        admission: Admission | None = None,
-        route: str = CHAT,
     ) -> _EventStream:
         """The response sending a stream opened by :meth:`_open` in ``frames``' format.
         However it ends (sent whole, cut by the client, or never started because the
-        client left first), its slot and ``admission`` are given back and its outcome
-        counted exactly once."""
+        client left first), its slot and the exchange's admission (which the stream
+        takes over) are given back and its outcome counted exactly once."""
+        admission, exchange.admission = exchange.admission, None
         tally = StreamTally()
         if admission is not None:
             admission.streaming(asked, tally)
@@ -451,14 +453,18 @@ class _Server:
                 return
             finished = True
             if status == _CLIENT_GONE:
-                self.metrics.cancelled(route)
+                self.metrics.cancelled(exchange.route)
                 if not tally.recorded:
-                    self.spending.cut(request_id, label, key, asked, tally)
+                    self.spending.cut(
+                        exchange.request_id, exchange.label, exchange.key, asked, tally
+                    )
             self.gate.release()
             await _close(events)
             if admission is not None:
                 await admission.close()
-            self._done(request_id, label, status, started, route)
+            self._done(
+                exchange.request_id, exchange.label, status, exchange.started, exchange.route
+            )
 
         async def sse() -> AsyncIterator[bytes]:
             status = _CLIENT_GONE
@@ -468,7 +474,9 @@ class _Server:
                     tally.feed(event)
                     if isinstance(event, EndEvent):  # whole, so spent, even if unread
                         tally.recorded = True
-                        self.spending.answered(request_id, label, key, event.response)
+                        self.spending.answered(
+                            exchange.request_id, exchange.label, exchange.key, event.response
+                        )
                     for frame in frames.encode(event):
                         yield frame
                     if isinstance(event, EndEvent):
@@ -478,13 +486,13 @@ class _Server:
                 raise RuntimeError("the hub's stream ended without its end event")
             except Exception as error:
                 # The 200 is sent: the error travels as the stream's last event.
-                answer = self._failed(error, request_id, label)
+                answer = self._failed(error, exchange.request_id, exchange.label)
                 status = answer.status
                 yield frames.failed(answer)
             finally:
                 await finish(status)
 
-        return _EventStream(sse(), request_id, finish)
+        return _EventStream(sse(), exchange.request_id, finish)
 
     # -- outcomes -----------------------------------------------------------------------
 
@@ -596,6 +604,28 @@ def tagged(metadata: Mapping[str, Any], key: ApiKey) -> dict[str, Any]:
     """``metadata`` with who asked, for guardrails and audit sinks: the key's name,
     never the key ("caller" is what audit events report as who made the call)."""
     return {**metadata, "serve_key": key.name, "caller": key.name}
+
+
+@attrs.define
+class Exchange:
+    """One model request as it passes the server: its id, when it began, its metrics
+    label once the model is known, its key, its hold on the key's limits (a stream takes
+    that over and gives it back when it ends) and its body."""
+
+    request: Request
+    route: str
+    request_id: str
+    started: float = attrs.field(factory=time.perf_counter)
+    label: str = ""
+    key: ApiKey | None = None
+    admission: Admission | None = None
+    body: bytes = b""
+
+    def answered(self, spending: Spending, answer: Any) -> None:
+        """Record a whole answer: its spend, and its tokens against the key's limits."""
+        spending.answered(self.request_id, self.label, self.key, answer)
+        if self.admission is not None:
+            self.admission.answered(answer.usage)
 
 
 class Frames(Protocol):

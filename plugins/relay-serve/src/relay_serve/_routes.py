@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import time
-import uuid
 from typing import TYPE_CHECKING
 
 import attrs
@@ -21,14 +20,12 @@ from starlette.routing import Route
 from relay_core.plugin import UnknownAlias
 from relay_serve._allowed import visible_models
 from relay_serve._app import (
-    _CLIENT_GONE,
-    _Disconnected,
+    Exchange,
     _request_id,
     _Server,
     _unless_disconnected,
 )
 from relay_serve._embeddings_wire import embedding_list, parse_embeddings
-from relay_serve._quota import Admission
 from relay_serve._responses_object import response_object
 from relay_serve._responses_stream import ResponsesFrames
 from relay_serve._responses_wire import parse_responses
@@ -53,82 +50,44 @@ def routes(server: _Server) -> list[Route]:
 
 
 async def embeddings(server: _Server, request: Request) -> Response:
-    started = time.perf_counter()
-    given = _request_id(request)
-    request_id = given or "embd-" + uuid.uuid4().hex
-    label = ""
-    admission: Admission | None = None
-    try:
-        key, admission, raw = await server._intake(request, given, request_id)
-        call = parse_embeddings(decode_body(raw), request_id=request_id)
-        label = server._label(call.model)
-        call = attrs.evolve(call, request=await server._ready(key, call.request))
+    return await server.exchange(
+        request, EMBEDDINGS, "embd-", functools.partial(_embeddings, server)
+    )
 
-        async def answer() -> EmbeddingResponse:
-            async with server.gate.slot():
-                return await server.hub.aembed(call.request)
 
-        vectors = await _unless_disconnected(request.receive, answer())
-        server.spending.answered(request_id, label, key, vectors)
-        admission.answered(vectors.usage)
-    except _Disconnected:
-        server.metrics.cancelled(EMBEDDINGS)
-        server._done(request_id, label, _CLIENT_GONE, started, EMBEDDINGS)
-        return Response(status_code=_CLIENT_GONE)
-    except Exception as error:
-        return server._error(error, request_id, label, started, EMBEDDINGS)
-    finally:
-        if admission is not None:
-            await admission.close()
+async def _embeddings(server: _Server, exchange: Exchange) -> Response:
+    call = parse_embeddings(decode_body(exchange.body), request_id=exchange.request_id)
+    exchange.label = server._label(call.model)
+    call = attrs.evolve(call, request=await server._ready(exchange.key, call.request))
+
+    async def answer() -> EmbeddingResponse:
+        async with server.gate.slot():
+            return await server.hub.aembed(call.request)
+
+    vectors = await _unless_disconnected(exchange.request.receive, answer())
+    exchange.answered(server.spending, vectors)
     body = embedding_list(vectors, model=call.model, base64=call.base64)
-    server._done(request_id, label, 200, started, EMBEDDINGS)
-    return JSONResponse(body, headers={"x-request-id": request_id})
+    return JSONResponse(body, headers={"x-request-id": exchange.request_id})
 
 
 async def responses(server: _Server, request: Request) -> Response:
-    started = time.perf_counter()
-    given = _request_id(request)
-    request_id = given or "resp_" + uuid.uuid4().hex
-    label = ""
-    admission: Admission | None = None
-    try:
-        key, admission, raw = await server._intake(request, given, request_id)
-        call = parse_responses(decode_body(raw), request_id=request_id)
-        label = server._label(call.model)
-        call = attrs.evolve(call, request=await server._ready(key, call.request))
-        created = int(time.time())
-        if call.stream:
-            head, events = await _unless_disconnected(request.receive, server._open(call.request))
-            frames = ResponsesFrames(call, request_id, created)
-            stream = server._event_stream(
-                frames,
-                head,
-                events,
-                request_id,
-                label=label,
-                started=started,
-                key=key,
-                asked=call.request,
-                admission=admission,
-                route=RESPONSES,
-            )
-            admission = None  # the stream closes it when it ends
-            return stream
-        answer = await _unless_disconnected(request.receive, server._answer(call.request))
-        server.spending.answered(request_id, label, key, answer)
-        admission.answered(answer.usage)
-    except _Disconnected:
-        server.metrics.cancelled(RESPONSES)
-        server._done(request_id, label, _CLIENT_GONE, started, RESPONSES)
-        return Response(status_code=_CLIENT_GONE)
-    except Exception as error:
-        return server._error(error, request_id, label, started, RESPONSES)
-    finally:
-        if admission is not None:
-            await admission.close()
-    body = response_object(call, id=request_id, created_at=created, answer=answer)
-    server._done(request_id, label, 200, started, RESPONSES)
-    return JSONResponse(body, headers={"x-request-id": request_id})
+    return await server.exchange(request, RESPONSES, "resp_", functools.partial(_responses, server))
+
+
+async def _responses(server: _Server, exchange: Exchange) -> Response:
+    call = parse_responses(decode_body(exchange.body), request_id=exchange.request_id)
+    exchange.label = server._label(call.model)
+    call = attrs.evolve(call, request=await server._ready(exchange.key, call.request))
+    created = int(time.time())
+    receive = exchange.request.receive
+    if call.stream:
+        head, events = await _unless_disconnected(receive, server._open(call.request))
+        frames = ResponsesFrames(call, exchange.request_id, created)
+        return server._event_stream(exchange, frames, head, events, call.request)
+    answer = await _unless_disconnected(receive, server._answer(call.request))
+    exchange.answered(server.spending, answer)
+    body = response_object(call, id=exchange.request_id, created_at=created, answer=answer)
+    return JSONResponse(body, headers={"x-request-id": exchange.request_id})
 
 
 async def model(server: _Server, request: Request) -> Response:
