@@ -158,13 +158,18 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     # pytest and vcrpy for relay_core.testing (the conformance suite, cassette replay);
-    # tiktoken for relay-openai's optional tokenizer (its [tokens] extra).
+    # tiktoken for relay-openai's optional tokenizer (its [tokens] extra); redis, psycopg
+    # and httptools for relay-serve's and relay-cache's shared state, key store and parser
+    # (their [redis], [postgres] and [fast] extras).
     session.install(
         "mypy>=1.10",
         "types-PyYAML",
         "pytest>=8",
         "vcrpy>=6",
         "tiktoken>=0.7",
+        "redis>=5",
+        "psycopg[binary]>=3.1",
+        "httptools>=0.6",
         *_editable(ROOT, *PLUGINS),
     )
     session.run("mypy")
