@@ -95,16 +95,18 @@ LABELS = {
     "rss_after_mib": "server RSS after each burst, MiB",
     "rss_margin_mib": "allowed above the warm-up after the first burst, MiB",
     "rss_growth_margin_mib": "allowed growth from one burst to the next, MiB",
-    "processes": "`relay serve` processes over one Redis",
+    "processes": "`relay serve` processes over one Redis, and their workers",
     "clients_at_once": "clients at once, spread over the processes",
     "requests_per_minute": "the key's `requests_per_minute`, shared",
     "outcomes": "answers (200 admitted, 429 `rate_limit_exceeded`)",
     "burst_seconds": "seconds the burst took",
     "lease_ttl_s": "lease ttl, seconds (`max_concurrent` places of a dead worker lapse after it)",
-    "kill_held_before_kill": "requests of the key held in Redis before the SIGKILL (3 + 2)",
-    "kill_seconds_until_count_true": "seconds after the kill until Redis counted the true 2 again",
-    "kill_held_after_ttl": "held one ttl after the kill (the survivor's, renewed)",
-    "kill_survivor_answers": "answers from the survivor after the kill, of 5",
+    "kill_held_before_kill": "requests of the key held in Redis before the SIGKILL (4 + 3)",
+    "kill_held_by_the_killed_worker": "of them, answered by the worker killed",
+    "kill_seconds_until_count_true": "seconds after the kill until Redis counted the true number",
+    "kill_held_after_ttl": "held one ttl after the kill (the other workers', renewed)",
+    "kill_still_answering": "requests still being answered after the kill",
+    "kill_answers_after_kill": "answers after the kill, of 6, across both processes",
     "kill_held_after_clients_left": "held after every client left",
     "outage_closed_answers": "`on_state_error: closed`, Redis down: answers",
     "outage_open_answers": "`on_state_error: open`, Redis down, rpm 20 local: answers",
@@ -188,15 +190,16 @@ EXPLAINED = """\
   burst to the second by more than 4 MiB. Clients open a connection per request: a
   client this loaded reads its answers late and would otherwise race uvicorn's 5 s
   keep-alive close, a reset that is the client's doing.
-- **relay-serve sharing limits** — `test_serve_shared_state.py` starts several `relay
-  serve` processes over one catalog whose limits live in a real `redis-server`
-  (`plugins.serve.state`). Hundreds (full: thousands) of clients at once, spread over four
-  processes, for one key's `requests_per_minute`: exactly that many are answered, the rest
-  refused with 429 `rate_limit_exceeded` and OpenAI's `x-ratelimit-*` headers. A process
-  holding requests of a key with `max_concurrent` is SIGKILLed: the other keeps
-  answering, and the key's count in Redis is back to the true number within the lease
-  ttl, its own leases renewed past it. Redis killed mid-run: `on_state_error: closed`
-  answers 503 `state_unavailable`, `open` admits under the process's own limit, each
+- **relay-serve sharing limits** — `test_serve_shared_state.py` starts two `relay serve
+  --workers 2` processes over one catalog whose limits live in a real `redis-server`
+  (`plugins.serve.state`). Hundreds (full: thousands) of clients at once, spread over the
+  two, for one key's `requests_per_minute`: exactly that many are answered, the rest
+  refused with 429 `rate_limit_exceeded` and OpenAI's `x-ratelimit-*` headers. A worker
+  answering requests of a key with `max_concurrent` is SIGKILLed: the other workers keep
+  answering (and uvicorn replaces it), and the key's count in Redis is back to the true
+  number within the lease ttl, the others' leases renewed past it. Redis killed mid-run
+  (one worker per process, so that `open`'s local limit is one process's): `on_state_error:
+  closed` answers 503 `state_unavailable`, `open` admits under the process's own limit, each
   logging the outage once; Redis restarted: both are back on one shared limit within
   about a second.
 """

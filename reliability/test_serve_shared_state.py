@@ -1,26 +1,26 @@
-"""relay-serve as several processes sharing one key's limits through a real Redis
-(``plugins.serve.state``): the stand-ins for two replicas of two workers each.
+"""relay-serve as two replicas of two workers each (``relay serve --workers 2`` twice)
+sharing one key's limits through a real Redis (``plugins.serve.state``).
 
-- **limits**: hundreds (full: thousands) of clients at once, spread over four ``relay
-  serve`` processes, for one key allowed N requests a minute: N answered, the rest
-  refused with 429 ``rate_limit_exceeded`` (within ±1%; exactly N is what atomic scripts
-  give).
-- **kill**: a process SIGKILLed while it holds requests of a key with ``max_concurrent``:
-  the other keeps serving, and the key's count of requests in flight in Redis comes back
-  to the true number within the lease's ttl (its leases lapse; the survivor's are
-  renewed past it).
-- **outage**: Redis killed mid-run: ``on_state_error: closed`` answers 503
+- **limits**: hundreds (full: thousands) of clients at once, spread over both, for one
+  key allowed N requests a minute: N answered, the rest refused with 429
+  ``rate_limit_exceeded`` (within ±1%; exactly N is what atomic scripts give).
+- **kill**: a worker SIGKILLed while it answers requests of a key with
+  ``max_concurrent``: the other workers keep serving, and the key's count of requests in
+  flight in Redis comes back to the true number within the lease's ttl (the dead
+  worker's leases lapse; the others' are renewed past it).
+- **outage** (one worker per process): Redis killed mid-run: ``on_state_error: closed`` answers 503
   ``state_unavailable``, ``open`` admits under each process's own limit and logs it once;
   Redis back: both recover within about a second and count one shared limit again.
 
 The processes run relay-mock; ``slow`` answers after a few seconds, long enough to hold
-a request (and its lease) while a process is killed.
+a request (and its lease) while a worker is killed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -94,10 +94,11 @@ class Process:
 
 
 @contextlib.contextmanager
-def serve_processes(n: int, tmp_path: Path, catalog_text: str) -> Iterator[list[Process]]:
-    """``n`` ``relay serve`` processes over one catalog, each on a port of its own, until
-    the block ends. (With ``relay serve --workers 2`` available, n processes of 2 workers
-    each are the same test: replace the command here.)"""
+def serve_processes(
+    n: int, tmp_path: Path, catalog_text: str, *, workers: int = 1
+) -> Iterator[list[Process]]:
+    """``n`` ``relay serve --workers W`` processes over one catalog, each on a port of
+    its own, until the block ends."""
     path = tmp_path / f"relay-{free_port()}.yaml"
     path.write_text(catalog_text)
     started: list[Process] = []
@@ -116,6 +117,8 @@ def serve_processes(n: int, tmp_path: Path, catalog_text: str) -> Iterator[list[
                         str(path),
                         "--port",
                         f"{port}",
+                        "--workers",
+                        f"{workers}",
                     ],
                     stdout=sink,
                     stderr=subprocess.STDOUT,
@@ -209,7 +212,7 @@ def test_processes_share_one_keys_requests_per_minute(
 ) -> None:
     clients, rpm = SCALE.shared_clients, SCALE.shared_rpm
     text = catalog(shared_redis.url, rpm=rpm)
-    with serve_processes(4, tmp_path, text) as processes:
+    with serve_processes(2, tmp_path, text, workers=2) as processes:
         urls = [p.url for p in processes]
         # The whole burst must fall in one minute's window (it takes a few seconds).
         inside_one_window(40 if SCALE.name == "full" else 20)
@@ -221,7 +224,7 @@ def test_processes_share_one_keys_requests_per_minute(
         logs = "".join(p.log.read_text() for p in processes)
     FIGURES.record(
         "serve_shared",
-        processes=4,
+        processes="2 × 2 workers",
         clients_at_once=clients,
         requests_per_minute=rpm,
         outcomes=dict(seen),
@@ -235,13 +238,23 @@ def test_processes_share_one_keys_requests_per_minute(
 # ---------------------------------------------------------------------------- kill
 
 
-def test_a_killed_process_gives_back_its_places_within_the_lease_ttl(
+def worker_holding_requests(process: Process) -> int:
+    """The pid of one of ``process``'s workers that is answering a request now."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        health = httpx.get(f"{process.url}/health", headers=AUTH, timeout=5).json()
+        if health["in_flight"]:
+            return int(health["worker_pid"])
+    pytest.fail("no worker of the process reported a request in flight")
+
+
+def test_a_killed_worker_gives_back_its_places_within_the_lease_ttl(
     shared_redis: RedisServer, tmp_path: Path
 ) -> None:
     with redis.Redis.from_url(shared_redis.url) as client:
         client.flushall()
-    text = catalog(shared_redis.url, max_concurrent=6)
-    with serve_processes(2, tmp_path, text) as processes:
+    text = catalog(shared_redis.url, max_concurrent=8)
+    with serve_processes(2, tmp_path, text, workers=2) as processes:
         doomed, survivor = processes
 
         async def hold_and_kill() -> dict[str, float]:
@@ -250,41 +263,45 @@ def test_a_killed_process_gives_back_its_places_within_the_lease_ttl(
                 httpx.AsyncClient(base_url=doomed.url, timeout=60, limits=limits) as a,
                 httpx.AsyncClient(base_url=survivor.url, timeout=60, limits=limits) as b,
             ):
-                # Requests answered only after HOLD_SECONDS: 3 on the doomed process, 2
-                # on the survivor.
+                # Requests answered only after HOLD_SECONDS: 4 on the doomed process's
+                # workers, 3 on the survivor's.
                 holding = [
                     asyncio.ensure_future(c.post("/v1/chat/completions", json=SLOW, headers=AUTH))
-                    for c in (a, a, a, b, b)
+                    for c in (a, a, a, a, b, b, b)
                 ]
                 deadline = time.monotonic() + 10
-                while held(shared_redis) < 5:
+                while held(shared_redis) < 7:
                     assert time.monotonic() < deadline, held(shared_redis)
                     await asyncio.sleep(0.05)
                 before = held(shared_redis)
-                refused = await b.post("/v1/chat/completions", json=FAST, headers=AUTH)
+                last = await b.post("/v1/chat/completions", json=FAST, headers=AUTH)
                 # One place left: this takes it and ends at once.
-                assert refused.status_code == 200, refused.text
-                doomed.kill()
+                assert last.status_code == 200, last.text
+                pid = await asyncio.to_thread(worker_holding_requests, doomed)
+                os.kill(pid, signal.SIGKILL)
                 killed = time.monotonic()
-                while held(shared_redis) > 2:
+                await asyncio.sleep(1.0)  # its clients see their connections reset
+                alive = sum(not task.done() for task in holding)
+                while held(shared_redis) > alive:
                     await asyncio.sleep(0.1)
                 back = time.monotonic() - killed
-                # The survivor's own leases outlive their ttl: renewed while answering.
+                # The others' leases outlive their ttl: renewed while answering.
                 await asyncio.sleep(max(0.0, LEASE_TTL + 1.0 - back))
                 after_ttl = held(shared_redis)
-                answers = []
-                for _ in range(5):
-                    answers.append(
-                        (await b.post("/v1/chat/completions", json=FAST, headers=AUTH)).status_code
-                    )
+                answers = [
+                    (await c.post("/v1/chat/completions", json=FAST, headers=AUTH)).status_code
+                    for c in (a, b, a, b, a, b)
+                ]
                 for task in holding:
                     task.cancel()
                 await asyncio.gather(*holding, return_exceptions=True)
                 return {
                     "held_before_kill": before,
+                    "held_by_the_killed_worker": before - alive,
                     "seconds_until_count_true": round(back, 2),
                     "held_after_ttl": after_ttl,
-                    "survivor_answers": answers.count(200),
+                    "still_answering": alive,
+                    "answers_after_kill": answers.count(200),
                 }
 
         figures = asyncio.run(hold_and_kill())
@@ -295,10 +312,12 @@ def test_a_killed_process_gives_back_its_places_within_the_lease_ttl(
     FIGURES.record(
         "serve_shared", lease_ttl_s=LEASE_TTL, **{f"kill_{k}": v for k, v in figures.items()}
     )
-    assert figures["held_before_kill"] == 5
+    assert figures["held_before_kill"] == 7
+    assert figures["held_by_the_killed_worker"] >= 1
     assert figures["seconds_until_count_true"] <= LEASE_TTL + 1.0
-    assert figures["held_after_ttl"] == 2
-    assert figures["survivor_answers"] == 5
+    assert figures["held_after_ttl"] == figures["still_answering"]
+    # The other workers, and the killed one's replacement, keep answering.
+    assert figures["answers_after_kill"] == 6
     assert figures["held_after_clients_left"] == 0
 
 
