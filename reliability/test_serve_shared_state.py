@@ -12,8 +12,8 @@ sharing one key's limits through a real Redis (``plugins.serve.state``).
   ``state_unavailable``, ``open`` admits under each process's own limit and logs it once;
   Redis back: both recover within about a second and count one shared limit again.
 
-The processes run relay-mock; ``slow`` answers after a few seconds, long enough to hold
-a request (and its lease) while a worker is killed.
+The processes run relay-mock; ``dripping`` streams its answer a piece a second, long
+enough to hold a stream (and its lease) while a worker is killed mid-stream.
 """
 
 from __future__ import annotations
@@ -42,8 +42,13 @@ from reliability.support import FIGURES, SCALE
 KEY = "sk-relay-SHAREDstateKEY0123456789abcdef"
 AUTH = {"authorization": f"Bearer {KEY}"}
 FAST = {"model": "echo", "messages": [{"role": "user", "content": "hi"}]}
-HOLD_SECONDS = 30.0
-SLOW = {"model": "slow", "messages": [{"role": "user", "content": "hold"}]}
+HOLD_SECONDS = 60.0
+# A stream of 60 pieces, one a second: under way for as long as the test needs.
+DRIPPING = {
+    "model": "dripping",
+    "stream": True,
+    "messages": [{"role": "user", "content": " ".join(["drip"] * int(HOLD_SECONDS))}],
+}
 CONCURRENT = "relay:serve:concurrent:key:shared"
 
 START = "from relay_core.cli import main; main()"
@@ -65,10 +70,10 @@ def catalog(
         "    max_retries: 0\n"
         f"    timeout: {HOLD_SECONDS * 2}\n"
         "    options:\n"
-        f"      faults: {{slow: {{kind: latency, seconds: {HOLD_SECONDS}}}}}\n"
+        "      faults: {dripping: {kind: drip, seconds: 1}}\n"
         "models:\n"
         "  echo: mock/echo\n"
-        "  slow: mock/slow\n"
+        "  dripping: mock/dripping\n"
         "plugins:\n"
         "  serve:\n"
         f"    state: {state}\n"
@@ -238,6 +243,15 @@ def test_processes_share_one_keys_requests_per_minute(
 # ---------------------------------------------------------------------------- kill
 
 
+async def stream_until_cut(client: httpx.AsyncClient) -> None:
+    """Read a dripping stream until it ends, is cut, or the test cancels it."""
+    url = "/v1/chat/completions"
+    async with client.stream("POST", url, json=DRIPPING, headers=AUTH) as answer:
+        assert answer.status_code == 200
+        async for _ in answer.aiter_lines():
+            pass
+
+
 def worker_holding_requests(process: Process) -> int:
     """The pid of one of ``process``'s workers that is answering a request now."""
     deadline = time.monotonic() + 10
@@ -263,11 +277,9 @@ def test_a_killed_worker_gives_back_its_places_within_the_lease_ttl(
                 httpx.AsyncClient(base_url=doomed.url, timeout=60, limits=limits) as a,
                 httpx.AsyncClient(base_url=survivor.url, timeout=60, limits=limits) as b,
             ):
-                # Requests answered only after HOLD_SECONDS: 4 on the doomed process's
-                # workers, 3 on the survivor's.
+                # Streams under way: 4 on the doomed process's workers, 3 on the other's.
                 holding = [
-                    asyncio.ensure_future(c.post("/v1/chat/completions", json=SLOW, headers=AUTH))
-                    for c in (a, a, a, a, b, b, b)
+                    asyncio.ensure_future(stream_until_cut(c)) for c in (a, a, a, a, b, b, b)
                 ]
                 deadline = time.monotonic() + 10
                 while held(shared_redis) < 7:
@@ -280,9 +292,10 @@ def test_a_killed_worker_gives_back_its_places_within_the_lease_ttl(
                 pid = await asyncio.to_thread(worker_holding_requests, doomed)
                 os.kill(pid, signal.SIGKILL)
                 killed = time.monotonic()
-                await asyncio.sleep(1.0)  # its clients see their connections reset
+                await asyncio.sleep(1.5)  # its clients see their streams cut
                 alive = sum(not task.done() for task in holding)
                 while held(shared_redis) > alive:
+                    assert time.monotonic() - killed < LEASE_TTL * 3, held(shared_redis)
                     await asyncio.sleep(0.1)
                 back = time.monotonic() - killed
                 # The others' leases outlive their ttl: renewed while answering.

@@ -17,6 +17,7 @@ from relay_core import (
     ProviderUnavailable,
     RateLimitError,
     Request,
+    TextDelta,
     Timeout,
 )
 from relay_mock._provider import MockProvider
@@ -108,6 +109,24 @@ def test_a_request_fault_replaces_its_models(make_hub: Any, waits: list[float]) 
     assert answer.text == "x"
 
 
+async def test_a_drip_spaces_a_streams_pieces_but_not_its_start(make_hub: Any) -> None:
+    import time
+
+    hub = make_hub(CATALOG)
+    text, gap = "one two three four", 0.05
+    arrived = []
+    async for event in hub.astream(
+        "mock/echo", text, provider_kwargs=_fault(kind="drip", seconds=gap)
+    ):
+        if isinstance(event, TextDelta):
+            arrived.append(time.monotonic())
+    assert len(arrived) == 4
+    assert arrived[-1] - arrived[0] >= 3 * gap * 0.9
+    started = time.monotonic()
+    assert (await hub.achat("mock/echo", text, provider_kwargs=_fault(kind="drip", seconds=5))).text
+    assert time.monotonic() - started < 1
+
+
 async def test_times_counts_attempts_per_request(mock: Any) -> None:
     adapter = mock(faults={"echo": {"kind": "server_error", "times": 1}})
     first, second = Request.from_prompt("a", model="echo"), Request.from_prompt("b", model="echo")
@@ -147,14 +166,14 @@ async def test_a_delay_longer_than_the_timeout_times_out() -> None:
     ("fault", "message"),
     [
         ("rate_limit", "a fault is a mapping"),
-        ({"kind": "explode"}, "kind 'explode' is not one of latency, malformed, rate_limit"),
+        ({"kind": "explode"}, "kind 'explode' is not one of drip, latency, malformed, rate_limit"),
         ({}, "kind None is not one of"),
         ({"kind": "timeout", "tiems": 2}, "unknown key 'tiems'"),
         ({"kind": "timeout", "times": -1}, "times must be 0 or more"),
         ({"kind": "timeout", "times": 1.5}, "times must be a whole number"),
         ({"kind": "rate_limit", "retry_after": -1}, "retry_after must be a number of seconds"),
         ({"kind": "server_error", "retry_after": 1}, "retry_after applies to rate_limit"),
-        ({"kind": "server_error", "seconds": 1}, "seconds applies to latency and timeout"),
+        ({"kind": "server_error", "seconds": 1}, "seconds applies to drip, latency and timeout"),
         ({"kind": "latency"}, "a latency fault needs seconds"),
         ({"kind": "latency", "latency": "soon"}, "latency must be a number"),
     ],

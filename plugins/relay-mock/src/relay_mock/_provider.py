@@ -146,6 +146,9 @@ class MockProvider(Provider):
 
     async def stream(self, request: Request) -> AsyncIterator[StreamEvent]:
         response = await self.chat(request)
+        fault = Script.parse(request).fault or self._model_fault(request)
+        # A drip fault spaces the stream's pieces: a stream that is long under way.
+        gap = fault.seconds if fault is not None and fault.kind == "drip" else 0.0
         assembler = StreamAssembler(provider=self.settings.name)
         calls = 0
         for part in response.content:
@@ -155,7 +158,9 @@ class MockProvider(Provider):
                     signature = part.signature if index == len(pieces) else None
                     yield assembler.feed(ThinkingDelta(piece, signature=signature))
             elif isinstance(part, TextPart):
-                for piece in _PIECE.findall(part.text):
+                for index, piece in enumerate(_PIECE.findall(part.text)):
+                    if gap and index:
+                        await asyncio.sleep(gap)
                     yield assembler.feed(TextDelta(piece))
             elif isinstance(part, ToolCallPart):
                 yield assembler.feed(ToolCallDelta(calls, id=part.id, name=part.name))
@@ -216,6 +221,8 @@ class MockProvider(Provider):
         key = request.fingerprint()
         attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
         if fault.times is not None and attempt > fault.times:
+            return False
+        if fault.kind == "drip":  # slows a stream's pieces, not its start (see stream)
             return False
         wait = fault.latency + fault.seconds
         if wait > self.settings.timeout:

@@ -18,7 +18,7 @@ from relay_core.plugin import ConfigError, InvalidRequestError, ProviderSettings
 
 __all__ = ["FAULT_KINDS", "Fault", "Options", "Script", "ScriptedCall"]
 
-FAULT_KINDS = ("latency", "malformed", "rate_limit", "server_error", "timeout")
+FAULT_KINDS = ("drip", "latency", "malformed", "rate_limit", "server_error", "timeout")
 
 
 def _is_seconds(value: object) -> bool:
@@ -59,10 +59,14 @@ class Fault:
                 raise bad(f"{key} must be a number of seconds >= 0, not {spec[key]!r}")
         if spec.get("retry_after") is not None and kind != "rate_limit":
             raise bad("retry_after applies to rate_limit faults only")
-        if spec.get("seconds") is not None and kind not in ("latency", "timeout"):
-            raise bad("seconds applies to latency and timeout faults; use latency: for a delay")
+        if spec.get("seconds") is not None and kind not in ("drip", "latency", "timeout"):
+            raise bad(
+                "seconds applies to drip, latency and timeout faults; use latency: for a delay"
+            )
         if kind == "latency" and spec.get("seconds") is None and spec.get("latency") is None:
             raise bad("a latency fault needs seconds")
+        if kind == "drip" and spec.get("seconds") is None:
+            raise bad("a drip fault needs seconds (between a stream's pieces)")
         return cls(
             kind,
             times,
