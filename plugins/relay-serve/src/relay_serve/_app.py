@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import re
 import sys
@@ -55,6 +54,7 @@ from relay_core.plugin import Request as RelayRequest
 from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, Unauthorized
 from relay_serve._budgets import OverBudget
+from relay_serve._chat_frames import ChatFrames
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._keystore import KeyStoreUnavailable
 from relay_serve._limits import Gate, Overloaded
@@ -232,7 +232,7 @@ class _Server:
                 head, events = await _unless_disconnected(request.receive, self._open(call.request))
                 encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
                 stream = self._event_stream(
-                    _ChatFrames(encoder),
+                    ChatFrames(encoder),
                     head,
                     events,
                     request_id,
@@ -607,22 +607,6 @@ class Frames(Protocol):
     def failed(self, answer: ErrorAnswer) -> bytes: ...
 
 
-@attrs.define
-class _ChatFrames:
-    """Chat Completions' stream: ``data:`` chunks, then ``[DONE]``."""
-
-    encoder: ChunkEncoder
-
-    def encode(self, event: StreamEvent) -> list[bytes]:
-        frames = [_sse_data(chunk) for chunk in self.encoder.encode(event)]
-        if isinstance(event, EndEvent):
-            frames.append(b"data: [DONE]\n\n")
-        return frames
-
-    def failed(self, answer: ErrorAnswer) -> bytes:
-        return _sse_data(answer.body)
-
-
 def _request_id(request: Request) -> str | None:
     """The client's request id if it sent a valid one; "" if it sent none; None if the
     one it sent is not acceptable."""
@@ -672,10 +656,6 @@ def _too_large(limit: int) -> WireError:
         status=413,
         code="request_too_large",
     )
-
-
-def _sse_data(chunk: Mapping[str, Any]) -> bytes:
-    return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
 
 
 async def _close(events: AsyncIterator[Any]) -> None:
