@@ -55,6 +55,7 @@ from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, Unauthorized
 from relay_serve._budgets import OverBudget
 from relay_serve._chat_frames import ChatFrames
+from relay_serve._coalesce import send_body
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._keystore import KeyStoreUnavailable
 from relay_serve._limits import Gate, Overloaded
@@ -725,9 +726,7 @@ class _EventStream(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def pump(cancel: Callable[[], None]) -> None:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for frame in self.frames:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send_body(self.frames, send)
             cancel()
 
         try:
