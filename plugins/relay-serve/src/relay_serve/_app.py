@@ -54,7 +54,7 @@ from relay_core.plugin import Request as RelayRequest
 from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, Unauthorized
 from relay_serve._budgets import OverBudget
-from relay_serve._chat_frames import ChatFrames
+from relay_serve._chat_frames import ChatFrames as _ChatFrames
 from relay_serve._coalesce import send_body
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._keystore import KeyStoreUnavailable
@@ -233,7 +233,7 @@ class _Server:
                 head, events = await _unless_disconnected(request.receive, self._open(call.request))
                 encoder = ChunkEncoder(request_id, call.model, int(time.time()), call.include_usage)
                 stream = self._event_stream(
-                    ChatFrames(encoder),
+                    _ChatFrames(encoder),
                     head,
                     events,
                     request_id,
