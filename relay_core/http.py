@@ -477,6 +477,9 @@ def _environment_proxy(url: str) -> str | None:
     return proxy if "://" in proxy else f"http://{proxy}"
 
 
+# The URLs an HttpClient keeps parsed: its few endpoints, and room for paths that vary.
+_KNOWN_URLS = 64
+
 Prepare = Callable[[str, Mapping[str, str] | None], Awaitable[tuple[str, Mapping[str, str]]]]
 
 
@@ -504,6 +507,17 @@ class HttpClient:
         self._settings = settings
         self._base_url = (base_url or "").rstrip("/")
         self._rules = rules
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _url(self, client: httpx.AsyncClient, url: str) -> httpx.URL:
+        """``url`` joined to the client's base URL, parsed once rather than twice on
+        every request (httpx parses a relative URL, then the joined one: ~20 us)."""
+        known = self._urls.get(url)
+        if known is None:
+            if len(self._urls) >= _KNOWN_URLS:
+                self._urls.clear()  # paths naming files or batches come and go
+            known = self._urls[url] = client.build_request("GET", url).url
+        return known
 
     async def _prepared(
         self, url: str, headers: Mapping[str, str] | None
@@ -572,7 +586,11 @@ class HttpClient:
             with self._exchange(model) as client:
                 response = await _within(
                     client.request(
-                        method, url, json=json, headers=self._headers(headers), **kwargs
+                        method,
+                        self._url(client, url),
+                        json=json,
+                        headers=self._headers(headers),
+                        **kwargs,
                     ),
                     None if per_read_timeout else timeout,
                 )
@@ -672,7 +690,7 @@ class HttpClient:
         # finalizer, which closes one generator cleanly but not a chain of them at once.
         with self._exchange(model) as client:
             async with client.stream(
-                method, url, json=json, headers=self._headers(headers), **kwargs
+                method, self._url(client, url), json=json, headers=self._headers(headers), **kwargs
             ) as response:
                 await self._raise_for_status(response, model)
                 # The decoder is fed here rather than wrapped in parse_sse(): one async
@@ -704,7 +722,7 @@ class HttpClient:
         url, headers = await self._prepared(url, headers)
         with self._exchange(model) as client:
             async with client.stream(
-                method, url, json=json, headers=self._headers(headers), **kwargs
+                method, self._url(client, url), json=json, headers=self._headers(headers), **kwargs
             ) as response:
                 await self._raise_for_status(response, model)
                 chunks = response.aiter_bytes()
@@ -726,7 +744,7 @@ class HttpClient:
         url, headers = await self._prepared(url, headers)
         with self._exchange(model) as client:
             async with client.stream(
-                method, url, headers=self._headers(headers), **kwargs
+                method, self._url(client, url), headers=self._headers(headers), **kwargs
             ) as response:
                 await self._raise_for_status(response, model)
                 lines = response.aiter_lines()

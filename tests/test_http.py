@@ -1072,3 +1072,30 @@ async def test_prepare_sets_the_url_and_headers_of_every_request(
     ]
     assert [r.headers["authorization"] for r in seen] == ["Bearer t1", "Bearer t2", "Bearer t3"]
     assert seen[1].headers["accept"] == "text/event-stream"
+
+
+async def test_request_urls_are_joined_right_and_parsed_once_per_path(
+    acme: Callable[..., HttpClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx._urls as urls  # where httpx parses a URL given as text
+
+    seen: list[str] = []
+    client = acme(lambda request: seen.append(str(request.url)) or httpx.Response(200, json={}))
+    await client.json("POST", "/chat/completions", json={})  # warm: its URL parsed
+    parsed: list[str] = []
+    parse = urls.urlparse
+
+    def counting(url: str = "", **kwargs: Any) -> Any:
+        parsed.append(url)
+        return parse(url, **kwargs)
+
+    monkeypatch.setattr(urls, "urlparse", counting)
+    for _ in range(3):
+        await client.json("POST", "/chat/completions", json={})
+    assert parsed == []  # the same endpoint's URL is not parsed on every call
+    # Paths that vary (files, batches) are joined right, and the parsed ones stay few.
+    for i in range(200):
+        await client.json("GET", f"/files/f-{i}?limit=1")
+    assert seen[-1] == BASE_URL + "/files/f-199?limit=1"
+    assert seen[:4] == [BASE_URL + "/chat/completions"] * 4
+    assert len(client._urls) <= 64

@@ -342,3 +342,31 @@ def test_a_compat_stream_cut_before_done_is_still_malformed(server: Any, make_hu
     hub = make_hub("providers:\n  openrouter:\n    max_retries: 0\n")
     with pytest.raises(MalformedResponse, match="finish_reason"):
         list(hub.stream("openrouter/x/y", "Hi"))
+
+
+def test_each_stream_chunk_is_parsed_once(
+    server: Any, make_hub: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tap that takes reasoning out reads each chunk's JSON: relay-openai's parser
+    # must get it from there rather than parse the chunk again, on every chunk.
+    import json
+
+    parsed: list[str] = []
+    loads = json.loads
+
+    def counting(text: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(text, str) and '"chat.completion.chunk"' in text:
+            parsed.append(text)
+        return loads(text, *args, **kwargs)
+
+    monkeypatch.setattr(json, "loads", counting)
+    pieces = [chunk({"content": str(i)}) for i in range(5)] + [chunk({}, finish="stop")]
+    _, events = both(
+        server,
+        make_hub(),
+        "together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+        completion({"content": "01234"}),
+        pieces,
+    )
+    assert [e.text for e in events if isinstance(e, TextDelta)] == list("01234")
+    assert len(parsed) == len(pieces)

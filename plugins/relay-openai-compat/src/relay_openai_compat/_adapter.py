@@ -118,6 +118,17 @@ def _normalised_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
     return {**chunk, "usage": normalised}
 
 
+@attrs.frozen
+class _ParsedEvent(SSEEvent):
+    """An event whose JSON was parsed on its way through :meth:`_stream_chat`'s tap:
+    relay-openai reads it without parsing it again (once per chunk, on every stream)."""
+
+    parsed: Any = attrs.field(default=None, kw_only=True, eq=False, repr=False)
+
+    def json(self) -> Any:
+        return self.parsed
+
+
 def schema_instruction(schema: ResponseSchema) -> str:
     """The system-prompt text that asks for JSON valid against ``schema`` (the fallback)."""
     text = json.dumps(schema.schema, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
@@ -282,7 +293,7 @@ class OpenAICompatProvider(OpenAIProvider):
                         thinking.append(ThinkingDelta(text))
                 normalised = _normalised_chunk(chunk)
                 if normalised is chunk:
-                    yield event
+                    yield _ParsedEvent(event.data, event.event, event.id, event.retry, parsed=chunk)
                 else:
                     yield SSEEvent(json.dumps(normalised), event.event, event.id, event.retry)
 

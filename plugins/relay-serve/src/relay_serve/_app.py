@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import os
 import re
 import sys
@@ -55,6 +54,8 @@ from relay_core.plugin import Request as RelayRequest
 from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, Unauthorized
 from relay_serve._budgets import OverBudget
+from relay_serve._chat_frames import ChatFrames as _ChatFrames
+from relay_serve._coalesce import send_body
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._keystore import KeyStoreUnavailable
 from relay_serve._limits import Gate, Overloaded
@@ -637,22 +638,6 @@ class Frames(Protocol):
     def failed(self, answer: ErrorAnswer) -> bytes: ...
 
 
-@attrs.define
-class _ChatFrames:
-    """Chat Completions' stream: ``data:`` chunks, then ``[DONE]``."""
-
-    encoder: ChunkEncoder
-
-    def encode(self, event: StreamEvent) -> list[bytes]:
-        frames = [_sse_data(chunk) for chunk in self.encoder.encode(event)]
-        if isinstance(event, EndEvent):
-            frames.append(b"data: [DONE]\n\n")
-        return frames
-
-    def failed(self, answer: ErrorAnswer) -> bytes:
-        return _sse_data(answer.body)
-
-
 def _request_id(request: Request) -> str | None:
     """The client's request id if it sent a valid one; "" if it sent none; None if the
     one it sent is not acceptable."""
@@ -702,10 +687,6 @@ def _too_large(limit: int) -> WireError:
         status=413,
         code="request_too_large",
     )
-
-
-def _sse_data(chunk: Mapping[str, Any]) -> bytes:
-    return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
 
 
 async def _close(events: AsyncIterator[Any]) -> None:
@@ -775,9 +756,7 @@ class _EventStream(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def pump(cancel: Callable[[], None]) -> None:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for frame in self.frames:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await send_body(self.frames, send)
             cancel()
 
         try:

@@ -33,6 +33,7 @@ from typing import Any
 import attrs
 
 from relay_core.plugin import ConfigError, get_logger
+from relay_serve._cork import CorkedTransport
 from relay_serve._settings import ServeSettings
 
 __all__ = ["Capacity", "capacity", "guarded_protocol"]
@@ -122,7 +123,8 @@ def guarded_protocol(
         _reading_body = False
 
         def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
+            # A response's head and body in one write (relay_serve._cork).
+            super().connection_made(CorkedTransport(transport, self.loop))
             live.add(self)
             if len(live) > max_connections:
                 victim = next(iter(sending), None)

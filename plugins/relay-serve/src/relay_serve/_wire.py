@@ -676,6 +676,15 @@ class ChunkEncoder:
             chunk["usage"] = None
         return chunk
 
+    @property
+    def started(self) -> bool:
+        """Whether the role chunk went out (every chunk after it is one event's)."""
+        return self._started
+
+    def text_chunk(self, text: str) -> dict[str, Any]:
+        """The chunk of a piece of answer text."""
+        return self._chunk({"content": text})
+
     def start(self) -> list[dict[str, Any]]:
         """The role chunk, once."""
         if self._started:
@@ -687,7 +696,7 @@ class ChunkEncoder:
         """The chunks for one event (none for events the wire has no place for)."""
         chunks = self.start()
         if isinstance(event, TextDelta) and event.text:
-            chunks.append(self._chunk({"content": event.text}))
+            chunks.append(self.text_chunk(event.text))
         elif isinstance(event, ThinkingDelta) and event.text and not event.redacted:
             chunks.append(self._chunk({"reasoning_content": event.text}))
         elif isinstance(event, ToolCallDelta):
