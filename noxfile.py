@@ -204,10 +204,12 @@ def reliability(session: nox.Session) -> None:
     small form, `-- full` the big one. Figures go to build/reliability/; `-- --update-docs`
     publishes them (reliability/results-*.json, docs/reliability.md)."""
     plugins = ("relay-audit", "relay-mock", "relay-openai", "relay-openai-compat", "relay-serve")
+    # redis: the shared-state test talks to relay serve's Redis itself (relay-serve[redis]).
     session.install(
         "pytest>=8",
         "hypothesis>=6",
         "vcrpy>=6",
+        "redis>=5",
         *_editable(ROOT, *(ROOT / "plugins" / name for name in plugins)),
     )
     scale = "full" if "full" in session.posargs else "ci"

@@ -28,7 +28,8 @@ async def state(request: pytest.FixtureRequest, real_redis: RedisServer) -> Asyn
     if request.param == "local":
         store: SharedState = LocalState()
     else:
-        redis.Redis.from_url(real_redis.url).flushall()
+        with redis.Redis.from_url(real_redis.url) as client:
+            client.flushall()
         store = RedisState(real_redis.url)
     yield store
     await store.aclose()
