@@ -26,23 +26,21 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
 import attrs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import Receive
 
 from relay_core.plugin import (
     CredentialError,
     EmbeddingRequest,
-    EndEvent,
     PluginNotInstalled,
     ProviderConflict,
     ProviderError,
@@ -53,19 +51,23 @@ from relay_core.plugin import (
 from relay_core.plugin import Request as RelayRequest
 from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, Unauthorized
-from relay_serve._budgets import OverBudget
 from relay_serve._chat_frames import ChatFrames as _ChatFrames
-from relay_serve._coalesce import send_body
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._keystore import KeyStoreUnavailable
-from relay_serve._limits import Gate, Overloaded
+from relay_serve._limits import Gate
 from relay_serve._metrics import CONTENT_TYPE, Metrics
 from relay_serve._quota import Admission, Quota, RateLimited, open_state
 from relay_serve._redis_breakers import share_breakers, state_url
+from relay_serve._refusals import refusal
 from relay_serve._settings import ApiKey, ServeSettings
 from relay_serve._spending import Spending
-from relay_serve._state import StateUnavailable
-from relay_serve._tally import StreamTally
+from relay_serve._streaming import (
+    CLIENT_GONE,
+    EventStream,
+    close_events,
+    event_stream,
+    until_disconnect,
+)
 from relay_serve._wire import (
     ChunkEncoder,
     ErrorAnswer,
@@ -95,8 +97,6 @@ CHAT = "/v1/chat/completions"
 # What a client may send as its request id: echoed in a header and written to logs,
 # so no spaces, quotes or control characters, and no novel-length ids.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-# nginx's "client closed request": logged and counted, never sent (nobody is listening).
-_CLIENT_GONE = 499
 
 _log = get_logger("relay.serve")
 
@@ -231,7 +231,7 @@ class _Server:
             encoder = ChunkEncoder(
                 exchange.request_id, call.model, int(time.time()), call.include_usage
             )
-            return self._event_stream(exchange, _ChatFrames(encoder), head, events, call.request)
+            return event_stream(self, exchange, _ChatFrames(encoder), head, events, call.request)
         answer = await _unless_disconnected(receive, self._answer(call.request))
         exchange.answered(self.spending, answer)
         created = int(time.time())
@@ -258,14 +258,14 @@ class _Server:
             response = await answer(exchange)
         except _Disconnected:
             self.metrics.cancelled(route)
-            self._done(exchange.request_id, exchange.label, _CLIENT_GONE, exchange.started, route)
-            return Response(status_code=_CLIENT_GONE)
+            self._done(exchange.request_id, exchange.label, CLIENT_GONE, exchange.started, route)
+            return Response(status_code=CLIENT_GONE)
         except Exception as error:
             return self._error(error, exchange.request_id, exchange.label, exchange.started, route)
         finally:
             if exchange.admission is not None:
                 await exchange.admission.close()
-        if not isinstance(response, _EventStream):  # a stream is counted when it ends
+        if not isinstance(response, EventStream):  # a stream is counted when it ends
             self._done(exchange.request_id, exchange.label, 200, exchange.started, route)
         return response
 
@@ -427,117 +427,21 @@ class _Server:
             return await events.__anext__(), events
         except BaseException:
             self.gate.release()
-            await _close(events)
+            await close_events(events)
             raise
-
-    def _event_stream(
-        self,
-        exchange: Exchange,
-        frames: Frames,
-        head: StreamEvent,
-        events: AsyncIterator[StreamEvent],
-        asked: RelayRequest,
-    ) -> _EventStream:
-        """The response sending a stream opened by :meth:`_open` in ``frames``' format.
-        However it ends (sent whole, cut by the client, or never started because the
-        client left first), its slot and the exchange's admission (which the stream
-        takes over) are given back and its outcome counted exactly once."""
-        admission, exchange.admission = exchange.admission, None
-        tally = StreamTally()
-        if admission is not None:
-            admission.streaming(asked, tally)
-        finished = False
-
-        async def finish(status: int) -> None:
-            nonlocal finished
-            if finished:
-                return
-            finished = True
-            if status == _CLIENT_GONE:
-                self.metrics.cancelled(exchange.route)
-                if not tally.recorded:
-                    self.spending.cut(
-                        exchange.request_id, exchange.label, exchange.key, asked, tally
-                    )
-            self.gate.release()
-            await _close(events)
-            if admission is not None:
-                await admission.close()
-            self._done(
-                exchange.request_id, exchange.label, status, exchange.started, exchange.route
-            )
-
-        async def sse() -> AsyncIterator[bytes]:
-            status = _CLIENT_GONE
-            try:
-                event: StreamEvent | None = head
-                while event is not None:
-                    tally.feed(event)
-                    if isinstance(event, EndEvent):  # whole, so spent, even if unread
-                        tally.recorded = True
-                        self.spending.answered(
-                            exchange.request_id, exchange.label, exchange.key, event.response
-                        )
-                    for frame in frames.encode(event):
-                        yield frame
-                    if isinstance(event, EndEvent):
-                        status = 200
-                        return
-                    event = await anext(events, None)
-                raise RuntimeError("the hub's stream ended without its end event")
-            except Exception as error:
-                # The 200 is sent: the error travels as the stream's last event.
-                answer = self._failed(error, exchange.request_id, exchange.label)
-                status = answer.status
-                yield frames.failed(answer)
-            finally:
-                await finish(status)
-
-        return _EventStream(sse(), exchange.request_id, finish)
 
     # -- outcomes -----------------------------------------------------------------------
 
     def _failed(self, error: BaseException, request_id: str, label: str) -> ErrorAnswer:
         """Count and log ``error``; the answer the client gets for it."""
+        refused = refusal(error, request_id)
+        if refused is not None:
+            if refused.reason is not None:
+                self.metrics.rejected(refused.reason)
+            if refused.log is not None:  # repeats are folded by the server's log filter
+                _log.error(refused.log, request_id=request_id, detail=str(error))
+            return refused.answer
         answer = error_answer(error, request_id, label)
-        if isinstance(error, Overloaded):
-            self.metrics.rejected("queue_full")
-            answer = ErrorAnswer(
-                429,
-                error_body(str(error), "server_overloaded", code="queue_full"),
-                {"retry-after": str(int(error.retry_after))},
-            )
-        elif isinstance(error, Unauthorized):
-            answer = ErrorAnswer(
-                401, error_body(str(error), "invalid_request_error", code=error.code)
-            )
-        elif isinstance(error, OverBudget):
-            # OpenAI's own answer for an exhausted quota: 429 insufficient_quota, which
-            # the SDKs raise as RateLimitError (402 is unknown to them).
-            self.metrics.rejected("over_budget")
-            answer = ErrorAnswer(
-                429, error_body(str(error), "insufficient_quota", code="insufficient_quota")
-            )
-        elif isinstance(error, KeyStoreUnavailable):
-            answer = ErrorAnswer(
-                503, error_body("The key store is unavailable; retry.", "server_error")
-            )
-        elif isinstance(error, RateLimited):
-            answer = ErrorAnswer(
-                429, error_body(str(error), error.kind, code="rate_limit_exceeded"), error.headers
-            )
-        elif isinstance(error, StateUnavailable):
-            # Logged once per outage by the outage policy, not once per request.
-            return ErrorAnswer(
-                503,
-                error_body(
-                    f"The server cannot check this key's limits now (request {request_id}); "
-                    "retry shortly.",
-                    "server_error",
-                    code="state_unavailable",
-                ),
-                {"retry-after": "1"},
-            )
         if isinstance(error, ProviderError):
             self.metrics.upstream_error(type(error).__name__)
         if isinstance(error, CredentialError):
@@ -629,15 +533,6 @@ class Exchange:
             self.admission.answered(answer.usage)
 
 
-class Frames(Protocol):
-    """How one API writes a stream: the SSE frames for each event (the last ones with
-    the :class:`EndEvent`), and the frame for an error after the 200 was sent."""
-
-    def encode(self, event: StreamEvent) -> list[bytes]: ...
-
-    def failed(self, answer: ErrorAnswer) -> bytes: ...
-
-
 def _request_id(request: Request) -> str | None:
     """The client's request id if it sent a valid one; "" if it sent none; None if the
     one it sent is not acceptable."""
@@ -689,17 +584,6 @@ def _too_large(limit: int) -> WireError:
     )
 
 
-async def _close(events: AsyncIterator[Any]) -> None:
-    close = getattr(events, "aclose", None)
-    if close is not None:
-        await close()
-
-
-async def _until_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
 async def _unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     """Run ``work`` unless the client disconnects first: then cancel it (the upstream
     call with it) and raise :class:`_Disconnected`.
@@ -717,7 +601,7 @@ async def _unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
             gone = True
             this.cancel()
 
-    watcher = asyncio.ensure_future(_until_disconnect(receive))
+    watcher = asyncio.ensure_future(until_disconnect(receive))
     watcher.add_done_callback(cancel)
     try:
         return await work
@@ -730,41 +614,3 @@ async def _unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
     finally:
         watcher.remove_done_callback(cancel)
         watcher.cancel()
-
-
-class _EventStream(StreamingResponse):
-    """``text/event-stream`` from an async iterator of ready-made SSE frames, cancelled
-    as soon as the client disconnects (not at the next write, which for a slow upstream
-    may be minutes away)."""
-
-    def __init__(
-        self,
-        frames: AsyncIterator[bytes],
-        request_id: str,
-        finish: Callable[[int], Awaitable[None]],
-    ) -> None:
-        super().__init__(
-            frames,
-            media_type="text/event-stream",
-            headers={"x-request-id": request_id, "cache-control": "no-cache"},
-        )
-        self.frames = frames
-        # Closing an async generator that never began skips its finally: a client gone
-        # before the first frame would otherwise keep the stream's slot for good.
-        self.finish = finish
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def pump(cancel: Callable[[], None]) -> None:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            await send_body(self.frames, send)
-            cancel()
-
-        try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(pump, group.cancel_scope.cancel)
-                await _until_disconnect(receive)
-                group.cancel_scope.cancel()
-        finally:
-            # Outside the cancelled scope, so the hub's stream can close cleanly.
-            await _close(self.frames)
-            await self.finish(_CLIENT_GONE)

@@ -29,6 +29,7 @@ from relay_serve._embeddings_wire import embedding_list, parse_embeddings
 from relay_serve._responses_object import response_object
 from relay_serve._responses_stream import ResponsesFrames
 from relay_serve._responses_wire import parse_responses
+from relay_serve._streaming import event_stream
 from relay_serve._wire import decode_body, model_object
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ async def _responses(server: _Server, exchange: Exchange) -> Response:
     if call.stream:
         head, events = await _unless_disconnected(receive, server._open(call.request))
         frames = ResponsesFrames(call, exchange.request_id, created)
-        return server._event_stream(exchange, frames, head, events, call.request)
+        return event_stream(server, exchange, frames, head, events, call.request)
     answer = await _unless_disconnected(receive, server._answer(call.request))
     exchange.answered(server.spending, answer)
     body = response_object(call, id=exchange.request_id, created_at=created, answer=answer)
