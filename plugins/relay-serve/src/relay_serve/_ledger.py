@@ -130,31 +130,9 @@ class SpendRow:
     at: float = attrs.field(factory=time.time)
     cut: bool = False
 
-    def values(self) -> tuple[Any, ...]:
-        day = datetime.fromtimestamp(self.at, timezone.utc).strftime("%Y-%m-%d")
+    def fields(self) -> tuple[Any, ...]:
+        """Every field, in the order the journal keeps them."""
         return (
-            self.id,
-            self.request_id,
-            self.key,
-            self.team,
-            self.alias,
-            self.target,
-            self.input_tokens,
-            self.output_tokens,
-            self.cached_tokens,
-            self.dollars,
-            self.cost_source,
-            self.priced_by,
-            self.usage_source,
-            self.at,
-            day,
-            int(self.cut),
-        )
-
-    def line(self) -> bytes:
-        """The row as one journal line: a JSON array in field order (a list, not an
-        object, because this runs on every answer)."""
-        fields = (
             self.id,
             self.request_id,
             self.key,
@@ -171,7 +149,18 @@ class SpendRow:
             self.at,
             self.cut,
         )
-        return _ENCODE(fields).encode() + b"\n"
+
+    def values(self) -> tuple[Any, ...]:
+        """The row's columns in the ledger table: its fields, with the UTC day before
+        ``cut`` (as 0 or 1)."""
+        *fields, cut = self.fields()
+        day = datetime.fromtimestamp(self.at, timezone.utc).strftime("%Y-%m-%d")
+        return (*fields, day, int(cut))
+
+    def line(self) -> bytes:
+        """The row as one journal line: a JSON array in field order (a list, not an
+        object, because this runs on every answer)."""
+        return _ENCODE(self.fields()).encode() + b"\n"
 
     @classmethod
     def from_line(cls, line: bytes) -> SpendRow:
