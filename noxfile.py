@@ -194,6 +194,9 @@ def bench(session: nox.Session) -> None:
         "openai",
         "litellm",
         "matplotlib",
+        # relay-serve[fast]: relay serve as a team would run it, on httptools and uvloop.
+        "httptools>=0.6",
+        "uvloop>=0.19",
     )
     session.run("python", "bench/run.py", *session.posargs)
 

@@ -621,10 +621,9 @@ NOTES = """\
 - Peak RSS stays flat as jobs grow: 38 to 40 MiB from 10,000 to 1,000,000 requests. The
   engine holds at most twice its concurrency in requests, each worker writes its answer
   before taking another, and inputs and outputs are streamed JSONL.
-- relay-serve adds about 1.3 ms per call against an instant upstream (two HTTP hops
-  instead of one), and streams at about a quarter of the direct rate. A real provider's
-  latency dwarfs the first; the second is worth profiling (uvicorn's h11 parser, and a
-  JSON encode per chunk)."""
+- relay-serve adds about 0.8 ms per call against an instant upstream (two HTTP hops
+  instead of one), and streams at about a third of the direct rate (below). A real
+  provider's latency dwarfs the first; the second is the core's per-chunk stream path."""
 
 
 def ratio(value: float, baseline: float | None) -> str:
@@ -756,18 +755,19 @@ def report(results: dict[str, Any]) -> str:
 # p99 at concurrency 1 in µs at most, its streamed tokens/s ÷ direct at least.
 NAMES = ("direct", "relay-serve")
 SERVE_NOTES = """\
-Where relay-serve's time goes (cProfile of one worker at concurrency 32, 2026-12-06):
-about 70% in the hub's call to the upstream (httpx over aiohttp: building the request,
-parsing its URL, reading the answer; the redact, audit and pricing layers are a few per
-cent), about 30% on the server's side: writing the answer (uvicorn makes two `send()`s
-per response, its head and its body), turning the body into a Relay request, and the
-browser guard; Starlette's routing and middleware are thin. On two shared CPUs the
-targets (≥ 0.8× direct throughput, < 0.5 ms added at the median) are out of reach: every
-request through relay-serve costs an HTTP server's parse and answer plus an HTTP client's
-call, at least as much again as the direct side's whole client, on the same CPUs as the
-clients and the bench server. Extra workers help only while a CPU is idle; at
-saturation the ratio tends to the ratio of CPU per request. A real provider's latency
-hides all of this: a worker spends a millisecond or two of CPU on a call that waits hundreds."""
+Where relay-serve's time goes (cProfile and per-process CPU of one worker, 2026-12-06):
+about 70% of a call is the hub's call to the upstream (httpx over aiohttp: building the
+request, reading the answer; the redact, audit and pricing layers are a few per cent);
+the rest is the server's: parsing the request into a Relay request, the browser guard,
+the key's admission, and writing the answer, now one write per response (head and body
+joined) and one per burst of stream frames (a 100-chunk stream took 105 sends, now 2).
+A streamed chunk still costs about 20 µs in the core: seven async-generator layers, two
+stream assemblers and the SSE decoder, which the direct client does not have. On two
+shared CPUs the throughput and median targets are out of reach: every request through
+relay-serve costs an HTTP server's parse and answer plus an HTTP client's call, about
+twice the direct side's whole client, on the same CPUs as the clients and the bench
+server; extra workers help only while a CPU is idle. A real provider's latency hides all
+of this: a worker spends a millisecond or two of CPU on a call that waits hundreds."""
 SERVE_TARGETS = {"throughput": 0.8, "p50_added_us": 500, "p99_added_us": 2000, "stream": 0.7}
 
 
