@@ -1,4 +1,5 @@
-"""Real Redis and PostgreSQL servers on loopback, started and stopped by tests.
+"""Real Redis and PostgreSQL servers and a Ray cluster on loopback, started and stopped
+by tests.
 
 Relay's tests of shared state talk to the real servers (Debian's ``redis-server`` and
 ``postgresql`` packages, which ``.ci/run`` installs), never only to a fake::
@@ -21,14 +22,24 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["PostgresServer", "RedisServer", "ServerMissing", "postgres_server", "redis_server"]
+__all__ = [
+    "PostgresServer",
+    "RayCluster",
+    "RedisServer",
+    "ServerMissing",
+    "postgres_server",
+    "ray_cluster",
+    "redis_server",
+]
 
 _START_TIMEOUT = 30.0
 
@@ -189,3 +200,103 @@ def postgres_server() -> Iterator[PostgresServer]:
             yield server
         finally:
             server.stop()
+
+
+class RayCluster:
+    """A one-node Ray cluster on ``127.0.0.1`` (``ray start --head``, CPU only, no
+    dashboard) whose ``cpus`` are the worker processes that run tasks at once;
+    :attr:`address` is what ``ray.init`` and ``--address`` take.
+
+    One node with several CPUs, not several nodes: on one machine Ray resolves a node's
+    address to the host's outward IP unless it runs as a single-node cluster, which is
+    what keeps everything on loopback (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``).
+    :attr:`env` is the environment a driver of this cluster runs with.
+    """
+
+    def __init__(self, directory: Path, cpus: int) -> None:
+        self.directory = directory
+        self.cpus = cpus
+        self.address = ""
+        self.env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+        self.env.pop("RAY_ADDRESS", None)
+        self._ray = _binary("ray", "ray (pip install ray, in this venv)", _beside_python("ray"))
+        self._group: int | None = None
+        self.started_in = 0.0
+
+    def start(self) -> None:
+        started = time.monotonic()
+        ports = [str(free_port()) for _ in range(4)]
+        log = (self.directory / "ray-start.log").open("ab")
+        process = subprocess.Popen(
+            [
+                self._ray, "start", "--head", "--disable-usage-stats",
+                "--node-ip-address", "127.0.0.1", "--port", "0",
+                "--num-cpus", str(self.cpus), "--num-gpus", "0",
+                "--include-dashboard", "false", "--dashboard-port", ports[0],
+                "--ray-client-server-port", ports[1],
+                "--dashboard-agent-listen-port", ports[2],
+                "--metrics-export-port", ports[3],
+                "--temp-dir", str(self.directory),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            # Every daemon it leaves behind is in this group: stop() ends exactly them,
+            # where `ray stop` would end every Ray cluster of the machine.
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        self._group = process.pid
+        try:
+            code = process.wait(timeout=_START_TIMEOUT * 4)
+        except subprocess.TimeoutExpired:
+            code = None
+        current = self.directory / "ray_current_cluster"
+        if code != 0 or not current.exists():
+            self.stop()
+            raise RuntimeError(
+                f"ray start did not start:\n{(self.directory / 'ray-start.log').read_text()}"
+            )
+        self.address = current.read_text().strip()
+        self.started_in = time.monotonic() - started
+
+    def stop(self) -> None:
+        """Kill every process of the cluster (tasks' workers included) and wait for them."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while _group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a process of ``group`` still runs (a zombie that init has not reaped yet
+    is gone for this purpose)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
+
+
+def _beside_python(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+@contextlib.contextmanager
+def ray_cluster(cpus: int = 2) -> Iterator[RayCluster]:
+    """A running :class:`RayCluster`, every process of it gone when the block ends."""
+    # A short root: Ray's unix sockets live under it, and a socket path has 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="relay-ray-", dir="/tmp") as directory:
+        cluster = RayCluster(Path(directory), cpus)
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()

@@ -1,0 +1,251 @@
+"""relay-ray on a real local Ray cluster: results, limits, cancellation, kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relay_core import BatchRequest, RelayClient
+from relay_core.errors import ConfigError, JobError
+from relay_core.real_servers import RayCluster, free_port
+
+RELAY = str(Path(sys.executable).parent / "relay")
+
+
+def _requests(n: int, model: str = "echo") -> list[BatchRequest]:
+    return [BatchRequest(id=f"r{i}", model=model, prompt=f"question {i}") for i in range(n)]
+
+
+def _texts(client: RelayClient, job_id: str) -> list[tuple[str, str | None]]:
+    return [
+        (item.custom_id, item.response.text if item.response else item.error.kind)  # type: ignore[union-attr]
+        for item in client.iter_results(job_id)
+    ]
+
+
+def _shard_processes(cluster: RayCluster) -> list[int]:
+    """The pids of the cluster's workers running a shard now."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().startswith(b"ray::answer_shard"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for(condition: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_job_on_the_cluster_answers_as_the_local_engine(
+    cluster: RayCluster, tmp_path: Path, write_catalog: Any
+) -> None:
+    catalog = write_catalog(tmp_path / "relay.yaml")
+    options = {"address": cluster.address, "shard_requests": 7}
+    with RelayClient(tmp_path / "ray", catalog) as on_ray:
+        job = on_ray.submit_batch(_requests(60), job_id="j", mode="ray", runner_options=options)
+        ray_results = _texts(on_ray, "j")
+    with RelayClient(tmp_path / "local", catalog) as local:
+        expected = local.submit_batch(_requests(60), job_id="j", mode="engine")
+        local_results = _texts(local, "j")
+
+    assert job.status == "completed"
+    assert job.counts.completed == 60
+    assert ray_results == local_results
+    assert [custom_id for custom_id, _ in ray_results] == [f"r{i}" for i in range(60)]
+    assert job.cost is not None
+    assert expected.cost is not None
+    assert job.cost.amount == pytest.approx(expected.cost.amount)
+    # 60 requests in shards of 7: nine part files, one per shard.
+    assert len(list((tmp_path / "ray" / "jobs" / "j" / "ray" / "parts").glob("part-*"))) == 9
+
+
+def test_four_workers_together_keep_the_aliases_requests_per_minute(
+    cluster: RayCluster, arrival_server: Any, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "relay.yaml"
+    catalog.write_text(
+        "providers:\n"
+        "  local:\n"
+        "    plugin: openai-compat\n"
+        f"    base_url: {arrival_server.base_url}\n"
+        "models:\n"
+        "  limited:\n"
+        "    target: local/m\n"
+        "    limits: {requests_per_minute: 120}\n"
+    )
+    # Each worker alone would let all 140 through at once (a full bucket of 120 each);
+    # together they may send 120 at once and then 2 a second.
+    options = {"address": cluster.address, "shard_requests": 35, "workers": 4}
+    with RelayClient(tmp_path / "ws", catalog) as client:
+        job = client.submit_batch(
+            _requests(140, "limited"), job_id="j", mode="ray", runner_options=options
+        )
+    assert job.counts.completed == 140
+    arrivals = sorted(arrival_server.arrivals)
+    assert len(arrivals) == 140
+    first = arrivals[0]
+    for count, at in enumerate(arrivals, start=1):
+        assert count <= 120 + 2 * (at - first) + 1, (count, at - first)
+    assert arrivals[-1] - first >= 9
+
+
+def test_cancelling_stops_the_tasks_and_keeps_what_was_answered(
+    cluster: RayCluster, tmp_path: Path, write_catalog: Any
+) -> None:
+    catalog = write_catalog(tmp_path / "relay.yaml", latency=0.3)
+    options = {"address": cluster.address, "shard_requests": 20}
+    finished: dict[str, Any] = {}
+
+    def submit() -> None:
+        with RelayClient(tmp_path / "ws", catalog) as client:
+            finished["job"] = client.submit_batch(
+                _requests(400, "slow"), job_id="j", mode="ray", runner_options=options,
+                concurrency=2,
+            )  # fmt: skip
+
+    runner = threading.Thread(target=submit)
+    runner.start()
+    with RelayClient(tmp_path / "ws", catalog) as watcher:
+        _wait_for(lambda: (tmp_path / "ws" / "jobs" / "j" / "ray").exists())
+        _wait_for(lambda: watcher.get_job("j").counts.completed >= 10)
+        watcher.cancel_batch("j")
+        runner.join(timeout=60)
+        assert not runner.is_alive()
+        job = finished["job"]
+        results = _texts(watcher, "j")
+    assert job.status == "cancelled"
+    assert 10 <= job.counts.completed < 400
+    assert len(results) == 400
+    assert {text for _, text in results[job.counts.completed + 50 :]} <= {"cancelled"}
+    _wait_for(lambda: not _shard_processes(cluster), timeout=30)
+
+
+def test_a_worker_killed_mid_shard_costs_only_its_calls_in_flight(
+    cluster: RayCluster, tmp_path: Path, write_catalog: Any
+) -> None:
+    catalog = write_catalog(tmp_path / "relay.yaml", latency=0.2)
+    options = {"address": cluster.address, "shard_requests": 60, "workers": 2}
+    finished: dict[str, Any] = {}
+
+    def submit() -> None:
+        with RelayClient(tmp_path / "ws", catalog) as client:
+            finished["job"] = client.submit_batch(
+                _requests(180, "slow"), job_id="j", mode="ray", runner_options=options,
+                concurrency=4,
+            )  # fmt: skip
+
+    runner = threading.Thread(target=submit)
+    runner.start()
+    parts = tmp_path / "ws" / "jobs" / "j" / "ray" / "parts"
+    _wait_for(lambda: parts.exists() and sum(p.stat().st_size for p in parts.iterdir()) > 2000)
+    victim = _shard_processes(cluster)[0]
+    os.kill(victim, signal.SIGKILL)
+    runner.join(timeout=120)
+    assert not runner.is_alive()
+    job = finished["job"]
+    assert job.status == "completed"
+    assert job.counts.completed == 180
+    with RelayClient(tmp_path / "ws", catalog) as client:
+        results = _texts(client, "j")
+    assert [custom_id for custom_id, _ in results] == [f"r{i}" for i in range(180)]
+    assert all(text == f"question {i}" for i, (_, text) in enumerate(results))
+    # The killed shard ran again in a new part file, which skipped what the first held.
+    attempts = sorted(p.name.split("-")[1] for p in parts.iterdir())
+    assert len(attempts) == 4
+    lines = [
+        json.loads(line)["index"]
+        for part in parts.iterdir()
+        for line in part.read_bytes().splitlines(keepends=True)
+        if line.endswith(b"\n")
+    ]
+    assert len(lines) - len(set(lines)) <= 4  # at most the 4 calls the worker had in flight
+
+
+def test_the_driver_killed_and_resumed_gives_one_result_per_request(
+    cluster: RayCluster, tmp_path: Path, write_catalog: Any
+) -> None:
+    catalog = write_catalog(tmp_path / "relay.yaml", latency=0.2)
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(
+        "".join(
+            json.dumps({"id": f"r{i}", "model": "slow", "prompt": f"question {i}"}) + "\n"
+            for i in range(200)
+        )
+    )
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    relay = [RELAY, "--config", str(catalog)]
+    workspace = ["-w", str(tmp_path / "ws")]
+    driver = subprocess.Popen(
+        [*relay, "batch", "submit", str(requests), "--mode", "ray", "--job-id", "j",
+         "--address", cluster.address, "--concurrency", "2", *workspace],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    parts = tmp_path / "ws" / "jobs" / "j" / "ray" / "parts"
+    _wait_for(lambda: parts.exists() and sum(p.stat().st_size for p in parts.iterdir()) > 3000)
+    driver.kill()
+    driver.wait()
+    resumed = subprocess.run(
+        [*relay, "batch", "resume", "j", "--address", cluster.address, *workspace],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    with RelayClient(tmp_path / "ws", catalog) as client:
+        job = client.get_job("j")
+        results = _texts(client, "j")
+    assert job.status == "completed"
+    assert job.counts.completed == 200
+    assert [custom_id for custom_id, _ in results] == [f"r{i}" for i in range(200)]
+    assert all(text == f"question {i}" for i, (_, text) in enumerate(results))
+    responses = (tmp_path / "ws" / "jobs" / "j" / "responses.jsonl").read_bytes().splitlines()
+    assert len(responses) == 200  # each result recorded once, across both drivers
+
+
+def test_an_address_nobody_answers_is_a_typed_error(cluster: RayCluster, tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    with RelayClient(tmp_path / "ws") as client:
+        with pytest.raises(JobError, match=f"no Ray cluster answers at '{address}'"):
+            client.submit_batch(
+                _requests(3, "mock/echo"), job_id="j", mode="ray",
+                runner_options={"address": address},
+            )  # fmt: skip
+        assert client.get_job("j").status == "running"  # resumable once the cluster is up
+        job = client.resume("j", runner_options={"address": cluster.address})
+    assert job.counts.completed == 3
+
+
+def test_the_cli_says_an_unreachable_address_in_one_line(tmp_path: Path) -> None:
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(json.dumps({"id": "a", "model": "mock/echo", "prompt": "hi"}))
+    done = subprocess.run(
+        [RELAY, "batch", "submit", str(requests),
+         "--mode", "ray", "--address", f"127.0.0.1:{free_port()}", "-w", str(tmp_path / "ws")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "no Ray cluster answers at" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_unknown_option_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    with (
+        RelayClient(tmp_path / "ws") as client,
+        pytest.raises(ConfigError, match=r"unknown relay-ray option.*shards"),
+    ):
+        client.submit_batch(
+            _requests(2, "mock/echo"), job_id="j", mode="ray", runner_options={"shards": 2}
+        )
