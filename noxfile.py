@@ -206,7 +206,14 @@ def reliability(session: nox.Session) -> None:
     """Faults, kills, hostile input and leaked keys (docs/reliability.md); CI runs the
     small form, `-- full` the big one. Figures go to build/reliability/; `-- --update-docs`
     publishes them (reliability/results-*.json, docs/reliability.md)."""
-    plugins = ("relay-audit", "relay-mock", "relay-openai", "relay-openai-compat", "relay-serve")
+    plugins = (
+        "relay-audit",
+        "relay-mock",
+        "relay-openai",
+        "relay-openai-compat",
+        "relay-ray",
+        "relay-serve",
+    )
     # redis: the shared-state test talks to relay serve's Redis itself (relay-serve[redis]).
     session.install(
         "pytest>=8",

@@ -27,6 +27,7 @@ TITLES = {
     "secrets": "Secrets (`test_secrets.py`)",
     "serve": "relay-serve under load (`test_serve_load.py`)",
     "serve_shared": "relay-serve processes sharing limits in Redis (`test_serve_shared_state.py`)",
+    "ray_cluster": "An engine job on a local Ray cluster, a worker killed (`test_ray_cluster.py`)",
 }
 
 LABELS = {

@@ -42,11 +42,15 @@ class Scale:
     serve_streams: int  # streams among them
     shared_clients: int  # clients at once across relay-serve processes sharing Redis
     shared_rpm: int  # the one key's requests per minute they share
+    ray_requests: int  # one engine job on a local Ray cluster, a worker killed mid-run
+    ray_concurrency: int  # calls in flight per Ray worker
 
 
 SCALES = {
-    "ci": Scale("ci", 2000, 32, 200, 5, 60, 5, 400, 16, 250, 400, 40, 200, 100),
-    "full": Scale("full", 20000, 64, 2000, 50, 200, 50, 3000, 32, 2500, 2000, 200, 2000, 1000),
+    "ci": Scale("ci", 2000, 32, 200, 5, 60, 5, 400, 16, 250, 400, 40, 200, 100, 2000, 16),
+    "full": Scale(
+        "full", 20000, 64, 2000, 50, 200, 50, 3000, 32, 2500, 2000, 200, 2000, 1000, 20000, 32
+    ),
 }
 
 
@@ -72,6 +76,7 @@ class Figures:
         "secrets",
         "serve",
         "serve_shared",
+        "ray_cluster",
     )
 
     def __init__(self) -> None:
