@@ -38,11 +38,15 @@ def write_catalog() -> Any:
 
 
 class ArrivalServer:
-    """An OpenAI-compatible ``/v1/chat/completions`` answering every call at once, with
-    the time each arrived (``arrivals``)."""
+    """An OpenAI-compatible ``/v1/chat/completions`` answering every call after
+    ``delay`` seconds, with the time each arrived (``arrivals``) and the most calls it
+    held at once (``most_in_flight``)."""
 
     def __init__(self) -> None:
         self.arrivals: list[float] = []
+        self.delay = 0.0
+        self.in_flight = 0
+        self.most_in_flight = 0
         self.lock = threading.Lock()
         owner = self
 
@@ -53,6 +57,11 @@ class ArrivalServer:
             def do_POST(self) -> None:  # the stdlib's naming
                 with owner.lock:
                     owner.arrivals.append(time.monotonic())
+                    owner.in_flight += 1
+                    owner.most_in_flight = max(owner.most_in_flight, owner.in_flight)
+                time.sleep(owner.delay)
+                with owner.lock:
+                    owner.in_flight -= 1
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 text = body["messages"][-1]["content"]
                 if isinstance(text, list):

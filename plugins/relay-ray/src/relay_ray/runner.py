@@ -90,6 +90,11 @@ def _connect(job_id: str, address: str) -> Any:
     import ray
 
     _check_reachable(job_id, address)
+    # ray.init runs off the main thread (it blocks), where it warns that it leaves the
+    # process's SIGTERM handler alone: which is what Relay wants.
+    quiet = logging.getLogger("ray._private.worker")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         ray.init(
             address=address,
@@ -103,6 +108,8 @@ def _connect(job_id: str, address: str) -> Any:
             f"job {job_id!r}: cannot join the Ray cluster at {address!r}: {error}",
             job_id=job_id,
         ) from None
+    finally:
+        quiet.setLevel(level)
     return ray
 
 
