@@ -223,6 +223,11 @@ class RayCluster:
         self._group: int | None = None
         self.started_in = 0.0
 
+    @property
+    def process_group(self) -> int | None:
+        """The process group of every process of the cluster (``None``: stopped)."""
+        return self._group
+
     def start(self) -> None:
         started = time.monotonic()
         ports = [str(free_port()) for _ in range(4)]

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +45,7 @@ class ArrivalServer:
 
     def __init__(self) -> None:
         self.arrivals: list[float] = []
+        self.prompts: Counter[str] = Counter()
         self.delay = 0.0
         self.in_flight = 0
         self.most_in_flight = 0
@@ -66,6 +68,8 @@ class ArrivalServer:
                 text = body["messages"][-1]["content"]
                 if isinstance(text, list):
                     text = text[0]["text"]
+                with owner.lock:
+                    owner.prompts[text] += 1
                 payload = json.dumps(
                     {
                         "id": "x",

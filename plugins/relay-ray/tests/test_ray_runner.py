@@ -219,13 +219,22 @@ def test_a_worker_killed_mid_shard_costs_only_its_calls_in_flight(
 
 
 def test_the_driver_killed_and_resumed_gives_one_result_per_request(
-    cluster: RayCluster, tmp_path: Path, write_catalog: Any
+    cluster: RayCluster, arrival_server: Any, tmp_path: Path
 ) -> None:
-    catalog = write_catalog(tmp_path / "relay.yaml", latency=0.2)
+    arrival_server.delay = 0.1
+    catalog = tmp_path / "relay.yaml"
+    catalog.write_text(
+        "providers:\n"
+        "  local:\n"
+        "    plugin: openai-compat\n"
+        f"    base_url: {arrival_server.base_url}\n"
+        "models:\n"
+        "  m: local/m\n"
+    )
     requests = tmp_path / "requests.jsonl"
     requests.write_text(
         "".join(
-            json.dumps({"id": f"r{i}", "model": "slow", "prompt": f"question {i}"}) + "\n"
+            json.dumps({"id": f"r{i}", "model": "m", "prompt": f"question {i}"}) + "\n"
             for i in range(200)
         )
     )
@@ -252,9 +261,13 @@ def test_the_driver_killed_and_resumed_gives_one_result_per_request(
     assert job.status == "completed"
     assert job.counts.completed == 200
     assert [custom_id for custom_id, _ in results] == [f"r{i}" for i in range(200)]
-    assert all(text == f"question {i}" for i, (_, text) in enumerate(results))
+    assert all(text == f"echo: question {i}" for i, (_, text) in enumerate(results))
     responses = (tmp_path / "ws" / "jobs" / "j" / "responses.jsonl").read_bytes().splitlines()
     assert len(responses) == 200  # each result recorded once, across both drivers
+    # Asked again: only what was in flight when the driver (and its tasks) died, at
+    # most four workers' two calls each.
+    assert set(arrival_server.prompts) == {f"question {i}" for i in range(200)}
+    assert sum(arrival_server.prompts.values()) - 200 <= 8
 
 
 def test_an_address_nobody_answers_is_a_typed_error(cluster: RayCluster, tmp_path: Path) -> None:
@@ -291,3 +304,25 @@ def test_an_unknown_option_is_a_config_error_naming_it(tmp_path: Path) -> None:
         client.submit_batch(
             _requests(2, "mock/echo"), job_id="j", mode="ray", runner_options={"shards": 2}
         )
+
+
+def test_the_local_cluster_leaves_no_process_behind() -> None:
+    from relay_core.real_servers import ray_cluster
+
+    def members(group: int) -> list[int]:
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == group and fields[0] != "Z":
+                found.append(int(stat.parent.name))
+        return found
+
+    with ray_cluster(cpus=1) as cluster:
+        group = cluster.process_group
+        assert group is not None
+        assert cluster.address.startswith("127.0.0.1:")
+        assert len(members(group)) >= 3  # gcs_server, raylet, the agents...
+    assert members(group) == []

@@ -12,6 +12,7 @@ died is retried by Ray (``max_retries``) and skips what its part files hold.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import time
@@ -119,8 +120,10 @@ def shards(job: JobRun, options: RayOptions) -> Iterator[Shard]:
         alias for alias, model in job.hub.catalog.models.items() if model.limits is not None
     )
 
-    def shard(first: int, start: int, end: int) -> Shard | None:
-        skip = bytes(job.is_answered(i) for i in range(first, index))
+    def shard(first: int, stop: int, start: int, end: int) -> Shard | None:
+        """Requests ``first`` to ``stop`` (bytes ``start`` to ``end``), unless all
+        of them are answered already."""
+        skip = bytes(job.is_answered(i) for i in range(first, stop))
         if all(skip):
             return None
         return Shard(
@@ -142,12 +145,12 @@ def shards(job: JobRun, options: RayOptions) -> Iterator[Shard]:
             position += len(line)
             index += 1
             if index - first == options.shard_requests:
-                found = shard(first, start, position)
+                found = shard(first, index, start, position)
                 if found is not None:
                     yield found
                 first, start = index, position
     if index > first:
-        found = shard(first, start, position)
+        found = shard(first, index, start, position)
         if found is not None:
             yield found
 
@@ -172,8 +175,6 @@ class _Tail:
 
 
 def _json(line: bytes) -> dict[str, Any] | None:
-    import json
-
     try:
         data = json.loads(line)
     except ValueError:
