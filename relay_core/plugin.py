@@ -27,6 +27,14 @@ from typing import TYPE_CHECKING
 from relay_core.lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
+    from relay_core.batch.stores import (
+        WORKSPACE_ADDED_COLUMNS,
+        WORKSPACE_SCHEMA,
+        StoreCursor,
+        StoreTransaction,
+        UniqueViolation,
+        WorkspaceStore,
+    )
     from relay_core.batch.view import (
         ItemRow,
         ItemState,
@@ -240,6 +248,8 @@ __all__ = [
     "BASIC_SETTINGS",
     "DEFINITIONS",
     "REASONING_BUDGETS",
+    "WORKSPACE_ADDED_COLUMNS",
+    "WORKSPACE_SCHEMA",
     "AuditEvent",
     "AuthenticationError",
     "BatchCounts",
@@ -325,6 +335,8 @@ __all__ = [
     "ServerToolCallPart",
     "ServerToolResultDelta",
     "ServerToolResultPart",
+    "StoreCursor",
+    "StoreTransaction",
     "StreamAssembler",
     "StreamEvent",
     "TextDelta",
@@ -342,6 +354,7 @@ __all__ = [
     "ToolRun",
     "ToolStep",
     "Toolset",
+    "UniqueViolation",
     "UnknownAlias",
     "UnresolvedReference",
     "UnsupportedCapability",
@@ -349,6 +362,7 @@ __all__ = [
     "Usage",
     "UsageEvent",
     "WorkspaceError",
+    "WorkspaceStore",
     "WorkspaceView",
     "catalog_path",
     "classify_stream_error",
@@ -494,6 +508,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.sampling": (
         "SamplingLimits",
         "within_limits",
+    ),
+    "relay_core.batch.stores": (
+        "WORKSPACE_ADDED_COLUMNS",
+        "WORKSPACE_SCHEMA",
+        "StoreCursor",
+        "StoreTransaction",
+        "UniqueViolation",
+        "WorkspaceStore",
     ),
     "relay_core.batch.view": (
         "ItemRow",
