@@ -680,6 +680,17 @@ _STORE = click.option(
 )
 
 
+_ADDRESS = click.option(
+    "--address",
+    help="With a job runner (--mode ray): where it runs (for Ray: auto, or ray://HOST:PORT).",
+)
+
+
+def _runner_options(address: str | None) -> dict[str, Any] | None:
+    """A runner's options from the command line; ``None`` keeps a job's own on resume."""
+    return None if address is None else {"address": address}
+
+
 @cli.group()
 def batch() -> None:
     """Batch jobs in a workspace: submit, watch, fetch results."""
@@ -691,10 +702,10 @@ def batch() -> None:
 @click.option("--job-id", help="The job's id (default: generated).")
 @click.option(
     "--mode",
-    type=click.Choice(["auto", "batch", "engine"]),
     default="auto",
     show_default=True,
-    help="Provider batch APIs, the concurrent engine, or batch where available.",
+    help="batch (provider batch APIs), engine (here), auto (batch where available), "
+    "or a job runner a plugin offers: ray (relay-ray) runs the engine on a cluster.",
 )
 @click.option("-d", "--description", help="A note kept with the job.")
 @click.option(
@@ -705,6 +716,7 @@ def batch() -> None:
     help="Engine calls in flight.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a finished job with this id.")
+@_ADDRESS
 @_WORKSPACE
 @_STORE
 @_handles_errors
@@ -716,6 +728,7 @@ def batch_submit(
     description: str | None,
     concurrency: int,
     overwrite: bool,
+    address: str | None,
     workspace: str,
     store: str | None,
 ) -> None:
@@ -734,6 +747,7 @@ def batch_submit(
             concurrency=concurrency,
             overwrite=overwrite,
             progress=True,
+            runner_options=_runner_options(address),
         )
         click.echo(_job_line(job))
 
@@ -747,14 +761,22 @@ def batch_submit(
     show_default=True,
     help="Engine calls in flight.",
 )
+@_ADDRESS
 @_WORKSPACE
 @_STORE
 @_handles_errors
-def batch_resume(job_id: str, concurrency: int, workspace: str, store: str | None) -> None:
+def batch_resume(
+    job_id: str, concurrency: int, address: str | None, workspace: str, store: str | None
+) -> None:
     """Continue a job whose process died."""
     with _client(workspace, store=store) as client:
         try:
-            job = client.resume(job_id, concurrency=concurrency, progress=True)
+            job = client.resume(
+                job_id,
+                concurrency=concurrency,
+                progress=True,
+                runner_options=_runner_options(address),
+            )
         except JobConflict as error:
             stuck = client.get_job(job_id)
             if error.status != "preparing" or not stuck.interrupted:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Awaitable, Callable, Sequence
 
     from relay_core.caching import CacheFactory
     from relay_core.calls import CallInfo, Restorer
@@ -155,6 +155,26 @@ def relay_register_workspace_stores(register: Callable[[str, Callable[..., Any]]
     :class:`relay_core.ConfigError` naming both. Called once per plugin, when it is
     registered; the factory is called for each workspace opened, so it may import its
     driver then.
+
+    Since 0.6.
+    """
+
+
+@hookspec
+def relay_register_job_runners(
+    register: Callable[[str, Callable[[Any], Awaitable[None]]], None],
+) -> None:
+    """Offer a way to answer engine jobs somewhere other than this process.
+
+    Call ``register(name, run)``. A job submitted with ``mode=name`` (``relay batch
+    submit --mode NAME``) is stored as an engine job, then answered by ``await
+    run(job)``, where ``job`` is a :class:`relay_core.plugin.JobRun`: the stored
+    requests, ``deliver`` for each result, ``checkpoint`` to commit and learn of a
+    cancellation (see :mod:`relay_core.batch.runners` for what each promises). The core
+    writes the job's results once ``run`` returns; a run that raises leaves the job
+    interrupted, for ``relay batch resume``. ``engine`` is the core's own runner and
+    cannot be replaced; the first plugin to register a name keeps it. Import what the
+    runner needs inside ``run``. Return nothing.
 
     Since 0.6.
     """

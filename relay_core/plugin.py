@@ -27,6 +27,15 @@ from typing import TYPE_CHECKING
 from relay_core.lazy import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
+    from relay_core.batch.runners import (
+        JobRun,
+        JobRunner,
+        Limiter,
+        alias_limits,
+        answer_requests,
+        item_of,
+        result_line,
+    )
     from relay_core.batch.stores import (
         WORKSPACE_ADDED_COLUMNS,
         WORKSPACE_SCHEMA,
@@ -294,6 +303,9 @@ __all__ = [
     "JobConflict",
     "JobError",
     "JobNotFound",
+    "JobRun",
+    "JobRunner",
+    "Limiter",
     "ListingSource",
     "Location",
     "MalformedResponse",
@@ -364,6 +376,8 @@ __all__ = [
     "WorkspaceError",
     "WorkspaceStore",
     "WorkspaceView",
+    "alias_limits",
+    "answer_requests",
     "catalog_path",
     "classify_stream_error",
     "closing_stream",
@@ -378,6 +392,7 @@ __all__ = [
     "hookimpl",
     "inline_refs",
     "is_credential_name",
+    "item_of",
     "jsonl",
     "jsonl_line",
     "lazy_exports",
@@ -394,6 +409,7 @@ __all__ = [
     "remember",
     "resolve_credential",
     "resolve_ref",
+    "result_line",
     "schema_errors",
     "secret_field",
     "structure",
@@ -407,6 +423,15 @@ __all__ = [
 _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.embeddings": ("EmbeddingRequest", "EmbeddingResponse", "InputType"),
     "relay_core.hookspecs": ("hookimpl",),
+    "relay_core.batch.runners": (
+        "JobRun",
+        "JobRunner",
+        "Limiter",
+        "alias_limits",
+        "answer_requests",
+        "item_of",
+        "result_line",
+    ),
     "relay_core.lazy": ("lazy_exports",),
     "relay_core.tokens": ("TokenCount", "estimate_text_tokens", "estimate_tokens"),
     "relay_core.providers": (

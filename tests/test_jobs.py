@@ -263,7 +263,7 @@ def test_an_adapter_bug_fails_its_request_and_the_engine_goes_on(relay: RelayCli
 def test_a_stored_request_that_cannot_be_read_back_fails_alone(
     relay: RelayClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import relay_core.batch._engine as engine
+    import relay_core.batch._pool as engine
 
     read = engine.structure
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
@@ -40,7 +41,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncRelayClient", "RelayClient"]
 
-Mode = Literal["auto", "batch", "engine"]
+# Or the name of a job runner a plugin offers ("ray"): the engine, run by it.
+Mode = Literal["auto", "batch", "engine"] | str
+_BUILT_IN_MODES = ("auto", "batch", "engine")
+# A job's runner options, kept in its directory so that a resume reuses them.
+_RUNNER_OPTIONS = "runner.json"
 Requests = Iterable[Any] | str | os.PathLike[str]
 
 
@@ -143,6 +148,7 @@ class AsyncRelayClient:
         overwrite: bool = False,
         concurrency: int = 8,
         progress: bool = False,
+        runner_options: Mapping[str, Any] | None = None,
     ) -> Job:
         """Start a job; return it as the workspace now knows it.
 
@@ -154,7 +160,10 @@ class AsyncRelayClient:
         ``mode="batch"`` submits to the providers' batch APIs (split to their limits)
         and returns once they accepted; ``"engine"`` answers every request here,
         ``concurrency`` at a time, and returns when the job is done; ``"auto"`` picks
-        batch when every model's provider has a batch API.
+        batch when every model's provider has a batch API. Any other ``mode`` names a
+        job runner a plugin offers (``"ray"`` with relay-ray): the job runs in the
+        engine, answered by that runner, which reads ``runner_options`` (for Ray, the
+        cluster's ``address``); they are kept with the job for :meth:`resume`.
 
         Submitting an id again resumes the job when its previous run died before it
         was submitted (same requests needed); a job still running elsewhere or waiting
@@ -162,10 +171,13 @@ class AsyncRelayClient:
         ``overwrite``.
         """
         job_id = check_job_id(_new_job_id() if job_id is None else job_id)
+        runner = None if mode in _BUILT_IN_MODES else mode
+        if runner is not None:
+            _engine.runner_of(self.hub, runner)  # a missing plugin, before anything is stored
         default_model, required_provider = self._defaults(provider, model)
         previous = self.workspace.start(
             job_id,
-            mode="engine" if mode == "engine" else "batch",
+            mode="batch" if runner is None and mode != "engine" else "engine",
             model=default_model,
             description=description,
             overwrite=overwrite,
@@ -180,15 +192,17 @@ class AsyncRelayClient:
                     job_id,
                     requests,
                     default_model=default_model,
-                    mode=mode,
+                    mode="engine" if runner is not None else mode,
                     provider=required_provider,
                 )
                 self._check_provider(job_id, required_provider)
+                if runner is not None:
+                    self._keep_runner_options(job_id, runner_options)
                 self.workspace.update(
                     job_id,
                     n_requests=stored.count,
                     digest=stored.digest,
-                    mode=stored.mode,
+                    mode=runner or stored.mode,
                     providers=",".join(stored.providers),
                     status="running" if stored.mode == "engine" else "submitting",
                 )
@@ -202,9 +216,17 @@ class AsyncRelayClient:
         return await self._continue(job_id, concurrency=concurrency, progress=progress)
 
     @_on_disk
-    async def resume(self, job_id: JobRef, *, concurrency: int = 8, progress: bool = False) -> Job:
+    async def resume(
+        self,
+        job_id: JobRef,
+        *,
+        concurrency: int = 8,
+        progress: bool = False,
+        runner_options: Mapping[str, Any] | None = None,
+    ) -> Job:
         """Continue a job whose process died: submit what was not submitted (finding
-        provider batches already created), or answer what the engine had not."""
+        provider batches already created), or answer what the engine had not.
+        ``runner_options`` override those a runner's job was submitted with."""
         job_id = job_id_of(job_id)
         row = self.workspace.claim(check_job_id(job_id))
         if row["status"] == "preparing":
@@ -218,12 +240,32 @@ class AsyncRelayClient:
         if row["status"] not in ("submitting", "running"):
             self.workspace.release(job_id)
             return await self.get_job(job_id)
+        if runner_options is not None and row["mode"] not in _BUILT_IN_MODES:
+            self._keep_runner_options(job_id, {**self._runner_options(job_id), **runner_options})
         return await self._continue(job_id, concurrency=concurrency, progress=progress)
+
+    def _keep_runner_options(self, job_id: str, options: Mapping[str, Any] | None) -> None:
+        path = self.workspace.job_dir(job_id) / _RUNNER_OPTIONS
+        try:
+            text = json.dumps(dict(options or {}), sort_keys=True)
+        except TypeError as error:
+            raise BatchInputError(
+                f"runner_options must be JSON values (they are kept with the job): {error}",
+                job_id=job_id,
+            ) from None
+        path.write_text(text + "\n", encoding="utf-8")
+
+    def _runner_options(self, job_id: str) -> dict[str, Any]:
+        path = self.workspace.job_dir(job_id) / _RUNNER_OPTIONS
+        if not path.exists():
+            return {}
+        options: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return options
 
     async def _continue(self, job_id: str, *, concurrency: int, progress: bool) -> Job:
         row = self.workspace.row(job_id)
         try:
-            if row["mode"] == "engine":
+            if row["mode"] != "batch":
                 bar = None
                 if progress:
                     bar = ProgressBar(label=f"{job_id} ")
@@ -235,6 +277,8 @@ class AsyncRelayClient:
                     concurrency=max(1, concurrency),
                     cache=self._response_cache(),
                     progress=bar,
+                    runner=row["mode"],
+                    options=self._runner_options(job_id),
                 )
                 done = self.workspace.job(self.workspace.row(job_id))
                 self.hub.pipeline.audit_job(
@@ -350,7 +394,7 @@ class AsyncRelayClient:
         row = self.workspace.row(job_id)
         if row["has_results"] and not force_refresh:
             return await self.get_job(job_id)
-        if row["mode"] == "engine":
+        if row["mode"] != "batch":
             raise ResultsNotReady(
                 f"job {job_id!r} ran in the engine and is {row['status']}"
                 + (": resume it (client.resume)" if row["status"] == "running" else ""),

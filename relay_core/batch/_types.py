@@ -59,7 +59,8 @@ class Job:
     ``expired``. ``interrupted`` is true when an unfinished job has no live worker (its
     process died): :meth:`RelayClient.resume` continues it. ``counts`` are the latest
     known; ``cost`` is the total once results are on disk, with the batch discount
-    where the provider gives one. Times are Unix seconds.
+    where the provider gives one. ``runner`` names who answers an engine job: ``engine``
+    (this process) or a plugin's runner (``ray``). Times are Unix seconds.
     """
 
     job_id: str
@@ -78,6 +79,7 @@ class Job:
     has_results: bool = False
     interrupted: bool = False
     error: str | None = None
+    runner: str | None = None
 
     @property
     def done(self) -> bool:

@@ -321,12 +321,15 @@ class Workspace:
         )
         status = row["status"]
         counts = BatchCounts(row["n_requests"], row["completed"], row["failed"])
-        if row["mode"] == "engine" and not row["has_results"]:
+        # An engine job's mode column names its runner: "engine" itself, or a plugin's.
+        engine = row["mode"] != "batch"
+        if engine and not row["has_results"]:
             counts = self.item_counts(row["job_id"], row["n_requests"])
         return Job(
             job_id=row["job_id"],
             status=status,
-            mode=row["mode"],
+            mode="engine" if engine else "batch",
+            runner=row["mode"] if engine else None,
             n_requests=row["n_requests"],
             submitted_at=row["submitted_at"],
             updated_at=row["updated_at"],
