@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from relay_core import BatchInputError, BatchRequest, ConfigError, PluginRegistry, RelayClient
+from relay_core import cli as cli_module
 from relay_core.batch import WorkspaceView
 from relay_core.batch._workspace import Workspace
 from relay_core.batch.stores import SQLiteStore, UniqueViolation
@@ -129,7 +130,8 @@ def test_an_unset_environment_variable_is_named(tmp_path: Path) -> None:
 def test_the_cli_reports_an_unknown_store_without_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RELAY_PLUGINS", "")  # only the built-ins: no store plugin
+    # Only the built-ins, whatever is installed: no store plugin.
+    monkeypatch.setattr(cli_module, "_shared_registry", PluginRegistry(autoload=False))
     monkeypatch.setenv("RELAY_WORKSPACE_STORE", "postgresql://relay:s3cret@db/jobs")
     result = CliRunner().invoke(cli, ["batch", "list", "-w", str(tmp_path)])
     assert result.exit_code != 0
