@@ -618,20 +618,21 @@ def _stdin_prompt(text: str) -> Any:
 # ---------------------------------------------------------------------------- batch
 
 
-def _client(workspace: str, *, create: bool = False) -> Any:
+def _client(workspace: str, *, store: str | None = None, create: bool = False) -> Any:
     """The workspace's client; only ``submit`` may create the workspace, so a mistyped
     ``-w`` of any other command is reported instead of becoming an empty workspace."""
     hub = _state().hub()
     try:
         from relay_core.batch._client import RelayClient
 
-        return RelayClient(workspace, hub=hub, create=create)
-    except WorkspaceError as error:
+        return RelayClient(workspace, hub=hub, create=create, store=store)
+    except BaseException as error:
         hub.close()
-        if not error.missing:
+        if not isinstance(error, WorkspaceError) or not error.missing:
             raise
+        marker = "no such directory" if store else "no relay.db"
         raise WorkspaceError(
-            f"no workspace at {workspace} (no relay.db); `relay batch submit` creates one",
+            f"no workspace at {workspace} ({marker}); `relay batch submit` creates one",
             directory=workspace,
             missing=True,
         ) from None
@@ -666,6 +667,16 @@ _WORKSPACE = click.option(
     default=lambda: os.environ.get("RELAY_WORKSPACE", "relay-jobs"),
     show_default="$RELAY_WORKSPACE or ./relay-jobs",
     help="The workspace directory.",
+)
+
+
+_STORE = click.option(
+    "--store",
+    default=lambda: os.environ.get("RELAY_WORKSPACE_STORE") or None,
+    show_default="$RELAY_WORKSPACE_STORE, else SQLite in the workspace",
+    help="Where the job records live: a URL such as postgresql://user@host/db "
+    "(relay-postgres), or $env.NAME to read it from the environment. The JSONL "
+    "files stay in the workspace directory.",
 )
 
 
@@ -707,6 +718,7 @@ def batch() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace a finished job with this id.")
 @_ADDRESS
 @_WORKSPACE
+@_STORE
 @_handles_errors
 def batch_submit(
     requests: str,
@@ -718,13 +730,14 @@ def batch_submit(
     overwrite: bool,
     address: str | None,
     workspace: str,
+    store: str | None,
 ) -> None:
     """Submit the requests in REQUESTS (JSONL) as one job and print it.
 
     Each line is {"id", "prompt", "system_prompt", "model", "provider", "provider_args"}
     or a full request with "messages" and "custom_id".
     """
-    with _client(workspace, create=True) as client:
+    with _client(workspace, store=store, create=True) as client:
         job = client.submit_batch(
             requests,
             job_id=job_id,
@@ -750,10 +763,13 @@ def batch_submit(
 )
 @_ADDRESS
 @_WORKSPACE
+@_STORE
 @_handles_errors
-def batch_resume(job_id: str, concurrency: int, address: str | None, workspace: str) -> None:
+def batch_resume(
+    job_id: str, concurrency: int, address: str | None, workspace: str, store: str | None
+) -> None:
     """Continue a job whose process died."""
-    with _client(workspace) as client:
+    with _client(workspace, store=store) as client:
         try:
             job = client.resume(
                 job_id,
@@ -778,10 +794,11 @@ def batch_resume(job_id: str, concurrency: int, address: str | None, workspace: 
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_WORKSPACE
+@_STORE
 @_handles_errors
-def batch_status(job_id: str, as_json: bool, workspace: str) -> None:
+def batch_status(job_id: str, as_json: bool, workspace: str, store: str | None) -> None:
     """The job's state and counts, fresh from its providers."""
-    with _client(workspace) as client:
+    with _client(workspace, store=store) as client:
         job = client.monitor_batch(job_id)
     click.echo(json.dumps(unstructure(job)) if as_json else _job_line(job))
 
@@ -796,10 +813,11 @@ def batch_status(job_id: str, as_json: bool, workspace: str) -> None:
     help="Seconds between polls.",
 )
 @_WORKSPACE
+@_STORE
 @_handles_errors
-def batch_watch(job_id: str, interval: float, workspace: str) -> None:
+def batch_watch(job_id: str, interval: float, workspace: str, store: str | None) -> None:
     """Print the job's progress until it is done."""
-    with _client(workspace) as client:
+    with _client(workspace, store=store) as client:
         last = ""
         while True:
             job = client.monitor_batch(job_id)
@@ -822,11 +840,14 @@ def batch_watch(job_id: str, interval: float, workspace: str) -> None:
 )
 @click.option("--refresh", is_flag=True, help="Fetch from the provider again.")
 @_WORKSPACE
+@_STORE
 @_handles_errors
-def batch_results(job_id: str, output: str | None, refresh: bool, workspace: str) -> None:
+def batch_results(
+    job_id: str, output: str | None, refresh: bool, workspace: str, store: str | None
+) -> None:
     """The job's results as JSONL (fetched once, then from the workspace)."""
     to_file = output not in (None, "-")
-    with _client(workspace) as client:
+    with _client(workspace, store=store) as client:
         client.retrieve(job_id, force_refresh=refresh)
         with contextlib.ExitStack() as stack:
             target = None
@@ -849,20 +870,22 @@ def batch_results(job_id: str, output: str | None, refresh: bool, workspace: str
 @batch.command("cancel")
 @click.argument("job_id")
 @_WORKSPACE
+@_STORE
 @_handles_errors
-def batch_cancel(job_id: str, workspace: str) -> None:
+def batch_cancel(job_id: str, workspace: str, store: str | None) -> None:
     """Cancel the job; what was answered keeps its results."""
-    with _client(workspace) as client:
+    with _client(workspace, store=store) as client:
         click.echo(_job_line(client.cancel_batch(job_id)))
 
 
 @batch.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_WORKSPACE
+@_STORE
 @_handles_errors
-def batch_list(as_json: bool, workspace: str) -> None:
+def batch_list(as_json: bool, workspace: str, store: str | None) -> None:
     """Every job in the workspace, newest first."""
-    with _client(workspace) as client:
+    with _client(workspace, store=store) as client:
         jobs = client.list_jobs()
     if as_json:
         click.echo(json.dumps([unstructure(job) for job in jobs]))

@@ -141,6 +141,26 @@ def relay_register_response_caches(register: Callable[[str, CacheFactory], None]
 
 
 @hookspec
+def relay_register_workspace_stores(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Offer a store for batch workspaces' records (jobs, chunks, items, leases).
+
+    Call ``register(scheme, factory)``: a workspace opened with ``store="SCHEME://..."``
+    (``--store`` on the CLI, ``$RELAY_WORKSPACE_STORE``) gets its records from
+    ``factory(url, *, read_only)``, which returns a
+    :class:`relay_core.batch.stores.WorkspaceStore` keeping that module's promises
+    (writers serialised across hosts, rows by position and name, ``UniqueViolation``,
+    errors as :class:`relay_core.WorkspaceError` without the URL's password). The JSONL
+    files stay in the workspace directory. ``read_only`` is for views and dashboards: a
+    session that cannot write. Two plugins registering one scheme is a
+    :class:`relay_core.ConfigError` naming both. Called once per plugin, when it is
+    registered; the factory is called for each workspace opened, so it may import its
+    driver then.
+
+    Since 0.6.
+    """
+
+
+@hookspec
 def relay_register_job_runners(
     register: Callable[[str, Callable[[Any], Awaitable[None]]], None],
 ) -> None:

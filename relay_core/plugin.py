@@ -36,6 +36,14 @@ if TYPE_CHECKING:
         item_of,
         result_line,
     )
+    from relay_core.batch.stores import (
+        WORKSPACE_ADDED_COLUMNS,
+        WORKSPACE_SCHEMA,
+        StoreCursor,
+        StoreTransaction,
+        UniqueViolation,
+        WorkspaceStore,
+    )
     from relay_core.batch.view import (
         ItemRow,
         ItemState,
@@ -249,6 +257,8 @@ __all__ = [
     "BASIC_SETTINGS",
     "DEFINITIONS",
     "REASONING_BUDGETS",
+    "WORKSPACE_ADDED_COLUMNS",
+    "WORKSPACE_SCHEMA",
     "AuditEvent",
     "AuthenticationError",
     "BatchCounts",
@@ -337,6 +347,8 @@ __all__ = [
     "ServerToolCallPart",
     "ServerToolResultDelta",
     "ServerToolResultPart",
+    "StoreCursor",
+    "StoreTransaction",
     "StreamAssembler",
     "StreamEvent",
     "TextDelta",
@@ -354,6 +366,7 @@ __all__ = [
     "ToolRun",
     "ToolStep",
     "Toolset",
+    "UniqueViolation",
     "UnknownAlias",
     "UnresolvedReference",
     "UnsupportedCapability",
@@ -361,6 +374,7 @@ __all__ = [
     "Usage",
     "UsageEvent",
     "WorkspaceError",
+    "WorkspaceStore",
     "WorkspaceView",
     "alias_limits",
     "answer_requests",
@@ -519,6 +533,14 @@ _MODULES: dict[str, tuple[str, ...]] = {
     "relay_core.sampling": (
         "SamplingLimits",
         "within_limits",
+    ),
+    "relay_core.batch.stores": (
+        "WORKSPACE_ADDED_COLUMNS",
+        "WORKSPACE_SCHEMA",
+        "StoreCursor",
+        "StoreTransaction",
+        "UniqueViolation",
+        "WorkspaceStore",
     ),
     "relay_core.batch.view": (
         "ItemRow",

@@ -173,6 +173,7 @@ class _Registrations:
     resolvers: list[tuple[str, Callable[[str], str]]] = field(factory=list)
     pricing_sources: list[PricingSource] = field(factory=list)
     caches: list[tuple[str, CacheFactory]] = field(factory=list)
+    stores: list[tuple[str, Callable[..., Any]]] = field(factory=list)
     settings: list[SettingsEntry] = field(factory=list)
 
 
@@ -229,6 +230,8 @@ class PluginRegistry:
         self._resolvers: dict[str, tuple[str, Callable[[str], str]]] = {}
         self._pricing_sources: list[tuple[str, PricingSource]] = []
         self._caches: dict[str, tuple[str, CacheFactory]] = {}
+        # URL scheme → (plugin, factory) of the workspace stores.
+        self._stores: dict[str, tuple[str, Callable[..., Any]]] = {}
         self._distributions: dict[str, tuple[str, str]] = {}
         self._broken: dict[str, _LeftOut] = {}
         self._blocked: dict[str, _LeftOut] = {}
@@ -411,6 +414,9 @@ class PluginRegistry:
         def add_cache(name: str, factory: CacheFactory) -> None:
             declared.caches.append((name, factory))
 
+        def add_store(scheme: str, factory: Callable[..., Any]) -> None:
+            declared.stores.append((scheme.lower(), factory))
+
         def add_settings(
             name: str,
             *,
@@ -425,6 +431,7 @@ class PluginRegistry:
             "relay_register_pricing_sources": declared.pricing_sources.append,
             "relay_register_credential_resolvers": add_resolver,
             "relay_register_response_caches": add_cache,
+            "relay_register_workspace_stores": add_store,
             "relay_register_settings": add_settings,
         }
         for hook_name, register in callbacks.items():
@@ -450,6 +457,14 @@ class PluginRegistry:
                         f"and {plugin_name!r} ({name}); block one with RELAY_BLOCK_PLUGINS"
                     )
                     raise _LoadFailure(clash) if lenient else ConfigError(clash)
+        for scheme, _ in declared.stores:
+            owner = self._stores.get(scheme)
+            if owner is not None and owner[0] != plugin_name:
+                clash = (
+                    f"workspace stores for {scheme}:// are offered by both {owner[0]!r} and "
+                    f"{plugin_name!r}; block one with RELAY_BLOCK_PLUGINS"
+                )
+                raise _LoadFailure(clash) if lenient else ConfigError(clash)
         for section in declared.settings:
             claimed = self._settings.get(section.name)
             if claimed is not None and claimed.plugin != plugin_name:
@@ -478,6 +493,7 @@ class PluginRegistry:
         self._resolvers.update((scheme, (plugin_name, f)) for scheme, f in declared.resolvers)
         self._pricing_sources += [(plugin_name, source) for source in declared.pricing_sources]
         self._caches.update((name, (plugin_name, f)) for name, f in declared.caches)
+        self._stores.update((scheme, (plugin_name, f)) for scheme, f in declared.stores)
         self._settings.update((section.name, section) for section in declared.settings)
 
     def _forget(self, plugin_name: str) -> None:
@@ -495,6 +511,7 @@ class PluginRegistry:
         self._resolvers = {s: r for s, r in self._resolvers.items() if r[0] != plugin_name}
         self._pricing_sources = [p for p in self._pricing_sources if p[0] != plugin_name]
         self._caches = {n: c for n, c in self._caches.items() if c[0] != plugin_name}
+        self._stores = {n: c for n, c in self._stores.items() if c[0] != plugin_name}
         self._settings = {n: e for n, e in self._settings.items() if e.plugin != plugin_name}
 
     def _conflict(self, provider: str, entries: list[ProviderEntry]) -> ProviderConflict:
@@ -583,6 +600,11 @@ class PluginRegistry:
         """The name and factory of the installed response cache, if any."""
         self.load()
         return next(iter((name, f) for name, (_, f) in self._caches.items()), None)
+
+    def workspace_stores(self) -> dict[str, Callable[..., Any]]:
+        """URL scheme → factory of the workspace stores plugins registered."""
+        self.load()
+        return {scheme: factory for scheme, (_, factory) in self._stores.items()}
 
     def settings_sections(self) -> Mapping[str, SettingsEntry]:
         """The catalog sections under ``plugins:`` that installed plugins read: those

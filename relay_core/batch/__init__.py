@@ -3,17 +3,20 @@
 The public names are the ones below: ``RelayClient``, ``AsyncRelayClient``,
 ``BatchRequest`` and ``Job`` (re-exported by :mod:`relay_core`), and
 :class:`~relay_core.batch.view.WorkspaceView` with its ``ItemRow``, for reading a
-workspace the jobs are writing to (a dashboard). The underscored modules are internal:
+workspace the jobs are writing to (a dashboard), and :mod:`.stores`, the contract of
+the store holding a workspace's records (SQLite by default; a plugin may offer another,
+PostgreSQL with relay-postgres). The underscored modules are internal:
 
 - :mod:`._types`: the values a user sees (requests in, jobs out);
-- :mod:`._workspace`: the directory, its SQLite database and its JSONL files;
+- :mod:`._workspace`: the directory, its store and its JSONL files;
 - :mod:`._inputs`: turning what a user gives into unified requests, with errors that
   say where;
 - :mod:`._provider`: a job over provider batch APIs (split, submit, find after a crash,
   poll, merge);
 - :mod:`._engine`: a job run here, concurrently, for providers without a batch API;
 - :mod:`._client`: ``AsyncRelayClient`` and ``RelayClient``, which tie them together;
-- :mod:`.view`: the read-only ``WorkspaceView`` (public).
+- :mod:`.view`: the read-only ``WorkspaceView`` (public);
+- :mod:`.stores`: ``WorkspaceStore`` and the SQLite store (public).
 
 Names load on first access, like :mod:`relay_core`'s own.
 """

@@ -25,6 +25,7 @@ from relay_core.batch._progress import ProgressBar
 from relay_core.batch._storage import storage_errors
 from relay_core.batch._types import FINISHED, Job, JobRef, job_id_of
 from relay_core.batch._workspace import Workspace, check_job_id
+from relay_core.batch.stores import WorkspaceStore
 from relay_core.batching import jsonl_line
 from relay_core.config import Catalog
 from relay_core.errors import BatchInputError, JobConflict, ResultsNotReady
@@ -90,6 +91,11 @@ class AsyncRelayClient:
     that holds no workspace is a :class:`WorkspaceError` (``missing``), which is what a
     program that only follows jobs wants for a mistyped path. A path that cannot hold a
     workspace is a :class:`WorkspaceError` either way, with nothing changed on disk.
+
+    ``store`` is where the job records live: ``None`` for SQLite in the directory, or a
+    URL a store plugin handles (``postgresql://user@host/db`` with ``relay-postgres``,
+    or ``$env.NAME`` to read it from the environment), so that clients on several
+    machines sharing the directory share the jobs.
     """
 
     def __init__(
@@ -100,11 +106,14 @@ class AsyncRelayClient:
         hub: Hub | None = None,
         cache: bool = True,
         create: bool = True,
+        store: str | WorkspaceStore | None = None,
     ) -> None:
         self.hub = _build_hub(config, hub)
         self._own_hub = hub is None
         try:
-            self.workspace = Workspace(directory, create=create)
+            self.workspace = Workspace(
+                directory, create=create, store=store, plugins=self.hub.plugins
+            )
         except BaseException:
             if self._own_hub:
                 self.hub.close()
@@ -484,8 +493,11 @@ class RelayClient:
         hub: Hub | None = None,
         cache: bool = True,
         create: bool = True,
+        store: str | WorkspaceStore | None = None,
     ) -> None:
-        self._client = AsyncRelayClient(directory, config, hub=hub, cache=cache, create=create)
+        self._client = AsyncRelayClient(
+            directory, config, hub=hub, cache=cache, create=create, store=store
+        )
         self.hub = self._client.hub
 
     @property

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import shutil
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from attrs import frozen
 from relay_core.batch import _checkpoints
 from relay_core.batch._inputs import JobRequest, Located, iter_requests, line_numbers, normalise
 from relay_core.batch._workspace import Workspace, write_jsonl_line
+from relay_core.batch.stores import StoreTransaction
 from relay_core.batching import jsonl_line
 from relay_core.embeddings import EmbeddingRequest
 from relay_core.errors import BatchInputError, GuardrailViolation, RelayError, UnsupportedCapability
@@ -75,7 +75,7 @@ class _Chunk:
         self.requests.close()
         self.input.close()
 
-    def close(self, db: sqlite3.Connection, job_id: str) -> None:
+    def close(self, db: StoreTransaction, job_id: str) -> None:
         for file in (self.requests, self.input):
             file.flush()
             os.fsync(file.fileno())
@@ -131,18 +131,27 @@ def ingest(
 
     def flush_rows() -> None:
         with ws.transaction() as db:
-            for row in rows:
-                try:
-                    db.execute(
-                        "INSERT INTO items (job_id, idx, custom_id, chunk) VALUES (?, ?, ?, ?)",
-                        row,
+            # A custom_id used before is skipped by the unique index rather than raised
+            # (an error would end a PostgreSQL transaction): fewer rows than given means
+            # one was a duplicate, looked up only then.
+            sql = (
+                "INSERT INTO items (job_id, idx, custom_id, chunk) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING"
+            )
+            if rows and db.executemany(sql, rows).rowcount < len(rows):
+                stored = {
+                    index
+                    for (index,) in db.execute(
+                        "SELECT idx FROM items WHERE job_id = ? AND idx >= ? AND idx <= ?",
+                        (job_id, rows[0][1], rows[-1][1]),
                     )
-                except sqlite3.IntegrityError:
-                    first = db.execute(
-                        "SELECT idx FROM items WHERE job_id = ? AND custom_id = ?",
-                        (job_id, row[2]),
-                    ).fetchone()
-                    raise _duplicate(requests, row[2], first[0], row[1], job_id) from None
+                }
+                again = next(row for row in rows if row[1] not in stored)
+                first = db.execute(
+                    "SELECT idx FROM items WHERE job_id = ? AND custom_id = ?",
+                    (job_id, again[2]),
+                ).fetchall()[0][0]
+                raise _duplicate(requests, again[2], first, again[1], job_id)
             for chunk in finished:
                 chunk.close(db, job_id)
         rows.clear()
@@ -412,11 +421,14 @@ def finalize(ws: Workspace, job_id: str, *, status: str, unanswered: ErrorInfo) 
     temporary = job_dir / "results.jsonl.tmp"
     completed = failed = 0
     total = CostTotal()
-    with responses.open("rb") as source, temporary.open("wb") as out, ws._lock:
-        cursor = ws._db.execute(
+    with (
+        responses.open("rb") as source,
+        temporary.open("wb") as out,
+        ws.stream(
             "SELECT custom_id, result_offset FROM items WHERE job_id = ? ORDER BY idx",
             (job_id,),
-        )
+        ) as cursor,
+    ):
         for custom_id, offset in cursor:
             if offset is None:
                 failed += 1

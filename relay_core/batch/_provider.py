@@ -32,10 +32,10 @@ from relay_core.serialize import loads, structure
 from relay_core.types import BatchItem, ErrorInfo, ProviderBatch, Request
 
 if TYPE_CHECKING:
-    import sqlite3
     from pathlib import Path
 
     from relay_core.batch._workspace import Workspace
+    from relay_core.batch.stores import Row
     from relay_core.hub import Hub, ModelHandle
 
 __all__ = ["cancel", "refresh", "retrieve", "submit_chunks"]
@@ -91,7 +91,7 @@ def _stored(data: dict[str, Any]) -> JobRequest:
     return structure(data, Request)
 
 
-async def _find(ws: Workspace, adapter: Provider, chunk: sqlite3.Row) -> ProviderBatch | None:
+async def _find(ws: Workspace, adapter: Provider, chunk: Row) -> ProviderBatch | None:
     """The provider batch an interrupted attempt at ``chunk`` created, if it did."""
     batches = await adapter.list_batches()
     if adapter.batch_metadata:
@@ -192,9 +192,7 @@ async def _retrieve(ws: Workspace, hub: Hub, job_id: str) -> None:
         ws.release(job_id)
 
 
-async def _retrieve_chunk(
-    ws: Workspace, hub: Hub, job_id: str, chunk: sqlite3.Row, responses: Any
-) -> None:
+async def _retrieve_chunk(ws: Workspace, hub: Hub, job_id: str, chunk: Row, responses: Any) -> None:
     handle = hub.get(chunk["alias"])
     index_of = custom_ids(ws, job_id, chunk["chunk"])
     updates: list[tuple[str, int, int, int]] = []

@@ -16,11 +16,12 @@
                                     keeps there (relay-mock's batches; see
                                     relay_core.providers.provider_state_dir)
 
-SQLite holds what must change atomically (a job's state, which process works on it,
-which provider batch a chunk became); JSONL holds everything a person may want to open.
-Every write to the database is a short ``BEGIN IMMEDIATE`` transaction, so two processes
-serialise on it instead of corrupting it; only the process holding a job's lease writes
-that job's files.
+The store (SQLite's ``relay.db`` by default, or a database a plugin offers: see
+:mod:`relay_core.batch.stores`) holds what must change atomically (a job's state, which
+process works on it, which provider batch a chunk became); JSONL holds everything a
+person may want to open. Every write to the store is a short transaction that every
+other writer waits for, so two processes serialise on it instead of corrupting it; only
+the process holding a job's lease writes that job's files.
 """
 
 from __future__ import annotations
@@ -31,17 +32,26 @@ import re
 import secrets
 import shutil
 import socket
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from relay_core.batch._storage import storage_error, storage_errors
 from relay_core.batch._types import FINISHED, Job
+from relay_core.batch.stores import (
+    Row,
+    SQLiteStore,
+    StoreFactory,
+    StoreTransaction,
+    WorkspaceStore,
+    check_directory,
+    open_store,
+    sqlite_database,
+)
 from relay_core.batching import jsonl_line
-from relay_core.errors import BatchInputError, JobConflict, JobNotFound, WorkspaceError
+from relay_core.errors import BatchInputError, JobConflict, JobNotFound
+from relay_core.plugins import PluginRegistry
 from relay_core.types import BatchCounts, Cost
 
 __all__ = ["Workspace", "check_job_id"]
@@ -51,62 +61,6 @@ __all__ = ["Workspace", "check_job_id"]
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # A lease on another host is trusted this long after its last heartbeat.
 LEASE_SECONDS = 60.0
-
-# Columns of ``jobs`` added after the first release, for workspaces made before them.
-_ADDED_COLUMNS = (("providers", "TEXT"),)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    model TEXT,
-    description TEXT,
-    n_requests INTEGER NOT NULL DEFAULT 0,
-    digest TEXT,
-    submitted_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    finished_at REAL,
-    completed INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    cost_amount REAL,
-    cost_source TEXT,
-    cost_discounted INTEGER NOT NULL DEFAULT 0,
-    has_results INTEGER NOT NULL DEFAULT 0,
-    owner TEXT,
-    heartbeat REAL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    providers TEXT
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    job_id TEXT NOT NULL,
-    chunk INTEGER NOT NULL,
-    alias TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    n_requests INTEGER NOT NULL,
-    n_bytes INTEGER NOT NULL,
-    tag TEXT NOT NULL,
-    attempted_at REAL,
-    batch_id TEXT,
-    state TEXT,
-    completed INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    retrieved INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (job_id, chunk)
-);
-CREATE TABLE IF NOT EXISTS items (
-    job_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    custom_id TEXT NOT NULL,
-    chunk INTEGER,
-    state TEXT,
-    retryable INTEGER NOT NULL DEFAULT 0,
-    result_offset INTEGER,
-    PRIMARY KEY (job_id, idx),
-    UNIQUE (job_id, custom_id)
-);
-"""
 
 
 def check_job_id(job_id: str) -> str:
@@ -119,6 +73,16 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
+def _new_owner() -> str:
+    return f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(4)}"
+
+
+def _store_factories(plugins: PluginRegistry | None) -> dict[str, StoreFactory]:
+    if plugins is None:
+        plugins = PluginRegistry()
+    return plugins.workspace_stores()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -129,89 +93,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _database(given: str, directory: Path, *, create: bool) -> Path:
-    """Where ``directory``'s ``relay.db`` is, once the directory is known to hold a
-    workspace or to be able to hold a new one; checked before anything is created."""
-    database = directory / "relay.db"
-    shown = Path(given) / "relay.db"
-    if not os.path.lexists(directory):
-        if not create:
-            raise WorkspaceError(
-                f"{given} is not a Relay workspace (no relay.db); submitting a job creates one",
-                directory=given,
-                missing=True,
-            )
-        parent = directory.parent
-        if not parent.is_dir():
-            what = "is not a directory" if parent.exists() else "does not exist"
-            raise WorkspaceError(
-                f"cannot create the workspace {given}: its parent {parent} {what}",
-                directory=given,
-            )
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise WorkspaceError(
-                f"cannot create the workspace {given}: {parent} is not writable",
-                directory=given,
-            )
-        return database
-    if not directory.is_dir():
-        raise WorkspaceError(
-            f"the workspace {given} is not a directory (a file is there)", directory=given
-        )
-    if os.path.lexists(database):
-        if not database.is_file():
-            raise WorkspaceError(
-                f"cannot open the workspace {given}: {shown} is not a file "
-                "(it should be the workspace's SQLite database)",
-                directory=given,
-            )
-    elif not create:
-        raise WorkspaceError(
-            f"{given} is not a Relay workspace (no relay.db); submitting a job creates one",
-            directory=given,
-            missing=True,
-        )
-    elif not os.access(directory, os.W_OK | os.X_OK):
-        raise WorkspaceError(
-            f"cannot create the workspace {given}: the directory is not writable",
-            directory=given,
-        )
-    return database
-
-
-def _check_ours(given: str, db: sqlite3.Connection, *, reading: bool = False) -> None:
-    """Refuse a ``relay.db`` that is not Relay's (not SQLite, or another program's
-    database) before the first statement that could write to it."""
-    try:
-        tables = {
-            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-    except sqlite3.DatabaseError as error:
-        if (refused := storage_error(given, error, reading=reading)) is not None:
-            raise refused from error
-        raise WorkspaceError(
-            f"cannot open the workspace {given}: {Path(given) / 'relay.db'} is not an "
-            f"SQLite database ({error})",
-            directory=given,
-        ) from error
-    if tables and "jobs" not in tables:
-        raise WorkspaceError(
-            f"cannot open the workspace {given}: {Path(given) / 'relay.db'} is another "
-            f"program's SQLite database (tables: {', '.join(sorted(tables)[:5])})",
-            directory=given,
-        )
-
-
-def _unusable(given: str, database: Path, error: BaseException) -> WorkspaceError:
-    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-    return WorkspaceError(
-        f"cannot open the workspace {given}: {Path(given) / database.name}: {reason}",
-        directory=given,
-    )
-
-
 class Workspace:
-    """One client's connection to a workspace directory.
+    """One client's connection to a workspace: its directory and its store.
+
+    ``store`` is where the records live: ``None`` for SQLite in the directory
+    (``relay.db``), or a URL a store plugin handles (``postgresql://...`` with
+    ``relay-postgres``; ``$env.NAME`` reads the URL from the environment), or a
+    :class:`~relay_core.batch.stores.WorkspaceStore` already open (the workspace closes
+    it). ``plugins`` is the registry asked for a URL's store (default: one of its own).
 
     ``create`` (the default) makes the directory and its database when they are missing;
     with ``create=False`` a directory without ``relay.db`` is a :class:`WorkspaceError`
@@ -231,74 +120,40 @@ class Workspace:
         *,
         read_only: bool = False,
         create: bool = True,
+        store: str | WorkspaceStore | None = None,
+        plugins: PluginRegistry | None = None,
     ) -> None:
         given = os.fspath(directory)
         self.directory = Path(directory).expanduser().resolve()
         # As the user gave it: what messages show.
         self.given = given
-        self._reading = read_only
-        self._lock = threading.RLock()
-        database = _database(given, self.directory, create=create and not read_only)
-        if read_only:
-            self._open_read_only(given, database)
-            return
-        made = not self.directory.exists()
+        self.owner = "read-only" if read_only else _new_owner()
+        creating = create and not read_only
+        if store is None:
+            database = sqlite_database(given, self.directory, create=creating)
+        else:
+            # The directory holds only files here: an existing one is a workspace.
+            check_directory(given, self.directory, create=creating, marker="workspace directory")
+        made = creating and not self.directory.exists()
         try:
             if made:
                 self.directory.mkdir()
-            # Autocommit mode: transactions are explicit BEGIN IMMEDIATE blocks below.
-            self._db = sqlite3.connect(
-                database,
-                timeout=60.0,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except (OSError, sqlite3.Error) as error:
+            if store is None:
+                self.store: WorkspaceStore = SQLiteStore(given, database, read_only=read_only)
+            elif isinstance(store, str):
+                self.store = open_store(
+                    store, read_only=read_only, factories=_store_factories(plugins)
+                )
+            else:
+                self.store = store
+        except BaseException:
             if made:
                 with contextlib.suppress(OSError):
                     self.directory.rmdir()
-            raise _unusable(given, database, error) from error
-        self._db.row_factory = sqlite3.Row
-        try:
-            _check_ours(given, self._db)
-            with storage_errors(given):
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                with self.transaction():
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            self._db.execute(statement)
-                    columns = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
-                    for column, kind in _ADDED_COLUMNS:
-                        if column not in columns:  # a workspace made by an earlier version
-                            self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
-        except BaseException:
-            self._db.close()
             raise
-        self.owner = f"{socket.gethostname()}|{os.getpid()}|{secrets.token_hex(4)}"
-
-    def _open_read_only(self, given: str, database: Path) -> None:
-        try:
-            self._db = sqlite3.connect(
-                f"{database.as_uri()}?mode=ro",
-                uri=True,
-                # A reader waits only while a writer recovers a crashed WAL: seconds, so a
-                # stuck read fails instead of hanging its caller.
-                timeout=5.0,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            self._db.row_factory = sqlite3.Row
-            _check_ours(given, self._db, reading=True)
-        except sqlite3.Error as error:
-            raise (
-                storage_error(given, error, reading=True) or _unusable(given, database, error)
-            ) from error
-        self.owner = "read-only"
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.store.close()
 
     # -- paths ----------------------------------------------------------------------------
 
@@ -308,28 +163,22 @@ class Workspace:
     def chunk_path(self, job_id: str, chunk: int, kind: str) -> Path:
         return self.job_dir(job_id) / "chunks" / f"{chunk:04d}.{kind}.jsonl"
 
-    # -- transactions ---------------------------------------------------------------------
+    # -- the store ------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """An immediate write transaction: other writers wait for it, readers do not."""
-        with self._lock, storage_errors(self.given):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                if self._db.in_transaction:  # SQLite may have rolled back already
-                    self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[StoreTransaction]:
+        """A write transaction: other writers wait for it, readers do not."""
+        return self.store.transaction()
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock, storage_errors(self.given, reading=self._reading):
-            return self._db.execute(sql, tuple(params)).fetchall()
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        return self.store.query(sql, params)
+
+    def stream(self, sql: str, params: Iterable[Any] = ()) -> AbstractContextManager[Iterable[Row]]:
+        """The rows of one read, as they are iterated (a job's every request)."""
+        return self.store.stream(sql, params)
 
     # -- jobs -----------------------------------------------------------------------------
 
-    def row(self, job_id: str) -> sqlite3.Row:
+    def row(self, job_id: str) -> Row:
         rows = self.query("SELECT * FROM jobs WHERE job_id = ?", (check_job_id(job_id),))
         if not rows:
             raise JobNotFound(job_id, str(self.directory))
@@ -341,7 +190,7 @@ class Workspace:
         with self.transaction() as db:
             db.execute(f"UPDATE jobs SET {names} WHERE job_id = ?", (*fields.values(), job_id))
 
-    def worker_alive(self, row: sqlite3.Row) -> bool:
+    def worker_alive(self, row: Row) -> bool:
         """Whether the process holding ``row``'s lease still works on it."""
         owner = row["owner"]
         if not owner:
@@ -362,7 +211,7 @@ class Workspace:
         model: str | None,
         description: str | None,
         overwrite: bool,
-    ) -> sqlite3.Row | None:
+    ) -> Row | None:
         """Take ``job_id`` for a new submission: None when it is new (now created and
         leased to this client), or the row of an interrupted job to resume (now leased).
 
@@ -403,7 +252,7 @@ class Workspace:
                         "UPDATE jobs SET owner = ?, heartbeat = ?, updated_at = ? WHERE job_id = ?",
                         (self.owner, now, now, job_id),
                     )
-                    return rows[0]  # type: ignore[no-any-return]
+                    return rows[0]
             db.execute(
                 "INSERT INTO jobs (job_id, status, mode, model, description, submitted_at, "
                 "updated_at, owner, heartbeat) VALUES (?, 'preparing', ?, ?, ?, ?, ?, ?, ?)",
@@ -418,11 +267,11 @@ class Workspace:
         self.delete_files(job_id)
 
     @staticmethod
-    def _forget(db: sqlite3.Connection, job_id: str) -> None:
+    def _forget(db: StoreTransaction, job_id: str) -> None:
         for table in ("items", "chunks", "jobs"):
             db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
 
-    def claim(self, job_id: str) -> sqlite3.Row:
+    def claim(self, job_id: str) -> Row:
         """Lease an existing job to this client (to resume or finish it)."""
         with self.transaction() as db:
             rows = db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchall()
@@ -464,7 +313,7 @@ class Workspace:
     def delete_files(self, job_id: str) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
-    def job(self, row: sqlite3.Row) -> Job:
+    def job(self, row: Row) -> Job:
         """The :class:`Job` value of a database row."""
         chunks = self.query(
             "SELECT provider, batch_id FROM chunks WHERE job_id = ? ORDER BY chunk",

@@ -21,6 +21,7 @@ from attrs import frozen
 
 from relay_core.batch._types import Job
 from relay_core.batch._workspace import Workspace
+from relay_core.batch.stores import WorkspaceStore
 
 __all__ = ["ItemRow", "ItemState", "WorkspaceView"]
 
@@ -42,11 +43,15 @@ class WorkspaceView:
     """A workspace directory opened for reading alone.
 
     A directory that is not a workspace (no ``relay.db``, or a database that is not
-    Relay's) is a :class:`~relay_core.WorkspaceError` that says so.
+    Relay's) is a :class:`~relay_core.WorkspaceError` that says so. ``store`` is the
+    workspace's store when it is not SQLite in the directory (a URL, as for
+    :class:`~relay_core.RelayClient`); it is opened read-only.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self._workspace = Workspace(directory, read_only=True)
+    def __init__(
+        self, directory: str | os.PathLike[str], *, store: str | WorkspaceStore | None = None
+    ) -> None:
+        self._workspace = Workspace(directory, read_only=True, store=store)
 
     @property
     def directory(self) -> Path:

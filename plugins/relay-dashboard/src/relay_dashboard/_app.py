@@ -70,11 +70,16 @@ class _Dashboard:
     """What the routes share: the settings, the reader, the client for actions."""
 
     def __init__(
-        self, workspace: str | os.PathLike[str], settings: Settings, hub: Hub | None
+        self,
+        workspace: str | os.PathLike[str],
+        settings: Settings,
+        hub: Hub | None,
+        store: str | None = None,
     ) -> None:
         self.settings = settings.check()
         catalog = settings.catalog or (hub.catalog if hub is not None else None)
-        self.reader = WorkspaceReader(Path(workspace), catalog)
+        self.reader = WorkspaceReader(Path(workspace), catalog, store)
+        self._store = store
         self._hub = hub
         self._client: AsyncRelayClient | None = None
 
@@ -83,7 +88,7 @@ class _Dashboard:
             from relay_core import AsyncRelayClient
 
             self._client = AsyncRelayClient(
-                self.reader.directory, self.settings.catalog, hub=self._hub
+                self.reader.directory, self.settings.catalog, hub=self._hub, store=self._store
             )
         return self._client
 
@@ -403,7 +408,11 @@ async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Resp
 
 
 def create_app(
-    workspace: str | os.PathLike[str], settings: Settings | None = None, *, hub: Hub | None = None
+    workspace: str | os.PathLike[str],
+    settings: Settings | None = None,
+    *,
+    hub: Hub | None = None,
+    store: str | None = None,
 ) -> Starlette:
     """The dashboard over ``workspace`` as an ASGI application (for tests, or to mount
     in your own server).
@@ -411,8 +420,9 @@ def create_app(
     The actions call providers through ``hub`` when given (it stays yours to close),
     else through a hub over ``settings.catalog``. Raises :class:`relay_core.ConfigError`
     when ``workspace`` is not a Relay workspace or ``settings`` cannot be served (see
-    :meth:`Settings.check`)."""
-    dashboard = _Dashboard(workspace, settings or Settings(), hub)
+    :meth:`Settings.check`). ``store`` is the workspace's store when its records are not
+    in the directory's SQLite (a URL, or ``$env.NAME``): pages read it read-only."""
+    dashboard = _Dashboard(workspace, settings or Settings(), hub, store)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

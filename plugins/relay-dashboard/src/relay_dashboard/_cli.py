@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -34,6 +35,13 @@ __all__ = ["command", "main"]
     type=click.Path(dir_okay=False),
     default=None,
     help="Catalog file (its plugins.dashboard section, and the providers actions call).",
+)
+@click.option(
+    "--store",
+    default=lambda: os.environ.get("RELAY_WORKSPACE_STORE") or None,
+    show_default="$RELAY_WORKSPACE_STORE, else SQLite in the workspace",
+    help="Where the job records live when not in the workspace's SQLite: a URL such as "
+    "postgresql://user@host/db (relay-postgres), or $env.NAME.",
 )
 def command(workspace: str, config: str | None, **options: Any) -> None:
     """Serve a web dashboard over the batch jobs in WORKSPACE."""

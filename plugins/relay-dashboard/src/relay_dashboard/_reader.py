@@ -64,10 +64,10 @@ RESULT_STATES = ("completed", "failed", "unanswered")
 RowState = Literal["completed", "failed", "pending", "unanswered", "unreadable"]
 
 
-def _read_only(directory: str | Path) -> WorkspaceView:
+def _read_only(directory: str | Path, store: str | None = None) -> WorkspaceView:
     """The workspace opened read-only, or a ConfigError that says what to give instead."""
     try:
-        return WorkspaceView(directory)
+        return WorkspaceView(directory, store=store)
     except JobError as error:
         if isinstance(error.__cause__, OSError | sqlite3.Error):
             raise ConfigError(str(error)) from None  # the disk refused: the path is right
@@ -240,11 +240,15 @@ class ResultsPage:
 class WorkspaceReader:
     """Everything the dashboard reads from one workspace directory.
 
-    ``catalog`` resolves the aliases engine jobs name, to show their provider.
+    ``catalog`` resolves the aliases engine jobs name, to show their provider; ``store``
+    is the workspace's store when its records are not in the directory's SQLite (a URL
+    such as ``postgresql://...``, or ``$env.NAME``).
     """
 
-    def __init__(self, directory: str | Path, catalog: Catalog | None = None) -> None:
-        self.workspace = _read_only(directory)
+    def __init__(
+        self, directory: str | Path, catalog: Catalog | None = None, store: str | None = None
+    ) -> None:
+        self.workspace = _read_only(directory, store)
         self.catalog = catalog or Catalog()
 
     @property

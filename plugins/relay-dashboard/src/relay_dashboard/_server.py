@@ -61,6 +61,7 @@ def run_dashboard(
     read_only: bool | None = None,
     refresh: float | None = None,
     config: str | os.PathLike[str] | Catalog | None = None,
+    store: str | None = None,
 ) -> None:
     """Serve the dashboard over ``workspace`` until interrupted (Ctrl-C).
 
@@ -69,12 +70,14 @@ def run_dashboard(
     localhost, where every page and API read needs it too; ``refresh`` is the page's
     auto-refresh period in seconds (default 30); ``config`` is the catalog (a path or a
     :class:`Catalog`) whose ``plugins.dashboard`` section gives defaults and whose
-    providers the actions use.
+    providers the actions use; ``store`` is the workspace's store when its records are
+    not in the directory's SQLite (``postgresql://...`` with relay-postgres, or
+    ``$env.NAME``).
     """
     settings = resolve_settings(
         config, host=host, port=port, token=token, read_only=read_only, refresh=refresh
     )
-    build_server(workspace, settings).run()
+    build_server(workspace, settings, store=store).run()
 
 
 def build_server(
@@ -82,6 +85,7 @@ def build_server(
     settings: Settings,
     *,
     hub: Hub | None = None,
+    store: str | None = None,
     **uvicorn_options: Any,
 ) -> uvicorn.Server:
     """A uvicorn server for the dashboard (not started), its access log kept free of
@@ -90,7 +94,7 @@ def build_server(
 
     from relay_dashboard._app import create_app
 
-    app = create_app(workspace, settings, hub=hub)
+    app = create_app(workspace, settings, hub=hub, store=store)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, **uvicorn_options)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, HideTokens) for f in access.filters):
