@@ -156,22 +156,37 @@ def shards(job: JobRun, options: RayOptions) -> Iterator[Shard]:
 
 
 class _Tail:
-    """Reads the part files as they grow and delivers what they hold."""
+    """Reads the part files as they grow and delivers what they hold.
+
+    Reading (file or object-store I/O) runs off the event loop; delivering runs on it,
+    where the job's other calls run: a :class:`JobRun` is used from one thread only.
+    """
 
     def __init__(self, job: JobRun, store: PartStore) -> None:
         self._job = job
         self._store = store
         self._offsets: dict[str, int] = {}
 
-    def __call__(self) -> int:
-        delivered = 0
+    def _read(self) -> list[bytes]:
+        new: list[bytes] = []
         for name in self._store.names():
             lines, self._offsets[name] = self._store.read_from(name, self._offsets.get(name, 0))
-            for line in lines:
-                data = _json(line)
-                if data is not None and self._job.deliver(int(data["index"]), item_of(data)):
-                    delivered += 1
+            new += lines
+        return new
+
+    async def __call__(self) -> int:
+        delivered = 0
+        for line in await asyncio.to_thread(self._read):
+            data = _json(line)
+            if data is not None and self._job.deliver(int(data["index"]), item_of(data)):
+                delivered += 1
         return delivered
+
+
+def _gist(error: BaseException) -> str:
+    # A task's error carries the worker's whole traceback; the user gets its gist.
+    lines = str(error).strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def _json(line: bytes) -> dict[str, Any] | None:
@@ -190,7 +205,7 @@ async def run_on_ray(job: JobRun) -> None:
     await asyncio.to_thread(store.make)
     tail = _Tail(job, store)
     # Results a dead driver left in part files count first: nothing is asked twice.
-    await asyncio.to_thread(tail)
+    await tail()
     if await job.checkpoint():
         return
     ray = await asyncio.to_thread(_connect, job.job_id, options.address)
@@ -218,7 +233,7 @@ async def _drive(ray: Any, job: JobRun, options: RayOptions, tail: _Tail) -> Non
             ready, _ = await asyncio.to_thread(
                 ray.wait, list(running), num_returns=len(running), timeout=_TAIL_SECONDS
             )
-            await asyncio.to_thread(tail)
+            await tail()
             for ref in ready:
                 shard = running.pop(ref)
                 try:
@@ -226,7 +241,7 @@ async def _drive(ray: Any, job: JobRun, options: RayOptions, tail: _Tail) -> Non
                 except Exception as error:
                     raise JobError(
                         f"job {job.job_id!r}: the shard of requests {shard.first}.. failed on "
-                        f"the cluster ({type(error).__name__}: {error}); "
+                        f"the cluster ({type(error).__name__}: {_gist(error)}); "
                         "`relay batch resume` carries on from the results kept",
                         job_id=job.job_id,
                     ) from None
@@ -234,7 +249,7 @@ async def _drive(ray: Any, job: JobRun, options: RayOptions, tail: _Tail) -> Non
                 last_checkpoint = time.monotonic()
                 if await job.checkpoint():
                     return
-        await asyncio.to_thread(tail)
+        await tail()
         await job.checkpoint()
     finally:
         for ref in running:
