@@ -217,6 +217,7 @@ class RayCluster:
         self.directory = directory
         self.cpus = cpus
         self.address = ""
+        self.client_address = ""  # Ray Client's: ray://127.0.0.1:PORT
         self.env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
         self.env.pop("RAY_ADDRESS", None)
         self._ray = _binary("ray", "ray (pip install ray, in this venv)", _beside_python("ray"))
@@ -263,6 +264,7 @@ class RayCluster:
                 f"ray start did not start:\n{(self.directory / 'ray-start.log').read_text()}"
             )
         self.address = current.read_text().strip()
+        self.client_address = f"ray://127.0.0.1:{ports[1]}"
         self.started_in = time.monotonic() - started
 
     def stop(self) -> None:
