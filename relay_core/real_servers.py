@@ -220,7 +220,13 @@ class RayCluster:
         self.client_address = ""  # Ray Client's: ray://127.0.0.1:PORT
         self.env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
         self.env.pop("RAY_ADDRESS", None)
-        self._ray = _binary("ray", "ray (pip install ray, in this venv)", _beside_python("ray"))
+        found = shutil.which("ray") or next(iter(glob.glob(_beside_python("ray"))), None)
+        if found is None:
+            raise ServerMissing(
+                "ray is not installed: install Ray from PyPI in this environment "
+                "(`pip install relay-ray` brings it)"
+            )
+        self._ray = found
         self._group: int | None = None
         self.started_in = 0.0
 

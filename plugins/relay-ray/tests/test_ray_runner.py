@@ -338,3 +338,14 @@ def test_the_local_cluster_leaves_no_process_behind() -> None:
         assert cluster.address.startswith("127.0.0.1:")
         assert len(members(group)) >= 3  # gcs_server, raylet, the agents...
     assert members(group) == []
+
+
+def test_a_missing_ray_program_is_an_error_naming_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from relay_core import real_servers
+
+    monkeypatch.setattr(real_servers.shutil, "which", lambda name: None)
+    monkeypatch.setattr(real_servers, "_beside_python", lambda name: str(tmp_path / name))
+    with pytest.raises(real_servers.ServerMissing, match="pip install relay-ray"):
+        real_servers.RayCluster(tmp_path, 1)
