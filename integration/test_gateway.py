@@ -112,8 +112,15 @@ def test_the_readme_gateway_runs_as_one_server(servers: tuple[str, str], tmp_pat
     serve_args[serve_args.index("--host") + 1] = "127.0.0.1"
     serve_args[serve_args.index("--workers") + 1] = "2"
 
-    with replica(serve_args, env, tmp_path) as one, replica(serve_args, env, tmp_path) as two:
-        clients = [openai.OpenAI(base_url=f"{url}/v1", api_key=secret[0]) for url in (one, two)]
+    with (
+        replica(serve_args, env, tmp_path) as one,
+        replica(serve_args, env, tmp_path) as two,
+        contextlib.ExitStack() as closing,
+    ):
+        clients = [
+            closing.enter_context(openai.OpenAI(base_url=f"{url}/v1", api_key=secret[0]))
+            for url in (one, two)
+        ]
         asked = [{"role": "user", "content": "hello, gateway"}]
         answers = [c.chat.completions.create(model="fast", messages=asked) for c in clients]
         assert all(answer.choices[0].message.content for answer in answers)
