@@ -51,7 +51,9 @@ class _Bucket:
 
 
 class RateLimiter:
-    """The limits of one model alias; shared by every worker calling it."""
+    """The limits of one model alias, shared by every worker calling it: the engine's
+    :class:`~relay_core.batch.runners.Limiter` in one process (a runner shares one
+    across processes by keeping it in one place: relay-ray holds it in a Ray actor)."""
 
     def __init__(
         self,

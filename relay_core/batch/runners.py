@@ -34,6 +34,7 @@ import attrs
 
 from relay_core.batch import _checkpoints
 from relay_core.batch._jobs import item_of, outcome, record_results, result_line
+from relay_core.batch._limits import RateLimiter
 from relay_core.batch._pool import Limiter, Lines, answer_all
 from relay_core.batch._workspace import write_jsonl_line
 from relay_core.errors import RelayError
@@ -51,6 +52,7 @@ __all__ = [
     "JobRun",
     "JobRunner",
     "Limiter",
+    "RateLimiter",
     "alias_limits",
     "answer_requests",
     "item_of",

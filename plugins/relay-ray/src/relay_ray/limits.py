@@ -1,25 +1,24 @@
 """Cluster-wide rate limits: one Ray actor per job and model alias, shared by every
 worker of the job.
 
-The actor books each call as it asks (a reservation: the buckets may go below zero and
-the caller is told how long to wait), so a call costs one round trip to the actor
-however busy the limit is, and calls start in the order they asked. Requests and
-tokens per minute are token buckets as in the core's engine; ``concurrency`` caps the
-calls in flight across the cluster.
+The actor holds the engine's own :class:`~relay_core.plugin.RateLimiter` (token
+buckets for requests and tokens per minute, a cap on calls in flight, calls starting in
+the order they asked), so the cluster keeps an alias's ``limits:`` exactly as one
+process does. A worker's call costs one round trip to the actor, which answers when
+the call may start; the actor is async, so a waiting call never holds up another
+worker's ``release`` or ``settle``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
-from relay_core.plugin import alias_limits
+from relay_core.plugin import RateLimiter, alias_limits
 
 if TYPE_CHECKING:
     from relay_core import Hub
 
-__all__ = ["ClusterLimiter", "LimitsActor", "Unlimited", "actor_name", "start_limit_actors"]
+__all__ = ["ClusterLimiter", "LimitsActor", "actor_name", "start_limit_actors"]
 
 NAMESPACE = "relay"
 
@@ -28,29 +27,8 @@ def actor_name(job_id: str, alias: str) -> str:
     return f"relay-limits/{job_id}/{alias}"
 
 
-class _Bucket:
-    def __init__(self, per_minute: float) -> None:
-        self.capacity = per_minute
-        self.rate = per_minute / 60.0
-        self.level = per_minute
-        self.stamp = time.monotonic()
-
-    def reserve(self, amount: float) -> float:
-        """Book ``amount`` now; the seconds until the booking is covered."""
-        now = time.monotonic()
-        self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
-        self.stamp = now
-        # A call bigger than the whole bucket waits for a full one, then goes.
-        self.level -= min(amount, self.capacity)
-        return max(0.0, -self.level / self.rate)
-
-    def correct(self, amount: float) -> None:
-        self.level -= amount
-
-
 class LimitsActor:
-    """The limits of one alias for a whole job (an async Ray actor: a waiting
-    ``acquire`` does not block the others' ``release``)."""
+    """The limits of one alias for a whole job."""
 
     def __init__(
         self,
@@ -58,32 +36,20 @@ class LimitsActor:
         tokens_per_minute: float | None,
         concurrency: int | None,
     ) -> None:
-        self._requests = _Bucket(requests_per_minute) if requests_per_minute else None
-        self._tokens = _Bucket(tokens_per_minute) if tokens_per_minute else None
-        self._concurrency = concurrency
-        self._slots: asyncio.Semaphore | None = None
+        self._limiter = RateLimiter(
+            requests_per_minute=requests_per_minute,
+            tokens_per_minute=tokens_per_minute,
+            concurrency=concurrency,
+        )
 
-    async def acquire(self, tokens: int) -> float:
-        """Take a place among the calls in flight and book one request of about
-        ``tokens``; the seconds the caller waits before it calls."""
-        if self._concurrency:
-            if self._slots is None:  # made on the actor's own event loop
-                self._slots = asyncio.Semaphore(self._concurrency)
-            await self._slots.acquire()
-        wait = 0.0
-        if self._requests is not None:
-            wait = self._requests.reserve(1.0)
-        if self._tokens is not None:
-            wait = max(wait, self._tokens.reserve(float(tokens)))
-        return wait
+    async def acquire(self, tokens: int) -> None:
+        await self._limiter.acquire(tokens)
 
     async def release(self) -> None:
-        if self._slots is not None:
-            self._slots.release()
+        self._limiter.release()
 
     async def settle(self, estimated: int, actual: int) -> None:
-        if self._tokens is not None and actual:
-            self._tokens.correct(actual - min(float(estimated), self._tokens.capacity))
+        self._limiter.settle(estimated, actual)
 
 
 class ClusterLimiter:
@@ -95,28 +61,13 @@ class ClusterLimiter:
         self._actor = actor
 
     async def acquire(self, tokens: int) -> None:
-        wait: float = await self._actor.acquire.remote(tokens)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await self._actor.acquire.remote(tokens)
 
     def release(self) -> None:
         self._actor.release.remote()
 
     def settle(self, estimated: int, actual: int) -> None:
         self._actor.settle.remote(estimated, actual)
-
-
-class Unlimited:
-    unlimited = True
-
-    async def acquire(self, tokens: int) -> None:
-        return None
-
-    def release(self) -> None:
-        return None
-
-    def settle(self, estimated: int, actual: int) -> None:
-        return None
 
 
 def start_limit_actors(ray: Any, hub: Hub, job_id: str) -> list[Any]:

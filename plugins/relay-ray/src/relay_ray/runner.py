@@ -21,7 +21,7 @@ from typing import Any
 
 from relay_core.plugin import ConfigError, JobError, JobRun, item_of
 from relay_ray.limits import NAMESPACE, start_limit_actors
-from relay_ray.parts import PartStore
+from relay_ray.parts import PartStore, part_prefix
 from relay_ray.worker import Shard, answer_shard
 
 __all__ = ["RayOptions", "run_on_ray"]
@@ -166,10 +166,20 @@ class _Tail:
         self._job = job
         self._store = store
         self._offsets: dict[str, int] = {}
+        # Shards whose tasks ended and whose part files were read to their end since:
+        # a job of many shards would otherwise reopen every file on every tail.
+        self._finished: set[str] = set()
+
+    def finished(self, shard: Shard) -> None:
+        """Read no more of ``shard``'s part files (call after a tail that followed the
+        end of its task)."""
+        self._finished.add(part_prefix(shard.first))
 
     def _read(self) -> list[bytes]:
         new: list[bytes] = []
         for name in self._store.names():
+            if name[: len(part_prefix(0))] in self._finished:
+                continue
             lines, self._offsets[name] = self._store.read_from(name, self._offsets.get(name, 0))
             new += lines
         return new
@@ -245,6 +255,7 @@ async def _drive(ray: Any, job: JobRun, options: RayOptions, tail: _Tail) -> Non
                         "`relay batch resume` carries on from the results kept",
                         job_id=job.job_id,
                     ) from None
+                tail.finished(shard)
             if time.monotonic() - last_checkpoint >= _TAIL_SECONDS:
                 last_checkpoint = time.monotonic()
                 if await job.checkpoint():

@@ -19,8 +19,8 @@ from typing import Any
 import attrs
 
 from relay_core import Hub
-from relay_core.plugin import BatchItem, answer_requests, result_line
-from relay_ray.limits import NAMESPACE, ClusterLimiter, Unlimited, actor_name
+from relay_core.plugin import BatchItem, RateLimiter, answer_requests, result_line
+from relay_ray.limits import NAMESPACE, ClusterLimiter, actor_name
 from relay_ray.parts import PartStore, part_prefix
 
 __all__ = ["Shard", "answer_shard"]
@@ -78,7 +78,7 @@ def answer_shard(shard: Shard) -> int:
 
     def limiter_for(alias: str) -> Any:
         if alias not in shard.limited:
-            return Unlimited()
+            return RateLimiter()  # no limits: skipped without a round trip
         found = limiters.get(alias)
         if found is None:
             actor = ray.get_actor(actor_name(shard.job_id, alias), namespace=NAMESPACE)
