@@ -216,6 +216,8 @@ def async_clients(base_url: str) -> dict[str, Callable[[], Any]]:
 
 
 ROUNDS = 3
+# Calls in flight per relay-ray worker (the local engine gets workers times as many).
+RAY_CONCURRENCY = 16
 
 
 def per_call(base_url: str, calls: int) -> dict[str, Any]:
@@ -541,6 +543,109 @@ def memory(sizes: list[int]) -> list[dict[str, Any]]:
     return rows
 
 
+# ---------------------------------------------------------------------------- relay-ray
+
+
+def _ray_job(cluster: Any, base_url: str, n: int, mode: str, workers: int) -> dict[str, Any]:
+    """One job of ``n`` requests in a driver process of its own (``bench/_ray.py``), with
+    the peak RSS of each worker process while it answers a shard, sampled as the job
+    runs (workers end with their driver)."""
+    workdir = Path(tempfile.mkdtemp(prefix="relay-bench-ray-"))
+    args = [str(n), mode, cluster.address, str(workers), str(RAY_CONCURRENCY), base_url]
+    peaks: dict[int, float] = {}
+    try:
+        with subprocess.Popen(
+            [PY, str(HERE / "_ray.py"), *args, str(workdir)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=cluster.env,
+        ) as driver:
+            while driver.poll() is None:
+                for pid in cluster.task_workers("answer_shard"):
+                    peak = _peak_mib(pid)
+                    if peak is not None:
+                        peaks[pid] = max(peaks.get(pid, 0.0), peak)
+                time.sleep(0.2)
+            assert driver.stdout is not None
+            output = driver.stdout.read()
+        if driver.returncode:
+            raise RuntimeError(f"the {mode} job's driver failed ({driver.returncode})")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result["worker_peaks_mib"] = sorted(peaks.values())
+    return result
+
+
+def _peak_mib(pid: int) -> float | None:
+    """The peak RSS (MiB) of process ``pid`` (``None`` once it has ended)."""
+    try:
+        status = (Path("/proc") / str(pid) / "status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def ray_cluster_bench(base_url: str, n: int, sizes: list[int]) -> dict[str, Any]:
+    """relay-ray against the instant bench server: requests per second with 1, 2 and 4
+    workers beside the local engine with as many calls in flight (the same catalog,
+    the same requests, no cluster), then :func:`ray_memory`."""
+    from relay_core.real_servers import ray_cluster
+
+    results: dict[str, Any] = {
+        "date": datetime.date.today().isoformat(),
+        "requests": n,
+        "concurrency_per_worker": RAY_CONCURRENCY,
+        "load_before": os.getloadavg()[0],
+        "runs": [],
+    }
+    with ray_cluster(cpus=4) as cluster:
+        results["cluster_start_seconds"] = cluster.started_in
+        for workers in (1, 2, 4):
+            best = {"ray": 0.0, "engine": 0.0}
+            for _ in range(ROUNDS):
+                for mode in best:
+                    run = _ray_job(cluster, base_url, n, mode, workers)
+                    assert run["completed"] == n, run
+                    best[mode] = max(best[mode], n / run["seconds"])
+            results["runs"].append(
+                {
+                    "workers": workers,
+                    "ray_per_s": best["ray"],
+                    "engine_per_s": best["engine"],
+                    "of_engine": best["ray"] / best["engine"],
+                    "load": os.getloadavg()[0],
+                }
+            )
+    results["memory"] = ray_memory(base_url, sizes)
+    return results
+
+
+def ray_memory(base_url: str, sizes: list[int]) -> list[dict[str, Any]]:
+    """Each relay-ray worker's peak memory, and the driver's, as the job grows (a fresh
+    two-CPU cluster per size, so a peak is that job's)."""
+    from relay_core.real_servers import ray_cluster
+
+    rows = []
+    for size in sizes:
+        with ray_cluster(cpus=2) as cluster:
+            run = _ray_job(cluster, base_url, size, "ray", 2)
+        peaks = run["worker_peaks_mib"]
+        rows.append(
+            {
+                "requests": size,
+                "seconds": run["seconds"],
+                "worker_peak_rss_mib": max(peaks) if peaks else None,
+                "workers_seen": len(peaks),
+                "driver_peak_rss_mib": run["driver_peak_rss_mib"],
+            }
+        )
+    return rows
+
+
 # ---------------------------------------------------------------------------- relay-serve
 
 
@@ -741,6 +846,7 @@ def report(results: dict[str, Any]) -> str:
         )
     lines += ["", "## What the figures say", "", NOTES]
     lines += ["", *serve_report(results.get("serve"))]
+    lines += ["", *ray_report(results.get("ray"))]
     lines += [
         "",
         "![per-call time](bench-per-call.png)",
@@ -769,6 +875,55 @@ twice the direct side's whole client, on the same CPUs as the clients and the be
 server; extra workers help only while a CPU is idle. A real provider's latency hides all
 of this: a worker spends a millisecond or two of CPU on a call that waits hundreds."""
 SERVE_TARGETS = {"throughput": 0.8, "p50_added_us": 500, "p99_added_us": 2000, "stream": 0.7}
+
+
+def ray_report(ray: dict[str, Any] | None) -> list[str]:
+    lines = ["## relay-ray: engine jobs on a local Ray cluster", ""]
+    if ray is None:
+        return [*lines, "Not measured in this run (`python bench/run.py --only ray`)."]
+    lines += [
+        f"Measured {ray['date']}: a job of {ray['requests']:,} requests against the bench "
+        "server (which answers at once), run by relay-ray on a one-node cluster started on "
+        f"127.0.0.1 with 4 CPUs (`ray start --head`, {ray['cluster_start_seconds']:.1f} s to "
+        f"start), each worker {ray['concurrency_per_worker']} calls at a time; beside it the "
+        "same job in the local engine with as many calls in flight (workers times "
+        f"{ray['concurrency_per_worker']}), in a driver process of its own each time. Best "
+        f"of {ROUNDS} runs, alternating. The machine has 2 CPUs, shared by the bench server, "
+        "the driver and the workers: past 2 workers they only take turns. Load average "
+        f"(1 minute) before the runs: {ray['load_before']:.2f}.",
+        "",
+        "| workers | relay-ray requests/s | local engine requests/s | ratio | load |",
+        "|---|---|---|---|---|",
+    ]
+    for run in ray["runs"]:
+        lines.append(
+            f"| {run['workers']} | {run['ray_per_s']:,.0f} | {run['engine_per_s']:,.0f} | "
+            f"{run['of_engine']:.2f}x | {run['load']:.2f} |"
+        )
+    lines += [
+        "",
+        "One worker pays what the cluster adds to each request: the result goes to a part "
+        "file and is read back by the driver before it reaches the job's own file. Two "
+        "workers answer on both CPUs where the local engine answers on one, and pass it; "
+        "four share the same two CPUs with the bench server and the driver. On a real "
+        "cluster each worker brings its own CPU, and a provider's latency, not this "
+        "overhead, bounds a worker: see the engine section for what concurrency buys there.",
+        "",
+        "Memory as the job grows: a fresh two-CPU cluster per size, 2 workers; the peak RSS "
+        "of each task worker process (Ray's own runtime included), sampled every 0.2 s "
+        "while the job runs, and the driver's.",
+        "",
+        "| requests | seconds | worker peak RSS (MiB) | driver peak RSS (MiB) |",
+        "|---|---|---|---|",
+    ]
+    for row in ray["memory"]:
+        worker = row["worker_peak_rss_mib"]
+        shown = "not seen" if worker is None else f"{worker:.0f}"
+        lines.append(
+            f"| {row['requests']:,} | {row['seconds']:.1f} | {shown} | "
+            f"{row['driver_peak_rss_mib']:.0f} |"
+        )
+    return lines
 
 
 def serve_report(serve: dict[str, Any] | None) -> list[str]:
@@ -931,7 +1086,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and smaller jobs")
     parser.add_argument(
         "--only",
-        choices=["per_call", "streaming", "engine", "serve"],
+        choices=["per_call", "streaming", "engine", "serve", "ray"],
         help="run one section and merge it into the existing docs/benchmarks.json",
     )
     args = parser.parse_args()
@@ -975,6 +1130,11 @@ def main() -> None:
                 # Shown beside the new figures: those from before relay-serve's workers
                 # and the fixed baseline, as long as they are kept.
                 results["serve"]["previous"] = before.get("previous", before)
+    if args.only in (None, "ray") and have("relay_ray"):
+        with bench_server() as base_url:
+            sizes = [2_000, 8_000] if quick else [5_000, 20_000, 80_000]
+            results["ray"] = ray_cluster_bench(base_url, 2_000 if quick else 20_000, sizes)
+            results["ray"]["mode"] = "quick" if quick else "full"
     DOCS.mkdir(exist_ok=True)
     (DOCS / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     text = report(results)

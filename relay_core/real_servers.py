@@ -227,13 +227,26 @@ class RayCluster:
                 "(`pip install relay-ray` brings it)"
             )
         self._ray = found
-        self._group: int | None = None
+        self._session: int | None = None
         self.started_in = 0.0
 
     @property
-    def process_group(self) -> int | None:
-        """The process group of every process of the cluster (``None``: stopped)."""
-        return self._group
+    def session(self) -> int | None:
+        """The session of every process of the cluster (``None``: stopped)."""
+        return self._session
+
+    def task_workers(self, task: str) -> list[int]:
+        """The pids of the cluster's worker processes running the Ray task ``task`` now
+        (their command line reads ``ray::TASK``)."""
+        prefix = f"ray::{task}\0".encode()
+        found = []
+        for pid in _processes_of_session(self._session):
+            try:
+                if (Path("/proc") / str(pid) / "cmdline").read_bytes().startswith(prefix):
+                    found.append(pid)
+            except OSError:
+                continue  # it ended while we looked
+        return found
 
     def start(self) -> None:
         started = time.monotonic()
@@ -253,12 +266,12 @@ class RayCluster:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
-            # Every daemon it leaves behind is in this group: stop() ends exactly them,
+            # Every process of the cluster is in this session: stop() ends exactly them,
             # where `ray stop` would end every Ray cluster of the machine.
             start_new_session=True,
         )  # fmt: skip
         log.close()
-        self._group = process.pid
+        self._session = process.pid
         try:
             code = process.wait(timeout=_START_TIMEOUT * 4)
         except subprocess.TimeoutExpired:
@@ -275,27 +288,31 @@ class RayCluster:
 
     def stop(self) -> None:
         """Kill every process of the cluster (tasks' workers included) and wait for them."""
-        group, self._group = self._group, None
-        if group is None:
+        session, self._session = self._session, None
+        if session is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGKILL)
+        # Ray's workers put themselves in process groups of their own, but stay in the
+        # session `ray start` began: that is what holds every process of the cluster.
         deadline = time.monotonic() + _START_TIMEOUT
-        while _group_alive(group) and time.monotonic() < deadline:
+        while (alive := _processes_of_session(session)) and time.monotonic() < deadline:
+            for pid in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)
 
 
-def _group_alive(group: int) -> bool:
-    """Whether a process of ``group`` still runs (a zombie that init has not reaped yet
-    is gone for this purpose)."""
+def _processes_of_session(session: int | None) -> list[int]:
+    """The processes of ``session`` still running (a zombie that init has not reaped
+    yet is gone for this purpose)."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            return True
-    return False
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _beside_python(name: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from relay_core import BatchRequest, RelayClient
 from relay_core import errors as relay_errors
-from relay_core.real_servers import ray_cluster
+from relay_core.real_servers import RayCluster, ray_cluster
 from reliability.fault_server import LOST_IN_TRANSIT, FaultServer
 from reliability.support import FIGURES, SCALE, compat_catalog
 
@@ -27,17 +27,6 @@ RETRYABLE_KINDS = {
     and issubclass(cls, relay_errors.ProviderError)
     and getattr(cls, "retryable", False)
 }
-
-
-def _shard_processes() -> list[int]:
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if cmdline.read_bytes().startswith(b"ray::answer_shard"):
-                found.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return found
 
 
 def test_a_ray_job_under_faults_with_a_worker_killed_loses_and_repeats_nothing(
@@ -52,11 +41,11 @@ def test_a_ray_job_under_faults_with_a_worker_killed_loses_and_repeats_nothing(
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # the driver sees loopback too
     killed: dict[str, object] = {}
 
-    def kill_a_worker() -> None:
+    def kill_a_worker(cluster: RayCluster) -> None:
         # A third of the way in, SIGKILL a worker in the middle of its shard.
         while server.received < n // 3:
             time.sleep(0.01)
-        victims = _shard_processes()
+        victims = cluster.task_workers("answer_shard")
         killed["pid"] = victims[0]
         killed["at_attempt"] = server.received
         os.kill(victims[0], signal.SIGKILL)
@@ -67,7 +56,7 @@ def test_a_ray_job_under_faults_with_a_worker_killed_loses_and_repeats_nothing(
             ray_cluster(cpus=2) as cluster,
             RelayClient(tmp_path / "ws", catalog) as client,
         ):
-            killer = threading.Thread(target=kill_a_worker, daemon=True)
+            killer = threading.Thread(target=kill_a_worker, args=(cluster,), daemon=True)
             killer.start()
             started = time.monotonic()
             job = client.submit_batch(

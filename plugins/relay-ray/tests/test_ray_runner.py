@@ -32,16 +32,14 @@ def _texts(client: RelayClient, job_id: str) -> list[tuple[str, str | None]]:
     ]
 
 
-def _shard_processes(cluster: RayCluster) -> list[int]:
-    """The pids of the cluster's workers running a shard now."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if cmdline.read_bytes().startswith(b"ray::answer_shard"):
-                found.append(int(cmdline.parent.name))
-        except OSError:
-            continue
-    return found
+def _catalog(tmp_path: Path, base_url: str, models: str) -> Path:
+    """A catalog over the local arrival server, with ``models`` (YAML lines) as given."""
+    catalog = tmp_path / "relay.yaml"
+    catalog.write_text(
+        f"providers:\n  local:\n    plugin: openai-compat\n    base_url: {base_url}\n"
+        "models:\n" + models
+    )
+    return catalog
 
 
 def _wait_for(condition: Any, timeout: float = 60.0) -> None:
@@ -89,16 +87,10 @@ def test_a_job_runs_through_ray_client_too(
 def test_four_workers_together_keep_the_aliases_requests_per_minute(
     cluster: RayCluster, arrival_server: Any, tmp_path: Path
 ) -> None:
-    catalog = tmp_path / "relay.yaml"
-    catalog.write_text(
-        "providers:\n"
-        "  local:\n"
-        "    plugin: openai-compat\n"
-        f"    base_url: {arrival_server.base_url}\n"
-        "models:\n"
-        "  limited:\n"
-        "    target: local/m\n"
-        "    limits: {requests_per_minute: 120}\n"
+    catalog = _catalog(
+        tmp_path,
+        arrival_server.base_url,
+        "  limited:\n    target: local/m\n    limits: {requests_per_minute: 120}\n",
     )
     # Each worker alone would let all 140 through at once (a full bucket of 120 each);
     # together they may send 120 at once and then 2 a second.
@@ -122,16 +114,10 @@ def test_the_aliases_concurrency_holds_across_the_cluster(
     cluster: RayCluster, arrival_server: Any, tmp_path: Path
 ) -> None:
     arrival_server.delay = 0.2
-    catalog = tmp_path / "relay.yaml"
-    catalog.write_text(
-        "providers:\n"
-        "  local:\n"
-        "    plugin: openai-compat\n"
-        f"    base_url: {arrival_server.base_url}\n"
-        "models:\n"
-        "  narrow:\n"
-        "    target: local/m\n"
-        "    limits: {concurrency: 2}\n"
+    catalog = _catalog(
+        tmp_path,
+        arrival_server.base_url,
+        "  narrow:\n    target: local/m\n    limits: {concurrency: 2}\n",
     )
     # Four workers of four calls each; alone, each would hold two calls at once.
     options = {"address": cluster.address, "shard_requests": 6, "workers": 4}
@@ -186,7 +172,7 @@ def test_cancelling_stops_the_tasks_and_keeps_what_was_answered(
     assert 10 <= job.counts.completed < 400
     assert len(results) == 400
     assert {text for _, text in results[job.counts.completed + 50 :]} <= {"cancelled"}
-    _wait_for(lambda: not _shard_processes(cluster), timeout=30)
+    _wait_for(lambda: not cluster.task_workers("answer_shard"), timeout=30)
 
 
 def test_a_worker_killed_mid_shard_costs_only_its_calls_in_flight(
@@ -207,7 +193,7 @@ def test_a_worker_killed_mid_shard_costs_only_its_calls_in_flight(
     runner.start()
     parts = tmp_path / "ws" / "jobs" / "j" / "ray" / "parts"
     _wait_for(lambda: parts.exists() and sum(p.stat().st_size for p in parts.iterdir()) > 2000)
-    victim = _shard_processes(cluster)[0]
+    victim = cluster.task_workers("answer_shard")[0]
     os.kill(victim, signal.SIGKILL)
     runner.join(timeout=120)
     assert not runner.is_alive()
@@ -234,15 +220,7 @@ def test_the_driver_killed_and_resumed_gives_one_result_per_request(
     cluster: RayCluster, arrival_server: Any, tmp_path: Path
 ) -> None:
     arrival_server.delay = 0.1
-    catalog = tmp_path / "relay.yaml"
-    catalog.write_text(
-        "providers:\n"
-        "  local:\n"
-        "    plugin: openai-compat\n"
-        f"    base_url: {arrival_server.base_url}\n"
-        "models:\n"
-        "  m: local/m\n"
-    )
+    catalog = _catalog(tmp_path, arrival_server.base_url, "  m: local/m\n")
     requests = tmp_path / "requests.jsonl"
     requests.write_text(
         "".join(
@@ -318,26 +296,53 @@ def test_an_unknown_option_is_a_config_error_naming_it(tmp_path: Path) -> None:
         )
 
 
-def test_the_local_cluster_leaves_no_process_behind() -> None:
+def test_the_local_cluster_leaves_no_process_behind(tmp_path: Path) -> None:
     from relay_core.real_servers import ray_cluster
 
-    def members(group: int) -> list[int]:
+    def session_of(pid: int) -> int:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[3])
+
+    def members(session: int) -> list[int]:
         found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == group and fields[0] != "Z":
+            if int(fields[3]) == session and fields[0] != "Z":
                 found.append(int(stat.parent.name))
         return found
 
+    driver = tmp_path / "driver.py"
+    driver.write_text(
+        "import sys, time, ray\n"
+        "ray.init(address=sys.argv[1])\n"
+        "@ray.remote\n"
+        "def sleepy():\n"
+        "    time.sleep(60)\n"
+        "ref = sleepy.remote()\n"
+        "time.sleep(60)\n"
+    )
     with ray_cluster(cpus=1) as cluster:
-        group = cluster.process_group
-        assert group is not None
+        session = cluster.session
+        assert session is not None
         assert cluster.address.startswith("127.0.0.1:")
-        assert len(members(group)) >= 3  # gcs_server, raylet, the agents...
-    assert members(group) == []
+        process = subprocess.Popen(
+            [sys.executable, str(driver), cluster.address],
+            env=cluster.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for(lambda: cluster.task_workers("sleepy"), timeout=30)
+            # A task's worker is in a process group of its own, in the cluster's session.
+            (worker,) = cluster.task_workers("sleepy")
+            assert session_of(worker) == session
+            assert len(members(session)) >= 4  # gcs_server, raylet, the agents, the worker
+        finally:
+            process.kill()
+            process.wait()
+    assert members(session) == []
 
 
 def test_a_missing_ray_program_is_an_error_naming_what_to_install(
