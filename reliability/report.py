@@ -203,6 +203,15 @@ EXPLAINED = """\
   closed` answers 503 `state_unavailable`, `open` admits under the process's own limit, each
   logging the outage once; Redis restarted: both are back on one shared limit within
   about a second.
+- **An engine job on a Ray cluster** — `test_ray_cluster.py` starts a real one-node Ray
+  cluster on 127.0.0.1 (`ray start --head` with 2 CPUs: two worker processes) and runs an
+  engine job through relay-ray against the fault server, in ten shards, with the server's
+  faults on and max_retries 2. A third of the way in, a worker process answering a shard
+  is SIGKILLed; Ray runs its shard again, which skips what its part file holds. Every
+  request gets exactly one result, in request order, each its own prompt's answer or a
+  typed retryable error; `responses.jsonl` holds one line per request; and an answer the
+  server delivered twice was either lost in transit or in flight in the killed worker
+  (at most its concurrency).
 """
 
 
