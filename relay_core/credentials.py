@@ -17,6 +17,7 @@ carry it anyway, and the error that would say so quotes it.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,14 +27,20 @@ import attrs
 
 from relay_core._builtin import check_private_file
 from relay_core.config import ApiKey, CredentialRef
-from relay_core.errors import CredentialError, RelayError
+from relay_core.errors import ConfigError, CredentialError, RelayError
 from relay_core.secrets import Secret
 
 if TYPE_CHECKING:
     from relay_core.config import Location
     from relay_core.plugins import PluginRegistry
 
-__all__ = ["CachedSecrets", "resolve_api_key", "resolve_credential", "secret_field"]
+__all__ = [
+    "CachedSecrets",
+    "resolve_api_key",
+    "resolve_credential",
+    "secret_field",
+    "url_from_environment",
+]
 
 # The plugin to install for a secret manager's scheme: the hint of an unknown scheme.
 _DISTRIBUTION_OF_SCHEME = {
@@ -214,3 +221,17 @@ class CachedSecrets:
         return (
             f"CachedSecrets({getattr(self._fetch, '__qualname__', self._fetch)!r}, ttl={self.ttl})"
         )
+
+
+def url_from_environment(url: str, *, setting: str) -> str:
+    """``url``, or for ``$env.NAME`` the URL that environment variable holds, so that a
+    password in a database's URL never sits in a file, a command line or a shell
+    history. ``setting`` names where the URL was given (``"plugins.serve.database"``),
+    for the :class:`ConfigError` raised when the variable is not set."""
+    if not url.startswith("$env."):
+        return url
+    name = url.removeprefix("$env.")
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{setting} is {url}, but the environment variable {name} is not set")
+    return value

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
         CachedSecrets,
         resolve_credential,
         secret_field,
+        url_from_environment,
     )
     from relay_core.embeddings import (
         EmbeddingRequest,
@@ -417,6 +418,7 @@ __all__ = [
     "structure",
     "subschemas",
     "unstructure",
+    "url_from_environment",
     "within_limits",
     "without_optional_nulls",
 ]
@@ -565,7 +567,12 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "redact_url",
         "remember",
     ),
-    "relay_core.credentials": ("CachedSecrets", "resolve_credential", "secret_field"),
+    "relay_core.credentials": (
+        "CachedSecrets",
+        "resolve_credential",
+        "secret_field",
+        "url_from_environment",
+    ),
     "relay_core.config": (
         "Catalog",
         "CredentialRef",

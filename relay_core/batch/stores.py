@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from relay_core.batch._storage import storage_error, storage_errors
+from relay_core.credentials import url_from_environment
 from relay_core.errors import ConfigError, WorkspaceError
 
 __all__ = [
@@ -168,15 +169,7 @@ _DISTRIBUTION_OF_SCHEME = {"postgresql": "relay-postgres", "postgres": "relay-po
 def store_url(url: str) -> str:
     """``url``, or for ``$env.NAME`` the URL in that environment variable: a password a
     URL holds then never sits in a command line or a file."""
-    if not url.startswith("$env."):
-        return url
-    name = url.removeprefix("$env.")
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigError(
-            f"the workspace store is {url}, but the environment variable {name} is not set"
-        )
-    return value
+    return url_from_environment(url, setting="the workspace store")
 
 
 def open_store(url: str, *, read_only: bool, factories: dict[str, StoreFactory]) -> WorkspaceStore:

@@ -706,3 +706,22 @@ def test_a_postgresql_outage_refuses_store_keys_with_503_until_it_ends() -> None
 
     with postgres_server() as server:
         asyncio.run(scenario(server))
+
+
+def test_a_database_url_from_an_unset_variable_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RELAY_TEST_KEYS_DB", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        Database.open("$env.RELAY_TEST_KEYS_DB")
+    assert str(caught.value) == (
+        "plugins.serve.database is $env.RELAY_TEST_KEYS_DB, but the environment variable "
+        "RELAY_TEST_KEYS_DB is not set"
+    )
+    monkeypatch.setenv("RELAY_TEST_KEYS_DB", str(tmp_path / "keys.db"))
+    opened = Database.open("$env.RELAY_TEST_KEYS_DB")
+    try:
+        assert opened.kind == "sqlite"
+        assert (tmp_path / "keys.db").exists()
+    finally:
+        opened.close()

@@ -10,14 +10,13 @@ placeholders, and run on either. Calls are blocking; the server runs them in a t
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from relay_core.plugin import ConfigError
+from relay_core.plugin import ConfigError, url_from_environment
 
 __all__ = ["Database"]
 
@@ -50,7 +49,7 @@ class Database:
     def open(cls, url: str) -> Database:
         """The database ``url`` names (see the module's text); ``$env.NAME`` is read
         now, so the URL and the password it may hold stay out of the catalog."""
-        url = _from_environment(url)
+        url = url_from_environment(url, setting="plugins.serve.database")
         if url.startswith(("postgresql://", "postgres://")):
             try:
                 import psycopg
@@ -120,18 +119,6 @@ class Database:
         with self._lock:
             self._reopen = None  # closed on purpose: stays closed
             self._connection.close()
-
-
-def _from_environment(url: str) -> str:
-    if not url.startswith("$env."):
-        return url
-    name = url.removeprefix("$env.")
-    value = os.environ.get(name, "").strip()
-    if not value:
-        raise ConfigError(
-            f"plugins.serve.database is {url}, but the environment variable {name} is not set"
-        )
-    return value
 
 
 def _without_password(url: str) -> str:
