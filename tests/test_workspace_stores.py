@@ -138,3 +138,33 @@ def test_the_cli_reports_an_unknown_store_without_a_traceback(
     assert "pip install relay-postgres" in result.output
     assert "Traceback" not in result.output
     assert "s3cret" not in result.output
+
+
+def test_clients_creating_one_new_workspace_at_once_all_open_it(tmp_path: Path) -> None:
+    # A job's submitter and a watcher started together both find no directory; the one
+    # that loses the race to create it must open it, not fail or remove it.
+    import threading
+
+    for attempt in range(20):
+        directory = tmp_path / f"ws{attempt}"
+        start = threading.Barrier(4)
+        errors: list[BaseException] = []
+
+        def open_it(
+            directory: Path = directory,
+            start: threading.Barrier = start,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            start.wait()
+            try:
+                Workspace(directory).close()
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert (directory / "relay.db").is_file()

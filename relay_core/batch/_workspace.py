@@ -134,10 +134,14 @@ class Workspace:
         else:
             # The directory holds only files here: an existing one is a workspace.
             check_directory(given, self.directory, create=creating, marker="workspace directory")
-        made = creating and not self.directory.exists()
+        made = False
         try:
-            if made:
-                self.directory.mkdir()
+            if creating and not self.directory.exists():
+                try:
+                    self.directory.mkdir()
+                    made = True
+                except FileExistsError:
+                    pass  # another client made it meanwhile: theirs to keep, and ours to use
             if store is None:
                 self.store: WorkspaceStore = SQLiteStore(given, database, read_only=read_only)
             elif isinstance(store, str):
