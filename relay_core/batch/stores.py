@@ -31,6 +31,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -249,7 +250,7 @@ class SQLiteStore:
         try:
             _check_ours(given, self._db)
             with storage_errors(given):
-                self._db.execute("PRAGMA journal_mode=WAL")
+                _use_wal(self._db)
                 self._db.execute("PRAGMA synchronous=NORMAL")
                 with self.transaction():
                     for statement in WORKSPACE_SCHEMA.split(";"):
@@ -308,6 +309,21 @@ class SQLiteStore:
         this connection's other users until the block ends)."""
         with self._lock, storage_errors(self._given, reading=self._reading):
             yield self._db.execute(sql, tuple(params))
+
+
+def _use_wal(db: sqlite3.Connection, *, patience: float = 60.0) -> None:
+    """Put the database in WAL mode. Switching needs the database to itself, and SQLite
+    does not wait for that (its busy timeout does not apply): clients opening a new
+    workspace at once would see "database is locked", so the switch is tried again."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def sqlite_database(given: str, directory: Path, *, create: bool) -> Path:
