@@ -72,18 +72,6 @@ def test_a_job_on_the_cluster_answers_as_the_local_engine(
     assert len(list((tmp_path / "ray" / "jobs" / "j" / "ray" / "parts").glob("part-*"))) == 9
 
 
-def test_a_job_runs_through_ray_client_too(
-    cluster: RayCluster, tmp_path: Path, write_catalog: Any
-) -> None:
-    catalog = write_catalog(tmp_path / "relay.yaml")
-    options = {"address": cluster.client_address, "shard_requests": 10}
-    with RelayClient(tmp_path / "ws", catalog) as client:
-        job = client.submit_batch(_requests(25), job_id="j", mode="ray", runner_options=options)
-        results = _texts(client, "j")
-    assert job.status == "completed"
-    assert results == [(f"r{i}", f"question {i}") for i in range(25)]
-
-
 def test_four_workers_together_keep_the_aliases_requests_per_minute(
     cluster: RayCluster, arrival_server: Any, tmp_path: Path
 ) -> None:

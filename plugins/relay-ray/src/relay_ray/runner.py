@@ -12,6 +12,7 @@ died is retried by Ray (``max_retries``) and skips what its part files hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -105,6 +106,10 @@ def _connect(job_id: str, address: str) -> Any:
             configure_logging=False,
         )
     except (ConnectionError, RuntimeError, ValueError) as error:
+        # A connection that failed half way leaves Ray's global state behind, which
+        # would break the next job's ray.init in this process.
+        with contextlib.suppress(Exception):
+            ray.shutdown()
         raise RayUnavailable(
             f"job {job_id!r}: cannot join the Ray cluster at {address!r}: {error}",
             job_id=job_id,
