@@ -4,6 +4,7 @@
 - core: relay-core alone, with no plugin installed
 - one session per plugin directory (e.g. `nox -s relay-mock`): the core plus that plugin
 - lint (ruff), typecheck (mypy strict on relay_core), demo (`relay demo` offline)
+- docs: the site (mkdocs.yml) built with --strict into build/site
 - reliability: faults, kills, hostile input, leaked keys at CI size (`-- full` by hand);
   figures go to build/reliability/, docs/reliability.md only with `-- --update-docs`
 - dist: a wheel and an sdist of relay-core and every plugin in dist/, checked by twine
@@ -50,6 +51,7 @@ nox.options.sessions = [
     *(p.name for p in PLUGINS),
     "demo",
     "reliability",
+    "docs",
     "core-lowest",
     "wheels",  # runs dist first
     "unchanged",
@@ -182,6 +184,24 @@ def demo(session: nox.Session) -> None:
     """The README's first command: the offline tour."""
     session.install(*_editable(ROOT, ROOT / "plugins" / "relay-mock"))
     session.run("relay", "demo")
+
+
+DOCS_DEPS = [
+    "mkdocs>=1.6,<2",
+    "mkdocs-material>=9.5",
+    "mkdocstrings[python]>=0.26",
+    "mkdocs-click>=0.8",
+]
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml) built with --strict into build/site: a broken
+    link, a missing reference or any other warning fails. Its code blocks run in `tests`
+    (integration/test_site_blocks.py)."""
+    session.install(*DOCS_DEPS, *_editable(ROOT, *PLUGINS))
+    # Material's notice about a future MkDocs 2 is not about this site.
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session

@@ -1,0 +1,482 @@
+"""Every code block of the documentation site runs, offline, so no page drifts from the code.
+
+The site's pages are ``docs/**/*.md`` and each plugin's ``README.md`` (the site renders one
+as the plugin's page); ``README.md`` is held to the same rule. Each page runs top to bottom
+in a fresh directory of its own, its Python blocks sharing one namespace, as a reader who
+follows the page would. A fence says what its block is::
+
+    ```python                      run; ``#> `` lines under a print are its output, checked
+    ```console                     ``$ `` lines run in bash; the lines under one are its output
+    ```bash                        each line a command, its output not checked
+    ```yaml title="relay.yaml"     a file the page writes (any language, any path)
+    ```python cassette="docs/x"    run on a recorded provider instead of relay-mock
+    ```console exit="2"            the block's last command must exit 2 (an error shown)
+    ```python {.theirs}            another tool's code: shown, never run
+    ```text                        shown: yaml, json and toml blocks must parse
+
+A catalog a page writes (a YAML file with ``models``, ``providers`` or ``groups``) is
+served by relay-mock: every provider it names is pointed at the mock, which answers at
+once, with no key and no network. A block marked ``cassette="<folder>/<name>"`` runs on
+the page's catalog as written instead, its HTTP replayed from ``cassettes/<folder>/<name>
+.yaml`` (a request the cassette does not hold fails), with a placeholder key in every
+provider's variable; its console commands must be ``relay`` commands, which then run in
+this process. Output is compared as doctest compares it: ``...`` stands for any text,
+and runs of whitespace are equal. A line ``$ pip install NAME`` is not run: NAME must be
+a distribution that is installed. A command ending in ``&`` is a server, started, waited
+for on its ``--port`` (swapped for a free one), and stopped when the page ends.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import doctest
+import io
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from attrs import field, frozen
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = frozenset({"python", "py", "console", "bash", "sh", "shell"})
+SHOWN = frozenset(
+    {"", "text", "yaml", "yml", "json", "jsonl", "toml", "ini", "http", "diff", "dockerfile"}
+)
+PARSED = {"yaml": yaml.safe_load, "yml": yaml.safe_load, "json": json.loads, "toml": tomllib.loads}
+OPTION = re.compile(r'(\w+)="([^"]*)"|\.([\w-]+)')
+# A placeholder in each provider's variable for cassette blocks: cassettes hold no key.
+CASSETTE_KEYS = {
+    "OPENAI_API_KEY": "sk-docs-placeholder",
+    "ANTHROPIC_API_KEY": "sk-ant-docs-placeholder",
+    "GEMINI_API_KEY": "docs-placeholder",
+    "MISTRAL_API_KEY": "docs-placeholder",
+    "COHERE_API_KEY": "docs-placeholder",
+}
+CHECKER = doctest.OutputChecker()
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+def site_pages() -> list[Path]:
+    """The pages whose blocks run: the site's sources and the repository's README."""
+    return [
+        *sorted(ROOT.glob("docs/**/*.md")),
+        *sorted(ROOT.glob("plugins/*/README.md")),
+        ROOT / "README.md",
+    ]
+
+
+@frozen
+class Block:
+    page: Path
+    line: int  # the first line of the block's body
+    language: str
+    options: dict[str, str]
+    classes: frozenset[str]
+    code: str = field(repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+    @property
+    def title(self) -> str | None:
+        return self.options.get("title")
+
+    @property
+    def runs(self) -> bool:
+        return self.language in RUN and not self.title and "theirs" not in self.classes
+
+
+def blocks_of(page: Path) -> list[Block]:
+    """The page's fenced blocks, with the options of their opening fence."""
+    found: list[Block] = []
+    lines = page.read_text(encoding="utf-8").splitlines()
+    number = 0
+    while number < len(lines):
+        opening = re.match(r"^( *)(`{3,}|~{3,})\s*([\w+-]*)(.*)$", lines[number])
+        number += 1
+        if not opening:
+            continue
+        indent, fence, language, rest = opening.groups()
+        start = number
+        body: list[str] = []
+        while number < len(lines) and not lines[number].strip().startswith(fence):
+            body.append(lines[number][len(indent) :])
+            number += 1
+        number += 1
+        options = {m[1]: m[2] for m in OPTION.finditer(rest) if m[1]}
+        classes = frozenset(m[3] for m in OPTION.finditer(rest) if m[3])
+        code = "\n".join(body) + "\n"
+        found.append(Block(page, start + 1, language.lower(), options, classes, code))
+    return found
+
+
+PAGES = site_pages()
+BLOCKS = [block for page in PAGES for block in blocks_of(page)]
+
+
+def _page_id(page: Path) -> str:
+    return str(page.relative_to(ROOT))
+
+
+# --------------------------------------------------------------------------- the marks
+
+
+def test_there_are_blocks_on_every_part_of_the_site() -> None:
+    assert len(PAGES) > 30
+    assert sum(block.runs for block in BLOCKS) > 100
+
+
+def test_every_block_is_run_written_or_shown() -> None:
+    wrong = []
+    for block in BLOCKS:
+        known = RUN | SHOWN
+        unknown = set(block.options) - {"title", "cassette", "exit", "hl_lines", "linenums"}
+        if block.language not in known and "theirs" not in block.classes:
+            wrong.append(f"{block.where}: ```{block.language} is neither run nor shown")
+        elif unknown or block.classes - {"theirs"}:
+            wrong.append(f"{block.where}: unknown options {sorted(unknown | block.classes)}")
+        elif "cassette" in block.options and not block.runs:
+            wrong.append(f"{block.where}: a cassette on a block that does not run")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    "block",
+    [b for b in BLOCKS if b.language in PARSED and "theirs" not in b.classes],
+    ids=lambda b: b.where,
+)
+def test_a_shown_data_block_parses(block: Block) -> None:
+    code = block.code
+    if block.language in ("yaml", "yml"):
+        documents = list(yaml.safe_load_all(code))
+        assert documents, block.where
+        return
+    try:
+        PARSED[block.language](code)
+    except ValueError as error:  # json's and toml's errors are ValueErrors
+        pytest.fail(f"{block.where}: {error}")
+
+
+def test_every_cassette_a_block_names_exists() -> None:
+    missing = [
+        f"{b.where}: cassettes/{b.options['cassette']}.yaml"
+        for b in BLOCKS
+        if "cassette" in b.options
+        and not (ROOT / "cassettes" / f"{b.options['cassette']}.yaml").is_file()
+    ]
+    assert not missing, "\n".join(missing)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def offline(catalog: dict[str, Any]) -> dict[str, Any]:
+    """The catalog with every provider it names served by the mock."""
+    names = set(catalog.get("providers") or {})
+    for model in (catalog.get("models") or {}).values():
+        target = model if isinstance(model, str) else model.get("target", "")
+        if "/" in target:
+            names.add(target.partition("/")[0])
+    if "provider" in catalog:  # a default provider for bare model names
+        names.add(catalog["provider"])
+    mock: dict[str, Any] = {"options": {"batch_duration": 0}}
+    providers: dict[str, Any] = {}
+    for name in sorted(names):
+        written = (catalog.get("providers") or {}).get(name) or {}
+        kept = {k: v for k, v in written.items() if k in ("limits", "pricing", "retry", "timeout")}
+        providers[name] = {**({} if name == "mock" else {"plugin": "mock"}), **mock, **kept}
+    return {**catalog, "providers": providers}
+
+
+def _is_catalog(name: str, text: str) -> dict[str, Any] | None:
+    if not name.endswith((".yaml", ".yml")):
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if isinstance(data, dict) and {"models", "providers", "groups"} & set(data):
+        return data
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _check_output(block: Block, what: str, expected: str, got: str) -> None:
+    if expected.strip() and not CHECKER.check_output(expected, got, FLAGS):
+        pytest.fail(
+            f"{block.where}: {what} printed\n{got}\nbut the page shows\n{expected}", pytrace=False
+        )
+
+
+class PageRun:
+    """One page's directory, namespace, environment, catalogs and servers."""
+
+    def __init__(self, page: Path, directory: Path) -> None:
+        self.page = page
+        self.directory = directory
+        self.namespace: dict[str, Any] = {"__name__": "__main__"}
+        self.servers: list[subprocess.Popen[bytes]] = []
+        self.written_catalogs: dict[Path, str] = {}  # as the page wrote them
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("RELAY_") and k not in CASSETTE_KEYS
+        }
+        self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
+        self.env["HOME"] = str(directory / "home")
+        (directory / "home").mkdir()
+        self.ports: dict[str, str] = {}  # the page's --port N: the free port it got
+
+    def with_ports(self, text: str) -> str:
+        for shown, actual in self.ports.items():
+            text = re.sub(rf"\b{shown}\b", actual, text)
+        return text
+
+    # ----------------------------------------------------------------- one block
+
+    def run(self, block: Block) -> None:
+        if block.title:
+            self.write(block)
+        elif not block.runs:
+            return
+        elif "cassette" in block.options:
+            with self.on_cassette(block):
+                self.run_code(block, in_process=True)
+        else:
+            self.run_code(block, in_process=False)
+
+    def write(self, block: Block) -> None:
+        assert block.title
+        path = self.directory / block.title
+        path.parent.mkdir(parents=True, exist_ok=True)
+        catalog = _is_catalog(block.title, block.code)
+        if catalog is None:
+            path.write_text(block.code, encoding="utf-8")
+            return
+        self.written_catalogs[path] = block.code
+        path.write_text(yaml.safe_dump(offline(catalog), sort_keys=False), encoding="utf-8")
+
+    def run_code(self, block: Block, *, in_process: bool) -> None:
+        if block.language in ("python", "py"):
+            self.python(block)
+        elif block.language == "console":
+            self.console(block, in_process=in_process)
+        else:
+            commands = [line for line in block.code.replace("\\\n", " ").splitlines()]
+            for index, command in enumerate(c.strip() for c in commands):
+                if command and not command.startswith("#"):
+                    last = index == len(commands) - 1
+                    self.command(block, command, None, last=last, in_process=in_process)
+
+    @contextlib.contextmanager
+    def on_cassette(self, block: Block) -> Iterator[None]:
+        from relay_core.testing import cassette_player
+
+        folder, _, name = block.options["cassette"].rpartition("/")
+        for path, text in self.written_catalogs.items():
+            path.write_text(text, encoding="utf-8")
+        saved = {k: os.environ.get(k) for k in CASSETTE_KEYS}
+        os.environ.update(CASSETTE_KEYS)
+        try:
+            with cassette_player(ROOT / "cassettes" / folder)(name):
+                yield
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            for path, text in self.written_catalogs.items():
+                catalog = _is_catalog(path.name, text)
+                assert catalog is not None
+                path.write_text(yaml.safe_dump(offline(catalog), sort_keys=False), "utf-8")
+
+    # ----------------------------------------------------------------- Python
+
+    def python(self, block: Block) -> None:
+        # Padded so a traceback's line numbers are the page's.
+        source = "\n" * (block.line - 1) + self.with_ports(block.code)
+        code = compile(source, str(block.page), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed), self.inside():
+            result = eval(code, self.namespace)  # the page's own code
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+        expected = "".join(
+            line.strip()[3:] + "\n" if line.strip() != "#>" else "\n"
+            for line in block.code.splitlines()
+            if line.strip().startswith("#>") and (line.strip() == "#>" or line.strip()[2] == " ")
+        )
+        _check_output(block, "the block", expected, printed.getvalue())
+
+    @contextlib.contextmanager
+    def inside(self) -> Iterator[None]:
+        """The page's directory as the working directory, its files importable."""
+        before = os.getcwd()
+        modules = set(sys.modules)
+        os.chdir(self.directory)
+        sys.path.insert(0, str(self.directory))
+        try:
+            yield
+        finally:
+            os.chdir(before)
+            sys.path.remove(str(self.directory))
+            for name in set(sys.modules) - modules:
+                module = sys.modules[name]
+                if str(getattr(module, "__file__", "") or "").startswith(str(self.directory)):
+                    del sys.modules[name]
+
+    # ----------------------------------------------------------------- shell
+
+    def console(self, block: Block, *, in_process: bool) -> None:
+        steps: list[tuple[str, list[str]]] = []
+        lines = block.code.splitlines()
+        index = 0
+        while index < len(lines):
+            line = lines[index]
+            index += 1
+            if not line.startswith("$ "):
+                if steps:
+                    steps[-1][1].append(line)
+                elif line.strip():
+                    pytest.fail(f"{block.where}: output before any $ command", pytrace=False)
+                continue
+            command = line[2:]
+            while command.endswith("\\") and index < len(lines):
+                command = command[:-1] + " " + lines[index].lstrip("> ").strip()
+                index += 1
+            steps.append((command.strip(), []))
+        assert steps, f"{block.where}: a console block without a $ command"
+        for number, (command, output) in enumerate(steps):
+            expected = "\n".join(output).strip("\n")
+            expected = expected + "\n" if expected else ""
+            last = number == len(steps) - 1
+            self.command(block, command, expected, last=last, in_process=in_process)
+
+    def command(
+        self, block: Block, command: str, expected: str | None, *, last: bool, in_process: bool
+    ) -> None:
+        wanted = int(block.options.get("exit", "0")) if last else 0
+        command = self.with_ports(command)
+        if command.startswith("pip install"):
+            for word in shlex.split(command)[2:]:
+                if not word.startswith("-"):
+                    name = re.split(r"[\[<>=!~ ]", word.strip("'\""))[0]
+                    metadata.distribution(name)  # the page names a distribution that exists
+            return
+        if command.endswith("&"):
+            self.serve(block, command[:-1].strip())
+            return
+        if in_process:
+            code, got = self.relay_in_process(block, command)
+        else:
+            done = subprocess.run(
+                ["bash", "-c", command],
+                cwd=self.directory,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=180,
+                check=False,
+            )
+            code, got = done.returncode, done.stdout.decode(errors="replace")
+        if code != wanted:
+            pytest.fail(
+                f"{block.where}: {command!r} exited {code}, not {wanted}:\n{got}", pytrace=False
+            )
+        assert "Traceback (most recent call last)" not in got, f"{block.where}: {command!r}"
+        if expected is not None:
+            _check_output(block, repr(command), expected, got)
+
+    def relay_in_process(self, block: Block, command: str) -> tuple[int, str]:
+        from click.testing import CliRunner
+
+        from relay_core import cli
+
+        words = shlex.split(command)
+        assert words[0] == "relay", f"{block.where}: a cassette command must be a relay command"
+        cli._add_plugin_commands()
+        runner = CliRunner()
+        env = {k: v for k, v in self.env.items() if k.startswith("RELAY_")}
+        with self.inside():
+            result = runner.invoke(cli.cli, words[1:], env=env, prog_name="relay")
+        return result.exit_code, result.output
+
+    def serve(self, block: Block, command: str) -> None:
+        shown = re.search(r"--port[ =](\d+)", command)
+        assert shown, f"{block.where}: a server line ({command!r}) needs --port N"
+        port = _free_port()
+        self.ports[shown.group(1)] = str(port)
+        command = re.sub(r"--port[ =]\d+", f"--port {port}", command)
+        process = subprocess.Popen(
+            ["bash", "-c", f"exec {command}"],
+            cwd=self.directory,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.servers.append(process)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"{block.where}: {command!r} exited:\n{output}", pytrace=False)
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.1)
+        pytest.fail(f"{block.where}: {command!r} did not listen within 60s", pytrace=False)
+
+    def close(self) -> None:
+        for process in self.servers:
+            process.terminate()
+        for process in self.servers:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout:
+                process.stdout.close()
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in PAGES if any(b.runs or b.title for b in blocks_of(p))], ids=_page_id
+)
+def test_the_pages_blocks_run_as_shown(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("RELAY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    run = PageRun(page, tmp_path)
+    try:
+        for block in blocks_of(page):
+            run.run(block)
+    finally:
+        run.close()
