@@ -384,7 +384,7 @@ class PageRun:
         wanted = int(block.options.get("exit", "0")) if last else 0
         command = self.with_ports(command)
         if command.startswith("pip install"):
-            for word in shlex.split(command)[2:]:
+            for word in shlex.split(command, comments=True)[2:]:
                 if not word.startswith("-"):
                     name = re.split(r"[\[<>=!~ ]", word.strip("'\""))[0]
                     metadata.distribution(name)  # the page names a distribution that exists
@@ -418,7 +418,7 @@ class PageRun:
 
         from relay_core import cli
 
-        words = shlex.split(command)
+        words = shlex.split(command, comments=True)
         assert words[0] == "relay", f"{block.where}: a cassette command must be a relay command"
         cli._add_plugin_commands()
         runner = CliRunner()
