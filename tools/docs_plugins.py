@@ -190,6 +190,10 @@ def generated_section(found: Declared) -> str:
             "The hub refuses, before any call, a request that needs a capability the "
             "provider does not declare.",
             "",
+            "*key variable* is the environment variable the core reads when the catalog "
+            "gives no `api_key`; *none* means the core asks for no key: the provider needs "
+            "none, or its adapter finds its own credentials (the page above says how).",
+            "",
             "| provider | capabilities | key variable | default base URL |",
             "|---|---|---|---|",
         ]
