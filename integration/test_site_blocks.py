@@ -69,6 +69,7 @@ CASSETTE_KEYS = {
     "GEMINI_API_KEY": "docs-placeholder",
     "MISTRAL_API_KEY": "docs-placeholder",
     "COHERE_API_KEY": "docs-placeholder",
+    "CO_API_KEY": "docs-placeholder",  # the variable relay-cohere reads
 }
 CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
