@@ -70,6 +70,8 @@ CASSETTE_KEYS = {
     "MISTRAL_API_KEY": "docs-placeholder",
     "COHERE_API_KEY": "docs-placeholder",
 }
+# Provider settings the core applies whatever the plugin: kept when a page's catalog goes offline.
+KEPT_PROVIDER_SETTINGS = ("limits", "pricing", "retry", "timeout", "max_retries", "circuit_breaker")
 CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -202,8 +204,11 @@ def offline(catalog: dict[str, Any]) -> dict[str, Any]:
     providers: dict[str, Any] = {}
     for name in sorted(names):
         written = (catalog.get("providers") or {}).get(name) or {}
-        kept = {k: v for k, v in written.items() if k in ("limits", "pricing", "retry", "timeout")}
-        providers[name] = {**({} if name == "mock" else {"plugin": "mock"}), **mock, **kept}
+        kept = {k: v for k, v in written.items() if k in KEPT_PROVIDER_SETTINGS}
+        options = dict(mock)
+        if name == "mock" or written.get("plugin") == "mock":  # the mock's own options: keep
+            options = {"options": {**mock["options"], **(written.get("options") or {})}}
+        providers[name] = {**({} if name == "mock" else {"plugin": "mock"}), **options, **kept}
     return {**catalog, "providers": providers}
 
 
