@@ -205,10 +205,11 @@ def offline(catalog: dict[str, Any]) -> dict[str, Any]:
     for name in sorted(names):
         written = (catalog.get("providers") or {}).get(name) or {}
         kept = {k: v for k, v in written.items() if k in KEPT_PROVIDER_SETTINGS}
-        options = dict(mock)
-        if name == "mock" or written.get("plugin") == "mock":  # the mock's own options: keep
-            options = {"options": {**mock["options"], **(written.get("options") or {})}}
-        providers[name] = {**({} if name == "mock" else {"plugin": "mock"}), **options, **kept}
+        if name == "mock" or written.get("plugin") == "mock":  # offline already: as written
+            options = {**mock["options"], **(written.get("options") or {})}
+            providers[name] = {**written, "options": options}
+            continue
+        providers[name] = {**({} if name == "mock" else {"plugin": "mock"}), **mock, **kept}
     return {**catalog, "providers": providers}
 
 
