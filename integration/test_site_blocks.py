@@ -71,6 +71,8 @@ CASSETTE_KEYS = {
     "COHERE_API_KEY": "docs-placeholder",
     "CO_API_KEY": "docs-placeholder",  # the variable relay-cohere reads
 }
+# Provider settings the core applies whatever the plugin: kept when a page's catalog goes offline.
+KEPT_PROVIDER_SETTINGS = ("limits", "pricing", "retry", "timeout", "max_retries", "circuit_breaker")
 CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
@@ -203,7 +205,11 @@ def offline(catalog: dict[str, Any]) -> dict[str, Any]:
     providers: dict[str, Any] = {}
     for name in sorted(names):
         written = (catalog.get("providers") or {}).get(name) or {}
-        kept = {k: v for k, v in written.items() if k in ("limits", "pricing", "retry", "timeout")}
+        kept = {k: v for k, v in written.items() if k in KEPT_PROVIDER_SETTINGS}
+        if name == "mock" or written.get("plugin") == "mock":  # offline already: as written
+            options = {**mock["options"], **(written.get("options") or {})}
+            providers[name] = {**written, "options": options}
+            continue
         providers[name] = {**({} if name == "mock" else {"plugin": "mock"}), **mock, **kept}
     return {**catalog, "providers": providers}
 
