@@ -9,6 +9,7 @@ be built and checked without a hub (it needs no catalog, plugin or event loop).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -108,6 +109,7 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
     if isinstance(options.get("system"), list):
         options["system"], cached = parse_system(options["system"], custom_id=custom_id)
         options["cache_system"] = options.get("cache_system", False) or cached
+    _check_option_names(options, custom_id)
     if isinstance(prompt, Request):
         request = attrs.evolve(prompt, model=prompt.model or model, **options)
     else:
@@ -122,6 +124,20 @@ def build_request(model: str, prompt: Prompt | None = None, **options: Any) -> R
             custom_id=request.custom_id,
         )
     return request
+
+
+def _check_option_names(options: Mapping[str, Any], custom_id: str | None) -> None:
+    """A misspelt or misplaced option is the caller's mistake: say which, and the nearest
+    name, instead of ``Request.__init__``'s TypeError."""
+    known = {f.name for f in attrs.fields(Request)} | _GENERATION_FIELDS | {"messages"}
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InvalidRequestError(
+                f"a call takes no option {name!r}{hint}",
+                custom_id=custom_id,
+            )
 
 
 def request_of_call(

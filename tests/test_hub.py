@@ -557,3 +557,14 @@ def test_built_adapters_are_those_a_call_needed(make_hub: Any) -> None:
 def test_a_response_schema_of_the_wrong_kind_is_a_clear_error(make_hub: Any) -> None:
     with pytest.raises(InvalidRequestError, match="response_schema must be a JSON Schema object"):
         make_hub(CATALOG).chat("fast", "x", response_schema=["not", "a", "schema"])
+
+
+def test_an_unknown_call_option_is_named_with_the_nearest_one(make_hub: Any) -> None:
+    hub = make_hub(CATALOG)
+    with pytest.raises(
+        InvalidRequestError, match=r"no option 'temprature' \(did you mean 'temperature'\?\)"
+    ):
+        hub.chat("fast", "x", temprature=0.2)
+    # Retries are the catalog's, not a call's: named, with no misleading guess.
+    with pytest.raises(InvalidRequestError, match=r"no option 'max_retries'$"):
+        hub.chat("fast", "x", max_retries=0)
