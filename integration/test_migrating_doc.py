@@ -1,257 +1,67 @@
-"""docs/migrating.md is tested: every Relay snippet on the page runs, offline, on relay-mock.
+"""The migration guides keep their shape: each shows the other tool's code beside Relay's.
 
-Each fenced block carries a mark after its language: ``relay`` (run it), ``relay-catalog``
-(the section's ``relay.yaml``) or ``theirs`` (another tool's code: shown, never run). A
-block without one fails the page, so a snippet cannot go untested by being left unmarked.
-Each ``##`` section runs in its own directory: its catalog is written with every provider
-it names pointed at the mock, its Python snippets run in order in one namespace, its bash
-lines run in a shell (a line ending in ``&`` is a server: started, waited for on its port,
-stopped at the end; the ports of ``--port N`` are swapped for free ones).
+``docs/migrating.md`` lists one guide per tool, ``docs/how-to/migrate-*.md``. Their code
+blocks run in ``test_site_blocks.py`` like every page of the site; this file checks what
+makes a page a migration guide: the other tool's code (``{.theirs}``), Relay code that
+runs, a catalog the page writes before its Relay code uses it, and a table of the tool's
+names and Relay's.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from attrs import frozen
+from test_site_blocks import Block, blocks_of
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "migrating.md"
-MARKS = frozenset({"relay", "relay-catalog", "theirs"})
-
-
-@frozen
-class Block:
-    section: str
-    line: int
-    language: str
-    marks: frozenset[str]
-    code: str
-
-    @property
-    def where(self) -> str:
-        return f"docs/migrating.md:{self.line}"
+ROOT = Path(__file__).resolve().parents[1]
+OVERVIEW = ROOT / "docs" / "migrating.md"
+GUIDES = sorted((ROOT / "docs" / "how-to").glob("migrate-*.md"))
+# A fence's options are only key="value" pairs and {.class}es: a bare word after the
+# language (the old ```python relay) does not render as code on the site.
+FENCE = re.compile(r'^ *(`{3,}|~{3,})[\w+-]*((?:\s+(?:\w+="[^"]*"|\{[^}]*\}))*)\s*$')
 
 
-def _blocks() -> list[Block]:
-    blocks: list[Block] = []
-    section = "(top)"
-    lines = DOC.read_text(encoding="utf-8").splitlines()
-    number = 0
-    while number < len(lines):
-        line = lines[number]
-        if line.startswith("## "):
-            section = line[3:].strip()
-        fence = re.match(r"^```(\S*)\s*(.*)$", line)
-        if fence:
-            start = number + 1
-            body: list[str] = []
-            number += 1
-            while number < len(lines) and not lines[number].startswith("```"):
-                body.append(lines[number])
-                number += 1
-            blocks.append(
-                Block(
-                    section=section,
-                    line=start,
-                    language=fence.group(1),
-                    marks=frozenset(fence.group(2).split()),
-                    code="\n".join(body) + "\n",
-                )
-            )
-        number += 1
-    return blocks
+def _id(page: Path) -> str:
+    return page.name
 
 
-BLOCKS = _blocks()
-SECTIONS = list(dict.fromkeys(b.section for b in BLOCKS if "relay" in b.marks))
+def test_the_overview_links_every_guide() -> None:
+    assert len(GUIDES) == 5  # one per tool Relay replaces
+    text = OVERVIEW.read_text(encoding="utf-8")
+    for guide in GUIDES:
+        assert f"](how-to/{guide.name})" in text, guide.name
 
 
-def test_every_block_is_marked_run_catalog_or_theirs() -> None:
-    wrong = [
-        f"{b.where}: ```{b.language} {' '.join(sorted(b.marks))}"
-        for b in BLOCKS
-        if len(b.marks & MARKS) != 1
-        or b.marks - MARKS
-        or ("relay" in b.marks and b.language not in ("python", "bash"))
-        or ("relay-catalog" in b.marks and b.language != "yaml")
-    ]
-    assert not wrong, "blocks without exactly one of relay / relay-catalog / theirs:\n" + "\n".join(
-        wrong
-    )
+@pytest.mark.parametrize("page", GUIDES, ids=_id)
+def test_every_guide_shows_their_code_beside_relays(page: Path) -> None:
+    blocks = blocks_of(page)
+    theirs = [b for b in blocks if "theirs" in b.classes]
+    runs = [b for b in blocks if b.runs and b.language in ("python", "console")]
+    assert theirs, f"{page.name}: no block of the other tool's code ({{.theirs}})"
+    assert runs, f"{page.name}: no Relay code that runs"
 
 
-def test_every_migration_shows_their_code_beside_relays() -> None:
-    migrations = [s for s in dict.fromkeys(b.section for b in BLOCKS) if s.startswith("From ")]
-    assert len(migrations) == 5
-    for section in migrations:
-        marks = {m for b in BLOCKS if b.section == section for m in b.marks}
-        assert {"theirs", "relay"} <= marks, section
-    text = DOC.read_text(encoding="utf-8")
-    for section in migrations:  # each has a table of their names and Relay's
-        body = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
-        assert "| Relay |" in body, section
+@pytest.mark.parametrize("page", GUIDES, ids=_id)
+def test_every_guide_writes_its_catalog_before_relay_uses_it(page: Path) -> None:
+    blocks = blocks_of(page)
+    catalogs = [b for b in blocks if b.title == "relay.yaml"]
+    assert catalogs, f"{page.name}: no relay.yaml block"
+    first_python = next((b for b in blocks if b.runs and b.language == "python"), None)
+    if first_python is not None:
+        assert catalogs[0].line < first_python.line, page.name
 
 
-# ------------------------------------------------------------------------------- running
+@pytest.mark.parametrize("page", GUIDES, ids=_id)
+def test_every_guide_has_a_names_table(page: Path) -> None:
+    assert "| Relay |" in page.read_text(encoding="utf-8"), page.name
 
 
-def offline(catalog_text: str) -> str:
-    """The catalog with every provider it names served by the mock: answers at once,
-    batches done as soon as they are submitted, no key, no network."""
-    data: dict[str, Any] = yaml.safe_load(catalog_text) or {}
-    names = set(data.get("providers") or {})
-    for model in (data.get("models") or {}).values():
-        target = model if isinstance(model, str) else model["target"]
-        names.add(target.partition("/")[0])
-    mock: dict[str, Any] = {"options": {"batch_duration": 0}}
-    data["providers"] = {
-        name: mock if name == "mock" else {"plugin": "mock", **mock} for name in sorted(names)
-    }
-    return yaml.safe_dump(data, sort_keys=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], line: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            pytest.fail(f"{line!r} exited with {process.returncode}:\n{output}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    pytest.fail(f"{line!r} did not listen on port {port} within 60s")
-
-
-class Section:
-    """One section's directory, catalog, Python namespace and servers."""
-
-    def __init__(self, name: str, directory: Path) -> None:
-        self.name = name
-        self.directory = directory
-        self.namespace: dict[str, Any] = {"__name__": "__migrating__"}
-        self.servers: list[subprocess.Popen[bytes]] = []
-        self.env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("RELAY_PLUGINS", "RELAY_BLOCK_PLUGINS", "RELAY_WORKSPACE")
-        }
-        self.env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.env.get('PATH', '')}"
-        self.env["RELAY_CONFIG"] = str(directory / "relay.yaml")
-        catalogs = [b for b in BLOCKS if b.section == name and "relay-catalog" in b.marks]
-        assert len(catalogs) <= 1, f"{name}: one relay-catalog block per section"
-        if catalogs:
-            (directory / "relay.yaml").write_text(offline(catalogs[0].code), encoding="utf-8")
-
-    def run(self, block: Block) -> None:
-        if block.language == "python":
-            # Padded so a traceback's line numbers are the page's.
-            code = "\n" * (block.line - 1) + block.code
-            exec(compile(code, str(DOC), "exec"), self.namespace)
-        else:
-            self.bash(block)
-
-    def bash(self, block: Block) -> None:
-        code = block.code.replace("\\\n", " ")
-        for port in set(re.findall(r"--port (\d+)", code)):
-            code = re.sub(rf"\b{port}\b", str(_free_port()), code)
-        for line in filter(None, (raw.strip() for raw in code.splitlines())):
-            if line.startswith("pip install"):
-                for name in line.split()[2:]:
-                    metadata.distribution(name)  # the page names a distribution that exists
-                continue
-            if line.endswith("&"):
-                words = shlex.split(line[:-1])
-                process = subprocess.Popen(
-                    words,
-                    cwd=self.directory,
-                    env=self.env,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                )
-                self.servers.append(process)
-                port = int(words[words.index("--port") + 1])
-                _wait_for_port(port, process, line)
-                continue
-            done = subprocess.run(
-                line,
-                shell=True,
-                cwd=self.directory,
-                env=self.env,
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
-            assert done.returncode == 0, (
-                f"{block.where}: {line!r} exited with {done.returncode}:\n"
-                f"{done.stdout.decode()}{done.stderr.decode()}"
-            )
-            assert b"Traceback" not in done.stderr, f"{block.where}: {line!r}"
-
-    def close(self) -> None:
-        for process in self.servers:
-            process.terminate()
-        for process in self.servers:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout:
-                process.stdout.close()
-
-
-@pytest.fixture
-def section_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("RELAY_PLUGINS", "RELAY_BLOCK_PLUGINS", "RELAY_CONFIG", "RELAY_WORKSPACE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    opened: list[Section] = []
-
-    def make(name: str) -> Section:
-        opened.append(Section(name, tmp_path))
-        return opened[-1]
-
-    yield make
-    for section in opened:
-        section.close()
-
-
-@pytest.mark.parametrize("name", SECTIONS)
-def test_the_sections_relay_snippets_run_on_the_mock(name: str, section_in: Any) -> None:
-    section = section_in(name)
-    for block in BLOCKS:
-        if block.section == name and "relay" in block.marks:
-            section.run(block)
-
-
-def test_the_offline_catalog_serves_every_named_provider_from_the_mock() -> None:
-    rewritten = yaml.safe_load(
-        offline(
-            "providers:\n  openai: {api_key: $env.X}\nmodels:\n  a: groq/m\n  b: {target: mock/e}"
-        )
-    )
-    assert rewritten["providers"] == {
-        "groq": {"plugin": "mock", "options": {"batch_duration": 0}},
-        "mock": {"options": {"batch_duration": 0}},
-        "openai": {"plugin": "mock", "options": {"batch_duration": 0}},
-    }
+@pytest.mark.parametrize("page", [OVERVIEW, *GUIDES], ids=_id)
+def test_no_fence_has_a_bare_word_after_its_language(page: Path) -> None:
+    blocks: list[Block] = blocks_of(page)
+    lines = page.read_text(encoding="utf-8").splitlines()
+    opening = {b.where: lines[b.line - 2] for b in blocks}  # the fence above each body
+    wrong = [f"{where}: {line.strip()}" for where, line in opening.items() if not FENCE.match(line)]
+    assert not wrong, "\n".join(wrong)

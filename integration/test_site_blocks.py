@@ -9,6 +9,7 @@ follows the page would. A fence says what its block is::
     ```console                     ``$ `` lines run in bash; the lines under one are its output
     ```bash                        each line a command, its output not checked
     ```yaml title="relay.yaml"     a file the page writes (any language, any path)
+    ```python title="a.py, continued"   appended to the file an earlier block wrote
     ```python cassette="docs/x"    run on a recorded provider instead of relay-mock
     ```console exit="2"            the block's last command must exit 2 (an error shown)
     ```python {.theirs}            another tool's code: shown, never run
@@ -279,7 +280,13 @@ class PageRun:
 
     def write(self, block: Block) -> None:
         assert block.title
-        path = self.directory / block.title
+        name, continued = re.subn(r", continued$", "", block.title)
+        path = self.directory / name
+        if continued:  # the rest of a file shown in parts: a class's next method...
+            assert path.is_file(), f"{block.where}: continues {name}, which no block wrote"
+            with path.open("a", encoding="utf-8") as file:
+                file.write("\n" + block.code)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         catalog = _is_catalog(block.title, block.code)
         if catalog is None:

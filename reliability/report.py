@@ -1,14 +1,17 @@
 """Writes the suite's figures: ``build/reliability/results-<scale>.json`` after every
 complete run, and only when asked (``RELAY_RELIABILITY_UPDATE_DOCS=1``, which
 ``nox -s reliability -- --update-docs`` sets) and nothing failed, the published ones:
-``reliability/results-<scale>.json`` and ``docs/reliability.md``. A plain run, CI's, leaves
-every tracked file as it was. Called by conftest.py at the end of the session."""
+``reliability/results-<scale>.json``, ``docs/reliability.md`` and its plots
+(``docs/reliability-*.svg``, drawn from the results by :func:`plots`, next to those in
+``build/reliability/``). A plain run, CI's, leaves every tracked file as it was. Called
+by conftest.py at the end of the session."""
 
 from __future__ import annotations
 
 import json
 import platform
 from datetime import datetime, timezone
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +218,149 @@ EXPLAINED = """\
 """
 
 
+# ------------------------------------------------------------------ plots
+# Drawn as SVG by hand, from the results alone: no plotting library in the session, and a
+# text file that diffs. A white ground keeps them legible in the site's dark theme too.
+PLOT_WIDTH = 640
+INK, BAR, MARK, LIMIT = "#222", "#4a78b5", "#d9822b", "#b8322d"
+
+
+def _svg(height: int, body: list[str], title: str) -> str:
+    return "\n".join(
+        [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{PLOT_WIDTH}" height="{height}" '
+            f'viewBox="0 0 {PLOT_WIDTH} {height}" font-family="sans-serif" font-size="12">',
+            f"<title>{escape(title)}</title>",
+            f'<rect width="{PLOT_WIDTH}" height="{height}" fill="#fff"/>',
+            f'<text x="10" y="20" font-size="14" font-weight="bold" fill="{INK}">'
+            f"{escape(title)}</text>",
+            *body,
+            "</svg>",
+            "",
+        ]
+    )
+
+
+def _hbars(
+    title: str, rows: list[tuple[str, float]], unit: str, limit: tuple[str, float] | None = None
+) -> str:
+    """Horizontal bars, one a row, the value at the end of each; ``limit`` a red line."""
+    left, right, top, step = 190, 70, 36, 24
+    top_value = max([v for _, v in rows] + ([limit[1]] if limit else [])) or 1
+    scale = (PLOT_WIDTH - left - right) / top_value
+    height = top + step * len(rows) + (34 if limit else 14)
+    body = []
+    for index, (label, value) in enumerate(rows):
+        y = top + index * step
+        body += [
+            f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" fill="{INK}">'
+            f"{escape(label)}</text>",
+            f'<rect x="{left}" y="{y + 3}" width="{value * scale:.1f}" height="{step - 6}" '
+            f'fill="{BAR}"/>',
+            f'<text x="{left + value * scale + 5:.1f}" y="{y + 15}" fill="{INK}">'
+            f"{value:g}{unit}</text>",
+        ]
+    if limit:
+        x, bottom = left + limit[1] * scale, top + step * len(rows)
+        body += [
+            f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{bottom}" stroke="{LIMIT}" '
+            'stroke-width="2" stroke-dasharray="5,3"/>',
+            f'<text x="{x:.1f}" y="{bottom + 18}" text-anchor="middle" fill="{LIMIT}">'
+            f"{escape(limit[0])}: {limit[1]:g}{unit}</text>",
+        ]
+    return _svg(height, body, title)
+
+
+def _columns(
+    title: str, series: list[tuple[str, str, list[float]]], limit: tuple[str, float], x_label: str
+) -> str:
+    """Columns, one group an x (the first series behind, the next in front of it), and a
+    red line at ``limit``."""
+    left, right, top, bottom = 40, 20, 54, 40
+    plot_height = 200
+    count = max(len(values) for _, _, values in series)
+    top_value = max([limit[1], *(v for _, _, values in series for v in values)]) or 1
+    width = (PLOT_WIDTH - left - right) / count
+    y_of = lambda value: top + plot_height - value * plot_height / top_value  # noqa: E731
+    body = []
+    x = left
+    for name, colour, _ in series:  # the legend
+        body += [
+            f'<rect x="{x}" y="30" width="12" height="12" fill="{colour}"/>',
+            f'<text x="{x + 16}" y="40" fill="{INK}">{escape(name)}</text>',
+        ]
+        x += 16 + 7 * len(name) + 20
+    for shrink, (_, colour, values) in enumerate(series):
+        for index, value in enumerate(values):
+            inset = width * (0.15 + 0.15 * shrink)
+            body.append(
+                f'<rect x="{left + index * width + inset:.1f}" y="{y_of(value):.1f}" '
+                f'width="{width - 2 * inset:.1f}" height="{value * plot_height / top_value:.1f}" '
+                f'fill="{colour}"/>'
+            )
+    base = top + plot_height
+    body += [
+        f'<line x1="{left}" y1="{base}" x2="{PLOT_WIDTH - right}" y2="{base}" stroke="{INK}"/>',
+        f'<text x="{left - 6}" y="{base + 4}" text-anchor="end" fill="{INK}">0</text>',
+        f'<line x1="{left}" y1="{y_of(limit[1]):.1f}" x2="{PLOT_WIDTH - right}" '
+        f'y2="{y_of(limit[1]):.1f}" stroke="{LIMIT}" stroke-width="2" stroke-dasharray="5,3"/>',
+        f'<text x="{left - 6}" y="{y_of(limit[1]) + 4:.1f}" text-anchor="end" '
+        f'fill="{LIMIT}">{limit[1]:g}</text>',
+        f'<text x="{PLOT_WIDTH - right}" y="{y_of(limit[1]) - 5:.1f}" text-anchor="end" '
+        f'fill="{LIMIT}">{escape(limit[0])}</text>',
+        f'<text x="{(left + PLOT_WIDTH - right) / 2}" y="{base + 24}" text-anchor="middle" '
+        f'fill="{INK}">{escape(x_label)}</text>',
+    ]
+    return _svg(base + bottom, body, title)
+
+
+def plots(data: dict[str, Any]) -> dict[str, str]:
+    """The page's figures as SVG, by file name; a section the run lacks has none."""
+    sections = data["sections"]
+    drawn: dict[str, str] = {}
+    faults = sections.get("faults")
+    if faults:
+        kinds = sorted(faults["faults"].items(), key=lambda item: -item[1])
+        drawn["reliability-faults.svg"] = _hbars(
+            f"Faults injected into an engine job of {faults['requests']:,} requests "
+            f"({faults['lost']} lost)",
+            [(kind.replace("_", " "), count) for kind, count in kinds],
+            "",
+        )
+    kills = sections.get("kills_engine")
+    if kills:
+        drawn["reliability-kills.svg"] = _columns(
+            f"The engine killed {kills['kills']} times: requests at stake at each kill",
+            [
+                ("sent, not yet recorded", BAR, kills["in_flight_at_kill"]),
+                ("of them answered, not recorded", MARK, kills["answered_but_unrecorded_at_kill"]),
+            ],
+            ("engine concurrency", kills["concurrency"]),
+            "each kill, in order",
+        )
+    serve = sections.get("serve")
+    if serve:
+        peaks = serve["rss_peak_mib"]
+        drawn["reliability-serve-memory.svg"] = _hbars(
+            f"relay-serve's memory, {serve['clients_per_burst']:,} clients a burst",
+            [
+                ("after the warm-up", serve["rss_baseline_mib"]),
+                *((f"peak, burst {n}", peak) for n, peak in enumerate(peaks, 1)),
+            ],
+            " MiB",
+            ("allowed", serve["rss_baseline_mib"] + serve["rss_margin_mib"]),
+        )
+    return drawn
+
+
+# Where each plot goes on the page: after its section's table.
+PLOTTED = {
+    "faults": ("reliability-faults.svg", "faults injected into the engine job, by kind"),
+    "kills_engine": ("reliability-kills.svg", "requests in flight at each kill of the engine"),
+    "serve": ("reliability-serve-memory.svg", "relay-serve's memory in each burst"),
+}
+
+
 def _value(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) or "none"
@@ -233,8 +379,8 @@ def render(data: dict[str, Any]) -> str:
         "",
         "`reliability/` attacks Relay the way production does: a provider that fails on",
         "purpose, processes killed mid-job, hostile input, and keys that must not leak.",
-        "This page is written by the suite at the end of a run with no failures, when",
-        "asked (`--update-docs`, `reliability/report.py`); the raw figures are in",
+        "This page and its plots are written by the suite at the end of a run with no",
+        "failures, when asked (`--update-docs`, `reliability/report.py`); the raw figures are in",
         f"`reliability/results-{scale['name']}.json`.",
         "",
         f"Last run: {run['date']}, scale `{scale['name']}`, {run['seconds']:.0f} s on "
@@ -247,7 +393,7 @@ def render(data: dict[str, Any]) -> str:
         "",
         "## How to run",
         "",
-        "```bash",
+        "```text",
         "nox -s reliability              # the CI size: under three minutes on two cores",
         "nox -s reliability -- full      # bigger numbers, by hand",
         "RELAY_RELIABILITY_SCALE=full pytest reliability   # the same without nox",
@@ -272,6 +418,9 @@ def render(data: dict[str, Any]) -> str:
         for key, value in values.items():
             lines.append(f"| {LABELS.get(key, key.replace('_', ' '))} | {_value(value)} |")
         lines.append("")
+        if values and section in PLOTTED:
+            name, alt = PLOTTED[section]
+            lines += [f"![{alt}]({name})", ""]
     lines += ["## Attacks", "", ATTACKS, "## Bugs found", "", FOUND]
     if data["known_bugs"]:
         lines += [
@@ -302,9 +451,16 @@ def write(figures: Figures, *, seconds: float, failures: int, docs: bool) -> lis
     results = BUILD / f"results-{SCALE.name}.json"
     results.write_text(text)
     written = [results]
+    drawn = plots(data)
+    for name, svg in drawn.items():
+        (BUILD / name).write_text(svg)
+        written.append(BUILD / name)
     if docs:
         published = HERE / f"results-{SCALE.name}.json"
         published.write_text(text)
         DOCS.write_text(render(data))
         written += [published, DOCS]
+        for name, svg in drawn.items():
+            (DOCS.parent / name).write_text(svg)
+            written.append(DOCS.parent / name)
     return written

@@ -4,9 +4,11 @@ commands to answer (from a local stand-in for ACME's API), and tested by the gui
 conformance test. Change the guide and this tests the change; no copy of its code lives
 here.
 
-A block whose first line is a path comment (``# relay_acme/_adapter.py``) is a file of the
-plugin, ``# <path>, continued`` appends to one; ``console`` blocks hold ``$ command`` lines
-followed by the output the guide promises."""
+A block with a title (```` ```python title="relay_acme/_adapter.py" ````) is a file of the
+plugin, ``title="<path>, continued"`` appends to one, as the site's block runner writes
+them; ``console`` and ``text`` blocks hold ``$ command`` lines followed by the output the
+guide promises (the installed plugin's commands are ``text``: the site's runner cannot
+install a plugin, so this test runs them)."""
 
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ import pytest
 from relay_core.testing import CONFORMANCE_TEXT
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugin-authors.md"
-FENCE = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```$", re.M | re.S)
-PATH_COMMENT = re.compile(r"# (?P<path>[\w./-]+\.(?:py|toml))(?P<continued>, continued)?")
+FENCE = re.compile(r"^```(?P<lang>[\w-]*)(?P<options>[^\n]*)\n(?P<body>.*?)^```$", re.M | re.S)
+TITLE = re.compile(r'title="(?P<path>[\w./-]+\.(?:py|toml))(?P<continued>, continued)?"')
 PLUGIN_FILES = {
     "pyproject.toml",
     "relay_acme/__init__.py",
@@ -41,17 +43,16 @@ RELAY = "import sys; from relay_core.cli import main; sys.argv[0] = 'relay'; mai
 
 
 def guide_files() -> dict[str, str]:
-    """The plugin's files, from the guide's blocks with a path comment."""
+    """The plugin's files, from the guide's blocks with a title."""
     files: dict[str, str] = {}
     for block in FENCE.finditer(GUIDE.read_text(encoding="utf-8")):
-        first, _, rest = block["body"].partition("\n")
-        marker = PATH_COMMENT.fullmatch(first.strip())
+        marker = TITLE.search(block["options"])
         if marker is None:
             continue
         path = marker["path"]
         if marker["continued"]:
-            assert path in files, f"'{first}' continues a file no earlier block started"
-            files[path] += "\n" + rest
+            assert path in files, f"{marker[0]} continues a file no earlier block started"
+            files[path] += "\n" + block["body"]
         else:
             assert path not in files, f"the guide starts {path} twice"
             files[path] = block["body"]
@@ -59,11 +60,11 @@ def guide_files() -> dict[str, str]:
 
 
 def guide_commands() -> list[tuple[str, list[str]]]:
-    """Each ``$ command`` of the guide's console blocks, with the output lines shown after
-    it."""
+    """Each ``$ command`` of the guide's console and text blocks, with the output lines
+    shown after it."""
     commands: list[tuple[str, list[str]]] = []
     for block in FENCE.finditer(GUIDE.read_text(encoding="utf-8")):
-        if block["lang"] != "console":
+        if block["lang"] not in ("console", "text"):
             continue
         for line in block["body"].splitlines():
             if line.startswith("$ "):
