@@ -511,6 +511,9 @@ def test_the_pages_blocks_run_as_shown(
             monkeypatch.setenv(name, value)  # for the Python blocks, run in this process
         run = PageRun(page, tmp_path)
         run.env.update(exported)
+        # The Python blocks start programs too (an MCP server's `python`): from the same
+        # PATH as the shell blocks, this interpreter's directory first, as in a venv.
+        monkeypatch.setenv("PATH", run.env["PATH"])
         try:
             for block in blocks_of(page):
                 run.run(block)
