@@ -25,6 +25,13 @@ this process. Output is compared as doctest compares it: ``...`` stands for any 
 and runs of whitespace are equal. A line ``$ pip install NAME`` is not run: NAME must be
 a distribution that is installed. A command ending in ``&`` is a server, started, waited
 for on its ``--port`` (swapped for a free one), and stopped when the page ends.
+
+A page whose blocks need a real server says so in an HTML comment (not rendered),
+``<!-- blocks need: postgres as RELAY_DB -->``: the runner starts one for the page
+(``relay_core.real_servers``: ``postgres``, ``redis``, or a one-node ``ray`` cluster)
+and gives every block its address in that variable (a URL; for Ray the cluster's
+address, so ``RAY_ADDRESS`` makes ``--address auto`` find it), as a reader's shell
+would hold theirs. The server is stopped when the page ends.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ SHOWN = frozenset(
 )
 PARSED = {"yaml": yaml.safe_load, "yml": yaml.safe_load, "json": json.loads, "toml": tomllib.loads}
 OPTION = re.compile(r'(\w+)="([^"]*)"|\.([\w-]+)')
+NEEDS = re.compile(r"<!--\s*blocks need:\s*(\w+)\s+as\s+(\w+)\s*-->")
 # A placeholder in each provider's variable for cassette blocks: cassettes hold no key.
 CASSETTE_KEYS = {
     "OPENAI_API_KEY": "sk-docs-placeholder",
@@ -479,6 +487,26 @@ class PageRun:
                 process.stdout.close()
 
 
+@contextlib.contextmanager
+def real_server(kind: str) -> Iterator[dict[str, str]]:
+    """A real server a page needs, running: its address, and the environment besides
+    that its clients need (``""`` is the address)."""
+    from relay_core import real_servers
+
+    if kind == "postgres":
+        with real_servers.postgres_server() as postgres:
+            yield {"": postgres.url}
+    elif kind == "redis":
+        with real_servers.redis_server() as redis:
+            yield {"": redis.url}
+    elif kind == "ray":
+        with real_servers.ray_cluster() as cluster:
+            # Its drivers keep to 127.0.0.1 (see RayCluster).
+            yield {"": cluster.address, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    else:
+        pytest.fail(f"a page needs {kind!r}: known are postgres, redis, ray", pytrace=False)
+
+
 @pytest.mark.parametrize(
     "page", [p for p in PAGES if any(b.runs or b.title for b in blocks_of(p))], ids=_page_id
 )
@@ -488,9 +516,20 @@ def test_the_pages_blocks_run_as_shown(
     for name in [k for k in os.environ if k.startswith("RELAY_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    run = PageRun(page, tmp_path)
-    try:
-        for block in blocks_of(page):
-            run.run(block)
-    finally:
-        run.close()
+    with contextlib.ExitStack() as servers:
+        exported: dict[str, str] = {}
+        for kind, variable in NEEDS.findall(page.read_text(encoding="utf-8")):
+            found = servers.enter_context(real_server(kind))
+            exported.update({k: v for k, v in found.items() if k}, **{variable: found[""]})
+        for name, value in exported.items():
+            monkeypatch.setenv(name, value)  # for the Python blocks, run in this process
+        run = PageRun(page, tmp_path)
+        run.env.update(exported)
+        # The Python blocks start programs too (an MCP server's `python`): from the same
+        # PATH as the shell blocks, this interpreter's directory first, as in a venv.
+        monkeypatch.setenv("PATH", run.env["PATH"])
+        try:
+            for block in blocks_of(page):
+                run.run(block)
+        finally:
+            run.close()
