@@ -191,7 +191,8 @@ def test_every_cassette_a_block_names_exists() -> None:
 
 
 def offline(catalog: dict[str, Any]) -> dict[str, Any]:
-    """The catalog with every provider it names served by the mock."""
+    """The catalog with every provider it names served by the mock (one the page already
+    serves with the mock keeps its settings, e.g. the faults it injects)."""
     names = set(catalog.get("providers") or {})
     for model in (catalog.get("models") or {}).values():
         target = model if isinstance(model, str) else model.get("target", "")
@@ -203,6 +204,10 @@ def offline(catalog: dict[str, Any]) -> dict[str, Any]:
     providers: dict[str, Any] = {}
     for name in sorted(names):
         written = (catalog.get("providers") or {}).get(name) or {}
+        if name == "mock" or written.get("plugin") == "mock":  # the page's own mock: its faults
+            options = {**(written.get("options") or {}), **mock["options"]}
+            providers[name] = {**written, "options": options}
+            continue
         kept = {k: v for k, v in written.items() if k in ("limits", "pricing", "retry", "timeout")}
         providers[name] = {**({} if name == "mock" else {"plugin": "mock"}), **mock, **kept}
     return {**catalog, "providers": providers}
