@@ -22,7 +22,8 @@ the page's catalog as written instead, its HTTP replayed from ``cassettes/<folde
 provider's variable; its console commands must be ``relay`` commands, which then run in
 this process. Output is compared as doctest compares it: ``...`` stands for any text,
 and runs of whitespace are equal. A line ``$ pip install NAME`` is not run: NAME must be
-a distribution that is installed. A command ending in ``&`` is a server, started, waited
+a distribution that is installed, or a path of this repository (``-e plugins/relay-mock``);
+a command after its ``&&`` runs. A command ending in ``&`` is a server, started, waited
 for on its ``--port`` (swapped for a free one), and stopped when the page ends.
 """
 
