@@ -1,4 +1,5 @@
-"""The README's provider table is what the installed plugins declare: it cannot drift."""
+"""The site's provider table (docs/index.md) is what the installed plugins declare: it
+cannot drift."""
 
 from __future__ import annotations
 
@@ -8,16 +9,16 @@ from click.testing import CliRunner
 
 from relay_core.cli import _TABLE_BEGIN, _TABLE_END, cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "index.md"
 
 
-def test_the_readme_table_is_generated_from_the_plugins() -> None:
+def test_the_home_page_table_is_generated_from_the_plugins() -> None:
     result = CliRunner().invoke(cli, ["providers", "--markdown"])
     assert result.exit_code == 0, result.output
     generated = result.output.strip()
-    written = README.read_text(encoding="utf-8").split(_TABLE_BEGIN)[1].split(_TABLE_END)[0]
+    written = PAGE.read_text(encoding="utf-8").split(_TABLE_BEGIN)[1].split(_TABLE_END)[0]
     assert written.strip() == generated, (
-        "README.md's provider table is stale: run `relay providers --update README.md`"
+        "docs/index.md's provider table is stale: run `relay providers --update docs/index.md`"
     )
     # Every provider plugin of this repository is in it (the table is not just empty).
     for provider in ("openai", "anthropic", "gemini", "mistral", "together", "mock"):

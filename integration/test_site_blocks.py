@@ -23,7 +23,8 @@ the page's catalog as written instead, its HTTP replayed from ``cassettes/<folde
 provider's variable; its console commands must be ``relay`` commands, which then run in
 this process. Output is compared as doctest compares it: ``...`` stands for any text,
 and runs of whitespace are equal. A line ``$ pip install NAME`` is not run: NAME must be
-a distribution that is installed. A command ending in ``&`` is a server, started, waited
+a distribution that is installed, or a path of this repository (``-e plugins/relay-mock``);
+a command after its ``&&`` runs. A command ending in ``&`` is a server, started, waited
 for on its ``--port`` (swapped for a free one), and stopped when the page ends.
 
 A page whose blocks need a real server says so in an HTML comment (not rendered),
@@ -44,6 +45,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shlex
 import socket
 import subprocess
@@ -202,7 +204,8 @@ def test_every_cassette_a_block_names_exists() -> None:
 
 
 def offline(catalog: dict[str, Any]) -> dict[str, Any]:
-    """The catalog with every provider it names served by the mock."""
+    """The catalog with every provider it names served by the mock (one the page already
+    serves with the mock keeps its settings, e.g. the faults it injects)."""
     names = set(catalog.get("providers") or {})
     for model in (catalog.get("models") or {}).values():
         target = model if isinstance(model, str) else model.get("target", "")
@@ -324,10 +327,16 @@ class PageRun:
             path.write_text(text, encoding="utf-8")
         saved = {k: os.environ.get(k) for k in CASSETTE_KEYS}
         os.environ.update(CASSETTE_KEYS)
+        # A random token sent to the provider (a batch job's chunk tag) would never match
+        # the recorded body: cassette blocks draw them from a fixed sequence instead.
+        counter = iter(range(1, 1 << 30))
+        random_hex = secrets.token_hex
+        secrets.token_hex = lambda n=None: f"{next(counter):0{2 * (n or 32)}x}"
         try:
             with cassette_player(ROOT / "cassettes" / folder)(name):
                 yield
         finally:
+            secrets.token_hex = random_hex
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)
@@ -406,11 +415,16 @@ class PageRun:
         wanted = int(block.options.get("exit", "0")) if last else 0
         command = self.with_ports(command)
         if command.startswith("pip install"):
-            for word in shlex.split(command, comments=True)[2:]:
-                if not word.startswith("-"):
+            install, _, rest = command.partition("&&")  # `pip install ... && relay demo`
+            for word in shlex.split(install, comments=True)[2:]:
+                if word.startswith((".", "plugins/")):  # a path in this repository
+                    assert (ROOT / word).is_dir() or list(ROOT.glob(word)), block.where
+                elif not word.startswith("-"):
                     name = re.split(r"[\[<>=!~ ]", word.strip("'\""))[0]
                     metadata.distribution(name)  # the page names a distribution that exists
-            return
+            if not rest.strip():
+                return
+            command = rest.strip()
         if command.endswith("&"):
             self.serve(block, command[:-1].strip())
             return
