@@ -83,7 +83,7 @@ CASSETTE_KEYS = {
     "CO_API_KEY": "docs-placeholder",  # the variable relay-cohere reads
 }
 # Provider settings the core applies whatever the plugin: kept when a page's catalog goes offline.
-KEPT_PROVIDER_SETTINGS = ("limits", "pricing", "retry", "timeout", "max_retries", "circuit_breaker")
+KEPT_PROVIDER_SETTINGS = ("timeout", "max_retries", "circuit_breaker")
 CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
