@@ -9,18 +9,14 @@ names and Relay's.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from test_site_blocks import Block, blocks_of
+from site_blocks import blocks_of
 
 ROOT = Path(__file__).resolve().parents[1]
 OVERVIEW = ROOT / "docs" / "migrating.md"
 GUIDES = sorted((ROOT / "docs" / "how-to").glob("migrate-*.md"))
-# A fence's options are only key="value" pairs and {.class}es: a bare word after the
-# language (the old ```python relay) does not render as code on the site.
-FENCE = re.compile(r'^ *(`{3,}|~{3,})[\w+-]*((?:\s+(?:\w+="[^"]*"|\{[^}]*\}))*)\s*$')
 
 
 def _id(page: Path) -> str:
@@ -56,12 +52,3 @@ def test_every_guide_writes_its_catalog_before_relay_uses_it(page: Path) -> None
 @pytest.mark.parametrize("page", GUIDES, ids=_id)
 def test_every_guide_has_a_names_table(page: Path) -> None:
     assert "| Relay |" in page.read_text(encoding="utf-8"), page.name
-
-
-@pytest.mark.parametrize("page", [OVERVIEW, *GUIDES], ids=_id)
-def test_no_fence_has_a_bare_word_after_its_language(page: Path) -> None:
-    blocks: list[Block] = blocks_of(page)
-    lines = page.read_text(encoding="utf-8").splitlines()
-    opening = {b.where: lines[b.line - 2] for b in blocks}  # the fence above each body
-    wrong = [f"{where}: {line.strip()}" for where, line in opening.items() if not FENCE.match(line)]
-    assert not wrong, "\n".join(wrong)
