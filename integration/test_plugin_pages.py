@@ -103,8 +103,3 @@ def test_readme_links_point_where_the_site_has_them(link: str, on_the_site: str)
 def test_links_inside_code_blocks_are_left_alone() -> None:
     text = "```text\n[Relay](../../README.md)\n```\n"
     assert HOOK.site_links(text) == text
-
-
-def test_the_runners_fence_options_are_taken_off_for_rendering() -> None:
-    page = '```python cassette="relay-openai/chat_answer"\nx\n```\n```console exit="2"\n$ x\n```\n'
-    assert HOOK.without_runner_options(page) == "```python\nx\n```\n```console\n$ x\n```\n"

@@ -4,6 +4,7 @@ a fence may carry are in ``site_blocks``; ``page_run`` runs one page."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 from pathlib import Path
 
@@ -97,3 +98,15 @@ def test_the_pages_blocks_run_as_shown(
                 run.run(block)
         finally:
             run.close()
+
+
+def test_the_runners_own_fence_options_are_taken_off_for_rendering() -> None:
+    spec = importlib.util.spec_from_file_location("docs_fences", ROOT / "tools/docs_fences.py")
+    assert spec
+    assert spec.loader
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = '```python cassette="docs/x"\nx\n```\n```console exit="2"\n$ x\n```\n'
+    assert hook.without_runner_options(page) == "```python\nx\n```\n```console\n$ x\n```\n"
+    kept = '```yaml title="relay.yaml"\na: 1\n```\n'
+    assert hook.without_runner_options(kept) == kept

@@ -321,21 +321,6 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     return config
 
 
-_RUNNER_OPTION = re.compile(r'\s*\b(?:cassette|exit)="[^"]*"')
-_OPENING = re.compile(r"^( *(?:`{3,}|~{3,})\s*[\w+-]*)(.*)$", re.MULTILINE)
-
-
-def without_runner_options(markdown: str) -> str:
-    """The page with the block runner's fence options (``cassette="..."``,
-    ``exit="..."``) taken off: superfences renders a fence with an option it does not
-    know as plain text, not as code."""
-    return _OPENING.sub(lambda m: m.group(1) + _RUNNER_OPTION.sub("", m.group(2)), markdown)
-
-
-def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    return without_runner_options(markdown)
-
-
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     from mkdocs.structure.files import File
 
