@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import json
 import re
 from collections.abc import Iterator
@@ -199,13 +200,62 @@ def _core_pages() -> Iterator[tuple[str, str, str]]:
         yield f"reference/relay_core/{slug}.md", title, "\n".join(body)
 
 
+# A re-export documented in full elsewhere: its heading and signature, no docstring.
+BRIEF = {
+    "members": False,
+    "show_bases": False,
+    **{
+        f"show_docstring_{part}": False
+        for part in [
+            "description",
+            "attributes",
+            "examples",
+            "other_parameters",
+            "parameters",
+            "raises",
+            "receives",
+            "returns",
+            "warns",
+            "yields",
+        ]
+    },
+}
+
+
+def _homes() -> dict[str, str]:
+    """Each class and function ``relay_core``'s documented modules export, by its path
+    there (``relay_core.plugin.Hub``), with the path where it is documented in full:
+    the first that exports it, ``relay_core`` first and the plugin SDK, which re-exports
+    the others, last."""
+    modules = sorted(
+        ["relay_core", *(m for *_, group in CORE_MODULES for m in group)],
+        key=lambda module: module == "relay_core.plugin",
+    )
+    first: dict[int, str] = {}
+    homes = {}
+    for module in modules:
+        loaded = importlib.import_module(module)
+        for name in _all(module):
+            value = getattr(loaded, name)
+            if inspect.isclass(value) or inspect.isfunction(value):
+                homes[f"{module}.{name}"] = first.setdefault(id(value), f"{module}.{name}")
+    return homes
+
+
 def _module_page(title: str, lead: str, modules: tuple[str, ...] | list[str]) -> str:
+    homes = _homes() if any(m.startswith("relay_core") for m in modules) else {}
     body = [f"# {title}\n", f"{lead}\n"]
-    # Exactly each module's __all__, a constant or alias without a docstring included.
-    body += [
-        _directive(module, members=_all(module) or False, show_if_no_docstring=True)
-        for module in modules
-    ]
+    for module in modules:
+        body.append(_directive(module, members=False))
+        # Exactly the module's __all__, a constant without a docstring included.
+        for name in _all(module):
+            path = f"{module}.{name}"
+            home = homes.get(path, path)
+            if home == path:
+                body.append(_directive(path, heading_level=3, show_if_no_docstring=True))
+            else:
+                body.append(_directive(path, heading_level=3, **BRIEF))
+                body.append(f"The same object as [`{home}`][{home}], documented there.\n")
     return "\n".join(body)
 
 
