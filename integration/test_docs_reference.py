@@ -59,13 +59,15 @@ def test_each_relay_core_name_is_on_exactly_one_page() -> None:
 
 def test_catalog_schema_page_has_every_section_and_field() -> None:
     schema = json.loads((reference.ROOT / "relay.schema.json").read_text())
-    page = reference.catalog_schema_page(schema)
+    page = reference.catalog_schema_page(schema, reference.class_defaults(schema))
     for name, definition in schema["$defs"].items():
         assert f"\n## {name}\n" in page
         forms = [definition, *definition.get("anyOf", ())]
         for field in (f for form in forms for f in form.get("properties", {})):
             assert f"| `{field}` |" in page
     assert "[ProviderConfig](#providerconfig)" in page
+    # Defaults the schema lacks come from the classes: BreakerSettings(failures=5).
+    assert "| `failures` | integer | `5` |" in page
 
 
 def test_check_lists_what_the_inventory_lacks() -> None:

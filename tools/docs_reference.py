@@ -16,6 +16,8 @@ lists is in the site's inventory.
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
 import importlib
 import inspect
 import json
@@ -222,6 +224,7 @@ BRIEF = {
 }
 
 
+@functools.cache
 def _homes() -> dict[str, str]:
     """Each class and function ``relay_core``'s documented modules export, by its path
     there (``relay_core.plugin.Hub``), with the path where it is documented in full:
@@ -360,7 +363,7 @@ def _type(schema: dict[str, Any]) -> str:
         kinds = [_type(s) for s in schema.get("anyOf", schema.get("oneOf", []))]
         return " or ".join(dict.fromkeys(kinds))
     if "enum" in schema:
-        return " \\| ".join(f"`{json.dumps(value)}`" for value in schema["enum"])
+        return "one of " + ", ".join(f"`{json.dumps(value)}`" for value in schema["enum"])
     if "const" in schema:
         return f"`{json.dumps(schema['const'])}`"
     kind = schema.get("type")
@@ -378,11 +381,38 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _fields(schema: dict[str, Any]) -> list[str]:
+def class_defaults(schema: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The defaults of each section's fields, read from the ``relay_core`` class of the
+    section's name (``ProviderConfig``...), as the schema does not hold them all."""
+    import attrs
+
+    import relay_core
+
+    found: dict[str, dict[str, str]] = {}
+    for name in schema.get("$defs", {}):
+        cls = getattr(relay_core, name, None)
+        if cls is None or not attrs.has(cls):
+            continue
+        found[name] = {}
+        for field in attrs.fields(cls):
+            value = field.default
+            if isinstance(value, attrs.Factory) and not value.takes_self:  # type: ignore[arg-type]
+                value = value.factory()
+            if isinstance(value, tuple):
+                value = list(value)
+            # A section of its own (ModelConfig's params) shows its fields' defaults.
+            with contextlib.suppress(TypeError):
+                found[name][field.name] = f"`{json.dumps(value)}`"
+    return found
+
+
+def _fields(schema: dict[str, Any], defaults: dict[str, str]) -> list[str]:
     required = set(schema.get("required", ()))
     rows = ["| Field | Type | Default | Description |", "| --- | --- | --- | --- |"]
     for name, field in schema.get("properties", {}).items():
-        default = f"`{json.dumps(field['default'])}`" if "default" in field else ""
+        default = defaults.get(name, "")
+        if "default" in field:
+            default = f"`{json.dumps(field['default'])}`"
         if name in required:
             default = "required"
         notes = [field.get("description", "")]
@@ -398,9 +428,13 @@ def _fields(schema: dict[str, Any]) -> list[str]:
     return rows
 
 
-def catalog_schema_page(schema: dict[str, Any]) -> str:
+def catalog_schema_page(
+    schema: dict[str, Any], defaults: dict[str, dict[str, str]] | None = None
+) -> str:
     """The catalog's JSON Schema as a page: each top-level section, then each section
-    type with its fields (type, default, description, allowed values)."""
+    type with its fields (type, default, description, allowed values). ``defaults``
+    (:func:`class_defaults`) fills in the defaults the schema does not give."""
+    defaults = defaults or {}
     lines = [
         "# Catalog schema\n",
         f"{schema.get('description', '')} This page is generated from `relay.schema.json`, "
@@ -408,7 +442,7 @@ def catalog_schema_page(schema: dict[str, Any]) -> str:
         "catalog with it. A field left out takes its default. The catalog itself is "
         "explained in [The catalog](../concepts/catalog.md).\n",
         "## Top level\n",
-        *_fields(schema),
+        *_fields(schema, {}),
         "",
     ]
     if schema.get("additionalProperties") is False:
@@ -417,15 +451,22 @@ def catalog_schema_page(schema: dict[str, Any]) -> str:
         lines.append(f"## {name}\n")
         if definition.get("description"):
             lines.append(_cell(definition["description"]) + "\n")
+        if name in defaults:
+            lines.append(f"In Python: [`relay_core.{name}`][relay_core.{name}].\n")
         forms = [form for form in definition.get("anyOf", ()) if "properties" in form]
         if "properties" in definition:
             forms = [definition]
         elif forms:
-            lines.append(f"Type: {_type(definition)}. As an object:\n")
+            others = [
+                _type(form) + (f" ({form['description']})" if "description" in form else "")
+                for form in definition["anyOf"]
+                if "properties" not in form
+            ]
+            lines.append(f"Either {' or '.join(others)}, or an object:\n")
         else:
             lines.append(f"Type: {_type(definition)}.\n")
         for form in forms:
-            lines += [*_fields(form), ""]
+            lines += [*_fields(form, defaults.get(name, {})), ""]
             if form.get("additionalProperties") is False:
                 lines.append("No other field is allowed.\n")
     return "\n".join(lines)
@@ -470,6 +511,10 @@ def on_files(files: Any, config: Any) -> Any:
         files.append(File.generated(config, path, content=content))
     schema = json.loads((ROOT / "relay.schema.json").read_text(encoding="utf-8"))
     files.append(
-        File.generated(config, "reference/catalog-schema.md", content=catalog_schema_page(schema))
+        File.generated(
+            config,
+            "reference/catalog-schema.md",
+            content=catalog_schema_page(schema, class_defaults(schema)),
+        )
     )
     return files
