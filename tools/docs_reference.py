@@ -318,6 +318,10 @@ def _role(obj: Any, match: re.Match[str]) -> str:
     title, name = titled.groups() if titled else (None, written.strip())
     name = name.removesuffix("()")
     shown = title or (name.rsplit(".", 1)[-1] if short else written.strip())
+    if name.startswith("."):  # a module beside this one (:mod:`.stores`)
+        module = obj.module
+        package = module.path if module.is_init_module else module.path.rpartition(".")[0]
+        return _autoref(package + name, shown)
     # Resolved where the docstring is (Hub, Hub.run_tools), else taken as a full path.
     first, dot, rest = name.partition(".")
     try:
@@ -326,6 +330,10 @@ def _role(obj: Any, match: re.Match[str]) -> str:
         if not dot:
             return f"`{shown}`"
         target = name
+    return _autoref(target, shown)
+
+
+def _autoref(target: str, shown: str) -> str:
     # optional: a link when the target is documented, plain code (no warning) when it
     # is internal, as mkdocstrings' own links in signatures are.
     return f'<autoref identifier="{target}" optional><code>{shown}</code></autoref>'
