@@ -302,7 +302,7 @@ def reference_pages() -> list[tuple[str, str, str]]:
 # Docstrings: their Sphinx roles as links (a griffe extension, named in mkdocs.yml).
 
 try:
-    from griffe import Extension, NameResolutionError
+    from griffe import Docstring, Extension, NameResolutionError
 except ImportError:  # the hook and public_api() run without griffe too
     Extension = object  # type: ignore[assignment,misc]
     NameResolutionError = LookupError  # type: ignore[assignment,misc]
@@ -349,12 +349,37 @@ def _rewrite(obj: Any) -> None:
             _rewrite(member)
 
 
+def _inherit(obj: Any) -> None:
+    """An overriding method without a docstring (an adapter's ``chat``) takes the one of
+    the method it overrides, as Python's ``inspect.getdoc`` does."""
+    for member in obj.members.values():
+        if member.is_alias:
+            continue
+        if member.is_class:
+            try:
+                bases = member.mro()
+            except Exception:  # a base griffe cannot load (another package): nothing to take
+                bases = []
+            for name, method in member.members.items():
+                if method.is_alias or method.docstring is not None or name.startswith("_"):
+                    continue
+                for base in bases:
+                    found = base.members.get(name)
+                    if found is not None and not found.is_alias and found.docstring is not None:
+                        method.docstring = Docstring(found.docstring.value, parent=method)
+                        break
+        if member.is_module or member.is_class:
+            _inherit(member)
+
+
 class SphinxRoles(Extension):
     """Turns ``:class:`Hub``` and the other Sphinx roles of Relay's docstrings into
-    links to the names' reference entries, resolved where the docstring is."""
+    links to the names' reference entries, resolved where the docstring is; then gives
+    an overriding method without a docstring the one it overrides."""
 
     def on_package(self, *, pkg: Any, **kwargs: Any) -> None:
         _rewrite(pkg)
+        _inherit(pkg)
 
 
 # The catalog schema page.
