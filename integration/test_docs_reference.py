@@ -40,6 +40,8 @@ def test_public_api_is_each_modules_all() -> None:
     assert api["relay_core"] == sorted(relay_core.__all__)
     for module in ("relay_core.plugin", "relay_core.batch.runners", "relay_core.testing"):
         assert api[module] == list(__import__(module, fromlist=["_"]).__all__)
+    # The hook specifications are the plugin author's API too.
+    assert "relay_register_providers" in api["relay_core.hookspecs"]
     # Each plugin's package and its non-underscore modules, never a private one.
     assert {"relay_openai.chat", "relay_gemini.wire", "relay_ray.runner"} <= set(api)
     assert {p.name.replace("-", "_") for p in reference.PLUGINS} <= set(api)

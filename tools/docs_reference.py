@@ -92,6 +92,13 @@ CORE_MODULES: list[tuple[str, str, str, tuple[str, ...]]] = [
         ("relay_core.plugin",),
     ),
     (
+        "hooks",
+        "Plugin hooks",
+        "The hooks a plugin implements, each a function marked `@hookimpl` with the "
+        "hook's name: when the core calls it, with what, and what it expects back.",
+        ("relay_core.hookspecs",),
+    ),
+    (
         "batch-extension",
         "Batch runners and stores",
         "The batch package, and the interfaces a job runner (relay-ray) or a workspace "
@@ -127,8 +134,19 @@ def _source(module: str) -> Path:
 
 def _all(module: str) -> list[str]:
     """``module.__all__``: read from the source when it is a literal, else imported
-    (``relay_core`` derives it from its ``TYPE_CHECKING`` imports)."""
+    (``relay_core`` derives it from its ``TYPE_CHECKING`` imports); then the module's
+    hook specifications (functions marked ``@hookspec``), the API of plugins."""
     tree = ast.parse(_source(module).read_text(encoding="utf-8"))
+    hooks = [
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and any("hookspec" in ast.unparse(decorator) for decorator in node.decorator_list)
+    ]
+    return _exported(module, tree) + hooks
+
+
+def _exported(module: str, tree: ast.Module) -> list[str]:
     for node in tree.body:
         if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
