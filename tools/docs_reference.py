@@ -1,10 +1,11 @@
 """MkDocs hook: the site's Reference section, generated so it cannot fall behind the code.
 
 - The Python API, built by mkdocstrings from the docstrings: ``relay_core``'s names split
-  by theme, the plugin SDK (``relay_core.plugin``), the batch extension modules,
-  ``relay_core.testing``, and one page a plugin with its package and its public modules
-  (every module whose path has no ``_`` part). What is public is each module's
-  ``__all__`` (:func:`public_api`); a new name or module appears with no page edited.
+  by theme, the plugin SDK (``relay_core.plugin``), the plugin hooks
+  (``relay_core.hookspecs``), the batch extension modules, ``relay_core.testing``, and
+  one page a plugin with its package and its public modules (every module whose path
+  has no ``_`` part). What is public is each module's ``__all__`` and its hook
+  specifications (:func:`public_api`); a new name or module appears with no page edited.
 - The catalog schema page, from ``relay.schema.json``.
 - The command line page (``docs/reference/cli.md``) is mkdocs-click's, over ``relay``
   with the commands installed plugins add (:func:`relay_core.cli.with_plugins`).
