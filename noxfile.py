@@ -202,6 +202,8 @@ def docs(session: nox.Session) -> None:
     session.install(*DOCS_DEPS, *_editable(ROOT, *PLUGINS))
     # Material's notice about a future MkDocs 2 is not about this site.
     session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+    # Every public name of relay_core and the plugins has its entry in the reference.
+    session.run("python", "tools/check_reference.py")
 
 
 @nox.session

@@ -43,7 +43,7 @@ from relay_core.sections import check_sections, raise_all
 from relay_core.serialize import unstructure
 from relay_core.types import EndEvent, TextDelta
 
-__all__ = ["catalog_path", "cli", "main"]
+__all__ = ["catalog_path", "cli", "main", "with_plugins"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -959,7 +959,15 @@ def _not_installed(name: str, distribution: str) -> click.Command:
 from relay_core import _cli_browse  # noqa: E402, F401
 
 
+def with_plugins() -> click.Group:
+    """The ``relay`` group with the commands installed plugins add (``relay serve``,
+    ``relay dashboard``...), as ``relay`` runs it; the site's command reference is built
+    from it. Calling it again adds nothing new."""
+    _add_plugin_commands()
+    return cli
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
-    _add_plugin_commands()
+    with_plugins()
     cli.main(args=argv, prog_name="relay")

@@ -347,6 +347,7 @@ class Catalog:
     )
 
     def aliases(self) -> list[str]:
+        """Every model alias and group name of the catalog, sorted."""
         return sorted([*self.models, *self.groups])
 
     def plugin_of(self, provider: str) -> str:

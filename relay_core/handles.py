@@ -187,6 +187,8 @@ class ModelHandle:
         )
 
     async def achat(self, prompt: Prompt | None = None, **options: Any) -> Response:
+        """:meth:`Hub.achat` on this alias: the same ``prompt`` and options, without the
+        alias looked up again."""
         request = build_request(self.alias, prompt, **options)
         return await self.hub.pipeline.call(self, request)
 
@@ -199,23 +201,30 @@ class ModelHandle:
     def embed(
         self, texts: str | Sequence[str] | EmbeddingRequest, **options: Any
     ) -> EmbeddingResponse:
+        """The blocking :meth:`aembed`."""
         return self.hub.run_sync(self.aembed(texts, **options))
 
     def chat(self, prompt: Prompt | None = None, **options: Any) -> Response:
+        """The blocking :meth:`achat`: :meth:`Hub.chat` on this alias."""
         return self.hub.run_sync(self.achat(prompt, **options))
 
     def astream(self, prompt: Prompt | None = None, **options: Any) -> AsyncIterator[StreamEvent]:
+        """:meth:`Hub.astream` on this alias: the answer as stream events."""
         request = build_request(self.alias, prompt, **options)
         return self.hub.pipeline.stream(self, request)
 
     def stream(self, prompt: Prompt | None = None, **options: Any) -> Iterator[StreamEvent]:
+        """The blocking :meth:`astream`: :meth:`Hub.stream` on this alias."""
         return self.hub.run_sync_iter(self.astream(prompt, **options))
 
     async def acount_tokens(self, prompt: Prompt | None = None, **options: Any) -> TokenCount:
+        """The input tokens ``prompt`` would take on this alias (:meth:`count`), built
+        from the same arguments as :meth:`achat`."""
         request = build_request(self.alias, prompt, **options)
         return await self.count(request)
 
     def count_tokens(self, prompt: Prompt | None = None, **options: Any) -> TokenCount:
+        """The blocking :meth:`acount_tokens`."""
         return self.hub.run_sync(self.acount_tokens(prompt, **options))
 
     def count_locally(self, concrete: Request) -> TokenCount:

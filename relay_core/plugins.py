@@ -580,19 +580,24 @@ class PluginRegistry:
         return entry
 
     def providers(self) -> Mapping[str, ProviderEntry]:
+        """The providers the loaded plugins registered, by name."""
         self.load()
         return dict(self._providers)
 
     def credential_resolver(self, scheme: str) -> Callable[[str], str] | None:
+        """The resolver plugins registered for a credential reference's ``scheme``
+        (``vault``, ``aws-sm``...), or ``None``."""
         self.load()
         found = self._resolvers.get(scheme)
         return found[1] if found else None
 
     def credential_schemes(self) -> list[str]:
+        """The credential reference schemes plugins registered, sorted."""
         self.load()
         return sorted(self._resolvers)
 
     def pricing_sources(self) -> list[PricingSource]:
+        """The pricing sources plugins registered."""
         self.load()
         return [source for _, source in self._pricing_sources]
 

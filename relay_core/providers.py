@@ -227,9 +227,12 @@ class Provider:
         return url.rstrip("/")
 
     def supports(self, capability: Capability) -> bool:
+        """Whether the adapter declares ``capability``."""
         return capability in self.capabilities
 
     def unsupported(self, capability: Capability, request: Request | None = None) -> Exception:
+        """The :class:`UnsupportedCapability` error to raise when a request needs
+        ``capability`` and this provider lacks it."""
         return UnsupportedCapability(
             self.settings.name, str(capability), model=request.model if request else None
         )

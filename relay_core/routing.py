@@ -113,6 +113,8 @@ class RoutingContext:
         return estimate_tokens(self.request)
 
     def candidate(self, alias: str) -> Candidate:
+        """The :class:`Candidate` of ``alias``; a ``KeyError`` when it is not one of
+        :attr:`aliases`."""
         for candidate in self.candidates:
             if candidate.alias == alias:
                 return candidate

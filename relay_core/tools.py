@@ -176,9 +176,14 @@ class FunctionToolset:
         return f"FunctionToolset({self.name!r}, tools={sorted(self._functions)})"
 
     async def list_tools(self, provider: str | None) -> Sequence[Tool]:
+        """A tool per function, named after it, whatever the provider."""
         return list(self._tools)
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> ToolOutput:
+        """Call the function ``name`` with ``arguments`` converted to its annotated
+        types (awaited when async). An unknown name or arguments that do not fit its
+        signature is an error output; an exception the function raises propagates, and
+        the tool loop sends it to the model as an error."""
         function = self._functions.get(name)
         if function is None:
             return ToolOutput(f"no tool named {name!r} in toolset {self.name!r}", is_error=True)

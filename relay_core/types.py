@@ -340,6 +340,8 @@ class Message:
 
     @classmethod
     def assistant(cls, *content: str | Part, cache: bool = False) -> Message:
+        """A model's turn (earlier in a conversation); ``cache=True`` puts a prompt-cache
+        breakpoint after it."""
         return cls("assistant", content, cache=cache)
 
     @classmethod
@@ -650,6 +652,8 @@ class Cost:
 
     @classmethod
     def unknown(cls) -> Cost:
+        """The cost of a call no price is known for: ``amount`` is ``None``, ``source``
+        is ``"unknown"``."""
         return cls()
 
 
@@ -887,6 +891,8 @@ class ErrorInfo:
 
     @classmethod
     def from_exception(cls, error: BaseException) -> ErrorInfo:
+        """The error as a result item carries it: its class name, its message with
+        secrets masked, its HTTP status and whether a retry could succeed."""
         return cls(
             kind=type(error).__name__,
             message=mask(str(error)),

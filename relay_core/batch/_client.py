@@ -124,6 +124,7 @@ class AsyncRelayClient:
 
     @property
     def directory(self) -> Path:
+        """The workspace directory."""
         return self.workspace.directory
 
     def _response_cache(self) -> WorkspaceCache | None:
@@ -471,6 +472,8 @@ class AsyncRelayClient:
         self.workspace.close()
 
     async def aclose(self) -> None:
+        """Close the workspace, and the hub when this client made it (also on leaving an
+        ``async with`` block)."""
         self._close_files()
         if self._own_hub:
             await self.hub.aclose()
@@ -502,57 +505,75 @@ class RelayClient:
 
     @property
     def directory(self) -> Path:
+        """The workspace directory."""
         return self._client.directory
 
     @property
     def workspace(self) -> Workspace:
+        """The workspace: its jobs and their items."""
         return self._client.workspace
 
     @property
     def last_engine_stats(self) -> EngineStats | None:
+        """What the engine measured in the last engine job this client ran, or ``None``."""
         return self._client.last_engine_stats
 
     def submit_batch(self, requests: Requests, **options: Any) -> Job:
+        """The blocking :meth:`AsyncRelayClient.submit_batch`: the same arguments."""
         return self.hub.run_sync(self._client.submit_batch(requests, **options))
 
     def resume(self, job_id: JobRef, **options: Any) -> Job:
+        """The blocking :meth:`AsyncRelayClient.resume`: the same arguments."""
         return self.hub.run_sync(self._client.resume(job_id, **options))
 
     def list_jobs(self) -> list[Job]:
+        """The blocking :meth:`AsyncRelayClient.list_jobs`: the same arguments."""
         return self.hub.run_sync(self._client.list_jobs())
 
     def get_job(self, job_id: JobRef) -> Job:
+        """The blocking :meth:`AsyncRelayClient.get_job`: the same arguments."""
         return self.hub.run_sync(self._client.get_job(job_id))
 
     def monitor_batch(self, job_id: JobRef) -> Job:
+        """The blocking :meth:`AsyncRelayClient.monitor_batch`: the same arguments."""
         return self.hub.run_sync(self._client.monitor_batch(job_id))
 
     def wait(self, job_id: JobRef, **options: Any) -> Job:
+        """The blocking :meth:`AsyncRelayClient.wait`: the same arguments."""
         return self.hub.run_sync(self._client.wait(job_id, **options))
 
     def retrieve(self, job_id: JobRef, *, force_refresh: bool = False) -> Job:
+        """The blocking :meth:`AsyncRelayClient.retrieve`: the same arguments."""
         return self.hub.run_sync(self._client.retrieve(job_id, force_refresh=force_refresh))
 
     def retrieve_batch_results(
         self, job_id: JobRef, *, force_refresh: bool = False
     ) -> list[BatchItem]:
+        """The blocking :meth:`AsyncRelayClient.retrieve_batch_results`: the same arguments."""
         return self.hub.run_sync(
             self._client.retrieve_batch_results(job_id, force_refresh=force_refresh)
         )
 
     def iter_results(self, job_id: JobRef) -> Iterator[BatchItem]:
+        """The saved results, one at a time, in request order (disk only): as
+        :meth:`AsyncRelayClient.iter_results`."""
         return self._client.iter_results(job_id)
 
     def get_results(self, job_id: JobRef) -> list[BatchItem]:
+        """The saved results as a list, in request order (:meth:`iter_results`)."""
         return list(self._client.iter_results(job_id))
 
     def has_results(self, job_id: JobRef) -> bool:
+        """The blocking :meth:`AsyncRelayClient.has_results`: the same arguments."""
         return self.hub.run_sync(self._client.has_results(job_id))
 
     def cancel_batch(self, job_id: JobRef) -> Job:
+        """The blocking :meth:`AsyncRelayClient.cancel_batch`: the same arguments."""
         return self.hub.run_sync(self._client.cancel_batch(job_id))
 
     def close(self) -> None:
+        """Close the workspace, and the hub when this client made it (also on leaving a
+        ``with`` block)."""
         self._client._close_files()
         if self._client._own_hub:
             self.hub.close()

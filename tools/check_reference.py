@@ -1,0 +1,57 @@
+"""After ``mkdocs build``: every public name of Relay has its entry in the site's reference.
+
+The public names are those ``tools/docs_reference.py`` documents (each documented
+module's ``__all__``); the site's inventory (``build/site/objects.inv``, written by
+mkdocstrings) lists every object the reference rendered. A name missing from it has no
+reference entry: the check fails and lists each.
+
+    python tools/check_reference.py [build/site/objects.inv]
+"""
+
+from __future__ import annotations
+
+import sys
+import zlib
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from docs_reference import ROOT, public_api
+
+
+def inventory_names(data: bytes) -> set[str]:
+    """The object names of a Sphinx inventory, version 2 (what mkdocstrings writes):
+    four header lines, then zlib-compressed lines ``name domain:role priority uri text``."""
+    header = data.split(b"\n", 4)
+    if len(header) < 5 or header[0] != b"# Sphinx inventory version 2":
+        raise ValueError("not a Sphinx inventory, version 2")
+    body = zlib.decompress(header[4]).decode("utf-8")
+    return {line.split(" ", 1)[0] for line in body.splitlines() if line.strip()}
+
+
+def missing(api: dict[str, list[str]], names: set[str]) -> list[str]:
+    """The modules and ``module.name`` paths of ``api`` that ``names`` lacks."""
+    wanted = [
+        path
+        for module, public in api.items()
+        for path in (module, *(f"{module}.{name}" for name in public))
+    ]
+    return [path for path in wanted if path not in names]
+
+
+def main(argv: list[str]) -> int:
+    inventory = Path(argv[0]) if argv else ROOT / "build" / "site" / "objects.inv"
+    api = public_api()
+    absent = missing(api, inventory_names(inventory.read_bytes()))
+    if absent:
+        print(f"{len(absent)} public names have no entry in {inventory}:", file=sys.stderr)
+        for path in absent:
+            print(f"  {path}", file=sys.stderr)
+        return 1
+    count = sum(1 + len(names) for names in api.values())
+    print(f"{inventory}: all {count} public modules and names of {len(api)} modules found")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
