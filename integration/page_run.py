@@ -293,7 +293,7 @@ class PageRun:
 
         words = shlex.split(command, comments=True)
         assert words[0] == "relay", f"{block.where}: a cassette command must be a relay command"
-        cli._add_plugin_commands()
+        cli.with_plugins()
         runner = CliRunner()
         env = {k: v for k, v in self.env.items() if k.startswith("RELAY_")}
         with self.inside():
