@@ -120,14 +120,17 @@ def test_every_distribution_has_relay_cores_version() -> None:
 
 def _install_commands(readme: Path) -> list[list[str]]:
     """Every ``pip install`` command of a README that names a path of this repository
-    (from a clone), as its arguments; commented-out ones included."""
+    (from a clone), as its arguments; commented-out ones included. A command in prose is
+    an inline code span, which may wrap onto the next line."""
+    text = readme.read_text()
+    spans = re.findall(r"`pip install ([^`]+)`", text)
+    lines = re.sub(r"`pip install [^`]+`", "", text).splitlines()
+    found = spans + [c for line in lines for c in line.split("pip install")[1:]]
     commands = []
-    for line in readme.read_text().splitlines():
-        for command in line.split("pip install")[1:]:
-            command = command.split("#")[0].split("&&")[0]
-            args = command.split()
-            if any(arg.startswith((".", "plugins/")) for arg in args):
-                commands.append(args)
+    for command in found:
+        args = command.split("#")[0].split("&&")[0].split()
+        if any(arg.startswith((".", "plugins/")) for arg in args):
+            commands.append(args)
     return commands
 
 
