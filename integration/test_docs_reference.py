@@ -32,6 +32,7 @@ def _tool(name: str) -> ModuleType:
 
 
 reference = _tool("docs_reference")
+schema_hook = _tool("docs_schema")
 check = _tool("check_reference")
 
 
@@ -61,7 +62,7 @@ def test_each_relay_core_name_is_on_exactly_one_page() -> None:
 
 def test_catalog_schema_page_has_every_section_and_field() -> None:
     schema = json.loads((reference.ROOT / "relay.schema.json").read_text())
-    page = reference.catalog_schema_page(schema, reference.class_defaults(schema))
+    page = schema_hook.catalog_schema_page(schema, schema_hook.class_defaults(schema))
     for name, definition in schema["$defs"].items():
         assert f"\n## {name}\n" in page
         forms = [definition, *definition.get("anyOf", ())]

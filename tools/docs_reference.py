@@ -6,7 +6,8 @@
   one page a plugin with its package and its public modules (every module whose path
   has no ``_`` part). What is public is each module's ``__all__`` and its hook
   specifications (:func:`public_api`); a new name or module appears with no page edited.
-- The catalog schema page, from ``relay.schema.json``.
+- The catalog schema page is ``tools/docs_schema.py``'s; the docstrings' Sphinx roles
+  become links through ``tools/docs_docstrings.py``, a griffe extension.
 - The command line page (``docs/reference/cli.md``) is mkdocs-click's, over ``relay``
   with the commands installed plugins add (:func:`relay_core.cli.with_plugins`).
 
@@ -17,12 +18,10 @@ lists is in the site's inventory.
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import importlib
 import inspect
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -318,212 +317,6 @@ def reference_pages() -> list[tuple[str, str, str]]:
     return [("reference/index.md", "Overview", _index(pages)), *pages]
 
 
-# Docstrings: their Sphinx roles as links (a griffe extension, named in mkdocs.yml).
-
-try:
-    from griffe import Docstring, Extension, NameResolutionError
-except ImportError:  # the hook and public_api() run without griffe too
-    Extension = object  # type: ignore[assignment,misc]
-    NameResolutionError = LookupError  # type: ignore[assignment,misc]
-
-
-ROLE = re.compile(r":(?:py:)?(?:class|func|meth|mod|attr|exc|data|obj|const):`(~?)([^`]+)`")
-TITLED = re.compile(r"(.*?)\s*<([^<>]+)>")
-
-
-def _role(obj: Any, match: re.Match[str]) -> str:
-    short, written = match.groups()
-    titled = TITLED.fullmatch(written.strip())
-    title, name = titled.groups() if titled else (None, written.strip())
-    name = name.removesuffix("()")
-    shown = title or (name.rsplit(".", 1)[-1] if short else written.strip())
-    if name.startswith("."):  # a module beside this one (:mod:`.stores`)
-        module = obj.module
-        package = module.path if module.is_init_module else module.path.rpartition(".")[0]
-        return _autoref(package + name, shown)
-    # Resolved where the docstring is (Hub, Hub.run_tools), else taken as a full path.
-    first, dot, rest = name.partition(".")
-    try:
-        target = obj.resolve(first) + dot + rest
-    except NameResolutionError:
-        if not dot:
-            return f"`{shown}`"
-        target = name
-    return _autoref(target, shown)
-
-
-def _autoref(target: str, shown: str) -> str:
-    # optional: a link when the target is documented, plain code (no warning) when it
-    # is internal, as mkdocstrings' own links in signatures are.
-    return f'<autoref identifier="{target}" optional><code>{shown}</code></autoref>'
-
-
-def _rewrite(obj: Any) -> None:
-    if obj.docstring is not None:
-        text = ROLE.sub(lambda match: _role(obj, match), obj.docstring.value)
-        # reST's "text::" before a literal block: Markdown reads the block as code.
-        obj.docstring.value = re.sub(r"(\S)::$", r"\1:", text, flags=re.MULTILINE)
-    for member in obj.members.values():
-        if not member.is_alias:
-            _rewrite(member)
-
-
-def _inherit(obj: Any) -> None:
-    """An overriding method without a docstring (an adapter's ``chat``) takes the one of
-    the method it overrides, as Python's ``inspect.getdoc`` does."""
-    for member in obj.members.values():
-        if member.is_alias:
-            continue
-        if member.is_class:
-            try:
-                bases = member.mro()
-            except Exception:  # a base griffe cannot load (another package): nothing to take
-                bases = []
-            for name, method in member.members.items():
-                if method.is_alias or method.docstring is not None or name.startswith("_"):
-                    continue
-                for base in bases:
-                    found = base.members.get(name)
-                    if found is not None and not found.is_alias and found.docstring is not None:
-                        method.docstring = Docstring(found.docstring.value, parent=method)
-                        break
-        if member.is_module or member.is_class:
-            _inherit(member)
-
-
-class SphinxRoles(Extension):
-    """Turns ``:class:`Hub``` and the other Sphinx roles of Relay's docstrings into
-    links to the names' reference entries, resolved where the docstring is; then gives
-    an overriding method without a docstring the one it overrides."""
-
-    def on_package(self, *, pkg: Any, **kwargs: Any) -> None:
-        _rewrite(pkg)
-        _inherit(pkg)
-
-
-# The catalog schema page.
-
-
-def _type(schema: dict[str, Any]) -> str:
-    """A field's type in words, with a link to each section it refers to."""
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        return f"[{name}](#{name.lower()})"
-    if schema.get("type") == "object" and "properties" in schema:
-        return "object"
-    if "anyOf" in schema or "oneOf" in schema:
-        kinds = [_type(s) for s in schema.get("anyOf", schema.get("oneOf", []))]
-        return " or ".join(dict.fromkeys(kinds))
-    if "enum" in schema:
-        return "one of " + ", ".join(f"`{json.dumps(value)}`" for value in schema["enum"])
-    if "const" in schema:
-        return f"`{json.dumps(schema['const'])}`"
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return " or ".join(_type({**schema, "type": k}) for k in kind)
-    if kind == "array":
-        return f"list of {_type(schema.get('items', {}))}"
-    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
-        inner = schema["additionalProperties"]
-        return f"mapping of name to {_type(inner) if inner else 'any'}"
-    return str(kind) if kind else "any"
-
-
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
-
-
-def class_defaults(schema: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """The defaults of each section's fields, read from the ``relay_core`` class of the
-    section's name (``ProviderConfig``...), as the schema does not hold them all."""
-    import attrs
-
-    import relay_core
-
-    found: dict[str, dict[str, str]] = {}
-    for name in schema.get("$defs", {}):
-        cls = getattr(relay_core, name, None)
-        if cls is None or not attrs.has(cls):
-            continue
-        found[name] = {}
-        for field in attrs.fields(cls):
-            value = field.default
-            if isinstance(value, attrs.Factory) and not value.takes_self:  # type: ignore[arg-type]
-                value = value.factory()
-            if isinstance(value, tuple):
-                value = list(value)
-            # A section of its own (ModelConfig's params) shows its fields' defaults.
-            with contextlib.suppress(TypeError):
-                found[name][field.name] = f"`{json.dumps(value)}`"
-    return found
-
-
-def _fields(schema: dict[str, Any], defaults: dict[str, str]) -> list[str]:
-    required = set(schema.get("required", ()))
-    rows = ["| Field | Type | Default | Description |", "| --- | --- | --- | --- |"]
-    for name, field in schema.get("properties", {}).items():
-        default = defaults.get(name, "")
-        if "default" in field:
-            default = f"`{json.dumps(field['default'])}`"
-        if name in required:
-            default = "required"
-        notes = [field.get("description", "")]
-        for option in field.get("anyOf", []):
-            if option.get("description") and option.get("description") != notes[0]:
-                notes.append(option["description"])
-        if "pattern" in field:
-            notes.append(f"Pattern: `{field['pattern']}`.")
-        rows.append(
-            f"| `{name}` | {_cell(_type(field))} | {_cell(default)} | "
-            f"{_cell(' '.join(n for n in notes if n))} |"
-        )
-    return rows
-
-
-def catalog_schema_page(
-    schema: dict[str, Any], defaults: dict[str, dict[str, str]] | None = None
-) -> str:
-    """The catalog's JSON Schema as a page: each top-level section, then each section
-    type with its fields (type, default, description, allowed values). ``defaults``
-    (:func:`class_defaults`) fills in the defaults the schema does not give."""
-    defaults = defaults or {}
-    lines = [
-        "# Catalog schema\n",
-        f"{schema.get('description', '')} This page is generated from `relay.schema.json`, "
-        "which `relay schema` prints; editors that read JSON Schema complete and check a "
-        "catalog with it. A field left out takes its default. The catalog itself is "
-        "explained in [The catalog](../concepts/catalog.md).\n",
-        "## Top level\n",
-        *_fields(schema, {}),
-        "",
-    ]
-    if schema.get("additionalProperties") is False:
-        lines.append("Any other top-level key is an error.\n")
-    for name, definition in schema.get("$defs", {}).items():
-        lines.append(f"## {name}\n")
-        if definition.get("description"):
-            lines.append(_cell(definition["description"]) + "\n")
-        if name in defaults:
-            lines.append(f"In Python: [`relay_core.{name}`][relay_core.{name}].\n")
-        forms = [form for form in definition.get("anyOf", ()) if "properties" in form]
-        if "properties" in definition:
-            forms = [definition]
-        elif forms:
-            others = [
-                _type(form) + (f" ({form['description']})" if "description" in form else "")
-                for form in definition["anyOf"]
-                if "properties" not in form
-            ]
-            lines.append(f"Either {' or '.join(others)}, or an object:\n")
-        else:
-            lines.append(f"Type: {_type(definition)}.\n")
-        for form in forms:
-            lines += [*_fields(form, defaults.get(name, {})), ""]
-            if form.get("additionalProperties") is False:
-                lines.append("No other field is allowed.\n")
-    return "\n".join(lines)
-
-
 # The hook.
 
 
@@ -561,12 +354,4 @@ def on_files(files: Any, config: Any) -> Any:
 
     for path, _, content in reference_pages():
         files.append(File.generated(config, path, content=content))
-    schema = json.loads((ROOT / "relay.schema.json").read_text(encoding="utf-8"))
-    files.append(
-        File.generated(
-            config,
-            "reference/catalog-schema.md",
-            content=catalog_schema_page(schema, class_defaults(schema)),
-        )
-    )
     return files
