@@ -191,6 +191,7 @@ DOCS_DEPS = [
     "mkdocs-material>=9.5",
     "mkdocstrings[python]>=0.26",
     "mkdocs-click>=0.8",
+    "ruff>=0.6",  # mkdocstrings formats the reference's signatures with it
 ]
 
 
