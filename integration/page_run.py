@@ -25,6 +25,8 @@ import pytest
 import yaml
 from site_blocks import ROOT, Block
 
+from relay_core.real_servers import free_port
+
 # A placeholder in each provider's variable for cassette blocks: cassettes hold no key.
 CASSETTE_KEYS = {
     "OPENAI_API_KEY": "sk-docs-placeholder",
@@ -73,13 +75,6 @@ def _is_catalog(name: str, text: str) -> dict[str, Any] | None:
     if isinstance(data, dict) and {"models", "providers", "groups"} & set(data):
         return data
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _check_output(block: Block, what: str, expected: str, got: str) -> None:
@@ -149,11 +144,11 @@ class PageRun:
         elif block.language == "console":
             self.console(block, in_process=in_process)
         else:
-            commands = [line for line in block.code.replace("\\\n", " ").splitlines()]
-            for index, command in enumerate(c.strip() for c in commands):
-                if command and not command.startswith("#"):
-                    last = index == len(commands) - 1
-                    self.command(block, command, None, last=last, in_process=in_process)
+            lines = (line.strip() for line in block.code.replace("\\\n", " ").splitlines())
+            commands = [line for line in lines if line and not line.startswith("#")]
+            for index, command in enumerate(commands):
+                last = index == len(commands) - 1
+                self.command(block, command, None, last=last, in_process=in_process)
 
     @contextlib.contextmanager
     def on_cassette(self, block: Block) -> Iterator[None]:
@@ -303,7 +298,7 @@ class PageRun:
     def serve(self, block: Block, command: str) -> None:
         shown = re.search(r"--port[ =](\d+)", command)
         assert shown, f"{block.where}: a server line ({command!r}) needs --port N"
-        port = _free_port()
+        port = free_port()
         self.ports[shown.group(1)] = str(port)
         command = re.sub(r"--port[ =]\d+", f"--port {port}", command)
         process = subprocess.Popen(

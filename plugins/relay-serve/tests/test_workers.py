@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from relay_core.real_servers import free_port
 
 CATALOG = """\
 providers:
@@ -50,13 +51,6 @@ class Running:
         return seen
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _descendants(pid: int) -> set[int]:
     """Every live process below ``pid`` (Linux's /proc)."""
     parents: dict[int, int] = {}
@@ -88,7 +82,7 @@ def workers(tmp_path: Path) -> Iterator[Running]:
     """``relay serve --workers 2`` over a mock catalog, ready to answer."""
     catalog = tmp_path / "relay.yaml"
     catalog.write_text(CATALOG)
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
