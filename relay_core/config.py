@@ -609,6 +609,20 @@ _MOVED: dict[tuple[str, str], str] = {
 }
 
 
+def _generation_setting(cls: type, key: str) -> str | None:
+    """The generation setting ``key`` names, maybe misspelt, when ``cls`` keeps those
+    under ``params``: ``temperature`` beside a model's ``target`` is the commonest slip
+    in a catalog written from another tool's, which keeps them there."""
+    if not any(
+        a.name == "params" and a.type in (GenerationConfig, "GenerationConfig")
+        for a in attrs.fields(cls)
+    ):
+        return None
+    names = [a.name for a in attrs.fields(GenerationConfig)]
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
 def _validation_messages(error: BaseException) -> Iterator[tuple[Path_, str]]:
     for at, leaf in validation_leaves(error):
         if isinstance(leaf, cattrs.ForbiddenExtraKeysError):
@@ -616,9 +630,12 @@ def _validation_messages(error: BaseException) -> Iterator[tuple[Path_, str]]:
             for key in sorted(leaf.extra_fields, key=str):
                 close = difflib.get_close_matches(str(key), known, n=1)
                 moved = _MOVED.get((leaf.cl.__name__, str(key)))
+                setting = _generation_setting(leaf.cl, str(key))
                 hint = (
                     f"; {moved}"
                     if moved
+                    else f"; a generation setting goes under params: params.{setting}"
+                    if setting
                     else f"; did you mean {close[0]!r}?"
                     if close
                     else f"; expected one of {', '.join(known)}"

@@ -213,6 +213,16 @@ MISTAKES: dict[str, tuple[str | bytes, tuple[int, int], str]] = {
         (4, 5),
         "unknown field 'parms'; did you mean 'params'?",
     ),
+    "a generation setting beside the target": (
+        "models:\n  fast:\n    target: mock/echo\n    temperature: 0.2\n",
+        (4, 5),
+        "unknown field 'temperature'; a generation setting goes under params: params.temperature",
+    ),
+    "a misspelt generation setting beside the target": (
+        "models:\n  fast:\n    target: mock/echo\n    max_token: 64\n",
+        (4, 5),
+        "unknown field 'max_token'; a generation setting goes under params: params.max_tokens",
+    ),
     "unknown field in params": (
         "models:\n  fast:\n    target: mock/echo\n    params: {temprature: 0.2}\n",
         (4, 14),
