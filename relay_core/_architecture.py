@@ -87,6 +87,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "relay_core.batch",
             "relay_core.cli",
+            "relay_core._cli_batch",
             "relay_core._cli_browse",
             "relay_core._demo",
             "relay_core.testing",
@@ -141,7 +142,7 @@ DEFERRED_CORE: dict[tuple[str, str], str] = {
     # `relay --help`, `relay validate` and the like must not load the hub, the batch
     # engine or the demo (and asyncio with them); the commands that use them do.
     ("relay_core.cli", "relay_core.hub"): "only the commands that call a model need the hub",
-    ("relay_core.cli", "relay_core.batch._client"): "only the batch commands need it",
+    ("relay_core._cli_batch", "relay_core.batch._client"): "only the batch commands need it",
     ("relay_core.cli", "relay_core._demo"): "only `relay demo` needs it",
     ("relay_core.types", "relay_core.serialize"): (
         "Request.fingerprint(): the converter is built from these types, so it cannot be "
