@@ -204,6 +204,41 @@ def test_a_worker_killed_mid_shard_costs_only_its_calls_in_flight(
     assert len(lines) - len(set(lines)) <= 4  # at most the 4 calls the worker had in flight
 
 
+def test_a_worker_killed_holding_the_aliases_concurrency_gives_it_back(
+    cluster: RayCluster, arrival_server: Any, tmp_path: Path
+) -> None:
+    arrival_server.delay = 0.3
+    catalog = _catalog(
+        tmp_path,
+        arrival_server.base_url,
+        "  narrow:\n    target: local/m\n    limits: {concurrency: 2}\n",
+    )
+    # One worker at a time, asking for more than the alias allows: it holds both
+    # places whenever it is killed. Its places must come back for the shard's next
+    # attempt, or the job waits for them for ever.
+    options = {"address": cluster.address, "shard_requests": 30, "workers": 1}
+    finished: dict[str, Any] = {}
+
+    def submit() -> None:
+        with RelayClient(tmp_path / "ws", catalog) as client:
+            finished["job"] = client.submit_batch(
+                _requests(60, "narrow"), job_id="j", mode="ray", runner_options=options,
+                concurrency=4,
+            )  # fmt: skip
+
+    runner = threading.Thread(target=submit)
+    runner.start()
+    _wait_for(lambda: len(arrival_server.arrivals) >= 6)
+    os.kill(cluster.task_workers("answer_shard")[0], signal.SIGKILL)
+    runner.join(timeout=90)
+    assert not runner.is_alive(), "the job stopped: the killed worker's places were never freed"
+    job = finished["job"]
+    assert job.status == "completed"
+    assert job.counts.completed == 60
+    # Freed once: the next attempts never had more than the alias's two in flight.
+    assert arrival_server.most_in_flight == 2
+
+
 def test_the_driver_killed_and_resumed_gives_one_result_per_request(
     cluster: RayCluster, arrival_server: Any, tmp_path: Path
 ) -> None:

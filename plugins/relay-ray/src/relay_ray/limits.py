@@ -7,10 +7,18 @@ the order they asked), so the cluster keeps an alias's ``limits:`` exactly as on
 process does. A worker's call costs one round trip to the actor, which answers when
 the call may start; the actor is async, so a waiting call never holds up another
 worker's ``release`` or ``settle``.
+
+A worker killed mid-shard cannot release the places its calls held, and Ray runs the
+shard again elsewhere. So the actor counts the places each attempt of a shard holds,
+and an attempt's :meth:`LimitsActor.begin` frees those of the shard's earlier attempt:
+Ray starts a task again only once the worker of the last attempt is gone. Without this,
+each kill would narrow the alias's ``concurrency`` for the rest of the job, and a kill
+that took all of it would stop the job.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from relay_core.plugin import RateLimiter, alias_limits
@@ -28,7 +36,8 @@ def actor_name(job_id: str, alias: str) -> str:
 
 
 class LimitsActor:
-    """The limits of one alias for a whole job."""
+    """The limits of one alias for a whole job, and the places in flight each attempt
+    of a shard holds."""
 
     def __init__(
         self,
@@ -41,30 +50,52 @@ class LimitsActor:
             tokens_per_minute=tokens_per_minute,
             concurrency=concurrency,
         )
+        self._held: Counter[str] = Counter()  # places in flight, by attempt
+        self._attempts: dict[int, str] = {}  # each shard's live attempt
 
-    async def acquire(self, tokens: int) -> None:
+    async def begin(self, shard: int, attempt: str) -> None:
+        """``attempt`` of the shard starting at request ``shard`` begins: the places an
+        earlier attempt of the shard still holds are freed, its worker being dead."""
+        earlier = self._attempts.get(shard)
+        self._attempts[shard] = attempt
+        if earlier is not None and earlier != attempt:
+            for _ in range(self._held.pop(earlier, 0)):
+                self._limiter.release()
+
+    async def acquire(self, tokens: int, shard: int, attempt: str) -> None:
         await self._limiter.acquire(tokens)
+        if self._attempts.get(shard, attempt) != attempt:
+            # Granted after the asker died and its shard began again: nobody will
+            # release it.
+            self._limiter.release()
+            return
+        self._held[attempt] += 1
 
-    async def release(self) -> None:
-        self._limiter.release()
+    async def release(self, attempt: str) -> None:
+        if self._held[attempt] > 0:  # else freed already by the shard's next attempt
+            self._held[attempt] -= 1
+            self._limiter.release()
 
     async def settle(self, estimated: int, actual: int) -> None:
         self._limiter.settle(estimated, actual)
 
 
 class ClusterLimiter:
-    """A worker's handle on an alias's :class:`LimitsActor` (the core's ``Limiter``)."""
+    """A worker's handle on an alias's :class:`LimitsActor` (the core's ``Limiter``),
+    for one attempt of one shard: :meth:`LimitsActor.begin` first."""
 
     unlimited = False
 
-    def __init__(self, actor: Any) -> None:
+    def __init__(self, actor: Any, shard: int, attempt: str) -> None:
         self._actor = actor
+        self._shard = shard
+        self._attempt = attempt
 
     async def acquire(self, tokens: int) -> None:
-        await self._actor.acquire.remote(tokens)
+        await self._actor.acquire.remote(tokens, self._shard, self._attempt)
 
     def release(self) -> None:
-        self._actor.release.remote()
+        self._actor.release.remote(self._attempt)
 
     def settle(self, estimated: int, actual: int) -> None:
         self._actor.settle.remote(estimated, actual)

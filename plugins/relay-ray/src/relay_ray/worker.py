@@ -74,20 +74,23 @@ def answer_shard(shard: Shard) -> int:
     store = PartStore(shard.storage)
     done = set(store.answered(part_prefix(shard.first)))
     hub = _hub(shard.catalog)
-    limiters: dict[str, Any] = {}
+    attempt = f"{os.getpid()}-{secrets.token_hex(4)}"
+    actors = {
+        alias: ray.get_actor(actor_name(shard.job_id, alias), namespace=NAMESPACE)
+        for alias in shard.limited
+    }
+    # Before any call: frees what an earlier attempt of this shard, killed, still held.
+    ray.get([actor.begin.remote(shard.first, attempt) for actor in actors.values()])
+    limiters = {
+        alias: ClusterLimiter(actor, shard.first, attempt) for alias, actor in actors.items()
+    }
 
     def limiter_for(alias: str) -> Any:
-        if alias not in shard.limited:
-            return RateLimiter()  # no limits: skipped without a round trip
-        found = limiters.get(alias)
-        if found is None:
-            actor = ray.get_actor(actor_name(shard.job_id, alias), namespace=NAMESPACE)
-            found = limiters[alias] = ClusterLimiter(actor)
-        return found
+        # No limits: skipped without a round trip.
+        return limiters.get(alias) or RateLimiter()
 
     answered = 0
-    token = f"{os.getpid()}-{secrets.token_hex(4)}"
-    with store.open_new(shard.first, token) as part:
+    with store.open_new(shard.first, attempt) as part:
 
         def deliver(index: int, item: BatchItem) -> None:
             nonlocal answered
