@@ -46,6 +46,7 @@ class CallInfo:
 
     @property
     def target(self) -> str:
+        """The concrete target called: ``provider/model``."""
         return f"{self.provider}/{self.model}"
 
     def quote(self) -> PriceQuote:

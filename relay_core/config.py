@@ -222,10 +222,13 @@ class ModelConfig:
 
     @property
     def provider(self) -> str:
+        """The provider's name: the part of :attr:`target` before the first slash."""
         return self.target.partition("/")[0]
 
     @property
     def model(self) -> str:
+        """The model's name at the provider: the part of :attr:`target` after the first
+        slash (it may hold slashes of its own)."""
         return self.target.partition("/")[2]
 
 

@@ -214,6 +214,8 @@ class CachedSecrets:
         return secret.reveal()
 
     def cache_clear(self) -> None:
+        """Forget every answer kept, so the next use of each reference calls ``fetch``
+        again; the values already seen stay masked."""
         with self._lock:
             self._values.clear()
 

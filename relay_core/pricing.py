@@ -141,6 +141,7 @@ class ModelInfo:
 
     @property
     def target(self) -> str:
+        """The model as a catalog names it: ``provider/model``."""
         return f"{self.provider}/{self.model}"
 
 

@@ -221,6 +221,9 @@ class Provider:
 
     @property
     def base_url(self) -> str:
+        """The URL the provider's endpoints are under, without a trailing slash: the
+        catalog's ``base_url``, else :attr:`default_base_url`. Raises :class:`ConfigError`
+        when neither is set."""
         url = self.settings.base_url or self.default_base_url
         if not url:
             raise ConfigError(f"provider {self.settings.name!r} needs a base_url")

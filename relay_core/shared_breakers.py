@@ -252,6 +252,9 @@ class MemoryBreakerStore:
         self._lock = threading.Lock()
 
     async def acquire(self, name: str, settings: BreakerSettings) -> tuple[bool, BreakerView]:
+        """Whether a call through ``name`` may go, and the breaker's state after asking: as
+        :meth:`BreakerStore.acquire`, the probe slots taken lapsing ``reset_after`` seconds
+        after the last of them was taken."""
         with self._lock:
             now = self._clock()
             entry = _advance(self._entries.get(name, _Entry()), settings, now)
@@ -265,6 +268,8 @@ class MemoryBreakerStore:
     async def record(
         self, name: str, settings: BreakerSettings, *, failed: bool, probe: bool
     ) -> BreakerView:
+        """Count a call's verdict and return the breaker's state: as
+        :meth:`BreakerStore.record`."""
         with self._lock:
             now = self._clock()
             entry = _advance(self._entries.get(name, _Entry()), settings, now)
@@ -281,6 +286,8 @@ class MemoryBreakerStore:
             return _view(entry, settings, now)
 
     async def release(self, name: str, settings: BreakerSettings) -> None:
+        """Free the probe slot of a call that ended without a verdict, when the breaker
+        is still half open: as :meth:`BreakerStore.release`."""
         with self._lock:
             entry = self._entries.get(name)
             if entry is not None and entry.state == "half_open":
@@ -290,6 +297,7 @@ class MemoryBreakerStore:
                 )
 
     async def aclose(self) -> None:
+        """Nothing to release: the state lives in this object."""
         return None
 
 

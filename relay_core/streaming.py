@@ -235,6 +235,7 @@ class SSEEvent:
     retry: int | None = None
 
     def json(self) -> Any:
+        """The ``data`` parsed as JSON; :class:`MalformedResponse` when it is not JSON."""
         try:
             return json.loads(self.data)
         except json.JSONDecodeError as error:

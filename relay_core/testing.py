@@ -394,6 +394,8 @@ class FakeServer:
 
     @property
     def transport(self) -> httpx.MockTransport:
+        """A new ``httpx.MockTransport`` answering through this server (for
+        :func:`hub_for`'s ``transport``)."""
         import httpx
 
         return httpx.MockTransport(self)
@@ -405,6 +407,7 @@ class FakeServer:
 
     @property
     def payloads(self) -> list[Any]:
+        """The JSON bodies of every request, in the order they came."""
         return [json.loads(r.content) for r in self.requests]
 
 
@@ -1140,6 +1143,9 @@ class ProviderConformance:
         )
 
     def test_entry_point_module_is_light(self) -> None:
+        """Importing the plugin's entry point module imports neither httpx nor a private
+        module of the plugin (``_adapter``...): the module only registers, naming its
+        adapter by an import string. Skipped for a plugin registered in code."""
         import subprocess
 
         import pytest
@@ -1202,6 +1208,10 @@ class ProviderConformance:
         return listing
 
     def test_discovered_through_its_entry_point(self) -> None:
+        """A fresh interpreter's :class:`PluginRegistry` finds the provider through the
+        entry point (:attr:`entry_point`) of an installed distribution, registered as an
+        import string (``"relay_acme._adapter:AcmeProvider"``: the module defining the
+        class) that nothing imports until the adapter is first loaded."""
         name = self._entry_point()
         listing = self._listing()
         assert self._registered_name() in listing["providers"]
@@ -1213,12 +1223,16 @@ class ProviderConformance:
         assert listing["loaded"] == listing["registered"]
 
     def test_the_block_list_hides_it(self) -> None:
+        """The provider loads with the entry point's name in ``RELAY_PLUGINS`` and is
+        hidden with it in ``RELAY_BLOCK_PLUGINS``."""
         name = self._entry_point()
         provider = self._registered_name()
         assert provider in self._listing(RELAY_PLUGINS=name)["providers"]
         assert provider not in self._listing(RELAY_BLOCK_PLUGINS=name)["providers"]
 
     def test_text(self, monkeypatch: Any) -> None:
+        """The ``text`` scenario's answer is :data:`CONFORMANCE_TEXT` with finish reason
+        ``stop`` and the provider's usage mapped (input and output tokens above 0)."""
         self._applicable("text")
         self._set_key(monkeypatch)
         with self._hub("text") as hub:
@@ -1244,6 +1258,9 @@ class ProviderConformance:
         return events, answer
 
     def test_stream_equals_chat(self, monkeypatch: Any) -> None:
+        """With ``stream`` declared, the ``text`` scenario streamed gives text deltas that
+        join to :data:`CONFORMANCE_TEXT` and one ``end`` event, the last, whose response
+        is chat's as :func:`assert_stream_equals_chat` defines it."""
         self._applicable("text")
         self._set_key(monkeypatch)
         if Capability.STREAM not in self._capabilities():
@@ -1366,6 +1383,9 @@ class ProviderConformance:
         return left
 
     def test_tool_call(self, monkeypatch: Any) -> None:
+        """With ``tools`` declared, the ``tool_call`` scenario's answer is one call of
+        ``get_weather`` with arguments ``{"city": "Paris"}`` and an id, finish reason
+        ``tool_calls``."""
         self._applicable("tool_call")
         self._set_key(monkeypatch)
         if Capability.TOOLS not in self._capabilities():
@@ -1379,6 +1399,8 @@ class ProviderConformance:
         assert answer.finish_reason == "tool_calls"
 
     def test_rate_limit(self, monkeypatch: Any) -> None:
+        """The ``rate_limit`` scenario (HTTP 429, ``retry-after: 3``) raises a retryable
+        :class:`RateLimitError` whose ``retry_after`` is 3."""
         import pytest
 
         self._applicable("rate_limit")
@@ -1389,6 +1411,9 @@ class ProviderConformance:
         assert caught.value.retryable
 
     def test_authentication(self, monkeypatch: Any) -> None:
+        """The ``authentication`` scenario (the key refused) raises a non-retryable
+        :class:`AuthenticationError` that shows :data:`CONFORMANCE_KEY` nowhere: not in
+        its text, its repr or its ``provider_message``."""
         import pytest
 
         self._applicable("authentication")
@@ -1418,6 +1443,9 @@ class ProviderConformance:
         }
 
     def test_declared_capabilities_are_accepted(self, monkeypatch: Any) -> None:
+        """A request needing a capability the adapter declares (tools, structured output,
+        vision, documents, thinking) passes the hub's checks before a call
+        (:meth:`relay_core.ModelHandle.prepare`)."""
         self._set_key(monkeypatch)
         declared = self._capabilities()
         with self._hub("text") as hub:
@@ -1427,6 +1455,10 @@ class ProviderConformance:
                     handle.prepare(request)  # raises UnsupportedCapability if refused
 
     def test_undeclared_capabilities_are_refused(self, monkeypatch: Any) -> None:
+        """What needs a capability the adapter does not declare raises
+        :class:`UnsupportedCapability` naming it: a chat call needing one, a stream
+        without ``stream``, the adapter's ``batch_status`` without ``batch`` (the base
+        class's does)."""
         import asyncio
 
         import pytest
@@ -1449,6 +1481,8 @@ class ProviderConformance:
                     asyncio.run(adapter.batch_status("b1"))
 
     def test_registered_in_code_gives_the_adapter(self) -> None:
+        """The plugin registered in code, autoload off, gives a :class:`Provider` subclass
+        for the provider: :attr:`adapter` when the suite names one."""
         registry = PluginRegistry(autoload=False)
         registry.register(self.plugin, name=self.entry_point or self.provider)
         adapter = registry.provider(self._registered_name()).load()

@@ -356,6 +356,8 @@ class Message:
 
     @property
     def tool_calls(self) -> tuple[ToolCallPart, ...]:
+        """The tool calls among the content parts, in order (an assistant turn asking for
+        tools)."""
         return tuple(p for p in self.content if isinstance(p, ToolCallPart))
 
     def to_openai(self) -> list[dict[str, Any]]:
@@ -625,6 +627,7 @@ class Usage:
 
     @property
     def total_tokens(self) -> int:
+        """Input and output tokens together."""
         return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
@@ -710,6 +713,8 @@ class Response:
 
     @property
     def thinking(self) -> str:
+        """The thinking parts' text joined (empty when the model showed none; redacted
+        thinking has no text)."""
         return "".join(p.text for p in self.content if isinstance(p, ThinkingPart))
 
     @property
@@ -911,6 +916,7 @@ class BatchCounts:
 
     @property
     def pending(self) -> int:
+        """How many are neither completed nor failed yet: ``total - completed - failed``."""
         return self.total - self.completed - self.failed
 
 
@@ -929,6 +935,8 @@ class ProviderBatch:
 
     @property
     def done(self) -> bool:
+        """Whether the batch has ended: its state is ``completed``, ``failed``,
+        ``cancelled`` or ``expired``."""
         return self.state in ("completed", "failed", "cancelled", "expired")
 
 
@@ -949,6 +957,7 @@ class BatchItem:
 
     @property
     def ok(self) -> bool:
+        """Whether the request was answered: ``response`` or ``embedding`` is set."""
         return self.response is not None or self.embedding is not None
 
     @property

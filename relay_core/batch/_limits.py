@@ -70,6 +70,9 @@ class RateLimiter:
 
     @classmethod
     def for_alias(cls, hub: Hub, alias: str) -> RateLimiter:
+        """A limiter keeping the catalog's ``limits:`` for the model alias ``alias``; one
+        that limits nothing (``unlimited``) when the alias sets none or is not a model
+        alias of the catalog."""
         config = hub.catalog.models.get(alias)
         limits = config.limits if config is not None else None
         if limits is None:
@@ -101,6 +104,8 @@ class RateLimiter:
                 self._tokens.level -= min(float(tokens), self._tokens.capacity)
 
     def release(self) -> None:
+        """End a call that :meth:`acquire` let start: give back its place among the calls
+        in flight."""
         if self._in_flight is not None:
             self._in_flight.release()
 

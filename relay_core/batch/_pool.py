@@ -47,11 +47,21 @@ class Limiter(Protocol):
 
     unlimited: bool
 
-    async def acquire(self, tokens: int) -> None: ...
+    async def acquire(self, tokens: int) -> None:
+        """Wait until a call estimated at ``tokens`` tokens may start, then take its
+        share: one request, ``tokens`` tokens, a place among the calls in flight. Not
+        called when :attr:`unlimited` is true. Every acquire that returns is followed by
+        one :meth:`release`, whether the call succeeded or not."""
 
-    def release(self) -> None: ...
+    def release(self) -> None:
+        """End a call that :meth:`acquire` let start, giving back its place among the
+        calls in flight. Called on the event loop: it must not block."""
 
-    def settle(self, estimated: int, actual: int) -> None: ...
+    def settle(self, estimated: int, actual: int) -> None:
+        """Correct the token share of a call that was answered: ``estimated`` is what
+        :meth:`acquire` took, ``actual`` the input and output tokens the provider
+        reported (0 when it reported none). Called after :meth:`release`, only for an
+        answer, on the event loop: it must not block."""
 
 
 async def answer_all(

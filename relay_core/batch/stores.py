@@ -126,11 +126,17 @@ class StoreCursor(Protocol):
     """What a statement run in a transaction returns."""
 
     @property
-    def rowcount(self) -> int: ...
+    def rowcount(self) -> int:
+        """How many rows the statement changed; after :meth:`StoreTransaction.executemany`,
+        the total over every row of parameters. The core reads it after an ``INSERT ...
+        ON CONFLICT DO NOTHING`` to learn that a row was skipped; after a ``SELECT`` it is
+        not relied on (SQLite's is -1)."""
 
-    def fetchone(self) -> Row | None: ...
+    def fetchone(self) -> Row | None:
+        """The next row of the statement's result, or ``None`` when none is left."""
 
-    def fetchall(self) -> list[Row]: ...
+    def fetchall(self) -> list[Row]:
+        """The rows of the statement's result not fetched yet, as a list."""
 
     def __iter__(self) -> Iterator[Row]: ...
 
@@ -138,9 +144,21 @@ class StoreCursor(Protocol):
 class StoreTransaction(Protocol):
     """The statements of one write transaction."""
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> StoreCursor: ...
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> StoreCursor:
+        """Run one statement in the transaction and return its cursor. ``sql`` has ``?``
+        placeholders, which the store translates, and ``params`` their values in order.
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> StoreCursor: ...
+        A read sees the transaction's own writes. A statement breaking a unique
+        constraint raises :class:`UniqueViolation` having written nothing; the core then
+        lets the error leave the block, which rolls the transaction back (PostgreSQL
+        allows no further statement in it). The core reads a cursor's rows before it
+        runs the next statement.
+        """
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> StoreCursor:
+        """Run one statement once for each row of parameter values in ``rows``, in the
+        transaction; the cursor's :attr:`~StoreCursor.rowcount` counts the rows changed
+        by all of them. A unique violation is as for :meth:`execute`."""
 
 
 class WorkspaceStore(Protocol):
@@ -149,15 +167,42 @@ class WorkspaceStore(Protocol):
     #: The store in messages: a file, or a server's URL without its password.
     where: str
 
-    def query(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """The rows of one read (``?`` placeholders, ``params`` their values), fetched
+        whole, each indexable by position and by column name. It never waits for a
+        writer and leaves no read transaction open once it returns (a dashboard's view
+        reads often while workers write). What the store's server or disk refused is a
+        :class:`~relay_core.WorkspaceError` naming :attr:`where`.
+        """
 
-    def transaction(self) -> AbstractContextManager[StoreTransaction]: ...
+    def transaction(self) -> AbstractContextManager[StoreTransaction]:
+        """A write transaction, as a context manager giving its :class:`StoreTransaction`.
 
-    def stream(
-        self, sql: str, params: Iterable[Any] = ()
-    ) -> AbstractContextManager[Iterable[Row]]: ...
+        Entering it waits for any other writer of the workspace, in any process on any
+        host, and keeps them all out until the block ends (SQLite's ``BEGIN
+        IMMEDIATE``; relay-postgres takes an advisory lock): a job's start and claim read
+        its lease and take it in one transaction. The block ending normally commits. An
+        exception leaving it rolls everything back and propagates (the core raises
+        :class:`~relay_core.JobConflict` and others from inside, for its caller); what
+        the store's server or disk refused is a :class:`~relay_core.WorkspaceError`.
 
-    def close(self) -> None: ...
+        The store's methods are called from more than one thread (the synchronous client
+        works on the hub's loop thread) and must be safe so: the built-in stores hold a
+        lock around each call and for the whole block.
+        """
+
+    def stream(self, sql: str, params: Iterable[Any] = ()) -> AbstractContextManager[Iterable[Row]]:
+        """The rows of one read, as a context manager giving an iterable that fetches
+        them as they are iterated, so a job's million requests are never in memory at
+        once. The rows are read inside the block only; the store may keep its connection
+        busy until the block ends (the core makes no other call on the store from inside
+        it). Errors are as for :meth:`query`.
+        """
+
+    def close(self) -> None:
+        """Close the store's connections. A workspace closes its store when it closes (a
+        client's or a view's ``close``), a store it was given as an object too; a second
+        call must do nothing."""
 
 
 #: ``factory(url, *, read_only)``: what ``relay_register_workspace_stores`` registers.
@@ -283,6 +328,8 @@ class SQLiteStore:
             ) from error
 
     def close(self) -> None:
+        """Close the connection to ``relay.db``, once a statement another thread runs on
+        it has ended."""
         with self._lock:
             self._db.close()
 
@@ -300,6 +347,9 @@ class SQLiteStore:
             self._db.execute("COMMIT")
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        """The rows of one read, fetched whole, in autocommit mode: no read transaction
+        stays open. What the disk refuses (a read-only store must still write its WAL's
+        ``-shm`` file) is a :class:`WorkspaceError` saying so."""
         with self._lock, storage_errors(self._given, reading=self._reading):
             return self._db.execute(sql, tuple(params)).fetchall()
 

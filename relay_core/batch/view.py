@@ -55,9 +55,11 @@ class WorkspaceView:
 
     @property
     def directory(self) -> Path:
+        """The workspace directory, as an absolute path."""
         return self._workspace.directory
 
     def close(self) -> None:
+        """Close the workspace's store (a store given as an object too)."""
         self._workspace.close()
 
     def jobs(self) -> list[Job]:
