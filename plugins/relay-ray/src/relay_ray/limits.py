@@ -43,12 +43,19 @@ class LimitsActor:
         )
 
     async def acquire(self, tokens: int) -> None:
+        """Wait until a call of about ``tokens`` may start, then take its share of the
+        alias's limits; calls start in the order they asked. Returns ``None``: its
+        answer reaching the worker is the go-ahead."""
         await self._limiter.acquire(tokens)
 
     async def release(self) -> None:
+        """Free the place of a call that ended among the calls in flight."""
         self._limiter.release()
 
     async def settle(self, estimated: int, actual: int) -> None:
+        """Correct the token bucket once a call's usage is known: ``actual`` tokens
+        (input and output) instead of the ``estimated`` ones :meth:`acquire` took; an
+        ``actual`` of 0 (no usage reported) changes nothing."""
         self._limiter.settle(estimated, actual)
 
 
@@ -61,12 +68,19 @@ class ClusterLimiter:
         self._actor = actor
 
     async def acquire(self, tokens: int) -> None:
+        """Wait until the actor lets a call of about ``tokens`` start: one round trip,
+        the estimate sent, the go-ahead received. Raises what Ray raises when the actor
+        is gone (a :class:`ray.exceptions.RayActorError`)."""
         await self._actor.acquire.remote(tokens)
 
     def release(self) -> None:
+        """Tell the actor that a call ended, freeing its place among those in flight.
+        Returns at once, without waiting for the actor: a failure is not raised here."""
         self._actor.release.remote()
 
     def settle(self, estimated: int, actual: int) -> None:
+        """Send a call's ``estimated`` and ``actual`` token counts to the actor, which
+        corrects its token bucket. Returns at once, without waiting for the actor."""
         self._actor.settle.remote(estimated, actual)
 
 
