@@ -107,6 +107,12 @@ class JsonlSink:
         self._tail: tuple[int, int, str] | None = None
 
     def write(self, record: dict[str, Any]) -> None:
+        """Append ``record`` as one line, with ``prev`` (the hash of the file's last
+        record, ``None`` in an empty file), its own ``hash`` and, after a crash cut the
+        last line short, ``recovered``; ``record`` itself is left as it is. The file
+        (mode ``0600``) and its directories are created on the first write. Raises
+        :class:`OSError` when the line could not be written whole or synced: the
+        partial line is taken back."""
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)

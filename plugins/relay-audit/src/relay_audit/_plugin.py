@@ -25,7 +25,22 @@ class Sink(Protocol):
 
     name: str
 
-    def write(self, record: dict[str, Any]) -> None: ...
+    def write(self, record: dict[str, Any]) -> None:
+        """Keep ``record``; return only once it is kept, raise when it was not.
+
+        ``record`` is one event as plain JSON data (see :func:`build_record`):
+        ``schema``, ``kind``, ``outcome``, ``at`` and ``at_epoch`` always, the optional
+        fields the settings keep, every string already masked. The same dict goes to
+        every sink in turn: change a copy, never ``record`` itself.
+
+        Called on the caller's path, from whichever thread makes the call (a hub's sync
+        calls run on its own loop thread, async calls on the caller's loop), possibly
+        from several at once: an implementation must be thread-safe, and should be
+        quick, since the call (and an async caller's event loop) waits for it. Any
+        exception means the record is lost: the plugin counts it in
+        :attr:`AuditPlugin.failures`, logs it, does not retry, and the call goes on.
+        """
+        ...
 
 
 class StdoutSink:
@@ -37,6 +52,8 @@ class StdoutSink:
         self._lock = threading.Lock()
 
     def write(self, record: dict[str, Any]) -> None:
+        """Print ``record`` as one line of canonical JSON (sorted keys, no spaces, ASCII)
+        and flush; the lines it writes from several threads never interleave."""
         line = canonical(record) + "\n"
         with self._lock:
             stream = sys.stdout  # looked up each time: it may have been replaced

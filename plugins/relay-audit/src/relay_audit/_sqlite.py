@@ -81,6 +81,12 @@ class SqliteSink:
         return self._db
 
     def write(self, record: dict[str, Any]) -> None:
+        """Insert ``record`` as one row, its own transaction, opening the database on the
+        first write (and again in a forked child). Raises :class:`sqlite3.Error` when the
+        row is not written (another writer held the lock past ``timeout``, a full
+        disk), :class:`OSError` when its directory cannot be created, and
+        :class:`KeyError` for a record without ``at``, ``at_epoch``, ``kind`` or
+        ``outcome``."""
         usage = record.get("usage") or {}
         cost = record.get("cost") or {}
         error = record.get("error") or {}

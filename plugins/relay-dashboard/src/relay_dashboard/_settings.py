@@ -67,6 +67,7 @@ class Settings:
 
     @property
     def actions(self) -> bool:
+        """Whether the actions (cancel, refresh) are served: not ``read_only``."""
         return not self.read_only
 
     @property

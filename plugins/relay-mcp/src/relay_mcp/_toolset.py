@@ -90,6 +90,12 @@ class McpToolset:
         return [tool for tool in listed if self.settings.offers(tool.name)]
 
     async def list_tools(self, provider: str | None) -> Sequence[Tool]:
+        """The server's tools that the ``tools``/``exclude`` settings offer, compiled for
+        ``provider`` (``None``: for any): names, after ``prefix``, within its rules, and
+        schemas without what it refuses. Connects on first use, and again after the
+        session broke; raises :exc:`~relay_mcp.McpServerError` when the server cannot be
+        started, reached or listed. The compiled names of every listing so far are the
+        ones :meth:`call_tool` takes."""
         offered = await self.listing()
         compiled = compile_tools(
             ((tool.name, description_of(tool), tool.input_schema) for tool in offered),
@@ -107,6 +113,12 @@ class McpToolset:
         return self._names.get(name)
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any]) -> ToolOutput:
+        """Run the tool a listing named ``name`` on the server, with ``arguments``, and
+        return its output (text; other content described). What the model should hear
+        about comes back as ``ToolOutput(..., is_error=True)``, not raised: a name no
+        listing gave, arguments the tool's input schema refuses (checked here, before the
+        server sees them), a server that cannot be reached, a timeout, a refused call, a
+        server that died. The output's ``tool`` is the server's name for the tool."""
         tool = self._names.get(name)
         if tool is None:
             return ToolOutput(f"no tool named {name!r} on MCP server {self.name!r}", is_error=True)

@@ -36,6 +36,9 @@ class MockPriceList:
     tier: CostSource = "snapshot"
 
     def price(self, provider: str, model: str) -> ModelPrice | None:
+        """The price of mock model ``model`` from :data:`PRICES` (a model not listed there
+        costs what ``echo`` costs), batches at half price; ``None`` for any provider but
+        ``mock``."""
         if provider != "mock":
             return None
         from relay_core.plugin import ModelPrice

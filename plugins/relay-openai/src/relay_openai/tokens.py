@@ -54,11 +54,19 @@ class Encoder(Protocol):
     """What is used of a ``tiktoken.Encoding``."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The encoding's name (``o200k_base``): :func:`register_encoding` keeps it under
+        this name, and a model is counted with it when :func:`encoding_for` names it."""
+        ...
 
     def encode(
         self, text: str, *, disallowed_special: Literal["all"] | Collection[str] = ...
-    ) -> list[int]: ...
+    ) -> list[int]:
+        """The tokens of ``text``; only their number is used. Counting passes
+        ``disallowed_special=()``: the text of a special token (``<|endoftext|>``) must
+        be encoded as plain text, not refused. Called on the event loop, from any thread
+        (one encoding serves the whole process): it must not block."""
+        ...
 
 
 _encodings: dict[str, Encoder] = {}

@@ -63,6 +63,9 @@ class LimitsActor:
                 self._limiter.release()
 
     async def acquire(self, tokens: int, shard: int, attempt: str) -> None:
+        """Wait until a call of about ``tokens`` may start, then take its share of the
+        alias's limits for ``attempt``; calls start in the order they asked. Returns
+        ``None``: its answer reaching the worker is the go-ahead."""
         await self._limiter.acquire(tokens)
         if self._attempts.get(shard, attempt) != attempt:
             # Granted after the asker died and its shard began again: nobody will
@@ -72,11 +75,15 @@ class LimitsActor:
         self._held[attempt] += 1
 
     async def release(self, attempt: str) -> None:
+        """Free the place of a call of ``attempt`` that ended among the calls in flight."""
         if self._held[attempt] > 0:  # else freed already by the shard's next attempt
             self._held[attempt] -= 1
             self._limiter.release()
 
     async def settle(self, estimated: int, actual: int) -> None:
+        """Correct the token bucket once a call's usage is known: ``actual`` tokens
+        (input and output) instead of the ``estimated`` ones :meth:`acquire` took; an
+        ``actual`` of 0 (no usage reported) changes nothing."""
         self._limiter.settle(estimated, actual)
 
 
@@ -92,12 +99,19 @@ class ClusterLimiter:
         self._attempt = attempt
 
     async def acquire(self, tokens: int) -> None:
+        """Wait until the actor lets a call of about ``tokens`` start: one round trip,
+        the estimate sent, the go-ahead received. Raises what Ray raises when the actor
+        is gone (a :class:`ray.exceptions.RayActorError`)."""
         await self._actor.acquire.remote(tokens, self._shard, self._attempt)
 
     def release(self) -> None:
+        """Tell the actor that a call ended, freeing its place among those in flight.
+        Returns at once, without waiting for the actor: a failure is not raised here."""
         self._actor.release.remote(self._attempt)
 
     def settle(self, estimated: int, actual: int) -> None:
+        """Send a call's ``estimated`` and ``actual`` token counts to the actor, which
+        corrects its token bucket. Returns at once, without waiting for the actor."""
         self._actor.settle.remote(estimated, actual)
 
 

@@ -32,13 +32,24 @@ class PartStore:
         self._path: str = path.rstrip("/")
 
     def make(self) -> None:
+        """Create the root (and its parents) if it does not exist: the driver does, before
+        any worker writes there."""
         self._fs.makedirs(self._path, exist_ok=True)
 
     def names(self, prefix: str = "part-") -> list[str]:
+        """The names (not paths) of the part files under the root that start with
+        ``prefix``, sorted: all of them by default, the attempts at one shard with
+        :func:`part_prefix`. The driver lists them to read what the workers wrote;
+        workers and driver share only these files, each building its own store from
+        the root."""
         found = self._fs.glob(f"{self._path}/{prefix}*.jsonl")
         return sorted(str(name).rsplit("/", 1)[-1] for name in found)
 
     def open_new(self, first: int, token: str) -> Any:
+        """A new part file for one attempt at the shard whose first request is ``first``,
+        opened to append bytes (an fsspec file: the caller closes it). ``token`` must be
+        unique to the attempt (the worker takes its process id and random hex), so no
+        two writers share a file."""
         return self._fs.open(f"{self._path}/{part_prefix(first)}{token}.jsonl", "ab")
 
     def read_from(self, name: str, offset: int) -> tuple[list[bytes], int]:

@@ -54,6 +54,11 @@ class Detector:
     gate: Callable[[str], bool] | None = None
 
     def find(self, text: str) -> Iterator[Finding]:
+        """This detector's values in ``text``, in the order ``pattern`` meets them: each
+        candidate ``accept`` takes, ending where ``accept`` says, with ``entity`` and
+        ``name``; nothing when ``gate`` turns the text down. They may overlap other
+        detectors' findings: :func:`find_pii` keeps one of each overlap, ranking by
+        entity, so a detector of one's own needs an entity of :data:`ENTITIES`."""
         if self.gate is not None and not self.gate(text):
             return
         group = "value" if "value" in self.pattern.groupindex else 0

@@ -90,12 +90,17 @@ class PlaceholderRestorer:
         return self._pattern.sub(lambda m: self._originals[m.group(0)], text)
 
     def feed(self, text: str) -> str:
+        """The restored text that can be shown now that ``text`` arrived: a tail that may
+        be the start of a placeholder (``"<EMA"``) is held back until the next piece
+        says whether it is one."""
         buffer = self._held + text
         cut = self._partial_start(buffer)
         self._held = buffer[cut:]
         return self.text(buffer[:cut])
 
     def flush(self) -> str:
+        """What :meth:`feed` held back, restored, at the end of the text; nothing is held
+        afterwards."""
         held, self._held = self._held, ""
         return self.text(held)
 
@@ -112,6 +117,8 @@ class PlaceholderRestorer:
         return len(buffer)
 
     def value(self, value: Any) -> Any:
+        """A JSON-like value (tool-call arguments) with every known placeholder in its
+        strings, dictionary keys included, replaced by its original."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):

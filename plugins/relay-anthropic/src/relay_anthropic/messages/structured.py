@@ -33,6 +33,9 @@ class StructuredOutput:
 
     @classmethod
     def of(cls, response_schema: ResponseSchema) -> StructuredOutput:
+        """The plan for ``response_schema``: the tool takes the schema's name, and a schema
+        that does not describe an object (``type: object``, or ``properties`` without a
+        ``type``) is wrapped."""
         schema = response_schema.schema
         is_object = schema.get("type") == "object" or (
             "type" not in schema and "properties" in schema
@@ -40,6 +43,10 @@ class StructuredOutput:
         return cls(response_schema.name, schema, wrapped=not is_object)
 
     def tool(self) -> dict[str, Any]:
+        """The forced tool's definition as the Messages API takes it (``name``,
+        ``description``, ``input_schema``). A wrapped schema becomes the required property
+        ``value`` of an object, its ``$defs`` or ``definitions`` kept at the root, where
+        its local references point."""
         input_schema = self.schema
         if self.wrapped:
             inner = {k: v for k, v in self.schema.items() if k not in ("$defs", "definitions")}
