@@ -82,6 +82,38 @@ def test_check_lists_what_the_inventory_lacks() -> None:
     assert check.missing(api, names) == ["relay_core.Job", "relay_mock"]
 
 
+def test_check_lists_public_methods_with_nothing_to_show(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module = ModuleType("relay_fixture")
+
+    class Base:
+        def inherited(self) -> None:
+            """Documented once, on the base."""
+
+    class Sink(Base):
+        def bare(self) -> None: ...
+
+        @property
+        def size(self) -> int:
+            return 0
+
+        def inherited(self) -> None: ...  # takes the base's docstring
+
+        def relay_audit(self) -> None: ...  # a hook: the specification documents it
+
+        def documented(self) -> None:
+            """Said here."""
+
+        def _private(self) -> None: ...
+
+    Sink.__module__ = "relay_fixture"
+    module.Sink = Sink  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "relay_fixture", module)
+    prefix = f"relay_fixture.{Sink.__qualname__}"
+    assert check.undocumented({"relay_fixture": ["Sink"]}) == [f"{prefix}.bare", f"{prefix}.size"]
+
+
 def test_the_cli_page_sees_plugin_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     from relay_core.cli import cli, with_plugins
 

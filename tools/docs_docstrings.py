@@ -1,6 +1,7 @@
 """A griffe extension (named in mkdocs.yml) for the API reference: the Sphinx roles of
 Relay's docstrings (``:class:`Hub```, ``:meth:`.stores```) become links to the names'
-entries, and an overriding method without a docstring takes the one it overrides."""
+entries, an overriding method without a docstring takes the one it overrides, and a
+plugin's hook implementation without one links the hook's specification."""
 
 from __future__ import annotations
 
@@ -55,9 +56,23 @@ def _rewrite(obj: Any) -> None:
             _rewrite(member)
 
 
-def _inherit(obj: Any) -> None:
+def hook_names() -> frozenset[str]:
+    """The hooks ``relay_core.hookspecs`` specifies: a method of one of these names on a
+    plugin class is that hook's implementation, documented by the specification."""
+    import relay_core.hookspecs
+
+    return frozenset(name for name in vars(relay_core.hookspecs) if name.startswith("relay_"))
+
+
+def _implements(name: str) -> str:
+    spec = f"relay_core.hookspecs.{name}"
+    return f"Implements the {_autoref(spec, name)} hook."
+
+
+def _inherit(obj: Any, hooks: frozenset[str]) -> None:
     """An overriding method without a docstring (an adapter's ``chat``) takes the one of
-    the method it overrides, as Python's ``inspect.getdoc`` does."""
+    the method it overrides, as Python's ``inspect.getdoc`` does; a hook implementation
+    without one (``relay_audit`` on a plugin class) points to the hook's specification."""
     for member in obj.members.values():
         if member.is_alias:
             continue
@@ -74,15 +89,19 @@ def _inherit(obj: Any) -> None:
                     if found is not None and not found.is_alias and found.docstring is not None:
                         method.docstring = Docstring(found.docstring.value, parent=method)
                         break
+                else:
+                    if name in hooks:
+                        method.docstring = Docstring(_implements(name), parent=method)
         if member.is_module or member.is_class:
-            _inherit(member)
+            _inherit(member, hooks)
 
 
 class SphinxRoles(Extension):
     """Turns ``:class:`Hub``` and the other Sphinx roles of Relay's docstrings into
     links to the names' reference entries, resolved where the docstring is; then gives
-    an overriding method without a docstring the one it overrides."""
+    an overriding method without a docstring the one it overrides, and a hook
+    implementation without one a link to the hook."""
 
     def on_package(self, *, pkg: Any, **kwargs: Any) -> None:
         _rewrite(pkg)
-        _inherit(pkg)
+        _inherit(pkg, hook_names())
