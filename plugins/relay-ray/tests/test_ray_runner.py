@@ -91,11 +91,14 @@ def test_four_workers_together_keep_the_aliases_requests_per_minute(
     arrivals = sorted(arrival_server.arrivals)
     assert len(arrivals) == 140
     first = arrivals[0]
-    # Counted from the first arrival, which may reach the server up to a second after
-    # its booking (a worker's first connection): two seconds' refill of slack.
+    # Counted from the first arrival, which may reach the server a second or more after
+    # its booking (a worker's first connection, on a loaded machine): two seconds'
+    # refill of slack, both ways. The last 20 need ten seconds of refill; without the
+    # shared limit all 140 would arrive within one.
+    slack = 2.0
     for count, at in enumerate(arrivals, start=1):
-        assert count <= 120 + 2 * (at - first) + 4, (count, at - first)
-    assert arrivals[-1] - first >= 9
+        assert count <= 120 + 2 * (at - first + slack), (count, at - first)
+    assert arrivals[-1] - first >= 10 - slack
 
 
 def test_the_aliases_concurrency_holds_across_the_cluster(
