@@ -193,6 +193,24 @@ def test_a_limiter_from_the_runner_gates_every_call(
     assert all(tokens > 0 for tokens in counting.acquired)
 
 
+def test_a_call_cancelled_while_it_waits_for_the_rate_gives_its_place_back() -> None:
+    from relay_core.plugin import RateLimiter
+
+    async def scenario() -> None:
+        limiter = RateLimiter(tokens_per_minute=600, concurrency=1)
+        await limiter.acquire(600)  # the whole minute's tokens
+        limiter.release()
+        waiting = asyncio.ensure_future(limiter.acquire(600))  # a minute's wait for them
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        # The only place is free again: a call that needs no tokens starts at once.
+        await asyncio.wait_for(limiter.acquire(0), timeout=2)
+
+    asyncio.run(scenario())
+
+
 def test_a_runner_that_is_not_installed_is_named_before_anything_is_stored(
     tmp_path: Path, scripted: Any, close: list[RelayClient]
 ) -> None:

@@ -87,6 +87,15 @@ class RateLimiter:
         """Wait until a call of about ``tokens`` may start, then take its share."""
         if self._in_flight is not None:
             await self._in_flight.acquire()
+        try:
+            await self._book(tokens)
+        except BaseException:
+            # Cancelled while waiting for the buckets: the place taken goes back, or a
+            # limiter kept for a whole job (relay-ray's) would have one fewer for good.
+            self.release()
+            raise
+
+    async def _book(self, tokens: int) -> None:
         # One waiter at a time: calls start in the order they asked, none starves.
         async with self._turn:
             while True:
