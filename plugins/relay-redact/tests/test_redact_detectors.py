@@ -94,6 +94,26 @@ def test_overlaps_resolve_to_the_longest_then_the_most_specific() -> None:
     ]
 
 
+def test_a_detector_of_ones_own_joins_the_built_in_ones() -> None:
+    import re
+
+    from relay_redact import Detector
+
+    ticket = Detector(
+        name="ticket",
+        entity="TICKET",
+        pattern=re.compile(r"\bTCK-\d{6}\b"),
+        accept=lambda text, start, end: end,
+        description="an internal ticket number",
+    )
+    text = "TCK-123456 was filed by ann@example.com"
+    found = find_pii(text, entities=(*ENTITIES, "TICKET"), detectors=(*DETECTORS, ticket))
+    assert [(f.entity, f.value) for f in found] == [
+        ("TICKET", "TCK-123456"),
+        ("EMAIL", "ann@example.com"),
+    ]
+
+
 def test_findings_are_ordered_and_never_overlap() -> None:
     text = "a@b.io 4111111111111111 a@b.io 10.0.0.1 DE89370400440532013000"
     findings = find_pii(text)
