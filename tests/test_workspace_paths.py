@@ -303,3 +303,23 @@ def test_submit_creates_the_workspace_the_others_then_follow(
     listed = runner.invoke(cli, ["batch", "list", "-w", "new-ws"])
     assert listed.exit_code == 0
     assert listed.output.startswith("j  completed  engine")
+
+
+def test_a_database_another_process_keeps_locked_is_a_workspace_error(tmp_path: Path) -> None:
+    from relay_core.batch._storage import storage_errors
+
+    database = tmp_path / "relay.db"
+    holder = sqlite3.connect(database, isolation_level=None)
+    waiter = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(WorkspaceError) as caught, storage_errors(tmp_path):
+            waiter.execute("INSERT INTO t VALUES (1)")
+    finally:
+        holder.close()
+        waiter.close()
+    message = str(caught.value)
+    assert message.startswith(f"cannot write to the workspace {tmp_path}: {database}: locked")
+    assert "another relay process" in message
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)

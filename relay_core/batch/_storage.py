@@ -1,7 +1,8 @@
 """What a workspace's disk refused, as a :class:`WorkspaceError` that says so.
 
-A full disk, a file size limit or a read-only directory shows up as an ``OSError`` from
-a file write or as an ``sqlite3.OperationalError`` from the database, deep inside a job.
+A full disk, a file size limit, a read-only directory or a database another process
+kept locked shows up as an ``OSError`` from a file write or as an
+``sqlite3.OperationalError`` from the database, deep inside a job.
 :func:`storage_errors` turns those, and only those, into one line naming the path and
 the cause; any other error passes through untouched. Whatever was written before stays
 valid: the JSONL files are append-only with torn last lines cut off on resume, and
@@ -28,7 +29,8 @@ _READ_ONLY = {errno.EROFS: "read-only file system", errno.EACCES: "read-only: pe
 _READ_ONLY[errno.EPERM] = "read-only: operation not permitted"
 
 # SQLite's primary result codes (the low byte of an extended code).
-_SQLITE_READONLY, _SQLITE_FULL, _SQLITE_CANTOPEN = 8, 13, 14
+_SQLITE_BUSY, _SQLITE_READONLY, _SQLITE_FULL, _SQLITE_CANTOPEN = 5, 8, 13, 14
+_LOCKED = "locked: another process kept the database busy past SQLite's wait"
 
 
 def _sqlite_cause(error: sqlite3.Error) -> str | None:
@@ -40,6 +42,8 @@ def _sqlite_cause(error: sqlite3.Error) -> str | None:
         return "disk full"
     if code == _SQLITE_READONLY or "readonly database" in text:
         return "read-only"
+    if code == _SQLITE_BUSY or "database is locked" in text:
+        return _LOCKED
     if code == _SQLITE_CANTOPEN or "unable to open database" in text:
         # Reading a WAL database needs its -shm file: in a directory nobody may write to
         # SQLite cannot create it, and says it cannot open the database.
@@ -66,6 +70,11 @@ def storage_error(
         return None
     if cause.startswith(("disk", "file too large")):
         advice = "free some space, then resume the job: what was written before is kept"
+    elif cause == _LOCKED:
+        advice = (
+            "another relay process (a job, the dashboard) is writing to this workspace: "
+            "try again when it is done; what was written before is kept"
+        )
     elif reading:
         advice = "SQLite writes a -shm file beside relay.db even to read it: make it writable"
     else:
