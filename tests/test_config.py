@@ -495,6 +495,31 @@ def test_every_field_mistake_is_listed_in_file_order(tmp_path: Path) -> None:
     assert "did you mean 'target'?" in error.also[1].reason
 
 
+def test_every_cross_reference_mistake_is_listed_in_file_order(tmp_path: Path) -> None:
+    text = (
+        "models:\n"
+        "  fast: {target: mock/echo}\n"
+        "groups:\n"
+        "  g:\n"
+        "    strategy: fallback\n"
+        "    members: [fast, nope]\n"  # line 6
+        "  loop_a: {strategy: fallback, members: [loop_b]}\n"  # line 7
+        "  loop_b: {strategy: fallback, members: [loop_a]}\n"
+        "  w: {strategy: fallback, members: [fast], weights: {zz: 2}}\n"  # line 9
+        "defaults:\n"
+        "  model: missing\n"  # line 11
+    )
+    error = _config_error(tmp_path, text)
+    found = [(e.line, e.reason) for e in (error, *error.also)]
+    assert [line for line, _ in found] == [6, 7, 9, 9, 11]
+    assert "group 'g': unknown model 'nope'" in found[0][1]
+    # A cycle is one mistake, reported once, not once for each of its groups.
+    assert found[1][1] == "groups refer to each other in a cycle: loop_a -> loop_b -> loop_a"
+    assert "weights apply to strategy 'weighted'" in found[2][1]
+    assert "weights names 'zz'" in found[3][1]
+    assert "unknown model 'missing'" in found[4][1]
+
+
 def test_a_self_referencing_yaml_alias_is_a_config_error(tmp_path: Path) -> None:
     error = _config_error(tmp_path, "models: &loop\n  fast: *loop\n")
     assert error.file == str(tmp_path / "relay.yaml")
