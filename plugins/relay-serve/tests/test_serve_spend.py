@@ -5,9 +5,11 @@ call; ``relay spend``, ``/admin/spend`` and ``/metrics`` report it."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -394,6 +396,47 @@ def test_a_request_whose_prompt_alone_would_pass_the_budget_is_refused(
     assert "costs at least $0.1" in error_of(long)["message"]
     assert TroubleProvider.calls == []
     assert _chat(server, ALICE, "pricey", text="hi").status_code == 200
+
+
+def test_requests_in_flight_hold_their_least_cost_on_the_budget(
+    serve: Callable[..., Served], sqlite: Database
+) -> None:
+    # dear_stall never answers: nothing is spent, so only what the requests in flight
+    # hold keeps a burst of them from all reaching the upstream.
+    server = serve(PRICED, ServeSettings(keys=_keys(key_budget="0.03/day")), ledger=Ledger(sqlite))
+    refusals: list[str] = []
+
+    def ask() -> None:
+        payload = {"model": "dear_stall", "messages": [{"role": "user", "content": "hello"}]}
+        headers = {"authorization": f"Bearer {ALICE}"}
+        with httpx.Client(base_url=server.url, timeout=2) as http:
+            try:
+                answer = http.post("/v1/chat/completions", headers=headers, json=payload)
+            except httpx.ReadTimeout:  # admitted and stalled: the client gives up
+                return
+        assert answer.status_code == 429, answer.text
+        refusals.append(error_of(answer)["message"])
+
+    burst = [threading.Thread(target=ask) for _ in range(20)]
+    for thread in burst:
+        thread.start()
+    for thread in burst:
+        thread.join()
+    admitted = len(TroubleProvider.calls)
+    assert len(refusals) == 20 - admitted
+    found = re.search(r"costs at least \$([0-9.]+)\.", refusals[0])
+    assert found is not None, refusals[0]
+    # "hello" costs $0.006 at least: five fit in $0.03, and no more went through.
+    assert float(found.group(1)) == 0.006
+    assert admitted == 5
+    assert "after the requests in flight ($0.0300 held)" in refusals[0]
+    # The clients gone, the stalled calls are cancelled and give their holds back.
+    deadline = time.monotonic() + 10
+    while len(TroubleProvider.cancelled) < admitted:
+        assert time.monotonic() < deadline, TroubleProvider.cancelled
+        time.sleep(0.05)
+    time.sleep(0.2)
+    assert _chat(server, ALICE, "dear_trouble").status_code == 502  # reached the upstream
 
 
 def test_a_team_budget_is_shared_by_its_keys(

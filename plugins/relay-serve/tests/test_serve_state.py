@@ -113,6 +113,38 @@ async def test_a_seeded_counter_expires(state: SharedState) -> None:
 # ---------------------------------------------------------------------------- Redis only
 
 
+async def test_holds_on_spend_fit_the_limit_under_many_at_once(state: SharedState) -> None:
+    await state.seed("spend:key:ci", 0.4, None)  # $0.40 of $1 spent: room for six $0.10s
+    limits = {"spend:key:ci": 1.0, "spend:team:ml": 5.0}  # the team's counter not held: 0
+    answers = await asyncio.gather(
+        *(state.reserve(limits, f"request-{i}", 0.1, 60) for i in range(50))
+    )
+    assert answers.count(None) == 6
+    refused = {answer for answer in answers if answer is not None}
+    assert {position for position, _ in refused} == {0}  # the key's counter, not the team's
+    assert {round(held, 6) for _, held in refused} == {0.6}
+    # Given back, a hold makes room for another; dropping one twice, or one never
+    # taken, changes nothing.
+    holder = f"request-{answers.index(None)}"
+    await state.unreserve(list(limits), holder)
+    await state.unreserve(list(limits), holder)
+    await state.unreserve(list(limits), "never-held")
+    assert await state.reserve(limits, "late", 0.1, 60) is None
+    assert await state.reserve(limits, "later", 0.1, 60) == (0, pytest.approx(0.6))
+
+
+async def test_holds_lapse_and_spend_counts_against_them(state: SharedState) -> None:
+    limits = {"spend:key:ci": 1.0}
+    assert await state.reserve(limits, "dies", 0.5, 0.3) is None
+    assert await state.reserve(limits, "too-much", 0.6, 0.3) == (0, pytest.approx(0.5))
+    await asyncio.sleep(0.4)  # the dead holder's hold lapsed
+    assert await state.reserve(limits, "lives", 0.6, 60) is None
+    await state.seed("spend:key:ci", 0.3, None)
+    # 0.3 spent + 0.6 held: 0.2 more would pass the dollar.
+    assert await state.reserve(limits, "one-more", 0.2, 60) == (0, pytest.approx(0.6))
+    assert await state.reserve(limits, "one-more", 0.1, 60) is None
+
+
 async def test_redis_keys_are_prefixed_and_expire(real_redis: RedisServer) -> None:
     client = redis.Redis.from_url(real_redis.url)
     client.flushall()

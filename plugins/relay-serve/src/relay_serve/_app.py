@@ -51,6 +51,7 @@ from relay_core.plugin import (
 from relay_core.plugin import Request as RelayRequest
 from relay_serve._allowed import check_model, visible_models
 from relay_serve._auth import Gatekeeper, Unauthorized
+from relay_serve._budgets import Hold
 from relay_serve._chat_frames import ChatFrames as _ChatFrames
 from relay_serve._guard import BrowserGuard, bound_names
 from relay_serve._keystore import KeyStoreUnavailable
@@ -224,7 +225,7 @@ class _Server:
     async def _chat(self, exchange: Exchange) -> Response:
         call = parse_chat(decode_body(exchange.body), request_id=exchange.request_id)
         exchange.label = self._label(call.model)
-        call = attrs.evolve(call, request=await self._ready(exchange.key, call.request))
+        call = attrs.evolve(call, request=await self._ready(exchange, call.request))
         receive = exchange.request.receive
         if call.stream:
             head, events = await _unless_disconnected(receive, self._open(call.request))
@@ -265,6 +266,7 @@ class _Server:
         finally:
             if exchange.admission is not None:
                 await exchange.admission.close()
+            self.spending.release(exchange.hold)  # none left once answered or streaming
         if not isinstance(response, EventStream):  # a stream is counted when it ends
             self._done(exchange.request_id, exchange.label, 200, exchange.started, route)
         return response
@@ -367,16 +369,18 @@ class _Server:
             await admission.close()
             raise
 
-    async def _ready(self, key: ApiKey | None, asked: Asked) -> Asked:
+    async def _ready(self, exchange: Exchange, asked: Asked) -> Asked:
         """What every model route does between parsing a request and calling upstream:
         the model is looked up (an unknown one, or one the key may not call, is refused
         before queueing), who asked goes into the metadata (for guardrails and audit
-        sinks: the key's name, never the key), and the key's budgets are checked."""
+        sinks: the key's name, never the key), and the key's budgets are checked, the
+        request's least cost held on them (``exchange.hold``)."""
+        key = exchange.key
         self.hub.catalog.lookup(asked.model or "")
         check_model(key, asked.model or "", self.hub.catalog)
         if key is not None:
             asked = attrs.evolve(asked, metadata=tagged(asked.metadata, key))
-        await self.spending.check(key, asked)
+        exchange.hold = await self.spending.check(key, asked)
         return asked
 
     async def _admit(
@@ -514,8 +518,9 @@ def tagged(metadata: Mapping[str, Any], key: ApiKey) -> dict[str, Any]:
 @attrs.define
 class Exchange:
     """One model request as it passes the server: its id, when it began, its metrics
-    label once the model is known, its key, its hold on the key's limits (a stream takes
-    that over and gives it back when it ends) and its body."""
+    label once the model is known, its key, its hold on the key's limits and the one on
+    its budgets (a stream takes those over and gives them back when it ends) and its
+    body."""
 
     request: Request
     route: str
@@ -524,11 +529,14 @@ class Exchange:
     label: str = ""
     key: ApiKey | None = None
     admission: Admission | None = None
+    hold: Hold | None = None
     body: bytes = b""
 
     def answered(self, spending: Spending, answer: Any) -> None:
-        """Record a whole answer: its spend, and its tokens against the key's limits."""
-        spending.answered(self.request_id, self.label, self.key, answer)
+        """Record a whole answer: its spend (which gives back the budgets' hold), and its
+        tokens against the key's limits."""
+        hold, self.hold = self.hold, None
+        spending.answered(self.request_id, self.label, self.key, answer, hold)
         if self.admission is not None:
             self.admission.answered(answer.usage)
 

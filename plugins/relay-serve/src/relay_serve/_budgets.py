@@ -7,14 +7,18 @@ replica sees one figure); a counter the state does not hold (first use, expired,
 restarted Redis) is seeded from the ledger, which holds every answered request.
 
 A request is refused when what was spent, plus the least this request can cost (its
-prompt's estimated tokens at the model's input price), would pass a budget. Requests
-already in flight are not counted until they are answered, so concurrent requests can
-pass a budget by what they cost together.
+prompt's estimated tokens at the model's input price), would pass a budget. That least
+cost is then held on the budget's counter until the answer's cost is counted (or the
+request fails), in the same atomic step as the check: requests in flight count against
+the budget too, so a client sending a thousand at once gets as many through as their
+least costs fit, not a thousand. They can still pass it by what their answers cost
+beyond that least, which nobody knows before the answer.
 """
 
 from __future__ import annotations
 
 import calendar
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -38,13 +42,16 @@ if TYPE_CHECKING:
     from relay_serve._ledger import Ledger
     from relay_serve._state import SharedState
 
-__all__ = ["Accountant", "OverBudget", "parse_teams", "period_start"]
+__all__ = ["Accountant", "Hold", "OverBudget", "parse_teams", "period_start"]
 
 # How long a request's "already counted" mark is kept: longer than any retry of one
 # report, far shorter than the life of the counters.
 _ONCE_TTL = 86_400.0
 # A period's counter outlives the period by this much, then lapses (nobody reads it).
 _GRACE = 3_600.0
+# A request's hold on its budgets lapses after this long, should its worker die before
+# giving it back: longer than any answer takes.
+_HOLD_TTL = 3_600.0
 
 
 def period_start(period: str, now: float) -> float | None:
@@ -74,6 +81,16 @@ def _period_name(period: str, now: float) -> str:
     if period == "month":
         return moment.strftime("month:%Y-%m")
     return "total"
+
+
+@frozen
+class Hold:
+    """A request's least cost, held on its budgets' counters (``scopes``) until its
+    cost is counted, by ``holder``: the server's own id for the request, since a
+    client's X-Request-ID may repeat."""
+
+    holder: str
+    scopes: tuple[str, ...]
 
 
 class OverBudget(Exception):
@@ -146,23 +163,40 @@ class Accountant:
             return False
         return bool(key.limits.budgets) or (key.team is not None and bool(self.teams.get(key.team)))
 
-    async def check(self, key: ApiKey | None, request: Request | EmbeddingRequest) -> None:
+    async def check(self, key: ApiKey | None, request: Request | EmbeddingRequest) -> Hold | None:
         """Raise :class:`OverBudget` when ``request`` would pass a budget of ``key`` or
-        of its team."""
+        of its team, counting what requests in flight hold; else hold its least cost on
+        each budget's counter. The hold (None: nothing held) goes to :meth:`count` with
+        the request's cost, or to :meth:`unhold` if it ends without one."""
         if not self.budgeted(key):
-            return
+            return None
         lines = self._lines(key, self._clock())
         totals = await self.state.totals([line.scope for line in lines])
+        spent: list[float] = []
         minimum: float | None = None
         for line, total in zip(lines, totals, strict=True):
             if total is None:
                 total = await self._seed(line)
+            spent.append(total)
             if total >= line.budget.dollars:
                 raise OverBudget(_refusal(line, total))
             if minimum is None:
                 minimum = self.minimum_cost(request)
             if total + minimum > line.budget.dollars:
                 raise OverBudget(_refusal(line, total, minimum))
+        if not minimum:  # unpriced: nothing to hold
+            return None
+        hold = Hold(uuid.uuid4().hex, tuple(line.scope for line in lines))
+        limits = {line.scope: line.budget.dollars for line in lines}
+        refused = await self.state.reserve(limits, hold.holder, minimum, _HOLD_TTL)
+        if refused is not None:
+            position, held = refused
+            raise OverBudget(_refusal(lines[position], spent[position], minimum, held))
+        return hold
+
+    async def unhold(self, hold: Hold) -> None:
+        """Give back what :meth:`check` held."""
+        await self.state.unreserve(hold.scopes, hold.holder)
 
     async def _seed(self, line: _Line) -> float:
         value = 0.0
@@ -222,14 +256,20 @@ class Accountant:
 
     # -- after the answer ---------------------------------------------------------------
 
-    async def count(self, once: str, key: ApiKey | None, dollars: float | None) -> None:
+    async def count(
+        self, once: str, key: ApiKey | None, dollars: float | None, hold: Hold | None = None
+    ) -> None:
         """Add ``dollars`` to every budget counter of ``key`` and its team, once per
-        ``once`` (the ledger row's id), whichever worker reports it."""
-        if not dollars:
-            return
-        lines = self._lines(key, self._clock())
-        if lines:
-            await self.state.add_once(once, {line.scope: dollars for line in lines}, _ONCE_TTL)
+        ``once`` (the ledger row's id), whichever worker reports it; then give back the
+        request's ``hold``. Counted before given back: for a moment the request counts
+        twice, never not at all."""
+        if dollars:
+            lines = self._lines(key, self._clock())
+            if lines:
+                amounts = {line.scope: dollars for line in lines}
+                await self.state.add_once(once, amounts, _ONCE_TTL)
+        if hold is not None:
+            await self.unhold(hold)
 
 
 def estimated_cost(quoted: PriceQuote | None, usage: Usage) -> Cost:
@@ -239,13 +279,13 @@ def estimated_cost(quoted: PriceQuote | None, usage: Usage) -> Cost:
     return cost_of(usage, quoted)
 
 
-def _refusal(line: _Line, spent: float, minimum: float | None = None) -> str:
+def _refusal(line: _Line, spent: float, minimum: float | None = None, held: float = 0.0) -> str:
     period = {"day": "daily", "month": "monthly", "total": "total"}[line.budget.period]
     whose = f"key {line.name!r}" if line.kind == "key" else f"team {line.name!r}"
-    head = (
-        f"The {period} budget of {whose} (${line.budget.dollars:g}) "
-        f"has ${max(line.budget.dollars - spent, 0.0):.4f} left"
-    )
+    left = max(line.budget.dollars - spent - held, 0.0)
+    head = f"The {period} budget of {whose} (${line.budget.dollars:g}) has ${left:.4f} left"
+    if held:
+        head += f" after the requests in flight (${held:.4f} held)"
     if minimum is None:
         return f"{head}: it is spent. Ask the server's operator to raise it."
     return (

@@ -119,6 +119,14 @@ class Failover:
     async def seed(self, scope: str, value: float, ttl: float | None) -> None:
         await self._run(lambda state: state.seed(scope, value, ttl))
 
+    async def reserve(
+        self, limits: Mapping[str, float], holder: str, amount: float, ttl: float
+    ) -> tuple[int, float] | None:
+        return await self._run(lambda state: state.reserve(limits, holder, amount, ttl))
+
+    async def unreserve(self, scopes: Sequence[str], holder: str) -> None:
+        await self._run(lambda state: state.unreserve(scopes, holder))
+
     async def aclose(self) -> None:
         await self.primary.aclose()
         await self.local.aclose()

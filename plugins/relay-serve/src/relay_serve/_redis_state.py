@@ -134,6 +134,51 @@ return 1
 """
 
 
+# Holds on spend counters: for each counter, a hash of holder -> amount and a sorted set
+# of holder -> deadline. KEYS: counter, amounts, deadlines, for each counter; ARGV:
+# holder, amount, ttl, then each counter's limit. {-1, '0'} when held, else the first
+# counter it would pass (from 0) and what is held on it.
+_RESERVE = (
+    _NOW
+    + """
+local holder, amount, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local counters = #KEYS / 3
+for i = 1, counters do
+  local amounts, deadlines = KEYS[3 * i - 1], KEYS[3 * i]
+  for _, lapsed in ipairs(redis.call('ZRANGEBYSCORE', deadlines, '-inf', now)) do
+    redis.call('HDEL', amounts, lapsed)
+  end
+  redis.call('ZREMRANGEBYSCORE', deadlines, '-inf', now)
+  local held = 0
+  for _, value in ipairs(redis.call('HVALS', amounts)) do
+    held = held + tonumber(value)
+  end
+  local spent = tonumber(redis.call('GET', KEYS[3 * i - 2]) or '0')
+  if spent + held + amount > tonumber(ARGV[3 + i]) then
+    return {i - 1, tostring(held)}
+  end
+end
+local expiry = math.ceil(ttl * 1000) + 1000
+for i = 1, counters do
+  redis.call('HSET', KEYS[3 * i - 1], holder, ARGV[2])
+  redis.call('ZADD', KEYS[3 * i], now + ttl, holder)
+  redis.call('PEXPIRE', KEYS[3 * i - 1], expiry)
+  redis.call('PEXPIRE', KEYS[3 * i], expiry)
+end
+return {-1, '0'}
+"""
+)
+
+# KEYS: amounts, deadlines, for each counter; ARGV[1] the holder.
+_UNRESERVE = """
+for i = 1, #KEYS, 2 do
+  redis.call('HDEL', KEYS[i], ARGV[1])
+  redis.call('ZREM', KEYS[i + 1], ARGV[1])
+end
+return 1
+"""
+
+
 def where(url: str) -> str:
     """``url`` without its user and password, for messages and logs."""
     parts = urlsplit(url)
@@ -176,6 +221,8 @@ class RedisState:
         self._renew = self._client.register_script(_RENEW)
         self._held = self._client.register_script(_HELD)
         self._add_once = self._client.register_script(_ADD_ONCE)
+        self._reserve = self._client.register_script(_RESERVE)
+        self._unreserve = self._client.register_script(_UNRESERVE)
 
     def __repr__(self) -> str:
         return f"RedisState({self.where!r})"
@@ -239,6 +286,23 @@ class RedisState:
     async def seed(self, scope: str, value: float, ttl: float | None) -> None:
         expiry = None if ttl is None else _ms(ttl)
         await self._call(self._client.set(self._key(scope), repr(float(value)), nx=True, px=expiry))
+
+    def _hold_keys(self, scope: str) -> list[str]:
+        return [self._key("held:" + scope), self._key("held-until:" + scope)]
+
+    async def reserve(
+        self, limits: Mapping[str, float], holder: str, amount: float, ttl: float
+    ) -> tuple[int, float] | None:
+        keys = [key for scope in limits for key in (self._key(scope), *self._hold_keys(scope))]
+        args: list[str | float] = [holder, repr(float(amount)), ttl]
+        args += [repr(float(limit)) for limit in limits.values()]
+        position, held = await self._call(self._reserve(keys=keys, args=args))
+        return None if int(position) < 0 else (int(position), float(held))
+
+    async def unreserve(self, scopes: Sequence[str], holder: str) -> None:
+        if scopes:
+            keys = [key for scope in scopes for key in self._hold_keys(scope)]
+            await self._call(self._unreserve(keys=keys, args=[holder]))
 
     async def ping(self) -> None:
         """Raise :class:`StateUnavailable` unless the store answers."""

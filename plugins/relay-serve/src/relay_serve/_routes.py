@@ -59,7 +59,7 @@ async def embeddings(server: _Server, request: Request) -> Response:
 async def _embeddings(server: _Server, exchange: Exchange) -> Response:
     call = parse_embeddings(decode_body(exchange.body), request_id=exchange.request_id)
     exchange.label = server._label(call.model)
-    call = attrs.evolve(call, request=await server._ready(exchange.key, call.request))
+    call = attrs.evolve(call, request=await server._ready(exchange, call.request))
 
     async def answer() -> EmbeddingResponse:
         async with server.gate.slot():
@@ -78,7 +78,7 @@ async def responses(server: _Server, request: Request) -> Response:
 async def _responses(server: _Server, exchange: Exchange) -> Response:
     call = parse_responses(decode_body(exchange.body), request_id=exchange.request_id)
     exchange.label = server._label(call.model)
-    call = attrs.evolve(call, request=await server._ready(exchange.key, call.request))
+    call = attrs.evolve(call, request=await server._ready(exchange, call.request))
     created = int(time.time())
     receive = exchange.request.receive
     if call.stream:

@@ -1,6 +1,7 @@
 """What the server does about money on each request: check the caller's budgets before
-the upstream call, then record what the answer cost in the ledger, the budget counters
-and the metrics, once per answered request.
+the upstream call (holding the request's least cost on them meanwhile), then record what
+the answer cost in the ledger, the budget counters and the metrics, once per answered
+request, and give the hold back.
 
 A stream the client cut is recorded too: at the usage the upstream reported when it
 had, else at an estimate (the prompt's estimated tokens in, four characters a token of
@@ -10,7 +11,7 @@ what was streamed out), marked ``usage_source: estimated``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from relay_core.plugin import (
@@ -21,7 +22,7 @@ from relay_core.plugin import (
     estimate_tokens,
     get_logger,
 )
-from relay_serve._budgets import Accountant, estimated_cost
+from relay_serve._budgets import Accountant, Hold, estimated_cost
 from relay_serve._ledger import SpendRow
 from relay_serve._tally import StreamTally
 
@@ -66,10 +67,17 @@ class Spending:
         if self.ledger is not None:
             await self.ledger.aclose()
 
-    async def check(self, key: ApiKey | None, request: Request | EmbeddingRequest) -> None:
+    async def check(self, key: ApiKey | None, request: Request | EmbeddingRequest) -> Hold | None:
         """Raise :class:`~relay_serve._budgets.OverBudget` when ``request`` would pass a
-        budget of ``key`` or its team."""
-        await self.accountant.check(key, request)
+        budget of ``key`` or its team; else what it holds on them (None: nothing), to
+        hand to :meth:`answered` or :meth:`cut`, or to :meth:`release` if it ends
+        without an answer."""
+        return await self.accountant.check(key, request)
+
+    def release(self, hold: Hold | None) -> None:
+        """Give back what a request that got no answer held (in the background)."""
+        if hold is not None:
+            self._background(self._unhold(hold))
 
     def answered(
         self,
@@ -77,8 +85,10 @@ class Spending:
         label: str,
         key: ApiKey | None,
         response: Response | EmbeddingResponse,
+        hold: Hold | None = None,
     ) -> None:
-        """Record a complete answer at the cost Relay computed for it."""
+        """Record a complete answer at the cost Relay computed for it, and give back
+        ``hold`` once that cost is counted."""
         cost = response.cost
         self.record(
             SpendRow(
@@ -95,12 +105,19 @@ class Spending:
                 priced_by=cost.priced_by,
             ),
             key,
+            hold,
         )
 
     def cut(
-        self, request_id: str, label: str, key: ApiKey | None, request: Request, tally: StreamTally
+        self,
+        request_id: str,
+        label: str,
+        key: ApiKey | None,
+        request: Request,
+        tally: StreamTally,
+        hold: Hold | None = None,
     ) -> None:
-        """Record a stream the client left before its end."""
+        """Record a stream the client left before its end, and give back ``hold``."""
         usage = tally.usage
         source: Any = "reported"
         if usage is None or not usage.input_tokens:
@@ -125,12 +142,13 @@ class Spending:
                 cut=True,
             ),
             key,
+            hold,
         )
 
-    def record(self, row: SpendRow, key: ApiKey | None) -> None:
+    def record(self, row: SpendRow, key: ApiKey | None, hold: Hold | None = None) -> None:
         """Keep ``row`` in the ledger and the metrics now (nothing here waits, so a
         cancelled stream's last moments record it too), and add it to the budget
-        counters in the background, once per row id."""
+        counters in the background, once per row id, then give back ``hold``."""
         # The ledger first: a counter seeded from it meanwhile then holds this row too.
         if self.ledger is not None:
             try:
@@ -140,12 +158,23 @@ class Spending:
         if row.dollars:
             self.metrics.spent(row.key or "", row.alias, row.dollars)
         if row.dollars and self.accountant.budgeted(key):  # a task costs ~10 us: not for all
-            task = asyncio.get_running_loop().create_task(self._count(row, key))
-            self._counting.add(task)
-            task.add_done_callback(self._counting.discard)
+            self._background(self._count(row, key, hold))
+        elif hold is not None:
+            self._background(self._unhold(hold))
 
-    async def _count(self, row: SpendRow, key: ApiKey | None) -> None:
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
+
+    async def _count(self, row: SpendRow, key: ApiKey | None, hold: Hold | None) -> None:
         try:
-            await self.accountant.count(row.id, key, row.dollars)
+            await self.accountant.count(row.id, key, row.dollars, hold)
         except Exception as error:  # the ledger has the row; a later seed counts it
             _log.error("serve.spend_uncounted", key=row.key, detail=str(error))
+
+    async def _unhold(self, hold: Hold) -> None:
+        try:
+            await self.accountant.unhold(hold)
+        except Exception as error:  # the hold lapses by itself
+            _log.error("serve.hold_unreleased", detail=str(error))

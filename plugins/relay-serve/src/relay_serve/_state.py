@@ -83,6 +83,21 @@ class SharedState(Protocol):
         ``ttl`` seconds (None: never)."""
         ...
 
+    async def reserve(
+        self, limits: Mapping[str, float], holder: str, amount: float, ttl: float
+    ) -> tuple[int, float] | None:
+        """Hold ``amount`` for ``holder`` on each counter of ``limits`` if, on every one,
+        the counter (0 when not held), what is held on it and ``amount`` together stay
+        within its limit: None when held. Else nothing is held, and the answer is the
+        position in ``limits`` of the first counter it would pass, with what is held on
+        it. A hold lapses ``ttl`` seconds after it was taken, so a dead worker's holds
+        come back."""
+        ...
+
+    async def unreserve(self, scopes: Sequence[str], holder: str) -> None:
+        """Drop ``holder``'s hold on each counter of ``scopes`` (nothing if it has none)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -98,6 +113,7 @@ class LocalState:
         self._counters: dict[str, tuple[float, float | None]] = {}
         self._once: dict[str, float] = {}
         self._prune_at = 1024
+        self._holds: dict[str, dict[str, tuple[float, float]]] = {}  # holder: amount, until
 
     def _window(self, scope: str, window: float) -> tuple[float, int]:
         start = window_start(self._clock(), window)
@@ -171,6 +187,33 @@ class LocalState:
     async def seed(self, scope: str, value: float, ttl: float | None) -> None:
         if self._counter(scope) is None:
             self._counters[scope] = (value, None if ttl is None else self._clock() + ttl)
+
+    def _held(self, scope: str) -> float:
+        now = self._clock()
+        holds = self._holds.get(scope, {})
+        for holder in [h for h, (_, until) in holds.items() if until <= now]:
+            del holds[holder]
+        return sum(amount for amount, _ in holds.values())
+
+    async def reserve(
+        self, limits: Mapping[str, float], holder: str, amount: float, ttl: float
+    ) -> tuple[int, float] | None:
+        for position, (scope, limit) in enumerate(limits.items()):
+            held = self._held(scope)
+            if (self._counter(scope) or 0.0) + held + amount > limit:
+                return position, held
+        until = self._clock() + ttl
+        for scope in limits:
+            self._holds.setdefault(scope, {})[holder] = (amount, until)
+        return None
+
+    async def unreserve(self, scopes: Sequence[str], holder: str) -> None:
+        for scope in scopes:
+            holds = self._holds.get(scope)
+            if holds is not None:
+                holds.pop(holder, None)
+                if not holds:
+                    del self._holds[scope]
 
     async def aclose(self) -> None:
         self._windows.clear()

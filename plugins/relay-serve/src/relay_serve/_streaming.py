@@ -44,9 +44,10 @@ def event_stream(
 ) -> EventStream:
     """The response sending a stream the server opened (``_Server._open``) in ``frames``' format.
     However it ends (sent whole, cut by the client, or never started because the
-    client left first), its slot and the exchange's admission (which the stream
-    takes over) are given back and its outcome counted exactly once."""
+    client left first), its slot, the exchange's admission and its budgets' hold (which
+    the stream takes over) are given back and its outcome counted exactly once."""
     admission, exchange.admission = exchange.admission, None
+    hold, exchange.hold = exchange.hold, None
     tally = StreamTally()
     if admission is not None:
         admission.streaming(asked, tally)
@@ -60,7 +61,12 @@ def event_stream(
         if status == CLIENT_GONE:
             server.metrics.cancelled(exchange.route)
             if not tally.recorded:
-                server.spending.cut(exchange.request_id, exchange.label, exchange.key, asked, tally)
+                tally.recorded = True
+                server.spending.cut(
+                    exchange.request_id, exchange.label, exchange.key, asked, tally, hold
+                )
+        if not tally.recorded:  # failed before its end: no cost to count
+            server.spending.release(hold)
         server.gate.release()
         await close_events(events)
         if admission is not None:
@@ -76,7 +82,7 @@ def event_stream(
                 if isinstance(event, EndEvent):  # whole, so spent, even if unread
                     tally.recorded = True
                     server.spending.answered(
-                        exchange.request_id, exchange.label, exchange.key, event.response
+                        exchange.request_id, exchange.label, exchange.key, event.response, hold
                     )
                 for frame in frames.encode(event):
                     yield frame
