@@ -49,6 +49,37 @@ def _wait_for(condition: Any, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def _in_background(
+    tmp_path: Path,
+    catalog: Path,
+    requests: list[BatchRequest],
+    options: dict[str, Any],
+    **more: Any,
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """A Ray job submitted from a thread (started): the thread, and where the finished
+    job lands (``["job"]``)."""
+    finished: dict[str, Any] = {}
+
+    def submit() -> None:
+        with RelayClient(tmp_path / "ws", catalog) as client:
+            finished["job"] = client.submit_batch(
+                requests, job_id="j", mode="ray", runner_options=options, **more
+            )
+
+    runner = threading.Thread(target=submit)
+    runner.start()
+    return runner, finished
+
+
+def _narrow(tmp_path: Path, arrival_server: Any) -> Path:
+    """A catalog whose alias ``narrow`` allows two calls in flight, cluster-wide."""
+    return _catalog(
+        tmp_path,
+        arrival_server.base_url,
+        "  narrow:\n    target: local/m\n    limits: {concurrency: 2}\n",
+    )
+
+
 def test_a_job_on_the_cluster_answers_as_the_local_engine(
     cluster: RayCluster, tmp_path: Path, write_catalog: Any
 ) -> None:
@@ -105,11 +136,7 @@ def test_the_aliases_concurrency_holds_across_the_cluster(
     cluster: RayCluster, arrival_server: Any, tmp_path: Path
 ) -> None:
     arrival_server.delay = 0.2
-    catalog = _catalog(
-        tmp_path,
-        arrival_server.base_url,
-        "  narrow:\n    target: local/m\n    limits: {concurrency: 2}\n",
-    )
+    catalog = _narrow(tmp_path, arrival_server)
     # Four workers of four calls each; alone, each would hold two calls at once.
     options = {"address": cluster.address, "shard_requests": 6, "workers": 4}
     with RelayClient(tmp_path / "ws", catalog) as client:
@@ -140,17 +167,9 @@ def test_cancelling_stops_the_tasks_and_keeps_what_was_answered(
 ) -> None:
     catalog = write_catalog(tmp_path / "relay.yaml", latency=0.3)
     options = {"address": cluster.address, "shard_requests": 20}
-    finished: dict[str, Any] = {}
-
-    def submit() -> None:
-        with RelayClient(tmp_path / "ws", catalog) as client:
-            finished["job"] = client.submit_batch(
-                _requests(400, "slow"), job_id="j", mode="ray", runner_options=options,
-                concurrency=2,
-            )  # fmt: skip
-
-    runner = threading.Thread(target=submit)
-    runner.start()
+    runner, finished = _in_background(
+        tmp_path, catalog, _requests(400, "slow"), options, concurrency=2
+    )
     with RelayClient(tmp_path / "ws", catalog) as watcher:
         _wait_for(lambda: (tmp_path / "ws" / "jobs" / "j" / "ray").exists())
         _wait_for(lambda: watcher.get_job("j").counts.completed >= 10)
@@ -171,17 +190,9 @@ def test_a_worker_killed_mid_shard_costs_only_its_calls_in_flight(
 ) -> None:
     catalog = write_catalog(tmp_path / "relay.yaml", latency=0.2)
     options = {"address": cluster.address, "shard_requests": 60, "workers": 2}
-    finished: dict[str, Any] = {}
-
-    def submit() -> None:
-        with RelayClient(tmp_path / "ws", catalog) as client:
-            finished["job"] = client.submit_batch(
-                _requests(180, "slow"), job_id="j", mode="ray", runner_options=options,
-                concurrency=4,
-            )  # fmt: skip
-
-    runner = threading.Thread(target=submit)
-    runner.start()
+    runner, finished = _in_background(
+        tmp_path, catalog, _requests(180, "slow"), options, concurrency=4
+    )
     parts = tmp_path / "ws" / "jobs" / "j" / "ray" / "parts"
     _wait_for(lambda: parts.exists() and sum(p.stat().st_size for p in parts.iterdir()) > 2000)
     victim = cluster.task_workers("answer_shard")[0]
@@ -211,26 +222,14 @@ def test_a_worker_killed_holding_the_aliases_concurrency_gives_it_back(
     cluster: RayCluster, arrival_server: Any, tmp_path: Path
 ) -> None:
     arrival_server.delay = 0.3
-    catalog = _catalog(
-        tmp_path,
-        arrival_server.base_url,
-        "  narrow:\n    target: local/m\n    limits: {concurrency: 2}\n",
-    )
+    catalog = _narrow(tmp_path, arrival_server)
     # One worker at a time, asking for more than the alias allows: it holds both
     # places whenever it is killed. Its places must come back for the shard's next
     # attempt, or the job waits for them for ever.
     options = {"address": cluster.address, "shard_requests": 30, "workers": 1}
-    finished: dict[str, Any] = {}
-
-    def submit() -> None:
-        with RelayClient(tmp_path / "ws", catalog) as client:
-            finished["job"] = client.submit_batch(
-                _requests(60, "narrow"), job_id="j", mode="ray", runner_options=options,
-                concurrency=4,
-            )  # fmt: skip
-
-    runner = threading.Thread(target=submit)
-    runner.start()
+    runner, finished = _in_background(
+        tmp_path, catalog, _requests(60, "narrow"), options, concurrency=4
+    )
     _wait_for(lambda: len(arrival_server.arrivals) >= 6)
     os.kill(cluster.task_workers("answer_shard")[0], signal.SIGKILL)
     runner.join(timeout=90)
