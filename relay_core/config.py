@@ -217,8 +217,16 @@ class ModelConfig:
     cache: bool | None = field(
         default=None, metadata=_doc("Serve repeated requests from the response cache.")
     )
-    description: str | None = None
-    tags: tuple[str, ...] = ()
+    description: str | None = field(
+        default=None, metadata=_doc("Free text about the alias, shown by relay models list.")
+    )
+    tags: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Labels; one naming a task (code, chat...) ranks the alias higher for that task "
+            "(rules groups, relay models recommend)."
+        ),
+    )
 
     @property
     def provider(self) -> str:
@@ -239,9 +247,21 @@ class BreakerSettings:
     for ``reset_after`` seconds; then ``half_open_probes`` calls are let through, and the
     first success closes the breaker again."""
 
-    failures: int = field(default=5, validator=_positive)
-    reset_after: float = field(default=30.0, validator=_positive)
-    half_open_probes: int = field(default=1, validator=_positive)
+    failures: int = field(
+        default=5,
+        validator=_positive,
+        metadata=_doc("Calls failing in a row (retries spent) that open the breaker; 1 or more."),
+    )
+    reset_after: float = field(
+        default=30.0,
+        validator=_positive,
+        metadata=_doc("Seconds the breaker stays open before probes go through; above 0."),
+    )
+    half_open_probes: int = field(
+        default=1,
+        validator=_positive,
+        metadata=_doc("Probe calls let through at once while half open; 1 or more."),
+    )
 
 
 @frozen(kw_only=True)
@@ -265,7 +285,10 @@ class RouteRule:
     """When ``when`` holds, try ``use`` first (in order)."""
 
     use: tuple[str, ...] = field(metadata=_doc("Members to try first."))
-    when: RouteWhen = field(factory=RouteWhen)
+    when: RouteWhen = field(
+        factory=RouteWhen,
+        metadata=_doc("Conditions on the request; with none given the rule always matches."),
+    )
 
 
 @frozen(kw_only=True)
@@ -279,7 +302,12 @@ class GroupConfig:
     member on a retryable or unavailable error, never on a bad request.
     """
 
-    strategy: Literal["fallback", "round_robin", "weighted", "lowest_cost", "rules"]
+    strategy: Literal["fallback", "round_robin", "weighted", "lowest_cost", "rules"] = field(
+        metadata=_doc(
+            "How a call orders the members: as written (fallback), rotating (round_robin), "
+            "drawn by weights (weighted), cheapest first (lowest_cost) or by rules."
+        )
+    )
     members: tuple[str, ...] = field(metadata=_doc("Model aliases or other groups."))
     weights: dict[str, float] = field(
         factory=dict, metadata=_doc("weighted: member → relative weight (default 1).")
@@ -299,8 +327,16 @@ class Defaults:
     """Settings that apply to every provider and call unless set closer to it."""
 
     model: str | None = field(default=None, metadata=_doc("Alias used when a call names none."))
-    timeout: float = 60.0
-    max_retries: int = 3
+    timeout: float = field(
+        default=60.0,
+        metadata=_doc("Seconds one HTTP attempt may take, for a provider that sets no timeout."),
+    )
+    max_retries: int = field(
+        default=3,
+        metadata=_doc(
+            "Retries on 429, 5xx, timeouts (0: none), for a provider that sets no max_retries."
+        ),
+    )
     pricing_profile: str | None = field(
         default=None, metadata=_doc("A pricing_profiles key for every model that names none.")
     )
@@ -328,11 +364,34 @@ class Catalog:
     """A Relay catalog: providers, model aliases, groups, pricing profiles, defaults, and
     the settings of plugins that are not providers."""
 
-    providers: dict[str, ProviderConfig] = field(factory=dict)
-    models: dict[str, ModelConfig] = field(factory=dict)
-    groups: dict[str, GroupConfig] = field(factory=dict)
-    pricing_profiles: dict[str, PricingProfile] = field(factory=dict)
-    defaults: Defaults = field(factory=Defaults)
+    providers: dict[str, ProviderConfig] = field(
+        factory=dict,
+        metadata=_doc(
+            "Providers by the name targets use (provider/model); one with no entry runs on "
+            "its plugin's defaults."
+        ),
+    )
+    models: dict[str, ModelConfig] = field(
+        factory=dict,
+        metadata=_doc(
+            "Model aliases by name (no /): a provider/model target, or a mapping with target "
+            "and settings."
+        ),
+    )
+    groups: dict[str, GroupConfig] = field(
+        factory=dict,
+        metadata=_doc(
+            "Groups by name (no /, not a model's name): several aliases behind one name."
+        ),
+    )
+    pricing_profiles: dict[str, PricingProfile] = field(
+        factory=dict,
+        metadata=_doc("Price adjustments by name, for a model's or the defaults' pricing_profile."),
+    )
+    defaults: Defaults = field(
+        factory=Defaults,
+        metadata=_doc("Settings for every provider and call unless set closer to it."),
+    )
     plugins: dict[str, dict[str, Any]] = field(
         factory=dict,
         metadata=_doc(

@@ -67,15 +67,54 @@ class ModelPrice:
     read (a URL, a document) and ``as_of`` when (an ISO date).
     """
 
-    input: float = field(validator=_price_value)
-    output: float = field(validator=_price_value)
-    cached_input: float | None = field(default=None, validator=_price_value)
-    cache_write: float | None = field(default=None, validator=_price_value)
-    reasoning: float | None = field(default=None, validator=_price_value)
-    batch_discount: float = field(default=0.0, validator=_fraction)
-    currency: str = "USD"
-    source: str | None = None
-    as_of: str | None = None
+    input: float = field(
+        validator=_price_value,
+        metadata={
+            "doc": "Price per million input tokens, in currency (USD by default); 0 or more."
+        },
+    )
+    output: float = field(
+        validator=_price_value,
+        metadata={
+            "doc": "Price per million output tokens, in currency (USD by default); 0 or more."
+        },
+    )
+    cached_input: float | None = field(
+        default=None,
+        validator=_price_value,
+        metadata={"doc": "Price per million input tokens read from the prompt cache; null: input."},
+    )
+    cache_write: float | None = field(
+        default=None,
+        validator=_price_value,
+        metadata={
+            "doc": "Price per million input tokens written to the prompt cache; null: input."
+        },
+    )
+    reasoning: float | None = field(
+        default=None,
+        validator=_price_value,
+        metadata={"doc": "Price per million reasoning tokens (part of output); null: output."},
+    )
+    batch_discount: float = field(
+        default=0.0,
+        validator=_fraction,
+        metadata={"doc": "Fraction off for provider batch jobs, 0 to below 1 (0.5: half price)."},
+    )
+    currency: str = field(
+        default="USD",
+        metadata={"doc": "Currency code of these prices: a label on costs, never converted."},
+    )
+    source: str | None = field(
+        default=None,
+        metadata={
+            "doc": "Where the prices were read (a URL, a document), shown by relay pricing show."
+        },
+    )
+    as_of: str | None = field(
+        default=None,
+        metadata={"doc": "When the prices were read, as an ISO date; it becomes the cost's as_of."},
+    )
 
 
 @frozen(kw_only=True)
@@ -88,16 +127,62 @@ class PricingProfile:
     fraction off, ``0.15`` for 15%) comes off the total.
     """
 
-    multiplier: float = field(default=1.0, validator=_price_value)
-    input_multiplier: float = field(default=1.0, validator=_price_value)
-    output_multiplier: float = field(default=1.0, validator=_price_value)
-    discount: float = field(default=0.0, validator=_fraction)
-    input: float | None = field(default=None, validator=_price_value)
-    output: float | None = field(default=None, validator=_price_value)
-    cached_input: float | None = field(default=None, validator=_price_value)
-    reasoning: float | None = field(default=None, validator=_price_value)
+    multiplier: float = field(
+        default=1.0,
+        validator=_price_value,
+        metadata={"doc": "Scales every price (1.2: 20% more); 0 or more."},
+    )
+    input_multiplier: float = field(
+        default=1.0,
+        validator=_price_value,
+        metadata={
+            "doc": "Scales input prices (cache reads and writes too) on top of multiplier; "
+            "0 or more."
+        },
+    )
+    output_multiplier: float = field(
+        default=1.0,
+        validator=_price_value,
+        metadata={"doc": "Scales output prices (reasoning too) on top of multiplier; 0 or more."},
+    )
+    discount: float = field(
+        default=0.0,
+        validator=_fraction,
+        metadata={"doc": "Negotiated fraction off the total, 0 to below 1 (0.15: 15% off)."},
+    )
+    input: float | None = field(
+        default=None,
+        validator=_price_value,
+        metadata={
+            "doc": "Price per million input tokens in place of the list price's; with output "
+            "too, no pricing source is needed."
+        },
+    )
+    output: float | None = field(
+        default=None,
+        validator=_price_value,
+        metadata={
+            "doc": "Price per million output tokens in place of the list price's; with input "
+            "too, no pricing source is needed."
+        },
+    )
+    cached_input: float | None = field(
+        default=None,
+        validator=_price_value,
+        metadata={"doc": "Price per million cache-read input tokens in place of the list price's."},
+    )
+    reasoning: float | None = field(
+        default=None,
+        validator=_price_value,
+        metadata={"doc": "Price per million reasoning tokens in place of the list price's."},
+    )
     batch_discount: float | None = field(
-        default=None, validator=attrs.validators.optional(_fraction)
+        default=None,
+        validator=attrs.validators.optional(_fraction),
+        metadata={
+            "doc": "Fraction off for provider batch jobs, 0 to below 1, in place of the list "
+            "price's."
+        },
     )
 
     @property

@@ -459,21 +459,88 @@ class GenerationConfig:
     the setting); the ranges are the widest any provider takes, each provider's own
     limits are its to enforce."""
 
-    temperature: float | None = field(default=None, validator=_setting(float, 0))
-    top_p: float | None = field(default=None, validator=_setting(float, 0, 1))
-    max_tokens: int | None = field(default=None, validator=_setting(int, 1))
-    stop: tuple[str, ...] | None = field(default=None, converter=_to_stop, validator=_check_stop)
-    seed: int | None = field(default=None, validator=_setting(int))
-    reasoning: ReasoningEffort | int | None = field(default=None, validator=_check_reasoning)
-    top_k: int | None = field(default=None, validator=_setting(int, 1))
+    temperature: float | None = field(
+        default=None,
+        validator=_setting(float, 0),
+        metadata={
+            "doc": "Sampling temperature, 0 or more (higher: more random); "
+            "null: the provider's default."
+        },
+    )
+    top_p: float | None = field(
+        default=None,
+        validator=_setting(float, 0, 1),
+        metadata={
+            "doc": "Sample from the likeliest tokens whose probabilities add up to top_p, "
+            "from 0 to 1; null: the provider's default."
+        },
+    )
+    max_tokens: int | None = field(
+        default=None,
+        validator=_setting(int, 1),
+        metadata={
+            "doc": "Most tokens the answer may have, 1 or more; null: the provider's default."
+        },
+    )
+    stop: tuple[str, ...] | None = field(
+        default=None,
+        converter=_to_stop,
+        validator=_check_stop,
+        metadata={"doc": "Strings that end the answer where the model would write one."},
+    )
+    seed: int | None = field(
+        default=None,
+        validator=_setting(int),
+        metadata={
+            "doc": "Seed asking for repeatable sampling; a provider without seeds leaves it out."
+        },
+    )
+    reasoning: ReasoningEffort | int | None = field(
+        default=None,
+        validator=_check_reasoning,
+        metadata={
+            "doc": "How hard the model may think: an effort (minimal, low, medium, high) or "
+            "a budget of thinking tokens, 0 or more (0: off); null: the provider's default."
+        },
+    )
+    top_k: int | None = field(
+        default=None,
+        validator=_setting(int, 1),
+        metadata={
+            "doc": "Sample from the top_k likeliest tokens only, 1 or more; "
+            "a provider without it refuses the call."
+        },
+    )
     """Sample from the ``top_k`` likeliest tokens only."""
-    frequency_penalty: float | None = field(default=None, validator=_setting(float, -2, 2))
+    frequency_penalty: float | None = field(
+        default=None,
+        validator=_setting(float, -2, 2),
+        metadata={
+            "doc": "Penalise a token by how often it has appeared so far, from -2 to 2 (0: none)."
+        },
+    )
     """Penalise a token by how often it has appeared so far."""
-    presence_penalty: float | None = field(default=None, validator=_setting(float, -2, 2))
+    presence_penalty: float | None = field(
+        default=None,
+        validator=_setting(float, -2, 2),
+        metadata={
+            "doc": "Penalise a token that has appeared at all so far, from -2 to 2 (0: none)."
+        },
+    )
     """Penalise a token that has appeared at all so far."""
-    logprobs: bool | None = field(default=None, validator=_check_flag)
+    logprobs: bool | None = field(
+        default=None,
+        validator=_check_flag,
+        metadata={"doc": "Return the log probability of each output token (Response.logprobs)."},
+    )
     """Return the log probability of each output token (:attr:`Response.logprobs`)."""
-    top_logprobs: int | None = field(default=None, validator=_setting(int, 0, 20))
+    top_logprobs: int | None = field(
+        default=None,
+        validator=_setting(int, 0, 20),
+        metadata={
+            "doc": "With logprobs: also this many likeliest alternatives at each token, 0 to 20."
+        },
+    )
     """With ``logprobs``: also return this many likeliest alternatives at each token."""
     """How hard the model may think: an effort (``"minimal"``, ``"low"``, ``"medium"``,
     ``"high"``) or a budget of thinking tokens (``0`` turns thinking off). One setting for

@@ -798,6 +798,19 @@ def test_every_catalog_field_is_in_the_schema(schema: dict[str, Any]) -> None:
         assert body["additionalProperties"] is False, name
 
 
+def test_every_field_of_the_schema_has_a_description(schema: dict[str, Any]) -> None:
+    # Editors show a field's description on hover, and the schema reference page is
+    # made of them: a field added without metadata=_doc(...) would show neither.
+    bodies = {name: _object_schema(schema, name) for name in ["Catalog", *schema["$defs"]]}
+    missing = [
+        f"{name}.{field}"
+        for name, body in bodies.items()
+        for field, prop in body["properties"].items()
+        if not prop.get("description")
+    ]
+    assert missing == []
+
+
 def test_relay_schema_writes_the_schema(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schema: dict[str, Any]
 ) -> None:
