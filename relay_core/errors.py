@@ -290,7 +290,8 @@ class UnsupportedCapability(RelayError):
 
 class UnsupportedSetting(UnsupportedCapability):
     """The provider cannot honour a generation setting the call asked for (``top_k`` of
-    OpenAI, ``seed`` of Anthropic): refused rather than silently dropped, so an answer
+    OpenAI, ``frequency_penalty`` of Anthropic): refused rather than silently dropped
+    (only ``seed`` is left out instead: ``BEST_EFFORT_SETTINGS``), so an answer
     never looks as if it followed a setting that was ignored. ``takes`` lists the
     settings the provider does honour. A group tries its next member."""
 

@@ -69,8 +69,8 @@ class SamplingLimits:
     ``ranges`` maps a :class:`GenerationConfig` setting (``temperature``, ``top_p``) to
     the closed range of values the model takes, or to ``None`` when it takes none; a
     setting not named is accepted whatever its value. ``kwargs`` names the top-level
-    ``provider_kwargs`` keys the model refuses (settings Relay has no field for, such as
-    Anthropic's ``top_k``).
+    ``provider_kwargs`` keys the model refuses in this mode (Anthropic's ``top_k`` passed
+    there rather than as the setting).
     """
 
     reason: str

@@ -503,6 +503,10 @@ class GenerationConfig:
             "a budget of thinking tokens, 0 or more (0: off); null: the provider's default."
         },
     )
+    """How hard the model may think: an effort (``"minimal"``, ``"low"``, ``"medium"``,
+    ``"high"``) or a budget of thinking tokens (``0`` turns thinking off). One setting for
+    every provider: those that take a budget read :meth:`reasoning_budget`, those that
+    take an effort read :meth:`reasoning_effort`."""
     top_k: int | None = field(
         default=None,
         validator=_setting(int, 1),
@@ -542,10 +546,6 @@ class GenerationConfig:
         },
     )
     """With ``logprobs``: also return this many likeliest alternatives at each token."""
-    """How hard the model may think: an effort (``"minimal"``, ``"low"``, ``"medium"``,
-    ``"high"``) or a budget of thinking tokens (``0`` turns thinking off). One setting for
-    every provider: those that take a budget read :meth:`reasoning_budget`, those that
-    take an effort read :meth:`reasoning_effort`."""
 
     def reasoning_budget(
         self, budgets: Mapping[ReasoningEffort, int] = REASONING_BUDGETS
