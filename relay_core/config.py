@@ -133,6 +133,27 @@ def _api_key_field(value: object) -> ApiKey | None:
     return api_key_from_code(value, "ProviderConfig(api_key=...)")
 
 
+class _FieldValueError(ValueError):
+    """A field's validator refused its value: the error names the field, so that a
+    catalog's message points at its line rather than at the section holding it."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field_name = field_name
+
+
+def _positive(_: Any, attribute: Any, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise _FieldValueError(
+            attribute.name, f"{attribute.name} must be greater than 0, not {value}"
+        )
+
+
+def _not_negative(_: Any, attribute: Any, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise _FieldValueError(attribute.name, f"{attribute.name} must be 0 or more, not {value}")
+
+
 @frozen(kw_only=True)
 class ProviderConfig:
     """Settings of one provider; the key is the name used in ``provider/model`` targets."""
@@ -157,21 +178,19 @@ class ProviderConfig:
     base_url: str | None = field(default=None, metadata=_doc("Overrides the plugin's default URL."))
     timeout: float | None = field(
         default=None,
+        validator=_positive,
         metadata=_doc(
             "Seconds one HTTP attempt may take: the whole answer; a stream: its start, each pause."
         ),
     )
-    max_retries: int | None = field(default=None, metadata=_doc("Retries on 429, 5xx, timeouts."))
+    max_retries: int | None = field(
+        default=None, validator=_not_negative, metadata=_doc("Retries on 429, 5xx, timeouts.")
+    )
     circuit_breaker: BreakerSettings | None = field(
         default=None, metadata=_doc("This provider's circuit breakers (over defaults').")
     )
     headers: dict[str, str] = field(factory=dict, metadata=_doc("Extra HTTP headers."))
     options: dict[str, Any] = field(factory=dict, metadata=_doc("Plugin-specific settings."))
-
-
-def _positive(_: Any, attribute: Any, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be greater than 0, not {value}")
 
 
 @frozen(kw_only=True)
@@ -329,10 +348,12 @@ class Defaults:
     model: str | None = field(default=None, metadata=_doc("Alias used when a call names none."))
     timeout: float = field(
         default=60.0,
+        validator=_positive,
         metadata=_doc("Seconds one HTTP attempt may take, for a provider that sets no timeout."),
     )
     max_retries: int = field(
         default=3,
+        validator=_not_negative,
         metadata=_doc(
             "Retries on 429, 5xx, timeouts (0: none), for a provider that sets no max_retries."
         ),
@@ -707,7 +728,8 @@ def _validation_messages(error: BaseException) -> Iterator[tuple[Path_, str]]:
             yield at[:-1], f"missing required field {at[-1]!r}" if at else "missing required field"
         else:
             field_name = ".".join(str(p) for p in at) or "catalog"
-            yield at, f"{field_name}: {leaf}"
+            where = (*at, leaf.field_name) if isinstance(leaf, _FieldValueError) else at
+            yield where, f"{field_name}: {leaf}"
 
 
 def _check(catalog: Catalog) -> None:

@@ -213,6 +213,21 @@ MISTAKES: dict[str, tuple[str | bytes, tuple[int, int], str]] = {
         (4, 5),
         "unknown field 'parms'; did you mean 'params'?",
     ),
+    "a provider's timeout of 0": (
+        "providers:\n  mock:\n    timeout: 0\n",
+        (3, 5),
+        "providers.mock: timeout must be greater than 0, not 0",
+    ),
+    "negative retries by default": (
+        "defaults:\n  max_retries: -1\n",
+        (2, 3),
+        "defaults: max_retries must be 0 or more, not -1",
+    ),
+    "a rate limit below 0": (
+        "models:\n  a:\n    target: mock/echo\n    limits: {requests_per_minute: -5}\n",
+        (4, 14),
+        "models.a.limits: requests_per_minute must be greater than 0, not -5",
+    ),
     "a generation setting beside the target": (
         "models:\n  fast:\n    target: mock/echo\n    temperature: 0.2\n",
         (4, 5),
