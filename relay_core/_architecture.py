@@ -48,6 +48,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "relay_core.validation",
             "relay_core.schema",
             "relay_core.pricing",
+            "relay_core._catalog_checks",
             "relay_core.config",
             "relay_core.sections",
             "relay_core.credentials",
