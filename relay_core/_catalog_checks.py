@@ -16,11 +16,9 @@ from relay_core.errors import ConfigError, UnknownAlias
 from relay_core.secrets import has_known_key_shape, looks_like_api_key
 
 if TYPE_CHECKING:
-    from relay_core.config import Catalog, GroupConfig
+    from relay_core.config import Catalog, GroupConfig, Path_
 
 __all__ = ["check_references"]
-
-Path_ = tuple[str | int, ...]
 
 
 def check_references(catalog: Catalog) -> None:

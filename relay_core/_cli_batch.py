@@ -87,6 +87,15 @@ _STORE = click.option(
 )
 
 
+_CONCURRENCY = click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Engine calls in flight.",
+)
+
+
 _ADDRESS = click.option(
     "--address",
     help="With a job runner (--mode ray): where it runs (for Ray: auto, or ray://HOST:PORT).",
@@ -115,13 +124,7 @@ def batch() -> None:
     "or a job runner a plugin offers: ray (relay-ray) runs the engine on a cluster.",
 )
 @click.option("-d", "--description", help="A note kept with the job.")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Engine calls in flight.",
-)
+@_CONCURRENCY
 @click.option("--overwrite", is_flag=True, help="Replace a finished job with this id.")
 @_ADDRESS
 @_WORKSPACE
@@ -161,13 +164,7 @@ def batch_submit(
 
 @batch.command("resume")
 @click.argument("job_id")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Engine calls in flight.",
-)
+@_CONCURRENCY
 @_ADDRESS
 @_WORKSPACE
 @_STORE
