@@ -58,16 +58,23 @@ def undocumented(api: dict[str, list[str]]) -> list[str]:
             if not inspect.isclass(cls):
                 continue
             for attr, value in vars(cls).items():
-                function = value.fget if isinstance(value, property) else value
-                function = getattr(function, "__func__", function)
-                if attr.startswith("_") or not callable(function) or function.__doc__:
+                if attr.startswith("_") or _function(value) is None or attr in hooks:
                     continue
-                if attr in hooks or any(
-                    getattr(getattr(base, attr, None), "__doc__", None) for base in cls.__mro__[1:]
+                # Its own docstring, or one of a method it overrides (as griffe gives it).
+                if not any(
+                    getattr(_function(vars(base).get(attr)), "__doc__", None)
+                    for base in cls.__mro__
                 ):
-                    continue
-                found[f"{cls.__module__}.{cls.__qualname__}.{attr}"] = None
+                    found[f"{cls.__module__}.{cls.__qualname__}.{attr}"] = None
     return list(found)
+
+
+def _function(value: object) -> object | None:
+    """The function behind a class attribute (a method, a property's getter, a class or
+    static method's function), or None for anything else."""
+    function = value.fget if isinstance(value, property) else value
+    function = getattr(function, "__func__", function)
+    return function if callable(function) else None
 
 
 def main(argv: list[str]) -> int:
